@@ -1,0 +1,389 @@
+"""Assemble parsed lines into the capture tables.
+
+The watchdog prints, per reported task, a ``MemAlloc:`` line followed by that task's state line
+and call trace (the Nov 2017 variant prints the state line first). A block ends at the first
+line that is not part of a trace. State is kept per (source, host) so that interleaved hosts in
+one receiver log never mix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stallscope.capture.columns import (
+    BoolColumn,
+    CategoryColumn,
+    Column,
+    MISSING,
+    FloatColumn,
+    IntColumn,
+    frame_of,
+)
+from stallscope.capture.model import Capture, InputStats, UnparsedLine
+from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
+from stallscope.records.prefix import Record
+
+STATE_WORDS = ("uninterruptible", "exiting", "dying", "victim")
+_TRACE_BODY = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
+_TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
+
+Frame = tuple[str, int | None, int | None, str | None, bool]
+
+
+
+def _int(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
+def _hex(text: str | None) -> int | None:
+    return None if text is None else int(text, 16)
+
+
+def split_comm_pid(text: str) -> tuple[str, int]:
+    """``comm(pid)`` as printed: the pid is the last parenthesised number."""
+    text = text.strip()
+    open_at = text.rindex("(")
+    return text[:open_at], int(text[open_at + 1 : -1])
+
+
+@dataclass(slots=True)
+class _Stream:
+    source: str
+    host: str | None
+    snapshot: int | None = None
+    task_row: int | None = None
+    task_pid: int | None = None
+    task_has_state: bool = False
+    trace_start: tuple[int, float | None] | None = None
+    frames: list[Frame] = field(default_factory=list)
+    pending_state: tuple[int, dict[str, str]] | None = None
+    event_row: int | None = None
+
+
+class CaptureBuilder:
+    """Feed it (record, parsed line) pairs in log order; ``build()`` returns the Capture."""
+
+    def __init__(self, keep_unparsed: bool = False) -> None:
+        self.keep_unparsed = keep_unparsed
+        self.unparsed: list[UnparsedLine] = []
+        self.inputs: list[InputStats] = []
+        self._streams: dict[tuple[str, str | None], _Stream] = {}
+        self._stack_ids: dict[tuple[Frame, ...], int] = {}
+        self.snapshots: dict[str, Column] = {
+            "host": CategoryColumn(),
+            "source": CategoryColumn(),
+            "line": IntColumn(),
+            "ts": FloatColumn(),
+            "stalling": IntColumn(),
+            "dying": IntColumn(),
+            "exiting": IntColumn(),
+            "victim": IntColumn(),
+            "oom_count": IntColumn(),
+            "oom_count_nofs": IntColumn(),
+        }
+        self.tasks: dict[str, Column] = {
+            "host": CategoryColumn(),
+            "source": CategoryColumn(),
+            "line": IntColumn(),
+            "ts": FloatColumn(),
+            "snapshot": IntColumn(),
+            "comm": CategoryColumn(),
+            "pid": IntColumn(),
+            "flags": IntColumn(),
+            "switches": IntColumn(),
+            "seq": IntColumn(),
+            "gfp": IntColumn(),
+            "gfp_names": CategoryColumn(),
+            "order": IntColumn(),
+            "delay": IntColumn(),
+            **{word: BoolColumn() for word in STATE_WORDS},
+            "state": CategoryColumn(),
+            "state_line": IntColumn(),
+            "workqueue": CategoryColumn(),
+            "stack": IntColumn(),
+        }
+        self.frames: dict[str, Column] = {
+            "stack": IntColumn(),
+            "depth": IntColumn(),
+            "function": CategoryColumn(),
+            "offset": IntColumn(),
+            "size": IntColumn(),
+            "module": CategoryColumn(),
+            "reliable": BoolColumn(),
+        }
+        self.traces: dict[str, Column] = {
+            "host": CategoryColumn(),
+            "source": CategoryColumn(),
+            "line": IntColumn(),
+            "ts": FloatColumn(),
+            "stack": IntColumn(),
+            "task": IntColumn(),
+            "event": IntColumn(),
+        }
+        # Kernel reports around the watchdog (OOM killer, warn_alloc, hung tasks, ...): one row per
+        # header line, its parsed fields kept as a dict, its call trace linked by ``stack``.
+        self.events: dict[str, Column] = {
+            "host": CategoryColumn(),
+            "source": CategoryColumn(),
+            "line": IntColumn(),
+            "ts": FloatColumn(),
+            "kind": CategoryColumn(),
+            "pid": IntColumn(),
+            "comm": CategoryColumn(),
+            "stack": IntColumn(),
+        }
+        self.event_fields: list[dict[str, str]] = []
+        self.snapshot_text: list[str] = []
+        self.task_text: list[str] = []
+        self.event_text: list[str] = []
+        self._task_count = 0
+        self._snapshot_count = 0
+        self._event_count = 0
+
+    # -- input bookkeeping ------------------------------------------------------------------
+    def start_input(self, stats: InputStats) -> None:
+        self.inputs.append(stats)
+
+    def add(self, record: Record, parsed: ParsedLine | None, stats: InputStats) -> None:
+        stats.lines += 1
+        stream = self._streams.get((record.source, record.host))
+        if stream is None:
+            stream = self._streams[(record.source, record.host)] = _Stream(record.source, record.host)
+        if parsed is None:
+            if record.body.strip():
+                stats.unparsed += 1
+                if self.keep_unparsed:
+                    self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
+            else:
+                stats.parsed += 1  # an empty line carries nothing to understand
+            self._end_block(stream)
+            return
+        stats.parsed += 1
+        stats.kinds[parsed.kind] = stats.kinds.get(parsed.kind, 0) + 1
+        self._dispatch(stream, record, parsed)
+
+    def finish_input(self, source: str) -> None:
+        for (name, _host), stream in self._streams.items():
+            if name == source:
+                self._end_block(stream)
+
+    # -- line kinds -------------------------------------------------------------------------
+    def _dispatch(self, stream: _Stream, record: Record, parsed: ParsedLine) -> None:
+        kind = parsed.kind
+        fields = parsed.fields
+        if kind in _TRACE_BODY:
+            self._trace_line(stream, record, kind, fields)
+        elif kind == "call_trace":
+            self._end_trace(stream)
+            stream.trace_start = (record.line, record.ts)
+        elif kind in _TASK_PREAMBLE:
+            self._task_preamble(stream, record, kind, fields)
+        elif kind == "memalloc_task":
+            self._end_block(stream)
+            self._task(stream, record, fields)
+        elif kind == "memalloc_info":
+            self._end_block(stream)
+            self._snapshot(stream, record, fields)
+        elif kind in EVENT_KINDS:
+            self._end_block(stream)
+            self._event(stream, record, kind, fields)
+        else:
+            self._end_block(stream)
+
+    def _event(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+        c = self.events
+        c["host"].append(record.host)  # type: ignore[arg-type]
+        c["source"].append(record.source)  # type: ignore[arg-type]
+        c["line"].append(record.line)  # type: ignore[arg-type]
+        c["ts"].append(record.ts)  # type: ignore[arg-type]
+        c["kind"].append(kind)  # type: ignore[arg-type]
+        c["pid"].append(_int(fields.get("pid")))  # type: ignore[arg-type]
+        comm = fields.get("comm")
+        c["comm"].append(comm.strip() if comm else None)  # type: ignore[arg-type]
+        c["stack"].append(None)  # type: ignore[arg-type]
+        self.event_fields.append(fields)
+        self.event_text.append(record.body.strip())
+        if kind in EVENT_KINDS_WITH_TRACE:
+            # The dump_stack() / sched_show_task() output that follows belongs to this report.
+            stream.event_row = self._event_count
+        self._event_count += 1
+
+    def _snapshot(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
+        columns = self.snapshots
+        columns["host"].append(record.host)  # type: ignore[arg-type]
+        columns["source"].append(record.source)  # type: ignore[arg-type]
+        columns["line"].append(record.line)  # type: ignore[arg-type]
+        columns["ts"].append(record.ts)  # type: ignore[arg-type]
+        for name in ("stalling", "dying", "exiting", "victim", "oom_count", "oom_count_nofs"):
+            columns[name].append(_int(fields.get(name)))  # type: ignore[arg-type]
+        self.snapshot_text.append(record.body.strip())
+        stream.snapshot = self._snapshot_count
+        self._snapshot_count += 1
+
+    def _task(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
+        comm, pid = split_comm_pid(fields["comm_pid"])
+        words = set(fields.get("state_word", "").split())
+        tag = fields.get("tag_state", "")
+        if tag:
+            words.add(tag.lstrip("-"))
+        c = self.tasks
+        c["host"].append(record.host)  # type: ignore[arg-type]
+        c["source"].append(record.source)  # type: ignore[arg-type]
+        c["line"].append(record.line)  # type: ignore[arg-type]
+        c["ts"].append(record.ts)  # type: ignore[arg-type]
+        c["snapshot"].append(stream.snapshot)  # type: ignore[arg-type]
+        c["comm"].append(comm)  # type: ignore[arg-type]
+        c["pid"].append(pid)  # type: ignore[arg-type]
+        c["flags"].append(_hex(fields.get("flags")))  # type: ignore[arg-type]
+        c["switches"].append(_int(fields.get("switches")))  # type: ignore[arg-type]
+        c["seq"].append(_int(fields.get("seq")))  # type: ignore[arg-type]
+        c["gfp"].append(_hex(fields.get("gfp")))  # type: ignore[arg-type]
+        names = fields.get("gfp_names")
+        c["gfp_names"].append(names[1:-1] if names else None)  # type: ignore[arg-type]
+        c["order"].append(_int(fields.get("order")))  # type: ignore[arg-type]
+        c["delay"].append(_int(fields.get("delay")))  # type: ignore[arg-type]
+        for word in STATE_WORDS:
+            c[word].append(word in words)  # type: ignore[arg-type]
+        c["state"].append(None)  # type: ignore[arg-type]
+        c["state_line"].append(None)  # type: ignore[arg-type]
+        c["workqueue"].append(None)  # type: ignore[arg-type]
+        c["stack"].append(None)  # type: ignore[arg-type]
+        self.task_text.append(record.body.strip())
+        stream.task_row = self._task_count
+        stream.task_pid = pid
+        stream.task_has_state = False
+        self._task_count += 1
+        pending = stream.pending_state
+        stream.pending_state = None
+        if pending is not None and _state_pid(pending[1]) == pid:
+            self._set_state(stream, pending[0], pending[1])
+
+    def _task_preamble(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+        if kind == "stack_words":
+            return
+        if kind == "workqueue":
+            if stream.task_row is not None and stream.trace_start is None:
+                self.tasks["workqueue"].set_last(fields.get("wq_name"))  # type: ignore[union-attr]
+            return
+        # A task-state line: it belongs to the current MemAlloc task if the pid agrees;
+        # otherwise it may precede the MemAlloc line (Nov 2017 variant, SysRq-t).
+        self._end_trace(stream)
+        pid = _state_pid(fields)
+        if stream.task_row is not None and not stream.task_has_state and pid in (None, stream.task_pid):
+            self._set_state(stream, record.line, fields)
+        else:
+            self._close_task(stream)
+            stream.pending_state = (record.line, fields)
+
+    def _set_state(self, stream: _Stream, line: int, fields: dict[str, str]) -> None:
+        state = fields.get("state")
+        if state is None:
+            head = fields.get("task_head", "").rstrip()
+            state = head[-1:] if head else None
+        self.tasks["state"].set_last(state)  # type: ignore[union-attr]
+        self.tasks["state_line"].set_last(line)  # type: ignore[union-attr]
+        stream.task_has_state = True
+
+    def _trace_line(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+        if stream.trace_start is None:
+            if stream.task_row is None and stream.event_row is None:
+                return  # a frame outside any trace we follow: parsed, nothing to attach
+            stream.trace_start = (record.line, record.ts)
+        if kind != "frame":
+            return
+        module = fields.get("module")
+        stream.frames.append(
+            (
+                fields["function"],
+                _hex(fields.get("offset")),
+                _hex(fields.get("size")),
+                module[1:-1] if module else None,
+                "unreliable" not in fields,
+            )
+        )
+
+    # -- block ends -------------------------------------------------------------------------
+    def _end_trace(self, stream: _Stream) -> None:
+        if stream.trace_start is None:
+            return
+        line, ts = stream.trace_start
+        stack = self._intern(tuple(stream.frames))
+        stream.frames = []
+        stream.trace_start = None
+        owner = stream.task_row
+        c = self.traces
+        c["host"].append(stream.host)  # type: ignore[arg-type]
+        c["source"].append(stream.source)  # type: ignore[arg-type]
+        c["line"].append(line)  # type: ignore[arg-type]
+        c["ts"].append(ts)  # type: ignore[arg-type]
+        c["stack"].append(stack)  # type: ignore[arg-type]
+        c["task"].append(owner)  # type: ignore[arg-type]
+        c["event"].append(stream.event_row if owner is None else None)  # type: ignore[arg-type]
+        if owner is not None and owner == self._task_count - 1:
+            self.tasks["stack"].set_last(stack)  # type: ignore[union-attr]
+            stream.task_row = None
+        elif stream.event_row is not None:
+            events_stack = self.events["stack"]
+            assert isinstance(events_stack, IntColumn)
+            if events_stack.values[stream.event_row] == MISSING:
+                events_stack.values[stream.event_row] = stack
+            stream.event_row = None
+
+    def _close_task(self, stream: _Stream) -> None:
+        stream.task_row = None
+        stream.task_pid = None
+        stream.task_has_state = False
+
+    def _end_block(self, stream: _Stream) -> None:
+        self._end_trace(stream)
+        self._close_task(stream)
+
+    def _intern(self, frames: tuple[Frame, ...]) -> int:
+        found = self._stack_ids.get(frames)
+        if found is not None:
+            return found
+        stack = self._stack_ids[frames] = len(self._stack_ids)
+        c = self.frames
+        for depth, (function, offset, size, module, reliable) in enumerate(frames):
+            c["stack"].append(stack)  # type: ignore[arg-type]
+            c["depth"].append(depth)  # type: ignore[arg-type]
+            c["function"].append(function)  # type: ignore[arg-type]
+            c["offset"].append(offset)  # type: ignore[arg-type]
+            c["size"].append(size)  # type: ignore[arg-type]
+            c["module"].append(module)  # type: ignore[arg-type]
+            c["reliable"].append(reliable)  # type: ignore[arg-type]
+        return stack
+
+    def build(self) -> Capture:
+        for stream in self._streams.values():
+            self._end_block(stream)
+        snapshots = frame_of(self.snapshots)
+        snapshots.index.name = "snapshot"
+        snapshots["text"] = pd.Series(self.snapshot_text, dtype=object)
+        tasks = frame_of(self.tasks)
+        tasks.index.name = "task"
+        tasks["text"] = pd.Series(self.task_text, dtype=object)
+        events = frame_of(self.events)
+        events.index.name = "event"
+        events["fields"] = pd.Series(self.event_fields, dtype=object)
+        events["text"] = pd.Series(self.event_text, dtype=object)
+        return Capture(
+            snapshots=snapshots,
+            tasks=tasks,
+            events=events,
+            frames=frame_of(self.frames),
+            traces=frame_of(self.traces),
+            inputs=self.inputs,
+            unparsed=self.unparsed,
+        )
+
+
+def _state_pid(fields: dict[str, str]) -> int | None:
+    pid = fields.get("pid")
+    if pid is not None:
+        return int(pid)
+    # The old layout has no labels: free stack, pid, ppid are the last three numbers.
+    numbers = fields.get("num", "").split()
+    return int(numbers[-2]) if len(numbers) >= 2 else None

@@ -1,0 +1,89 @@
+"""Compact column buffers: rows of a large capture are held as typed arrays, not objects.
+
+A capture of hundreds of MB holds millions of task rows; Python ints and strings per cell would
+cost tens of bytes each. Integers go into ``array('q')`` with a sentinel for "not printed",
+repeated strings into a dictionary of codes, and both become pandas columns at the end.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import pandas as pd
+
+MISSING = -(2**63)
+
+
+class IntColumn:
+    def __init__(self) -> None:
+        self.values = array("q")
+
+    def append(self, value: int | None) -> None:
+        self.values.append(MISSING if value is None else value)
+
+    def set_last(self, value: int | None) -> None:
+        self.values[-1] = MISSING if value is None else value
+
+    def series(self) -> pd.Series:
+        data = np.frombuffer(self.values, dtype=np.int64) if self.values else np.empty(0, np.int64)
+        return pd.Series(pd.arrays.IntegerArray(data.copy(), data == MISSING))
+
+
+class FloatColumn:
+    def __init__(self) -> None:
+        self.values = array("d")
+
+    def append(self, value: float | None) -> None:
+        self.values.append(float("nan") if value is None else value)
+
+    def series(self) -> pd.Series:
+        data = np.frombuffer(self.values, dtype=np.float64) if self.values else np.empty(0)
+        return pd.Series(data.copy())
+
+
+class BoolColumn:
+    def __init__(self) -> None:
+        self.values = array("b")
+
+    def append(self, value: bool) -> None:
+        self.values.append(1 if value else 0)
+
+    def series(self) -> pd.Series:
+        data = np.frombuffer(self.values, dtype=np.int8) if self.values else np.empty(0, np.int8)
+        return pd.Series(data.astype(bool))
+
+
+class CategoryColumn:
+    """Strings that repeat (comm names, hosts, functions) stored once, referenced by code."""
+
+    def __init__(self) -> None:
+        self.codes = array("l")
+        self._index: dict[str, int] = {}
+        self._categories: list[str] = []
+
+    def code(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self._categories)
+            self._categories.append(value)
+        return found
+
+    def append(self, value: str | None) -> None:
+        self.codes.append(self.code(value))
+
+    def set_last(self, value: str | None) -> None:
+        self.codes[-1] = self.code(value)
+
+    def series(self) -> pd.Series:
+        codes = np.frombuffer(self.codes, dtype=np.int_ if self.codes.itemsize == 8 else np.int32)
+        return pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=pd.Index(self._categories, dtype=object)))
+
+
+Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn
+
+
+def frame_of(columns: dict[str, Column]) -> pd.DataFrame:
+    return pd.DataFrame({name: column.series() for name, column in columns.items()})

@@ -1,0 +1,64 @@
+"""The public result of loading captures: pandas DataFrames plus what was (not) understood."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(slots=True)
+class InputStats:
+    """How much of one input stallscope understood."""
+
+    path: str
+    lines: int = 0
+    parsed: int = 0
+    unparsed: int = 0
+    compression: str | None = None
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "lines": self.lines,
+            "parsed": self.parsed,
+            "unparsed": self.unparsed,
+            "compression": self.compression,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UnparsedLine:
+    source: str
+    line: int
+    text: str
+
+
+@dataclass(slots=True)
+class Capture:
+    """Everything stallscope read.
+
+    ``snapshots``: one row per ``MemAlloc-Info:`` line.
+    ``tasks``: one row per ``MemAlloc:`` task line, with the task-state line and trace after it.
+    ``events``: one row per kernel report header around the watchdog (OOM kill, hung task, ...).
+    ``frames``: one row per frame of each distinct call trace (``stack`` is shared by identical traces).
+    ``traces``: one row per call trace printed, with the task row it belongs to (if any).
+    """
+
+    snapshots: pd.DataFrame
+    tasks: pd.DataFrame
+    events: pd.DataFrame
+    frames: pd.DataFrame
+    traces: pd.DataFrame
+    inputs: list[InputStats]
+    unparsed: list[UnparsedLine]
+
+    @property
+    def lines(self) -> int:
+        return sum(i.lines for i in self.inputs)
+
+    def stack_functions(self, stack: int) -> list[str]:
+        """The function names of one stack, innermost first."""
+        rows = self.frames[self.frames["stack"] == stack]
+        return [str(f) for f in rows.sort_values("depth")["function"]]

@@ -1,0 +1,185 @@
+"""Turn one message body into (kind, fields) with the Lark grammars, parsing each *shape* once.
+
+A shape is the body with every run of decimal digits replaced by a single ``0``. Trace frames
+repeat verbatim, but MemAlloc and MemAlloc-Info lines carry counters that change on every line,
+so a cache keyed by the exact text would miss on exactly the lines that matter. Keyed by shape,
+Lark runs once per distinct layout; every later line of that layout only has its digit runs
+slotted back into the field spans Lark found. The grammars stay the only definition of a format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError
+
+from stallscope.parse import grammars
+
+_DIGIT_RUN = re.compile(r"([0-9]+)")
+
+# Longer bodies are not kernel lines (printk caps a record near 1 KiB): they are counted as
+# unparsed without being handed to Lark, which keeps pathological input cheap.
+MAX_BODY_CHARS = 2048
+
+# Kernel reports around the watchdog, each start symbol a ``kind`` of the events table:
+# (grammar file, start symbols).
+EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+# Event kinds whose report goes on with a call trace (dump_stack / sched_show_task) that
+# belongs to the event.
+EVENT_KINDS_WITH_TRACE: frozenset[str] = frozenset()
+
+EVENT_KINDS: frozenset[str] = frozenset(start for _, starts in EVENT_GRAMMARS for start in starts)
+
+# (grammar file, start symbols) in the order a shape is tried; the first grammar that accepts
+# a shape decides its kind.
+LINE_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("memalloc", ("memalloc_info", "memalloc_task", "memalloc_inflight")),
+    ("task_state", ("task_state_new",)),
+    (
+        "call_trace",
+        (
+            "call_trace",
+            "frame",
+            "trace_marker",
+            "frame_address",
+            "workqueue",
+            "rip",
+            "code_bytes",
+            "registers",
+        ),
+    ),
+    *EVENT_GRAMMARS,
+    ("task_state", ("task_state_old",)),
+    ("call_trace", ("stack_words",)),
+)
+
+# A segment is literal text (str) or the index of a digit run of the line (int).
+Segments = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What Lark found in one shape: the line kind and where each field sits."""
+
+    kind: str
+    constants: tuple[tuple[str, str], ...]
+    variables: tuple[tuple[str, Segments], ...]
+
+    def fill(self, runs: list[str]) -> dict[str, str]:
+        fields = dict(self.constants)
+        for name, segments in self.variables:
+            if len(segments) == 1:
+                part = segments[0]
+                fields[name] = runs[part] if isinstance(part, int) else part
+            else:
+                fields[name] = "".join(runs[p] if isinstance(p, int) else p for p in segments)
+        return fields
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    kind: str
+    fields: dict[str, str]
+
+
+def _leaf_fields(tree: Tree) -> list[tuple[str, int, int]]:
+    """(field name, start, end) of every token: a one-token rule names its token."""
+    found: list[tuple[str, int, int]] = []
+    for child in tree.children:
+        if isinstance(child, Token):
+            found.append((child.type.lower(), child.start_pos, child.end_pos))
+        elif isinstance(child, Tree):
+            tokens = [t for t in child.children if isinstance(t, Token)]
+            if len(tokens) == 1 and len(child.children) == 1:
+                found.append((str(child.data), tokens[0].start_pos, tokens[0].end_pos))
+            else:
+                found.extend(_leaf_fields(child))
+    return found
+
+
+def _segments(masked: str, start: int, end: int, run_index: list[int]) -> Segments:
+    segments: list[str | int] = []
+    literal_start = start
+    for pos in range(start, end):
+        if masked[pos] == "0":
+            if pos > literal_start:
+                segments.append(masked[literal_start:pos])
+            segments.append(run_index[pos])
+            literal_start = pos + 1
+    if end > literal_start:
+        segments.append(masked[literal_start:end])
+    return tuple(segments)
+
+
+def _template(kind: str, tree: Tree, masked: str) -> Template:
+    # In a masked body every "0" is a placeholder for one digit run, in order.
+    run_index: list[int] = [0] * len(masked)
+    count = 0
+    for pos, char in enumerate(masked):
+        if char == "0":
+            run_index[pos] = count
+            count += 1
+    merged: dict[str, list[Segments]] = {}
+    for name, start, end in _leaf_fields(tree):
+        merged.setdefault(name, []).append(_segments(masked, start, end, run_index))
+    constants: list[tuple[str, str]] = []
+    variables: list[tuple[str, Segments]] = []
+    for name, pieces in merged.items():
+        # A repeated field (state words, stack words) is kept as its values joined by a blank.
+        joined: list[str | int] = []
+        for i, piece in enumerate(pieces):
+            if i:
+                joined.append(" ")
+            joined.extend(piece)
+        if all(isinstance(p, str) for p in joined):
+            constants.append((name, "".join(str(p) for p in joined)))
+        else:
+            variables.append((name, tuple(joined)))
+    return Template(kind, tuple(constants), tuple(variables))
+
+
+class LineParser:
+    """Parses message bodies; one instance per process keeps the shape cache warm."""
+
+    def __init__(self, max_shapes: int = 200_000) -> None:
+        self._parsers: list[tuple[Lark, str]] = [
+            (grammars.load(name, starts), start) for name, starts in LINE_KINDS for start in starts
+        ]
+        self._shapes: dict[str, Template | None] = {}
+        self._max_shapes = max_shapes
+        self.lark_calls = 0
+
+    def shape_count(self) -> int:
+        return len(self._shapes)
+
+    def parse(self, body: str) -> ParsedLine | None:
+        """The kind and raw field text of ``body``, or None when no grammar accepts it."""
+        if len(body) > MAX_BODY_CHARS:
+            return None
+        parts = _DIGIT_RUN.split(body)
+        masked = "0".join(parts[0::2]) if len(parts) > 1 else body
+        try:
+            template = self._shapes[masked]
+        except KeyError:
+            template = self._learn(masked.strip())
+            if len(self._shapes) >= self._max_shapes:
+                self._shapes.clear()
+            self._shapes[masked] = template
+        if template is None:
+            return None
+        return ParsedLine(template.kind, template.fill(parts[1::2]))
+
+    def _learn(self, masked: str) -> Template | None:
+        if not masked:
+            return None
+        for parser, start in self._parsers:
+            self.lark_calls += 1
+            try:
+                tree = parser.parse(masked, start=start)
+            except LarkError:
+                continue
+            return _template(start, tree, masked)
+        return None
