@@ -60,6 +60,8 @@ class _Stream:
     frames: list[Frame] = field(default_factory=list)
     pending_state: tuple[int, dict[str, str]] | None = None
     event_row: int | None = None
+    report: int | None = None
+    report_has_tasks: bool = False
 
 
 class CaptureBuilder:
@@ -82,6 +84,8 @@ class CaptureBuilder:
             "victim": IntColumn(),
             "oom_count": IntColumn(),
             "oom_count_nofs": IntColumn(),
+            "report": IntColumn(),
+            "closing": BoolColumn(),
         }
         self.tasks: dict[str, Column] = {
             "host": CategoryColumn(),
@@ -140,6 +144,7 @@ class CaptureBuilder:
         self.event_text: list[str] = []
         self._task_count = 0
         self._snapshot_count = 0
+        self._report_count = 0
         self._event_count = 0
 
     # -- input bookkeeping ------------------------------------------------------------------
@@ -218,6 +223,18 @@ class CaptureBuilder:
         columns["ts"].append(record.ts)  # type: ignore[arg-type]
         for name in ("stalling", "dying", "exiting", "victim", "oom_count", "oom_count_nofs"):
             columns[name].append(_int(fields.get(name)))  # type: ignore[arg-type]
+        # From v5 on a report is bracketed by two MemAlloc-Info lines (counts at scan time, then
+        # of what was printed). A line that follows the task lines of an open report closes it:
+        # both lines are one observation, not two scans.
+        closing = stream.report is not None and stream.report_has_tasks
+        if not closing:
+            stream.report = self._report_count
+            self._report_count += 1
+        columns["report"].append(stream.report)  # type: ignore[arg-type]
+        columns["closing"].append(closing)  # type: ignore[arg-type]
+        stream.report_has_tasks = False
+        if closing:
+            stream.report = None
         self.snapshot_text.append(record.body.strip())
         stream.snapshot = self._snapshot_count
         self._snapshot_count += 1
@@ -251,6 +268,7 @@ class CaptureBuilder:
         c["workqueue"].append(None)  # type: ignore[arg-type]
         c["stack"].append(None)  # type: ignore[arg-type]
         self.task_text.append(record.body.strip())
+        stream.report_has_tasks = stream.report is not None
         stream.task_row = self._task_count
         stream.task_pid = pid
         stream.task_has_state = False

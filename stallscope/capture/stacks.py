@@ -101,8 +101,36 @@ PLUMBING_FRAMES = frozenset(
         "wake_up_process",
         "try_to_wake_up",
         "mark_held_locks",
+        "wait_woken",
+        "remove_wait_queue",
+        "add_wait_queue",
     }
 )
+
+
+# Internal slow paths named as the lock call a reader recognises.
+_LOCK_DISPLAY = {
+    "__down": "down",
+    "__down_common": "down",
+    "rwsem_down_read_failed": "down_read",
+    "call_rwsem_down_read_failed": "down_read",
+    "rwsem_down_read_slowpath": "down_read",
+    "__down_read": "down_read",
+    "down_read_nested": "down_read",
+    "rwsem_down_write_failed": "down_write",
+    "call_rwsem_down_write_failed": "down_write",
+    "rwsem_down_write_slowpath": "down_write",
+    "down_write_nested": "down_write",
+    "__mutex_lock": "mutex_lock",
+    "__mutex_lock_slowpath": "mutex_lock",
+    "mutex_lock_nested": "mutex_lock",
+    "__percpu_down_read": "percpu_down_read",
+    "percpu_rwsem_wait": "percpu_down_read",
+}
+
+
+def lock_display_name(function: str) -> str:
+    return _LOCK_DISPLAY.get(function, function)
 
 
 def reliable_functions(frames: list[tuple[str, bool]]) -> list[str]:

@@ -1,12 +1,22 @@
 """Strip the capture prefix that the logging path put in front of each kernel message.
 
 The kernel's own text (the body) is what the grammars parse; the prefix carries where and when:
-the monotonic timestamp printed by printk, and in other captures a host and a wall-clock time.
+the monotonic timestamp printed by printk, and in other captures a host, a wall-clock time, a
+printk caller id and a log level.
+
+A prefix has two layers. The *outer* layer is added by whatever carried the message (syslog,
+journalctl, ``dmesg -x``, ``/dev/kmsg``); the *inner* layer is printk's own ``[ts]`` and
+optional ``[caller]``, which may or may not follow the outer one. Every outer style is one row of
+:data:`STYLES`; the row order and first-character index keep detection to one or two regex
+tries per line in the common case.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 
@@ -18,16 +28,198 @@ class Record(NamedTuple):
     host: str | None
     ts: float | None
     body: str
+    wall: str | None = None
+    caller: str | None = None
+    level: int | None = None
+    corrupted: str | None = None
+    fmt: str | None = None
 
 
-# printk's "[%5lu.%06lu] ": the integer part widens past five digits on long uptimes.
-_DMESG_TIME = re.compile(r"\[\s*(\d+\.\d+)\] ?")
+class Prefix(NamedTuple):
+    """What one line's prefix said; ``end`` is where the body starts."""
+
+    fmt: str
+    end: int
+    host: str | None = None
+    ts: float | None = None
+    wall: str | None = None
+    caller: str | None = None
+    level: int | None = None
+    inner: bool = False  # printk's own [ts] was present
+
+
+MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+                                      "Oct", "Nov", "Dec"), 1)}
+LEVEL_NAMES = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3, "warn": 4, "warning": 4,
+               "notice": 5, "info": 6, "debug": 7}
+
+# printk's "[%5lu.%06lu]", optionally `dmesg -d`'s " <delta>", then CONFIG_PRINTK_CALLER's
+# "[%6s]" glued on, or a "[T123]" after a blank; then the one blank printk puts before the text.
+_INNER = re.compile(
+    r"\[\s*(\d+\.\d+)(?: <\s*\d+\.\d+>)?\]"
+    r"(?:\[\s*([TC]\d+(?:@C\d+)?)\]| \[([TC]\d+(?:@C\d+)?)\])? ?"
+)
 
 
 def split_prefix(text: str) -> tuple[float | None, str]:
-    """The kernel timestamp (seconds since boot) and the message body of one line."""
+    """The kernel timestamp (seconds since boot) and the message body of one dmesg line."""
     if text.startswith("["):
-        match = _DMESG_TIME.match(text)
+        match = _INNER.match(text)
         if match:
             return float(match.group(1)), text[match.end() :]
     return None, text
+
+
+def inner(text: str, start: int) -> tuple[float, str | None, int] | None:
+    """printk's ``[ts][caller] `` at ``start``: (ts, caller, end of prefix)."""
+    match = _INNER.match(text, start)
+    if match is None:
+        return None
+    return float(match.group(1)), match.group(2) or match.group(3), match.end()
+
+
+def _level(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text) & 7
+    return LEVEL_NAMES.get(text.rsplit(".", 1)[-1])
+
+
+def _epoch(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+
+
+def epoch_usec(usec: str) -> str | None:
+    """An ISO wall time from journald's microseconds since the epoch."""
+    return _epoch(int(usec) / 1e6) if usec.isdigit() else None
+
+
+# Each converter turns a match into a Prefix; ``inner`` is then looked for at ``end``.
+Convert = Callable[[re.Match[str]], Prefix]
+
+
+def _raw(m: re.Match[str]) -> Prefix:
+    return Prefix("dmesg-raw", m.end(), level=_level(m["pri"]))
+
+
+def _kmsg(m: re.Match[str]) -> Prefix:
+    caller = None
+    extra = m["extra"]
+    if extra and "caller=" in extra:
+        caller = extra.split("caller=", 1)[1].split(",", 1)[0]
+    fmt = "netconsole-ext" if extra and "ncfrag=" in extra else "kmsg"
+    return Prefix(fmt, m.end(), ts=int(m["usec"]) / 1e6, caller=caller, level=_level(m["pri"]))
+
+
+def _dmesg_x(m: re.Match[str]) -> Prefix:
+    return Prefix("dmesg-x", m.end(), level=_level(m["lvl"]))
+
+
+def _dmesg_t(m: re.Match[str]) -> Prefix:
+    _dow, mon, day, clock, year = m["ctime"].split()
+    return Prefix("dmesg-T", m.end(), wall=f"{year}-{MONTHS[mon]:02d}-{int(day):02d}T{clock}")
+
+
+def _dmesg_iso(m: re.Match[str]) -> Prefix:
+    return Prefix("dmesg-iso", m.end(), wall=m["iso"].replace(",", ".", 1))
+
+
+def _relative(m: re.Match[str]) -> Prefix:
+    # A delta to the previous line is not a timestamp: nothing to keep.
+    return Prefix("dmesg-relative", m.end())
+
+
+def _syslog(m: re.Match[str]) -> Prefix:
+    wall = f"--{MONTHS[m['mon']]:02d}-{int(m['day']):02d}T{m['clock']}"  # the year is not printed
+    return Prefix("syslog", m.end(), host=m["host"], wall=wall, level=_level(m["t0"] or m["t1"]))
+
+
+def _rfc3339(m: re.Match[str]) -> Prefix:
+    fmt = "syslog-rfc3339" if m["prog"] else "netconsole-rsyslog"
+    return Prefix(fmt, m.end(), host=m["host"], wall=m["iso"], level=_level(m["t1"]))
+
+
+def _rfc5424(m: re.Match[str]) -> Prefix:
+    host = None if m["host"] == "-" else m["host"]
+    return Prefix("syslog-rfc5424", m.end(), host=host, wall=m["iso"], level=_level(m["pri"]))
+
+
+def _short_full(m: re.Match[str]) -> Prefix:
+    zone = "Z" if m["tz"] in ("UTC", "GMT") else f" {m['tz']}"
+    return Prefix("journal-short-full", m.end(), host=m["host"], wall=f"{m['date']}T{m['clock']}{zone}")
+
+
+def _short_monotonic(m: re.Match[str]) -> Prefix:
+    return Prefix("journal-short-monotonic", m.end(), host=m["host"], ts=float(m["ts"]))
+
+
+def _short_unix(m: re.Match[str]) -> Prefix:
+    return Prefix("journal-short-unix", m.end(), host=m["host"], wall=_epoch(float(m["epoch"])))
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    name: str
+    first: str  # the characters a line of this style can start with
+    pattern: re.Pattern[str]
+    convert: Convert
+
+
+_DIGITS = "0123456789"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_LEVEL_TAG = r"<(?:[a-z]+\.)?[a-z]+>"
+_ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
+
+# Most specific first within a first character: a dmesg body may itself start with anything.
+STYLES: tuple[Style, ...] = (
+    Style("kmsg", _DIGITS, re.compile(
+        r"(?P<pri>\d+),(?P<seq>\d+),(?P<usec>\d+)(?:,(?P<flag>[-+c]))?(?P<extra>,[^;]*)?;"), _kmsg),
+    Style("journal-short-monotonic", "[", re.compile(
+        r"\[\s*(?P<ts>\d+\.\d+)\] (?P<host>\S+) kernel: "), _short_monotonic),
+    Style("dmesg-T", "[", re.compile(
+        r"\[(?P<ctime>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?"), _dmesg_t),
+    Style("dmesg-relative", "[", re.compile(
+        r"\[(?:\s*\+\d+\.\d+|[A-Z][a-z]{2}\d\d \d\d:\d\d)\] ?"), _relative),
+    Style("syslog-rfc5424", "<", re.compile(
+        r"<(?P<pri>\d{1,3})>1 (?P<iso>\S+) (?P<host>\S+) \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"),
+        _rfc5424),
+    Style("dmesg-raw", "<", re.compile(r"<(?P<pri>\d{1,3})>(?=\[)"), _raw),
+    Style("syslog", _UPPER + "<", re.compile(
+        rf"(?:<(?P<t0>[a-z]+\.[a-z]+)> ?)?(?P<mon>[A-Z][a-z]{{2}}) (?P<day>[ \d]\d) "
+        rf"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) kernel(?:\[\d+\])?: (?:(?P<t1>{_LEVEL_TAG}) ?)?"),
+        _syslog),
+    Style("journal-short-full", _UPPER, re.compile(
+        r"[A-Z][a-z]{2} (?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<tz>\S+) "
+        r"(?P<host>\S+) kernel: "), _short_full),
+    Style("dmesg-iso", _DIGITS, re.compile(
+        r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+[+-]\d\d:\d\d) "), _dmesg_iso),
+    # rsyslog's RFC3339 files and journalctl's short-iso: "kernel:" when a program tag is
+    # logged; a netconsole receiver logs the datagram right after the host, with no tag.
+    Style("syslog-rfc3339", _DIGITS, re.compile(
+        rf"(?P<iso>{_ISO}) (?P<host>\S*)(?: (?P<prog>kernel(?:\[\d+\])?):)?(?: (?P<t1>{_LEVEL_TAG}))? ?"),
+        _rfc3339),
+    Style("journal-short-unix", _DIGITS, re.compile(
+        r"(?P<epoch>\d{9,}\.\d+) (?P<host>\S+) kernel: "), _short_unix),
+    Style("dmesg-x", _LOWER, re.compile(r"[a-z]+\s*:(?P<lvl>[a-z]+)\s*: "), _dmesg_x),
+)
+
+BY_FIRST: dict[str, tuple[Style, ...]] = {
+    char: tuple(s for s in STYLES if char in s.first) for char in {c for s in STYLES for c in s.first}
+}
+
+
+def outer(text: str, style: Style) -> Prefix | None:
+    """The outer prefix of ``text`` in one style, or None."""
+    match = style.pattern.match(text)
+    return None if match is None else style.convert(match)
+
+
+def detect(text: str) -> tuple[Style, Prefix] | None:
+    """The first style whose outer prefix fits ``text``."""
+    for style in BY_FIRST.get(text[:1], ()):
+        match = style.pattern.match(text)
+        if match is not None:
+            return style, style.convert(match)
+    return None

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from stallscope.sources.export import EXPORT_MAGIC, export_lines
+
 STDIN_NAME = "-"
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -29,6 +31,38 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 
 class InputError(Exception):
     """An input that cannot be read; the message is one line for the user."""
+
+
+class _Prepended(io.RawIOBase):
+    """A byte stream with its already-read first line put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._rest.readline()
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0 or size >= len(self._head):
+                head, self._head = self._head, b""
+                return head + (self._rest.read() if size is None or size < 0 else self._rest.read(size - len(head)))
+            head, self._head = self._head[:size], self._head[size:]
+            return head
+        return self._rest.read(size)
+
+    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+        if self._head:
+            yield self._head
+            self._head = b""
+        yield from self._rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +123,23 @@ def open_binary(name: str) -> tuple[Source, BinaryIO]:
     return Source(name, kind), _decompressed(buffered, kind, name)
 
 
+def _text_lines(stream: BinaryIO) -> Iterator[str]:
+    for raw in stream:
+        yield raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
 def iter_lines(name: str) -> Iterator[str]:
-    """Yield the lines of one input without their line terminators (LF, CRLF or a lone CR)."""
+    """Yield the lines of one input without their line terminators (LF, CRLF).
+
+    A journal export stream is handed over by :func:`export_lines`, whose binary fields are
+    one item spanning several lines.
+    """
     source, stream = open_binary(name)
     try:
         try:
-            for raw in stream:
-                text = raw.decode("utf-8", "replace")
-                yield text.rstrip("\r\n")
+            first = stream.readline()
+            lines = export_lines if first.startswith(EXPORT_MAGIC) else _text_lines
+            yield from lines(_Prepended(first, stream))
         except (EOFError, OSError, lzma.LZMAError, ValueError) as error:
             what = source.compression or "file"
             raise InputError(f"{name}: {what} data ends early or is corrupt ({error})") from None

@@ -1,0 +1,162 @@
+"""The terminal report: verdict first, then the timeline, the stalled tasks and the findings.
+
+Every string that comes from the log is wrapped in ``rich.text.Text`` so that a task name
+like ``[bold]x`` or an escape sequence is shown, never interpreted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from stallscope.capture.model import Capture
+from stallscope.render.summary import headline, summary
+from stallscope.rules.base import Finding, Severity
+
+_SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+TIMELINE_ROWS = 24
+TASK_ROWS = 20
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _ts(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
+def _num(value: object) -> str:
+    return "" if value is None or pd.isna(value) else str(int(value))  # type: ignore[arg-type]
+
+
+def _delta(current: object, previous: object) -> str:
+    if previous is None or pd.isna(current) or pd.isna(previous):  # type: ignore[arg-type]
+        return ""
+    change = int(current) - int(previous)  # type: ignore[arg-type]
+    return f"{change:+d}" if change else "="
+
+
+def sparkline(values: list[int]) -> str:
+    if not values:
+        return ""
+    high = max(values) or 1
+    return "".join(_SPARK[min(len(_SPARK) - 1, math.floor(v / high * (len(_SPARK) - 1)))] for v in values)
+
+
+def timeline(capture: Capture) -> Table | None:
+    snaps = capture.snapshots
+    if snaps.empty:
+        return None
+    table = Table(title="Watchdog reports (MemAlloc-Info)", title_justify="left")
+    with_host = bool(snaps["host"].notna().any())
+    for column in ("host", "line", "ts", "stalling", "Δ", "dying", "victim", "oom_count", "Δ "):
+        if column != "host" or with_host:
+            table.add_column(column, justify="left" if column == "host" else "right", no_wrap=True)
+    rows = list(snaps.itertuples())
+    shown = rows if len(rows) <= TIMELINE_ROWS else rows[:4] + rows[-(TIMELINE_ROWS - 4) :]
+    previous = None
+    for i, row in enumerate(shown):
+        if len(rows) > TIMELINE_ROWS and i == 4:
+            gap = ["…", "", Text(f"{len(rows) - TIMELINE_ROWS} more"), "", "", "", "", ""]
+            table.add_row(*([""] if with_host else []), *gap)
+            previous = None
+        oom = _num(row.oom_count) + (f"/{_num(row.oom_count_nofs)}" if not pd.isna(row.oom_count_nofs) else "")
+        host = [Text(str(row.host) if not pd.isna(row.host) else "-")] if with_host else []
+        table.add_row(
+            *host,
+            str(row.line),
+            _ts(row.ts),
+            _num(row.stalling),
+            _delta(row.stalling, previous.stalling if previous else None),
+            _num(row.dying),
+            _num(row.victim),
+            oom,
+            _delta(row.oom_count, previous.oom_count if previous else None),
+        )
+        previous = row
+    return table
+
+
+def stalled_tasks(capture: Capture) -> Table | None:
+    tasks = capture.tasks
+    if tasks.empty:
+        return None
+    latest = tasks.sort_values(["source", "line"]).groupby(["host", "comm", "pid"], observed=True, dropna=False).tail(1)
+    latest = latest.assign(_delay=latest["delay"].fillna(-1)).sort_values("_delay", ascending=False)
+    table = Table(title=f"Stalled tasks (latest line of each, worst first; {len(latest)} tasks)", title_justify="left")
+    for column in ("comm(pid)", "line", "state", "seq", "gfp", "order", "delay", "switches", "flags"):
+        table.add_column(column, overflow="fold")
+    for row in latest.head(TASK_ROWS).itertuples():
+        words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if getattr(row, w)]
+        state = " ".join(filter(None, [None if pd.isna(row.state) else str(row.state), *words]))
+        gfp = "" if pd.isna(row.gfp) else f"{int(row.gfp):#x}"
+        if not pd.isna(row.gfp_names):
+            gfp += f"({row.gfp_names})"
+        table.add_row(
+            Text(f"{row.comm}({row.pid})"),
+            str(row.line),
+            Text(state),
+            _num(row.seq),
+            Text(gfp),
+            _num(row.order),
+            _num(row.delay),
+            _num(row.switches),
+            "" if pd.isna(row.flags) else f"{int(row.flags):#x}",
+        )
+    if len(latest) > TASK_ROWS:
+        table.caption = f"{len(latest) - TASK_ROWS} more tasks not shown (use --format json or the Python API)"
+    return table
+
+
+def finding_panel(finding: Finding) -> Panel:
+    style = _SEVERITY_STYLE[finding.severity]
+    body = Text()
+    body.append(finding.explanation + "\n")
+    if finding.tasks:
+        body.append("Tasks: ", style="bold")
+        body.append(", ".join(f"{t.comm}({t.pid})" for t in finding.tasks[:12]))
+        if len(finding.tasks) > 12:
+            body.append(f" and {len(finding.tasks) - 12} more")
+        body.append("\n")
+    body.append("Evidence:\n", style="bold")
+    for e in finding.evidence:
+        where = f"{e.source}:{e.line}" + (f" [{e.ts:.6f}]" if e.ts is not None else "")
+        body.append(f"  {where}  ", style="dim")
+        body.append(e.text + "\n")
+    title = Text()
+    title.append(f"{finding.severity.value.upper()} ", style=style)
+    title.append(f"{finding.rule}" + (f" @ {finding.host}" if finding.host else ""))
+    title.append(f": {finding.title}")
+    return Panel(body, title=title, title_align="left", border_style=style)
+
+
+def render(capture: Capture, findings: list[Finding], console: Console) -> None:
+    facts = summary(capture)
+    console.print(Panel(Text(headline(capture, findings)), title="Verdict", title_align="left"))
+    stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
+    if stalling:
+        console.print(Text(f"stalling over time: {sparkline(stalling)}  (max {max(stalling)})"))
+    for table in (timeline(capture), stalled_tasks(capture)):
+        if table is not None:
+            console.print(table)
+    if findings:
+        console.print(Text(f"Findings ({len(findings)})", style="bold"))
+        console.print(Group(*(finding_panel(f) for f in findings)))
+    for stats in capture.inputs:
+        console.print(
+            Text(
+                f"{stats.path}: {stats.lines} lines, {stats.parsed} understood, {stats.unparsed} not understood"
+                + (" (list them with --show-unparsed)" if stats.unparsed else ""),
+                style="dim",
+            )
+        )
+    console.print(
+        Text(
+            f"{facts['snapshots']} MemAlloc-Info line(s), {facts['tasks']} MemAlloc task line(s), "
+            f"{facts['events']} kernel report line(s)",
+            style="dim",
+        )
+    )

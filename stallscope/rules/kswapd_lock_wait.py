@@ -1,0 +1,88 @@
+"""kswapd-lock-wait: kswapd sleeps in a lock or I/O wait instead of reclaiming.
+
+kswapd is the background reclaimer everyone else relies on; when it blocks on a filesystem lock
+(xfs_buf_lock, __xfs_iflock, an rwsem) whose holder itself needs memory, reclaim stops for all.
+A switches counter that does not move between reports proves it never ran in between.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.stacks import (
+    first_meaningful,
+    lock_display_name,
+    lock_wait,
+    reliable_functions,
+)
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+
+RULE = "kswapd-lock-wait"
+
+
+def _is_kswapd(comm: str) -> bool:
+    return comm.startswith("kswapd")
+
+
+def _frames(view: HostView, stack: object) -> list[tuple[str, bool]]:
+    if stack is None or pd.isna(stack):  # type: ignore[arg-type]
+        return []
+    frames = view.capture.frames
+    rows = frames[frames["stack"] == int(stack)].sort_values("depth")  # type: ignore[arg-type]
+    return list(zip(rows["function"].astype(str), rows["reliable"].astype(bool)))
+
+
+def check(view: HostView) -> list[Finding]:
+    tasks = view.tasks
+    if tasks.empty:
+        return []
+    kswapd = tasks[tasks["comm"].astype(str).map(_is_kswapd)]
+    findings: list[Finding] = []
+    for (comm, pid), rows in kswapd.groupby(["comm", "pid"], observed=True, sort=False):
+        rows = rows.sort_values(["source", "line"], kind="stable")
+        blocked = rows[rows["uninterruptible"] | (rows["state"].astype(str) == "D")]
+        waits: list[tuple[int, str, str | None]] = []
+        for index, row in blocked.iterrows():
+            functions = reliable_functions(_frames(view, row["stack"]))
+            wait = lock_wait(functions)
+            if wait is not None:
+                caller = first_meaningful(functions[wait[1] + 1 :])
+                waits.append((int(index), lock_display_name(wait[0]), caller))  # type: ignore[arg-type]
+        if not waits:
+            continue
+        switches = rows["switches"].dropna().astype("int64")
+        frozen = len(switches) >= 2 and switches.nunique() == 1
+        _, function, caller = waits[-1]
+        where = f"{function}" + (f" (called from {caller})" if caller else "")
+        evidence: list[Evidence] = []
+        for index, _, _ in (waits[0], waits[-1]) if len(waits) > 1 else waits:
+            evidence.append(view.task_evidence(index))
+            trace = view.trace_evidence(index, f"{comm} call trace waits in {where}")
+            if trace is not None:
+                evidence.append(trace)
+        if frozen:
+            detail = (
+                f"Its switches counter stayed at {int(switches.iloc[0])} across {len(switches)} reports: "
+                "it was never scheduled in between, so it is blocked, not busy."
+            )
+        else:
+            detail = (
+                "Seen in a single report (or its switches counter moved), so this is a snapshot: "
+                "compare its switches counter across later reports to tell a stuck kswapd from a slow one."
+            )
+        findings.append(
+            Finding(
+                rule=RULE,
+                severity=Severity.CRITICAL if frozen else Severity.WARNING,
+                title=f"{comm}({pid}) is blocked waiting in {where}",
+                explanation=(
+                    f"{comm}, the background reclaim thread, is in uninterruptible sleep inside {function}, "
+                    f"a lock or I/O wait, instead of reclaiming memory. {detail} While kswapd waits, every "
+                    "allocation falls back to direct reclaim; if the lock holder itself needs memory "
+                    "(writeback, a filesystem transaction), nothing makes progress."
+                ),
+                evidence=evidence,
+                tasks=[TaskRef(str(comm), int(pid))],  # type: ignore[arg-type]
+            )
+        )
+    return findings

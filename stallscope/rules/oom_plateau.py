@@ -1,0 +1,45 @@
+"""oom-plateau: tasks keep stalling while oom_count does not move.
+
+The watchdog's documentation: if oom_count does not increase over time, allocation requests
+got stuck before calling the OOM killer (throttled in reclaim, or waiting for locks), so the
+OOM killer cannot help and the machine hangs silently.
+"""
+
+from __future__ import annotations
+
+from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.oom_trend import SLASH_NOTE, describe_phase, oom_trend, phase_evidence
+
+RULE = "oom-plateau"
+
+
+def check(view: HostView) -> list[Finding]:
+    trend = oom_trend(view)
+    if trend is None or trend.latest is None or trend.latest.trend != "flat":
+        return []
+    latest = trend.latest
+    snaps = view.snapshots.loc[latest.rows]
+    stalling = snaps["stalling"].astype(int)
+    history = "; ".join(f"oom_count {describe_phase(view, p)}" for p in trend.phases)
+    explanation = (
+        f"Across the last {latest.observations} watchdog reports {int(stalling.min())}-{int(stalling.max())} "
+        f"tasks stayed stuck in memory allocation while oom_count did not increase ({history}). "
+        "The stalled allocations never reach out_of_memory(): they are looping or sleeping before the "
+        "OOM killer (typically throttled in direct reclaim, or unable to invoke it because they lack "
+        "__GFP_FS), so nothing will be killed and the machine will not recover by itself. "
+        "Look at where the stalled tasks' traces sit and what kswapd is doing."
+    )
+    if trend.slash_format:
+        explanation += " " + SLASH_NOTE
+    return [
+        Finding(
+            rule=RULE,
+            severity=Severity.CRITICAL,
+            title=(
+                f"Allocations are stuck before the OOM killer: {int(stalling.iloc[-1])} tasks stalling, "
+                f"oom_count frozen at {int(snaps['oom_count'].iloc[-1])}"
+            ),
+            explanation=explanation,
+            evidence=phase_evidence(view, trend.phases),
+        )
+    ]
