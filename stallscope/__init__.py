@@ -9,9 +9,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from stallscope.api import load  # noqa: E402
-from stallscope.capture.model import Capture  # noqa: E402
-from stallscope.diagnose import diagnose  # noqa: E402
-from stallscope.rules.base import Finding, Severity  # noqa: E402
+from stallscope.api import load
+from stallscope.capture.model import Capture
+from stallscope.diagnose import diagnose
+from stallscope.rules.base import Finding, Severity
 
 __all__ = ["Capture", "Finding", "Severity", "__version__", "diagnose", "load"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from stallscope.bulk import read_input
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.parse.lines import LineParser
 from stallscope.records.stream import records
-from stallscope.sources.reader import iter_lines, open_binary
+from stallscope.sources.expand import expand_inputs
 
 _parser: LineParser | None = None
 
@@ -20,22 +23,34 @@ def line_parser() -> LineParser:
 
 
 def load(*paths: str, keep_unparsed: bool = False) -> Capture:
-    """Read kernel-log captures (paths, or ``-`` for stdin) into a :class:`Capture`.
+    """Read kernel-log captures (files, directories, or ``-`` for stdin) into a :class:`Capture`.
 
     Raises :class:`stallscope.sources.reader.InputError` for an input that cannot be read.
     """
     parser = line_parser()
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)
-    for path in paths:
+    for path in expand_inputs(paths):
         stats = InputStats(path)
         builder.start_input(stats)
-        if path != "-":
-            source, stream = open_binary(path)
-            stream.close()
-            stats.compression = source.compression
-        parse = parser.parse
-        add = builder.add
-        for record in records(path, iter_lines(path)):
-            add(record, parse(record.body), stats)
+        read_input(path, builder, stats, parser)
         builder.finish_input(path)
+    return builder.build()
+
+
+def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> Capture:
+    """Build a capture from already-decoded lines of one input called ``name``.
+
+    Used for pieces of a large file read by worker processes, and by callers that hold text.
+    """
+    parser = line_parser()
+    builder = CaptureBuilder(keep_unparsed=keep_unparsed)
+    stats = InputStats(name)
+    builder.start_input(stats)
+    parse = parser.parse
+    add = builder.add
+    formats = stats.formats
+    for record in records(name, lines):
+        formats[record.fmt] = formats.get(record.fmt, 0) + 1
+        add(record, parse(record.body), stats)
+    builder.finish_input(name)
     return builder.build()

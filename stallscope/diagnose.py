@@ -1,39 +1,55 @@
-"""Run every rule over every host of a capture."""
+"""Run every rule over every machine of a capture."""
 
 from __future__ import annotations
+
+import pandas as pd
 
 from stallscope.capture.model import Capture
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
 
+# A machine: its host name when the capture prefix names one; otherwise each input file on its
+# own, since unrelated files (one per machine is the common case) must not form one timeline.
+Machine = tuple[str | None, str | None]
+
+
+def _machines(capture: Capture) -> list[Machine]:
+    seen: dict[Machine, None] = {}
+    for frame in (capture.snapshots, capture.tasks, capture.events):
+        if not len(frame):
+            continue
+        pairs = frame[["host", "source"]].drop_duplicates()
+        for host, source in pairs.itertuples(index=False):
+            if pd.isna(host):
+                seen[(None, str(source))] = None
+            else:
+                seen[(str(host), None)] = None
+    return list(seen) or [(None, None)]
+
+
+def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
+    host, source = machine
+    if not len(frame):
+        return frame
+    if host is not None:
+        return frame[frame["host"] == host]
+    mask = frame["host"].isna()
+    if source is not None:
+        mask &= frame["source"] == source
+    return frame[mask]
+
 
 def host_views(capture: Capture) -> list[HostView]:
-    hosts: list[str | None] = []
-    for frame in (capture.snapshots, capture.tasks, capture.events):
-        for host in frame["host"].unique() if len(frame) else []:
-            value = None if host is None or (isinstance(host, float)) else str(host)
-            if value not in hosts:
-                hosts.append(value)
-    if not hosts:
-        hosts = [None]
-    views = []
-    for host in hosts:
-        views.append(
-            HostView(
-                host=host,
-                capture=capture,
-                snapshots=_of_host(capture.snapshots, host),
-                tasks=_of_host(capture.tasks, host),
-                events=_of_host(capture.events, host),
-            )
+    return [
+        HostView(
+            host=machine[0],
+            capture=capture,
+            snapshots=_rows(capture.snapshots, machine),
+            tasks=_rows(capture.tasks, machine),
+            events=_rows(capture.events, machine),
         )
-    return views
-
-
-def _of_host(frame, host):  # type: ignore[no-untyped-def]
-    if host is None:
-        return frame[frame["host"].isna()] if len(frame) else frame
-    return frame[frame["host"] == host]
+        for machine in _machines(capture)
+    ]
 
 
 def diagnose(capture: Capture) -> list[Finding]:
@@ -44,5 +60,6 @@ def diagnose(capture: Capture) -> list[Finding]:
             for finding in rule.check(view):
                 finding.host = view.host
                 findings.append(finding)
-    findings.sort(key=lambda f: (-f.severity.rank, f.evidence[0].line if f.evidence else 0))
+    findings.sort(key=lambda f: (-f.severity.rank, f.evidence[0].source if f.evidence else "",
+                                 f.evidence[0].line if f.evidence else 0))
     return findings

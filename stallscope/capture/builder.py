@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stallscope.capture.columns import (
+    MISSING,
     BoolColumn,
     CategoryColumn,
     Column,
-    MISSING,
     FloatColumn,
     IntColumn,
     frame_of,
@@ -26,7 +26,7 @@ from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLi
 from stallscope.records.prefix import Record
 
 STATE_WORDS = ("uninterruptible", "exiting", "dying", "victim")
-_TRACE_BODY = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
+TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
 _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
 
 Frame = tuple[str, int | None, int | None, str | None, bool]
@@ -39,6 +39,18 @@ def _int(text: str | None) -> int | None:
 
 def _hex(text: str | None) -> int | None:
     return None if text is None else int(text, 16)
+
+
+def frame_of_fields(fields: dict[str, str]) -> Frame:
+    """(function, offset, size, module, reliable) of one parsed frame line."""
+    module = fields.get("module")
+    return (
+        fields["function"],
+        _hex(fields.get("offset")),
+        _hex(fields.get("size")),
+        module[1:-1] if module else None,
+        "unreliable" not in fields,
+    )
 
 
 def split_comm_pid(text: str) -> tuple[str, int]:
@@ -178,7 +190,7 @@ class CaptureBuilder:
     def _dispatch(self, stream: _Stream, record: Record, parsed: ParsedLine) -> None:
         kind = parsed.kind
         fields = parsed.fields
-        if kind in _TRACE_BODY:
+        if kind in TRACE_BODY_KINDS:
             self._trace_line(stream, record, kind, fields)
         elif kind == "call_trace":
             self._end_trace(stream)
@@ -309,18 +321,25 @@ class CaptureBuilder:
             if stream.task_row is None and stream.event_row is None:
                 return  # a frame outside any trace we follow: parsed, nothing to attach
             stream.trace_start = (record.line, record.ts)
-        if kind != "frame":
-            return
-        module = fields.get("module")
-        stream.frames.append(
-            (
-                fields["function"],
-                _hex(fields.get("offset")),
-                _hex(fields.get("size")),
-                module[1:-1] if module else None,
-                "unreliable" not in fields,
-            )
-        )
+        if kind == "frame":
+            stream.frames.append(frame_of_fields(fields))
+
+    def add_trace_run(self, record: Record, frames: tuple[Frame, ...], lines: int, stats: InputStats) -> None:
+        """``lines`` consecutive trace-body lines (frames, markers, registers) starting at ``record``.
+
+        Equivalent to :meth:`add` on each of them; the bulk reader uses it so that the frames of a
+        trace printed many times are handled as one tuple instead of line by line.
+        """
+        stats.lines += lines
+        stats.parsed += lines
+        stream = self._streams.get((record.source, record.host))
+        if stream is None:
+            stream = self._streams[(record.source, record.host)] = _Stream(record.source, record.host)
+        if stream.trace_start is None:
+            if stream.task_row is None and stream.event_row is None:
+                return
+            stream.trace_start = (record.line, record.ts)
+        stream.frames.extend(frames)
 
     # -- block ends -------------------------------------------------------------------------
     def _end_trace(self, stream: _Stream) -> None:

@@ -78,8 +78,9 @@ class CategoryColumn:
         self.codes[-1] = self.code(value)
 
     def series(self) -> pd.Series:
-        codes = np.frombuffer(self.codes, dtype=np.int_ if self.codes.itemsize == 8 else np.int32)
-        return pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=pd.Index(self._categories, dtype=object)))
+        codes = np.frombuffer(self.codes, dtype=np.int64 if self.codes.itemsize == 8 else np.int32)
+        categories = pd.Index(self._categories, dtype=object)
+        return pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=categories))
 
 
 Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn

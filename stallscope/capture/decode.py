@@ -287,7 +287,18 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[t
         return []
     rows = tasks if source is None else tasks[tasks["source"] == source]
     rows = rows[rows["gfp"].notna() & rows["gfp_names"].notna()]
-    return {(int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"])}
+    pairs = {(int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True)}
+    events = capture.events
+    if len(events):
+        rows = events if source is None else events[events["source"] == source]
+        for text in rows["text"]:
+            # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair.
+            for found in _PRINTED_MASK.finditer(str(text)):
+                pairs.add((int(found.group(1), 16), found.group(2)))
+    return pairs
+
+
+_PRINTED_MASK = re.compile(r"(?:gfp_mask=|mode:)0x([0-9a-f]+)\(([A-Za-z0-9_|]+)\)")
 
 
 def pf_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:
@@ -295,6 +306,15 @@ def pf_era(capture: Capture, source: str | None = None, version: Version | None 
     version = version or kernel_version(capture, source)
     if version is not None:
         return EraChoice(_by_version(PF_ERAS, version, {}), f"kernel {version[0]}.{version[1]}")
+    gfp = gfp_era(capture, source)
+    eras = PF_ERAS
+    if not gfp.ambiguous or len(gfp.eras) < len(GFP_ERAS):
+        # The gfp layout narrows the release range, and so the flags layouts that can apply.
+        first = min(e.first for e in gfp.eras)
+        last = max(e.last for e in gfp.eras)
+        eras = tuple(e for e in PF_ERAS if e.first <= last and first <= e.last)
+        if len(eras) == 1:
+            return EraChoice(eras, f"release range of the gfp layout ({gfp.reason})")
     tasks = capture.tasks
     rows = tasks if source is None else tasks[tasks["source"] == source]
     kswapd = rows[rows["comm"].astype(str).str.startswith("kswapd") & rows["flags"].notna()]
@@ -304,8 +324,9 @@ def pf_era(capture: Capture, source: str | None = None, version: Version | None 
     if flags and all(f & 0x40000 and not f & 0x20000 for f in flags):
         return EraChoice(PF_ERAS[:1], "PF_KSWAPD at 0x40000 in kswapd's flags")
     if flags and all(f & 0x20000 and not f & 0x40000 for f in flags):
-        return EraChoice(PF_ERAS[1:], "PF_KSWAPD at 0x20000 in kswapd's flags")
-    return EraChoice(PF_ERAS, "no kernel version; kswapd's flags do not tell")
+        return EraChoice(tuple(e for e in eras if e is not PF_ERAS[0]) or PF_ERAS[1:],
+                         "PF_KSWAPD at 0x20000 in kswapd's flags")
+    return EraChoice(eras, "no kernel version; kswapd's flags do not tell")
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -329,7 +350,15 @@ def decode_with(choice: EraChoice, mask: int) -> Decoded:
         (text, eras), = readings.items()
         how = choice.reason if not choice.ambiguous else f"every era agrees ({', '.join(eras)})"
         return Decoded(text, False, how)
-    text = " or ".join(f"{t} ({', '.join(e)})" for t, e in readings.items())
+    # The kernel's names compose compactly in the right era; in a wrong one the same bits fall
+    # apart into many single flags. The most compact reading is offered, marked as a guess.
+    ranked = sorted(readings.items(), key=lambda item: item[0].count("|"))
+    (best, eras), (second, _) = ranked[0], ranked[1]
+    others = "; ".join(f"{t} ({', '.join(e)})" for t, e in ranked[1:])
+    if best.count("|") < second.count("|"):
+        return Decoded(best, True, f"ambiguous ({choice.reason}): most compact reading, era "
+                                   f"{', '.join(eras)}; other readings: {others}")
+    text = " or ".join(f"{t} ({', '.join(e)})" for t, e in ranked)
     return Decoded(text, True, f"ambiguous: {choice.reason}")
 
 
@@ -355,7 +384,7 @@ def task_gfp_names(capture: Capture) -> pd.DataFrame:
     for source in tasks["source"].dropna().unique():
         rows = tasks[tasks["source"] == source]
         choice: EraChoice | None = None
-        for index, mask, names in zip(rows.index, rows["gfp"], rows["gfp_names"]):
+        for index, mask, names in zip(rows.index, rows["gfp"], rows["gfp_names"], strict=True):
             if pd.notna(names):
                 out.loc[index] = [str(names), False, "printed"]
             elif pd.notna(mask):
@@ -374,7 +403,7 @@ def task_flag_names(capture: Capture) -> pd.DataFrame:
         if not len(rows):
             continue
         choice = pf_era(capture, str(source))
-        for index, flags in zip(rows.index, rows["flags"]):
+        for index, flags in zip(rows.index, rows["flags"], strict=True):
             found = decode_with(choice, int(flags))
             out.loc[index] = [found.text, found.ambiguous, found.how]
     return out

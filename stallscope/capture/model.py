@@ -17,6 +17,7 @@ class InputStats:
     unparsed: int = 0
     compression: str | None = None
     kinds: dict[str, int] = field(default_factory=dict)
+    formats: dict[str | None, int] = field(default_factory=dict)  # capture format -> records
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -25,6 +26,7 @@ class InputStats:
             "parsed": self.parsed,
             "unparsed": self.unparsed,
             "compression": self.compression,
+            "formats": {name or "unprefixed": n for name, n in self.formats.items()},
         }
 
 

@@ -25,11 +25,78 @@ MAX_BODY_CHARS = 2048
 
 # Kernel reports around the watchdog, each start symbol a ``kind`` of the events table:
 # (grammar file, start symbols).
-EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = ()
+# Kind names and fields are documented in stallscope/capture/events.py. Kinds that share a
+# leading literal sit in one grammar; the broad ones (a leading comm, "name:value" counters) come
+# last so that a specific kind is never shadowed.
+EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("hung_task", ("hung_task", "hung_task_blocker", "hung_task_hint")),
+    ("warn_alloc", ("warn_alloc_stall", "warn_alloc_failure", "ratelimit_suppressed")),
+    (
+        "oom",
+        (
+            "oom_invoke",
+            "oom_kill_process",
+            "oom_killed_process",
+            "oom_kill_summary",
+            "oom_reaper_reaped",
+            "oom_reaper_unable",
+            "oom_tasks_header",
+            "oom_task_row",
+            "oom_memcg_usage",
+            "oom_memcg_stats",
+            "oom_memcg_task",
+        ),
+    ),
+    (
+        "workqueue",
+        (
+            "wq_lockup",
+            "wq_show_busy",
+            "wq_show_backtraces",
+            "wq_workqueue",
+            "wq_pwq",
+            "wq_in_flight",
+            "wq_pending",
+            "wq_pool",
+        ),
+    ),
+    ("lockdep", ("lockdep_all_header", "lockdep_held_header", "lockdep_held", "lockdep_end")),
+    ("lockup", ("soft_lockup", "hard_lockup", "rcu_stall", "rcu_stall_cpu", "rcu_stall_gp")),
+    ("sysrq", ("sysrq",)),
+    ("dump_header", ("dump_cpu", "dump_taint", "dump_hardware", "dump_modules", "dump_cpuset")),
+    (
+        "meminfo",
+        (
+            "meminfo_header",
+            "meminfo_node",
+            "meminfo_zone",
+            "meminfo_buddy",
+            "meminfo_lowmem_reserve",
+            "meminfo_hugepages",
+            "meminfo_pagecache",
+            "meminfo_pages",
+            "meminfo_swap_cache",
+            "meminfo_swap",
+            "meminfo_counters",
+        ),
+    ),
+    ("oom", ("oom_memcg_stat",)),
+)
 
 # Event kinds whose report goes on with a call trace (dump_stack / sched_show_task) that
-# belongs to the event.
-EVENT_KINDS_WITH_TRACE: frozenset[str] = frozenset()
+# belongs to the event. For hung_task_blocker it is the trace of the likely lock owner.
+EVENT_KINDS_WITH_TRACE: frozenset[str] = frozenset(
+    {
+        "hung_task",
+        "hung_task_blocker",
+        "warn_alloc_stall",
+        "warn_alloc_failure",
+        "oom_invoke",
+        "soft_lockup",
+        "hard_lockup",
+        "rcu_stall",
+    }
+)
 
 EVENT_KINDS: frozenset[str] = frozenset(start for _, starts in EVENT_GRAMMARS for start in starts)
 
@@ -73,9 +140,9 @@ class Template:
         for name, segments in self.variables:
             if len(segments) == 1:
                 part = segments[0]
-                fields[name] = runs[part] if isinstance(part, int) else part
+                fields[name] = runs[part] if part.__class__ is int else part  # type: ignore[index, assignment]
             else:
-                fields[name] = "".join(runs[p] if isinstance(p, int) else p for p in segments)
+                fields[name] = "".join([runs[p] if p.__class__ is int else p for p in segments])  # type: ignore[index, misc]
         return fields
 
 
@@ -154,6 +221,21 @@ class LineParser:
 
     def shape_count(self) -> int:
         return len(self._shapes)
+
+    def template(self, body: str) -> Template | None:
+        """The template of ``body``'s shape (learned with Lark on first sight), or None."""
+        if len(body) > MAX_BODY_CHARS:
+            return None
+        parts = _DIGIT_RUN.split(body)
+        masked = "0".join(parts[0::2]) if len(parts) > 1 else body
+        try:
+            return self._shapes[masked]
+        except KeyError:
+            template = self._learn(masked.strip())
+            if len(self._shapes) >= self._max_shapes:
+                self._shapes.clear()
+            self._shapes[masked] = template
+            return template
 
     def parse(self, body: str) -> ParsedLine | None:
         """The kind and raw field text of ``body``, or None when no grammar accepts it."""

@@ -39,6 +39,10 @@ def entry(fields: Mapping[str, object], fmt: str) -> JournalEntry | None:
     message = _text(fields.get("MESSAGE"))
     if message is None:
         return None
+    ident = _text(fields.get("SYSLOG_IDENTIFIER"))
+    if ident and ident != "kernel":
+        # journald split "ident: " off a line a program wrote to /dev/kmsg; the kernel printed it.
+        message = f"{ident}: {message}"
     mono = _text(fields.get("_SOURCE_MONOTONIC_TIMESTAMP"))
     realtime = _text(fields.get("__REALTIME_TIMESTAMP"))
     priority = _text(fields.get("PRIORITY"))

@@ -136,8 +136,13 @@ def _syslog(m: re.Match[str]) -> Prefix:
 
 
 def _rfc3339(m: re.Match[str]) -> Prefix:
-    fmt = "syslog-rfc3339" if m["prog"] else "netconsole-rsyslog"
-    return Prefix(fmt, m.end(), host=m["host"], wall=m["iso"], level=_level(m["t1"]))
+    prog = m["prog"]
+    if prog is None:
+        return Prefix("netconsole-rsyslog", m.end(), host=m["host"], wall=m["iso"])
+    if not prog.startswith("kernel"):
+        # A program's own line (or a /dev/kmsg write): its tag is part of the text.
+        return Prefix("syslog-rfc3339-program", m.start("prog"), host=m["host"], wall=m["iso"])
+    return Prefix("syslog-rfc3339", m.end(), host=m["host"], wall=m["iso"], level=_level(m["t1"]))
 
 
 def _rfc5424(m: re.Match[str]) -> Prefix:
@@ -188,20 +193,20 @@ STYLES: tuple[Style, ...] = (
     Style("dmesg-raw", "<", re.compile(r"<(?P<pri>\d{1,3})>(?=\[)"), _raw),
     Style("syslog", _UPPER + "<", re.compile(
         rf"(?:<(?P<t0>[a-z]+\.[a-z]+)> ?)?(?P<mon>[A-Z][a-z]{{2}}) (?P<day>[ \d]\d) "
-        rf"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) kernel(?:\[\d+\])?: (?:(?P<t1>{_LEVEL_TAG}) ?)?"),
+        rf"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) (?:kernel(?:\[\d+\])?: (?:(?P<t1>{_LEVEL_TAG}) ?)?)?"),
         _syslog),
     Style("journal-short-full", _UPPER, re.compile(
         r"[A-Z][a-z]{2} (?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<tz>\S+) "
-        r"(?P<host>\S+) kernel: "), _short_full),
+        r"(?P<host>\S+) (?:kernel: )?"), _short_full),
     Style("dmesg-iso", _DIGITS, re.compile(
         r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+[+-]\d\d:\d\d) "), _dmesg_iso),
     # rsyslog's RFC3339 files and journalctl's short-iso: "kernel:" when a program tag is
     # logged; a netconsole receiver logs the datagram right after the host, with no tag.
     Style("syslog-rfc3339", _DIGITS, re.compile(
-        rf"(?P<iso>{_ISO}) (?P<host>\S*)(?: (?P<prog>kernel(?:\[\d+\])?):)?(?: (?P<t1>{_LEVEL_TAG}))? ?"),
+        rf"(?P<iso>{_ISO}) (?P<host>\S*)(?: (?P<prog>[\w./-]+(?:\[\d+\])?):(?= |$))?(?: (?P<t1>{_LEVEL_TAG}))? ?"),
         _rfc3339),
     Style("journal-short-unix", _DIGITS, re.compile(
-        r"(?P<epoch>\d{9,}\.\d+) (?P<host>\S+) kernel: "), _short_unix),
+        r"(?P<epoch>\d{9,}\.\d+) (?P<host>\S+) (?:kernel: )?"), _short_unix),
     Style("dmesg-x", _LOWER, re.compile(r"[a-z]+\s*:(?P<lvl>[a-z]+)\s*: "), _dmesg_x),
 )
 

@@ -23,8 +23,9 @@ _RSYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
 _NCFRAG = re.compile(r"ncfrag=(\d+)/")
 # Lines a mail or a grep put between log lines; never glued to the line before.
 _MARKERS = ("(...", "--", "> ")
-# A line this long that is followed by an unprefixed one was most likely hard-wrapped.
-_WRAP_MIN = 60
+# Mailers and bugzilla wrap near this column: an unprefixed line whose first word would not
+# have fit after the previous line is the rest of that line.
+_WRAP_WIDTH = 72
 # Formats whose writer aligns a multi-line record's later lines under the message text.
 _ALIGNED = frozenset({
     "dmesg", "dmesg-raw", "dmesg-T", "dmesg-x", "dmesg-iso", "dmesg-relative", "syslog",
@@ -56,6 +57,7 @@ class _Reader:
         self.last_ts: dict[str | None, float] = {}
         self.export: dict[str, str] | None = None
         self.export_line = 0
+        self.journal_host = ""
 
     # -- emitting ---------------------------------------------------------------------------
     def push(self, record: Record) -> Iterator[Record]:
@@ -126,6 +128,13 @@ class _Reader:
             yield from self.kmsg(number, pre, text, body)
             return
         self.pad = " " * pre.end if fmt in _ALIGNED else ""
+        if fmt == "syslog-rfc3339-program":
+            if self.pending is not None and self.pending.fmt == "netconsole-rsyslog":
+                # Inside a netconsole log, "host word: ..." is a datagram that starts that way.
+                pre = pre._replace(fmt="netconsole-rsyslog")
+            else:
+                pre = pre._replace(fmt="syslog-rfc3339")
+            fmt = pre.fmt
         if fmt == "netconsole-rsyslog":
             yield from self.datagram(number, pre, text, body)
             return
@@ -145,11 +154,16 @@ class _Reader:
                     ts, caller, end = found
                     # A journalctl short-monotonic line also starts with "[ts] ".
                     if not text.startswith(" kernel: ", text.find(" ", end)):
+                        if self.journal_host and text.startswith(self.journal_host, end):
+                            # short-monotonic shows a program's /dev/kmsg line with its own tag
+                            host = self.journal_host.rstrip()
+                            return Prefix(self.style.name, end + len(host) + 1, host=host, ts=ts)  # type: ignore[union-attr]
                         return Prefix("dmesg", end, ts=ts, caller=caller, inner=True)
             hit = detect(text)
             if hit is None:
                 return None
             self.style, pre = hit
+            self.journal_host = f"{pre.host} " if pre.fmt == "journal-short-monotonic" else ""
         if pre.ts is None and pre.fmt not in ("kmsg", "netconsole-ext"):
             found = inner(text, pre.end)
             if found is not None:
@@ -161,7 +175,7 @@ class _Reader:
         if (
             self.prefixed
             and self.pending is not None
-            and self.prev_len >= _WRAP_MIN
+            and self.prev_len + 1 + len(text.split(None, 1)[0]) > _WRAP_WIDTH
             and not text[0].isspace()
             and not text.startswith(_MARKERS)
         ):

@@ -29,7 +29,7 @@ def _frames(view: HostView, stack: object) -> list[tuple[str, bool]]:
         return []
     frames = view.capture.frames
     rows = frames[frames["stack"] == int(stack)].sort_values("depth")  # type: ignore[arg-type]
-    return list(zip(rows["function"].astype(str), rows["reliable"].astype(bool)))
+    return list(zip(rows["function"].astype(str), rows["reliable"].astype(bool), strict=True))
 
 
 def check(view: HostView) -> list[Finding]:

@@ -17,7 +17,6 @@ import pandas as pd
 
 from stallscope.rules.base import Evidence, HostView
 
-
 MIN_FLAT_SECONDS = 10.0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pandas as pd
 
@@ -49,4 +50,4 @@ def same_request_runs(history: TaskHistory) -> list[pd.DataFrame]:
 def advancing_pairs(history: TaskHistory) -> int:
     """How many times this task's seq moved forward between observations."""
     seqs = history.rows["seq"].astype("int64").tolist()
-    return sum(1 for a, b in zip(seqs, seqs[1:]) if b > a)
+    return sum(1 for a, b in pairwise(seqs) if b > a)

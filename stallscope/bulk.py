@@ -1,0 +1,367 @@
+"""The fast path for large plain captures: whole chunks at a time, most lines never touched by Python.
+
+The line-by-line reader (records -> parse -> builder) costs microseconds per line. In a stall log
+most lines are call-trace frames that repeat verbatim and only the lines that open a block
+(MemAlloc, MemAlloc-Info, task-state and report headers) carry values. So a chunk is handled as:
+
+1. every digit of the chunk turned into ``0`` in one ``str.translate``: the *key* of each line
+   keeps its prefix layout and width but not its numbers, so a few thousand keys cover millions
+   of lines;
+2. one dict lookup per line (``map`` over the keys, in C) gives what the key is: its prefix layout
+   (learned once from a real line by the record layer), its line kind (learned once by the Lark
+   grammars), and whether it is a trace-body line;
+3. only lines that are not trace bodies go through the ordinary record and builder path; each run
+   of trace-body lines is handed to the builder as one tuple of frames, cached by its text.
+
+A chunk that holds anything the fast path does not model exactly (lines without a kernel
+timestamp, continuation lines, escapes, control characters, caller ids, journal or kmsg records)
+is handed to the line-by-line reader instead, so both paths give the same capture.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import repeat
+from typing import BinaryIO, TypeVar
+
+from stallscope.capture.builder import TRACE_BODY_KINDS, CaptureBuilder, Frame, frame_of_fields
+from stallscope.capture.model import InputStats
+from stallscope.parse.lines import LineParser, ParsedLine, Template
+from stallscope.records.prefix import Record
+from stallscope.records.stream import _Reader, records
+from stallscope.sources.export import EXPORT_MAGIC, export_lines
+from stallscope.sources.reader import InputError, open_binary
+
+T = TypeVar("T")
+CHUNK_BYTES = 8 << 20
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+# Anything the console-noise cleaner would touch (CR is handled separately).
+_NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]")
+FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339"})
+_MAX_FRAME_RUNS = 200_000
+_STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
+_DIGITS = re.compile(r"[0-9]+")
+# Line kinds the builder only counts: they neither end nor start a block.
+NOOP_KINDS = frozenset({"stack_words"})
+
+
+# eq=False: identity hashing keeps Counter and membership tests in C.
+@dataclass(frozen=True, slots=True, eq=False)
+class KeyInfo:
+    """What every line of one key is."""
+
+    eligible: bool
+    kind: str | None = None  # None: not understood by any grammar
+    trace_body: bool = False
+    body_start: int = 0
+    host_span: tuple[int, int] | None = None
+    fmt: str | None = None
+    # Where printk's timestamp sits, when the rest of the prefix carries nothing else per line.
+    ts_span: tuple[int, int] | None = None
+    template: Template | None = None
+    runs: tuple[tuple[int, int], ...] = ()  # digit runs of the body, as positions in the line
+    noop: bool = False  # counted, but changes nothing in the builder (raw stack words)
+
+
+_INELIGIBLE = KeyInfo(eligible=False)
+_BLANK = KeyInfo(eligible=True, kind="blank")
+
+
+class BulkReader:
+    """Feeds one input's text into a builder, chunk by chunk."""
+
+    def __init__(self, source: str, builder: CaptureBuilder, stats: InputStats, parser: LineParser):
+        self.source = source
+        self.builder = builder
+        self.stats = stats
+        self.parser = parser
+        self.keys: dict[str, KeyInfo] = {"": _BLANK}
+        self.frame_runs: dict[tuple[str, ...], tuple[Frame, ...]] = {}
+        self.lines_done = 0
+        self.fast_lines = 0
+
+    # -- learning ---------------------------------------------------------------------------
+    def _learn(self, raw: str) -> KeyInfo:
+        pre = _Reader(self.source).prefix(raw) if raw else None
+        if pre is None or pre.ts is None or pre.caller is not None or pre.fmt not in FAST_FORMATS:
+            return _INELIGIBLE
+        body = raw[pre.end :]
+        if "#0" in body and pre.fmt.startswith("syslog"):
+            return _INELIGIBLE  # rsyslog escapes: the record layer rewrites the body
+        template = self.parser.template(body)
+        kind = None if template is None else template.kind
+        span = None
+        if pre.host is not None:
+            at = raw.find(pre.host, 0, pre.end)
+            if at < 0:
+                return _INELIGIBLE
+            span = (at, at + len(pre.host))
+        ts_span = None
+        if pre.fmt == "dmesg" and pre.wall is None and pre.level is None:
+            stamp = _STAMP.match(raw)
+            if stamp is not None and float(stamp.group(1)) == pre.ts:
+                ts_span = stamp.span(1)
+        runs = tuple(m.span() for m in _DIGITS.finditer(raw, pre.end))
+        return KeyInfo(True, kind, kind in TRACE_BODY_KINDS, pre.end, span, pre.fmt, ts_span, template, runs,
+                       kind in NOOP_KINDS)
+
+    def fast_enough(self, text: str) -> bool:
+        """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
+        sample = text[: 1 << 20]
+        cut = sample.rfind("\n")
+        sample = sample[:cut] if cut > 0 else sample
+        if "\r" in sample:
+            sample = sample.replace("\r\n", "\n")
+        lines = sample.split("\n")
+        keys = sample.translate(_ZERO_DIGITS).split("\n")
+        for raw, key in zip(lines, keys, strict=True):
+            info = self.keys.get(key)
+            if info is None:
+                info = self.keys[key] = self._learn(raw)
+            if info is _INELIGIBLE:
+                return False
+        return True
+
+    # -- one chunk ----------------------------------------------------------------------------
+    def feed(self, text: str) -> None:
+        """A chunk of whole lines (without the final newline)."""
+        if "\r" in text:
+            if text.count("\r") != text.count("\r\n"):
+                self._slow(text.split("\n"))
+                return
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+        if _NOISE.search(text):
+            self._slow(lines)
+            return
+        keys = text.translate(_ZERO_DIGITS).split("\n")
+        known = self.keys
+        infos = list(map(known.get, keys, repeat(None)))
+        if None in infos:
+            for i, info in enumerate(infos):
+                if info is None:
+                    info = known.get(keys[i])
+                    if info is None:
+                        info = known[keys[i]] = self._learn(lines[i])
+                    infos[i] = info
+            if len(known) > 500_000:
+                known.clear()
+                known[""] = _BLANK
+        if _INELIGIBLE in infos:
+            self._slow(lines)
+            return
+        self._fast(lines, infos)  # type: ignore[arg-type]
+
+    def _slow(self, lines: list[str]) -> None:
+        base = self.lines_done
+        add = self.builder.add
+        parse = self.parser.parse
+        formats = self.stats.formats
+        for record in records(self.source, lines):
+            record = record._replace(line=record.line + base)
+            formats[record.fmt] = formats.get(record.fmt, 0) + 1
+            add(record, parse(record.body), self.stats)
+        self.lines_done += len(lines)
+
+    def _fast(self, lines: list[str], infos: list[KeyInfo]) -> None:
+        base = self.lines_done
+        stats = self.stats
+        counts = Counter(infos)
+        for info, n in counts.items():
+            if info.trace_body and not info.noop:
+                stats.kinds[info.kind] = stats.kinds.get(info.kind, 0) + n  # type: ignore[index]
+            if info is not _BLANK:
+                stats.formats[info.fmt] = stats.formats.get(info.fmt, 0) + n
+        if counts.get(_BLANK):
+            stats.formats[None] = stats.formats.get(None, 0) + counts[_BLANK]
+        if any(info.host_span is not None for info in counts):
+            groups: dict[str | None, list[int]] = {}
+            for i, info in enumerate(infos):
+                span = info.host_span
+                host = lines[i][span[0] : span[1]] if span is not None else None
+                groups.setdefault(host, []).append(i)
+            # Blank lines carry no host: in the line reader they belong to no host's stream.
+            for indexes in groups.values():
+                self._run(lines, infos, indexes, base)
+        else:
+            self._run(lines, infos, range(len(lines)), base)
+        self.lines_done += len(lines)
+        self.fast_lines += len(lines)
+
+    def _run(self, lines: list[str], infos: list[KeyInfo], indexes: list[int] | range, base: int) -> None:
+        """Walk one host's lines of a chunk in order, taking runs of trace-body lines whole."""
+        builder = self.builder
+        stats = self.stats
+        order = list(indexes)
+        heads = [p for p, i in enumerate(order) if not (infos[i].trace_body or infos[i].noop)]
+        heads.append(len(order))
+        previous = -1
+        for position in heads:
+            if position > previous + 1:
+                self._trace_run(lines, infos, order[previous + 1 : position], base)
+            if position < len(order):
+                i = order[position]
+                info = infos[i]
+                raw = lines[i]
+                record = self._record(raw, info, base + i + 1)
+                template = info.template
+                parsed = None
+                if template is not None:
+                    parsed = ParsedLine(template.kind, template.fill([raw[a:b] for a, b in info.runs]))
+                builder.add(record, parsed, stats)
+            previous = position
+
+    def _record(self, raw: str, info: KeyInfo, number: int) -> Record:
+        if info is _BLANK:
+            return Record(self.source, number, None, None, "")
+        span = info.ts_span
+        if span is not None:
+            return Record(self.source, number, None, float(raw[span[0] : span[1]]), raw[info.body_start :],
+                          None, None, None, None, info.fmt)
+        pre = _Reader(self.source).prefix(raw)
+        assert pre is not None
+        return Record(self.source, number, pre.host, pre.ts, raw[info.body_start :], pre.wall, pre.caller,
+                      pre.level, None, pre.fmt)
+
+    def _trace_run(self, lines: list[str], infos: list[KeyInfo], run: list[int], base: int) -> None:
+        """Trace-body lines (and raw stack words, which the builder ignores) between two heads."""
+        stats = self.stats
+        body_lines = [i for i in run if not infos[i].noop]
+        noops = len(run) - len(body_lines)
+        if noops:
+            stats.lines += noops
+            stats.parsed += noops
+            stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + noops
+        if not body_lines:
+            return
+        bodies = tuple(lines[i][infos[i].body_start :] for i in body_lines)
+        frames = self.frame_runs.get(bodies)
+        if frames is None:
+            found: list[Frame] = []
+            for body in bodies:
+                parsed = self.parser.parse(body)
+                if parsed is not None and parsed.kind == "frame":
+                    found.append(frame_of_fields(parsed.fields))
+            frames = tuple(found)
+            if len(self.frame_runs) > _MAX_FRAME_RUNS:
+                self.frame_runs.clear()
+            self.frame_runs[bodies] = frames
+        first = body_lines[0]
+        record = self._record(lines[first], infos[first], base + first + 1)
+        self.builder.add_trace_run(record, frames, len(body_lines), stats)
+
+
+class ByteChunks:
+    """Blocks of a byte stream cut after their last newline; the cut-off tail starts the next one."""
+
+    def __init__(self, stream: BinaryIO, size: int = CHUNK_BYTES) -> None:
+        self.stream = stream
+        self.size = size
+        self.carry = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            block = self.stream.read(self.size)
+            if not block:
+                break
+            block = self.carry + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                self.carry = block
+                continue
+            self.carry = block[cut + 1 :]
+            yield block[:cut]
+        if self.carry:
+            tail, self.carry = self.carry, b""
+            yield tail
+
+    def rest(self, head: bytes) -> _Joined:
+        """``head``, the held-back tail and the unread stream, as one stream."""
+        return _Joined(head + self.carry, self.stream)
+
+
+class _Joined:
+    """Bytes already read, then the rest of the stream, behind readline()/read()."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head = io.BytesIO(head)
+        self.rest = rest
+
+    def readline(self) -> bytes:
+        line = self.head.readline()
+        if line.endswith(b"\n"):
+            return line
+        return line + self.rest.readline()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.head.read(size)
+        if size < 0:
+            return data + self.rest.read()
+        return data + self.rest.read(size - len(data)) if len(data) < size else data
+
+
+def chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[str]:
+    """Decoded pieces of a byte stream that end at line boundaries."""
+    for block in ByteChunks(stream, size):
+        yield block.decode("utf-8", "replace")
+
+
+def _lines_of(texts: Iterator[str]) -> Iterator[str]:
+    for text in texts:
+        for line in text.split("\n"):
+            yield line.rstrip("\r")
+
+
+def read_input(path: str, builder: CaptureBuilder, stats: InputStats, parser: LineParser) -> None:
+    """Feed one input into ``builder``: chunk by chunk when its format allows, else line by line.
+
+    The choice is made once, on the first chunk, so that a format the fast path does not model
+    is read by one line reader from start to end (its continuation state is never cut).
+    """
+    source, stream = open_binary(path)
+    stats.compression = source.compression
+    try:
+        try:
+            blocks = ByteChunks(stream)
+            pieces = iter(blocks)
+            first = next(pieces, None)
+            if first is None:
+                return
+            if first.startswith(EXPORT_MAGIC):
+                lines: Iterator[str] = export_lines(blocks.rest(first + b"\n"))  # type: ignore[arg-type]
+                _classic(path, lines, builder, stats, parser)
+                return
+            texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
+            head = next(texts)
+            reader = BulkReader(path, builder, stats, parser)
+            if reader.fast_enough(head):
+                reader.feed(head)
+                for text in texts:
+                    reader.feed(text)
+            else:
+                _classic(path, _lines_of(_chain(head, texts)), builder, stats, parser)
+        except (EOFError, OSError, lzma.LZMAError, ValueError) as error:
+            what = source.compression or "file"
+            raise InputError(f"{path}: {what} data ends early or is corrupt ({error})") from None
+    finally:
+        if path != "-":
+            stream.close()
+
+
+def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
+    yield first
+    yield from rest
+
+
+def _classic(path: str, lines: Iterator[str], builder: CaptureBuilder, stats: InputStats, parser: LineParser) -> None:
+    parse = parser.parse
+    add = builder.add
+    formats = stats.formats
+    for record in records(path, lines):
+        formats[record.fmt] = formats.get(record.fmt, 0) + 1
+        add(record, parse(record.body), stats)

@@ -1,0 +1,370 @@
+"""The ``events`` table: kernel reports around the watchdog, and helpers to read them.
+
+One row per line of a report the grammars understood; ``kind`` is the grammar start symbol,
+``fields`` the raw text of each field (a repeated field is its values joined by a blank),
+``pid``/``comm`` are filled from the fields of those names, ``stack`` links the call trace that
+followed the report (kinds marked *trace*). Kinds are grouped by prefix:
+
+OOM killer (grammars/oom.lark)
+    ``oom_invoke`` *trace*: comm, gfp_mask, gfp_names, nodemask, order, oom_score_adj | oom_adj
+    ``oom_tasks_header``: the "Tasks state" line and the column header of the task table
+    ``oom_task_row``: pid, uid, tgid, total_vm, rss (pages), column (the remaining columns in
+    order, the last being oom_score_adj), comm
+    ``oom_kill_process`` (<= 4.x, the chosen victim): scope, pid, comm, score
+    ``oom_killed_process``: scope (4.19+), pid, comm, total_vm_kb, anon_rss_kb, file_rss_kb,
+    shmem_rss_kb, uid, pgtables_kb, oom_score_adj
+    ``oom_kill_summary`` (4.19+): constraint, nodemask, cpuset, mems_allowed, global_oom |
+    oom_memcg, task_memcg, comm, pid, uid
+    ``oom_reaper_reaped``: pid, comm, anon_rss_kb, file_rss_kb, shmem_rss_kb
+    ``oom_reaper_unable``: pid, comm
+    ``oom_memcg_usage``: counter (memory, swap, ...), usage_kb, limit_kb, failcnt
+    ``oom_memcg_stats`` / ``oom_memcg_stat``: memcg_path / stat_name, stat_value
+    ``oom_memcg_task`` (<= 4.x): task_memcg, oom_memcg
+warn_alloc (grammars/warn_alloc.lark)
+    ``warn_alloc_stall`` *trace*: comm, stall_ms, order, mode, gfp_names, nodemask
+    ``warn_alloc_failure`` *trace*: comm, order, mode, gfp_names, nodemask, cpuset, mems_allowed
+    ``ratelimit_suppressed``: function, suppressed (reports printk dropped)
+Hung tasks (grammars/hung_task.lark)
+    ``hung_task`` *trace*: comm, pid, seconds
+    ``hung_task_blocker`` *trace of the owner*: comm, pid, role, lock_type, owner_comm,
+    owner_pid, owner_role
+    ``hung_task_hint``: the "echo 0 > ..." line
+Workqueues (grammars/workqueue.lark)
+    ``wq_lockup``: cpus, node, flags, nice, stuck (seconds)
+    ``wq_show_busy``, ``wq_show_backtraces``: dump headers
+    ``wq_workqueue``: workqueue, flags
+    ``wq_pwq``: pwq, cpus, node, flags, nice, active, max_active, refcnt, mayday
+    ``wq_in_flight``: worker (pids), rescuer (pids), work (functions)
+    ``wq_pending``: pending_label, work, barrier
+    ``wq_pool``: pool, cpus, node, flags, nice, hung (seconds), workers, manager, idle
+Mem-Info (grammars/meminfo.lark)
+    ``meminfo_header``; ``meminfo_counters``: name, value, free (pages);
+    ``meminfo_node``: node, name, value, all_unreclaimable;
+    ``meminfo_zone``: node, zone, free_kb, min_kb, low_kb, high_kb, name, value, all_unreclaimable;
+    ``meminfo_lowmem_reserve``: reserve; ``meminfo_buddy``: node, zone, count, size_kb, total_kb;
+    ``meminfo_hugepages``, ``meminfo_pagecache``, ``meminfo_pages`` (pages, what),
+    ``meminfo_swap_cache``, ``meminfo_swap`` (free_swap_kb | total_swap_kb)
+Lockdep (grammars/lockdep.lark)
+    ``lockdep_all_header``; ``lockdep_held_header``: locks, comm, pid; ``lockdep_held``: index,
+    lock_address, lock, lock_usage, function, offset, size, module, srcline; ``lockdep_end``
+CPU watchdogs (grammars/lockup.lark)
+    ``soft_lockup`` *trace*: cpu, seconds, comm, pid; ``hard_lockup`` *trace*: cpu;
+    ``rcu_stall`` *trace*: flavor, stall_kind; ``rcu_stall_cpu``: stall_cpu, ticks;
+    ``rcu_stall_gp``: jiffies
+SysRq (grammars/sysrq.lark)
+    ``sysrq``: action
+dump_stack header (grammars/dump_header.lark)
+    ``dump_cpu``: cpu, uid, pid, comm, tainted, release, build, version; ``dump_taint``:
+    tainted, release, build, version; ``dump_hardware``: hardware; ``dump_cpuset``: comm,
+    cpuset, mems_allowed; ``dump_modules``: modules
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from stallscope.capture.model import Capture
+
+# How far (in log lines) the dump_cpu line of a report may follow its header.
+_HEADER_REACH = 6
+
+
+def of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
+    """The rows of the given kinds, in log order."""
+    if events.empty:
+        return events
+    rows = events[events["kind"].isin(kinds)]
+    return rows.sort_values(["source", "line"], kind="stable")
+
+
+def field(row: pd.Series, name: str) -> str | None:
+    fields = row["fields"]
+    return fields.get(name) if isinstance(fields, dict) else None
+
+
+def int_field(row: pd.Series, name: str) -> int | None:
+    text = field(row, name)
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
+
+
+def ints(row: pd.Series, name: str) -> list[int]:
+    """A repeated numeric field as its list of values."""
+    text = field(row, name)
+    return [int(part) for part in text.split()] if text else []
+
+
+def counters(row: pd.Series) -> dict[str, int]:
+    """The generic ``name:value`` counters of a Mem-Info line."""
+    names = (field(row, "name") or "").split()
+    values = ints(row, "value")
+    return dict(zip(names, values, strict=False))
+
+
+def stack_frames(capture: Capture, stack: object) -> list[tuple[str, bool]]:
+    """(function, reliable) of one stack, innermost first; [] when no trace was linked."""
+    if stack is None or pd.isna(stack):  # type: ignore[arg-type]
+        return []
+    frames = capture.frames
+    rows = frames[frames["stack"] == int(stack)].sort_values("depth")  # type: ignore[call-overload]
+    return [(str(f), bool(r)) for f, r in zip(rows["function"], rows["reliable"], strict=True)]
+
+
+def _reporter_pid(events: pd.DataFrame, row: pd.Series) -> int | None:
+    """The pid of the task a header line names only by comm: the dump_cpu line after it."""
+    after = events[
+        (events["source"] == row["source"])
+        & (events["line"] > row["line"])
+        & (events["line"] <= row["line"] + _HEADER_REACH)
+        & (events["kind"] == "dump_cpu")
+    ]
+    for _, cpu in after.iterrows():
+        if row["comm"] is None or pd.isna(row["comm"]) or cpu["comm"] == row["comm"]:
+            return int(cpu["pid"]) if not pd.isna(cpu["pid"]) else None
+    return None
+
+
+def _table(rows: list[dict[str, object]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+_PLACE = ["event", "source", "line", "ts"]
+
+
+def _place(index: object, row: pd.Series) -> dict[str, object]:
+    return {"event": index, "source": row["source"], "line": int(row["line"]), "ts": row["ts"]}
+
+
+# --- OOM killer --------------------------------------------------------------------------------
+def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per "Killed process" line: the victim, its size, and whether a memcg limit hit."""
+    rows = []
+    for index, row in of_kind(events, "oom_killed_process").iterrows():
+        scope = field(row, "scope") or ""
+        rows.append(
+            {
+                **_place(index, row),
+                "pid": int_field(row, "pid"),
+                "comm": field(row, "comm"),
+                "anon_rss_kb": int_field(row, "anon_rss_kb"),
+                "total_vm_kb": int_field(row, "total_vm_kb"),
+                "oom_score_adj": int_field(row, "oom_score_adj"),
+                "memcg": scope.startswith("Memory cgroup"),
+            }
+        )
+    return _table(rows, [*_PLACE, "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj", "memcg"])
+
+
+def oom_invocations(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per "invoked oom-killer" line: the allocating task and its request."""
+    rows = []
+    for index, row in of_kind(events, "oom_invoke").iterrows():
+        rows.append(
+            {
+                **_place(index, row),
+                "comm": field(row, "comm"),
+                "pid": _reporter_pid(events, row),
+                "gfp_mask": field(row, "gfp_mask"),
+                "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
+                "order": int_field(row, "order"),
+                "stack": row["stack"],
+            }
+        )
+    return _table(rows, [*_PLACE, "comm", "pid", "gfp_mask", "gfp_names", "order", "stack"])
+
+
+# --- warn_alloc --------------------------------------------------------------------------------
+def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall") -> pd.DataFrame:
+    """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu."""
+    rows = []
+    for index, row in of_kind(events, kind).iterrows():
+        rows.append(
+            {
+                **_place(index, row),
+                "comm": field(row, "comm"),
+                "pid": _reporter_pid(events, row),
+                "stall_ms": int_field(row, "stall_ms"),
+                "order": int_field(row, "order"),
+                "mode": field(row, "mode"),
+                "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
+                "stack": row["stack"],
+                "text": row["text"],
+            }
+        )
+    return _table(rows, [*_PLACE, "comm", "pid", "stall_ms", "order", "mode", "gfp_names", "stack", "text"])
+
+
+def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd.DataFrame:
+    """printk ratelimit notices of functions starting with ``prefix``."""
+    rows = []
+    for index, row in of_kind(events, "ratelimit_suppressed").iterrows():
+        function = field(row, "function") or ""
+        if function.startswith(prefix):
+            rows.append({**_place(index, row), "function": function, "suppressed": int_field(row, "suppressed")})
+    return _table(rows, [*_PLACE, "function", "suppressed"])
+
+
+# --- hung tasks and lock owners ----------------------------------------------------------------
+def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per "INFO: task comm:pid blocked for more than N seconds." report."""
+    rows = []
+    for index, row in of_kind(events, "hung_task").iterrows():
+        rows.append(
+            {
+                **_place(index, row),
+                "comm": field(row, "comm"),
+                "pid": int_field(row, "pid"),
+                "seconds": int_field(row, "seconds"),
+                "stack": row["stack"],
+                "text": row["text"],
+            }
+        )
+    return _table(rows, [*_PLACE, "comm", "pid", "seconds", "stack", "text"])
+
+
+def lock_blockers(events: pd.DataFrame) -> pd.DataFrame:
+    """hung_task's "blocked on a <lock> likely owned by task" lines (6.14+): waiter -> owner."""
+    rows = []
+    for index, row in of_kind(events, "hung_task_blocker").iterrows():
+        rows.append(
+            {
+                **_place(index, row),
+                "comm": field(row, "comm"),
+                "pid": int_field(row, "pid"),
+                "lock_type": field(row, "lock_type"),
+                "owner_comm": field(row, "owner_comm"),
+                "owner_pid": int_field(row, "owner_pid"),
+                "text": row["text"],
+            }
+        )
+    return _table(rows, [*_PLACE, "comm", "pid", "lock_type", "owner_comm", "owner_pid", "text"])
+
+
+def held_locks(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per lockdep ``#N:`` line, with the holder named by the header line above it."""
+    rows = []
+    holder: tuple[str | None, int | None, str | None] = (None, None, None)
+    for index, row in of_kind(events, "lockdep_held_header", "lockdep_held").iterrows():
+        if row["kind"] == "lockdep_held_header":
+            holder = (field(row, "comm"), int_field(row, "pid"), str(row["source"]))
+            continue
+        if holder[2] != row["source"]:
+            holder = (None, None, None)
+        rows.append(
+            {
+                **_place(index, row),
+                "holder_comm": holder[0],
+                "holder_pid": holder[1],
+                "index": int_field(row, "index"),
+                "lock": (field(row, "lock") or "").strip("()"),
+                "function": field(row, "function"),
+                "text": row["text"],
+            }
+        )
+    return _table(rows, [*_PLACE, "holder_comm", "holder_pid", "index", "lock", "function", "text"])
+
+
+# --- workqueues --------------------------------------------------------------------------------
+def workqueue_pools(events: pd.DataFrame) -> pd.DataFrame:
+    """The "pool N: ... hung=Ns workers=N" lines of workqueue dumps."""
+    rows = []
+    for index, row in of_kind(events, "wq_pool").iterrows():
+        rows.append(
+            {
+                **_place(index, row),
+                "pool": int_field(row, "pool"),
+                "cpus": field(row, "cpus"),
+                "hung": int_field(row, "hung"),
+                "workers": int_field(row, "workers"),
+                "manager": int_field(row, "manager"),
+                "idle": ints(row, "idle"),
+            }
+        )
+    return _table(rows, [*_PLACE, "pool", "cpus", "hung", "workers", "manager", "idle"])
+
+
+@dataclass(slots=True)
+class BusyPwq:
+    """One pool_workqueue of a workqueue dump with what runs and waits on it."""
+
+    workqueue: str
+    source: str
+    line: int
+    ts: float | None
+    text: str
+    cpus: str | None
+    active: int | None
+    max_active: int | None
+    mayday: bool
+    workers: list[int]
+    rescuers: list[int]
+    in_flight: list[str]
+    pending: int
+
+
+def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
+    """The pwq lines of workqueue dumps, each with its in-flight and pending lines."""
+    found: list[BusyPwq] = []
+    name: str | None = None
+    current: BusyPwq | None = None
+    kinds = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
+    for _, row in of_kind(events, *kinds).iterrows():
+        kind = row["kind"]
+        if kind in ("wq_show_busy", "wq_pool"):
+            name, current = None, None
+        elif kind == "wq_workqueue":
+            name, current = field(row, "workqueue"), None
+        elif kind == "wq_pwq" and name is not None:
+            current = BusyPwq(
+                name, str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"]),
+                field(row, "cpus"), int_field(row, "active"), int_field(row, "max_active"),
+                field(row, "mayday") is not None, [], [], [], 0,
+            )
+            found.append(current)
+        elif kind == "wq_in_flight" and current is not None:
+            current.workers += ints(row, "worker")
+            current.rescuers += ints(row, "rescuer")
+            current.in_flight += (field(row, "work") or "").split()
+        elif kind == "wq_pending" and current is not None:
+            current.pending += len((field(row, "work") or "").split())
+    return found
+
+
+# --- Mem-Info ----------------------------------------------------------------------------------
+def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
+    """Per-zone free memory against its watermarks, one row per zone line of each Mem-Info."""
+    rows = []
+    for index, row in of_kind(events, "meminfo_zone").iterrows():
+        free, low, high = int_field(row, "free_kb"), int_field(row, "low_kb"), int_field(row, "high_kb")
+        minimum = int_field(row, "min_kb")
+        rows.append(
+            {
+                **_place(index, row),
+                "node": int_field(row, "node"),
+                "zone": field(row, "zone"),
+                "free_kb": free,
+                "min_kb": minimum,
+                "low_kb": low,
+                "high_kb": high,
+                "below_min": free is not None and minimum is not None and free < minimum,
+            }
+        )
+    return _table(rows, [*_PLACE, "node", "zone", "free_kb", "min_kb", "low_kb", "high_kb", "below_min"])
+
+
+# --- kernel identity ---------------------------------------------------------------------------
+def kernel_release(events: pd.DataFrame) -> str | None:
+    """The kernel release named by the first dump_stack header or hung-task taint line."""
+    for _, row in of_kind(events, "dump_cpu", "dump_taint").iterrows():
+        release = field(row, "release")
+        if release:
+            return release
+    return None
+
+
+def _ts(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,163 @@
+"""Write a capture's tables to files for notebooks and other tools (schema in schema/export.md).
+
+One file per table (``snapshots``, ``tasks``, ``frames``, ``traces``, and ``events`` when the
+capture has any) plus ``manifest.json``: the stallscope version, the command, each input's
+size and SHA-256, and every table's file, row count and column dtypes. Each row's id (the index
+other tables refer to: ``tasks.snapshot``, ``traces.task``, ...) is written as its first column.
+
+Parquet (through pyarrow) keeps pandas dtypes by itself. CSV cannot, so :func:`read` gives the
+manifest's dtypes back to ``pandas.read_csv``; only an empty string and a missing value, which
+CSV writes alike, come back as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+
+import pandas as pd
+
+from stallscope import __version__
+from stallscope.capture.model import Capture
+from stallscope.render.provenance import Provenance
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+# Table name -> the name of its row id column (None: the table has no id of its own).
+TABLES: dict[str, str | None] = {
+    "snapshots": "snapshot",
+    "tasks": "task",
+    "events": "event",
+    "frames": None,
+    "traces": "trace",
+}
+
+
+class ExportFormat(str, Enum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+def _json_cell(value: object) -> object:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def _category(values: pd.Series) -> pd.Series:
+    """A categorical column with string categories in sorted order and none unused.
+
+    That is what a CSV reader infers and what Parquet keeps, so a table reads back with the
+    dtype it was written with (the capture's own categories are in order of first appearance).
+    """
+    present = values.dropna().astype(str)
+    dtype = pd.CategoricalDtype(pd.Index(sorted(set(present)), dtype="str"))
+    return pd.Series(pd.Categorical(values.astype(object).where(values.notna(), None), dtype=dtype),
+                     index=values.index, name=values.name)
+
+
+def _portable(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = _category(frame[column])
+    return frame
+
+
+def tables(capture: Capture) -> dict[str, pd.DataFrame]:
+    """The tables as they are written: ids as first column, ``events.fields`` as a JSON object text."""
+    out: dict[str, pd.DataFrame] = {}
+    for name, id_column in TABLES.items():
+        frame: pd.DataFrame = getattr(capture, name)
+        if name == "events" and frame.empty:
+            continue
+        frame = frame.copy()
+        if id_column is not None:
+            frame = frame.rename_axis(id_column).reset_index()
+            frame[id_column] = frame[id_column].astype("int64")
+        else:
+            frame = frame.reset_index(drop=True)
+        if "fields" in frame.columns:
+            # A dict per row has no portable column type; its JSON text reads back anywhere.
+            frame["fields"] = pd.Series([_json_cell(v) for v in frame["fields"]], dtype=object, index=frame.index)
+        out[name] = _portable(frame)
+    return out
+
+
+def _dtypes(frame: pd.DataFrame) -> dict[str, str]:
+    return {str(column): str(dtype) for column, dtype in frame.dtypes.items()}
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as error:  # a broken install rather than a user error: say what is missing
+        raise RuntimeError("Parquet export needs the 'pyarrow' package (pip install pyarrow)") from error
+
+
+def write(
+    capture: Capture,
+    directory: str | Path,
+    fmt: ExportFormat | str = ExportFormat.parquet,
+    origin: Provenance | None = None,
+) -> list[Path]:
+    """Write every table and the manifest into ``directory`` (created if needed); the paths written."""
+    fmt = ExportFormat(fmt)
+    if fmt is ExportFormat.parquet:
+        _require_pyarrow()
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    manifest: dict[str, object] = {
+        "manifest_version": MANIFEST_VERSION,
+        "stallscope": __version__,
+        "format": fmt.value,
+        "command": origin.command if origin else None,
+        "inputs": [i.as_dict() for i in origin.inputs] if origin else [i.as_dict() for i in capture.inputs],
+        "tables": {},
+    }
+    for name, frame in tables(capture).items():
+        path = target / f"{name}.{fmt.value}"
+        if fmt is ExportFormat.parquet:
+            frame.to_parquet(path, engine="pyarrow", index=False)
+        else:
+            frame.to_csv(path, index=False)
+        manifest["tables"][name] = {  # type: ignore[index]
+            "file": path.name,
+            "rows": len(frame),
+            "id": TABLES[name],
+            "dtypes": _dtypes(frame),
+        }
+        written.append(path)
+    path = target / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written.append(path)
+    return written
+
+
+def read_table(directory: str | Path, name: str) -> pd.DataFrame:
+    """One exported table back into pandas with the dtypes it was written with."""
+    target = Path(directory)
+    manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    entry = manifest["tables"][name]
+    path = target / entry["file"]
+    dtypes: dict[str, str] = entry["dtypes"]
+    if manifest["format"] == ExportFormat.parquet.value:
+        frame = pd.read_parquet(path, engine="pyarrow")
+    else:
+        # Only an empty field is missing: a task may well be called "NA" or "null".
+        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    # A column with no value at all carries no type in either format: give it back its own.
+    for column, dtype in dtypes.items():
+        if dtype == "category":
+            frame[column] = _category(frame[column])
+        elif str(frame[column].dtype) != dtype:
+            frame[column] = frame[column].astype(dtype)
+    return frame
+
+
+def read(directory: str | Path, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Every exported table (or those named), keyed by table name."""
+    manifest = json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
+    return {name: read_table(directory, name) for name in (names or manifest["tables"])}

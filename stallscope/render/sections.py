@@ -1,0 +1,293 @@
+"""The content of a shareable report, as plain strings: what the Markdown and HTML reports show.
+
+Both renderers take the same tables from here so that a ticket gets the same facts whichever
+file is attached. Nothing here is escaped: every cell may hold text from the log, and each
+renderer escapes for its own format.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stallscope.capture.model import Capture
+from stallscope.render.summary import headline, summary
+from stallscope.rules.base import Finding
+
+
+@dataclass(slots=True)
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: set[str] = field(default_factory=set)  # columns aligned right
+
+
+@dataclass(slots=True)
+class SignatureGroup:
+    signature: str
+    guilty: str | None
+    traces: int
+    tasks: list[str]  # "comm(pid)", in order of first appearance
+    stacks: list[int]  # distinct stacks, most printed first; the first is the representative
+
+
+def _missing(value: object) -> bool:
+    return value is None or bool(pd.isna(value))  # type: ignore[arg-type]
+
+
+def num(value: object) -> str:
+    return "" if _missing(value) else str(int(value))  # type: ignore[call-overload]
+
+
+def ts(value: object) -> str:
+    return "" if _missing(value) else f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
+def text_of(value: object) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def verdict_text(capture: Capture, findings: list[Finding]) -> str:
+    """The verdict paragraph when the verdict module is present, else the two-sentence headline."""
+    try:
+        from stallscope.verdict import verdict  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return headline(capture, findings)
+    return str(verdict(capture, findings))
+
+
+def _multi(frame: pd.DataFrame, column: str) -> bool:
+    return bool(len(frame)) and column in frame.columns and frame[column].astype(object).nunique(dropna=True) > 1
+
+
+def _with_host(frame: pd.DataFrame) -> bool:
+    return bool(len(frame)) and "host" in frame.columns and bool(frame["host"].notna().any())
+
+
+def _delta(current: object, previous: object) -> str:
+    if _missing(current) or _missing(previous):
+        return ""
+    change = int(current) - int(previous)  # type: ignore[call-overload]
+    return f"{change:+d}" if change else "="
+
+
+def summary_items(capture: Capture) -> list[tuple[str, str]]:
+    facts = summary(capture)
+    items: list[tuple[str, str]] = []
+    hosts = facts.get("hosts") or []
+    if hosts:
+        items.append(("hosts", ", ".join(str(h) for h in hosts)))  # type: ignore[union-attr]
+    if facts["first_ts"] is not None:
+        items.append(("kernel time", f"{facts['first_ts']:.3f} s to {facts['last_ts']:.3f} s"))
+    items.append(("watchdog reports (MemAlloc-Info lines)", str(facts["snapshots"])))
+    items.append(("stalled-task lines (MemAlloc lines)", str(facts["tasks"])))
+    if facts["max_stalling"] is not None:
+        items.append(("most tasks stalling at once", str(facts["max_stalling"])))
+    items.append(("kernel reports around them (events)", str(facts["events"])))
+    items.append(("distinct call traces", str(facts["distinct_stacks"])))
+    return items
+
+
+def timeline(capture: Capture) -> Table | None:
+    snaps = capture.snapshots
+    if snaps.empty:
+        return None
+    with_host, with_source = _with_host(snaps), _multi(snaps, "source")
+    columns = [*(["host"] if with_host else []), *(["input"] if with_source else []),
+               "line", "ts", "stalling", "Δ stalling", "dying", "exiting", "victim", "oom_count", "Δ oom"]
+    rows: list[list[str]] = []
+    previous: dict[object, object] = {}
+    for row in snaps.itertuples():
+        key = row.host if with_host and not _missing(row.host) else None
+        before = previous.get(key)
+        oom = num(row.oom_count) + ("" if _missing(row.oom_count_nofs) else f"/{num(row.oom_count_nofs)}")
+        rows.append([
+            *([text_of(row.host)] if with_host else []),
+            *([text_of(row.source)] if with_source else []),
+            num(row.line), ts(row.ts), num(row.stalling),
+            _delta(row.stalling, getattr(before, "stalling", None)),
+            num(row.dying), num(row.exiting), num(row.victim), oom,
+            _delta(row.oom_count, getattr(before, "oom_count", None)),
+        ])
+        previous[key] = row
+    numeric = {"line", "ts", "stalling", "Δ stalling", "dying", "exiting", "victim", "oom_count", "Δ oom"}
+    return Table(columns, rows, numeric)
+
+
+def _delay_seconds(capture: Capture) -> pd.Series | None:
+    try:
+        from stallscope.capture.hz import delay_seconds
+    except ImportError:
+        return None
+    try:
+        seconds = delay_seconds(capture)
+    except Exception:
+        return None
+    return seconds if bool(seconds.notna().any()) else None
+
+
+def stalled_tasks(capture: Capture) -> Table | None:
+    """The latest line of every task, worst delay first, with how many reports listed it."""
+    tasks = capture.tasks
+    if tasks.empty:
+        return None
+    keys = ["host", "comm", "pid"]
+    ordered = tasks.sort_values(["source", "line"], kind="stable")
+    grouped = ordered.groupby(keys, observed=True, dropna=False, sort=False)
+    ordered = ordered.assign(n_reports=grouped["line"].transform("size"))
+    latest = ordered.loc[grouped.tail(1).index].copy()
+    latest["sort_delay"] = latest["delay"].astype("Float64").fillna(-1.0)
+    latest = latest.sort_values(["sort_delay", "line"], ascending=[False, True], kind="stable")
+    seconds = _delay_seconds(capture)
+    with_host = _with_host(latest)
+    columns = [*(["host"] if with_host else []), "task", "reports", "last line", "last ts", "state",
+               "seq", "gfp", "order", "delay", "switches"]
+    rows = []
+    for row in latest.itertuples():
+        words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if bool(getattr(row, w))]
+        state = " ".join(filter(None, [text_of(row.state), *words]))
+        gfp = "" if _missing(row.gfp) else f"{int(row.gfp):#x}"
+        if not _missing(row.gfp_names):
+            gfp += f" ({row.gfp_names})"
+        delay = num(row.delay)
+        if delay and seconds is not None and not _missing(seconds.get(row.Index)):
+            delay += f" ({float(seconds[row.Index]):.1f} s)"
+        rows.append([
+            *([text_of(row.host)] if with_host else []),
+            f"{row.comm}({num(row.pid)})", str(row.n_reports), num(row.line), ts(row.ts), state,
+            num(row.seq), gfp, num(row.order), delay, num(row.switches),
+        ])
+    return Table(columns, rows, {"reports", "last line", "last ts", "seq", "order", "delay", "switches"})
+
+
+def frame_line(function: object, offset: object, size: object, module: object, reliable: bool) -> str:
+    """One frame the way the kernel prints it: ``? name+0x1f/0x40 [module]``."""
+    text = f"{'' if reliable else '? '}{function}"
+    if not _missing(offset):
+        text += f"+{int(offset):#x}"  # type: ignore[call-overload]
+        if not _missing(size):
+            text += f"/{int(size):#x}"  # type: ignore[call-overload]
+    if not _missing(module):
+        text += f" [{module}]"
+    return text
+
+
+def trace_lines(capture: Capture, stack: int) -> list[str]:
+    frames = capture.frames
+    rows = frames[frames["stack"] == stack].sort_values("depth", kind="stable")
+    return [
+        frame_line(r.function, r.offset, r.size, r.module, bool(r.reliable))
+        for r in rows.itertuples()
+    ]
+
+
+def _fallback_signatures(capture: Capture) -> pd.DataFrame:
+    """Without the signatures module: a stack's first three reliable frames name it."""
+    traces = capture.traces
+    names: dict[int, str] = {}
+    for stack in traces["stack"].dropna().unique():
+        rows = capture.frames[(capture.frames["stack"] == stack) & capture.frames["reliable"]]
+        names[int(stack)] = " <- ".join(str(f) for f in rows.sort_values("depth")["function"].head(3)) or "(no frames)"
+    tasks = capture.tasks
+    comms, pids = [], []
+    for task in traces["task"]:
+        if _missing(task):
+            comms.append(None)
+            pids.append(None)
+        else:
+            comms.append(str(tasks.loc[int(task), "comm"]))
+            pids.append(tasks.loc[int(task), "pid"])
+    return pd.DataFrame({
+        "stack": traces["stack"].to_numpy(),
+        "line": traces["line"].to_numpy(),
+        "signature": [names.get(int(s), "(no trace)") if not _missing(s) else "(no trace)" for s in traces["stack"]],
+        "guilty": [None] * len(traces),
+        "comm": comms,
+        "pid": pids,
+    })
+
+
+def _signature_rows(capture: Capture) -> pd.DataFrame:
+    try:
+        from stallscope.capture.signatures import signatures
+    except ImportError:
+        return _fallback_signatures(capture)
+    return signatures(capture)
+
+
+def signature_groups(capture: Capture) -> list[SignatureGroup]:
+    """Every printed trace grouped by where it is stuck, the most widespread first."""
+    if capture.traces.empty:
+        return []
+    rows = _signature_rows(capture)
+    rows = rows[rows["stack"].notna()]
+    groups: list[SignatureGroup] = []
+    for signature, part in rows.groupby("signature", sort=False):
+        stacks = Counter(int(s) for s in part["stack"])
+        tasks = list(dict.fromkeys(
+            str(c) + ("" if _missing(p) else f"({num(p)})")
+            for c, p in zip(part["comm"], part["pid"], strict=True) if not _missing(c)
+        ))
+        guilty = part["guilty"].dropna()
+        groups.append(SignatureGroup(
+            signature=str(signature),
+            guilty=str(guilty.mode().iloc[0]) if len(guilty) else None,
+            traces=len(part),
+            tasks=tasks,
+            stacks=[s for s, _ in stacks.most_common()],
+        ))
+    groups.sort(key=lambda g: (-len(g.tasks), -g.traces, g.signature))
+    return groups
+
+
+# Kernel reports a reader looks for on the timeline; the rest (Mem-Info, task lists of the OOM
+# report, dump headers) are counted but not listed one by one.
+NOTABLE_EVENTS: dict[str, str] = {
+    "oom_killed_process": "OOM kill",
+    "oom_kill_process": "OOM kill",
+    "oom_reaper_reaped": "OOM reaper",
+    "oom_reaper_unable": "OOM reaper",
+    "hung_task": "hung task",
+    "hung_task_blocker": "hung task",
+    "warn_alloc_stall": "allocation stall",
+    "warn_alloc_failure": "allocation failure",
+    "soft_lockup": "lockup",
+    "hard_lockup": "lockup",
+    "rcu_stall": "lockup",
+    "wq_lockup": "lockup",
+    "sysrq": "SysRq",
+}
+
+
+def event_counts(capture: Capture) -> list[tuple[str, int]]:
+    """Lines of each kind of kernel report, most frequent first."""
+    frame = capture.events
+    if frame.empty:
+        return []
+    counts = frame["kind"].astype(str).value_counts()
+    return [(str(k), int(n)) for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def notable(capture: Capture) -> pd.DataFrame:
+    """The events of the kinds in ``NOTABLE_EVENTS``, with their label, in log order."""
+    frame = capture.events
+    if frame.empty:
+        return frame
+    rows = frame[frame["kind"].astype(str).isin(NOTABLE_EVENTS)]
+    return rows.assign(label=rows["kind"].astype(str).map(NOTABLE_EVENTS))
+
+
+def notable_events(capture: Capture) -> Table | None:
+    rows = notable(capture)
+    if rows.empty:
+        return None
+    with_host = _with_host(rows)
+    columns = [*(["host"] if with_host else []), "line", "ts", "event", "kind", "task", "text"]
+    out = []
+    for row in rows.itertuples():
+        task = "" if _missing(row.comm) else text_of(row.comm) + ("" if _missing(row.pid) else f"({num(row.pid)})")
+        out.append([*([text_of(row.host)] if with_host else []), num(row.line), ts(row.ts), str(row.label),
+                    text_of(row.kind), task, text_of(row.text)])
+    return Table(columns, out, {"line", "ts"})

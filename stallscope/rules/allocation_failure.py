@@ -1,0 +1,67 @@
+"""allocation-failure: the page allocator gave up and returned NULL ("page allocation failure").
+
+The caller asked for a mode that may fail (__GFP_NORETRY, __GFP_NOWAIT, atomic, high order) and
+memory could not be found in time. Whether that is harmful depends on the caller's fallback, so
+the finding names the order, the mode and the function that allocated.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
+from stallscope.capture.stacks import guilty_frame, reliable_functions
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+
+RULE = "allocation-failure"
+
+
+def check(view: HostView) -> list[Finding]:
+    failures = alloc_reports(view.events, "warn_alloc_failure")
+    if failures.empty:
+        return []
+    suppressed = suppressed_callbacks(view.events, "warn_alloc")
+    dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
+    findings: list[Finding] = []
+    for (comm, order, mode), rows in failures.groupby(["comm", "order", "mode"], sort=False, dropna=False):
+        first = rows.iloc[0]
+        names = first["gfp_names"] or mode or "unknown mode"
+        functions = reliable_functions(stack_frames(view.capture, first["stack"]))
+        caller = guilty_frame(functions) if functions else None
+        pid = first["pid"]
+        who = f"{comm}" + (f"({int(pid)})" if pid is not None and not pd.isna(pid) else "")
+        where = f" in {caller}" if caller else ""
+        title = f"Allocation failure: {who} order-{order} {names}{where}" + (
+            f" ({len(rows)} reports)" if len(rows) > 1 else ""
+        )
+        why = [
+            f"The page allocator failed an order-{order} allocation with mode {mode} ({names}) for "
+            f"{who}{', called from ' + caller if caller else ''}."
+        ]
+        if "NORETRY" in str(names) or "NOWAIT" in str(names) or "ATOMIC" in str(names):
+            why.append("The mode allows failure (no retry / no sleeping), so the caller must handle NULL; "
+                       "the OOM killer is not invoked for it.")
+        if order is not None and not pd.isna(order) and int(order) > 0:
+            why.append("A higher-order request needs physically contiguous pages: fragmentation can make it "
+                       "fail while plenty of memory is free.")
+        if dropped:
+            why.append(f"printk's ratelimit dropped {dropped} warn_alloc() report(s): there were more.")
+        evidence = [
+            Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), str(r["text"])) for _, r in rows.head(3).iterrows()
+        ]
+        tasks = [TaskRef(str(comm), int(pid))] if pid is not None and not pd.isna(pid) else []
+        findings.append(
+            Finding(
+                rule=RULE,
+                severity=Severity.WARNING,
+                title=title,
+                explanation=" ".join(why),
+                evidence=evidence,
+                tasks=tasks,
+            )
+        )
+    return findings
+
+
+def _ts(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

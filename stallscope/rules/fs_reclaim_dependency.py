@@ -1,0 +1,120 @@
+"""fs-reclaim-dependency: reclaim waits on the filesystem while the filesystem waits on memory.
+
+GFP_NOFS and GFP_NOIO allocations may not recurse into the filesystem or block I/O, and (in the
+kernels of this corpus) do not invoke the OOM killer; they can only wait for someone else to
+free memory. When kswapd or a direct reclaimer is itself blocked on a filesystem lock or on
+writeback, the dependency closes into a loop: reclaim waits for the filesystem, the filesystem
+(writeback, I/O completion) waits for a NOFS/NOIO allocation, and that allocation waits for
+reclaim.
+"""
+
+from __future__ import annotations
+
+from stallscope.capture.stacks import RECLAIM_FRAMES, first_meaningful, lock_wait
+from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.task_facts import (
+    functions_of,
+    gfp_names_of,
+    is_kswapd,
+    label,
+    latest_per_task,
+    signatures_of,
+    task_and_trace,
+    task_ref,
+)
+
+RULE = "fs-reclaim-dependency"
+FS_PREFIXES = ("xfs_", "_xfs_", "__xfs_", "ext4_", "jbd2_", "btrfs_", "f2fs_", "nfs_", "ext3_",
+               "journal_", "gfs2_", "ocfs2_")
+RESTRICTED = ("GFP_NOFS", "GFP_NOIO")
+LOOKAHEAD = 4  # frames past the lock primitive in which the filesystem caller must appear
+
+
+def fs_wait(functions: list[str]) -> str | None:
+    """'lock (from fs_function)' when a trace sleeps on a lock taken by filesystem code."""
+    wait = lock_wait(functions)
+    if wait is None:
+        return None
+    name, depth = wait
+    if name.startswith(FS_PREFIXES):
+        caller = first_meaningful(functions[depth + 1 :])
+        return name + (f" (from {caller})" if caller else "")
+    nearby = [f for f in functions[depth + 1 : depth + 1 + LOOKAHEAD] if f.startswith(FS_PREFIXES)]
+    return f"{name} (from {nearby[0]})" if nearby else None
+
+
+def restricted_flag(names: str) -> str | None:
+    if " or " in names:  # an ambiguous decoding proves nothing
+        return None
+    parts = names.split("|")
+    return next((flag for flag in RESTRICTED if flag in parts), None)
+
+
+def check(view: HostView) -> list[Finding]:
+    tasks = latest_per_task(view.tasks)
+    if not len(tasks):
+        return []
+    gfp = gfp_names_of(view)
+    restricted: list[tuple[int, str]] = []
+    waiters: list[tuple[int, str]] = []
+    for task in tasks.index:
+        flag = restricted_flag(gfp.get(task, ""))
+        if flag and tasks.at[task, "delay"] == tasks.at[task, "delay"]:
+            restricted.append((int(task), flag))
+        functions = functions_of(view, int(task))
+        in_reclaim = is_kswapd(tasks.at[task, "comm"]) or bool(RECLAIM_FRAMES & set(functions))
+        where = fs_wait(functions) if in_reclaim else None
+        if where:
+            waiters.append((int(task), where))
+    if not restricted or not waiters:
+        return []
+    return [_finding(view, waiters, restricted)]
+
+
+def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tuple[int, str]]) -> Finding:
+    sigs = signatures_of(view)
+    evidence: list[Evidence] = []
+    links = []
+    for task, where in waiters:
+        role = "kswapd" if is_kswapd(view.tasks.at[task, "comm"]) else "reclaim"
+        links.append(f"{label(view, task)} ({role}) waits in {where}")
+        evidence += task_and_trace(view, task, f"{label(view, task)} waits in {where}")
+    # NOIO sits below NOFS in the I/O stack: list NOFS first so the chain reads downwards.
+    for task, flag in sorted(restricted, key=lambda item: RESTRICTED.index(item[1])):
+        caller = sigs.at[task, "guilty"] if task in sigs.index else None
+        queue = view.tasks.at[task, "workqueue"]
+        work = f", workqueue {queue}" if isinstance(queue, str) else ""
+        site = f" for {caller}" if isinstance(caller, str) else ""
+        links.append(f"{label(view, task)} needs {flag} memory{site}{work}")
+        evidence += task_and_trace(view, task, f"{label(view, task)} {flag} allocation{site}")
+    nofs = _nofs_oom_calls(view)
+    chain = " -> ".join(links)
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=(f"Reclaim waits on the filesystem while {len(restricted)} GFP_NOFS/GFP_NOIO "
+               "allocation(s) wait on reclaim"),
+        explanation=(
+            f"Dependency chain: {chain}. Reclaim cannot finish until the filesystem lock or "
+            "writeback it waits for completes; the filesystem and block layer work that would "
+            "complete it is itself waiting for a GFP_NOFS/GFP_NOIO allocation, which may not enter "
+            "the filesystem and does not invoke the OOM killer, so it can only wait for reclaim."
+            f"{nofs} Check who holds the filesystem lock (held locks), the writeback and "
+            "in-flight work in the workqueue dump, and whether oom_count keeps rising without kills."
+        ),
+        evidence=evidence,
+        tasks=[task_ref(view, t) for t, _ in waiters] + [task_ref(view, t) for t, _ in restricted],
+    )
+
+
+def _nofs_oom_calls(view: HostView) -> str:
+    """The Feb-Apr 2016 builds count out_of_memory() calls from !__GFP_FS requests separately."""
+    snaps = view.snapshots
+    if not len(snaps) or not snaps["oom_count_nofs"].notna().any():
+        return ""
+    rows = snaps[snaps["oom_count_nofs"].notna()]
+    first, last = rows.iloc[0], rows.iloc[-1]
+    return (f" oom_count counts {int(last['oom_count_nofs'])} of its {int(last['oom_count'])} "
+            f"out_of_memory() calls as coming from !__GFP_FS requests (line {int(last['line'])}; "
+            f"{int(first['oom_count_nofs'])} at line {int(first['line'])}), which the OOM killer "
+            "declines.")

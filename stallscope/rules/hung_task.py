@@ -1,0 +1,123 @@
+"""hung-task: khungtaskd reported a task stuck in D state for longer than hung_task_timeout_secs.
+
+The report names the task; its trace says what it waits for. kswapd hanging stops background
+reclaim for everybody, and a hang in the period where the watchdog reports allocation stalls is
+usually one link of the same dependency chain, so both are critical. A hung thread of an OOM
+victim keeps the victim from exiting, which is why OOM kills before the hang are named too.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, stack_frames
+from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait, reliable_functions
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+
+RULE = "hung-task"
+
+# Kernel threads never belong to an OOM victim, so OOM kills are not context for them.
+_KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "xfs", "khungtaskd")
+
+_MAX_KILLS_NAMED = 4
+
+
+def _where(view: HostView, stack: object) -> tuple[str | None, str | None]:
+    """(lock or wait primitive, first meaningful caller) of a hung task's trace."""
+    functions = reliable_functions(stack_frames(view.capture, stack))
+    if not functions:
+        return None, None
+    wait = lock_wait(functions)
+    if wait is None:
+        return None, first_meaningful(functions)
+    return lock_display_name(wait[0]), first_meaningful(functions[wait[1] + 1 :])
+
+
+def _stalls_overlap(view: HostView, source: str, start: float | None, end: float | None) -> bool:
+    snaps = view.snapshots
+    if snaps.empty:
+        return False
+    stalling = snaps[(snaps["source"] == source) & (snaps["stalling"].fillna(0) > 0)]
+    if stalling.empty or start is None or end is None:
+        return not stalling.empty
+    return bool(((stalling["ts"] >= start) & (stalling["ts"] <= end)).any())
+
+
+def _ts(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+def check(view: HostView) -> list[Finding]:
+    hung = hung_tasks(view.events)
+    if hung.empty:
+        return []
+    blockers = lock_blockers(view.events)
+    kills = oom_kills(view.events)
+    findings: list[Finding] = []
+    for (comm, pid), reports in hung.groupby(["comm", "pid"], sort=False):
+        first, last = reports.iloc[0], reports.iloc[-1]
+        seconds = int(reports["seconds"].max())
+        stacks = reports["stack"].dropna()
+        wait, site = _where(view, stacks.iloc[-1] if len(stacks) else None)
+        first_ts, last_ts = _ts(first["ts"]), _ts(last["ts"])
+        # The printed time is a lower bound: the task was already blocked that long at the first report.
+        since = None if first_ts is None else first_ts - int(first["seconds"])
+        correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
+        kswapd = str(comm).startswith("kswapd")
+        if wait and site:
+            where = f"waiting in {wait} called from {site}"
+        elif wait or site:
+            where = f"in {wait or site}"
+        else:
+            where = ""
+        repeat = f" ({len(reports)} reports)" if len(reports) > 1 else ""
+        title = f"Hung task: {comm}({pid}) blocked for more than {seconds}s {where}".rstrip() + repeat
+        trace = f"; its call trace shows it {where}" if where else "; no call trace of it was captured"
+        why = [
+            f"khungtaskd found {comm}({pid}) in uninterruptible sleep without being scheduled for "
+            f"more than {seconds} seconds{trace}."
+        ]
+        if kswapd:
+            why.append(
+                "kswapd is the background reclaimer: while it is blocked nobody frees memory ahead of "
+                "allocations, so every allocating task falls into direct reclaim."
+            )
+        if correlated:
+            why.append(
+                "The memory allocation watchdog reports stalling allocations in the same period: this "
+                "hang is likely part of the same dependency (the lock or I/O it waits for is held by a "
+                "task that needs memory)."
+            )
+        evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
+        if len(reports) > 1:
+            evidence.append(Evidence(str(last["source"]), int(last["line"]), last_ts, str(last["text"])))
+        tasks = [TaskRef(str(comm), int(pid))]
+        mine = blockers[blockers["pid"] == pid] if not blockers.empty else blockers
+        for _, block in mine.iterrows():
+            why.append(f"The kernel names the likely owner of its {block['lock_type']}: "
+                       f"{block['owner_comm']}({block['owner_pid']}).")
+            evidence.append(
+                Evidence(str(block["source"]), int(block["line"]), _ts(block["ts"]), str(block["text"]))
+            )
+            tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
+        earlier = kills[(kills["source"] == first["source"]) & (kills["line"] < last["line"])] if len(kills) else kills
+        if not earlier.empty and not str(comm).startswith(_KERNEL_THREADS):
+            named = ", ".join(f"{k['comm']}({k['pid']})" for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows())
+            why.append(
+                f"The OOM killer killed {named} before this report: if {comm} is a thread of a "
+                "victim, that victim cannot exit (and free its memory) until this wait ends."
+            )
+            for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows():
+                evidence.append(view.event_evidence(int(k["event"])))
+                tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
+        findings.append(
+            Finding(
+                rule=RULE,
+                severity=Severity.CRITICAL if kswapd or correlated else Severity.WARNING,
+                title=title,
+                explanation=" ".join(why),
+                evidence=evidence,
+                tasks=tasks,
+            )
+        )
+    return findings

@@ -1,0 +1,163 @@
+"""lock-owner-cycle: who waits for which lock, who holds it, and whether the waits close a cycle.
+
+Two sources name lock owners. 6.14+ hung-task reports say "blocked on a mutex likely owned by
+task B:2" (also semaphores and rw-semaphores). Lockdep dumps list the locks each task holds; a
+task that is blocked shows the lock it is acquiring as its last entry (lockdep records it before
+sleeping), so a hung task whose trace waits in that entry's function is waiting for it, and the
+other holders of the same lock class are its possible owners. A cycle in "waits for a lock held
+by" is a deadlock: nothing will make progress without outside help.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, stack_frames
+from stallscope.capture.stacks import normalize_function, reliable_functions
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+
+RULE = "lock-owner-cycle"
+
+_MAX_HOLDERS = 8
+
+Task = tuple[str, int]
+
+
+def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Task, str], list[Evidence]]:
+    edges: dict[Task, set[Task]] = {}
+    what: dict[Task, str] = {}
+    evidence: list[Evidence] = []
+    for _, row in lock_blockers(view.events).iterrows():
+        if row["owner_pid"] is None or pd.isna(row["owner_pid"]):
+            continue
+        waiter: Task = (str(row["comm"]), int(row["pid"]))
+        owner: Task = (str(row["owner_comm"]), int(row["owner_pid"]))
+        edges.setdefault(waiter, set()).add(owner)
+        what[waiter] = str(row["lock_type"])
+        evidence.append(Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"])))
+    return edges, what, evidence
+
+
+def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, set[Task]], dict[Task, str]]:
+    """Hung tasks whose trace sits in the function that took their last held lock.
+
+    A waiter with no other holder in the dump is kept with an empty owner set.
+    """
+    edges: dict[Task, set[Task]] = {}
+    what: dict[Task, str] = {}
+    if held.empty:
+        return edges, what
+    for _, hung in hung_tasks(view.events).iterrows():
+        mine = held[held["holder_pid"] == hung["pid"]]
+        if mine.empty:
+            continue
+        acquiring = mine.iloc[-1]
+        functions = reliable_functions(stack_frames(view.capture, hung["stack"]))
+        if normalize_function(str(acquiring["function"])) not in functions:
+            continue
+        waiter: Task = (str(hung["comm"]), int(hung["pid"]))
+        others = held[(held["lock"] == acquiring["lock"]) & (held["holder_pid"] != hung["pid"])]
+        edges.setdefault(waiter, set())
+        for _, other in others.iterrows():
+            edges.setdefault(waiter, set()).add((str(other["holder_comm"]), int(other["holder_pid"])))
+        what[waiter] = f"{acquiring['lock']} (taken in {acquiring['function']})"
+    return edges, what
+
+
+def _cycle(edges: dict[Task, set[Task]]) -> list[Task] | None:
+    """A cycle of the wait-for graph, as the list of tasks along it (a self-wait is one task)."""
+    state: dict[Task, int] = {}
+    path: list[Task] = []
+
+    def visit(node: Task) -> list[Task] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def _name(task: Task) -> str:
+    return f"{task[0]}({task[1]})"
+
+
+def check(view: HostView) -> list[Finding]:
+    held = held_locks(view.events)
+    edges, what, evidence = _edges_from_blockers(view)
+    lockdep_edges, lockdep_what = _edges_from_lockdep(view, held)
+    for waiter, owners in lockdep_edges.items():
+        edges.setdefault(waiter, set()).update(owners)
+        what.setdefault(waiter, lockdep_what[waiter])
+    if not edges and held.empty:
+        return []
+    why: list[str] = []
+    tasks: list[TaskRef] = []
+    for waiter, owners in edges.items():
+        if owners:
+            why.append(f"{_name(waiter)} waits for {what.get(waiter, 'a lock')} held by "
+                       + ", ".join(_name(o) for o in sorted(owners)) + ".")
+        else:
+            why.append(f"{_name(waiter)} is blocked acquiring {what.get(waiter, 'a lock')}, and no other task "
+                       "in the dump holds it: its owner was not printed (snipped output, or a lock lockdep "
+                       "does not track).")
+        for task in (waiter, *sorted(owners)):
+            if TaskRef(*task) not in tasks:
+                tasks.append(TaskRef(*task))
+    if not held.empty:
+        last = held.drop_duplicates(["holder_pid", "index"], keep="last")
+        by_lock = last.groupby("lock", sort=False)
+        parts = []
+        for lock, rows in by_lock:
+            holders = [f"{r['holder_comm']}/{r['holder_pid']}" for _, r in rows.head(_MAX_HOLDERS).iterrows()]
+            more = f" and {len(rows) - _MAX_HOLDERS} more" if len(rows) > _MAX_HOLDERS else ""
+            parts.append(f"{lock} (taken in {rows.iloc[0]['function']}) by {', '.join(holders)}{more}")
+        why.append("Lockdep lists these locks as held (a blocked task's last entry is the lock it is "
+                   "acquiring): " + "; ".join(parts) + ".")
+        evidence += [Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), str(r["text"]))
+                     for _, r in last.head(3).iterrows()]
+        for _, r in last.iterrows():
+            ref = TaskRef(str(r["holder_comm"]), int(r["holder_pid"]))
+            if r["holder_pid"] is not None and ref not in tasks and len(tasks) < _MAX_HOLDERS:
+                tasks.append(ref)
+    cycle = _cycle(edges)
+    if cycle:
+        loop = " -> ".join(_name(t) for t in [*cycle, cycle[0]])
+        title = f"Lock dependency cycle: {loop}"
+        why.insert(0, f"The tasks wait for each other's locks in a cycle ({loop}): a deadlock that no "
+                      "amount of waiting resolves.")
+        severity = Severity.CRITICAL
+    elif any(edges.values()):
+        waiter = next(w for w, owners in edges.items() if owners)
+        title = (f"Lock wait: {_name(waiter)} waits for {what.get(waiter, 'a lock')} held by "
+                 + ", ".join(_name(o) for o in sorted(edges[waiter])))
+        severity = Severity.WARNING
+    elif edges:
+        waiter = next(iter(edges))
+        title = f"Lock wait: {_name(waiter)} waits for {what.get(waiter, 'a lock')}, owner not in the dump"
+        severity = Severity.INFO
+    else:
+        top = held.groupby("lock", sort=False)["holder_pid"].nunique().sort_values(ascending=False)
+        title = f"Held locks: {top.index[0]} held by {int(top.iloc[0])} task(s)"
+        severity = Severity.INFO
+    return [
+        Finding(rule=RULE, severity=severity, title=title, explanation=" ".join(why),
+                evidence=evidence[:8], tasks=tasks)
+    ]
+
+
+def _ts(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,171 @@
+"""reclaim-throttle: direct reclaimers sleep in reclaim's own throttles instead of reclaiming.
+
+Reclaim throttles itself when too many pages are isolated from the LRU lists or too many are
+under writeback; the names of those waits changed across kernels (congestion_wait and
+wait_iff_congested in 4.x, reclaim_throttle in 5.16+). If the tasks that could put the pages
+back (kswapd, writeback workers) are stuck too, the throttled tasks loop forever: the
+too_many_isolated() livelock, which never reaches the OOM killer.
+"""
+
+from __future__ import annotations
+
+from stallscope.capture.stacks import RECLAIM_FRAMES, THROTTLE_FRAMES
+from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.task_facts import (
+    functions_of,
+    gfp_names_of,
+    is_kswapd,
+    label,
+    latest_per_task,
+    task_and_trace,
+    task_ref,
+    trajectories_view,
+)
+
+RULE = "reclaim-throttle"
+MAX_CITED = 6
+
+# What each throttle means, by (wait, caller); None matches any caller.
+MEANING: dict[tuple[str, str | None], str] = {
+    ("congestion_wait", "shrink_inactive_list"): (
+        "the too_many_isolated() loop: more pages are isolated from the LRU than are left on it, "
+        "so the task sleeps and checks again, for as long as whoever isolated them cannot finish"
+    ),
+    ("too_many_isolated", None): (
+        "the too_many_isolated() loop: more pages are isolated from the LRU than are left on it"
+    ),
+    ("wait_iff_congested", None): (
+        "the congestion back-off after a reclaim pass that found pages under writeback"
+    ),
+    ("congestion_wait", None): "a congestion back-off inside reclaim",
+    ("reclaim_throttle", None): (
+        "reclaim_throttle(): direct reclaim waits for writeback to progress or for isolated pages "
+        "to return to the LRU"
+    ),
+    ("throttle_direct_reclaim", None): "the pfmemalloc throttle, waiting for kswapd to refill reserves",
+}
+DIRECT_RECLAIM = frozenset({"try_to_free_pages", "do_try_to_free_pages", "__perform_reclaim"})
+LRU_SCAN = ("shrink_inactive_list", "shrink_lruvec", "shrink_folio_list", "shrink_page_list",
+            "shrink_active_list", "shrink_node", "shrink_zone")
+
+
+def throttle_of(functions: list[str]) -> tuple[str, str] | None:
+    """(throttle, its caller) when the trace sleeps in a throttle called from reclaim."""
+    for depth, name in enumerate(functions):
+        if name in THROTTLE_FRAMES:
+            callers = [f for f in functions[depth + 1 :] if f != name]
+            caller = next((f for f in callers if f in RECLAIM_FRAMES), None)
+            if caller is not None and caller in callers[:3]:
+                return name, caller
+    return None
+
+
+def meaning(wait: str, caller: str) -> str:
+    return MEANING.get((wait, caller)) or MEANING.get((wait, None), "a reclaim throttle")
+
+
+def check(view: HostView) -> list[Finding]:
+    tasks = latest_per_task(view.tasks)
+    gfp = gfp_names_of(view)
+    throttled: list[tuple[int, str, str]] = []
+    scanning: list[tuple[int, str]] = []
+    kswapd: list[tuple[int, str, str]] = []
+    for task in tasks.index:
+        functions = functions_of(view, int(task))
+        found = throttle_of(functions)
+        if is_kswapd(tasks.at[task, "comm"]):
+            if found:
+                kswapd.append((int(task), *found))
+            continue
+        if not DIRECT_RECLAIM & set(functions):
+            continue
+        if found:
+            throttled.append((int(task), *found))
+        else:
+            where = next((f for f in functions if f in LRU_SCAN), None)
+            if where:
+                scanning.append((int(task), where))
+    looping = _same_seq_in_lru(view)
+    if not throttled and not looping:
+        return []
+    return [_finding(view, throttled, scanning, kswapd, looping, gfp)]
+
+
+def _same_seq_in_lru(view: HostView) -> list[str]:
+    """Tasks that kept one seq across reports while every trace stayed in shrink_inactive_list."""
+    out = []
+    for t in trajectories_view(view).itertuples(index=False):
+        if t.kind not in ("livelocked", "blocked"):
+            continue
+        rows = view.tasks[(view.tasks["pid"] == t.pid) & (view.tasks["comm"].astype(str) == t.comm)]
+        traces = [functions_of(view, int(i)) for i in rows.index]
+        if traces and all(fs and "shrink_inactive_list" in fs for fs in traces):
+            out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
+    return out
+
+
+def _finding(view: HostView, throttled: list[tuple[int, str, str]], scanning: list[tuple[int, str]],
+             kswapd: list[tuple[int, str, str]], looping: list[str], gfp: object) -> Finding:
+    groups: dict[tuple[str, str], list[int]] = {}
+    for task, wait, caller in throttled:
+        groups.setdefault((wait, caller), []).append(task)
+    (wait, caller), members = max(groups.items(), key=lambda kv: len(kv[1])) if groups else (
+        ("congestion_wait", "shrink_inactive_list"), [])
+    evidence: list[Evidence] = []
+    for task in members[:MAX_CITED]:
+        evidence += task_and_trace(view, task, f"{label(view, task)} sleeps in {caller} <- {wait}")
+    parts = []
+    if members:
+        names = ", ".join(label(view, t) for t in members[:MAX_CITED])
+        more = f" and {len(members) - MAX_CITED} more" if len(members) > MAX_CITED else ""
+        parts.append(
+            f"{len(members)} task(s) in direct reclaim ({names}{more}) sleep in {wait} called from "
+            f"{caller}: {meaning(wait, caller)}."
+        )
+    for (w, c), others in groups.items():
+        if (w, c) != (wait, caller):
+            parts.append(f"{len(others)} more sleep in {c} <- {w}.")
+    if scanning:
+        who = ", ".join(f"{label(view, t)} in {where}" + _gfp_note(gfp, t) for t, where in scanning)
+        parts.append(f"Still scanning the LRU lists in direct reclaim: {who}.")
+        for task, where in scanning[:MAX_CITED]:
+            evidence += task_and_trace(view, task, f"{label(view, task)} reclaims in {where}")
+    for task, w, c in kswapd:
+        parts.append(f"kswapd itself, {label(view, task)}, is throttled in {c} <- {w}.")
+        evidence += task_and_trace(view, task, f"{label(view, task)} sleeps in {c} <- {w}")
+    writeback = [t for t in [*members, *(t for t, _ in scanning)] if _queue(view, t) == "writeback"]
+    if writeback:
+        who = ", ".join(label(view, t) + _gfp_note(gfp, t) for t in writeback)
+        parts.append(
+            f"Writeback itself needs memory: {who} runs the writeback workqueue and is in direct "
+            "reclaim, so the writeback the throttled tasks wait for is held up by the same shortage."
+        )
+    if looping:
+        parts.append("Across reports: " + "; ".join(looping) + " - the same request never completes.")
+    parts.append(
+        "Check what holds the isolated or dirty pages: kswapd's trace, writeback workers and the "
+        "Mem-Info isolated_file/isolated_anon and writeback counts."
+    )
+    # One report shows where tasks are, not that they stay there: only a repeated seq is critical.
+    critical = bool(looping)
+    count = len(members) or len(looping)
+    refs = [task_ref(view, t) for t in members] + [task_ref(view, t) for t, _ in scanning]
+    refs += [task_ref(view, t) for t, _, _ in kswapd]
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL if critical else Severity.WARNING,
+        title=f"{count} direct reclaimer(s) are throttled in {caller} <- {wait} instead of reclaiming",
+        explanation=" ".join(parts),
+        evidence=evidence,
+        tasks=refs,
+    )
+
+
+def _gfp_note(gfp: object, task: int) -> str:
+    names = gfp.get(task, "") if hasattr(gfp, "get") else ""  # type: ignore[union-attr]
+    return f" ({names})" if names else ""
+
+
+def _queue(view: HostView, task: int) -> str:
+    value = view.tasks.at[task, "workqueue"]
+    return "" if value is None or value != value else str(value)

@@ -1,0 +1,115 @@
+"""rescuer-stuck: a WQ_MEM_RECLAIM rescuer thread is itself waiting for memory.
+
+Workqueues that reclaim depends on (filesystem I/O completion, writeback) own a rescuer thread,
+created in advance, so their work can run even when no new worker can be forked under memory
+pressure. That guarantee is gone when the rescuer blocks in the allocator: the work items it
+should run (xfs_end_io, ...) wait, and so does every reclaimer waiting for that I/O.
+
+A rescuer is recognized by ``rescuer_thread`` in its trace, by a ``(RESCUER)`` entry for its pid
+in a workqueue dump, or, when neither was captured, by a workqueue worker (PF_WQ_WORKER) whose
+comm is its workqueue's name instead of ``kworker/...``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from stallscope.capture.decode import PF_WQ_WORKER
+from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.task_facts import (
+    functions_of,
+    gfp_names_of,
+    label,
+    latest_per_task,
+    task_and_trace,
+    task_ref,
+)
+
+RULE = "rescuer-stuck"
+_RESCUER_IN_DUMP = re.compile(r"(\d+)\(RESCUER\)")
+COMM_LEN = 15  # task->comm holds 15 characters, so a long workqueue name is cut
+
+
+def rescuer_evidence(view: HostView, task: int, dump_pids: dict[int, int]) -> str | None:
+    """How we know a task row is a rescuer, or None when it is not one."""
+    row = view.tasks.loc[task]
+    if "rescuer_thread" in functions_of(view, task):
+        return "rescuer_thread in its call trace"
+    pid = int(row["pid"])
+    if pid in dump_pids:
+        return "listed as (RESCUER) in a workqueue dump"
+    comm = str(row["comm"])
+    queue = row["workqueue"]
+    flags = row["flags"]
+    if pd.isna(flags) or not int(flags) & PF_WQ_WORKER or comm.startswith("kworker/"):
+        return None
+    if isinstance(queue, str) and queue[:COMM_LEN] == comm[:COMM_LEN]:
+        return "a workqueue worker (PF_WQ_WORKER) named after its workqueue, not kworker/..."
+    return None
+
+
+def _dump_rescuers(view: HostView) -> dict[int, int]:
+    """pid -> event row of workqueue dump lines naming it as a rescuer."""
+    out: dict[int, int] = {}
+    for index, text in zip(view.events.index, view.events["text"], strict=True):
+        for found in _RESCUER_IN_DUMP.finditer(str(text)):
+            out.setdefault(int(found.group(1)), int(index))
+    return out
+
+
+def check(view: HostView) -> list[Finding]:
+    tasks = latest_per_task(view.tasks)
+    if not len(tasks):
+        return []
+    dump = _dump_rescuers(view) if len(view.events) else {}
+    gfp = gfp_names_of(view)
+    stuck: list[tuple[int, str]] = []
+    for task in tasks.index:
+        how = rescuer_evidence(view, int(task), dump)
+        if how is None:
+            continue
+        row = tasks.loc[task]
+        idle = str(row["state"]) == "I" and pd.isna(row["seq"]) and pd.isna(row["gfp"])
+        if idle or pd.isna(row["delay"]):
+            continue  # a rescuer with no allocation in progress has nothing to be stuck on
+        stuck.append((int(task), how))
+    return [_finding(view, task, how, gfp, dump) for task, how in stuck]
+
+
+def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int, int]) -> Finding:
+    row = view.tasks.loc[task]
+    who = label(view, task)
+    queue = row["workqueue"] if isinstance(row["workqueue"], str) else str(row["comm"])
+    names = gfp.get(task, "")
+    request = f"a {names} allocation" if names else "an allocation"
+    evidence: list[Evidence] = task_and_trace(view, task, f"{who} call trace")
+    pid = int(row["pid"])
+    if pid in dump:
+        evidence.append(view.event_evidence(dump[pid]))
+    kthreadd = view.tasks[(view.tasks["pid"] == 2) & view.tasks["delay"].notna()]
+    extra = ""
+    if len(kthreadd):
+        k = int(kthreadd.index[-1])
+        evidence.append(view.task_evidence(k))
+        extra = (
+            f" kthreadd({2}) is stalled in the allocator too, so no new worker thread can be "
+            "created: the rescuer is the only way this workqueue can move."
+        )
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=f"WQ_MEM_RECLAIM rescuer {who} of workqueue {queue} is stuck in {request}",
+        explanation=(
+            f"{who} is the rescuer of {queue} ({how}). Rescuers exist so that work reclaim depends on "
+            f"can run when no worker can be forked; this one has been in the allocator for "
+            f"delay={row['delay']} jiffies (seq={row['seq']}), so the work queued on {queue} is not "
+            f"running and whatever waits for it (I/O completion, writeback, reclaim) waits too.{extra} "
+            "Check the workqueue dump for MAYDAY and the pending count of this workqueue."
+            + (" Its __GFP_NOWARN keeps warn_alloc() from ever reporting this stall." if "NOWARN" in names
+               else "")
+        ),
+        evidence=evidence,
+        tasks=[task_ref(view, task)],
+    )

@@ -1,0 +1,98 @@
+"""thp-fragmentation: high-order allocations stall although small pages are free.
+
+Above PAGE_ALLOC_COSTLY_ORDER (3) the allocator needs a contiguous block, which compaction has to
+build when free memory is fragmented; a transparent huge page (order 9) stalls in compaction
+even while plenty of order-0 pages are free. The buddy lines of a Mem-Info dump
+(``Node 0 Normal: 12*4kB (U) ... = 1234kB``) tell whether a large enough block existed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.task_facts import label, latest_per_task, task_and_trace, task_ref
+
+RULE = "thp-fragmentation"
+COSTLY_ORDER = 3
+PLENTY = 4  # free memory at least this many times the request counts as "plenty"
+
+
+def buddy_table(events: pd.DataFrame) -> list[tuple[int, str, list[int]]]:
+    """(event row, zone, free blocks per order) of every Mem-Info buddy line."""
+    if not len(events):
+        return []
+    rows = events[events["kind"] == "meminfo_buddy"]
+    out = []
+    for index, fields in zip(rows.index, rows["fields"], strict=True):
+        if not isinstance(fields, dict) or "count" not in fields:
+            continue
+        zone = f"{fields.get('node', '?')}/{fields.get('zone', '?')}"
+        out.append((int(index), zone, [int(n) for n in str(fields["count"]).split()]))
+    return out
+
+
+def check(view: HostView) -> list[Finding]:
+    tasks = latest_per_task(view.tasks)
+    if not len(tasks):
+        return []
+    costly = tasks[tasks["order"].notna() & (tasks["order"].fillna(0) > COSTLY_ORDER)
+                   & tasks["delay"].notna()]
+    if not len(costly):
+        return []
+    buddy = buddy_table(view.events)
+    findings = []
+    for order, rows in costly.groupby("order", sort=True):
+        findings.append(_finding(view, int(order), [int(i) for i in rows.index], buddy))
+    return findings
+
+
+def _finding(view: HostView, order: int, members: list[int], buddy: list[tuple[int, str, list[int]]]
+             ) -> Finding:
+    evidence: list[Evidence] = []
+    for task in members[:5]:
+        evidence += task_and_trace(view, task, f"{label(view, task)} order-{order} allocation")
+    names = ", ".join(label(view, t) for t in members[:5])
+    size_kb = 4 << order
+    if not buddy:
+        text = (f"{len(members)} task(s) ({names}) stall in order-{order} allocations "
+                f"({size_kb} kB contiguous). No Mem-Info buddy lines were captured, so whether "
+                "order-0 pages were free (fragmentation) or memory was simply short is unknown; "
+                "a SysRq-m dump while the stall lasts tells them apart.")
+        severity = Severity.INFO
+    else:
+        text, severity = _with_buddy(order, members, names, buddy, view, evidence)
+    return Finding(
+        rule=RULE,
+        severity=severity,
+        title=f"{len(members)} order-{order} allocation(s) stalling" + (
+            " while smaller pages are free" if severity is Severity.WARNING else ""),
+        explanation=text,
+        evidence=evidence,
+        tasks=[task_ref(view, t) for t in members],
+    )
+
+
+def _with_buddy(order: int, members: list[int], names: str, buddy: list[tuple[int, str, list[int]]],
+                view: HostView, evidence: list[Evidence]) -> tuple[str, Severity]:
+    latest: dict[str, tuple[int, list[int]]] = {}
+    for index, zone, counts in buddy:
+        latest[zone] = (index, counts)  # the last dump of each zone describes the stall best
+    free_pages = sum(sum(c << k for k, c in enumerate(counts)) for _, counts in latest.values())
+    large = sum(sum(counts[order:]) for _, counts in latest.values())
+    for index, _ in latest.values():
+        evidence.append(view.event_evidence(index))
+    free_kb = free_pages * 4
+    head = f"{len(members)} task(s) ({names}) stall in order-{order} allocations ({4 << order} kB). "
+    if large == 0 and free_pages >= PLENTY << order:
+        return (head + f"The last buddy lines show {free_kb} kB free but no free block of order "
+                f"{order} or more: memory is fragmented, not exhausted. Compaction (or a THP "
+                "defrag setting that makes faults compact synchronously) is where these tasks "
+                "wait; check /sys/kernel/mm/transparent_hugepage/defrag and compaction stats.",
+                Severity.WARNING)
+    if large == 0:
+        return (head + f"The last buddy lines show only {free_kb} kB free and no block of order "
+                f"{order}: memory is short overall, not just fragmented.", Severity.INFO)
+    return (head + f"The last buddy lines still show {large} free block(s) of order {order} or "
+            "more, so fragmentation alone does not explain the stall (watermarks, cpuset or zone "
+            "limits may).", Severity.INFO)

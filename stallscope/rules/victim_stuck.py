@@ -1,0 +1,228 @@
+"""victim-stuck: a task the OOM killer chose (or that was killed) does not exit.
+
+Memory freed by a kill comes back only when the victim exits (or the OOM reaper unmaps its
+memory). A victim sleeping uninterruptibly on a lock held by a task that is itself waiting for
+memory never exits; while it holds TIF_MEMDIE the OOM killer waits for it instead of choosing
+another victim, so the whole system waits with it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.stacks import first_meaningful, lock_wait
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.task_facts import (
+    functions_of,
+    gfp_names_of,
+    label,
+    task_and_trace,
+    trajectories_view,
+)
+
+RULE = "victim-stuck"
+
+
+def check(view: HostView) -> list[Finding]:
+    findings: list[Finding] = []
+    unable = _reaper_unable(view)
+    seen: set[int] = set()
+    tasks = view.tasks
+    for t in trajectories_view(view).itertuples(index=False):
+        if not (t.dying or t.victim):
+            continue
+        pid = int(t.pid)
+        last = int(t.last_task)
+        lock = _lock_of(view, last)
+        repeated = t.kind == "victim-not-exiting"
+        blocked = bool(tasks.at[last, "uninterruptible"]) or str(tasks.at[last, "state"]) == "D"
+        if not (repeated or pid in unable or (blocked and lock)):
+            continue
+        seen.add(pid)
+        findings.append(_victim(view, t, lock, unable.get(pid)))
+    for pid, event in unable.items():
+        if pid not in seen:
+            findings.append(_reaper_only(view, pid, event))
+    note = _dying_without_victim(view)
+    if note is not None:
+        findings.append(note)
+    return findings
+
+
+def _reaper_unable(view: HostView) -> dict[int, int]:
+    events = view.events
+    if not len(events):
+        return {}
+    rows = events[(events["kind"] == "oom_reaper_unable") & events["pid"].notna()]
+    return {int(pid): int(index) for index, pid in zip(rows.index, rows["pid"], strict=True)}
+
+
+def _lock_of(view: HostView, task: int) -> str | None:
+    functions = functions_of(view, task)
+    wait = lock_wait(functions)
+    if wait is None:
+        return None
+    caller = first_meaningful(functions[wait[1] + 1 :])
+    return f"{wait[0]}" + (f" (from {caller})" if caller else "")
+
+
+def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | None) -> Finding:
+    first, last = int(t.first_task), int(t.last_task)  # type: ignore[attr-defined]
+    who = label(view, last)
+    words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if view.tasks.at[last, w]]
+    evidence: list[Evidence] = []
+    if first != last:
+        evidence.append(view.task_evidence(first))
+    evidence += task_and_trace(view, last, f"{who} call trace" + (f": waits in {lock}" if lock else ""))
+    parts = [f"{who} is marked {' '.join(words)}"]
+    n = t.observations  # type: ignore[attr-defined]
+    if n > 1:
+        span = _span(t)
+        parts.append(f"in {n} reports{span}")
+        delta = t.switches_delta  # type: ignore[attr-defined]
+        if delta is not None and not pd.isna(delta):
+            parts.append("and its switches counter never moved" if delta == 0
+                         else f"(switches +{delta})")
+    text = " ".join(parts) + "."
+    if lock:
+        text += f" It sleeps in {lock}: the lock's holder must finish before the victim can exit."
+    text += _killed_allocators(view, t, evidence)
+    text += _fs_nofs_allocators(view, lock, last, evidence)
+    if reaper_event is not None:
+        evidence.append(view.event_evidence(reaper_event))
+        text += (" The OOM reaper could not reap it either (it could not take the victim's "
+                 "mmap_sem), so its memory stays allocated.")
+        text += _mmap_holders(view, evidence)
+    text += (" While a victim is pending the OOM killer does not pick another one. Check the held "
+             "locks (SysRq-d / lockdep) for who holds the lock, and whether that holder is "
+             "stalled in the allocator.")
+    critical = n > 1 or reaper_event is not None
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL if critical else Severity.WARNING,
+        title=f"OOM victim {who} is not exiting" + (f": blocked in {lock}" if lock else ""),
+        explanation=text,
+        evidence=evidence,
+        tasks=[TaskRef(str(t.comm), int(t.pid))],  # type: ignore[attr-defined]
+    )
+
+
+def _killed_allocators(view: HostView, t: object, evidence: list[Evidence]) -> str:
+    """Other killed or exiting tasks still stuck in the allocator: likely holders of its lock."""
+    tasks = view.tasks
+    pid = int(t.pid)  # type: ignore[attr-defined]
+    others = tasks[(tasks["pid"] != pid) & tasks["delay"].notna()
+                   & (tasks["exiting"] | tasks["dying"] | tasks["victim"])]
+    if not len(others):
+        return ""
+    last = others.drop_duplicates("pid", keep="last")
+    evidence.append(view.task_evidence(int(last.index[0])))
+    names = ", ".join(f"{label(view, int(i))} seq={tasks.at[i, 'seq']}" for i in last.index[:5])
+    return (f" Killed or exiting tasks that are themselves waiting for memory: {names}; a lock "
+            "such a task holds cannot be released until its allocation succeeds.")
+
+
+def _fs_nofs_allocators(view: HostView, lock: str | None, victim: int, evidence: list[Evidence]) -> str:
+    """GFP_NOFS allocators inside the filesystem whose lock the victim waits for."""
+    fs = _fs_of(functions_of(view, victim)) if lock else None
+    if fs is None:
+        return ""
+    gfp = gfp_names_of(view)
+    found = []
+    for task in view.tasks.index:
+        if task == victim or "GFP_NOFS" not in gfp.get(task, "").split("|"):
+            continue
+        if _fs_of(functions_of(view, int(task))) == fs:
+            found.append(int(task))
+    if not found:
+        return ""
+    evidence.append(view.task_evidence(found[-1]))
+    names = ", ".join(label(view, t) for t in dict.fromkeys(found))
+    return (f" GFP_NOFS allocations inside the same filesystem ({fs}) are stalled too: {names}. A "
+            "filesystem lock holder that allocates with GFP_NOFS is the usual owner of such a lock; "
+            "lockdep's held-locks list would confirm it.")
+
+
+def _fs_of(functions: list[str]) -> str | None:
+    for name in functions:
+        prefix = name.lstrip("_").split("_", 1)[0]
+        if prefix in _FILESYSTEMS:
+            return prefix
+    return None
+
+
+_FILESYSTEMS = frozenset({"xfs", "ext4", "btrfs", "f2fs", "nfs", "jbd2", "ext3", "gfs2", "ocfs2"})
+
+
+def _span(t: object) -> str:
+    first, last = t.first_ts, t.last_ts  # type: ignore[attr-defined]
+    if first is None or last is None or pd.isna(first) or pd.isna(last):
+        return ""
+    return f" over {float(last) - float(first):.0f} s"
+
+
+def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
+    """Tasks lockdep shows holding an mmap_sem: the reaper needs that lock."""
+    events = view.events
+    held = events[events["kind"] == "lockdep_held"]
+    holders = []
+    for index, fields in zip(held.index, held["fields"], strict=True):
+        lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
+        if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
+            header = events[(events["kind"] == "lockdep_held_header") & (events.index < index)]
+            if len(header):
+                h = header.iloc[-1]
+                holders.append((int(header.index[-1]), f"{h['comm']}/{h['pid']}", int(h["pid"])))
+    if not holders:
+        return ""
+    evidence.append(view.event_evidence(holders[0][0]))
+    stalled = [p for _, _, p in holders if ((view.tasks["pid"] == p) & view.tasks["delay"].notna()).any()]
+    names = ", ".join(n for _, n, _ in holders[:5])
+    more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
+    text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"
+    if stalled:
+        row = view.tasks[view.tasks["pid"] == stalled[0]].index[-1]
+        evidence.append(view.task_evidence(int(row)))
+        text += f", and {label(view, int(row))} among them is itself stalled in the allocator"
+    return text + "."
+
+
+def _reaper_only(view: HostView, pid: int, event: int) -> Finding:
+    row = view.events.loc[event]
+    who = f"{row['comm']}({pid})"
+    evidence = [view.event_evidence(event)]
+    text = (f"The OOM reaper gave up on {who}: it could not take the victim's mmap_sem, so the "
+            "victim's memory is not freed until the victim itself exits.")
+    text += _mmap_holders(view, evidence)
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=f"The OOM reaper could not reap {who}",
+        explanation=text + " Check who holds that mmap_sem and what it is waiting for.",
+        evidence=evidence,
+        tasks=[TaskRef(str(row["comm"]), pid)],
+    )
+
+
+def _dying_without_victim(view: HostView) -> Finding | None:
+    """Killed tasks piling up while no task holds TIF_MEMDIE, in more than one report."""
+    snaps = view.snapshots
+    if not len(snaps):
+        return None
+    rows = snaps[(snaps["dying"].fillna(0) > 0) & (snaps["victim"].fillna(-1) == 0)]
+    if len(rows) < 2:
+        return None
+    first, last = int(rows.index[0]), int(rows.index[-1])
+    dying = int(rows["dying"].max())
+    return Finding(
+        rule=RULE,
+        severity=Severity.WARNING,
+        title=f"Up to {dying} tasks are dying but none is an OOM victim (victim=0 in {len(rows)} reports)",
+        explanation=(
+            f"{len(rows)} reports show dying tasks (fatal signal pending) with victim=0: these tasks "
+            "were killed but are not exiting, and no task holds TIF_MEMDIE, so the OOM killer is "
+            "not waiting on a victim - it is not being invoked at all, or finds nothing to kill. "
+            "Check the dying tasks' traces for the lock they sleep on and whether oom_count moves."
+        ),
+        evidence=[view.snapshot_evidence(first), view.snapshot_evidence(last)],
+    )

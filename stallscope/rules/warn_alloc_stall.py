@@ -1,0 +1,81 @@
+"""warn-alloc-stall: the page allocator itself reported allocations that took too long.
+
+warn_alloc() prints "page allocation stalls for Nms" (4.9-4.14) at most once per 10 s per
+ratelimit, so the reports are a sample: "warn_alloc: N callbacks suppressed" counts the ones
+dropped. A stall of minutes means the task made no progress at all for that long.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
+from stallscope.capture.stacks import guilty_frame, reliable_functions
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+
+RULE = "warn-alloc-stall"
+
+# A task that could not allocate for a minute or more is not slow, it is stuck.
+CRITICAL_STALL_MS = 60_000
+_MAX_TASKS = 6
+
+
+def check(view: HostView) -> list[Finding]:
+    stalls = alloc_reports(view.events, "warn_alloc_stall")
+    if stalls.empty:
+        return []
+    known = stalls[stalls["stall_ms"].notna()]
+    longest = known.loc[known["stall_ms"].astype(int).idxmax()] if not known.empty else stalls.iloc[0]
+    ms = int(longest["stall_ms"]) if longest["stall_ms"] is not None else 0
+    who = f"{longest['comm']}" + (f"({int(longest['pid'])})" if longest["pid"] is not None else "")
+    gfp = longest["gfp_names"] or longest["mode"] or "unknown mode"
+    order = longest["order"]
+    functions = reliable_functions(stack_frames(view.capture, longest["stack"]))
+    caller = guilty_frame(functions) if functions else None
+    suppressed = suppressed_callbacks(view.events, "warn_alloc")
+    dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
+    masks = Counter(name for name in stalls["gfp_names"].dropna())
+    orders = sorted({int(o) for o in stalls["order"].dropna()})
+    tasks: list[TaskRef] = []
+    for _, row in stalls.iterrows():
+        if row["pid"] is not None and TaskRef(str(row["comm"]), int(row["pid"])) not in tasks:
+            tasks.append(TaskRef(str(row["comm"]), int(row["pid"])))
+    title = (
+        f"Page allocation stalled for {ms} ms ({ms / 1000:.0f}s): {who}, order-{order} {gfp}"
+        f" - {len(stalls)} stall report(s)"
+    )
+    why = [
+        f"warn_alloc() reported {len(stalls)} allocation(s) that kept failing to get memory; the longest, "
+        f"{who} asking for an order-{order} {gfp} allocation, had been trying for {ms} ms"
+        + (f", allocating from {caller}." if caller else ".")
+    ]
+    why.append(f"Orders seen: {', '.join(map(str, orders)) or 'unknown'}; modes: "
+               + ", ".join(f"{name.strip()} x{n}" for name, n in masks.most_common()) + ".")
+    if dropped:
+        why.append(
+            f"printk's ratelimit dropped {dropped} more warn_alloc() report(s) "
+            "(\"callbacks suppressed\"): the real number of stalls is larger than what is shown."
+        )
+    if ms >= CRITICAL_STALL_MS:
+        why.append("A stall of a minute or more means the task made no forward progress at all.")
+    evidence = [Evidence(str(longest["source"]), int(longest["line"]), _ts(longest["ts"]), str(longest["text"]))]
+    for _, row in stalls.head(3).iterrows():
+        if int(row["line"]) != int(longest["line"]):
+            evidence.append(Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"])))
+    evidence += [view.event_evidence(int(i)) for i in suppressed["event"].head(3)] if not suppressed.empty else []
+    return [
+        Finding(
+            rule=RULE,
+            severity=Severity.CRITICAL if ms >= CRITICAL_STALL_MS else Severity.WARNING,
+            title=title,
+            explanation=" ".join(why),
+            evidence=evidence,
+            tasks=tasks[:_MAX_TASKS],
+        )
+    ]
+
+
+def _ts(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,79 @@
+"""workqueue-lockup: a worker pool stopped processing work items.
+
+The workqueue watchdog prints "BUG: workqueue lockup" when a pool made no progress for
+wq_watchdog_thresh (30 s by default); the busy-workqueue dump that follows says which pools hang
+("hung=Ns"), which workqueues called for their rescuer (MAYDAY: no new worker could be created,
+typically because creating one needs memory) and what the rescuers are running. Work that
+memory reclaim depends on (writeback, I/O completion) stuck there stalls reclaim itself.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import busy_workqueues, of_kind, workqueue_pools
+from stallscope.rules.base import Evidence, Finding, HostView, Severity
+
+RULE = "workqueue-lockup"
+
+# The workqueue watchdog's default threshold: a pool hung this long is what it reports.
+HUNG_SECONDS = 30
+_MAX_EVIDENCE = 8
+
+
+def check(view: HostView) -> list[Finding]:
+    lockups = of_kind(view.events, "wq_lockup")
+    pools = workqueue_pools(view.events)
+    hung = pools[pools["hung"].fillna(0) >= HUNG_SECONDS] if not pools.empty else pools
+    if lockups.empty and hung.empty:
+        return []
+    busy = busy_workqueues(view.events)
+    mayday = [p for p in busy if p.mayday]
+    rescuing = [p for p in busy if p.rescuers]
+    evidence: list[Evidence] = [view.event_evidence(int(i)) for i in lockups.index[:2]]
+    why: list[str] = []
+    if not lockups.empty:
+        worst = lockups.iloc[-1]
+        stuck = int(worst["fields"].get("stuck", 0))
+        why.append(f"The workqueue watchdog reported {len(lockups)} lockup(s); the last one, a pool on "
+                   f"cpus={worst['fields'].get('cpus')}, had not made progress for {stuck}s.")
+    longest = int(hung["hung"].max()) if not hung.empty else 0
+    if not hung.empty:
+        # Each dump lists every pool again: the last listing of a pool is its latest state.
+        latest = hung.drop_duplicates("pool", keep="last")
+        pools_text = [f"pool {int(r['pool'])} (cpus={r['cpus']}) hung={int(r['hung'])}s" for _, r in latest.iterrows()]
+        why.append("Pools with work waiting and no progress: " + ", ".join(pools_text) + ".")
+        for (_, r), text in list(zip(latest.iterrows(), pools_text, strict=True))[:3]:
+            evidence.append(Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), text))
+    names = sorted({p.workqueue for p in mayday})
+    if names:
+        why.append(
+            "Workqueues in MAYDAY (no worker could be created, so they depend on their rescuer): "
+            + ", ".join(names) + ". Creating a worker needs memory: under memory pressure only the "
+            "rescuer (one per WQ_MEM_RECLAIM workqueue) can run their work."
+        )
+        evidence += [Evidence(p.source, p.line, p.ts, p.text) for p in mayday[-2:]]
+    if rescuing:
+        parts = [
+            f"{p.workqueue} rescuer pid {', '.join(map(str, p.rescuers))} running {', '.join(sorted(set(p.in_flight)))}"
+            for p in rescuing
+        ]
+        why.append("Rescuers busy: " + "; ".join(dict.fromkeys(parts)) + ". A rescuer that blocks (e.g. in a "
+                   "memory allocation) leaves its workqueue with no way forward.")
+    seconds = max(longest, max((int(r["fields"].get("stuck", 0)) for _, r in lockups.iterrows()), default=0))
+    title = f"Workqueue lockup: worker pools stuck for up to {seconds}s"
+    if names:
+        title += f", MAYDAY on {', '.join(names[:3])}" + ("..." if len(names) > 3 else "")
+    return [
+        Finding(
+            rule=RULE,
+            severity=Severity.CRITICAL,
+            title=title,
+            explanation=" ".join(why),
+            evidence=evidence[:_MAX_EVIDENCE],
+        )
+    ]
+
+
+def _ts(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

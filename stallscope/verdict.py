@@ -1,0 +1,148 @@
+"""One paragraph a maintainer would write: the likely root cause, the evidence, what to check next.
+
+Findings are ranked by severity, then by how close their rule is to a root cause (a dependency
+loop explains a throttled reclaimer; the reverse is not true). Every sentence names the log lines
+it rests on.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from stallscope.capture.hz import hz_by_host
+from stallscope.capture.model import Capture
+from stallscope.capture.trajectories import trajectories_of
+from stallscope.rules.base import Finding
+
+# Closer to a root cause first; rules not listed rank after these, in their given order.
+ROOT_CAUSE_ORDER = (
+    "rescuer-stuck",
+    "fs-reclaim-dependency",
+    "kswapd-lock-wait",
+    "victim-stuck",
+    "oom-livelock",
+    "reclaim-throttle",
+    "oom-plateau",
+    "thp-fragmentation",
+    "seq-livelock",
+    "hung-task",
+    "warn-alloc-stall",
+    "allocation-failure",
+    "slow-progress",
+)
+
+# What to look at next, per rule of the top finding (the documentation's own advice).
+NEXT_STEPS: dict[str, str] = {
+    "fs-reclaim-dependency": "the held locks (SysRq-d) for the filesystem lock's owner and the "
+    "workqueue dump for stuck writeback or I/O-completion work",
+    "rescuer-stuck": "the workqueue dump (MAYDAY, pending work of that workqueue) and whether "
+    "kthreadd can still create workers",
+    "kswapd-lock-wait": "the held locks (SysRq-d) for the owner of the lock kswapd waits on, and "
+    "whether that owner is itself allocating",
+    "victim-stuck": "the held locks for the owner of the lock the victim sleeps on, and the "
+    "oom_reaper messages",
+    "oom-livelock": "whether a victim exists and exits (victim= and the dying tasks' traces)",
+    "reclaim-throttle": "Mem-Info (isolated and writeback pages) and what kswapd and the "
+    "writeback workers are doing",
+    "oom-plateau": "Mem-Info and the traces of the stalling tasks for where reclaim loops without "
+    "reaching the OOM killer",
+    "thp-fragmentation": "the Mem-Info buddy lines and the THP defrag setting",
+}
+GENERIC_NEXT = "Mem-Info (SysRq-m), the workqueue dump, held locks, and each task's seq/switches across reports"
+
+
+def verdict(capture: Capture, findings: list[Finding]) -> str:
+    """A paragraph per host naming the most likely root cause and its chain of evidence."""
+    if not findings:
+        return _nothing(capture)
+    hosts: list[str | None] = []
+    for f in findings:
+        if f.host not in hosts:
+            hosts.append(f.host)
+    paragraphs = []
+    for host in hosts:
+        mine = [f for f in findings if f.host == host]
+        text = _paragraph(capture, host, rank(mine))
+        paragraphs.append(f"On host {host}: {text}" if host is not None and len(hosts) > 1 else text)
+    return "\n\n".join(paragraphs)
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    def key(f: Finding) -> tuple[int, int, int]:
+        order = ROOT_CAUSE_ORDER.index(f.rule) if f.rule in ROOT_CAUSE_ORDER else len(ROOT_CAUSE_ORDER)
+        first = f.evidence[0].line if f.evidence else 0
+        return (-f.severity.rank, order, first)
+
+    return sorted(findings, key=key)
+
+
+def _cite(capture: Capture, finding: Finding, limit: int = 3) -> str:
+    many = len({i.path for i in capture.inputs}) > 1
+    seen: list[str] = []
+    for e in finding.evidence:
+        ref = f"{os.path.basename(e.source)}:{e.line}" if many else str(e.line)
+        if ref not in seen:
+            seen.append(ref)
+    if not seen:
+        return ""
+    shown = seen[:limit]
+    word = "line" if len(shown) == 1 else "lines"
+    return f" ({word} {', '.join(shown)})"
+
+
+def _first_line(finding: Finding) -> str:
+    return f"line {finding.evidence[0].line}" if finding.evidence else "the findings above"
+
+
+def _paragraph(capture: Capture, host: str | None, ranked: list[Finding]) -> str:
+    top = ranked[0]
+    sentences = [f"Most likely root cause: {_sentence(top.title)}{_cite(capture, top)}."]
+    rest = ranked[1:5]
+    if rest:
+        chain = "; ".join(f"{_sentence(f.title)}{_cite(capture, f, 2)}" for f in rest)
+        sentences.append(f"Supporting evidence: {chain}.")
+    sentences += _trajectory_sentences(capture, host)
+    step = NEXT_STEPS.get(top.rule, GENERIC_NEXT)
+    sentences.append(f"Next, given {_first_line(top)}, check {step}; then {GENERIC_NEXT}.")
+    return " ".join(sentences)
+
+
+def _sentence(title: str) -> str:
+    return title[:1].lower() + title[1:] if title[:2] != title[:2].upper() else title
+
+
+def _trajectory_sentences(capture: Capture, host: str | None) -> list[str]:
+    tasks = capture.tasks
+    if not len(tasks):
+        return []
+    rows = tasks[tasks["host"].isna()] if host is None else tasks[tasks["host"] == host]
+    traj = trajectories_of(rows)
+    repeated = traj[traj["observations"] > 1]
+    out = []
+    if len(repeated):
+        counts = repeated["kind"].value_counts()
+        parts = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        first, last = int(repeated["first_line"].min()), int(repeated["last_line"].max())
+        out.append(f"Of the {len(repeated)} tasks listed in more than one report (lines {first}-{last}), "
+                   f"by seq and switches: {parts}.")
+    estimate = hz_by_host(capture).get(host)
+    if estimate is not None and estimate.known and estimate.how != "override":
+        from stallscope.capture.hz import growth_pairs
+
+        pairs = growth_pairs(rows)
+        line = int(pairs["line"].iloc[0]) if len(pairs) else None
+        where = f" (first pair at line {line})" if line is not None else ""
+        out.append(f"delay= is in jiffies; {estimate.note}{where}.")
+    return out
+
+
+def _nothing(capture: Capture) -> str:
+    snaps, tasks = len(capture.snapshots), len(capture.tasks)
+    if pd.isna(snaps) or (snaps == 0 and tasks == 0):
+        return ("No finding: the log has no watchdog report (no MemAlloc-Info or MemAlloc line) "
+                "and no other kernel report a rule recognized.")
+    first = int(capture.snapshots["line"].min()) if snaps else int(capture.tasks["line"].min())
+    return (f"No finding: {snaps} watchdog report line(s) and {tasks} task line(s) from line {first} "
+            "on show no stall pattern a rule recognizes.")

@@ -1,0 +1,242 @@
+"""HZ inference, task trajectories, stack signatures and gfp/flags decoding, on real logs and by hand."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from stallscope.api import load
+from stallscope.capture.decode import (
+    decode_flags,
+    decode_gfp,
+    gfp_era,
+    kernel_version,
+    pf_era,
+    printed_gfp_pairs,
+    task_flag_names,
+    task_gfp_names,
+)
+from stallscope.capture.hz import delay_seconds, hz_by_host, infer_hz
+from stallscope.capture.model import Capture
+from stallscope.capture.signatures import signature_groups, signatures, task_signatures
+from stallscope.capture.stacks import guilty_frame, reliable_functions, stuck_in
+from stallscope.capture.trajectories import trajectories
+
+CORPUS = Path("/work/shared/corpus")
+LKML = CORPUS / "lkml"
+QEMU = CORPUS / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log"
+
+
+@cache
+def corpus(name: str) -> Capture:
+    path = QEMU if name == "qemu" else next(LKML.glob(f"{name}*.log"))
+    return load(str(path))
+
+
+def hand(tmp_path: Path, text: str) -> Capture:
+    path = tmp_path / "hand.log"
+    path.write_text(text)
+    return load(str(path))
+
+
+# A request seen twice 10 s apart whose delay grew by 2500 jiffies: HZ=250.
+HZ250 = """\
+[  100.000000] MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=1
+[  100.000100] MemAlloc: a.out(10) flags=0x400000 switches=5 seq=7 gfp=0x14200ca(GFP_HIGHUSER_MOVABLE) order=0 delay=1000
+[  110.000000] MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=1
+[  110.000100] MemAlloc: a.out(10) flags=0x400000 switches=5 seq=7 gfp=0x14200ca(GFP_HIGHUSER_MOVABLE) order=0 delay=3500
+"""
+
+
+# --- HZ ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["2015-10-10", "2015-12-05"])
+def test_hz_of_vmware_logs_is_1000(name: str) -> None:
+    estimate = hz_by_host(corpus(name))[None]
+    assert estimate.hz == 1000 and estimate.how == "snapped" and estimate.pairs >= 10
+    assert estimate.raw is not None and abs(estimate.raw - 1000) < 5
+
+
+def test_hz_unknown_with_one_report() -> None:
+    estimate = hz_by_host(corpus("qemu"))[None]
+    assert not estimate.known and estimate.how == "unknown"
+    assert delay_seconds(corpus("qemu")).isna().all()
+
+
+def test_hz_override_gives_seconds() -> None:
+    capture = corpus("qemu")
+    seconds = delay_seconds(capture, hz=1000)
+    row = capture.tasks.index[capture.tasks["comm"] == "kworker/u2:2"][0]
+    assert seconds[row] == pytest.approx(5.741)
+    assert infer_hz(capture.tasks, hz=300).how == "override"
+
+
+def test_hz_250_by_hand(tmp_path: Path) -> None:
+    capture = hand(tmp_path, HZ250)
+    estimate = hz_by_host(capture)[None]
+    assert estimate.hz == 250 and estimate.pairs == 1
+    assert delay_seconds(capture).tolist() == [4.0, 14.0]
+
+
+def test_hz_uncommon_value_is_raw(tmp_path: Path) -> None:
+    capture = hand(tmp_path, HZ250.replace("delay=3500", "delay=6120"))  # 512 jiffies/s
+    estimate = hz_by_host(capture)[None]
+    assert estimate.how == "raw" and estimate.hz == pytest.approx(512)
+    assert "not a common value" in estimate.note
+
+
+# --- trajectories ------------------------------------------------------------------------------
+def _kind(capture: Capture, comm: str) -> str:
+    traj = trajectories(capture)
+    return str(traj.loc[traj["comm"] == comm, "kind"].iloc[0])
+
+
+def test_trajectory_victim_not_exiting_and_livelock() -> None:
+    capture = corpus("2015-12-05")
+    traj = trajectories(capture)
+    victim = traj[traj["pid"] == 3807].iloc[0]
+    assert victim["kind"] == "victim-not-exiting" and victim["observations"] == 4
+    journal = traj[traj["pid"] == 481].iloc[0]
+    assert journal["kind"] == "livelocked" and journal["seq_first"] == journal["seq_last"] == 17
+
+
+def test_trajectory_kswapd_blocked() -> None:
+    traj = trajectories(corpus("2017-02-26"))
+    kswapd = traj[traj["comm"] == "kswapd0"].iloc[0]
+    assert kswapd["kind"] == "blocked" and kswapd["switches_delta"] == 0
+
+
+def test_trajectory_single_report() -> None:
+    assert set(trajectories(corpus("qemu"))["kind"]) == {"single-observation"}
+
+
+@pytest.mark.parametrize(
+    ("second", "kind"),
+    [
+        ("switches=9 seq=8", "progressing"),
+        ("switches=9 seq=7", "livelocked"),
+        ("switches=5 seq=7", "blocked"),
+    ],
+)
+def test_trajectory_classes_by_hand(tmp_path: Path, second: str, kind: str) -> None:
+    text = HZ250.replace("switches=5 seq=7 gfp=0x14200ca(GFP_HIGHUSER_MOVABLE) order=0 delay=3500",
+                         f"{second} gfp=0x14200ca(GFP_HIGHUSER_MOVABLE) order=0 delay=3500")
+    assert _kind(hand(tmp_path, text), "a.out") == kind
+
+
+# --- signatures --------------------------------------------------------------------------------
+def test_signature_groups_too_many_isolated() -> None:
+    groups = signature_groups(signatures(corpus("2017-02-21")))
+    top = groups.iloc[0]
+    assert top["summary"] == "3 tasks stuck in shrink_inactive_list <- congestion_wait"
+    assert top["guilty"] == {"filemap_fault": 2, "__do_page_cache_readahead": 1}
+
+
+def test_guilty_is_lock_for_kswapd_and_caller_for_allocators() -> None:
+    sigs = task_signatures(corpus("2017-03-03"))
+    by_comm = sigs.set_index("comm")
+    assert by_comm.at["xfs-data/sda1", "guilty"] == "xfs_log_commit_cil"
+    assert by_comm.at["kworker/2:0", "guilty"] == "bio_copy_kern"
+    kswapd = task_signatures(corpus("2017-02-26")).iloc[0]
+    assert (kswapd["wait"], kswapd["site"], kswapd["guilty"]) == (
+        "__xfs_iflock", "xfs_reclaim_inode", "__xfs_iflock")
+
+
+def test_signature_6x_reclaim_throttle() -> None:
+    sigs = task_signatures(corpus("qemu")).set_index("pid")
+    assert sigs.at[478, "signature"] == "shrink_node <- reclaim_throttle"
+    assert sigs.at[87, "guilty"] == "ext4_mb_load_buddy_gfp"
+
+
+def test_orphan_trace_is_given_to_its_task() -> None:
+    # The old "kswapd0 D 0000000000000001 ..." state line is not understood, which cut the trace
+    # from its task; the trace still follows the task's MemAlloc line.
+    sigs = task_signatures(corpus("2016-04-05")).set_index("comm")
+    assert sigs.at["kswapd0", "site"] == "xfs_map_blocks"
+
+
+def test_clone_suffixes_and_unreliable_frames() -> None:
+    frames = [("__schedule", True), ("schedule", True), ("? lock_timer_base", False),
+              ("io_schedule_timeout", True), ("congestion_wait.constprop.3", True),
+              ("shrink_inactive_list.isra.51", True), ("shrink_node", True),
+              ("try_to_free_pages", True), ("__alloc_pages_slowpath.cold", True),
+              ("alloc_pages_current", True), ("bio_copy_kern.part.2", True), ("kthread", True)]
+    functions = reliable_functions(frames)
+    assert stuck_in(functions) == ("congestion_wait", "shrink_inactive_list")
+    assert guilty_frame(functions) == "bio_copy_kern"
+
+
+# --- decoding ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mask", "version", "names"),
+    [
+        (0x24280CA, (4, 5), "GFP_HIGHUSER_MOVABLE|__GFP_ZERO"),
+        (0x14280CA, (4, 11), "GFP_HIGHUSER_MOVABLE|__GFP_ZERO"),
+        (0x6280CA, (4, 19), "GFP_HIGHUSER_MOVABLE|__GFP_ZERO"),
+        (0x140DCA, (6, 1), "GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO"),
+        (0x40C40, (6, 1), "GFP_NOFS|__GFP_COMP"),
+        (0xD0, (3, 10), "GFP_KERNEL"),
+        (0x2400000, (4, 6), "GFP_NOIO"),
+        (0x27000C0, (4, 5), "GFP_KERNEL_ACCOUNT|__GFP_NOTRACK"),
+    ],
+)
+def test_decode_gfp_known_version(mask: int, version: tuple[int, int], names: str) -> None:
+    found = decode_gfp(mask, version)
+    assert found.text == names and not found.ambiguous
+
+
+def test_decode_gfp_without_version_is_ambiguous() -> None:
+    found = decode_gfp(0x24280CA)
+    assert found.ambiguous and found.text == "GFP_HIGHUSER_MOVABLE|__GFP_ZERO"
+    assert "4.4-4.9" in found.how and "other readings" in found.how
+
+
+@pytest.mark.parametrize("name", ["2016-02-09", "2016-02-25", "2016-04-05", "2017-02-21", "2017-03-03", "qemu"])
+def test_every_printed_pair_decodes_back(name: str) -> None:
+    capture = corpus(name)
+    choice = gfp_era(capture)
+    pairs = printed_gfp_pairs(capture)
+    assert pairs
+    for mask, names in pairs:
+        readings = {era.decode(mask) for era in choice.eras}
+        assert readings == {names}, (hex(mask), names, readings)
+
+
+def test_era_from_version_and_from_names() -> None:
+    assert kernel_version(corpus("2016-02-25")) == (4, 5)
+    assert kernel_version(corpus("qemu")) == (6, 1)
+    assert [e.name for e in gfp_era(corpus("qemu")).eras] == ["4.20-6.2"]
+    from_names = gfp_era(corpus("2016-04-05"))
+    assert [e.name for e in from_names.eras] == ["4.4-4.9"] and "names" in from_names.reason
+
+
+def test_hex_only_log_decodes_with_ambiguity_said() -> None:
+    names = task_gfp_names(corpus("2015-10-10"))
+    assert set(names["ambiguous"]) == {True}
+    assert names["gfp_names"].iloc[0] == "GFP_HIGHUSER_MOVABLE|__GFP_ZERO"
+
+
+@pytest.mark.parametrize(
+    ("flags", "version", "expected", "absent"),
+    [
+        (0xA40840, (4, 9), {"PF_KSWAPD", "PF_MEMALLOC", "PF_KTHREAD", "PF_SWAPWRITE"}, "PF_FSTRANS"),
+        (0xA60840, (4, 9), {"PF_KSWAPD", "PF_FSTRANS"}, "PF_MEMALLOC_NOFS"),
+        (0x220840, (6, 1), {"PF_KSWAPD", "PF_MEMALLOC", "PF_KTHREAD"}, "PF_MEMALLOC_NOFS"),
+        (0x4208060, (4, 9), {"PF_WQ_WORKER", "PF_KTHREAD", "PF_NO_SETAFFINITY"}, "PF_MEMALLOC"),
+        (0x4248860, (6, 1), {"PF_WQ_WORKER", "PF_MEMALLOC_NOFS", "PF_MEMALLOC"}, "PF_KSWAPD"),
+    ],
+)
+def test_decode_flags(flags: int, version: tuple[int, int], expected: set[str], absent: str) -> None:
+    names = set(decode_flags(flags, version).text.split("|"))
+    assert expected <= names and absent not in names
+
+
+def test_pf_era_from_kswapd_flags_or_gfp_layout() -> None:
+    choice = pf_era(corpus("2017-02-26"))  # no version, no gfp names; kswapd0 flags=0xa40840
+    assert [e.name for e in choice.eras] == ["3.x-4.11"] and "kswapd" in choice.reason
+    capture = corpus("2016-04-05")  # no version; its gfp names say 4.4-4.9
+    assert "gfp layout" in pf_era(capture).reason
+    names = task_flag_names(capture)
+    kswapd = names.loc[capture.tasks["comm"] == "kswapd0", "flag_names"]
+    assert len(kswapd) and all("PF_KSWAPD" in str(text).split("|") for text in kswapd)

@@ -1,0 +1,147 @@
+"""The rules that read the events table, on real logs (and on hung-task blocker lines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import stallscope
+from conftest import loaded
+from stallscope.rules.base import Finding, Severity
+
+MINE = {"hung-task", "warn-alloc-stall", "allocation-failure", "workqueue-lockup", "lock-owner-cycle"}
+
+
+def _of(name: str, rule: str) -> list[Finding]:
+    _, findings = loaded(name)
+    return [f for f in findings if f.rule == rule]
+
+
+def _text(finding: Finding) -> str:
+    return "\n".join([finding.title, finding.explanation, *(e.text for e in finding.evidence)])
+
+
+def test_fsfreeze_hung_tasks_name_the_freeze_protection() -> None:
+    found = _of("qemu/hung-task-fsfreeze.log", "hung-task")
+    by_task = {(t.comm, t.pid): f for f in found for t in f.tasks[:1]}
+    assert set(by_task) == {("touch", 120), ("dd", 121), ("cat", 116)}
+    assert "mnt_want_write" in by_task[("touch", 120)].title
+    assert "mnt_want_write" in by_task[("dd", 121)].title
+    assert "vfs_write" in by_task[("cat", 116)].title  # cat opened its file before the freeze
+    assert "15s" in by_task[("touch", 120)].title and "(3 reports)" in by_task[("touch", 120)].title
+    assert all(f.severity is Severity.WARNING for f in found)
+
+
+def test_blocked_kswapd_is_critical_and_named_with_its_lock() -> None:
+    (finding,) = _of("lkml/2016-03-11_related-no-memalloc-kswapd-xfs-ilock-hung-task.log", "hung-task")
+    assert finding.severity is Severity.CRITICAL
+    assert "kswapd0(52)" in finding.title and "xfs_ilock" in finding.title and "xfs_map_blocks" in finding.title
+    assert finding.evidence[0].line == 117
+
+
+def test_hung_thread_of_oom_victim_mentions_the_kills() -> None:
+    (finding,) = _of("qemu/oom-stuck-victim.log", "hung-task")
+    assert (finding.tasks[0].comm, finding.tasks[0].pid) == ("writer", 120)
+    assert ("victim", 118) in {(t.comm, t.pid) for t in finding.tasks}
+    assert "victim(118)" in finding.explanation
+
+
+def test_longest_warn_alloc_stall_is_named() -> None:
+    (finding,) = _of("lkml/2017-07-14_oom-lock-holder-sched-idle-warn-alloc-ratelimit-inflight.log", "warn-alloc-stall")
+    assert "720370" in finding.title and "normal-priority(6697)" in finding.title
+    assert finding.severity is Severity.CRITICAL
+    assert "826" in finding.explanation  # 364 + 462 warn_alloc reports were dropped by the ratelimit
+    assert finding.evidence[0].line == 185
+
+
+def test_netconsole_stall_of_2102516ms() -> None:
+    (finding,) = _of("lkml/2017-01-17_real-netconsole-rsyslog-2102516ms-stall-backup-server.log", "warn-alloc-stall")
+    assert "2102516" in finding.title
+    assert "rsync" in finding.title
+
+
+def test_laptop_stalls_are_a_warning() -> None:
+    (finding,) = _of("lkml/2017-03-14_real-laptop-syslog-warn-alloc-stalls-thrashing.log", "warn-alloc-stall")
+    assert finding.severity is Severity.WARNING
+    assert "14239" in finding.title and "4 stall report" in finding.title
+    assert {(t.comm, t.pid) for t in finding.tasks} == {("DOM Worker", 30909), ("DOM Worker", 23292), ("firefox-esr", 22792)}
+
+
+def test_allocation_failure_names_the_allocating_frame() -> None:
+    (finding,) = _of("qemu/warn-alloc-failure.log", "allocation-failure")
+    assert "alloc_until_fail" in finding.title
+    assert "GFP_KERNEL|__GFP_NORETRY" in finding.title and "order-0" in finding.title
+    assert "OOM killer is not invoked" in finding.explanation
+
+
+def test_workqueue_lockup_with_mayday_and_rescuers() -> None:
+    (finding,) = _of("lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log", "workqueue-lockup")
+    assert finding.severity is Severity.CRITICAL
+    assert "132s" in finding.title and "xfs-data/sda1" in finding.title
+    assert "rescuer pid 451" in finding.explanation
+    assert finding.evidence[0].text.startswith("BUG: workqueue lockup")
+
+
+def test_hung_pools_without_watchdog_line() -> None:
+    (finding,) = _of("lkml/2017-03-03_wq-mem-reclaim-xfs-rescuer.log", "workqueue-lockup")
+    assert "673s" in finding.title
+    assert "xfs-eofblocks/sda1 rescuer pid 456" in finding.explanation
+
+
+def test_idle_workqueue_dump_is_not_a_lockup() -> None:
+    # 2016-04-05 dumps busy workqueues with hung=0s pools: busy is not stuck.
+    assert _of("lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log", "workqueue-lockup") == []
+    assert _of("qemu/sysrq-t.log", "workqueue-lockup") == []
+
+
+def test_lockdep_holders_of_mmap_sem() -> None:
+    (finding,) = _of("lkml/2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log", "lock-owner-cycle")
+    assert finding.severity is Severity.INFO
+    assert "&mm->mmap_sem" in finding.title and "10 task" in finding.title
+    assert "SyS_mremap" in finding.explanation
+
+
+@pytest.mark.parametrize("name", ["qemu/thrash-nooom-sysrq-m.log", "qemu/sysrq-m.log", "qemu/sysrq-t.log"])
+def test_quiet_logs_get_nothing_from_these_rules(name: str) -> None:
+    _, findings = loaded(name)
+    assert [f.rule for f in findings if f.rule in MINE] == []
+
+
+_BLOCKERS = """\
+[  125.362363] INFO: task zsh:470 is blocked on a mutex likely owned by task zsh:470.
+[  125.364467] task:zsh             state:D stack:0     pid:470   tgid:470   ppid:430    task_flags:0x400100 flags:0x00004002
+[  125.367493] Call Trace:
+[  125.368359]  <TASK>
+[  125.369180]  __schedule+0x13b4/0x2120
+[  125.371486]  schedule+0xdc/0x280
+[  125.372518]  schedule_preempt_disabled+0x10/0x20
+[  125.374049]  __mutex_lock+0x698/0x1200
+[  125.376572]  mutex_lock+0x81/0x90
+[  125.377000]  </TASK>
+"""
+
+
+def test_self_deadlock_is_a_cycle(tmp_path: Path) -> None:
+    log = tmp_path / "self-deadlock.log"
+    log.write_text(_BLOCKERS)
+    findings = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "lock-owner-cycle"]
+    (finding,) = findings
+    assert finding.severity is Severity.CRITICAL
+    assert "zsh(470) -> zsh(470)" in finding.title
+
+
+def test_two_task_cycle_and_a_plain_wait(tmp_path: Path) -> None:
+    log = tmp_path / "abba.log"
+    log.write_text(
+        "[ 10.0] INFO: task a:1 is blocked on a mutex likely owned by task b:2.\n"
+        "[ 10.1] INFO: task b:2 <writer> blocked on an rw-semaphore likely owned by task a:1 <reader>\n"
+    )
+    (cycle,) = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "lock-owner-cycle"]
+    assert cycle.severity is Severity.CRITICAL
+    assert "a(1) -> b(2) -> a(1)" in cycle.title
+    plain = tmp_path / "wait.log"
+    plain.write_text("[ 10.0] INFO: task kworker/0:1:11 is blocked on a mutex likely owned by task dhcpcd:615.\n")
+    (wait,) = [f for f in stallscope.diagnose(stallscope.load(str(plain))) if f.rule == "lock-owner-cycle"]
+    assert wait.severity is Severity.WARNING
+    assert "kworker/0:1(11)" in wait.title and "dhcpcd(615)" in wait.title
