@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import BinaryIO, TypeVar
 
-from stallscope.capture.builder import TRACE_BODY_KINDS, CaptureBuilder, Frame, frame_of_fields
+from stallscope.capture.builder import (
+    REGISTER_KINDS,
+    TRACE_BODY_KINDS,
+    CaptureBuilder,
+    Frame,
+    frame_of_fields,
+)
 from stallscope.capture.model import InputStats
 from stallscope.parse.lines import LineParser, ParsedLine, Template
 from stallscope.records.prefix import Record
@@ -251,9 +257,14 @@ class BulkReader:
             if len(self.frame_runs) > _MAX_FRAME_RUNS:
                 self.frame_runs.clear()
             self.frame_runs[bodies] = frames
+        opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
         first = body_lines[0]
-        record = self._record(lines[first], infos[first], base + first + 1)
-        self.builder.add_trace_run(record, frames, len(body_lines), stats)
+        host = None
+        span = infos[first].host_span
+        if span is not None:
+            host = lines[first][span[0] : span[1]]
+        record = None if opener is None else self._record(lines[opener], infos[opener], base + opener + 1)
+        self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats)
 
 
 class ByteChunks:
@@ -318,39 +329,51 @@ def _lines_of(texts: Iterator[str]) -> Iterator[str]:
 
 
 def read_input(path: str, builder: CaptureBuilder, stats: InputStats, parser: LineParser) -> None:
-    """Feed one input into ``builder``: chunk by chunk when its format allows, else line by line.
+    """Feed one input (a path, or ``-``) into ``builder``."""
+    source, stream = open_binary(path)
+    stats.compression = source.compression
+    try:
+        read_stream(path, stream, builder, stats, parser, source.compression)
+    finally:
+        if path != "-":
+            stream.close()
+
+
+def read_stream(
+    name: str,
+    stream: BinaryIO,
+    builder: CaptureBuilder,
+    stats: InputStats,
+    parser: LineParser,
+    compression: str | None = None,
+) -> None:
+    """Feed one byte stream into ``builder``: chunk by chunk when its format allows, else line by line.
 
     The choice is made once, on the first chunk, so that a format the fast path does not model
     is read by one line reader from start to end (its continuation state is never cut).
     """
-    source, stream = open_binary(path)
-    stats.compression = source.compression
     try:
-        try:
-            blocks = ByteChunks(stream)
-            pieces = iter(blocks)
-            first = next(pieces, None)
-            if first is None:
-                return
-            if first.startswith(EXPORT_MAGIC):
-                lines: Iterator[str] = export_lines(blocks.rest(first + b"\n"))  # type: ignore[arg-type]
-                _classic(path, lines, builder, stats, parser)
-                return
-            texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
-            head = next(texts)
-            reader = BulkReader(path, builder, stats, parser)
-            if reader.fast_enough(head):
-                reader.feed(head)
-                for text in texts:
-                    reader.feed(text)
-            else:
-                _classic(path, _lines_of(_chain(head, texts)), builder, stats, parser)
-        except (EOFError, OSError, lzma.LZMAError, ValueError) as error:
-            what = source.compression or "file"
-            raise InputError(f"{path}: {what} data ends early or is corrupt ({error})") from None
-    finally:
-        if path != "-":
-            stream.close()
+        blocks = ByteChunks(stream, CHUNK_BYTES)
+        pieces = iter(blocks)
+        first = next(pieces, None)
+        if first is None:
+            return
+        if first.startswith(EXPORT_MAGIC):
+            lines: Iterator[str] = export_lines(blocks.rest(first + b"\n"))  # type: ignore[arg-type]
+            _classic(name, lines, builder, stats, parser)
+            return
+        texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
+        head = next(texts)
+        reader = BulkReader(name, builder, stats, parser)
+        if reader.fast_enough(head):
+            reader.feed(head)
+            for text in texts:
+                reader.feed(text)
+        else:
+            _classic(name, _lines_of(_chain(head, texts)), builder, stats, parser)
+    except (EOFError, OSError, lzma.LZMAError, ValueError) as error:
+        what = compression or "file"
+        raise InputError(f"{name}: {what} data ends early or is corrupt ({error})") from None
 
 
 def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.text import Text
 
 from stallscope import __version__
-from stallscope.api import load
 from stallscope.capture.model import Capture
 from stallscope.diagnose import diagnose
+from stallscope.parallel import default_jobs, load_parallel
 from stallscope.progress import reading
 from stallscope.render import json_report, text
 from stallscope.rules.base import Severity
@@ -60,10 +60,10 @@ def _color(no_color: bool) -> bool:
     return not no_color and "NO_COLOR" not in os.environ
 
 
-def _load(paths: list[str], keep_unparsed: bool = False, no_color: bool = False) -> Capture:
-    """``load`` with a progress bar on stderr for large inputs when stderr is a terminal."""
+def _load(paths: list[str], keep_unparsed: bool = False, no_color: bool = False, jobs: int = 0) -> Capture:
+    """Load on every core (``jobs=0``), with a progress bar on stderr for large inputs on a terminal."""
     with reading(paths, Console(stderr=True, no_color=not _color(no_color), highlight=False)):
-        return load(*paths, keep_unparsed=keep_unparsed)
+        return load_parallel(*paths, jobs=jobs or default_jobs(), keep_unparsed=keep_unparsed)
 
 
 def _say(message: str) -> None:
@@ -102,9 +102,12 @@ def analyze(
         bool, typer.Option("--show-unparsed", help="List every line that was not understood (on stderr).")
     ] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes for large inputs (0: one per core).")
+    ] = 0,
 ) -> None:
     """Parse captures and report what stalled memory allocation, with the log lines as evidence."""
-    capture = _load(paths, keep_unparsed=show_unparsed, no_color=no_color)
+    capture = _load(paths, keep_unparsed=show_unparsed, no_color=no_color, jobs=jobs)
     findings = diagnose(capture)
     if output_format is OutputFormat.json:
         sys.stdout.write(json_report.render(capture, findings) + "\n")

@@ -9,14 +9,16 @@ lines of the pieces before. Compressed files and standard input are read whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from stallscope.api import load, load_lines
+from stallscope.api import line_parser, load
+from stallscope.bulk import read_stream
+from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Part, merge
-from stallscope.capture.model import Capture
+from stallscope.capture.model import Capture, InputStats
 from stallscope.sources.expand import expand_inputs
 from stallscope.sources.reader import STDIN_NAME, open_binary
 
@@ -75,22 +77,33 @@ def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
     return pieces
 
 
-def _piece_lines(piece: Piece) -> Iterator[str]:
-    assert piece.end is not None
-    with open(piece.path, "rb") as handle:
-        handle.seek(piece.start)
-        remaining = piece.end - piece.start
-        for raw in handle:
-            if remaining <= 0:
-                break
-            remaining -= len(raw)
-            yield raw.decode("utf-8", "replace").rstrip("\r\n")
+class _Range:
+    """The bytes [start, end) of a file, as a readable stream."""
+
+    def __init__(self, handle: BinaryIO, start: int, end: int) -> None:
+        handle.seek(start)
+        self.handle = handle
+        self.left = end - start
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.handle.read(size)
+        self.left -= len(data)
+        return data
 
 
 def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
     if piece.end is None:
         return load(piece.path, keep_unparsed=keep_unparsed)
-    return load_lines(piece.path, _piece_lines(piece), keep_unparsed=keep_unparsed)
+    builder = CaptureBuilder(keep_unparsed=keep_unparsed)
+    stats = InputStats(piece.path)
+    builder.start_input(stats)
+    with open(piece.path, "rb") as handle:
+        read_stream(piece.path, _Range(handle, piece.start, piece.end), builder, stats, line_parser())  # type: ignore[arg-type]
+    builder.finish_input(piece.path)
+    return builder.build()
 
 
 def load_parallel(*paths: str, jobs: int | None = None, keep_unparsed: bool = False) -> Capture:

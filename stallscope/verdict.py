@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 
-import pandas as pd
-
-from stallscope.capture.hz import hz_by_host
+from stallscope.capture.hz import growth_pairs, hz_by_host
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import trajectories_of
 from stallscope.rules.base import Finding
@@ -129,8 +127,6 @@ def _trajectory_sentences(capture: Capture, host: str | None) -> list[str]:
                    f"by seq and switches: {parts}.")
     estimate = hz_by_host(capture).get(host)
     if estimate is not None and estimate.known and estimate.how != "override":
-        from stallscope.capture.hz import growth_pairs
-
         pairs = growth_pairs(rows)
         line = int(pairs["line"].iloc[0]) if len(pairs) else None
         where = f" (first pair at line {line})" if line is not None else ""
@@ -140,7 +136,7 @@ def _trajectory_sentences(capture: Capture, host: str | None) -> list[str]:
 
 def _nothing(capture: Capture) -> str:
     snaps, tasks = len(capture.snapshots), len(capture.tasks)
-    if pd.isna(snaps) or (snaps == 0 and tasks == 0):
+    if snaps == 0 and tasks == 0:
         return ("No finding: the log has no watchdog report (no MemAlloc-Info or MemAlloc line) "
                 "and no other kernel report a rule recognized.")
     first = int(capture.snapshots["line"].min()) if snaps else int(capture.tasks["line"].min())

@@ -233,6 +233,18 @@ LINES: list[tuple[str, str, dict[str, str]]] = [
         {"release": "6.1.0-56-amd64", "version": "Debian 6.1.192-2"},
     ),
     ("      Not tainted 4.5.0-rc5-next-20160224+ #75", "dump_taint", {"release": "4.5.0-rc5-next-20160224+"}),
+    ("CPU: 1 UID: 0 PID: 111 Comm: grower Not tainted 6.12.0 #1", "dump_cpu", {"uid": "0", "pid": "111"}),
+    ("no locks held by khungtaskd/54.", "lockdep_held_header", {"comm": "khungtaskd", "pid": "54"}),
+    (
+        "INFO: task a:1 blocked on a semaphore likely last held by task b:2",
+        "hung_task_blocker",
+        {"lock_type": "a semaphore", "owner_comm": "b", "owner_pid": "2"},
+    ),
+    (
+        "[    112]     0   112     8747     8413   110592        0          -1000 victim",
+        "oom_task_row",
+        {"column": "110592 0 -1000", "comm": "victim"},
+    ),
     (
         "Hardware name: LENOVO 7667WAL/7667WAL, BIOS 7NETC2WW (2.22 ) 03/22/2011",
         "dump_hardware",

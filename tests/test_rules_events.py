@@ -61,6 +61,15 @@ def test_netconsole_stall_of_2102516ms() -> None:
     assert "rsync" in finding.title
 
 
+def test_stall_fragments_without_comm_or_mode(tmp_path: Path) -> None:
+    # A netconsole capture can keep only the middle pr_cont() piece of the report.
+    log = tmp_path / "fragments.log"
+    log.write_text("[ 1.0] page allocation stalls for 12345ms\n[ 2.0] page allocation stalls for 99ms, order:3\n")
+    (finding,) = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "warn-alloc-stall"]
+    assert "12345 ms" in finding.title and "2 stall report" in finding.title
+    assert "Orders seen: 3" in finding.explanation
+
+
 def test_laptop_stalls_are_a_warning() -> None:
     (finding,) = _of("lkml/2017-03-14_real-laptop-syslog-warn-alloc-stalls-thrashing.log", "warn-alloc-stall")
     assert finding.severity is Severity.WARNING

@@ -107,6 +107,31 @@ def test_reclaim_throttle_not_for_allocator_backoff() -> None:
     assert "reclaim-throttle" not in rules_of(log("2016-02-25"))
 
 
+LOOP = """\
+[  100.000000] MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=1
+[  100.000100] MemAlloc: a.out(10) flags=0x400000 switches=SW seq=7 gfp=0x14200ca(GFP_HIGHUSER_MOVABLE) order=0 delay=DL
+[  100.000200] a.out           R  running task    11240    10      1 0x00000000
+[  100.000300] Call Trace:
+[  100.000400]  __schedule+0x336/0xe00
+[  100.000500]  _cond_resched+0x1c/0x30
+[  100.000600]  shrink_inactive_list+0x5b4/0x660
+[  100.000700]  shrink_node+0xe1/0x310
+[  100.000800]  do_try_to_free_pages+0xe1/0x300
+[  100.000900]  try_to_free_pages+0x131/0x3f0
+[  100.001000]  __alloc_pages_slowpath+0x3ec/0xd95
+[  100.001100]  alloc_pages_current+0x97/0x1b0
+"""
+
+
+def test_reclaim_throttle_same_seq_in_shrink_inactive_list(tmp_path: Path) -> None:
+    first = LOOP.replace("SW", "5").replace("DL", "1000")
+    second = LOOP.replace("SW", "50").replace("DL", "11000").replace("[  100.", "[  110.")
+    (finding,) = [f for f in hand(tmp_path, first + second) if f.rule == "reclaim-throttle"]
+    assert finding.severity is Severity.CRITICAL and "a.out(10) kept seq=7" in finding.explanation
+    assert "shrink_inactive_list" in finding.title
+    assert not [f for f in hand(tmp_path, first) if f.rule == "reclaim-throttle"]
+
+
 # --- rescuer-stuck ---------------------------------------------------------------------------------
 def test_rescuer_stuck_names_xfs_data() -> None:
     found = [f for f in findings_of(log("2017-03-03")) if f.rule == "rescuer-stuck"]
@@ -172,6 +197,14 @@ def test_fs_reclaim_dependency_chain() -> None:
     assert text.index("kswapd0(49)") < text.index("GFP_NOFS") < text.index("GFP_NOIO")
     assert "xfs_map_blocks" in text and "bio_copy_kern" in text
     assert "430759" in text  # oom_count=.../430759: the !__GFP_FS calls
+
+
+def test_fs_reclaim_dependency_open_when_no_worker_allocates() -> None:
+    # 2017-02-21: kswapd waits in xfs_buf_lock, but the only GFP_NOFS request is auditd's page fault.
+    (finding,) = [f for f in findings_of(log("2017-02-21")) if f.rule == "fs-reclaim-dependency"]
+    assert finding.severity is Severity.WARNING and "rather than a proven loop" in finding.explanation
+    closed = [f for f in findings_of(log("2017-03-03")) if f.rule == "fs-reclaim-dependency"]
+    assert closed[0].severity is Severity.CRITICAL and "xfs-data/sda1(451)" in closed[0].explanation
 
 
 def test_fs_reclaim_dependency_needs_a_filesystem_wait() -> None:

@@ -27,6 +27,8 @@ from stallscope.records.prefix import Record
 
 STATE_WORDS = ("uninterruptible", "exiting", "dying", "victim")
 TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
+# Register dumps belong to a trace but never open one.
+REGISTER_KINDS = frozenset({"rip", "registers", "code_bytes"})
 _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
 
 Frame = tuple[str, int | None, int | None, str | None, bool]
@@ -176,6 +178,9 @@ class CaptureBuilder:
             else:
                 stats.parsed += 1  # an empty line carries nothing to understand
             self._end_block(stream)
+            # A report's trace follows its header directly: after a line we do not understand, a
+            # later trace belongs to something else.
+            stream.event_row = None
             return
         stats.parsed += 1
         stats.kinds[parsed.kind] = stats.kinds.get(parsed.kind, 0) + 1
@@ -320,25 +325,31 @@ class CaptureBuilder:
         if stream.trace_start is None:
             if stream.task_row is None and stream.event_row is None:
                 return  # a frame outside any trace we follow: parsed, nothing to attach
+            if kind in REGISTER_KINDS:
+                return  # a register dump before "Call Trace:" (soft lockups, RCU stalls) opens nothing
             stream.trace_start = (record.line, record.ts)
         if kind == "frame":
             stream.frames.append(frame_of_fields(fields))
 
-    def add_trace_run(self, record: Record, frames: tuple[Frame, ...], lines: int, stats: InputStats) -> None:
-        """``lines`` consecutive trace-body lines (frames, markers, registers) starting at ``record``.
+    def add_trace_run(
+        self, key: tuple[str, str | None], opener: Record | None, frames: tuple[Frame, ...], lines: int,
+        stats: InputStats,
+    ) -> None:
+        """``lines`` consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
         Equivalent to :meth:`add` on each of them; the bulk reader uses it so that the frames of a
-        trace printed many times are handled as one tuple instead of line by line.
+        trace printed many times are handled as one tuple instead of line by line. ``opener`` is
+        the first line that may open a trace (a frame or marker, not a register line), if any.
         """
         stats.lines += lines
         stats.parsed += lines
-        stream = self._streams.get((record.source, record.host))
+        stream = self._streams.get(key)
         if stream is None:
-            stream = self._streams[(record.source, record.host)] = _Stream(record.source, record.host)
+            stream = self._streams[key] = _Stream(key[0], key[1])
         if stream.trace_start is None:
-            if stream.task_row is None and stream.event_row is None:
+            if (stream.task_row is None and stream.event_row is None) or opener is None:
                 return
-            stream.trace_start = (record.line, record.ts)
+            stream.trace_start = (opener.line, opener.ts)
         stream.frames.extend(frames)
 
     # -- block ends -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ unwinder marked ``?`` are left out unless a trace has nothing else.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
@@ -77,23 +78,9 @@ def task_signatures(capture: Capture) -> pd.DataFrame:
     orphans = sigs[sigs["task"].isna() & sigs["event"].isna()]
     tasks = capture.tasks
     if len(orphans) and len(tasks):
-        loose = tasks[~tasks.index.isin(owned["task"])]
-        claimed = []
-        for source, rows in tasks.groupby("source", sort=False, observed=True):
-            lines = [*rows["line"].astype(int).tolist(), 2**62]
-            found = orphans[orphans["source"] == source]
-            for index, line, next_line in zip(rows.index, lines, lines[1:], strict=False):
-                if index not in loose.index:
-                    continue
-                inside = found[(found["line"] > line) & (found["line"] < next_line)]
-                if len(inside):
-                    row = inside.iloc[0].copy()
-                    row["task"] = index
-                    row["comm"] = str(tasks.at[index, "comm"])
-                    row["pid"] = tasks.at[index, "pid"]
-                    claimed.append(row)
-        if claimed:
-            owned = pd.concat([owned, pd.DataFrame(claimed)], ignore_index=True)
+        claimed = _claim_orphans(tasks, orphans, set(owned["task"]))
+        if len(claimed):
+            owned = pd.concat([owned, claimed], ignore_index=True)
             owned["task"] = owned["task"].astype(int)
     return owned.drop_duplicates("task").set_index("task")
 
@@ -116,3 +103,24 @@ def signature_groups(sigs: pd.DataFrame) -> pd.DataFrame:
         f"{n} task{'s' if n != 1 else ''} stuck in {sig}" for n, sig in zip(out["tasks"], out["signature"], strict=True)
     ]
     return out.sort_values(["tasks", "first_line"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _claim_orphans(tasks: pd.DataFrame, orphans: pd.DataFrame, owned: set[int]) -> pd.DataFrame:
+    """The first orphan trace after each trace-less task line, before the source's next task line."""
+    claimed = []
+    for source, rows in tasks.groupby("source", sort=False, observed=True):
+        found = orphans[orphans["source"] == source].sort_values("line")
+        if not len(found):
+            continue
+        lines = rows["line"].to_numpy(dtype="int64")
+        following = np.append(lines[1:], np.iinfo("int64").max)
+        at = np.searchsorted(found["line"].to_numpy(dtype="int64"), lines, side="right")
+        for index, position, limit in zip(rows.index, at, following, strict=True):
+            if index in owned or position >= len(found):
+                continue
+            row = found.iloc[position]
+            if int(row["line"]) < limit:
+                row = row.copy()
+                row["task"], row["comm"], row["pid"] = index, str(tasks.at[index, "comm"]), tasks.at[index, "pid"]
+                claimed.append(row)
+    return pd.DataFrame(claimed)

@@ -76,7 +76,8 @@ def _mark_events(axes: list[Axes], events: pd.DataFrame, legend_on: Axes) -> Non
             continue
         colour = _EVENT_COLOURS.get(str(label), "#7f7f7f")
         for ax in axes:
-            ax.vlines(times, 0, 1, transform=ax.get_xaxis_transform(), colors=colour, alpha=0.35, linewidth=0.8)
+            ax.vlines(times, 0, 1, transform=ax.get_xaxis_transform(), colors=colour, alpha=0.35, linewidth=0.8,
+                      zorder=0)
         legend_on.plot([], [], color=colour, alpha=0.6, label=f"{label} ({len(times)})")
 
 
@@ -142,6 +143,12 @@ def delay_chart(capture: Capture) -> Chart | None:
                 ax.plot(part["ts"], part["value"], marker="o", markersize=3, linewidth=1.2, label=label)
             else:
                 ax.plot(part["ts"], part["value"], color="#bbbbbb", linewidth=0.6, marker=".", markersize=2)
+        # The tasks' own time span: a few seconds of reports would vanish on an hour of OOM kills.
+        first, last = float(rows["ts"].min()), float(rows["ts"].max())
+        pad = max((last - first) * 0.05, 1.0)
+        ax.set_xlim(first - pad, last + pad)
+        if not events.empty:
+            events = events[events["ts"].between(first - pad, last + pad)]
         _mark_events([ax], events, ax)
         ax.set_xlabel("kernel time (s)")
         ax.set_ylabel(unit)

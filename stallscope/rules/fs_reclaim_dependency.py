@@ -10,6 +10,7 @@ reclaim.
 
 from __future__ import annotations
 
+from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.stacks import RECLAIM_FRAMES, first_meaningful, lock_wait
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.task_facts import (
@@ -88,23 +89,42 @@ def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tu
         links.append(f"{label(view, task)} needs {flag} memory{site}{work}")
         evidence += task_and_trace(view, task, f"{label(view, task)} {flag} allocation{site}")
     nofs = _nofs_oom_calls(view)
-    chain = " -> ".join(links)
+    # The loop is closed when the restricted allocators are the workers (writeback, I/O
+    # completion, disk events) whose work reclaim waits for; a user task's NOFS fault is not.
+    closed = any(_worker(view, t) for t, _ in restricted)
+    chain = (" -> " if closed else "; ").join(links)
     return Finding(
         rule=RULE,
-        severity=Severity.CRITICAL,
+        severity=Severity.CRITICAL if closed else Severity.WARNING,
         title=(f"Reclaim waits on the filesystem while {len(restricted)} GFP_NOFS/GFP_NOIO "
                "allocation(s) wait on reclaim"),
         explanation=(
-            f"Dependency chain: {chain}. Reclaim cannot finish until the filesystem lock or "
-            "writeback it waits for completes; the filesystem and block layer work that would "
-            "complete it is itself waiting for a GFP_NOFS/GFP_NOIO allocation, which may not enter "
-            "the filesystem and does not invoke the OOM killer, so it can only wait for reclaim."
-            f"{nofs} Check who holds the filesystem lock (held locks), the writeback and "
+            f"{'Dependency chain' if closed else 'At the same time'}: {chain}. "
+            + (CLOSED if closed else OPEN)
+            + f"{nofs} Check who holds the filesystem lock (held locks), the writeback and "
             "in-flight work in the workqueue dump, and whether oom_count keeps rising without kills."
         ),
         evidence=evidence,
         tasks=[task_ref(view, t) for t, _ in waiters] + [task_ref(view, t) for t, _ in restricted],
     )
+
+
+CLOSED = (
+    "Reclaim cannot finish until the filesystem lock or writeback it waits for completes; the "
+    "workers that would complete it are themselves waiting for GFP_NOFS/GFP_NOIO allocations, which "
+    "may not enter the filesystem and do not invoke the OOM killer, so they can only wait for reclaim."
+)
+OPEN = (
+    "Reclaim waits for the filesystem, and GFP_NOFS/GFP_NOIO requests can neither reclaim through "
+    "the filesystem nor invoke the OOM killer; none of them is a writeback or I/O worker here, so "
+    "this is a contributing dependency rather than a proven loop."
+)
+
+
+def _worker(view: HostView, task: int) -> bool:
+    flags = view.tasks.at[task, "flags"]
+    queue = view.tasks.at[task, "workqueue"]
+    return isinstance(queue, str) or (flags == flags and flags is not None and bool(int(flags) & PF_WQ_WORKER))
 
 
 def _nofs_oom_calls(view: HostView) -> str:

@@ -110,7 +110,7 @@ def _finding(view: HostView, throttled: list[tuple[int, str, str]], scanning: li
     for task, wait, caller in throttled:
         groups.setdefault((wait, caller), []).append(task)
     (wait, caller), members = max(groups.items(), key=lambda kv: len(kv[1])) if groups else (
-        ("congestion_wait", "shrink_inactive_list"), [])
+        ("", "shrink_inactive_list"), [])
     evidence: list[Evidence] = []
     for task in members[:MAX_CITED]:
         evidence += task_and_trace(view, task, f"{label(view, task)} sleeps in {caller} <- {wait}")
@@ -141,20 +141,25 @@ def _finding(view: HostView, throttled: list[tuple[int, str, str]], scanning: li
             "reclaim, so the writeback the throttled tasks wait for is held up by the same shortage."
         )
     if looping:
-        parts.append("Across reports: " + "; ".join(looping) + " - the same request never completes.")
+        parts.append("Across reports, with every trace in shrink_inactive_list: " + "; ".join(looping)
+                     + " - the same request never completes.")
     parts.append(
         "Check what holds the isolated or dirty pages: kswapd's trace, writeback workers and the "
         "Mem-Info isolated_file/isolated_anon and writeback counts."
     )
     # One report shows where tasks are, not that they stay there: only a repeated seq is critical.
     critical = bool(looping)
-    count = len(members) or len(looping)
+    if members:
+        title = f"{len(members)} direct reclaimer(s) are throttled in {caller} <- {wait} instead of reclaiming"
+    else:
+        title = (f"{len(looping)} task(s) keep one allocation request across reports while looping "
+                 "in shrink_inactive_list")
     refs = [task_ref(view, t) for t in members] + [task_ref(view, t) for t, _ in scanning]
     refs += [task_ref(view, t) for t, _, _ in kswapd]
     return Finding(
         rule=RULE,
         severity=Severity.CRITICAL if critical else Severity.WARNING,
-        title=f"{count} direct reclaimer(s) are throttled in {caller} <- {wait} instead of reclaiming",
+        title=title,
         explanation=" ".join(parts),
         evidence=evidence,
         tasks=refs,

@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 
-from stallscope.capture.decode import PF_WQ_WORKER
+from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.task_facts import (
     functions_of,

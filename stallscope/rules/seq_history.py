@@ -2,52 +2,75 @@
 
 Each MemAlloc line with ``seq=`` names one allocation request of one task. The same pid seen
 again with the same seq and a larger delay is the same request, still not satisfied; a larger
-seq means the earlier request completed and a new one is stalling.
+seq means the earlier request completed and a new one is stalling. Computed with whole-column
+operations: a long capture holds hundreds of thousands of task lines.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import pairwise
 
 import pandas as pd
 
 from stallscope.rules.base import HostView
 
-
-@dataclass(frozen=True, slots=True)
-class TaskHistory:
-    comm: str
-    pid: int
-    rows: pd.DataFrame  # this task's MemAlloc rows with a seq, in log order
+_RUN_COLUMNS = ("comm", "pid", "seq", "observations", "first", "last", "delay_first", "delay_last")
 
 
-def histories(view: HostView) -> Iterator[TaskHistory]:
+def _ordered(view: HostView) -> pd.DataFrame:
     tasks = view.tasks
     if tasks.empty:
-        return
+        return tasks
     tasks = tasks[tasks["seq"].notna()]
-    for (comm, pid), rows in tasks.groupby(["comm", "pid"], observed=True, sort=False):
-        if len(rows) >= 2:
-            yield TaskHistory(str(comm), int(pid), rows.sort_values(["source", "line"], kind="stable"))
+    # Task identity is (comm, pid): a reused pid with another name is another task.
+    return tasks.assign(_comm=tasks["comm"].astype(str)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
 
 
-def same_request_runs(history: TaskHistory) -> list[pd.DataFrame]:
-    """Runs of consecutive observations with one seq whose delay kept growing."""
-    runs: list[pd.DataFrame] = []
-    rows = history.rows
-    start = 0
-    for i in range(1, len(rows) + 1):
-        if i == len(rows) or rows["seq"].iloc[i] != rows["seq"].iloc[start]:
-            run = rows.iloc[start:i]
-            if len(run) >= 2 and int(run["delay"].iloc[-1]) > int(run["delay"].iloc[0]):
-                runs.append(run)
-            start = i
-    return runs
+def request_runs(view: HostView) -> pd.DataFrame:
+    """One row per run of consecutive observations of one task with one seq.
+
+    Columns: comm, pid, seq, observations, first (task row), last (task row), delay_first,
+    delay_last.
+    """
+    tasks = _ordered(view)
+    if tasks.empty:
+        return pd.DataFrame(columns=list(_RUN_COLUMNS))
+    same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())
+    new_run = ~(same_task & (tasks["seq"] == tasks["seq"].shift()).fillna(False))
+    run = new_run.cumsum()
+    frame = tasks.assign(_row=tasks.index, _run=run.to_numpy())
+    grouped = frame.groupby("_run", sort=False)
+    return pd.DataFrame(
+        {
+            "comm": grouped["_comm"].first(),
+            "pid": grouped["pid"].first().astype("int64"),
+            "seq": grouped["seq"].first().astype("int64"),
+            "observations": grouped.size(),
+            "first": grouped["_row"].first(),
+            "last": grouped["_row"].last(),
+            "delay_first": grouped["delay"].first(),
+            "delay_last": grouped["delay"].last(),
+        }
+    ).reset_index(drop=True)
 
 
-def advancing_pairs(history: TaskHistory) -> int:
-    """How many times this task's seq moved forward between observations."""
-    seqs = history.rows["seq"].astype("int64").tolist()
-    return sum(1 for a, b in pairwise(seqs) if b > a)
+def stuck_requests(view: HostView) -> pd.DataFrame:
+    """Runs seen at least twice whose delay kept growing: requests that made no progress."""
+    runs = request_runs(view)
+    if runs.empty:
+        return runs
+    grew = runs["delay_last"].fillna(0).astype("int64") > runs["delay_first"].fillna(0).astype("int64")
+    return runs[(runs["observations"] >= 2) & grew]
+
+
+def advancing_tasks(view: HostView) -> pd.DataFrame:
+    """Tasks whose seq moved forward between observations: comm, pid, seq_first, seq_last, first, last."""
+    tasks = _ordered(view)
+    if tasks.empty:
+        return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
+    frame = tasks.assign(_row=tasks.index)
+    grouped = frame.groupby(["_comm", "pid"], sort=False, observed=True)
+    steps = grouped["seq"].diff() > 0
+    moved = frame[steps.fillna(False)].groupby(["_comm", "pid"], sort=False, observed=True).size()
+    summary = grouped.agg(seq_first=("seq", "first"), seq_last=("seq", "last"), first=("_row", "first"),
+                          last=("_row", "last"))
+    summary = summary[summary.index.isin(moved.index)].reset_index()
+    return summary.rename(columns={"_comm": "comm"}).sort_values("first", kind="stable").reset_index(drop=True)

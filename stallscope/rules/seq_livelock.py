@@ -6,43 +6,34 @@ still inside the page allocator's slow path, report after report.
 
 from __future__ import annotations
 
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.seq_history import histories, same_request_runs
+from stallscope.rules.base import Finding, HostView, Severity, TaskRef
+from stallscope.rules.seq_history import stuck_requests
 
 RULE = "seq-livelock"
-_EVIDENCE_PER_TASK = 2
+_NAMED = 8
 _MAX_EVIDENCE = 12
 
 
 def check(view: HostView) -> list[Finding]:
-    stuck: list[tuple[TaskRef, int, int, int, list[Evidence]]] = []
-    for history in histories(view):
-        for run in same_request_runs(history):
-            first, last = run.iloc[0], run.iloc[-1]
-            evidence = [view.task_evidence(int(run.index[0])), view.task_evidence(int(run.index[-1]))]
-            stuck.append(
-                (
-                    TaskRef(history.comm, history.pid),
-                    int(first["seq"]),
-                    int(last["delay"]) - int(first["delay"]),
-                    len(run),
-                    evidence[:_EVIDENCE_PER_TASK],
-                )
-            )
-    if not stuck:
+    stuck = stuck_requests(view)
+    if stuck.empty:
         return []
-    stuck.sort(key=lambda item: -item[2])
-    worst = stuck[0]
-    names = ", ".join(f"{t.comm}({t.pid}) seq={seq}" for t, seq, _, _, _ in stuck[:8])
-    more = f" and {len(stuck) - 8} more" if len(stuck) > 8 else ""
-    evidence = [e for *_, ev in stuck for e in ev][:_MAX_EVIDENCE]
+    stuck = stuck.assign(growth=stuck["delay_last"].astype("int64") - stuck["delay_first"].astype("int64"))
+    stuck = stuck.sort_values("growth", ascending=False, kind="stable")
+    worst = stuck.iloc[0]
+    names = ", ".join(f"{r.comm}({r.pid}) seq={r.seq}" for r in stuck.head(_NAMED).itertuples())
+    more = f" and {len(stuck) - _NAMED} more" if len(stuck) > _NAMED else ""
+    evidence = []
+    for row in stuck.head(_MAX_EVIDENCE // 2).itertuples():
+        evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
+    tasks = list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in stuck.itertuples()))
     return [
         Finding(
             rule=RULE,
             severity=Severity.CRITICAL,
             title=(
-                f"{len(stuck)} task(s) stuck in one allocation request: seq unchanged while delay grows "
-                f"(worst {worst[0].comm}({worst[0].pid}), +{worst[2]} jiffies)"
+                f"{len(stuck)} allocation request(s) made no progress: seq unchanged while delay grows "
+                f"(worst {worst['comm']}({worst['pid']}), +{int(worst['growth'])} jiffies)"
             ),
             explanation=(
                 f"These tasks were reported again with the same allocation sequence number and a "
@@ -52,6 +43,6 @@ def check(view: HostView) -> list[Finding]:
                 "Their call traces show where each request waits."
             ),
             evidence=evidence,
-            tasks=[t for t, *_ in stuck],
+            tasks=tasks,
         )
     ]

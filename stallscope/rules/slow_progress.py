@@ -8,31 +8,24 @@ __GFP_NOFAIL loop), which the watchdog sees as new requests but is effectively a
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
-from stallscope.rules.seq_history import advancing_pairs, histories
+from stallscope.rules.seq_history import advancing_tasks
 
 RULE = "slow-progress"
+_NAMED = 8
 _MAX_EVIDENCE = 8
 
 
 def check(view: HostView) -> list[Finding]:
-    moving: list[tuple[TaskRef, int, int, list[int]]] = []
-    for history in histories(view):
-        steps = advancing_pairs(history)
-        if steps:
-            seqs = history.rows["seq"].astype("int64")
-            moving.append(
-                (
-                    TaskRef(history.comm, history.pid),
-                    int(seqs.iloc[0]),
-                    int(seqs.iloc[-1]),
-                    [int(history.rows.index[0]), int(history.rows.index[-1])],
-                )
-            )
-    if not moving:
+    moving = advancing_tasks(view)
+    if moving.empty:
         return []
-    names = ", ".join(f"{t.comm}({t.pid}) seq {a}->{b}" for t, a, b, _ in moving[:8])
-    more = f" and {len(moving) - 8} more" if len(moving) > 8 else ""
-    evidence = [view.task_evidence(i) for *_, rows in moving for i in rows][:_MAX_EVIDENCE]
+    names = ", ".join(
+        f"{r.comm}({r.pid}) seq {int(r.seq_first)}->{int(r.seq_last)}" for r in moving.head(_NAMED).itertuples()
+    )
+    more = f" and {len(moving) - _NAMED} more" if len(moving) > _NAMED else ""
+    evidence = []
+    for row in moving.head(_MAX_EVIDENCE // 2).itertuples():
+        evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
     return [
         Finding(
             rule=RULE,
@@ -46,6 +39,6 @@ def check(view: HostView) -> list[Finding]:
                 "never getting anywhere; check whether the traces show such a retry loop."
             ),
             evidence=evidence,
-            tasks=[t for t, *_ in moving],
+            tasks=[TaskRef(str(r.comm), int(r.pid)) for r in moving.itertuples()],
         )
     ]

@@ -28,10 +28,10 @@ def check(view: HostView) -> list[Finding]:
         return []
     known = stalls[stalls["stall_ms"].notna()]
     longest = known.loc[known["stall_ms"].astype(int).idxmax()] if not known.empty else stalls.iloc[0]
-    ms = int(longest["stall_ms"]) if longest["stall_ms"] is not None else 0
-    who = f"{longest['comm']}" + (f"({int(longest['pid'])})" if longest["pid"] is not None else "")
+    ms = int(longest["stall_ms"]) if pd.notna(longest["stall_ms"]) else 0
+    who = _who(longest)
     gfp = longest["gfp_names"] or longest["mode"] or "unknown mode"
-    order = longest["order"]
+    order = int(longest["order"]) if pd.notna(longest["order"]) else "?"
     functions = reliable_functions(stack_frames(view.capture, longest["stack"]))
     caller = guilty_frame(functions) if functions else None
     suppressed = suppressed_callbacks(view.events, "warn_alloc")
@@ -40,7 +40,7 @@ def check(view: HostView) -> list[Finding]:
     orders = sorted({int(o) for o in stalls["order"].dropna()})
     tasks: list[TaskRef] = []
     for _, row in stalls.iterrows():
-        if row["pid"] is not None and TaskRef(str(row["comm"]), int(row["pid"])) not in tasks:
+        if pd.notna(row["pid"]) and TaskRef(str(row["comm"]), int(row["pid"])) not in tasks:
             tasks.append(TaskRef(str(row["comm"]), int(row["pid"])))
     title = (
         f"Page allocation stalled for {ms} ms ({ms / 1000:.0f}s): {who}, order-{order} {gfp}"
@@ -51,8 +51,8 @@ def check(view: HostView) -> list[Finding]:
         f"{who} asking for an order-{order} {gfp} allocation, had been trying for {ms} ms"
         + (f", allocating from {caller}." if caller else ".")
     ]
-    why.append(f"Orders seen: {', '.join(map(str, orders)) or 'unknown'}; modes: "
-               + ", ".join(f"{name.strip()} x{n}" for name, n in masks.most_common()) + ".")
+    modes = ", ".join(f"{name.strip()} x{n}" for name, n in masks.most_common()) or "not printed"
+    why.append(f"Orders seen: {', '.join(map(str, orders)) or 'not printed'}; modes: {modes}.")
     if dropped:
         why.append(
             f"printk's ratelimit dropped {dropped} more warn_alloc() report(s) "
@@ -75,6 +75,11 @@ def check(view: HostView) -> list[Finding]:
             tasks=tasks[:_MAX_TASKS],
         )
     ]
+
+
+def _who(row: pd.Series) -> str:
+    comm = row["comm"] if row["comm"] else "?"
+    return f"{comm}({int(row['pid'])})" if pd.notna(row["pid"]) else str(comm)
 
 
 def _ts(value: object) -> float | None:

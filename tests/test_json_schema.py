@@ -1,0 +1,65 @@
+"""`analyze --format json` against its published JSON Schema (schema/analyze.schema.json)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from typer.testing import CliRunner
+
+from conftest import DATA, ROOT, SAMPLES, loaded
+from report_helpers import hostile_log
+from stallscope.cli import app
+from stallscope.render import json_report
+
+SCHEMA = json.loads((ROOT / "schema" / "analyze.schema.json").read_text())
+LOGS = sorted(str(p.relative_to(DATA)) for p in DATA.rglob("*.log"))
+
+
+def _validator() -> Draft202012Validator:
+    Draft202012Validator.check_schema(SCHEMA)
+    return Draft202012Validator(SCHEMA)
+
+
+def _errors(document: object) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in _validator().iter_errors(document)]
+
+
+@pytest.mark.parametrize("relative", LOGS)
+def test_every_corpus_log_validates(relative: str) -> None:
+    capture, findings = loaded(relative)
+    document = json.loads(json_report.render(capture, list(findings)))
+    assert _errors(document) == []
+
+
+def test_cli_output_with_several_inputs_and_hostile_names_validates(tmp_path: Path) -> None:
+    logs = [str(hostile_log(tmp_path)), str(SAMPLES / "doc-too-many-isolated-kswapd-xfs-buf-lock.log")]
+    result = CliRunner().invoke(app, ["analyze", "--format", "json", *logs])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert len(document["inputs"]) == 2 and document["findings"]
+    assert _errors(document) == []
+
+
+def test_schema_rejects_what_breaks_the_contract() -> None:
+    capture, findings = loaded("lkml/2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log")
+    good = json.loads(json_report.render(capture, list(findings)))
+    assert good["findings"] and good["findings"][0]["evidence"]
+    broken: list[tuple[str, object]] = []
+    for what, edit in [
+        ("unknown severity", lambda d: d["findings"][0].__setitem__("severity", "fatal")),
+        ("evidence without line", lambda d: d["findings"][0]["evidence"][0].pop("line")),
+        ("line as text", lambda d: d["findings"][0]["evidence"][0].__setitem__("line", "12")),
+        ("missing verdict", lambda d: d.pop("verdict")),
+        ("unknown top-level key", lambda d: d.__setitem__("extra", 1)),
+        ("negative count", lambda d: d["summary"].__setitem__("tasks", -1)),
+        ("schema version", lambda d: d.__setitem__("schema_version", 2)),
+    ]:
+        document = copy.deepcopy(good)
+        edit(document)
+        broken.append((what, document))
+    for what, document in broken:
+        assert _errors(document), what

@@ -1,0 +1,107 @@
+"""`stallscope report` and `export` from the command line, colour rules, and the progress bar."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from conftest import DATA
+from stallscope import progress
+from stallscope.cli import app
+
+LOG = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
+
+
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from stallscope.cli import main; main()", *args],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}, cwd=cwd, check=False,
+    )
+
+
+@pytest.mark.parametrize(("name", "start"), [("r.md", "# stallscope report"), ("r.HTML", "<!DOCTYPE html>")])
+def test_format_follows_the_suffix(tmp_path: Path, name: str, start: str) -> None:
+    result = CliRunner().invoke(app, ["report", str(LOG), "-o", str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / name).read_text(encoding="utf-8").startswith(start)
+
+
+def test_unknown_suffix_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", str(LOG), "-o", str(tmp_path / "r.txt")])
+    assert result.exit_code == 2
+    assert "--format" in result.output
+    assert not (tmp_path / "r.txt").exists()
+
+
+def test_explicit_format_to_standard_output_records_the_command() -> None:
+    result = CliRunner().invoke(app, ["report", str(LOG), "-o", "-", "--format", "md", "--max-chars", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("# stallscope report")
+    assert f"`stallscope report {LOG} -o - --format md --max-chars 0`" in result.output
+
+
+def test_real_process_writes_file_and_one_line_without_colour(tmp_path: Path) -> None:
+    result = _run("report", str(LOG), "-o", "out.html", env={"NO_COLOR": "1", "FORCE_COLOR": ""}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("stallscope: wrote out.html (") and result.stderr.count("\n") == 1
+    assert "\x1b[" not in result.stderr
+    assert (tmp_path / "out.html").stat().st_size > 10_000
+
+
+def test_unwritable_output_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = _run("report", str(LOG), "-o", str(tmp_path / "missing" / "r.md"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("stallscope: ") and "cannot write" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_export_csv_lists_what_it_wrote(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(LOG), "--to", str(tmp_path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split()
+    assert str(tmp_path / "tasks.csv") in listed and str(tmp_path / "manifest.json") in listed
+    assert all(Path(p).exists() for p in listed)
+
+
+# --- progress -------------------------------------------------------------------------------
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="no /proc/self/fdinfo (not Linux)")
+
+
+@needs_proc
+def test_read_offset_of_an_open_input_is_seen(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    path.write_bytes(b"x" * 10_000)
+    with open(path, "rb", buffering=0) as stream:
+        stream.read(4_096)
+        assert progress.open_positions({os.path.realpath(path): "big.log"}) == {"big.log": 4_096}
+    assert progress.open_positions({os.path.realpath(path): "big.log"}) == {}
+
+
+def test_tracker_counts_earlier_inputs_as_read() -> None:
+    tracker = progress._Tracker({"a": 100, "b": 50, "c": 10})
+    assert tracker.update({"a": 40}) == 40
+    assert tracker.update({}) == 40  # between files: nothing open, nothing lost
+    assert tracker.update({"c": 5}) == 100 + 50 + 5
+    assert tracker.update({"c": 500}) == 160  # a compressed input reads past nothing: capped at its size
+
+
+def test_bar_only_on_a_terminal_and_for_large_inputs() -> None:
+    def shown(terminal: bool, threshold: int) -> str:
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=terminal, width=100, no_color=True)
+        with progress.reading([str(LOG)], console, threshold=threshold):
+            pass
+        return out.getvalue()
+
+    assert shown(terminal=False, threshold=0) == ""  # piped: nothing
+    assert shown(terminal=True, threshold=1 << 40) == ""  # small input: nothing
+    assert "reading 1 input(s)" in shown(terminal=True, threshold=0)
+    assert "\x1b[3" not in shown(terminal=True, threshold=0)  # no_color: cursor control only, no colours
