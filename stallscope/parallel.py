@@ -41,17 +41,29 @@ def default_jobs() -> int:
 
 
 def _cut_after(handle: object, offset: int, size: int) -> int:
-    """The first line start at or after ``offset``, preferring the start of a report nearby."""
+    """The first line start at or after ``offset``, preferring the first line of a report nearby.
+
+    A report opens with a MemAlloc-Info line followed by MemAlloc task lines; the line that closes
+    a report is followed by other output, so it is not a good place to cut.
+    """
     handle.seek(offset)  # type: ignore[attr-defined]
     window = handle.read(_REPORT_SEARCH)  # type: ignore[attr-defined]
     first_newline = window.find(b"\n")
     if first_newline < 0:
         return size
+    fallback = None
     mark = window.find(_REPORT_MARK, first_newline)
-    if mark >= 0:
+    while mark >= 0:
         line_start = window.rfind(b"\n", 0, mark) + 1
-        return offset + line_start
-    return offset + first_newline + 1
+        line_end = window.find(b"\n", mark)
+        if line_end < 0:
+            break
+        following = window[line_end + 1 : window.find(b"\n", line_end + 1)]
+        if b"MemAlloc: " in following:
+            return offset + line_start
+        fallback = fallback if fallback is not None else offset + line_start
+        mark = window.find(_REPORT_MARK, line_end)
+    return fallback if fallback is not None else offset + first_newline + 1
 
 
 def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:

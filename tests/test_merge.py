@@ -1,0 +1,68 @@
+"""Pieces of one file read by separate workers, merged, equal the file read at once."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_bulk import _make_log_module
+
+import stallscope
+from conftest import DATA
+from stallscope import parallel
+from stallscope.capture.merge import Part, merge
+
+
+@pytest.fixture
+def big_log(tmp_path: Path) -> Path:
+    log = tmp_path / "fleet.log"
+    _make_log_module().generate(3 << 20, log, seed=3, hosts=3, tasks=30)
+    return log
+
+
+def test_pieces_merge_to_the_whole(big_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 256 << 10)
+    pieces = parallel.plan((str(big_log),), jobs=4)
+    assert len(pieces) >= 4
+    assert pieces[0].start == 0 and pieces[-1].end == big_log.stat().st_size
+    assert all(a.end == b.start for a, b in pairwise(pieces))
+    parts, before = [], 0
+    for piece in pieces:
+        capture = parallel._load_piece(piece, True)
+        parts.append(Part(capture, before))
+        before += capture.lines
+    whole = stallscope.load(str(big_log), keep_unparsed=True)
+    merged = merge(parts)
+    # Nothing is lost or invented at the cuts: the same rows, frames and line accounting. Only
+    # links that cross a cut of a host that was mid-report (report ids, a task's snapshot) differ.
+    for name in ("snapshots", "tasks", "events", "traces"):
+        assert len(getattr(merged, name)) == len(getattr(whole, name)), name
+    columns = ["source", "line", "ts", "comm", "pid", "seq", "delay", "switches", "state"]
+    pd.testing.assert_frame_equal(merged.tasks[columns], whole.tasks[columns], check_categorical=False)
+    assert [merged.stack_functions(int(s)) for s in merged.tasks["stack"].dropna()] == [
+        whole.stack_functions(int(s)) for s in whole.tasks["stack"].dropna()
+    ]
+    assert [(i.lines, i.parsed, i.unparsed) for i in merged.inputs] == [(i.lines, i.parsed, i.unparsed) for i in whole.inputs]
+    assert merged.unparsed == whole.unparsed
+    findings = [(f.rule, f.host, [e.line for e in f.evidence]) for f in stallscope.diagnose(merged)]
+    assert findings == [(f.rule, f.host, [e.line for e in f.evidence]) for f in stallscope.diagnose(whole)]
+
+
+def test_merging_two_files_keeps_their_ids_apart() -> None:
+    a = stallscope.load(str(DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"))
+    b = stallscope.load(str(DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"))
+    merged = merge([Part(a), Part(b)])
+    assert len(merged.tasks) == len(a.tasks) + len(b.tasks)
+    # Every task still points at a snapshot of its own file and at a stack with its own frames.
+    for frame, source in ((a, a.inputs[0].path), (b, b.inputs[0].path)):
+        rows = merged.tasks[merged.tasks["source"] == source]
+        assert list(rows["comm"].astype(str)) == list(frame.tasks["comm"].astype(str))
+        snaps = merged.snapshots.loc[rows["snapshot"].dropna().astype(int)]
+        assert set(snaps["source"].astype(str)) <= {source}
+        for (_, row), (_, original) in zip(rows.iterrows(), frame.tasks.iterrows(), strict=True):
+            if pd.notna(original["stack"]):
+                assert merged.stack_functions(int(row["stack"])) == frame.stack_functions(int(original["stack"]))
+    rules = {f.rule for f in stallscope.diagnose(merged)}
+    assert {"oom-plateau", "oom-livelock"} <= rules  # each file judged on its own timeline
