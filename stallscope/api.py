@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from stallscope.bulk import read_input
+from stallscope.bulk import counted, read_input
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.parse.lines import LineParser
@@ -49,7 +49,7 @@ def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> 
     parse = parser.parse
     add = builder.add
     formats = stats.formats
-    for record in records(name, lines):
+    for record in records(name, counted(lines, stats)):
         formats[record.fmt] = formats.get(record.fmt, 0) + 1
         add(record, parse(record.body), stats)
     builder.finish_input(name)

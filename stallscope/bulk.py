@@ -24,7 +24,7 @@ import io
 import lzma
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from typing import BinaryIO, TypeVar
@@ -54,6 +54,8 @@ _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
 _DIGITS = re.compile(r"[0-9]+")
 # Line kinds the builder only counts: they neither end nor start a block.
 NOOP_KINDS = frozenset({"stack_words"})
+# What the record layer says of a line whose timestamp is below the one before it (same host).
+BACKWARDS = "timestamp goes backwards"
 
 
 # eq=False: identity hashing keeps Counter and membership tests in C.
@@ -90,6 +92,9 @@ class BulkReader:
         self.frame_runs: dict[tuple[str, ...], tuple[Frame, ...]] = {}
         self.lines_done = 0
         self.fast_lines = 0
+        # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
+        # lines as going backwards, only heads and the ends of trace runs need their time read.
+        self.last_ts: dict[str | None, float] = {}
 
     # -- learning ---------------------------------------------------------------------------
     def _learn(self, raw: str) -> KeyInfo:
@@ -164,15 +169,20 @@ class BulkReader:
         self._fast(lines, infos)  # type: ignore[arg-type]
 
     def _slow(self, lines: list[str]) -> None:
-        base = self.lines_done
         add = self.builder.add
         parse = self.parser.parse
         formats = self.stats.formats
-        for record in records(self.source, lines):
-            record = record._replace(line=record.line + base)
+        reader = _Reader(self.source)
+        reader.last_ts = self.last_ts  # shared, so a time going backwards across chunks is seen
+        for number, text in enumerate(lines, self.lines_done + 1):
+            for record in reader.feed(number, text):
+                formats[record.fmt] = formats.get(record.fmt, 0) + 1
+                add(record, parse(record.body), self.stats)
+        for record in reader.flush():
             formats[record.fmt] = formats.get(record.fmt, 0) + 1
             add(record, parse(record.body), self.stats)
         self.lines_done += len(lines)
+        self.stats.physical_lines += len(lines)
 
     def _fast(self, lines: list[str], infos: list[KeyInfo]) -> None:
         base = self.lines_done
@@ -198,6 +208,7 @@ class BulkReader:
             self._run(lines, infos, range(len(lines)), base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
+        stats.physical_lines += len(lines)
 
     def _run(self, lines: list[str], infos: list[KeyInfo], indexes: list[int] | range, base: int) -> None:
         """Walk one host's lines of a chunk in order, taking runs of trace-body lines whole."""
@@ -227,12 +238,27 @@ class BulkReader:
             return Record(self.source, number, None, None, "")
         span = info.ts_span
         if span is not None:
-            return Record(self.source, number, None, float(raw[span[0] : span[1]]), raw[info.body_start :],
-                          None, None, None, None, info.fmt)
+            ts = float(raw[span[0] : span[1]])
+            return Record(self.source, number, None, ts, raw[info.body_start :], None, None, None,
+                          self._after(None, ts), info.fmt)
         pre = _Reader(self.source).prefix(raw)
-        assert pre is not None
+        assert pre is not None and pre.ts is not None
         return Record(self.source, number, pre.host, pre.ts, raw[info.body_start :], pre.wall, pre.caller,
-                      pre.level, None, pre.fmt)
+                      pre.level, self._after(pre.host, pre.ts), pre.fmt)
+
+    def _after(self, host: str | None, ts: float) -> str | None:
+        """Note ``ts`` as the host's latest time; whether it went backwards."""
+        last = self.last_ts.get(host)
+        self.last_ts[host] = ts
+        return BACKWARDS if last is not None and ts < last else None
+
+    def _ts(self, raw: str, info: KeyInfo) -> float:
+        span = info.ts_span
+        if span is not None:
+            return float(raw[span[0] : span[1]])
+        pre = _Reader(self.source).prefix(raw)
+        assert pre is not None and pre.ts is not None
+        return pre.ts
 
     def _trace_run(self, lines: list[str], infos: list[KeyInfo], run: list[int], base: int) -> None:
         """Trace-body lines (and raw stack words, which the builder ignores) between two heads."""
@@ -243,7 +269,12 @@ class BulkReader:
             stats.lines += noops
             stats.parsed += noops
             stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + noops
+        host = None
+        span = infos[run[0]].host_span
+        if span is not None:
+            host = lines[run[0]][span[0] : span[1]]
         if not body_lines:
+            self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
             return
         bodies = tuple(lines[i][infos[i].body_start :] for i in body_lines)
         frames = self.frame_runs.get(bodies)
@@ -258,12 +289,15 @@ class BulkReader:
                 self.frame_runs.clear()
             self.frame_runs[bodies] = frames
         opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
-        first = body_lines[0]
-        host = None
-        span = infos[first].host_span
-        if span is not None:
-            host = lines[first][span[0] : span[1]]
-        record = None if opener is None else self._record(lines[opener], infos[opener], base + opener + 1)
+        record = None
+        if opener is not None:
+            # Only the opener's record reaches the builder; the times around it decide its flag.
+            at = run.index(opener)
+            if at:
+                self.last_ts[host] = self._ts(lines[run[at - 1]], infos[run[at - 1]])
+            record = self._record(lines[opener], infos[opener], base + opener + 1)
+        if opener != run[-1]:
+            self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
         self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats)
 
 
@@ -381,10 +415,17 @@ def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
     yield from rest
 
 
+def counted(lines: Iterable[str], stats: InputStats) -> Iterator[str]:
+    """``lines`` passed on, counted into ``stats.physical_lines`` (a journal binary field spans several)."""
+    for text in lines:
+        stats.physical_lines += 1 + text.count("\n")
+        yield text
+
+
 def _classic(path: str, lines: Iterator[str], builder: CaptureBuilder, stats: InputStats, parser: LineParser) -> None:
     parse = parser.parse
     add = builder.add
     formats = stats.formats
-    for record in records(path, lines):
+    for record in records(path, counted(lines, stats)):
         formats[record.fmt] = formats.get(record.fmt, 0) + 1
         add(record, parse(record.body), stats)

@@ -6,6 +6,7 @@ threshold was met; 4 internal error (set STALLSCOPE_DEBUG=1 for the traceback).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import Enum
@@ -18,7 +19,7 @@ from rich.text import Text
 from stallscope import __version__
 from stallscope.capture.model import Capture
 from stallscope.diagnose import diagnose
-from stallscope.parallel import default_jobs, load_parallel
+from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
 from stallscope.progress import reading
 from stallscope.render import json_report, text
 from stallscope.rules.base import Severity
@@ -60,15 +61,39 @@ def _color(no_color: bool) -> bool:
     return not no_color and "NO_COLOR" not in os.environ
 
 
-def _load(paths: list[str], keep_unparsed: bool = False, no_color: bool = False, jobs: int = 0) -> Capture:
-    """Load on every core (``jobs=0``), with a progress bar on stderr for large inputs on a terminal."""
+def _load(paths: list[str], keep_unparsed: bool = False, no_color: bool = False, jobs: int = 0,
+          engine: Engine | None = None) -> Capture:
+    """Load on every core (``jobs=0``) or on ``engine``, with a progress bar on stderr for large local inputs."""
+    if engine is not None and engine.remote:
+        # The bar watches this machine's file descriptors; a cluster's reads happen elsewhere.
+        return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=engine)
     with reading(paths, Console(stderr=True, no_color=not _color(no_color), highlight=False)):
-        return load_parallel(*paths, jobs=jobs or default_jobs(), keep_unparsed=keep_unparsed)
+        return load_parallel(*paths, jobs=jobs or default_jobs(), keep_unparsed=keep_unparsed, engine=engine)
+
+
+def _engine(name: EngineName, scheduler: str | None, jobs: int) -> LocalEngine | DaskEngine:
+    if name is EngineName.local:
+        # DASK_SCHEDULER_ADDRESS may be set for other tools; only an explicit --scheduler is a mistake.
+        if scheduler and scheduler != os.environ.get("DASK_SCHEDULER_ADDRESS"):
+            raise typer.BadParameter("only with --engine dask", param_hint="'--scheduler'")
+        return LocalEngine(jobs or default_jobs())
+    if not scheduler:
+        raise typer.BadParameter("--engine dask needs the scheduler's address (or DASK_SCHEDULER_ADDRESS)",
+                                 param_hint="'--scheduler'")
+    try:
+        return DaskEngine.connect(scheduler)
+    except EngineError as error:
+        raise InputError(str(error)) from None
 
 
 def _say(message: str) -> None:
     """A one-line note for the user on stderr (stdout may be the report itself)."""
     Console(stderr=True, highlight=False, no_color=True, soft_wrap=True).print(Text(message))
+
+
+class EngineName(str, Enum):
+    local = "local"
+    dask = "dask"
 
 
 class FailOn(str, Enum):
@@ -105,17 +130,42 @@ def analyze(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=0, help="Worker processes for large inputs (0: one per core).")
     ] = 0,
+    engine_name: Annotated[
+        EngineName, typer.Option("--engine", help="Where to parse files and run the rules: local processes or a "
+                                 "Dask cluster.")
+    ] = EngineName.local,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
+                                 help="Dask scheduler address (tcp://host:8786) for --engine dask.")
+    ] = None,
 ) -> None:
-    """Parse captures and report what stalled memory allocation, with the log lines as evidence."""
-    capture = _load(paths, keep_unparsed=show_unparsed, no_color=no_color, jobs=jobs)
-    findings = diagnose(capture)
+    """Parse captures and report what stalled memory allocation, with the log lines as evidence.
+
+    With several machines (hosts named in the log, or one per file) a fleet summary comes first.
+    """
+    from stallscope.fleet import fleet
+
+    with _engine(engine_name, scheduler, jobs) as engine:
+        capture = _load(paths, keep_unparsed=show_unparsed, no_color=no_color, jobs=jobs, engine=engine)
+        findings = diagnose_on(capture, engine)
+    machines = fleet(capture, findings)
     if output_format is OutputFormat.json:
-        sys.stdout.write(json_report.render(capture, findings) + "\n")
+        if machines is None:
+            sys.stdout.write(json_report.render(capture, findings) + "\n")
+        else:
+            # The schema lets `summary` gain keys; a one-machine document stays as it was.
+            document = json_report.report(capture, findings)
+            document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
+            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
     else:
         color = _color(no_color)
         # A pipe gets a fixed, wide layout so tables are not squeezed to 80 columns.
         width = None if sys.stdout.isatty() else 132
         console = Console(no_color=not color, highlight=False, soft_wrap=False, width=width)
+        if machines is not None:
+            from stallscope.render import fleet as fleet_render
+
+            fleet_render.render(machines, console)
         text.render(capture, findings, console)
     if show_unparsed:
         errors = Console(stderr=True, highlight=False, no_color=True)
@@ -195,6 +245,70 @@ def export(
         raise InputError(f"{to}: cannot write ({error.strerror or error})") from None
     for path in written:
         sys.stdout.write(f"{path}\n")
+
+
+@app.command()
+def watch(
+    path: Annotated[str, typer.Argument(help="Log file to follow (like tail -F), or - for standard input.")] = "-",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per new finding on stdout.")] = False,
+    exec_command: Annotated[
+        str | None,
+        typer.Option("--exec", help="Shell command to run per new finding, with the finding as JSON on its stdin."),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.0, help="While lines keep coming, run the rules at most this often "
+                            "(seconds); a pause in the log runs them at once.")
+    ] = 2.0,
+    from_end: Annotated[
+        bool, typer.Option("--from-end", help="Skip what the file holds already; watch only new lines.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
+) -> None:
+    """Follow a growing log (or a stream) and report each finding once, the moment its rule fires."""
+    import signal
+
+    from rich.live import Live
+
+    from stallscope.sources.reader import STDIN_NAME
+    from stallscope.watch import FileFollower, Follower, LiveCapture, Output, StreamFollower, Watcher
+
+    color = _color(no_color)
+    console = Console(no_color=not color, highlight=False, soft_wrap=False,
+                      width=None if sys.stdout.isatty() else 132)
+    errors = Console(stderr=True, no_color=True, highlight=False)
+    follower: Follower
+    if path == STDIN_NAME:
+        follower = StreamFollower(sys.stdin.buffer)
+    else:
+        if os.path.isdir(path):
+            raise typer.BadParameter("watch follows one file (or -), not a directory", param_hint="'PATH'")
+        follower = FileFollower(path, from_end=from_end)
+    # The live view needs a terminal and would garble JSON lines.
+    live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal and not as_json \
+        else None
+    output = Output(console, as_json, exec_command, live, errors)
+    watcher = Watcher(follower, LiveCapture(path), interval=interval, on_fired=output.fired,
+                      on_note=output.note)
+    watcher.on_view = output.view(watcher)
+
+    def _stop(signum: int, frame: object) -> None:
+        # First Ctrl-C: finish cleanly (last lines read, rules run once more); a second one aborts.
+        watcher.stop = True
+        signal.signal(signum, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        if live is not None:
+            with live:
+                watcher.run()
+        else:
+            watcher.run()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not as_json:
+        errors.print(Text(f"stallscope watch: {watcher.live.lines} lines read, {len(watcher.seen)} finding(s)"))
 
 
 def main() -> None:

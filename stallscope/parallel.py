@@ -1,26 +1,44 @@
-"""Read inputs on every core: whole files in parallel, and large plain files in pieces.
+"""Read inputs on every core, or on a Dask cluster: whole files in parallel, large plain files in pieces.
 
 A piece starts at a line that opens a watchdog report (``MemAlloc-Info:``) when one is near the
 nominal cut, so that a task's block is rarely split; each worker builds its own capture and
 :func:`stallscope.capture.merge.merge` joins them in input order, shifting line numbers by the
 lines of the pieces before. Compressed files and standard input are read whole.
+
+Where the pieces run is an :class:`Engine`: a local process pool or a ``dask.distributed``
+client. Both get the same pieces from :func:`plan`, run the same :func:`_load_piece` and the
+client merges the same way, so the two differ only in where the work happens. The rules run per
+machine the same way (:func:`diagnose_on`): the merged capture is cut into one capture per
+machine and each is diagnosed where the engine puts it.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
+
+import pandas as pd
 
 from stallscope.api import line_parser, load
 from stallscope.bulk import read_stream
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Part, merge
 from stallscope.capture.model import Capture, InputStats
+from stallscope.diagnose import diagnose, host_views
+from stallscope.rules.base import Finding
 from stallscope.sources.expand import expand_inputs
 from stallscope.sources.reader import STDIN_NAME, open_binary
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Below this a file is not worth splitting: process start-up costs more than it saves.
 MIN_PIECE_BYTES = 24 << 20
@@ -34,6 +52,13 @@ class Piece:
     path: str
     start: int = 0
     end: int | None = None  # None: the whole input, read the ordinary way
+    # Where a worker opens the file: absolute, since a Dask worker's working directory is not
+    # the client's. ``path`` stays the name evidence cites.
+    location: str | None = None
+
+    @property
+    def opens(self) -> str:
+        return self.location or self.path
 
 
 def default_jobs() -> int:
@@ -69,14 +94,18 @@ def _cut_after(handle: object, offset: int, size: int) -> int:
 def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
     pieces: list[Piece] = []
     for path in expand_inputs(paths):
-        if path == STDIN_NAME or jobs < 2:
+        if path == STDIN_NAME:
             pieces.append(Piece(path))
+            continue
+        location = os.path.abspath(path)
+        if jobs < 2:
+            pieces.append(Piece(path, location=location))
             continue
         source, stream = open_binary(path)
         stream.close()
         size = Path(path).stat().st_size
         if source.compression is not None or size < 2 * MIN_PIECE_BYTES:
-            pieces.append(Piece(path))
+            pieces.append(Piece(path, location=location))
             continue
         count = max(jobs, min(64, size // (64 << 20)))
         step = max(MIN_PIECE_BYTES, size // count)
@@ -84,7 +113,7 @@ def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
             start = 0
             while start < size:
                 end = size if size - start < step + MIN_PIECE_BYTES // 2 else _cut_after(handle, start + step, size)
-                pieces.append(Piece(path, start, end))
+                pieces.append(Piece(path, start, end, location))
                 start = end
     return pieces
 
@@ -107,25 +136,132 @@ class _Range:
 
 
 def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
-    if piece.end is None:
+    """One piece (or whole file) read into its own capture: what every worker runs."""
+    if piece.path == STDIN_NAME:
         return load(piece.path, keep_unparsed=keep_unparsed)
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)
     stats = InputStats(piece.path)
     builder.start_input(stats)
-    with open(piece.path, "rb") as handle:
-        read_stream(piece.path, _Range(handle, piece.start, piece.end), builder, stats, line_parser())  # type: ignore[arg-type]
+    if piece.end is None:
+        # The same steps as stallscope.load for one file, opened where the worker sees it.
+        source, stream = open_binary(piece.opens)
+        stats.compression = source.compression
+        try:
+            read_stream(piece.path, stream, builder, stats, line_parser(), source.compression)
+        finally:
+            stream.close()
+    else:
+        with open(piece.opens, "rb") as handle:
+            read_stream(piece.path, _Range(handle, piece.start, piece.end), builder, stats, line_parser())  # type: ignore[arg-type]
     builder.finish_input(piece.path)
     return builder.build()
 
 
-def load_parallel(*paths: str, jobs: int | None = None, keep_unparsed: bool = False) -> Capture:
-    """Like :func:`stallscope.load`, using ``jobs`` worker processes (default: every core)."""
-    jobs = jobs or default_jobs()
-    pieces = plan(paths, jobs)
-    if jobs < 2 or len(pieces) < 2 or any(p.path == STDIN_NAME for p in pieces):
+class Engine(Protocol):
+    """Where pieces are read and machines diagnosed."""
+
+    #: Whether work may leave this machine (files are then opened by absolute path on workers,
+    #: and standard input is read on the client).
+    remote: bool
+
+    def workers(self) -> int: ...
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
+
+
+class LocalEngine:
+    """A process pool on this machine, started on first use and shared by reading and rules."""
+
+    remote = False
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self.jobs = jobs or default_jobs()
+        self._pool: Executor | None = None
+
+    def workers(self) -> int:
+        return self.jobs
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if self.jobs < 2 or len(items) < 2:
+            return [fn(item) for item in items]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs)
+        return list(self._pool.map(fn, items))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskEngine:
+    """A ``dask.distributed`` cluster: every file must be readable at the same path on its workers."""
+
+    remote = True
+
+    def __init__(self, client: Client, owned: bool = False) -> None:
+        self.client = client
+        self._owned = owned
+
+    @classmethod
+    def connect(cls, address: str, timeout: float = 30.0) -> DaskEngine:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise EngineError("--engine dask needs dask.distributed: pip install 'stallscope[dask]'") from None
+        try:
+            client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            raise EngineError(f"cannot reach the Dask scheduler at {address} ({error})") from None
+        return cls(client, owned=True)
+
+    def workers(self) -> int:
+        threads = self.client.nthreads()
+        return max(1, sum(threads.values()))
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        # pure=False: a file read twice (it may have grown) must be read again, not served from
+        # the result of an earlier call with an equal argument.
+        futures = self.client.map(fn, list(items), pure=False)
+        return list(self.client.gather(futures))
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+    def __enter__(self) -> DaskEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EngineError(Exception):
+    """The engine cannot be used (library missing, scheduler unreachable): one line for the user."""
+
+
+def load_parallel(
+    *paths: str, jobs: int | None = None, keep_unparsed: bool = False, engine: Engine | None = None
+) -> Capture:
+    """Like :func:`stallscope.load`, using ``jobs`` worker processes (default: every core) or ``engine``."""
+    if engine is None:
+        with LocalEngine(jobs) as local:
+            return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=local)
+    pieces = plan(paths, engine.workers())
+    if any(p.path == STDIN_NAME for p in pieces):
+        # Standard input exists only here; read everything on the client in input order.
         return load(*paths, keep_unparsed=keep_unparsed)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pieces))) as pool:
-        captures = list(pool.map(_load_piece, pieces, [keep_unparsed] * len(pieces)))
+    if not engine.remote and (engine.workers() < 2 or len(pieces) < 2):
+        return load(*paths, keep_unparsed=keep_unparsed)
+    captures = engine.map(partial(_load_piece, keep_unparsed=keep_unparsed), pieces)
     parts: list[Part] = []
     lines_before: dict[str, int] = {}
     for piece, capture in zip(pieces, captures, strict=True):
@@ -133,3 +269,65 @@ def load_parallel(*paths: str, jobs: int | None = None, keep_unparsed: bool = Fa
         parts.append(Part(capture, offset))
         lines_before[piece.path] = offset + capture.lines
     return merge(parts)
+
+
+# -- rules per machine --------------------------------------------------------------------------
+def _machine_rows(frame: pd.DataFrame, host: str | None, sources: set[str]) -> pd.DataFrame:
+    if not len(frame):
+        return frame
+    if host is not None:
+        return frame[frame["host"] == host]
+    return frame[frame["host"].isna() & frame["source"].isin(sources)]
+
+
+def split_machines(capture: Capture) -> list[Capture]:
+    """One capture per machine (see :func:`stallscope.diagnose.host_views`), row ids kept.
+
+    Row labels stay those of the whole capture, so a trace still points at its task row and the
+    findings of each part are the findings of that machine in the whole.
+    """
+    views = host_views(capture)
+    if len(views) < 2:
+        return [capture]
+    parts: list[Capture] = []
+    for view in views:
+        sources: set[str] = set()
+        for frame in (view.snapshots, view.tasks, view.events):
+            if len(frame):
+                sources |= {str(s) for s in frame["source"].dropna().unique()}
+        traces = _machine_rows(capture.traces, view.host, sources)
+        stacks: set[int] = set()
+        for frame in (traces, view.tasks, view.events):
+            if len(frame) and "stack" in frame.columns:
+                stacks |= {int(s) for s in frame["stack"].dropna().unique()}
+        frames = capture.frames[capture.frames["stack"].isin(stacks)] if len(capture.frames) else capture.frames
+        parts.append(Capture(
+            snapshots=view.snapshots,
+            tasks=view.tasks,
+            events=view.events,
+            frames=frames,
+            traces=traces,
+            inputs=[i for i in capture.inputs if i.path in sources],
+            unparsed=[],
+        ))
+    return parts
+
+
+def _diagnose_part(capture: Capture) -> list[Finding]:
+    return diagnose(capture)
+
+
+def _sorted(findings: list[Finding]) -> list[Finding]:
+    # The order stallscope.diagnose gives; stable, so machines keep their order within a tie.
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.evidence[0].source if f.evidence else "",
+                                           f.evidence[0].line if f.evidence else 0))
+
+
+def diagnose_on(capture: Capture, engine: Engine | None = None) -> list[Finding]:
+    """:func:`stallscope.diagnose`, each machine a task of ``engine`` (in this process without one)."""
+    parts = split_machines(capture)
+    if len(parts) < 2:
+        return diagnose(capture)
+    results = engine.map(_diagnose_part, parts) if engine is not None else [_diagnose_part(p) for p in parts]
+    return _sorted([f for found in results for f in found])
+

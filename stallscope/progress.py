@@ -1,8 +1,10 @@
 """A progress bar on standard error while large inputs are read.
 
-``stallscope.load`` reads files through its own streams, so progress is observed from outside:
-the read offset of each input's open file, as Linux shows it in ``/proc/self/fdinfo``. Where
-that is not available the bar still shows that work goes on, without a fraction.
+Inputs are read through their own streams, often by worker processes each reading a piece of a
+file, so progress is observed from outside: the read offset of every descriptor open on an
+input, in this process and its descendants, as Linux shows it in ``/proc/PID/fdinfo``. Bytes
+read are counted per descriptor from where it was first seen, which makes the bar an estimate;
+it ends full. Without ``/proc`` the bar shows that work goes on, without a fraction.
 """
 
 from __future__ import annotations
@@ -21,44 +23,78 @@ from stallscope.sources.reader import STDIN_NAME, InputError
 
 THRESHOLD = 4 * 1024 * 1024  # below this, reading takes about a second: a bar would only flicker
 _POLL_SECONDS = 0.2
-_PROC = Path("/proc/self")
+_PROC = Path("/proc")
+# A descriptor first seen this close to the start of its file is taken to have started there
+# (a whole-file read); further in, it is a worker's piece that started about where it was seen.
+_FROM_START = 4 * 1024 * 1024
 
 
-def open_positions(wanted: dict[str, str], proc: Path = _PROC) -> dict[str, int]:
-    """The read offset of each open file among ``wanted`` (real path -> input name)."""
-    found: dict[str, int] = {}
-    try:
-        descriptors = os.listdir(proc / "fd")
-    except OSError:
-        return found
-    for fd in descriptors:
+def processes(proc: Path = _PROC, root: int | None = None) -> list[int]:
+    """This process and its descendants (the loader's worker processes)."""
+    found = [os.getpid() if root is None else root]
+    for pid in found:  # grows while walking: breadth first
         try:
-            name = wanted.get(os.readlink(proc / "fd" / fd))
-            if name is None:
+            tasks = os.listdir(proc / str(pid) / "task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                children = (proc / str(pid) / "task" / tid / "children").read_text().split()
+            except OSError:
                 continue
-            for line in (proc / "fdinfo" / fd).read_text().splitlines():
-                if line.startswith("pos:"):
-                    found[name] = max(found.get(name, 0), int(line.split()[1]))
-        except (OSError, ValueError):
-            continue  # closed between listing and reading: the next poll sees the next file
+            found.extend(int(c) for c in children if int(c) not in found)
     return found
 
 
+def open_positions(wanted: dict[str, str], proc: Path = _PROC) -> dict[tuple[int, str], tuple[str, int]]:
+    """Every descriptor open on a ``wanted`` file (real path -> input name): (pid, fd) -> (name, offset)."""
+    found: dict[tuple[int, str], tuple[str, int]] = {}
+    for pid in processes(proc):
+        base = proc / str(pid)
+        try:
+            descriptors = os.listdir(base / "fd")
+        except OSError:
+            continue
+        for fd in descriptors:
+            try:
+                name = wanted.get(os.readlink(base / "fd" / fd))
+                if name is None:
+                    continue
+                for line in (base / "fdinfo" / fd).read_text().splitlines():
+                    if line.startswith("pos:"):
+                        found[(pid, fd)] = (name, int(line.split()[1]))
+            except (OSError, ValueError):
+                continue  # closed between listing and reading: the next poll sees what follows
+    return found
+
+
+# Offsets move by well under this between two polls; a longer jump is a new piece on a reused fd.
+_JUMP = 16 * 1024 * 1024
+
+
 class _Tracker:
-    """Bytes read so far across inputs that are read one after the other."""
+    """Bytes read so far, summed over every descriptor seen on each input."""
 
     def __init__(self, sizes: dict[str, int]) -> None:
         self.sizes = sizes
-        self.order = list(sizes)
-        self.done = dict.fromkeys(sizes, 0)
+        # (pid, fd, name) -> [offset where the current read began, furthest offset seen]
+        self.seen: dict[tuple[int, str, str], list[int]] = {}
+        self.finished = dict.fromkeys(sizes, 0)  # bytes of reads that were followed by another on the fd
 
-    def update(self, positions: dict[str, int]) -> int:
-        for name, position in positions.items():
-            self.done[name] = max(self.done[name], min(position, self.sizes[name]))
-            # Inputs are read in order: once one is open, every input before it is finished.
-            for earlier in self.order[: self.order.index(name)]:
-                self.done[earlier] = self.sizes[earlier]
-        return sum(self.done.values())
+    def update(self, positions: dict[tuple[int, str], tuple[str, int]]) -> int:
+        for (pid, fd), (name, offset) in positions.items():
+            key = (pid, fd, name)
+            current = self.seen.get(key)
+            if current is not None and current[1] <= offset < current[1] + _JUMP:
+                current[1] = offset
+                continue
+            if current is not None:  # the fd was closed and reused for another piece
+                self.finished[name] += current[1] - current[0]
+            self.seen[key] = [0 if offset < _FROM_START else offset, offset]
+        done = dict(self.finished)
+        for (_, _, name), (first, last) in self.seen.items():
+            done[name] += last - first
+        return sum(min(done[name], size) for name, size in self.sizes.items())
 
 
 def _sizes(names: Sequence[str]) -> dict[str, int]:

@@ -149,11 +149,30 @@ def test_signature_6x_reclaim_throttle() -> None:
     assert sigs.at[87, "guilty"] == "ext4_mb_load_buddy_gfp"
 
 
-def test_orphan_trace_is_given_to_its_task() -> None:
-    # The old "kswapd0 D 0000000000000001 ..." state line is not understood, which cut the trace
-    # from its task; the trace still follows the task's MemAlloc line.
-    sigs = task_signatures(corpus("2016-04-05")).set_index("comm")
-    assert sigs.at["kswapd0", "site"] == "xfs_map_blocks"
+ORPHAN = """\
+[  100.000000] MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=1
+[  100.000100] MemAlloc: kswapd0(49) flags=0xa40840 switches=466 uninterruptible
+[  100.000200] kswapd0 @@ a state line this parser does not know
+[  100.000300] Call Trace:
+[  100.000400]  schedule+0x2c/0x80
+[  100.000500]  rwsem_down_read_failed+0xf8/0x150
+[  100.000600]  down_read+0x17/0x20
+[  100.000700]  xfs_map_blocks+0x7e/0x150 [xfs]
+[  100.000800]  xfs_do_writepage+0x16a/0x510 [xfs]
+[  100.000900]  kswapd+0x406/0x7d0
+"""
+
+
+def test_orphan_trace_is_given_to_its_task(tmp_path: Path) -> None:
+    # A line the parser does not understand cuts the trace from its task; the trace still
+    # follows the task's MemAlloc line, with no other MemAlloc line in between.
+    capture = hand(tmp_path, ORPHAN)
+    assert capture.tasks["stack"].isna().all()
+    sigs = task_signatures(capture).set_index("comm")
+    assert sigs.at["kswapd0", "site"] == "xfs_map_blocks" and sigs.at["kswapd0", "line"] == 4
+    other = "[  100.000250] MemAlloc: x(5) flags=0x0 switches=1\n[  100.000260] x @@ garbage\n"
+    text = ORPHAN.replace("[  100.000300] Call Trace:", other + "[  100.000300] Call Trace:")
+    assert list(task_signatures(hand(tmp_path, text))["comm"]) == ["x"]  # the nearer task line wins
 
 
 def test_clone_suffixes_and_unreliable_frames() -> None:

@@ -24,9 +24,10 @@ LOGS = sorted(str(p.relative_to(DATA)) for p in DATA.rglob("*.log")) + sorted(
 def assert_same(fast: Capture, slow: Capture) -> None:
     for name in ("snapshots", "tasks", "events", "frames", "traces"):
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), check_categorical=False, obj=name)
-    assert [(i.path, i.lines, i.parsed, i.unparsed, i.kinds, i.formats) for i in fast.inputs] == [
-        (i.path, i.lines, i.parsed, i.unparsed, i.kinds, i.formats) for i in slow.inputs
+    assert [(i.path, i.lines, i.parsed, i.unparsed, i.kinds, i.formats, i.physical_lines) for i in fast.inputs] == [
+        (i.path, i.lines, i.parsed, i.unparsed, i.kinds, i.formats, i.physical_lines) for i in slow.inputs
     ]
+    assert all(i.parsed + i.unparsed == i.lines for i in fast.inputs)
     assert fast.unparsed == slow.unparsed
 
 

@@ -79,18 +79,40 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="
 def test_read_offset_of_an_open_input_is_seen(tmp_path: Path) -> None:
     path = tmp_path / "big.log"
     path.write_bytes(b"x" * 10_000)
+    wanted = {os.path.realpath(path): "big.log"}
     with open(path, "rb", buffering=0) as stream:
         stream.read(4_096)
-        assert progress.open_positions({os.path.realpath(path): "big.log"}) == {"big.log": 4_096}
-    assert progress.open_positions({os.path.realpath(path): "big.log"}) == {}
+        found = progress.open_positions(wanted)
+        assert list(found.values()) == [("big.log", 4_096)]
+        assert next(iter(found))[0] == os.getpid()
+    assert progress.open_positions(wanted) == {}
 
 
-def test_tracker_counts_earlier_inputs_as_read() -> None:
-    tracker = progress._Tracker({"a": 100, "b": 50, "c": 10})
-    assert tracker.update({"a": 40}) == 40
-    assert tracker.update({}) == 40  # between files: nothing open, nothing lost
-    assert tracker.update({"c": 5}) == 100 + 50 + 5
-    assert tracker.update({"c": 500}) == 160  # a compressed input reads past nothing: capped at its size
+@needs_proc
+def test_worker_processes_are_followed(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    path.write_bytes(b"x" * 10_000)
+    code = f"import sys; f = open({str(path)!r}, 'rb', buffering=0); f.read(1234); print(1, flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "1\n"  # the child has read
+        assert child.pid in progress.processes()
+        found = progress.open_positions({os.path.realpath(path): "big.log"})
+        assert found == {(child.pid, next(iter(found))[1]): ("big.log", 1234)}
+    finally:
+        child.communicate("")
+
+
+def test_tracker_sums_pieces_read_by_several_workers() -> None:
+    mib = 1 << 20
+    tracker = progress._Tracker({"a": 100 * mib, "b": 50})
+    # A whole-file read seen early counts from 0; a piece seen at 60 MiB counts from there.
+    assert tracker.update({(1, "5"): ("a", 1 * mib), (2, "5"): ("a", 60 * mib)}) == 1 * mib
+    assert tracker.update({(1, "5"): ("a", 3 * mib), (2, "5"): ("a", 62 * mib)}) == 5 * mib
+    assert tracker.update({}) == 5 * mib  # between pieces: nothing open, nothing lost
+    # Worker 1 reuses fd 5 for a piece further on: the first piece stays counted.
+    assert tracker.update({(1, "5"): ("a", 40 * mib)}) == 5 * mib
+    assert tracker.update({(1, "5"): ("a", 41 * mib), (3, "4"): ("b", 500)}) == 6 * mib + 50  # capped at size
 
 
 def test_bar_only_on_a_terminal_and_for_large_inputs() -> None:

@@ -3,7 +3,10 @@
 The watchdog prints, per reported task, a ``MemAlloc:`` line followed by that task's state line
 and call trace (the Nov 2017 variant prints the state line first). A block ends at the first
 line that is not part of a trace. State is kept per (source, host) so that interleaved hosts in
-one receiver log never mix.
+one receiver log never mix. With printk caller ids (CONFIG_PRINTK_CALLER) the block state is kept
+per (source, host, caller) as well: khungtaskd prints a whole report from one task, so lines of
+other CPUs printed in between neither end nor join its blocks. The report state (which
+MemAlloc-Info line the tasks belong to) stays per (source, host).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ REGISTER_KINDS = frozenset({"rip", "registers", "code_bytes"})
 _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
 
 Frame = tuple[str, int | None, int | None, str | None, bool]
-
+StreamKey = tuple[str, str | None]
 
 
 def _int(text: str | None) -> int | None:
@@ -63,19 +66,26 @@ def split_comm_pid(text: str) -> tuple[str, int]:
 
 
 @dataclass(slots=True)
+class _Report:
+    """Where one (source, host) is in the watchdog's reports; shared by all its printk callers."""
+
+    snapshot: int | None = None
+    report: int | None = None
+    report_has_tasks: bool = False
+
+
+@dataclass(slots=True)
 class _Stream:
     source: str
     host: str | None
-    snapshot: int | None = None
+    shared: _Report
     task_row: int | None = None
     task_pid: int | None = None
     task_has_state: bool = False
     trace_start: tuple[int, float | None] | None = None
     frames: list[Frame] = field(default_factory=list)
-    pending_state: tuple[int, dict[str, str]] | None = None
+    pending_state: tuple[Record, dict[str, str]] | None = None
     event_row: int | None = None
-    report: int | None = None
-    report_has_tasks: bool = False
 
 
 class CaptureBuilder:
@@ -85,7 +95,11 @@ class CaptureBuilder:
         self.keep_unparsed = keep_unparsed
         self.unparsed: list[UnparsedLine] = []
         self.inputs: list[InputStats] = []
-        self._streams: dict[tuple[str, str | None], _Stream] = {}
+        self._streams: dict[tuple[str, str | None, str | None], _Stream] = {}
+        self._reports: dict[StreamKey, _Report] = {}
+        # The caller id printed last per (source, host): a line without one (a blank or mail
+        # line, console noise, a trace fed by the bulk reader) belongs to that caller's block.
+        self._callers: dict[StreamKey, str] = {}
         self._stack_ids: dict[tuple[Frame, ...], int] = {}
         self.snapshots: dict[str, Column] = {
             "host": CategoryColumn(),
@@ -155,6 +169,8 @@ class CaptureBuilder:
         self.event_fields: list[dict[str, str]] = []
         self.snapshot_text: list[str] = []
         self.task_text: list[str] = []
+        # Sparse: few tasks are hit by a backwards timestamp or dropped messages.
+        self.task_corrupted: dict[int, str] = {}
         self.event_text: list[str] = []
         self._task_count = 0
         self._snapshot_count = 0
@@ -165,11 +181,30 @@ class CaptureBuilder:
     def start_input(self, stats: InputStats) -> None:
         self.inputs.append(stats)
 
+    def _stream(self, source: str, host: str | None, caller: str | None) -> _Stream:
+        if caller is not None:
+            self._callers[(source, host)] = caller
+        elif self._callers:
+            caller = self._callers.get((source, host))
+        stream = self._streams.get((source, host, caller))
+        if stream is None:
+            shared = self._reports.get((source, host))
+            if shared is None:
+                shared = self._reports[(source, host)] = _Report()
+            stream = self._streams[(source, host, caller)] = _Stream(source, host, shared)
+        return stream
+
     def add(self, record: Record, parsed: ParsedLine | None, stats: InputStats) -> None:
         stats.lines += 1
-        stream = self._streams.get((record.source, record.host))
-        if stream is None:
-            stream = self._streams[(record.source, record.host)] = _Stream(record.source, record.host)
+        if parsed is None and record.corrupted is not None and record.ts is None:
+            # printk's "** N printk messages dropped **": lines are missing here, but what follows
+            # still belongs to the blocks that are open; flag them rather than cut them.
+            stats.unparsed += 1
+            if self.keep_unparsed:
+                self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
+            self._dropped(record)
+            return
+        stream = self._stream(record.source, record.host, record.caller)
         if parsed is None:
             if record.body.strip():
                 stats.unparsed += 1
@@ -187,9 +222,22 @@ class CaptureBuilder:
         self._dispatch(stream, record, parsed)
 
     def finish_input(self, source: str) -> None:
-        for (name, _host), stream in self._streams.items():
+        for (name, _host, _caller), stream in self._streams.items():
             if name == source:
                 self._end_block(stream)
+
+    def _dropped(self, record: Record) -> None:
+        # The console of (source, host) lost messages: every caller's open task block may miss lines.
+        for (name, host, _caller), stream in self._streams.items():
+            if name == record.source and host == record.host and stream.task_row is not None:
+                self._corrupt(stream.task_row, f"{record.corrupted} inside its block")
+
+    def _corrupt(self, row: int, why: str) -> None:
+        known = self.task_corrupted.get(row)
+        if known is None:
+            self.task_corrupted[row] = why
+        elif why not in known:
+            self.task_corrupted[row] = f"{known}; {why}"
 
     # -- line kinds -------------------------------------------------------------------------
     def _dispatch(self, stream: _Stream, record: Record, parsed: ParsedLine) -> None:
@@ -199,7 +247,7 @@ class CaptureBuilder:
             self._trace_line(stream, record, kind, fields)
         elif kind == "call_trace":
             self._end_trace(stream)
-            stream.trace_start = (record.line, record.ts)
+            self._start_trace(stream, record)
         elif kind in _TASK_PREAMBLE:
             self._task_preamble(stream, record, kind, fields)
         elif kind == "memalloc_task":
@@ -243,17 +291,18 @@ class CaptureBuilder:
         # From v5 on a report is bracketed by two MemAlloc-Info lines (counts at scan time, then
         # of what was printed). A line that follows the task lines of an open report closes it:
         # both lines are one observation, not two scans.
-        closing = stream.report is not None and stream.report_has_tasks
+        shared = stream.shared
+        closing = shared.report is not None and shared.report_has_tasks
         if not closing:
-            stream.report = self._report_count
+            shared.report = self._report_count
             self._report_count += 1
-        columns["report"].append(stream.report)  # type: ignore[arg-type]
+        columns["report"].append(shared.report)  # type: ignore[arg-type]
         columns["closing"].append(closing)  # type: ignore[arg-type]
-        stream.report_has_tasks = False
+        shared.report_has_tasks = False
         if closing:
-            stream.report = None
+            shared.report = None
         self.snapshot_text.append(record.body.strip())
-        stream.snapshot = self._snapshot_count
+        shared.snapshot = self._snapshot_count
         self._snapshot_count += 1
 
     def _task(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
@@ -267,7 +316,7 @@ class CaptureBuilder:
         c["source"].append(record.source)  # type: ignore[arg-type]
         c["line"].append(record.line)  # type: ignore[arg-type]
         c["ts"].append(record.ts)  # type: ignore[arg-type]
-        c["snapshot"].append(stream.snapshot)  # type: ignore[arg-type]
+        c["snapshot"].append(stream.shared.snapshot)  # type: ignore[arg-type]
         c["comm"].append(comm)  # type: ignore[arg-type]
         c["pid"].append(pid)  # type: ignore[arg-type]
         c["flags"].append(_hex(fields.get("flags")))  # type: ignore[arg-type]
@@ -285,11 +334,13 @@ class CaptureBuilder:
         c["workqueue"].append(None)  # type: ignore[arg-type]
         c["stack"].append(None)  # type: ignore[arg-type]
         self.task_text.append(record.body.strip())
-        stream.report_has_tasks = stream.report is not None
+        stream.shared.report_has_tasks = stream.shared.report is not None
         stream.task_row = self._task_count
         stream.task_pid = pid
         stream.task_has_state = False
         self._task_count += 1
+        if record.corrupted is not None:
+            self._corrupt(stream.task_row, f"MemAlloc line: {record.corrupted}")
         pending = stream.pending_state
         stream.pending_state = None
         if pending is not None and _state_pid(pending[1]) == pid:
@@ -300,26 +351,35 @@ class CaptureBuilder:
             return
         if kind == "workqueue":
             if stream.task_row is not None and stream.trace_start is None:
-                self.tasks["workqueue"].set_last(fields.get("wq_name"))  # type: ignore[union-attr]
+                _set_category(self.tasks["workqueue"], stream.task_row, fields.get("wq_name"))
             return
         # A task-state line: it belongs to the current MemAlloc task if the pid agrees;
         # otherwise it may precede the MemAlloc line (Nov 2017 variant, SysRq-t).
         self._end_trace(stream)
         pid = _state_pid(fields)
         if stream.task_row is not None and not stream.task_has_state and pid in (None, stream.task_pid):
-            self._set_state(stream, record.line, fields)
+            self._set_state(stream, record, fields)
         else:
             self._close_task(stream)
-            stream.pending_state = (record.line, fields)
+            stream.pending_state = (record, fields)
 
-    def _set_state(self, stream: _Stream, line: int, fields: dict[str, str]) -> None:
+    def _set_state(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
         state = fields.get("state")
         if state is None:
             head = fields.get("task_head", "").rstrip()
             state = head[-1:] if head else None
-        self.tasks["state"].set_last(state)  # type: ignore[union-attr]
-        self.tasks["state_line"].set_last(line)  # type: ignore[union-attr]
+        row = stream.task_row
+        assert row is not None
+        _set_category(self.tasks["state"], row, state)
+        _set_int(self.tasks["state_line"], row, record.line)
         stream.task_has_state = True
+        if record.corrupted is not None:
+            self._corrupt(row, f"task-state line: {record.corrupted}")
+
+    def _start_trace(self, stream: _Stream, record: Record) -> None:
+        stream.trace_start = (record.line, record.ts)
+        if record.corrupted is not None and stream.task_row is not None:
+            self._corrupt(stream.task_row, f"first trace line: {record.corrupted}")
 
     def _trace_line(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if stream.trace_start is None:
@@ -327,29 +387,28 @@ class CaptureBuilder:
                 return  # a frame outside any trace we follow: parsed, nothing to attach
             if kind in REGISTER_KINDS:
                 return  # a register dump before "Call Trace:" (soft lockups, RCU stalls) opens nothing
-            stream.trace_start = (record.line, record.ts)
+            self._start_trace(stream, record)
         if kind == "frame":
             stream.frames.append(frame_of_fields(fields))
 
     def add_trace_run(
-        self, key: tuple[str, str | None], opener: Record | None, frames: tuple[Frame, ...], lines: int,
+        self, key: StreamKey, opener: Record | None, frames: tuple[Frame, ...], lines: int,
         stats: InputStats,
     ) -> None:
         """``lines`` consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
         Equivalent to :meth:`add` on each of them; the bulk reader uses it so that the frames of a
         trace printed many times are handled as one tuple instead of line by line. ``opener`` is
-        the first line that may open a trace (a frame or marker, not a register line), if any.
+        the first line that may open a trace (a frame or marker, not a register line), if any; the
+        lines carry no caller id (the bulk reader leaves those to the line reader).
         """
         stats.lines += lines
         stats.parsed += lines
-        stream = self._streams.get(key)
-        if stream is None:
-            stream = self._streams[key] = _Stream(key[0], key[1])
+        stream = self._stream(key[0], key[1], None)
         if stream.trace_start is None:
             if (stream.task_row is None and stream.event_row is None) or opener is None:
                 return
-            stream.trace_start = (opener.line, opener.ts)
+            self._start_trace(stream, opener)
         stream.frames.extend(frames)
 
     # -- block ends -------------------------------------------------------------------------
@@ -369,8 +428,8 @@ class CaptureBuilder:
         c["stack"].append(stack)  # type: ignore[arg-type]
         c["task"].append(owner)  # type: ignore[arg-type]
         c["event"].append(stream.event_row if owner is None else None)  # type: ignore[arg-type]
-        if owner is not None and owner == self._task_count - 1:
-            self.tasks["stack"].set_last(stack)  # type: ignore[union-attr]
+        if owner is not None:
+            _set_int(self.tasks["stack"], owner, stack)
             stream.task_row = None
         elif stream.event_row is not None:
             events_stack = self.events["stack"]
@@ -413,6 +472,10 @@ class CaptureBuilder:
         tasks = frame_of(self.tasks)
         tasks.index.name = "task"
         tasks["text"] = pd.Series(self.task_text, dtype=object)
+        corrupted = pd.Series(pd.NA, index=tasks.index, dtype="string")
+        if self.task_corrupted:
+            corrupted[list(self.task_corrupted)] = list(self.task_corrupted.values())
+        tasks["corrupted"] = corrupted
         events = frame_of(self.events)
         events.index.name = "event"
         events["fields"] = pd.Series(self.event_fields, dtype=object)
@@ -426,6 +489,18 @@ class CaptureBuilder:
             inputs=self.inputs,
             unparsed=self.unparsed,
         )
+
+
+def _set_int(column: Column, row: int, value: int | None) -> None:
+    # The row of a task whose block is still open need not be the last one: another host's or
+    # another caller's task may have been added since.
+    assert isinstance(column, IntColumn)
+    column.values[row] = MISSING if value is None else value
+
+
+def _set_category(column: Column, row: int, value: str | None) -> None:
+    assert isinstance(column, CategoryColumn)
+    column.codes[row] = column.code(value)
 
 
 def _state_pid(fields: dict[str, str]) -> int | None:

@@ -103,6 +103,7 @@ def merge(parts: list[Part]) -> Capture:
             total.lines += stats.lines
             total.parsed += stats.parsed
             total.unparsed += stats.unparsed
+            total.physical_lines += stats.physical_lines
             for kind, n in stats.kinds.items():
                 total.kinds[kind] = total.kinds.get(kind, 0) + n
             for fmt, n in stats.formats.items():

@@ -12,12 +12,15 @@ class InputStats:
     """How much of one input stallscope understood."""
 
     path: str
+    # Kernel records: continuation lines joined into one, a journal entry or #012-escaped
+    # message of several lines split into one each (parsed + unparsed == lines).
     lines: int = 0
     parsed: int = 0
     unparsed: int = 0
     compression: str | None = None
     kinds: dict[str, int] = field(default_factory=dict)
     formats: dict[str | None, int] = field(default_factory=dict)  # capture format -> records
+    physical_lines: int = 0  # lines of the (decompressed) input
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -25,6 +28,7 @@ class InputStats:
             "lines": self.lines,
             "parsed": self.parsed,
             "unparsed": self.unparsed,
+            "physical_lines": self.physical_lines,
             "compression": self.compression,
             "formats": {name or "unprefixed": n for name, n in self.formats.items()},
         }

@@ -6,6 +6,12 @@ Kept as tables so that adding a kernel version's names for the same thing is a o
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from stallscope.capture.model import Capture
 
 # Compiler clones of one function print as name.isra.N, name.constprop.N, name.part.N, name.cold.
 _CLONE_SUFFIX = re.compile(r"(\.(isra|constprop|part|cold|llvm|lto_priv)(\.\d+)?)+$")
@@ -359,3 +365,11 @@ def describe(wait: str | None, site: str | None) -> str:
     if wait is None:
         return "(no trace)"
     return f"{site} <- {wait}" if site else wait
+
+
+def signatures(capture: Capture) -> pd.DataFrame:
+    """One row per printed trace with its signature and guilty frame (see capture.signatures)."""
+    # The table lives in capture.signatures, which imports this module: import it at call time.
+    from stallscope.capture.signatures import signatures as table
+
+    return table(capture)

@@ -1,0 +1,67 @@
+"""The fleet summary on the terminal: printed before the per-finding report when there are several machines."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from stallscope.fleet import Fleet, Occurrence
+from stallscope.rules.base import Severity
+
+_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _where(at: Occurrence | None, show_source: bool) -> Text:
+    if at is None:
+        return Text("")
+    place = f"{at.source}:{at.line}" if show_source else f"line {at.line}"
+    return Text(place + (f" [{at.ts:.3f}]" if at.ts is not None else ""))
+
+
+def machines_table(summary: Fleet) -> Table:
+    stalled = len(summary.stalled)
+    table = Table(title=f"Fleet: {stalled} of {len(summary.machines)} machine(s) stalled", title_justify="left")
+    for column in ("machine", "worst finding", "findings", "max stalling", "tasks", "first", "last"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("max stalling", "tasks") else "left")
+    for m in summary.machines:
+        # A machine named by its file shows the file once; one named by a host shows its files too.
+        show_source = m.host is not None and len(m.sources) > 1
+        worst = Text("")
+        if m.worst is not None:
+            worst.append(m.worst.severity.value.upper() + " ", style=_STYLE[m.worst.severity])
+            worst.append(f"{m.worst.rule}: {m.worst.title}")
+        elif not m.stalled:
+            worst.append("no stall", style="dim")
+        counts = ", ".join(f"{n} {severity}" for severity, n in m.findings.items())
+        table.add_row(
+            Text(m.name, style="bold" if m.stalled else "dim"),
+            worst,
+            counts,
+            "" if m.max_stalling is None else str(m.max_stalling),
+            str(m.tasks) if m.tasks else "",
+            _where(m.first, show_source),
+            _where(m.last, show_source),
+        )
+    return table
+
+
+def shared_table(summary: Fleet) -> Table | None:
+    if not summary.shared:
+        return None
+    table = Table(title="Stack signatures seen on several machines (likely one bug, many machines)",
+                  title_justify="left")
+    for column in ("machines", "signature", "blames", "traces", "machine names"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("machines", "traces") else "left")
+    for s in summary.shared:
+        table.add_row(str(len(s.machines)), Text(s.signature), Text(s.guilty or ""), str(s.traces),
+                      Text(", ".join(s.machines)))
+    return table
+
+
+def render(summary: Fleet, console: Console) -> None:
+    console.print(machines_table(summary))
+    shared = shared_table(summary)
+    if shared is not None:
+        console.print(shared)
+    console.print(Text("Per-machine details follow.", style="dim"))

@@ -1,0 +1,139 @@
+"""Fleet analysis: several machines' logs read together, summarised machine by machine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_bulk import _make_log_module
+from typer.testing import CliRunner
+
+import stallscope
+from conftest import DATA
+from stallscope.cli import app
+from stallscope.fleet import fleet
+from stallscope.parallel import LocalEngine, diagnose_on, load_parallel, split_machines
+
+KSWAPD_BUF_LOCK = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
+KSWAPD_IFLOCK = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
+NOFS_LIVELOCK = DATA / "lkml" / "2016-04-05_oom-livelock-xfs-nofs-noio.log"
+BOOT = DATA / "qemu" / "formats" / "formats-dmesg.log"
+
+
+def _as_host(source: Path, host: str, out: Path, limit: int | None = None) -> None:
+    """A corpus log as that host's syslog would store it (the host name in every prefix)."""
+    with source.open(encoding="utf-8") as lines, out.open("w", encoding="utf-8") as sink:
+        for number, line in enumerate(lines):
+            if limit is not None and number >= limit:
+                break
+            sink.write(f"Feb 21 10:00:{number % 60:02d} {host} kernel: {line}")
+
+
+def make_fleet(directory: Path) -> Path:
+    """Two web servers hit by the same bug, a database with another one, a batch box, a quiet box."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _as_host(KSWAPD_BUF_LOCK, "web1", directory / "web1.log")
+    _as_host(KSWAPD_BUF_LOCK, "web2", directory / "web2.log")
+    _as_host(KSWAPD_IFLOCK, "db1", directory / "db1.log")
+    shutil.copy(NOFS_LIVELOCK, directory / "batch7.log")  # plain dmesg: the file is the machine
+    _as_host(BOOT, "quiet1", directory / "quiet1.log", limit=30)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fleet(tmp_path_factory.mktemp("fleet") / "logs")
+
+
+def _analyze(*args: str) -> dict[str, object]:
+    result = CliRunner().invoke(app, ["analyze", "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_summary_names_the_stalled_hosts_and_their_worst_finding(fleet_dir: Path) -> None:
+    document = _analyze(str(fleet_dir), "-j", "2")
+    summary = document["summary"]["fleet"]  # type: ignore[index]
+    batch = str(fleet_dir / "batch7.log")
+    quiet = str(fleet_dir / "quiet1.log")
+    assert summary["machines"] == 5
+    assert sorted(summary["stalled"]) == sorted(["web1", "web2", "db1", batch])
+    rows = {row["machine"]: row for row in summary["per_machine"]}
+    assert set(rows) == {"web1", "web2", "db1", batch, quiet}
+    assert rows[quiet]["stalled"] is False and rows[quiet]["worst"] is None
+    assert rows["web1"]["worst"]["rule"] == "oom-plateau"
+    assert rows["db1"]["worst"]["severity"] == "critical"
+    assert rows[batch]["worst"]["rule"] == "oom-livelock"
+    assert rows[batch]["host"] is None and rows["web1"]["host"] == "web1"
+    # First and last stall lines of each machine, cited in its own file.
+    assert rows["web1"]["first"]["source"] == str(fleet_dir / "web1.log")
+    assert rows["web1"]["first"]["line"] < rows["web1"]["last"]["line"]
+    assert rows["web1"]["last"]["ts"] == pytest.approx(1278.241813)
+    # Stalled machines come first, the quiet one last.
+    assert summary["per_machine"][-1]["machine"] == quiet
+    # Findings are per machine: the same bug on web1 and web2 is two findings.
+    hosts = [f["host"] for f in document["findings"] if f["rule"] == "oom-plateau"]  # type: ignore[index]
+    assert sorted(hosts) == ["web1", "web2"]
+
+
+def test_shared_signature_groups_the_machines_with_the_same_stack(fleet_dir: Path) -> None:
+    summary = _analyze(str(fleet_dir))["summary"]["fleet"]  # type: ignore[index]
+    shared = {s["signature"]: s for s in summary["shared_signatures"]}
+    assert "_xfs_buf_find <- xfs_buf_lock" in shared
+    assert shared["_xfs_buf_find <- xfs_buf_lock"]["machines"] == ["web1", "web2"]
+    assert shared["_xfs_buf_find <- xfs_buf_lock"]["guilty"] == "xfs_buf_lock"
+    assert any(t.startswith("kswapd0(67)@web") for t in shared["_xfs_buf_find <- xfs_buf_lock"]["tasks"])
+    # db1's inode-flush wait is its own: not listed as shared.
+    assert "xfs_reclaim_inode <- __xfs_iflock" not in shared
+    assert all(len(s["machines"]) >= 2 for s in summary["shared_signatures"])
+
+
+def test_text_report_starts_with_the_fleet_summary(fleet_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["analyze", str(fleet_dir)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("Fleet: 4 of 5 machine(s) stalled") < out.index("Verdict")
+    assert "Stack signatures seen on several machines" in out
+    assert "_xfs_buf_find <- xfs_buf_lock" in out.split("Verdict")[0]
+
+
+def test_one_machine_has_no_fleet_summary() -> None:
+    document = _analyze(str(KSWAPD_BUF_LOCK))
+    assert "fleet" not in document["summary"]  # type: ignore[operator]
+    result = CliRunner().invoke(app, ["analyze", str(KSWAPD_BUF_LOCK)])
+    assert "Fleet:" not in result.output
+
+
+def test_receiver_log_with_many_hosts(tmp_path: Path) -> None:
+    log = tmp_path / "receiver.log"
+    _make_log_module().generate(300 << 10, log, seed=5, hosts=3, tasks=12)
+    capture = stallscope.load(str(log))
+    found = fleet(capture, stallscope.diagnose(capture))
+    assert found is not None
+    # host00 writes bare dmesg lines (the file names it); the others name themselves.
+    assert {m.name for m in found.machines} == {str(log), "host01", "host02"}
+    assert all(m.sources == [str(log)] for m in found.machines)
+
+
+@pytest.mark.parametrize("kind", ["directory", "receiver"])
+def test_rules_per_machine_equal_rules_on_the_whole(kind: str, fleet_dir: Path, tmp_path: Path) -> None:
+    """The per-machine split (what a cluster runs) finds exactly what diagnose finds on the whole."""
+    if kind == "directory":
+        capture = load_parallel(str(fleet_dir), jobs=2)
+    else:
+        log = tmp_path / "receiver.log"
+        _make_log_module().generate(300 << 10, log, seed=9, hosts=3, tasks=12)
+        capture = stallscope.load(str(log))
+    assert len(split_machines(capture)) >= 3
+
+    def key(findings: list[stallscope.Finding]) -> list[tuple[object, ...]]:
+        return [(f.rule, f.host, f.severity, f.title, f.explanation, [e.as_dict() for e in f.evidence],
+                 f.tasks) for f in findings]
+
+    whole = key(stallscope.diagnose(capture))
+    assert whole
+    assert key(diagnose_on(capture)) == whole
+    with LocalEngine(2) as engine:
+        assert key(diagnose_on(capture, engine)) == whole
