@@ -8,6 +8,7 @@ from stallscope.rules import (
     hung_task,
     kswapd_lock_wait,
     lock_owner_cycle,
+    oom_kill,
     oom_livelock,
     oom_plateau,
     reclaim_throttle,
@@ -37,4 +38,5 @@ ALL_RULES: tuple[Rule, ...] = (
     allocation_failure,  # type: ignore[list-item]
     workqueue_lockup,  # type: ignore[list-item]
     lock_owner_cycle,  # type: ignore[list-item]
+    oom_kill,  # type: ignore[list-item]
 )
