@@ -25,7 +25,8 @@ def line_parser() -> LineParser:
 def load(*paths: str, keep_unparsed: bool = False) -> Capture:
     """Read kernel-log captures (files, directories, or ``-`` for stdin) into a :class:`Capture`.
 
-    Raises :class:`stallscope.sources.reader.InputError` for an input that cannot be read.
+    Raises :class:`stallscope.sources.reader.InputError` for an input that cannot be read. A
+    compressed input cut short is read up to the damage and its ``InputStats.damaged`` says so.
     """
     parser = line_parser()
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)

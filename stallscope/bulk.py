@@ -41,7 +41,7 @@ from stallscope.parse.lines import LineParser, ParsedLine, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _Reader, records
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
-from stallscope.sources.reader import InputError, open_binary
+from stallscope.sources.reader import open_binary
 
 T = TypeVar("T")
 CHUNK_BYTES = 8 << 20
@@ -50,6 +50,9 @@ _ZERO_DIGITS = str.maketrans("123456789", "000000000")
 _NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]")
 FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339"})
 _MAX_FRAME_RUNS = 200_000
+# No kernel record comes near this; a longer "line" is binary junk or a file without newlines.
+# It is kept cut to this length (one line, counted once), so memory does not grow with it.
+MAX_LINE_BYTES = 1 << 20
 _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
 _DIGITS = re.compile(r"[0-9]+")
 # Line kinds the builder only counts: they neither end nor start a block.
@@ -142,6 +145,8 @@ class BulkReader:
     def feed(self, text: str) -> None:
         """A chunk of whole lines (without the final newline)."""
         if "\r" in text:
+            if text[-1] == "\r":  # a CRLF file's chunk is cut between its last CR and LF
+                text = text[:-1]
             if text.count("\r") != text.count("\r\n"):
                 self._slow(text.split("\n"))
                 return
@@ -301,6 +306,33 @@ class BulkReader:
         self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats)
 
 
+def _cut_long_lines(block: bytes) -> bytes:
+    """``block`` with every line longer than MAX_LINE_BYTES cut to that length.
+
+    A line of at least MAX_LINE_BYTES covers a whole aligned window of half that size, so only
+    windows without a newline (a few ``find`` calls per chunk) need a closer look.
+    """
+    half = MAX_LINE_BYTES // 2
+    pieces: list[bytes] = []
+    done = 0
+    start = done
+    while start + half <= len(block):
+        if block.find(b"\n", start, start + half) >= 0:
+            start += half
+            continue
+        begin = block.rfind(b"\n", 0, start) + 1
+        end = block.find(b"\n", start)
+        end = len(block) if end < 0 else end
+        if end - begin > MAX_LINE_BYTES and begin >= done:
+            pieces.append(block[done : begin + MAX_LINE_BYTES])
+            done = end
+        start = end + 1
+    if not pieces:
+        return block
+    pieces.append(block[done:])
+    return b"".join(pieces)
+
+
 class ByteChunks:
     """Blocks of a byte stream cut after their last newline; the cut-off tail starts the next one."""
 
@@ -308,22 +340,36 @@ class ByteChunks:
         self.stream = stream
         self.size = size
         self.carry = b""
+        self.skipping = False  # inside an overlong line whose head was kept: drop up to its newline
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
             block = self.stream.read(self.size)
             if not block:
                 break
+            if self.skipping:
+                newline = block.find(b"\n")
+                if newline < 0:
+                    continue
+                self.skipping = False
+                block = block[newline:]
             block = self.carry + block
             cut = block.rfind(b"\n")
             if cut < 0:
-                self.carry = block
+                self.carry = self._held(block)
                 continue
-            self.carry = block[cut + 1 :]
-            yield block[:cut]
+            self.carry = self._held(block[cut + 1 :])
+            yield _cut_long_lines(block[:cut])
         if self.carry:
             tail, self.carry = self.carry, b""
             yield tail
+
+    def _held(self, tail: bytes) -> bytes:
+        """A line still waiting for its newline, cut to MAX_LINE_BYTES so it cannot grow with the input."""
+        if len(tail) <= MAX_LINE_BYTES:
+            return tail
+        self.skipping = True
+        return tail[:MAX_LINE_BYTES]
 
     def rest(self, head: bytes) -> _Joined:
         """``head``, the held-back tail and the unread stream, as one stream."""
@@ -385,7 +431,10 @@ def read_stream(
 
     The choice is made once, on the first chunk, so that a format the fast path does not model
     is read by one line reader from start to end (its continuation state is never cut).
+    A stream that ends early or is corrupt keeps what was read before; ``stats.damaged`` says why.
     """
+    if compression is not None:
+        stream = _UpToDamage(stream)  # type: ignore[assignment]
     try:
         blocks = ByteChunks(stream, CHUNK_BYTES)
         pieces = iter(blocks)
@@ -405,9 +454,49 @@ def read_stream(
                 reader.feed(text)
         else:
             _classic(name, _lines_of(_chain(head, texts)), builder, stats, parser)
-    except (EOFError, OSError, lzma.LZMAError, ValueError) as error:
+    except _DAMAGE as error:
+        # What was read before the damage stays in the capture: a rotated log cut off by a full
+        # disk still holds the hours before. The caller reports stats.damaged.
         what = compression or "file"
-        raise InputError(f"{name}: {what} data ends early or is corrupt ({error})") from None
+        stats.damaged = f"{name}: {what} data ends early or is corrupt ({error}); analyzed the lines before"
+
+
+_DAMAGE = (EOFError, OSError, lzma.LZMAError, ValueError)
+
+
+class _UpToDamage:
+    """A decompressing stream whose read() hands over what came before an error, then raises it.
+
+    GzipFile/LZMAFile.read(n) drop everything decompressed in a call that meets the damage (up
+    to a whole chunk); read1() steps give it back.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.error is not None:
+            raise self.error
+        read1 = getattr(self.stream, "read1", self.stream.read)
+        parts: list[bytes] = []
+        got = 0
+        while size < 0 or got < size:
+            try:
+                piece = read1(size - got if size >= 0 else 1 << 20)
+            except _DAMAGE as error:
+                if not parts:
+                    raise
+                self.error = error
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
+
+    def readline(self) -> bytes:
+        return self.stream.readline()
 
 
 def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:

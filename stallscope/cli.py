@@ -1,7 +1,9 @@
 """The command line: a thin layer over ``stallscope.load`` and ``stallscope.diagnose``.
 
 Exit codes: 0 analyzed; 1 an input could not be read; 2 usage error; 3 the ``--fail-on``
-threshold was met; 4 internal error (set STALLSCOPE_DEBUG=1 for the traceback).
+threshold was met; 4 internal error (set STALLSCOPE_DEBUG=1 for the traceback); 5 an input was
+damaged (a truncated or corrupt compressed file): the lines before the damage were analyzed and
+reported, then one line on stderr says which input (3 wins when ``--fail-on`` is also met).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stallscope.diagnose import diagnose
 from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
 from stallscope.progress import reading
 from stallscope.render import json_report, text
+from stallscope.render.mdtext import clean
 from stallscope.rules.base import Severity
 from stallscope.sources.reader import InputError
 
@@ -29,6 +32,7 @@ EXIT_INPUT = 1
 EXIT_USAGE = 2
 EXIT_FAIL_ON = 3
 EXIT_INTERNAL = 4
+EXIT_DAMAGED = 5
 
 app = typer.Typer(
     add_completion=False,
@@ -84,6 +88,14 @@ def _engine(name: EngineName, scheduler: str | None, jobs: int) -> LocalEngine |
         return DaskEngine.connect(scheduler)
     except EngineError as error:
         raise InputError(str(error)) from None
+
+
+def _damaged(capture: Capture) -> bool:
+    """Say on stderr which inputs were cut short (after the output, which covers what was read)."""
+    hurt = [stats.damaged for stats in capture.inputs if stats.damaged]
+    for message in hurt:
+        _say(f"stallscope: {message}")
+    return bool(hurt)
 
 
 def _say(message: str) -> None:
@@ -170,11 +182,14 @@ def analyze(
     if show_unparsed:
         errors = Console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:
-            errors.print(Text(f"{line.source}:{line.line}: {line.text}"), soft_wrap=True)
+            errors.print(Text(clean(f"{line.source}:{line.line}: {line.text}")), soft_wrap=True)
+    damaged = _damaged(capture)
     if fail_on is not None:
         threshold = Severity(fail_on.value).rank
         if any(f.severity.rank >= threshold for f in findings):
             raise typer.Exit(EXIT_FAIL_ON)
+    if damaged:
+        raise typer.Exit(EXIT_DAMAGED)
 
 
 @app.command()
@@ -222,6 +237,8 @@ def report(
     except OSError as error:
         raise InputError(f"{output}: cannot write ({error.strerror or error})") from None
     _say(f"stallscope: wrote {output} ({len(document):,} characters, {len(findings)} finding(s))")
+    if _damaged(capture):
+        raise typer.Exit(EXIT_DAMAGED)
 
 
 @app.command()
@@ -245,6 +262,8 @@ def export(
         raise InputError(f"{to}: cannot write ({error.strerror or error})") from None
     for path in written:
         sys.stdout.write(f"{path}\n")
+    if _damaged(capture):
+        raise typer.Exit(EXIT_DAMAGED)
 
 
 @app.command()
@@ -311,11 +330,40 @@ def watch(
         errors.print(Text(f"stallscope watch: {watcher.live.lines} lines read, {len(watcher.seen)} finding(s)"))
 
 
+# Typer vendors click in recent releases and re-exports it in older ones: its own BadParameter
+# leads to the classes it raises either way.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _one_line(error: Exception) -> str:
+    message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+    # Click capitalises its messages; after "stallscope: " they read as one sentence.
+    return message[0].lower() + message[1:] if message[:2].istitle() and message[1:2].islower() else message
+
+
+def _see_help(ctx: typer.Context | None) -> str:
+    return f" (see {ctx.command_path} --help)" if ctx is not None else " (see stallscope --help)"
+
+
 def main() -> None:
     """Console-script entry point: one-line errors, never a traceback (unless STALLSCOPE_DEBUG)."""
     try:
-        # Standalone mode lets click report usage errors itself (one line, exit code 2).
-        app()
+        # Not standalone: click's own report of a usage error is a multi-line panel.
+        code = app(prog_name="stallscope", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except _USAGE_ERROR as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            error.show()  # the help text itself
+        else:
+            print(f"stallscope: {_one_line(error)}{_see_help(error.ctx)}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except _CLICK_ERROR as error:
+        print(f"stallscope: {_one_line(error)}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        print("stallscope: interrupted", file=sys.stderr)
+        sys.exit(130)
     except InputError as error:
         print(f"stallscope: {error}", file=sys.stderr)
         sys.exit(EXIT_INPUT)

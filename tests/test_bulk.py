@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import random
+import re
 import sys
 from pathlib import Path
 
@@ -59,3 +61,46 @@ def test_fast_path_on_generated_multi_host_log(tmp_path: Path) -> None:
     assert_same(fast, slow)
     assert fast.tasks["host"].nunique() == 2  # the dmesg host has no name in its prefix
     assert len(fast.snapshots) > 10
+
+
+_STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
+
+
+def _backwards(source: Path, target: Path, seed: int, hosts: tuple[str | None, ...]) -> None:
+    """``source`` with many printk times put below the line before (a CPU's clock behind the
+    others), on every kind of line; the whole log once per host, one after the other (the fast
+    path groups a chunk's lines by host, so hosts interleaved line by line give rows in another
+    order)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for host in hosts:
+        for text in source.read_text(errors="replace").splitlines():
+            match = _STAMP.match(text)
+            if match is not None and float(match.group(1)) > 5 and rng.random() < 0.3:
+                text = f"[{float(match.group(1)) - rng.choice((0.5, 2.0)):12.6f}]{text[match.end():]}"
+            out.append(text if host is None else f"Nov 26 08:00:00 {host} kernel: {text}")
+    target.write_text("\n".join(out) + "\n")
+
+
+@pytest.mark.parametrize("hosts", [(None,), ("db1", "db2")], ids=["dmesg", "syslog-two-hosts"])
+def test_fast_path_flags_backwards_timestamps_like_line_reader(
+    hosts: tuple[str | None, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "backwards.log"
+    _backwards(DATA / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log", log, 3, hosts)
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(bulk.ByteChunks.__init__, "__defaults__", (4096,))
+    fast_chunks = 0
+    real_fast = bulk.BulkReader._fast
+
+    def counting(self: bulk.BulkReader, lines: list[str], infos: list[bulk.KeyInfo]) -> None:
+        nonlocal fast_chunks
+        fast_chunks += 1
+        real_fast(self, lines, infos)
+
+    monkeypatch.setattr(bulk.BulkReader, "_fast", counting)
+    fast = stallscope.load(str(log), keep_unparsed=True)
+    slow = load_lines(str(log), iter_lines(str(log)), keep_unparsed=True)
+    assert fast_chunks > 10
+    assert_same(fast, slow)
+    assert fast.tasks["corrupted"].notna().sum() >= 2

@@ -210,6 +210,15 @@ class CaptureBuilder:
                 stats.unparsed += 1
                 if self.keep_unparsed:
                     self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
+                if record.fmt is None:
+                    # No prefix at all ("(...snipped...)" in a mail, console garbage): nothing says
+                    # whose output it cut, and in a one-host log it ends what is open. So it ends
+                    # every block of its input. (Blank lines do not: the bulk reader cannot place
+                    # them between other hosts' lines.)
+                    for (name, _host, _caller), other in self._streams.items():
+                        if name == record.source:
+                            self._end_block(other)
+                            other.event_row = None
             else:
                 stats.parsed += 1  # an empty line carries nothing to understand
             self._end_block(stream)

@@ -104,6 +104,7 @@ def merge(parts: list[Part]) -> Capture:
             total.parsed += stats.parsed
             total.unparsed += stats.unparsed
             total.physical_lines += stats.physical_lines
+            total.damaged = total.damaged or stats.damaged
             for kind, n in stats.kinds.items():
                 total.kinds[kind] = total.kinds.get(kind, 0) + n
             for fmt, n in stats.formats.items():

@@ -21,6 +21,9 @@ class InputStats:
     kinds: dict[str, int] = field(default_factory=dict)
     formats: dict[str | None, int] = field(default_factory=dict)  # capture format -> records
     physical_lines: int = 0  # lines of the (decompressed) input
+    # Why reading stopped early (a truncated or corrupt compressed stream): what came before
+    # was analyzed, and the command line says so and exits with its own code.
+    damaged: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -31,6 +34,7 @@ class InputStats:
             "physical_lines": self.physical_lines,
             "compression": self.compression,
             "formats": {name or "unprefixed": n for name, n in self.formats.items()},
+            "damaged": self.damaged,
         }
 
 

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from stallscope.capture.model import Capture
 from stallscope.render import sections
+from stallscope.render.mdtext import clean
 
 NAMED_TASKS = 10  # tasks drawn in colour and named in the legend; the others are drawn grey
 MAX_TASKS = 200  # beyond this the grey lines only add bytes
@@ -60,7 +61,7 @@ def _hosts(frame: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
         return [(None, frame)]
     out: list[tuple[str | None, pd.DataFrame]] = []
     for host in frame["host"].astype(object).dropna().unique():
-        out.append((str(host), frame[frame["host"] == host]))
+        out.append((clean(str(host)), frame[frame["host"] == host]))
     if frame["host"].isna().any():
         out.append(("(no host)", frame[frame["host"].isna()]))
     return out
@@ -138,7 +139,8 @@ def delay_chart(capture: Capture) -> Chart | None:
         for key in sorted(order, key=lambda k: k in named):
             part = grouped[key].sort_values("ts")
             host, comm, pid = key
-            label = f"{comm}({pid})" + (f" @{host}" if host else "")
+            # Made visible: a control character would leave the SVG not well-formed XML (no chart).
+            label = clean(f"{comm}({pid})" + (f" @{host}" if host else ""))
             if key in named:
                 ax.plot(part["ts"], part["value"], marker="o", markersize=3, linewidth=1.2, label=label)
             else:

@@ -1,7 +1,9 @@
 """The terminal report: verdict first, then the timeline, the stalled tasks and the findings.
 
 Every string that comes from the log is wrapped in ``rich.text.Text`` so that a task name
-like ``[bold]x`` or an escape sequence is shown, never interpreted.
+like ``[bold]x`` is shown, never interpreted; control characters (a terminal escape a /dev/kmsg
+or rsyslog capture carried escaped) are first made visible as ``\x1b``, since rich passes them
+on to the terminal as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stallscope.capture.model import Capture
+from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding, Severity
 
@@ -64,7 +67,7 @@ def timeline(capture: Capture) -> Table | None:
             table.add_row(*([""] if with_host else []), *gap)
             previous = None
         oom = _num(row.oom_count) + (f"/{_num(row.oom_count_nofs)}" if not pd.isna(row.oom_count_nofs) else "")
-        host = [Text(str(row.host) if not pd.isna(row.host) else "-")] if with_host else []
+        host = [Text(clean(str(row.host)) if not pd.isna(row.host) else "-")] if with_host else []
         table.add_row(
             *host,
             str(row.line),
@@ -96,11 +99,11 @@ def stalled_tasks(capture: Capture) -> Table | None:
         if not pd.isna(row.gfp_names):
             gfp += f"({row.gfp_names})"
         table.add_row(
-            Text(f"{row.comm}({row.pid})"),
+            Text(clean(f"{row.comm}({row.pid})")),
             str(row.line),
-            Text(state),
+            Text(clean(state)),
             _num(row.seq),
-            Text(gfp),
+            Text(clean(gfp)),
             _num(row.order),
             _num(row.delay),
             _num(row.switches),
@@ -114,28 +117,28 @@ def stalled_tasks(capture: Capture) -> Table | None:
 def finding_panel(finding: Finding) -> Panel:
     style = _SEVERITY_STYLE[finding.severity]
     body = Text()
-    body.append(finding.explanation + "\n")
+    body.append(clean(finding.explanation) + "\n")
     if finding.tasks:
         body.append("Tasks: ", style="bold")
-        body.append(", ".join(f"{t.comm}({t.pid})" for t in finding.tasks[:12]))
+        body.append(clean(", ".join(f"{t.comm}({t.pid})" for t in finding.tasks[:12])))
         if len(finding.tasks) > 12:
             body.append(f" and {len(finding.tasks) - 12} more")
         body.append("\n")
     body.append("Evidence:\n", style="bold")
     for e in finding.evidence:
         where = f"{e.source}:{e.line}" + (f" [{e.ts:.6f}]" if e.ts is not None else "")
-        body.append(f"  {where}  ", style="dim")
-        body.append(e.text + "\n")
+        body.append(f"  {clean(where)}  ", style="dim")
+        body.append(clean(e.text) + "\n")
     title = Text()
     title.append(f"{finding.severity.value.upper()} ", style=style)
-    title.append(f"{finding.rule}" + (f" @ {finding.host}" if finding.host else ""))
-    title.append(f": {finding.title}")
+    title.append(clean(f"{finding.rule}" + (f" @ {finding.host}" if finding.host else "")))
+    title.append(clean(f": {finding.title}"))
     return Panel(body, title=title, title_align="left", border_style=style)
 
 
 def render(capture: Capture, findings: list[Finding], console: Console) -> None:
     facts = summary(capture)
-    console.print(Panel(Text(headline(capture, findings)), title="Verdict", title_align="left"))
+    console.print(Panel(Text(clean(headline(capture, findings))), title="Verdict", title_align="left"))
     stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
     if stalling:
         console.print(Text(f"stalling over time: {sparkline(stalling)}  (max {max(stalling)})"))
@@ -148,8 +151,9 @@ def render(capture: Capture, findings: list[Finding], console: Console) -> None:
     for stats in capture.inputs:
         console.print(
             Text(
-                f"{stats.path}: {stats.lines} lines, {stats.parsed} understood, {stats.unparsed} not understood"
-                + (" (list them with --show-unparsed)" if stats.unparsed else ""),
+                clean(f"{stats.path}: {stats.lines} lines, {stats.parsed} understood, {stats.unparsed} not understood"
+                      + (" (list them with --show-unparsed)" if stats.unparsed else "")
+                      + (f"; damaged: {stats.damaged}" if stats.damaged else "")),
                 style="dim",
             )
         )

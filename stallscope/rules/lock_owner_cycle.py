@@ -130,8 +130,11 @@ def check(view: HostView) -> list[Finding]:
         evidence += [Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), str(r["text"]))
                      for _, r in last.head(3).iterrows()]
         for _, r in last.iterrows():
+            # A held-lock line without its "locks held by" header (cut from the capture) has no holder.
+            if pd.isna(r["holder_pid"]):
+                continue
             ref = TaskRef(str(r["holder_comm"]), int(r["holder_pid"]))
-            if r["holder_pid"] is not None and ref not in tasks and len(tasks) < _MAX_HOLDERS:
+            if ref not in tasks and len(tasks) < _MAX_HOLDERS:
                 tasks.append(ref)
     cycle = _cycle(edges)
     if cycle:

@@ -26,7 +26,12 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xfd7zXZ\x00", "xz"),
     (b"BZh", "bz2"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
+    # Recognised only to be refused in one clear line: read as text they would be pages of junk.
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"PK\x03\x04", "zip"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
 )
+_UNSUPPORTED = frozenset({"lz4", "zip", "7z"})
 
 
 class InputError(Exception):
@@ -88,6 +93,9 @@ def _decompressed(raw: io.BufferedReader, kind: str | None, name: str) -> Binary
         return lzma.LZMAFile(raw)  # type: ignore[return-value]
     if kind == "bz2":
         return bz2.BZ2File(raw)  # type: ignore[return-value]
+    if kind in _UNSUPPORTED:
+        raise InputError(f"{name}: {kind} compression is not supported (decompress it first, or use gzip, xz, "
+                         "bz2 or zstd)")
     try:
         import zstandard  # type: ignore[import-not-found]
     except ImportError:
@@ -120,7 +128,12 @@ def open_binary(name: str) -> tuple[Source, BinaryIO]:
         kind = _detect(buffered)
     except OSError as error:
         raise InputError(f"{name}: cannot read ({error.strerror or error})") from None
-    return Source(name, kind), _decompressed(buffered, kind, name)
+    try:
+        return Source(name, kind), _decompressed(buffered, kind, name)
+    except InputError:
+        if name != STDIN_NAME:
+            buffered.close()
+        raise
 
 
 def _text_lines(stream: BinaryIO) -> Iterator[str]:
