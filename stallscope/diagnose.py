@@ -7,6 +7,7 @@ import pandas as pd
 from stallscope.capture.model import Capture
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
+from stallscope.verdict import rank
 
 # A machine: its host name when the capture prefix names one; otherwise each input file on its
 # own, since unrelated files (one per machine is the common case) must not form one timeline.
@@ -53,13 +54,12 @@ def host_views(capture: Capture) -> list[HostView]:
 
 
 def diagnose(capture: Capture) -> list[Finding]:
-    """All findings, most severe first, in log order within a severity."""
+    """All findings, most severe first, then closest to a root cause, then in log order."""
     findings: list[Finding] = []
     for view in host_views(capture):
         for rule in ALL_RULES:
             for finding in rule.check(view):
                 finding.host = view.host
                 findings.append(finding)
-    findings.sort(key=lambda f: (-f.severity.rank, f.evidence[0].source if f.evidence else "",
-                                 f.evidence[0].line if f.evidence else 0))
-    return findings
+    # Most severe first, and within a severity the finding closest to a root cause.
+    return rank(findings)

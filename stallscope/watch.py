@@ -390,10 +390,9 @@ def live_view(capture: Capture, findings: list[Finding], status: str, tail: int 
             worst = Text("\n".join(
                 f"{row.comm}({row.pid})" + ("" if pd.isna(row.delay) else f" {int(row.delay)}")
                 for row in latest.itertuples()))
-        found = Text()
-        for finding in by_host.get(view.host, []) if view.host is not None else [
-                f for f in by_host.get(None, []) if f.evidence and f.evidence[0].source == _machine_name(view)]:
-            found.append(f"{finding.severity.value} {finding.rule}\n")
+        mine = by_host.get(view.host, []) if view.host is not None else [
+            f for f in by_host.get(None, []) if f.evidence and f.evidence[0].source == _machine_name(view)]
+        found = Text("\n".join(f"{f.severity.value} {f.rule}" for f in mine))
         table.add_row(Text(_machine_name(view)), stall_cell, oom_cell, worst, found)
     return Group(table)
 

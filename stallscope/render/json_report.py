@@ -7,6 +7,7 @@ import json
 from stallscope.capture.model import Capture
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding
+from stallscope.verdict import verdict
 
 SCHEMA_VERSION = 1
 
@@ -16,7 +17,8 @@ def report(capture: Capture, findings: list[Finding]) -> dict[str, object]:
         "schema_version": SCHEMA_VERSION,
         "inputs": [i.as_dict() for i in capture.inputs],
         "summary": summary(capture),
-        "verdict": headline(capture, findings),
+        "headline": headline(capture, findings),
+        "verdict": verdict(capture, findings),
         "findings": [f.as_dict() for f in findings],
     }
 

@@ -20,6 +20,7 @@ from stallscope.capture.model import Capture
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding, Severity
+from stallscope.verdict import verdict
 
 _SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 TIMELINE_ROWS = 24
@@ -139,6 +140,8 @@ def finding_panel(finding: Finding) -> Panel:
 def render(capture: Capture, findings: list[Finding], console: Console) -> None:
     facts = summary(capture)
     console.print(Panel(Text(clean(headline(capture, findings))), title="Verdict", title_align="left"))
+    if findings:
+        console.print(Text(clean(verdict(capture, findings))))
     stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
     if stalling:
         console.print(Text(f"stalling over time: {sparkline(stalling)}  (max {max(stalling)})"))
