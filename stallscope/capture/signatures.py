@@ -107,20 +107,24 @@ def signature_groups(sigs: pd.DataFrame) -> pd.DataFrame:
 
 def _claim_orphans(tasks: pd.DataFrame, orphans: pd.DataFrame, owned: set[int]) -> pd.DataFrame:
     """The first orphan trace after each trace-less task line, before the source's next task line."""
-    claimed = []
+    claimed: list[pd.DataFrame] = []
     for source, rows in tasks.groupby("source", sort=False, observed=True):
         found = orphans[orphans["source"] == source].sort_values("line")
         if not len(found):
             continue
         lines = rows["line"].to_numpy(dtype="int64")
         following = np.append(lines[1:], np.iinfo("int64").max)
-        at = np.searchsorted(found["line"].to_numpy(dtype="int64"), lines, side="right")
-        for index, position, limit in zip(rows.index, at, following, strict=True):
-            if index in owned or position >= len(found):
-                continue
-            row = found.iloc[position]
-            if int(row["line"]) < limit:
-                row = row.copy()
-                row["task"], row["comm"], row["pid"] = index, str(tasks.at[index, "comm"]), tasks.at[index, "pid"]
-                claimed.append(row)
-    return pd.DataFrame(claimed)
+        found_lines = found["line"].to_numpy(dtype="int64")
+        at = np.searchsorted(found_lines, lines, side="right")
+        # Whole-column selection: a long capture has hundreds of thousands of task lines.
+        valid = (at < len(found)) & ~rows.index.isin(list(owned))
+        valid[valid] = found_lines[at[valid]] < following[valid]
+        if not valid.any():
+            continue
+        picked = found.iloc[at[valid]].copy()
+        task_rows = rows.index[valid]
+        picked["task"] = task_rows.to_numpy()
+        picked["comm"] = tasks.loc[task_rows, "comm"].astype(str).to_numpy()
+        picked["pid"] = tasks.loc[task_rows, "pid"].to_numpy()
+        claimed.append(picked)
+    return pd.concat(claimed) if claimed else pd.DataFrame()

@@ -10,6 +10,8 @@ reclaim.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.stacks import RECLAIM_FRAMES, first_meaningful, lock_wait
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
@@ -60,7 +62,8 @@ def check(view: HostView) -> list[Finding]:
     waiters: list[tuple[int, str]] = []
     for task in tasks.index:
         flag = restricted_flag(gfp.get(task, ""))
-        if flag and tasks.at[task, "delay"] == tasks.at[task, "delay"]:
+        # pd.isna: a task line cut before its delay has <NA> there, which has no truth value.
+        if flag and not pd.isna(tasks.at[task, "delay"]):
             restricted.append((int(task), flag))
         functions = functions_of(view, int(task))
         in_reclaim = is_kswapd(tasks.at[task, "comm"]) or bool(RECLAIM_FRAMES & set(functions))

@@ -94,11 +94,13 @@ def check(view: HostView) -> list[Finding]:
 def _same_seq_in_lru(view: HostView) -> list[str]:
     """Tasks that kept one seq across reports while every trace stayed in shrink_inactive_list."""
     out = []
+    # One grouping of the task rows, not one scan per trajectory (quadratic on long captures).
+    rows_of = view.tasks.groupby([view.tasks["comm"].astype(str), "pid"], observed=True).groups
     for t in trajectories_view(view).itertuples(index=False):
         if t.kind not in ("livelocked", "blocked"):
             continue
-        rows = view.tasks[(view.tasks["pid"] == t.pid) & (view.tasks["comm"].astype(str) == t.comm)]
-        traces = [functions_of(view, int(i)) for i in rows.index]
+        rows = rows_of.get((t.comm, t.pid), [])
+        traces = [functions_of(view, int(i)) for i in rows]
         if traces and all(fs and "shrink_inactive_list" in fs for fs in traces):
             out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
     return out

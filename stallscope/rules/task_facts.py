@@ -34,7 +34,8 @@ def signatures_of(view: HostView) -> pd.DataFrame:
 
 def functions_of(view: HostView, task: int) -> list[str]:
     """Trusted, normalized functions of a task row's trace (claimed orphans included)."""
-    sigs = signatures_of(view)
+    # The capture-wide table: cutting it down to the host for every task would be quadratic.
+    sigs: pd.DataFrame = _once("sigs", view.capture, task_signatures)
     if task not in sigs.index:
         return []
     stacks: dict[int, list[str]] = _once("stacks", view.capture, stack_table)
