@@ -65,7 +65,8 @@ class Task:
 
 
 def make_tasks(rng: random.Random, blocks: list[tuple[str, list[str]]], count: int) -> list[Task]:
-    comms = ["systemd-journal", "kworker/u8:3", "oom-write", "a.out", "rsync", "java", "postgres", "nginx", "DOM Worker"]
+    comms = ["systemd-journal", "kworker/u8:3", "oom-write", "a.out", "rsync", "java", "postgres", "nginx",
+             "DOM Worker"]
     tasks = []
     for i in range(count):
         gfp, block = rng.choice(blocks)
@@ -151,7 +152,9 @@ def generate(size: int, out: Path, seed: int, hosts: int, tasks: int) -> None:
     styles = ["dmesg", "syslog", "rfc3339"]
     # Only the first host may use bare dmesg prefixes: without a host name in the prefix the
     # lines of several such hosts could not be told apart.
-    machines = [Host(rng, f"host{i:02d}", styles[0] if i == 0 else styles[1 + i % 2], blocks, tasks) for i in range(hosts)]
+    machines = [
+        Host(rng, f"host{i:02d}", styles[0] if i == 0 else styles[1 + i % 2], blocks, tasks) for i in range(hosts)
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     with out.open("w", encoding="utf-8", newline="\n") as sink:

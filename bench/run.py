@@ -63,7 +63,8 @@ def main() -> None:
         grep_s, _, grep_out = timed(["grep", "-c", "MemAlloc", str(log)], args.repeat)
         wc_s, _, _ = timed(["wc", "-l", str(log)], args.repeat)
         # RUSAGE_CHILDREN keeps the maximum over all children so far: measure stallscope last.
-        ours_s, peak_kib, ours_out = timed([*stallscope_command(), "analyze", "--format", "json", str(log)], args.repeat)
+        command = [*stallscope_command(), "analyze", "--format", "json", str(log)]
+        ours_s, peak_kib, ours_out = timed(command, args.repeat)
         report = json.loads(ours_out)
         rows.append(
             {

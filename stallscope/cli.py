@@ -150,6 +150,10 @@ def analyze(
         str | None, typer.Option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
                                  help="Dask scheduler address (tcp://host:8786) for --engine dask.")
     ] = None,
+    hz: Annotated[
+        float | None, typer.Option("--hz", min=1, help="Jiffies per second of the kernel (CONFIG_HZ); inferred "
+                                   "from the log when not given.")
+    ] = None,
 ) -> None:
     """Parse captures and report what stalled memory allocation, with the log lines as evidence.
 
@@ -163,10 +167,10 @@ def analyze(
     machines = fleet(capture, findings)
     if output_format is OutputFormat.json:
         if machines is None:
-            sys.stdout.write(json_report.render(capture, findings) + "\n")
+            sys.stdout.write(json_report.render(capture, findings, hz) + "\n")
         else:
             # The schema lets `summary` gain keys; a one-machine document stays as it was.
-            document = json_report.report(capture, findings)
+            document = json_report.report(capture, findings, hz)
             document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
             sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
     else:
@@ -178,7 +182,7 @@ def analyze(
             from stallscope.render import fleet as fleet_render
 
             fleet_render.render(machines, console)
-        text.render(capture, findings, console)
+        text.render(capture, findings, console, hz)
     if show_unparsed:
         errors = Console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:

@@ -105,7 +105,7 @@ def test_json_round_trips_the_name_exactly(attack: str) -> None:
     assert document.isascii()  # \u escapes: nothing a terminal or a pipe could act on
     assert not re.search(r"[\x00-\x09\x0b-\x1f]", document)
     parsed = json.loads(document)
-    assert set(parsed) == {"schema_version", "inputs", "summary", "verdict", "findings"}
+    assert {"schema_version", "inputs", "summary", "verdict", "findings"} <= set(parsed)
     comms = {t["comm"] for f in parsed["findings"] for t in f["tasks"]}
     assert comms == {attack}
     assert any(attack in e["text"] for f in parsed["findings"] for e in f["evidence"])

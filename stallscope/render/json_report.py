@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from stallscope.capture.hz import hz_by_host
 from stallscope.capture.model import Capture
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding
@@ -12,17 +13,23 @@ from stallscope.verdict import verdict
 SCHEMA_VERSION = 1
 
 
-def report(capture: Capture, findings: list[Finding]) -> dict[str, object]:
+def report(capture: Capture, findings: list[Finding], hz: float | None = None) -> dict[str, object]:
+    facts = summary(capture)
+    # Jiffies per second per host: inferred from delay growth against timestamps, or --hz.
+    facts["hz"] = [
+        {"host": host, "hz": e.hz, "how": e.how, "pairs": e.pairs, "note": e.note}
+        for host, e in hz_by_host(capture, hz).items()
+    ]
     return {
         "schema_version": SCHEMA_VERSION,
         "inputs": [i.as_dict() for i in capture.inputs],
-        "summary": summary(capture),
+        "summary": facts,
         "headline": headline(capture, findings),
         "verdict": verdict(capture, findings),
         "findings": [f.as_dict() for f in findings],
     }
 
 
-def render(capture: Capture, findings: list[Finding]) -> str:
+def render(capture: Capture, findings: list[Finding], hz: float | None = None) -> str:
     # ensure_ascii keeps the document inert in any terminal or pipe, whatever bytes the log held.
-    return json.dumps(report(capture, findings), indent=2, ensure_ascii=True, allow_nan=False)
+    return json.dumps(report(capture, findings, hz), indent=2, ensure_ascii=True, allow_nan=False)

@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from stallscope.capture.hz import delay_seconds
 from stallscope.capture.model import Capture
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
@@ -84,10 +85,11 @@ def timeline(capture: Capture) -> Table | None:
     return table
 
 
-def stalled_tasks(capture: Capture) -> Table | None:
+def stalled_tasks(capture: Capture, hz: float | None = None) -> Table | None:
     tasks = capture.tasks
     if tasks.empty:
         return None
+    seconds = delay_seconds(capture, hz)
     latest = tasks.sort_values(["source", "line"]).groupby(["host", "comm", "pid"], observed=True, dropna=False).tail(1)
     latest = latest.assign(_delay=latest["delay"].fillna(-1)).sort_values("_delay", ascending=False)
     table = Table(title=f"Stalled tasks (latest line of each, worst first; {len(latest)} tasks)", title_justify="left")
@@ -106,7 +108,7 @@ def stalled_tasks(capture: Capture) -> Table | None:
             _num(row.seq),
             Text(clean(gfp)),
             _num(row.order),
-            _num(row.delay),
+            _num(row.delay) + (f" ({seconds[row.Index]:.1f}s)" if pd.notna(seconds[row.Index]) else ""),
             _num(row.switches),
             "" if pd.isna(row.flags) else f"{int(row.flags):#x}",
         )
@@ -137,7 +139,7 @@ def finding_panel(finding: Finding) -> Panel:
     return Panel(body, title=title, title_align="left", border_style=style)
 
 
-def render(capture: Capture, findings: list[Finding], console: Console) -> None:
+def render(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
     facts = summary(capture)
     console.print(Panel(Text(clean(headline(capture, findings))), title="Verdict", title_align="left"))
     if findings:
@@ -145,7 +147,7 @@ def render(capture: Capture, findings: list[Finding], console: Console) -> None:
     stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
     if stalling:
         console.print(Text(f"stalling over time: {sparkline(stalling)}  (max {max(stalling)})"))
-    for table in (timeline(capture), stalled_tasks(capture)):
+    for table in (timeline(capture), stalled_tasks(capture, hz)):
         if table is not None:
             console.print(table)
     if findings:

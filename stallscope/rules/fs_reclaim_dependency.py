@@ -127,7 +127,7 @@ OPEN = (
 def _worker(view: HostView, task: int) -> bool:
     flags = view.tasks.at[task, "flags"]
     queue = view.tasks.at[task, "workqueue"]
-    return isinstance(queue, str) or (flags == flags and flags is not None and bool(int(flags) & PF_WQ_WORKER))
+    return isinstance(queue, str) or (not pd.isna(flags) and bool(int(flags) & PF_WQ_WORKER))
 
 
 def _nofs_oom_calls(view: HostView) -> str:
