@@ -33,6 +33,7 @@ from stallscope.diagnose import diagnose, host_views
 from stallscope.rules.base import Finding
 from stallscope.sources.expand import expand_inputs
 from stallscope.sources.reader import STDIN_NAME, open_binary
+from stallscope.verdict import rank
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -317,17 +318,12 @@ def _diagnose_part(capture: Capture) -> list[Finding]:
     return diagnose(capture)
 
 
-def _sorted(findings: list[Finding]) -> list[Finding]:
-    # The order stallscope.diagnose gives; stable, so machines keep their order within a tie.
-    return sorted(findings, key=lambda f: (-f.severity.rank, f.evidence[0].source if f.evidence else "",
-                                           f.evidence[0].line if f.evidence else 0))
-
-
 def diagnose_on(capture: Capture, engine: Engine | None = None) -> list[Finding]:
     """:func:`stallscope.diagnose`, each machine a task of ``engine`` (in this process without one)."""
     parts = split_machines(capture)
     if len(parts) < 2:
         return diagnose(capture)
     results = engine.map(_diagnose_part, parts) if engine is not None else [_diagnose_part(p) for p in parts]
-    return _sorted([f for found in results for f in found])
+    # The order stallscope.diagnose gives; stable, so machines keep their order within a tie.
+    return rank([f for found in results for f in found])
 

@@ -142,3 +142,22 @@ def test_mutated_corpus_windows(start: int, length: int, mutations: list[tuple[s
     again = load_lines("fuzz.log", data.decode("utf-8", "replace").split("\n")[:-1])
     stats = again.inputs[0]
     assert stats.parsed + stats.unparsed == stats.lines
+
+
+# Inputs hypothesis found that crashed a rule or the record reader, kept so they always run.
+FOUND = {
+    # A lockdep held-lock line without its "locks held by" header: no holder pid.
+    "held-lock-without-holder": b"[   60.758417]  #0:  (&mm->mmap_sem){++++++}, at: [<ffffffff8117e6aa>] SyS_mremap+0xaa/0x500\n",
+    # A MemAlloc line cut before its delay=: the rule compared <NA> with itself.
+    "nofs-task-without-delay": b"[  293.927236] MemAlloc: a.out(4252) seq=109 gfp=0x342004a(GFP_NOFS|__GFP_HIGHMEM|__GFP_HARDWALL|__GFP_MOVABLE|__GFP_WRITE)\n",
+    # A line of blanks only after a prefixed one: the mail-wrap check took its first word.
+    "blank-only-line": b"[  293.927236] MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=3\n"
+                       b"[  293.927237] x\n" + b" " * 3 + b"\n",
+}
+
+
+def test_inputs_hypothesis_found() -> None:
+    for name, data in FOUND.items():
+        capture = read_bytes(data)
+        check(capture)
+        assert capture.inputs[0].physical_lines == physical_lines(data), name

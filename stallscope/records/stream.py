@@ -175,8 +175,8 @@ class _Reader:
         if (
             self.prefixed
             and self.pending is not None
+            and not text[0].isspace()  # first: a line of blanks only has no first word
             and self.prev_len + 1 + len(text.split(None, 1)[0]) > _WRAP_WIDTH
-            and not text[0].isspace()
             and not text.startswith(_MARKERS)
         ):
             # A mailer or bugzilla broke the line and swallowed the blank at the break.
