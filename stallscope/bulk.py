@@ -48,7 +48,7 @@ CHUNK_BYTES = 8 << 20
 _ZERO_DIGITS = str.maketrans("123456789", "000000000")
 # Anything the console-noise cleaner would touch (CR is handled separately).
 _NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]")
-FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339"})
+FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsyslog"})
 _MAX_FRAME_RUNS = 200_000
 # No kernel record comes near this; a longer "line" is binary junk or a file without newlines.
 # It is kept cut to this length (one line, counted once), so memory does not grow with it.
@@ -103,6 +103,10 @@ class BulkReader:
     def _learn(self, raw: str) -> KeyInfo:
         pre = _Reader(self.source).prefix(raw) if raw else None
         if pre is None or pre.ts is None or pre.caller is not None or pre.fmt not in FAST_FORMATS:
+            return _INELIGIBLE
+        if pre.fmt == "netconsole-rsyslog" and not pre.inner:
+            # A datagram without printk's [ts] continues the previous one: only the line reader
+            # knows what to glue it to.
             return _INELIGIBLE
         body = raw[pre.end :]
         if "#0" in body and pre.fmt.startswith("syslog"):
@@ -201,42 +205,62 @@ class BulkReader:
         if counts.get(_BLANK):
             stats.formats[None] = stats.formats.get(None, 0) + counts[_BLANK]
         if any(info.host_span is not None for info in counts):
-            groups: dict[str | None, list[int]] = {}
-            for i, info in enumerate(infos):
-                span = info.host_span
-                host = lines[i][span[0] : span[1]] if span is not None else None
-                groups.setdefault(host, []).append(i)
-            # Blank lines carry no host: in the line reader they belong to no host's stream.
-            for indexes in groups.values():
-                self._run(lines, infos, indexes, base)
+            hosts: list[str | None] | None = [
+                lines[i][info.host_span[0] : info.host_span[1]] if info.host_span is not None else None
+                for i, info in enumerate(infos)
+            ]
         else:
-            self._run(lines, infos, range(len(lines)), base)
+            hosts = None
+        self._walk(lines, infos, hosts, base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
         stats.physical_lines += len(lines)
 
-    def _run(self, lines: list[str], infos: list[KeyInfo], indexes: list[int] | range, base: int) -> None:
-        """Walk one host's lines of a chunk in order, taking runs of trace-body lines whole."""
+    def _walk(self, lines: list[str], infos: list[KeyInfo], hosts: list[str | None] | None, base: int) -> None:
+        """Heads (lines that are not trace bodies) in log order; runs of trace-body lines whole.
+
+        With several hosts interleaved, a host's trace lines are held until that host's next head
+        (or the end of the chunk): nothing another host prints touches this host's block, so the
+        builder sees every host's lines in order and creates rows in the order of the log.
+        """
         builder = self.builder
         stats = self.stats
-        order = list(indexes)
-        heads = [p for p, i in enumerate(order) if not (infos[i].trace_body or infos[i].noop)]
-        heads.append(len(order))
+        heads = [i for i, info in enumerate(infos) if not (info.trace_body or info.noop)]
+        pending: dict[str | None, list[int]] = {}
         previous = -1
-        for position in heads:
-            if position > previous + 1:
-                self._trace_run(lines, infos, order[previous + 1 : position], base)
-            if position < len(order):
-                i = order[position]
-                info = infos[i]
-                raw = lines[i]
-                record = self._record(raw, info, base + i + 1)
-                template = info.template
-                parsed = None
-                if template is not None:
-                    parsed = ParsedLine(template.kind, template.fill([raw[a:b] for a, b in info.runs]))
-                builder.add(record, parsed, stats)
-            previous = position
+        for i in heads:
+            if i > previous + 1:
+                self._hold(pending, hosts, previous + 1, i)
+            host = hosts[i] if hosts is not None else None
+            run = pending.pop(host, None)
+            if run:
+                self._trace_run(lines, infos, run, base)
+            info = infos[i]
+            raw = lines[i]
+            record = self._record(raw, info, base + i + 1)
+            template = info.template
+            parsed = None
+            if template is not None:
+                parsed = ParsedLine(template.kind, template.fill([raw[a:b] for a, b in info.runs]))
+            builder.add(record, parsed, stats)
+            previous = i
+        if previous + 1 < len(lines):
+            self._hold(pending, hosts, previous + 1, len(lines))
+        for run in pending.values():
+            self._trace_run(lines, infos, run, base)
+
+    @staticmethod
+    def _hold(pending: dict[str | None, list[int]], hosts: list[str | None] | None, start: int, end: int) -> None:
+        """Queue the trace-body lines [start, end) on their hosts' pending runs."""
+        if hosts is None:
+            pending.setdefault(None, []).extend(range(start, end))
+            return
+        gap = hosts[start:end]
+        if gap.count(gap[0]) == len(gap):
+            pending.setdefault(gap[0], []).extend(range(start, end))
+            return
+        for offset, host in enumerate(gap):
+            pending.setdefault(host, []).append(start + offset)
 
     def _record(self, raw: str, info: KeyInfo, number: int) -> Record:
         if info is _BLANK:
