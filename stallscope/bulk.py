@@ -39,7 +39,7 @@ from stallscope.capture.builder import (
 from stallscope.capture.model import InputStats
 from stallscope.parse.lines import LineParser, ParsedLine, Template
 from stallscope.records.prefix import Record
-from stallscope.records.stream import _Reader, records
+from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
 from stallscope.sources.reader import open_binary
 
@@ -109,7 +109,7 @@ class BulkReader:
             # knows what to glue it to.
             return _INELIGIBLE
         body = raw[pre.end :]
-        if "#0" in body and pre.fmt.startswith("syslog"):
+        if "#0" in body and pre.fmt.startswith("syslog") and _RSYSLOG_ESCAPE.search(body):
             return _INELIGIBLE  # rsyslog escapes: the record layer rewrites the body
         template = self.parser.template(body)
         kind = None if template is None else template.kind
