@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stallscope.rules import (
     allocation_failure,
+    cpu_lockup,
     fs_reclaim_dependency,
     hung_task,
     kswapd_lock_wait,
@@ -39,4 +40,5 @@ ALL_RULES: tuple[Rule, ...] = (
     workqueue_lockup,  # type: ignore[list-item]
     lock_owner_cycle,  # type: ignore[list-item]
     oom_kill,  # type: ignore[list-item]
+    cpu_lockup,  # type: ignore[list-item]
 )

@@ -19,9 +19,16 @@ def _ordered(view: HostView) -> pd.DataFrame:
     tasks = view.tasks
     if tasks.empty:
         return tasks
-    tasks = tasks[tasks["seq"].notna()]
+    tasks = tasks[tasks["seq"].notna() | tasks["delay"].notna()]
     # Task identity is (comm, pid): a reused pid with another name is another task.
-    return tasks.assign(_comm=tasks["comm"].astype(str)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
+    tasks = tasks.assign(_comm=tasks["comm"].astype(str)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
+    # The first watchdog version printed no seq: there, a request lasts while its delay keeps
+    # growing, and a smaller delay means a new request began. Such requests get negative ids.
+    same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())
+    restarted = ~same_task | (tasks["delay"] < tasks["delay"].shift()).fillna(False)
+    synthetic = -restarted.astype("int64").cumsum()
+    request = tasks["seq"].astype("Float64").fillna(synthetic.astype("Float64"))
+    return tasks.assign(_req=request)
 
 
 def request_runs(view: HostView) -> pd.DataFrame:
@@ -34,7 +41,7 @@ def request_runs(view: HostView) -> pd.DataFrame:
     if tasks.empty:
         return pd.DataFrame(columns=list(_RUN_COLUMNS))
     same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())
-    new_run = ~(same_task & (tasks["seq"] == tasks["seq"].shift()).fillna(False))
+    new_run = ~(same_task & (tasks["_req"] == tasks["_req"].shift()).fillna(False))
     run = new_run.cumsum()
     frame = tasks.assign(_row=tasks.index, _run=run.to_numpy())
     grouped = frame.groupby("_run", sort=False)
@@ -42,7 +49,7 @@ def request_runs(view: HostView) -> pd.DataFrame:
         {
             "comm": grouped["_comm"].first(),
             "pid": grouped["pid"].first().astype("int64"),
-            "seq": grouped["seq"].first().astype("int64"),
+            "seq": grouped["seq"].first(),
             "observations": grouped.size(),
             "first": grouped["_row"].first(),
             "last": grouped["_row"].last(),
@@ -64,6 +71,8 @@ def stuck_requests(view: HostView) -> pd.DataFrame:
 def advancing_tasks(view: HostView) -> pd.DataFrame:
     """Tasks whose seq moved forward between observations: comm, pid, seq_first, seq_last, first, last."""
     tasks = _ordered(view)
+    if not tasks.empty:
+        tasks = tasks[tasks["seq"].notna()]
     if tasks.empty:
         return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
     frame = tasks.assign(_row=tasks.index)

@@ -6,6 +6,8 @@ still inside the page allocator's slow path, report after report.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
 from stallscope.rules.seq_history import stuck_requests
 
@@ -21,7 +23,10 @@ def check(view: HostView) -> list[Finding]:
     stuck = stuck.assign(growth=stuck["delay_last"].astype("int64") - stuck["delay_first"].astype("int64"))
     stuck = stuck.sort_values("growth", ascending=False, kind="stable")
     worst = stuck.iloc[0]
-    names = ", ".join(f"{r.comm}({r.pid}) seq={r.seq}" for r in stuck.head(_NAMED).itertuples())
+    names = ", ".join(
+        f"{r.comm}({r.pid}) " + (f"seq={int(r.seq)}" if pd.notna(r.seq) else "no seq printed")
+        for r in stuck.head(_NAMED).itertuples()
+    )
     more = f" and {len(stuck) - _NAMED} more" if len(stuck) > _NAMED else ""
     evidence = []
     for row in stuck.head(_MAX_EVIDENCE // 2).itertuples():
@@ -32,12 +37,13 @@ def check(view: HostView) -> list[Finding]:
             rule=RULE,
             severity=Severity.CRITICAL,
             title=(
-                f"{len(stuck)} allocation request(s) made no progress: seq unchanged while delay grows "
+                f"{len(stuck)} allocation request(s) made no progress: same request while delay grows "
                 f"(worst {worst['comm']}({worst['pid']}), +{int(worst['growth'])} jiffies)"
             ),
             explanation=(
-                f"These tasks were reported again with the same allocation sequence number and a "
-                f"larger delay: {names}{more}. The request that began at that seq never completed "
+                f"These tasks were reported again with the same allocation request and a larger delay "
+                f"(the same seq; where the watchdog printed no seq, a delay that only grew): "
+                f"{names}{more}. The request never completed "
                 "between watchdog scans, so the allocator is not making progress for them (a "
                 "livelock or an indefinite wait inside __alloc_pages_slowpath), not merely slow. "
                 "Their call traces show where each request waits."
