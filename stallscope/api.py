@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from stallscope.bulk import counted, read_input
+from stallscope.bulk import read_input, read_lines
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.parse.lines import LineParser
-from stallscope.records.stream import records
 from stallscope.sources.expand import expand_inputs
 
 _parser: LineParser | None = None
@@ -43,15 +42,9 @@ def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> 
 
     Used for pieces of a large file read by worker processes, and by callers that hold text.
     """
-    parser = line_parser()
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)
     stats = InputStats(name)
     builder.start_input(stats)
-    parse = parser.parse
-    add = builder.add
-    formats = stats.formats
-    for record in records(name, counted(lines, stats)):
-        formats[record.fmt] = formats.get(record.fmt, 0) + 1
-        add(record, parse(record.body), stats)
+    read_lines(name, iter(lines), builder, stats, line_parser())
     builder.finish_input(name)
     return builder.build()

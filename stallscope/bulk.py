@@ -467,7 +467,7 @@ def read_stream(
             return
         if first.startswith(EXPORT_MAGIC):
             lines: Iterator[str] = export_lines(blocks.rest(first + b"\n"))  # type: ignore[arg-type]
-            _classic(name, lines, builder, stats, parser)
+            read_lines(name, lines, builder, stats, parser)
             return
         texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
         head = next(texts)
@@ -477,7 +477,7 @@ def read_stream(
             for text in texts:
                 reader.feed(text)
         else:
-            _classic(name, _lines_of(_chain(head, texts)), builder, stats, parser)
+            read_lines(name, _lines_of(_chain(head, texts)), builder, stats, parser)
     except _DAMAGE as error:
         # What was read before the damage stays in the capture: a rotated log cut off by a full
         # disk still holds the hours before. The caller reports stats.damaged.
@@ -535,7 +535,10 @@ def counted(lines: Iterable[str], stats: InputStats) -> Iterator[str]:
         yield text
 
 
-def _classic(path: str, lines: Iterator[str], builder: CaptureBuilder, stats: InputStats, parser: LineParser) -> None:
+def read_lines(
+    path: str, lines: Iterator[str], builder: CaptureBuilder, stats: InputStats, parser: LineParser
+) -> None:
+    """The line reader: every line through the record layer, the grammars and the builder."""
     parse = parser.parse
     add = builder.add
     formats = stats.formats

@@ -40,7 +40,6 @@ from rich.text import Text
 
 from stallscope.api import line_parser
 from stallscope.capture.builder import CaptureBuilder
-from stallscope.capture.columns import frame_of
 from stallscope.capture.model import Capture, InputStats
 from stallscope.diagnose import diagnose, host_views
 from stallscope.records.prefix import Record
@@ -222,30 +221,12 @@ class LiveCapture:
 
 
 def peek(builder: CaptureBuilder) -> Capture:
-    """The builder's rows so far, as :meth:`CaptureBuilder.build` makes them, without ending open blocks.
+    """The builder's rows so far without ending open blocks.
 
     ``build`` ends every open trace and task block, which would cut a trace that is still being
     printed; here those stay open in the builder and reach a later capture whole.
     """
-    snapshots = frame_of(builder.snapshots)
-    snapshots.index.name = "snapshot"
-    snapshots["text"] = pd.Series(builder.snapshot_text, dtype=object)
-    tasks = frame_of(builder.tasks)
-    tasks.index.name = "task"
-    tasks["text"] = pd.Series(builder.task_text, dtype=object)
-    events = frame_of(builder.events)
-    events.index.name = "event"
-    events["fields"] = pd.Series(builder.event_fields, dtype=object)
-    events["text"] = pd.Series(builder.event_text, dtype=object)
-    return Capture(
-        snapshots=snapshots,
-        tasks=tasks,
-        events=events,
-        frames=frame_of(builder.frames),
-        traces=frame_of(builder.traces),
-        inputs=list(builder.inputs),
-        unparsed=list(builder.unparsed),
-    )
+    return builder.snapshot()
 
 
 def identity(finding: Finding) -> Identity:

@@ -473,8 +473,13 @@ class CaptureBuilder:
         return stack
 
     def build(self) -> Capture:
+        """The capture, every open block ended (the input is over)."""
         for stream in self._streams.values():
             self._end_block(stream)
+        return self.snapshot()
+
+    def snapshot(self) -> Capture:
+        """The rows so far, leaving open blocks open (``watch`` looks while a trace is printed)."""
         snapshots = frame_of(self.snapshots)
         snapshots.index.name = "snapshot"
         snapshots["text"] = pd.Series(self.snapshot_text, dtype=object)

@@ -226,7 +226,9 @@ class LineParser:
         """The template of ``body``'s shape (learned with Lark on first sight), or None."""
         if len(body) > MAX_BODY_CHARS:
             return None
-        parts = _DIGIT_RUN.split(body)
+        return self._shape(body, _DIGIT_RUN.split(body))
+
+    def _shape(self, body: str, parts: list[str]) -> Template | None:
         masked = "0".join(parts[0::2]) if len(parts) > 1 else body
         try:
             return self._shapes[masked]
@@ -242,14 +244,7 @@ class LineParser:
         if len(body) > MAX_BODY_CHARS:
             return None
         parts = _DIGIT_RUN.split(body)
-        masked = "0".join(parts[0::2]) if len(parts) > 1 else body
-        try:
-            template = self._shapes[masked]
-        except KeyError:
-            template = self._learn(masked.strip())
-            if len(self._shapes) >= self._max_shapes:
-                self._shapes.clear()
-            self._shapes[masked] = template
+        template = self._shape(body, parts)
         if template is None:
             return None
         return ParsedLine(template.kind, template.fill(parts[1::2]))
