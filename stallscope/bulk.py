@@ -49,7 +49,9 @@ _ZERO_DIGITS = str.maketrans("123456789", "000000000")
 # Anything the console-noise cleaner would touch (CR is handled separately).
 _NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]")
 FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsyslog"})
-_MAX_FRAME_RUNS = 200_000
+# Distinct traces of one capture number in the thousands; the bound only stops a pathological
+# log (every trace different) from holding all of them.
+_MAX_FRAME_RUNS = 20_000
 # No kernel record comes near this; a longer "line" is binary junk or a file without newlines.
 # It is kept cut to this length (one line, counted once), so memory does not grow with it.
 MAX_LINE_BYTES = 1 << 20
@@ -305,7 +307,9 @@ class BulkReader:
         if not body_lines:
             self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
             return
-        bodies = tuple(lines[i][infos[i].body_start :] for i in body_lines)
+        # Keyed by the frame lines alone: register dumps differ on every trace and would make
+        # every run a new key (and the cache grow with the log).
+        bodies = tuple(lines[i][infos[i].body_start :] for i in body_lines if infos[i].kind == "frame")
         frames = self.frame_runs.get(bodies)
         if frames is None:
             found: list[Frame] = []
