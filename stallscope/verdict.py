@@ -47,6 +47,8 @@ NEXT_STEPS: dict[str, str] = {
     "oom-plateau": "Mem-Info and the traces of the stalling tasks for where reclaim loops without "
     "reaching the OOM killer",
     "thp-fragmentation": "the Mem-Info buddy lines and the THP defrag setting",
+    "warn-alloc-stall": "the Mem-Info printed with the stall (free against the min watermark, file "
+    "against anonymous pages, swap) and whether kswapd was running",
 }
 GENERIC_NEXT = "Mem-Info (SysRq-m), the workqueue dump, held locks, and each task's seq/switches across reports"
 
@@ -102,8 +104,11 @@ def _paragraph(capture: Capture, host: str | None, ranked: list[Finding]) -> str
         chain = "; ".join(f"{_sentence(f.title)}{_cite(capture, f, 2)}" for f in rest)
         sentences.append(f"Supporting evidence: {chain}.")
     sentences += _trajectory_sentences(capture, host)
-    step = NEXT_STEPS.get(top.rule, GENERIC_NEXT)
-    sentences.append(f"Next, given {_first_line(top)}, check {step}; then {GENERIC_NEXT}.")
+    step = NEXT_STEPS.get(top.rule)
+    if step is None:
+        sentences.append(f"Next, given {_first_line(top)}, check {GENERIC_NEXT}.")
+    else:
+        sentences.append(f"Next, given {_first_line(top)}, check {step}; then {GENERIC_NEXT}.")
     return " ".join(sentences)
 
 

@@ -156,7 +156,8 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
     for stats in capture.inputs:
         console.print(
             Text(
-                clean(f"{stats.path}: {stats.lines} lines, {stats.parsed} understood, {stats.unparsed} not understood"
+                clean(f"{stats.path}: {stats.physical_lines} lines ({stats.lines} records), {stats.parsed} records "
+                      f"understood, {stats.unparsed} not understood"
                       + (" (list them with --show-unparsed)" if stats.unparsed else "")
                       + (f"; damaged: {stats.damaged}" if stats.damaged else "")),
                 style="dim",
