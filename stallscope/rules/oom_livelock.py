@@ -11,7 +11,13 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.oom_trend import SLASH_NOTE, describe_phase, oom_trend, phase_evidence
+from stallscope.rules.oom_trend import (
+    describe_phase,
+    oom_trend,
+    phase_evidence,
+    stuck_tasks_sentence,
+    with_slash_note,
+)
 
 RULE = "oom-livelock"
 
@@ -55,12 +61,9 @@ def check(view: HostView) -> list[Finding]:
         )
         evidence += [view.event_evidence(int(i)) for i in kills.index[:3]]
     explanation = (
-        f"Across the last {latest.observations} watchdog reports {int(snaps['stalling'].min())}-"
-        f"{int(snaps['stalling'].max())} tasks stayed stuck in memory allocation while "
-        f"out_of_memory() kept being called ({history}). {why}"
+        f"{stuck_tasks_sentence(view, latest)} out_of_memory() kept being called ({history}). {why}"
     )
-    if trend.slash_format:
-        explanation += " " + SLASH_NOTE
+    explanation = with_slash_note(trend, explanation)
     return [
         Finding(
             rule=RULE,

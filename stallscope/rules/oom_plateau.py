@@ -8,7 +8,13 @@ OOM killer cannot help and the machine hangs silently.
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.oom_trend import SLASH_NOTE, describe_phase, oom_trend, phase_evidence
+from stallscope.rules.oom_trend import (
+    describe_phase,
+    oom_trend,
+    phase_evidence,
+    stuck_tasks_sentence,
+    with_slash_note,
+)
 
 RULE = "oom-plateau"
 
@@ -22,15 +28,13 @@ def check(view: HostView) -> list[Finding]:
     stalling = snaps["stalling"].astype(int)
     history = "; ".join(f"oom_count {describe_phase(view, p)}" for p in trend.phases)
     explanation = (
-        f"Across the last {latest.observations} watchdog reports {int(stalling.min())}-{int(stalling.max())} "
-        f"tasks stayed stuck in memory allocation while oom_count did not increase ({history}). "
+        f"{stuck_tasks_sentence(view, latest)} oom_count did not increase ({history}). "
         "The stalled allocations never reach out_of_memory(): they are looping or sleeping before the "
         "OOM killer (typically throttled in direct reclaim, or unable to invoke it because they lack "
         "__GFP_FS), so nothing will be killed and the machine will not recover by itself. "
         "Look at where the stalled tasks' traces sit and what kswapd is doing."
     )
-    if trend.slash_format:
-        explanation += " " + SLASH_NOTE
+    explanation = with_slash_note(trend, explanation)
     return [
         Finding(
             rule=RULE,

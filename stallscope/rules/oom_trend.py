@@ -114,6 +114,19 @@ def phase_evidence(view: HostView, phases: list[Phase], limit: int = 6) -> list[
     return [view.snapshot_evidence(i) for i in rows[-limit:]]
 
 
+def stuck_tasks_sentence(view: HostView, phase: Phase) -> str:
+    """The opening both OOM-trend rules share: how many reports, how many tasks stayed stuck."""
+    stalling = view.snapshots.loc[phase.rows]["stalling"].astype(int)
+    return (
+        f"Across the last {phase.observations} watchdog reports {int(stalling.min())}-{int(stalling.max())} "
+        "tasks stayed stuck in memory allocation while"
+    )
+
+
+def with_slash_note(trend: Trend, explanation: str) -> str:
+    return f"{explanation} {SLASH_NOTE}" if trend.slash_format else explanation
+
+
 SLASH_NOTE = (
     "This build prints oom_count=A/B: the rule follows A, the number of out_of_memory() calls; "
     "B counts allocations that skipped the OOM killer because they lacked __GFP_FS."
