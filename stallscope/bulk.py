@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import pairwise, repeat
 from typing import BinaryIO, TypeVar
 
 from stallscope.capture.builder import (
@@ -45,9 +45,10 @@ from stallscope.sources.reader import open_binary
 
 T = TypeVar("T")
 CHUNK_BYTES = 8 << 20
-_ZERO_DIGITS = str.maketrans("123456789", "000000000")
-# Anything the console-noise cleaner would touch (CR is handled separately).
-_NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]")
+# Anything the console-noise cleaner would touch (CR is handled separately) becomes NUL in the
+# keys, so one ``in`` test on the translated chunk tells whether the line reader must take it.
+_NOISE_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_KEY_TABLE = bytes.maketrans(b"123456789" + _NOISE_BYTES, b"000000000" + b"\x00" * len(_NOISE_BYTES))
 FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsyslog"})
 # Distinct traces of one capture number in the thousands; the bound only stops a pathological
 # log (every trace different) from holding all of them.
@@ -59,6 +60,8 @@ _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
 _DIGITS = re.compile(r"[0-9]+")
 # Line kinds the builder only counts: they neither end nor start a block.
 NOOP_KINDS = frozenset({"stack_words"})
+# Line kinds handed to the builder a run at a time (see CaptureBuilder.add_trace_run).
+RUN_KINDS = TRACE_BODY_KINDS | {"call_trace"}
 # What the record layer says of a line whose timestamp is below the one before it (same host).
 BACKWARDS = "timestamp goes backwards"
 
@@ -74,11 +77,20 @@ class KeyInfo:
     body_start: int = 0
     host_span: tuple[int, int] | None = None
     fmt: str | None = None
-    # Where printk's timestamp sits, when the rest of the prefix carries nothing else per line.
+    # Where printk's timestamp sits: every line of a key has the same layout (digits keep their
+    # width in the key), so the prefix is taken apart once per key, not once per line.
     ts_span: tuple[int, int] | None = None
+    level: int | None = None
+    # Where the wall-clock time sits; ``wall_direct``: it is that text as is (ISO), else the
+    # text is a cache key for the time the record layer derives from it (syslog's "Mon DD").
+    wall_span: tuple[int, int] | None = None
+    wall_direct: bool = False
     template: Template | None = None
-    runs: tuple[tuple[int, int], ...] = ()  # digit runs of the body, as positions in the line
     noop: bool = False  # counted, but changes nothing in the builder (raw stack words)
+    frame: bool = False
+    # "Call Trace:": ends the trace that is open and starts the next one, so it travels with
+    # the trace lines that follow it instead of going through the builder on its own.
+    restart: bool = False
 
 
 _INELIGIBLE = KeyInfo(eligible=False)
@@ -86,17 +98,24 @@ _BLANK = KeyInfo(eligible=True, kind="blank")
 
 
 class BulkReader:
-    """Feeds one input's text into a builder, chunk by chunk."""
+    """Feeds one input's bytes into a builder, chunk by chunk.
+
+    Chunks stay bytes: keys, hosts, timestamps and trace bodies are read from the undecoded
+    lines, and only lines that open a block are decoded. Decoding line by line gives the same
+    text as decoding the chunk, since a newline never sits inside a UTF-8 sequence; a key is
+    only used when its prefix is ASCII, so that its byte positions are character positions.
+    """
 
     def __init__(self, source: str, builder: CaptureBuilder, stats: InputStats, parser: LineParser):
         self.source = source
         self.builder = builder
         self.stats = stats
         self.parser = parser
-        self.keys: dict[str, KeyInfo] = {"": _BLANK}
-        self.frame_runs: dict[tuple[str, ...], tuple[Frame, ...]] = {}
+        self.keys: dict[bytes, KeyInfo] = {b"": _BLANK}
+        self.frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = {}
         self.lines_done = 0
         self.fast_lines = 0
+        self.walls: dict[str, str] = {}
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
         # lines as going backwards, only heads and the ends of trace runs need their time read.
         self.last_ts: dict[str | None, float] = {}
@@ -105,6 +124,8 @@ class BulkReader:
     def _learn(self, raw: str) -> KeyInfo:
         pre = _Reader(self.source).prefix(raw) if raw else None
         if pre is None or pre.ts is None or pre.caller is not None or pre.fmt not in FAST_FORMATS:
+            return _INELIGIBLE
+        if not raw[: pre.end].isascii():
             return _INELIGIBLE
         if pre.fmt == "netconsole-rsyslog" and not pre.inner:
             # A datagram without printk's [ts] continues the previous one: only the line reader
@@ -122,46 +143,57 @@ class BulkReader:
                 return _INELIGIBLE
             span = (at, at + len(pre.host))
         ts_span = None
-        if pre.fmt == "dmesg" and pre.wall is None and pre.level is None:
-            stamp = _STAMP.match(raw)
-            if stamp is not None and float(stamp.group(1)) == pre.ts:
+        for stamp in _STAMP.finditer(raw, 0, pre.end):
+            if float(stamp.group(1)) == pre.ts:
                 ts_span = stamp.span(1)
-        runs = tuple(m.span() for m in _DIGITS.finditer(raw, pre.end))
-        return KeyInfo(True, kind, kind in TRACE_BODY_KINDS, pre.end, span, pre.fmt, ts_span, template, runs,
-                       kind in NOOP_KINDS)
+        if ts_span is None:
+            return _INELIGIBLE
+        wall_span = None
+        wall_direct = False
+        if pre.wall is not None:
+            at = raw.find(pre.wall, 0, pre.end)
+            if at >= 0:
+                wall_span, wall_direct = (at, at + len(pre.wall)), True
+            elif span is not None:
+                wall_span = (0, span[0])  # everything before the host: the date and time
+            else:
+                return _INELIGIBLE
+        return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
+                       wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace")
 
-    def fast_enough(self, text: str) -> bool:
+    def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
-        sample = text[: 1 << 20]
-        cut = sample.rfind("\n")
+        sample = block[: 1 << 20]
+        cut = sample.rfind(b"\n")
         sample = sample[:cut] if cut > 0 else sample
-        if "\r" in sample:
-            sample = sample.replace("\r\n", "\n")
-        lines = sample.split("\n")
-        keys = sample.translate(_ZERO_DIGITS).split("\n")
+        if b"\r" in sample:
+            sample = sample.replace(b"\r\n", b"\n")
+        lines = sample.split(b"\n")
+        keys = sample.translate(_KEY_TABLE).split(b"\n")
         for raw, key in zip(lines, keys, strict=True):
             info = self.keys.get(key)
             if info is None:
-                info = self.keys[key] = self._learn(raw)
+                info = self.keys[key] = self._learn(raw.decode("utf-8", "replace"))
             if info is _INELIGIBLE:
                 return False
         return True
 
     # -- one chunk ----------------------------------------------------------------------------
-    def feed(self, text: str) -> None:
+    def feed(self, block: bytes) -> None:
         """A chunk of whole lines (without the final newline)."""
-        if "\r" in text:
-            if text[-1] == "\r":  # a CRLF file's chunk is cut between its last CR and LF
-                text = text[:-1]
-            if text.count("\r") != text.count("\r\n"):
-                self._slow(text.split("\n"))
+        if b"\r" in block:
+            if block[-1:] == b"\r":  # a CRLF file's chunk is cut between its last CR and LF
+                block = block[:-1]
+            if block.count(b"\r") != block.count(b"\r\n"):
+                self._slow(_decoded_lines(block))
                 return
-            text = text.replace("\r\n", "\n")
-        lines = text.split("\n")
-        if _NOISE.search(text):
-            self._slow(lines)
+            block = block.replace(b"\r\n", b"\n")
+        masked = block.translate(_KEY_TABLE)
+        if b"\x00" in masked:
+            self._slow(_decoded_lines(block))
             return
-        keys = text.translate(_ZERO_DIGITS).split("\n")
+        lines = block.split(b"\n")
+        keys = masked.split(b"\n")
         known = self.keys
         infos = list(map(known.get, keys, repeat(None)))
         if None in infos:
@@ -169,13 +201,13 @@ class BulkReader:
                 if info is None:
                     info = known.get(keys[i])
                     if info is None:
-                        info = known[keys[i]] = self._learn(lines[i])
+                        info = known[keys[i]] = self._learn(lines[i].decode("utf-8", "replace"))
                     infos[i] = info
             if len(known) > 500_000:
                 known.clear()
-                known[""] = _BLANK
+                known[b""] = _BLANK
         if _INELIGIBLE in infos:
-            self._slow(lines)
+            self._slow(_decoded_lines(block))
             return
         self._fast(lines, infos)  # type: ignore[arg-type]
 
@@ -195,7 +227,7 @@ class BulkReader:
         self.lines_done += len(lines)
         self.stats.physical_lines += len(lines)
 
-    def _fast(self, lines: list[str], infos: list[KeyInfo]) -> None:
+    def _fast(self, lines: list[bytes], infos: list[KeyInfo]) -> None:
         base = self.lines_done
         stats = self.stats
         counts = Counter(infos)
@@ -207,7 +239,7 @@ class BulkReader:
         if counts.get(_BLANK):
             stats.formats[None] = stats.formats.get(None, 0) + counts[_BLANK]
         if any(info.host_span is not None for info in counts):
-            hosts: list[str | None] | None = [
+            hosts: list[bytes | None] | None = [
                 lines[i][info.host_span[0] : info.host_span[1]] if info.host_span is not None else None
                 for i, info in enumerate(infos)
             ]
@@ -218,7 +250,7 @@ class BulkReader:
         self.fast_lines += len(lines)
         stats.physical_lines += len(lines)
 
-    def _walk(self, lines: list[str], infos: list[KeyInfo], hosts: list[str | None] | None, base: int) -> None:
+    def _walk(self, lines: list[bytes], infos: list[KeyInfo], hosts: list[bytes | None] | None, base: int) -> None:
         """Heads (lines that are not trace bodies) in log order; runs of trace-body lines whole.
 
         With several hosts interleaved, a host's trace lines are held until that host's next head
@@ -228,7 +260,7 @@ class BulkReader:
         builder = self.builder
         stats = self.stats
         heads = [i for i, info in enumerate(infos) if not (info.trace_body or info.noop)]
-        pending: dict[str | None, list[int]] = {}
+        pending: dict[bytes | None, list[int]] = {}
         previous = -1
         for i in heads:
             if i > previous + 1:
@@ -238,12 +270,12 @@ class BulkReader:
             if run:
                 self._trace_run(lines, infos, run, base)
             info = infos[i]
-            raw = lines[i]
+            raw = lines[i].decode("utf-8", "replace")
             record = self._record(raw, info, base + i + 1)
             template = info.template
             parsed = None
             if template is not None:
-                parsed = ParsedLine(template.kind, template.fill([raw[a:b] for a, b in info.runs]))
+                parsed = ParsedLine(template.kind, template.fill(_DIGITS.findall(raw, info.body_start)))
             builder.add(record, parsed, stats)
             previous = i
         if previous + 1 < len(lines):
@@ -252,7 +284,7 @@ class BulkReader:
             self._trace_run(lines, infos, run, base)
 
     @staticmethod
-    def _hold(pending: dict[str | None, list[int]], hosts: list[str | None] | None, start: int, end: int) -> None:
+    def _hold(pending: dict[bytes | None, list[int]], hosts: list[bytes | None] | None, start: int, end: int) -> None:
         """Queue the trace-body lines [start, end) on their hosts' pending runs."""
         if hosts is None:
             pending.setdefault(None, []).extend(range(start, end))
@@ -268,14 +300,28 @@ class BulkReader:
         if info is _BLANK:
             return Record(self.source, number, None, None, "")
         span = info.ts_span
-        if span is not None:
-            ts = float(raw[span[0] : span[1]])
-            return Record(self.source, number, None, ts, raw[info.body_start :], None, None, None,
-                          self._after(None, ts), info.fmt)
-        pre = _Reader(self.source).prefix(raw)
-        assert pre is not None and pre.ts is not None
-        return Record(self.source, number, pre.host, pre.ts, raw[info.body_start :], pre.wall, pre.caller,
-                      pre.level, self._after(pre.host, pre.ts), pre.fmt)
+        assert span is not None
+        ts = float(raw[span[0] : span[1]])
+        host = None if info.host_span is None else raw[info.host_span[0] : info.host_span[1]]
+        wall = None
+        if info.wall_span is not None:
+            wall = raw[info.wall_span[0] : info.wall_span[1]]
+            if not info.wall_direct:
+                wall = self._wall(wall, raw)
+        return Record(self.source, number, host, ts, raw[info.body_start :], wall, None, info.level,
+                      self._after(host, ts), info.fmt)
+
+    def _wall(self, text: str, raw: str) -> str | None:
+        """The wall time the record layer makes of a prefix's date text (syslog has no year)."""
+        wall = self.walls.get(text)
+        if wall is None:
+            pre = _Reader(self.source).prefix(raw)
+            assert pre is not None
+            wall = pre.wall
+            if len(self.walls) > 100_000:
+                self.walls.clear()
+            self.walls[text] = wall  # type: ignore[assignment]
+        return wall
 
     def _after(self, host: str | None, ts: float) -> str | None:
         """Note ``ts`` as the host's latest time; whether it went backwards."""
@@ -283,16 +329,32 @@ class BulkReader:
         self.last_ts[host] = ts
         return BACKWARDS if last is not None and ts < last else None
 
-    def _ts(self, raw: str, info: KeyInfo) -> float:
+    @staticmethod
+    def _ts(raw: bytes, info: KeyInfo) -> float:
         span = info.ts_span
-        if span is not None:
-            return float(raw[span[0] : span[1]])
-        pre = _Reader(self.source).prefix(raw)
-        assert pre is not None and pre.ts is not None
-        return pre.ts
+        assert span is not None
+        return float(raw[span[0] : span[1]])
 
-    def _trace_run(self, lines: list[str], infos: list[KeyInfo], run: list[int], base: int) -> None:
-        """Trace-body lines (and raw stack words, which the builder ignores) between two heads."""
+    def _trace_run(self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int) -> None:
+        """Trace lines of one host between two of its heads: one builder call per "Call Trace:"."""
+        host = None
+        span = infos[run[0]].host_span
+        if span is not None:
+            host = lines[run[0]][span[0] : span[1]].decode("ascii")
+        starts = [at for at, i in enumerate(run) if infos[i].restart]
+        if not starts:
+            self._trace_segment(lines, infos, run, base, host)
+            return
+        if starts[0]:
+            starts.insert(0, 0)
+        starts.append(len(run))
+        for begin, end in pairwise(starts):
+            self._trace_segment(lines, infos, run[begin:end], base, host)
+
+    def _trace_segment(
+        self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int, host: str | None
+    ) -> None:
+        """Trace-body lines (and raw stack words, which the builder ignores), at most one "Call Trace:" first."""
         stats = self.stats
         body_lines = [i for i in run if not infos[i].noop]
         noops = len(run) - len(body_lines)
@@ -300,21 +362,17 @@ class BulkReader:
             stats.lines += noops
             stats.parsed += noops
             stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + noops
-        host = None
-        span = infos[run[0]].host_span
-        if span is not None:
-            host = lines[run[0]][span[0] : span[1]]
         if not body_lines:
             self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
             return
         # Keyed by the frame lines alone: register dumps differ on every trace and would make
         # every run a new key (and the cache grow with the log).
-        bodies = tuple(lines[i][infos[i].body_start :] for i in body_lines if infos[i].kind == "frame")
+        bodies = tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame])
         frames = self.frame_runs.get(bodies)
         if frames is None:
             found: list[Frame] = []
             for body in bodies:
-                parsed = self.parser.parse(body)
+                parsed = self.parser.parse(body.decode("utf-8", "replace"))
                 if parsed is not None and parsed.kind == "frame":
                     found.append(frame_of_fields(parsed.fields))
             frames = tuple(found)
@@ -328,10 +386,11 @@ class BulkReader:
             at = run.index(opener)
             if at:
                 self.last_ts[host] = self._ts(lines[run[at - 1]], infos[run[at - 1]])
-            record = self._record(lines[opener], infos[opener], base + opener + 1)
+            record = self._record(lines[opener].decode("utf-8", "replace"), infos[opener], base + opener + 1)
         if opener != run[-1]:
             self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
-        self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats)
+        restart = infos[body_lines[0]].restart
+        self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats, restart)
 
 
 def _cut_long_lines(block: bytes) -> bytes:
@@ -430,6 +489,10 @@ def chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[str]:
         yield block.decode("utf-8", "replace")
 
 
+def _decoded_lines(block: bytes) -> list[str]:
+    return block.decode("utf-8", "replace").split("\n")
+
+
 def _lines_of(texts: Iterator[str]) -> Iterator[str]:
     for text in texts:
         for line in text.split("\n"):
@@ -473,15 +536,14 @@ def read_stream(
             lines: Iterator[str] = export_lines(blocks.rest(first + b"\n"))  # type: ignore[arg-type]
             read_lines(name, lines, builder, stats, parser)
             return
-        texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
-        head = next(texts)
         reader = BulkReader(name, builder, stats, parser)
-        if reader.fast_enough(head):
-            reader.feed(head)
-            for text in texts:
-                reader.feed(text)
+        if reader.fast_enough(first):
+            reader.feed(first)
+            for block in pieces:
+                reader.feed(block)
         else:
-            read_lines(name, _lines_of(_chain(head, texts)), builder, stats, parser)
+            texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
+            read_lines(name, _lines_of(texts), builder, stats, parser)
     except _DAMAGE as error:
         # What was read before the damage stays in the capture: a rotated log cut off by a full
         # disk still holds the hours before. The caller reports stats.damaged.

@@ -262,6 +262,8 @@ def load_parallel(
         return load(*paths, keep_unparsed=keep_unparsed)
     if not engine.remote and (engine.workers() < 2 or len(pieces) < 2):
         return load(*paths, keep_unparsed=keep_unparsed)
+    if not engine.remote:
+        line_parser()  # compiled before the pool forks, so that every worker inherits it
     captures = engine.map(partial(_load_piece, keep_unparsed=keep_unparsed), pieces)
     parts: list[Part] = []
     lines_before: dict[str, int] = {}

@@ -34,6 +34,8 @@ TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "
 REGISTER_KINDS = frozenset({"rip", "registers", "code_bytes"})
 _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
 
+# Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
+_MAX_SHARED_BODIES = 20_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
 
@@ -172,6 +174,9 @@ class CaptureBuilder:
         # Sparse: few tasks are hit by a backwards timestamp or dropped messages.
         self.task_corrupted: dict[int, str] = {}
         self.event_text: list[str] = []
+        # Event lines repeat verbatim (lowmem_reserve, workqueue and hugepage lines of every
+        # Mem-Info dump, identical reports): equal lines share one text and one fields dict.
+        self._event_bodies: dict[str, tuple[str, dict[str, str]]] = {}
         self._task_count = 0
         self._snapshot_count = 0
         self._report_count = 0
@@ -282,8 +287,16 @@ class CaptureBuilder:
         comm = fields.get("comm")
         c["comm"].append(comm.strip() if comm else None)  # type: ignore[arg-type]
         c["stack"].append(None)  # type: ignore[arg-type]
+        text = record.body.strip()
+        seen = self._event_bodies.get(text)
+        if seen is None:
+            if len(self._event_bodies) >= _MAX_SHARED_BODIES:
+                self._event_bodies.clear()
+            self._event_bodies[text] = (text, fields)
+        else:
+            text, fields = seen
         self.event_fields.append(fields)
-        self.event_text.append(record.body.strip())
+        self.event_text.append(text)
         if kind in EVENT_KINDS_WITH_TRACE:
             # The dump_stack() / sched_show_task() output that follows belongs to this report.
             stream.event_row = self._event_count
@@ -402,19 +415,25 @@ class CaptureBuilder:
 
     def add_trace_run(
         self, key: StreamKey, opener: Record | None, frames: tuple[Frame, ...], lines: int,
-        stats: InputStats,
+        stats: InputStats, restart: bool = False,
     ) -> None:
         """``lines`` consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
         Equivalent to :meth:`add` on each of them; the bulk reader uses it so that the frames of a
         trace printed many times are handled as one tuple instead of line by line. ``opener`` is
         the first line that may open a trace (a frame or marker, not a register line), if any; the
-        lines carry no caller id (the bulk reader leaves those to the line reader).
+        lines carry no caller id (the bulk reader leaves those to the line reader). With
+        ``restart`` the run begins with a "Call Trace:" line, ``opener``: what :meth:`add` does
+        with that line comes first.
         """
         stats.lines += lines
         stats.parsed += lines
         stream = self._stream(key[0], key[1], None)
-        if stream.trace_start is None:
+        if restart:
+            assert opener is not None
+            self._end_trace(stream)
+            self._start_trace(stream, opener)
+        elif stream.trace_start is None:
             if (stream.task_row is None and stream.event_row is None) or opener is None:
                 return
             self._start_trace(stream, opener)

@@ -10,7 +10,8 @@ slotted back into the field spans Lark found. The grammars stay the only definit
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
@@ -127,6 +128,9 @@ LINE_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 Segments = tuple[str | int, ...]
 
 
+Filler = Callable[[Sequence[str]], dict[str, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
     """What Lark found in one shape: the line kind and where each field sits."""
@@ -134,22 +138,45 @@ class Template:
     kind: str
     constants: tuple[tuple[str, str], ...]
     variables: tuple[tuple[str, Segments], ...]
+    # The fields of one line from its digit runs: a dict display compiled once per shape, since
+    # it runs for every line that opens a block (a generic loop over segments costs 3x more).
+    fill: Filler = field(init=False, repr=False, compare=False)
 
-    def fill(self, runs: list[str]) -> dict[str, str]:
-        fields = dict(self.constants)
-        for name, segments in self.variables:
-            if len(segments) == 1:
-                part = segments[0]
-                fields[name] = runs[part] if part.__class__ is int else part  # type: ignore[index, assignment]
-            else:
-                fields[name] = "".join([runs[p] if p.__class__ is int else p for p in segments])  # type: ignore[index, misc]
-        return fields
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fill", _compile_filler(self.constants, self.variables))
+
+
+def _compile_filler(constants: tuple[tuple[str, str], ...], variables: tuple[tuple[str, Segments], ...]) -> Filler:
+    items = [f"{name!r}: {value!r}" for name, value in constants]
+    for name, segments in variables:
+        parts = [f"r[{part}]" if isinstance(part, int) else repr(part) for part in segments]
+        items.append(f"{name!r}: {' + '.join(parts)}")
+    # Only reprs of strings and integer indexes reach the source text, never log text as code.
+    return eval(f"lambda r: {{{', '.join(items)}}}", {"__builtins__": {}})
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedLine:
     kind: str
     fields: dict[str, str]
+
+
+def _first_tokens(parser: Lark, start: str) -> re.Pattern[str]:
+    """What a line of kind ``start`` can begin with: the terminals its LALR start state accepts.
+
+    Read from the grammar's own parse table, so it is exact: a shape that none of them matches
+    at its first character would make Lark fail on its first token.
+    """
+    table = parser.parser.parser.parser.parse_table
+    accepted = set(table.states[table.start_states[start]])
+    ignored = set(parser.ignore_tokens)
+    patterns = [
+        f"(?{''.join(sorted(t.pattern.flags))}:{t.pattern.to_regexp()})" if t.pattern.flags
+        else f"(?:{t.pattern.to_regexp()})"
+        for t in parser.terminals
+        if t.name in accepted or t.name in ignored
+    ]
+    return re.compile("|".join(patterns) if patterns else "(?!)")
 
 
 def _leaf_fields(tree: Tree) -> list[tuple[str, int, int]]:
@@ -212,9 +239,11 @@ class LineParser:
     """Parses message bodies; one instance per process keeps the shape cache warm."""
 
     def __init__(self, max_shapes: int = 200_000) -> None:
-        self._parsers: list[tuple[Lark, str]] = [
-            (grammars.load(name, starts), start) for name, starts in LINE_KINDS for start in starts
-        ]
+        self._parsers: list[tuple[Lark, str, re.Pattern[str]]] = []
+        for name, starts in LINE_KINDS:
+            parser = grammars.load(name, starts)
+            for start in starts:
+                self._parsers.append((parser, start, _first_tokens(parser, start)))
         self._shapes: dict[str, Template | None] = {}
         self._max_shapes = max_shapes
         self.lark_calls = 0
@@ -252,7 +281,9 @@ class LineParser:
     def _learn(self, masked: str) -> Template | None:
         if not masked:
             return None
-        for parser, start in self._parsers:
+        for parser, start, first in self._parsers:
+            if first.match(masked) is None:
+                continue  # Lark would fail on the first token: most shapes are not most kinds
             self.lark_calls += 1
             try:
                 tree = parser.parse(masked, start=start)
