@@ -23,10 +23,12 @@ from __future__ import annotations
 import io
 import lzma
 import re
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import pairwise, repeat
+from dataclasses import dataclass, field
+from itertools import compress, pairwise, repeat
+from operator import attrgetter, getitem
 from typing import BinaryIO, TypeVar
 
 from stallscope.capture.builder import (
@@ -91,10 +93,56 @@ class KeyInfo:
     # "Call Trace:": ends the trace that is open and starts the next one, so it travels with
     # the trace lines that follow it instead of going through the builder on its own.
     restart: bool = False
+    # One letter per line of a chunk (see _CLASSES), so that heads, "Call Trace:" lines and
+    # frames are found by C-level searches over a bytes string rather than a loop over lines.
+    cls: int = ord("H")
 
 
+# Line classes: H a head (goes through the builder on its own), N raw stack words (only
+# counted), R "Call Trace:", F a frame, G a register line (never opens a trace), M any other
+# trace line (markers, bare addresses).
+_HEAD = re.compile(b"H")
+_RESTART = re.compile(b"R")
+_OPENER = re.compile(b"[RFM]")
+_FRAMES_ONLY = bytes.maketrans(b"HNRFGM", b"\x00\x00\x00\x01\x00\x00")
+
+
+def _line_class(kind: str | None) -> int:
+    if kind in NOOP_KINDS:
+        return ord("N")
+    if kind == "call_trace":
+        return ord("R")
+    if kind == "frame":
+        return ord("F")
+    if kind in REGISTER_KINDS:
+        return ord("G")
+    return ord("M") if kind in TRACE_BODY_KINDS else ord("H")
+
+
+_CLASS_OF = attrgetter("cls")
 _INELIGIBLE = KeyInfo(eligible=False)
 _BLANK = KeyInfo(eligible=True, kind="blank")
+
+
+@dataclass(slots=True)
+class _Caches:
+    """What a process learned about keys, traces and dates: the pieces of a large file that one
+    worker reads, and the files of a fleet, share their layouts."""
+
+    keys: dict[bytes, KeyInfo] = field(default_factory=lambda: {b"": _BLANK})
+    frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = field(default_factory=dict)
+    walls: dict[str, str | None] = field(default_factory=dict)
+
+
+# Per parser, since a key's info holds that parser's template.
+_CACHES: weakref.WeakKeyDictionary[LineParser, _Caches] = weakref.WeakKeyDictionary()
+
+
+def _caches_of(parser: LineParser) -> _Caches:
+    caches = _CACHES.get(parser)
+    if caches is None:
+        caches = _CACHES[parser] = _Caches()
+    return caches
 
 
 class BulkReader:
@@ -111,11 +159,13 @@ class BulkReader:
         self.builder = builder
         self.stats = stats
         self.parser = parser
-        self.keys: dict[bytes, KeyInfo] = {b"": _BLANK}
-        self.frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = {}
+        caches = _caches_of(parser)
+        self.keys = caches.keys
+        self.frame_runs = caches.frame_runs
+        self.walls = caches.walls
         self.lines_done = 0
         self.fast_lines = 0
-        self.walls: dict[str, str] = {}
+        self._frame_cut: slice | None = None
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
         # lines as going backwards, only heads and the ends of trace runs need their time read.
         self.last_ts: dict[str | None, float] = {}
@@ -159,7 +209,8 @@ class BulkReader:
             else:
                 return _INELIGIBLE
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
-                       wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace")
+                       wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
+                       _line_class(kind))
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -245,12 +296,18 @@ class BulkReader:
             ]
         else:
             hosts = None
-        self._walk(lines, infos, hosts, base)
+        classes = bytes(map(_CLASS_OF, infos))
+        starts = {info.body_start for info in counts if info.frame}
+        # Frame bodies are cut with one slice when every frame key of the chunk has the same prefix width.
+        self._frame_cut = slice(starts.pop(), None) if len(starts) == 1 else None
+        self._walk(lines, infos, classes, hosts, base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
         stats.physical_lines += len(lines)
 
-    def _walk(self, lines: list[bytes], infos: list[KeyInfo], hosts: list[bytes | None] | None, base: int) -> None:
+    def _walk(
+        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, hosts: list[bytes | None] | None, base: int
+    ) -> None:
         """Heads (lines that are not trace bodies) in log order; runs of trace-body lines whole.
 
         With several hosts interleaved, a host's trace lines are held until that host's next head
@@ -259,16 +316,16 @@ class BulkReader:
         """
         builder = self.builder
         stats = self.stats
-        heads = [i for i, info in enumerate(infos) if not (info.trace_body or info.noop)]
-        pending: dict[bytes | None, list[int]] = {}
+        pending: dict[bytes | None, list[tuple[int, int]]] = {}
         previous = -1
-        for i in heads:
+        for head in _HEAD.finditer(classes):
+            i = head.start()
             if i > previous + 1:
                 self._hold(pending, hosts, previous + 1, i)
             host = hosts[i] if hosts is not None else None
-            run = pending.pop(host, None)
-            if run:
-                self._trace_run(lines, infos, run, base)
+            spans = pending.pop(host, None)
+            if spans:
+                self._trace_run(lines, infos, classes, spans, base)
             info = infos[i]
             raw = lines[i].decode("utf-8", "replace")
             record = self._record(raw, info, base + i + 1)
@@ -280,21 +337,27 @@ class BulkReader:
             previous = i
         if previous + 1 < len(lines):
             self._hold(pending, hosts, previous + 1, len(lines))
-        for run in pending.values():
-            self._trace_run(lines, infos, run, base)
+        for spans in pending.values():
+            self._trace_run(lines, infos, classes, spans, base)
 
     @staticmethod
-    def _hold(pending: dict[bytes | None, list[int]], hosts: list[bytes | None] | None, start: int, end: int) -> None:
-        """Queue the trace-body lines [start, end) on their hosts' pending runs."""
+    def _hold(
+        pending: dict[bytes | None, list[tuple[int, int]]], hosts: list[bytes | None] | None, start: int, end: int
+    ) -> None:
+        """Queue the trace-body lines [start, end) on their hosts' pending runs, as spans of lines."""
         if hosts is None:
-            pending.setdefault(None, []).extend(range(start, end))
+            _add_span(pending, None, start, end)
             return
         gap = hosts[start:end]
         if gap.count(gap[0]) == len(gap):
-            pending.setdefault(gap[0], []).extend(range(start, end))
+            _add_span(pending, gap[0], start, end)
             return
-        for offset, host in enumerate(gap):
-            pending.setdefault(host, []).append(start + offset)
+        stretch = start
+        for at in range(start + 1, end):
+            if hosts[at] != hosts[at - 1]:
+                _add_span(pending, hosts[at - 1], stretch, at)
+                stretch = at
+        _add_span(pending, hosts[end - 1], stretch, end)
 
     def _record(self, raw: str, info: KeyInfo, number: int) -> Record:
         if info is _BLANK:
@@ -320,7 +383,7 @@ class BulkReader:
             wall = pre.wall
             if len(self.walls) > 100_000:
                 self.walls.clear()
-            self.walls[text] = wall  # type: ignore[assignment]
+            self.walls[text] = wall
         return wall
 
     def _after(self, host: str | None, ts: float) -> str | None:
@@ -335,12 +398,26 @@ class BulkReader:
         assert span is not None
         return float(raw[span[0] : span[1]])
 
-    def _trace_run(self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int) -> None:
+    def _trace_run(
+        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, spans: list[tuple[int, int]], base: int
+    ) -> None:
         """Trace lines of one host between two of its heads: one builder call per "Call Trace:"."""
+        first = spans[0][0]
         host = None
-        span = infos[run[0]].host_span
+        span = infos[first].host_span
         if span is not None:
-            host = lines[run[0]][span[0] : span[1]].decode("ascii")
+            host = lines[first][span[0] : span[1]].decode("ascii")
+        if len(spans) == 1 and self._frame_cut is not None:
+            begin, end = spans[0]
+            bounds = [m.start() for m in _RESTART.finditer(classes, begin, end)]
+            if not bounds or bounds[0] != begin:
+                bounds.insert(0, begin)
+            bounds.append(end)
+            for a, b in pairwise(bounds):
+                self._trace_span(lines, infos, classes, a, b, base, host)
+            return
+        # Another host's lines sit between this run's lines (or prefix widths vary): line by line.
+        run = [i for begin, end in spans for i in range(begin, end)]
         starts = [at for at, i in enumerate(run) if infos[i].restart]
         if not starts:
             self._trace_segment(lines, infos, run, base, host)
@@ -350,6 +427,51 @@ class BulkReader:
         starts.append(len(run))
         for begin, end in pairwise(starts):
             self._trace_segment(lines, infos, run[begin:end], base, host)
+
+    def _trace_span(
+        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, begin: int, end: int, base: int,
+        host: str | None,
+    ) -> None:
+        """:meth:`_trace_segment` for the lines [begin, end), with no other host's line among them."""
+        stats = self.stats
+        noops = classes.count(b"N", begin, end)
+        if noops:
+            stats.lines += noops
+            stats.parsed += noops
+            stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + noops
+        if noops == end - begin:
+            self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
+            return
+        frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
+        bodies = tuple(map(getitem, frame_lines, repeat(self._frame_cut)))
+        frames = self._frames(bodies)
+        found = _OPENER.search(classes, begin, end)
+        record = None
+        opener = None
+        if found is not None:
+            opener = found.start()
+            if opener > begin:
+                self.last_ts[host] = self._ts(lines[opener - 1], infos[opener - 1])
+            record = self._record(lines[opener].decode("utf-8", "replace"), infos[opener], base + opener + 1)
+        if opener != end - 1:
+            self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
+        restart = classes[begin] == ord("R")
+        self.builder.add_trace_run((self.source, host), record, frames, end - begin - noops, stats, restart)
+
+    def _frames(self, bodies: tuple[bytes, ...]) -> tuple[Frame, ...]:
+        """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
+        frames = self.frame_runs.get(bodies)
+        if frames is None:
+            found: list[Frame] = []
+            for body in bodies:
+                parsed = self.parser.parse(body.decode("utf-8", "replace"))
+                if parsed is not None and parsed.kind == "frame":
+                    found.append(frame_of_fields(parsed.fields))
+            frames = tuple(found)
+            if len(self.frame_runs) > _MAX_FRAME_RUNS:
+                self.frame_runs.clear()
+            self.frame_runs[bodies] = frames
+        return frames
 
     def _trace_segment(
         self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int, host: str | None
@@ -367,18 +489,7 @@ class BulkReader:
             return
         # Keyed by the frame lines alone: register dumps differ on every trace and would make
         # every run a new key (and the cache grow with the log).
-        bodies = tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame])
-        frames = self.frame_runs.get(bodies)
-        if frames is None:
-            found: list[Frame] = []
-            for body in bodies:
-                parsed = self.parser.parse(body.decode("utf-8", "replace"))
-                if parsed is not None and parsed.kind == "frame":
-                    found.append(frame_of_fields(parsed.fields))
-            frames = tuple(found)
-            if len(self.frame_runs) > _MAX_FRAME_RUNS:
-                self.frame_runs.clear()
-            self.frame_runs[bodies] = frames
+        frames = self._frames(tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame]))
         opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
         record = None
         if opener is not None:
@@ -391,6 +502,16 @@ class BulkReader:
             self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
         restart = infos[body_lines[0]].restart
         self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats, restart)
+
+
+def _add_span(pending: dict[bytes | None, list[tuple[int, int]]], host: bytes | None, start: int, end: int) -> None:
+    spans = pending.get(host)
+    if spans is None:
+        pending[host] = [(start, end)]
+    elif spans[-1][1] == start:
+        spans[-1] = (spans[-1][0], end)
+    else:
+        spans.append((start, end))
 
 
 def _cut_long_lines(block: bytes) -> bytes:

@@ -23,6 +23,7 @@ from stallscope.capture.columns import (
     FloatColumn,
     IntColumn,
     frame_of,
+    row_writer,
 )
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
 from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
@@ -168,6 +169,11 @@ class CaptureBuilder:
             "comm": CategoryColumn(),
             "stack": IntColumn(),
         }
+        self._write_snapshot = row_writer(self.snapshots)
+        self._write_task = row_writer(self.tasks)
+        self._write_frame = row_writer(self.frames)
+        self._write_trace = row_writer(self.traces)
+        self._write_event = row_writer(self.events)
         self.event_fields: list[dict[str, str]] = []
         self.snapshot_text: list[str] = []
         self.task_text: list[str] = []
@@ -277,16 +283,9 @@ class CaptureBuilder:
             self._end_block(stream)
 
     def _event(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
-        c = self.events
-        c["host"].append(record.host)  # type: ignore[arg-type]
-        c["source"].append(record.source)  # type: ignore[arg-type]
-        c["line"].append(record.line)  # type: ignore[arg-type]
-        c["ts"].append(record.ts)  # type: ignore[arg-type]
-        c["kind"].append(kind)  # type: ignore[arg-type]
-        c["pid"].append(_int(fields.get("pid")))  # type: ignore[arg-type]
         comm = fields.get("comm")
-        c["comm"].append(comm.strip() if comm else None)  # type: ignore[arg-type]
-        c["stack"].append(None)  # type: ignore[arg-type]
+        self._write_event((record.host, record.source, record.line, record.ts, kind, _int(fields.get("pid")),
+                           comm.strip() if comm else None, None))
         text = record.body.strip()
         seen = self._event_bodies.get(text)
         if seen is None:
@@ -303,13 +302,8 @@ class CaptureBuilder:
         self._event_count += 1
 
     def _snapshot(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
-        columns = self.snapshots
-        columns["host"].append(record.host)  # type: ignore[arg-type]
-        columns["source"].append(record.source)  # type: ignore[arg-type]
-        columns["line"].append(record.line)  # type: ignore[arg-type]
-        columns["ts"].append(record.ts)  # type: ignore[arg-type]
-        for name in ("stalling", "dying", "exiting", "victim", "oom_count", "oom_count_nofs"):
-            columns[name].append(_int(fields.get(name)))  # type: ignore[arg-type]
+        counts = [_int(fields.get(name)) for name in ("stalling", "dying", "exiting", "victim", "oom_count",
+                                                      "oom_count_nofs")]
         # From v5 on a report is bracketed by two MemAlloc-Info lines (counts at scan time, then
         # of what was printed). A line that follows the task lines of an open report closes it:
         # both lines are one observation, not two scans.
@@ -318,8 +312,7 @@ class CaptureBuilder:
         if not closing:
             shared.report = self._report_count
             self._report_count += 1
-        columns["report"].append(shared.report)  # type: ignore[arg-type]
-        columns["closing"].append(closing)  # type: ignore[arg-type]
+        self._write_snapshot((record.host, record.source, record.line, record.ts, *counts, shared.report, closing))
         shared.report_has_tasks = False
         if closing:
             shared.report = None
@@ -333,28 +326,15 @@ class CaptureBuilder:
         tag = fields.get("tag_state", "")
         if tag:
             words.add(tag.lstrip("-"))
-        c = self.tasks
-        c["host"].append(record.host)  # type: ignore[arg-type]
-        c["source"].append(record.source)  # type: ignore[arg-type]
-        c["line"].append(record.line)  # type: ignore[arg-type]
-        c["ts"].append(record.ts)  # type: ignore[arg-type]
-        c["snapshot"].append(stream.shared.snapshot)  # type: ignore[arg-type]
-        c["comm"].append(comm)  # type: ignore[arg-type]
-        c["pid"].append(pid)  # type: ignore[arg-type]
-        c["flags"].append(_hex(fields.get("flags")))  # type: ignore[arg-type]
-        c["switches"].append(_int(fields.get("switches")))  # type: ignore[arg-type]
-        c["seq"].append(_int(fields.get("seq")))  # type: ignore[arg-type]
-        c["gfp"].append(_hex(fields.get("gfp")))  # type: ignore[arg-type]
         names = fields.get("gfp_names")
-        c["gfp_names"].append(names[1:-1] if names else None)  # type: ignore[arg-type]
-        c["order"].append(_int(fields.get("order")))  # type: ignore[arg-type]
-        c["delay"].append(_int(fields.get("delay")))  # type: ignore[arg-type]
-        for word in STATE_WORDS:
-            c[word].append(word in words)  # type: ignore[arg-type]
-        c["state"].append(None)  # type: ignore[arg-type]
-        c["state_line"].append(None)  # type: ignore[arg-type]
-        c["workqueue"].append(None)  # type: ignore[arg-type]
-        c["stack"].append(None)  # type: ignore[arg-type]
+        get = fields.get
+        self._write_task((
+            record.host, record.source, record.line, record.ts, stream.shared.snapshot, comm, pid,
+            _hex(get("flags")), _int(get("switches")), _int(get("seq")), _hex(get("gfp")),
+            names[1:-1] if names else None, _int(get("order")), _int(get("delay")),
+            *[word in words for word in STATE_WORDS],
+            None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
+        ))
         self.task_text.append(record.body.strip())
         stream.shared.report_has_tasks = stream.shared.report is not None
         stream.task_row = self._task_count
@@ -448,14 +428,8 @@ class CaptureBuilder:
         stream.frames = []
         stream.trace_start = None
         owner = stream.task_row
-        c = self.traces
-        c["host"].append(stream.host)  # type: ignore[arg-type]
-        c["source"].append(stream.source)  # type: ignore[arg-type]
-        c["line"].append(line)  # type: ignore[arg-type]
-        c["ts"].append(ts)  # type: ignore[arg-type]
-        c["stack"].append(stack)  # type: ignore[arg-type]
-        c["task"].append(owner)  # type: ignore[arg-type]
-        c["event"].append(stream.event_row if owner is None else None)  # type: ignore[arg-type]
+        self._write_trace((stream.host, stream.source, line, ts, stack, owner,
+                           stream.event_row if owner is None else None))
         if owner is not None:
             _set_int(self.tasks["stack"], owner, stack)
             stream.task_row = None
@@ -480,15 +454,8 @@ class CaptureBuilder:
         if found is not None:
             return found
         stack = self._stack_ids[frames] = len(self._stack_ids)
-        c = self.frames
-        for depth, (function, offset, size, module, reliable) in enumerate(frames):
-            c["stack"].append(stack)  # type: ignore[arg-type]
-            c["depth"].append(depth)  # type: ignore[arg-type]
-            c["function"].append(function)  # type: ignore[arg-type]
-            c["offset"].append(offset)  # type: ignore[arg-type]
-            c["size"].append(size)  # type: ignore[arg-type]
-            c["module"].append(module)  # type: ignore[arg-type]
-            c["reliable"].append(reliable)  # type: ignore[arg-type]
+        for depth, frame in enumerate(frames):
+            self._write_frame((stack, depth, *frame))
         return stack
 
     def build(self) -> Capture:
