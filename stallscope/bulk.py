@@ -68,6 +68,9 @@ RUN_KINDS = TRACE_BODY_KINDS | {"call_trace"}
 BACKWARDS = "timestamp goes backwards"
 
 
+_NO_HOST = slice(0, 0)
+
+
 # eq=False: identity hashing keeps Counter and membership tests in C.
 @dataclass(frozen=True, slots=True, eq=False)
 class KeyInfo:
@@ -96,6 +99,7 @@ class KeyInfo:
     # One letter per line of a chunk (see _CLASSES), so that heads, "Call Trace:" lines and
     # frames are found by C-level searches over a bytes string rather than a loop over lines.
     cls: int = ord("H")
+    host_cut: slice = field(default_factory=lambda: _NO_HOST)
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -120,6 +124,8 @@ def _line_class(kind: str | None) -> int:
 
 
 _CLASS_OF = attrgetter("cls")
+_BODY_START = attrgetter("body_start")
+_HOST_CUT = attrgetter("host_cut")
 _INELIGIBLE = KeyInfo(eligible=False)
 _BLANK = KeyInfo(eligible=True, kind="blank")
 
@@ -210,7 +216,7 @@ class BulkReader:
                 return _INELIGIBLE
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
-                       _line_class(kind))
+                       _line_class(kind), slice(*span) if span is not None else _NO_HOST)
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -290,23 +296,18 @@ class BulkReader:
         if counts.get(_BLANK):
             stats.formats[None] = stats.formats.get(None, 0) + counts[_BLANK]
         if any(info.host_span is not None for info in counts):
-            hosts: list[bytes | None] | None = [
-                lines[i][info.host_span[0] : info.host_span[1]] if info.host_span is not None else None
-                for i, info in enumerate(infos)
-            ]
+            # Lines without a host (plain dmesg, blanks) get b"": one stream, as None elsewhere.
+            hosts: list[bytes] | None = list(map(getitem, lines, map(_HOST_CUT, infos)))
         else:
             hosts = None
         classes = bytes(map(_CLASS_OF, infos))
-        starts = {info.body_start for info in counts if info.frame}
-        # Frame bodies are cut with one slice when every frame key of the chunk has the same prefix width.
-        self._frame_cut = slice(starts.pop(), None) if len(starts) == 1 else None
         self._walk(lines, infos, classes, hosts, base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
         stats.physical_lines += len(lines)
 
     def _walk(
-        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, hosts: list[bytes | None] | None, base: int
+        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, hosts: list[bytes] | None, base: int
     ) -> None:
         """Heads (lines that are not trace bodies) in log order; runs of trace-body lines whole.
 
@@ -316,13 +317,13 @@ class BulkReader:
         """
         builder = self.builder
         stats = self.stats
-        pending: dict[bytes | None, list[tuple[int, int]]] = {}
+        pending: dict[bytes, list[tuple[int, int]]] = {}
         previous = -1
         for head in _HEAD.finditer(classes):
             i = head.start()
             if i > previous + 1:
                 self._hold(pending, hosts, previous + 1, i)
-            host = hosts[i] if hosts is not None else None
+            host = hosts[i] if hosts is not None else b""
             spans = pending.pop(host, None)
             if spans:
                 self._trace_run(lines, infos, classes, spans, base)
@@ -342,11 +343,11 @@ class BulkReader:
 
     @staticmethod
     def _hold(
-        pending: dict[bytes | None, list[tuple[int, int]]], hosts: list[bytes | None] | None, start: int, end: int
+        pending: dict[bytes, list[tuple[int, int]]], hosts: list[bytes] | None, start: int, end: int
     ) -> None:
         """Queue the trace-body lines [start, end) on their hosts' pending runs, as spans of lines."""
         if hosts is None:
-            _add_span(pending, None, start, end)
+            _add_span(pending, b"", start, end)
             return
         gap = hosts[start:end]
         if gap.count(gap[0]) == len(gap):
@@ -407,8 +408,12 @@ class BulkReader:
         span = infos[first].host_span
         if span is not None:
             host = lines[first][span[0] : span[1]].decode("ascii")
-        if len(spans) == 1 and self._frame_cut is not None:
+        if len(spans) == 1:
             begin, end = spans[0]
+            cuts = set(map(_BODY_START, infos[begin:end]))
+        if len(spans) == 1 and len(cuts) == 1:
+            # One host and one prefix width: every body is cut with one slice, in C.
+            self._frame_cut = slice(cuts.pop(), None)
             bounds = [m.start() for m in _RESTART.finditer(classes, begin, end)]
             if not bounds or bounds[0] != begin:
                 bounds.insert(0, begin)
@@ -504,7 +509,7 @@ class BulkReader:
         self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats, restart)
 
 
-def _add_span(pending: dict[bytes | None, list[tuple[int, int]]], host: bytes | None, start: int, end: int) -> None:
+def _add_span(pending: dict[bytes, list[tuple[int, int]]], host: bytes | None, start: int, end: int) -> None:
     spans = pending.get(host)
     if spans is None:
         pending[host] = [(start, end)]
