@@ -26,21 +26,27 @@ def stallscope_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "stallscope.cli"]
 
 
-def timed(command: list[str], repeat: int) -> tuple[float, int, bytes]:
-    """Best wall time over ``repeat`` runs, the peak RSS (KiB) of the child, and its stdout."""
+def timed(command: list[str], repeat: int) -> tuple[float, int, bytes, float]:
+    """Best wall time over ``repeat`` runs, the peak RSS (KiB) of any one process of the child, its
+    stdout, and the CPU seconds (user + system, workers included) of the best run."""
     best = float("inf")
     output = b""
+    cpu = 0.0
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, check=False)
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if elapsed < best:
+            cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         if done.returncode not in (0, 3) and command[0] not in ("grep",):
             sys.exit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
         best = min(best, elapsed)
         output = done.stdout
         peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return best, peak, output
+    return best, peak, output, cpu
 
 
 def ensure_log(size: str, seed: int) -> Path:
@@ -60,11 +66,11 @@ def main() -> None:
     for size in args.sizes.split(","):
         log = ensure_log(size, args.seed)
         megabytes = log.stat().st_size / 1e6
-        grep_s, _, grep_out = timed(["grep", "-c", "MemAlloc", str(log)], args.repeat)
-        wc_s, _, _ = timed(["wc", "-l", str(log)], args.repeat)
+        grep_s, _, grep_out, _ = timed(["grep", "-c", "MemAlloc", str(log)], args.repeat)
+        wc_s, _, _, _ = timed(["wc", "-l", str(log)], args.repeat)
         # RUSAGE_CHILDREN keeps the maximum over all children so far: measure stallscope last.
         command = [*stallscope_command(), "analyze", "--format", "json", str(log)]
-        ours_s, peak_kib, ours_out = timed(command, args.repeat)
+        ours_s, peak_kib, ours_out, ours_cpu = timed(command, args.repeat)
         report = json.loads(ours_out)
         rows.append(
             {
@@ -77,6 +83,8 @@ def main() -> None:
                 "x_grep": round(ours_s / grep_s, 1),
                 "x_wc": round(ours_s / wc_s, 1),
                 "peak_rss_MB": round(peak_kib / 1024, 1),
+                # CPU seconds over wall seconds: about the number of cores kept busy.
+                "cores_busy": round(ours_cpu / ours_s, 2),
                 "grep_count": int(grep_out.strip() or 0),
                 "tasks": report["summary"]["tasks"],
                 "snapshots": report["summary"]["snapshots"],

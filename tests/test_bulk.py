@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import random
 import re
 import sys
@@ -104,3 +105,45 @@ def test_fast_path_flags_backwards_timestamps_like_line_reader(
     assert fast_chunks > 10
     assert_same(fast, slow)
     assert fast.tasks["corrupted"].notna().sum() >= 2
+
+
+def _in_lockstep(source: Path, target: Path, hosts: tuple[str | None, ...] = ("db1", "db2"), shift: float = 0) -> None:
+    """Hosts printing the same log at the same time, their lines alternating one by one, so that
+    every trace of one host has the other hosts' lines between its own lines (None: plain dmesg)."""
+    out: list[str] = []
+    for text in source.read_text(errors="replace").splitlines():
+        match = _STAMP.match(text)
+        if match is not None and shift:
+            text = f"[{float(match.group(1)) + shift:12.6f}]{text[match.end():]}"
+        out += [text if host is None else f"Nov 26 08:00:00 {host} kernel: {text}" for host in hosts]
+    target.write_text("\n".join(out) + "\n")
+
+
+@pytest.mark.parametrize("chunk", [4096, 8 << 20])
+def test_fast_path_with_hosts_alternating_line_by_line(chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "lockstep.log"
+    _in_lockstep(DATA / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log", log)
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(bulk.ByteChunks.__init__, "__defaults__", (chunk,))
+    fast = stallscope.load(str(log), keep_unparsed=True)
+    slow = load_lines(str(log), iter_lines(str(log)), keep_unparsed=True)
+    assert_same(fast, slow)
+    assert fast.tasks["host"].value_counts().to_dict() == {"db1": len(fast.tasks) // 2, "db2": len(fast.tasks) // 2}
+    assert fast.tasks["stack"].notna().all()
+
+
+def test_fast_path_when_printk_time_grows_a_digit_inside_traces(tmp_path: Path) -> None:
+    """Past 99999 s printk's "[%5lu.%06lu]" widens: the prefix width changes inside a trace."""
+    source = DATA / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log"
+    lines = source.read_text(errors="replace").splitlines()
+    # Two frames of one trace printed at different times, half-way through the log's reports.
+    frames = [(i, float(m.group(1))) for i, m in enumerate(map(_STAMP.match, lines)) if m and "+0x" in lines[i]]
+    pairs = [(a, b) for (i, a), (j, b) in itertools.pairwise(frames) if j == i + 1 and b > a]
+    before, after = pairs[len(pairs) // 2]
+    middle = (before + after) / 2
+    log = tmp_path / "widening.log"
+    _in_lockstep(source, log, hosts=(None,), shift=100_000.0 - middle)
+    fast = stallscope.load(str(log), keep_unparsed=True)
+    slow = load_lines(str(log), iter_lines(str(log)), keep_unparsed=True)
+    assert_same(fast, slow)
+    assert (fast.traces["ts"] < 100_000).any() and (fast.traces["ts"] >= 100_000).any()
