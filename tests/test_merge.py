@@ -66,3 +66,60 @@ def test_merging_two_files_keeps_their_ids_apart() -> None:
                 assert merged.stack_functions(int(row["stack"])) == frame.stack_functions(int(original["stack"]))
     rules = {f.rule for f in stallscope.diagnose(merged)}
     assert {"oom-plateau", "oom-livelock"} <= rules  # each file judged on its own timeline
+
+
+def _dtypes(capture: stallscope.Capture) -> dict[str, dict[str, str]]:
+    """Each column's dtype, categories' own dtype included (object, not pyarrow strings)."""
+    return {
+        name: {
+            column: f"{dtype}[{dtype.categories.dtype}]" if isinstance(dtype, pd.CategoricalDtype) else str(dtype)
+            for column, dtype in getattr(capture, name).dtypes.items()
+        }
+        for name in ("snapshots", "tasks", "events", "frames", "traces")
+    }
+
+
+def test_merged_columns_have_the_builders_dtypes(big_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 256 << 10)
+    parts, before = [], 0
+    for piece in parallel.plan((str(big_log),), jobs=4):
+        capture = parallel._load_piece(piece, False)
+        parts.append(Part(capture, before))
+        before += capture.lines
+    merged = merge(parts)
+    assert _dtypes(merged) == _dtypes(stallscope.load(str(big_log)))
+    # Parts of one file see different comm names and event kinds: joined, every value is kept.
+    for name, column in (("tasks", "comm"), ("events", "kind"), ("events", "comm")):
+        values = [None if pd.isna(v) else v for p in parts for v in getattr(p.capture, name)[column]]
+        assert [None if pd.isna(v) else v for v in getattr(merged, name)[column]] == values
+    assert set(merged.frames["function"]) == {f for p in parts for f in p.capture.frames["function"]}
+
+
+def test_a_stack_seen_twice_keeps_one_id() -> None:
+    a = stallscope.load(str(DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"))
+    merged = merge([Part(a), Part(a, a.lines)])
+    assert len(merged.frames) == len(a.frames)
+    assert merged.frames["stack"].nunique() == a.frames["stack"].nunique()
+    n = len(a.tasks)
+    first, second = merged.tasks.iloc[:n], merged.tasks.iloc[n:]
+    assert list(first["stack"]) == list(second["stack"])
+    assert list(second["line"]) == [line + a.lines for line in first["line"]]
+    assert list(second["snapshot"]) == [s + len(a.snapshots) for s in first["snapshot"]]
+    traces = merged.traces.iloc[len(a.traces) :]
+    assert list(traces["task"].dropna()) == [t + n for t in a.traces["task"].dropna()]
+    for stack in merged.tasks["stack"].dropna().unique():
+        assert merged.stack_functions(int(stack))
+
+
+def test_parts_of_other_columns_are_still_joined() -> None:
+    a = stallscope.load(str(DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"))
+    b = stallscope.load(str(DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"))
+    fast = merge([Part(a), Part(b)])
+    odd = stallscope.Capture(
+        snapshots=b.snapshots, tasks=b.tasks.drop(columns="workqueue"), events=b.events,
+        frames=b.frames, traces=b.traces, inputs=b.inputs, unparsed=b.unparsed,
+    )
+    slow = merge([Part(a), Part(odd)])
+    pd.testing.assert_frame_equal(slow.tasks.drop(columns="workqueue"), fast.tasks.drop(columns="workqueue"))
+    assert slow.tasks["workqueue"].iloc[len(a.tasks) :].isna().all()
+    assert isinstance(slow.tasks["workqueue"].dtype, pd.CategoricalDtype)

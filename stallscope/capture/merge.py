@@ -4,12 +4,20 @@ Every id that links tables (snapshot, report, task, event, stack) is local to th
 made it; merging shifts them so they stay unique, and interns stacks again so that a trace seen
 by two workers still has one id. Pieces of one file also get their line numbers shifted by the
 lines that came before them, so evidence cites the line of the whole file.
+
+A 1 GB log comes back from its workers as millions of rows, so the tables are joined column by
+column on their arrays: integer ids are shifted in place in the joined array, stack ids are
+re-mapped through a lookup table, and categorical columns are re-coded rather than expanded to
+Python strings. Where a capture does not have the shape the builder gives (other columns, other
+dtypes), the column or table falls back to plain ``pd.concat``, which is slow but general.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
@@ -30,74 +38,63 @@ _CATEGORY_COLUMNS = {
     "traces": ("host", "source"),
     "frames": ("function", "module"),
 }
+_TABLES = ("snapshots", "tasks", "events", "traces")
+_INDEX_NAMES = {"snapshots": "snapshot", "tasks": "task", "events": "event"}
+# What makes two stacks the same stack; "depth" orders the frames within one.
+_FRAME_KEY = ("function", "offset", "size", "module", "reliable")
 
-
-def _shift(frame: pd.DataFrame, column: str, by: int) -> None:
-    if by and column in frame.columns:
-        frame[column] = frame[column] + by
-
-
-def _remap(frame: pd.DataFrame, column: str, mapping: dict[int, int]) -> None:
-    if column in frame.columns and len(frame):
-        frame[column] = frame[column].map(lambda v: pd.NA if pd.isna(v) else mapping[int(v)]).astype("Int64")
-
-
-def _stack_keys(frames: pd.DataFrame) -> dict[int, tuple[tuple[object, ...], ...]]:
-    keys: dict[int, tuple[tuple[object, ...], ...]] = {}
-    columns = ["function", "offset", "size", "module", "reliable"]
-    for stack, rows in frames.sort_values(["stack", "depth"]).groupby("stack", sort=False):
-        keys[int(stack)] = tuple(tuple(row) for row in rows[columns].itertuples(index=False))  # type: ignore[arg-type]
-    return keys
+# An integer column is either shifted by a constant or re-mapped (stack ids) per part.
+Adjust = int | Callable[[np.ndarray], np.ndarray] | None
+Values = np.ndarray | pd.api.extensions.ExtensionArray
 
 
 def merge(parts: list[Part]) -> Capture:
     if len(parts) == 1 and parts[0].line_offset == 0:
         return parts[0].capture
-    tables: dict[str, list[pd.DataFrame]] = {name: [] for name in _CATEGORY_COLUMNS}
-    stack_ids: dict[tuple[tuple[object, ...], ...], int] = {}
+    captures = [part.capture for part in parts]
+    if not captures:
+        empty = {name: pd.DataFrame() for name in (*_TABLES, "frames")}
+        for name, index in _INDEX_NAMES.items():
+            empty[name].index.name = index
+        return Capture(empty["snapshots"], empty["tasks"], empty["events"], empty["frames"], empty["traces"], [], [])
+    stacks = _Stacks()
+    remaps = [stacks.add(capture) for capture in captures]
+    adjust: dict[str, list[dict[str, Adjust]]] = {name: [] for name in _TABLES}
+    snapshot = task = event = report = 0
+    for part, capture, remap in zip(parts, captures, remaps, strict=True):
+        lines = part.line_offset
+        adjust["snapshots"].append({"line": lines, "report": report})
+        adjust["tasks"].append({"line": lines, "state_line": lines, "snapshot": snapshot, "stack": remap})
+        adjust["events"].append({"line": lines, "stack": remap})
+        adjust["traces"].append({"line": lines, "task": task, "event": event, "stack": remap})
+        snapshot += len(capture.snapshots)
+        task += len(capture.tasks)
+        event += len(capture.events)
+        if len(capture.snapshots):
+            # The report ids of the next part start after the highest one seen so far.
+            report = int((capture.snapshots["report"] + report).max()) + 1
+    merged = {name: _join([getattr(c, name) for c in captures], adjust[name], name) for name in _TABLES}
+    merged["frames"] = stacks.frames(captures)
+    for name, index in _INDEX_NAMES.items():
+        merged[name].index.name = index
+    return Capture(
+        snapshots=merged["snapshots"],
+        tasks=merged["tasks"],
+        events=merged["events"],
+        frames=merged["frames"],
+        traces=merged["traces"],
+        inputs=_inputs(captures),
+        unparsed=[
+            u if not part.line_offset else UnparsedLine(u.source, u.line + part.line_offset, u.text)
+            for part in parts
+            for u in part.capture.unparsed
+        ],
+    )
+
+
+def _inputs(captures: list[Capture]) -> list[InputStats]:
     inputs: dict[str, InputStats] = {}
-    unparsed: list[UnparsedLine] = []
-    offsets = {"snapshot": 0, "report": 0, "task": 0, "event": 0}
-    for part in parts:
-        capture, lines = part.capture, part.line_offset
-        keys = _stack_keys(capture.frames)
-        # A "Call Trace:" with no frame after it is a stack too, with no frame rows.
-        for frame in (capture.traces, capture.tasks, capture.events):
-            if "stack" in frame.columns and len(frame):
-                for stack in frame["stack"].dropna().unique():
-                    keys.setdefault(int(stack), ())
-        mapping: dict[int, int] = {}
-        for local, key in keys.items():
-            found = stack_ids.get(key)
-            if found is None:
-                found = stack_ids[key] = len(stack_ids)
-                frames = capture.frames[capture.frames["stack"] == local].copy()
-                frames["stack"] = found
-                tables["frames"].append(frames)
-            mapping[local] = found
-        snapshots = capture.snapshots.copy()
-        _shift(snapshots, "line", lines)
-        _shift(snapshots, "report", offsets["report"])
-        tasks = capture.tasks.copy()
-        _shift(tasks, "line", lines)
-        _shift(tasks, "state_line", lines)
-        _shift(tasks, "snapshot", offsets["snapshot"])
-        _remap(tasks, "stack", mapping)
-        events = capture.events.copy()
-        _shift(events, "line", lines)
-        _remap(events, "stack", mapping)
-        traces = capture.traces.copy()
-        _shift(traces, "line", lines)
-        _shift(traces, "task", offsets["task"])
-        _shift(traces, "event", offsets["event"])
-        _remap(traces, "stack", mapping)
-        for name, frame in (("snapshots", snapshots), ("tasks", tasks), ("events", events), ("traces", traces)):
-            tables[name].append(frame)
-        offsets["snapshot"] += len(snapshots)
-        offsets["task"] += len(tasks)
-        offsets["event"] += len(events)
-        if len(snapshots):
-            offsets["report"] = int(snapshots["report"].max()) + 1
+    for capture in captures:
         for stats in capture.inputs:
             total = inputs.setdefault(stats.path, InputStats(stats.path, compression=stats.compression))
             total.lines += stats.lines
@@ -109,27 +106,233 @@ def merge(parts: list[Part]) -> Capture:
                 total.kinds[kind] = total.kinds.get(kind, 0) + n
             for fmt, n in stats.formats.items():
                 total.formats[fmt] = total.formats.get(fmt, 0) + n
-        unparsed += [UnparsedLine(u.source, u.line + lines, u.text) for u in capture.unparsed]
-    merged = {name: _concat(frames, name) for name, frames in tables.items()}
-    for name in ("snapshots", "tasks", "events"):
-        merged[name].index.name = name.rstrip("s") if name != "snapshots" else "snapshot"
-    return Capture(
-        snapshots=merged["snapshots"],
-        tasks=merged["tasks"],
-        events=merged["events"],
-        frames=merged["frames"],
-        traces=merged["traces"],
-        inputs=list(inputs.values()),
-        unparsed=unparsed,
-    )
+    return list(inputs.values())
 
 
-def _concat(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)] or frames[:1]
-    if not frames:
-        return pd.DataFrame()
-    result = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+# -- stacks ---------------------------------------------------------------------------------
+class _Stacks:
+    """Stacks interned across captures: the same frames get the same id, in order of first sight."""
+
+    def __init__(self) -> None:
+        self.ids: dict[bytes, int] = {}
+        # One value -> code table per key column, so that equal frames encode to equal bytes
+        # whichever capture (and whichever category order) they come from.
+        self._codes: list[dict[object, int]] = [{} for _ in _FRAME_KEY]
+        # Per capture: the rows of its frames that belong to stacks new to the merge, and their id.
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, capture: Capture) -> Callable[[np.ndarray], np.ndarray]:
+        """Intern the stacks of one capture; returns its local -> merged id mapping."""
+        frames = capture.frames
+        stack = _ints(frames["stack"]) if len(frames) else np.empty(0, np.int64)
+        local: list[int] = []
+        merged: list[int] = []
+        new: list[int] = []
+        if len(frames):
+            order = np.lexsort((_ints(frames["depth"]), stack))
+            rows = self._encode(frames)[order]
+            ordered = stack[order]
+            bounds = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+            for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(ordered)], strict=True):
+                self._intern(int(ordered[start]), rows[start:stop].tobytes(), local, merged, new)
+        # A "Call Trace:" with no frame after it is a stack too, with no frame rows.
+        seen = set(local)
+        for table in (capture.traces, capture.tasks, capture.events):
+            if "stack" in table.columns and len(table):
+                for value in pd.unique(table["stack"].dropna().to_numpy()):
+                    if int(value) not in seen:
+                        seen.add(int(value))
+                        self._intern(int(value), b"", local, merged, new)
+        lookup = _Lookup(np.array(local, np.int64), np.array(merged, np.int64))
+        # The frames of new stacks join the merge: the rows of one stack in the order they had,
+        # stacks in the order of their ids, as the capture's own frames are.
+        order = np.argsort(stack, kind="stable")
+        order = order[np.isin(stack[order], np.array(new, np.int64))]
+        self._rows.append((order, lookup(stack[order])))
+        return lookup
+
+    def _intern(self, stack: int, key: bytes, local: list[int], merged: list[int], new: list[int]) -> None:
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.ids)
+            new.append(stack)
+        local.append(stack)
+        merged.append(found)
+
+    def _encode(self, frames: pd.DataFrame) -> np.ndarray:
+        """The key columns of every frame row as integers, equal where the values are equal."""
+        columns: list[np.ndarray] = []
+        for name, codes in zip(_FRAME_KEY, self._codes, strict=True):
+            values = frames[name].array
+            if isinstance(values, pd.Categorical):
+                known = [codes.setdefault(v, len(codes)) for v in values.categories]
+                columns.append(np.array([*known, -1], np.int64)[values.codes])
+            elif pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+                # Missing is a column of its own: no integer can stand for it.
+                columns += [values.to_numpy(np.int64, na_value=0), np.asarray(values.isna(), np.int64)]
+            else:
+                found = [-1 if _missing(v) else codes.setdefault(v, len(codes)) for v in values]
+                columns.append(np.array(found, np.int64))
+        return np.ascontiguousarray(np.column_stack(columns))
+
+    def frames(self, captures: list[Capture]) -> pd.DataFrame:
+        pieces: list[pd.DataFrame] = []
+        for capture, (rows, ids) in zip(captures, self._rows, strict=True):
+            if len(rows):
+                piece = capture.frames.take(rows)
+                piece["stack"] = pd.array(ids, dtype="Int64")
+                pieces.append(piece)
+        if not pieces:
+            return captures[0].frames.iloc[:0].reset_index(drop=True)
+        return _join(pieces, [{} for _ in pieces], "frames")
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _ints(series: pd.Series) -> np.ndarray:
+    """Stack ids and depths as int64; a missing one sorts last (the builder prints none)."""
+    return series.to_numpy(np.int64, na_value=np.iinfo(np.int64).max)
+
+
+class _Lookup:
+    """Local stack id -> merged stack id, for a whole array of ids at once."""
+
+    def __init__(self, local: np.ndarray, merged: np.ndarray) -> None:
+        order = np.argsort(local)
+        self.local = local[order]
+        self.merged = merged[order]
+        # Builder ids are 0..n-1: a direct table beats a search by far.
+        self.table: np.ndarray | None = None
+        if len(local) and self.local[0] >= 0 and self.local[-1] < 8 * len(local) + 64:
+            self.table = np.full(int(self.local[-1]) + 1, -1, np.int64)
+            self.table[self.local] = self.merged
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        if self.table is not None:
+            return self.table[values]
+        return self.merged[np.searchsorted(self.local, values)]
+
+
+# -- tables ---------------------------------------------------------------------------------
+def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str) -> pd.DataFrame:
+    """The rows of ``frames`` one after the other, as ``pd.concat`` joins them, ids adjusted."""
+    # pd.concat leaves empty frames out when choosing a dtype: a categorical column of an empty
+    # part must not turn the joined column into plain strings.
+    keep = [i for i, f in enumerate(frames) if len(f)] or [0]
+    frames = [frames[i] for i in keep]
+    adjust = [adjust[i] for i in keep]
+    columns = list(frames[0].columns)
+    if any(list(f.columns) != columns for f in frames[1:]):
+        return _join_slowly(frames, adjust, name)
+    joined: dict[str, pd.Series] = {}
+    for column in columns:
+        arrays = [_values(f[column]) for f in frames]
+        values = _join_column(arrays, [a.get(column) for a in adjust], column in _CATEGORY_COLUMNS[name])
+        # A Series keeps an object column object: the frame constructor would infer strings.
+        joined[column] = pd.Series(values, dtype=values.dtype, copy=False)
+    return pd.DataFrame(joined, columns=columns, copy=False)
+
+
+def _values(series: pd.Series) -> Values:
+    # ``.array`` would wrap a NumPy column in an extension array that the fast paths do not take.
+    return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
+
+
+def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> Values:
+    first = arrays[0]
+    same = all(a.dtype == first.dtype for a in arrays[1:])
+    if same and isinstance(first, pd.arrays.IntegerArray):
+        return _join_integers(arrays, adjust)
+    if all(a is None or a == 0 for a in adjust):
+        if same and isinstance(first, pd.Categorical):
+            # Categories equal up to order: pandas keeps those of the first part.
+            return pd.api.types.union_categoricals(arrays)
+        if category and all(isinstance(a, pd.Categorical) for a in arrays):
+            return _recode(arrays)
+        if same and isinstance(first, np.ndarray):
+            return np.concatenate(arrays)
+    series = [_adjusted(pd.Series(a, copy=False), by) for a, by in zip(arrays, adjust, strict=True)]
+    joined = pd.concat(series, ignore_index=True)
+    if category and not isinstance(joined.dtype, pd.CategoricalDtype):
+        joined = _categorize(joined)
+    return joined.array
+
+
+def _join_integers(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -> pd.arrays.IntegerArray:
+    data = np.empty(sum(len(a) for a in arrays), arrays[0].dtype.numpy_dtype)
+    missing = np.empty(len(data), bool)
+    start = 0
+    for values, by in zip(arrays, adjust, strict=True):
+        stop = start + len(values)
+        missing[start:stop] = values.isna()
+        chunk = data[start:stop]
+        chunk[:] = values.to_numpy(data.dtype, na_value=0)
+        if callable(by):
+            present = ~missing[start:stop]
+            chunk[present] = by(chunk[present])
+        elif by:
+            chunk += by
+        start = stop
+    return pd.arrays.IntegerArray(data, missing)
+
+
+def _recode(arrays: list[pd.Categorical]) -> pd.Categorical:
+    """Categoricals of different categories joined as one over the (sorted) values they use.
+
+    ``pd.concat`` would turn them into an object array of strings and the caller would
+    categorize it again; the result is the same, without a Python object per row. The
+    categories stay object dtype, as the builder makes them.
+    """
+    used: dict[object, None] = {}
+    for values in arrays:
+        codes = values.codes
+        present = np.bincount(codes[codes >= 0], minlength=len(values.categories)) > 0
+        used.update(dict.fromkeys(values.categories[present]))
+    categories = pd.Index(list(used), dtype=object).sort_values()
+    codes = np.empty(sum(len(a) for a in arrays), _code_dtype(len(categories)))
+    start = 0
+    for values in arrays:
+        lookup = np.append(categories.get_indexer(values.categories), -1)
+        codes[start : start + len(values)] = lookup[values.codes]
+        start += len(values)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories, ordered=False), validate=False)
+
+
+def _code_dtype(count: int) -> type[np.signedinteger]:
+    for dtype in (np.int8, np.int16, np.int32):
+        if count < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _adjusted(series: pd.Series, by: Adjust) -> pd.Series:
+    if callable(by):
+        present = series.notna()
+        values = series.astype("Int64")
+        if present.any():
+            values[present] = by(values[present].to_numpy(np.int64))
+        return values
+    return series + by if by else series
+
+
+def _join_slowly(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str) -> pd.DataFrame:
+    """Frames of different columns: ``pd.concat`` aligns them, each part adjusted first."""
+    adjusted: list[pd.DataFrame] = []
+    for frame, by in zip(frames, adjust, strict=True):
+        frame = frame.copy()
+        for column, how in by.items():
+            if column in frame.columns and len(frame):
+                frame[column] = _adjusted(frame[column], how)
+        adjusted.append(frame)
+    result = pd.concat(adjusted, ignore_index=True)
     for column in _CATEGORY_COLUMNS[name]:
         if column in result.columns and not isinstance(result[column].dtype, pd.CategoricalDtype):
-            result[column] = result[column].astype("category")
+            result[column] = _categorize(result[column])
     return result
+
+
+def _categorize(series: pd.Series) -> pd.Series:
+    # Sorted like astype("category") would, but object like the builder's categories.
+    return series.astype(pd.CategoricalDtype(pd.Index(series.dropna().unique(), dtype=object).sort_values()))
