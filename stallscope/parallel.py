@@ -271,7 +271,8 @@ def load_parallel(
         offset = lines_before.get(piece.path, 0) if piece.end is not None else 0
         parts.append(Part(capture, offset))
         lines_before[piece.path] = offset + capture.lines
-    return merge(parts)
+    del captures
+    return merge(parts, consume=True)
 
 
 # -- rules per machine --------------------------------------------------------------------------

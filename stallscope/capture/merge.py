@@ -48,7 +48,10 @@ Adjust = int | Callable[[np.ndarray], np.ndarray] | None
 Values = np.ndarray | pd.api.extensions.ExtensionArray
 
 
-def merge(parts: list[Part]) -> Capture:
+def merge(parts: list[Part], consume: bool = False) -> Capture:
+    """One capture of ``parts``, in their order. With ``consume`` each part's tables are emptied
+    once joined, so that the parts and the result are not all held at once (the caller keeps no
+    use for the parts: worker results)."""
     if len(parts) == 1 and parts[0].line_offset == 0:
         return parts[0].capture
     captures = [part.capture for part in parts]
@@ -73,8 +76,12 @@ def merge(parts: list[Part]) -> Capture:
         if len(capture.snapshots):
             # The report ids of the next part start after the highest one seen so far.
             report = int((capture.snapshots["report"] + report).max()) + 1
-    merged = {name: _join([getattr(c, name) for c in captures], adjust[name], name) for name in _TABLES}
-    merged["frames"] = stacks.frames(captures)
+    merged = {"frames": stacks.frames(captures)}
+    for name in _TABLES:
+        merged[name] = _join([getattr(c, name) for c in captures], adjust[name], name)
+        if consume:
+            for capture in captures:
+                setattr(capture, name, getattr(capture, name).iloc[:0])
     for name, index in _INDEX_NAMES.items():
         merged[name].index.name = index
     return Capture(
