@@ -100,6 +100,8 @@ class KeyInfo:
     # frames are found by C-level searches over a bytes string rather than a loop over lines.
     cls: int = ord("H")
     host_cut: slice = field(default_factory=lambda: _NO_HOST)
+    ts_cut: slice = field(default_factory=lambda: _NO_HOST)
+    wall_cut: slice | None = None
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -216,7 +218,8 @@ class BulkReader:
                 return _INELIGIBLE
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
-                       _line_class(kind), slice(*span) if span is not None else _NO_HOST)
+                       _line_class(kind), slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
+                       slice(*wall_span) if wall_span is not None else None)
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -363,17 +366,17 @@ class BulkReader:
     def _record(self, raw: str, info: KeyInfo, number: int) -> Record:
         if info is _BLANK:
             return Record(self.source, number, None, None, "")
-        span = info.ts_span
-        assert span is not None
-        ts = float(raw[span[0] : span[1]])
-        host = None if info.host_span is None else raw[info.host_span[0] : info.host_span[1]]
+        ts = float(raw[info.ts_cut])
+        host = None if info.host_span is None else raw[info.host_cut]
         wall = None
-        if info.wall_span is not None:
-            wall = raw[info.wall_span[0] : info.wall_span[1]]
+        if info.wall_cut is not None:
+            wall = raw[info.wall_cut]
             if not info.wall_direct:
                 wall = self._wall(wall, raw)
+        last = self.last_ts.get(host)
+        self.last_ts[host] = ts
         return Record(self.source, number, host, ts, raw[info.body_start :], wall, None, info.level,
-                      self._after(host, ts), info.fmt)
+                      BACKWARDS if last is not None and ts < last else None, info.fmt)
 
     def _wall(self, text: str, raw: str) -> str | None:
         """The wall time the record layer makes of a prefix's date text (syslog has no year)."""
@@ -387,17 +390,9 @@ class BulkReader:
             self.walls[text] = wall
         return wall
 
-    def _after(self, host: str | None, ts: float) -> str | None:
-        """Note ``ts`` as the host's latest time; whether it went backwards."""
-        last = self.last_ts.get(host)
-        self.last_ts[host] = ts
-        return BACKWARDS if last is not None and ts < last else None
-
     @staticmethod
     def _ts(raw: bytes, info: KeyInfo) -> float:
-        span = info.ts_span
-        assert span is not None
-        return float(raw[span[0] : span[1]])
+        return float(raw[info.ts_cut])
 
     def _trace_run(
         self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, spans: list[tuple[int, int]], base: int

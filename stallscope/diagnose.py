@@ -41,6 +41,8 @@ def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
 
 
 def host_views(capture: Capture) -> list[HostView]:
+    # One memo for all views: what the rules derive from the whole capture is derived once.
+    shared: dict[str, object] = {}
     return [
         HostView(
             host=machine[0],
@@ -48,6 +50,7 @@ def host_views(capture: Capture) -> list[HostView]:
             snapshots=_rows(capture.snapshots, machine),
             tasks=_rows(capture.tasks, machine),
             events=_rows(capture.events, machine),
+            capture_memo=shared,
         )
         for machine in _machines(capture)
     ]

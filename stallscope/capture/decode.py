@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.layouts import GFP_ERAS, PF_ERAS, UNCERTAIN_GFP, Era, Version
@@ -200,18 +201,32 @@ def decode_flags(flags: int, version: Version | None = None) -> Decoded:
 def task_gfp_names(capture: Capture) -> pd.DataFrame:
     """Per task row: gfp names as printed, or decoded for the log's era, and how they were got."""
     tasks = capture.tasks
-    out = pd.DataFrame(index=tasks.index, columns=["gfp_names", "ambiguous", "how"], dtype=object)
     if not len(tasks):
-        return out
-    printed = tasks["gfp_names"].notna()
-    out.loc[printed, "gfp_names"] = tasks.loc[printed, "gfp_names"].astype(str)
-    out.loc[printed, "ambiguous"] = False
-    out.loc[printed, "how"] = "printed"
+        return pd.DataFrame(index=tasks.index, columns=["gfp_names", "ambiguous", "how"], dtype=object)
+    # Whole columns at once: a long capture prints hundreds of thousands of masks with names.
+    printed = tasks["gfp_names"].notna().to_numpy()
+    names = np.full(len(tasks), np.nan, dtype=object)
+    names[printed] = _texts_of(tasks["gfp_names"], printed)
+    ambiguous = np.full(len(tasks), np.nan, dtype=object)
+    ambiguous[printed] = False
+    how = np.full(len(tasks), np.nan, dtype=object)
+    how[printed] = "printed"
+    out = pd.DataFrame({"gfp_names": names, "ambiguous": ambiguous, "how": how}, index=tasks.index,
+                       dtype=object)
     hex_only = tasks[~printed & tasks["gfp"].notna()]
     for source, rows in hex_only.groupby("source", sort=False, observed=True):
         choice = gfp_era(capture, str(source))
         _fill(out, rows["gfp"], choice, "gfp_names")  # one decoding per distinct mask
     return out
+
+
+def _texts_of(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``column.astype(str)`` at the selected rows, as an object array of str."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Once per category: converting every row of a long column is slow.
+        texts = np.asarray(column.cat.categories.astype(str), dtype=object)
+        return texts[column.cat.codes.to_numpy()[rows]]  # type: ignore[no-any-return]
+    return column[rows].astype(str).to_numpy(dtype=object)
 
 
 def task_flag_names(capture: Capture) -> pd.DataFrame:

@@ -9,6 +9,7 @@ than one report has been killed but is not exiting.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
@@ -28,12 +29,26 @@ def trajectories(capture: Capture) -> pd.DataFrame:
     return trajectories_of(capture.tasks)
 
 
+# The task columns a trajectory reads: copying the others (text) of a long capture is slow.
+_READ = ["host", "pid", "comm", "line", "ts", "seq", "switches", "delay", "dying", "victim", "exiting",
+         "uninterruptible"]
+
+
+def comm_text(tasks: pd.DataFrame) -> pd.Series:
+    """``tasks["comm"].astype(str)``, converted once per distinct comm, not once per row."""
+    comm = tasks["comm"]
+    if not isinstance(comm.dtype, pd.CategoricalDtype):
+        return comm.astype(str)
+    names = pd.Series(comm.cat.categories.astype(str)).array
+    return pd.Series(names.take(comm.cat.codes.to_numpy(), allow_fill=True), index=comm.index, name=comm.name)
+
+
 def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
     if not len(tasks):
         return pd.DataFrame(columns=COLUMNS)
-    rows = tasks.copy()
+    rows = tasks[_READ].copy()
     rows["host"] = rows["host"].astype(object).where(rows["host"].notna(), None)
-    rows["comm"] = rows["comm"].astype(str)
+    rows["comm"] = comm_text(rows)
     rows["task"] = rows.index
     # A pid reused by another program is another task: comm is part of the key.
     grouped = rows.groupby(["host", "pid", "comm"], sort=False, dropna=False, observed=True)
@@ -47,17 +62,21 @@ def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
         last_ts=("ts", "last"),
         seq_first=("seq", "first"),
         seq_last=("seq", "last"),
-        seq_changes=("seq", _changes),
         switches_first=("switches", "first"),
         switches_last=("switches", "last"),
         delay_first=("delay", "first"),
         delay_last=("delay", "last"),
-        allocating=("delay", _any_present),
         dying=("dying", "any"),
         victim=("victim", "any"),
         exiting=("exiting", "any"),
         uninterruptible=("uninterruptible", "any"),
     ).reset_index()
+    # Group numbers in the order of the aggregation (first appearance): what a Python function
+    # per group would compute, computed for all groups at once.
+    group = grouped.ngroup().to_numpy(dtype="int64")
+    out["seq_changes"] = _typed_like(_changes(group, rows["seq"], len(out)), rows["seq"])
+    present = np.bincount(group[rows["delay"].notna().to_numpy()], minlength=len(out)) > 0
+    out["allocating"] = _typed_like(present, rows["delay"])
     out["switches_delta"] = out["switches_last"] - out["switches_first"]
     out["delay_growth"] = out["delay_last"] - out["delay_first"]
     kinds = [_classify(row) for row in out.itertuples(index=False)]
@@ -66,13 +85,27 @@ def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
     return out[COLUMNS].sort_values("first_task", kind="stable").reset_index(drop=True)
 
 
-def _changes(values: pd.Series) -> int:
-    present = values.dropna()
-    return int((present.diff().fillna(0) != 0).sum())
+def _changes(group: np.ndarray, seq: pd.Series, groups: int) -> np.ndarray:
+    """Per group: how often a printed seq differs from the group's previous printed seq."""
+    present = seq.notna().to_numpy()
+    order = np.argsort(group[present], kind="stable")  # each group's rows, in log order
+    owner = group[present][order]
+    values = seq[present].to_numpy(dtype="int64")[order]
+    changed = (owner[1:] == owner[:-1]) & (values[1:] != values[:-1])
+    return np.bincount(owner[1:][changed], minlength=groups)
 
 
-def _any_present(values: pd.Series) -> bool:
-    return bool(values.notna().any())
+def _typed_like(values: np.ndarray, column: pd.Series) -> object:
+    """Per-group ``values`` as pandas types a Python function's results on ``column``.
+
+    Those come back nullable (Int64 for integers, boolean) when the column is (the builder's
+    Int64 columns are); the table's dtypes stay what a per-group function gave them.
+    """
+    if not isinstance(column.array, pd.arrays.IntegerArray | pd.arrays.FloatingArray | pd.arrays.BooleanArray):
+        return values
+    if values.dtype == bool:
+        return pd.array(values, dtype="boolean")
+    return pd.array(values, dtype=column.dtype if column.dtype.kind in "iu" else "Int64")
 
 
 def _known(value: object) -> bool:

@@ -12,12 +12,13 @@ import pandas as pd
 from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.task_facts import with_reporters
 
 RULE = "allocation-failure"
 
 
 def check(view: HostView) -> list[Finding]:
-    failures = alloc_reports(view.events, "warn_alloc_failure")
+    failures = alloc_reports(with_reporters(view.events, "warn_alloc_failure"), "warn_alloc_failure")
     if failures.empty:
         return []
     suppressed = suppressed_callbacks(view.events, "warn_alloc")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
 from stallscope.capture.model import Capture
+from stallscope.capture.signatures import first_trace_rows
 
 
 class Severity(str, Enum):
@@ -65,36 +67,74 @@ class Finding:
         }
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
 class HostView:
-    """The part of a capture that belongs to one host (None: a capture without host names)."""
+    """The part of a capture that belongs to one host (None: a capture without host names).
+
+    Several rules read the same derived tables (trace signatures, trajectories, ...), and on a
+    long capture deriving them costs more than the rules themselves: ``capture_memo`` holds what
+    is derived from the whole capture (one dict shared by all views of a capture), ``memo`` what
+    is derived from this view. Both are filled on first use; see ``of_capture`` and ``of_view``.
+    """
 
     host: str | None
     capture: Capture
     snapshots: pd.DataFrame
     tasks: pd.DataFrame
     events: pd.DataFrame
+    capture_memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def of_capture(self, name: str, compute: Callable[[Capture], T]) -> T:
+        """``compute(capture)``, computed once for every view sharing this view's capture memo."""
+        if name not in self.capture_memo:
+            self.capture_memo[name] = compute(self.capture)
+        return self.capture_memo[name]  # type: ignore[return-value]
+
+    def of_view(self, name: str, compute: Callable[[HostView], T]) -> T:
+        """``compute(view)``, computed once per view (callers must not modify the result)."""
+        if name not in self.memo:
+            self.memo[name] = compute(self)
+        return self.memo[name]  # type: ignore[return-value]
+
+    def cell(self, table: str, index: int, column: str) -> Any:
+        """``<table>.at[index, column]`` of this view's "snapshots", "tasks" or "events".
+
+        For reads in loops: a DataFrame's ``at`` builds the column anew on every call (the
+        larger part of its cost); the column is kept here instead.
+        """
+        key = f"column:{table}:{column}"
+        series = self.memo.get(key)
+        if series is None:
+            series = self.memo[key] = getattr(self, table)[column]
+        return series.at[index]  # type: ignore[union-attr]
 
     def snapshot_evidence(self, index: int) -> Evidence:
-        row = self.snapshots.loc[index]
-        return Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"]))
+        return self._line_evidence("snapshots", index)
 
     def task_evidence(self, index: int) -> Evidence:
-        row = self.tasks.loc[index]
-        return Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"]))
+        return self._line_evidence("tasks", index)
 
     def event_evidence(self, index: int) -> Evidence:
-        row = self.events.loc[index]
-        return Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"]))
+        return self._line_evidence("events", index)
+
+    def _line_evidence(self, table: str, index: int) -> Evidence:
+        return Evidence(str(self.cell(table, index, "source")), int(self.cell(table, index, "line")),
+                        _ts(self.cell(table, index, "ts")), str(self.cell(table, index, "text")))
 
     def trace_evidence(self, task_index: int, summary: str) -> Evidence | None:
         """The first line of the call trace printed for a task row, described by ``summary``."""
+        position = self.of_capture("first_traces", first_trace_rows).get(task_index)
+        return None if position is None else self.printed_trace_evidence(int(position), summary)
+
+    def printed_trace_evidence(self, position: int, summary: str) -> Evidence:
+        """The first line of the call trace at ``position`` in the capture's traces."""
         traces = self.capture.traces
-        rows = traces[traces["task"] == task_index]
-        if rows.empty:
-            return None
-        row = rows.iloc[0]
-        return Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), summary)
+        place = [traces.iat[position, traces.columns.get_loc(c)] for c in ("source", "line", "ts")]
+        return Evidence(str(place[0]), int(place[1]), _ts(place[2]), summary)
 
     def functions(self, stack: object) -> list[str]:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]

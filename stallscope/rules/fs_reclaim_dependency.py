@@ -18,10 +18,10 @@ from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.task_facts import (
     functions_of,
     gfp_names_of,
+    guilty_of,
     is_kswapd,
     label,
-    latest_per_task,
-    signatures_of,
+    latest_tasks,
     task_and_trace,
     task_ref,
 )
@@ -54,7 +54,7 @@ def restricted_flag(names: str) -> str | None:
 
 
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_per_task(view.tasks)
+    tasks = latest_tasks(view)
     if not len(tasks):
         return []
     gfp = gfp_names_of(view)
@@ -63,10 +63,10 @@ def check(view: HostView) -> list[Finding]:
     for task in tasks.index:
         flag = restricted_flag(gfp.get(task, ""))
         # pd.isna: a task line cut before its delay has <NA> there, which has no truth value.
-        if flag and not pd.isna(tasks.at[task, "delay"]):
+        if flag and not pd.isna(view.cell("tasks", task, "delay")):
             restricted.append((int(task), flag))
         functions = functions_of(view, int(task))
-        in_reclaim = is_kswapd(tasks.at[task, "comm"]) or bool(RECLAIM_FRAMES & set(functions))
+        in_reclaim = is_kswapd(view.cell("tasks", task, "comm")) or bool(RECLAIM_FRAMES & set(functions))
         where = fs_wait(functions) if in_reclaim else None
         if where:
             waiters.append((int(task), where))
@@ -76,17 +76,16 @@ def check(view: HostView) -> list[Finding]:
 
 
 def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tuple[int, str]]) -> Finding:
-    sigs = signatures_of(view)
     evidence: list[Evidence] = []
     links = []
     for task, where in waiters:
-        role = "kswapd" if is_kswapd(view.tasks.at[task, "comm"]) else "reclaim"
+        role = "kswapd" if is_kswapd(view.cell("tasks", task, "comm")) else "reclaim"
         links.append(f"{label(view, task)} ({role}) waits in {where}")
         evidence += task_and_trace(view, task, f"{label(view, task)} waits in {where}")
     # NOIO sits below NOFS in the I/O stack: list NOFS first so the chain reads downwards.
     for task, flag in sorted(restricted, key=lambda item: RESTRICTED.index(item[1])):
-        caller = sigs.at[task, "guilty"] if task in sigs.index else None
-        queue = view.tasks.at[task, "workqueue"]
+        caller = guilty_of(view, task)
+        queue = view.cell("tasks", task, "workqueue")
         work = f", workqueue {queue}" if isinstance(queue, str) else ""
         site = f" for {caller}" if isinstance(caller, str) else ""
         links.append(f"{label(view, task)} needs {flag} memory{site}{work}")
@@ -125,8 +124,8 @@ OPEN = (
 
 
 def _worker(view: HostView, task: int) -> bool:
-    flags = view.tasks.at[task, "flags"]
-    queue = view.tasks.at[task, "workqueue"]
+    flags = view.cell("tasks", task, "flags")
+    queue = view.cell("tasks", task, "workqueue")
     return isinstance(queue, str) or (not pd.isna(flags) and bool(int(flags) & PF_WQ_WORKER))
 
 

@@ -9,41 +9,39 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.stacks import (
-    first_meaningful,
-    lock_display_name,
-    lock_wait,
-    reliable_functions,
-)
+from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait
+from stallscope.capture.trajectories import comm_text
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.task_facts import stack_functions
 
 RULE = "kswapd-lock-wait"
 
 
-def _is_kswapd(comm: str) -> bool:
-    return comm.startswith("kswapd")
-
-
-def _frames(view: HostView, stack: object) -> list[tuple[str, bool]]:
+def _functions(view: HostView, stack: object) -> list[str]:
+    """The trusted functions of a stack, from the table of every stack of the capture."""
     if stack is None or pd.isna(stack):  # type: ignore[arg-type]
         return []
-    frames = view.capture.frames
-    rows = frames[frames["stack"] == int(stack)].sort_values("depth")  # type: ignore[arg-type]
-    return list(zip(rows["function"].astype(str), rows["reliable"].astype(bool), strict=True))
+    return stack_functions(view).get(int(stack), [])  # type: ignore[call-overload]
+
+
+# The task columns this rule reads: taking every column (text) of a long table is slow.
+_READ = ["comm", "pid", "source", "line", "uninterruptible", "state", "stack", "switches"]
 
 
 def check(view: HostView) -> list[Finding]:
     tasks = view.tasks
     if tasks.empty:
         return []
-    kswapd = tasks[tasks["comm"].astype(str).map(_is_kswapd)]
+    tasks = tasks[_READ]
+    # Vectorized: a Python call per task row costs more than the rest of the rule.
+    kswapd = tasks[comm_text(tasks).str.startswith("kswapd", na=False).to_numpy(dtype=bool)]
     findings: list[Finding] = []
     for (comm, pid), rows in kswapd.groupby(["comm", "pid"], observed=True, sort=False):
         rows = rows.sort_values(["source", "line"], kind="stable")
         blocked = rows[rows["uninterruptible"] | (rows["state"].astype(str) == "D")]
         waits: list[tuple[int, str, str | None]] = []
-        for index, row in blocked.iterrows():
-            functions = reliable_functions(_frames(view, row["stack"]))
+        for index, stack in zip(blocked.index, blocked["stack"], strict=True):
+            functions = _functions(view, stack)
             wait = lock_wait(functions)
             if wait is not None:
                 caller = first_meaningful(functions[wait[1] + 1 :])

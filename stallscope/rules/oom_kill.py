@@ -12,6 +12,7 @@ import pandas as pd
 
 from stallscope.capture.events import field, of_kind, oom_invocations, oom_kills
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.task_facts import with_reporters
 
 RULE = "oom-kill"
 _NAMED = 10
@@ -35,7 +36,7 @@ def check(view: HostView) -> list[Finding]:
     kills = oom_kills(view.events)
     if kills.empty:
         return []
-    invoked = oom_invocations(view.events)
+    invoked = oom_invocations(with_reporters(view.events, "oom_invoke"))
     memcgs = _memcg_of(view)
     victims: list[str] = []
     for row in kills.head(_NAMED).itertuples():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from stallscope.rules.base import Evidence, HostView
@@ -51,51 +52,78 @@ def observations(view: HostView) -> pd.DataFrame:
 
 
 def oom_trend(view: HostView) -> Trend | None:
-    """Split the observations into phases of flat or rising oom_count.
+    """Split the observations into phases of flat or rising oom_count (once per view).
 
     A drop in oom_count means a new boot (or a new counter): the trend restarts there.
     Observations where nothing stalls end a phase too, since the stall recovered.
     """
+    return view.of_view("oom_trend", _trend)
+
+
+def _trend(view: HostView) -> Trend | None:
     obs = observations(view)
     if len(obs) < 2:
         return None
-    phases: list[Phase] = []
-    previous: tuple[int, int, int] | None = None  # (index, oom_count, stalling)
+    # Plain arrays: a long capture has thousands of observations and phases.
+    labels = obs.index.tolist()
+    counts = obs["oom_count"].astype("int64").tolist()
+    stalls = obs["stalling"].astype("int64").tolist()
+    phases: list[tuple[Phase, int]] = []  # each phase with the position of its first observation
     current: Phase | None = None
-    for index, row in obs.iterrows():
-        count, stalling = int(row["oom_count"]), int(row["stalling"])
-        if previous is None or stalling == 0 or previous[2] == 0 or count < previous[1]:
+    for at in range(len(labels)):
+        count, stalling = counts[at], stalls[at]
+        if at == 0 or stalling == 0 or stalls[at - 1] == 0 or count < counts[at - 1]:
             current = None
-            previous = (int(index), count, stalling)  # type: ignore[arg-type]
             continue
-        trend = "flat" if count == previous[1] else "rising"
+        trend = "flat" if count == counts[at - 1] else "rising"
         if current is not None and current.trend == trend:
-            current.rows.append(int(index))  # type: ignore[arg-type]
+            current.rows.append(int(labels[at]))
         else:
-            current = Phase(trend, [previous[0], int(index)])  # type: ignore[arg-type]
-            phases.append(current)
-        previous = (int(index), count, stalling)  # type: ignore[arg-type]
+            current = Phase(trend, [int(labels[at - 1]), int(labels[at])])
+            phases.append((current, at - 1))
     slash = bool(obs["oom_count_nofs"].notna().any())
-    return Trend([p for p in phases if _sustained(obs, p)], obs, slash)
+    sustained = _Sustained(obs)
+    return Trend([p for p, first in phases if sustained(p, first)], obs, slash)
 
 
-def _sustained(obs: pd.DataFrame, phase: Phase) -> bool:
-    if phase.trend == "rising":
-        return True
-    rows = obs.loc[phase.rows]
-    start, end = rows["ts"].iloc[0], rows["ts"].iloc[-1]
-    if pd.isna(start) or pd.isna(end):
-        return rows["report"].nunique() >= 2
-    return float(end) - float(start) >= MIN_FLAT_SECONDS
+class _Sustained:
+    """Whether a phase lasted: rising always counts, flat must span MIN_FLAT_SECONDS."""
+
+    def __init__(self, obs: pd.DataFrame) -> None:
+        self.ts = obs["ts"].to_numpy(dtype="float64", na_value=np.nan)
+        self.report = obs["report"].to_numpy(dtype="float64", na_value=np.nan)
+
+    def __call__(self, phase: Phase, first: int) -> bool:
+        # A phase is a run of consecutive observations, from position ``first`` on.
+        if phase.trend == "rising":
+            return True
+        last = first + len(phase.rows) - 1
+        start, end = self.ts[first], self.ts[last]
+        if np.isnan(start) or np.isnan(end):
+            reports = self.report[first : last + 1]
+            return len(np.unique(reports[~np.isnan(reports)])) >= 2
+        return float(end) - float(start) >= MIN_FLAT_SECONDS
 
 
 def describe_phase(view: HostView, phase: Phase) -> str:
-    snaps = view.snapshots
-    first, last = snaps.loc[phase.rows[0]], snaps.loc[phase.rows[-1]]
-    span = _span(first["ts"], last["ts"])
+    ts, count = _ts_and_count(view)
+    first, last = phase.rows[0], phase.rows[-1]
+    span = _span(ts[first], ts[last])
     if phase.trend == "flat":
-        return f"stayed at {int(first['oom_count'])}{span} over {phase.observations} reports"
-    return f"rose from {int(first['oom_count'])} to {int(last['oom_count'])}{span} over {phase.observations} reports"
+        return f"stayed at {int(count[first])}{span} over {phase.observations} reports"
+    return (f"rose from {int(count[first])} to {int(count[last])}{span} "
+            f"over {phase.observations} reports")
+
+
+def _ts_and_count(view: HostView) -> tuple[dict[int, float], dict[int, int]]:
+    """ts and oom_count of each snapshot row: a log can have thousands of phases to describe."""
+
+    def compute(v: HostView) -> tuple[dict[int, float], dict[int, int]]:
+        rows = v.snapshots.index.tolist()
+        return (dict(zip(rows, v.snapshots["ts"].tolist(), strict=True)),
+                dict(zip(rows, v.snapshots["oom_count"].tolist(), strict=True)))
+
+    return view.of_view("snapshot_ts_count", compute)
 
 
 def _span(start: object, end: object) -> str:

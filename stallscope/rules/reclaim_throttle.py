@@ -9,16 +9,20 @@ too_many_isolated() livelock, which never reaches the OOM killer.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from stallscope.capture.stacks import RECLAIM_FRAMES, THROTTLE_FRAMES
+from stallscope.capture.trajectories import comm_text
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.task_facts import (
     functions_of,
     gfp_names_of,
     is_kswapd,
     label,
-    latest_per_task,
+    latest_tasks,
     task_and_trace,
     task_ref,
+    traces_where,
     trajectories_view,
 )
 
@@ -65,7 +69,7 @@ def meaning(wait: str, caller: str) -> str:
 
 
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_per_task(view.tasks)
+    tasks = latest_tasks(view)
     gfp = gfp_names_of(view)
     throttled: list[tuple[int, str, str]] = []
     scanning: list[tuple[int, str]] = []
@@ -73,7 +77,7 @@ def check(view: HostView) -> list[Finding]:
     for task in tasks.index:
         functions = functions_of(view, int(task))
         found = throttle_of(functions)
-        if is_kswapd(tasks.at[task, "comm"]):
+        if is_kswapd(view.cell("tasks", task, "comm")):
             if found:
                 kswapd.append((int(task), *found))
             continue
@@ -93,15 +97,18 @@ def check(view: HostView) -> list[Finding]:
 
 def _same_seq_in_lru(view: HostView) -> list[str]:
     """Tasks that kept one seq across reports while every trace stayed in shrink_inactive_list."""
-    out = []
-    # One grouping of the task rows, not one scan per trajectory (quadratic on long captures).
-    rows_of = view.tasks.groupby([view.tasks["comm"].astype(str), "pid"], observed=True).groups
-    for t in trajectories_view(view).itertuples(index=False):
-        if t.kind not in ("livelocked", "blocked"):
-            continue
-        rows = rows_of.get((t.comm, t.pid), [])
-        traces = [functions_of(view, int(i)) for i in rows]
-        if traces and all(fs and "shrink_inactive_list" in fs for fs in traces):
+    out: list[str] = []
+    traj = trajectories_view(view)
+    if not len(traj):
+        return out
+    # Per task (comm, pid), grouped in one pass: whether every row's trace is in
+    # shrink_inactive_list (a row without a trace is not).
+    rows = view.tasks
+    flags = pd.Series(traces_where(view, lambda fs: "shrink_inactive_list" in fs), index=rows.index)
+    every = flags.groupby([comm_text(rows), rows["pid"]], observed=True).all()
+    looping = dict(zip(every.index, every.to_numpy().tolist(), strict=True))
+    for t in traj.itertuples(index=False):
+        if t.kind in ("livelocked", "blocked") and looping.get((t.comm, t.pid), False):
             out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
     return out
 
@@ -174,5 +181,5 @@ def _gfp_note(gfp: object, task: int) -> str:
 
 
 def _queue(view: HostView, task: int) -> str:
-    value = view.tasks.at[task, "workqueue"]
+    value = view.cell("tasks", task, "workqueue")
     return "" if value is None or value != value else str(value)

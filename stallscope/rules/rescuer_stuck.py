@@ -22,7 +22,7 @@ from stallscope.rules.task_facts import (
     functions_of,
     gfp_names_of,
     label,
-    latest_per_task,
+    latest_tasks,
     task_and_trace,
     task_ref,
 )
@@ -34,15 +34,14 @@ COMM_LEN = 15  # task->comm holds 15 characters, so a long workqueue name is cut
 
 def rescuer_evidence(view: HostView, task: int, dump_pids: dict[int, int]) -> str | None:
     """How we know a task row is a rescuer, or None when it is not one."""
-    row = view.tasks.loc[task]
     if "rescuer_thread" in functions_of(view, task):
         return "rescuer_thread in its call trace"
-    pid = int(row["pid"])
+    pid = int(view.cell("tasks", task, "pid"))
     if pid in dump_pids:
         return "listed as (RESCUER) in a workqueue dump"
-    comm = str(row["comm"])
-    queue = row["workqueue"]
-    flags = row["flags"]
+    comm = str(view.cell("tasks", task, "comm"))
+    queue = view.cell("tasks", task, "workqueue")
+    flags = view.cell("tasks", task, "flags")
     if pd.isna(flags) or not int(flags) & PF_WQ_WORKER or comm.startswith("kworker/"):
         return None
     if isinstance(queue, str) and queue[:COMM_LEN] == comm[:COMM_LEN]:
@@ -54,13 +53,17 @@ def _dump_rescuers(view: HostView) -> dict[int, int]:
     """pid -> event row of workqueue dump lines naming it as a rescuer."""
     out: dict[int, int] = {}
     for index, text in zip(view.events.index, view.events["text"], strict=True):
-        for found in _RESCUER_IN_DUMP.finditer(str(text)):
+        text = str(text)
+        # The substring test first: a long capture has hundreds of thousands of event lines.
+        if "(RESCUER)" not in text:
+            continue
+        for found in _RESCUER_IN_DUMP.finditer(text):
             out.setdefault(int(found.group(1)), int(index))
     return out
 
 
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_per_task(view.tasks)
+    tasks = latest_tasks(view)
     if not len(tasks):
         return []
     dump = _dump_rescuers(view) if len(view.events) else {}
@@ -70,16 +73,26 @@ def check(view: HostView) -> list[Finding]:
         how = rescuer_evidence(view, int(task), dump)
         if how is None:
             continue
-        row = tasks.loc[task]
+        row = {c: view.cell("tasks", task, c) for c in ("state", "seq", "gfp", "delay")}
         idle = str(row["state"]) == "I" and pd.isna(row["seq"]) and pd.isna(row["gfp"])
         if idle or pd.isna(row["delay"]):
             continue  # a rescuer with no allocation in progress has nothing to be stuck on
         stuck.append((int(task), how))
-    return [_finding(view, task, how, gfp, dump) for task, how in stuck]
+    kthreadd = _stalled_kthreadd(view) if stuck else None
+    return [_finding(view, task, how, gfp, dump, kthreadd) for task, how in stuck]
 
 
-def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int, int]) -> Finding:
-    row = view.tasks.loc[task]
+def _stalled_kthreadd(view: HostView) -> int | None:
+    """The last task row of kthreadd (pid 2) stalled in the allocator."""
+    tasks = view.tasks
+    stalled = (tasks["pid"] == 2) & tasks["delay"].notna()
+    rows = tasks.index[stalled.to_numpy(dtype=bool, na_value=False)]
+    return int(rows[-1]) if len(rows) else None
+
+
+def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int, int],
+             kthreadd: int | None) -> Finding:
+    row = {c: view.cell("tasks", task, c) for c in ("workqueue", "comm", "pid", "delay", "seq")}
     who = label(view, task)
     queue = row["workqueue"] if isinstance(row["workqueue"], str) else str(row["comm"])
     names = gfp.get(task, "")
@@ -88,11 +101,9 @@ def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int
     pid = int(row["pid"])
     if pid in dump:
         evidence.append(view.event_evidence(dump[pid]))
-    kthreadd = view.tasks[(view.tasks["pid"] == 2) & view.tasks["delay"].notna()]
     extra = ""
-    if len(kthreadd):
-        k = int(kthreadd.index[-1])
-        evidence.append(view.task_evidence(k))
+    if kthreadd is not None:
+        evidence.append(view.task_evidence(kthreadd))
         extra = (
             f" kthreadd({2}) is stalled in the allocator too, so no new worker thread can be "
             "created: the rescuer is the only way this workqueue can move."

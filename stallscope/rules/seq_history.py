@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stallscope.capture.trajectories import comm_text
 from stallscope.rules.base import HostView
 
 _RUN_COLUMNS = ("comm", "pid", "seq", "observations", "first", "last", "delay_first", "delay_last")
 
 
 def _ordered(view: HostView) -> pd.DataFrame:
+    """The view's task rows with a request, by task then log order (once per view)."""
+    return view.of_view("seq_history", _order)
+
+
+def _order(view: HostView) -> pd.DataFrame:
     tasks = view.tasks
     if tasks.empty:
         return tasks
+    # Only the columns read here: the others (text) of a long capture are slow to copy.
+    tasks = tasks[["comm", "pid", "source", "line", "seq", "delay"]]
     tasks = tasks[tasks["seq"].notna() | tasks["delay"].notna()]
     # Task identity is (comm, pid): a reused pid with another name is another task.
-    tasks = tasks.assign(_comm=tasks["comm"].astype(str)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
+    tasks = tasks.assign(_comm=comm_text(tasks)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
     # growing, and a smaller delay means a new request began. Such requests get negative ids.
     same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())

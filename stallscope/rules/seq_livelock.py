@@ -31,7 +31,10 @@ def check(view: HostView) -> list[Finding]:
     evidence = []
     for row in stuck.head(_MAX_EVIDENCE // 2).itertuples():
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
-    tasks = list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in stuck.itertuples()))
+    # Distinct (comm, pid) first: a long capture has tens of thousands of stuck requests.
+    comms, pids = stuck["comm"].tolist(), stuck["pid"].tolist()
+    pairs = dict.fromkeys((str(c), int(p)) for c, p in zip(comms, pids, strict=True))
+    tasks = [TaskRef(comm, pid) for comm, pid in pairs]
     return [
         Finding(
             rule=RULE,

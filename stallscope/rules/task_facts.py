@@ -1,55 +1,116 @@
-"""What the task-level rules share: each task's trace signature, trajectory and gfp names.
+"""What the task-level rules share: each task's own trace, trajectory and gfp names.
 
-Computed once per capture (the rules run host by host over the same capture) and cut down to
-the host a rule looks at.
+Derived once per capture (the rules run host by host over the same capture) or once per host
+view, through the view's memos, and then looked up per task row: a scan of a whole table for
+every task a finding cites is quadratic on a long capture.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.decode import task_gfp_names
-from stallscope.capture.model import Capture
-from stallscope.capture.signatures import stack_table, task_signatures
-from stallscope.capture.trajectories import trajectories_of
+from stallscope.capture.signatures import own_trace_rows, stack_table
+from stallscope.capture.stacks import guilty_frame
+from stallscope.capture.trajectories import comm_text, trajectories_of
 from stallscope.rules.base import Evidence, HostView, TaskRef
 
-_cache: dict[str, tuple[Capture, object]] = {}
+
+def _stacks(view: HostView) -> dict[int, list[str]]:
+    return view.of_capture("stacks", stack_table)
 
 
-def _once(name: str, capture: Capture, compute):  # type: ignore[no-untyped-def]
-    held = _cache.get(name)
-    if held is not None and held[0] is capture:
-        return held[1]
-    value = compute(capture)
-    _cache[name] = (capture, value)
-    return value
+def _own_traces(view: HostView) -> pd.Series:
+    """The position in the capture's traces of each task row's own trace, by task row."""
+    return view.of_capture("own_traces", own_trace_rows)
 
 
-def signatures_of(view: HostView) -> pd.DataFrame:
-    """Task signatures (indexed by task row) of this host's tasks."""
-    sigs: pd.DataFrame = _once("sigs", view.capture, task_signatures)
-    return sigs[sigs.index.isin(view.tasks.index)]
+def _trace_stacks(view: HostView) -> np.ndarray:
+    """The stack of each trace of the capture, by position."""
+    return view.of_capture("trace_stacks", lambda capture: capture.traces["stack"].to_numpy(dtype="int64"))
+
+
+def _view_traces(view: HostView) -> np.ndarray:
+    """:func:`_own_traces` of this host's task rows, in their order (-1: a task without one)."""
+    own = _own_traces(view)
+    return view.of_view("own_traces", lambda v: own.reindex(v.tasks.index, fill_value=-1).to_numpy())
+
+
+def _task_stacks(view: HostView) -> np.ndarray:
+    """The stack of each of this host's task rows' own trace, in their order (-1: none)."""
+
+    def compute(v: HostView) -> np.ndarray:
+        traces = _view_traces(v)
+        out = np.full(len(traces), -1, dtype="int64")
+        has = traces >= 0
+        out[has] = _trace_stacks(v)[traces[has]]
+        return out
+
+    return view.of_view("task_stacks", compute)
+
+
+def _trace_of(view: HostView, task: int) -> int:
+    """The position of a task row's own trace in the capture's traces (-1 when it has none)."""
+    if task in view.tasks.index:
+        return int(_view_traces(view)[view.tasks.index.get_loc(task)])
+    position = _own_traces(view).get(task)  # another host's task row
+    return -1 if position is None else int(position)
+
+
+def _stack_of(view: HostView, task: int) -> int | None:
+    """The stack of a task row's own trace (None when it has none)."""
+    position = _trace_of(view, task)
+    return None if position < 0 else int(_trace_stacks(view)[position])
+
+
+def guilty_of(view: HostView, task: int) -> str | None:
+    """The guilty frame of a task row's trace (None when the task has no trace, or no culprit)."""
+    stack = _stack_of(view, task)
+    if stack is None:
+        return None
+    guilty: dict[int, str | None] = view.of_capture("guilty", lambda _: {})
+    if stack not in guilty:
+        functions = _stacks(view).get(stack)
+        guilty[stack] = guilty_frame(functions) if functions is not None else None
+    return guilty[stack]
 
 
 def functions_of(view: HostView, task: int) -> list[str]:
     """Trusted, normalized functions of a task row's trace (claimed orphans included)."""
-    # The capture-wide table: cutting it down to the host for every task would be quadratic.
-    sigs: pd.DataFrame = _once("sigs", view.capture, task_signatures)
-    if task not in sigs.index:
-        return []
-    stacks: dict[int, list[str]] = _once("stacks", view.capture, stack_table)
-    return stacks.get(int(sigs.at[task, "stack"]), [])
+    stack = _stack_of(view, task)
+    return [] if stack is None else _stacks(view).get(stack, [])
+
+
+def stack_functions(view: HostView) -> dict[int, list[str]]:
+    """Trusted, normalized functions of every distinct stack of the capture, innermost first."""
+    return _stacks(view)
+
+
+def traces_where(view: HostView, test: Callable[[list[str]], bool]) -> np.ndarray:
+    """Per task row of this host (in order): whether its trace's functions pass ``test``.
+
+    A task without a trace (or with an empty one) does not pass. ``test`` runs once per
+    distinct stack, not once per task row.
+    """
+    stacks = _stacks(view)
+    passed = np.array([bool(functions) and test(functions) for functions in stacks.values()] + [False],
+                      dtype=bool)
+    at = pd.Index(list(stacks), dtype="int64").get_indexer(_task_stacks(view))
+    return passed[at]  # -1 (no trace) is the final False
 
 
 def gfp_names_of(view: HostView) -> pd.Series:
     """gfp names per task row, printed or decoded for the log's kernel era ("" when none)."""
-    names: pd.DataFrame = _once("gfp", view.capture, task_gfp_names)
-    return names["gfp_names"].reindex(view.tasks.index).fillna("").astype(str)
+    names: pd.DataFrame = view.of_capture("gfp", task_gfp_names)
+    # The names are str already (printed, or decoded): an object column, not converted.
+    return view.of_view("gfp", lambda v: names["gfp_names"].reindex(v.tasks.index).fillna(""))
 
 
 def trajectories_view(view: HostView) -> pd.DataFrame:
-    return trajectories_of(view.tasks)
+    return view.of_view("trajectories", lambda v: trajectories_of(v.tasks))
 
 
 def is_kswapd(comm: object) -> bool:
@@ -57,13 +118,11 @@ def is_kswapd(comm: object) -> bool:
 
 
 def task_ref(view: HostView, task: int) -> TaskRef:
-    row = view.tasks.loc[task]
-    return TaskRef(str(row["comm"]), int(row["pid"]))
+    return TaskRef(str(view.cell("tasks", task, "comm")), int(view.cell("tasks", task, "pid")))
 
 
 def label(view: HostView, task: int) -> str:
-    row = view.tasks.loc[task]
-    return f"{row['comm']}({row['pid']})"
+    return f"{view.cell('tasks', task, 'comm')}({view.cell('tasks', task, 'pid')})"
 
 
 def trace_evidence(view: HostView, task: int, summary: str) -> Evidence | None:
@@ -71,12 +130,10 @@ def trace_evidence(view: HostView, task: int, summary: str) -> Evidence | None:
     found = view.trace_evidence(task, summary)
     if found is not None:
         return found
-    sigs = signatures_of(view)
-    if task not in sigs.index:
+    if task not in view.tasks.index:
         return None
-    row = sigs.loc[task]
-    ts = None if pd.isna(row["ts"]) else float(row["ts"])
-    return Evidence(str(row["source"]), int(row["line"]), ts, summary)
+    position = _trace_of(view, task)
+    return None if position < 0 else view.printed_trace_evidence(position, summary)
 
 
 def task_and_trace(view: HostView, task: int, summary: str) -> list[Evidence]:
@@ -87,9 +144,28 @@ def task_and_trace(view: HostView, task: int, summary: str) -> list[Evidence]:
     return out
 
 
+def latest_tasks(view: HostView) -> pd.DataFrame:
+    """:func:`latest_per_task` of this host's tasks (callers must not modify it)."""
+    return view.of_view("latest", lambda v: latest_per_task(v.tasks))
+
+
 def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     """The last report's row of each (pid, comm): what a task was doing when last seen."""
     if not len(tasks):
         return tasks
-    keyed = tasks.assign(_comm=tasks["comm"].astype(str))
-    return keyed.drop_duplicates(["pid", "_comm"], keep="last").drop(columns="_comm")
+    # Find the rows on the key columns alone, then take only those: taking every column of a
+    # long table (text, arrow-backed strings) costs more than the search.
+    keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_text(tasks)})
+    return tasks[~keys.duplicated(keep="last").to_numpy()]
+
+
+def with_reporters(events: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The events of ``kind`` and the dump_cpu lines that name the task reporting them.
+
+    All that the report readers of capture.events that name a reporter (oom_invocations,
+    alloc_reports) read: each of their reports scans the events it is given for the dump_cpu
+    line after it, which over every event of a long capture costs more than the rule.
+    """
+    if events.empty:
+        return events
+    return events[events["kind"].isin((kind, "dump_cpu")).to_numpy(dtype=bool)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.task_facts import label, latest_per_task, task_and_trace, task_ref
+from stallscope.rules.task_facts import label, latest_tasks, task_and_trace, task_ref
 
 RULE = "thp-fragmentation"
 COSTLY_ORDER = 3
@@ -33,7 +33,7 @@ def buddy_table(events: pd.DataFrame) -> list[tuple[int, str, list[int]]]:
 
 
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_per_task(view.tasks)
+    tasks = latest_tasks(view)
     if not len(tasks):
         return []
     costly = tasks[tasks["order"].notna() & (tasks["order"].fillna(0) > COSTLY_ORDER)

@@ -27,7 +27,6 @@ def check(view: HostView) -> list[Finding]:
     findings: list[Finding] = []
     unable = _reaper_unable(view)
     seen: set[int] = set()
-    tasks = view.tasks
     for t in trajectories_view(view).itertuples(index=False):
         if not (t.dying or t.victim):
             continue
@@ -35,7 +34,7 @@ def check(view: HostView) -> list[Finding]:
         last = int(t.last_task)
         lock = _lock_of(view, last)
         repeated = t.kind == "victim-not-exiting"
-        blocked = bool(tasks.at[last, "uninterruptible"]) or str(tasks.at[last, "state"]) == "D"
+        blocked = bool(view.cell("tasks", last, "uninterruptible")) or str(view.cell("tasks", last, "state")) == "D"
         if not (repeated or pid in unable or (blocked and lock)):
             continue
         seen.add(pid)
@@ -69,7 +68,7 @@ def _lock_of(view: HostView, task: int) -> str | None:
 def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | None) -> Finding:
     first, last = int(t.first_task), int(t.last_task)  # type: ignore[attr-defined]
     who = label(view, last)
-    words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if view.tasks.at[last, w]]
+    words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if view.cell("tasks", last, w)]
     evidence: list[Evidence] = []
     if first != last:
         evidence.append(view.task_evidence(first))
@@ -117,7 +116,7 @@ def _killed_allocators(view: HostView, t: object, evidence: list[Evidence]) -> s
         return ""
     last = others.drop_duplicates("pid", keep="last")
     evidence.append(view.task_evidence(int(last.index[0])))
-    names = ", ".join(f"{label(view, int(i))} seq={tasks.at[i, 'seq']}" for i in last.index[:5])
+    names = ", ".join(f"{label(view, int(i))} seq={view.cell('tasks', i, 'seq')}" for i in last.index[:5])
     return (f" Killed or exiting tasks that are themselves waiting for memory: {names}; a lock "
             "such a task holds cannot be released until its allocation succeeds.")
 
@@ -127,10 +126,10 @@ def _fs_nofs_allocators(view: HostView, lock: str | None, victim: int, evidence:
     fs = _fs_of(functions_of(view, victim)) if lock else None
     if fs is None:
         return ""
-    gfp = gfp_names_of(view)
+    gfp = gfp_names_of(view)  # one name string per task row, in row order
     found = []
-    for task in view.tasks.index:
-        if task == victim or "GFP_NOFS" not in gfp.get(task, "").split("|"):
+    for task, names in zip(view.tasks.index, gfp.to_numpy(), strict=True):
+        if task == victim or "GFP_NOFS" not in names.split("|"):
             continue
         if _fs_of(functions_of(view, int(task))) == fs:
             found.append(int(task))
@@ -165,11 +164,12 @@ def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
     """Tasks lockdep shows holding an mmap_sem: the reaper needs that lock."""
     events = view.events
     held = events[events["kind"] == "lockdep_held"]
+    headers = events[events["kind"] == "lockdep_held_header"]
     holders = []
     for index, fields in zip(held.index, held["fields"], strict=True):
         lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
         if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
-            header = events[(events["kind"] == "lockdep_held_header") & (events.index < index)]
+            header = headers[headers.index < index]
             if len(header):
                 h = header.iloc[-1]
                 holders.append((int(header.index[-1]), f"{h['comm']}/{h['pid']}", int(h["pid"])))

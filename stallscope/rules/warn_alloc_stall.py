@@ -14,6 +14,7 @@ import pandas as pd
 from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.task_facts import with_reporters
 
 RULE = "warn-alloc-stall"
 
@@ -23,7 +24,7 @@ _MAX_TASKS = 6
 
 
 def check(view: HostView) -> list[Finding]:
-    stalls = alloc_reports(view.events, "warn_alloc_stall")
+    stalls = alloc_reports(with_reporters(view.events, "warn_alloc_stall"), "warn_alloc_stall")
     if stalls.empty:
         return []
     known = stalls[stalls["stall_ms"].notna()]
