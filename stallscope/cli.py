@@ -21,6 +21,7 @@ from rich.text import Text
 from stallscope import __version__
 from stallscope.capture.model import Capture
 from stallscope.diagnose import diagnose
+from stallscope.memory import keep_large_blocks_unmapped
 from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
 from stallscope.progress import reading
 from stallscope.render import json_report, text
@@ -352,6 +353,7 @@ def _see_help(ctx: typer.Context | None) -> str:
 
 def main() -> None:
     """Console-script entry point: one-line errors, never a traceback (unless STALLSCOPE_DEBUG)."""
+    keep_large_blocks_unmapped()
     try:
         # Not standalone: click's own report of a usage error is a multi-line panel.
         code = app(prog_name="stallscope", standalone_mode=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 
 from stallscope.capture.model import Capture
@@ -40,11 +42,13 @@ def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
     return frame[mask]
 
 
-def host_views(capture: Capture) -> list[HostView]:
+def iter_host_views(capture: Capture) -> Iterator[HostView]:
+    """One view per machine, each made when asked for: a machine's rows are copied out of the
+    tables, so holding one view at a time keeps a fleet capture's memory near its own size."""
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
-    return [
-        HostView(
+    for machine in _machines(capture):
+        yield HostView(
             host=machine[0],
             capture=capture,
             snapshots=_rows(capture.snapshots, machine),
@@ -52,14 +56,16 @@ def host_views(capture: Capture) -> list[HostView]:
             events=_rows(capture.events, machine),
             capture_memo=shared,
         )
-        for machine in _machines(capture)
-    ]
+
+
+def host_views(capture: Capture) -> list[HostView]:
+    return list(iter_host_views(capture))
 
 
 def diagnose(capture: Capture) -> list[Finding]:
     """All findings, most severe first, then closest to a root cause, then in log order."""
     findings: list[Finding] = []
-    for view in host_views(capture):
+    for view in iter_host_views(capture):
         for rule in ALL_RULES:
             for finding in rule.check(view):
                 finding.host = view.host

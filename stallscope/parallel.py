@@ -7,9 +7,9 @@ lines of the pieces before. Compressed files and standard input are read whole.
 
 Where the pieces run is an :class:`Engine`: a local process pool or a ``dask.distributed``
 client. Both get the same pieces from :func:`plan`, run the same :func:`_load_piece` and the
-client merges the same way, so the two differ only in where the work happens. The rules run per
-machine the same way (:func:`diagnose_on`): the merged capture is cut into one capture per
-machine and each is diagnosed where the engine puts it.
+client merges the same way, so the two differ only in where the work happens. On a cluster the
+rules run per machine too (:func:`diagnose_on`): the merged capture is cut into one capture per
+machine and each is diagnosed where the engine puts it; locally they run in this process.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ R = TypeVar("R")
 
 # Below this a file is not worth splitting: process start-up costs more than it saves.
 MIN_PIECE_BYTES = 24 << 20
+# Pieces of about this size: each piece costs a capture built, pickled and merged; a worker's
+# memory grows with its piece.
+PIECE_BYTES = 256 << 20
 # How far past a nominal cut to look for the start of a report.
 _REPORT_SEARCH = 4 << 20
 _REPORT_MARK = b"MemAlloc-Info:"
@@ -108,7 +111,7 @@ def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
         if source.compression is not None or size < 2 * MIN_PIECE_BYTES:
             pieces.append(Piece(path, location=location))
             continue
-        count = max(jobs, min(64, size // (64 << 20)))
+        count = max(jobs, min(64, size // PIECE_BYTES))
         step = max(MIN_PIECE_BYTES, size // count)
         with open(path, "rb") as handle:
             start = 0
@@ -322,7 +325,13 @@ def _diagnose_part(capture: Capture) -> list[Finding]:
 
 
 def diagnose_on(capture: Capture, engine: Engine | None = None) -> list[Finding]:
-    """:func:`stallscope.diagnose`, each machine a task of ``engine`` (in this process without one)."""
+    """:func:`stallscope.diagnose`, each machine a task of a remote ``engine``, else in this process.
+
+    Locally the rules take about a second on a 1 GB capture, less than sending each machine's
+    tables to a worker process would cost in time and memory.
+    """
+    if engine is None or not engine.remote:
+        return diagnose(capture)
     parts = split_machines(capture)
     if len(parts) < 2:
         return diagnose(capture)
