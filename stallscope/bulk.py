@@ -39,7 +39,7 @@ from stallscope.capture.builder import (
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
-from stallscope.parse.lines import LineParser, ParsedLine, Template
+from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
@@ -334,10 +334,10 @@ class BulkReader:
             raw = lines[i].decode("utf-8", "replace")
             record = self._record(raw, info, base + i + 1)
             template = info.template
-            parsed = None
             if template is not None:
-                parsed = ParsedLine(template.kind, template.fill(_DIGITS.findall(raw, info.body_start)))
-            builder.add(record, parsed, stats)
+                builder.add_parsed(record, template.kind, template.fill(_DIGITS.findall(raw, info.body_start)), stats)
+            else:
+                builder.add(record, None, stats)
             previous = i
         if previous + 1 < len(lines):
             self._hold(pending, hosts, previous + 1, len(lines))

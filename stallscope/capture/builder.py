@@ -206,8 +206,11 @@ class CaptureBuilder:
         return stream
 
     def add(self, record: Record, parsed: ParsedLine | None, stats: InputStats) -> None:
+        if parsed is not None:
+            self.add_parsed(record, parsed.kind, parsed.fields, stats)
+            return
         stats.lines += 1
-        if parsed is None and record.corrupted is not None and record.ts is None:
+        if record.corrupted is not None and record.ts is None:
             # printk's "** N printk messages dropped **": lines are missing here, but what follows
             # still belongs to the blocks that are open; flag them rather than cut them.
             stats.unparsed += 1
@@ -216,30 +219,32 @@ class CaptureBuilder:
             self._dropped(record)
             return
         stream = self._stream(record.source, record.host, record.caller)
-        if parsed is None:
-            if record.body.strip():
-                stats.unparsed += 1
-                if self.keep_unparsed:
-                    self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
-                if record.fmt is None:
-                    # No prefix at all ("(...snipped...)" in a mail, console garbage): nothing says
-                    # whose output it cut, and in a one-host log it ends what is open. So it ends
-                    # every block of its input. (Blank lines do not: the bulk reader cannot place
-                    # them between other hosts' lines.)
-                    for (name, _host, _caller), other in self._streams.items():
-                        if name == record.source:
-                            self._end_block(other)
-                            other.event_row = None
-            else:
-                stats.parsed += 1  # an empty line carries nothing to understand
-            self._end_block(stream)
-            # A report's trace follows its header directly: after a line we do not understand, a
-            # later trace belongs to something else.
-            stream.event_row = None
-            return
+        if record.body.strip():
+            stats.unparsed += 1
+            if self.keep_unparsed:
+                self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
+            if record.fmt is None:
+                # No prefix at all ("(...snipped...)" in a mail, console garbage): nothing says
+                # whose output it cut, and in a one-host log it ends what is open. So it ends
+                # every block of its input. (Blank lines do not: the bulk reader cannot place
+                # them between other hosts' lines.)
+                for (name, _host, _caller), other in self._streams.items():
+                    if name == record.source:
+                        self._end_block(other)
+                        other.event_row = None
+        else:
+            stats.parsed += 1  # an empty line carries nothing to understand
+        self._end_block(stream)
+        # A report's trace follows its header directly: after a line we do not understand, a
+        # later trace belongs to something else.
+        stream.event_row = None
+
+    def add_parsed(self, record: Record, kind: str, fields: dict[str, str], stats: InputStats) -> None:
+        """:meth:`add` of a line a grammar understood, given its kind and fields."""
+        stats.lines += 1
         stats.parsed += 1
-        stats.kinds[parsed.kind] = stats.kinds.get(parsed.kind, 0) + 1
-        self._dispatch(stream, record, parsed)
+        stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
+        self._dispatch(self._stream(record.source, record.host, record.caller), record, kind, fields)
 
     def finish_input(self, source: str) -> None:
         for (name, _host, _caller), stream in self._streams.items():
@@ -260,9 +265,7 @@ class CaptureBuilder:
             self.task_corrupted[row] = f"{known}; {why}"
 
     # -- line kinds -------------------------------------------------------------------------
-    def _dispatch(self, stream: _Stream, record: Record, parsed: ParsedLine) -> None:
-        kind = parsed.kind
-        fields = parsed.fields
+    def _dispatch(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if kind in TRACE_BODY_KINDS:
             self._trace_line(stream, record, kind, fields)
         elif kind == "call_trace":
