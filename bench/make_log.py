@@ -64,15 +64,42 @@ class Task:
     stuck: bool
 
 
+_NEW_STATE = re.compile(r"task:(\S+)")
+_NEW_PID = re.compile(r"\bpid:\d+ *")
+# Old layout: "comm  D [stack pointer] free-stack pid ppid 0xflags": pid is the number before ppid.
+_OLD_PID = re.compile(r"(\s+)(\d+)(\s+\d+\s+0x[0-9a-f]+\s*)$")
+
+
+def _as_task(block: list[str], pid: int) -> tuple[str | None, list[str]]:
+    """The block's task name, and the block with its task-state line naming ``pid``.
+
+    The watchdog prints a task's state line right after its MemAlloc line, for the same pid; a
+    block reused for another task must say so, or no reader would tie the two together.
+    """
+    out = list(block)
+    for i, line in enumerate(out):
+        new = _NEW_STATE.search(line)
+        if new is not None and _NEW_PID.search(line):
+            out[i] = _NEW_PID.sub(lambda m: f"pid:{pid:<5} ", line, count=1)
+            return new.group(1), out
+        old = _OLD_PID.search(line)
+        if old is not None and i == 0:
+            width = len(old.group(1)) + len(old.group(2))
+            out[i] = line[: old.start()] + f"{pid:>{width}}" + old.group(3)
+            return line[:15].strip() or None, out
+    return None, out
+
+
 def make_tasks(rng: random.Random, blocks: list[tuple[str, list[str]]], count: int) -> list[Task]:
     comms = ["systemd-journal", "kworker/u8:3", "oom-write", "a.out", "rsync", "java", "postgres", "nginx",
              "DOM Worker"]
     tasks = []
     for i in range(count):
         gfp, block = rng.choice(blocks)
+        comm, block = _as_task(block, 1000 + i)
         tasks.append(
             Task(
-                comm=rng.choice(comms),
+                comm=comm or rng.choice(comms),
                 pid=1000 + i,
                 seq=rng.randint(1, 50000),
                 switches=rng.randint(10, 90000),

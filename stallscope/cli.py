@@ -21,7 +21,7 @@ from rich.text import Text
 from stallscope import __version__
 from stallscope.capture.model import Capture
 from stallscope.diagnose import diagnose
-from stallscope.memory import keep_large_blocks_unmapped
+from stallscope.memory import release_free_memory
 from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
 from stallscope.progress import reading
 from stallscope.render import json_report, text
@@ -164,7 +164,9 @@ def analyze(
 
     with _engine(engine_name, scheduler, jobs) as engine:
         capture = _load(paths, keep_unparsed=show_unparsed, no_color=no_color, jobs=jobs, engine=engine)
+        release_free_memory()
         findings = diagnose_on(capture, engine)
+    release_free_memory()
     machines = fleet(capture, findings)
     if output_format is OutputFormat.json:
         if machines is None:
@@ -221,7 +223,9 @@ def report(
     if chosen is ReportFormat.md and max_chars != 65_000:
         args += ["--max-chars", str(max_chars)]
     capture = _load(paths, no_color=no_color)
+    release_free_memory()
     findings = diagnose(capture)
+    release_free_memory()
     from stallscope.render.provenance import provenance
 
     origin = provenance(capture, args)
@@ -353,7 +357,6 @@ def _see_help(ctx: typer.Context | None) -> str:
 
 def main() -> None:
     """Console-script entry point: one-line errors, never a traceback (unless STALLSCOPE_DEBUG)."""
-    keep_large_blocks_unmapped()
     try:
         # Not standalone: click's own report of a usage error is a multi-line panel.
         code = app(prog_name="stallscope", standalone_mode=False)

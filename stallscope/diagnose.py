@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pandas as pd
 
 from stallscope.capture.model import Capture
+from stallscope.capture.trajectories import combine, text_codes
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
 from stallscope.verdict import rank
@@ -16,17 +17,22 @@ from stallscope.verdict import rank
 Machine = tuple[str | None, str | None]
 
 
-def _machines(capture: Capture) -> list[Machine]:
+def machine_keys(capture: Capture) -> list[Machine]:
+    """The machines of a capture, in order of first appearance (snapshots, tasks, events)."""
     seen: dict[Machine, None] = {}
     for frame in (capture.snapshots, capture.tasks, capture.events):
         if not len(frame):
             continue
-        pairs = frame[["host", "source"]].drop_duplicates()
-        for host, source in pairs.itertuples(index=False):
-            if pd.isna(host):
-                seen[(None, str(source))] = None
+        # The distinct (host, source) pairs, on the columns' codes: a long table has few of them.
+        hosts, host_names = text_codes(frame["host"])
+        sources, source_names = text_codes(frame["source"])
+        width = len(source_names) + 1
+        for pair in pd.unique(combine(hosts + 1, sources + 1, width)).tolist():
+            host, source = divmod(pair, width)
+            if host == 0:
+                seen[(None, source_names[source - 1] if source else "nan")] = None
             else:
-                seen[(str(host), None)] = None
+                seen[(host_names[host - 1], None)] = None
     return list(seen) or [(None, None)]
 
 
@@ -47,7 +53,7 @@ def iter_host_views(capture: Capture) -> Iterator[HostView]:
     tables, so holding one view at a time keeps a fleet capture's memory near its own size."""
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
-    for machine in _machines(capture):
+    for machine in machine_keys(capture):
         yield HostView(
             host=machine[0],
             capture=capture,
@@ -70,5 +76,8 @@ def diagnose(capture: Capture) -> list[Finding]:
             for finding in rule.check(view):
                 finding.host = view.host
                 findings.append(finding)
+        # Let go of this machine's rows (and what the rules derived from them) before the
+        # next machine's are copied: the loop variable would hold them until then.
+        del view
     # Most severe first, and within a severity the finding closest to a root cause.
     return rank(findings)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
-from stallscope.capture.signatures import signatures
-from stallscope.diagnose import host_views
+from stallscope.capture.signatures import TraceCodes, guilty_modes, trace_codes
+from stallscope.capture.trajectories import combine, group_numbers, text_codes
+from stallscope.diagnose import Machine, machine_keys
 from stallscope.render.sections import NOTABLE_EVENTS
-from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.base import Finding, Severity
 
 # Kernel reports that mean something stalled (the rest, such as a Mem-Info dump, only add context).
 _STALL_EVENTS = frozenset(NOTABLE_EVENTS) - {"sysrq"}
@@ -98,51 +100,164 @@ class Fleet:
         }
 
 
-def _sources(view: HostView) -> list[str]:
-    found: dict[str, None] = {}
-    for frame in (view.snapshots, view.tasks, view.events):
-        if len(frame):
-            found.update(dict.fromkeys(str(s) for s in frame["source"].dropna().unique()))
-    return list(found)
-
-
 def _name(host: str | None, sources: list[str]) -> str:
     if host is not None:
         return host
     return sources[0] if sources else "(no input)"
 
 
-def _stall_rows(view: HostView) -> pd.DataFrame:
-    """Lines that show this machine stalling: watchdog lines and the kernel's stall reports."""
-    parts = []
-    snaps = view.snapshots
-    if len(snaps):
-        parts.append(snaps[snaps["stalling"].fillna(0) > 0][["source", "line", "ts"]])
-    if len(view.tasks):
-        parts.append(view.tasks[["source", "line", "ts"]])
-    events = view.events
-    if len(events):
-        parts.append(events[events["kind"].astype(str).isin(_STALL_EVENTS)][["source", "line", "ts"]])
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame(columns=["source", "line", "ts"])
-    rows = pd.concat([p.astype({"source": str}) for p in parts], ignore_index=True)
-    return rows
+class _Rows:
+    """Which machine each row of a table belongs to, as a number into the machine list.
+
+    What :func:`stallscope.diagnose.host_views` selects for each machine, computed for all of
+    them at once: a host's rows, or a file's rows that name no host.
+    """
+
+    def __init__(self, frame: pd.DataFrame, index: dict[Machine, int]) -> None:
+        self.frame = frame
+        if not len(frame):
+            self.sources, self.source_names, self.machine = np.zeros(0, dtype=np.int32), [], np.zeros(0, dtype=np.int32)
+            return
+        self.sources, self.source_names = text_codes(frame["source"])
+        hosts, host_names = text_codes(frame["host"])
+        by_host = np.array([index.get((h, None), -1) for h in host_names] + [-1], dtype=np.int32)
+        by_source = np.array([index.get((None, s), -1) for s in self.source_names] + [-1], dtype=np.int32)
+        self.machine = by_host[hosts]
+        unnamed = hosts < 0
+        if unnamed.any():
+            self.machine[unnamed] = by_source[self.sources[unnamed]]
+
+    def pairs(self) -> np.ndarray:
+        """Per row, its (machine, source) as one number: ``machine * width + source + 1``."""
+        return combine(self.machine, self.sources + 1, self.width)
+
+    @property
+    def width(self) -> int:
+        return len(self.source_names) + 1
 
 
-def _occurrence(row: pd.Series) -> Occurrence:
-    ts = row["ts"]
-    return Occurrence(str(row["source"]), int(row["line"]), None if pd.isna(ts) else float(ts))
+def _sources(tables: list[_Rows], machines: int) -> list[list[str]]:
+    """Per machine: the inputs its rows come from, in order of appearance (snapshots, tasks, events)."""
+    found: list[dict[str, None]] = [{} for _ in range(machines)]
+    for rows in tables:
+        if not len(rows.machine):
+            continue
+        for pair in pd.unique(rows.pairs()).tolist():
+            machine, source = divmod(pair, rows.width)
+            if machine >= 0 and source > 0:  # a row of no machine, or without a source
+                found[machine][rows.source_names[source - 1]] = None
+    return [list(f) for f in found]
 
 
-def _ends(rows: pd.DataFrame, sources: list[str]) -> tuple[Occurrence | None, Occurrence | None]:
-    """The first and last stall line, in reading order (inputs in order, then line number)."""
-    if not len(rows):
-        return None, None
-    order = {s: i for i, s in enumerate(sources)}
-    ranked = rows.assign(_input=rows["source"].map(order).fillna(len(order))).sort_values(
-        ["_input", "line"], kind="stable")
-    return _occurrence(ranked.iloc[0]), _occurrence(ranked.iloc[-1])
+def _stall_ends(snapshots: _Rows, tasks: _Rows, events: _Rows, inputs: list[str],
+                machines: int) -> list[tuple[Occurrence | None, Occurrence | None]]:
+    """Per machine, its first and last stall line in reading order (inputs in order, then line).
+
+    Stall lines: watchdog reports with tasks stalling, task lines, and the kernel's stall
+    reports. Ties go to the earlier table (snapshots, tasks, events) and row, as a stable sort
+    of those rows, concatenated, would leave them.
+    """
+    order = {path: i for i, path in enumerate(inputs)}
+    # Per machine, the candidates: (input, line, table, row) of each (table, input)'s first
+    # and last line; the ends are the least and the greatest of them.
+    lows: dict[int, tuple[int, float, int, int]] = {}
+    highs: dict[int, tuple[int, float, int, int]] = {}
+    picks = (
+        (snapshots, (snapshots.frame["stalling"].fillna(0) > 0).to_numpy(dtype=bool) if len(snapshots.frame)
+         else None),
+        (tasks, None),
+        (events, _is_in(events.frame["kind"], _STALL_EVENTS) if len(events.frame) else None),
+    )
+    for number, (rows, picked) in enumerate(picks):
+        for machine, source, low, high in _line_ends(rows, picked):
+            place = order.get(rows.source_names[source - 1], len(order)) if source else len(order)
+            low_key, high_key = (place, low[0], number, low[1]), (place, high[0], number, high[1])
+            if machine not in lows or low_key < lows[machine]:
+                lows[machine] = low_key
+            if machine not in highs or high_key > highs[machine]:
+                highs[machine] = high_key
+    frames = [p[0].frame for p in picks]
+    ends: list[tuple[Occurrence | None, Occurrence | None]] = [(None, None)] * machines
+    for machine, low_key in lows.items():
+        high_key = highs[machine]
+        ends[machine] = (_occurrence(frames[low_key[2]], low_key[3]), _occurrence(frames[high_key[2]], high_key[3]))
+    return ends
+
+
+def _line_ends(rows: _Rows, picked: np.ndarray | None) -> list[tuple[int, int, tuple[float, int], tuple[float, int]]]:
+    """Per (machine, source) of the picked rows (None: all): (line, row) of the first row with
+    the lowest line and of the last row with the highest. Missing lines count as highest."""
+    if not len(rows.machine):
+        return []
+    at = np.flatnonzero(picked) if picked is not None else None
+    if at is not None and not len(at):
+        return []
+    pairs = rows.pairs() if at is None else rows.pairs()[at]
+    group, values = pd.factorize(pairs)
+    line = rows.frame["line"].array
+    if at is not None:
+        line = line.take(at)
+    lines = pd.Series(line).groupby(group)
+    low, high = lines.min(), lines.max()
+    # Positions per group, on the rows' own positions.
+    positions = np.arange(len(group)) if at is None else at
+    first = pd.Series(positions).groupby(group).first().to_numpy()
+    last = pd.Series(positions).groupby(group).last().to_numpy()
+    frame_line = rows.frame["line"]
+    out = []
+    for g, pair in enumerate(values.tolist()):
+        machine, source = divmod(pair, rows.width)
+        if machine < 0:
+            continue
+        lowest, highest = low.iat[g], high.iat[g]
+        lowest = np.inf if pd.isna(lowest) else float(lowest)
+        highest = np.inf if pd.isna(highest) else float(highest)
+        start, stop = int(first[g]), int(last[g])
+        # In log order the first row has the lowest line and the last the highest: then they
+        # are the rows sought; otherwise search the group's rows.
+        if _line_at(frame_line, start) != lowest or _line_at(frame_line, stop) != highest:
+            mine = positions[group == g]
+            values_of = np.array([_line_at(frame_line, int(i)) for i in mine])
+            start = int(mine[np.flatnonzero(values_of == lowest)[0]])
+            stop = int(mine[np.flatnonzero(values_of == highest)[-1]])
+        out.append((machine, source, (lowest, start), (highest, stop)))
+    return out
+
+
+def _line_at(line: pd.Series, position: int) -> float:
+    value = line.iat[position]
+    return np.inf if pd.isna(value) else float(value)
+
+
+def _occurrence(frame: pd.DataFrame, position: int) -> Occurrence:
+    source, line, ts = (frame.iat[position, frame.columns.get_loc(c)] for c in ("source", "line", "ts"))
+    return Occurrence(str(source), int(line), None if pd.isna(ts) else float(ts))
+
+
+def _max_stalling(snapshots: _Rows, machines: int) -> list[int | None]:
+    out: list[int | None] = [None] * machines
+    if not len(snapshots.frame):
+        return out
+    stalling = snapshots.frame["stalling"]
+    has = stalling.notna().to_numpy(dtype=bool) & (snapshots.machine >= 0)
+    found = pd.Series(stalling.to_numpy(dtype="int64", na_value=0)[has]).groupby(snapshots.machine[has]).max()
+    for machine, value in found.items():
+        out[int(machine)] = int(value)
+    return out
+
+
+def _task_counts(tasks: _Rows, machines: int) -> list[int]:
+    """Per machine, its distinct (comm, pid) pairs: the tasks the watchdog reported."""
+    if not len(tasks.frame):
+        return [0] * machines
+    comm, comm_names = text_codes(tasks.frame["comm"])
+    pid = pd.factorize(tasks.frame["pid"], use_na_sentinel=False)[0]
+    pids = int(pid.max()) + 1
+    # A missing comm or pid is a value of its own, as drop_duplicates has it.
+    width = (len(comm_names) + 1) * pids
+    distinct = pd.unique(combine(tasks.machine, combine(comm + 1, pid, pids), width))
+    owners = distinct // width  # -1: rows of no machine
+    return np.bincount(owners[owners >= 0], minlength=machines).tolist()  # type: ignore[no-any-return]
 
 
 def _machine_of(finding: Finding) -> tuple[str | None, str | None]:
@@ -157,29 +272,34 @@ def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
     for finding in findings:  # already most severe first
         by_machine.setdefault(_machine_of(finding), []).append(finding)
     inputs = [i.path for i in capture.inputs]
+    keys = machine_keys(capture)
+    index = {key: i for i, key in enumerate(keys)}
+    # Whole columns, each read once: a machine's own copy of a long table costs more than this.
+    snapshots, tasks, events = (_Rows(frame, index) for frame in (capture.snapshots, capture.tasks, capture.events))
+    sources = _sources([snapshots, tasks, events], len(keys))
+    ends = _stall_ends(snapshots, tasks, events, inputs, len(keys))
+    max_stalling = _max_stalling(snapshots, len(keys))
+    task_counts = _task_counts(tasks, len(keys))
     out: list[MachineSummary] = []
-    for view in host_views(capture):
-        sources = _sources(view)
-        if view.host is not None:
-            found = by_machine.get((view.host, None), [])
+    for i, (host, _) in enumerate(keys):
+        mine = sources[i]
+        if host is not None:
+            found = by_machine.get((host, None), [])
         else:
-            found = [f for s in sources for f in by_machine.get((None, s), [])]
+            found = [f for s in mine for f in by_machine.get((None, s), [])]
         found.sort(key=lambda f: -f.severity.rank)
-        rows = _stall_rows(view)
         counts = {s.value: sum(f.severity is s for f in found) for s in Severity}
-        stalled = len(rows) > 0 or any(f.severity.rank >= Severity.WARNING.rank for f in found)
-        first, last = _ends(rows, inputs)
-        snaps = view.snapshots
-        tasks = view.tasks
+        first, last = ends[i]
+        stalled = first is not None or any(f.severity.rank >= Severity.WARNING.rank for f in found)
         out.append(MachineSummary(
-            name=_name(view.host, sources),
-            host=view.host,
-            sources=sources,
+            name=_name(host, mine),
+            host=host,
+            sources=mine,
             stalled=stalled,
             findings={k: v for k, v in counts.items() if v},
             worst=found[0] if found else None,
-            max_stalling=int(snaps["stalling"].max()) if len(snaps) and snaps["stalling"].notna().any() else None,
-            tasks=len(tasks[["comm", "pid"]].drop_duplicates()) if len(tasks) else 0,
+            max_stalling=max_stalling[i],
+            tasks=task_counts[i],
             first=first,
             last=last,
         ))
@@ -195,27 +315,81 @@ def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
 
 def shared_signatures(capture: Capture, minimum: int = 2) -> list[SharedSignature]:
     """Stack signatures printed on at least ``minimum`` machines, the most widespread first."""
-    sigs = signatures(capture)
-    if not len(sigs):
+    if not len(capture.traces):
         return []
-    sigs = sigs[sigs["signature"] != _NO_TRACE]
-    host = sigs["host"].astype(object)
-    machine = host.where(host.notna(), sigs["source"].astype(object)).astype(str)
-    sigs = sigs.assign(machine=machine)
-    out: list[SharedSignature] = []
-    for signature, rows in sigs.groupby("signature", sort=False):
-        names = list(dict.fromkeys(rows["machine"]))
-        if len(names) < minimum:
-            continue
-        guilty = rows["guilty"].dropna()
-        tasks = list(dict.fromkeys(
-            f"{c}({int(p)})@{m}" for c, p, m in zip(rows["comm"], rows["pid"], rows["machine"], strict=True)
-            if c is not None and not pd.isna(c) and not pd.isna(p)
-        ))
-        out.append(SharedSignature(str(signature), str(guilty.mode().iloc[0]) if len(guilty) else None,
-                                   sorted(names), len(rows), tasks[:8]))
+    codes = trace_codes(capture)
+    machine, machine_names = _trace_machines(capture.traces)
+    # Per signature: traces and machines, counted per part (a distinct stack's summary) and
+    # then summed: a long capture prints few stacks many times.
+    per_part = np.bincount(codes.part, minlength=len(codes.signature))
+    traces: dict[int, int] = {}
+    for part in np.flatnonzero(per_part).tolist():
+        signature = int(codes.signature[part])
+        if codes.signatures[signature] != _NO_TRACE:
+            traces[signature] = traces.get(signature, 0) + int(per_part[part])
+    names: dict[int, dict[str, None]] = {}
+    width = len(machine_names) + 1
+    for pair in pd.unique(combine(codes.part, machine + 1, width)).tolist():
+        part, where = divmod(pair, width)
+        signature = int(codes.signature[part])
+        if signature in traces:
+            names.setdefault(signature, {})[machine_names[where - 1] if where else "nan"] = None
+    widespread = [signature for signature, on in names.items() if len(on) >= minimum]
+    if not widespread:
+        return []
+    tasks = _task_names(codes, machine, machine_names, widespread)
+    guilty = guilty_modes(codes)
+    out = [
+        SharedSignature(codes.signatures[signature], guilty.get(signature), sorted(names[signature]),
+                        traces[signature], tasks.get(signature, [])[:8])
+        for signature in widespread
+    ]
     out.sort(key=lambda s: (-len(s.machines), -s.traces, s.signature))
     return out
+
+
+def _trace_machines(traces: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Per trace, its machine (the host, or the file for a trace that names none) and the names."""
+    hosts, host_names = text_codes(traces["host"])
+    sources, source_names = text_codes(traces["source"])
+    # One number per name: a host and a file could read alike.
+    number: dict[str, int] = {}
+    by_host = np.array([number.setdefault(n, len(number)) for n in host_names] + [-1], dtype=np.int32)
+    by_source = np.array([number.setdefault(n, len(number)) for n in source_names] + [-1], dtype=np.int32)
+    machine = by_host[hosts]
+    unnamed = hosts < 0
+    if unnamed.any():
+        machine[unnamed] = by_source[sources[unnamed]]
+    return machine, list(number)
+
+
+def _task_names(codes: TraceCodes, machine: np.ndarray, machine_names: list[str],
+                signatures: list[int]) -> dict[int, list[str]]:
+    """Per signature, ``comm(pid)@machine`` of its traces that name both, distinct, in log order."""
+    chosen = np.zeros(len(codes.signatures), dtype=bool)
+    chosen[signatures] = True
+    signature = codes.signature[codes.part]
+    at = np.flatnonzero(chosen[signature] & (codes.comm >= 0) & codes.has_pid)
+    if not len(at):
+        return {}
+    pid = pd.factorize(codes.pid[at])[0]
+    # Distinct (signature, comm, pid, machine) in order of first appearance.
+    key = group_numbers(signature[at], codes.comm[at], pid, machine[at])
+    first = at[np.flatnonzero(np.r_[True, key[1:] > np.maximum.accumulate(key)[:-1]])]
+    out: dict[int, dict[str, None]] = {}
+    for code, who, number, where in zip(signature[first].tolist(), codes.comm[first].tolist(),
+                                        codes.pid[first].tolist(), machine[first].tolist(), strict=True):
+        label = f"{codes.comms[who]}({number})@{machine_names[where] if where >= 0 else 'nan'}"
+        out.setdefault(code, {})[label] = None
+    return {code: list(labels) for code, labels in out.items()}
+
+
+def _is_in(column: pd.Series, names: frozenset[str]) -> np.ndarray:
+    """``column.astype(str).isin(names)``, testing each category once when the column has them."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        hit = np.array([str(c) in names for c in column.cat.categories] + [False], dtype=bool)
+        return hit[column.cat.codes.to_numpy()]  # type: ignore[no-any-return]
+    return column.astype(str).isin(names).to_numpy(dtype=bool)
 
 
 def fleet(capture: Capture, findings: list[Finding]) -> Fleet | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-from stallscope.capture.hz import growth_pairs, hz_by_host
+import pandas as pd
+
+from stallscope.capture.hz import HostPairs, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import trajectories_of
 from stallscope.rules.base import Finding
@@ -53,8 +55,12 @@ NEXT_STEPS: dict[str, str] = {
 GENERIC_NEXT = "Mem-Info (SysRq-m), the workqueue dump, held locks, and each task's seq/switches across reports"
 
 
-def verdict(capture: Capture, findings: list[Finding]) -> str:
-    """A paragraph per host naming the most likely root cause and its chain of evidence."""
+def verdict(capture: Capture, findings: list[Finding], pairs: dict[str | None, HostPairs] | None = None) -> str:
+    """A paragraph per host naming the most likely root cause and its chain of evidence.
+
+    ``pairs``: :func:`stallscope.capture.hz.pairs_by_host` of the capture's tasks, when the
+    caller has them already.
+    """
     if not findings:
         return _nothing(capture)
     hosts: list[str | None] = []
@@ -62,9 +68,10 @@ def verdict(capture: Capture, findings: list[Finding]) -> str:
         if f.host not in hosts:
             hosts.append(f.host)
     paragraphs = []
+    tasks = _TaskFacts(capture.tasks, pairs)
     for host in hosts:
         mine = [f for f in findings if f.host == host]
-        text = _paragraph(capture, host, rank(mine))
+        text = _paragraph(capture, tasks, host, rank(mine))
         paragraphs.append(f"On host {host}: {text}" if host is not None and len(hosts) > 1 else text)
     return "\n\n".join(paragraphs)
 
@@ -96,14 +103,14 @@ def _first_line(finding: Finding) -> str:
     return f"line {finding.evidence[0].line}" if finding.evidence else "the findings above"
 
 
-def _paragraph(capture: Capture, host: str | None, ranked: list[Finding]) -> str:
+def _paragraph(capture: Capture, tasks: _TaskFacts, host: str | None, ranked: list[Finding]) -> str:
     top = ranked[0]
     sentences = [f"Most likely root cause: {_sentence(top.title)}{_cite(capture, top)}."]
     rest = ranked[1:5]
     if rest:
         chain = "; ".join(f"{_sentence(f.title)}{_cite(capture, f, 2)}" for f in rest)
         sentences.append(f"Supporting evidence: {chain}.")
-    sentences += _trajectory_sentences(capture, host)
+    sentences += _trajectory_sentences(tasks, host)
     step = NEXT_STEPS.get(top.rule)
     if step is None:
         sentences.append(f"Next, given {_first_line(top)}, check {GENERIC_NEXT}.")
@@ -116,13 +123,37 @@ def _sentence(title: str) -> str:
     return title[:1].lower() + title[1:] if title[:2] != title[:2].upper() else title
 
 
-def _trajectory_sentences(capture: Capture, host: str | None) -> list[str]:
-    tasks = capture.tasks
-    if not len(tasks):
+class _TaskFacts:
+    """Trajectories and delay-growth pairs of every host, derived on first use for all of them.
+
+    Each host's paragraph reads its own; selecting a host's rows out of a long table and
+    deriving them host by host costs several times one pass over the whole table.
+    """
+
+    def __init__(self, tasks: pd.DataFrame, pairs: dict[str | None, HostPairs] | None) -> None:
+        self.tasks = tasks
+        self._trajectories: pd.DataFrame | None = None
+        self._pairs = pairs
+
+    def repeated(self, host: str | None) -> pd.DataFrame:
+        """The trajectories of ``host`` (None: rows without one) seen in more than one report."""
+        if self._trajectories is None:
+            # A trajectory is keyed by host: the table's rows of a host are that host's own.
+            traj = trajectories_of(self.tasks)
+            self._trajectories = traj[traj["observations"] > 1]
+        traj = self._trajectories
+        return traj[(traj["host"].isna() if host is None else traj["host"] == host).to_numpy(dtype=bool)]
+
+    def pairs(self) -> dict[str | None, HostPairs]:
+        if self._pairs is None:
+            self._pairs = pairs_by_host(self.tasks)
+        return self._pairs
+
+
+def _trajectory_sentences(tasks: _TaskFacts, host: str | None) -> list[str]:
+    if not len(tasks.tasks):
         return []
-    rows = tasks[tasks["host"].isna()] if host is None else tasks[tasks["host"] == host]
-    traj = trajectories_of(rows)
-    repeated = traj[traj["observations"] > 1]
+    repeated = tasks.repeated(host)
     out = []
     if len(repeated):
         counts = repeated["kind"].value_counts()
@@ -130,12 +161,12 @@ def _trajectory_sentences(capture: Capture, host: str | None) -> list[str]:
         first, last = int(repeated["first_line"].min()), int(repeated["last_line"].max())
         out.append(f"Of the {len(repeated)} tasks listed in more than one report (lines {first}-{last}), "
                    f"by seq and switches: {parts}.")
-    estimate = hz_by_host(capture).get(host)
-    if estimate is not None and estimate.known and estimate.how != "override":
-        pairs = growth_pairs(rows)
-        line = int(pairs["line"].iloc[0]) if len(pairs) else None
-        where = f" (first pair at line {line})" if line is not None else ""
-        out.append(f"delay= is in jiffies; {estimate.note}{where}.")
+    pairs = tasks.pairs().get(host)
+    # What hz_by_host(capture) says of this host: the same pairs, read the same way.
+    found = None if pairs is None else pairs.estimate()
+    if pairs is not None and found is not None and found.known:
+        where = f" (first pair at line {pairs.first_line})" if pairs.first_line is not None else ""
+        out.append(f"delay= is in jiffies; {found.note}{where}.")
     return out
 
 

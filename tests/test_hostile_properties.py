@@ -161,3 +161,16 @@ def test_inputs_hypothesis_found() -> None:
         capture = read_bytes(data)
         check(capture)
         assert capture.inputs[0].physical_lines == physical_lines(data), name
+
+
+def test_spliced_memalloc_line_with_fields_twice() -> None:
+    """Found by test_mutated_corpus_windows: two console lines spliced into one repeat a field."""
+    data = (
+        b"[  101.937548] MemAlloc-Info: 4 stalling task, 32 dying task, 1 victim task.\n"
+        b"[  101.939460] MemAlloc: sync4(10598) gfp=0x24280ca order=0 delay=1 order=0 delay=17338\n"
+    )
+    capture = read_bytes(data)
+    check(capture)
+    assert capture.tasks[["comm", "pid", "order", "delay"]].to_dict("records") == [
+        {"comm": "sync4", "pid": 10598, "order": 0, "delay": 17338}
+    ]

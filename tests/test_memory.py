@@ -1,25 +1,25 @@
-"""The allocator setting that keeps freed column arrays from staying resident."""
+"""Handing freed memory back between the phases of a run."""
 
 from __future__ import annotations
 
+import ctypes.util
 import sys
 
 import pytest
 
-from stallscope.memory import keep_large_blocks_unmapped
+from stallscope import memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_mmap_threshold_is_fixed_on_glibc() -> None:
-    import ctypes.util
-
-    libc = ctypes.util.find_library("c") or ""
-    if "musl" in libc:
-        assert keep_large_blocks_unmapped() is False
-    else:
-        assert keep_large_blocks_unmapped() is True
+def test_free_memory_is_released_on_glibc() -> None:
+    expected = "musl" not in (ctypes.util.find_library("c") or "")
+    assert memory.release_free_memory() is expected
 
 
-def test_never_raises_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_does_nothing_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert keep_large_blocks_unmapped() is False
+    memory._trim.cache_clear()
+    try:
+        assert memory.release_free_memory() is False
+    finally:
+        memory._trim.cache_clear()

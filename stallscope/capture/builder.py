@@ -41,12 +41,14 @@ Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
 
 
+# A field the grammar saw twice (two console lines spliced into one) holds both values joined
+# by a blank; the later one is what the line ends with.
 def _int(text: str | None) -> int | None:
-    return None if text is None else int(text)
+    return None if text is None else int(text.rpartition(" ")[2])
 
 
 def _hex(text: str | None) -> int | None:
-    return None if text is None else int(text, 16)
+    return None if text is None else int(text.rpartition(" ")[2], 16)
 
 
 def frame_of_fields(fields: dict[str, str]) -> Frame:

@@ -220,6 +220,27 @@ def task_gfp_names(capture: Capture) -> pd.DataFrame:
     return out
 
 
+def task_gfp_texts(capture: Capture) -> np.ndarray:
+    """:func:`task_gfp_names`' names alone, by task row position ("" where none).
+
+    For the rules, which read the names only: one object array, not three columns.
+    """
+    tasks = capture.tasks
+    names = np.full(len(tasks), "", dtype=object)
+    if not len(tasks):
+        return names
+    printed = tasks["gfp_names"].notna().to_numpy()
+    names[printed] = _texts_of(tasks["gfp_names"], printed)
+    hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
+    if len(hex_only):
+        rows = tasks[["source", "gfp"]].iloc[hex_only].assign(_at=hex_only)
+        for source, part in rows.groupby("source", sort=False, observed=True):
+            choice = gfp_era(capture, str(source))
+            for value, same in part.groupby("gfp", sort=False):  # one decoding per distinct mask
+                names[same["_at"].to_numpy()] = decode_with(choice, int(value)).text
+    return names
+
+
 def _texts_of(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """``column.astype(str)`` at the selected rows, as an object array of str."""
     if isinstance(column.dtype, pd.CategoricalDtype):

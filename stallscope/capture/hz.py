@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
+from stallscope.capture.trajectories import group_numbers, stable_order, text_codes
 
 COMMON_HZ = (100, 250, 300, 1000)
 SNAP_TOLERANCE = 0.05  # relative distance within which an estimate is taken as a common value
 MIN_SECONDS = 1.0
+PAIR_COLUMNS = ["pid", "seq", "d_delay", "d_ts", "ratio", "line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,62 +35,226 @@ class HzEstimate:
         return self.hz is not None
 
 
+@dataclass(frozen=True, slots=True)
+class HostPairs:
+    """What the growth pairs of one host's rows say: their ratios and where the first one is."""
+
+    ratios: np.ndarray  # d_delay / d_ts of every pair, in no particular order
+    first_line: int | None  # the line of the first pair of :func:`growth_pairs` of those rows
+
+    def estimate(self) -> HzEstimate:
+        return _estimate(self.ratios)
+
+
 def growth_pairs(tasks: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive observations of one request: columns pid, seq, d_delay, d_ts, ratio, line."""
-    cols = ["host", "source", "pid", "comm", "seq", "delay", "ts", "line"]
-    rows = tasks.loc[tasks["delay"].notna() & tasks["ts"].notna(), cols].copy()
-    if rows.empty:
-        return pd.DataFrame(columns=["pid", "seq", "d_delay", "d_ts", "ratio", "line"])
-    # Without seq= (first watchdog version) a request is followed while its delay keeps growing.
-    rows["seq"] = rows["seq"].astype("Int64").fillna(-1)
-    rows["host"] = rows["host"].astype(object).fillna("")
-    keys = ["host", "pid", "comm", "seq"]
-    rows = rows.sort_values([*keys, "ts"], kind="stable")
-    grouped = rows.groupby(keys, sort=False, observed=True)
-    rows["d_delay"] = grouped["delay"].diff()
-    rows["d_ts"] = grouped["ts"].diff()
-    pairs = rows[(rows["d_ts"] >= MIN_SECONDS) & (rows["d_delay"] > 0)].copy()
-    pairs["ratio"] = pairs["d_delay"].astype(float) / pairs["d_ts"].astype(float)
-    return pairs[["pid", "seq", "d_delay", "d_ts", "ratio", "line"]]
+    """Consecutive observations of one request: columns pid, seq, d_delay, d_ts, ratio, line.
+
+    In the order of a stable sort on host, pid, comm, seq and ts.
+    """
+    if not len(tasks):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    # Hosts ranked by name, a missing one read as "": the order a sort on the host column gives.
+    hosts = pd.Categorical(tasks["host"].astype(object).fillna(""), ordered=True).codes.astype("int64")
+    pairs = _Pairs(tasks, hosts)
+    listed = pairs.in_sort_order()
+    d_delay, d_ts = pairs.d_delay[listed], pairs.d_ts[listed]
+    at = pairs.at[pairs.rows[listed]]
+    return pd.DataFrame(
+        {
+            "pid": tasks["pid"].array.take(at),
+            "seq": tasks["seq"].array.take(at).astype("Int64").fillna(-1),
+            "d_delay": pd.array(d_delay, dtype="Int64"),
+            "d_ts": d_ts,
+            "ratio": d_delay.astype(float) / d_ts,
+            "line": tasks["line"].array.take(at),
+        },
+        index=tasks.index.take(at),
+    )
+
+
+def pairs_by_host(tasks: pd.DataFrame) -> dict[str | None, HostPairs]:
+    """What :func:`growth_pairs` of each host's rows says (None: rows without a host), hosts in log order.
+
+    All hosts in one pass over the table: selecting each host's rows out of a long table
+    costs more than finding the pairs.
+    """
+    if not len(tasks):
+        return {None: HostPairs(np.zeros(0), None)}
+    codes, hosts = _host_codes(tasks)
+    pairs = _Pairs(tasks, codes)
+    # A task is one host's: its pairs are that host's.
+    owner = pairs.task_hosts()[pairs.task[pairs.rows]]
+    ratios = pairs.d_delay.astype(float) / pairs.d_ts
+    by_host = stable_order(owner)
+    bounds = np.searchsorted(owner[by_host], np.arange(len(hosts) + 1))
+    first = pairs.first_per_host(len(hosts))
+    line = tasks["line"]
+    return {
+        host: HostPairs(ratios[by_host[start:end]], None if first[i] < 0 else int(line.iat[int(first[i])]))
+        for i, (host, start, end) in enumerate(zip(hosts, bounds[:-1], bounds[1:], strict=True))
+    }
+
+
+def _host_codes(tasks: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+    """Per task row, its host's number; the hosts (None for no host) in order of first appearance."""
+    codes, names = text_codes(tasks["host"])
+    present = pd.unique(codes)  # in order of first appearance, -1 (no host) included
+    lookup = np.zeros(len(names) + 1, dtype=np.int32)
+    lookup[present + 1] = np.arange(len(present), dtype=np.int32)
+    return lookup[codes + 1], [None if code < 0 else names[code] for code in present.tolist()]
+
+
+class _Pairs:
+    """Every growth pair of a task table, whole columns at once.
+
+    The rows are as ``sort_values([host, pid, comm, seq, ts], kind="stable")`` orders them,
+    with ``hosts`` ranking the hosts, and each row is compared with the one before it: a pair
+    is two rows of one request (rows without a pid or comm belong to none, as a groupby drops
+    them). Only the rows with a delay and a timestamp are listed: ``at`` gives their positions
+    in the table, ``rows`` the later row of each pair as a place in the listing, ``task`` the
+    task (host, pid, comm) of each listed row, its tasks' rows together.
+    """
+
+    def __init__(self, tasks: pd.DataFrame, hosts: np.ndarray) -> None:
+        delay, ts, pid = tasks["delay"], tasks["ts"], tasks["pid"]
+        # Categories in their own order, other values sorted: how a multi-column sort ranks them.
+        comm = pd.Categorical(tasks["comm"], ordered=True).codes
+        usable = delay.notna().to_numpy(dtype=bool) & ts.notna().to_numpy(dtype=bool)
+        usable &= pid.notna().to_numpy(dtype=bool) & (comm >= 0)
+        # Whole columns need no selection when every row is usable (the common case).
+        at = np.flatnonzero(usable) if not usable.all() else None
+        self.pids = pid.array if at is None else pid.array.take(at)
+        self.hosts, self.comms = (hosts, comm) if at is None else (hosts[at], comm[at])
+        task = group_numbers(self.hosts, pd.factorize(self.pids)[0], self.comms).astype(np.int32)
+        order = stable_order(task)
+        self.at = order if at is None else at[order]  # table positions, in the listing
+        self.task = task[order]
+        del task
+        seqs = tasks["seq"].to_numpy(dtype="int64", na_value=-1)[self.at]
+        times = ts.to_numpy(dtype="float64")[self.at]
+        # A task's rows in log order are usually in (seq, ts) order already: then grouping the
+        # tasks is all the sorting there is to do, and it is cheap.
+        if not _ascending(self.task, seqs, times):
+            resorted = np.lexsort((times, seqs, self.task))
+            self.at, self.task, seqs, times = self.at[resorted], self.task[resorted], seqs[resorted], times[resorted]
+            order = order[resorted]
+        self.order = order  # listing -> position among the usable rows
+        same = (self.task[1:] == self.task[:-1]) & (seqs[1:] == seqs[:-1])
+        del seqs
+        d_ts = times[1:] - times[:-1]
+        del times
+        same &= d_ts >= MIN_SECONDS
+        delays = delay.to_numpy(dtype="int64", na_value=0)[self.at]
+        d_delay = delays[1:] - delays[:-1]
+        del delays
+        same &= d_delay > 0
+        kept = np.flatnonzero(same)
+        self.rows = kept + 1
+        self.d_delay, self.d_ts = d_delay[kept], d_ts[kept]
+
+    def _task_starts(self) -> np.ndarray:
+        """Where each task's rows begin in the listing (tasks in their numbers' order)."""
+        task = self.task
+        return np.flatnonzero(np.r_[True, task[1:] != task[:-1]]) if len(task) else np.zeros(0, dtype="int64")
+
+    def task_hosts(self) -> np.ndarray:
+        """Per task number, its host."""
+        starts = self._task_starts()
+        out = np.empty(len(starts), dtype=np.int32)
+        out[self.task[starts]] = self.hosts[self.order[starts]]
+        return out
+
+    def _task_ranks(self) -> np.ndarray:
+        """Per task number, its place when tasks are sorted by host, pid and comm."""
+        starts = self._task_starts()
+        first = self.order[starts]
+        pids = self.pids.take(first).to_numpy(dtype="int64")
+        ranks = np.empty(len(starts), dtype="int64")
+        ranks[self.task[starts][np.lexsort((self.comms[first], pids, self.hosts[first]))]] = np.arange(len(starts))
+        return ranks
+
+    def in_sort_order(self) -> np.ndarray:
+        """Positions into ``rows`` that list the pairs as the full sort would."""
+        if not len(self.rows):
+            return self.rows
+        # Each task's rows are together and in (seq, ts) order: ordering the tasks is enough.
+        return stable_order(self._task_ranks()[self.task[self.rows]])
+
+    def first_per_host(self, hosts: int) -> np.ndarray:
+        """Per host number, the table position of its first pair's later row (-1: no pair)."""
+        first = np.full(hosts, -1, dtype="int64")
+        if not len(self.rows):
+            return first
+        # The first pair in sort order: the first pair of the host's lowest-ranked task with
+        # pairs (a task's pairs are listed in order).
+        owner = self.task[self.rows]
+        heads = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each task's first pair
+        tasks = owner[heads]
+        ranks = self._task_ranks()[tasks]
+        host = self.task_hosts()[tasks]
+        for at in np.lexsort((ranks, host)).tolist():
+            if first[host[at]] < 0:
+                first[host[at]] = self.at[self.rows[heads[at]]]
+        return first
+
+
+def _ascending(task: np.ndarray, seq: np.ndarray, ts: np.ndarray) -> bool:
+    """Whether within each task (rows grouped) the rows are in (seq, ts) order."""
+    same = task[1:] == task[:-1]
+    ordered = (seq[1:] > seq[:-1]) | ((seq[1:] == seq[:-1]) & (ts[1:] >= ts[:-1]))
+    return bool(np.all(ordered | ~same))
 
 
 def infer_hz(tasks: pd.DataFrame, hz: float | None = None) -> HzEstimate:
     """HZ of the kernel that printed ``tasks`` (one host), or ``hz`` when the caller knows it."""
     if hz is not None:
-        return HzEstimate(float(hz), None, 0, "override", f"HZ={hz:g} given by the user")
-    pairs = growth_pairs(tasks)
-    if pairs.empty:
+        return _override(hz)
+    return estimate(growth_pairs(tasks))
+
+
+def _override(hz: float) -> HzEstimate:
+    return HzEstimate(float(hz), None, 0, "override", f"HZ={hz:g} given by the user")
+
+
+def estimate(pairs: pd.DataFrame) -> HzEstimate:
+    """HZ from the :func:`growth_pairs` of one host."""
+    return _estimate(pairs["ratio"].to_numpy(dtype=float) if len(pairs) else np.zeros(0))
+
+
+def _estimate(ratios: np.ndarray) -> HzEstimate:
+    if not len(ratios):
         return HzEstimate(None, None, 0, "unknown",
                           "HZ unknown: no request was seen in two reports a second or more apart")
-    raw = float(pairs["ratio"].median())
+    raw = float(pd.Series(ratios).median())
     for common in COMMON_HZ:
         if abs(raw - common) <= SNAP_TOLERANCE * common:
-            return HzEstimate(float(common), raw, len(pairs), "snapped",
-                              f"HZ={common} (median {raw:.0f} jiffies/s over {len(pairs)} pairs)")
-    return HzEstimate(raw, raw, len(pairs), "raw",
-                      f"HZ about {raw:.0f}: median over {len(pairs)} pairs, not a common value; "
+            return HzEstimate(float(common), raw, len(ratios), "snapped",
+                              f"HZ={common} (median {raw:.0f} jiffies/s over {len(ratios)} pairs)")
+    return HzEstimate(raw, raw, len(ratios), "raw",
+                      f"HZ about {raw:.0f}: median over {len(ratios)} pairs, not a common value; "
                       "timestamps may be from a receiver, not the kernel")
 
 
-def hz_by_host(capture: Capture, hz: float | None = None) -> dict[str | None, HzEstimate]:
+def hz_by_host(capture: Capture, hz: float | None = None,
+               pairs: dict[str | None, HostPairs] | None = None) -> dict[str | None, HzEstimate]:
+    """HZ per host (None: rows without one); ``pairs``: :func:`pairs_by_host` of the tasks, if at hand."""
     tasks = capture.tasks
     if not len(tasks):
         return {None: infer_hz(tasks, hz)}
-    out: dict[str | None, HzEstimate] = {}
-    for host in tasks["host"].astype(object).unique():
-        key = None if pd.isna(host) else str(host)
-        rows = tasks[tasks["host"].isna()] if key is None else tasks[tasks["host"] == key]
-        out[key] = infer_hz(rows, hz)
-    return out
+    if hz is not None:
+        return dict.fromkeys(_host_codes(tasks)[1], _override(hz))
+    return {host: found.estimate() for host, found in (pairs or pairs_by_host(tasks)).items()}
 
 
-def delay_seconds(capture: Capture, hz: float | None = None) -> pd.Series:
+def delay_seconds(capture: Capture, hz: float | None = None,
+                  pairs: dict[str | None, HostPairs] | None = None) -> pd.Series:
     """``delay`` of every task row in seconds (NaN where HZ or the delay is unknown)."""
     tasks = capture.tasks
-    seconds = pd.Series(float("nan"), index=tasks.index, dtype=float)
-    for host, estimate in hz_by_host(capture, hz).items():
-        if not estimate.known:
-            continue
-        mask = tasks["host"].isna() if host is None else tasks["host"] == host
-        seconds[mask] = tasks.loc[mask, "delay"].astype(float) / float(estimate.hz)  # type: ignore[arg-type]
-    return seconds
+    seconds = np.full(len(tasks), np.nan)
+    if len(tasks):
+        codes, hosts = _host_codes(tasks)
+        estimates = hz_by_host(capture, hz, pairs)
+        known = np.array([e.hz if e.known else np.nan for e in (estimates[h] for h in hosts)], dtype=float)
+        # Missing delays stay NaN; a host of unknown HZ divides by NaN.
+        seconds = tasks["delay"].to_numpy(dtype="float64", na_value=np.nan) / known[codes]
+    return pd.Series(seconds, index=tasks.index, dtype=float)

@@ -7,11 +7,15 @@ unwinder marked ``?`` are left out unless a trace has nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
-from stallscope.capture.stacks import describe, guilty_frame, reliable_functions, stuck_in
+from stallscope.capture.stacks import describe, guilty_frame, normalize_function, stuck_in
+from stallscope.capture.trajectories import text_codes
 
 COLUMNS = ["trace", "host", "source", "line", "ts", "task", "event", "stack", "comm", "pid",
            "wait", "site", "signature", "guilty"]
@@ -27,15 +31,27 @@ def stack_table(capture: Capture) -> dict[int, list[str]]:
     # Plain lists cut at each new stack: a long capture has thousands of distinct stacks, and a
     # pandas group per stack costs more than reading its frames.
     stacks = ordered["stack"].to_numpy(dtype="int64")
-    functions = ordered["function"].astype(str).tolist()
+    functions = _normalized(ordered["function"])
     reliable = ordered["reliable"].astype(bool).tolist()
     starts = [0, *(np.flatnonzero(np.diff(stacks)) + 1).tolist()]
     ends = [*starts[1:], len(stacks)]
     out: dict[int, list[str]] = {}
     for start, end in zip(starts, ends, strict=True):
-        pairs = list(zip(functions[start:end], reliable[start:end], strict=True))
-        out[int(stacks[start])] = reliable_functions(pairs)
+        # reliable_functions on names normalized already: each distinct name once, not per frame.
+        names = functions[start:end]
+        trusted = [name for name, ok in zip(names, reliable[start:end], strict=True) if ok]
+        out[int(stacks[start])] = trusted or names
     return out
+
+
+def _normalized(function: pd.Series) -> list[str]:
+    """``normalize_function(str(f))`` of every frame's function, computed once per distinct name."""
+    if isinstance(function.dtype, pd.CategoricalDtype):
+        names = [normalize_function(str(c)) for c in function.cat.categories] + [normalize_function("nan")]
+        return [names[c] for c in function.cat.codes.tolist()]
+    cache: dict[str, str] = {}
+    return [cache[f] if f in cache else cache.setdefault(f, normalize_function(f))
+            for f in function.astype(str).tolist()]
 
 
 def signatures(capture: Capture) -> pd.DataFrame:
@@ -69,6 +85,89 @@ def _placed(capture: Capture) -> pd.DataFrame:
         out.loc[has_event, "comm"] = rows["comm"].astype(object).to_numpy()
         out.loc[has_event, "pid"] = rows["pid"].to_numpy()
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class TraceCodes:
+    """What :func:`signatures` says of each printed trace, as numbers into short lists.
+
+    For readers that group a long capture's traces (by signature, machine, task): the table
+    holds a string per trace and column, and reading those one by one is the slow part. A
+    trace's signature and guilty frame depend on its stack only: they are given per part (the
+    summary of one distinct stack; the last part is "no trace"), and each trace names its part.
+    Per-trace arrays are in the order of ``capture.traces``; -1 means missing.
+    """
+
+    part: np.ndarray  # per trace: its part
+    signature: np.ndarray  # per part: into ``signatures``
+    signatures: list[str]
+    guilty: np.ndarray  # per part: into ``guilties``
+    guilties: list[str]
+    comm: np.ndarray  # per trace: the owner's comm, into ``comms`` (distinct names)
+    comms: list[str]
+    pid: np.ndarray  # per trace: the owner's pid (meaningless where ``has_pid`` is False)
+    has_pid: np.ndarray
+
+
+def trace_codes(capture: Capture) -> TraceCodes:
+    """:func:`signatures`' signature, guilty, comm and pid columns, coded (see TraceCodes)."""
+    traces = capture.traces
+    stacks = stack_table(capture)
+    parts = [_summarize(functions) for functions in stacks.values()] + [_NO_TRACE]
+    part = pd.Index(list(stacks), dtype="int64").get_indexer(traces["stack"].to_numpy(dtype="int64", na_value=-1))
+    part[part < 0] = len(parts) - 1  # a stack without functions reads as no trace
+    signature, signature_names = pd.factorize(pd.Series([p[2] for p in parts], dtype=object))
+    guilty, guilty_names = pd.factorize(pd.Series([p[3] for p in parts], dtype=object))
+    comm, comms, pid, has_pid = _owners(capture)
+    return TraceCodes(part, signature, [str(n) for n in signature_names], guilty, [str(n) for n in guilty_names],
+                      comm, comms, pid, has_pid)
+
+
+def guilty_modes(codes: TraceCodes, at: np.ndarray | None = None) -> dict[int, str]:
+    """Per signature, its most frequent guilty frame over the traces ``at`` (None: all).
+
+    The first by name among equally frequent ones, as ``Series.mode().iloc[0]`` picks; a
+    signature none of whose traces has a guilty frame is left out.
+    """
+    parts = np.bincount(codes.part if at is None else codes.part[at], minlength=len(codes.signature))
+    counts: dict[int, dict[int, int]] = {}
+    for part in np.flatnonzero(parts).tolist():
+        frame = int(codes.guilty[part])
+        if frame >= 0:
+            mine = counts.setdefault(int(codes.signature[part]), {})
+            mine[frame] = mine.get(frame, 0) + int(parts[part])
+    out = {}
+    for signature, frames in counts.items():
+        most = max(frames.values())
+        out[signature] = min(codes.guilties[f] for f, n in frames.items() if n == most)
+    return out
+
+
+def _owners(capture: Capture) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """The comm and pid :func:`_placed` gives each trace: its task row's, else its report's."""
+    traces = capture.traces
+    comm = np.full(len(traces), -1, dtype=np.int32)
+    pid = np.zeros(len(traces), dtype="int64")
+    has_pid = np.zeros(len(traces), dtype=bool)
+    names: dict[str, int] = {}
+    task = traces["task"]
+    has_task = task.notna().to_numpy(dtype=bool)
+    has_event = traces["event"].notna().to_numpy(dtype=bool) & ~has_task
+    for table, column, owned in ((capture.tasks, task, has_task), (capture.events, traces["event"], has_event)):
+        owned = np.flatnonzero(owned)
+        if not len(owned) or not len(table):
+            continue
+        rows = table.index.get_indexer(column.array.take(owned).to_numpy(dtype="int64"))
+        if (rows < 0).any():
+            raise KeyError("a trace names a row its table does not have")
+        codes, labels = text_codes(table["comm"])
+        # One number per distinct name: the task and report tables name their comms apart.
+        remap = np.array([names.setdefault(label, len(names)) for label in labels] + [-1], dtype=np.int32)
+        comm[owned] = remap[codes[rows]]
+        pids = table["pid"].array.take(rows)
+        pid[owned] = pids.to_numpy(dtype="int64", na_value=0)
+        has_pid[owned] = ~pids.isna()
+    return comm, list(names), pid, has_pid
 
 
 _SUMMARY_COLUMNS = ("wait", "site", "signature", "guilty")
@@ -149,8 +248,53 @@ def own_trace_rows(capture: Capture) -> pd.Series:
     out = first_trace_rows(capture)
     orphans = (traces["task"].isna().to_numpy() & traces["event"].isna().to_numpy()).nonzero()[0]
     if len(orphans) and len(capture.tasks):
-        picked, task_rows = _claims(capture.tasks, traces[["source", "line"]].iloc[orphans], set(out.index))
-        out = pd.concat([out, pd.Series(orphans[picked], index=task_rows.to_numpy(), dtype="int64")])
+        owned = capture.tasks.index.isin(out.index)
+        picked, task_rows = _all_claims(_claims(capture.tasks, traces["source"], traces["line"], orphans, owned))
+        out = pd.concat([out, pd.Series(orphans[picked], index=capture.tasks.index[task_rows].to_numpy(),
+                                        dtype="int64")])
+    return out
+
+
+def first_trace_positions(capture: Capture) -> np.ndarray:
+    """:func:`first_trace_rows` by position: per task row of ``capture.tasks`` (-1: none).
+
+    A plain array rather than a Series indexed by task row: looking a row up needs no hash
+    table over a long capture's rows, and it is a fraction of the size.
+    """
+    out = np.full(len(capture.tasks), -1, dtype="int64")
+    owner = capture.traces["task"]
+    if not len(owner) or not len(out):
+        return out
+    tied = np.flatnonzero(owner.notna().to_numpy())
+    if not len(tied):
+        return out
+    rows = capture.tasks.index.get_indexer(owner.array.take(tied).to_numpy(dtype="int64"))
+    known = rows >= 0
+    # The least trace position per task row, without a hash table over the traces.
+    first = np.full(len(out), len(owner), dtype="int64")
+    np.minimum.at(first, rows[known], tied[known])
+    has = first < len(owner)
+    out[has] = first[has]
+    return out
+
+
+def own_trace_positions(capture: Capture) -> np.ndarray:
+    """:func:`own_trace_rows` by position: per task row of ``capture.tasks`` (-1: none)."""
+    out = first_trace_positions(capture)
+    traces = capture.traces
+    if not len(traces) or not len(out):
+        return out
+    orphan = traces["task"].isna().to_numpy() & traces["event"].isna().to_numpy()
+    if orphan.all():
+        # No trace has an owner (a builder that ties none): the orphans are every trace, and
+        # their positions need no array of their own.
+        for picked, task_rows in _claims(capture.tasks, traces["source"], traces["line"], None, out >= 0):
+            out[task_rows] = picked
+        return out
+    orphans = orphan.nonzero()[0]
+    if len(orphans):
+        for picked, task_rows in _claims(capture.tasks, traces["source"], traces["line"], orphans, out >= 0):
+            out[task_rows] = orphans[picked]
     return out
 
 
@@ -160,7 +304,7 @@ def _own_traces(capture: Capture, sigs: pd.DataFrame) -> pd.DataFrame:
     orphans = sigs[sigs["task"].isna() & sigs["event"].isna()]
     tasks = capture.tasks
     if len(orphans) and len(tasks):
-        claimed = _claim_orphans(tasks, orphans, set(owned["task"]))
+        claimed = _claim_orphans(tasks, orphans, tasks.index.isin(owned["task"]))
         if len(claimed):
             owned = pd.concat([owned, claimed], ignore_index=True)
             owned["task"] = owned["task"].astype(int)
@@ -187,47 +331,108 @@ def signature_groups(sigs: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["tasks", "first_line"], ascending=[False, True]).reset_index(drop=True)
 
 
-def _claim_orphans(tasks: pd.DataFrame, orphans: pd.DataFrame, owned: set[int]) -> pd.DataFrame:
+def _claim_orphans(tasks: pd.DataFrame, orphans: pd.DataFrame, owned: np.ndarray) -> pd.DataFrame:
     """The first orphan trace after each trace-less task line, before the source's next task line."""
-    picked, task_rows = _claims(tasks, orphans, owned)
+    picked, task_rows = _all_claims(_claims(tasks, orphans["source"], orphans["line"], np.arange(len(orphans)),
+                                            owned))
     if not len(picked):
         return pd.DataFrame()
     claimed = orphans.iloc[picked].copy()
-    claimed["task"] = task_rows.to_numpy()
-    claimed["comm"] = _as_text(tasks.loc[task_rows, "comm"])
-    claimed["pid"] = tasks.loc[task_rows, "pid"].to_numpy()
+    claimed["task"] = tasks.index[task_rows].to_numpy()
+    claimed["comm"] = _as_text(tasks["comm"].iloc[task_rows])
+    claimed["pid"] = tasks["pid"].iloc[task_rows].to_numpy()
     return claimed
 
 
-def _claims(tasks: pd.DataFrame, orphans: pd.DataFrame, owned: set[int]) -> tuple[np.ndarray, pd.Index]:
-    """(positions in ``orphans``, task rows claiming them), source by source: see _claim_orphans."""
-    picked: list[np.ndarray] = []
-    claimers: list[pd.Index] = []
-    # Only the source and line columns are searched: filtering every column of a long table
-    # is slow.
-    where = orphans[["source", "line"]].assign(_at=np.arange(len(orphans)))
-    for source, rows in tasks[["source", "line"]].groupby("source", sort=False, observed=True):
-        found = where[where["source"] == source]
+_CHUNK = 1 << 16  # task rows searched at a time: the temporaries stay small
+
+
+def _claims(tasks: pd.DataFrame, sources: pd.Series, lines: pd.Series, orphans: np.ndarray | None,
+            owned: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(positions in ``orphans``, positions of the task rows claiming them), a part at a time.
+
+    ``sources`` and ``lines`` are columns of the traces, ``orphans`` the positions of the
+    traces without an owner (None: every trace); ``owned``: per task row (by position),
+    whether it has a trace of its own already. Source by source, in order of first
+    appearance. See :func:`_claim_orphans`.
+    """
+    codes, names = _narrow_codes(tasks["source"])
+    trace_codes_, trace_names = _narrow_codes(sources)
+    # Only the source and line columns are read, and only at the orphans: a long capture has
+    # hundreds of thousands of traces (in a capture whose builder tied none, all of them).
+    orphan_codes = trace_codes_ if orphans is None else trace_codes_[orphans]
+    if trace_names != names:  # the tables number their sources apart: renumber the traces'
+        number = {name: i for i, name in enumerate(names)}
+        lookup = np.array([number.get(n, -1) for n in trace_names] + [-1], dtype=np.int32)
+        orphan_codes = lookup[orphan_codes]
+    del trace_codes_
+    orphan_lines = (lines if orphans is None else lines.take(orphans)).to_numpy(dtype="int64")
+    task_lines = tasks["line"].to_numpy(dtype="int64")
+    for code, rows in _blocks(codes, len(names)):
+        found = _where(orphan_codes, code)
+        if found is not None and not len(found):
+            continue
+        found_lines = orphan_lines if found is None else orphan_lines[found]
         # Traces come in log order: sort only when they do not (strictly increasing lines are
-        # what any sort would leave as they are).
-        if not (found["line"].is_monotonic_increasing and found["line"].is_unique):
-            found = found.sort_values("line")
-        if not len(found):
-            continue
-        lines = rows["line"].to_numpy(dtype="int64")
-        following = np.append(lines[1:], np.iinfo("int64").max)
-        found_lines = found["line"].to_numpy(dtype="int64")
-        at = np.searchsorted(found_lines, lines, side="right")
-        # Whole-column selection: a long capture has hundreds of thousands of task lines.
-        valid = (at < len(found)) & ~rows.index.isin(list(owned))
-        valid[valid] = found_lines[at[valid]] < following[valid]
-        if not valid.any():
-            continue
-        picked.append(found["_at"].to_numpy()[at[valid]])
-        claimers.append(rows.index[valid])
-    if not picked:
-        return np.zeros(0, dtype="int64"), tasks.index[:0]
-    return np.concatenate(picked), claimers[0].append(claimers[1:])
+        # what any sort would leave as they are). The sort is the one sort_values("line") does.
+        if not bool(np.all(found_lines[1:] > found_lines[:-1])):
+            order = np.argsort(found_lines, kind="quicksort")
+            found = order if found is None else found[order]
+            found_lines = found_lines[order]
+        count = len(task_lines) if rows is None else len(rows)
+        for start in range(0, count, _CHUNK):
+            stop = min(start + _CHUNK, count)
+            # One row more than the part: the line of the source's next task line.
+            mine = np.arange(start, min(stop + 1, count)) if rows is None else rows[start:stop + 1]
+            task_line = task_lines[mine]
+            following = np.append(task_line[1:], np.iinfo("int64").max)
+            if stop < count:
+                mine, task_line, following = mine[:-1], task_line[:-1], following[:-1]
+            at = np.searchsorted(found_lines, task_line, side="right")
+            valid = (at < len(found_lines)) & ~owned[mine]
+            valid[valid] = found_lines[at[valid]] < following[valid]
+            if valid.any():
+                at = at[valid]
+                yield (at if found is None else found[at]), mine[valid]
+
+
+def _narrow_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """:func:`text_codes`, a categorical column's codes as they are (compared, never combined)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), [str(c) for c in column.cat.categories]
+    return text_codes(column)
+
+
+def _all_claims(parts: Iterator[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    found = list(parts)
+    if not found:
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    return np.concatenate([p for p, _ in found]), np.concatenate([r for _, r in found])
+
+
+def _blocks(codes: np.ndarray, count: int) -> list[tuple[int, np.ndarray | None]]:
+    """Per code present (in order of first appearance, missing ones left out), the positions
+    holding it, in order.
+
+    None for "every position": a capture of one input has one source, and its positions
+    would be a copy of the whole range.
+    """
+    if not len(codes):
+        return []
+    if codes.min() == codes.max():
+        return [(int(codes[0]), None)] if codes[0] >= 0 else []
+    # One stable sort instead of a scan (or a hash table) per code.
+    listed = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[listed], np.arange(-1, count + 1))
+    blocks = [(code, listed[bounds[code + 1]:bounds[code + 2]]) for code in range(count)
+              if bounds[code + 2] > bounds[code + 1]]
+    return sorted(blocks, key=lambda block: int(block[1][0]))  # type: ignore[index]
+
+
+def _where(codes: np.ndarray, code: int) -> np.ndarray | None:
+    """The positions holding ``code``; None when that is every position."""
+    hit = codes == code
+    return None if hit.all() else np.flatnonzero(hit)
 
 
 def _as_text(comm: pd.Series) -> object:

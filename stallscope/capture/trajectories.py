@@ -34,6 +34,63 @@ _READ = ["host", "pid", "comm", "line", "ts", "seq", "switches", "delay", "dying
          "uninterruptible"]
 
 
+def group_numbers(*codes: np.ndarray) -> np.ndarray:
+    """One number per distinct combination of the rows' codes, in order of first appearance.
+
+    Each of ``codes`` numbers a key column's values: from -1 (missing, a value of its own) to
+    below the row count, as ``pd.factorize`` gives them.
+    """
+    widths = [int(c.max()) + 2 if len(c) else 1 for c in codes]
+    if np.prod([float(w) for w in widths]) >= 2.0**62:
+        # Too many combinations for one 64-bit number: number the leading columns first.
+        head = group_numbers(*codes[:-1])
+        return group_numbers(head, codes[-1])
+    # One number per combination, then numbered in order of appearance (a hash of few keys).
+    kind = np.int32 if np.prod([float(w) for w in widths]) < 2.0**31 else np.int64
+    out = np.zeros(len(codes[0]), dtype=kind)
+    for column, width in zip(codes, widths, strict=True):
+        out *= width
+        out += column
+        out += 1
+    return pd.factorize(out)[0]
+
+
+def combine(major: np.ndarray, minor: np.ndarray, width: int) -> np.ndarray:
+    """``major * width + minor`` (``minor`` from 0 to below ``width``), in 32 bits when that fits.
+
+    ``major`` may hold -1 (a row of nothing), which gives negative numbers: ``divmod`` by
+    ``width`` still takes them apart. Whole-column temporaries cost more than their arithmetic
+    when freed memory goes back to the system at once: the narrower, the cheaper.
+    """
+    high = (int(major.max()) + 1) * width if len(major) else 0
+    kind = np.int32 if high < 1 << 31 else np.int64
+    out = major.astype(kind)
+    out *= width
+    out += minor
+    return out
+
+
+def text_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Per row, a number into the returned names (``str`` of each value; -1 where missing).
+
+    A categorical column's own codes (a narrow integer type, not copied per value) when it
+    has them.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # At least 32 bits: arithmetic on int8 codes would wrap around past 127 categories.
+        return column.cat.codes.to_numpy().astype(np.int32), [str(c) for c in column.cat.categories]
+    codes, uniques = pd.factorize(column)
+    return codes, [str(u) for u in uniques]
+
+
+def stable_order(numbers: np.ndarray) -> np.ndarray:
+    """``np.argsort(numbers, kind="stable")`` of non-negative numbers, fast for few distinct ones."""
+    if len(numbers) and int(numbers.max()) < 1 << 16:
+        # A stable sort of 16-bit integers is a radix sort: linear, not n log n.
+        return np.argsort(numbers.astype(np.uint16), kind="stable")
+    return np.argsort(numbers, kind="stable")
+
+
 def comm_text(tasks: pd.DataFrame) -> pd.Series:
     """``tasks["comm"].astype(str)``, converted once per distinct comm, not once per row."""
     comm = tasks["comm"]
@@ -43,9 +100,103 @@ def comm_text(tasks: pd.DataFrame) -> pd.Series:
     return pd.Series(names.take(comm.cat.codes.to_numpy(), allow_fill=True), index=comm.index, name=comm.name)
 
 
+def comm_ranks(tasks: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Per row, the rank of ``str(comm)`` among the distinct names, and those names in order.
+
+    Equal ranks for equal names and missing comms last (rank ``len(names)``), so sorting or
+    comparing the ranks sorts or compares :func:`comm_text`; without a string per row, which
+    a long capture pays for in time and in arrow memory.
+    """
+    comm = tasks["comm"]
+    if isinstance(comm.dtype, pd.CategoricalDtype):
+        labels = [str(c) for c in comm.cat.categories]
+        codes = comm.cat.codes.to_numpy()
+    else:
+        found, uniques = pd.factorize(comm)
+        labels, codes = [str(u) for u in uniques], found
+    names = sorted(set(labels))
+    place = {name: i for i, name in enumerate(names)}
+    lookup = np.array([place[label] for label in labels] + [len(names)], dtype=np.int32)
+    return lookup[codes], names
+
+
+def comm_starts_with(tasks: pd.DataFrame, prefix: str) -> np.ndarray:
+    """``comm_text(tasks).str.startswith(prefix, na=False)``, tested once per distinct comm."""
+    comm = tasks["comm"]
+    if isinstance(comm.dtype, pd.CategoricalDtype):
+        hit = np.array([str(c).startswith(prefix) for c in comm.cat.categories] + [False], dtype=bool)
+        return hit[comm.cat.codes.to_numpy()]  # type: ignore[no-any-return]
+    return comm_text(tasks).str.startswith(prefix, na=False).to_numpy(dtype=bool)
+
+
 def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
     if not len(tasks):
         return pd.DataFrame(columns=COLUMNS)
+    if not _plain(tasks):
+        return _grouped(tasks)
+    # The groupby's aggregations, for all groups at once with numpy: on a long capture the
+    # pandas machinery for 17 aggregations over three keys costs several times the arithmetic.
+    groups = _Groups(_task_numbers(tasks))
+    out = _keys(tasks, groups.order[groups.starts])
+    if out is None:
+        return _grouped(tasks)
+    index = tasks.index.to_numpy()
+    out["observations"] = groups.sizes
+    out["first_task"] = index[groups.order[groups.starts]]
+    out["last_task"] = index[groups.order[groups.stops]]
+    for column in ("line", "ts", "seq", "switches", "delay"):
+        first, last = groups.first_last(tasks[column])
+        out[f"first_{column}" if column in ("line", "ts") else f"{column}_first"] = _at(tasks[column], first)
+        out[f"last_{column}" if column in ("line", "ts") else f"{column}_last"] = _at(tasks[column], last)
+    for column in ("dying", "victim", "exiting", "uninterruptible"):
+        out[column] = groups.any(tasks[column].to_numpy(dtype=bool))
+    seq = tasks["seq"]
+    changes = groups.changes(seq) if not seq.hasnans else _changes(groups.numbers, seq, len(out))
+    return _finish(out, changes, groups.any(tasks["delay"].notna().to_numpy(dtype=bool)), tasks)
+
+
+class _Groups:
+    """Rows numbered by group (in order of first appearance), listed group by group."""
+
+    def __init__(self, numbers: np.ndarray) -> None:
+        self.numbers = numbers
+        self.sizes = np.bincount(numbers)
+        # Numbered by first appearance and listed stably: group g's rows are a block of the
+        # listing, the blocks in group order.
+        self.order = stable_order(numbers)
+        self.stops = np.cumsum(self.sizes) - 1
+        self.starts = self.stops - self.sizes + 1
+
+    def any(self, values: np.ndarray) -> np.ndarray:
+        """Per group, whether any of its rows' ``values`` is true."""
+        return np.logical_or.reduceat(values[self.order], self.starts)
+
+    def first_last(self, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Per group, the row position of its first and last value that is not missing (-1: none)."""
+        if not column.hasnans:
+            return self.order[self.starts], self.order[self.stops]
+        present = np.flatnonzero(column.notna().to_numpy(dtype=bool)[self.order])
+        first = np.full(len(self.sizes), -1, dtype="int64")
+        last = np.full(len(self.sizes), -1, dtype="int64")
+        if len(present):
+            owner = np.searchsorted(self.stops, present)  # the block each listed row is in
+            change = owner[1:] != owner[:-1]
+            heads, tails = np.r_[True, change], np.r_[change, True]
+            first[owner[heads]] = self.order[present[heads]]
+            last[owner[tails]] = self.order[present[tails]]
+        return first, last
+
+    def changes(self, seq: pd.Series) -> np.ndarray:
+        """Per group, how often its seq differs from the row before it (no seq missing)."""
+        values = seq.to_numpy(dtype="int64")[self.order]
+        differs = np.r_[False, values[1:] != values[:-1]]
+        differs[self.starts] = False  # a block's first row has no row before it in the group
+        counted = np.cumsum(differs)
+        return counted[self.stops] - counted[self.starts]  # type: ignore[no-any-return]
+
+
+def _grouped(tasks: pd.DataFrame) -> pd.DataFrame:
+    """:func:`trajectories_of` by pandas' groupby, for task tables of other column types."""
     rows = tasks[_READ].copy()
     rows["host"] = rows["host"].astype(object).where(rows["host"].notna(), None)
     rows["comm"] = comm_text(rows)
@@ -74,9 +225,14 @@ def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
     # Group numbers in the order of the aggregation (first appearance): what a Python function
     # per group would compute, computed for all groups at once.
     group = grouped.ngroup().to_numpy(dtype="int64")
-    out["seq_changes"] = _typed_like(_changes(group, rows["seq"], len(out)), rows["seq"])
     present = np.bincount(group[rows["delay"].notna().to_numpy()], minlength=len(out)) > 0
-    out["allocating"] = _typed_like(present, rows["delay"])
+    return _finish(out, _changes(group, rows["seq"], len(out)), present, rows)
+
+
+def _finish(out: pd.DataFrame, changes: np.ndarray, allocating: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
+    """The columns computed from the aggregated ones, then the classification."""
+    out["seq_changes"] = _typed_like(changes, rows["seq"])
+    out["allocating"] = _typed_like(allocating, rows["delay"])
     out["switches_delta"] = out["switches_last"] - out["switches_first"]
     out["delay_growth"] = out["delay_last"] - out["delay_first"]
     kinds = [_classify(row) for row in out.itertuples(index=False)]
@@ -85,10 +241,54 @@ def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
     return out[COLUMNS].sort_values("first_task", kind="stable").reset_index(drop=True)
 
 
+def _plain(tasks: pd.DataFrame) -> bool:
+    """Whether the columns have the types the builder gives them (what the numpy path reads)."""
+    dtypes = tasks.dtypes
+    return (
+        all(isinstance(dtypes[c], pd.Int64Dtype) for c in ("line", "seq", "switches", "delay"))
+        and dtypes["ts"] == np.dtype("float64")
+        and all(dtypes[c] == np.dtype(bool) for c in ("dying", "victim", "exiting", "uninterruptible"))
+        and tasks.index.dtype == np.dtype("int64")
+    )
+
+
+def _task_numbers(tasks: pd.DataFrame) -> np.ndarray:
+    """Per row, the number of its (host, pid, comm) in order of first appearance (missing is a value)."""
+    host = tasks["host"]
+    hosts = host.cat.codes.to_numpy() if isinstance(host.dtype, pd.CategoricalDtype) else pd.factorize(host)[0]
+    pid = pd.factorize(tasks["pid"])[0]
+    comm = tasks["comm"]
+    if isinstance(comm.dtype, pd.CategoricalDtype):
+        # Categories named alike are one comm: the key is the name.
+        names = pd.factorize(pd.Index([str(c) for c in comm.cat.categories], dtype=object))[0]
+        codes = np.append(names, -1).astype(np.int32)[comm.cat.codes.to_numpy()]
+    else:
+        codes = pd.factorize(comm_text(tasks))[0]
+    return group_numbers(hosts, pid, codes)
+
+
+def _keys(tasks: pd.DataFrame, firsts: np.ndarray) -> pd.DataFrame | None:
+    """The host, pid and comm columns as the groupby gives them, from each group's first row.
+
+    None when those rows do not make one group each (names that read alike).
+    """
+    rows = tasks[["host", "pid", "comm"]].iloc[firsts]
+    rows = rows.assign(host=rows["host"].astype(object).where(rows["host"].notna(), None), comm=comm_text(rows))
+    keys = rows.groupby(["host", "pid", "comm"], sort=False, dropna=False, observed=True).size()
+    if len(keys) != len(firsts):
+        return None
+    return keys.index.to_frame(index=False)
+
+
+def _at(column: pd.Series, rows: np.ndarray) -> object:
+    """``column`` at ``rows`` (-1: missing), keeping its type."""
+    return column.array.take(rows, allow_fill=True)
+
+
 def _changes(group: np.ndarray, seq: pd.Series, groups: int) -> np.ndarray:
     """Per group: how often a printed seq differs from the group's previous printed seq."""
     present = seq.notna().to_numpy()
-    order = np.argsort(group[present], kind="stable")  # each group's rows, in log order
+    order = stable_order(group[present])  # each group's rows, in log order
     owner = group[present][order]
     values = seq[present].to_numpy(dtype="int64")[order]
     changed = (owner[1:] == owner[:-1]) & (values[1:] != values[:-1])

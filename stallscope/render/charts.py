@@ -82,11 +82,15 @@ def _mark_events(axes: list[Axes], events: pd.DataFrame, legend_on: Axes) -> Non
         legend_on.plot([], [], color=colour, alpha=0.6, label=f"{label} ({len(times)})")
 
 
-def stalling_chart(capture: Capture) -> Chart | None:
+def _parts(capture: Capture, parts: sections.Parts | None) -> sections.Parts:
+    return parts if parts is not None else sections.Parts(capture, [])
+
+
+def stalling_chart(capture: Capture, parts: sections.Parts | None = None) -> Chart | None:
     snaps = capture.snapshots
     if snaps.empty or not snaps["ts"].notna().any():
         return None
-    events = sections.notable(capture)
+    events = _parts(capture, parts).notable()
     with mpl.rc_context(_RC):
         figure = Figure(figsize=(10, 5.5))
         top, bottom = figure.subplots(2, 1, sharex=True)
@@ -111,17 +115,20 @@ def stalling_chart(capture: Capture) -> Chart | None:
                  "with OOM kills, hung tasks and other kernel reports marked as vertical lines.", svg)
 
 
-def _task_delays(capture: Capture) -> tuple[pd.DataFrame, str]:
+def _task_delays(capture: Capture, parts: sections.Parts) -> tuple[pd.DataFrame, str]:
     tasks = capture.tasks
-    rows = tasks[tasks["delay"].notna() & tasks["ts"].notna()]
-    seconds = sections._delay_seconds(capture)
+    # The columns the chart reads: selecting every column of a long table costs more.
+    rows = tasks.loc[(tasks["delay"].notna() & tasks["ts"].notna()).to_numpy(dtype=bool),
+                     ["host", "comm", "pid", "ts", "delay"]]
+    seconds = parts.delay_seconds()
     if seconds is not None and seconds[rows.index].notna().all():
         return rows.assign(value=seconds[rows.index]), "delay (s)"
     return rows.assign(value=rows["delay"].astype(float)), "delay (jiffies)"
 
 
-def delay_chart(capture: Capture) -> Chart | None:
-    rows, unit = _task_delays(capture)
+def delay_chart(capture: Capture, parts: sections.Parts | None = None) -> Chart | None:
+    parts = _parts(capture, parts)
+    rows, unit = _task_delays(capture, parts)
     if rows.empty:
         return None
     # "" rather than NaN for a capture without host names: NaN keys never compare equal.
@@ -130,7 +137,7 @@ def delay_chart(capture: Capture) -> Chart | None:
     worst = rows.groupby(keys, dropna=False, sort=False)["value"].max().sort_values(ascending=False, kind="stable")
     order = list(worst.index[:MAX_TASKS])
     named = set(order[:NAMED_TASKS])
-    events = sections.notable(capture)
+    events = parts.notable()
     with mpl.rc_context(_RC):
         figure = Figure(figsize=(10, 4.5))
         ax = figure.subplots()
@@ -165,9 +172,9 @@ def delay_chart(capture: Capture) -> Chart | None:
                  "delays are named, kernel reports are marked as vertical lines.", svg)
 
 
-def events_chart(capture: Capture) -> Chart | None:
+def events_chart(capture: Capture, parts: sections.Parts | None = None) -> Chart | None:
     """Kernel reports on a time axis, one row per kind: the timeline when there is no watchdog."""
-    events = sections.notable(capture)
+    events = _parts(capture, parts).notable()
     events = events[events["ts"].notna()] if not events.empty else events
     if events.empty:
         return None
@@ -187,6 +194,8 @@ def events_chart(capture: Capture) -> Chart | None:
                  "Each OOM kill, hung-task report, allocation failure and lockup as a tick at its kernel time.", svg)
 
 
-def charts(capture: Capture) -> list[Chart]:
-    found = (stalling_chart(capture), delay_chart(capture), events_chart(capture))
+def charts(capture: Capture, parts: sections.Parts | None = None) -> list[Chart]:
+    """The report's charts; ``parts``: the report's :class:`sections.Parts`, whose tables they share."""
+    parts = _parts(capture, parts)
+    found = (stalling_chart(capture, parts), delay_chart(capture, parts), events_chart(capture, parts))
     return [c for c in found if c is not None]

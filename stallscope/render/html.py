@@ -104,6 +104,8 @@ class _Page:
     def __init__(self, capture: Capture, findings: list[Finding], origin: Provenance) -> None:
         self.capture = capture
         self.findings = findings
+        # The charts read the tables the sections show: each is derived once.
+        self.tables = sections.Parts(capture, findings)
         self.origin = origin
         self.parts: list[str] = []
         self.toc: list[tuple[str, str]] = []
@@ -113,7 +115,7 @@ class _Page:
         self.parts.append(f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>')
 
     def charts_part(self) -> None:
-        found = charts(self.capture)
+        found = charts(self.capture, self.tables)
         if found:
             self.section("charts", "Over time", "".join(_figure(c) for c in found))
 
@@ -140,16 +142,16 @@ class _Page:
         self.section("findings", f"Findings ({len(self.findings)})", "".join(articles))
 
     def timeline_part(self) -> None:
-        timeline = sections.timeline(self.capture)
+        timeline = self.tables.timeline()
         if timeline is not None:
             self.section("timeline", "Watchdog reports", _table(timeline, frozenset({"host", "input"})))
 
     def events_part(self) -> None:
-        counts = sections.event_counts(self.capture)
+        counts = self.tables.event_counts()
         if not counts:
             return
         body = "<p>Lines understood, by kind: " + ", ".join(f"<code>{_e(k)}</code> {n}" for k, n in counts) + ".</p>"
-        notable = sections.notable_events(self.capture)
+        notable = self.tables.notable_events()
         if notable is not None:
             table = _table(notable, frozenset({"kind", "task", "text", "host"}))
             body += (f"<details{' open' if len(notable.rows) <= 50 else ''}><summary>{len(notable.rows)} "
@@ -157,13 +159,13 @@ class _Page:
         self.section("events", "Kernel reports around the stall", body)
 
     def tasks_part(self) -> None:
-        tasks = sections.stalled_tasks(self.capture)
+        tasks = self.tables.stalled_tasks()
         if tasks is not None:
             self.section("tasks", f"Stalled tasks ({len(tasks.rows)}, latest report of each, longest delay first)",
                          _table(tasks, frozenset({"host", "task", "state", "gfp"})))
 
     def signatures_part(self) -> None:
-        groups = sections.signature_groups(self.capture)
+        groups = self.tables.signature_groups()
         if not groups:
             return
         blocks = ["<p>Traces grouped by where they wait, innermost frame first.</p>"]
@@ -177,10 +179,10 @@ class _Page:
                 block.append(f"<p>Tasks: {tasks}</p>")
             representative, others = group.stacks[0], group.stacks[1:]
             block.append(f"<details open><summary>Representative trace (stack {representative})</summary>"
-                         f"{_pre(sections.trace_lines(self.capture, representative))}</details>")
+                         f"{_pre(self.tables.trace_lines(representative))}</details>")
             for stack in others[:MAX_TRACES_PER_SIGNATURE]:
                 block.append(f"<details><summary>Trace (stack {stack})</summary>"
-                             f"{_pre(sections.trace_lines(self.capture, stack))}</details>")
+                             f"{_pre(self.tables.trace_lines(stack))}</details>")
             if len(others) > MAX_TRACES_PER_SIGNATURE:
                 block.append(_cut(f"{len(others) - MAX_TRACES_PER_SIGNATURE} more distinct traces not shown",
                                   "stallscope export"))
@@ -210,9 +212,9 @@ class _Page:
             part()
         names = [i.name for i in self.origin.inputs]
         title = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        summary = "".join(f"<li>{_e(label)}: {_e(value)}</li>" for label, value in sections.summary_items(self.capture))
+        summary = "".join(f"<li>{_e(label)}: {_e(value)}</li>" for label, value in self.tables.summary_items())
         nav = "".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title in self.toc)
-        verdict = _e(sections.verdict_text(self.capture, self.findings))
+        verdict = _e(self.tables.verdict_text())
         return (
             "<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8">'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stallscope.capture.hz import hz_by_host
+from stallscope.capture.hz import hz_by_host, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding
@@ -15,17 +15,19 @@ SCHEMA_VERSION = 1
 
 def report(capture: Capture, findings: list[Finding], hz: float | None = None) -> dict[str, object]:
     facts = summary(capture)
+    # Read once for the hz estimates and the verdict's sentence on them.
+    pairs = pairs_by_host(capture.tasks)
     # Jiffies per second per host: inferred from delay growth against timestamps, or --hz.
     facts["hz"] = [
         {"host": host, "hz": e.hz, "how": e.how, "pairs": e.pairs, "note": e.note}
-        for host, e in hz_by_host(capture, hz).items()
+        for host, e in hz_by_host(capture, hz, pairs).items()
     ]
     return {
         "schema_version": SCHEMA_VERSION,
         "inputs": [i.as_dict() for i in capture.inputs],
         "summary": facts,
         "headline": headline(capture, findings),
-        "verdict": verdict(capture, findings),
+        "verdict": verdict(capture, findings, pairs),
         "findings": [f.as_dict() for f in findings],
     }
 

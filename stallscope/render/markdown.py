@@ -66,9 +66,10 @@ def _note(text: str) -> str:
 
 
 class _Writer:
-    def __init__(self, capture: Capture, findings: list[Finding], origin: Provenance, limits: Limits) -> None:
-        self.capture = capture
-        self.findings = findings
+    def __init__(self, parts: sections.Parts, origin: Provenance, limits: Limits) -> None:
+        self.parts = parts
+        self.capture = parts.capture
+        self.findings = parts.findings
         self.origin = origin
         self.limits = limits
         self.cuts: list[str] = []
@@ -90,8 +91,8 @@ class _Writer:
         names = [i.name for i in self.origin.inputs]
         title = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.add(f"# stallscope report: {inline(title)}", "")
-        self.add(f"**Verdict.** {inline(sections.verdict_text(self.capture, self.findings))}", "")
-        self.add(*(f"- {inline(label)}: {inline(value)}" for label, value in sections.summary_items(self.capture)))
+        self.add(f"**Verdict.** {inline(self.parts.verdict_text())}", "")
+        self.add(*(f"- {inline(label)}: {inline(value)}" for label, value in self.parts.summary_items()))
         self.add("")
 
     def findings_part(self) -> None:
@@ -114,7 +115,7 @@ class _Writer:
                 self.add(self.cut(f"evidence line(s) of finding {number}", more), "")
 
     def timeline_part(self) -> None:
-        timeline = sections.timeline(self.capture)
+        timeline = self.parts.timeline()
         if timeline is None:
             return
         self.add("## Watchdog reports over time", "")
@@ -134,7 +135,7 @@ class _Writer:
             self.add(self.cut("watchdog report row(s) (marked …)", more), "")
 
     def events_part(self) -> None:
-        counts, notable = sections.event_counts(self.capture), sections.notable_events(self.capture)
+        counts, notable = self.parts.event_counts(), self.parts.notable_events()
         if not counts:
             return
         self.add("## Kernel reports around the stall", "")
@@ -147,7 +148,7 @@ class _Writer:
             self.add(self.cut("event row(s)", more), "")
 
     def tasks_part(self) -> None:
-        tasks = sections.stalled_tasks(self.capture)
+        tasks = self.parts.stalled_tasks()
         if tasks is None:
             return
         self.add(f"## Stalled tasks ({len(tasks.rows)}, latest report of each, longest delay first)", "")
@@ -157,7 +158,7 @@ class _Writer:
             self.add(self.cut("task(s)", more), "")
 
     def signatures_part(self) -> None:
-        groups = sections.signature_groups(self.capture)
+        groups = self.parts.signature_groups()
         if not groups:
             return
         self.add(f"## Stack signatures ({len(groups)})", "")
@@ -171,7 +172,7 @@ class _Writer:
             self.add(facts, "")
             if group.tasks:
                 self.add(f"Tasks: {self.tasks_named(group.tasks)}", "")
-            frames, cut = _head(sections.trace_lines(self.capture, group.stacks[0]), self.limits.frames)
+            frames, cut = _head(self.parts.trace_lines(group.stacks[0]), self.limits.frames)
             if cut:
                 frames.append(f"... {cut} outer frame(s) not shown")
                 self.cuts.append(f"{cut} frame(s) of signature {number}")
@@ -243,8 +244,10 @@ def render(
 ) -> str:
     """The report; ``max_chars`` None or 0 means no limit."""
     body = tail = ""
+    # Derived once for every layout tried: only the limits differ between them.
+    parts = sections.Parts(capture, findings)
     for limits in levels:
-        body, tail = _Writer(capture, findings, origin, limits).render()
+        body, tail = _Writer(parts, origin, limits).render()
         if not max_chars or len(body) + len(tail) <= max_chars:
             return body + tail
     # Even the shortest form is too long (hundreds of findings): cut the body at a line, say so,

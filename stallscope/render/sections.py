@@ -8,13 +8,21 @@ renderer escapes for its own format.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding
+
+if TYPE_CHECKING:
+    from stallscope.capture.signatures import TraceCodes
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -49,13 +57,16 @@ def text_of(value: object) -> str:
     return "" if _missing(value) else str(value)
 
 
-def verdict_text(capture: Capture, findings: list[Finding]) -> str:
-    """The verdict paragraph when the verdict module is present, else the two-sentence headline."""
+def verdict_text(capture: Capture, findings: list[Finding], pairs: object = None) -> str:
+    """The verdict paragraph when the verdict module is present, else the two-sentence headline.
+
+    ``pairs``: :func:`stallscope.capture.hz.pairs_by_host` of the capture's tasks, if at hand.
+    """
     try:
         from stallscope.verdict import verdict  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return headline(capture, findings)
-    return str(verdict(capture, findings))
+    return str(verdict(capture, findings, pairs))  # type: ignore[arg-type]
 
 
 def _multi(frame: pd.DataFrame, column: str) -> bool:
@@ -116,31 +127,50 @@ def timeline(capture: Capture) -> Table | None:
     return Table(columns, rows, numeric)
 
 
-def _delay_seconds(capture: Capture) -> pd.Series | None:
+def _delay_seconds(capture: Capture, pairs: object = None) -> pd.Series | None:
     try:
         from stallscope.capture.hz import delay_seconds
     except ImportError:
         return None
     try:
-        seconds = delay_seconds(capture)
+        seconds = delay_seconds(capture, pairs=pairs)  # type: ignore[arg-type]
     except Exception:
         return None
     return seconds if bool(seconds.notna().any()) else None
 
 
+def _pairs(capture: Capture) -> object:
+    """:func:`stallscope.capture.hz.pairs_by_host` of the tasks (None when it cannot be had)."""
+    try:
+        from stallscope.capture.hz import pairs_by_host
+    except ImportError:
+        return None
+    try:
+        return pairs_by_host(capture.tasks)
+    except Exception:
+        return None
+
+
 def stalled_tasks(capture: Capture) -> Table | None:
     """The latest line of every task, worst delay first, with how many reports listed it."""
+    return _stalled_tasks(capture, _delay_seconds(capture) if len(capture.tasks) else None)
+
+
+def _stalled_tasks(capture: Capture, seconds: pd.Series | None) -> Table | None:
+    """:func:`stalled_tasks` with the capture's :func:`_delay_seconds` given."""
     tasks = capture.tasks
     if tasks.empty:
         return None
     keys = ["host", "comm", "pid"]
-    ordered = tasks.sort_values(["source", "line"], kind="stable")
+    # Found on the columns that order and group the rows, then only the latest rows are taken
+    # whole: sorting every column of a long table costs more than the rest of the report.
+    ordered = tasks[["source", "line", *keys]].sort_values(["source", "line"], kind="stable")
     grouped = ordered.groupby(keys, observed=True, dropna=False, sort=False)
-    ordered = ordered.assign(n_reports=grouped["line"].transform("size"))
-    latest = ordered.loc[grouped.tail(1).index].copy()
+    reports = grouped["line"].transform("size")
+    last = grouped.tail(1).index
+    latest = tasks.loc[last].assign(n_reports=reports.loc[last])
     latest["sort_delay"] = latest["delay"].astype("Float64").fillna(-1.0)
     latest = latest.sort_values(["sort_delay", "line"], ascending=[False, True], kind="stable")
-    seconds = _delay_seconds(capture)
     with_host = _with_host(latest)
     columns = [*(["host"] if with_host else []), "task", "reports", "last line", "last ts", "state",
                "seq", "gfp", "order", "delay", "switches"]
@@ -183,6 +213,29 @@ def trace_lines(capture: Capture, stack: int) -> list[str]:
     ]
 
 
+class _Stacks:
+    """:func:`trace_lines` of many stacks: the frames sorted by stack and depth once, each
+    stack's rows then a block of them (a scan of every frame per stack is what costs)."""
+
+    def __init__(self, frames: pd.DataFrame) -> None:
+        stack = frames["stack"]
+        has = np.flatnonzero(stack.notna().to_numpy(dtype=bool))
+        # A missing depth sorts last, as sort_values puts it; ties keep the frames' order.
+        depths = frames["depth"].to_numpy(dtype="float64", na_value=np.inf)[has]
+        stacks = stack.to_numpy(dtype="float64", na_value=np.nan)[has]
+        listed = np.lexsort((depths, stacks))
+        self.stacks = stacks[listed]
+        rows = frames.iloc[has[listed]]
+        # The cells as itertuples gives them, read once for every stack.
+        self.cells = list(zip(*(rows[c].tolist() for c in ("function", "offset", "size", "module", "reliable")),
+                              strict=True))
+
+    def lines(self, stack: int) -> list[str]:
+        start = np.searchsorted(self.stacks, stack, side="left")
+        stop = np.searchsorted(self.stacks, stack, side="right")
+        return [frame_line(f, o, s, m, bool(r)) for f, o, s, m, r in self.cells[start:stop]]
+
+
 def _fallback_signatures(capture: Capture) -> pd.DataFrame:
     """Without the signatures module: a stack's first three reliable frames name it."""
     traces = capture.traces
@@ -221,7 +274,14 @@ def signature_groups(capture: Capture) -> list[SignatureGroup]:
     """Every printed trace grouped by where it is stuck, the most widespread first."""
     if capture.traces.empty:
         return []
-    rows = _signature_rows(capture)
+    try:
+        from stallscope.capture.signatures import trace_codes
+    except ImportError:
+        return _groups_of(_signature_rows(capture))
+    return _coded_groups(capture, trace_codes(capture))
+
+
+def _groups_of(rows: pd.DataFrame) -> list[SignatureGroup]:
     rows = rows[rows["stack"].notna()]
     groups: list[SignatureGroup] = []
     for signature, part in rows.groupby("signature", sort=False):
@@ -240,6 +300,57 @@ def signature_groups(capture: Capture) -> list[SignatureGroup]:
         ))
     groups.sort(key=lambda g: (-len(g.tasks), -g.traces, g.signature))
     return groups
+
+
+def _coded_groups(capture: Capture, codes: TraceCodes) -> list[SignatureGroup]:
+    """:func:`_groups_of` the signatures table, from its coded columns: the same groups."""
+    from stallscope.capture.signatures import guilty_modes
+    from stallscope.capture.trajectories import group_numbers
+
+    stack = capture.traces["stack"]
+    at = np.flatnonzero(stack.notna().to_numpy(dtype=bool))
+    if not len(at):
+        return []
+    signature = codes.signature[codes.part[at]]
+    traces = np.bincount(signature, minlength=len(codes.signatures))
+    # Each signature's distinct stacks with their counts, in order of first appearance: what
+    # Counter.most_common ranks (by count, then first appearance).
+    stack_codes, stack_values = pd.factorize(stack.array.take(at).to_numpy(dtype="int64"))
+    pair = group_numbers(signature, stack_codes)
+    counts = np.bincount(pair)
+    firsts = _first_rows(pair)
+    stacks: dict[int, list[tuple[int, int]]] = {}
+    for number, (code, value) in enumerate(zip(signature[firsts].tolist(),
+                                               stack_values[stack_codes[firsts]].tolist(), strict=True)):
+        stacks.setdefault(code, []).append((int(counts[number]), int(value)))
+    # Each signature's task names (comm, and pid when there is one), distinct, in log order.
+    named = np.flatnonzero(codes.comm[at] >= 0)
+    pid = np.where(codes.has_pid[at[named]], pd.factorize(codes.pid[at[named]])[0], -1)
+    tasks: dict[int, dict[str, None]] = {}
+    for row in named[_first_rows(group_numbers(signature[named], codes.comm[at[named]], pid))].tolist():
+        trace = int(at[row])
+        name = codes.comms[codes.comm[trace]] + (f"({codes.pid[trace]})" if codes.has_pid[trace] else "")
+        tasks.setdefault(int(signature[row]), {})[name] = None
+    guilty = guilty_modes(codes, at)
+    groups = [
+        SignatureGroup(
+            signature=codes.signatures[code],
+            guilty=guilty.get(code),
+            traces=int(traces[code]),
+            tasks=list(tasks.get(code, {})),
+            stacks=[value for _, value in sorted(found, key=lambda item: -item[0])],
+        )
+        for code, found in stacks.items()
+    ]
+    groups.sort(key=lambda g: (-len(g.tasks), -g.traces, g.signature))
+    return groups
+
+
+def _first_rows(numbers: np.ndarray) -> np.ndarray:
+    """Where each number first appears, given numbers in order of first appearance."""
+    if not len(numbers):
+        return np.zeros(0, dtype="int64")
+    return np.flatnonzero(np.r_[True, numbers[1:] > np.maximum.accumulate(numbers)[:-1]])
 
 
 # Kernel reports a reader looks for on the timeline; the rest (Mem-Info, task lists of the OOM
@@ -279,8 +390,9 @@ def notable(capture: Capture) -> pd.DataFrame:
     return rows.assign(label=rows["kind"].astype(str).map(NOTABLE_EVENTS))
 
 
-def notable_events(capture: Capture) -> Table | None:
-    rows = notable(capture)
+def notable_events(capture: Capture, rows: pd.DataFrame | None = None) -> Table | None:
+    """The notable events as a table; ``rows``: :func:`notable` of the capture, if at hand."""
+    rows = notable(capture) if rows is None else rows
     if rows.empty:
         return None
     with_host = _with_host(rows)
@@ -291,3 +403,65 @@ def notable_events(capture: Capture) -> Table | None:
         out.append([*([text_of(row.host)] if with_host else []), num(row.line), ts(row.ts), str(row.label),
                     text_of(row.kind), task, text_of(row.text)])
     return Table(columns, out, {"line", "ts"})
+
+
+class Parts:
+    """The parts of one report, each derived once and kept for the report's lifetime.
+
+    The Markdown report lays itself out up to six times, shorter each time, until it fits a
+    ticket comment, and the HTML report's charts read the same tables as its sections: on a
+    long capture, deriving each part again costs more than writing it. Callers must not
+    modify what they are given.
+    """
+
+    def __init__(self, capture: Capture, findings: list[Finding]) -> None:
+        self.capture = capture
+        self.findings = findings
+        self._memo: dict[str, object] = {}
+        self._stacks: _Stacks | None = None
+        self._lines: dict[int, list[str]] = {}
+
+    def _once(self, name: str, compute: Callable[[], T]) -> T:
+        if name not in self._memo:
+            self._memo[name] = compute()
+        return self._memo[name]  # type: ignore[return-value]
+
+    def pairs(self) -> object:
+        """Delay-growth pairs per host, read once for the verdict and the delays in seconds."""
+        return self._once("pairs", lambda: _pairs(self.capture))
+
+    def verdict_text(self) -> str:
+        return self._once("verdict", lambda: verdict_text(self.capture, self.findings, self.pairs()))
+
+    def summary_items(self) -> list[tuple[str, str]]:
+        return self._once("summary", lambda: summary_items(self.capture))
+
+    def timeline(self) -> Table | None:
+        return self._once("timeline", lambda: timeline(self.capture))
+
+    def event_counts(self) -> list[tuple[str, int]]:
+        return self._once("event_counts", lambda: event_counts(self.capture))
+
+    def notable(self) -> pd.DataFrame:
+        return self._once("notable", lambda: notable(self.capture))
+
+    def notable_events(self) -> Table | None:
+        return self._once("notable_events", lambda: notable_events(self.capture, self.notable()))
+
+    def delay_seconds(self) -> pd.Series | None:
+        return self._once("seconds", lambda: _delay_seconds(self.capture, self.pairs()))
+
+    def stalled_tasks(self) -> Table | None:
+        if self.capture.tasks.empty:
+            return None
+        return self._once("stalled_tasks", lambda: _stalled_tasks(self.capture, self.delay_seconds()))
+
+    def signature_groups(self) -> list[SignatureGroup]:
+        return self._once("signature_groups", lambda: signature_groups(self.capture))
+
+    def trace_lines(self, stack: int) -> list[str]:
+        if stack not in self._lines:
+            if self._stacks is None:
+                self._stacks = _Stacks(self.capture.frames)
+            self._lines[stack] = self._stacks.lines(stack)
+        return self._lines[stack]

@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stallscope.capture.hz import delay_seconds
+from stallscope.capture.hz import HostPairs, delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
@@ -85,17 +85,22 @@ def timeline(capture: Capture) -> Table | None:
     return table
 
 
-def stalled_tasks(capture: Capture, hz: float | None = None) -> Table | None:
+def stalled_tasks(capture: Capture, hz: float | None = None, pairs: dict[str | None, HostPairs] | None = None
+                  ) -> Table | None:
+    """``pairs``: :func:`pairs_by_host` of the capture's tasks, when the caller has them."""
     tasks = capture.tasks
     if tasks.empty:
         return None
-    seconds = delay_seconds(capture, hz)
-    latest = tasks.sort_values(["source", "line"]).groupby(["host", "comm", "pid"], observed=True, dropna=False).tail(1)
+    seconds = delay_seconds(capture, hz, pairs)
+    # The latest row of each task is found on the columns that order and group the rows; only
+    # the rows shown are then taken whole (sorting every column of a long table is slow).
+    keys = tasks[["source", "line", "host", "comm", "pid", "delay"]].sort_values(["source", "line"])
+    latest = keys.groupby(["host", "comm", "pid"], observed=True, dropna=False).tail(1)
     latest = latest.assign(_delay=latest["delay"].fillna(-1)).sort_values("_delay", ascending=False)
     table = Table(title=f"Stalled tasks (latest line of each, worst first; {len(latest)} tasks)", title_justify="left")
     for column in ("comm(pid)", "line", "state", "seq", "gfp", "order", "delay", "switches", "flags"):
         table.add_column(column, overflow="fold")
-    for row in latest.head(TASK_ROWS).itertuples():
+    for row in tasks.loc[latest.index[:TASK_ROWS]].itertuples():
         words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if getattr(row, w)]
         state = " ".join(filter(None, [None if pd.isna(row.state) else str(row.state), *words]))
         gfp = "" if pd.isna(row.gfp) else f"{int(row.gfp):#x}"
@@ -141,13 +146,15 @@ def finding_panel(finding: Finding) -> Panel:
 
 def render(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
     facts = summary(capture)
+    # Read once for the verdict's sentence on HZ and the delays in seconds.
+    pairs = pairs_by_host(capture.tasks)
     console.print(Panel(Text(clean(headline(capture, findings))), title="Verdict", title_align="left"))
     if findings:
-        console.print(Text(clean(verdict(capture, findings))))
+        console.print(Text(clean(verdict(capture, findings, pairs))))
     stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
     if stalling:
         console.print(Text(f"stalling over time: {sparkline(stalling)}  (max {max(stalling)})"))
-    for table in (timeline(capture), stalled_tasks(capture, hz)):
+    for table in (timeline(capture), stalled_tasks(capture, hz, pairs)):
         if table is not None:
             console.print(table)
     if findings:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
-from stallscope.capture.signatures import first_trace_rows
+from stallscope.capture.signatures import first_trace_positions
 
 
 class Severity(str, Enum):
@@ -127,8 +128,9 @@ class HostView:
 
     def trace_evidence(self, task_index: int, summary: str) -> Evidence | None:
         """The first line of the call trace printed for a task row, described by ``summary``."""
-        position = self.of_capture("first_traces", first_trace_rows).get(task_index)
-        return None if position is None else self.printed_trace_evidence(int(position), summary)
+        row = task_position(self.capture, task_index)
+        position = -1 if row < 0 else int(self.of_capture("first_traces", first_trace_positions)[row])
+        return None if position < 0 else self.printed_trace_evidence(position, summary)
 
     def printed_trace_evidence(self, position: int, summary: str) -> Evidence:
         """The first line of the call trace at ``position`` in the capture's traces."""
@@ -140,6 +142,20 @@ class HostView:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]
             return []
         return self.capture.stack_functions(int(stack))  # type: ignore[arg-type]
+
+
+def task_position(capture: Capture, task: int) -> int:
+    """Where task row ``task`` is in ``capture.tasks`` (-1: no such row)."""
+    try:
+        found = capture.tasks.index.get_loc(task)
+    except KeyError:
+        return -1
+    # A label held twice (not from the builder) gives a slice or mask: its first row.
+    if isinstance(found, slice):
+        return int(found.start)
+    if isinstance(found, np.ndarray):
+        return int(np.flatnonzero(found)[0])
+    return int(found)
 
 
 def _ts(value: object) -> float | None:

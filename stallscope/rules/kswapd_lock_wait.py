@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait
-from stallscope.capture.trajectories import comm_text
+from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.task_facts import stack_functions
 
@@ -34,7 +34,7 @@ def check(view: HostView) -> list[Finding]:
         return []
     tasks = tasks[_READ]
     # Vectorized: a Python call per task row costs more than the rest of the rule.
-    kswapd = tasks[comm_text(tasks).str.startswith("kswapd", na=False).to_numpy(dtype=bool)]
+    kswapd = tasks[comm_starts_with(tasks, "kswapd")]
     findings: list[Finding] = []
     for (comm, pid), rows in kswapd.groupby(["comm", "pid"], observed=True, sort=False):
         rows = rows.sort_values(["source", "line"], kind="stable")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.capture.stacks import RECLAIM_FRAMES, THROTTLE_FRAMES
-from stallscope.capture.trajectories import comm_text
+from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.task_facts import (
     functions_of,
@@ -105,8 +105,12 @@ def _same_seq_in_lru(view: HostView) -> list[str]:
     # shrink_inactive_list (a row without a trace is not).
     rows = view.tasks
     flags = pd.Series(traces_where(view, lambda fs: "shrink_inactive_list" in fs), index=rows.index)
-    every = flags.groupby([comm_text(rows), rows["pid"]], observed=True).all()
-    looping = dict(zip(every.index, every.to_numpy().tolist(), strict=True))
+    # Grouped by the comm's rank, named afterwards: one name per task, not one per row.
+    ranks, names = comm_ranks(rows)
+    named = pd.Series(ranks, index=rows.index).where(ranks < len(names))  # a missing comm: no task
+    every = flags.groupby([named, rows["pid"]], observed=True).all()
+    looping = {(names[int(rank)], pid): value
+               for (rank, pid), value in zip(every.index, every.to_numpy().tolist(), strict=True)}
     for t in traj.itertuples(index=False):
         if t.kind in ("livelocked", "blocked") and looping.get((t.comm, t.pid), False):
             out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")

@@ -8,35 +8,138 @@ operations: a long capture holds hundreds of thousands of task lines.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
-from stallscope.capture.trajectories import comm_text
+from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import HostView
 
 _RUN_COLUMNS = ("comm", "pid", "seq", "observations", "first", "last", "delay_first", "delay_last")
 
 
-def _ordered(view: HostView) -> pd.DataFrame:
-    """The view's task rows with a request, by task then log order (once per view)."""
+@dataclass(frozen=True, slots=True)
+class _History:
+    """The view's task rows with a request, by task then log order, as arrays.
+
+    Tasks are (comm, pid): a reused pid with another name is another task. ``comm`` is the
+    rank of the comm's name among ``names`` (see :func:`comm_ranks`), ``len(names)`` where
+    it is missing.
+    """
+
+    rows: np.ndarray  # the task rows (labels), in order
+    comm: np.ndarray
+    names: list[str]
+    pid: pd.api.extensions.ExtensionArray
+    seq: pd.api.extensions.ExtensionArray
+    delay: pd.api.extensions.ExtensionArray
+    same_task: np.ndarray  # whether a row is of the task of the row before it
+    request: np.ndarray  # seq, or (first watchdog version) a negative id per request
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _ordered(view: HostView) -> _History:
+    """The view's :class:`_History` (once per view)."""
     return view.of_view("seq_history", _order)
 
 
-def _order(view: HostView) -> pd.DataFrame:
+def _order(view: HostView) -> _History:
     tasks = view.tasks
-    if tasks.empty:
-        return tasks
-    # Only the columns read here: the others (text) of a long capture are slow to copy.
-    tasks = tasks[["comm", "pid", "source", "line", "seq", "delay"]]
-    tasks = tasks[tasks["seq"].notna() | tasks["delay"].notna()]
-    # Task identity is (comm, pid): a reused pid with another name is another task.
-    tasks = tasks.assign(_comm=comm_text(tasks)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
+    ranks, names = comm_ranks(tasks)
+    requested = np.flatnonzero((tasks["seq"].notna() | tasks["delay"].notna()).to_numpy(dtype=bool))
+    comm = ranks[requested]
+    pid, seq, delay = (tasks[c].array.take(requested) for c in ("pid", "seq", "delay"))
+    # Sorted as sort_values(["comm", "pid", "source", "line"], kind="stable") sorts: a comm's
+    # rank sorts as its name; the others rank as a multi-column sort ranks them (missing last).
+    order = np.lexsort((_sort_codes(tasks["line"].array.take(requested)),
+                        _sort_codes(tasks["source"].array.take(requested)), _sort_codes(pid), comm))
+    comm = comm[order]
+    pid, seq, delay = pid.take(order), seq.take(order), delay.take(order)
+    rows = tasks.index.to_numpy()[requested[order]]
+    pids, has_pid = pid.to_numpy(dtype="int64", na_value=0), ~pid.isna()
+    same_task = np.zeros(len(rows), dtype=bool)
+    same_task[1:] = (comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
+    same_task[1:] &= has_pid[1:] & has_pid[:-1]
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
     # growing, and a smaller delay means a new request began. Such requests get negative ids.
-    same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())
-    restarted = ~same_task | (tasks["delay"] < tasks["delay"].shift()).fillna(False)
-    synthetic = -restarted.astype("int64").cumsum()
-    request = tasks["seq"].astype("Float64").fillna(synthetic.astype("Float64"))
-    return tasks.assign(_req=request)
+    delays, has_delay = delay.to_numpy(dtype="int64", na_value=0), ~delay.isna()
+    shrank = np.zeros(len(rows), dtype=bool)
+    shrank[1:] = has_delay[1:] & has_delay[:-1] & (delays[1:] < delays[:-1])
+    synthetic = -np.cumsum(~same_task | shrank)
+    request = np.where(seq.isna(), synthetic, seq.to_numpy(dtype="float64", na_value=0.0)).astype("float64")
+    return _History(rows, comm, names, pid, seq, delay, same_task, request)
+
+
+def _sort_codes(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
+    """How a multi-column ``sort_values`` ranks a column: its categories' order (sorted values for
+    another type), missing values last."""
+    categorical = pd.Categorical(values, ordered=True)
+    codes = categorical.codes.astype("int64")
+    codes[codes < 0] = len(categorical.categories)
+    return codes
+
+
+def _names(names: list[str], ranks: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The comm names of ``ranks`` (as :func:`comm_text` gives them: missing ones NaN)."""
+    return pd.Series([*names, None]).array.take(ranks.astype("int64"))
+
+
+def _first_last(present: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block [starts, stops], the positions of its first and last present value (-1: none)."""
+    first = np.full(len(starts), -1, dtype="int64")
+    last = np.full(len(starts), -1, dtype="int64")
+    at = np.flatnonzero(present)
+    if len(at):
+        block = np.searchsorted(stops, at)  # the block each present position is in
+        change = block[1:] != block[:-1]
+        first[block[np.r_[True, change]]] = at[np.r_[True, change]]
+        last[block[np.r_[change, True]]] = at[np.r_[change, True]]
+    return first, last
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """Runs of consecutive observations of one task with one request, as positions in the history."""
+
+    history: _History
+    starts: np.ndarray
+    stops: np.ndarray
+    seq_first: np.ndarray  # the run's first row with a seq (-1: none)
+    delay_first: np.ndarray  # its first and last rows with a delay (-1: none)
+    delay_last: np.ndarray
+
+    def frame(self, runs: np.ndarray | None = None) -> pd.DataFrame:
+        """The :func:`request_runs` table, or its rows ``runs`` (by run number, kept as the index)."""
+        history = self.history
+        pick = (lambda values: values) if runs is None else (lambda values: values[runs])
+        starts, stops = pick(self.starts), pick(self.stops)
+        return pd.DataFrame(
+            {
+                "comm": _names(history.names, history.comm[starts]),
+                "pid": history.pid.take(starts).to_numpy(dtype="int64"),
+                "seq": history.seq.take(pick(self.seq_first), allow_fill=True),
+                "observations": stops - starts + 1,
+                "first": history.rows[starts],
+                "last": history.rows[stops],
+                "delay_first": history.delay.take(pick(self.delay_first), allow_fill=True),
+                "delay_last": history.delay.take(pick(self.delay_last), allow_fill=True),
+            },
+            index=None if runs is None else pd.RangeIndex(len(self.starts))[runs],
+        )
+
+
+def _runs(view: HostView) -> _Runs:
+    history = _ordered(view)
+    request = history.request
+    new_run = ~(history.same_task & np.r_[False, request[1:] == request[:-1]])
+    starts = np.flatnonzero(new_run)
+    stops = np.r_[starts[1:], len(request)] - 1
+    seq_first = _first_last(~history.seq.isna(), starts, stops)[0]
+    delay_first, delay_last = _first_last(~history.delay.isna(), starts, stops)
+    return _Runs(history, starts, stops, seq_first, delay_first, delay_last)
 
 
 def request_runs(view: HostView) -> pd.DataFrame:
@@ -45,49 +148,48 @@ def request_runs(view: HostView) -> pd.DataFrame:
     Columns: comm, pid, seq, observations, first (task row), last (task row), delay_first,
     delay_last.
     """
-    tasks = _ordered(view)
-    if tasks.empty:
+    if not len(_ordered(view)):
         return pd.DataFrame(columns=list(_RUN_COLUMNS))
-    same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())
-    new_run = ~(same_task & (tasks["_req"] == tasks["_req"].shift()).fillna(False))
-    run = new_run.cumsum()
-    frame = tasks.assign(_row=tasks.index, _run=run.to_numpy())
-    grouped = frame.groupby("_run", sort=False)
-    return pd.DataFrame(
-        {
-            "comm": grouped["_comm"].first(),
-            "pid": grouped["pid"].first().astype("int64"),
-            "seq": grouped["seq"].first(),
-            "observations": grouped.size(),
-            "first": grouped["_row"].first(),
-            "last": grouped["_row"].last(),
-            "delay_first": grouped["delay"].first(),
-            "delay_last": grouped["delay"].last(),
-        }
-    ).reset_index(drop=True)
+    return _runs(view).frame()
 
 
 def stuck_requests(view: HostView) -> pd.DataFrame:
     """Runs seen at least twice whose delay kept growing: requests that made no progress."""
-    runs = request_runs(view)
-    if runs.empty:
-        return runs
-    grew = runs["delay_last"].fillna(0).astype("int64") > runs["delay_first"].fillna(0).astype("int64")
-    return runs[(runs["observations"] >= 2) & grew]
+    if not len(_ordered(view)):
+        return pd.DataFrame(columns=list(_RUN_COLUMNS))
+    runs = _runs(view)
+    # The runs are chosen first and only theirs are made a table: a long capture has a run per
+    # report of every task.
+    delays = runs.history.delay.to_numpy(dtype="int64", na_value=0)
+    grew = np.where(runs.delay_last >= 0, delays[runs.delay_last], 0) > np.where(
+        runs.delay_first >= 0, delays[runs.delay_first], 0)
+    return runs.frame(np.flatnonzero((runs.stops - runs.starts + 1 >= 2) & grew))
 
 
 def advancing_tasks(view: HostView) -> pd.DataFrame:
     """Tasks whose seq moved forward between observations: comm, pid, seq_first, seq_last, first, last."""
-    tasks = _ordered(view)
-    if not tasks.empty:
-        tasks = tasks[tasks["seq"].notna()]
-    if tasks.empty:
+    history = _ordered(view)
+    # The rows with a seq, of a task with a name and a pid (a groupby leaves the others out).
+    kept = np.flatnonzero(~history.seq.isna() & (history.comm != len(history.names)) & ~history.pid.isna())
+    if not len(kept):
         return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
-    frame = tasks.assign(_row=tasks.index)
-    grouped = frame.groupby(["_comm", "pid"], sort=False, observed=True)
-    steps = grouped["seq"].diff() > 0
-    moved = frame[steps.fillna(False)].groupby(["_comm", "pid"], sort=False, observed=True).size()
-    summary = grouped.agg(seq_first=("seq", "first"), seq_last=("seq", "last"), first=("_row", "first"),
-                          last=("_row", "last"))
-    summary = summary[summary.index.isin(moved.index)].reset_index()
-    return summary.rename(columns={"_comm": "comm"}).sort_values("first", kind="stable").reset_index(drop=True)
+    comm, pid = history.comm[kept], history.pid.take(kept).to_numpy(dtype="int64")
+    seq = history.seq.take(kept).to_numpy(dtype="int64")
+    # A task's rows are together (sorted by comm, then pid).
+    change = (comm[1:] != comm[:-1]) | (pid[1:] != pid[:-1])
+    starts = np.flatnonzero(np.r_[True, change])
+    stops = np.r_[starts[1:], len(kept)] - 1
+    stepped = np.r_[False, ~change & (seq[1:] > seq[:-1])]
+    moved = np.flatnonzero(np.logical_or.reduceat(stepped, starts))
+    starts, stops = starts[moved], stops[moved]
+    summary = pd.DataFrame(
+        {
+            "comm": _names(history.names, comm[starts]),
+            "pid": history.pid.take(kept[starts]),
+            "seq_first": history.seq.take(kept[starts]),
+            "seq_last": history.seq.take(kept[stops]),
+            "first": history.rows[kept[starts]],
+            "last": history.rows[kept[stops]],
+        }
+    )
+    return summary.sort_values("first", kind="stable").reset_index(drop=True)

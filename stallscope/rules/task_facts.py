@@ -12,20 +12,20 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.decode import task_gfp_names
-from stallscope.capture.signatures import own_trace_rows, stack_table
+from stallscope.capture.decode import task_gfp_texts
+from stallscope.capture.signatures import own_trace_positions, stack_table
 from stallscope.capture.stacks import guilty_frame
-from stallscope.capture.trajectories import comm_text, trajectories_of
-from stallscope.rules.base import Evidence, HostView, TaskRef
+from stallscope.capture.trajectories import comm_ranks, trajectories_of
+from stallscope.rules.base import Evidence, HostView, TaskRef, task_position
 
 
 def _stacks(view: HostView) -> dict[int, list[str]]:
     return view.of_capture("stacks", stack_table)
 
 
-def _own_traces(view: HostView) -> pd.Series:
-    """The position in the capture's traces of each task row's own trace, by task row."""
-    return view.of_capture("own_traces", own_trace_rows)
+def _own_traces(view: HostView) -> np.ndarray:
+    """The position in the capture's traces of each task row's own trace, by task row position."""
+    return view.of_capture("own_traces", own_trace_positions)
 
 
 def _trace_stacks(view: HostView) -> np.ndarray:
@@ -36,7 +36,7 @@ def _trace_stacks(view: HostView) -> np.ndarray:
 def _view_traces(view: HostView) -> np.ndarray:
     """:func:`_own_traces` of this host's task rows, in their order (-1: a task without one)."""
     own = _own_traces(view)
-    return view.of_view("own_traces", lambda v: own.reindex(v.tasks.index, fill_value=-1).to_numpy())
+    return view.of_view("own_traces", lambda v: own[v.capture.tasks.index.get_indexer(v.tasks.index)])
 
 
 def _task_stacks(view: HostView) -> np.ndarray:
@@ -53,11 +53,12 @@ def _task_stacks(view: HostView) -> np.ndarray:
 
 
 def _trace_of(view: HostView, task: int) -> int:
-    """The position of a task row's own trace in the capture's traces (-1 when it has none)."""
-    if task in view.tasks.index:
-        return int(_view_traces(view)[view.tasks.index.get_loc(task)])
-    position = _own_traces(view).get(task)  # another host's task row
-    return -1 if position is None else int(position)
+    """The position of a task row's own trace in the capture's traces (-1 when it has none).
+
+    Any task row of the capture, this host's or another's.
+    """
+    row = task_position(view.capture, task)
+    return -1 if row < 0 else int(_own_traces(view)[row])
 
 
 def _stack_of(view: HostView, task: int) -> int | None:
@@ -104,9 +105,10 @@ def traces_where(view: HostView, test: Callable[[list[str]], bool]) -> np.ndarra
 
 def gfp_names_of(view: HostView) -> pd.Series:
     """gfp names per task row, printed or decoded for the log's kernel era ("" when none)."""
-    names: pd.DataFrame = view.of_capture("gfp", task_gfp_names)
+    names: np.ndarray = view.of_capture("gfp", task_gfp_texts)
     # The names are str already (printed, or decoded): an object column, not converted.
-    return view.of_view("gfp", lambda v: names["gfp_names"].reindex(v.tasks.index).fillna(""))
+    return view.of_view("gfp", lambda v: pd.Series(names[v.capture.tasks.index.get_indexer(v.tasks.index)],
+                                                   index=v.tasks.index, dtype=object))
 
 
 def trajectories_view(view: HostView) -> pd.DataFrame:
@@ -153,9 +155,9 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     """The last report's row of each (pid, comm): what a task was doing when last seen."""
     if not len(tasks):
         return tasks
-    # Find the rows on the key columns alone, then take only those: taking every column of a
-    # long table (text, arrow-backed strings) costs more than the search.
-    keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_text(tasks)})
+    # Find the rows on the key columns alone (comm as a number per name), then take only
+    # those: taking every column of a long table (text, arrow-backed strings) costs more.
+    keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_ranks(tasks)[0]})
     return tasks[~keys.duplicated(keep="last").to_numpy()]
 
 
