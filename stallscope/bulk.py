@@ -4,14 +4,16 @@ The line-by-line reader (records -> parse -> builder) costs microseconds per lin
 most lines are call-trace frames that repeat verbatim and only the lines that open a block
 (MemAlloc, MemAlloc-Info, task-state and report headers) carry values. So a chunk is handled as:
 
-1. every digit of the chunk turned into ``0`` in one ``str.translate``: the *key* of each line
-   keeps its prefix layout and width but not its numbers, so a few thousand keys cover millions
-   of lines;
-2. one dict lookup per line (``map`` over the keys, in C) gives what the key is: its prefix layout
-   (learned once from a real line by the record layer), its line kind (learned once by the Lark
-   grammars), and whether it is a trace-body line;
-3. only lines that are not trace bodies go through the ordinary record and builder path; each run
-   of trace-body lines is handed to the builder as one tuple of frames, cached by its text.
+1. every digit of the chunk (bytes, not decoded) turned into ``0`` in one ``bytes.translate``:
+   the *key* of each line keeps its prefix layout and width but not its numbers, so a few
+   thousand keys cover millions of lines;
+2. one dict lookup per line (``map`` over the keys, in C) gives what the key is: where its
+   timestamp, host and body sit (learned once from a real line by the record layer), its line
+   kind (learned once by the Lark grammars), and its class letter (head, "Call Trace:", frame,
+   register line, stack words);
+3. regular-expression searches over the chunk's class letters find the heads and the trace runs;
+   only heads are decoded and go through the record and builder path; each run of trace lines
+   is handed to the builder as one tuple of frames per "Call Trace:", cached by its frame lines.
 
 A chunk that holds anything the fast path does not model exactly (lines without a kernel
 timestamp, continuation lines, escapes, control characters, caller ids, journal or kmsg records)
