@@ -435,30 +435,40 @@ class BulkReader:
         host: str | None,
     ) -> None:
         """:meth:`_trace_segment` for the lines [begin, end), with no other host's line among them."""
-        stats = self.stats
         noops = classes.count(b"N", begin, end)
-        if noops:
-            stats.lines += noops
-            stats.parsed += noops
-            stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + noops
+        self._stack_words(noops)
         if noops == end - begin:
             self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
             return
         frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
-        bodies = tuple(map(getitem, frame_lines, repeat(self._frame_cut)))
-        frames = self._frames(bodies)
+        frames = self._frames(tuple(map(getitem, frame_lines, repeat(self._frame_cut))))
         found = _OPENER.search(classes, begin, end)
+        opener = None if found is None else found.start()
+        before = opener - 1 if opener is not None and opener > begin else None
+        self._hand_over(lines, infos, base, host, frames, end - begin - noops, classes[begin] == ord("R"),
+                        opener, before, end - 1)
+
+    def _stack_words(self, count: int) -> None:
+        if count:
+            stats = self.stats
+            stats.lines += count
+            stats.parsed += count
+            stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + count
+
+    def _hand_over(
+        self, lines: list[bytes], infos: list[KeyInfo], base: int, host: str | None, frames: tuple[Frame, ...],
+        count: int, restart: bool, opener: int | None, before: int | None, last: int,
+    ) -> None:
+        """A run's ``count`` trace lines to the builder: only the opener's record is built, its
+        "backwards" flag decided by the line ``before`` it; the run's ``last`` line sets the host's time."""
         record = None
-        opener = None
-        if found is not None:
-            opener = found.start()
-            if opener > begin:
-                self.last_ts[host] = self._ts(lines[opener - 1], infos[opener - 1])
+        if opener is not None:
+            if before is not None:
+                self.last_ts[host] = self._ts(lines[before], infos[before])
             record = self._record(lines[opener].decode("utf-8", "replace"), infos[opener], base + opener + 1)
-        if opener != end - 1:
-            self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
-        restart = classes[begin] == ord("R")
-        self.builder.add_trace_run((self.source, host), record, frames, end - begin - noops, stats, restart)
+        if opener != last:
+            self.last_ts[host] = self._ts(lines[last], infos[last])
+        self.builder.add_trace_run((self.source, host), record, frames, count, self.stats, restart)
 
     def _frames(self, bodies: tuple[bytes, ...]) -> tuple[Frame, ...]:
         """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
@@ -479,13 +489,8 @@ class BulkReader:
         self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int, host: str | None
     ) -> None:
         """Trace-body lines (and raw stack words, which the builder ignores), at most one "Call Trace:" first."""
-        stats = self.stats
         body_lines = [i for i in run if not infos[i].noop]
-        noops = len(run) - len(body_lines)
-        if noops:
-            stats.lines += noops
-            stats.parsed += noops
-            stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + noops
+        self._stack_words(len(run) - len(body_lines))
         if not body_lines:
             self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
             return
@@ -493,17 +498,9 @@ class BulkReader:
         # every run a new key (and the cache grow with the log).
         frames = self._frames(tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame]))
         opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
-        record = None
-        if opener is not None:
-            # Only the opener's record reaches the builder; the times around it decide its flag.
-            at = run.index(opener)
-            if at:
-                self.last_ts[host] = self._ts(lines[run[at - 1]], infos[run[at - 1]])
-            record = self._record(lines[opener].decode("utf-8", "replace"), infos[opener], base + opener + 1)
-        if opener != run[-1]:
-            self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
-        restart = infos[body_lines[0]].restart
-        self.builder.add_trace_run((self.source, host), record, frames, len(body_lines), stats, restart)
+        at = run.index(opener) if opener is not None else 0
+        self._hand_over(lines, infos, base, host, frames, len(body_lines), infos[body_lines[0]].restart,
+                        opener, run[at - 1] if at else None, run[-1])
 
 
 def _add_span(pending: dict[bytes, list[tuple[int, int]]], host: bytes | None, start: int, end: int) -> None:
