@@ -34,7 +34,7 @@ def load(*paths: str, keep_unparsed: bool = False) -> Capture:
         builder.start_input(stats)
         read_input(path, builder, stats, parser)
         builder.finish_input(path)
-    return builder.build()
+    return builder.build(consume=True)
 
 
 def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> Capture:
@@ -47,4 +47,4 @@ def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> 
     builder.start_input(stats)
     read_lines(name, iter(lines), builder, stats, line_parser())
     builder.finish_input(name)
-    return builder.build()
+    return builder.build(consume=True)

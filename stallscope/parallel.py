@@ -158,7 +158,7 @@ def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
         with open(piece.opens, "rb") as handle:
             read_stream(piece.path, _Range(handle, piece.start, piece.end), builder, stats, line_parser())  # type: ignore[arg-type]
     builder.finish_input(piece.path)
-    return builder.build()
+    return builder.build(consume=True)
 
 
 class Engine(Protocol):

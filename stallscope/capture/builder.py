@@ -463,25 +463,28 @@ class CaptureBuilder:
             self._write_frame((stack, depth, *frame))
         return stack
 
-    def build(self) -> Capture:
-        """The capture, every open block ended (the input is over)."""
+    def build(self, consume: bool = False) -> Capture:
+        """The capture, every open block ended (the input is over). With ``consume`` the rows
+        move into the capture and the builder is left empty: for a caller done with it."""
         for stream in self._streams.values():
             self._end_block(stream)
-        return self.snapshot()
+        return self.snapshot(consume)
 
-    def snapshot(self) -> Capture:
+    def snapshot(self, consume: bool = False) -> Capture:
         """The rows so far, leaving open blocks open (``watch`` looks while a trace is printed)."""
-        snapshots = frame_of(self.snapshots)
+        snapshots = frame_of(self.snapshots, consume)
         snapshots.index.name = "snapshot"
         snapshots["text"] = pd.Series(self.snapshot_text, dtype=object)
-        tasks = frame_of(self.tasks)
+        tasks = frame_of(self.tasks, consume)
         tasks.index.name = "task"
         tasks["text"] = pd.Series(self.task_text, dtype=object)
+        if consume:
+            self.task_text = []
         corrupted = pd.Series(pd.NA, index=tasks.index, dtype="string")
         if self.task_corrupted:
             corrupted[list(self.task_corrupted)] = list(self.task_corrupted.values())
         tasks["corrupted"] = corrupted
-        events = frame_of(self.events)
+        events = frame_of(self.events, consume)
         events.index.name = "event"
         events["fields"] = pd.Series(self.event_fields, dtype=object)
         events["text"] = pd.Series(self.event_text, dtype=object)
@@ -489,8 +492,8 @@ class CaptureBuilder:
             snapshots=snapshots,
             tasks=tasks,
             events=events,
-            frames=frame_of(self.frames),
-            traces=frame_of(self.traces),
+            frames=frame_of(self.frames, consume),
+            traces=frame_of(self.traces, consume),
             inputs=self.inputs,
             unparsed=self.unparsed,
         )

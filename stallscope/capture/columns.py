@@ -26,9 +26,13 @@ class IntColumn:
     def set_last(self, value: int | None) -> None:
         self.values[-1] = MISSING if value is None else value
 
-    def series(self) -> pd.Series:
+    def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.int64) if self.values else np.empty(0, np.int64)
-        return pd.Series(pd.arrays.IntegerArray(data.copy(), data == MISSING))
+        if consume:
+            self.values = array("q")  # the series keeps the old buffer: no copy of it
+        else:
+            data = data.copy()
+        return pd.Series(pd.arrays.IntegerArray(data, data == MISSING))
 
 
 class FloatColumn:
@@ -38,8 +42,11 @@ class FloatColumn:
     def append(self, value: float | None) -> None:
         self.values.append(float("nan") if value is None else value)
 
-    def series(self) -> pd.Series:
+    def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.float64) if self.values else np.empty(0)
+        if consume:
+            self.values = array("d")
+            return pd.Series(data)
         return pd.Series(data.copy())
 
 
@@ -50,9 +57,12 @@ class BoolColumn:
     def append(self, value: bool) -> None:
         self.values.append(1 if value else 0)
 
-    def series(self) -> pd.Series:
+    def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.int8) if self.values else np.empty(0, np.int8)
-        return pd.Series(data.astype(bool))
+        series = pd.Series(data.astype(bool))
+        if consume:
+            self.values = array("b")
+        return series
 
 
 class CategoryColumn:
@@ -78,17 +88,22 @@ class CategoryColumn:
     def set_last(self, value: str | None) -> None:
         self.codes[-1] = self.code(value)
 
-    def series(self) -> pd.Series:
+    def series(self, consume: bool = False) -> pd.Series:
         codes = np.frombuffer(self.codes, dtype=np.int64 if self.codes.itemsize == 8 else np.int32)
         categories = pd.Index(self._categories, dtype=object)
-        return pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=categories))
+        series = pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=categories))
+        if consume:
+            self.codes = array("l")
+        return series
 
 
 Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn
 
 
-def frame_of(columns: dict[str, Column]) -> pd.DataFrame:
-    return pd.DataFrame({name: column.series() for name, column in columns.items()})
+def frame_of(columns: dict[str, Column], consume: bool = False) -> pd.DataFrame:
+    """The columns as a DataFrame; with ``consume`` each buffer is handed over (not copied) and
+    the column starts empty, so a large capture is not held twice while it is built."""
+    return pd.DataFrame({name: column.series(consume) for name, column in columns.items()})
 
 
 RowWriter = Callable[[Sequence[object]], None]
