@@ -17,20 +17,12 @@ import atheris
 
 with atheris.instrument_imports():
     import stallscope
-    from stallscope.api import line_parser
-    from stallscope.bulk import read_stream
-    from stallscope.capture.builder import CaptureBuilder
-    from stallscope.capture.model import InputStats
+    from stallscope.api import load_stream
     from stallscope.render import json_report
 
 
 def test_one_input(data: bytes) -> None:
-    builder = CaptureBuilder(keep_unparsed=True)
-    stats = InputStats("fuzz.log")
-    builder.start_input(stats)
-    read_stream("fuzz.log", io.BytesIO(data), builder, stats, line_parser())
-    builder.finish_input("fuzz.log")
-    capture = builder.build()
+    capture = load_stream("fuzz.log", io.BytesIO(data), keep_unparsed=True)
     for one in capture.inputs:
         if one.parsed + one.unparsed != one.lines:
             raise AssertionError(f"lines not all counted: {one}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import BinaryIO
 
-from stallscope.bulk import read_input, read_lines
+from stallscope.bulk import read_input, read_lines, read_stream
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.parse.lines import LineParser
@@ -34,6 +35,19 @@ def load(*paths: str, keep_unparsed: bool = False) -> Capture:
         builder.start_input(stats)
         read_input(path, builder, stats, parser)
         builder.finish_input(path)
+    return builder.build(consume=True)
+
+
+def load_stream(
+    name: str, stream: BinaryIO, keep_unparsed: bool = False, compression: str | None = None
+) -> Capture:
+    """Build a capture from one open byte stream (a file, a piece of one, bytes in memory) named
+    ``name``; ``compression`` names what already decompresses it, so damage is reported as such."""
+    builder = CaptureBuilder(keep_unparsed=keep_unparsed)
+    stats = InputStats(name, compression=compression)
+    builder.start_input(stats)
+    read_stream(name, stream, builder, stats, line_parser(), compression)
+    builder.finish_input(name)
     return builder.build(consume=True)
 
 

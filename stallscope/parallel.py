@@ -24,11 +24,9 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 import pandas as pd
 
-from stallscope.api import line_parser, load
-from stallscope.bulk import read_stream
-from stallscope.capture.builder import CaptureBuilder
+from stallscope.api import line_parser, load, load_stream
 from stallscope.capture.merge import Part, merge
-from stallscope.capture.model import Capture, InputStats
+from stallscope.capture.model import Capture
 from stallscope.diagnose import diagnose, host_views
 from stallscope.rules.base import Finding
 from stallscope.sources.expand import expand_inputs
@@ -143,22 +141,15 @@ def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
     """One piece (or whole file) read into its own capture: what every worker runs."""
     if piece.path == STDIN_NAME:
         return load(piece.path, keep_unparsed=keep_unparsed)
-    builder = CaptureBuilder(keep_unparsed=keep_unparsed)
-    stats = InputStats(piece.path)
-    builder.start_input(stats)
     if piece.end is None:
         # The same steps as stallscope.load for one file, opened where the worker sees it.
         source, stream = open_binary(piece.opens)
-        stats.compression = source.compression
         try:
-            read_stream(piece.path, stream, builder, stats, line_parser(), source.compression)
+            return load_stream(piece.path, stream, keep_unparsed, source.compression)
         finally:
             stream.close()
-    else:
-        with open(piece.opens, "rb") as handle:
-            read_stream(piece.path, _Range(handle, piece.start, piece.end), builder, stats, line_parser())  # type: ignore[arg-type]
-    builder.finish_input(piece.path)
-    return builder.build(consume=True)
+    with open(piece.opens, "rb") as handle:
+        return load_stream(piece.path, _Range(handle, piece.start, piece.end), keep_unparsed)  # type: ignore[arg-type]
 
 
 class Engine(Protocol):

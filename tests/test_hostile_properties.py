@@ -24,10 +24,8 @@ from rich.console import Console
 
 import stallscope
 from conftest import DATA
-from stallscope.api import line_parser, load_lines
-from stallscope.bulk import read_stream
-from stallscope.capture.builder import CaptureBuilder
-from stallscope.capture.model import Capture, InputStats
+from stallscope.api import load_lines, load_stream
+from stallscope.capture.model import Capture
 from stallscope.render import json_report, text
 
 _SCALE = int(os.environ.get("STALLSCOPE_FUZZ_EXAMPLES", "0"))
@@ -48,12 +46,7 @@ def corpus_lines() -> tuple[bytes, ...]:
 
 
 def read_bytes(data: bytes) -> Capture:
-    builder = CaptureBuilder(keep_unparsed=True)
-    stats = InputStats("fuzz.log")
-    builder.start_input(stats)
-    read_stream("fuzz.log", io.BytesIO(data), builder, stats, line_parser())
-    builder.finish_input("fuzz.log")
-    return builder.build()
+    return load_stream("fuzz.log", io.BytesIO(data), keep_unparsed=True)
 
 
 def physical_lines(data: bytes) -> int:
