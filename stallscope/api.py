@@ -8,6 +8,7 @@ from typing import BinaryIO
 from stallscope.bulk import read_input, read_lines, read_stream
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
+from stallscope.memory import no_cycle_collection
 from stallscope.parse.lines import LineParser
 from stallscope.sources.expand import expand_inputs
 
@@ -30,12 +31,13 @@ def load(*paths: str, keep_unparsed: bool = False) -> Capture:
     """
     parser = line_parser()
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)
-    for path in expand_inputs(paths):
-        stats = InputStats(path)
-        builder.start_input(stats)
-        read_input(path, builder, stats, parser)
-        builder.finish_input(path)
-    return builder.build(consume=True)
+    with no_cycle_collection():
+        for path in expand_inputs(paths):
+            stats = InputStats(path)
+            builder.start_input(stats)
+            read_input(path, builder, stats, parser)
+            builder.finish_input(path)
+        return builder.build(consume=True)
 
 
 def load_stream(
@@ -46,9 +48,10 @@ def load_stream(
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)
     stats = InputStats(name, compression=compression)
     builder.start_input(stats)
-    read_stream(name, stream, builder, stats, line_parser(), compression)
-    builder.finish_input(name)
-    return builder.build(consume=True)
+    with no_cycle_collection():
+        read_stream(name, stream, builder, stats, line_parser(), compression)
+        builder.finish_input(name)
+        return builder.build(consume=True)
 
 
 def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> Capture:
@@ -59,6 +62,7 @@ def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> 
     builder = CaptureBuilder(keep_unparsed=keep_unparsed)
     stats = InputStats(name)
     builder.start_input(stats)
-    read_lines(name, iter(lines), builder, stats, line_parser())
-    builder.finish_input(name)
-    return builder.build(consume=True)
+    with no_cycle_collection():
+        read_lines(name, iter(lines), builder, stats, line_parser())
+        builder.finish_input(name)
+        return builder.build(consume=True)

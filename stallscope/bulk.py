@@ -27,10 +27,10 @@ import lzma
 import re
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, pairwise, repeat
-from operator import attrgetter, getitem
+from operator import attrgetter, getitem, itemgetter
 from typing import BinaryIO, TypeVar
 
 from stallscope.capture.builder import (
@@ -71,6 +71,9 @@ BACKWARDS = "timestamp goes backwards"
 
 
 _NO_HOST = slice(0, 0)
+# A Record from a tuple of all its fields, without the keyword handling of its __new__ (heads
+# are hundreds of thousands).
+_new_record = tuple.__new__
 
 
 # eq=False: identity hashing keeps Counter and membership tests in C.
@@ -104,12 +107,16 @@ class KeyInfo:
     host_cut: slice = field(default_factory=lambda: _NO_HOST)
     ts_cut: slice = field(default_factory=lambda: _NO_HOST)
     wall_cut: slice | None = None
+    # The digit runs of a head's body, cut by position: every line of an ASCII key has its digit
+    # runs at the same places, so one C-level itemgetter replaces a regex search per line.
+    digits: Callable[[str], Sequence[str]] | None = None
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
 # counted), R "Call Trace:", F a frame, G a register line (never opens a trace), M any other
 # trace line (markers, bare addresses).
 _HEAD = re.compile(b"H")
+_HEAD_CLASS = ord("H")
 _RESTART = re.compile(b"R")
 _OPENER = re.compile(b"[RFM]")
 _FRAMES_ONLY = bytes.maketrans(b"HNRFGM", b"\x00\x00\x00\x01\x00\x00")
@@ -176,6 +183,7 @@ class BulkReader:
         self.lines_done = 0
         self.fast_lines = 0
         self._frame_cut: slice | None = None
+        self._chunk_cut: slice | None = None
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
         # lines as going backwards, only heads and the ends of trace runs need their time read.
         self.last_ts: dict[str | None, float] = {}
@@ -218,10 +226,13 @@ class BulkReader:
                 wall_span = (0, span[0])  # everything before the host: the date and time
             else:
                 return _INELIGIBLE
+        digits = None
+        if template is not None and kind not in RUN_KINDS and raw.isascii():
+            digits = _digit_cutter(raw, pre.end)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        _line_class(kind), slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
-                       slice(*wall_span) if wall_span is not None else None)
+                       slice(*wall_span) if wall_span is not None else None, digits)
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -296,6 +307,11 @@ class BulkReader:
         for info, n in counts.items():
             if info.trace_body and not info.noop:
                 stats.kinds[info.kind] = stats.kinds.get(info.kind, 0) + n  # type: ignore[index]
+            elif info.cls == _HEAD_CLASS and info.template is not None:
+                # Heads the grammars understood are counted here; the builder is told not to.
+                stats.kinds[info.kind] = stats.kinds.get(info.kind, 0) + n  # type: ignore[index]
+                stats.lines += n
+                stats.parsed += n
             if info is not _BLANK:
                 stats.formats[info.fmt] = stats.formats.get(info.fmt, 0) + n
         if counts.get(_BLANK):
@@ -306,6 +322,9 @@ class BulkReader:
         else:
             hosts = None
         classes = bytes(map(_CLASS_OF, infos))
+        # Where the bodies of trace lines start, if at the same place on every one of the chunk.
+        cuts = {info.body_start for info in counts if info.cls != _HEAD_CLASS}
+        self._chunk_cut = slice(cuts.pop(), None) if len(cuts) == 1 else None
         self._walk(lines, infos, classes, hosts, base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
@@ -337,7 +356,9 @@ class BulkReader:
             record = self._record(raw, info, base + i + 1)
             template = info.template
             if template is not None:
-                builder.add_parsed(record, template.kind, template.fill(_DIGITS.findall(raw, info.body_start)), stats)
+                digits = info.digits
+                numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
+                builder.add_counted(record, template.kind, template.fill(numbers))
             else:
                 builder.add(record, None, stats)
             previous = i
@@ -377,8 +398,8 @@ class BulkReader:
                 wall = self._wall(wall, raw)
         last = self.last_ts.get(host)
         self.last_ts[host] = ts
-        return Record(self.source, number, host, ts, raw[info.body_start :], wall, None, info.level,
-                      BACKWARDS if last is not None and ts < last else None, info.fmt)
+        return _new_record(Record, (self.source, number, host, ts, raw[info.body_start :], wall, None, info.level,
+                                    BACKWARDS if last is not None and ts < last else None, info.fmt))
 
     def _wall(self, text: str, raw: str) -> str | None:
         """The wall time the record layer makes of a prefix's date text (syslog has no year)."""
@@ -405,12 +426,16 @@ class BulkReader:
         span = infos[first].host_span
         if span is not None:
             host = lines[first][span[0] : span[1]].decode("ascii")
+        cut = None
         if len(spans) == 1:
             begin, end = spans[0]
-            cuts = set(map(_BODY_START, infos[begin:end]))
-        if len(spans) == 1 and len(cuts) == 1:
+            cut = self._chunk_cut
+            if cut is None:
+                cuts = set(map(_BODY_START, infos[begin:end]))
+                cut = slice(cuts.pop(), None) if len(cuts) == 1 else None
+        if cut is not None:
             # One host and one prefix width: every body is cut with one slice, in C.
-            self._frame_cut = slice(cuts.pop(), None)
+            self._frame_cut = cut
             bounds = [m.start() for m in _RESTART.finditer(classes, begin, end)]
             if not bounds or bounds[0] != begin:
                 bounds.insert(0, begin)
@@ -459,16 +484,20 @@ class BulkReader:
         self, lines: list[bytes], infos: list[KeyInfo], base: int, host: str | None, frames: tuple[Frame, ...],
         count: int, restart: bool, opener: int | None, before: int | None, last: int,
     ) -> None:
-        """A run's ``count`` trace lines to the builder: only the opener's record is built, its
-        "backwards" flag decided by the line ``before`` it; the run's ``last`` line sets the host's time."""
-        record = None
+        """A run's ``count`` trace lines to the builder: of the opener only its line number, time and
+        "backwards" flag (decided by the line ``before`` it) are read; the run's ``last`` line sets
+        the host's time."""
+        start = None
         if opener is not None:
             if before is not None:
                 self.last_ts[host] = self._ts(lines[before], infos[before])
-            record = self._record(lines[opener].decode("utf-8", "replace"), infos[opener], base + opener + 1)
+            ts = self._ts(lines[opener], infos[opener])
+            previous = self.last_ts.get(host)
+            self.last_ts[host] = ts
+            start = (base + opener + 1, ts, BACKWARDS if previous is not None and ts < previous else None)
         if opener != last:
             self.last_ts[host] = self._ts(lines[last], infos[last])
-        self.builder.add_trace_run((self.source, host), record, frames, count, self.stats, restart)
+        self.builder.add_trace_run((self.source, host), start, frames, count, self.stats, restart)
 
     def _frames(self, bodies: tuple[bytes, ...]) -> tuple[Frame, ...]:
         """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
@@ -501,6 +530,16 @@ class BulkReader:
         at = run.index(opener) if opener is not None else 0
         self._hand_over(lines, infos, base, host, frames, len(body_lines), infos[body_lines[0]].restart,
                         opener, run[at - 1] if at else None, run[-1])
+
+
+def _digit_cutter(raw: str, start: int) -> Callable[[str], Sequence[str]]:
+    """What ``_DIGITS.findall(line, start)`` gives for every line of ``raw``'s key (an ASCII one)."""
+    cuts = [slice(*run.span()) for run in _DIGITS.finditer(raw, start)]
+    # itemgetter returns a bare item for one index; a trailing empty cut keeps it a tuple (the
+    # template reads only the runs it knows).
+    while len(cuts) < 2:
+        cuts.append(slice(0, 0))
+    return itemgetter(*cuts)
 
 
 def _add_span(pending: dict[bytes, list[tuple[int, int]]], host: bytes | None, start: int, end: int) -> None:

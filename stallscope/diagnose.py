@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 import pandas as pd
 
@@ -48,13 +48,21 @@ def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
     return frame[mask]
 
 
-def iter_host_views(capture: Capture) -> Iterator[HostView]:
-    """One view per machine, each made when asked for: a machine's rows are copied out of the
+def iter_host_views(capture: Capture, chosen: Container[int] | None = None) -> Iterator[HostView]:
+    """One view per machine (with ``chosen``, of the machines at those positions of
+    :func:`machine_keys`), each made when asked for: a machine's rows are copied out of the
     tables, so holding one view at a time keeps a fleet capture's memory near its own size."""
+    for _at, view in _numbered_views(capture, chosen):
+        yield view
+
+
+def _numbered_views(capture: Capture, chosen: Container[int] | None) -> Iterator[tuple[int, HostView]]:
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
-    for machine in machine_keys(capture):
-        yield HostView(
+    for at, machine in enumerate(machine_keys(capture)):
+        if chosen is not None and at not in chosen:
+            continue
+        yield at, HostView(
             host=machine[0],
             capture=capture,
             snapshots=_rows(capture.snapshots, machine),
@@ -68,16 +76,28 @@ def host_views(capture: Capture) -> list[HostView]:
     return list(iter_host_views(capture))
 
 
-def diagnose(capture: Capture) -> list[Finding]:
-    """All findings, most severe first, then closest to a root cause, then in log order."""
-    findings: list[Finding] = []
-    for view in iter_host_views(capture):
+def findings_by_machine(capture: Capture, chosen: Container[int] | None = None) -> dict[int, list[Finding]]:
+    """The findings of every machine (or of the ``chosen`` positions of :func:`machine_keys`), by
+    that position, in rule order: not ranked."""
+    found: dict[int, list[Finding]] = {}
+    for at, view in _numbered_views(capture, chosen):
+        mine = found[at] = []
         for rule in ALL_RULES:
             for finding in rule.check(view):
                 finding.host = view.host
-                findings.append(finding)
+                mine.append(finding)
         # Let go of this machine's rows (and what the rules derived from them) before the
         # next machine's are copied: the loop variable would hold them until then.
         del view
-    # Most severe first, and within a severity the finding closest to a root cause.
-    return rank(findings)
+    return found
+
+
+def ranked(by_machine: dict[int, list[Finding]]) -> list[Finding]:
+    """Findings of all machines, most severe first, then closest to a root cause, then in log
+    order; ties keep machine order."""
+    return rank([f for at in sorted(by_machine) for f in by_machine[at]])
+
+
+def diagnose(capture: Capture) -> list[Finding]:
+    """All findings, most severe first, then closest to a root cause, then in log order."""
+    return ranked(findings_by_machine(capture))

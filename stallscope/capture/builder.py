@@ -39,16 +39,28 @@ _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "st
 _MAX_SHARED_BODIES = 20_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
+# Where a trace starts: its first line's number, timestamp and what corrupted that line.
+TraceStart = tuple[int, float | None, str | None]
 
 
 # A field the grammar saw twice (two console lines spliced into one) holds both values joined
 # by a blank; the later one is what the line ends with.
 def _int(text: str | None) -> int | None:
-    return None if text is None else int(text.rpartition(" ")[2])
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return int(text.rpartition(" ")[2])
 
 
 def _hex(text: str | None) -> int | None:
-    return None if text is None else int(text.rpartition(" ")[2], 16)
+    if text is None:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return int(text.rpartition(" ")[2], 16)
 
 
 def frame_of_fields(fields: dict[str, str]) -> Frame:
@@ -248,6 +260,11 @@ class CaptureBuilder:
         stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
         self._dispatch(self._stream(record.source, record.host, record.caller), record, kind, fields)
 
+    def add_counted(self, record: Record, kind: str, fields: dict[str, str]) -> None:
+        """:meth:`add_parsed` of a line whose counts the caller has already added to the stats
+        (the bulk reader counts a chunk's lines per key, not one by one)."""
+        self._dispatch(self._stream(record.source, record.host, record.caller), record, kind, fields)
+
     def finish_input(self, source: str) -> None:
         for (name, _host, _caller), stream in self._streams.items():
             if name == source:
@@ -272,7 +289,7 @@ class CaptureBuilder:
             self._trace_line(stream, record, kind, fields)
         elif kind == "call_trace":
             self._end_trace(stream)
-            self._start_trace(stream, record)
+            self._start_trace(stream, (record.line, record.ts, record.corrupted))
         elif kind in _TASK_PREAMBLE:
             self._task_preamble(stream, record, kind, fields)
         elif kind == "memalloc_task":
@@ -327,17 +344,18 @@ class CaptureBuilder:
 
     def _task(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
         comm, pid = split_comm_pid(fields["comm_pid"])
-        words = set(fields.get("state_word", "").split())
-        tag = fields.get("tag_state", "")
-        if tag:
-            words.add(tag.lstrip("-"))
-        names = fields.get("gfp_names")
         get = fields.get
+        state_words = get("state_word")
+        words: list[str] = state_words.split() if state_words else []
+        tag = get("tag_state")
+        if tag:
+            words.append(tag.lstrip("-"))
+        names = get("gfp_names")
         self._write_task((
             record.host, record.source, record.line, record.ts, stream.shared.snapshot, comm, pid,
             _hex(get("flags")), _int(get("switches")), _int(get("seq")), _hex(get("gfp")),
             names[1:-1] if names else None, _int(get("order")), _int(get("delay")),
-            *[word in words for word in STATE_WORDS],
+            "uninterruptible" in words, "exiting" in words, "dying" in words, "victim" in words,
             None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
         ))
         self.task_text.append(record.body.strip())
@@ -383,10 +401,11 @@ class CaptureBuilder:
         if record.corrupted is not None:
             self._corrupt(row, f"task-state line: {record.corrupted}")
 
-    def _start_trace(self, stream: _Stream, record: Record) -> None:
-        stream.trace_start = (record.line, record.ts)
-        if record.corrupted is not None and stream.task_row is not None:
-            self._corrupt(stream.task_row, f"first trace line: {record.corrupted}")
+    def _start_trace(self, stream: _Stream, start: TraceStart) -> None:
+        line, ts, corrupted = start
+        stream.trace_start = (line, ts)
+        if corrupted is not None and stream.task_row is not None:
+            self._corrupt(stream.task_row, f"first trace line: {corrupted}")
 
     def _trace_line(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if stream.trace_start is None:
@@ -394,20 +413,21 @@ class CaptureBuilder:
                 return  # a frame outside any trace we follow: parsed, nothing to attach
             if kind in REGISTER_KINDS:
                 return  # a register dump before "Call Trace:" (soft lockups, RCU stalls) opens nothing
-            self._start_trace(stream, record)
+            self._start_trace(stream, (record.line, record.ts, record.corrupted))
         if kind == "frame":
             stream.frames.append(frame_of_fields(fields))
 
     def add_trace_run(
-        self, key: StreamKey, opener: Record | None, frames: tuple[Frame, ...], lines: int,
+        self, key: StreamKey, opener: TraceStart | None, frames: tuple[Frame, ...], lines: int,
         stats: InputStats, restart: bool = False,
     ) -> None:
         """``lines`` consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
         Equivalent to :meth:`add` on each of them; the bulk reader uses it so that the frames of a
         trace printed many times are handled as one tuple instead of line by line. ``opener`` is
-        the first line that may open a trace (a frame or marker, not a register line), if any; the
-        lines carry no caller id (the bulk reader leaves those to the line reader). With
+        the (line number, timestamp, corruption) of the first line that may open a trace (a frame
+        or marker, not a register line), if any; the lines carry no caller id (the bulk reader
+        leaves those to the line reader). With
         ``restart`` the run begins with a "Call Trace:" line, ``opener``: what :meth:`add` does
         with that line comes first.
         """

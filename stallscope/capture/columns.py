@@ -70,7 +70,8 @@ class CategoryColumn:
 
     def __init__(self) -> None:
         self.codes = array("l")
-        self._index: dict[str, int] = {}
+        # None maps to the missing code here too, so a row writer's one dict lookup covers it.
+        self._index: dict[str | None, int] = {None: -1}
         self._categories: list[str] = []
 
     def code(self, value: str | None) -> int:
