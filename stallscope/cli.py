@@ -8,6 +8,7 @@ reported, then one line on stderr says which input (3 wins when ``--fail-on`` is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -388,3 +389,29 @@ def main() -> None:
             raise
         print(f"stallscope: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(EXIT_INTERNAL)
+
+
+def run() -> None:
+    """The installed ``stallscope`` command: :func:`main`, then leave without tearing the
+    interpreter down. Unloading pandas, pyarrow, Lark and the rest takes about a quarter of a
+    second on every run, after everything has been written; nothing is left to clean up (files
+    are closed, worker processes joined), so only the standard streams are flushed."""
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = _exit_code(done.code)
+    for stream in (sys.stdout, sys.stderr):
+        # The reader may have gone away or the stream be closed: nothing more can be said then.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message") prints it and exits with 1
+    return 1

@@ -272,7 +272,9 @@ def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
     for finding in findings:  # already most severe first
         by_machine.setdefault(_machine_of(finding), []).append(finding)
     inputs = [i.path for i in capture.inputs]
-    keys = machine_keys(capture)
+    # (None, None) stands for "no machine at all" (a capture without rows): the inputs below
+    # then each count as one quiet machine, so one piped log is not shown as a fleet of two.
+    keys = [key for key in machine_keys(capture) if key != (None, None)]
     index = {key: i for i, key in enumerate(keys)}
     # Whole columns, each read once: a machine's own copy of a long table costs more than this.
     snapshots, tasks, events = (_Rows(frame, index) for frame in (capture.snapshots, capture.tasks, capture.events))

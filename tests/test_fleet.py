@@ -107,6 +107,15 @@ def test_one_machine_has_no_fleet_summary() -> None:
     assert "Fleet:" not in result.output
 
 
+def test_one_input_without_watchdog_output_is_no_fleet() -> None:
+    # A capture without rows once counted as a placeholder machine beside its own input.
+    for text in ("x\n", "[    1.000000] Linux version 6.1.0\n"):
+        result = CliRunner().invoke(app, ["analyze", "-"], input=text)
+        assert result.exit_code == 0, result.output
+        assert "Fleet:" not in result.output
+        assert "No memory-allocation stall was found" in result.output
+
+
 def test_receiver_log_with_many_hosts(tmp_path: Path) -> None:
     log = tmp_path / "receiver.log"
     _make_log_module().generate(300 << 10, log, seed=5, hosts=3, tasks=12)
