@@ -436,8 +436,12 @@ class BulkReader:
         if cut is not None:
             # One host and one prefix width: every body is cut with one slice, in C.
             self._frame_cut = cut
+            if classes.find(b"R", begin + 1, end) < 0:
+                # No "Call Trace:" after the first line: one trace (the common case).
+                self._trace_span(lines, infos, classes, begin, end, base, host)
+                return
             bounds = [m.start() for m in _RESTART.finditer(classes, begin, end)]
-            if not bounds or bounds[0] != begin:
+            if bounds[0] != begin:
                 bounds.insert(0, begin)
             bounds.append(end)
             for a, b in pairwise(bounds):

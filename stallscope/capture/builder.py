@@ -37,6 +37,8 @@ _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "st
 
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
+# Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
+_MAX_RUN_STACKS = 50_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
@@ -101,6 +103,9 @@ class _Stream:
     task_has_state: bool = False
     trace_start: tuple[int, float | None] | None = None
     frames: list[Frame] = field(default_factory=list)
+    # The open trace's frames when they came in one run from the bulk reader (``frames`` is then
+    # empty): the reader's cached tuple itself, so that its stack is found by identity.
+    whole: tuple[Frame, ...] | None = None
     pending_state: tuple[Record, dict[str, str]] | None = None
     event_row: int | None = None
 
@@ -118,6 +123,7 @@ class CaptureBuilder:
         # line, console noise, a trace fed by the bulk reader) belongs to that caller's block.
         self._callers: dict[StreamKey, str] = {}
         self._stack_ids: dict[tuple[Frame, ...], int] = {}
+        self._run_stacks: dict[int, tuple[tuple[Frame, ...], int]] = {}
         self.snapshots: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
@@ -415,6 +421,9 @@ class CaptureBuilder:
                 return  # a register dump before "Call Trace:" (soft lockups, RCU stalls) opens nothing
             self._start_trace(stream, (record.line, record.ts, record.corrupted))
         if kind == "frame":
+            if stream.whole is not None:
+                stream.frames.extend(stream.whole)
+                stream.whole = None
             stream.frames.append(frame_of_fields(fields))
 
     def add_trace_run(
@@ -442,6 +451,12 @@ class CaptureBuilder:
             if (stream.task_row is None and stream.event_row is None) or opener is None:
                 return
             self._start_trace(stream, opener)
+        if stream.whole is None and not stream.frames:
+            stream.whole = frames
+            return
+        if stream.whole is not None:
+            stream.frames.extend(stream.whole)
+            stream.whole = None
         stream.frames.extend(frames)
 
     # -- block ends -------------------------------------------------------------------------
@@ -449,8 +464,12 @@ class CaptureBuilder:
         if stream.trace_start is None:
             return
         line, ts = stream.trace_start
-        stack = self._intern(tuple(stream.frames))
-        stream.frames = []
+        if stream.whole is not None:
+            stack = self._intern_run(stream.whole)
+            stream.whole = None
+        else:
+            stack = self._intern(tuple(stream.frames))
+            stream.frames = []
         stream.trace_start = None
         owner = stream.task_row
         self._write_trace((stream.host, stream.source, line, ts, stack, owner,
@@ -473,6 +492,19 @@ class CaptureBuilder:
     def _end_block(self, stream: _Stream) -> None:
         self._end_trace(stream)
         self._close_task(stream)
+
+    def _intern_run(self, frames: tuple[Frame, ...]) -> int:
+        """:meth:`_intern` of a tuple the bulk reader hands over again and again: by identity
+        first, since hashing a tuple of frames walks every field of every frame."""
+        known = self._run_stacks.get(id(frames))
+        if known is not None and known[0] is frames:
+            return known[1]
+        stack = self._intern(frames)
+        if len(self._run_stacks) >= _MAX_RUN_STACKS:
+            self._run_stacks.clear()
+        # The tuple is kept with its id, so the id cannot be reused by another tuple meanwhile.
+        self._run_stacks[id(frames)] = (frames, stack)
+        return stack
 
     def _intern(self, frames: tuple[Frame, ...]) -> int:
         found = self._stack_ids.get(frames)
