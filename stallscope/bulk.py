@@ -110,6 +110,9 @@ class KeyInfo:
     # The digit runs of a head's body, cut by position: every line of an ASCII key has its digit
     # runs at the same places, so one C-level itemgetter replaces a regex search per line.
     digits: Callable[[str], Sequence[str]] | None = None
+    # body_start as one byte (255: too far to say), so that whether a run of lines shares one
+    # prefix width is a C-level count over a chunk's bytes of these.
+    cut_id: int = 0
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -117,6 +120,8 @@ class KeyInfo:
 # trace line (markers, bare addresses).
 _HEAD = re.compile(b"H")
 _HEAD_CLASS = ord("H")
+_FAR_CUT = 255
+_CUT_ID = attrgetter("cut_id")
 _RESTART = re.compile(b"R")
 _OPENER = re.compile(b"[RFM]")
 _FRAMES_ONLY = bytes.maketrans(b"HNRFGM", b"\x00\x00\x00\x01\x00\x00")
@@ -135,7 +140,6 @@ def _line_class(kind: str | None) -> int:
 
 
 _CLASS_OF = attrgetter("cls")
-_BODY_START = attrgetter("body_start")
 _HOST_CUT = attrgetter("host_cut")
 _INELIGIBLE = KeyInfo(eligible=False)
 _BLANK = KeyInfo(eligible=True, kind="blank")
@@ -184,6 +188,7 @@ class BulkReader:
         self.fast_lines = 0
         self._frame_cut: slice | None = None
         self._chunk_cut: slice | None = None
+        self._cut_ids = b""
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
         # lines as going backwards, only heads and the ends of trace runs need their time read.
         self.last_ts: dict[str | None, float] = {}
@@ -232,7 +237,7 @@ class BulkReader:
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        _line_class(kind), slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
-                       slice(*wall_span) if wall_span is not None else None, digits)
+                       slice(*wall_span) if wall_span is not None else None, digits, min(pre.end, _FAR_CUT))
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -322,9 +327,11 @@ class BulkReader:
         else:
             hosts = None
         classes = bytes(map(_CLASS_OF, infos))
-        # Where the bodies of trace lines start, if at the same place on every one of the chunk.
+        # Where the bodies of trace lines start, if at the same place on every one of the chunk;
+        # else each line's place, as one byte, for the runs to check theirs.
         cuts = {info.body_start for info in counts if info.cls != _HEAD_CLASS}
         self._chunk_cut = slice(cuts.pop(), None) if len(cuts) == 1 else None
+        self._cut_ids = bytes(map(_CUT_ID, infos)) if self._chunk_cut is None else b""
         self._walk(lines, infos, classes, hosts, base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
@@ -358,7 +365,8 @@ class BulkReader:
             if template is not None:
                 digits = info.digits
                 numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
-                builder.add_counted(record, template.kind, template.fill(numbers))
+                if template.kind != "memalloc_task" or not builder.add_task(record, template, numbers):
+                    builder.add_counted(record, template.kind, template.fill(numbers))
             else:
                 builder.add(record, None, stats)
             previous = i
@@ -431,8 +439,10 @@ class BulkReader:
             begin, end = spans[0]
             cut = self._chunk_cut
             if cut is None:
-                cuts = set(map(_BODY_START, infos[begin:end]))
-                cut = slice(cuts.pop(), None) if len(cuts) == 1 else None
+                ids = self._cut_ids
+                first_id = ids[begin]
+                if first_id != _FAR_CUT and ids.count(ids[begin : begin + 1], begin, end) == end - begin:
+                    cut = slice(first_id, None)
         if cut is not None:
             # One host and one prefix width: every body is cut with one slice, in C.
             self._frame_cut = cut

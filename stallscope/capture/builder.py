@@ -11,6 +11,7 @@ MemAlloc-Info line the tasks belong to) stays per (source, host).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,10 +27,13 @@ from stallscope.capture.columns import (
     row_writer,
 )
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
-from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
+from stallscope.capture.task_values import STATE_WORDS, TaskValues, TaskValuesOf, compile_task_values, task_values
+from stallscope.capture.task_values import split_comm_pid as split_comm_pid
+from stallscope.capture.task_values import to_hex as _hex
+from stallscope.capture.task_values import to_int as _int
+from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine, Template
 from stallscope.records.prefix import Record
 
-STATE_WORDS = ("uninterruptible", "exiting", "dying", "victim")
 TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
 # Register dumps belong to a trace but never open one.
 REGISTER_KINDS = frozenset({"rip", "registers", "code_bytes"})
@@ -37,32 +41,13 @@ _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "st
 
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
+_MAX_TASK_SHAPES = 20_000
 # Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
 _MAX_RUN_STACKS = 50_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
-
-
-# A field the grammar saw twice (two console lines spliced into one) holds both values joined
-# by a blank; the later one is what the line ends with.
-def _int(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return int(text.rpartition(" ")[2])
-
-
-def _hex(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text, 16)
-    except ValueError:
-        return int(text.rpartition(" ")[2], 16)
 
 
 def frame_of_fields(fields: dict[str, str]) -> Frame:
@@ -75,13 +60,6 @@ def frame_of_fields(fields: dict[str, str]) -> Frame:
         module[1:-1] if module else None,
         "unreliable" not in fields,
     )
-
-
-def split_comm_pid(text: str) -> tuple[str, int]:
-    """``comm(pid)`` as printed: the pid is the last parenthesised number."""
-    text = text.strip()
-    open_at = text.rindex("(")
-    return text[:open_at], int(text[open_at + 1 : -1])
 
 
 @dataclass(slots=True)
@@ -124,6 +102,7 @@ class CaptureBuilder:
         self._callers: dict[StreamKey, str] = {}
         self._stack_ids: dict[tuple[Frame, ...], int] = {}
         self._run_stacks: dict[int, tuple[tuple[Frame, ...], int]] = {}
+        self._task_values_of: dict[int, tuple[Template, TaskValuesOf | None]] = {}
         self.snapshots: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
@@ -348,20 +327,31 @@ class CaptureBuilder:
         shared.snapshot = self._snapshot_count
         self._snapshot_count += 1
 
+    def add_task(self, record: Record, template: Template, numbers: Sequence[str]) -> bool:
+        """:meth:`add_counted` of a MemAlloc task line given its template and digit runs, without
+        its fields; False (nothing done) when the template is not one this folds."""
+        # By identity: a template's own hash walks all its fields. The template is kept with its
+        # id, so the id cannot be reused meanwhile.
+        known = self._task_values_of.get(id(template))
+        if known is None or known[0] is not template:
+            if len(self._task_values_of) >= _MAX_TASK_SHAPES:
+                self._task_values_of.clear()
+            known = self._task_values_of[id(template)] = (template, compile_task_values(template))
+        values_of = known[1]
+        if values_of is None:
+            return False
+        stream = self._stream(record.source, record.host, record.caller)
+        self._end_block(stream)
+        self._task_row(stream, record, values_of(numbers))
+        return True
+
     def _task(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
-        comm, pid = split_comm_pid(fields["comm_pid"])
-        get = fields.get
-        state_words = get("state_word")
-        words: list[str] = state_words.split() if state_words else []
-        tag = get("tag_state")
-        if tag:
-            words.append(tag.lstrip("-"))
-        names = get("gfp_names")
+        self._task_row(stream, record, task_values(fields))
+
+    def _task_row(self, stream: _Stream, record: Record, values: TaskValues) -> None:
+        pid = values[1]
         self._write_task((
-            record.host, record.source, record.line, record.ts, stream.shared.snapshot, comm, pid,
-            _hex(get("flags")), _int(get("switches")), _int(get("seq")), _hex(get("gfp")),
-            names[1:-1] if names else None, _int(get("order")), _int(get("delay")),
-            "uninterruptible" in words, "exiting" in words, "dying" in words, "victim" in words,
+            record.host, record.source, record.line, record.ts, stream.shared.snapshot, *values,
             None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
         ))
         self.task_text.append(record.body.strip())
