@@ -169,7 +169,7 @@ def _first_tokens(parser: Lark, start: str) -> re.Pattern[str]:
     """
     table = parser.parser.parser.parser.parse_table
     accepted = set(table.states[table.start_states[start]])
-    ignored = set(parser.ignore_tokens)
+    ignored = set(parser.lexer_conf.ignore)
     patterns = [
         f"(?{''.join(sorted(t.pattern.flags))}:{t.pattern.to_regexp()})" if t.pattern.flags
         else f"(?:{t.pattern.to_regexp()})"

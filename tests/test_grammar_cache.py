@@ -1,0 +1,63 @@
+"""Lark's analysed grammars kept in the user's cache folder: the same parser as a fresh build."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from stallscope.parse import grammars
+from stallscope.parse.lines import LineParser
+from stallscope.records.stream import records
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("STALLSCOPE_NO_CACHE", raising=False)
+    grammars.cache_dir.cache_clear()
+    grammars.load.cache_clear()
+    yield tmp_path / "stallscope"
+    grammars.cache_dir.cache_clear()
+    grammars.load.cache_clear()
+
+
+def _bodies() -> list[str]:
+    found: list[str] = []
+    for path in sorted((DATA / "lkml").glob("*.log"))[:6] + sorted((DATA / "qemu").rglob("*.log"))[:6]:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            found += [r.body for r in records(str(path), (line.rstrip("\n") for line in handle))]
+    return found
+
+
+def test_parser_from_the_cache_parses_like_a_fresh_one(private_cache: Path) -> None:
+    fresh = LineParser()
+    written = sorted(private_cache.glob("lark-*.cache"))
+    assert written, "no grammar was cached"
+    grammars.load.cache_clear()
+    cached = LineParser()  # every grammar loaded from those files
+    assert [first.pattern for *_, first in cached._parsers] == [first.pattern for *_, first in fresh._parsers]
+    bodies = _bodies()
+    assert len(bodies) > 3000
+    for body in bodies:
+        assert cached.parse(body) == fresh.parse(body), body
+
+
+def test_cache_folder_is_private(private_cache: Path) -> None:
+    folder = grammars.cache_dir()
+    assert folder == private_cache
+    assert folder.stat().st_mode & 0o077 == 0
+
+
+def test_no_cache_when_asked_or_when_others_may_write(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STALLSCOPE_NO_CACHE", "1")
+    assert grammars.cache_dir() is None
+    monkeypatch.delenv("STALLSCOPE_NO_CACHE")
+    grammars.cache_dir.cache_clear()
+    private_cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(private_cache, 0o777)  # a folder anyone may write to: its pickles cannot be trusted
+    assert grammars.cache_dir() is None
+    assert LineParser().parse("MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2") is not None
