@@ -41,6 +41,7 @@ from stallscope.capture.builder import (
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
+from stallscope.capture.state_lines import StateOf, compile_state_of
 from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
@@ -62,6 +63,8 @@ _MAX_FRAME_RUNS = 20_000
 MAX_LINE_BYTES = 1 << 20
 _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
 _DIGITS = re.compile(r"[0-9]+")
+# Task-state lines: handed over undecoded when their template folds (capture.state_lines).
+STATE_KINDS = frozenset({"task_state_old", "task_state_new"})
 # Line kinds the builder only counts: they neither end nor start a block.
 NOOP_KINDS = frozenset({"stack_words"})
 # Line kinds handed to the builder a run at a time (see CaptureBuilder.add_trace_run).
@@ -113,6 +116,9 @@ class KeyInfo:
     # body_start as one byte (255: too far to say), so that whether a run of lines shares one
     # prefix width is a C-level count over a chunk's bytes of these.
     cut_id: int = 0
+    # A task-state line's state letter and pid from its digit runs (see capture.state_lines):
+    # such lines are handed over without being decoded.
+    state_of: StateOf | None = None
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -153,6 +159,7 @@ class _Caches:
     keys: dict[bytes, KeyInfo] = field(default_factory=lambda: {b"": _BLANK})
     frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = field(default_factory=dict)
     walls: dict[str, str | None] = field(default_factory=dict)
+    state_makers: dict[int, tuple[Template, StateOf | None]] = field(default_factory=dict)
 
 
 # Per parser, since a key's info holds that parser's template.
@@ -184,6 +191,8 @@ class BulkReader:
         self.keys = caches.keys
         self.frame_runs = caches.frame_runs
         self.walls = caches.walls
+        self.state_makers = caches.state_makers
+        self._host_names: dict[bytes, str] = {}
         self.lines_done = 0
         self.fast_lines = 0
         self._frame_cut: slice | None = None
@@ -232,12 +241,25 @@ class BulkReader:
             else:
                 return _INELIGIBLE
         digits = None
+        state_of = None
         if template is not None and kind not in RUN_KINDS and raw.isascii():
             digits = _digit_cutter(raw, pre.end)
+            if kind in STATE_KINDS and template is not None:
+                state_of = self._state_of(template)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        _line_class(kind), slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
-                       slice(*wall_span) if wall_span is not None else None, digits, min(pre.end, _FAR_CUT))
+                       slice(*wall_span) if wall_span is not None else None, digits, min(pre.end, _FAR_CUT),
+                       state_of)
+
+    def _state_of(self, template: Template) -> StateOf | None:
+        known = self.state_makers.get(id(template))
+        if known is None or known[0] is not template:
+            if len(self.state_makers) >= 20_000:
+                self.state_makers.clear()
+            # Kept with its template, so the id cannot be reused meanwhile.
+            known = self.state_makers[id(template)] = (template, compile_state_of(template))
+        return known[1]
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -359,6 +381,11 @@ class BulkReader:
             if spans:
                 self._trace_run(lines, infos, classes, spans, base)
             info = infos[i]
+            state_of = info.state_of
+            if state_of is not None:
+                self._state_line(lines[i], info, state_of, host, base + i + 1)
+                previous = i
+                continue
             raw = lines[i].decode("utf-8", "replace")
             record = self._record(raw, info, base + i + 1)
             template = info.template
@@ -393,6 +420,21 @@ class BulkReader:
                 _add_span(pending, hosts[at - 1], stretch, at)
                 stretch = at
         _add_span(pending, hosts[end - 1], stretch, end)
+
+    def _state_line(self, raw: bytes, info: KeyInfo, state_of: StateOf, host_bytes: bytes, number: int) -> None:
+        """A task-state line to the builder, read from its bytes (what _record would say of it)."""
+        host = None
+        if info.host_span is not None:
+            host = self._host_names.get(host_bytes)
+            if host is None:
+                host = self._host_names[host_bytes] = host_bytes.decode("ascii")
+        ts = float(raw[info.ts_cut])
+        last = self.last_ts.get(host)
+        self.last_ts[host] = ts
+        assert info.digits is not None
+        state, pid = state_of(info.digits(raw))  # type: ignore[arg-type]
+        self.builder.add_state_line(
+            (self.source, host), (number, BACKWARDS if last is not None and ts < last else None, state, pid))
 
     def _record(self, raw: str, info: KeyInfo, number: int) -> Record:
         if info is _BLANK:

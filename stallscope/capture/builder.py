@@ -27,6 +27,7 @@ from stallscope.capture.columns import (
     row_writer,
 )
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
+from stallscope.capture.state_lines import state_and_pid
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, TaskValuesOf, compile_task_values, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
 from stallscope.capture.task_values import to_hex as _hex
@@ -46,6 +47,9 @@ _MAX_TASK_SHAPES = 20_000
 _MAX_RUN_STACKS = 50_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
+# A task-state line as the tasks table takes it: line number, what corrupted the line, state
+# letter, pid.
+StateLine = tuple[int, str | None, str | None, int | None]
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
 
@@ -84,7 +88,7 @@ class _Stream:
     # The open trace's frames when they came in one run from the bulk reader (``frames`` is then
     # empty): the reader's cached tuple itself, so that its stack is found by identity.
     whole: tuple[Frame, ...] | None = None
-    pending_state: tuple[Record, dict[str, str]] | None = None
+    pending_state: StateLine | None = None
     event_row: int | None = None
 
 
@@ -364,8 +368,8 @@ class CaptureBuilder:
             self._corrupt(stream.task_row, f"MemAlloc line: {record.corrupted}")
         pending = stream.pending_state
         stream.pending_state = None
-        if pending is not None and _state_pid(pending[1]) == pid:
-            self._set_state(stream, pending[0], pending[1])
+        if pending is not None and pending[3] == pid:
+            self._set_state(stream, pending)
 
     def _task_preamble(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if kind == "stack_words":
@@ -374,28 +378,33 @@ class CaptureBuilder:
             if stream.task_row is not None and stream.trace_start is None:
                 _set_category(self.tasks["workqueue"], stream.task_row, fields.get("wq_name"))
             return
+        self._state_line(stream, (record.line, record.corrupted, *state_and_pid(fields)))
+
+    def add_state_line(self, key: StreamKey, line: StateLine) -> None:
+        """:meth:`add_counted` of a task-state line given only what the tasks table takes from it
+        (the bulk reader reads these from the undecoded line)."""
+        self._state_line(self._stream(key[0], key[1], None), line)
+
+    def _state_line(self, stream: _Stream, line: StateLine) -> None:
         # A task-state line: it belongs to the current MemAlloc task if the pid agrees;
         # otherwise it may precede the MemAlloc line (Nov 2017 variant, SysRq-t).
         self._end_trace(stream)
-        pid = _state_pid(fields)
+        pid = line[3]
         if stream.task_row is not None and not stream.task_has_state and pid in (None, stream.task_pid):
-            self._set_state(stream, record, fields)
+            self._set_state(stream, line)
         else:
             self._close_task(stream)
-            stream.pending_state = (record, fields)
+            stream.pending_state = line
 
-    def _set_state(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
-        state = fields.get("state")
-        if state is None:
-            head = fields.get("task_head", "").rstrip()
-            state = head[-1:] if head else None
+    def _set_state(self, stream: _Stream, line: StateLine) -> None:
+        number, corrupted, state, _pid = line
         row = stream.task_row
         assert row is not None
         _set_category(self.tasks["state"], row, state)
-        _set_int(self.tasks["state_line"], row, record.line)
+        _set_int(self.tasks["state_line"], row, number)
         stream.task_has_state = True
-        if record.corrupted is not None:
-            self._corrupt(row, f"task-state line: {record.corrupted}")
+        if corrupted is not None:
+            self._corrupt(row, f"task-state line: {corrupted}")
 
     def _start_trace(self, stream: _Stream, start: TraceStart) -> None:
         line, ts, corrupted = start
@@ -551,12 +560,3 @@ def _set_int(column: Column, row: int, value: int | None) -> None:
 def _set_category(column: Column, row: int, value: str | None) -> None:
     assert isinstance(column, CategoryColumn)
     column.codes[row] = column.code(value)
-
-
-def _state_pid(fields: dict[str, str]) -> int | None:
-    pid = fields.get("pid")
-    if pid is not None:
-        return int(pid)
-    # The old layout has no labels: free stack, pid, ppid are the last three numbers.
-    numbers = fields.get("num", "").split()
-    return int(numbers[-2]) if len(numbers) >= 2 else None
