@@ -58,6 +58,9 @@ FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsysl
 # Distinct traces of one capture number in the thousands; the bound only stops a pathological
 # log (every trace different) from holding all of them.
 _MAX_FRAME_RUNS = 20_000
+# Distinct frame lines (function and offset) number in the tens of thousands at most.
+_MAX_FRAME_LINES = 200_000
+_UNSEEN = object()
 # No kernel record comes near this; a longer "line" is binary junk or a file without newlines.
 # It is kept cut to this length (one line, counted once), so memory does not grow with it.
 MAX_LINE_BYTES = 1 << 20
@@ -126,6 +129,7 @@ class KeyInfo:
 # trace line (markers, bare addresses).
 _HEAD = re.compile(b"H")
 _HEAD_CLASS = ord("H")
+_RESTART_CLASS = ord("R")
 _FAR_CUT = 255
 _CUT_ID = attrgetter("cut_id")
 _RESTART = re.compile(b"R")
@@ -160,6 +164,7 @@ class _Caches:
     frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = field(default_factory=dict)
     walls: dict[str, str | None] = field(default_factory=dict)
     state_makers: dict[int, tuple[Template, StateOf | None]] = field(default_factory=dict)
+    frame_lines: dict[bytes, Frame | None] = field(default_factory=dict)
 
 
 # Per parser, since a key's info holds that parser's template.
@@ -192,6 +197,7 @@ class BulkReader:
         self.frame_runs = caches.frame_runs
         self.walls = caches.walls
         self.state_makers = caches.state_makers
+        self.frame_lines = caches.frame_lines
         self._host_names: dict[bytes, str] = {}
         self.lines_done = 0
         self.fast_lines = 0
@@ -521,13 +527,17 @@ class BulkReader:
         if noops == end - begin:
             self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
             return
-        frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
+        restart = classes[begin] == _RESTART_CLASS
+        first_frame = begin + 1 if restart else begin
+        if classes.count(b"F", first_frame, end) == end - first_frame:
+            frame_lines: Iterable[bytes] = lines[first_frame:end]  # nothing but frames after "Call Trace:"
+        else:
+            frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
         frames = self._frames(tuple(map(getitem, frame_lines, repeat(self._frame_cut))))
         found = _OPENER.search(classes, begin, end)
         opener = None if found is None else found.start()
         before = opener - 1 if opener is not None and opener > begin else None
-        self._hand_over(lines, infos, base, host, frames, end - begin - noops, classes[begin] == ord("R"),
-                        opener, before, end - 1)
+        self._hand_over(lines, infos, base, host, frames, end - begin - noops, restart, opener, before, end - 1)
 
     def _stack_words(self, count: int) -> None:
         if count:
@@ -559,11 +569,19 @@ class BulkReader:
         """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
         frames = self.frame_runs.get(bodies)
         if frames is None:
+            known = self.frame_lines
             found: list[Frame] = []
             for body in bodies:
-                parsed = self.parser.parse(body.decode("utf-8", "replace"))
-                if parsed is not None and parsed.kind == "frame":
-                    found.append(frame_of_fields(parsed.fields))
+                # Another trace through the same function at the same offset: parsed already.
+                frame = known.get(body, _UNSEEN)
+                if frame is _UNSEEN:
+                    parsed = self.parser.parse(body.decode("utf-8", "replace"))
+                    frame = frame_of_fields(parsed.fields) if parsed is not None and parsed.kind == "frame" else None
+                    if len(known) >= _MAX_FRAME_LINES:
+                        known.clear()
+                    known[body] = frame
+                if frame is not None:
+                    found.append(frame)  # type: ignore[arg-type]
             frames = tuple(found)
             if len(self.frame_runs) > _MAX_FRAME_RUNS:
                 self.frame_runs.clear()
