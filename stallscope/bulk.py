@@ -42,7 +42,7 @@ from stallscope.capture.builder import (
 )
 from stallscope.capture.model import InputStats
 from stallscope.capture.state_lines import StateOf, compile_state_of
-from stallscope.parse.lines import LineParser, Template
+from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
@@ -396,10 +396,14 @@ class BulkReader:
             record = self._record(raw, info, base + i + 1)
             template = info.template
             if template is not None:
+                kind = template.kind
+                if kind in EVENT_KINDS and builder.add_seen_event(record, kind, record.body.strip()):
+                    previous = i
+                    continue  # a line printed before (most of a Mem-Info dump): its fields are known
                 digits = info.digits
                 numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
-                if template.kind != "memalloc_task" or not builder.add_task(record, template, numbers):
-                    builder.add_counted(record, template.kind, template.fill(numbers))
+                if kind != "memalloc_task" or not builder.add_task(record, template, numbers):
+                    builder.add_counted(record, kind, template.fill(numbers))
             else:
                 builder.add(record, None, stats)
             previous = i

@@ -293,18 +293,33 @@ class CaptureBuilder:
         else:
             self._end_block(stream)
 
-    def _event(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+    def add_seen_event(self, record: Record, kind: str, text: str) -> bool:
+        """:meth:`add_counted` of an event line whose stripped body ``text`` was seen before (its
+        fields are then those of that line: same text, same shape, same fields); False, with
+        nothing done, for a text not seen (or no longer remembered)."""
+        seen = self._event_bodies.get(text)
+        if seen is None:
+            return False
+        stream = self._stream(record.source, record.host, record.caller)
+        self._end_block(stream)
+        self._event(stream, record, kind, seen[1], seen)
+        return True
+
+    def _event(
+        self, stream: _Stream, record: Record, kind: str, fields: dict[str, str],
+        seen: tuple[str, dict[str, str]] | None = None,
+    ) -> None:
         comm = fields.get("comm")
         self._write_event((record.host, record.source, record.line, record.ts, kind, _int(fields.get("pid")),
                            comm.strip() if comm else None, None))
-        text = record.body.strip()
-        seen = self._event_bodies.get(text)
         if seen is None:
-            if len(self._event_bodies) >= _MAX_SHARED_BODIES:
-                self._event_bodies.clear()
-            self._event_bodies[text] = (text, fields)
-        else:
-            text, fields = seen
+            text = record.body.strip()
+            seen = self._event_bodies.get(text)
+            if seen is None:
+                if len(self._event_bodies) >= _MAX_SHARED_BODIES:
+                    self._event_bodies.clear()
+                seen = self._event_bodies[text] = (text, fields)
+        text, fields = seen
         self.event_fields.append(fields)
         self.event_text.append(text)
         if kind in EVENT_KINDS_WITH_TRACE:
