@@ -24,6 +24,14 @@ def _functions(view: HostView, stack: object) -> list[str]:
     return stack_functions(view).get(int(stack), [])  # type: ignore[call-overload]
 
 
+def _wait(functions: list[str]) -> tuple[str, str | None] | None:
+    """The lock or wait a stack sleeps in, and the first meaningful function that called it."""
+    wait = lock_wait(functions)
+    if wait is None:
+        return None
+    return lock_display_name(wait[0]), first_meaningful(functions[wait[1] + 1 :])  # type: ignore[arg-type]
+
+
 # The task columns this rule reads: taking every column (text) of a long table is slow.
 _READ = ["comm", "pid", "source", "line", "uninterruptible", "state", "stack", "switches"]
 
@@ -36,16 +44,20 @@ def check(view: HostView) -> list[Finding]:
     # Vectorized: a Python call per task row costs more than the rest of the rule.
     kswapd = tasks[comm_starts_with(tasks, "kswapd")]
     findings: list[Finding] = []
+    # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
+    # thousands of times.
+    wait_of: dict[int, tuple[str, str | None] | None] = {}
     for (comm, pid), rows in kswapd.groupby(["comm", "pid"], observed=True, sort=False):
         rows = rows.sort_values(["source", "line"], kind="stable")
         blocked = rows[rows["uninterruptible"] | (rows["state"].astype(str) == "D")]
         waits: list[tuple[int, str, str | None]] = []
-        for index, stack in zip(blocked.index, blocked["stack"], strict=True):
-            functions = _functions(view, stack)
-            wait = lock_wait(functions)
-            if wait is not None:
-                caller = first_meaningful(functions[wait[1] + 1 :])
-                waits.append((int(index), lock_display_name(wait[0]), caller))  # type: ignore[arg-type]
+        stacks = blocked["stack"].to_numpy(dtype="int64", na_value=-1).tolist()  # -1: no stack
+        for index, stack in zip(blocked.index.tolist(), stacks, strict=True):
+            if stack not in wait_of:
+                wait_of[stack] = _wait(_functions(view, stack if stack >= 0 else None))
+            found = wait_of[stack]
+            if found is not None:
+                waits.append((int(index), *found))
         if not waits:
             continue
         switches = rows["switches"].dropna().astype("int64")
