@@ -338,10 +338,9 @@ class BulkReader:
         stats = self.stats
         counts = Counter(infos)
         for info, n in counts.items():
-            if info.trace_body and not info.noop:
-                stats.kinds[info.kind] = stats.kinds.get(info.kind, 0) + n  # type: ignore[index]
-            elif info.cls == _HEAD_CLASS and info.template is not None:
-                # Heads the grammars understood are counted here; the builder is told not to.
+            if info.template is not None:
+                # Every line the grammars understood (trace lines, stack words, heads) is counted
+                # here, a chunk at a time; the builder is told not to count them.
                 stats.kinds[info.kind] = stats.kinds.get(info.kind, 0) + n  # type: ignore[index]
                 stats.lines += n
                 stats.parsed += n
@@ -385,7 +384,7 @@ class BulkReader:
             host = hosts[i] if hosts is not None else b""
             spans = pending.pop(host, None)
             if spans:
-                self._trace_run(lines, infos, classes, spans, base)
+                self._trace_run(lines, infos, classes, spans, base, host)
             info = infos[i]
             state_of = info.state_of
             if state_of is not None:
@@ -409,8 +408,8 @@ class BulkReader:
             previous = i
         if previous + 1 < len(lines):
             self._hold(pending, hosts, previous + 1, len(lines))
-        for spans in pending.values():
-            self._trace_run(lines, infos, classes, spans, base)
+        for host, spans in pending.items():
+            self._trace_run(lines, infos, classes, spans, base, host)
 
     @staticmethod
     def _hold(
@@ -431,13 +430,17 @@ class BulkReader:
                 stretch = at
         _add_span(pending, hosts[end - 1], stretch, end)
 
+    def _host_name(self, host_bytes: bytes) -> str:
+        host = self._host_names.get(host_bytes)
+        if host is None:
+            if len(self._host_names) >= 100_000:
+                self._host_names.clear()
+            host = self._host_names[host_bytes] = host_bytes.decode("ascii")  # prefixes are ASCII
+        return host
+
     def _state_line(self, raw: bytes, info: KeyInfo, state_of: StateOf, host_bytes: bytes, number: int) -> None:
         """A task-state line to the builder, read from its bytes (what _record would say of it)."""
-        host = None
-        if info.host_span is not None:
-            host = self._host_names.get(host_bytes)
-            if host is None:
-                host = self._host_names[host_bytes] = host_bytes.decode("ascii")
+        host = None if info.host_span is None else self._host_name(host_bytes)
         ts = float(raw[info.ts_cut])
         last = self.last_ts.get(host)
         self.last_ts[host] = ts
@@ -478,14 +481,12 @@ class BulkReader:
         return float(raw[info.ts_cut])
 
     def _trace_run(
-        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, spans: list[tuple[int, int]], base: int
+        self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, spans: list[tuple[int, int]], base: int,
+        host_bytes: bytes,
     ) -> None:
-        """Trace lines of one host between two of its heads: one builder call per "Call Trace:"."""
-        first = spans[0][0]
-        host = None
-        span = infos[first].host_span
-        if span is not None:
-            host = lines[first][span[0] : span[1]].decode("ascii")
+        """Trace lines of one host (``host_bytes`` as printed) between two of its heads: one
+        builder call per "Call Trace:"."""
+        host = None if infos[spans[0][0]].host_span is None else self._host_name(host_bytes)
         cut = None
         if len(spans) == 1:
             begin, end = spans[0]
@@ -527,7 +528,6 @@ class BulkReader:
     ) -> None:
         """:meth:`_trace_segment` for the lines [begin, end), with no other host's line among them."""
         noops = classes.count(b"N", begin, end)
-        self._stack_words(noops)
         if noops == end - begin:
             self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
             return
@@ -541,20 +541,13 @@ class BulkReader:
         found = _OPENER.search(classes, begin, end)
         opener = None if found is None else found.start()
         before = opener - 1 if opener is not None and opener > begin else None
-        self._hand_over(lines, infos, base, host, frames, end - begin - noops, restart, opener, before, end - 1)
-
-    def _stack_words(self, count: int) -> None:
-        if count:
-            stats = self.stats
-            stats.lines += count
-            stats.parsed += count
-            stats.kinds["stack_words"] = stats.kinds.get("stack_words", 0) + count
+        self._hand_over(lines, infos, base, host, frames, restart, opener, before, end - 1)
 
     def _hand_over(
         self, lines: list[bytes], infos: list[KeyInfo], base: int, host: str | None, frames: tuple[Frame, ...],
-        count: int, restart: bool, opener: int | None, before: int | None, last: int,
+        restart: bool, opener: int | None, before: int | None, last: int,
     ) -> None:
-        """A run's ``count`` trace lines to the builder: of the opener only its line number, time and
+        """A run of trace lines to the builder: of the opener only its line number, time and
         "backwards" flag (decided by the line ``before`` it) are read; the run's ``last`` line sets
         the host's time."""
         start = None
@@ -567,7 +560,7 @@ class BulkReader:
             start = (base + opener + 1, ts, BACKWARDS if previous is not None and ts < previous else None)
         if opener != last:
             self.last_ts[host] = self._ts(lines[last], infos[last])
-        self.builder.add_trace_run((self.source, host), start, frames, count, self.stats, restart)
+        self.builder.add_trace_run((self.source, host), start, frames, restart)
 
     def _frames(self, bodies: tuple[bytes, ...]) -> tuple[Frame, ...]:
         """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
@@ -597,7 +590,6 @@ class BulkReader:
     ) -> None:
         """Trace-body lines (and raw stack words, which the builder ignores), at most one "Call Trace:" first."""
         body_lines = [i for i in run if not infos[i].noop]
-        self._stack_words(len(run) - len(body_lines))
         if not body_lines:
             self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
             return
@@ -606,8 +598,8 @@ class BulkReader:
         frames = self._frames(tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame]))
         opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
         at = run.index(opener) if opener is not None else 0
-        self._hand_over(lines, infos, base, host, frames, len(body_lines), infos[body_lines[0]].restart,
-                        opener, run[at - 1] if at else None, run[-1])
+        self._hand_over(lines, infos, base, host, frames, infos[body_lines[0]].restart, opener,
+                        run[at - 1] if at else None, run[-1])
 
 
 def _digit_cutter(raw: str, start: int) -> Callable[[str], Sequence[str]]:

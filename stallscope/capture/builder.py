@@ -172,6 +172,11 @@ class CaptureBuilder:
             "comm": CategoryColumn(),
             "stack": IntColumn(),
         }
+        # The task columns set after their row was written (by the lines that follow a MemAlloc line).
+        self._task_state = _category(self.tasks["state"])
+        self._task_workqueue = _category(self.tasks["workqueue"])
+        self._task_state_line = _integer(self.tasks["state_line"])
+        self._task_stack = _integer(self.tasks["stack"])
         self._write_snapshot = row_writer(self.snapshots)
         self._write_task = row_writer(self.tasks)
         self._write_frame = row_writer(self.frames)
@@ -391,7 +396,7 @@ class CaptureBuilder:
             return
         if kind == "workqueue":
             if stream.task_row is not None and stream.trace_start is None:
-                _set_category(self.tasks["workqueue"], stream.task_row, fields.get("wq_name"))
+                self._task_workqueue.set(stream.task_row, fields.get("wq_name"))
             return
         self._state_line(stream, (record.line, record.corrupted, *state_and_pid(fields)))
 
@@ -415,8 +420,10 @@ class CaptureBuilder:
         number, corrupted, state, _pid = line
         row = stream.task_row
         assert row is not None
-        _set_category(self.tasks["state"], row, state)
-        _set_int(self.tasks["state_line"], row, number)
+        # The row of a task whose block is still open need not be the last one: another host's
+        # or another caller's task may have been added since.
+        self._task_state.set(row, state)
+        self._task_state_line.set(row, number)
         stream.task_has_state = True
         if corrupted is not None:
             self._corrupt(row, f"task-state line: {corrupted}")
@@ -441,21 +448,18 @@ class CaptureBuilder:
             stream.frames.append(frame_of_fields(fields))
 
     def add_trace_run(
-        self, key: StreamKey, opener: TraceStart | None, frames: tuple[Frame, ...], lines: int,
-        stats: InputStats, restart: bool = False,
+        self, key: StreamKey, opener: TraceStart | None, frames: tuple[Frame, ...], restart: bool = False
     ) -> None:
-        """``lines`` consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
+        """Consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
-        Equivalent to :meth:`add` on each of them; the bulk reader uses it so that the frames of a
-        trace printed many times are handled as one tuple instead of line by line. ``opener`` is
-        the (line number, timestamp, corruption) of the first line that may open a trace (a frame
-        or marker, not a register line), if any; the lines carry no caller id (the bulk reader
-        leaves those to the line reader). With
-        ``restart`` the run begins with a "Call Trace:" line, ``opener``: what :meth:`add` does
-        with that line comes first.
+        Equivalent to :meth:`add` on each of them, except that the caller counts them in its
+        stats; the bulk reader uses it so that the frames of a trace printed many times are
+        handled as one tuple instead of line by line. ``opener`` is the (line number, timestamp,
+        corruption) of the first line that may open a trace (a frame or marker, not a register
+        line), if any; the lines carry no caller id (the bulk reader leaves those to the line
+        reader). With ``restart`` the run begins with a "Call Trace:" line, ``opener``: what
+        :meth:`add` does with that line comes first.
         """
-        stats.lines += lines
-        stats.parsed += lines
         stream = self._stream(key[0], key[1], None)
         if restart:
             assert opener is not None
@@ -489,7 +493,7 @@ class CaptureBuilder:
         self._write_trace((stream.host, stream.source, line, ts, stack, owner,
                            stream.event_row if owner is None else None))
         if owner is not None:
-            _set_int(self.tasks["stack"], owner, stack)
+            self._task_stack.set(owner, stack)
             stream.task_row = None
         elif stream.event_row is not None:
             events_stack = self.events["stack"]
@@ -565,13 +569,11 @@ class CaptureBuilder:
         )
 
 
-def _set_int(column: Column, row: int, value: int | None) -> None:
-    # The row of a task whose block is still open need not be the last one: another host's or
-    # another caller's task may have been added since.
-    assert isinstance(column, IntColumn)
-    column.values[row] = MISSING if value is None else value
-
-
-def _set_category(column: Column, row: int, value: str | None) -> None:
+def _category(column: Column) -> CategoryColumn:
     assert isinstance(column, CategoryColumn)
-    column.codes[row] = column.code(value)
+    return column
+
+
+def _integer(column: Column) -> IntColumn:
+    assert isinstance(column, IntColumn)
+    return column

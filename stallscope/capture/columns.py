@@ -26,6 +26,9 @@ class IntColumn:
     def set_last(self, value: int | None) -> None:
         self.values[-1] = MISSING if value is None else value
 
+    def set(self, row: int, value: int | None) -> None:
+        self.values[row] = MISSING if value is None else value
+
     def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.int64) if self.values else np.empty(0, np.int64)
         if consume:
@@ -88,6 +91,9 @@ class CategoryColumn:
 
     def set_last(self, value: str | None) -> None:
         self.codes[-1] = self.code(value)
+
+    def set(self, row: int, value: str | None) -> None:
+        self.codes[row] = self.code(value)
 
     def series(self, consume: bool = False) -> pd.Series:
         codes = np.frombuffer(self.codes, dtype=np.int64 if self.codes.itemsize == 8 else np.int32)
