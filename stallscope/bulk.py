@@ -42,6 +42,7 @@ from stallscope.capture.builder import (
 )
 from stallscope.capture.model import InputStats
 from stallscope.capture.state_lines import StateOf, compile_state_of
+from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
@@ -49,6 +50,7 @@ from stallscope.sources.export import EXPORT_MAGIC, export_lines
 from stallscope.sources.reader import open_binary
 
 T = TypeVar("T")
+C = TypeVar("C")
 CHUNK_BYTES = 8 << 20
 # Anything the console-noise cleaner would touch (CR is handled separately) becomes NUL in the
 # keys, so one ``in`` test on the translated chunk tells whether the line reader must take it.
@@ -61,6 +63,8 @@ _MAX_FRAME_RUNS = 20_000
 # Distinct frame lines (function and offset) number in the tens of thousands at most.
 _MAX_FRAME_LINES = 200_000
 _UNSEEN = object()
+# Line shapes with a compiled function; a reset only costs compiling again.
+_MAX_COMPILED = 20_000
 # No kernel record comes near this; a longer "line" is binary junk or a file without newlines.
 # It is kept cut to this length (one line, counted once), so memory does not grow with it.
 MAX_LINE_BYTES = 1 << 20
@@ -122,6 +126,8 @@ class KeyInfo:
     # A task-state line's state letter and pid from its digit runs (see capture.state_lines):
     # such lines are handed over without being decoded.
     state_of: StateOf | None = None
+    # A MemAlloc task line's table values from its digit runs (see capture.task_values).
+    task_values_of: TaskValuesOf | None = None
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -163,7 +169,9 @@ class _Caches:
     keys: dict[bytes, KeyInfo] = field(default_factory=lambda: {b"": _BLANK})
     frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = field(default_factory=dict)
     walls: dict[str, str | None] = field(default_factory=dict)
+    # Functions compiled per template (see _compiled), keyed by the template's identity.
     state_makers: dict[int, tuple[Template, StateOf | None]] = field(default_factory=dict)
+    task_makers: dict[int, tuple[Template, TaskValuesOf | None]] = field(default_factory=dict)
     frame_lines: dict[bytes, Frame | None] = field(default_factory=dict)
 
 
@@ -197,6 +205,7 @@ class BulkReader:
         self.frame_runs = caches.frame_runs
         self.walls = caches.walls
         self.state_makers = caches.state_makers
+        self.task_makers = caches.task_makers
         self.frame_lines = caches.frame_lines
         self._host_names: dict[bytes, str] = {}
         self.lines_done = 0
@@ -248,24 +257,18 @@ class BulkReader:
                 return _INELIGIBLE
         digits = None
         state_of = None
+        task_values_of = None
         if template is not None and kind not in RUN_KINDS and raw.isascii():
             digits = _digit_cutter(raw, pre.end)
-            if kind in STATE_KINDS and template is not None:
-                state_of = self._state_of(template)
+            if kind in STATE_KINDS:
+                state_of = _compiled(self.state_makers, template, compile_state_of)
+            elif kind == "memalloc_task":
+                task_values_of = _compiled(self.task_makers, template, compile_task_values)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        _line_class(kind), slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, min(pre.end, _FAR_CUT),
-                       state_of)
-
-    def _state_of(self, template: Template) -> StateOf | None:
-        known = self.state_makers.get(id(template))
-        if known is None or known[0] is not template:
-            if len(self.state_makers) >= 20_000:
-                self.state_makers.clear()
-            # Kept with its template, so the id cannot be reused meanwhile.
-            known = self.state_makers[id(template)] = (template, compile_state_of(template))
-        return known[1]
+                       state_of, task_values_of)
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -401,7 +404,9 @@ class BulkReader:
                     continue  # a line printed before (most of a Mem-Info dump): its fields are known
                 digits = info.digits
                 numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
-                if kind != "memalloc_task" or not builder.add_task(record, template, numbers):
+                if info.task_values_of is not None:
+                    builder.add_task(record, info.task_values_of(numbers))
+                else:
                     builder.add_counted(record, kind, template.fill(numbers))
             else:
                 builder.add(record, None, stats)
@@ -445,7 +450,7 @@ class BulkReader:
         last = self.last_ts.get(host)
         self.last_ts[host] = ts
         assert info.digits is not None
-        state, pid = state_of(info.digits(raw))  # type: ignore[arg-type]
+        state, pid = state_of(info.digits(raw))  # type: ignore[arg-type]  # itemgetter cuts bytes alike
         self.builder.add_state_line(
             (self.source, host), (number, BACKWARDS if last is not None and ts < last else None, state, pid))
 
@@ -600,6 +605,18 @@ class BulkReader:
         at = run.index(opener) if opener is not None else 0
         self._hand_over(lines, infos, base, host, frames, infos[body_lines[0]].restart, opener,
                         run[at - 1] if at else None, run[-1])
+
+
+def _compiled(cache: dict[int, tuple[Template, C | None]], template: Template,
+              compile_for: Callable[[Template], C | None]) -> C | None:
+    """``compile_for(template)``, once per template: keyed by identity, since a template's own
+    hash walks all its fields; kept with its template, so that the id cannot be reused."""
+    known = cache.get(id(template))
+    if known is None or known[0] is not template:
+        if len(cache) >= _MAX_COMPILED:
+            cache.clear()
+        known = cache[id(template)] = (template, compile_for(template))
+    return known[1]
 
 
 def _digit_cutter(raw: str, start: int) -> Callable[[str], Sequence[str]]:

@@ -11,7 +11,6 @@ MemAlloc-Info line the tasks belong to) stays per (source, host).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -28,11 +27,11 @@ from stallscope.capture.columns import (
 )
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
 from stallscope.capture.state_lines import state_and_pid
-from stallscope.capture.task_values import STATE_WORDS, TaskValues, TaskValuesOf, compile_task_values, task_values
+from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
 from stallscope.capture.task_values import to_hex as _hex
 from stallscope.capture.task_values import to_int as _int
-from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine, Template
+from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
 from stallscope.records.prefix import Record
 
 TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
@@ -42,7 +41,6 @@ _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "st
 
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
-_MAX_TASK_SHAPES = 20_000
 # Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
 _MAX_RUN_STACKS = 50_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
@@ -106,7 +104,6 @@ class CaptureBuilder:
         self._callers: dict[StreamKey, str] = {}
         self._stack_ids: dict[tuple[Frame, ...], int] = {}
         self._run_stacks: dict[int, tuple[tuple[Frame, ...], int]] = {}
-        self._task_values_of: dict[int, tuple[Template, TaskValuesOf | None]] = {}
         self.snapshots: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
@@ -351,23 +348,12 @@ class CaptureBuilder:
         shared.snapshot = self._snapshot_count
         self._snapshot_count += 1
 
-    def add_task(self, record: Record, template: Template, numbers: Sequence[str]) -> bool:
-        """:meth:`add_counted` of a MemAlloc task line given its template and digit runs, without
-        its fields; False (nothing done) when the template is not one this folds."""
-        # By identity: a template's own hash walks all its fields. The template is kept with its
-        # id, so the id cannot be reused meanwhile.
-        known = self._task_values_of.get(id(template))
-        if known is None or known[0] is not template:
-            if len(self._task_values_of) >= _MAX_TASK_SHAPES:
-                self._task_values_of.clear()
-            known = self._task_values_of[id(template)] = (template, compile_task_values(template))
-        values_of = known[1]
-        if values_of is None:
-            return False
+    def add_task(self, record: Record, values: TaskValues) -> None:
+        """:meth:`add_counted` of a MemAlloc task line given the values its fields give (see
+        capture.task_values: the bulk reader computes them without the fields)."""
         stream = self._stream(record.source, record.host, record.caller)
         self._end_block(stream)
-        self._task_row(stream, record, values_of(numbers))
-        return True
+        self._task_row(stream, record, values)
 
     def _task(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
         self._task_row(stream, record, task_values(fields))
