@@ -304,8 +304,9 @@ class BulkReader:
         lines = block.split(b"\n")
         keys = masked.split(b"\n")
         known = self.keys
-        infos = list(map(known.get, keys, repeat(None)))
-        if None in infos:
+        infos = list(map(known.get, keys))
+        counts = Counter(infos)  # the chunk's statistics, and whether a key is new or ineligible
+        if None in counts:
             for i, info in enumerate(infos):
                 if info is None:
                     info = known.get(keys[i])
@@ -315,10 +316,11 @@ class BulkReader:
             if len(known) > 500_000:
                 known.clear()
                 known[b""] = _BLANK
-        if _INELIGIBLE in infos:
+            counts = Counter(infos)
+        if _INELIGIBLE in counts:
             self._slow(_decoded_lines(block))
             return
-        self._fast(lines, infos)  # type: ignore[arg-type]
+        self._fast(lines, infos, counts)  # type: ignore[arg-type]
 
     def _slow(self, lines: list[str]) -> None:
         add = self.builder.add
@@ -336,10 +338,9 @@ class BulkReader:
         self.lines_done += len(lines)
         self.stats.physical_lines += len(lines)
 
-    def _fast(self, lines: list[bytes], infos: list[KeyInfo]) -> None:
+    def _fast(self, lines: list[bytes], infos: list[KeyInfo], counts: Counter[KeyInfo]) -> None:
         base = self.lines_done
         stats = self.stats
-        counts = Counter(infos)
         for info, n in counts.items():
             if info.template is not None:
                 # Every line the grammars understood (trace lines, stack words, heads) is counted
