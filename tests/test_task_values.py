@@ -29,18 +29,21 @@ def _both(body: str) -> tuple[object, object] | None:
     return compiled(numbers), task_values(template.fill(numbers))
 
 
-def _task_bodies() -> list[str]:
+def _corpus_bodies(kinds: tuple[str, ...]) -> list[str]:
+    """The message bodies of every corpus line of those kinds."""
     bodies: list[str] = []
+    parser = line_parser()
     for path in sorted(DATA.rglob("*.log")):
         with path.open(encoding="utf-8", errors="replace") as handle:
             for record in records(str(path), (line.rstrip("\n") for line in handle)):
-                if "MemAlloc: " in record.body:
+                template = parser.template(record.body)
+                if template is not None and template.kind in kinds:
                     bodies.append(record.body)
     return bodies
 
 
 def test_every_corpus_task_line_gives_the_same_values() -> None:
-    bodies = _task_bodies()
+    bodies = _corpus_bodies(("memalloc_task",))
     compared = 0
     for body in bodies:
         both = _both(body)
@@ -89,20 +92,8 @@ def test_generated_task_lines(comm: str, pid: int, flags: int, numbers: list[int
         assert both[0] == both[1], body
 
 
-def _state_bodies() -> list[str]:
-    bodies: list[str] = []
-    parser = line_parser()
-    for path in sorted(DATA.rglob("*.log")):
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for record in records(str(path), (line.rstrip("\n") for line in handle)):
-                template = parser.template(record.body)
-                if template is not None and template.kind in ("task_state_old", "task_state_new"):
-                    bodies.append(record.body)
-    return bodies
-
-
 def test_every_corpus_task_state_line_gives_the_same_state_and_pid() -> None:
-    bodies = _state_bodies()
+    bodies = _corpus_bodies(("task_state_old", "task_state_new"))
     compared = 0
     for body in bodies:
         template = line_parser().template(body)
