@@ -38,6 +38,7 @@ from stallscope.capture.builder import (
     TRACE_BODY_KINDS,
     CaptureBuilder,
     Frame,
+    LineStream,
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
@@ -123,6 +124,9 @@ class KeyInfo:
     # body_start as one byte (255: too far to say), so that whether a run of lines shares one
     # prefix width is a C-level count over a chunk's bytes of these.
     cut_id: int = 0
+    # (cls, cut_id) as one byte (see _LineCodes): one C-level pass over a chunk's infos gives
+    # both strings, each then a translate of the codes.
+    code: int = 0
     # A task-state line's state letter and pid from its digit runs (see capture.state_lines):
     # such lines are handed over without being decoded.
     state_of: StateOf | None = None
@@ -134,10 +138,11 @@ class KeyInfo:
 # counted), R "Call Trace:", F a frame, G a register line (never opens a trace), M any other
 # trace line (markers, bare addresses).
 _HEAD = re.compile(b"H")
+_MATCH_START = re.Match.start
 _HEAD_CLASS = ord("H")
 _RESTART_CLASS = ord("R")
 _FAR_CUT = 255
-_CUT_ID = attrgetter("cut_id")
+_BODY_CUTS = [slice(at, None) for at in range(_FAR_CUT)]
 _RESTART = re.compile(b"R")
 _OPENER = re.compile(b"[RFM]")
 _FRAMES_ONLY = bytes.maketrans(b"HNRFGM", b"\x00\x00\x00\x01\x00\x00")
@@ -155,10 +160,38 @@ def _line_class(kind: str | None) -> int:
     return ord("M") if kind in TRACE_BODY_KINDS else ord("H")
 
 
-_CLASS_OF = attrgetter("cls")
+_CODE_OF = attrgetter("code")
 _HOST_CUT = attrgetter("host_cut")
 _INELIGIBLE = KeyInfo(eligible=False)
 _BLANK = KeyInfo(eligible=True, kind="blank")
+
+
+class _LineCodes:
+    """One byte per (line class, cut id) pair, and the tables that turn a chunk's codes into its
+    class letters and cut ids.
+
+    Pairs are few (a handful of classes times the prefix widths of a capture); once 256 are
+    taken, a new pair gets its class's "too far to say" code, which only sends its trace runs
+    down the line-by-line path.
+    """
+
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[int, int], int] = {}
+        self.classes = bytearray(256)
+        self.cuts = bytearray(256)
+        # _BLANK's pair first, so that its code (0, the default) means the same in every table.
+        for pair in [(_BLANK.cls, _BLANK.cut_id), *((ord(c), _FAR_CUT) for c in "HNRFGM")]:
+            self.code(*pair)
+
+    def code(self, cls: int, cut_id: int) -> int:
+        found = self.pairs.get((cls, cut_id))
+        if found is None:
+            if len(self.pairs) >= 256:
+                return self.pairs[(cls, _FAR_CUT)]
+            found = self.pairs[(cls, cut_id)] = len(self.pairs)
+            self.classes[found] = cls
+            self.cuts[found] = cut_id
+        return found
 
 
 @dataclass(slots=True)
@@ -173,6 +206,7 @@ class _Caches:
     state_makers: dict[int, tuple[Template, StateOf | None]] = field(default_factory=dict)
     task_makers: dict[int, tuple[Template, TaskValuesOf | None]] = field(default_factory=dict)
     frame_lines: dict[bytes, Frame | None] = field(default_factory=dict)
+    codes: _LineCodes = field(default_factory=_LineCodes)
 
 
 # Per parser, since a key's info holds that parser's template.
@@ -207,10 +241,12 @@ class BulkReader:
         self.state_makers = caches.state_makers
         self.task_makers = caches.task_makers
         self.frame_lines = caches.frame_lines
+        self.codes = caches.codes
         self._host_names: dict[bytes, str] = {}
+        # The builder's stream per host as printed (None: lines without a host); see _line_stream.
+        self._streams: dict[bytes | None, LineStream] = {}
         self.lines_done = 0
         self.fast_lines = 0
-        self._frame_cut: slice | None = None
         self._chunk_cut: slice | None = None
         self._cut_ids = b""
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
@@ -264,11 +300,13 @@ class BulkReader:
                 state_of = _compiled(self.state_makers, template, compile_state_of)
             elif kind == "memalloc_task":
                 task_values_of = _compiled(self.task_makers, template, compile_task_values)
+        cls = _line_class(kind)
+        cut_id = min(pre.end, _FAR_CUT)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
-                       _line_class(kind), slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
-                       slice(*wall_span) if wall_span is not None else None, digits, min(pre.end, _FAR_CUT),
-                       state_of, task_values_of)
+                       cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
+                       slice(*wall_span) if wall_span is not None else None, digits, cut_id,
+                       self.codes.code(cls, cut_id), state_of, task_values_of)
 
     def fast_enough(self, block: bytes) -> bool:
         """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
@@ -323,6 +361,7 @@ class BulkReader:
         self._fast(lines, infos, counts)  # type: ignore[arg-type]
 
     def _slow(self, lines: list[str]) -> None:
+        self._streams.clear()
         add = self.builder.add
         parse = self.parser.parse
         formats = self.stats.formats
@@ -357,12 +396,13 @@ class BulkReader:
             hosts: list[bytes] | None = list(map(getitem, lines, map(_HOST_CUT, infos)))
         else:
             hosts = None
-        classes = bytes(map(_CLASS_OF, infos))
+        codes = bytes(map(_CODE_OF, infos))
+        classes = codes.translate(self.codes.classes)
         # Where the bodies of trace lines start, if at the same place on every one of the chunk;
         # else each line's place, as one byte, for the runs to check theirs.
         cuts = {info.body_start for info in counts if info.cls != _HEAD_CLASS}
         self._chunk_cut = slice(cuts.pop(), None) if len(cuts) == 1 else None
-        self._cut_ids = bytes(map(_CUT_ID, infos)) if self._chunk_cut is None else b""
+        self._cut_ids = codes.translate(self.codes.cuts) if self._chunk_cut is None else b""
         self._walk(lines, infos, classes, hosts, base)
         self.lines_done += len(lines)
         self.fast_lines += len(lines)
@@ -379,39 +419,56 @@ class BulkReader:
         """
         builder = self.builder
         stats = self.stats
+        streams = self._streams
+        last_ts = self.last_ts
         pending: dict[bytes, list[tuple[int, int]]] = {}
         previous = -1
-        for head in _HEAD.finditer(classes):
-            i = head.start()
-            if i > previous + 1:
-                self._hold(pending, hosts, previous + 1, i)
+        for i in map(_MATCH_START, _HEAD.finditer(classes)):
             host = hosts[i] if hosts is not None else b""
-            spans = pending.pop(host, None)
-            if spans:
-                self._trace_run(lines, infos, classes, spans, base, host)
+            if i > previous + 1:
+                gap = hosts[previous + 1 : i] if hosts is not None else None
+                if not pending and (gap is None or gap.count(host) == len(gap)):
+                    # The common case: the lines since the last head are this head's host's.
+                    self._trace_run(lines, infos, classes, [(previous + 1, i)], base, host)
+                else:
+                    self._hold(pending, hosts, previous + 1, i)
+            if pending:
+                spans = pending.pop(host, None)
+                if spans:
+                    self._trace_run(lines, infos, classes, spans, base, host)
+            previous = i
             info = infos[i]
+            if info is _BLANK:
+                builder.add(Record(self.source, base + i + 1, None, None, ""), None, stats)
+                continue
+            stream = streams.get(host if info.host_span is not None else None)
+            if stream is None:
+                stream = self._line_stream(host, info)
             state_of = info.state_of
             if state_of is not None:
-                self._state_line(lines[i], info, state_of, host, base + i + 1)
-                previous = i
+                self._state_line(lines[i], info, state_of, stream, base + i + 1)
                 continue
             raw = lines[i].decode("utf-8", "replace")
-            record = self._record(raw, info, base + i + 1)
+            ts = float(raw[info.ts_cut])
+            last = last_ts.get(stream.host)
+            last_ts[stream.host] = ts
+            corrupted = BACKWARDS if last is not None and ts < last else None
             template = info.template
-            if template is not None:
-                kind = template.kind
-                if kind in EVENT_KINDS and builder.add_seen_event(record, kind, record.body.strip()):
-                    previous = i
-                    continue  # a line printed before (most of a Mem-Info dump): its fields are known
-                digits = info.digits
-                numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
-                if info.task_values_of is not None:
-                    builder.add_task(record, info.task_values_of(numbers))
-                else:
-                    builder.add_counted(record, kind, template.fill(numbers))
+            if template is None:
+                builder.add(self._record(raw, info, base + i + 1, stream.host, ts, corrupted), None, stats)
+                continue
+            kind = template.kind
+            if kind in EVENT_KINDS and builder.add_seen_event(
+                    stream, base + i + 1, ts, kind, raw[info.body_start :].strip()):
+                continue  # a line printed before (most of a Mem-Info dump): its fields are known
+            digits = info.digits
+            numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
+            if info.task_values_of is not None:
+                builder.add_task(stream, base + i + 1, ts, corrupted, raw[info.body_start :].strip(),
+                                 info.task_values_of(numbers))
             else:
-                builder.add(record, None, stats)
-            previous = i
+                record = self._record(raw, info, base + i + 1, stream.host, ts, corrupted)
+                builder.add_counted(record, kind, template.fill(numbers))
         if previous + 1 < len(lines):
             self._hold(pending, hosts, previous + 1, len(lines))
         for host, spans in pending.items():
@@ -436,6 +493,14 @@ class BulkReader:
                 stretch = at
         _add_span(pending, hosts[end - 1], stretch, end)
 
+    def _line_stream(self, host_bytes: bytes, info: KeyInfo) -> LineStream:
+        """The builder's stream for the lines of this host (as printed), kept until a chunk goes
+        through the line reader (which may see caller ids, and a caller's lines go elsewhere)."""
+        has_host = info.host_span is not None
+        host = self._host_name(host_bytes) if has_host else None
+        stream = self._streams[host_bytes if has_host else None] = self.builder.line_stream(self.source, host)
+        return stream
+
     def _host_name(self, host_bytes: bytes) -> str:
         host = self._host_names.get(host_bytes)
         if host is None:
@@ -444,31 +509,28 @@ class BulkReader:
             host = self._host_names[host_bytes] = host_bytes.decode("ascii")  # prefixes are ASCII
         return host
 
-    def _state_line(self, raw: bytes, info: KeyInfo, state_of: StateOf, host_bytes: bytes, number: int) -> None:
+    def _state_line(self, raw: bytes, info: KeyInfo, state_of: StateOf, stream: LineStream, number: int) -> None:
         """A task-state line to the builder, read from its bytes (what _record would say of it)."""
-        host = None if info.host_span is None else self._host_name(host_bytes)
+        host = stream.host
         ts = float(raw[info.ts_cut])
         last = self.last_ts.get(host)
         self.last_ts[host] = ts
         assert info.digits is not None
         state, pid = state_of(info.digits(raw))  # type: ignore[arg-type]  # itemgetter cuts bytes alike
         self.builder.add_state_line(
-            (self.source, host), (number, BACKWARDS if last is not None and ts < last else None, state, pid))
+            stream, (number, BACKWARDS if last is not None and ts < last else None, state, pid))
 
-    def _record(self, raw: str, info: KeyInfo, number: int) -> Record:
-        if info is _BLANK:
-            return Record(self.source, number, None, None, "")
-        ts = float(raw[info.ts_cut])
-        host = None if info.host_span is None else raw[info.host_cut]
+    def _record(
+        self, raw: str, info: KeyInfo, number: int, host: str | None, ts: float, corrupted: str | None
+    ) -> Record:
+        """The record of a head line whose time (and whether it goes backwards) is known."""
         wall = None
         if info.wall_cut is not None:
             wall = raw[info.wall_cut]
             if not info.wall_direct:
                 wall = self._wall(wall, raw)
-        last = self.last_ts.get(host)
-        self.last_ts[host] = ts
         return _new_record(Record, (self.source, number, host, ts, raw[info.body_start :], wall, None, info.level,
-                                    BACKWARDS if last is not None and ts < last else None, info.fmt))
+                                    corrupted, info.fmt))
 
     def _wall(self, text: str, raw: str) -> str | None:
         """The wall time the record layer makes of a prefix's date text (syslog has no year)."""
@@ -482,17 +544,16 @@ class BulkReader:
             self.walls[text] = wall
         return wall
 
-    @staticmethod
-    def _ts(raw: bytes, info: KeyInfo) -> float:
-        return float(raw[info.ts_cut])
-
     def _trace_run(
         self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, spans: list[tuple[int, int]], base: int,
         host_bytes: bytes,
     ) -> None:
         """Trace lines of one host (``host_bytes`` as printed) between two of its heads: one
         builder call per "Call Trace:"."""
-        host = None if infos[spans[0][0]].host_span is None else self._host_name(host_bytes)
+        first = infos[spans[0][0]]
+        stream = self._streams.get(host_bytes if first.host_span is not None else None)
+        if stream is None:
+            stream = self._line_stream(host_bytes, first)
         cut = None
         if len(spans) == 1:
             begin, end = spans[0]
@@ -501,41 +562,41 @@ class BulkReader:
                 ids = self._cut_ids
                 first_id = ids[begin]
                 if first_id != _FAR_CUT and ids.count(ids[begin : begin + 1], begin, end) == end - begin:
-                    cut = slice(first_id, None)
+                    cut = _BODY_CUTS[first_id]
         if cut is not None:
             # One host and one prefix width: every body is cut with one slice, in C.
-            self._frame_cut = cut
             if classes.find(b"R", begin + 1, end) < 0:
                 # No "Call Trace:" after the first line: one trace (the common case).
-                self._trace_span(lines, infos, classes, begin, end, base, host)
+                self._trace_span(lines, infos, classes, begin, end, base, stream, cut)
                 return
             bounds = [m.start() for m in _RESTART.finditer(classes, begin, end)]
             if bounds[0] != begin:
                 bounds.insert(0, begin)
             bounds.append(end)
             for a, b in pairwise(bounds):
-                self._trace_span(lines, infos, classes, a, b, base, host)
+                self._trace_span(lines, infos, classes, a, b, base, stream, cut)
             return
         # Another host's lines sit between this run's lines (or prefix widths vary): line by line.
         run = [i for begin, end in spans for i in range(begin, end)]
         starts = [at for at, i in enumerate(run) if infos[i].restart]
         if not starts:
-            self._trace_segment(lines, infos, run, base, host)
+            self._trace_segment(lines, infos, run, base, stream)
             return
         if starts[0]:
             starts.insert(0, 0)
         starts.append(len(run))
         for begin, end in pairwise(starts):
-            self._trace_segment(lines, infos, run[begin:end], base, host)
+            self._trace_segment(lines, infos, run[begin:end], base, stream)
 
     def _trace_span(
         self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, begin: int, end: int, base: int,
-        host: str | None,
+        stream: LineStream, cut: slice,
     ) -> None:
-        """:meth:`_trace_segment` for the lines [begin, end), with no other host's line among them."""
+        """:meth:`_trace_segment` for the lines [begin, end), with no other host's line among them
+        and every body starting at ``cut``."""
         noops = classes.count(b"N", begin, end)
         if noops == end - begin:
-            self.last_ts[host] = self._ts(lines[end - 1], infos[end - 1])
+            self.last_ts[stream.host] = float(lines[end - 1][infos[end - 1].ts_cut])
             return
         restart = classes[begin] == _RESTART_CLASS
         first_frame = begin + 1 if restart else begin
@@ -543,30 +604,31 @@ class BulkReader:
             frame_lines: Iterable[bytes] = lines[first_frame:end]  # nothing but frames after "Call Trace:"
         else:
             frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
-        frames = self._frames(tuple(map(getitem, frame_lines, repeat(self._frame_cut))))
+        frames = self._frames(tuple(map(getitem, frame_lines, repeat(cut))))
         found = _OPENER.search(classes, begin, end)
         opener = None if found is None else found.start()
         before = opener - 1 if opener is not None and opener > begin else None
-        self._hand_over(lines, infos, base, host, frames, restart, opener, before, end - 1)
+        self._hand_over(lines, infos, base, stream, frames, restart, opener, before, end - 1)
 
     def _hand_over(
-        self, lines: list[bytes], infos: list[KeyInfo], base: int, host: str | None, frames: tuple[Frame, ...],
+        self, lines: list[bytes], infos: list[KeyInfo], base: int, stream: LineStream, frames: tuple[Frame, ...],
         restart: bool, opener: int | None, before: int | None, last: int,
     ) -> None:
         """A run of trace lines to the builder: of the opener only its line number, time and
         "backwards" flag (decided by the line ``before`` it) are read; the run's ``last`` line sets
         the host's time."""
         start = None
+        host = stream.host
         if opener is not None:
             if before is not None:
-                self.last_ts[host] = self._ts(lines[before], infos[before])
-            ts = self._ts(lines[opener], infos[opener])
+                self.last_ts[host] = float(lines[before][infos[before].ts_cut])
+            ts = float(lines[opener][infos[opener].ts_cut])
             previous = self.last_ts.get(host)
             self.last_ts[host] = ts
             start = (base + opener + 1, ts, BACKWARDS if previous is not None and ts < previous else None)
         if opener != last:
-            self.last_ts[host] = self._ts(lines[last], infos[last])
-        self.builder.add_trace_run((self.source, host), start, frames, restart)
+            self.last_ts[host] = float(lines[last][infos[last].ts_cut])
+        self.builder.add_trace_run(stream, start, frames, restart)
 
     def _frames(self, bodies: tuple[bytes, ...]) -> tuple[Frame, ...]:
         """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
@@ -592,19 +654,19 @@ class BulkReader:
         return frames
 
     def _trace_segment(
-        self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int, host: str | None
+        self, lines: list[bytes], infos: list[KeyInfo], run: list[int], base: int, stream: LineStream
     ) -> None:
         """Trace-body lines (and raw stack words, which the builder ignores), at most one "Call Trace:" first."""
         body_lines = [i for i in run if not infos[i].noop]
         if not body_lines:
-            self.last_ts[host] = self._ts(lines[run[-1]], infos[run[-1]])
+            self.last_ts[stream.host] = float(lines[run[-1]][infos[run[-1]].ts_cut])
             return
         # Keyed by the frame lines alone: register dumps differ on every trace and would make
         # every run a new key (and the cache grow with the log).
         frames = self._frames(tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame]))
         opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
         at = run.index(opener) if opener is not None else 0
-        self._hand_over(lines, infos, base, host, frames, infos[body_lines[0]].restart, opener,
+        self._hand_over(lines, infos, base, stream, frames, infos[body_lines[0]].restart, opener,
                         run[at - 1] if at else None, run[-1])
 
 

@@ -74,7 +74,9 @@ class _Report:
 
 
 @dataclass(slots=True)
-class _Stream:
+class LineStream:
+    """Where one printk caller of one (source, host) is: its open task block and trace."""
+
     source: str
     host: str | None
     shared: _Report
@@ -97,7 +99,7 @@ class CaptureBuilder:
         self.keep_unparsed = keep_unparsed
         self.unparsed: list[UnparsedLine] = []
         self.inputs: list[InputStats] = []
-        self._streams: dict[tuple[str, str | None, str | None], _Stream] = {}
+        self._streams: dict[tuple[str, str | None, str | None], LineStream] = {}
         self._reports: dict[StreamKey, _Report] = {}
         # The caller id printed last per (source, host): a line without one (a blank or mail
         # line, console noise, a trace fed by the bulk reader) belongs to that caller's block.
@@ -197,7 +199,7 @@ class CaptureBuilder:
     def start_input(self, stats: InputStats) -> None:
         self.inputs.append(stats)
 
-    def _stream(self, source: str, host: str | None, caller: str | None) -> _Stream:
+    def _stream(self, source: str, host: str | None, caller: str | None) -> LineStream:
         if caller is not None:
             self._callers[(source, host)] = caller
         elif self._callers:
@@ -207,8 +209,13 @@ class CaptureBuilder:
             shared = self._reports.get((source, host))
             if shared is None:
                 shared = self._reports[(source, host)] = _Report()
-            stream = self._streams[(source, host, caller)] = _Stream(source, host, shared)
+            stream = self._streams[(source, host, caller)] = LineStream(source, host, shared)
         return stream
+
+    def line_stream(self, source: str, host: str | None) -> LineStream:
+        """Where the lines of (source, host) without a caller id go, for the bulk reader's calls
+        below. It stays the same as long as no line with a caller id is added."""
+        return self._stream(source, host, None)
 
     def add(self, record: Record, parsed: ParsedLine | None, stats: InputStats) -> None:
         if parsed is not None:
@@ -275,7 +282,7 @@ class CaptureBuilder:
             self.task_corrupted[row] = f"{known}; {why}"
 
     # -- line kinds -------------------------------------------------------------------------
-    def _dispatch(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+    def _dispatch(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if kind in TRACE_BODY_KINDS:
             self._trace_line(stream, record, kind, fields)
         elif kind == "call_trace":
@@ -291,31 +298,31 @@ class CaptureBuilder:
             self._snapshot(stream, record, fields)
         elif kind in EVENT_KINDS:
             self._end_block(stream)
-            self._event(stream, record, kind, fields)
+            self._event(stream, record.line, record.ts, kind, fields, record.body.strip())
         else:
             self._end_block(stream)
 
-    def add_seen_event(self, record: Record, kind: str, text: str) -> bool:
+    def add_seen_event(self, stream: LineStream, line: int, ts: float | None, kind: str, text: str) -> bool:
         """:meth:`add_counted` of an event line whose stripped body ``text`` was seen before (its
         fields are then those of that line: same text, same shape, same fields); False, with
         nothing done, for a text not seen (or no longer remembered)."""
         seen = self._event_bodies.get(text)
         if seen is None:
             return False
-        stream = self._stream(record.source, record.host, record.caller)
-        self._end_block(stream)
-        self._event(stream, record, kind, seen[1], seen)
+        if stream.trace_start is not None:
+            self._end_trace(stream)
+        self._close_task(stream)
+        self._event(stream, line, ts, kind, seen[1], text, seen)
         return True
 
     def _event(
-        self, stream: _Stream, record: Record, kind: str, fields: dict[str, str],
+        self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
         seen: tuple[str, dict[str, str]] | None = None,
     ) -> None:
         comm = fields.get("comm")
-        self._write_event((record.host, record.source, record.line, record.ts, kind, _int(fields.get("pid")),
+        self._write_event((stream.host, stream.source, line, ts, kind, _int(fields.get("pid")),
                            comm.strip() if comm else None, None))
         if seen is None:
-            text = record.body.strip()
             seen = self._event_bodies.get(text)
             if seen is None:
                 if len(self._event_bodies) >= _MAX_SHARED_BODIES:
@@ -329,7 +336,7 @@ class CaptureBuilder:
             stream.event_row = self._event_count
         self._event_count += 1
 
-    def _snapshot(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
+    def _snapshot(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
         counts = [_int(fields.get(name)) for name in ("stalling", "dying", "exiting", "victim", "oom_count",
                                                       "oom_count_nofs")]
         # From v5 on a report is bracketed by two MemAlloc-Info lines (counts at scan time, then
@@ -348,36 +355,42 @@ class CaptureBuilder:
         shared.snapshot = self._snapshot_count
         self._snapshot_count += 1
 
-    def add_task(self, record: Record, values: TaskValues) -> None:
-        """:meth:`add_counted` of a MemAlloc task line given the values its fields give (see
-        capture.task_values: the bulk reader computes them without the fields)."""
-        stream = self._stream(record.source, record.host, record.caller)
-        self._end_block(stream)
-        self._task_row(stream, record, values)
+    def add_task(
+        self, stream: LineStream, line: int, ts: float | None, corrupted: str | None, text: str, values: TaskValues
+    ) -> None:
+        """:meth:`add_counted` of a MemAlloc task line (stripped body ``text``) given the values its
+        fields give (see capture.task_values: the bulk reader computes them without the fields)."""
+        if stream.trace_start is not None:
+            self._end_trace(stream)
+        self._task_row(stream, line, ts, corrupted, text, values)  # which closes the task before
 
-    def _task(self, stream: _Stream, record: Record, fields: dict[str, str]) -> None:
-        self._task_row(stream, record, task_values(fields))
+    def _task(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
+        self._task_row(stream, record.line, record.ts, record.corrupted, record.body.strip(), task_values(fields))
 
-    def _task_row(self, stream: _Stream, record: Record, values: TaskValues) -> None:
+    def _task_row(
+        self, stream: LineStream, line: int, ts: float | None, corrupted: str | None, text: str, values: TaskValues
+    ) -> None:
         pid = values[1]
+        shared = stream.shared
+        row = self._task_count
         self._write_task((
-            record.host, record.source, record.line, record.ts, stream.shared.snapshot, *values,
+            stream.host, stream.source, line, ts, shared.snapshot, *values,
             None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
         ))
-        self.task_text.append(record.body.strip())
-        stream.shared.report_has_tasks = stream.shared.report is not None
-        stream.task_row = self._task_count
+        self.task_text.append(text)
+        shared.report_has_tasks = shared.report is not None
+        stream.task_row = row
         stream.task_pid = pid
         stream.task_has_state = False
-        self._task_count += 1
-        if record.corrupted is not None:
-            self._corrupt(stream.task_row, f"MemAlloc line: {record.corrupted}")
+        self._task_count = row + 1
+        if corrupted is not None:
+            self._corrupt(row, f"MemAlloc line: {corrupted}")
         pending = stream.pending_state
         stream.pending_state = None
         if pending is not None and pending[3] == pid:
             self._set_state(stream, pending)
 
-    def _task_preamble(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+    def _task_preamble(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if kind == "stack_words":
             return
         if kind == "workqueue":
@@ -386,15 +399,16 @@ class CaptureBuilder:
             return
         self._state_line(stream, (record.line, record.corrupted, *state_and_pid(fields)))
 
-    def add_state_line(self, key: StreamKey, line: StateLine) -> None:
+    def add_state_line(self, stream: LineStream, line: StateLine) -> None:
         """:meth:`add_counted` of a task-state line given only what the tasks table takes from it
         (the bulk reader reads these from the undecoded line)."""
-        self._state_line(self._stream(key[0], key[1], None), line)
+        self._state_line(stream, line)
 
-    def _state_line(self, stream: _Stream, line: StateLine) -> None:
+    def _state_line(self, stream: LineStream, line: StateLine) -> None:
         # A task-state line: it belongs to the current MemAlloc task if the pid agrees;
         # otherwise it may precede the MemAlloc line (Nov 2017 variant, SysRq-t).
-        self._end_trace(stream)
+        if stream.trace_start is not None:
+            self._end_trace(stream)
         pid = line[3]
         if stream.task_row is not None and not stream.task_has_state and pid in (None, stream.task_pid):
             self._set_state(stream, line)
@@ -402,7 +416,7 @@ class CaptureBuilder:
             self._close_task(stream)
             stream.pending_state = line
 
-    def _set_state(self, stream: _Stream, line: StateLine) -> None:
+    def _set_state(self, stream: LineStream, line: StateLine) -> None:
         number, corrupted, state, _pid = line
         row = stream.task_row
         assert row is not None
@@ -414,13 +428,13 @@ class CaptureBuilder:
         if corrupted is not None:
             self._corrupt(row, f"task-state line: {corrupted}")
 
-    def _start_trace(self, stream: _Stream, start: TraceStart) -> None:
+    def _start_trace(self, stream: LineStream, start: TraceStart) -> None:
         line, ts, corrupted = start
         stream.trace_start = (line, ts)
         if corrupted is not None and stream.task_row is not None:
             self._corrupt(stream.task_row, f"first trace line: {corrupted}")
 
-    def _trace_line(self, stream: _Stream, record: Record, kind: str, fields: dict[str, str]) -> None:
+    def _trace_line(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if stream.trace_start is None:
             if stream.task_row is None and stream.event_row is None:
                 return  # a frame outside any trace we follow: parsed, nothing to attach
@@ -434,7 +448,7 @@ class CaptureBuilder:
             stream.frames.append(frame_of_fields(fields))
 
     def add_trace_run(
-        self, key: StreamKey, opener: TraceStart | None, frames: tuple[Frame, ...], restart: bool = False
+        self, stream: LineStream, opener: TraceStart | None, frames: tuple[Frame, ...], restart: bool = False
     ) -> None:
         """Consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
@@ -446,7 +460,6 @@ class CaptureBuilder:
         reader). With ``restart`` the run begins with a "Call Trace:" line, ``opener``: what
         :meth:`add` does with that line comes first.
         """
-        stream = self._stream(key[0], key[1], None)
         if restart:
             assert opener is not None
             self._end_trace(stream)
@@ -464,7 +477,7 @@ class CaptureBuilder:
         stream.frames.extend(frames)
 
     # -- block ends -------------------------------------------------------------------------
-    def _end_trace(self, stream: _Stream) -> None:
+    def _end_trace(self, stream: LineStream) -> None:
         if stream.trace_start is None:
             return
         line, ts = stream.trace_start
@@ -479,7 +492,7 @@ class CaptureBuilder:
         self._write_trace((stream.host, stream.source, line, ts, stack, owner,
                            stream.event_row if owner is None else None))
         if owner is not None:
-            self._task_stack.set(owner, stack)
+            self._task_stack.values[owner] = stack
             stream.task_row = None
         elif stream.event_row is not None:
             events_stack = self.events["stack"]
@@ -488,12 +501,12 @@ class CaptureBuilder:
                 events_stack.values[stream.event_row] = stack
             stream.event_row = None
 
-    def _close_task(self, stream: _Stream) -> None:
+    def _close_task(self, stream: LineStream) -> None:
         stream.task_row = None
         stream.task_pid = None
         stream.task_has_state = False
 
-    def _end_block(self, stream: _Stream) -> None:
+    def _end_block(self, stream: LineStream) -> None:
         self._end_trace(stream)
         self._close_task(stream)
 
