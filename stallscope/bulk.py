@@ -739,6 +739,10 @@ class ByteChunks:
         self.skipping = False  # inside an overlong line whose head was kept: drop up to its newline
 
     def __iter__(self) -> Iterator[bytes]:
+        readinto = getattr(self.stream, "readinto", None)
+        return self._read_into(readinto) if readinto is not None else self._read_copies()
+
+    def _read_copies(self) -> Iterator[bytes]:
         while True:
             block = self.stream.read(self.size)
             if not block:
@@ -756,6 +760,41 @@ class ByteChunks:
                 continue
             self.carry = self._held(block[cut + 1 :])
             yield _cut_long_lines(block[:cut])
+        yield from self._tail()
+
+    def _read_into(self, readinto: Callable[[memoryview], int | None]) -> Iterator[bytes]:
+        """What _read_copies gives, read into one buffer behind the carried tail: a chunk costs
+        one copy (the block handed on) instead of a fresh read buffer and two copies."""
+        buffer = bytearray(MAX_LINE_BYTES + self.size)
+        view = memoryview(buffer)
+        try:
+            while True:
+                held = len(self.carry)
+                got = readinto(view[held : held + self.size])
+                if not got:
+                    break
+                end = held + got
+                if self.skipping:
+                    newline = buffer.find(b"\n", held, end)
+                    if newline < 0:
+                        continue
+                    self.skipping = False
+                    view[held : held + end - newline] = view[newline:end]
+                    end = held + end - newline
+                cut = buffer.rfind(b"\n", 0, end)
+                if cut < 0:
+                    self.carry = self._held(bytes(view[:end]))
+                    view[: len(self.carry)] = self.carry
+                    continue
+                block = bytes(view[:cut])
+                self.carry = self._held(bytes(view[cut + 1 : end]))
+                view[: len(self.carry)] = self.carry
+                yield _cut_long_lines(block)
+        finally:
+            view.release()
+        yield from self._tail()
+
+    def _tail(self) -> Iterator[bytes]:
         if self.carry:
             tail, self.carry = self.carry, b""
             yield tail

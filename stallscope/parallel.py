@@ -141,6 +141,13 @@ class _Range:
         self.left -= len(data)
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        if self.left <= 0:
+            return 0
+        got = self.handle.readinto(buffer[: self.left] if len(buffer) > self.left else buffer)  # type: ignore[attr-defined]
+        self.left -= got or 0
+        return got or 0
+
 
 def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
     """One piece (or whole file) read into its own capture: what every worker runs."""

@@ -48,6 +48,9 @@ StreamKey = tuple[str, str | None]
 # A task-state line as the tasks table takes it: line number, what corrupted the line, state
 # letter, pid.
 StateLine = tuple[int, str | None, str | None, int | None]
+# An event line's stripped text, its fields, and the pid and command they name: shared by the
+# lines that repeat it.
+SeenEvent = tuple[str, dict[str, str], int | None, str | None]
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
 
@@ -189,7 +192,7 @@ class CaptureBuilder:
         self.event_text: list[str] = []
         # Event lines repeat verbatim (lowmem_reserve, workqueue and hugepage lines of every
         # Mem-Info dump, identical reports): equal lines share one text and one fields dict.
-        self._event_bodies: dict[str, tuple[str, dict[str, str]]] = {}
+        self._event_bodies: dict[str, SeenEvent] = {}
         self._task_count = 0
         self._snapshot_count = 0
         self._report_count = 0
@@ -317,18 +320,18 @@ class CaptureBuilder:
 
     def _event(
         self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
-        seen: tuple[str, dict[str, str]] | None = None,
+        seen: SeenEvent | None = None,
     ) -> None:
-        comm = fields.get("comm")
-        self._write_event((stream.host, stream.source, line, ts, kind, _int(fields.get("pid")),
-                           comm.strip() if comm else None, None))
         if seen is None:
             seen = self._event_bodies.get(text)
             if seen is None:
                 if len(self._event_bodies) >= _MAX_SHARED_BODIES:
                     self._event_bodies.clear()
-                seen = self._event_bodies[text] = (text, fields)
-        text, fields = seen
+                comm = fields.get("comm")
+                seen = self._event_bodies[text] = (text, fields, _int(fields.get("pid")),
+                                                   comm.strip() if comm else None)
+        text, fields, pid, comm = seen
+        self._write_event((stream.host, stream.source, line, ts, kind, pid, comm, None))
         self.event_fields.append(fields)
         self.event_text.append(text)
         if kind in EVENT_KINDS_WITH_TRACE:
@@ -423,7 +426,7 @@ class CaptureBuilder:
         # The row of a task whose block is still open need not be the last one: another host's
         # or another caller's task may have been added since.
         self._task_state.set(row, state)
-        self._task_state_line.set(row, number)
+        self._task_state_line.values[row] = number
         stream.task_has_state = True
         if corrupted is not None:
             self._corrupt(row, f"task-state line: {corrupted}")
