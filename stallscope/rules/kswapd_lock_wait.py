@@ -7,6 +7,7 @@ A switches counter that does not move between reports proves it never ran in bet
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait
@@ -43,25 +44,47 @@ def check(view: HostView) -> list[Finding]:
     tasks = tasks[_READ]
     # Vectorized: a Python call per task row costs more than the rest of the rule.
     kswapd = tasks[comm_starts_with(tasks, "kswapd")]
+    if kswapd.empty:
+        return []
+    # Each (comm, pid) in order of first appearance (-1: no pid printed, not a kswapd to follow),
+    # its rows in log order; worked out once for all of them, since pandas costs about a
+    # millisecond per call and a machine can show dozens of kswapd threads.
+    group = kswapd.groupby(["comm", "pid"], observed=True, sort=False).ngroup().to_numpy()
+    lines = kswapd["line"].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).max)
+    order = np.lexsort((lines, kswapd["source"].cat.codes.to_numpy(), group))
+    order = order[group[order] >= 0]
+    rows = kswapd.iloc[order]
+    group = group[order]
+    starts = np.flatnonzero(np.diff(group, prepend=-1))
+    ends = [*starts[1:].tolist(), len(group)]
+    blocked = (rows["uninterruptible"].to_numpy(dtype=bool)
+               | (rows["state"].astype(object) == "D").to_numpy(dtype=bool))
+    stacks = rows["stack"].to_numpy(dtype="int64", na_value=-1).tolist()  # -1: no stack
+    switches_of = rows["switches"].to_numpy(dtype="float64", na_value=np.nan)
+    indexes = rows.index.tolist()
+    comms = rows["comm"].tolist()
+    pids = rows["pid"].tolist()
     findings: list[Finding] = []
     # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
     # thousands of times.
     wait_of: dict[int, tuple[str, str | None] | None] = {}
-    for (comm, pid), rows in kswapd.groupby(["comm", "pid"], observed=True, sort=False):
-        rows = rows.sort_values(["source", "line"], kind="stable")
-        blocked = rows[rows["uninterruptible"] | (rows["state"].astype(str) == "D")]
+    for begin, end in zip(starts.tolist(), ends, strict=True):
+        comm, pid = comms[begin], pids[begin]
         waits: list[tuple[int, str, str | None]] = []
-        stacks = blocked["stack"].to_numpy(dtype="int64", na_value=-1).tolist()  # -1: no stack
-        for index, stack in zip(blocked.index.tolist(), stacks, strict=True):
+        for at in range(begin, end):
+            if not blocked[at]:
+                continue
+            stack = stacks[at]
             if stack not in wait_of:
                 wait_of[stack] = _wait(_functions(view, stack if stack >= 0 else None))
             found = wait_of[stack]
             if found is not None:
-                waits.append((int(index), *found))
+                waits.append((indexes[at], *found))
         if not waits:
             continue
-        switches = rows["switches"].dropna().astype("int64")
-        frozen = len(switches) >= 2 and switches.nunique() == 1
+        switches = switches_of[begin:end]
+        switches = switches[~np.isnan(switches)]
+        frozen = len(switches) >= 2 and bool((switches == switches[0]).all())
         _, function, caller = waits[-1]
         where = f"{function}" + (f" (called from {caller})" if caller else "")
         evidence: list[Evidence] = []
@@ -72,7 +95,7 @@ def check(view: HostView) -> list[Finding]:
                 evidence.append(trace)
         if frozen:
             detail = (
-                f"Its switches counter stayed at {int(switches.iloc[0])} across {len(switches)} reports: "
+                f"Its switches counter stayed at {int(switches[0])} across {len(switches)} reports: "
                 "it was never scheduled in between, so it is blocked, not busy."
             )
         else:
