@@ -344,21 +344,41 @@ class BulkReader:
         known = self.keys
         infos = list(map(known.get, keys))
         counts = Counter(infos)  # the chunk's statistics, and whether a key is new or ineligible
-        if None in counts:
-            for i, info in enumerate(infos):
-                if info is None:
-                    info = known.get(keys[i])
-                    if info is None:
-                        info = known[keys[i]] = self._learn(lines[i].decode("utf-8", "replace"))
-                    infos[i] = info
-            if len(known) > 500_000:
-                known.clear()
-                known[b""] = _BLANK
-            counts = Counter(infos)
+        new = counts.pop(None, 0)
+        if new:
+            self._learn_new(lines, keys, infos, counts, new)
         if _INELIGIBLE in counts:
             self._slow(_decoded_lines(block))
             return
         self._fast(lines, infos, counts)  # type: ignore[arg-type]
+
+    def _learn_new(
+        self, lines: list[bytes], keys: list[bytes], infos: list[KeyInfo | None], counts: Counter[KeyInfo | None],
+        new: int,
+    ) -> None:
+        """Learn the keys of the ``new`` lines of a chunk not known yet (None in ``infos``) and count
+        those lines. Most chunks have a few such lines: they are found in C, not by a loop."""
+        known = self.keys
+        at = -1
+        filled: list[KeyInfo] = []
+        for _ in range(new):
+            at = infos.index(None, at + 1)
+            info = known.get(keys[at])
+            if info is None:
+                info = known[keys[at]] = self._learn(lines[at].decode("utf-8", "replace"))
+            infos[at] = info
+            filled.append(info)
+        if len(known) > 500_000:
+            known.clear()
+            known[b""] = _BLANK
+        kinds, formats = self.stats.kinds, self.stats.formats
+        if all((info.template is None or info.kind in kinds) and info.fmt in formats for info in filled):
+            counts.update(filled)
+            return
+        # A line kind or format this input has not shown yet: the stats name it where the chunk
+        # first shows it, so the chunk is counted again in line order.
+        counts.clear()
+        counts.update(infos)
 
     def _slow(self, lines: list[str]) -> None:
         self._streams.clear()
