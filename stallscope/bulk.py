@@ -624,11 +624,17 @@ class BulkReader:
             frame_lines: Iterable[bytes] = lines[first_frame:end]  # nothing but frames after "Call Trace:"
         else:
             frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
-        frames = self._frames(tuple(map(getitem, frame_lines, repeat(cut))))
+        bodies = tuple(map(getitem, frame_lines, repeat(cut)))
+        frames = self.frame_runs.get(bodies)
+        if frames is None:
+            frames = self._frames(bodies)
+        if restart:  # "Call Trace:" opens the trace (the common case)
+            self._hand_over(lines, infos, base, stream, frames, True, begin, None, end - 1)
+            return
         found = _OPENER.search(classes, begin, end)
         opener = None if found is None else found.start()
         before = opener - 1 if opener is not None and opener > begin else None
-        self._hand_over(lines, infos, base, stream, frames, restart, opener, before, end - 1)
+        self._hand_over(lines, infos, base, stream, frames, False, opener, before, end - 1)
 
     def _hand_over(
         self, lines: list[bytes], infos: list[KeyInfo], base: int, stream: LineStream, frames: tuple[Frame, ...],
