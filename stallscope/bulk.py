@@ -443,6 +443,8 @@ class BulkReader:
         last_ts = self.last_ts
         pending: dict[bytes, list[tuple[int, int]]] = {}
         previous = -1
+        # Each head is handled in this loop, not in a method of its own: a large capture has
+        # hundreds of thousands of them, and a call apiece shows in the total.
         for i in map(_MATCH_START, _HEAD.finditer(classes)):
             host = hosts[i] if hosts is not None else b""
             if i > previous + 1:
