@@ -365,7 +365,8 @@ class CaptureBuilder:
         fields give (see capture.task_values: the bulk reader computes them without the fields)."""
         if stream.trace_start is not None:
             self._end_trace(stream)
-        self._task_row(stream, line, ts, corrupted, text, values)  # which closes the task before
+        # The new row takes the place of an open task: _task_row resets what _close_task would.
+        self._task_row(stream, line, ts, corrupted, text, values)
 
     def _task(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
         self._task_row(stream, record.line, record.ts, record.corrupted, record.body.strip(), task_values(fields))
