@@ -767,32 +767,9 @@ class ByteChunks:
         self.skipping = False  # inside an overlong line whose head was kept: drop up to its newline
 
     def __iter__(self) -> Iterator[bytes]:
-        readinto = getattr(self.stream, "readinto", None)
-        return self._read_into(readinto) if readinto is not None else self._read_copies()
-
-    def _read_copies(self) -> Iterator[bytes]:
-        while True:
-            block = self.stream.read(self.size)
-            if not block:
-                break
-            if self.skipping:
-                newline = block.find(b"\n")
-                if newline < 0:
-                    continue
-                self.skipping = False
-                block = block[newline:]
-            block = self.carry + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                self.carry = self._held(block)
-                continue
-            self.carry = self._held(block[cut + 1 :])
-            yield _cut_long_lines(block[:cut])
-        yield from self._tail()
-
-    def _read_into(self, readinto: Callable[[memoryview], int | None]) -> Iterator[bytes]:
-        """What _read_copies gives, read into one buffer behind the carried tail: a chunk costs
-        one copy (the block handed on) instead of a fresh read buffer and two copies."""
+        """Chunks read into one buffer behind the carried tail: a chunk costs one copy (the block
+        handed on), not a fresh read buffer and two copies."""
+        readinto = _readinto_of(self.stream)
         buffer = bytearray(MAX_LINE_BYTES + self.size)
         view = memoryview(buffer)
         try:
@@ -820,9 +797,6 @@ class ByteChunks:
                 yield _cut_long_lines(block)
         finally:
             view.release()
-        yield from self._tail()
-
-    def _tail(self) -> Iterator[bytes]:
         if self.carry:
             tail, self.carry = self.carry, b""
             yield tail
@@ -837,6 +811,21 @@ class ByteChunks:
     def rest(self, head: bytes) -> _Joined:
         """``head``, the held-back tail and the unread stream, as one stream."""
         return _Joined(head + self.carry, self.stream)
+
+
+def _readinto_of(stream: BinaryIO) -> Callable[[memoryview], int | None]:
+    """``stream.readinto``, or for a stream with read() only (a wrapper that stops at damage) the
+    same by way of a copy."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto  # type: ignore[no-any-return]
+
+    def copying(view: memoryview) -> int:
+        data = stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return copying
 
 
 class _Joined:
