@@ -61,12 +61,16 @@ dump_stack header (grammars/dump_header.lark)
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
 
 from stallscope.capture.model import Capture
 
+# A row of an events table: a Series from iterrows, or a dict from records().
+Row = pd.Series | dict[str, object]
 # How far (in log lines) the dump_cpu line of a report may follow its header.
 _HEADER_REACH = 6
 
@@ -79,12 +83,22 @@ def of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
     return rows.sort_values(["source", "line"], kind="stable")
 
 
-def field(row: pd.Series, name: str) -> str | None:
+def records(frame: pd.DataFrame) -> Iterator[tuple[object, dict[str, object]]]:
+    """(index, row) of every row, as ``DataFrame.iterrows`` gives them (each cell as a Python
+    object, missing values as pandas has them) but with each row a dict: building a Series per
+    row costs tens of microseconds, and an OOM or stall storm has tens of thousands of reports."""
+    names = list(frame.columns)
+    columns = [frame[name].astype(object).tolist() for name in names]
+    for index, values in zip(frame.index.tolist(), zip(*columns, strict=True), strict=True):
+        yield index, dict(zip(names, values, strict=True))
+
+
+def field(row: Row, name: str) -> str | None:
     fields = row["fields"]
     return fields.get(name) if isinstance(fields, dict) else None
 
 
-def int_field(row: pd.Series, name: str) -> int | None:
+def int_field(row: Row, name: str) -> int | None:
     text = field(row, name)
     try:
         return None if text is None else int(text)
@@ -92,13 +106,13 @@ def int_field(row: pd.Series, name: str) -> int | None:
         return None
 
 
-def ints(row: pd.Series, name: str) -> list[int]:
+def ints(row: Row, name: str) -> list[int]:
     """A repeated numeric field as its list of values."""
     text = field(row, name)
     return [int(part) for part in text.split()] if text else []
 
 
-def counters(row: pd.Series) -> dict[str, int]:
+def counters(row: Row) -> dict[str, int]:
     """The generic ``name:value`` counters of a Mem-Info line."""
     names = (field(row, "name") or "").split()
     values = ints(row, "value")
@@ -114,18 +128,49 @@ def stack_frames(capture: Capture, stack: object) -> list[tuple[str, bool]]:
     return [(str(f), bool(r)) for f, r in zip(rows["function"], rows["reliable"], strict=True)]
 
 
-def _reporter_pid(events: pd.DataFrame, row: pd.Series) -> int | None:
-    """The pid of the task a header line names only by comm: the dump_cpu line after it."""
-    after = events[
-        (events["source"] == row["source"])
-        & (events["line"] > row["line"])
-        & (events["line"] <= row["line"] + _HEADER_REACH)
-        & (events["kind"] == "dump_cpu")
-    ]
-    for _, cpu in after.iterrows():
-        if row["comm"] is None or pd.isna(row["comm"]) or cpu["comm"] == row["comm"]:
-            return int(cpu["pid"]) if not pd.isna(cpu["pid"]) else None
-    return None
+class _Reporters:
+    """The dump_cpu lines of an events table, to name the task a report header names only by comm.
+
+    Looked up by (source, line) with a bisection: scanning the table for every header made a
+    storm of reports quadratic.
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        # source -> (lines, row positions, comms, pids), ordered by line.
+        self._by_source: dict[object, tuple[list[int], list[int], list[object], list[object]]] = {}
+        if events.empty:
+            return
+        cpus = (events["kind"] == "dump_cpu").to_numpy(dtype=bool)
+        positions = [at for at, is_cpu in enumerate(cpus.tolist()) if is_cpu]
+        rows = events.iloc[positions]
+        places: dict[object, list[tuple[int, int, object, object]]] = {}
+        for source, line, position, comm, pid in zip(
+                rows["source"].astype(object).tolist(), rows["line"].astype(object).tolist(), positions,
+                rows["comm"].astype(object).tolist(), rows["pid"].astype(object).tolist(), strict=True):
+            places.setdefault(source, []).append((int(line), position, comm, pid))
+        for source, found in places.items():
+            found.sort(key=lambda place: place[0])  # stable: rows of one line keep their order
+            lines, where, comms, pids = (list(column) for column in zip(*found, strict=True))
+            self._by_source[source] = (lines, where, comms, pids)  # type: ignore[assignment]
+
+    def pid(self, row: Row) -> int | None:
+        """The pid on the first dump_cpu line (in table order) within _HEADER_REACH lines after
+        ``row``, of the comm ``row`` names when it names one."""
+        found = self._by_source.get(row["source"])
+        if found is None:
+            return None
+        lines, where, comms, pids = found
+        line = int(row["line"])  # type: ignore[call-overload]
+        comm = row["comm"]
+        anyone = comm is None or pd.isna(comm)  # type: ignore[arg-type]
+        first = None
+        for at in range(bisect_right(lines, line), bisect_right(lines, line + _HEADER_REACH)):
+            if (anyone or comms[at] == comm) and (first is None or where[at] < where[first]):
+                first = at
+        if first is None:
+            return None
+        pid = pids[first]
+        return None if pd.isna(pid) else int(pid)  # type: ignore[arg-type, call-overload]
 
 
 def _table(rows: list[dict[str, object]], columns: list[str]) -> pd.DataFrame:
@@ -135,7 +180,7 @@ def _table(rows: list[dict[str, object]], columns: list[str]) -> pd.DataFrame:
 _PLACE = ["event", "source", "line", "ts"]
 
 
-def _place(index: object, row: pd.Series) -> dict[str, object]:
+def _place(index: object, row: Row) -> dict[str, object]:
     return {"event": index, "source": row["source"], "line": int(row["line"]), "ts": row["ts"]}
 
 
@@ -143,7 +188,7 @@ def _place(index: object, row: pd.Series) -> dict[str, object]:
 def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
     """One row per "Killed process" line: the victim, its size, and whether a memcg limit hit."""
     rows = []
-    for index, row in of_kind(events, "oom_killed_process").iterrows():
+    for index, row in records(of_kind(events, "oom_killed_process")):
         scope = field(row, "scope") or ""
         rows.append(
             {
@@ -162,12 +207,13 @@ def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
 def oom_invocations(events: pd.DataFrame) -> pd.DataFrame:
     """One row per "invoked oom-killer" line: the allocating task and its request."""
     rows = []
-    for index, row in of_kind(events, "oom_invoke").iterrows():
+    reporters = _Reporters(events)
+    for index, row in records(of_kind(events, "oom_invoke")):
         rows.append(
             {
                 **_place(index, row),
                 "comm": field(row, "comm"),
-                "pid": _reporter_pid(events, row),
+                "pid": reporters.pid(row),
                 "gfp_mask": field(row, "gfp_mask"),
                 "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
                 "order": int_field(row, "order"),
@@ -181,12 +227,13 @@ def oom_invocations(events: pd.DataFrame) -> pd.DataFrame:
 def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall") -> pd.DataFrame:
     """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu."""
     rows = []
-    for index, row in of_kind(events, kind).iterrows():
+    reporters = _Reporters(events)
+    for index, row in records(of_kind(events, kind)):
         rows.append(
             {
                 **_place(index, row),
                 "comm": field(row, "comm"),
-                "pid": _reporter_pid(events, row),
+                "pid": reporters.pid(row),
                 "stall_ms": int_field(row, "stall_ms"),
                 "order": int_field(row, "order"),
                 "mode": field(row, "mode"),
@@ -201,7 +248,7 @@ def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall") -> pd.Da
 def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd.DataFrame:
     """printk ratelimit notices of functions starting with ``prefix``."""
     rows = []
-    for index, row in of_kind(events, "ratelimit_suppressed").iterrows():
+    for index, row in records(of_kind(events, "ratelimit_suppressed")):
         function = field(row, "function") or ""
         if function.startswith(prefix):
             rows.append({**_place(index, row), "function": function, "suppressed": int_field(row, "suppressed")})
@@ -212,7 +259,7 @@ def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd
 def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
     """One row per "INFO: task comm:pid blocked for more than N seconds." report."""
     rows = []
-    for index, row in of_kind(events, "hung_task").iterrows():
+    for index, row in records(of_kind(events, "hung_task")):
         rows.append(
             {
                 **_place(index, row),
@@ -229,7 +276,7 @@ def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
 def lock_blockers(events: pd.DataFrame) -> pd.DataFrame:
     """hung_task's "blocked on a <lock> likely owned by task" lines (6.14+): waiter -> owner."""
     rows = []
-    for index, row in of_kind(events, "hung_task_blocker").iterrows():
+    for index, row in records(of_kind(events, "hung_task_blocker")):
         rows.append(
             {
                 **_place(index, row),
@@ -248,7 +295,7 @@ def held_locks(events: pd.DataFrame) -> pd.DataFrame:
     """One row per lockdep ``#N:`` line, with the holder named by the header line above it."""
     rows = []
     holder: tuple[str | None, int | None, str | None] = (None, None, None)
-    for index, row in of_kind(events, "lockdep_held_header", "lockdep_held").iterrows():
+    for index, row in records(of_kind(events, "lockdep_held_header", "lockdep_held")):
         if row["kind"] == "lockdep_held_header":
             holder = (field(row, "comm"), int_field(row, "pid"), str(row["source"]))
             continue
@@ -272,7 +319,7 @@ def held_locks(events: pd.DataFrame) -> pd.DataFrame:
 def workqueue_pools(events: pd.DataFrame) -> pd.DataFrame:
     """The "pool N: ... hung=Ns workers=N" lines of workqueue dumps."""
     rows = []
-    for index, row in of_kind(events, "wq_pool").iterrows():
+    for index, row in records(of_kind(events, "wq_pool")):
         rows.append(
             {
                 **_place(index, row),
@@ -312,7 +359,7 @@ def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
     name: str | None = None
     current: BusyPwq | None = None
     kinds = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
-    for _, row in of_kind(events, *kinds).iterrows():
+    for _, row in records(of_kind(events, *kinds)):
         kind = row["kind"]
         if kind in ("wq_show_busy", "wq_pool"):
             name, current = None, None
@@ -338,7 +385,7 @@ def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
 def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
     """Per-zone free memory against its watermarks, one row per zone line of each Mem-Info."""
     rows = []
-    for index, row in of_kind(events, "meminfo_zone").iterrows():
+    for index, row in records(of_kind(events, "meminfo_zone")):
         free, low, high = int_field(row, "free_kb"), int_field(row, "low_kb"), int_field(row, "high_kb")
         minimum = int_field(row, "min_kb")
         rows.append(
@@ -359,7 +406,7 @@ def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
 # --- kernel identity ---------------------------------------------------------------------------
 def kernel_release(events: pd.DataFrame) -> str | None:
     """The kernel release named by the first dump_stack header or hung-task taint line."""
-    for _, row in of_kind(events, "dump_cpu", "dump_taint").iterrows():
+    for _, row in records(of_kind(events, "dump_cpu", "dump_taint")):
         release = field(row, "release")
         if release:
             return release

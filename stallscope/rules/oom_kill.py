@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, oom_invocations, oom_kills
+from stallscope.capture.events import field, of_kind, oom_invocations, oom_kills, records
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.task_facts import with_reporters
 
@@ -21,7 +21,7 @@ _NAMED = 10
 def _memcg_of(view: HostView) -> dict[int, str]:
     """Victim pid -> the memory cgroup whose limit was hit (4.19+ oom-kill summary line)."""
     found: dict[int, str] = {}
-    for _, row in of_kind(view.events, "oom_kill_summary").iterrows():
+    for _, row in records(of_kind(view.events, "oom_kill_summary")):
         memcg, pid = field(row, "oom_memcg"), field(row, "pid")
         if memcg and pid and pid.isdigit():
             found[int(pid)] = memcg

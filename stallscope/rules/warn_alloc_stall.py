@@ -39,10 +39,13 @@ def check(view: HostView) -> list[Finding]:
     dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
     masks = Counter(name for name in stalls["gfp_names"].dropna())
     orders = sorted({int(o) for o in stalls["order"].dropna()})
-    tasks: list[TaskRef] = []
-    for _, row in stalls.iterrows():
-        if pd.notna(row["pid"]) and TaskRef(str(row["comm"]), int(row["pid"])) not in tasks:
-            tasks.append(TaskRef(str(row["comm"]), int(row["pid"])))
+    # The first tasks named, each once: a stall storm has tens of thousands of reports.
+    tasks: dict[TaskRef, None] = {}
+    for comm, pid in zip(stalls["comm"].astype(object).tolist(), stalls["pid"].astype(object).tolist(), strict=True):
+        if len(tasks) == _MAX_TASKS:
+            break
+        if pd.notna(pid):
+            tasks.setdefault(TaskRef(str(comm), int(pid)))
     title = (
         f"Page allocation stalled for {ms} ms ({ms / 1000:.0f}s): {who}, order-{order} {gfp}"
         f" - {len(stalls)} stall report(s)"
@@ -73,7 +76,7 @@ def check(view: HostView) -> list[Finding]:
             title=title,
             explanation=" ".join(why),
             evidence=evidence,
-            tasks=tasks[:_MAX_TASKS],
+            tasks=list(tasks),
         )
     ]
 
