@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, stack_frames
+from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records, stack_frames
 from stallscope.capture.stacks import normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 
@@ -27,7 +27,7 @@ def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Ta
     edges: dict[Task, set[Task]] = {}
     what: dict[Task, str] = {}
     evidence: list[Evidence] = []
-    for _, row in lock_blockers(view.events).iterrows():
+    for _, row in records(lock_blockers(view.events)):
         if row["owner_pid"] is None or pd.isna(row["owner_pid"]):
             continue
         waiter: Task = (str(row["comm"]), int(row["pid"]))
@@ -47,20 +47,38 @@ def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, 
     what: dict[Task, str] = {}
     if held.empty:
         return edges, what
-    for _, hung in hung_tasks(view.events).iterrows():
-        mine = held[held["holder_pid"] == hung["pid"]]
-        if mine.empty:
+    # The held locks by holder and by lock, in table order, found once: a long capture has
+    # thousands of hung-task reports and lockdep lines.
+    holder_pids = held["holder_pid"].astype(object).tolist()
+    holder_comms = held["holder_comm"].astype(object).tolist()
+    locks = held["lock"].astype(object).tolist()
+    lock_functions = held["function"].astype(object).tolist()
+    by_holder: dict[object, list[int]] = {}
+    by_lock: dict[object, list[int]] = {}
+    for at, (holder, lock) in enumerate(zip(holder_pids, locks, strict=True)):
+        by_holder.setdefault(holder, []).append(at)
+        by_lock.setdefault(lock, []).append(at)
+    functions_of_stack: dict[object, list[str]] = {}
+    for _, hung in records(hung_tasks(view.events)):
+        pid = hung["pid"]
+        mine = by_holder.get(pid) if pid is not None and not pd.isna(pid) else None  # type: ignore[arg-type]
+        if not mine:
             continue
-        acquiring = mine.iloc[-1]
-        functions = reliable_functions(stack_frames(view.capture, hung["stack"]))
-        if normalize_function(str(acquiring["function"])) not in functions:
+        acquiring = mine[-1]
+        stack = hung["stack"]
+        key = None if stack is None or pd.isna(stack) else int(stack)  # type: ignore[arg-type, call-overload]
+        if key not in functions_of_stack:
+            functions_of_stack[key] = reliable_functions(stack_frames(view.capture, stack))
+        if normalize_function(str(lock_functions[acquiring])) not in functions_of_stack[key]:
             continue
-        waiter: Task = (str(hung["comm"]), int(hung["pid"]))
-        others = held[(held["lock"] == acquiring["lock"]) & (held["holder_pid"] != hung["pid"])]
-        edges.setdefault(waiter, set())
-        for _, other in others.iterrows():
-            edges.setdefault(waiter, set()).add((str(other["holder_comm"]), int(other["holder_pid"])))
-        what[waiter] = f"{acquiring['lock']} (taken in {acquiring['function']})"
+        waiter: Task = (str(hung["comm"]), int(pid))  # type: ignore[call-overload]
+        owners = edges.setdefault(waiter, set())
+        for other in by_lock[locks[acquiring]]:
+            holder = holder_pids[other]
+            # A held-lock line without its "locks held by" header (cut from the capture) has no holder.
+            if holder != pid and holder is not None and not pd.isna(holder):  # type: ignore[arg-type]
+                owners.add((str(holder_comms[other]), int(holder)))  # type: ignore[call-overload]
+        what[waiter] = f"{locks[acquiring]} (taken in {lock_functions[acquiring]})"
     return edges, what
 
 
@@ -105,7 +123,7 @@ def check(view: HostView) -> list[Finding]:
     if not edges and held.empty:
         return []
     why: list[str] = []
-    tasks: list[TaskRef] = []
+    tasks: dict[TaskRef, None] = {}  # in order of mention, each once
     for waiter, owners in edges.items():
         if owners:
             why.append(f"{_name(waiter)} waits for {what.get(waiter, 'a lock')} held by "
@@ -115,8 +133,7 @@ def check(view: HostView) -> list[Finding]:
                        "in the dump holds it: its owner was not printed (snipped output, or a lock lockdep "
                        "does not track).")
         for task in (waiter, *sorted(owners)):
-            if TaskRef(*task) not in tasks:
-                tasks.append(TaskRef(*task))
+            tasks.setdefault(TaskRef(*task))
     if not held.empty:
         last = held.drop_duplicates(["holder_pid", "index"], keep="last")
         by_lock = last.groupby("lock", sort=False)
@@ -135,7 +152,7 @@ def check(view: HostView) -> list[Finding]:
                 continue
             ref = TaskRef(str(r["holder_comm"]), int(r["holder_pid"]))
             if ref not in tasks and len(tasks) < _MAX_HOLDERS:
-                tasks.append(ref)
+                tasks[ref] = None
     cycle = _cycle(edges)
     if cycle:
         loop = " -> ".join(_name(t) for t in [*cycle, cycle[0]])
@@ -158,7 +175,7 @@ def check(view: HostView) -> list[Finding]:
         severity = Severity.INFO
     return [
         Finding(rule=RULE, severity=severity, title=title, explanation=" ".join(why),
-                evidence=evidence[:8], tasks=tasks)
+                evidence=evidence[:8], tasks=list(tasks))
     ]
 
 

@@ -8,6 +8,8 @@ another victim, so the whole system waits with it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import pandas as pd
 
 from stallscope.capture.stacks import first_meaningful, lock_wait
@@ -165,18 +167,24 @@ def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
     events = view.events
     held = events[events["kind"] == "lockdep_held"]
     headers = events[events["kind"] == "lockdep_held_header"]
+    # Each lock's header is the last one before it in the table: found by bisection over the
+    # headers' row ids, since a long capture holds thousands of lockdep dumps.
+    header_rows = headers.index.tolist()
+    header_comms = headers["comm"].astype(object).tolist()
+    header_pids = headers["pid"].astype(object).tolist()
     holders = []
-    for index, fields in zip(held.index, held["fields"], strict=True):
+    for index, fields in zip(held.index.tolist(), held["fields"], strict=True):
         lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
         if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
-            header = headers[headers.index < index]
-            if len(header):
-                h = header.iloc[-1]
-                holders.append((int(header.index[-1]), f"{h['comm']}/{h['pid']}", int(h["pid"])))
+            at = bisect_left(header_rows, index) - 1
+            if at >= 0:
+                holders.append((int(header_rows[at]), f"{header_comms[at]}/{header_pids[at]}", int(header_pids[at])))
     if not holders:
         return ""
     evidence.append(view.event_evidence(holders[0][0]))
-    stalled = [p for _, _, p in holders if ((view.tasks["pid"] == p) & view.tasks["delay"].notna()).any()]
+    tasks = view.tasks
+    waiting = set(tasks.loc[tasks["delay"].notna().to_numpy(dtype=bool), "pid"].dropna().astype("int64").tolist())
+    stalled = [p for _, _, p in holders if p in waiting]
     names = ", ".join(n for _, n, _ in holders[:5])
     more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
     text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"

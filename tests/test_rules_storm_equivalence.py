@@ -1,0 +1,101 @@
+"""Rules that once scanned a whole table for every report (quadratic in a storm of reports) now use
+lookups built once; their findings must be those of the scanning code, kept here as the reference.
+
+Checked on the real logs and on real logs repeated end to end, where each report, lockdep dump
+and reaper failure comes back many times (the shape of a long OOM or hung-task storm).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import stallscope
+from conftest import DATA
+from stallscope.capture.events import held_locks, hung_tasks, stack_frames
+from stallscope.capture.stacks import normalize_function, reliable_functions
+from stallscope.diagnose import host_views
+from stallscope.rules import lock_owner_cycle, victim_stuck
+from stallscope.rules.base import Evidence, HostView
+from stallscope.rules.task_facts import label
+
+# The real logs that reach each replaced lookup: lockdep names mmap_sem holders while the OOM
+# reaper fails; a hung task waits in the function that took its last lockdep-listed lock.
+MMAP_HOLDERS = "lkml/2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log"
+LOCKDEP_WAITS = "lkml/2016-03-11_related-no-memalloc-kswapd-xfs-ilock-hung-task.log"
+
+
+def _scanning_mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
+    events = view.events
+    held = events[events["kind"] == "lockdep_held"]
+    headers = events[events["kind"] == "lockdep_held_header"]
+    holders = []
+    for index, fields in zip(held.index, held["fields"], strict=True):
+        lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
+        if "mmap_sem" in lock or "mmap_lock" in lock:
+            header = headers[headers.index < index]
+            if len(header):
+                h = header.iloc[-1]
+                holders.append((int(header.index[-1]), f"{h['comm']}/{h['pid']}", int(h["pid"])))
+    if not holders:
+        return ""
+    evidence.append(view.event_evidence(holders[0][0]))
+    stalled = [p for _, _, p in holders if ((view.tasks["pid"] == p) & view.tasks["delay"].notna()).any()]
+    names = ", ".join(n for _, n, _ in holders[:5])
+    more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
+    text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"
+    if stalled:
+        row = view.tasks[view.tasks["pid"] == stalled[0]].index[-1]
+        evidence.append(view.task_evidence(int(row)))
+        text += f", and {label(view, int(row))} among them is itself stalled in the allocator"
+    return text + "."
+
+
+def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame):  # type: ignore[no-untyped-def]
+    edges: dict[tuple[str, int], set[tuple[str, int]]] = {}
+    what: dict[tuple[str, int], str] = {}
+    if held.empty:
+        return edges, what
+    for _, hung in hung_tasks(view.events).iterrows():
+        mine = held[held["holder_pid"] == hung["pid"]]
+        if mine.empty:
+            continue
+        acquiring = mine.iloc[-1]
+        functions = reliable_functions(stack_frames(view.capture, hung["stack"]))
+        if normalize_function(str(acquiring["function"])) not in functions:
+            continue
+        waiter = (str(hung["comm"]), int(hung["pid"]))
+        others = held[(held["lock"] == acquiring["lock"]) & (held["holder_pid"] != hung["pid"])]
+        edges.setdefault(waiter, set())
+        for _, other in others.iterrows():
+            edges.setdefault(waiter, set()).add((str(other["holder_comm"]), int(other["holder_pid"])))
+        what[waiter] = f"{acquiring['lock']} (taken in {acquiring['function']})"
+    return edges, what
+
+
+def _repeated(relative: str, times: int, folder: Path) -> Path:
+    log = folder / f"{Path(relative).stem}.x{times}.log"
+    log.write_bytes((DATA / relative).read_bytes() * times)
+    return log
+
+
+@pytest.mark.parametrize("times", [1, 12])
+@pytest.mark.parametrize("relative", [MMAP_HOLDERS, LOCKDEP_WAITS])
+def test_lookups_find_what_scanning_found(relative: str, times: int, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = stallscope.load(str(_repeated(relative, times, tmp_path)))
+    for view in host_views(capture):
+        fast = (victim_stuck.check(view), lock_owner_cycle.check(view),
+                lock_owner_cycle._edges_from_lockdep(view, held_locks(view.events)))
+        with monkeypatch.context() as patched:
+            patched.setattr(victim_stuck, "_mmap_holders", _scanning_mmap_holders)
+            patched.setattr(lock_owner_cycle, "_edges_from_lockdep", _scanning_edges_from_lockdep)
+            slow = (victim_stuck.check(view), lock_owner_cycle.check(view),
+                    _scanning_edges_from_lockdep(view, held_locks(view.events)))
+        assert fast == slow
+        if relative == MMAP_HOLDERS:
+            assert any("holding an mmap_sem" in f.explanation for f in fast[0])
+        else:
+            assert fast[2][0]
