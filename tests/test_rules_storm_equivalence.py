@@ -18,8 +18,7 @@ from stallscope.capture.events import held_locks, hung_tasks, stack_frames
 from stallscope.capture.stacks import normalize_function, reliable_functions
 from stallscope.diagnose import host_views
 from stallscope.rules import lock_owner_cycle, victim_stuck
-from stallscope.rules.base import Evidence, HostView
-from stallscope.rules.task_facts import label
+from stallscope.rules.base import HostView
 
 # The real logs that reach each replaced lookup: lockdep names mmap_sem holders while the OOM
 # reaper fails; a hung task waits in the function that took its last lockdep-listed lock.
@@ -27,7 +26,7 @@ MMAP_HOLDERS = "lkml/2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log"
 LOCKDEP_WAITS = "lkml/2016-03-11_related-no-memalloc-kswapd-xfs-ilock-hung-task.log"
 
 
-def _scanning_mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
+def _scanning_mmap_holders(view: HostView) -> tuple[list[tuple[int, str, int]], list[int]]:
     events = view.events
     held = events[events["kind"] == "lockdep_held"]
     headers = events[events["kind"] == "lockdep_held_header"]
@@ -39,18 +38,8 @@ def _scanning_mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
             if len(header):
                 h = header.iloc[-1]
                 holders.append((int(header.index[-1]), f"{h['comm']}/{h['pid']}", int(h["pid"])))
-    if not holders:
-        return ""
-    evidence.append(view.event_evidence(holders[0][0]))
     stalled = [p for _, _, p in holders if ((view.tasks["pid"] == p) & view.tasks["delay"].notna()).any()]
-    names = ", ".join(n for _, n, _ in holders[:5])
-    more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
-    text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"
-    if stalled:
-        row = view.tasks[view.tasks["pid"] == stalled[0]].index[-1]
-        evidence.append(view.task_evidence(int(row)))
-        text += f", and {label(view, int(row))} among them is itself stalled in the allocator"
-    return text + "."
+    return holders, stalled
 
 
 def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame):  # type: ignore[no-untyped-def]
@@ -87,15 +76,15 @@ def test_lookups_find_what_scanning_found(relative: str, times: int, tmp_path: P
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     capture = stallscope.load(str(_repeated(relative, times, tmp_path)))
     for view in host_views(capture):
-        fast = (victim_stuck.check(view), lock_owner_cycle.check(view),
+        fast = (victim_stuck.check(view), victim_stuck.mmap_holders(view), lock_owner_cycle.check(view),
                 lock_owner_cycle._edges_from_lockdep(view, held_locks(view.events)))
         with monkeypatch.context() as patched:
-            patched.setattr(victim_stuck, "_mmap_holders", _scanning_mmap_holders)
+            patched.setattr(victim_stuck, "mmap_holders", _scanning_mmap_holders)
             patched.setattr(lock_owner_cycle, "_edges_from_lockdep", _scanning_edges_from_lockdep)
-            slow = (victim_stuck.check(view), lock_owner_cycle.check(view),
+            slow = (victim_stuck.check(view), _scanning_mmap_holders(view), lock_owner_cycle.check(view),
                     _scanning_edges_from_lockdep(view, held_locks(view.events)))
         assert fast == slow
         if relative == MMAP_HOLDERS:
-            assert any("holding an mmap_sem" in f.explanation for f in fast[0])
+            assert fast[1][0] and any("holding an mmap_sem" in f.explanation for f in fast[0])
         else:
-            assert fast[2][0]
+            assert fast[3][0]

@@ -162,29 +162,15 @@ def _span(t: object) -> str:
     return f" over {float(last) - float(first):.0f} s"
 
 
+MmapHolder = tuple[int, str, int]  # header event row, "comm/pid" as printed, pid
+
+
 def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
     """Tasks lockdep shows holding an mmap_sem: the reaper needs that lock."""
-    events = view.events
-    held = events[events["kind"] == "lockdep_held"]
-    headers = events[events["kind"] == "lockdep_held_header"]
-    # Each lock's header is the last one before it in the table: found by bisection over the
-    # headers' row ids, since a long capture holds thousands of lockdep dumps.
-    header_rows = headers.index.tolist()
-    header_comms = headers["comm"].astype(object).tolist()
-    header_pids = headers["pid"].astype(object).tolist()
-    holders = []
-    for index, fields in zip(held.index.tolist(), held["fields"], strict=True):
-        lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
-        if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
-            at = bisect_left(header_rows, index) - 1
-            if at >= 0:
-                holders.append((int(header_rows[at]), f"{header_comms[at]}/{header_pids[at]}", int(header_pids[at])))
+    holders, stalled = mmap_holders(view)
     if not holders:
         return ""
     evidence.append(view.event_evidence(holders[0][0]))
-    tasks = view.tasks
-    waiting = set(tasks.loc[tasks["delay"].notna().to_numpy(dtype=bool), "pid"].dropna().astype("int64").tolist())
-    stalled = [p for _, _, p in holders if p in waiting]
     names = ", ".join(n for _, n, _ in holders[:5])
     more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
     text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"
@@ -193,6 +179,31 @@ def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
         evidence.append(view.task_evidence(int(row)))
         text += f", and {label(view, int(row))} among them is itself stalled in the allocator"
     return text + "."
+
+
+def mmap_holders(view: HostView) -> tuple[list[MmapHolder], list[int]]:
+    """The holders of an mmap_sem that lockdep lists (one per such held-lock line), and the pids
+    among them that are themselves stalled in the allocator."""
+    events = view.events
+    held = events[events["kind"] == "lockdep_held"]
+    headers = events[events["kind"] == "lockdep_held_header"]
+    # Each lock's header is the last one before it in the table: found by bisection over the
+    # headers' row ids, since a long capture holds thousands of lockdep dumps.
+    header_rows = headers.index.tolist()
+    header_comms = headers["comm"].astype(object).tolist()
+    header_pids = headers["pid"].astype(object).tolist()
+    holders: list[MmapHolder] = []
+    for index, fields in zip(held.index.tolist(), held["fields"], strict=True):
+        lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
+        if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
+            at = bisect_left(header_rows, index) - 1
+            if at >= 0:
+                holders.append((int(header_rows[at]), f"{header_comms[at]}/{header_pids[at]}", int(header_pids[at])))
+    if not holders:
+        return holders, []
+    tasks = view.tasks
+    waiting = set(tasks.loc[tasks["delay"].notna().to_numpy(dtype=bool), "pid"].dropna().astype("int64").tolist())
+    return holders, [p for _, _, p in holders if p in waiting]
 
 
 def _reaper_only(view: HostView, pid: int, event: int) -> Finding:
