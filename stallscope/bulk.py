@@ -815,17 +815,31 @@ class ByteChunks:
 
 def _readinto_of(stream: BinaryIO) -> Callable[[memoryview], int | None]:
     """``stream.readinto``, or for a stream with read() only (a wrapper that stops at damage) the
-    same by way of a copy."""
+    same by way of a copy; either way an error of the stream itself is :class:`StreamDamage`."""
     readinto = getattr(stream, "readinto", None)
-    if readinto is not None:
-        return readinto  # type: ignore[no-any-return]
+    if readinto is None:
+        def readinto(view: memoryview) -> int:
+            data = stream.read(len(view))
+            view[: len(data)] = data
+            return len(data)
 
-    def copying(view: memoryview) -> int:
-        data = stream.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+    def guarded(view: memoryview) -> int | None:
+        try:
+            return readinto(view)  # type: ignore[no-any-return]
+        except _DAMAGE as error:
+            raise StreamDamage(error) from error
 
-    return copying
+    return guarded
+
+
+class StreamDamage(Exception):
+    """The input's bytes could not be read on (a truncated or corrupt compressed stream, a read
+    error): only this ends an input early. What the grammars or the builder make of a line never
+    does: a line they cannot take is that line unparsed."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Joined:
@@ -839,13 +853,19 @@ class _Joined:
         line = self.head.readline()
         if line.endswith(b"\n"):
             return line
-        return line + self.rest.readline()
+        try:
+            return line + self.rest.readline()
+        except _DAMAGE as error:
+            raise StreamDamage(error) from error
 
     def read(self, size: int = -1) -> bytes:
         data = self.head.read(size)
-        if size < 0:
-            return data + self.rest.read()
-        return data + self.rest.read(size - len(data)) if len(data) < size else data
+        try:
+            if size < 0:
+                return data + self.rest.read()
+            return data + self.rest.read(size - len(data)) if len(data) < size else data
+        except _DAMAGE as error:
+            raise StreamDamage(error) from error
 
 
 def chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[str]:
@@ -909,14 +929,24 @@ def read_stream(
         else:
             texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
             read_lines(name, _lines_of(texts), builder, stats, parser)
-    except _DAMAGE as error:
+    except StreamDamage as damage:
         # What was read before the damage stays in the capture: a rotated log cut off by a full
         # disk still holds the hours before. The caller reports stats.damaged.
         what = compression or "file"
-        stats.damaged = f"{name}: {what} data ends early or is corrupt ({error}); analyzed the lines before"
+        stats.damaged = f"{name}: {what} data ends early or is corrupt ({damage.error}); analyzed the lines before"
 
 
-_DAMAGE = (EOFError, OSError, lzma.LZMAError, ValueError)
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a decompressor or the file system raises when the bytes cannot be read on."""
+    errors: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, ValueError)
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
+_DAMAGE = _stream_errors()
 
 
 class _UpToDamage:

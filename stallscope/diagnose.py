@@ -62,11 +62,16 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None) -> Iterator
     for at, machine in enumerate(machine_keys(capture)):
         if chosen is not None and at not in chosen:
             continue
+        tasks = _rows(capture.tasks, machine)
+        if len(tasks) and tasks["pid"].hasnans:
+            # A task line whose pid was beyond any pid's range (garbled) names no task the rules
+            # can follow; its row stays in the table with ``corrupted`` saying why.
+            tasks = tasks[tasks["pid"].notna()]
         yield at, HostView(
             host=machine[0],
             capture=capture,
             snapshots=_rows(capture.snapshots, machine),
-            tasks=_rows(capture.tasks, machine),
+            tasks=tasks,
             events=_rows(capture.events, machine),
             capture_memo=shared,
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ class Piece:
     # Where a worker opens the file: absolute, since a Dask worker's working directory is not
     # the client's. ``path`` stays the name evidence cites.
     location: str | None = None
+    # Read once, in this process (see is_stream).
+    stream: bool = False
 
     @property
     def opens(self) -> str:
@@ -98,11 +101,23 @@ def _cut_after(handle: object, offset: int, size: int) -> int:
     return fallback if fallback is not None else offset + first_newline + 1
 
 
+def is_stream(path: str) -> bool:
+    """Standard input, a pipe, a FIFO, a socket, a terminal, ``<(command)``: what can be read only
+    once, from start to end, by the process that opens it."""
+    if path == STDIN_NAME:
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False  # the reader will say why it cannot open it
+
+
 def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
     pieces: list[Piece] = []
     for path in expand_inputs(paths):
-        if path == STDIN_NAME:
-            pieces.append(Piece(path))
+        if is_stream(path):
+            # Opened once, here: no peek at its compression, no piece, no worker.
+            pieces.append(Piece(path, stream=True))
             continue
         location = os.path.abspath(path)
         if jobs < 2:
@@ -151,7 +166,7 @@ class _Range:
 
 def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
     """One piece (or whole file) read into its own capture: what every worker runs."""
-    if piece.path == STDIN_NAME:
+    if piece.stream:
         return load(piece.path, keep_unparsed=keep_unparsed)
     if piece.end is None:
         # The same steps as stallscope.load for one file, opened where the worker sees it.
@@ -263,8 +278,9 @@ def load_parallel(
         with LocalEngine(jobs) as local:
             return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=local)
     pieces = plan(paths, engine.workers())
-    if any(p.path == STDIN_NAME for p in pieces):
-        # Standard input exists only here; read everything on the client in input order.
+    if any(p.stream for p in pieces):
+        # Standard input and pipes exist only here, readable once; read everything on the client
+        # in input order.
         return load(*paths, keep_unparsed=keep_unparsed)
     if not engine.remote and (engine.workers() < 2 or len(pieces) < 2):
         return load(*paths, keep_unparsed=keep_unparsed)
@@ -276,7 +292,9 @@ def load_parallel(
     for piece, capture in zip(pieces, captures, strict=True):
         offset = lines_before.get(piece.path, 0) if piece.end is not None else 0
         parts.append(Part(capture, offset))
-        lines_before[piece.path] = offset + capture.lines
+        # Line numbers are physical lines of the file: a record can span several (a wrapped or
+        # continued line joined back), so the records of the piece are not its lines.
+        lines_before[piece.path] = offset + sum(i.physical_lines for i in capture.inputs)
     del captures
     return merge(parts, consume=True)
 

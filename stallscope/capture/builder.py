@@ -39,6 +39,8 @@ TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "
 REGISTER_KINDS = frozenset({"rip", "registers", "code_bytes"})
 _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
 
+# Why a row lost a value: the number printed was beyond what its column holds.
+OUT_OF_RANGE = "a number too large for its column (kept as missing)"
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
 # Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
@@ -236,8 +238,18 @@ class CaptureBuilder:
         stream = self._stream(record.source, record.host, record.caller)
         if record.body.strip():
             stats.unparsed += 1
+            if stats.kernel_line is None and ("Linux version" in record.body or "ainted" in record.body):
+                # The boot banner names the kernel (and so the gfp and flag bit layouts); kept
+                # here so that nothing has to read the input again to find it.
+                stats.kernel_line = record.body.strip()
             if self.keep_unparsed:
                 self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
+            if stream.trace_start is not None and record.ts is not None and record.body[:1].isspace():
+                # An indented line inside an open trace is one of its frames, damaged (a garbled
+                # digit, a cut): the trace goes on without it rather than losing its callers.
+                if stream.task_row is not None:
+                    self._corrupt(stream.task_row, "a line of its trace not understood")
+                return
             if record.fmt is None:
                 # No prefix at all ("(...snipped...)" in a mail, console garbage): nothing says
                 # whose output it cut, and in a one-host log it ends what is open. So it ends
@@ -276,6 +288,11 @@ class CaptureBuilder:
         for (name, host, _caller), stream in self._streams.items():
             if name == record.source and host == record.host and stream.task_row is not None:
                 self._corrupt(stream.task_row, f"{record.corrupted} inside its block")
+
+    def _out_of_range(self) -> None:
+        """A line of the current input held a number no int64 column can hold: counted."""
+        if self.inputs:
+            self.inputs[-1].corrupted += 1
 
     def _corrupt(self, row: int, why: str) -> None:
         known = self.task_corrupted.get(row)
@@ -331,7 +348,8 @@ class CaptureBuilder:
                 seen = self._event_bodies[text] = (text, fields, _int(fields.get("pid")),
                                                    comm.strip() if comm else None)
         text, fields, pid, comm = seen
-        self._write_event((stream.host, stream.source, line, ts, kind, pid, comm, None))
+        if self._write_event((stream.host, stream.source, line, ts, kind, pid, comm, None)):
+            self._out_of_range()
         self.event_fields.append(fields)
         self.event_text.append(text)
         if kind in EVENT_KINDS_WITH_TRACE:
@@ -350,7 +368,9 @@ class CaptureBuilder:
         if not closing:
             shared.report = self._report_count
             self._report_count += 1
-        self._write_snapshot((record.host, record.source, record.line, record.ts, *counts, shared.report, closing))
+        if self._write_snapshot((record.host, record.source, record.line, record.ts, *counts, shared.report,
+                                 closing)):
+            self._out_of_range()
         shared.report_has_tasks = False
         if closing:
             shared.report = None
@@ -377,10 +397,12 @@ class CaptureBuilder:
         pid = values[1]
         shared = stream.shared
         row = self._task_count
-        self._write_task((
+        if self._write_task((
             stream.host, stream.source, line, ts, shared.snapshot, *values,
             None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
-        ))
+        )):
+            self._out_of_range()
+            self._corrupt(row, OUT_OF_RANGE)
         self.task_text.append(text)
         shared.report_has_tasks = shared.report is not None
         stream.task_row = row
@@ -533,7 +555,8 @@ class CaptureBuilder:
             return found
         stack = self._stack_ids[frames] = len(self._stack_ids)
         for depth, frame in enumerate(frames):
-            self._write_frame((stack, depth, *frame))
+            if self._write_frame((stack, depth, *frame)):
+                self._out_of_range()
         return stack
 
     def build(self, consume: bool = False) -> Capture:

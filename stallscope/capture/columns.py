@@ -113,7 +113,9 @@ def frame_of(columns: dict[str, Column], consume: bool = False) -> pd.DataFrame:
     return pd.DataFrame({name: column.series(consume) for name, column in columns.items()})
 
 
-RowWriter = Callable[[Sequence[object]], None]
+RowWriter = Callable[[Sequence[object]], bool]
+# What an int64 column holds; MISSING, the lowest value, stands for "not printed".
+INT_RANGE = range(MISSING + 1, 2**63)
 
 
 def row_writer(columns: dict[str, Column]) -> RowWriter:
@@ -121,24 +123,46 @@ def row_writer(columns: dict[str, Column]) -> RowWriter:
 
     Compiled once per table: a row is a handful of C-level appends instead of one Python method
     call per cell, which matters for the hundreds of thousands of rows of a large capture.
+
+    A number too large for its int64 column (a garbled or inflated counter) does not stop the
+    row: the columns already appended are cut back and the row is written again with every such
+    number missing. The writer returns True when it had to, so the caller can flag the row.
     """
-    scope: dict[str, object] = {"MISSING": MISSING, "NAN": float("nan")}
-    lines = ["def write(row):", f"    ({', '.join(f'v{i}' for i in range(len(columns)))},) = row"]
+    scope: dict[str, object] = {"MISSING": MISSING, "NAN": float("nan"), "INT_RANGE": INT_RANGE}
+    names = ", ".join(f"v{i}" for i in range(len(columns)))
+    appends: list[str] = []
+    undo: list[str] = []
+    kept: list[str] = []
     for i, column in enumerate(columns.values()):
+        buffer = column.codes if isinstance(column, CategoryColumn) else column.values
+        scope[f"a{i}"] = buffer.append
+        scope[f"b{i}"] = buffer
+        undo.append(f"        del b{i}[n:]")
+        kept.append(f"v{i}")
         if isinstance(column, IntColumn):
-            scope[f"a{i}"] = column.values.append
-            lines.append(f"    a{i}(MISSING if v{i} is None else v{i})")
+            appends.append(f"        a{i}(MISSING if v{i} is None else v{i})")
+            kept[-1] = f"(v{i} if v{i} is None or v{i} in INT_RANGE else None)"
         elif isinstance(column, FloatColumn):
-            scope[f"a{i}"] = column.values.append
-            lines.append(f"    a{i}(NAN if v{i} is None else v{i})")
+            appends.append(f"        a{i}(NAN if v{i} is None else v{i})")
         elif isinstance(column, BoolColumn):
-            scope[f"a{i}"] = column.values.append
-            lines.append(f"    a{i}(1 if v{i} else 0)")
+            appends.append(f"        a{i}(1 if v{i} else 0)")
         else:
-            scope[f"a{i}"] = column.codes.append
             scope[f"g{i}"] = column._index.get
             scope[f"c{i}"] = column.code
-            lines.append(f"    k = g{i}(v{i})")
-            lines.append(f"    a{i}(c{i}(v{i}) if k is None else k)")
-    exec("\n".join(lines), scope)
+            appends.append(f"        k = g{i}(v{i})")
+            appends.append(f"        a{i}(c{i}(v{i}) if k is None else k)")
+    source = [
+        "def write(row):",
+        f"    ({names},) = row",
+        "    try:",
+        *appends,
+        "    except OverflowError:",
+        # Every column held n rows before this one: the first one's length says how many.
+        f"        n = len(b0) - 1 if len(b0) > len(b{len(columns) - 1}) else len(b0)",
+        *undo,
+        f"        write(({', '.join(kept)},))",
+        "        return True",
+        "    return False",
+    ]
+    exec("\n".join(source), scope)
     return scope["write"]  # type: ignore[return-value]

@@ -49,19 +49,10 @@ def _texts(capture: Capture, source: str | None) -> Iterator[str]:
     if len(events):
         rows = events if source is None else events[events["source"] == source]
         yield from (str(t) for t in rows["text"])
-    # The banner and CPU lines need not be events of any kind, so read the inputs once more;
-    # only lines that can carry a version are looked at.
-    from stallscope.sources.reader import InputError, iter_lines
-
+    # The boot banner is no event of any kind: the reader kept the first such line per input.
     for stats in capture.inputs:
-        if (source is not None and stats.path != source) or stats.path == "-":
-            continue
-        try:
-            for line in iter_lines(stats.path):
-                if "Linux version" in line or "ainted" in line or " #" in line:
-                    yield line
-        except (InputError, OSError):
-            continue
+        if stats.kernel_line is not None and (source is None or stats.path == source):
+            yield stats.kernel_line
 
 
 # --- era inference ---------------------------------------------------------------------------

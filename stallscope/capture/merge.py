@@ -108,6 +108,8 @@ def _inputs(captures: list[Capture]) -> list[InputStats]:
             total.parsed += stats.parsed
             total.unparsed += stats.unparsed
             total.physical_lines += stats.physical_lines
+            total.corrupted += stats.corrupted
+            total.kernel_line = total.kernel_line or stats.kernel_line
             total.damaged = total.damaged or stats.damaged
             for kind, n in stats.kinds.items():
                 total.kinds[kind] = total.kinds.get(kind, 0) + n

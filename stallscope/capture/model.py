@@ -21,6 +21,11 @@ class InputStats:
     kinds: dict[str, int] = field(default_factory=dict)
     formats: dict[str | None, int] = field(default_factory=dict)  # capture format -> records
     physical_lines: int = 0  # lines of the (decompressed) input
+    # Lines read with a value that had to be dropped (a number beyond its column's range): the
+    # line is parsed, the value missing, and the row's ``corrupted`` says so where it has one.
+    corrupted: int = 0
+    # The first line naming the kernel that is not an event (the boot banner, "Linux version").
+    kernel_line: str | None = None
     # Why reading stopped early (a truncated or corrupt compressed stream): what came before
     # was analyzed, and the command line says so and exits with its own code.
     damaged: str | None = None
@@ -32,6 +37,7 @@ class InputStats:
             "parsed": self.parsed,
             "unparsed": self.unparsed,
             "physical_lines": self.physical_lines,
+            "corrupted": self.corrupted,
             "compression": self.compression,
             "formats": {name or "unprefixed": n for name, n in self.formats.items()},
             "damaged": self.damaged,

@@ -140,6 +140,9 @@ class Template:
     kind: str
     constants: tuple[tuple[str, str], ...]
     variables: tuple[tuple[str, Segments], ...]
+    # Digit runs that must be exactly "0": the leading zero of a hexadecimal number ("0x3d").
+    # The shape cannot tell "0x3d" from a garbled "10x3d" (both mask to "0x0d"); the line can.
+    zero_runs: tuple[int, ...] = ()
     # The fields of one line from its digit runs. A shape filled often (every line that opens a
     # block) gets a dict display compiled for it, 3x faster than a loop over its segments; most
     # shapes (frames of traces seen once) are filled once or twice, less than compiling costs.
@@ -149,6 +152,11 @@ class Template:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fill", self._fill_by_loop)
         object.__setattr__(self, "_fills", [0])
+
+    def accepts(self, runs: Sequence[str]) -> bool:
+        """Whether a line of this shape with these digit runs is one the grammar accepts: a
+        hexadecimal number must start with "0x" (one garbled digit, "10x3d", is not a number)."""
+        return all(runs[i] == "0" for i in self.zero_runs)
 
     def _fill_by_loop(self, runs: Sequence[str]) -> dict[str, str]:
         self._fills[0] += 1
@@ -193,16 +201,16 @@ def _first_tokens(parser: Lark, start: str) -> re.Pattern[str]:
     return re.compile("|".join(patterns) if patterns else "(?!)")
 
 
-def _leaf_fields(tree: Tree) -> list[tuple[str, int, int]]:
-    """(field name, start, end) of every token: a one-token rule names its token."""
-    found: list[tuple[str, int, int]] = []
+def _leaf_fields(tree: Tree) -> list[tuple[str, int, int, str]]:
+    """(field name, start, end, terminal) of every token: a one-token rule names its token."""
+    found: list[tuple[str, int, int, str]] = []
     for child in tree.children:
         if isinstance(child, Token):
-            found.append((child.type.lower(), child.start_pos, child.end_pos))
+            found.append((child.type.lower(), child.start_pos, child.end_pos, child.type))
         elif isinstance(child, Tree):
             tokens = [t for t in child.children if isinstance(t, Token)]
             if len(tokens) == 1 and len(child.children) == 1:
-                found.append((str(child.data), tokens[0].start_pos, tokens[0].end_pos))
+                found.append((str(child.data), tokens[0].start_pos, tokens[0].end_pos, tokens[0].type))
             else:
                 found.extend(_leaf_fields(child))
     return found
@@ -231,8 +239,11 @@ def _template(kind: str, tree: Tree, masked: str) -> Template:
             run_index[pos] = count
             count += 1
     merged: dict[str, list[Segments]] = {}
-    for name, start, end in _leaf_fields(tree):
+    zero_runs: list[int] = []
+    for name, start, end, terminal in _leaf_fields(tree):
         merged.setdefault(name, []).append(_segments(masked, start, end, run_index))
+        if terminal == "HEX" and masked.startswith("0", start):
+            zero_runs.append(run_index[start])
     constants: list[tuple[str, str]] = []
     variables: list[tuple[str, Segments]] = []
     for name, pieces in merged.items():
@@ -246,7 +257,7 @@ def _template(kind: str, tree: Tree, masked: str) -> Template:
             constants.append((name, "".join(str(p) for p in joined)))
         else:
             variables.append((name, tuple(joined)))
-    return Template(kind, tuple(constants), tuple(variables))
+    return Template(kind, tuple(constants), tuple(variables), tuple(zero_runs))
 
 
 class LineParser:
@@ -269,7 +280,11 @@ class LineParser:
         """The template of ``body``'s shape (learned with Lark on first sight), or None."""
         if len(body) > MAX_BODY_CHARS:
             return None
-        return self._shape(body, _DIGIT_RUN.split(body))
+        parts = _DIGIT_RUN.split(body)
+        template = self._shape(body, parts)
+        if template is None or (template.zero_runs and not template.accepts(parts[1::2])):
+            return None
+        return template
 
     def _shape(self, body: str, parts: list[str]) -> Template | None:
         masked = "0".join(parts[0::2]) if len(parts) > 1 else body
@@ -290,7 +305,10 @@ class LineParser:
         template = self._shape(body, parts)
         if template is None:
             return None
-        return ParsedLine(template.kind, template.fill(parts[1::2]))
+        runs = parts[1::2]
+        if template.zero_runs and not template.accepts(runs):
+            return None
+        return ParsedLine(template.kind, template.fill(runs))
 
     def _learn(self, masked: str) -> Template | None:
         if not masked:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from stallscope.records.prefix import Prefix, epoch_usec
+from stallscope.records.prefix import Prefix, epoch_usec, usec_seconds
 
 
 class JournalEntry:
@@ -50,7 +50,7 @@ def entry(fields: Mapping[str, object], fmt: str) -> JournalEntry | None:
         fmt,
         0,
         host=_text(fields.get("_HOSTNAME")),
-        ts=int(mono) / 1e6 if mono and mono.isdigit() else None,
+        ts=usec_seconds(mono) if mono else None,
         wall=epoch_usec(realtime) if realtime else None,
         level=int(priority) if priority and priority.isdigit() else None,
     )

@@ -48,6 +48,7 @@ class Prefix(NamedTuple):
     inner: bool = False  # printk's own [ts] was present
 
 
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
                                       "Oct", "Nov", "Dec"), 1)}
 LEVEL_NAMES = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3, "warn": 4, "warning": 4,
@@ -86,13 +87,28 @@ def _level(text: str | None) -> int | None:
     return LEVEL_NAMES.get(text.rsplit(".", 1)[-1])
 
 
-def _epoch(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+def _epoch(seconds: float) -> str | None:
+    """An ISO wall time, or None for a time no calendar holds (a garbled journal field)."""
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def epoch_usec(usec: str) -> str | None:
     """An ISO wall time from journald's microseconds since the epoch."""
-    return _epoch(int(usec) / 1e6) if usec.isdigit() else None
+    seconds = usec_seconds(usec)
+    return _epoch(seconds) if seconds is not None else None
+
+
+def usec_seconds(usec: str) -> float | None:
+    """Seconds from a count of microseconds (kmsg, journald), or None for digits no float holds."""
+    if not usec.isdigit():
+        return None
+    try:
+        return int(usec) / 1e6
+    except OverflowError:
+        return None
 
 
 # Each converter turns a match into a Prefix; ``inner`` is then looked for at ``end``.
@@ -109,7 +125,7 @@ def _kmsg(m: re.Match[str]) -> Prefix:
     if extra and "caller=" in extra:
         caller = extra.split("caller=", 1)[1].split(",", 1)[0]
     fmt = "netconsole-ext" if extra and "ncfrag=" in extra else "kmsg"
-    return Prefix(fmt, m.end(), ts=int(m["usec"]) / 1e6, caller=caller, level=_level(m["pri"]))
+    return Prefix(fmt, m.end(), ts=usec_seconds(m["usec"]), caller=caller, level=_level(m["pri"]))
 
 
 def _dmesg_x(m: re.Match[str]) -> Prefix:
@@ -175,6 +191,8 @@ _DIGITS = "0123456789"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _LEVEL_TAG = r"<(?:[a-z]+\.)?[a-z]+>"
+# A month as syslog and ctime print it: only real names, so that "Nor 26" is not a date.
+_MONTH = f"(?:{'|'.join(MONTH_NAMES)})"
 _ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
 
 # Most specific first within a first character: a dmesg body may itself start with anything.
@@ -184,7 +202,7 @@ STYLES: tuple[Style, ...] = (
     Style("journal-short-monotonic", "[", re.compile(
         r"\[\s*(?P<ts>\d+\.\d+)\] (?P<host>\S+) kernel: "), _short_monotonic),
     Style("dmesg-T", "[", re.compile(
-        r"\[(?P<ctime>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?"), _dmesg_t),
+        rf"\[(?P<ctime>[A-Z][a-z]{{2}} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}})\] ?"), _dmesg_t),
     Style("dmesg-relative", "[", re.compile(
         r"\[(?:\s*\+\d+\.\d+|[A-Z][a-z]{2}\d\d \d\d:\d\d)\] ?"), _relative),
     Style("syslog-rfc5424", "<", re.compile(
@@ -192,7 +210,7 @@ STYLES: tuple[Style, ...] = (
         _rfc5424),
     Style("dmesg-raw", "<", re.compile(r"<(?P<pri>\d{1,3})>(?=\[)"), _raw),
     Style("syslog", _UPPER + "<", re.compile(
-        rf"(?:<(?P<t0>[a-z]+\.[a-z]+)> ?)?(?P<mon>[A-Z][a-z]{{2}}) (?P<day>[ \d]\d) "
+        rf"(?:<(?P<t0>[a-z]+\.[a-z]+)> ?)?(?P<mon>{_MONTH}) (?P<day>[ \d]\d) "
         rf"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) (?:kernel(?:\[\d+\])?: (?:(?P<t1>{_LEVEL_TAG}) ?)?)?"),
         _syslog),
     Style("journal-short-full", _UPPER, re.compile(

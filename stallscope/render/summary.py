@@ -23,7 +23,7 @@ def summary(capture: Capture) -> dict[str, object]:
         "distinct_stacks": int(capture.frames["stack"].nunique()) if len(capture.frames) else 0,
         "first_ts": min(timestamps) if timestamps else None,
         "last_ts": max(timestamps) if timestamps else None,
-        "max_stalling": int(snaps["stalling"].max()) if len(snaps) else None,
+        "max_stalling": int(snaps["stalling"].max()) if snaps["stalling"].notna().any() else None,
         "hosts": sorted({str(h) for h in capture.tasks["host"].dropna().unique()}
                         | {str(h) for h in snaps["host"].dropna().unique()}),
         "lines": capture.lines,
