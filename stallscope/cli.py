@@ -16,13 +16,21 @@ from enum import Enum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from stallscope import __version__
 from stallscope.capture.model import Capture
 from stallscope.diagnose import diagnose
 from stallscope.memory import release_free_memory
+from stallscope.outputs import (
+    EXIT_INTERRUPTED,
+    EXIT_PIPE,
+    EXIT_TERMINATED,
+    OutputError,
+    ReaderGone,
+    console,
+    write_text,
+)
 from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
 from stallscope.progress import reading
 from stallscope.render import json_report, text
@@ -35,6 +43,8 @@ EXIT_USAGE = 2
 EXIT_FAIL_ON = 3
 EXIT_INTERNAL = 4
 EXIT_DAMAGED = 5
+# An output could not be written (a full disk, a closed stream): like an input that cannot be read.
+EXIT_OUTPUT = 1
 
 app = typer.Typer(
     add_completion=False,
@@ -73,7 +83,7 @@ def _load(paths: list[str], keep_unparsed: bool = False, no_color: bool = False,
     if engine is not None and engine.remote:
         # The bar watches this machine's file descriptors; a cluster's reads happen elsewhere.
         return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=engine)
-    with reading(paths, Console(stderr=True, no_color=not _color(no_color), highlight=False)):
+    with reading(paths, console(stderr=True, no_color=not _color(no_color), highlight=False)):
         return load_parallel(*paths, jobs=jobs or default_jobs(), keep_unparsed=keep_unparsed, engine=engine)
 
 
@@ -102,7 +112,7 @@ def _damaged(capture: Capture) -> bool:
 
 def _say(message: str) -> None:
     """A one-line note for the user on stderr (stdout may be the report itself)."""
-    Console(stderr=True, highlight=False, no_color=True, soft_wrap=True).print(Text(message))
+    console(stderr=True, highlight=False, no_color=True, soft_wrap=True).print(Text(message))
 
 
 class EngineName(str, Enum):
@@ -181,14 +191,14 @@ def analyze(
         color = _color(no_color)
         # A pipe gets a fixed, wide layout so tables are not squeezed to 80 columns.
         width = None if sys.stdout.isatty() else 132
-        console = Console(no_color=not color, highlight=False, soft_wrap=False, width=width)
+        out = console(no_color=not color, highlight=False, soft_wrap=False, width=width)
         if machines is not None:
             from stallscope.render import fleet as fleet_render
 
-            fleet_render.render(machines, console)
-        text.render(capture, findings, console, hz)
+            fleet_render.render(machines, out)
+        text.render(capture, findings, out, hz)
     if show_unparsed:
-        errors = Console(stderr=True, highlight=False, no_color=True)
+        errors = console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:
             errors.print(Text(clean(f"{line.source}:{line.line}: {line.text}")), soft_wrap=True)
     damaged = _damaged(capture)
@@ -241,11 +251,7 @@ def report(
     if output == "-":
         sys.stdout.write(document)
         return
-    try:
-        with open(output, "w", encoding="utf-8") as stream:
-            stream.write(document)
-    except OSError as error:
-        raise InputError(f"{output}: cannot write ({error.strerror or error})") from None
+    write_text(output, document)
     _say(f"stallscope: wrote {output} ({len(document):,} characters, {len(findings)} finding(s))")
     if _damaged(capture):
         raise typer.Exit(EXIT_DAMAGED)
@@ -268,8 +274,8 @@ def export(
     args = ["export", *paths, "--to", to, "--format", export_format.value]
     try:
         written = exporter.write(capture, to, export_format.value, provenance(capture, args))
-    except OSError as error:
-        raise InputError(f"{to}: cannot write ({error.strerror or error})") from None
+    except OSError as error:  # the directory itself could not be made
+        raise OutputError(f"{to}: cannot write ({error.strerror or error})") from None
     for path in written:
         sys.stdout.write(f"{path}\n")
     if _damaged(capture):
@@ -302,9 +308,9 @@ def watch(
     from stallscope.watch import FileFollower, Follower, LiveCapture, Output, StreamFollower, Watcher
 
     color = _color(no_color)
-    console = Console(no_color=not color, highlight=False, soft_wrap=False,
-                      width=None if sys.stdout.isatty() else 132)
-    errors = Console(stderr=True, no_color=True, highlight=False)
+    out = console(no_color=not color, highlight=False, soft_wrap=False,
+                  width=None if sys.stdout.isatty() else 132)
+    errors = console(stderr=True, no_color=True, highlight=False)
     follower: Follower
     if path == STDIN_NAME:
         follower = StreamFollower(sys.stdin.buffer)
@@ -313,9 +319,9 @@ def watch(
             raise typer.BadParameter("watch follows one file (or -), not a directory", param_hint="'PATH'")
         follower = FileFollower(path, from_end=from_end)
     # The live view needs a terminal and would garble JSON lines.
-    live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal and not as_json \
+    live = Live(console=out, refresh_per_second=4, transient=False) if out.is_terminal and not as_json \
         else None
-    output = Output(console, as_json, exec_command, live, errors)
+    output = Output(out, as_json, exec_command, live, errors)
     watcher = Watcher(follower, LiveCapture(path), interval=interval, on_fired=output.fired,
                       on_note=output.note)
     watcher.on_view = output.view(watcher)
@@ -356,11 +362,26 @@ def _see_help(ctx: typer.Context | None) -> str:
     return f" (see {ctx.command_path} --help)" if ctx is not None else " (see stallscope --help)"
 
 
+class Terminated(Exception):
+    """SIGTERM: stop like Ctrl-C does, with the shell's code for it."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
     """Console-script entry point: one-line errors, never a traceback (unless STALLSCOPE_DEBUG)."""
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C: worker pools are shut down on the way out (`watch` handles
+    # both signals itself, to finish its last round).
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         # Not standalone: click's own report of a usage error is a multi-line panel.
         code = app(prog_name="stallscope", standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into this exit code by itself
+            raise KeyboardInterrupt
         sys.exit(code if isinstance(code, int) else 0)
     except _USAGE_ERROR as error:
         if type(error).__name__ == "NoArgsIsHelpError":
@@ -371,24 +392,54 @@ def main() -> None:
     except _CLICK_ERROR as error:
         print(f"stallscope: {_one_line(error)}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except typer.Abort:
-        print("stallscope: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        _quietly(f"stallscope: interrupted (exit {EXIT_INTERRUPTED})")
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        _quietly(f"stallscope: terminated (exit {EXIT_TERMINATED})")
+        sys.exit(EXIT_TERMINATED)
     except InputError as error:
         print(f"stallscope: {error}", file=sys.stderr)
         sys.exit(EXIT_INPUT)
-    except KeyboardInterrupt:
-        print("stallscope: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        # The reader went away (| head): nothing left to say, and nothing to complain about.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+    except OutputError as error:
+        print(f"stallscope: {error}", file=sys.stderr)
+        sys.exit(EXIT_OUTPUT)
+    except (BrokenPipeError, ReaderGone):
+        # The reader went away (| head): nothing left to say; the shell's code for it.
+        _silence_stdout()
+        sys.exit(EXIT_PIPE)
+    except OSError as error:
+        if _is_stdout_error(error):
+            _quietly(f"stallscope: cannot write the output ({error.strerror or error})")
+            sys.exit(EXIT_OUTPUT)
+        _internal(error)
     except Exception as error:
-        if os.environ.get("STALLSCOPE_DEBUG"):
-            raise
-        print(f"stallscope: internal error: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(EXIT_INTERNAL)
+        _internal(error)
+
+
+def _internal(error: Exception) -> None:
+    if os.environ.get("STALLSCOPE_DEBUG"):
+        raise error
+    print(f"stallscope: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    sys.exit(EXIT_INTERNAL)
+
+
+def _is_stdout_error(error: OSError) -> bool:
+    """Whether writing standard output failed (a full disk behind it, a closed descriptor)."""
+    import errno
+
+    return error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EFBIG)
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _quietly(message: str) -> None:
+    """One line on stderr, if stderr can still take it."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=sys.stderr, flush=True)
 
 
 def run() -> None:
@@ -401,10 +452,17 @@ def run() -> None:
         code = 0
     except SystemExit as done:
         code = _exit_code(done.code)
-    for stream in (sys.stdout, sys.stderr):
-        # The reader may have gone away or the stream be closed: nothing more can be said then.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = EXIT_PIPE if code == 0 else code
+    except OSError as error:
+        _quietly(f"stallscope: cannot write the output ({error.strerror or error})")
+        code = EXIT_OUTPUT if code == 0 else code
+    except ValueError:  # stdout closed
+        pass
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     os._exit(code)
 
 

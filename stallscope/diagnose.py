@@ -10,16 +10,72 @@ from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import combine, text_codes
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
+from stallscope.sources.expand import rotation_family
 from stallscope.verdict import rank
 
-# A machine: its host name when the capture prefix names one; otherwise each input file on its
-# own, since unrelated files (one per machine is the common case) must not form one timeline.
-Machine = tuple[str | None, str | None]
+# A machine: its host name when the capture prefix names one; otherwise the input files without
+# host names that are generations of one rotated log (kern.log.1, kern.log), each other file on
+# its own, since unrelated files (one per machine is the common case) must not form one timeline.
+Machine = tuple[str | None, tuple[str, ...] | None]
+# Why the rows of a machine were put together, per kind of key (shown in the fleet summary).
+BY_HOST = "the host name of the log prefix"
+BY_FILE = "one file without host names"
+BY_ROTATION = "rotated generations of one log file, without host names"
+
+
+def source_families(capture: Capture) -> dict[str, tuple[str, ...]]:
+    """For each input, the inputs that are generations of the same rotated log (itself included),
+    in reading order (oldest first): rows of those that name no host are one machine's.
+
+    Files named the way logrotate names generations (``kern.log.1``, ``kern.log``) belong
+    together; files whose names only end in another number (``node-1``, ``node-2``) only when
+    their kernel timestamps continue one another (each starts where the one before ended).
+    """
+    by_family: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for stats in capture.inputs:
+        if stats.path != "-":
+            folder, base, rotated = rotation_family(stats.path)
+            by_family.setdefault((folder, base), []).append((stats.path, rotated))
+    spans = _time_spans(capture) if any(len(m) > 1 for m in by_family.values()) else {}
+    out: dict[str, tuple[str, ...]] = {}
+    for members in by_family.values():
+        groups: list[list[str]] = []
+        for path, rotated in members:
+            if groups and (rotated or _continues(spans.get(groups[-1][-1]), spans.get(path))):
+                groups[-1].append(path)
+            else:
+                groups.append([path])
+        for group in groups:
+            for path in group:
+                out[path] = tuple(dict.fromkeys(group))
+    return out
+
+
+def _time_spans(capture: Capture) -> dict[str, tuple[float, float]]:
+    """First and last kernel timestamp of each input's rows that name no host."""
+    spans: dict[str, tuple[float, float]] = {}
+    for frame in (capture.snapshots, capture.tasks, capture.events):
+        if not len(frame):
+            continue
+        rows = frame[frame["host"].isna()]
+        for source, ts in rows.groupby("source", observed=True)["ts"]:
+            low, high = ts.min(), ts.max()
+            if pd.isna(low):
+                continue
+            known = spans.get(str(source))
+            spans[str(source)] = (float(low), float(high)) if known is None else (
+                min(known[0], float(low)), max(known[1], float(high)))
+    return spans
+
+
+def _continues(before: tuple[float, float] | None, after: tuple[float, float] | None) -> bool:
+    return before is not None and after is not None and after[0] >= before[1]
 
 
 def machine_keys(capture: Capture) -> list[Machine]:
     """The machines of a capture, in order of first appearance (snapshots, tasks, events)."""
     seen: dict[Machine, None] = {}
+    families = source_families(capture)
     for frame in (capture.snapshots, capture.tasks, capture.events):
         if not len(frame):
             continue
@@ -30,21 +86,29 @@ def machine_keys(capture: Capture) -> list[Machine]:
         for pair in pd.unique(combine(hosts + 1, sources + 1, width)).tolist():
             host, source = divmod(pair, width)
             if host == 0:
-                seen[(None, source_names[source - 1] if source else "nan")] = None
+                name = source_names[source - 1] if source else "nan"
+                seen[(None, families.get(name, (name,)))] = None
             else:
                 seen[(host_names[host - 1], None)] = None
     return list(seen) or [(None, None)]
 
 
+def machine_reason(machine: Machine) -> str:
+    host, sources = machine
+    if host is not None:
+        return BY_HOST
+    return BY_ROTATION if sources is not None and len(sources) > 1 else BY_FILE
+
+
 def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
-    host, source = machine
+    host, sources = machine
     if not len(frame):
         return frame
     if host is not None:
         return frame[frame["host"] == host]
     mask = frame["host"].isna()
-    if source is not None:
-        mask &= frame["source"] == source
+    if sources is not None:
+        mask &= frame["source"].isin(sources) if len(sources) > 1 else frame["source"] == sources[0]
     return frame[mask]
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from stallscope import __version__
 from stallscope.capture.model import Capture
+from stallscope.outputs import write_all
 from stallscope.render.provenance import Provenance
 
 MANIFEST = "manifest.json"
@@ -102,13 +103,15 @@ def write(
     fmt: ExportFormat | str = ExportFormat.parquet,
     origin: Provenance | None = None,
 ) -> list[Path]:
-    """Write every table and the manifest into ``directory`` (created if needed); the paths written."""
+    """Write every table and the manifest into ``directory`` (created if needed); the paths written.
+
+    The files appear together when all are complete (the manifest last), or not at all.
+    """
     fmt = ExportFormat(fmt)
     if fmt is ExportFormat.parquet:
         _require_pyarrow()
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
     manifest: dict[str, object] = {
         "manifest_version": MANIFEST_VERSION,
         "stallscope": __version__,
@@ -117,23 +120,57 @@ def write(
         "inputs": [i.as_dict() for i in origin.inputs] if origin else [i.as_dict() for i in capture.inputs],
         "tables": {},
     }
-    for name, frame in tables(capture).items():
-        path = target / f"{name}.{fmt.value}"
-        if fmt is ExportFormat.parquet:
-            frame.to_parquet(path, engine="pyarrow", index=False)
-        else:
-            frame.to_csv(path, index=False)
-        manifest["tables"][name] = {  # type: ignore[index]
-            "file": path.name,
-            "rows": len(frame),
-            "id": TABLES[name],
-            "dtypes": _dtypes(frame),
-        }
-        written.append(path)
-    path = target / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    written.append(path)
-    return written
+    if fmt is ExportFormat.csv:
+        manifest["csv_formula_escape"] = CSV_ESCAPE_NOTE
+    frames = tables(capture)
+    targets = [target / f"{name}.{fmt.value}" for name in frames] + [target / MANIFEST]
+
+    def fill(paths: list[Path]) -> None:
+        for (name, frame), path, final in zip(frames.items(), paths, targets, strict=False):
+            if fmt is ExportFormat.parquet:
+                frame.to_parquet(path, engine="pyarrow", index=False)
+            else:
+                neutralised(frame).to_csv(path, index=False)
+            manifest["tables"][name] = {  # type: ignore[index]
+                "file": final.name,
+                "rows": len(frame),
+                "id": TABLES[name],
+                "dtypes": _dtypes(frame),
+            }
+        paths[-1].write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    write_all(targets, fill)
+    return targets
+
+
+# A spreadsheet opening a CSV file runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_ESCAPE_NOTE = ("text cells starting with = + - @ TAB or CR (and cells that are such a cell behind "
+                   "leading ' quotes) carry one more leading ' (OWASP CSV injection); read() removes it")
+
+
+def _escaped(text: str) -> bool:
+    """Whether a cell's text gets (or, read back, has) the one leading quote."""
+    return text.lstrip("'").startswith(_FORMULA_START)
+
+
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell that a spreadsheet would run as a formula quoted with a
+    leading ``'``, as OWASP recommends; a cell that already starts with quotes before such a
+    character gets one more, so that :func:`read_table` can give back every text exactly."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            out[column] = values.cat.rename_categories(
+                [f"'{c}" if _escaped(str(c)) else c for c in values.cat.categories])
+        elif values.dtype == object:
+            out[column] = values.map(lambda v: f"'{v}" if isinstance(v, str) and _escaped(v) else v)
+    return out
+
+
+def _restored(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: v[1:] if isinstance(v, str) and v.startswith("'") and _escaped(v[1:]) else v)
 
 
 def read_table(directory: str | Path, name: str) -> pd.DataFrame:
@@ -147,7 +184,11 @@ def read_table(directory: str | Path, name: str) -> pd.DataFrame:
         frame = pd.read_parquet(path, engine="pyarrow")
     else:
         # Only an empty field is missing: a task may well be called "NA" or "null".
-        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, dtype={c: ("object" if d == "category" else d) for c, d in dtypes.items()},
+                            keep_default_na=False, na_values=[""])
+        for column, dtype in dtypes.items():
+            if dtype in ("category", "object", "str", "string"):
+                frame[column] = _restored(frame[column])
     # A column with no value at all carries no type in either format: give it back its own.
     for column, dtype in dtypes.items():
         if dtype == "category":

@@ -16,7 +16,7 @@ import pandas as pd
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import TraceCodes, guilty_modes, trace_codes
 from stallscope.capture.trajectories import combine, group_numbers, text_codes
-from stallscope.diagnose import Machine, machine_keys
+from stallscope.diagnose import BY_FILE, Machine, machine_keys, machine_reason, source_families
 from stallscope.render.sections import NOTABLE_EVENTS
 from stallscope.rules.base import Finding, Severity
 
@@ -49,6 +49,8 @@ class MachineSummary:
     tasks: int  # distinct tasks the watchdog reported
     first: Occurrence | None
     last: Occurrence | None
+    # How these rows were found to be one machine's (see stallscope.diagnose.machine_reason).
+    decided_by: str = BY_FILE
 
     def as_dict(self) -> dict[str, object]:
         worst = self.worst
@@ -66,6 +68,7 @@ class MachineSummary:
             "tasks": self.tasks,
             "first": None if self.first is None else self.first.as_dict(),
             "last": None if self.last is None else self.last.as_dict(),
+            "decided_by": self.decided_by,
         }
 
 
@@ -113,7 +116,7 @@ class _Rows:
     them at once: a host's rows, or a file's rows that name no host.
     """
 
-    def __init__(self, frame: pd.DataFrame, index: dict[Machine, int]) -> None:
+    def __init__(self, frame: pd.DataFrame, index: dict[Machine, int], families: dict[str, tuple[str, ...]]) -> None:
         self.frame = frame
         if not len(frame):
             self.sources, self.source_names, self.machine = np.zeros(0, dtype=np.int32), [], np.zeros(0, dtype=np.int32)
@@ -121,7 +124,8 @@ class _Rows:
         self.sources, self.source_names = text_codes(frame["source"])
         hosts, host_names = text_codes(frame["host"])
         by_host = np.array([index.get((h, None), -1) for h in host_names] + [-1], dtype=np.int32)
-        by_source = np.array([index.get((None, s), -1) for s in self.source_names] + [-1], dtype=np.int32)
+        by_source = np.array([index.get((None, families.get(s, (s,))), -1) for s in self.source_names] + [-1],
+                             dtype=np.int32)
         self.machine = by_host[hosts]
         unnamed = hosts < 0
         if unnamed.any():
@@ -260,35 +264,38 @@ def _task_counts(tasks: _Rows, machines: int) -> list[int]:
     return np.bincount(owners[owners >= 0], minlength=machines).tolist()  # type: ignore[no-any-return]
 
 
-def _machine_of(finding: Finding) -> tuple[str | None, str | None]:
+def _machine_of(finding: Finding, families: dict[str, tuple[str, ...]]) -> Machine:
     if finding.host is not None:
         return finding.host, None
-    return None, finding.evidence[0].source if finding.evidence else None
+    if not finding.evidence:
+        return None, None
+    source = finding.evidence[0].source
+    return None, families.get(source, (source,))
 
 
 def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
     """One summary per machine: stalled ones first, worst severity first, then by name."""
-    by_machine: dict[tuple[str | None, str | None], list[Finding]] = {}
+    by_machine: dict[Machine, list[Finding]] = {}
+    families = source_families(capture)
     for finding in findings:  # already most severe first
-        by_machine.setdefault(_machine_of(finding), []).append(finding)
+        by_machine.setdefault(_machine_of(finding, families), []).append(finding)
     inputs = [i.path for i in capture.inputs]
     # (None, None) stands for "no machine at all" (a capture without rows): the inputs below
     # then each count as one quiet machine, so one piped log is not shown as a fleet of two.
     keys = [key for key in machine_keys(capture) if key != (None, None)]
     index = {key: i for i, key in enumerate(keys)}
     # Whole columns, each read once: a machine's own copy of a long table costs more than this.
-    snapshots, tasks, events = (_Rows(frame, index) for frame in (capture.snapshots, capture.tasks, capture.events))
+    snapshots, tasks, events = (_Rows(frame, index, families)
+                                for frame in (capture.snapshots, capture.tasks, capture.events))
     sources = _sources([snapshots, tasks, events], len(keys))
     ends = _stall_ends(snapshots, tasks, events, inputs, len(keys))
     max_stalling = _max_stalling(snapshots, len(keys))
     task_counts = _task_counts(tasks, len(keys))
     out: list[MachineSummary] = []
-    for i, (host, _) in enumerate(keys):
+    for i, key in enumerate(keys):
+        host = key[0]
         mine = sources[i]
-        if host is not None:
-            found = by_machine.get((host, None), [])
-        else:
-            found = [f for s in mine for f in by_machine.get((None, s), [])]
+        found = list(by_machine.get(key, []))
         found.sort(key=lambda f: -f.severity.rank)
         counts = {s.value: sum(f.severity is s for f in found) for s in Severity}
         first, last = ends[i]
@@ -304,6 +311,7 @@ def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
             tasks=task_counts[i],
             first=first,
             last=last,
+            decided_by=machine_reason(key),
         ))
     covered = {s for m in out for s in m.sources}
     for path in inputs:

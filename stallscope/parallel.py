@@ -207,19 +207,40 @@ class LocalEngine:
         if self.jobs < 2 or len(items) < 2:
             return [fn(item) for item in items]
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs)
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_signals)
         return list(self._pool.map(fn, items))
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+    def close(self, abort: bool = False) -> None:
+        """Stop the pool: wait for its workers, or with ``abort`` (an error or a signal is on
+        its way out) stop them at once, so that none is left reading a large file for minutes."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abort:
+            # The executor has no public way to stop busy workers before Python 3.14.
+            workers = list(getattr(pool, "_processes", {}).values())
+            for worker in workers:
+                worker.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.join(5)
+            return
+        pool.shutdown()
 
     def __enter__(self) -> LocalEngine:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(abort=kind is not None)
+
+
+def _worker_signals() -> None:
+    """A worker leaves Ctrl-C and SIGTERM to its parent, which stops it (see LocalEngine.close):
+    a terminal's Ctrl-C reaches the whole process group, and a traceback per worker helps nobody."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class DaskEngine:

@@ -39,6 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stallscope.api import line_parser
+from stallscope.bulk import MAX_LINE_BYTES
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.diagnose import diagnose, host_views
@@ -176,20 +177,38 @@ class LiveCapture:
         self.builder.start_input(self.stats)
         self._reader = _Reader(name)
         self._parser = line_parser()
-        self._carry = b""
+        self._carry = bytearray()
+        self._skipping = False  # inside an overlong line whose head is kept: drop up to its newline
         self.lines = 0
         self.finished = False
 
     def feed(self, data: bytes) -> None:
-        data = self._carry + data
         cut = data.rfind(b"\n")
         if cut < 0:
-            self._carry = data
+            self._hold(data)
             return
+        first = data.find(b"\n")
+        if self._skipping:
+            self._skipping = False  # the rest of an overlong line: its head was kept
+        else:
+            self._hold(data[:first])
+        held, self._carry = bytes(self._carry), bytearray()
+        self._line(held.decode("utf-8", "replace").rstrip("\r"))
         # Decoded only up to the last newline, so a character split between reads stays whole.
-        self._carry = data[cut + 1 :]
-        for line in data[:cut].decode("utf-8", "replace").split("\n"):
-            self._line(line.rstrip("\r"))
+        if cut > first:
+            for line in data[first + 1 : cut].decode("utf-8", "replace").split("\n"):
+                self._line(line[:MAX_LINE_BYTES].rstrip("\r"))
+        self._hold(data[cut + 1 :])
+
+    def _hold(self, piece: bytes) -> None:
+        """Keep the start of a line still waiting for its newline, at most MAX_LINE_BYTES of it
+        (what the file reader keeps of an overlong line), whatever arrives before the newline."""
+        if self._skipping or not piece:
+            return
+        room = MAX_LINE_BYTES - len(self._carry)
+        self._carry += piece[:room]
+        if len(piece) > room:
+            self._skipping = True
 
     def _line(self, text: str) -> None:
         self.lines += 1
@@ -206,8 +225,8 @@ class LiveCapture:
         if self.finished:
             return
         if self._carry:
-            self._line(self._carry.decode("utf-8", "replace").rstrip("\r"))
-            self._carry = b""
+            self._line(bytes(self._carry).decode("utf-8", "replace").rstrip("\r"))
+            self._carry = bytearray()
         for record in self._reader.flush():
             self._add(record)
         self.builder.finish_input(self.name)
@@ -236,17 +255,29 @@ def identity(finding: Finding) -> Identity:
     return finding.rule, finding.host, "", finding.title
 
 
+NEW, UPDATE, SUPERSEDED, RESOLVED = "new", "update", "superseded", "resolved"
+
+
 @dataclass(frozen=True, slots=True)
 class Fired:
-    """A finding reported by the watch: new, or an update (its severity rose)."""
+    """A finding reported by the watch: ``new``; an ``update`` (its severity rose); or, for one
+    reported before that the rules no longer find, ``superseded`` (another finding of its machine
+    now stands, named by ``by``) or ``resolved`` (nothing of its machine does)."""
 
     finding: Finding
-    update: bool
+    event: str
     read_lines: int  # lines read when the rule fired: every evidence line is at or before it
+    by: Finding | None = None
+
+    @property
+    def update(self) -> bool:
+        return self.event == UPDATE
 
     def as_dict(self) -> dict[str, object]:
-        return {"event": "update" if self.update else "new", "read_lines": self.read_lines,
-                **self.finding.as_dict()}
+        out: dict[str, object] = {"event": self.event, "read_lines": self.read_lines, **self.finding.as_dict()}
+        if self.by is not None:
+            out["superseded_by"] = {"rule": self.by.rule, "severity": self.by.severity.value, "title": self.by.title}
+        return out
 
     def json_line(self) -> str:
         return json.dumps(self.as_dict(), ensure_ascii=True, allow_nan=False)
@@ -266,6 +297,7 @@ class Watcher:
         self.on_view = on_view or (lambda capture, findings: None)
         self.on_note = on_note or (lambda note: None)
         self.seen: dict[Identity, int] = {}  # identity -> highest severity rank reported
+        self.reported: dict[Identity, Finding] = {}  # identity -> the finding as last reported
         self.fired: list[Fired] = []
         self.stop = False
         self.evaluations = 0
@@ -276,13 +308,24 @@ class Watcher:
         findings = diagnose(capture)
         self.evaluations += 1
         fresh: list[Fired] = []
+        now: set[Identity] = set()
         for finding in findings:
             key = identity(finding)
+            now.add(key)
             rank = finding.severity.rank
             before = self.seen.get(key)
             if before is None or rank > before:
                 self.seen[key] = rank
-                fresh.append(Fired(finding, before is not None, self.live.lines))
+                self.reported[key] = finding
+                fresh.append(Fired(finding, NEW if before is None else UPDATE, self.live.lines))
+        for key in [k for k in self.reported if k not in now]:
+            # Reported before, not found now: the log has since shown what it really was (a
+            # plateau that turned into a livelock, a warning that a root cause replaced).
+            gone = self.reported.pop(key)
+            del self.seen[key]
+            standing = [f for f in findings if f.host == gone.host]
+            fresh.append(Fired(gone, SUPERSEDED if standing else RESOLVED, self.live.lines,
+                               standing[0] if standing else None))
         fresh.sort(key=lambda f: identity(f.finding)[2:])
         for fired in fresh:
             self.fired.append(fired)
@@ -325,7 +368,7 @@ def run_exec(command: str, fired: Fired, on_note: Callable[[str], None]) -> None
     """Run ``command`` (through the shell) with the finding as one JSON document on its stdin."""
     finding = fired.finding
     env = dict(os.environ, STALLSCOPE_RULE=finding.rule, STALLSCOPE_SEVERITY=finding.severity.value,
-               STALLSCOPE_HOST=finding.host or "", STALLSCOPE_EVENT="update" if fired.update else "new")
+               STALLSCOPE_HOST=finding.host or "", STALLSCOPE_EVENT=fired.event)
     try:
         done = subprocess.run(command, shell=True, input=(fired.json_line() + "\n").encode(), env=env,
                               timeout=EXEC_TIMEOUT, check=False)
@@ -398,9 +441,14 @@ class Output:
             sys.stdout.flush()
         else:
             target = self.live.console if self.live is not None else self.console
-            if fired.update:
-                target.print(Text(f"severity raised to {fired.finding.severity.value}:", style="bold"))
-            target.print(finding_panel(fired.finding))
+            if fired.event in (SUPERSEDED, RESOLVED):
+                what = f"{fired.finding.severity.value} {fired.finding.rule}: {fired.finding.title}"
+                by = f" by {fired.by.severity.value} {fired.by.rule}" if fired.by is not None else ""
+                target.print(Text(f"{fired.event}{by}: {what}", style="bold"))
+            else:
+                if fired.update:
+                    target.print(Text(f"severity raised to {fired.finding.severity.value}:", style="bold"))
+                target.print(finding_panel(fired.finding))
         if self.command:
             run_exec(self.command, fired, self.note)
 

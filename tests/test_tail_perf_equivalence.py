@@ -222,11 +222,11 @@ def test_shared_signatures_are_the_signature_table_grouped(fleet_capture: tuple[
 @pytest.mark.parametrize("relative", corpus_logs("lkml"))
 def test_machine_keys_are_the_distinct_host_source_pairs(relative: str) -> None:
     capture = loaded(relative)[0]
-    seen: dict[tuple[str | None, str | None], None] = {}
+    seen: dict[tuple[str | None, tuple[str, ...] | None], None] = {}
     for frame in (capture.snapshots, capture.tasks, capture.events):
         if len(frame):
             for host, source in frame[["host", "source"]].drop_duplicates().itertuples(index=False):
-                seen[(None, str(source)) if pd.isna(host) else (str(host), None)] = None
+                seen[(None, (str(source),)) if pd.isna(host) else (str(host), None)] = None
     assert machine_keys(capture) == (list(seen) or [(None, None)])
 
 

@@ -34,7 +34,9 @@ LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu") + corpus_logs("qemu")
 def _reference_order(tasks: pd.DataFrame) -> pd.DataFrame:
     tasks = tasks[["comm", "pid", "source", "line", "seq", "delay"]]
     tasks = tasks[tasks["seq"].notna() | tasks["delay"].notna()]
-    tasks = tasks.assign(_comm=comm_text(tasks)).sort_values(["_comm", "pid", "source", "line"], kind="stable")
+    # By task, then in reading order (the table's row order).
+    tasks = tasks.assign(_comm=comm_text(tasks), _row=np.arange(len(tasks)))
+    tasks = tasks.sort_values(["_comm", "pid", "_row"], kind="stable")
     same_task = (tasks["_comm"] == tasks["_comm"].shift()) & (tasks["pid"] == tasks["pid"].shift())
     restarted = ~same_task | (tasks["delay"] < tasks["delay"].shift()).fillna(False)
     synthetic = -restarted.astype("int64").cumsum()

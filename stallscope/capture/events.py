@@ -79,8 +79,8 @@ def of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
     """The rows of the given kinds, in log order."""
     if events.empty:
         return events
-    rows = events[events["kind"].isin(kinds)]
-    return rows.sort_values(["source", "line"], kind="stable")
+    # The table's row order is the reading order (files in rotation order, then lines).
+    return events[events["kind"].isin(kinds)].sort_index(kind="stable")
 
 
 def records(frame: pd.DataFrame) -> Iterator[tuple[object, dict[str, object]]]:

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from stallscope.diagnose import BY_ROTATION
 from stallscope.fleet import Fleet, Occurrence
 from stallscope.rules.base import Severity
 
@@ -43,7 +44,21 @@ def machines_table(summary: Fleet) -> Table:
             _where(m.first, show_source),
             _where(m.last, show_source),
         )
+    table.caption = machines_decided(summary)
+    table.caption_justify = "left"
     return table
+
+
+def machines_decided(summary: Fleet) -> str:
+    """How the rows were found to be one machine's, said once under the table."""
+    kinds: dict[str, list[str]] = {}
+    for m in summary.machines:
+        kinds.setdefault(m.decided_by, []).append(" + ".join(m.sources) if len(m.sources) > 1 else m.name)
+    parts = []
+    for reason, names in kinds.items():
+        shown = names if reason == BY_ROTATION else names[:0]
+        parts.append(f"{len(names)} by {reason}" + (f" ({'; '.join(shown)})" if shown else ""))
+    return "Machines: " + ", ".join(parts) + "."
 
 
 def shared_table(summary: Fleet) -> Table | None:

@@ -164,7 +164,7 @@ def _stalled_tasks(capture: Capture, seconds: pd.Series | None) -> Table | None:
     keys = ["host", "comm", "pid"]
     # Found on the columns that order and group the rows, then only the latest rows are taken
     # whole: sorting every column of a long table costs more than the rest of the report.
-    ordered = tasks[["source", "line", *keys]].sort_values(["source", "line"], kind="stable")
+    ordered = tasks[["source", "line", *keys]].sort_index(kind="stable")  # reading order
     grouped = ordered.groupby(keys, observed=True, dropna=False, sort=False)
     reports = grouped["line"].transform("size")
     last = grouped.tail(1).index

@@ -94,7 +94,7 @@ def stalled_tasks(capture: Capture, hz: float | None = None, pairs: dict[str | N
     seconds = delay_seconds(capture, hz, pairs)
     # The latest row of each task is found on the columns that order and group the rows; only
     # the rows shown are then taken whole (sorting every column of a long table is slow).
-    keys = tasks[["source", "line", "host", "comm", "pid", "delay"]].sort_values(["source", "line"])
+    keys = tasks[["source", "line", "host", "comm", "pid", "delay"]].sort_index(kind="stable")  # reading order
     latest = keys.groupby(["host", "comm", "pid"], observed=True, dropna=False).tail(1)
     latest = latest.assign(_delay=latest["delay"].fillna(-1)).sort_values("_delay", ascending=False)
     table = Table(title=f"Stalled tasks (latest line of each, worst first; {len(latest)} tasks)", title_justify="left")

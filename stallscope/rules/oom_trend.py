@@ -47,8 +47,8 @@ def observations(view: HostView) -> pd.DataFrame:
     snaps = view.snapshots
     if snaps.empty:
         return snaps
-    snaps = snaps[snaps["oom_count"].notna()]
-    return snaps.sort_values(["source", "line"], kind="stable")
+    # The table's row order is the reading order (files in rotation order, then lines).
+    return snaps[snaps["oom_count"].notna()].sort_index(kind="stable")
 
 
 def oom_trend(view: HostView) -> Trend | None:

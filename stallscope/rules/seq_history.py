@@ -52,10 +52,10 @@ def _order(view: HostView) -> _History:
     requested = np.flatnonzero((tasks["seq"].notna() | tasks["delay"].notna()).to_numpy(dtype=bool))
     comm = ranks[requested]
     pid, seq, delay = (tasks[c].array.take(requested) for c in ("pid", "seq", "delay"))
-    # Sorted as sort_values(["comm", "pid", "source", "line"], kind="stable") sorts: a comm's
-    # rank sorts as its name; the others rank as a multi-column sort ranks them (missing last).
-    order = np.lexsort((_sort_codes(tasks["line"].array.take(requested)),
-                        _sort_codes(tasks["source"].array.take(requested)), _sort_codes(pid), comm))
+    # By comm and pid, then in reading order (the table's row order, which is the log's order
+    # across rotated files too): a comm's rank sorts as its name, a pid as a multi-column sort
+    # ranks it (missing last).
+    order = np.lexsort((requested, _sort_codes(pid), comm))
     comm = comm[order]
     pid, seq, delay = pid.take(order), seq.take(order), delay.take(order)
     rows = tasks.index.to_numpy()[requested[order]]

@@ -18,7 +18,9 @@ _COMPRESSED = (".gz", ".xz", ".bz2", ".zst")
 _ROTATION = re.compile(r"^(?P<base>.+?)(?:[.-](?P<n>\d+))?$")
 
 
-def _order(path: Path) -> tuple[str, str, int]:
+def rotation(path: Path) -> tuple[str, str, int]:
+    """(folder, base name, generation) of a log file: ``kern.log.2.gz`` is generation 2 of
+    ``kern.log``; the live file (no number) is generation 0, the newest."""
     name = path.name
     for suffix in _COMPRESSED:
         if name.endswith(suffix):
@@ -26,8 +28,30 @@ def _order(path: Path) -> tuple[str, str, int]:
             break
     match = _ROTATION.match(name)
     base, number = (match["base"], match["n"]) if match else (name, None)
+    return str(path.parent), base, int(number) if number is not None else 0
+
+
+# logrotate's own names for older generations: "kern.log.1", "kern.log.2.gz", "messages-20261126".
+_LOGROTATE = re.compile(r"^(?P<base>.+?)(?:\.\d+|-\d{8})$")
+
+
+def rotation_family(path: str) -> tuple[str, str, bool]:
+    """The log a file is one generation of: its folder and base name (``var/log``, ``kern.log``),
+    and whether its name is one logrotate gives (``.N``, ``-YYYYMMDD``) rather than a name that
+    only ends in a number (``node-2``), which may as well be another machine's file."""
+    folder, base, generation = rotation(Path(path))
+    name = Path(path).name
+    for suffix in _COMPRESSED:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return folder, base, generation == 0 or _LOGROTATE.match(name) is not None
+
+
+def _order(path: Path) -> tuple[str, str, int]:
+    folder, base, generation = rotation(path)
     # The live file (no number) is the newest: it sorts after every numbered generation.
-    return str(path.parent), base, -int(number) if number is not None else 1
+    return folder, base, -generation if generation else 1
 
 
 def _walk(directory: Path) -> list[Path]:
