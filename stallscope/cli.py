@@ -29,6 +29,7 @@ from stallscope.outputs import (
     OutputError,
     ReaderGone,
     console,
+    write_stdout,
     write_text,
 )
 from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
@@ -181,12 +182,12 @@ def analyze(
     machines = fleet(capture, findings)
     if output_format is OutputFormat.json:
         if machines is None:
-            sys.stdout.write(json_report.render(capture, findings, hz) + "\n")
+            write_stdout(json_report.render(capture, findings, hz) + "\n")
         else:
             # The schema lets `summary` gain keys; a one-machine document stays as it was.
             document = json_report.report(capture, findings, hz)
             document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
-            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
+            write_stdout(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
     else:
         color = _color(no_color)
         # A pipe gets a fixed, wide layout so tables are not squeezed to 80 columns.
@@ -249,7 +250,7 @@ def report(
 
         document = markdown.render(capture, findings, origin, max_chars=max_chars or None)
     if output == "-":
-        sys.stdout.write(document)
+        write_stdout(document)
         return
     write_text(output, document)
     _say(f"stallscope: wrote {output} ({len(document):,} characters, {len(findings)} finding(s))")
@@ -277,7 +278,7 @@ def export(
     except OSError as error:  # the directory itself could not be made
         raise OutputError(f"{to}: cannot write ({error.strerror or error})") from None
     for path in written:
-        sys.stdout.write(f"{path}\n")
+        write_stdout(f"{path}\n")
     if _damaged(capture):
         raise typer.Exit(EXIT_DAMAGED)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,16 @@ class PipeConsole(Console):
 
     def on_broken_pipe(self) -> None:
         raise ReaderGone
+
+
+def write_stdout(text: str) -> None:
+    """``text`` to standard output; a reader that went away is :class:`ReaderGone` (click would
+    otherwise turn the broken pipe into exit code 1)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
 
 
 def console(**options: Any) -> Console:

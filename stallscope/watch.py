@@ -26,7 +26,6 @@ import json
 import os
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from stallscope.bulk import MAX_LINE_BYTES
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.diagnose import diagnose, host_views
+from stallscope.outputs import write_stdout
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _Reader
 from stallscope.render.text import finding_panel, sparkline
@@ -437,8 +437,7 @@ class Output:
 
     def fired(self, fired: Fired) -> None:
         if self.as_json:
-            sys.stdout.write(fired.json_line() + "\n")
-            sys.stdout.flush()
+            write_stdout(fired.json_line() + "\n")
         else:
             target = self.live.console if self.live is not None else self.console
             if fired.event in (SUPERSEDED, RESOLVED):
