@@ -55,7 +55,10 @@ C = TypeVar("C")
 CHUNK_BYTES = 8 << 20
 # Anything the console-noise cleaner would touch (CR is handled separately) becomes NUL in the
 # keys, so one ``in`` test on the translated chunk tells whether the line reader must take it.
-_NOISE_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# Anything the console-noise cleaner would touch (control bytes, a CR left after CRLF ends were
+# undone) and anything not ASCII (a web page's non-breaking space, a line-noise byte, a UTF-8
+# task name) becomes NUL in the keys: the record reader takes such lines, one by one.
+_NOISE_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, 0x0D, *range(0x0E, 0x20), *range(0x7F, 0x100)])
 _KEY_TABLE = bytes.maketrans(b"123456789" + _NOISE_BYTES, b"000000000" + b"\x00" * len(_NOISE_BYTES))
 FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsyslog"})
 # Distinct traces of one capture number in the thousands; the bound only stops a pathological
@@ -162,7 +165,10 @@ def _line_class(kind: str | None) -> int:
 
 _CODE_OF = attrgetter("code")
 _HOST_CUT = attrgetter("host_cut")
-_INELIGIBLE = KeyInfo(eligible=False)
+# The code byte of a line the fast path does not model (see _LineCodes, which never gives it out).
+_SLOW_CODE = 255
+_SLOW_RUN = re.compile(b"\xff+")
+_INELIGIBLE = KeyInfo(eligible=False, code=_SLOW_CODE)
 _BLANK = KeyInfo(eligible=True, kind="blank")
 
 
@@ -186,7 +192,7 @@ class _LineCodes:
     def code(self, cls: int, cut_id: int) -> int:
         found = self.pairs.get((cls, cut_id))
         if found is None:
-            if len(self.pairs) >= 256:
+            if len(self.pairs) >= _SLOW_CODE:  # the last code stands for "not the fast path's"
                 return self.pairs[(cls, _FAR_CUT)]
             found = self.pairs[(cls, cut_id)] = len(self.pairs)
             self.classes[found] = cls
@@ -249,12 +255,17 @@ class BulkReader:
         self.fast_lines = 0
         self._chunk_cut: slice | None = None
         self._cut_ids = b""
+        # The record reader of every line the fast path does not take, for the whole input.
+        self.reader = _Reader(source)
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
         # lines as going backwards, only heads and the ends of trace runs need their time read.
-        self.last_ts: dict[str | None, float] = {}
+        # Shared with the reader, so that a time going backwards is seen whichever path reads it.
+        self.last_ts: dict[str | None, float] = self.reader.last_ts
 
     # -- learning ---------------------------------------------------------------------------
-    def _learn(self, raw: str) -> KeyInfo:
+    def _learn(self, raw: str, key: bytes) -> KeyInfo:
+        if b"\x00" in key:
+            return _INELIGIBLE  # console noise or a byte that is not ASCII: the reader's to clean
         pre = _Reader(self.source).prefix(raw) if raw else None
         if pre is None or pre.ts is None or pre.caller is not None or pre.fmt not in FAST_FORMATS:
             return _INELIGIBLE
@@ -308,96 +319,81 @@ class BulkReader:
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
                        self.codes.code(cls, cut_id), state_of, task_values_of)
 
-    def fast_enough(self, block: bytes) -> bool:
-        """Whether most of a (first) chunk can take the fast path: every line has a kernel timestamp."""
-        sample = block[: 1 << 20]
-        cut = sample.rfind(b"\n")
-        sample = sample[:cut] if cut > 0 else sample
-        if b"\r" in sample:
-            sample = sample.replace(b"\r\n", b"\n")
-        lines = sample.split(b"\n")
-        keys = sample.translate(_KEY_TABLE).split(b"\n")
-        for raw, key in zip(lines, keys, strict=True):
-            info = self.keys.get(key)
-            if info is None:
-                info = self.keys[key] = self._learn(raw.decode("utf-8", "replace"))
-            if info is _INELIGIBLE:
-                return False
-        return True
-
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
-        """A chunk of whole lines (without the final newline)."""
+        """A chunk of whole lines (without the final newline).
+
+        The fast path is an accelerator for the lines it models, run by run: a line it does not
+        model goes through the record reader with the line before it (which a continuation or a
+        wrapped line may belong to), and so does each chunk's last line (the next chunk's first
+        line may continue it). The reader lives as long as the input, so its state (the record it
+        holds back, the format seen last) survives every chunk and every run.
+        """
         if b"\r" in block:
             if block[-1:] == b"\r":  # a CRLF file's chunk is cut between its last CR and LF
                 block = block[:-1]
-            if block.count(b"\r") != block.count(b"\r\n"):
-                self._slow(_decoded_lines(block))
-                return
-            block = block.replace(b"\r\n", b"\n")
-        masked = block.translate(_KEY_TABLE)
-        if b"\x00" in masked:
-            self._slow(_decoded_lines(block))
-            return
+            block = block.replace(b"\r\n", b"\n")  # a lone CR is left, as noise, to the reader
         lines = block.split(b"\n")
-        keys = masked.split(b"\n")
-        known = self.keys
-        infos = list(map(known.get, keys))
-        counts = Counter(infos)  # the chunk's statistics, and whether a key is new or ineligible
-        new = counts.pop(None, 0)
-        if new:
-            self._learn_new(lines, keys, infos, counts, new)
-        if _INELIGIBLE in counts:
-            self._slow(_decoded_lines(block))
-            return
-        self._fast(lines, infos, counts)  # type: ignore[arg-type]
+        keys = block.translate(_KEY_TABLE).split(b"\n")
+        infos: list[KeyInfo | None] = list(map(self.keys.get, keys))
+        if None in infos:
+            self._learn_new(lines, keys, infos)
+        codes = bytes(map(_CODE_OF, infos))
+        # The last line is read as if the fast path did not model it (see above).
+        marked = codes[:-1] + bytes((_SLOW_CODE,))
+        start = 0
+        for run in _SLOW_RUN.finditer(marked):
+            slow = max(run.start() - 1, start)
+            if slow > start:
+                self._fast(lines[start:slow], infos[start:slow], codes[start:slow])  # type: ignore[arg-type]
+            self._slow(lines[slow : run.end()])
+            start = run.end()
 
-    def _learn_new(
-        self, lines: list[bytes], keys: list[bytes], infos: list[KeyInfo | None], counts: Counter[KeyInfo | None],
-        new: int,
-    ) -> None:
-        """Learn the keys of the ``new`` lines of a chunk not known yet (None in ``infos``) and count
-        those lines. Most chunks have a few such lines: they are found in C, not by a loop."""
+    def _learn_new(self, lines: list[bytes], keys: list[bytes], infos: list[KeyInfo | None]) -> None:
+        """Learn the keys of the lines of a chunk not known yet (None in ``infos``). Most chunks
+        have a few such lines: they are found in C, not by a loop."""
         known = self.keys
         at = -1
-        filled: list[KeyInfo] = []
-        for _ in range(new):
+        for _ in range(infos.count(None)):
             at = infos.index(None, at + 1)
             info = known.get(keys[at])
             if info is None:
-                info = known[keys[at]] = self._learn(lines[at].decode("utf-8", "replace"))
+                info = known[keys[at]] = self._learn(lines[at].decode("utf-8", "replace"), keys[at])
             infos[at] = info
-            filled.append(info)
         if len(known) > 500_000:
             known.clear()
             known[b""] = _BLANK
-        kinds, formats = self.stats.kinds, self.stats.formats
-        if all((info.template is None or info.kind in kinds) and info.fmt in formats for info in filled):
-            counts.update(filled)
-            return
-        # A line kind or format this input has not shown yet: the stats name it where the chunk
-        # first shows it, so the chunk is counted again in line order.
-        counts.clear()
-        counts.update(infos)
 
-    def _slow(self, lines: list[str]) -> None:
-        self._streams.clear()
+    def _slow(self, lines: list[bytes]) -> None:
+        """Lines through the record reader, the grammars and the builder, one by one."""
+        self._streams.clear()  # the reader may see printk caller ids: their lines go elsewhere
         add = self.builder.add
         parse = self.parser.parse
         formats = self.stats.formats
-        reader = _Reader(self.source)
-        reader.last_ts = self.last_ts  # shared, so a time going backwards across chunks is seen
-        for number, text in enumerate(lines, self.lines_done + 1):
-            for record in reader.feed(number, text):
+        reader = self.reader
+        for number, raw in enumerate(lines, self.lines_done + 1):
+            for record in reader.feed(number, raw.decode("utf-8", "replace")):
                 formats[record.fmt] = formats.get(record.fmt, 0) + 1
                 add(record, parse(record.body), self.stats)
-        for record in reader.flush():
-            formats[record.fmt] = formats.get(record.fmt, 0) + 1
-            add(record, parse(record.body), self.stats)
         self.lines_done += len(lines)
         self.stats.physical_lines += len(lines)
 
-    def _fast(self, lines: list[bytes], infos: list[KeyInfo], counts: Counter[KeyInfo]) -> None:
+    def flush(self) -> None:
+        """Hand over the record the reader holds back (before fast lines, and at the end)."""
+        if self.reader.pending is None and not self.reader.export:
+            return
+        add = self.builder.add
+        parse = self.parser.parse
+        formats = self.stats.formats
+        for record in self.reader.flush():
+            formats[record.fmt] = formats.get(record.fmt, 0) + 1
+            add(record, parse(record.body), self.stats)
+
+    def _fast(self, lines: list[bytes], infos: list[KeyInfo], codes: bytes) -> None:
+        """A run of lines the fast path models: counted a key at a time, heads and trace runs
+        found by C-level searches over their class letters."""
+        self.flush()
+        counts = Counter(infos)
         base = self.lines_done
         stats = self.stats
         for info, n in counts.items():
@@ -416,7 +412,6 @@ class BulkReader:
             hosts: list[bytes] | None = list(map(getitem, lines, map(_HOST_CUT, infos)))
         else:
             hosts = None
-        codes = bytes(map(_CODE_OF, infos))
         classes = codes.translate(self.codes.classes)
         # Where the bodies of trace lines start, if at the same place on every one of the chunk;
         # else each line's place, as one byte, for the runs to check theirs.
@@ -520,6 +515,8 @@ class BulkReader:
         through the line reader (which may see caller ids, and a caller's lines go elsewhere)."""
         has_host = info.host_span is not None
         host = self._host_name(host_bytes) if has_host else None
+        if host is not None and info.fmt == "netconsole-rsyslog":
+            self.reader.hosts.add(host)  # what the reader knows of the receiver's hosts, as if it read the line
         stream = self._streams[host_bytes if has_host else None] = self.builder.line_stream(self.source, host)
         return stream
 
@@ -922,13 +919,13 @@ def read_stream(
             read_lines(name, lines, builder, stats, parser)
             return
         reader = BulkReader(name, builder, stats, parser)
-        if reader.fast_enough(first):
+        try:
             reader.feed(first)
             for block in pieces:
                 reader.feed(block)
-        else:
-            texts = (block.decode("utf-8", "replace") for block in _chain(first, pieces))
-            read_lines(name, _lines_of(texts), builder, stats, parser)
+        finally:
+            # What came before damage is read to its end too.
+            reader.flush()
     except StreamDamage as damage:
         # What was read before the damage stays in the capture: a rotated log cut off by a full
         # disk still holds the hours before. The caller reports stats.damaged.
