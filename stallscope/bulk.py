@@ -257,6 +257,9 @@ class BulkReader:
         self._cut_ids = b""
         # The record reader of every line the fast path does not take, for the whole input.
         self.reader = _Reader(source)
+        # (first line, statistics) of each phase of the input; one phase unless read_window
+        # reads the lines around a piece of a file as well.
+        self.phases: list[tuple[int, InputStats]] = [(1, stats)]
         # host -> timestamp of the last line read, as the record layer keeps it: to flag the same
         # lines as going backwards, only heads and the ends of trace runs need their time read.
         # Shared with the reader, so that a time going backwards is seen whichever path reads it.
@@ -371,10 +374,15 @@ class BulkReader:
         parse = self.parser.parse
         formats = self.stats.formats
         reader = self.reader
+        phased = len(self.phases) > 1
+        stats = self.stats
         for number, raw in enumerate(lines, self.lines_done + 1):
             for record in reader.feed(number, raw.decode("utf-8", "replace")):
+                if phased:  # a record held back from the phase before is counted there
+                    stats = self.stats_of_line(record.line)
+                    formats = stats.formats
                 formats[record.fmt] = formats.get(record.fmt, 0) + 1
-                add(record, parse(record.body), self.stats)
+                add(record, parse(record.body), stats)
         self.lines_done += len(lines)
         self.stats.physical_lines += len(lines)
 
@@ -384,10 +392,27 @@ class BulkReader:
             return
         add = self.builder.add
         parse = self.parser.parse
-        formats = self.stats.formats
         for record in self.reader.flush():
-            formats[record.fmt] = formats.get(record.fmt, 0) + 1
-            add(record, parse(record.body), self.stats)
+            stats = self.stats_of_line(record.line)
+            stats.formats[record.fmt] = stats.formats.get(record.fmt, 0) + 1
+            add(record, parse(record.body), stats)
+
+    # -- phases -------------------------------------------------------------------------------
+    def begin_phase(self, stats: InputStats) -> None:
+        """Count the lines from here on into ``stats`` (see :func:`read_window`)."""
+        self.stats = stats
+        self.phases.append((self.lines_done + 1, stats))
+        self.builder.stats_of_line = self.stats_of_line
+
+    def stats_of_line(self, line: int) -> InputStats:
+        """The statistics of the phase a line was read in."""
+        phases = self.phases
+        if len(phases) == 1 or line >= phases[-1][0]:
+            return phases[-1][1]
+        for first, stats in reversed(phases):
+            if line >= first:
+                return stats
+        return phases[0][1]
 
     def _fast(self, lines: list[bytes], infos: list[KeyInfo], codes: bytes) -> None:
         """A run of lines the fast path models: counted a key at a time, heads and trace runs
@@ -900,11 +925,11 @@ def read_stream(
     parser: LineParser,
     compression: str | None = None,
 ) -> None:
-    """Feed one byte stream into ``builder``: chunk by chunk when its format allows, else line by line.
+    """Feed one byte stream into ``builder``, chunk by chunk (see :meth:`BulkReader.feed`).
 
-    The choice is made once, on the first chunk, so that a format the fast path does not model
-    is read by one line reader from start to end (its continuation state is never cut).
-    A stream that ends early or is corrupt keeps what was read before; ``stats.damaged`` says why.
+    A journal export stream (its entries span lines and carry binary fields) is read by the
+    record reader alone. A stream that ends early or is corrupt keeps what was read before;
+    ``stats.damaged`` says why.
     """
     if compression is not None:
         stream = _UpToDamage(stream)  # type: ignore[assignment]
@@ -931,6 +956,27 @@ def read_stream(
         # disk still holds the hours before. The caller reports stats.damaged.
         what = compression or "file"
         stats.damaged = f"{name}: {what} data ends early or is corrupt ({damage.error}); analyzed the lines before"
+
+
+def read_window(name: str, phases: list[tuple[BinaryIO, InputStats]], builder: CaptureBuilder,
+                parser: LineParser) -> None:
+    """Feed consecutive byte ranges of one file (each ending at a line end) into ``builder``, the
+    lines of each counted into its own statistics: a piece of a large file with the lines before
+    and after it, read so that the blocks and records that cross the piece's edges are seen
+    whole (stallscope.parallel keeps only the rows that start inside the piece)."""
+    reader: BulkReader | None = None
+    try:
+        for stream, stats in phases:
+            if reader is None:
+                reader = BulkReader(name, builder, stats, parser)
+                builder.stats_of_line = reader.stats_of_line
+            else:
+                reader.begin_phase(stats)
+            for block in ByteChunks(stream, CHUNK_BYTES):
+                reader.feed(block)
+    finally:
+        if reader is not None:
+            reader.flush()
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:

@@ -27,9 +27,12 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 import pandas as pd
 
 from stallscope.api import line_parser, load, load_stream
-from stallscope.capture.merge import Part, merge
-from stallscope.capture.model import Capture
+from stallscope.bulk import read_window
+from stallscope.capture.builder import CaptureBuilder
+from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
+from stallscope.capture.model import Capture, InputStats
 from stallscope.diagnose import diagnose, findings_by_machine, host_views, machine_keys, ranked
+from stallscope.memory import no_cycle_collection
 from stallscope.rules.base import Finding
 from stallscope.sources.expand import expand_inputs
 from stallscope.sources.reader import STDIN_NAME, open_binary
@@ -48,6 +51,9 @@ MIN_PIECE_BYTES = 24 << 20
 # Pieces of about this size: each piece costs a capture built, pickled and merged; a worker's
 # memory grows with its piece.
 PIECE_BYTES = 256 << 20
+# How much of the file before and after its piece a worker reads too (see _load_window): more
+# than any block or report that may cross a cut.
+LEAD_BYTES = 4 << 20
 # How far past a nominal cut to look for the start of a report.
 _REPORT_SEARCH = 4 << 20
 _REPORT_MARK = b"MemAlloc-Info:"
@@ -144,13 +150,21 @@ class _Range:
     """The bytes [start, end) of a file, as a readable stream."""
 
     def __init__(self, handle: BinaryIO, start: int, end: int) -> None:
-        handle.seek(start)
         self.handle = handle
+        self.start = start
         self.left = end - start
+        self._placed = False
+
+    def _place(self) -> None:
+        # Sought on first read: several ranges of one handle are read one after the other.
+        if not self._placed:
+            self.handle.seek(self.start)
+            self._placed = True
 
     def read(self, size: int = -1) -> bytes:
         if self.left <= 0:
             return b""
+        self._place()
         size = self.left if size < 0 else min(size, self.left)
         data = self.handle.read(size)
         self.left -= len(data)
@@ -159,24 +173,61 @@ class _Range:
     def readinto(self, buffer: memoryview) -> int:
         if self.left <= 0:
             return 0
+        self._place()
         got = self.handle.readinto(buffer[: self.left] if len(buffer) > self.left else buffer)  # type: ignore[attr-defined]
         self.left -= got or 0
         return got or 0
 
 
-def _load_piece(piece: Piece, keep_unparsed: bool) -> Capture:
+def _load_piece(piece: Piece, keep_unparsed: bool) -> tuple[Capture, tuple[Link, ...]]:
     """One piece (or whole file) read into its own capture: what every worker runs."""
     if piece.stream:
-        return load(piece.path, keep_unparsed=keep_unparsed)
+        return load(piece.path, keep_unparsed=keep_unparsed), ()
     if piece.end is None:
         # The same steps as stallscope.load for one file, opened where the worker sees it.
         source, stream = open_binary(piece.opens)
         try:
-            return load_stream(piece.path, stream, keep_unparsed, source.compression)
+            return load_stream(piece.path, stream, keep_unparsed, source.compression), ()
         finally:
             stream.close()
     with open(piece.opens, "rb") as handle:
-        return load_stream(piece.path, _Range(handle, piece.start, piece.end), keep_unparsed)  # type: ignore[arg-type]
+        return _load_window(piece, handle, keep_unparsed)
+
+
+def _line_start(handle: BinaryIO, offset: int) -> int:
+    """The start of the line that holds byte ``offset`` (0 at the start of the file)."""
+    at = offset
+    while at > 0:
+        back = max(0, at - 65536)
+        handle.seek(back)
+        found = handle.read(at - back).rfind(b"\n")
+        if found >= 0:
+            return back + found + 1
+        at = back
+    return 0
+
+
+def _load_window(piece: Piece, handle: BinaryIO, keep_unparsed: bool) -> tuple[Capture, tuple[Link, ...]]:
+    """A piece read with up to LEAD_BYTES of the file before and after it (whole lines), so that
+    a block or record that crosses either edge is read whole, as one reader of the whole file
+    reads it. Only the rows that start inside the piece are kept; the piece before keeps the
+    others, and links say which of its rows the kept rows refer to (see capture.merge.trim)."""
+    assert piece.end is not None
+    size = os.fstat(handle.fileno()).st_size
+    before = _line_start(handle, max(0, piece.start - LEAD_BYTES)) if piece.start else 0
+    after = piece.end if piece.end >= size else _line_start(handle, min(size, piece.end + LEAD_BYTES))
+    lead_in, main, lead_out = InputStats(piece.path), InputStats(piece.path), InputStats(piece.path)
+    builder = CaptureBuilder(keep_unparsed=keep_unparsed)
+    builder.start_input(main)
+    ranges = [(before, piece.start, lead_in), (piece.start, piece.end, main), (piece.end, after, lead_out)]
+    phases = [(_Range(handle, a, b), stats) for a, b, stats in ranges if b > a or stats is main]
+    with no_cycle_collection():
+        read_window(piece.path, phases, builder, line_parser())  # type: ignore[arg-type]
+        builder.finish_input(piece.path)
+        capture = builder.build(consume=True)
+    # Line numbers count from the piece's first line; the lines before it are 0 and below.
+    shift_lines(capture, -lead_in.physical_lines)
+    return trim(capture, 1, main.physical_lines)
 
 
 class Engine(Protocol):
@@ -307,16 +358,16 @@ def load_parallel(
         return load(*paths, keep_unparsed=keep_unparsed)
     if not engine.remote:
         line_parser()  # compiled before the pool forks, so that every worker inherits it
-    captures = engine.map(partial(_load_piece, keep_unparsed=keep_unparsed), pieces)
+    results = engine.map(partial(_load_piece, keep_unparsed=keep_unparsed), pieces)
     parts: list[Part] = []
     lines_before: dict[str, int] = {}
-    for piece, capture in zip(pieces, captures, strict=True):
+    for piece, (capture, links) in zip(pieces, results, strict=True):
         offset = lines_before.get(piece.path, 0) if piece.end is not None else 0
-        parts.append(Part(capture, offset))
+        parts.append(Part(capture, offset, links))
         # Line numbers are physical lines of the file: a record can span several (a wrapped or
         # continued line joined back), so the records of the piece are not its lines.
         lines_before[piece.path] = offset + sum(i.physical_lines for i in capture.inputs)
-    del captures
+    del results
     return merge(parts, consume=True)
 
 

@@ -30,15 +30,16 @@ def test_pieces_merge_to_the_whole(big_log: Path, monkeypatch: pytest.MonkeyPatc
     assert all(a.end == b.start for a, b in pairwise(pieces))
     parts, before = [], 0
     for piece in pieces:
-        capture = parallel._load_piece(piece, True)
-        parts.append(Part(capture, before))
-        before += capture.lines
+        capture, links = parallel._load_piece(piece, True)
+        parts.append(Part(capture, before, links))
+        before += sum(i.physical_lines for i in capture.inputs)
     whole = stallscope.load(str(big_log), keep_unparsed=True)
     merged = merge(parts)
-    # Nothing is lost or invented at the cuts: the same rows, frames and line accounting. Only
-    # links that cross a cut of a host that was mid-report (report ids, a task's snapshot) differ.
+    # Nothing is lost or invented at the cuts: the same rows, links between them (report ids, a
+    # task's snapshot, a trace's task), frames and line accounting.
     for name in ("snapshots", "tasks", "events", "traces"):
-        assert len(getattr(merged, name)) == len(getattr(whole, name)), name
+        pd.testing.assert_frame_equal(getattr(merged, name), getattr(whole, name), check_categorical=False,
+                                      obj=name)
     columns = ["source", "line", "ts", "comm", "pid", "seq", "delay", "switches", "state"]
     pd.testing.assert_frame_equal(merged.tasks[columns], whole.tasks[columns], check_categorical=False)
     assert [merged.stack_functions(int(s)) for s in merged.tasks["stack"].dropna()] == [
@@ -83,9 +84,9 @@ def test_merged_columns_have_the_builders_dtypes(big_log: Path, monkeypatch: pyt
     monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 256 << 10)
     parts, before = [], 0
     for piece in parallel.plan((str(big_log),), jobs=4):
-        capture = parallel._load_piece(piece, False)
-        parts.append(Part(capture, before))
-        before += capture.lines
+        capture, links = parallel._load_piece(piece, False)
+        parts.append(Part(capture, before, links))
+        before += sum(i.physical_lines for i in capture.inputs)
     merged = merge(parts)
     assert _dtypes(merged) == _dtypes(stallscope.load(str(big_log)))
     # Parts of one file see different comm names and event kinds: joined, every value is kept.

@@ -11,6 +11,7 @@ MemAlloc-Info line the tasks belong to) stays per (source, host).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -25,6 +26,7 @@ from stallscope.capture.columns import (
     frame_of,
     row_writer,
 )
+from stallscope.capture.merge import in_reading_order
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
 from stallscope.capture.state_lines import state_and_pid
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
@@ -102,6 +104,10 @@ class CaptureBuilder:
 
     def __init__(self, keep_unparsed: bool = False) -> None:
         self.keep_unparsed = keep_unparsed
+        # Which statistics a line's counts go to, when an input is read in phases (a piece of a
+        # large file with the lines around it: see stallscope.bulk.read_window); else the current
+        # input's.
+        self.stats_of_line: Callable[[int], InputStats] | None = None
         self.unparsed: list[UnparsedLine] = []
         self.inputs: list[InputStats] = []
         self._streams: dict[tuple[str, str | None, str | None], LineStream] = {}
@@ -289,9 +295,11 @@ class CaptureBuilder:
             if name == record.source and host == record.host and stream.task_row is not None:
                 self._corrupt(stream.task_row, f"{record.corrupted} inside its block")
 
-    def _out_of_range(self) -> None:
-        """A line of the current input held a number no int64 column can hold: counted."""
-        if self.inputs:
+    def _out_of_range(self, line: int | None) -> None:
+        """A line held a number no int64 column can hold: counted in its input's statistics."""
+        if self.stats_of_line is not None and line is not None:
+            self.stats_of_line(line).corrupted += 1
+        elif self.inputs:
             self.inputs[-1].corrupted += 1
 
     def _corrupt(self, row: int, why: str) -> None:
@@ -349,7 +357,7 @@ class CaptureBuilder:
                                                    comm.strip() if comm else None)
         text, fields, pid, comm = seen
         if self._write_event((stream.host, stream.source, line, ts, kind, pid, comm, None)):
-            self._out_of_range()
+            self._out_of_range(line)
         self.event_fields.append(fields)
         self.event_text.append(text)
         if kind in EVENT_KINDS_WITH_TRACE:
@@ -370,7 +378,7 @@ class CaptureBuilder:
             self._report_count += 1
         if self._write_snapshot((record.host, record.source, record.line, record.ts, *counts, shared.report,
                                  closing)):
-            self._out_of_range()
+            self._out_of_range(record.line)
         shared.report_has_tasks = False
         if closing:
             shared.report = None
@@ -401,7 +409,7 @@ class CaptureBuilder:
             stream.host, stream.source, line, ts, shared.snapshot, *values,
             None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
         )):
-            self._out_of_range()
+            self._out_of_range(line)
             self._corrupt(row, OUT_OF_RANGE)
         self.task_text.append(text)
         shared.report_has_tasks = shared.report is not None
@@ -508,10 +516,10 @@ class CaptureBuilder:
             return
         line, ts = stream.trace_start
         if stream.whole is not None:
-            stack = self._intern_run(stream.whole)
+            stack = self._intern_run(stream.whole, line)
             stream.whole = None
         else:
-            stack = self._intern(tuple(stream.frames))
+            stack = self._intern(tuple(stream.frames), line)
             stream.frames = []
         stream.trace_start = None
         owner = stream.task_row
@@ -536,27 +544,27 @@ class CaptureBuilder:
         self._end_trace(stream)
         self._close_task(stream)
 
-    def _intern_run(self, frames: tuple[Frame, ...]) -> int:
+    def _intern_run(self, frames: tuple[Frame, ...], line: int | None = None) -> int:
         """:meth:`_intern` of a tuple the bulk reader hands over again and again: by identity
         first, since hashing a tuple of frames walks every field of every frame."""
         known = self._run_stacks.get(id(frames))
         if known is not None and known[0] is frames:
             return known[1]
-        stack = self._intern(frames)
+        stack = self._intern(frames, line)
         if len(self._run_stacks) >= _MAX_RUN_STACKS:
             self._run_stacks.clear()
         # The tuple is kept with its id, so the id cannot be reused by another tuple meanwhile.
         self._run_stacks[id(frames)] = (frames, stack)
         return stack
 
-    def _intern(self, frames: tuple[Frame, ...]) -> int:
+    def _intern(self, frames: tuple[Frame, ...], line: int | None = None) -> int:
         found = self._stack_ids.get(frames)
         if found is not None:
             return found
         stack = self._stack_ids[frames] = len(self._stack_ids)
         for depth, frame in enumerate(frames):
             if self._write_frame((stack, depth, *frame)):
-                self._out_of_range()
+                self._out_of_range(line)
         return stack
 
     def build(self, consume: bool = False) -> Capture:
@@ -564,7 +572,7 @@ class CaptureBuilder:
         move into the capture and the builder is left empty: for a caller done with it."""
         for stream in self._streams.values():
             self._end_block(stream)
-        return self.snapshot(consume)
+        return in_reading_order(self.snapshot(consume))
 
     def snapshot(self, consume: bool = False) -> Capture:
         """The rows so far, leaving open blocks open (``watch`` looks while a trace is printed)."""

@@ -24,11 +24,26 @@ from stallscope.capture.model import Capture, InputStats, UnparsedLine
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """A reference of a row of one piece to a row that only the piece before holds: the task of
+    a trace, the report of a MemAlloc-Info line, ... (see :func:`trim`). The row referred to is
+    the ``nth`` row of table ``target`` printed at ``line`` (relative to the piece: 0 or less)."""
+
+    table: str
+    column: str
+    row: int
+    target: str
+    line: int
+    nth: int
+
+
+@dataclass(frozen=True, slots=True)
 class Part:
     """One capture to merge, and how many lines of its file came before it (0 for a whole file)."""
 
     capture: Capture
     line_offset: int = 0
+    links: tuple[Link, ...] = ()
 
 
 _CATEGORY_COLUMNS = {
@@ -62,6 +77,8 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         return Capture(empty["snapshots"], empty["tasks"], empty["events"], empty["frames"], empty["traces"], [], [])
     stacks = _Stacks()
     remaps = [stacks.add(capture) for capture in captures]
+    # Rows per part and table, before ``consume`` empties the parts.
+    rows = [{name: len(getattr(capture, name)) for name in _TABLES} for capture in captures]
     adjust: dict[str, list[dict[str, Adjust]]] = {name: [] for name in _TABLES}
     snapshot = task = event = report = 0
     for part, capture, remap in zip(parts, captures, remaps, strict=True):
@@ -84,7 +101,15 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
                 setattr(capture, name, getattr(capture, name).iloc[:0])
     for name, index in _INDEX_NAMES.items():
         merged[name].index.name = index
-    return Capture(
+    if any(part.links for part in parts):
+        _resolve(parts, rows, merged)
+    snapshots = merged["snapshots"]
+    if len(snapshots):
+        # Reports numbered in order of appearance, as one reader numbers them (a piece's reader
+        # also counted the reports of the lines around its piece).
+        codes, _ = pd.factorize(snapshots["report"], sort=False)
+        snapshots["report"] = pd.array(codes, dtype="Int64")
+    return in_reading_order(Capture(
         snapshots=merged["snapshots"],
         tasks=merged["tasks"],
         events=merged["events"],
@@ -96,7 +121,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
             for part in parts
             for u in part.capture.unparsed
         ],
-    )
+    ))
 
 
 def _inputs(captures: list[Capture]) -> list[InputStats]:
@@ -345,3 +370,204 @@ def _join_slowly(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], na
 def _categorize(series: pd.Series) -> pd.Series:
     # Sorted like astype("category") would, but object like the builder's categories.
     return series.astype(pd.CategoricalDtype(pd.Index(series.dropna().unique(), dtype=object).sort_values()))
+
+
+# -- pieces of one file ------------------------------------------------------------------------
+# Row references between the tables: (table, column) -> the table whose row ids it holds.
+_REFERENCES = {("tasks", "snapshot"): "snapshots", ("traces", "task"): "tasks", ("traces", "event"): "events"}
+_LINE_COLUMNS = {"snapshots": ("line",), "tasks": ("line", "state_line"), "events": ("line",), "traces": ("line",)}
+
+
+def shift_lines(capture: Capture, by: int) -> None:
+    """Move every line number of ``capture`` by ``by`` (in place)."""
+    if not by:
+        return
+    for name, columns in _LINE_COLUMNS.items():
+        frame = getattr(capture, name)
+        for column in columns:
+            if column in frame.columns and len(frame):
+                frame[column] = frame[column] + by
+    capture.unparsed = [UnparsedLine(u.source, u.line + by, u.text) for u in capture.unparsed]
+
+
+def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:
+    """The rows of ``capture`` that start on lines ``first`` to ``last``, and the links of those
+    rows to rows that start before ``first``.
+
+    A worker reads a piece of a large file with the lines before and after it, so that a block
+    crossing the piece's edges is seen whole; each row then belongs to the piece where it starts,
+    and the piece before holds the rows that this one's rows may refer to.
+    """
+    kept: dict[str, np.ndarray] = {}
+    position: dict[str, np.ndarray] = {}
+    for name in _TABLES:
+        frame = getattr(capture, name)
+        lines = frame["line"].to_numpy(np.int64, na_value=first) if len(frame) else np.zeros(0, np.int64)
+        mask = (lines >= first) & (lines <= last)
+        kept[name] = mask
+        position[name] = np.cumsum(mask) - 1  # old row -> new row (where kept)
+    links: list[Link] = []
+    tables: dict[str, pd.DataFrame] = {}
+    later = _stacks_set_later(capture, kept, last)
+    for name in _TABLES:
+        frame = getattr(capture, name)
+        out = frame[kept[name]].reset_index(drop=True)
+        if name in later and len(out):
+            # The stack of a task or report whose trace starts after the piece comes from the
+            # piece after, which reads that trace whole (see _resolve).
+            cleared = later[name][kept[name]]
+            if cleared.any():
+                out.loc[cleared, "stack"] = pd.NA
+        for (table, column), target in _REFERENCES.items():
+            if table != name or not len(out):
+                continue
+            values = out[column].to_numpy(np.int64, na_value=-1)
+            present = values >= 0
+            inside = present.copy()
+            if len(kept[target]):
+                inside[present] = kept[target][values[present]]
+                fixed = np.where(inside, position[target][np.where(present, values, 0)], 0)
+            else:
+                inside[:] = False
+                fixed = np.zeros(len(values), np.int64)
+            # Few rows refer to a row before the piece (a block that crosses its start).
+            for row in np.flatnonzero(present & ~inside).tolist():
+                links.append(_link(capture, name, column, row, target, int(values[row])))
+            out[column] = pd.arrays.IntegerArray(fixed.astype(np.int64), ~inside)
+        if name == "snapshots" and len(out) and not kept[name].all():
+            # A report opened before the piece is the report of the line that opened it.
+            dropped = frame[~kept[name]]
+            opened = {report: int(np.flatnonzero(~kept[name])[i]) for i, report in
+                      enumerate(dropped["report"].tolist())}
+            reports = out["report"].to_numpy(np.int64, na_value=-1)
+            for row in np.flatnonzero(np.isin(reports, list(opened))).tolist():
+                links.append(_link(capture, name, "report", row, "snapshots", opened[int(reports[row])]))
+        tables[name] = out
+    stacks: set[int] = set()
+    for name in ("tasks", "events", "traces"):
+        if len(tables[name]):
+            stacks |= {int(v) for v in tables[name]["stack"].dropna().unique()}
+    frames = capture.frames
+    frames = frames[frames["stack"].isin(stacks)].reset_index(drop=True) if len(frames) else frames
+    for name, index in _INDEX_NAMES.items():
+        tables[name].index.name = index
+    unparsed = [u for u in capture.unparsed if first <= u.line <= last]
+    return Capture(tables["snapshots"], tables["tasks"], tables["events"], frames, tables["traces"],
+                   capture.inputs, unparsed), links
+
+
+def _stacks_set_later(capture: Capture, kept: dict[str, np.ndarray], last: int) -> dict[str, np.ndarray]:
+    """Per table (tasks, events): the rows whose stack was set by a trace that starts after line
+    ``last`` (a task's last trace, a report's first one): only the lead-out read it, maybe cut."""
+    traces = capture.traces
+    out: dict[str, np.ndarray] = {}
+    if not len(traces):
+        return out
+    after = traces["line"].to_numpy(np.int64, na_value=-1) > last
+    for table, column, which in (("tasks", "task", "last"), ("events", "event", "first")):
+        owners = traces[column].to_numpy(np.int64, na_value=-1)
+        mask = np.zeros(len(getattr(capture, table)), bool)
+        present = owners >= 0
+        if present.any():
+            # Each owner's deciding trace: its first or its last in table order.
+            order = np.flatnonzero(present)
+            firsts = pd.Series(order).groupby(owners[order]).agg(which)
+            deciding = firsts.to_numpy()
+            mask[firsts.index.to_numpy()] = after[deciding]
+        out[table] = mask
+    return out
+
+
+def _link(capture: Capture, table: str, column: str, row: int, target: str, old: int) -> Link:
+    frame = getattr(capture, target)
+    line = int(frame["line"].iat[old])
+    lines = frame["line"].to_numpy(np.int64, na_value=-1)
+    nth = int(np.count_nonzero(lines[:old] == line))
+    return Link(table, column, row, target, line, nth)
+
+
+def _resolve(parts: list[Part], rows: list[dict[str, int]], merged: dict[str, pd.DataFrame]) -> None:
+    """Point every link at the merged row it names: the nth row of its table printed at its
+    line (lines are of the whole file once shifted)."""
+    starts = {name: 0 for name in _TABLES}
+    firsts: dict[str, dict[tuple[str, int], int]] = {}
+    for part, counts in zip(parts, rows, strict=True):
+        capture = part.capture
+        for link in part.links:
+            frame = merged[link.target]
+            if link.target not in firsts:
+                lines = frame["line"].to_numpy(np.int64, na_value=-1)
+                sources = frame["source"].astype(object).to_numpy()
+                index: dict[tuple[str, int], int] = {}
+                for at in range(len(lines) - 1, -1, -1):
+                    index[(sources[at], int(lines[at]))] = at
+                firsts[link.target] = index
+            source = str(capture.inputs[0].path) if capture.inputs else ""
+            at = firsts[link.target].get((source, link.line + part.line_offset))
+            if at is None:
+                continue  # the row referred to is out of reach (a block longer than the lead-in)
+            target_row = at + link.nth
+            row = starts[link.table] + link.row
+            table = merged[link.table]
+            if link.column == "report":
+                table.iat[row, table.columns.get_loc("report")] = frame["report"].iat[target_row]
+                continue
+            table.iat[row, table.columns.get_loc(link.column)] = target_row
+            if link.table == "traces":
+                # This trace, read whole here, gives the task its stack (its last trace) or the
+                # report its stack (its first trace, when the piece before had none).
+                stack = table["stack"].iat[row]
+                at = frame.columns.get_loc("stack")
+                if link.target == "tasks" or pd.isna(frame.iat[target_row, at]):
+                    frame.iat[target_row, at] = stack
+        for name in _TABLES:
+            starts[name] += counts[name]
+
+
+def in_reading_order(capture: Capture) -> Capture:
+    """``capture`` with its traces in the order they start (inputs in reading order, then line)
+    and stack ids numbered by first appearance in that order.
+
+    The builder writes a trace when it ends; with several hosts or CPUs interleaved, traces end
+    in another order than they start, and a reader of a piece of the file would see them end in
+    yet another. In this order, one reader and many give the same tables.
+    """
+    traces = capture.traces
+    if not len(traces):
+        return capture
+    position = {stats.path: at for at, stats in enumerate(capture.inputs)}
+    sources = traces["source"].astype(object).map(lambda s: position.get(s, len(position))).to_numpy(np.int64)
+    lines = traces["line"].to_numpy(np.int64, na_value=-1)
+    order = np.lexsort((lines, sources))
+    if not (order[1:] > order[:-1]).all():
+        traces = traces.take(order).reset_index(drop=True)
+        capture.traces = traces
+    stacks = traces["stack"].to_numpy(np.int64, na_value=-1)
+    present = stacks[stacks >= 0]
+    firsts = pd.unique(present)
+    if len(firsts) and (firsts == np.arange(len(firsts))).all():
+        return capture
+    table = np.full(int(max(present.max(), _max_stack(capture))) + 1, -1, np.int64)
+    table[firsts] = np.arange(len(firsts))
+    unseen = np.flatnonzero(table < 0)  # stacks of no trace (none from the builder): after the rest
+    table[unseen] = np.arange(len(firsts), len(firsts) + len(unseen))
+    for name in ("traces", "tasks", "events", "frames"):
+        frame = getattr(capture, name)
+        if len(frame) and "stack" in frame.columns:
+            values = frame["stack"].to_numpy(np.int64, na_value=-1)
+            missing = values < 0
+            frame["stack"] = pd.arrays.IntegerArray(np.where(missing, 0, table[np.where(missing, 0, values)]), missing)
+    frames = capture.frames
+    if len(frames):
+        capture.frames = frames.take(np.lexsort((frames["depth"].to_numpy(np.int64),
+                                                 frames["stack"].to_numpy(np.int64)))).reset_index(drop=True)
+    return capture
+
+
+def _max_stack(capture: Capture) -> int:
+    found = -1
+    for name in ("tasks", "events", "frames"):
+        frame = getattr(capture, name)
+        if len(frame) and frame["stack"].notna().any():
+            found = max(found, int(frame["stack"].max()))
+    return found

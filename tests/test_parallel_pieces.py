@@ -1,0 +1,60 @@
+"""Issue 20: reading a file in pieces on several workers gives what one reader gives, byte for byte.
+
+Real logs are cut into pieces at many offsets (piece sizes that put cuts inside traces, reports,
+wrapped and continued records), each worker reads its piece with the lines around it, and the
+JSON report must equal the single reader's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import stallscope
+from conftest import DATA, ROOT
+from stallscope import parallel
+from stallscope.render import json_report
+
+LOGS = sorted(str(p.relative_to(DATA)) for p in DATA.rglob("*.log") if p.stat().st_size >= 16 << 10)
+
+
+def _document(capture: stallscope.Capture) -> str:
+    return json.dumps(json_report.report(capture, stallscope.diagnose(capture), None), sort_keys=True, default=str)
+
+
+def _in_pieces(path: Path, piece: int, lead: int, monkeypatch: pytest.MonkeyPatch) -> stallscope.Capture:
+    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", max(1024, piece // 2))
+    monkeypatch.setattr(parallel, "PIECE_BYTES", piece)
+    monkeypatch.setattr(parallel, "LEAD_BYTES", lead)
+    # Cut near the nominal offsets, not at the next watchdog report: anywhere in a block.
+    monkeypatch.setattr(parallel, "_REPORT_SEARCH", 4096)
+    pieces = parallel.plan((str(path),), 2)
+    assert len(pieces) >= 2, "the log must really be cut"
+    return parallel.load_parallel(str(path), engine=parallel.LocalEngine(2))
+
+
+@pytest.mark.parametrize("relative", LOGS)
+def test_pieces_give_the_single_reader_report(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = DATA / relative
+    size = path.stat().st_size
+    whole = _document(stallscope.load(str(path)))
+    for piece in (size // 6 + 7, size // 3 + 101):
+        assert _document(_in_pieces(path, piece, piece // 3, monkeypatch)) == whole, piece
+
+
+def test_pieces_of_an_interleaved_fleet_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("make_log", ROOT / "bench" / "make_log.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_log"] = module
+    spec.loader.exec_module(module)
+    log = tmp_path / "fleet.log"
+    module.generate(3 << 20, log, seed=11, hosts=3, tasks=40)
+    whole = _document(stallscope.load(str(log)))
+    size = log.stat().st_size
+    for piece in (size // 7, size // 3 - 1234):
+        assert _document(_in_pieces(log, piece, piece // 2, monkeypatch)) == whole, piece
