@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA
 from stallscope.api import load
 from stallscope.capture.decode import (
     decode_flags,
@@ -24,7 +25,7 @@ from stallscope.capture.signatures import signature_groups, signatures, task_sig
 from stallscope.capture.stacks import guilty_frame, reliable_functions, stuck_in
 from stallscope.capture.trajectories import trajectories
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = DATA  # the shared corpus logs, copied into tests/data with their names
 LKML = CORPUS / "lkml"
 QEMU = CORPUS / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log"
 

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from conftest import DATA
 from stallscope.api import load
 from stallscope.capture.model import Capture
 from stallscope.diagnose import host_views
@@ -22,7 +23,7 @@ from stallscope.rules import (
 from stallscope.rules.base import Finding, Severity
 from stallscope.verdict import rank, verdict
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = DATA  # the shared corpus logs, copied into tests/data with their names
 MINE: dict[str, ModuleType] = {
     m.RULE: m for m in (reclaim_throttle, rescuer_stuck, victim_stuck, fs_reclaim_dependency, thp_fragmentation)
 }

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.hz import delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture
-from stallscope.render.summary import headline, summary
+from stallscope.capture.signatures import trace_codes
+from stallscope.render.summary import summary
 from stallscope.rules.base import Finding
+from stallscope.verdict import verdict
 
 if TYPE_CHECKING:
     from stallscope.capture.signatures import TraceCodes
@@ -58,14 +61,10 @@ def text_of(value: object) -> str:
 
 
 def verdict_text(capture: Capture, findings: list[Finding], pairs: object = None) -> str:
-    """The verdict paragraph when the verdict module is present, else the two-sentence headline.
+    """The verdict paragraph.
 
     ``pairs``: :func:`stallscope.capture.hz.pairs_by_host` of the capture's tasks, if at hand.
     """
-    try:
-        from stallscope.verdict import verdict  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return headline(capture, findings)
     return str(verdict(capture, findings, pairs))  # type: ignore[arg-type]
 
 
@@ -128,27 +127,13 @@ def timeline(capture: Capture) -> Table | None:
 
 
 def _delay_seconds(capture: Capture, pairs: object = None) -> pd.Series | None:
-    try:
-        from stallscope.capture.hz import delay_seconds
-    except ImportError:
-        return None
-    try:
-        seconds = delay_seconds(capture, pairs=pairs)  # type: ignore[arg-type]
-    except Exception:
-        return None
+    seconds = delay_seconds(capture, pairs=pairs)  # type: ignore[arg-type]
     return seconds if bool(seconds.notna().any()) else None
 
 
 def _pairs(capture: Capture) -> object:
-    """:func:`stallscope.capture.hz.pairs_by_host` of the tasks (None when it cannot be had)."""
-    try:
-        from stallscope.capture.hz import pairs_by_host
-    except ImportError:
-        return None
-    try:
-        return pairs_by_host(capture.tasks)
-    except Exception:
-        return None
+    """:func:`stallscope.capture.hz.pairs_by_host` of the tasks."""
+    return pairs_by_host(capture.tasks)
 
 
 def stalled_tasks(capture: Capture) -> Table | None:
@@ -236,48 +221,10 @@ class _Stacks:
         return [frame_line(f, o, s, m, bool(r)) for f, o, s, m, r in self.cells[start:stop]]
 
 
-def _fallback_signatures(capture: Capture) -> pd.DataFrame:
-    """Without the signatures module: a stack's first three reliable frames name it."""
-    traces = capture.traces
-    names: dict[int, str] = {}
-    for stack in traces["stack"].dropna().unique():
-        rows = capture.frames[(capture.frames["stack"] == stack) & capture.frames["reliable"]]
-        names[int(stack)] = " <- ".join(str(f) for f in rows.sort_values("depth")["function"].head(3)) or "(no frames)"
-    tasks = capture.tasks
-    comms, pids = [], []
-    for task in traces["task"]:
-        if _missing(task):
-            comms.append(None)
-            pids.append(None)
-        else:
-            comms.append(str(tasks.loc[int(task), "comm"]))
-            pids.append(tasks.loc[int(task), "pid"])
-    return pd.DataFrame({
-        "stack": traces["stack"].to_numpy(),
-        "line": traces["line"].to_numpy(),
-        "signature": [names.get(int(s), "(no trace)") if not _missing(s) else "(no trace)" for s in traces["stack"]],
-        "guilty": [None] * len(traces),
-        "comm": comms,
-        "pid": pids,
-    })
-
-
-def _signature_rows(capture: Capture) -> pd.DataFrame:
-    try:
-        from stallscope.capture.signatures import signatures
-    except ImportError:
-        return _fallback_signatures(capture)
-    return signatures(capture)
-
-
 def signature_groups(capture: Capture) -> list[SignatureGroup]:
     """Every printed trace grouped by where it is stuck, the most widespread first."""
     if capture.traces.empty:
         return []
-    try:
-        from stallscope.capture.signatures import trace_codes
-    except ImportError:
-        return _groups_of(_signature_rows(capture))
     return _coded_groups(capture, trace_codes(capture))
 
 

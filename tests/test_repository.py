@@ -1,0 +1,44 @@
+"""What a user's clone needs: tests that read only the repository, and an sdist that holds them."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+_ABSOLUTE = re.compile(r"""["'](/(?:work|home|root|tmp|srv|mnt)/[^"']*)["']""")
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (ROOT / "tests").glob("*.py")))
+def test_tests_read_no_path_outside_the_repository(path: str) -> None:
+    if path == Path(__file__).name:
+        return  # this file names what it looks for
+    text = (ROOT / "tests" / path).read_text()
+    assert not _ABSOLUTE.findall(text), f"{path} names an absolute path"
+    assert "../shared" not in text
+
+
+def _imported_top_folders() -> set[str]:
+    """Folders of the repository that test code reads or imports (bench/, fuzz/, samples/...)."""
+    found: set[str] = set()
+    for path in (ROOT / "tests").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in (
+                    "bench", "fuzz", "samples", "schema", "grammars"):
+                found.add(node.value)
+    return found
+
+
+def test_sdist_holds_what_the_tests_use() -> None:
+    """The source distribution carries every folder the tests read, so its tests run."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["sdist"][
+        "include"]
+    assert {"tests", "stallscope", "grammars"} <= set(include)
+    assert _imported_top_folders() <= set(include)
