@@ -14,44 +14,9 @@ import pandas as pd
 from stallscope.capture.hz import HostPairs, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import trajectories_of
+from stallscope.rules import BY_ID
 from stallscope.rules.base import Finding
 
-# Closer to a root cause first; rules not listed rank after these, in their given order.
-ROOT_CAUSE_ORDER = (
-    "rescuer-stuck",
-    "fs-reclaim-dependency",
-    "kswapd-lock-wait",
-    "victim-stuck",
-    "oom-livelock",
-    "reclaim-throttle",
-    "oom-plateau",
-    "thp-fragmentation",
-    "seq-livelock",
-    "hung-task",
-    "warn-alloc-stall",
-    "allocation-failure",
-    "slow-progress",
-)
-
-# What to look at next, per rule of the top finding (the documentation's own advice).
-NEXT_STEPS: dict[str, str] = {
-    "fs-reclaim-dependency": "the held locks (SysRq-d) for the filesystem lock's owner and the "
-    "workqueue dump for stuck writeback or I/O-completion work",
-    "rescuer-stuck": "the workqueue dump (MAYDAY, pending work of that workqueue) and whether "
-    "kthreadd can still create workers",
-    "kswapd-lock-wait": "the held locks (SysRq-d) for the owner of the lock kswapd waits on, and "
-    "whether that owner is itself allocating",
-    "victim-stuck": "the held locks for the owner of the lock the victim sleeps on, and the "
-    "oom_reaper messages",
-    "oom-livelock": "whether a victim exists and exits (victim= and the dying tasks' traces)",
-    "reclaim-throttle": "Mem-Info (isolated and writeback pages) and what kswapd and the "
-    "writeback workers are doing",
-    "oom-plateau": "Mem-Info and the traces of the stalling tasks for where reclaim loops without "
-    "reaching the OOM killer",
-    "thp-fragmentation": "the Mem-Info buddy lines and the THP defrag setting",
-    "warn-alloc-stall": "the Mem-Info printed with the stall (free against the min watermark, file "
-    "against anonymous pages, swap) and whether kswapd was running",
-}
 GENERIC_NEXT = "Mem-Info (SysRq-m), the workqueue dump, held locks, and each task's seq/switches across reports"
 
 
@@ -77,10 +42,11 @@ def verdict(capture: Capture, findings: list[Finding], pairs: dict[str | None, H
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
+    """Most severe first; within a severity the rule closer to a root cause (its RANK), then in
+    log order."""
     def key(f: Finding) -> tuple[int, int, int]:
-        order = ROOT_CAUSE_ORDER.index(f.rule) if f.rule in ROOT_CAUSE_ORDER else len(ROOT_CAUSE_ORDER)
         first = f.evidence[0].line if f.evidence else 0
-        return (-f.severity.rank, order, first)
+        return (-f.severity.rank, BY_ID[f.rule].RANK, first)
 
     return sorted(findings, key=key)
 
@@ -111,7 +77,7 @@ def _paragraph(capture: Capture, tasks: _TaskFacts, host: str | None, ranked: li
         chain = "; ".join(f"{_sentence(f.title)}{_cite(capture, f, 2)}" for f in rest)
         sentences.append(f"Supporting evidence: {chain}.")
     sentences += _trajectory_sentences(tasks, host)
-    step = NEXT_STEPS.get(top.rule)
+    step = BY_ID[top.rule].NEXT_STEPS
     if step is None:
         sentences.append(f"Next, given {_first_line(top)}, check {GENERIC_NEXT}.")
     else:

@@ -42,3 +42,16 @@ def test_sdist_holds_what_the_tests_use() -> None:
         "include"]
     assert {"tests", "stallscope", "grammars"} <= set(include)
     assert _imported_top_folders() <= set(include)
+
+
+def test_readme_rule_table_is_the_rules_own_words() -> None:
+    from stallscope.rules import ALL_RULES
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Rules\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = [line.split("`")[1] for line in rows]
+    assert listed == [rule.RULE for rule in ALL_RULES]
+    for rule, row in zip(ALL_RULES, rows, strict=True):
+        assert rule.SUMMARY in row and rule.SEVERITY in row

@@ -17,7 +17,7 @@ from stallscope.capture.model import Capture
 from stallscope.capture.signatures import first_trace_rows, own_trace_rows, task_signatures
 from stallscope.capture.trajectories import comm_text, trajectories_of
 from stallscope.diagnose import diagnose, host_views
-from stallscope.rules.task_facts import functions_of, gfp_names_of, traces_where
+from stallscope.rules.common.task_facts import functions_of, gfp_names_of, traces_where
 
 LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu")
 

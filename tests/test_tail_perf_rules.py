@@ -23,9 +23,9 @@ from stallscope.capture.signatures import (
 )
 from stallscope.capture.trajectories import comm_ranks, comm_starts_with, comm_text, group_numbers
 from stallscope.diagnose import host_views
-from stallscope.rules import seq_history
 from stallscope.rules.base import HostView
-from stallscope.rules.task_facts import latest_per_task
+from stallscope.rules.common import seq_history
+from stallscope.rules.common.task_facts import latest_per_task
 
 LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu") + corpus_logs("qemu")
 

@@ -67,7 +67,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from stallscope.capture.model import Capture
+from stallscope.capture.model import Capture, timestamp
 
 # A row of an events table: a Series from iterrows, or a dict from records().
 Row = pd.Series | dict[str, object]
@@ -367,7 +367,7 @@ def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
             name, current = field(row, "workqueue"), None
         elif kind == "wq_pwq" and name is not None:
             current = BusyPwq(
-                name, str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"]),
+                name, str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]),
                 field(row, "cpus"), int_field(row, "active"), int_field(row, "max_active"),
                 field(row, "mayday") is not None, [], [], [], 0,
             )
@@ -413,5 +413,3 @@ def kernel_release(events: pd.DataFrame) -> str | None:
     return None
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

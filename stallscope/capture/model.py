@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
+def timestamp(value: object) -> float | None:
+    """A table's timestamp as a float, or None where the line had none (NaN / NA)."""
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
 @dataclass(slots=True)
 class InputStats:
     """How much of one input stallscope understood."""

@@ -1,44 +1,49 @@
-"""Diagnosis rules: one module per rule, each with ``RULE`` and ``check(view) -> [Finding]``."""
+"""Diagnosis rules: one module per rule, found here by being in this package.
+
+A rule module carries everything about its rule:
+
+- ``RULE``: its stable id (``oom-plateau``), which findings, expectations and users refer to;
+- ``RANK``: where its findings stand among findings of one severity, the root cause first. A
+  rule whose finding explains another's ranks lower (a dependency loop explains a throttled
+  reclaimer; a throttled reclaimer explains a frozen oom_count): 10-90 causes inside memory
+  management, 100-130 reports of the kernel that are symptoms, 140 on what surrounds them;
+- ``SEVERITY``: the severities it gives (documentation);
+- ``SUMMARY``: one sentence on when it fires (the README's rule table shows it);
+- ``NEXT_STEPS``: what to check next when it is the top finding (or None);
+- ``check(view) -> list[Finding]``.
+
+Adding a rule is adding a module here (and its fixtures under tests/data/rules/): nothing else
+lists rules. ``common/`` holds what several rules share; it is not a rule.
+"""
 
 from __future__ import annotations
 
-from stallscope.rules import (
-    allocation_failure,
-    cpu_lockup,
-    fs_reclaim_dependency,
-    hung_task,
-    kswapd_lock_wait,
-    lock_owner_cycle,
-    oom_kill,
-    oom_livelock,
-    oom_plateau,
-    reclaim_throttle,
-    rescuer_stuck,
-    seq_livelock,
-    slow_progress,
-    thp_fragmentation,
-    victim_stuck,
-    warn_alloc_stall,
-    workqueue_lockup,
-)
+import importlib
+import pkgutil
+from types import ModuleType
+
 from stallscope.rules.base import Rule
 
-ALL_RULES: tuple[Rule, ...] = (
-    oom_plateau,  # type: ignore[list-item]
-    oom_livelock,  # type: ignore[list-item]
-    seq_livelock,  # type: ignore[list-item]
-    slow_progress,  # type: ignore[list-item]
-    kswapd_lock_wait,  # type: ignore[list-item]
-    fs_reclaim_dependency,  # type: ignore[list-item]
-    reclaim_throttle,  # type: ignore[list-item]
-    rescuer_stuck,  # type: ignore[list-item]
-    thp_fragmentation,  # type: ignore[list-item]
-    victim_stuck,  # type: ignore[list-item]
-    hung_task,  # type: ignore[list-item]
-    warn_alloc_stall,  # type: ignore[list-item]
-    allocation_failure,  # type: ignore[list-item]
-    workqueue_lockup,  # type: ignore[list-item]
-    lock_owner_cycle,  # type: ignore[list-item]
-    oom_kill,  # type: ignore[list-item]
-    cpu_lockup,  # type: ignore[list-item]
-)
+_NOT_RULES = frozenset({"base", "common"})
+_REQUIRED = ("RULE", "RANK", "SEVERITY", "SUMMARY", "NEXT_STEPS", "check")
+
+
+def _discover() -> tuple[Rule, ...]:
+    found: list[ModuleType] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name in _NOT_RULES or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        missing = [name for name in _REQUIRED if not hasattr(module, name)]
+        if missing:
+            # Loud at import: a rule without its rank would silently rank last.
+            raise ImportError(f"rule module {module.__name__} lacks {', '.join(missing)}")
+        found.append(module)
+    ids = [m.RULE for m in found]
+    if len(set(ids)) != len(ids):
+        raise ImportError(f"two rule modules share an id: {sorted(ids)}")
+    return tuple(sorted(found, key=lambda m: (m.RANK, m.RULE)))  # type: ignore[misc]
+
+
+ALL_RULES: tuple[Rule, ...] = _discover()
+BY_ID: dict[str, Rule] = {rule.RULE: rule for rule in ALL_RULES}

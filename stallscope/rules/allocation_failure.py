@@ -10,11 +10,20 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
+from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.task_facts import with_reporters
+from stallscope.rules.common.task_facts import with_reporters
 
 RULE = "allocation-failure"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 120
+SEVERITY = "warning"
+SUMMARY = (
+    "The page allocator gave up (page allocation failure): the request, its gfp flags and the frame "
+    "that made it."
+)
+NEXT_STEPS: str | None = None
 
 
 def check(view: HostView) -> list[Finding]:
@@ -48,7 +57,8 @@ def check(view: HostView) -> list[Finding]:
         if dropped:
             why.append(f"printk's ratelimit dropped {dropped} warn_alloc() report(s): there were more.")
         evidence = [
-            Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), str(r["text"])) for _, r in rows.head(3).iterrows()
+            Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))
+            for _, r in rows.head(3).iterrows()
         ]
         tasks = [TaskRef(str(comm), int(pid))] if pid is not None and not pd.isna(pid) else []
         findings.append(
@@ -64,5 +74,3 @@ def check(view: HostView) -> list[Finding]:
     return findings
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

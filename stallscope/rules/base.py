@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.model import Capture
+from stallscope.capture.model import Capture, timestamp
 from stallscope.capture.signatures import first_trace_positions
 
 
@@ -124,7 +124,7 @@ class HostView:
 
     def _line_evidence(self, table: str, index: int) -> Evidence:
         return Evidence(str(self.cell(table, index, "source")), int(self.cell(table, index, "line")),
-                        _ts(self.cell(table, index, "ts")), str(self.cell(table, index, "text")))
+                        timestamp(self.cell(table, index, "ts")), str(self.cell(table, index, "text")))
 
     def trace_evidence(self, task_index: int, summary: str) -> Evidence | None:
         """The first line of the call trace printed for a task row, described by ``summary``."""
@@ -136,7 +136,7 @@ class HostView:
         """The first line of the call trace at ``position`` in the capture's traces."""
         traces = self.capture.traces
         place = [traces.iat[position, traces.columns.get_loc(c)] for c in ("source", "line", "ts")]
-        return Evidence(str(place[0]), int(place[1]), _ts(place[2]), summary)
+        return Evidence(str(place[0]), int(place[1]), timestamp(place[2]), summary)
 
     def functions(self, stack: object) -> list[str]:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]
@@ -158,13 +158,15 @@ def task_position(capture: Capture, task: int) -> int:
     return int(found)
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
 
 
 class Rule(Protocol):
-    """A diagnosis: a module with ``RULE`` (its stable id) and ``check``."""
+    """A diagnosis: a module of stallscope.rules with its id, rank, documentation and check."""
 
     RULE: str
+    RANK: int
+    SEVERITY: str
+    SUMMARY: str
+    NEXT_STEPS: str | None
 
     def check(self, view: HostView) -> list[Finding]: ...

@@ -12,6 +12,13 @@ from stallscope.capture.stacks import first_meaningful, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 
 RULE = "cpu-lockup"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 170
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "A CPU stopped scheduling: a soft or hard lockup or an RCU stall."
+)
+NEXT_STEPS: str | None = None
 _KINDS = ("soft_lockup", "hard_lockup", "rcu_stall")
 _LABEL = {"soft_lockup": "soft lockup", "hard_lockup": "hard lockup", "rcu_stall": "RCU stall"}
 

@@ -15,7 +15,7 @@ import pandas as pd
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.stacks import RECLAIM_FRAMES, first_meaningful, lock_wait
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.task_facts import (
+from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
     guilty_of,
@@ -27,6 +27,17 @@ from stallscope.rules.task_facts import (
 )
 
 RULE = "fs-reclaim-dependency"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 20
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "GFP_NOFS/GFP_NOIO allocations stall while kswapd or reclaim waits on filesystem locks or I/O: a "
+    "dependency loop between the filesystem and memory."
+)
+NEXT_STEPS: str | None = (
+    "the held locks (SysRq-d) for the filesystem lock's owner and the workqueue dump for stuck "
+    "writeback or I/O-completion work"
+)
 FS_PREFIXES = ("xfs_", "_xfs_", "__xfs_", "ext4_", "jbd2_", "btrfs_", "f2fs_", "nfs_", "ext3_",
                "journal_", "gfs2_", "ocfs2_")
 RESTRICTED = ("GFP_NOFS", "GFP_NOIO")

@@ -8,13 +8,20 @@ victim keeps the victim from exiting, which is why OOM kills before the hang are
 
 from __future__ import annotations
 
-import pandas as pd
-
 from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, stack_frames
+from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 
 RULE = "hung-task"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 100
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "khungtaskd reported a task blocked in D state for longer than hung_task_timeout_secs; names "
+    "where it waits."
+)
+NEXT_STEPS: str | None = None
 
 # Kernel threads never belong to an OOM victim, so OOM kills are not context for them.
 _KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "xfs", "khungtaskd")
@@ -43,8 +50,6 @@ def _stalls_overlap(view: HostView, source: str, start: float | None, end: float
     return bool(((stalling["ts"] >= start) & (stalling["ts"] <= end)).any())
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
 
 
 def check(view: HostView) -> list[Finding]:
@@ -59,7 +64,7 @@ def check(view: HostView) -> list[Finding]:
         seconds = int(reports["seconds"].max())
         stacks = reports["stack"].dropna()
         wait, site = _where(view, stacks.iloc[-1] if len(stacks) else None)
-        first_ts, last_ts = _ts(first["ts"]), _ts(last["ts"])
+        first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
         # The printed time is a lower bound: the task was already blocked that long at the first report.
         since = None if first_ts is None else first_ts - int(first["seconds"])
         correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
@@ -97,7 +102,7 @@ def check(view: HostView) -> list[Finding]:
             why.append(f"The kernel names the likely owner of its {block['lock_type']}: "
                        f"{block['owner_comm']}({block['owner_pid']}).")
             evidence.append(
-                Evidence(str(block["source"]), int(block["line"]), _ts(block["ts"]), str(block["text"]))
+                Evidence(str(block["source"]), int(block["line"]), timestamp(block["ts"]), str(block["text"]))
             )
             tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
         earlier = kills[(kills["source"] == first["source"]) & (kills["line"] < last["line"])] if len(kills) else kills

@@ -13,9 +13,20 @@ import pandas as pd
 from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.task_facts import stack_functions
+from stallscope.rules.common.task_facts import stack_functions
 
 RULE = "kswapd-lock-wait"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 30
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "kswapd sleeps in a lock or I/O wait (a filesystem buffer, inode flush or rwsem) instead of "
+    "reclaiming."
+)
+NEXT_STEPS: str | None = (
+    "the held locks (SysRq-d) for the owner of the lock kswapd waits on, and whether that owner is "
+    "itself allocating"
+)
 
 
 def _functions(view: HostView, stack: object) -> list[str]:

@@ -13,10 +13,18 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records, stack_frames
+from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 
 RULE = "lock-owner-cycle"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 150
+SEVERITY = "critical / warning / info"
+SUMMARY = (
+    "Hung tasks and lockdep's held locks show who holds which lock and who waits; a cycle is a deadlock."
+)
+NEXT_STEPS: str | None = None
 
 _MAX_HOLDERS = 8
 
@@ -34,7 +42,7 @@ def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Ta
         owner: Task = (str(row["owner_comm"]), int(row["owner_pid"]))
         edges.setdefault(waiter, set()).add(owner)
         what[waiter] = str(row["lock_type"])
-        evidence.append(Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"])))
+        evidence.append(Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"])))
     return edges, what, evidence
 
 
@@ -144,7 +152,7 @@ def check(view: HostView) -> list[Finding]:
             parts.append(f"{lock} (taken in {rows.iloc[0]['function']}) by {', '.join(holders)}{more}")
         why.append("Lockdep lists these locks as held (a blocked task's last entry is the lock it is "
                    "acquiring): " + "; ".join(parts) + ".")
-        evidence += [Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), str(r["text"]))
+        evidence += [Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))
                      for _, r in last.head(3).iterrows()]
         for _, r in last.iterrows():
             # A held-lock line without its "locks held by" header (cut from the capture) has no holder.
@@ -179,5 +187,3 @@ def check(view: HostView) -> list[Finding]:
     ]
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

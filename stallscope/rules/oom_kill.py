@@ -12,9 +12,17 @@ import pandas as pd
 
 from stallscope.capture.events import field, of_kind, oom_invocations, oom_kills, records
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.task_facts import with_reporters
+from stallscope.rules.common.task_facts import with_reporters
 
 RULE = "oom-kill"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 160
+SEVERITY = "warning"
+SUMMARY = (
+    "The OOM killer killed tasks: every victim, its size, oom_score_adj and memory cgroup, and who "
+    "invoked it."
+)
+NEXT_STEPS: str | None = None
 _NAMED = 10
 
 

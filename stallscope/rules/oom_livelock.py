@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.oom_trend import (
+from stallscope.rules.common.oom_trend import (
     describe_phase,
     oom_trend,
     phase_evidence,
@@ -20,6 +20,13 @@ from stallscope.rules.oom_trend import (
 )
 
 RULE = "oom-livelock"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 50
+SEVERITY = "critical"
+SUMMARY = (
+    "Tasks keep stalling while oom_count keeps rising: out_of_memory() is called but no memory is freed."
+)
+NEXT_STEPS: str | None = "whether a victim exists and exits (victim= and the dying tasks' traces)"
 
 # Event kinds (grammars/oom.lark) that mean a process was chosen or killed.
 KILL_KINDS = frozenset({"oom_kill_process", "oom_killed_process"})

@@ -8,7 +8,7 @@ OOM killer cannot help and the machine hangs silently.
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.oom_trend import (
+from stallscope.rules.common.oom_trend import (
     describe_phase,
     oom_trend,
     phase_evidence,
@@ -17,6 +17,17 @@ from stallscope.rules.oom_trend import (
 )
 
 RULE = "oom-plateau"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 70
+SEVERITY = "critical"
+SUMMARY = (
+    "Tasks keep stalling while oom_count does not move: the allocations are stuck before the OOM "
+    "killer, so nothing will be killed."
+)
+NEXT_STEPS: str | None = (
+    "Mem-Info and the traces of the stalling tasks for where reclaim loops without reaching the OOM "
+    "killer"
+)
 
 
 def check(view: HostView) -> list[Finding]:

@@ -14,7 +14,7 @@ import pandas as pd
 from stallscope.capture.stacks import RECLAIM_FRAMES, THROTTLE_FRAMES
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.task_facts import (
+from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
     is_kswapd,
@@ -27,6 +27,16 @@ from stallscope.rules.task_facts import (
 )
 
 RULE = "reclaim-throttle"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 60
+SEVERITY = "warning / critical"
+SUMMARY = (
+    "Direct reclaimers sleep in reclaim's own throttles (too_many_isolated, congestion_wait, "
+    "throttle_vm_writeout, reclaim_throttle) instead of reclaiming."
+)
+NEXT_STEPS: str | None = (
+    "Mem-Info (isolated and writeback pages) and what kswapd and the writeback workers are doing"
+)
 MAX_CITED = 6
 
 # What each throttle means, by (wait, caller); None matches any caller.

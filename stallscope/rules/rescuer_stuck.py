@@ -18,7 +18,7 @@ import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.task_facts import (
+from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
     label,
@@ -28,6 +28,17 @@ from stallscope.rules.task_facts import (
 )
 
 RULE = "rescuer-stuck"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 10
+SEVERITY = "critical"
+SUMMARY = (
+    "A WQ_MEM_RECLAIM workqueue's rescuer thread is itself waiting for memory, so the work that would"
+    " free memory cannot run."
+)
+NEXT_STEPS: str | None = (
+    "the workqueue dump (MAYDAY, pending work of that workqueue) and whether kthreadd can still "
+    "create workers"
+)
 _RESCUER_IN_DUMP = re.compile(r"(\d+)\(RESCUER\)")
 COMM_LEN = 15  # task->comm holds 15 characters, so a long workqueue name is cut
 

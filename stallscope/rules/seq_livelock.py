@@ -9,9 +9,17 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
-from stallscope.rules.seq_history import stuck_requests
+from stallscope.rules.common.seq_history import stuck_requests
 
 RULE = "seq-livelock"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 90
+SEVERITY = "critical"
+SUMMARY = (
+    "The same allocation request of a task (same seq) is reported again with a larger delay: it made "
+    "no progress between reports."
+)
+NEXT_STEPS: str | None = None
 _NAMED = 8
 _MAX_EVIDENCE = 12
 

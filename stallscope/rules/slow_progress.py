@@ -8,9 +8,16 @@ __GFP_NOFAIL loop), which the watchdog sees as new requests but is effectively a
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
-from stallscope.rules.seq_history import advancing_tasks
+from stallscope.rules.common.seq_history import advancing_tasks
 
 RULE = "slow-progress"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 130
+SEVERITY = "warning"
+SUMMARY = (
+    "A task keeps being reported as stalling but its seq advances: overloaded rather than livelocked."
+)
+NEXT_STEPS: str | None = None
 _NAMED = 8
 _MAX_EVIDENCE = 8
 

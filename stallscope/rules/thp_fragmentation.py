@@ -11,9 +11,19 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.task_facts import label, latest_tasks, task_and_trace, task_ref
+from stallscope.rules.common.task_facts import label, latest_tasks, task_and_trace, task_ref
 
 RULE = "thp-fragmentation"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 80
+SEVERITY = "warning"
+SUMMARY = (
+    "High-order (e.g. order-9 THP) allocations stall while small pages are free: memory is "
+    "fragmented, not exhausted."
+)
+NEXT_STEPS: str | None = (
+    "the Mem-Info buddy lines and the THP defrag setting"
+)
 COSTLY_ORDER = 3
 PLENTY = 4  # free memory at least this many times the request counts as "plenty"
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from stallscope.capture.stacks import first_meaningful, lock_wait
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.task_facts import (
+from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
     label,
@@ -23,6 +23,16 @@ from stallscope.rules.task_facts import (
 )
 
 RULE = "victim-stuck"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 40
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "An OOM victim or dying task does not exit (blocked on a lock, its switches frozen), or the OOM "
+    "reaper could not reap it."
+)
+NEXT_STEPS: str | None = (
+    "the held locks for the owner of the lock the victim sleeps on, and the oom_reaper messages"
+)
 
 
 def check(view: HostView) -> list[Finding]:

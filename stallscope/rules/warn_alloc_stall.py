@@ -12,11 +12,22 @@ from collections import Counter
 import pandas as pd
 
 from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
+from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.task_facts import with_reporters
+from stallscope.rules.common.task_facts import with_reporters
 
 RULE = "warn-alloc-stall"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 110
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "The page allocator reported an allocation that took too long (page allocation stalls for N ms)."
+)
+NEXT_STEPS: str | None = (
+    "the Mem-Info printed with the stall (free against the min watermark, file against anonymous "
+    "pages, swap) and whether kswapd was running"
+)
 
 # A task that could not allocate for a minute or more is not slow, it is stuck.
 CRITICAL_STALL_MS = 60_000
@@ -64,10 +75,10 @@ def check(view: HostView) -> list[Finding]:
         )
     if ms >= CRITICAL_STALL_MS:
         why.append("A stall of a minute or more means the task made no forward progress at all.")
-    evidence = [Evidence(str(longest["source"]), int(longest["line"]), _ts(longest["ts"]), str(longest["text"]))]
+    evidence = [Evidence(str(longest["source"]), int(longest["line"]), timestamp(longest["ts"]), str(longest["text"]))]
     for _, row in stalls.head(3).iterrows():
         if int(row["line"]) != int(longest["line"]):
-            evidence.append(Evidence(str(row["source"]), int(row["line"]), _ts(row["ts"]), str(row["text"])))
+            evidence.append(Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"])))
     evidence += [view.event_evidence(int(i)) for i in suppressed["event"].head(3)] if not suppressed.empty else []
     return [
         Finding(
@@ -86,5 +97,3 @@ def _who(row: pd.Series) -> str:
     return f"{comm}({int(row['pid'])})" if pd.notna(row["pid"]) else str(comm)
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

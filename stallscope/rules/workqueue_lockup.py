@@ -13,9 +13,18 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import busy_workqueues, of_kind, workqueue_pools
+from stallscope.capture.model import timestamp
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 
 RULE = "workqueue-lockup"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 140
+SEVERITY = "critical"
+SUMMARY = (
+    "A worker pool stopped processing work items (BUG: workqueue lockup, pools hung for 30 s or "
+    "more)."
+)
+NEXT_STEPS: str | None = None
 
 # The workqueue watchdog's default threshold: a pool hung this long is what it reports.
 HUNG_SECONDS = 30
@@ -45,7 +54,7 @@ def check(view: HostView) -> list[Finding]:
         pools_text = [f"pool {int(r['pool'])} (cpus={r['cpus']}) hung={int(r['hung'])}s" for _, r in latest.iterrows()]
         why.append("Pools with work waiting and no progress: " + ", ".join(pools_text) + ".")
         for (_, r), text in list(zip(latest.iterrows(), pools_text, strict=True))[:3]:
-            evidence.append(Evidence(str(r["source"]), int(r["line"]), _ts(r["ts"]), text))
+            evidence.append(Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), text))
     names = sorted({p.workqueue for p in mayday})
     if names:
         why.append(
@@ -61,8 +70,8 @@ def check(view: HostView) -> list[Finding]:
         ]
         why.append("Rescuers busy: " + "; ".join(dict.fromkeys(parts)) + ". A rescuer that blocks (e.g. in a "
                    "memory allocation) leaves its workqueue with no way forward.")
-    seconds = max(longest, max((int(r["fields"].get("stuck", 0)) for _, r in lockups.iterrows()), default=0))
-    title = f"Workqueue lockup: worker pools stuck for up to {seconds}s"
+    stuck_for = max(longest, max((int(r["fields"].get("stuck", 0)) for _, r in lockups.iterrows()), default=0))
+    title = f"Workqueue lockup: worker pools stuck for up to {stuck_for}s"
     if names:
         title += f", MAYDAY on {', '.join(names[:3])}" + ("..." if len(names) > 3 else "")
     return [
@@ -95,5 +104,3 @@ def _seconds(fields: object) -> int:
         return 0
 
 
-def _ts(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
