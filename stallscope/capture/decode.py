@@ -210,6 +210,15 @@ def decode_gfp(mask: int, version: Version | None = None) -> Decoded:
     return decode_with(EraChoice(eras, reason), mask)
 
 
+def report_gfp(choice: EraChoice, mask: object) -> Decoded | None:
+    """A mask a report printed in hex only ("mode:0x2080020", "gfp_mask=0x24201ca": OOM headers
+    and warn_alloc lines before 4.6), named for the era ``choice`` of its log; None if not hex."""
+    text = str(mask).strip() if mask is not None else ""
+    if not re.fullmatch(r"0x[0-9a-fA-F]+", text):
+        return None
+    return decode_with(choice, int(text, 16))
+
+
 def decode_flags(flags: int, version: Version | None = None) -> Decoded:
     eras = _by_version(PF_ERAS, version, {}) if version else PF_ERAS
     reason = f"kernel {version[0]}.{version[1]}" if version else "no kernel version given"
