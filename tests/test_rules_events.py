@@ -84,6 +84,32 @@ def test_allocation_failure_names_the_allocating_frame() -> None:
     assert "OOM killer is not invoked" in finding.explanation
 
 
+@pytest.mark.parametrize(
+    ("name", "mode", "names", "atomic"),
+    [
+        # 3.4 (printed): "page allocation failure: order:2, mode:0x4020"
+        ("wild/2012-09-28_real-48gb-multicast-kswapd1-order2-atomic-mlx4-failure.log", "0x4020",
+         "GFP_ATOMIC|__GFP_COMP", True),
+        # 4.4 (printed): "adb: page allocation failure: order:8, mode:0x24040c0"
+        ("wild/2019-02-13_real-rpi2-adb-usbfs-order8-page-allocation-failure.log", "0x24040c0",
+         "GFP_KERNEL|__GFP_COMP", False),
+    ],
+)
+def test_hex_only_failure_mode_is_named_for_the_kernel(name: str, mode: str, names: str, atomic: bool) -> None:
+    (finding,) = _of(name, "allocation-failure")
+    assert names in finding.title
+    assert f"mode {mode} ({names})" in finding.explanation and "printed the mode in hex only" in finding.explanation
+    assert ("OOM killer is not invoked" in finding.explanation) is atomic
+
+
+def test_hex_only_failure_mode_of_an_unknown_kernel_is_not_guessed_in_the_title() -> None:
+    # No version and no names in this 3.x excerpt: 0x20 is GFP_ATOMIC before 4.4, __GFP_HIGH after.
+    (finding,) = _of("wild/2013-04-05_real-raspberry-pi-ksoftirqd-gfp-atomic-page-allocation-failure-smsc95xx.log",
+                     "allocation-failure")
+    assert "order-0 0x20" in finding.title and "GFP" not in finding.title
+    assert "GFP_ATOMIC (2.6-4.3) or __GFP_HIGH (4.4+)" in finding.explanation
+
+
 def test_workqueue_lockup_with_mayday_and_rescuers() -> None:
     (finding,) = _of("lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log", "workqueue-lockup")
     assert finding.severity is Severity.CRITICAL

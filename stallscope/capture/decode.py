@@ -96,12 +96,14 @@ def gfp_era(capture: Capture, source: str | None = None, version: Version | None
 
 
 def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[tuple[int, str]]:
+    """Every gfp mask the log prints both in hex and with names, as (mask, names)."""
+    pairs: set[tuple[int, str]] = set()
     tasks = capture.tasks
-    if not len(tasks):
-        return []
-    rows = tasks if source is None else tasks[tasks["source"] == source]
-    rows = rows[rows["gfp"].notna() & rows["gfp_names"].notna()]
-    pairs = {(int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True)}
+    if len(tasks):
+        rows = tasks if source is None else tasks[tasks["source"] == source]
+        rows = rows[rows["gfp"].notna() & rows["gfp_names"].notna()]
+        pairs = {(int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True)}
+    # A log without watchdog lines still names its era in OOM headers and warn_alloc lines.
     events = capture.events
     if len(events):
         rows = events if source is None else events[events["source"] == source]
@@ -130,16 +132,17 @@ def pf_era(capture: Capture, source: str | None = None, version: Version | None 
         if len(eras) == 1:
             return EraChoice(eras, f"release range of the gfp layout ({gfp.reason})")
     tasks = capture.tasks
+    if not len(tasks):
+        return EraChoice(eras, "no kernel version; no kswapd line")
     rows = tasks if source is None else tasks[tasks["source"] == source]
     kswapd = rows[rows["comm"].astype(str).str.startswith("kswapd") & rows["flags"].notna()]
     flags = {int(f) for f in kswapd["flags"]}
-    # kswapd always carries PF_KSWAPD: a kswapd line with only one of the two candidate bits
-    # says which layout the kernel had.
-    if flags and all(f & 0x40000 and not f & 0x20000 for f in flags):
-        return EraChoice(PF_ERAS[:1], "PF_KSWAPD at 0x40000 in kswapd's flags")
-    if flags and all(f & 0x20000 and not f & 0x40000 for f in flags):
-        return EraChoice(tuple(e for e in eras if e is not PF_ERAS[0]) or PF_ERAS[1:],
-                         "PF_KSWAPD at 0x20000 in kswapd's flags")
+    # kswapd always carries PF_KSWAPD, which 4.12 moved from 0x40000 to 0x20000: a kswapd line
+    # with only one of the two bits says which side of 4.12 the kernel was.
+    for bit, other in ((0x40000, 0x20000), (0x20000, 0x40000)):
+        if flags and all(f & bit and not f & other for f in flags):
+            fits = tuple(e for e in PF_ERAS if dict(e.names).get("PF_KSWAPD") == bit)
+            return EraChoice(tuple(e for e in eras if e in fits) or fits, f"PF_KSWAPD at {bit:#x} in kswapd's flags")
     return EraChoice(eras, "no kernel version; kswapd's flags do not tell")
 
 
@@ -152,9 +155,13 @@ class Decoded:
 
 
 def decode_with(choice: EraChoice, mask: int) -> Decoded:
-    readings: dict[str, list[str]] = {}
+    readings: dict[str, list[Era]] = {}
+    same_names: dict[frozenset[str], str] = {}
     for era in choice.eras:
-        readings.setdefault(era.decode(mask), []).append(era.name)
+        text = era.decode(mask)
+        # Eras that name the same flags in another order (6.17 reordered the printer) agree.
+        text = same_names.setdefault(frozenset(text.split("|")), text)
+        readings.setdefault(text, []).append(era)
     if len(readings) > 1:
         # An era whose names cover every set bit is a better reading than one that leaves hex.
         clean = {t: e for t, e in readings.items() if "0x" not in t}
@@ -162,18 +169,38 @@ def decode_with(choice: EraChoice, mask: int) -> Decoded:
             readings = clean
     if len(readings) == 1:
         (text, eras), = readings.items()
-        how = choice.reason if not choice.ambiguous else f"every era agrees ({', '.join(eras)})"
+        how = choice.reason if not choice.ambiguous else f"every era agrees ({era_span(eras)})"
         return Decoded(text, False, how)
     # The kernel's names compose compactly in the right era; in a wrong one the same bits fall
     # apart into many single flags. The most compact reading is offered, marked as a guess.
     ranked = sorted(readings.items(), key=lambda item: item[0].count("|"))
     (best, eras), (second, _) = ranked[0], ranked[1]
-    others = "; ".join(f"{t} ({', '.join(e)})" for t, e in ranked[1:])
+    others = "; ".join(f"{t} ({era_span(e)})" for t, e in ranked[1:])
     if best.count("|") < second.count("|"):
         return Decoded(best, True, f"ambiguous ({choice.reason}): most compact reading, era "
-                                   f"{', '.join(eras)}; other readings: {others}")
-    text = " or ".join(f"{t} ({', '.join(e)})" for t, e in ranked)
+                                   f"{era_span(eras)}; other readings: {others}")
+    text = " or ".join(f"{t} ({era_span(e)})" for t, e in ranked)
     return Decoded(text, True, f"ambiguous: {choice.reason}")
+
+
+def era_span(eras: Iterable[Era]) -> str:
+    """Era names for people: neighbouring eras of one table run together ("4.4-4.9")."""
+    spans: list[list[Era]] = []
+    for era in sorted(eras, key=lambda e: e.first):
+        table = GFP_ERAS if era in GFP_ERAS else PF_ERAS
+        last = spans[-1][-1] if spans else None
+        if last is not None and last in table and table.index(era) == table.index(last) + 1:
+            spans[-1].append(era)
+        else:
+            spans.append([era])
+    return ", ".join(_span_name(run) for run in spans)
+
+
+def _span_name(run: list[Era]) -> str:
+    if len(run) == 1:
+        return run[0].name
+    first, last = run[0].name.split("-")[0], run[-1].name.split("-")[-1]
+    return f"{first}+" if last.endswith("+") else f"{first}-{last}"
 
 
 def decode_gfp(mask: int, version: Version | None = None) -> Decoded:
@@ -181,6 +208,15 @@ def decode_gfp(mask: int, version: Version | None = None) -> Decoded:
     eras = _by_version(GFP_ERAS, version, UNCERTAIN_GFP) if version else GFP_ERAS
     reason = f"kernel {version[0]}.{version[1]}" if version else "no kernel version given"
     return decode_with(EraChoice(eras, reason), mask)
+
+
+def report_gfp(choice: EraChoice, mask: object) -> Decoded | None:
+    """A mask a report printed in hex only ("mode:0x2080020", "gfp_mask=0x24201ca": OOM headers
+    and warn_alloc lines before 4.6), named for the era ``choice`` of its log; None if not hex."""
+    text = str(mask).strip() if mask is not None else ""
+    if not re.fullmatch(r"0x[0-9a-fA-F]+", text):
+        return None
+    return decode_with(choice, int(text, 16))
 
 
 def decode_flags(flags: int, version: Version | None = None) -> Decoded:

@@ -13,7 +13,7 @@ from stallscope.capture.events import alloc_reports, stack_frames, suppressed_ca
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.common.task_facts import with_reporters
+from stallscope.rules.common.task_facts import report_gfp_names, with_reporters
 
 RULE = "allocation-failure"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -35,7 +35,11 @@ def check(view: HostView) -> list[Finding]:
     findings: list[Finding] = []
     for (comm, order, mode), rows in failures.groupby(["comm", "order", "mode"], sort=False, dropna=False):
         first = rows.iloc[0]
-        names = first["gfp_names"] or mode or "unknown mode"
+        # Before 4.6 the line gives the mask in hex only: name it for the log's kernel. A reading
+        # the eras cannot settle (a tie, "A (eras) or B (eras)") stays out of the title.
+        decoded = None if first["gfp_names"] else report_gfp_names(view, first["source"], mode)
+        settled = decoded.text if decoded and " or " not in decoded.text else None
+        names = first["gfp_names"] or settled or mode or "unknown mode"
         functions = reliable_functions(stack_frames(view.capture, first["stack"]))
         caller = guilty_frame(functions) if functions else None
         pid = first["pid"]
@@ -45,9 +49,12 @@ def check(view: HostView) -> list[Finding]:
             f" ({len(rows)} reports)" if len(rows) > 1 else ""
         )
         why = [
-            f"The page allocator failed an order-{order} allocation with mode {mode} ({names}) for "
+            f"The page allocator failed an order-{order} allocation with mode {mode}"
+            + (f" ({names})" if names != mode else "") + " for "
             f"{who}{', called from ' + caller if caller else ''}."
         ]
+        if decoded:
+            why.append(f"The kernel printed the mode in hex only; decoded: {decoded.text} ({decoded.how}).")
         if "NORETRY" in str(names) or "NOWAIT" in str(names) or "ATOMIC" in str(names):
             why.append("The mode allows failure (no retry / no sleeping), so the caller must handle NULL; "
                        "the OOM killer is not invoked for it.")

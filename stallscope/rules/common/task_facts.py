@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.decode import task_gfp_texts
+from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
 from stallscope.capture.signatures import own_trace_positions, stack_table
 from stallscope.capture.stacks import guilty_frame
 from stallscope.capture.trajectories import comm_ranks, trajectories_of
@@ -109,6 +109,12 @@ def gfp_names_of(view: HostView) -> pd.Series:
     # The names are str already (printed, or decoded): an object column, not converted.
     return view.of_view("gfp", lambda v: pd.Series(names[v.capture.tasks.index.get_indexer(v.tasks.index)],
                                                    index=v.tasks.index, dtype=object))
+
+
+def report_gfp_names(view: HostView, source: object, mask: object) -> Decoded | None:
+    """A report's hex-only gfp mask named for the era of its input (the era found once per input)."""
+    choice: EraChoice = view.of_capture(f"gfp_era:{source}", lambda capture: gfp_era(capture, str(source)))
+    return report_gfp(choice, mask)
 
 
 def trajectories_view(view: HostView) -> pd.DataFrame:
