@@ -60,7 +60,8 @@ CHUNK_BYTES = 8 << 20
 # task name) becomes NUL in the keys: the record reader takes such lines, one by one.
 _NOISE_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, 0x0D, *range(0x0E, 0x20), *range(0x7F, 0x100)])
 _KEY_TABLE = bytes.maketrans(b"123456789" + _NOISE_BYTES, b"000000000" + b"\x00" * len(_NOISE_BYTES))
-FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsyslog"})
+_SHORT_MONOTONIC = "journal-short-monotonic"
+FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsyslog", _SHORT_MONOTONIC})
 # Distinct traces of one capture number in the thousands; the bound only stops a pathological
 # log (every trace different) from holding all of them.
 _MAX_FRAME_RUNS = 20_000
@@ -255,6 +256,8 @@ class BulkReader:
         self.fast_lines = 0
         self._chunk_cut: slice | None = None
         self._cut_ids = b""
+        # Whether the input is journalctl's short-monotonic output (decided on its first lines).
+        self._journal: bool | None = None
         # The record reader of every line the fast path does not take, for the whole input.
         self.reader = _Reader(source)
         # (first line, statistics) of each phase of the input; one phase unless read_window
@@ -342,6 +345,12 @@ class BulkReader:
         if None in infos:
             self._learn_new(lines, keys, infos)
         codes = bytes(map(_CODE_OF, infos))
+        if self._journal is None:
+            self._journal = any(info.fmt == _SHORT_MONOTONIC for info in infos[:2000])  # type: ignore[union-attr]
+        if self._journal:
+            # In journalctl's short-monotonic output a program's /dev/kmsg line reads "[ts] host
+            # prog: text", which only the reader, knowing the host, tells from a dmesg line.
+            codes = bytes(_SLOW_CODE if info.fmt == "dmesg" else info.code for info in infos)  # type: ignore[union-attr]
         # The last line is read as if the fast path did not model it (see above).
         marked = codes[:-1] + bytes((_SLOW_CODE,))
         start = 0
