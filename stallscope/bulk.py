@@ -42,7 +42,7 @@ from stallscope.capture.builder import (
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
-from stallscope.capture.state_lines import StateOf, compile_state_of
+from stallscope.capture.state_lines import StateOf, compile_state_of, state_comm
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
 from stallscope.records.prefix import Record
@@ -570,8 +570,15 @@ class BulkReader:
         self.last_ts[host] = ts
         assert info.digits is not None
         state, pid = state_of(info.digits(raw))  # type: ignore[arg-type]  # itemgetter cuts bytes alike
+
+        def described() -> tuple[str | None, str]:
+            # Only for a task of a dump (not the state line of a MemAlloc task): decoded then.
+            text = raw.decode("utf-8", "replace")
+            assert info.template is not None and info.digits is not None
+            return state_comm(info.template.fill(info.digits(text))), text[info.body_start :].strip()
+
         self.builder.add_state_line(
-            stream, (number, BACKWARDS if last is not None and ts < last else None, state, pid))
+            stream, (number, ts, BACKWARDS if last is not None and ts < last else None, state, pid, described))
 
     def _record(
         self, raw: str, info: KeyInfo, number: int, host: str | None, ts: float, corrupted: str | None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stallscope.capture.columns import (
+    INT_RANGE,
     MISSING,
     BoolColumn,
     CategoryColumn,
@@ -28,7 +29,7 @@ from stallscope.capture.columns import (
 )
 from stallscope.capture.merge import in_reading_order
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
-from stallscope.capture.state_lines import state_and_pid
+from stallscope.capture.state_lines import state_and_pid, state_comm
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
 from stallscope.capture.task_values import to_hex as _hex
@@ -49,9 +50,20 @@ _MAX_SHARED_BODIES = 20_000
 _MAX_RUN_STACKS = 50_000
 Frame = tuple[str, int | None, int | None, str | None, bool]
 StreamKey = tuple[str, str | None]
-# A task-state line as the tasks table takes it: line number, what corrupted the line, state
-# letter, pid.
-StateLine = tuple[int, str | None, str | None, int | None]
+# A task-state line as the tasks table takes it: line number, timestamp, what corrupted the line,
+# state letter, pid, and a function giving its command name and text (asked for only when the
+# line starts a task of its own: the bulk reader then decodes it).
+StateLine = tuple[int, float | None, str | None, str | None, int | None, Callable[[], tuple[str | None, str]]]
+# Which dump a task row comes from (the tasks table's ``dump``): the watchdog's own MemAlloc
+# line, or the task-state line of a dump printed by the kernel.
+DUMP_MEMALLOC = "memalloc"
+DUMP_WATCHDOG = "watchdog report"  # a task-state line inside a watchdog report, of no MemAlloc line
+DUMP_SYSRQ_T = "sysrq-t"
+DUMP_SYSRQ_W = "sysrq-w"
+DUMP_HUNG_TASK = "hung-task"
+DUMP_OTHER = "task dump"  # no header says which (an excerpt, a show_state() of a debug build)
+# The SysRq action that announces a dump of tasks.
+_SYSRQ_DUMPS = {"Show State": DUMP_SYSRQ_T, "Show Blocked State": DUMP_SYSRQ_W}
 # An event line's stripped text, its fields, and the pid and command they name: shared by the
 # lines that repeat it.
 SeenEvent = tuple[str, dict[str, str], int | None, str | None]
@@ -78,6 +90,8 @@ class _Report:
     snapshot: int | None = None
     report: int | None = None
     report_has_tasks: bool = False
+    # What the task-state lines printed now belong to (DUMP_*): set by the header of a dump.
+    dump: str = DUMP_OTHER
 
 
 @dataclass(slots=True)
@@ -95,7 +109,9 @@ class LineStream:
     # The open trace's frames when they came in one run from the bulk reader (``frames`` is then
     # empty): the reader's cached tuple itself, so that its stack is found by identity.
     whole: tuple[Frame, ...] | None = None
-    pending_state: StateLine | None = None
+    # The row a task-state line just started: a MemAlloc line of the same pid that follows it
+    # (the Nov 2017 watchdog prints the state line first) takes that row over.
+    dump_row: int | None = None
     event_row: int | None = None
 
 
@@ -151,6 +167,7 @@ class CaptureBuilder:
             "state_line": IntColumn(),
             "workqueue": CategoryColumn(),
             "stack": IntColumn(),
+            "dump": CategoryColumn(),
         }
         self.frames: dict[str, Column] = {
             "stack": IntColumn(),
@@ -187,6 +204,9 @@ class CaptureBuilder:
         self._task_workqueue = _category(self.tasks["workqueue"])
         self._task_state_line = _integer(self.tasks["state_line"])
         self._task_stack = _integer(self.tasks["stack"])
+        self._task_pids = _integer(self.tasks["pid"])
+        # Every column of a task row, to overwrite one (a state line's row a MemAlloc line takes over).
+        self._task_columns = list(self.tasks.values())
         self._write_snapshot = row_writer(self.snapshots)
         self._write_task = row_writer(self.tasks)
         self._write_frame = row_writer(self.frames)
@@ -319,7 +339,10 @@ class CaptureBuilder:
         elif kind in _TASK_PREAMBLE:
             self._task_preamble(stream, record, kind, fields)
         elif kind == "memalloc_task":
-            self._end_block(stream)
+            # As add_task: the new row takes the open task's place (or the row its state line,
+            # printed just before, started).
+            if stream.trace_start is not None:
+                self._end_trace(stream)
             self._task(stream, record, fields)
         elif kind == "memalloc_info":
             self._end_block(stream)
@@ -347,6 +370,11 @@ class CaptureBuilder:
         self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
         seen: SeenEvent | None = None,
     ) -> None:
+        if kind == "sysrq":
+            action = fields.get("action", "").strip()
+            stream.shared.dump = _SYSRQ_DUMPS.get(action, DUMP_OTHER)
+        elif kind == "hung_task":
+            stream.shared.dump = DUMP_HUNG_TASK
         if seen is None:
             seen = self._event_bodies.get(text)
             if seen is None:
@@ -376,6 +404,7 @@ class CaptureBuilder:
         if not closing:
             shared.report = self._report_count
             self._report_count += 1
+        shared.dump = DUMP_WATCHDOG
         if self._write_snapshot((record.host, record.source, record.line, record.ts, *counts, shared.report,
                                  closing)):
             self._out_of_range(record.line)
@@ -404,10 +433,18 @@ class CaptureBuilder:
     ) -> None:
         pid = values[1]
         shared = stream.shared
+        taken = stream.dump_row
+        if taken is not None and self._task_pids.values[taken] == pid:
+            # The state line printed just before was this task's (the Nov 2017 layout): one row.
+            self._take_over(taken, stream, line, ts, text, values)
+            if corrupted is not None:
+                self._corrupt(taken, f"MemAlloc line: {corrupted}")
+            return
         row = self._task_count
         if self._write_task((
             stream.host, stream.source, line, ts, shared.snapshot, *values,
             None, None, None, None,  # state, state_line, workqueue, stack: from the lines that follow
+            DUMP_MEMALLOC,
         )):
             self._out_of_range(line)
             self._corrupt(row, OUT_OF_RANGE)
@@ -416,13 +453,29 @@ class CaptureBuilder:
         stream.task_row = row
         stream.task_pid = pid
         stream.task_has_state = False
+        stream.dump_row = None
         self._task_count = row + 1
         if corrupted is not None:
             self._corrupt(row, f"MemAlloc line: {corrupted}")
-        pending = stream.pending_state
-        stream.pending_state = None
-        if pending is not None and pending[3] == pid:
-            self._set_state(stream, pending)
+
+    def _take_over(self, row: int, stream: LineStream, line: int, ts: float | None, text: str,
+                   values: TaskValues) -> None:
+        """The row a task-state line started becomes the MemAlloc line's row: its line, time,
+        text and values are the MemAlloc line's; the state and state line stay."""
+        columns = self._task_columns
+        new = (stream.host, stream.source, line, ts, stream.shared.snapshot, *values)
+        for column, value in zip(columns, new, strict=False):
+            if isinstance(column, IntColumn) and value is not None and value not in INT_RANGE:
+                value = None
+                self._out_of_range(line)
+                self._corrupt(row, OUT_OF_RANGE)
+            column.set(row, value)  # type: ignore[arg-type]
+        columns[-1].set(row, DUMP_MEMALLOC)  # type: ignore[arg-type]
+        self.task_text[row] = text
+        stream.shared.report_has_tasks = stream.shared.report is not None
+        stream.task_row = row
+        stream.task_pid = values[1]
+        stream.dump_row = None
 
     def _task_preamble(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if kind == "stack_words":
@@ -431,7 +484,12 @@ class CaptureBuilder:
             if stream.task_row is not None and stream.trace_start is None:
                 self._task_workqueue.set(stream.task_row, fields.get("wq_name"))
             return
-        self._state_line(stream, (record.line, record.corrupted, *state_and_pid(fields)))
+        body = record.body
+
+        def described() -> tuple[str | None, str]:
+            return state_comm(fields), body.strip()
+
+        self._state_line(stream, (record.line, record.ts, record.corrupted, *state_and_pid(fields), described))
 
     def add_state_line(self, stream: LineStream, line: StateLine) -> None:
         """:meth:`add_counted` of a task-state line given only what the tasks table takes from it
@@ -439,19 +497,39 @@ class CaptureBuilder:
         self._state_line(stream, line)
 
     def _state_line(self, stream: LineStream, line: StateLine) -> None:
-        # A task-state line: it belongs to the current MemAlloc task if the pid agrees;
-        # otherwise it may precede the MemAlloc line (Nov 2017 variant, SysRq-t).
+        # A task-state line: it belongs to the current MemAlloc task if the pid agrees; otherwise
+        # it is a task of a dump (SysRq-t/w, a hung-task report, the Nov 2017 watchdog, which
+        # prints it before the MemAlloc line): a row of its own.
         if stream.trace_start is not None:
             self._end_trace(stream)
-        pid = line[3]
+        pid = line[4]
         if stream.task_row is not None and not stream.task_has_state and pid in (None, stream.task_pid):
             self._set_state(stream, line)
-        else:
-            self._close_task(stream)
-            stream.pending_state = line
+            return
+        self._close_task(stream)
+        self._dump_task(stream, line)
+
+    def _dump_task(self, stream: LineStream, line: StateLine) -> None:
+        """A row of the tasks table for a task a kernel dump shows (no watchdog fields)."""
+        number, ts, _corrupted, state, pid, described = line
+        comm, text = described()
+        row = self._task_count
+        # (comm, pid, flags, switches, seq, gfp, gfp names, order, delay, uninterruptible, exiting,
+        # dying, victim): the dump says only whether the task sleeps uninterruptibly.
+        values = (comm, pid, None, None, None, None, None, None, None, state == "D", False, False, False)
+        if self._write_task((stream.host, stream.source, number, ts, None, *values, None, None, None, None,
+                             stream.shared.dump)):
+            self._out_of_range(number)
+            self._corrupt(row, OUT_OF_RANGE)
+        self.task_text.append(text)
+        self._task_count = row + 1
+        stream.task_row = row
+        stream.task_pid = pid
+        stream.dump_row = row
+        self._set_state(stream, line)
 
     def _set_state(self, stream: LineStream, line: StateLine) -> None:
-        number, corrupted, state, _pid = line
+        number, _ts, corrupted, state, _pid, _described = line
         row = stream.task_row
         assert row is not None
         # The row of a task whose block is still open need not be the last one: another host's
@@ -465,6 +543,7 @@ class CaptureBuilder:
     def _start_trace(self, stream: LineStream, start: TraceStart) -> None:
         line, ts, corrupted = start
         stream.trace_start = (line, ts)
+        stream.dump_row = None  # a MemAlloc line after a trace is another task's
         if corrupted is not None and stream.task_row is not None:
             self._corrupt(stream.task_row, f"first trace line: {corrupted}")
 
@@ -523,12 +602,12 @@ class CaptureBuilder:
             stream.frames = []
         stream.trace_start = None
         owner = stream.task_row
-        self._write_trace((stream.host, stream.source, line, ts, stack, owner,
-                           stream.event_row if owner is None else None))
+        # A hung-task report's trace belongs to the report and to the task its state line shows.
+        self._write_trace((stream.host, stream.source, line, ts, stack, owner, stream.event_row))
         if owner is not None:
             self._task_stack.values[owner] = stack
             stream.task_row = None
-        elif stream.event_row is not None:
+        if stream.event_row is not None:
             events_stack = self.events["stack"]
             assert isinstance(events_stack, IntColumn)
             if events_stack.values[stream.event_row] == MISSING:
@@ -536,6 +615,7 @@ class CaptureBuilder:
             stream.event_row = None
 
     def _close_task(self, stream: LineStream) -> None:
+        stream.dump_row = None
         stream.task_row = None
         stream.task_pid = None
         stream.task_has_state = False

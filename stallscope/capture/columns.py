@@ -45,6 +45,9 @@ class FloatColumn:
     def append(self, value: float | None) -> None:
         self.values.append(float("nan") if value is None else value)
 
+    def set(self, row: int, value: float | None) -> None:
+        self.values[row] = float("nan") if value is None else value
+
     def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.float64) if self.values else np.empty(0)
         if consume:
@@ -59,6 +62,9 @@ class BoolColumn:
 
     def append(self, value: bool) -> None:
         self.values.append(1 if value else 0)
+
+    def set(self, row: int, value: bool) -> None:
+        self.values[row] = 1 if value else 0
 
     def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.int8) if self.values else np.empty(0, np.int8)

@@ -48,7 +48,7 @@ class Part:
 
 _CATEGORY_COLUMNS = {
     "snapshots": ("host", "source"),
-    "tasks": ("host", "source", "comm", "gfp_names", "state", "workqueue"),
+    "tasks": ("host", "source", "comm", "gfp_names", "state", "workqueue", "dump"),
     "events": ("host", "source", "kind", "comm"),
     "traces": ("host", "source"),
     "frames": ("function", "module"),

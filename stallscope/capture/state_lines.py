@@ -24,6 +24,16 @@ def state_and_pid(fields: dict[str, str]) -> StateAndPid:
     return state, state_pid(fields)
 
 
+def state_comm(fields: dict[str, str]) -> str | None:
+    """The command name of a task-state line: ``task:comm`` (5.9+), or the head before the state
+    letter (``kswapd0         D``)."""
+    comm = fields.get("comm")
+    if comm is not None:
+        return comm.strip() or None
+    head = fields.get("task_head", "").rstrip()
+    return (head[:-1].rstrip() or None) if head else None
+
+
 def state_pid(fields: dict[str, str]) -> int | None:
     pid = fields.get("pid")
     if pid is not None:
