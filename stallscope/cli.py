@@ -110,6 +110,12 @@ def _damaged(capture: Capture) -> bool:
     return bool(hurt)
 
 
+def _list_skipped(capture: Capture) -> None:
+    errors = console(stderr=True, highlight=False, no_color=True)
+    for skipped in capture.skipped:
+        errors.print(Text(clean(f"{skipped.path}: not read: {skipped.reason}")), soft_wrap=True)
+
+
 def _say(message: str) -> None:
     """A one-line note for the user on stderr (stdout may be the report itself)."""
     console(stderr=True, highlight=False, no_color=True, soft_wrap=True).print(Text(message))
@@ -149,6 +155,10 @@ def analyze(
     ] = None,
     show_unparsed: Annotated[
         bool, typer.Option("--show-unparsed", help="List every line that was not understood (on stderr).")
+    ] = False,
+    show_skipped: Annotated[
+        bool, typer.Option("--show-skipped", help="List every file of a bundle or archive that was not read, and "
+                           "why (on stderr).")
     ] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
     jobs: Annotated[
@@ -201,6 +211,8 @@ def analyze(
         errors = console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:
             errors.print(Text(clean(f"{line.source}:{line.line}: {line.text}")), soft_wrap=True)
+    if show_skipped:
+        _list_skipped(capture)
     damaged = _damaged(capture)
     if fail_on is not None:
         threshold = Severity(fail_on.value).rank
