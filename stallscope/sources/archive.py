@@ -119,7 +119,10 @@ def _read_member(archive: str, name: str, raw: BinaryIO, reader: MemberReader[T]
     if name.lower().endswith(_NESTED_SUFFIXES):
         raise InputError(f"{label}: an archive inside an archive (unpack the outer one to read it)")
     buffered = io.BufferedReader(_Guarded(raw), buffer_size=1 << 20)
-    head = buffered.peek(_TAR_MAGIC_AT + 5)
+    try:
+        head = buffered.peek(_TAR_MAGIC_AT + 5)
+    except OSError as error:
+        raise ArchiveDamage(f"{archive}: {error} at {name}; analyzed the members before") from None
     if head[_TAR_MAGIC_AT:_TAR_MAGIC_AT + 5] == b"ustar":
         raise InputError(f"{label}: an archive inside an archive (unpack the outer one to read it)")
     source, stream = open_stream(label, buffered)
@@ -176,7 +179,7 @@ def _read_zip(path: str, reader: MemberReader[T]) -> ArchiveRead[T]:
                     out.results.append(_read_member(path, name, raw, reader))  # type: ignore[arg-type]
             except InputError as error:
                 _refused(out, member_name(path, name), error)
-            except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as error:
+            except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, ArchiveDamage) as error:
                 # RuntimeError: an encrypted member.
                 out.skipped.append(SkippedFile(member_name(path, name), f"cannot be read ({error})"))
     return out
