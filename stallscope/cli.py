@@ -340,6 +340,14 @@ def watch(
     else:
         if os.path.isdir(path):
             raise typer.BadParameter("watch follows one file (or -), not a directory", param_hint="'PATH'")
+        from stallscope.sources.archive import archive_kind
+        from stallscope.sources.journal import is_journal_file
+
+        if archive_kind(path) is not None or is_journal_file(path):
+            # Neither grows by lines: a journal is followed through journalctl, an archive is analyzed.
+            raise typer.BadParameter("watch follows a text log: follow a journal with 'journalctl -k -f | "
+                                     "stallscope watch -', read an archive with 'stallscope analyze'",
+                                     param_hint="'PATH'")
         follower = FileFollower(path, from_end=from_end)
     # The live view needs a terminal and would garble JSON lines.
     live = Live(console=out, refresh_per_second=4, transient=False) if out.is_terminal and not as_json \

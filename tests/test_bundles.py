@@ -8,6 +8,7 @@ as the bundle's ring buffer, a crash kernel's log as kdump's vmcore-dmesg.txt.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -242,7 +243,7 @@ def test_archive_inside_an_archive_is_listed_not_read(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([str(CLI), *args], capture_output=True, timeout=300, check=False,
+    return subprocess.run([str(CLI), *args], capture_output=True, timeout=120, check=False,
                           env={**os.environ, **(env or {})})
 
 
@@ -300,6 +301,28 @@ def test_archive_kind_is_judged_by_bytes(tmp_path: Path) -> None:
     unnamed.write_bytes(lzma.compress(_tar_bytes({"kern.log": b""})))
     assert archive_kind(str(unnamed)) == "tar"
     assert archive_kind(str(SYSLOG)) is None
+
+
+@pytestmark_cli
+def test_fifo_is_read_once_not_peeked_for_an_archive(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "console"
+    os.mkfifo(fifo)
+    data = CRASH.read_bytes()
+
+    def feed() -> None:
+        with contextlib.suppress(OSError), open(fifo, "wb") as writer:
+            writer.write(data)
+
+    # A daemon: if the reader never comes back for the rest, the test fails on its timeout, not hangs.
+    threading.Thread(target=feed, daemon=True).start()
+    result = _cli("analyze", "--format", "json", str(fifo))
+    assert result.returncode == 0, result.stderr
+    # Peeking at its first bytes (is it an archive? a journal?) would have taken them from the reader.
+    report = json.loads(result.stdout)
+    assert report["inputs"][0]["physical_lines"] == len(data.splitlines())
+    assert report["summary"]["snapshots"] == len(stallscope.load(str(CRASH)).snapshots)
 
 
 # -- binary journals ------------------------------------------------------------------------------
@@ -362,3 +385,14 @@ def test_journal_without_journalctl_is_one_line_naming_the_package(tmp_path: Pat
     piped = subprocess.run([str(CLI), "analyze", "-"], input=journal.read_bytes(), capture_output=True,
                            timeout=120, check=False)
     assert piped.returncode == 1 and b"needs it as a file" in piped.stderr
+
+
+@pytestmark_cli
+@needs_journal_tools
+def test_watch_refuses_a_journal_and_an_archive(tmp_path: Path) -> None:
+    journal = _journal_file(tmp_path / "system.journal")
+    archive = _packed(tmp_path, "tar.gz", _sos_in_top())
+    for path in (journal, archive):
+        result = _cli("watch", str(path))
+        assert result.returncode == 2
+        assert b"watch follows a text log" in result.stderr and result.stderr.count(b"\n") == 1

@@ -17,6 +17,8 @@ from their names as they come (a bundle's logs); otherwise a second pass reads t
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -49,8 +51,13 @@ def member_name(archive: str, member: str) -> str:
 
 
 def archive_kind(path: str) -> str | None:
-    """"tar" or "zip" for a file that is an archive (judged by its bytes), else None."""
+    """"tar" or "zip" for a file that is an archive (judged by its bytes), else None.
+
+    Only regular files are looked at: a pipe or FIFO can be read once, by the reader.
+    """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with open(path, "rb") as handle:
             head = handle.read(len(JOURNAL_MAGIC))
     except OSError:

@@ -189,7 +189,7 @@ def select(names: Sequence[str], in_archive: bool, prefix: str = "", links: froz
             out.skipped.append(SkippedFile(prefix + name, OUTSIDE))
             continue
         found.setdefault(root, {}).setdefault(log.copy, []).append((position, name))
-    out.read.extend(sorted(plain, key=_order_key))
+    out.read.extend(sorted(plain, key=lambda name: reading_order(PurePosixPath(name))))
     out.read.extend(sorted(journal_dirs))
     for root in sorted(found):
         by_rank = found[root]

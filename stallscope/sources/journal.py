@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -29,8 +30,10 @@ class JournalError(Exception):
 
 
 def is_journal_file(path: str | Path) -> bool:
-    """Whether ``path`` is a regular file that starts like a journal file."""
+    """Whether ``path`` is a regular file that starts like a journal file (a pipe is not opened)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as handle:
             return handle.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
     except OSError:

@@ -37,7 +37,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 _UNSUPPORTED = frozenset({"lz4", "zip", "7z", "journal"})
 # Why a kind cannot be read where it was met (a pipe, or inside an archive).
 _REFUSED = {
-    "zip": "a zip archive is read when named as a file (not from a pipe or inside another archive)",
+    "zip": "not a zip archive that can be read: a zip is read from a file with its central directory intact "
+           "(not from a pipe, nor inside another archive)",
     "journal": "a binary journal is read through journalctl, which needs it as a file: name its path",
 }
 
