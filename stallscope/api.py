@@ -7,10 +7,13 @@ from typing import BinaryIO
 
 from stallscope.bulk import read_input, read_lines, read_stream
 from stallscope.capture.builder import CaptureBuilder
-from stallscope.capture.model import Capture, InputStats
+from stallscope.capture.merge import Part, merge
+from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.memory import no_cycle_collection
 from stallscope.parse.lines import LineParser
-from stallscope.sources.expand import expand_inputs
+from stallscope.sources.archive import archive_kind, read_archive
+from stallscope.sources.expand import expand
+from stallscope.sources.reader import STDIN_NAME, InputError
 
 _parser: LineParser | None = None
 
@@ -24,20 +27,56 @@ def line_parser() -> LineParser:
 
 
 def load(*paths: str, keep_unparsed: bool = False) -> Capture:
-    """Read kernel-log captures (files, directories, or ``-`` for stdin) into a :class:`Capture`.
+    """Read kernel-log captures (files, directories, archives, or ``-`` for stdin) into a :class:`Capture`.
 
-    Raises :class:`stallscope.sources.reader.InputError` for an input that cannot be read. A
+    A directory or archive that is a support bundle (sosreport, supportconfig) is read for its
+    kernel log only; ``capture.skipped`` lists what was not read and why. Raises
+    :class:`stallscope.sources.reader.InputError` for an input that cannot be read. A
     compressed input cut short is read up to the damage and its ``InputStats.damaged`` says so.
     """
     parser = line_parser()
-    builder = CaptureBuilder(keep_unparsed=keep_unparsed)
+    expansion = expand(paths)
+    parts: list[Part] = []
+    skipped: list[SkippedFile] = list(expansion.skipped)
+    damaged: list[InputStats] = []
+    builder: CaptureBuilder | None = None
     with no_cycle_collection():
-        for path in expand_inputs(paths):
+        for path in expansion.inputs:
+            kind = archive_kind(path) if path != STDIN_NAME else None
+            if kind is not None:
+                if builder is not None:  # the files before the archive, in reading order
+                    parts.append(Part(builder.build(consume=True)))
+                    builder = None
+                parts.extend(_archive_parts(path, kind, keep_unparsed, skipped, damaged))
+                continue
+            if builder is None:
+                builder = CaptureBuilder(keep_unparsed=keep_unparsed)
             stats = InputStats(path)
             builder.start_input(stats)
             read_input(path, builder, stats, parser)
             builder.finish_input(path)
-        return builder.build(consume=True)
+        if builder is not None:
+            parts.append(Part(builder.build(consume=True)))
+        capture = merge(parts, consume=True)
+    capture.inputs.extend(damaged)
+    capture.skipped = skipped
+    return capture
+
+
+def _archive_parts(path: str, kind: str, keep_unparsed: bool, skipped: list[SkippedFile],
+                   damaged: list[InputStats]) -> list[Part]:
+    """One part per member read of the archive at ``path``; what was not read goes to ``skipped``,
+    and the archive itself to ``damaged`` when its bytes end early."""
+    found = read_archive(path, kind, lambda name, stream, compression: load_stream(
+        name, stream, keep_unparsed, compression))
+    skipped.extend(found.skipped)
+    if found.damaged is not None:
+        damaged.append(InputStats(path, damaged=found.damaged))
+    elif not found.results:
+        kinds = " and ".join(sorted(set(found.bundles.values())))
+        what = f"the {kinds} holds no kernel log" if kinds else "the archive holds no log file"
+        raise InputError(f"{path}: {what} ({len(found.skipped)} member(s) skipped)")
+    return [Part(capture) for capture in found.results]
 
 
 def load_stream(

@@ -1,9 +1,16 @@
 """The command line: a thin layer over ``stallscope.load`` and ``stallscope.diagnose``.
 
 Exit codes: 0 analyzed; 1 an input could not be read; 2 usage error; 3 the ``--fail-on``
-threshold was met; 4 internal error (set STALLSCOPE_DEBUG=1 for the traceback); 5 an input was
-damaged (a truncated or corrupt compressed file): the lines before the damage were analyzed and
-reported, then one line on stderr says which input (3 wins when ``--fail-on`` is also met).
+threshold was met (``check``: the capture is bad; ``diff --fail-if-worse``: AFTER is worse);
+4 internal error (set STALLSCOPE_DEBUG=1 for the traceback); 5 an input was damaged (a truncated
+or corrupt compressed file or archive): the lines before the damage were analyzed and reported,
+then one line on stderr says which input (3 wins when ``--fail-on`` is also met).
+
+``check --bisect`` exits with the codes ``git bisect run`` reads instead: 0 good; 1 bad (a finding
+at the ``--fail-on`` severity or worse); 125 cannot tell (the capture cannot be read, holds no
+kernel line stallscope understands, or is damaged and the part read shows no such finding), so
+the commit is skipped; 128 stallscope itself failed (a usage or internal error), which stops the
+bisection rather than mark a commit.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ EXIT_USAGE = 2
 EXIT_FAIL_ON = 3
 EXIT_INTERNAL = 4
 EXIT_DAMAGED = 5
+# check --bisect: the codes git bisect run reads (good is 0; 2..127 would read as bad too).
+EXIT_BISECT_BAD = 1
+EXIT_BISECT_SKIP = 125
+EXIT_BISECT_STOP = 128
 # An output could not be written (a full disk, a closed stream): like an input that cannot be read.
 EXIT_OUTPUT = 1
 
@@ -111,6 +122,12 @@ def _damaged(capture: Capture) -> bool:
     return bool(hurt)
 
 
+def _list_skipped(capture: Capture) -> None:
+    errors = console(stderr=True, highlight=False, no_color=True)
+    for skipped in capture.skipped:
+        errors.print(Text(clean(f"{skipped.path}: not read: {skipped.reason}")), soft_wrap=True)
+
+
 def _say(message: str) -> None:
     """A one-line note for the user on stderr (stdout may be the report itself)."""
     console(stderr=True, highlight=False, no_color=True, soft_wrap=True).print(Text(message))
@@ -150,6 +167,10 @@ def analyze(
     ] = None,
     show_unparsed: Annotated[
         bool, typer.Option("--show-unparsed", help="List every line that was not understood (on stderr).")
+    ] = False,
+    show_skipped: Annotated[
+        bool, typer.Option("--show-skipped", help="List every file of a bundle or archive that was not read, and "
+                           "why (on stderr).")
     ] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
     jobs: Annotated[
@@ -202,6 +223,8 @@ def analyze(
         errors = console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:
             errors.print(Text(clean(f"{line.source}:{line.line}: {line.text}")), soft_wrap=True)
+    if show_skipped:
+        _list_skipped(capture)
     damaged = _damaged(capture)
     if fail_on is not None:
         threshold = Severity(fail_on.value).rank
@@ -318,6 +341,14 @@ def watch(
     else:
         if os.path.isdir(path):
             raise typer.BadParameter("watch follows one file (or -), not a directory", param_hint="'PATH'")
+        from stallscope.sources.archive import archive_kind
+        from stallscope.sources.journal import is_journal_file
+
+        if archive_kind(path) is not None or is_journal_file(path):
+            # Neither grows by lines: a journal is followed through journalctl, an archive is analyzed.
+            raise typer.BadParameter("watch follows a text log: follow a journal with 'journalctl -k -f | "
+                                     "stallscope watch -', read an archive with 'stallscope analyze'",
+                                     param_hint="'PATH'")
         follower = FileFollower(path, from_end=from_end)
     # The live view needs a terminal and would garble JSON lines.
     live = Live(console=out, refresh_per_second=4, transient=False) if out.is_terminal and not as_json \
@@ -345,6 +376,116 @@ def watch(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if not as_json:
         errors.print(Text(f"stallscope watch: {watcher.live.lines} lines read, {len(watcher.seen)} finding(s)"))
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+    md = "md"
+
+
+@app.command("diff")
+def diff_command(
+    before: Annotated[str, typer.Argument(help="The capture before the change: a log file, a directory, or an "
+                                          "archive (a sosreport, a supportconfig).")],
+    after: Annotated[str, typer.Argument(help="The capture after the change, of the same kinds.")],
+    output_format: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")] = DiffFormat.text,
+    hz: Annotated[
+        float | None, typer.Option("--hz", min=1, help="Jiffies per second of both kernels (CONFIG_HZ); inferred "
+                                   "from each log when not given.")
+    ] = None,
+    fail_if_worse: Annotated[
+        bool, typer.Option("--fail-if-worse", help="Exit with code 3 when AFTER is worse than BEFORE.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
+) -> None:
+    """Did the fix help? Compare two captures of the same workload, overall and per machine.
+
+    Side by side: watchdog reports and stall episodes, stalled tasks, delays, OOM invocations and
+    kills, hung tasks, findings (new, gone, in both), stack signatures and wait sites with their
+    task counts, and one sentence saying whether AFTER is better, worse or the same, and why.
+    """
+    from stallscope.diff import WORSE, compare
+    from stallscope.render import diff as diff_render
+
+    sides = []
+    for path in (before, after):
+        capture = _load([path], no_color=no_color)
+        release_free_memory()
+        sides.append((capture, diagnose(capture)))
+    comparison = compare(sides[0][0], sides[0][1], sides[1][0], sides[1][1], hz, names=(before, after))
+    if output_format is DiffFormat.json:
+        sys.stdout.write(diff_render.as_json(comparison) + "\n")
+    elif output_format is DiffFormat.md:
+        sys.stdout.write(diff_render.markdown(comparison))
+    else:
+        width = None if sys.stdout.isatty() else 132
+        diff_render.render(comparison, console(no_color=not _color(no_color), highlight=False, soft_wrap=False,
+                                               width=width))
+    damaged = _damaged(sides[0][0]) | _damaged(sides[1][0])
+    if fail_if_worse and comparison.verdict == WORSE:
+        raise typer.Exit(EXIT_FAIL_ON)
+    if damaged:
+        raise typer.Exit(EXIT_DAMAGED)
+
+
+@app.command()
+def check(
+    paths: Annotated[list[str], typer.Argument(help="The capture to judge: log files, directories or archives.")],
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="The severity that makes the capture bad.")
+    ] = FailOn.critical,
+    bisect: Annotated[
+        bool, typer.Option("--bisect", help="Exit as git bisect run expects: 0 good, 1 bad, 125 cannot tell, "
+                           "128 stop (stallscope itself failed).")
+    ] = False,
+) -> None:
+    """Judge one capture: bad when a finding of the --fail-on severity (or worse) is found.
+
+    One line per such finding and a last line with the judgement. Exit codes: 0 good, 3 bad, 1
+    unreadable, 5 damaged; with --bisect those of git bisect run (see the README's recipe).
+    """
+    from stallscope.diff import understood_records
+
+    try:
+        capture = load_parallel(*paths, jobs=default_jobs())
+        findings = diagnose(capture)
+    except InputError as error:
+        if not bisect:
+            raise
+        _say(f"stallscope: {error}")
+        _say(f"stallscope check: cannot tell (exit {EXIT_BISECT_SKIP}): the capture cannot be read")
+        raise typer.Exit(EXIT_BISECT_SKIP) from None
+    except Exception as error:
+        if not bisect or os.environ.get("STALLSCOPE_DEBUG"):
+            raise
+        # A failure of stallscope says nothing of the commit: stop the bisection rather than mark it.
+        _say(f"stallscope: internal error: {type(error).__name__}: {error}")
+        raise typer.Exit(EXIT_BISECT_STOP) from None
+    threshold = Severity(fail_on.value).rank
+    met = [f for f in findings if f.severity.rank >= threshold]
+    for finding in met:
+        place = f" ({finding.evidence[0].source}:{finding.evidence[0].line})" if finding.evidence else ""
+        host = f" @ {finding.host}" if finding.host else ""
+        typer.echo(clean(f"{finding.severity.value} {finding.rule}{host}: {finding.title}{place}"))
+    damaged = [stats.damaged for stats in capture.inputs if stats.damaged]
+    for message in damaged:
+        _say(f"stallscope: {message}")
+    understood = understood_records(capture)
+    if met:
+        code = EXIT_BISECT_BAD if bisect else EXIT_FAIL_ON
+        typer.echo(f"stallscope check: bad (exit {code}): {len(met)} finding(s) at {fail_on.value} or worse")
+    elif not understood or damaged:
+        why = "no line of the capture is kernel output stallscope understands" if not understood else \
+            "the capture is damaged and the part read shows no such finding"
+        code = EXIT_BISECT_SKIP if bisect else (EXIT_DAMAGED if damaged else 0)
+        typer.echo(f"stallscope check: cannot tell (exit {code}): {why} ({capture.lines} line(s) read)")
+    else:
+        code = 0
+        typer.echo(f"stallscope check: good (exit 0): no finding at {fail_on.value} or worse in "
+                   f"{understood} kernel line(s)")
+    if code:
+        raise typer.Exit(code)
 
 
 # Typer vendors click in recent releases and re-exports it in older ones: its own BadParameter
@@ -389,7 +530,8 @@ def main() -> None:
             error.show()  # the help text itself
         else:
             print(f"stallscope: {_one_line(error)}{_see_help(error.ctx)}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        # Under git bisect run, 2 would mark every commit bad: a mistyped command stops it instead.
+        sys.exit(EXIT_BISECT_STOP if "--bisect" in sys.argv[1:] else EXIT_USAGE)
     except _CLICK_ERROR as error:
         print(f"stallscope: {_one_line(error)}", file=sys.stderr)
         sys.exit(error.exit_code)

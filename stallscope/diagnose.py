@@ -10,7 +10,7 @@ from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import combine, text_codes
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
-from stallscope.sources.expand import rotation_family
+from stallscope.sources.rotation import rotation_family
 from stallscope.verdict import rank
 
 # A machine: its host name when the capture prefix names one; otherwise the input files without

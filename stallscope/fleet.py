@@ -21,7 +21,7 @@ from stallscope.render.sections import NOTABLE_EVENTS
 from stallscope.rules.base import Finding, Severity
 
 # Kernel reports that mean something stalled (the rest, such as a Mem-Info dump, only add context).
-_STALL_EVENTS = frozenset(NOTABLE_EVENTS) - {"sysrq"}
+STALL_EVENTS = frozenset(NOTABLE_EVENTS) - {"sysrq"}
 _NO_TRACE = "(no trace)"
 
 
@@ -170,7 +170,7 @@ def _stall_ends(snapshots: _Rows, tasks: _Rows, events: _Rows, inputs: list[str]
         (snapshots, (snapshots.frame["stalling"].fillna(0) > 0).to_numpy(dtype=bool) if len(snapshots.frame)
          else None),
         (tasks, None),
-        (events, _is_in(events.frame["kind"], _STALL_EVENTS) if len(events.frame) else None),
+        (events, _is_in(events.frame["kind"], STALL_EVENTS) if len(events.frame) else None),
     )
     for number, (rows, picked) in enumerate(picks):
         for machine, source, low, high in _line_ends(rows, picked):

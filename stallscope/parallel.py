@@ -30,11 +30,13 @@ from stallscope.api import line_parser, load, load_stream
 from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
-from stallscope.capture.model import Capture, InputStats
+from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import diagnose, findings_by_machine, host_views, machine_keys, ranked
 from stallscope.memory import no_cycle_collection
 from stallscope.rules.base import Finding
-from stallscope.sources.expand import expand_inputs
+from stallscope.sources.archive import archive_kind
+from stallscope.sources.expand import expand
+from stallscope.sources.journal import is_journal_file
 from stallscope.sources.reader import STDIN_NAME, open_binary
 from stallscope.verdict import rank
 
@@ -118,10 +120,23 @@ def is_stream(path: str) -> bool:
         return False  # the reader will say why it cannot open it
 
 
+def read_here(path: str) -> bool:
+    """Whether ``path`` is read by this process, whole: a stream (see :func:`is_stream`), an
+    archive (its members exist only inside it: a worker would reopen and re-read the whole
+    archive for each), or a binary journal (read through journalctl, never cut in pieces)."""
+    return is_stream(path) or archive_kind(path) is not None or is_journal_file(path)
+
+
 def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
+    return _plan(paths, jobs)[0]
+
+
+def _plan(paths: tuple[str, ...], jobs: int) -> tuple[list[Piece], list[SkippedFile]]:
+    """The pieces to read for ``paths``, and the files of bundles that are not read."""
     pieces: list[Piece] = []
-    for path in expand_inputs(paths):
-        if is_stream(path):
+    expansion = expand(paths)
+    for path in expansion.inputs:
+        if read_here(path):
             # Opened once, here: no peek at its compression, no piece, no worker.
             pieces.append(Piece(path, stream=True))
             continue
@@ -143,7 +158,7 @@ def plan(paths: tuple[str, ...], jobs: int) -> list[Piece]:
                 end = size if size - start < step + MIN_PIECE_BYTES // 2 else _cut_after(handle, start + step, size)
                 pieces.append(Piece(path, start, end, location))
                 start = end
-    return pieces
+    return pieces, expansion.skipped
 
 
 class _Range:
@@ -349,10 +364,10 @@ def load_parallel(
     if engine is None:
         with LocalEngine(jobs) as local:
             return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=local)
-    pieces = plan(paths, engine.workers())
+    pieces, skipped = _plan(paths, engine.workers())
     if any(p.stream for p in pieces):
-        # Standard input and pipes exist only here, readable once; read everything on the client
-        # in input order.
+        # Standard input and pipes exist only here, readable once, and an archive's members only
+        # inside it: read everything on the client in input order.
         return load(*paths, keep_unparsed=keep_unparsed)
     if not engine.remote and (engine.workers() < 2 or len(pieces) < 2):
         return load(*paths, keep_unparsed=keep_unparsed)
@@ -368,7 +383,9 @@ def load_parallel(
         # continued line joined back), so the records of the piece are not its lines.
         lines_before[piece.path] = offset + sum(i.physical_lines for i in capture.inputs)
     del results
-    return merge(parts, consume=True)
+    merged = merge(parts, consume=True)
+    merged.skipped = skipped
+    return merged
 
 
 # -- rules per machine --------------------------------------------------------------------------

@@ -179,14 +179,16 @@ def test_user_errors_are_one_line(args: list[str], code: int, says: str) -> None
         assert line.endswith("--help)")
 
 
-@pytest.mark.parametrize(("magic", "kind"), [(b"\x04\x22\x4d\x18", "lz4"), (b"PK\x03\x04", "zip"),
-                                             (b"7z\xbc\xaf\x27\x1c", "7z")])
-def test_unsupported_compression(tmp_path: Path, magic: bytes, kind: str) -> None:
+@pytest.mark.parametrize(("magic", "said"), [(b"\x04\x22\x4d\x18", "lz4 compression is not supported"),
+                                             (b"7z\xbc\xaf\x27\x1c", "7z compression is not supported"),
+                                             # zip archives are read (tests/test_bundles.py); not this one
+                                             (b"PK\x03\x04", "not a zip archive that can be read")])
+def test_unsupported_compression(tmp_path: Path, magic: bytes, said: str) -> None:
     packed = tmp_path / "dmesg.bin"
     packed.write_bytes(magic + os.urandom(2000))
     result, _ = run("analyze", str(packed))
     assert result.returncode == 1
-    assert f"{kind} compression is not supported" in one_line_error(result)
+    assert said in one_line_error(result)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")

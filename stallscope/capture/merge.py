@@ -121,6 +121,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
             for part in parts
             for u in part.capture.unparsed
         ],
+        skipped=[s for capture in captures for s in capture.skipped],
     ))
 
 

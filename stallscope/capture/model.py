@@ -56,6 +56,18 @@ class UnparsedLine:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file of a bundle or an archive that was not read (not a kernel log, another copy of
+    one, not a regular file, ...), and why; ``path`` names it as a source would be named."""
+
+    path: str
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": self.path, "reason": self.reason}
+
+
 @dataclass(slots=True)
 class Capture:
     """Everything stallscope read.
@@ -65,6 +77,7 @@ class Capture:
     ``events``: one row per kernel report header around the watchdog (OOM kill, hung task, ...).
     ``frames``: one row per frame of each distinct call trace (``stack`` is shared by identical traces).
     ``traces``: one row per call trace printed, with the task row it belongs to (if any).
+    ``skipped``: files of bundles and archives that were not read, with the reason.
     """
 
     snapshots: pd.DataFrame
@@ -74,6 +87,7 @@ class Capture:
     traces: pd.DataFrame
     inputs: list[InputStats]
     unparsed: list[UnparsedLine]
+    skipped: list[SkippedFile] = field(default_factory=list)
 
     @property
     def lines(self) -> int:

@@ -22,6 +22,8 @@ def report(capture: Capture, findings: list[Finding], hz: float | None = None) -
         {"host": host, "hz": e.hz, "how": e.how, "pairs": e.pairs, "note": e.note}
         for host, e in hz_by_host(capture, hz, pairs).items()
     ]
+    # Files of bundles and archives not read (not kernel logs, other copies of the one read).
+    facts["skipped"] = [s.as_dict() for s in capture.skipped]
     return {
         "schema_version": SCHEMA_VERSION,
         "inputs": [i.as_dict() for i in capture.inputs],

@@ -21,6 +21,7 @@ from stallscope.capture.model import Capture
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding, Severity
+from stallscope.sources.bundle import ANOTHER_COPY
 from stallscope.verdict import verdict
 
 _SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -170,6 +171,8 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
                 style="dim",
             )
         )
+    for line in skipped_lines(capture):
+        console.print(Text(clean(line), style="dim"))
     console.print(
         Text(
             f"{facts['snapshots']} MemAlloc-Info line(s), {facts['tasks']} MemAlloc task line(s), "
@@ -177,3 +180,15 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
             style="dim",
         )
     )
+
+
+def skipped_lines(capture: Capture) -> list[str]:
+    """What was not read of bundles and archives: the other copies of a kernel log each on its own
+    line (a reader may want one of them instead), the rest counted."""
+    copies = [s for s in capture.skipped if s.reason.startswith(ANOTHER_COPY)]
+    others = len(capture.skipped) - len(copies)
+    lines = [f"not read: {s.path}: {s.reason}" for s in copies]
+    if others:
+        lines.append(f"not read: {others} other file(s) of bundles or archives (not kernel logs, or not regular "
+                     "files); list them with --show-skipped")
+    return lines

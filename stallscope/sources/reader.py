@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
+from stallscope.sources.journal import JOURNAL_MAGIC, JournalError, JournalStream, is_journal_directory
 
 STDIN_NAME = "-"
 
@@ -30,8 +31,16 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x04\x22\x4d\x18", "lz4"),
     (b"PK\x03\x04", "zip"),
     (b"7z\xbc\xaf\x27\x1c", "7z"),
+    # Read through journalctl (stallscope.sources.journal), never as text.
+    (JOURNAL_MAGIC, "journal"),
 )
-_UNSUPPORTED = frozenset({"lz4", "zip", "7z"})
+_UNSUPPORTED = frozenset({"lz4", "zip", "7z", "journal"})
+# Why a kind cannot be read where it was met (a pipe, or inside an archive).
+_REFUSED = {
+    "zip": "not a zip archive that can be read: a zip is read from a file with its central directory intact "
+           "(not from a pipe, nor inside another archive)",
+    "journal": "a binary journal is read through journalctl, which needs it as a file: name its path",
+}
 
 
 class InputError(Exception):
@@ -77,7 +86,7 @@ class Source:
 
 
 def _detect(stream: io.BufferedReader) -> str | None:
-    head = stream.peek(6)[:6]
+    head = stream.peek(8)[:8]
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
@@ -94,8 +103,9 @@ def _decompressed(raw: io.BufferedReader, kind: str | None, name: str) -> Binary
     if kind == "bz2":
         return bz2.BZ2File(raw)  # type: ignore[return-value]
     if kind in _UNSUPPORTED:
-        raise InputError(f"{name}: {kind} compression is not supported (decompress it first, or use gzip, xz, "
-                         "bz2 or zstd)")
+        what = _REFUSED.get(kind) or \
+            f"{kind} compression is not supported (decompress it first, or use gzip, xz, bz2 or zstd)"
+        raise InputError(f"{name}: {what}")
     try:
         import zstandard  # type: ignore[import-not-found]
     except ImportError:
@@ -114,6 +124,8 @@ def open_binary(name: str) -> tuple[Source, BinaryIO]:
         path = Path(name)
         try:
             if path.is_dir():
+                if is_journal_directory(path):
+                    return Source(name, None), _journal(name, directory=True)
                 raise InputError(f"{name}: is a directory")
             buffered = open(path, "rb")  # noqa: SIM115 - closed by iter_lines
         except InputError:
@@ -124,16 +136,43 @@ def open_binary(name: str) -> tuple[Source, BinaryIO]:
             raise InputError(f"{name}: permission denied") from None
         except OSError as error:
             raise InputError(f"{name}: cannot open ({error.strerror or error})") from None
+    if name != STDIN_NAME and _peeked(buffered, name) == "journal":
+        buffered.close()
+        return Source(name, None), _journal(name, directory=False)
+    return open_stream(name, buffered, close=name != STDIN_NAME)
+
+
+def _peeked(buffered: io.BufferedReader, name: str) -> str | None:
     try:
-        kind = _detect(buffered)
+        return _detect(buffered)
     except OSError as error:
         raise InputError(f"{name}: cannot read ({error.strerror or error})") from None
+
+
+def open_stream(name: str, raw: BinaryIO, close: bool = True) -> tuple[Source, BinaryIO]:
+    """Undo the compression of an open byte stream (a file, a member of an archive) called ``name``.
+
+    ``raw`` must have ``peek`` (a buffered reader). Kinds that cannot be read from a stream (a
+    zip archive, a binary journal) are refused with :class:`InputError`; with ``close`` the
+    stream is closed then.
+    """
+    kind = _peeked(raw, name)  # type: ignore[arg-type]
     try:
-        return Source(name, kind), _decompressed(buffered, kind, name)
+        return Source(name, kind), _decompressed(raw, kind, name)  # type: ignore[arg-type]
     except InputError:
-        if name != STDIN_NAME:
-            buffered.close()
+        if close:
+            raw.close()
         raise
+
+
+def _journal(name: str, directory: bool) -> BinaryIO:
+    """A journal file or directory as journalctl's export stream (buffered: read line by line)."""
+    try:
+        return io.BufferedReader(JournalStream(name, directory))
+    except JournalError as error:
+        raise InputError(str(error)) from None
+    except OSError as error:
+        raise InputError(f"{name}: cannot run journalctl ({error.strerror or error})") from None
 
 
 def _text_lines(stream: BinaryIO) -> Iterator[str]:
