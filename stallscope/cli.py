@@ -11,24 +11,27 @@ at the ``--fail-on`` severity or worse); 125 cannot tell (the capture cannot be 
 kernel line stallscope understands, or is damaged and the part read shows no such finding), so
 the commit is skipped; 128 stallscope itself failed (a usage or internal error), which stops the
 bisection rather than mark a commit.
+:data:`EXIT_CODES` is the table ``--help`` and the man page show.
+
+Only typer and the light modules are imported here: ``--help`` must not wait for pandas, numpy,
+matplotlib or the grammars, so every command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
 from stallscope import __version__
-from stallscope.capture.model import Capture
-from stallscope.diagnose import diagnose
-from stallscope.memory import release_free_memory
+from stallscope.clihelp import Epilog, HelpfulTyper, HelpGroup
 from stallscope.outputs import (
     EXIT_INTERRUPTED,
     EXIT_PIPE,
@@ -39,12 +42,14 @@ from stallscope.outputs import (
     write_stdout,
     write_text,
 )
-from stallscope.parallel import DaskEngine, Engine, EngineError, LocalEngine, default_jobs, diagnose_on, load_parallel
-from stallscope.progress import reading
-from stallscope.render import json_report, text
 from stallscope.render.mdtext import clean
-from stallscope.rules.base import Severity
-from stallscope.sources.reader import InputError
+from stallscope.sources.reader import STDIN_NAME, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from stallscope.capture.model import Capture
+    from stallscope.parallel import DaskEngine, Engine, LocalEngine
 
 EXIT_INPUT = 1
 EXIT_USAGE = 2
@@ -58,12 +63,72 @@ EXIT_BISECT_STOP = 128
 # An output could not be written (a full disk, a closed stream): like an input that cannot be read.
 EXIT_OUTPUT = 1
 
-app = typer.Typer(
-    add_completion=False,
+# What each exit status means, as `stallscope --help` and the man page say it.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "analyzed (findings or not)"),
+    (EXIT_INPUT, "an input could not be read, or an output could not be written"),
+    (EXIT_USAGE, "usage error"),
+    (EXIT_FAIL_ON, "--fail-on: a finding of that severity or worse (check: bad; diff --fail-if-worse: worse)"),
+    (EXIT_INTERNAL, "internal error (STALLSCOPE_DEBUG=1 shows the traceback)"),
+    (EXIT_DAMAGED, "an input was damaged (a cut or corrupt compressed file or archive): what came before was "
+                   "analyzed"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+    (EXIT_PIPE, "the output's reader went away (| head)"),
+    (EXIT_TERMINATED, "terminated (SIGTERM)"),
+    (EXIT_BISECT_SKIP, "check --bisect: cannot tell (git bisect run skips the commit; 0 good, 1 bad)"),
+    (EXIT_BISECT_STOP, "check --bisect: stallscope itself failed (git bisect run stops)"),
+)
+# The environment variables stallscope reads, for the help and the man page.
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("NO_COLOR", "set and not empty: no colours (as --color never), unless --color always"),
+    ("COLUMNS", "the width of piped text output (default 132); --width wins"),
+    ("DASK_SCHEDULER_ADDRESS", "the scheduler for --engine dask"),
+    ("STALLSCOPE_DEBUG", "set: an internal error shows its traceback"),
+)
+# Shell examples, each with what it does (in the help of the program and of analyze, and the man page).
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("stallscope analyze /var/log/kern.log", "the verdict, tables and findings"),
+    ("dmesg | stallscope analyze -", "read standard input"),
+    ("stallscope analyze --fail-on critical -f json kern.log", "JSON; exit 3 on a critical finding"),
+    ("stallscope analyze --width 100 kern.log > stall.txt", "lay the text out for 100 columns"),
+    ("stallscope report kern.log -o stall.html", "a report to attach to a ticket"),
+    ("stallscope watch /var/log/kern.log", "follow a growing log"),
+)
+# Piped text is laid out this wide unless --width or $COLUMNS say otherwise.
+PIPE_WIDTH = 132
+
+
+app = HelpfulTyper(
     no_args_is_help=True,
     help="Diagnose Linux memory-allocation stalls from kernel logs.",
+    epilog=Epilog(("Examples", EXAMPLES), ("Exit codes", EXIT_CODES), ("Environment", ENVIRONMENT)),
+    cls=HelpGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain help, as click formats it: option names and metavars, no boxes, no <bool> for a flag.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+
+
+class ColorChoice(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+ColorOption = Annotated[
+    ColorChoice,
+    typer.Option("--color", metavar="WHEN", case_sensitive=False,
+                 help="Colours: auto (on a terminal, unless NO_COLOR is set), always, or never."),
+]
+# The older spelling of --color never, kept working and out of the help.
+NoColorOption = Annotated[bool, typer.Option("--no-color", hidden=True, help="Same as --color never.")]
+WidthOption = Annotated[
+    int | None,
+    typer.Option("--width", min=20, metavar="COLUMNS",
+                 help=f"Lay the text out for this many columns (default: the terminal's width; piped: "
+                      f"$COLUMNS, else {PIPE_WIDTH})."),
+]
 
 
 class OutputFormat(str, Enum):
@@ -85,21 +150,95 @@ _REPORT_SUFFIXES = {".md": ReportFormat.md, ".markdown": ReportFormat.md, ".html
                     ".htm": ReportFormat.html}
 
 
-def _color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ
+def _color(color: ColorChoice, no_color: bool) -> ColorChoice:
+    """--color, with the older --no-color as another way to say never."""
+    if no_color and color is ColorChoice.always:
+        raise typer.BadParameter("--no-color and --color always contradict each other", param_hint="'--color'")
+    return ColorChoice.never if no_color else color
 
 
-def _load(paths: list[str], keep_unparsed: bool = False, no_color: bool = False, jobs: int = 0,
+def _colors(color: ColorChoice) -> dict[str, Any]:
+    """Console options for ``color``. auto leaves it to rich: colours on a terminal, none when
+    piped or when NO_COLOR is set (bold stays); never is plain text, without any escape sequence."""
+    if color is ColorChoice.never:
+        return {"color_system": None}
+    if color is ColorChoice.always:
+        return {"color_system": "standard", "no_color": False}
+    return {}
+
+
+def _width(width: int | None) -> int | None:
+    """--width; else on a terminal its width (rich reads $COLUMNS first); else $COLUMNS, else PIPE_WIDTH."""
+    if width is not None:
+        return width
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH
+
+
+def _stdout(color: ColorChoice, width: int | None) -> Console:
+    """The console the text report is printed on."""
+    return console(highlight=False, soft_wrap=False, width=_width(width), **_colors(color))
+
+
+def _stderr(color: ColorChoice) -> Console:
+    """Messages and the progress bar: coloured only where stderr is a terminal (never forced)."""
+    return console(stderr=True, highlight=False, **({"color_system": None} if color is ColorChoice.never else {}))
+
+
+def _hint_stdin(paths: list[str]) -> None:
+    """Reading a terminal looks like a hang: say what is awaited, and how to end it; and make
+    that one Ctrl-D end it (see :class:`_TerminalInput`)."""
+    if STDIN_NAME in paths and sys.stdin is not None and sys.stdin.isatty():
+        _say("stallscope: reading the kernel log from standard input (Ctrl-D ends it)")
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(_TerminalInput(sys.stdin.buffer)))
+
+
+class _TerminalInput(io.RawIOBase):
+    """A terminal as standard input, where the first end of input (Ctrl-D) is the last. A
+    terminal reports the end once: a buffered read that meets it returns what it has, and the
+    next read would wait for more typing, so the user would have to press Ctrl-D twice."""
+
+    def __init__(self, stream: Any) -> None:
+        self._fd = stream.fileno()
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._ended:
+            return 0
+        data = os.read(self._fd, len(buffer))
+        buffer[: len(data)] = data
+        self._ended = not data
+        return len(data)
+
+
+def _load(paths: list[str], keep_unparsed: bool = False, color: ColorChoice = ColorChoice.auto, jobs: int = 0,
           engine: Engine | None = None) -> Capture:
     """Load on every core (``jobs=0``) or on ``engine``, with a progress bar on stderr for large local inputs."""
+    from stallscope.parallel import default_jobs, load_parallel
+    from stallscope.progress import reading
+
+    _hint_stdin(paths)
     if engine is not None and engine.remote:
         # The bar watches this machine's file descriptors; a cluster's reads happen elsewhere.
         return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=engine)
-    with reading(paths, console(stderr=True, no_color=not _color(no_color), highlight=False)):
+    with reading(paths, _stderr(color)):
         return load_parallel(*paths, jobs=jobs or default_jobs(), keep_unparsed=keep_unparsed, engine=engine)
 
 
 def _engine(name: EngineName, scheduler: str | None, jobs: int) -> LocalEngine | DaskEngine:
+    from stallscope.parallel import DaskEngine, EngineError, LocalEngine, default_jobs
+
     if name is EngineName.local:
         # DASK_SCHEDULER_ADDRESS may be set for other tools; only an explicit --scheduler is a mistake.
         if scheduler and scheduler != os.environ.get("DASK_SCHEDULER_ADDRESS"):
@@ -158,12 +297,16 @@ def _root(
     """stallscope: what stalled memory allocation, and why, from a kernel log."""
 
 
-@app.command()
+@app.command(short_help="The verdict, tables and findings, with the log lines as evidence.",
+             epilog=Epilog(("Examples", EXAMPLES[:4]), ("Exit codes", EXIT_CODES)))
 def analyze(
-    paths: Annotated[list[str], typer.Argument(help="Log files, or - for standard input.")],
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.text,
+    paths: Annotated[list[str], typer.Argument(metavar="LOG...", help="Log files, or - for standard input.")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", metavar="[text|json]", help="Output format.")
+    ] = OutputFormat.text,
     fail_on: Annotated[
-        FailOn | None, typer.Option("--fail-on", help="Exit with code 3 if a finding of this severity or worse exists.")
+        FailOn | None, typer.Option("--fail-on", metavar="[critical|warning]",
+                                    help="Exit with code 3 if a finding of this severity or worse exists.")
     ] = None,
     show_unparsed: Annotated[
         bool, typer.Option("--show-unparsed", help="List every line that was not understood (on stderr).")
@@ -172,21 +315,24 @@ def analyze(
         bool, typer.Option("--show-skipped", help="List every file of a bundle or archive that was not read, and "
                            "why (on stderr).")
     ] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
+    color: ColorOption = ColorChoice.auto,
+    width: WidthOption = None,
+    no_color: NoColorOption = False,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes for large inputs (0: one per core).")
+        int, typer.Option("--jobs", "-j", min=0, metavar="N",
+                          help="Worker processes for large inputs (0: one per core).")
     ] = 0,
     engine_name: Annotated[
-        EngineName, typer.Option("--engine", help="Where to parse files and run the rules: local processes or a "
-                                 "Dask cluster.")
+        EngineName, typer.Option("--engine", metavar="[local|dask]",
+                                 help="Where to parse files and run the rules: local processes or a Dask cluster.")
     ] = EngineName.local,
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
+        str | None, typer.Option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True, metavar="ADDRESS",
                                  help="Dask scheduler address (tcp://host:8786) for --engine dask.")
     ] = None,
     hz: Annotated[
-        float | None, typer.Option("--hz", min=1, help="Jiffies per second of the kernel (CONFIG_HZ); inferred "
-                                   "from the log when not given.")
+        float | None, typer.Option("--hz", min=1, metavar="HZ", help="Jiffies per second of the kernel "
+                                   "(CONFIG_HZ); inferred from the log when not given.")
     ] = None,
 ) -> None:
     """Parse captures and report what stalled memory allocation, with the log lines as evidence.
@@ -194,9 +340,14 @@ def analyze(
     With several machines (hosts named in the log, or one per file) a fleet summary comes first.
     """
     from stallscope.fleet import fleet
+    from stallscope.memory import release_free_memory
+    from stallscope.parallel import diagnose_on
+    from stallscope.render import json_report, text
+    from stallscope.rules.base import Severity
 
+    color = _color(color, no_color)
     with _engine(engine_name, scheduler, jobs) as engine:
-        capture = _load(paths, keep_unparsed=show_unparsed, no_color=no_color, jobs=jobs, engine=engine)
+        capture = _load(paths, keep_unparsed=show_unparsed, color=color, jobs=jobs, engine=engine)
         release_free_memory()
         findings = diagnose_on(capture, engine)
     release_free_memory()
@@ -210,10 +361,7 @@ def analyze(
             document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
             write_stdout(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
     else:
-        color = _color(no_color)
-        # A pipe gets a fixed, wide layout so tables are not squeezed to 80 columns.
-        width = None if sys.stdout.isatty() else 132
-        out = console(no_color=not color, highlight=False, soft_wrap=False, width=width)
+        out = _stdout(color, width)
         if machines is not None:
             from stallscope.render import fleet as fleet_render
 
@@ -234,22 +382,34 @@ def analyze(
         raise typer.Exit(EXIT_DAMAGED)
 
 
-@app.command()
+@app.command(short_help="A Markdown or HTML report to attach to a bug ticket.",
+             epilog=Epilog(("Examples", (("stallscope report kern.log -o stall.html", "HTML with charts"),
+                                         ("stallscope report kern.log -o - -f md | xclip", "Markdown for a ticket")))))
 def report(
-    paths: Annotated[list[str], typer.Argument(help="Log files or directories, or - for standard input.")],
+    paths: Annotated[
+        list[str], typer.Argument(metavar="LOG...", help="Log files or directories, or - for standard input.")
+    ],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write (.md or .html), or - for standard output.")
+        str, typer.Option("--output", "-o", metavar="FILE",
+                          help="File to write (.md or .html), or - for standard output.")
     ],
     report_format: Annotated[
-        ReportFormat | None, typer.Option("--format", "-f", help="md or html; by default from the file's suffix.")
+        ReportFormat | None, typer.Option("--format", "-f", metavar="[md|html]",
+                                          help="md or html; by default from the file's suffix.")
     ] = None,
     max_chars: Annotated[
         int,
-        typer.Option("--max-chars", min=0, help="Markdown only: shorten to this many characters (0: no limit)."),
+        typer.Option("--max-chars", min=0, metavar="N",
+                     help="Markdown only: shorten to this many characters (0: no limit)."),
     ] = 65_000,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours in messages and the progress bar.")] = False,
+    color: ColorOption = ColorChoice.auto,
+    no_color: NoColorOption = False,
 ) -> None:
     """Write a report to attach to a bug ticket: Markdown, or one self-contained HTML file with charts."""
+    from stallscope.diagnose import diagnose
+    from stallscope.memory import release_free_memory
+
+    color = _color(color, no_color)
     chosen = report_format or _REPORT_SUFFIXES.get(os.path.splitext(output)[1].lower())
     if chosen is None:
         raise typer.BadParameter("cannot tell the format from the file name; add --format md or --format html",
@@ -257,7 +417,7 @@ def report(
     args = ["report", *paths, "-o", output, *(["--format", chosen.value] if report_format else [])]
     if chosen is ReportFormat.md and max_chars != 65_000:
         args += ["--max-chars", str(max_chars)]
-    capture = _load(paths, no_color=no_color)
+    capture = _load(paths, color=color)
     release_free_memory()
     findings = diagnose(capture)
     release_free_memory()
@@ -281,20 +441,26 @@ def report(
         raise typer.Exit(EXIT_DAMAGED)
 
 
-@app.command()
+@app.command(short_help="The capture's tables as Parquet or CSV files.",
+             epilog=Epilog(("Examples", (("stallscope export kern.log --to tables", "Parquet files in tables/"),))))
 def export(
-    paths: Annotated[list[str], typer.Argument(help="Log files or directories, or - for standard input.")],
-    to: Annotated[str, typer.Option("--to", help="Directory to write the tables into (created if needed).")],
+    paths: Annotated[
+        list[str], typer.Argument(metavar="LOG...", help="Log files or directories, or - for standard input.")
+    ],
+    to: Annotated[
+        str, typer.Option("--to", metavar="DIR", help="Directory to write the tables into (created if needed).")
+    ],
     export_format: Annotated[
-        ExportFormatOption, typer.Option("--format", "-f", help="parquet (typed) or csv.")
+        ExportFormatOption, typer.Option("--format", "-f", metavar="[parquet|csv]", help="parquet (typed) or csv.")
     ] = ExportFormatOption.parquet,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours in messages and the progress bar.")] = False,
+    color: ColorOption = ColorChoice.auto,
+    no_color: NoColorOption = False,
 ) -> None:
     """Write the capture's tables (snapshots, tasks, frames, traces, events) for notebooks and scripts."""
     from stallscope import export as exporter
     from stallscope.render.provenance import provenance
 
-    capture = _load(paths, no_color=no_color)
+    capture = _load(paths, color=_color(color, no_color))
     args = ["export", *paths, "--to", to, "--format", export_format.value]
     try:
         written = exporter.write(capture, to, export_format.value, provenance(capture, args))
@@ -306,41 +472,55 @@ def export(
         raise typer.Exit(EXIT_DAMAGED)
 
 
-@app.command()
+@app.command(short_help="Follow a growing log; report each finding as its rule fires.", epilog=Epilog(("Examples", (
+    ("stallscope watch /var/log/kern.log", "follow a file, like tail -F"),
+    ("dmesg -w | stallscope watch -", "follow a stream"),
+    ("stallscope watch --json kern.log | jq .rule", "one JSON line per finding"),
+))))
 def watch(
-    path: Annotated[str, typer.Argument(help="Log file to follow (like tail -F), or - for standard input.")] = "-",
+    path: Annotated[
+        str | None, typer.Argument(metavar="[LOG]", help="Log file to follow (like tail -F), or - for standard "
+                                   "input (the default when it is not a terminal).", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per new finding on stdout.")] = False,
     exec_command: Annotated[
         str | None,
-        typer.Option("--exec", help="Shell command to run per new finding, with the finding as JSON on its stdin."),
+        typer.Option("--exec", metavar="COMMAND",
+                     help="Shell command to run per new finding, with the finding as JSON on its stdin."),
     ] = None,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.0, help="While lines keep coming, run the rules at most this often "
-                            "(seconds); a pause in the log runs them at once.")
+        float, typer.Option("--interval", min=0.0, metavar="SECONDS", help="While lines keep coming, run the rules "
+                            "at most this often; a pause in the log runs them at once.")
     ] = 2.0,
     from_end: Annotated[
         bool, typer.Option("--from-end", help="Skip what the file holds already; watch only new lines.")
     ] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
+    color: ColorOption = ColorChoice.auto,
+    width: WidthOption = None,
+    no_color: NoColorOption = False,
 ) -> None:
     """Follow a growing log (or a stream) and report each finding once, the moment its rule fires."""
     import signal
 
     from rich.live import Live
 
-    from stallscope.sources.reader import STDIN_NAME
     from stallscope.watch import FileFollower, Follower, LiveCapture, Output, StreamFollower, Watcher
 
-    color = _color(no_color)
-    out = console(no_color=not color, highlight=False, soft_wrap=False,
-                  width=None if sys.stdout.isatty() else 132)
+    if path is None:
+        # `stallscope watch` alone on a terminal would wait for typing: say what it needs instead.
+        if sys.stdin is None or sys.stdin.isatty():
+            raise typer.BadParameter("give a log file to follow, or - to read standard input", param_hint="'LOG'")
+        path = STDIN_NAME
+    color = _color(color, no_color)
+    out = _stdout(color, width)
     errors = console(stderr=True, no_color=True, highlight=False)
     follower: Follower
+    _hint_stdin([path])
     if path == STDIN_NAME:
         follower = StreamFollower(sys.stdin.buffer)
     else:
         if os.path.isdir(path):
-            raise typer.BadParameter("watch follows one file (or -), not a directory", param_hint="'PATH'")
+            raise typer.BadParameter("watch follows one file (or -), not a directory", param_hint="'LOG'")
         from stallscope.sources.archive import archive_kind
         from stallscope.sources.journal import is_journal_file
 
@@ -397,7 +577,9 @@ def diff_command(
     fail_if_worse: Annotated[
         bool, typer.Option("--fail-if-worse", help="Exit with code 3 when AFTER is worse than BEFORE.")
     ] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colours.")] = False,
+    color: ColorOption = ColorChoice.auto,
+    width: WidthOption = None,
+    no_color: NoColorOption = False,
 ) -> None:
     """Did the fix help? Compare two captures of the same workload, overall and per machine.
 
@@ -405,23 +587,24 @@ def diff_command(
     kills, hung tasks, findings (new, gone, in both), stack signatures and wait sites with their
     task counts, and one sentence saying whether AFTER is better, worse or the same, and why.
     """
+    from stallscope.diagnose import diagnose
     from stallscope.diff import WORSE, compare
+    from stallscope.memory import release_free_memory
     from stallscope.render import diff as diff_render
 
+    color = _color(color, no_color)
     sides = []
     for path in (before, after):
-        capture = _load([path], no_color=no_color)
+        capture = _load([path], color=color)
         release_free_memory()
         sides.append((capture, diagnose(capture)))
     comparison = compare(sides[0][0], sides[0][1], sides[1][0], sides[1][1], hz, names=(before, after))
     if output_format is DiffFormat.json:
-        sys.stdout.write(diff_render.as_json(comparison) + "\n")
+        write_stdout(diff_render.as_json(comparison) + "\n")
     elif output_format is DiffFormat.md:
-        sys.stdout.write(diff_render.markdown(comparison))
+        write_stdout(diff_render.markdown(comparison))
     else:
-        width = None if sys.stdout.isatty() else 132
-        diff_render.render(comparison, console(no_color=not _color(no_color), highlight=False, soft_wrap=False,
-                                               width=width))
+        diff_render.render(comparison, _stdout(color, width))
     damaged = _damaged(sides[0][0]) | _damaged(sides[1][0])
     if fail_if_worse and comparison.verdict == WORSE:
         raise typer.Exit(EXIT_FAIL_ON)
@@ -445,7 +628,11 @@ def check(
     One line per such finding and a last line with the judgement. Exit codes: 0 good, 3 bad, 1
     unreadable, 5 damaged; with --bisect those of git bisect run (see the README's recipe).
     """
+    from stallscope.diagnose import diagnose
     from stallscope.diff import understood_records
+    from stallscope.parallel import default_jobs, load_parallel
+    from stallscope.render.mdtext import clean
+    from stallscope.rules.base import Severity
 
     try:
         capture = load_parallel(*paths, jobs=default_jobs())

@@ -45,7 +45,8 @@ from stallscope.diagnose import diagnose, host_views
 from stallscope.outputs import write_stdout
 from stallscope.records.prefix import Record
 from stallscope.records.stream import _Reader
-from stallscope.render.text import finding_panel, sparkline
+from stallscope.render.layout import Fitted, Wrapped
+from stallscope.render.text import Spark, finding_panel
 from stallscope.rules.base import Finding, HostView
 
 POLL_SECONDS = 0.2
@@ -404,21 +405,23 @@ def live_view(capture: Capture, findings: list[Finding], status: str, tail: int 
         stalling = [int(v) for v in snaps["stalling"].dropna().tail(tail)] if len(snaps) else []
         ooms = [int(v) for v in snaps["oom_count"].dropna().tail(tail)] if len(snaps) else []
         low = min(ooms) if ooms else 0
-        stall_cell = Text(f"{sparkline(stalling)} {stalling[-1]}" if stalling else "")
-        oom_cell = Text(f"{sparkline([v - low for v in ooms])} {ooms[-1]}" if ooms else "")
+        # The sparklines shrink with the terminal (the worst of each stretch kept).
+        stall_cell = Spark(stalling, str(stalling[-1])) if stalling else Text("")
+        oom_cell = Spark([v - low for v in ooms], str(ooms[-1])) if ooms else Text("")
         tasks = view.tasks
-        worst = Text("")
+        worst = Wrapped("")
         if len(tasks):
             latest = tasks.groupby(["comm", "pid"], observed=True, dropna=False).tail(1)
             latest = latest.assign(_d=latest["delay"].fillna(-1)).nlargest(3, "_d")
-            worst = Text("\n".join(
+            worst = Wrapped("\n".join(
                 f"{row.comm}({row.pid})" + ("" if pd.isna(row.delay) else f" {int(row.delay)}")
-                for row in latest.itertuples()))
+                for row in latest.itertuples()), before="(")
         mine = by_host.get(view.host, []) if view.host is not None else [
             f for f in by_host.get(None, []) if f.evidence and f.evidence[0].source == _machine_name(view)]
-        found = Text("\n".join(f"{f.severity.value} {f.rule}" for f in mine))
-        table.add_row(Text(_machine_name(view)), stall_cell, oom_cell, worst, found)
-    return Group(table)
+        found = Wrapped("\n".join(f"{f.severity.value} {f.rule}" for f in mine))
+        table.add_row(Wrapped(_machine_name(view), after=("/", "-_")), stall_cell, oom_cell, worst, found)
+    # Narrow terminals: names and rules kept whole, the least needed columns left out.
+    return Group(Fitted(table, ("oom_count", "worst tasks (delay)"), {"machine": 20}))
 
 
 class Output:

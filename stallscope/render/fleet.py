@@ -7,20 +7,31 @@ from rich.table import Table
 from rich.text import Text
 
 from stallscope.diagnose import BY_ROTATION
-from stallscope.fleet import Fleet, Occurrence
+from stallscope.fleet import Fleet, MachineSummary, Occurrence
+from stallscope.render.layout import Fitted, Wrapped
 from stallscope.rules.base import Severity
 
 _STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+# Left out first when a table does not fit the line (see stallscope.render.layout).
+MACHINES_DROP = ("last", "first", "tasks", "max stalling", "findings")
+# A machine's name and its worst finding are running text: narrower than this, better a column less.
+MACHINES_COMFORTABLE = {"machine": 20, "worst finding": 30}
+SHARED_DROP = ("traces", "blames", "machines")
 
 
-def _where(at: Occurrence | None, show_source: bool) -> Text:
+def _where(at: Occurrence | None, show_source: bool) -> Wrapped:
     if at is None:
-        return Text("")
+        return Wrapped("")
     place = f"{at.source}:{at.line}" if show_source else f"line {at.line}"
-    return Text(place + (f" [{at.ts:.3f}]" if at.ts is not None else ""))
+    return Wrapped(place + (f" [{at.ts:.3f}]" if at.ts is not None else ""), after=("/", "-_"))
 
 
-def machines_table(summary: Fleet) -> Table:
+def _machine(m: MachineSummary) -> Wrapped:
+    """A host name is kept whole; a machine named by its file may break after / - _ in the path."""
+    return Wrapped(Text(m.name, style="bold" if m.stalled else "dim"), after="" if m.host is not None else ("/", "-_"))
+
+
+def machines_table(summary: Fleet) -> Fitted:
     stalled = len(summary.stalled)
     table = Table(title=f"Fleet: {stalled} of {len(summary.machines)} machine(s) stalled", title_justify="left")
     for column in ("machine", "worst finding", "findings", "max stalling", "tasks", "first", "last"):
@@ -36,8 +47,8 @@ def machines_table(summary: Fleet) -> Table:
             worst.append("no stall", style="dim")
         counts = ", ".join(f"{n} {severity}" for severity, n in m.findings.items())
         table.add_row(
-            Text(m.name, style="bold" if m.stalled else "dim"),
-            worst,
+            _machine(m),
+            Wrapped(worst),
             counts,
             "" if m.max_stalling is None else str(m.max_stalling),
             str(m.tasks) if m.tasks else "",
@@ -46,7 +57,7 @@ def machines_table(summary: Fleet) -> Table:
         )
     table.caption = machines_decided(summary)
     table.caption_justify = "left"
-    return table
+    return Fitted(table, MACHINES_DROP, MACHINES_COMFORTABLE)
 
 
 def machines_decided(summary: Fleet) -> str:
@@ -61,7 +72,7 @@ def machines_decided(summary: Fleet) -> str:
     return "Machines: " + ", ".join(parts) + "."
 
 
-def shared_table(summary: Fleet) -> Table | None:
+def shared_table(summary: Fleet) -> Fitted | None:
     if not summary.shared:
         return None
     table = Table(title="Stack signatures seen on several machines (likely one bug, many machines)",
@@ -69,9 +80,9 @@ def shared_table(summary: Fleet) -> Table | None:
     for column in ("machines", "signature", "blames", "traces", "machine names"):
         table.add_column(column, overflow="fold", justify="right" if column in ("machines", "traces") else "left")
     for s in summary.shared:
-        table.add_row(str(len(s.machines)), Text(s.signature), Text(s.guilty or ""), str(s.traces),
-                      Text(", ".join(s.machines)))
-    return table
+        table.add_row(str(len(s.machines)), Wrapped(s.signature), Wrapped(s.guilty or ""), str(s.traces),
+                      Wrapped(", ".join(s.machines), after=("/", "-_")))
+    return Fitted(table, SHARED_DROP)
 
 
 def render(summary: Fleet, console: Console) -> None:

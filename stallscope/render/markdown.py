@@ -14,7 +14,7 @@ from stallscope.capture.model import Capture
 from stallscope.render import sections
 from stallscope.render.mdtext import code, fenced, inline, paragraph, table
 from stallscope.render.provenance import Provenance, human_size
-from stallscope.render.text import sparkline
+from stallscope.render.text import downsample, sparkline
 from stallscope.rules.base import Finding
 
 # GitHub refuses comments longer than 65,536 characters; leave room for a line of the reporter's.
@@ -121,7 +121,7 @@ class _Writer:
         self.add("## Watchdog reports over time", "")
         stalling = [int(v) for v in self.capture.snapshots["stalling"].dropna()]
         if stalling:
-            points = stalling if len(stalling) <= SPARK_POINTS else _downsample(stalling, SPARK_POINTS)
+            points = stalling if len(stalling) <= SPARK_POINTS else downsample(stalling, SPARK_POINTS)
             spark = sparkline(points)
             self.add(f"stalling over time: {code(spark)} (max {max(stalling)}"
                      + (f", {len(stalling)} reports in {len(points)} steps)" if len(points) < len(stalling) else ")"),

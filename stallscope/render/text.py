@@ -4,20 +4,28 @@ Every string that comes from the log is wrapped in ``rich.text.Text`` so that a 
 like ``[bold]x`` is shown, never interpreted; control characters (a terminal escape a /dev/kmsg
 or rsyslog capture carried escaped) are first made visible as ``\x1b``, since rich passes them
 on to the terminal as they are.
+
+The report fits the width it is printed at (see :mod:`stallscope.render.layout`): at 80 columns
+tables leave out their least useful columns and say so, finding titles wrap inside the panel,
+and a GFP mask, a hex value or a task name is never cut in the middle.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pandas as pd
-from rich.console import Console, Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from stallscope.capture.hz import HostPairs, delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture
+from stallscope.render.layout import Fitted, Wrapped
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
 from stallscope.rules.base import Finding, Severity
@@ -28,6 +36,12 @@ _SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Se
 TIMELINE_ROWS = 24
 TASK_ROWS = 20
 _SPARK = "▁▂▃▄▅▆▇█"
+SPARK_MIN = 8  # marks a sparkline in a table cell keeps however narrow the table
+# Left out first when a table does not fit the line: what the verdict and the findings rely on least.
+TIMELINE_DROP = ("dying", "Δ ", "victim", "Δ", "line")
+TASK_DROP = ("switches", "seq", "flags", "line", "order")
+# Panel borders and the spaces around a title take this many columns of the panel's width.
+_TITLE_MARGIN = 6
 
 
 def _ts(value: object) -> str:
@@ -45,6 +59,12 @@ def _delta(current: object, previous: object) -> str:
     return f"{change:+d}" if change else "="
 
 
+def downsample(values: list[int], points: int) -> list[int]:
+    """The maximum of each of ``points`` equal slices: peaks must survive the squeeze."""
+    step = len(values) / points
+    return [max(values[int(i * step): max(int((i + 1) * step), int(i * step) + 1)]) for i in range(points)]
+
+
 def sparkline(values: list[int]) -> str:
     if not values:
         return ""
@@ -52,7 +72,45 @@ def sparkline(values: list[int]) -> str:
     return "".join(_SPARK[min(len(_SPARK) - 1, math.floor(v / high * (len(_SPARK) - 1)))] for v in values)
 
 
-def timeline(capture: Capture) -> Table | None:
+class Spark:
+    """A sparkline of ``values`` then `` label``, squeezed to the width it is given (each mark
+    then the worst of the values it stands for): for table cells, where the width is the
+    table's to decide."""
+
+    def __init__(self, values: list[int], label: str = "") -> None:
+        self.values = values
+        self.label = f" {label}" if label else ""
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = len(self.values) + cell_len(self.label)
+        return Measurement(min(len(self.values), SPARK_MIN) + cell_len(self.label), widest).with_maximum(
+            options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        room = max(1, options.max_width - cell_len(self.label))
+        marks = self.values if len(self.values) <= room else downsample(self.values, room)
+        yield Text(sparkline(marks) + self.label, no_wrap=True, overflow="ellipsis")
+
+
+class StallingLine:
+    """``stalling over time: ▁▃▅█  (max 40)``, one mark per report, squeezed to the line's width
+    when there are more reports than room (each mark then the worst of the reports it stands for,
+    and the suffix says so, as the Markdown report does)."""
+
+    def __init__(self, stalling: list[int]) -> None:
+        self.stalling = stalling
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        values, label = self.stalling, "stalling over time: "
+        marks, suffix = values, f"  (max {max(values)})"
+        if cell_len(label) + len(values) + len(suffix) > options.max_width:
+            widest = f"  (max {max(values)}, {len(values)} reports in {len(values)} steps)"
+            marks = downsample(values, min(len(values), max(1, options.max_width - cell_len(label) - len(widest))))
+            suffix = f"  (max {max(values)}, {len(values)} reports in {len(marks)} steps)"
+        yield Wrapped(Text(label + sparkline(marks) + suffix))
+
+
+def timeline(capture: Capture) -> Fitted | None:
     snaps = capture.snapshots
     if snaps.empty:
         return None
@@ -83,11 +141,11 @@ def timeline(capture: Capture) -> Table | None:
             _delta(row.oom_count, previous.oom_count if previous else None),
         )
         previous = row
-    return table
+    return Fitted(table, TIMELINE_DROP)
 
 
 def stalled_tasks(capture: Capture, hz: float | None = None, pairs: dict[str | None, HostPairs] | None = None
-                  ) -> Table | None:
+                  ) -> Fitted | None:
     """``pairs``: :func:`pairs_by_host` of the capture's tasks, when the caller has them."""
     tasks = capture.tasks
     if tasks.empty:
@@ -100,7 +158,7 @@ def stalled_tasks(capture: Capture, hz: float | None = None, pairs: dict[str | N
     latest = latest.assign(_delay=latest["delay"].fillna(-1)).sort_values("_delay", ascending=False)
     table = Table(title=f"Stalled tasks (latest line of each, worst first; {len(latest)} tasks)", title_justify="left")
     for column in ("comm(pid)", "line", "state", "seq", "gfp", "order", "delay", "switches", "flags"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("line", "seq", "order", "switches", "flags"))
     for row in tasks.loc[latest.index[:TASK_ROWS]].itertuples():
         words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if getattr(row, w)]
         state = " ".join(filter(None, [None if pd.isna(row.state) else str(row.state), *words]))
@@ -108,53 +166,79 @@ def stalled_tasks(capture: Capture, hz: float | None = None, pairs: dict[str | N
         if not pd.isna(row.gfp_names):
             gfp += f"({row.gfp_names})"
         table.add_row(
-            Text(clean(f"{row.comm}({row.pid})")),
+            # A long name may go to the next line before its pid, never inside the name.
+            Wrapped(clean(f"{row.comm}({row.pid})"), before="("),
             str(row.line),
-            Text(clean(state)),
+            Wrapped(clean(state)),
             _num(row.seq),
-            Text(clean(gfp)),
+            # 0x142134a(GFP_NOFS|__GFP_HIGHMEM|...) breaks after the mask and after each flag.
+            Wrapped(clean(gfp), after="(|"),
             _num(row.order),
-            _num(row.delay) + (f" ({seconds[row.Index]:.1f}s)" if pd.notna(seconds[row.Index]) else ""),
+            Wrapped(_num(row.delay) + (f" ({seconds[row.Index]:.1f}s)" if pd.notna(seconds[row.Index]) else "")),
             _num(row.switches),
             "" if pd.isna(row.flags) else f"{int(row.flags):#x}",
         )
     if len(latest) > TASK_ROWS:
         table.caption = f"{len(latest) - TASK_ROWS} more tasks not shown (use --format json or the Python API)"
-    return table
+    return Fitted(table, TASK_DROP)
 
 
-def finding_panel(finding: Finding) -> Panel:
-    style = _SEVERITY_STYLE[finding.severity]
-    body = Text()
-    body.append(clean(finding.explanation) + "\n")
-    if finding.tasks:
-        body.append("Tasks: ", style="bold")
-        body.append(clean(", ".join(f"{t.comm}({t.pid})" for t in finding.tasks[:12])))
-        if len(finding.tasks) > 12:
-            body.append(f" and {len(finding.tasks) - 12} more")
-        body.append("\n")
-    body.append("Evidence:\n", style="bold")
-    for e in finding.evidence:
-        where = f"{e.source}:{e.line}" + (f" [{e.ts:.6f}]" if e.ts is not None else "")
-        body.append(f"  {clean(where)}  ", style="dim")
-        body.append(clean(e.text) + "\n")
-    title = Text()
-    title.append(f"{finding.severity.value.upper()} ", style=style)
-    title.append(clean(f"{finding.rule}" + (f" @ {finding.host}" if finding.host else "")))
-    title.append(clean(f": {finding.title}"))
-    return Panel(body, title=title, title_align="left", border_style=style)
+class FindingPanel:
+    """A finding in a panel titled with its severity, rule and title. When the title does not fit
+    on the border it moves, whole and wrapped, to the top of the panel, with only the severity
+    and rule left on the border."""
+
+    def __init__(self, finding: Finding) -> None:
+        self.finding = finding
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        finding = self.finding
+        style = _SEVERITY_STYLE[finding.severity]
+        room = options.max_width - _TITLE_MARGIN
+        severity = Text(f"{finding.severity.value.upper()} ", style=style)
+        rule = clean(f"{finding.rule}" + (f" @ {finding.host}" if finding.host else ""))
+        heading = clean(f": {finding.title}")
+        body = Text()
+        if cell_len(severity.plain + rule + heading) <= room:
+            title = Text.assemble(severity, rule, heading)
+        elif cell_len(severity.plain + rule) <= room:
+            title = Text.assemble(severity, rule)
+            body.append(clean(finding.title) + "\n", style="bold")
+        else:
+            title = severity
+            body.append(rule + heading + "\n", style="bold")
+        body.append(clean(finding.explanation) + "\n")
+        if finding.tasks:
+            body.append("Tasks: ", style="bold")
+            body.append(clean(", ".join(f"{t.comm}({t.pid})" for t in finding.tasks[:12])))
+            if len(finding.tasks) > 12:
+                body.append(f" and {len(finding.tasks) - 12} more")
+            body.append("\n")
+        body.append("Evidence:\n", style="bold")
+        for e in finding.evidence:
+            where = f"{e.source}:{e.line}" + (f" [{e.ts:.6f}]" if e.ts is not None else "")
+            body.append(f"  {clean(where)}  ", style="dim")
+            body.append(clean(e.text) + "\n")
+        body.rstrip()
+        # A word too long for the panel breaks between GFP flags (a|b) or after a comma, else a path
+        # after a /, and a file name after - or _ only if it must.
+        yield Panel(Wrapped(body, after=("|,", "/", "-_")), title=title, title_align="left", border_style=style)
+
+
+def finding_panel(finding: Finding) -> FindingPanel:
+    return FindingPanel(finding)
 
 
 def render(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
     facts = summary(capture)
     # Read once for the verdict's sentence on HZ and the delays in seconds.
     pairs = pairs_by_host(capture.tasks)
-    console.print(Panel(Text(clean(headline(capture, findings))), title="Verdict", title_align="left"))
+    console.print(Panel(Wrapped(clean(headline(capture, findings))), title="Verdict", title_align="left"))
     if findings:
-        console.print(Text(clean(verdict(capture, findings, pairs))))
+        console.print(Wrapped(clean(verdict(capture, findings, pairs))))
     stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
     if stalling:
-        console.print(Text(f"stalling over time: {sparkline(stalling)}  (max {max(stalling)})"))
+        console.print(StallingLine(stalling))
     for table in (timeline(capture), stalled_tasks(capture, hz, pairs)):
         if table is not None:
             console.print(table)
@@ -163,12 +247,15 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
         console.print(Group(*(finding_panel(f) for f in findings)))
     for stats in capture.inputs:
         console.print(
-            Text(
-                clean(f"{stats.path}: {stats.physical_lines} lines ({stats.lines} records), {stats.parsed} records "
-                      f"understood, {stats.unparsed} not understood"
-                      + (" (list them with --show-unparsed)" if stats.unparsed else "")
-                      + (f"; damaged: {stats.damaged}" if stats.damaged else "")),
-                style="dim",
+            Wrapped(
+                Text(
+                    clean(f"{stats.path}: {stats.physical_lines} lines ({stats.lines} records), {stats.parsed} "
+                          f"records understood, {stats.unparsed} not understood"
+                          + (" (list them with --show-unparsed)" if stats.unparsed else "")
+                          + (f"; damaged: {stats.damaged}" if stats.damaged else "")),
+                    style="dim",
+                ),
+                after=("/", "-_"),
             )
         )
     for line in skipped_lines(capture):
