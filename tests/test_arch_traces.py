@@ -132,7 +132,9 @@ def test_trace_headers_and_bare_entries(log: str, contains: str, kind: str) -> N
         ("syzkaller/99", "IP: node_state include/linux/nodemask.h:405 [inline]", "fault_location"),
         ("syzkaller/162", "RIP  [<ffffffff8123487f>] __lock_acquire+0x61f/0x4b50", "fault_location"),
         ("syzkaller/162", "RSP <ffff8801d94cf880>", "fault_location"),
-        # x86 4.14+ ORC unwinder dumping the stack it could not unwind
+        # x86 unwinders dumping the stack they could not unwind (frame pointer, 4.14+ ORC)
+        ("syzkaller/88", "WARNING: kernel stack frame pointer at ffff88003e1f7f40", "memory_dump"),
+        ("syzkaller/245", "WARNING: kernel stack regs at         (ptrval)", "memory_dump"),
         ("syzkaller/245", "unwind stack type:0 next_sp:", "memory_dump"),
         ("syzkaller/245", "(ptrval): ffff8801daf06c10 (0xffff8801daf06c10)", "memory_dump"),
         ("syzkaller/245", "(ptrval): ffffffff812c80ee (__save_stack_trace+0x6e/0xd0)", "memory_dump"),
