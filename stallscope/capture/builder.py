@@ -37,10 +37,17 @@ from stallscope.capture.task_values import to_int as _int
 from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
 from stallscope.records.prefix import Record
 
-TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address", "rip", "registers", "code_bytes"})
-# Register dumps belong to a trace but never open one.
-REGISTER_KINDS = frozenset({"rip", "registers", "code_bytes"})
+# Register, stack and code dumps of every architecture (grammars/registers.lark and the x86 ones of
+# call_trace.lark) belong to a trace but never open one.
+REGISTER_KINDS = frozenset({
+    "rip", "registers", "code_bytes",
+    "arch_registers", "ppc_registers", "fault_location", "memory_dump", "instruction_dump",
+})
+TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address"}) | REGISTER_KINDS
 _TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
+# Lines that close a kernel report (its "cut here" and "end trace" markers, what follows a panic):
+# understood, but like a line that is not, they end what is open, a report waiting for its trace too.
+REPORT_END_KINDS = frozenset({"oops_cut", "oops_end", "oops_epilogue"})
 
 # Why a row lost a value: the number printed was beyond what its column holds.
 OUT_OF_RANGE = "a number too large for its column (kept as missing)"
@@ -72,13 +79,14 @@ TraceStart = tuple[int, float | None, str | None]
 
 
 def frame_of_fields(fields: dict[str, str]) -> Frame:
-    """(function, offset, size, module, reliable) of one parsed frame line."""
+    """(function, offset, size, module, reliable) of one parsed frame line (any architecture)."""
     module = fields.get("module")
     return (
         fields["function"],
         _hex(fields.get("offset")),
         _hex(fields.get("size")),
-        module[1:-1] if module else None,
+        # "[amdgpu 9abbe9b6...]": since 5.15 a module may print its build id after its name.
+        module[1:-1].partition(" ")[0] if module else None,
         "unreliable" not in fields,
     )
 
@@ -352,6 +360,8 @@ class CaptureBuilder:
             self._event(stream, record.line, record.ts, kind, fields, record.body.strip())
         else:
             self._end_block(stream)
+            if kind in REPORT_END_KINDS:
+                stream.event_row = None
 
     def add_seen_event(self, stream: LineStream, line: int, ts: float | None, kind: str, text: str) -> bool:
         """:meth:`add_counted` of an event line whose stripped body ``text`` was seen before (its

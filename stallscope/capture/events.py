@@ -20,12 +20,21 @@ OOM killer (grammars/oom.lark)
     ``oom_memcg_usage``: counter (memory, swap, ...), usage_kb, limit_kb, failcnt
     ``oom_memcg_stats`` / ``oom_memcg_stat``: memcg_path / stat_name, stat_value
     ``oom_memcg_task`` (<= 4.x): task_memcg, oom_memcg
+    ``oom_no_killable``: "Out of memory and no killable processes..." (a panic usually follows)
 warn_alloc (grammars/warn_alloc.lark)
     ``warn_alloc_stall`` *trace*: comm, stall_ms, order, mode, gfp_names, nodemask
     ``warn_alloc_failure`` *trace*: comm, order, mode, gfp_names, nodemask, cpuset, mems_allowed
+    ``vmalloc_failure`` *trace* (4.9+): comm, size_bytes, mode, gfp_names, nodemask, cpuset,
+    mems_allowed (<= 4.8: size_bytes alone, before the page allocation failure line)
+    ``cma_alloc_failure``: pages, ret
     ``ratelimit_suppressed``: function, suppressed (reports printk dropped)
+SLUB (grammars/slab.lark)
+    ``slub_alloc_failure``: node, gfp, gfp_names; then ``slub_cache``: cache, object_size,
+    buffer_size, default_order, min_order; ``slub_debug_order``: cache; ``slub_node``: node,
+    slabs, objs, free
 Hung tasks (grammars/hung_task.lark)
-    ``hung_task`` *trace*: comm, pid, seconds
+    ``hung_task`` *trace*: comm, pid, seconds, how ("blocked for more than", 6.17+ "blocked in I/O
+    wait for more than", "can't die for more than")
     ``hung_task_blocker`` *trace of the owner*: comm, pid, role, lock_type, owner_comm,
     owner_pid, owner_role
     ``hung_task_hint``: the "echo 0 > ..." line
@@ -36,27 +45,52 @@ Workqueues (grammars/workqueue.lark)
     ``wq_pwq``: pwq, cpus, node, flags, nice, active, max_active, refcnt, mayday
     ``wq_in_flight``: worker (pids), rescuer (pids), work (functions)
     ``wq_pending``: pending_label, work, barrier
-    ``wq_pool``: pool, cpus, node, flags, nice, hung (seconds), workers, manager, idle
+    ``wq_pool``: pool, cpus, node, flags, nice, hung (seconds; absent before 4.5), workers,
+    manager, idle
+    (``wq_in_flight`` and ``wq_pending`` of a 2016 debug build also have delay: the jiffies each
+    work waited)
 Mem-Info (grammars/meminfo.lark)
     ``meminfo_header``; ``meminfo_counters``: name, value, free (pages);
     ``meminfo_node``: node, name, value, all_unreclaimable;
     ``meminfo_zone``: node, zone, free_kb, min_kb, low_kb, high_kb, name, value, all_unreclaimable;
     ``meminfo_lowmem_reserve``: reserve; ``meminfo_buddy``: node, zone, count, size_kb, total_kb;
     ``meminfo_hugepages``, ``meminfo_pagecache``, ``meminfo_pages`` (pages, what),
-    ``meminfo_swap_cache``, ``meminfo_swap`` (free_swap_kb | total_swap_kb)
+    ``meminfo_swap_cache``, ``meminfo_swap`` (free_swap_kb | total_swap_kb);
+    <= 3.x per-CPU lists: ``meminfo_pcp_zone`` (node, zone), ``meminfo_pcp`` (cpu, pcp_high,
+    pcp_batch, pcp_used); 4.15+ OOM reports: ``meminfo_slab_header``, ``meminfo_slab``
+    (slab_cache, used_kb, total_kb)
 Lockdep (grammars/lockdep.lark)
     ``lockdep_all_header``; ``lockdep_held_header``: locks, comm, pid; ``lockdep_held``: index,
     lock_address, lock, lock_usage, function, offset, size, module, srcline; ``lockdep_end``
 CPU watchdogs (grammars/lockup.lark)
     ``soft_lockup`` *trace*: cpu, seconds, comm, pid; ``hard_lockup`` *trace*: cpu;
-    ``rcu_stall`` *trace*: flavor, stall_kind; ``rcu_stall_cpu``: stall_cpu, ticks;
-    ``rcu_stall_gp``: jiffies
+    ``rcu_stall`` *trace*: flavor, stall_kind; ``rcu_stall_cpu``: stall_cpu, ticks | behind
+    (grace periods behind); ``rcu_stall_gp``: jiffies, detected_by; ``rcu_kthread_starved``:
+    flavor, jiffies; ``rcu_stall_note``: rcu_note (OOM expected, all QSes seen, blocked tasks);
+    ``rcu_stall_dump`` *trace*: rcu_dump | cpu (the grace-period kthread's or a CPU's stack);
+    ``nmi_backtrace`` *trace*: cpu, idle_function (skipped idle CPU); ``nmi_request``: cpu,
+    cpu_list; ``nmi_handler_slow``; ``spinlock_lockup`` *trace* (<= 4.x): cpu, comm, pid
+Kernel crash reports (grammars/oops.lark, grammars/page.lark)
+    ``oops`` *trace*: what (Oops, general protection fault, kernel BUG at, unable to handle ...),
+    detail; ``kernel_warning`` *trace*: cpu, pid, srcline, function; ``kernel_panic`` *trace*:
+    reason (e.g. "System is deadlocked on memory", "hung_task: blocked tasks"); ``atomic_bug``
+    *trace*: what, detail; ``bad_page`` *trace*: what (state | map), comm, pfn | pte
 SysRq (grammars/sysrq.lark)
     ``sysrq``: action
 dump_stack header (grammars/dump_header.lark)
-    ``dump_cpu``: cpu, uid, pid, comm, tainted, release, build, version; ``dump_taint``:
-    tainted, release, build, version; ``dump_hardware``: hardware; ``dump_cpuset``: comm,
-    cpuset, mems_allowed; ``dump_modules``: modules
+    ``dump_cpu``: cpu, uid, pid, comm, tainted, release, build, version; ``dump_pid`` (<= 3.x
+    "Pid: N, comm: ..."): pid, comm, tainted, release, build, version; ``dump_taint``: tainted,
+    release, build, version, cpu; ``dump_taint_legend`` (6.x): taint_legend;
+    ``dump_hardware``: hardware; ``dump_cpuset``: comm, cpuset, mems_allowed; ``dump_modules``:
+    modules
+
+Not rows of this table, but recognised (counted as parsed in the input statistics): the trace
+lines of every architecture (``frame``, ``frame_address``, ``trace_marker``: frames become rows of
+the frames table), register, stack and code dumps (``registers``, ``rip``, ``code_bytes``,
+``arch_registers``, ``ppc_registers``, ``fault_location``, ``memory_dump``, ``instruction_dump``:
+part of the trace they are printed in), the scaffolding of crash reports (``oops_cut``,
+``oops_end``, ``oops_epilogue``: they end what is open; ``oops_fault``, ``oops_task``,
+``oops_context``) and page dumps (``page_dump``).
 """
 
 from __future__ import annotations
@@ -406,9 +440,10 @@ def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
 # --- kernel identity ---------------------------------------------------------------------------
 def kernel_release(events: pd.DataFrame) -> str | None:
     """The kernel release named by the first dump_stack header or hung-task taint line."""
-    for _, row in records(of_kind(events, "dump_cpu", "dump_taint")):
+    for _, row in records(of_kind(events, "dump_cpu", "dump_pid", "dump_taint")):
         release = field(row, "release")
-        if release:
+        # A syzkaller build's hung-task line names no version ("Tainted: G L syzkaller #0").
+        if release and release[0].isdigit():
             return release
     return None
 

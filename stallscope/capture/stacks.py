@@ -24,8 +24,10 @@ def normalize_function(name: str) -> str:
 
 
 # Scheduler entry points: every sleeping task has them on top; they say nothing by themselves.
+# (arm64, powerpc and riscv traces of a sleeping task start at the context switch itself.)
 SCHEDULER_FRAMES = frozenset(
     {
+        "__switch_to",
         "__schedule",
         "schedule",
         "schedule_timeout",

@@ -31,13 +31,18 @@ MAX_BODY_CHARS = 2048
 # last so that a specific kind is never shadowed.
 EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hung_task", ("hung_task", "hung_task_blocker", "hung_task_hint")),
-    ("warn_alloc", ("warn_alloc_stall", "warn_alloc_failure", "ratelimit_suppressed")),
+    (
+        "warn_alloc",
+        ("warn_alloc_stall", "warn_alloc_failure", "vmalloc_failure", "cma_alloc_failure", "ratelimit_suppressed"),
+    ),
+    ("slab", ("slub_alloc_failure", "slub_cache", "slub_debug_order", "slub_node")),
     (
         "oom",
         (
             "oom_invoke",
             "oom_kill_process",
             "oom_killed_process",
+            "oom_no_killable",
             "oom_kill_summary",
             "oom_reaper_reaped",
             "oom_reaper_unable",
@@ -62,9 +67,28 @@ EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("lockdep", ("lockdep_all_header", "lockdep_held_header", "lockdep_held", "lockdep_end")),
-    ("lockup", ("soft_lockup", "hard_lockup", "rcu_stall", "rcu_stall_cpu", "rcu_stall_gp")),
+    (
+        "lockup",
+        (
+            "soft_lockup",
+            "hard_lockup",
+            "rcu_stall",
+            "rcu_stall_cpu",
+            "rcu_stall_gp",
+            "rcu_kthread_starved",
+            "rcu_stall_note",
+            "rcu_stall_dump",
+            "nmi_backtrace",
+            "nmi_request",
+            "nmi_handler_slow",
+            "spinlock_lockup",
+        ),
+    ),
     ("sysrq", ("sysrq",)),
-    ("dump_header", ("dump_cpu", "dump_taint", "dump_hardware", "dump_modules", "dump_cpuset")),
+    (
+        "dump_header",
+        ("dump_cpu", "dump_pid", "dump_taint", "dump_taint_legend", "dump_hardware", "dump_modules", "dump_cpuset"),
+    ),
     (
         "meminfo",
         (
@@ -78,9 +102,15 @@ EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "meminfo_pages",
             "meminfo_swap_cache",
             "meminfo_swap",
+            "meminfo_pcp_zone",
+            "meminfo_pcp",
+            "meminfo_slab_header",
+            "meminfo_slab",
             "meminfo_counters",
         ),
     ),
+    ("oops", ("oops", "kernel_warning", "kernel_panic", "atomic_bug")),
+    ("page", ("bad_page",)),
     ("oom", ("oom_memcg_stat",)),
 )
 
@@ -92,10 +122,19 @@ EVENT_KINDS_WITH_TRACE: frozenset[str] = frozenset(
         "hung_task_blocker",
         "warn_alloc_stall",
         "warn_alloc_failure",
+        "vmalloc_failure",
         "oom_invoke",
         "soft_lockup",
         "hard_lockup",
         "rcu_stall",
+        "rcu_stall_dump",
+        "nmi_backtrace",
+        "spinlock_lockup",
+        "oops",
+        "kernel_warning",
+        "kernel_panic",
+        "atomic_bug",
+        "bad_page",
     }
 )
 
@@ -119,7 +158,22 @@ LINE_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "registers",
         ),
     ),
+    # Before the reports: a register line of zeros ("x3 : 0000000000000000 x2 : 0000000000000000")
+    # has the shape of a Mem-Info counter line ("x0 : 0 x0 : 0").
+    ("registers", ("arch_registers", "ppc_registers", "fault_location", "memory_dump", "instruction_dump")),
     *EVENT_GRAMMARS,
+    (
+        "oops",
+        (
+            "oops_cut",
+            "oops_end",
+            "oops_fault",
+            "oops_task",
+            "oops_epilogue",
+            "oops_context",
+        ),
+    ),
+    ("page", ("page_dump",)),
     ("task_state", ("task_state_old",)),
     ("call_trace", ("stack_words",)),
 )
