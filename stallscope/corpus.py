@@ -13,7 +13,8 @@ headline and rules, the lines left unparsed, and a status:
 
 ``--syzkaller DIR`` adds the peer check on syzkaller's golden report corpus: for its
 non-corrupted ``INFO: task hung in X`` reports, how often stallscope's hung-task finding names
-``X`` (syzkaller's guilty frame) as the wait site; for soft lockups and RCU stalls, how often
+``X`` (syzkaller's guilty frame) as the wait site (its ``synchronize_rcu`` stands for any RCU
+grace-period wait); for soft lockups and RCU stalls, how often
 there is a finding; for every other report, how many get a critical finding (there should be
 none); and any crash or timeout.
 
@@ -245,10 +246,19 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "n/a"
 
 
+# syzkaller names most hangs by a frame of the hung task's trace, but files every hang in an RCU
+# grace-period wait under one name, synchronize_rcu, whatever the flavour or wrapper the trace
+# shows (synchronize_srcu, synchronize_sched, synchronize_rcu_expedited, synchronize_net): for
+# that name, a title naming any of the kernel's synchronize_* RCU waits names the same thing.
+RCU_BUCKET = "synchronize_rcu"
+RCU_WAITS = r"synchronize_(?:rcu|rcu_bh|rcu_expedited|rcu_tasks\w*|sched|sched_expedited|srcu|srcu_expedited|net)"
+
+
 def wait_site_named(findings: list[Any], frame: str) -> tuple[bool, str]:
     """Whether a hung-task finding's title names ``frame`` as where the task waits."""
     hung = [f for f in findings if f.rule == "hung-task"]
-    word = re.compile(rf"(?<![\w.]){re.escape(frame)}(?![\w])")
+    name = RCU_WAITS if frame == RCU_BUCKET else re.escape(frame)
+    word = re.compile(rf"(?<![\w.]){name}(?![\w])")
     for f in hung:
         if word.search(f.title):
             return True, f.title

@@ -164,7 +164,8 @@ def test_arm64_hung_task_trace_with_source_markers() -> None:
     assert "read_cache_folio" in trace and trace[-1] == "el0t_64_sync"
     # The context switch an arm64 trace starts with is a scheduler frame, not where the task waits.
     title = next(f.title for f in stallscope.diagnose(capture) if f.rule == "hung-task")
-    assert "__switch_to" not in title and "folio_wait_bit_common" in title
+    # Named as the primitive callers see and its caller: folio_wait_bit in do_read_cache_folio.
+    assert "__switch_to" not in title and "folio_wait_bit in do_read_cache_folio" in title
 
 
 def test_arm64_oops_registers_stay_inside_the_report() -> None:

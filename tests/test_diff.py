@@ -104,10 +104,10 @@ def test_frozen_filesystem_under_the_victim_is_worse() -> None:
     comparison = _compare(OOM_GLOBAL, OOM_STUCK)
     assert comparison.verdict == WORSE
     rows = _rows(comparison)
-    assert rows[("hung-task", "mnt_want_write <- __percpu_down_read")] == (NEW, None, "warning", 0, 1)
+    assert rows[("hung-task", "path_openat <- mnt_want_write")] == (NEW, None, "warning", 0, 1)
     assert rows[("oom-kill", None)][0] == BOTH
     assert comparison.sentence == (f"{OOM_STUCK} is worse than {OOM_GLOBAL}: warning findings rose from 1 to 2 "
-                                   "(new: hung-task @ mnt_want_write <- __percpu_down_read); hung tasks rose from "
+                                   "(new: hung-task @ path_openat <- mnt_want_write); hung tasks rose from "
                                    "0 to 1.")
     after = comparison.overall.after
     assert after is not None and (after.hung_task_reports, after.hung_tasks) == (1, 1)
@@ -168,7 +168,7 @@ def test_cli_diff_formats_and_exit_codes() -> None:
     markdown = _cli("diff", before, after, "--format", "md")
     assert markdown.returncode == 0
     assert markdown.stdout.decode().startswith("## stallscope diff: worse\n\n")
-    assert "| new  | hung-task | mnt_want_write \\<- \\_\\_percpu_down_read |" in markdown.stdout.decode()
+    assert "| new  | hung-task | path_openat \\<- mnt_want_write |" in markdown.stdout.decode()
     text = _cli("diff", before, after, "--no-color")
     assert text.returncode == 0 and "Verdict: worse" in text.stdout.decode()
     assert _cli("diff", before, after, "--fail-if-worse").returncode == 3

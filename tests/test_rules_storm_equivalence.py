@@ -15,13 +15,13 @@ import pytest
 import stallscope
 from conftest import DATA
 from stallscope.capture.events import held_locks, hung_tasks, stack_frames
-from stallscope.capture.stacks import normalize_function, reliable_functions
+from stallscope.capture.stacks import normalize_function, reliable_functions, wait_site
 from stallscope.diagnose import host_views
 from stallscope.rules import lock_owner_cycle, victim_stuck
 from stallscope.rules.base import HostView
 
 # The real logs that reach each replaced lookup: lockdep names mmap_sem holders while the OOM
-# reaper fails; a hung task waits in the function that took its last lockdep-listed lock.
+# reaper fails; a hung task waits on a lock taken where it took its last lockdep-listed lock.
 MMAP_HOLDERS = "lkml/2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log"
 LOCKDEP_WAITS = "lkml/2016-03-11_related-no-memalloc-kswapd-xfs-ilock-hung-task.log"
 
@@ -52,8 +52,8 @@ def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame):  # type: i
         if mine.empty:
             continue
         acquiring = mine.iloc[-1]
-        functions = reliable_functions(stack_frames(view.capture, hung["stack"]))
-        if normalize_function(str(acquiring["function"])) not in functions:
+        site = wait_site(reliable_functions(stack_frames(view.capture, hung["stack"])))
+        if site.kind != "lock" or normalize_function(str(acquiring["function"])) not in site.chain:
             continue
         waiter = (str(hung["comm"]), int(hung["pid"]))
         others = held[(held["lock"] == acquiring["lock"]) & (held["holder_pid"] != hung["pid"])]

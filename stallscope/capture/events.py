@@ -102,6 +102,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from stallscope.capture.model import Capture, timestamp
+from stallscope.parse.lines import EVENT_KINDS_WITH_TRACE
 
 # A row of an events table: a Series from iterrows, or a dict from records().
 Row = pd.Series | dict[str, object]
@@ -160,6 +161,73 @@ def stack_frames(capture: Capture, stack: object) -> list[tuple[str, bool]]:
     frames = capture.frames
     rows = frames[frames["stack"] == int(stack)].sort_values("depth")  # type: ignore[call-overload]
     return [(str(f), bool(r)) for f, r in zip(rows["function"], rows["reliable"], strict=True)]
+
+
+# How far (in log lines) a report's call trace may begin after its header when the builder did
+# not tie them: the taint line, the hung-task hint, the task line, the stack words of 4.x kernels
+# and a "Workqueue:" line come between.
+_TRACE_REACH = 10
+
+
+def report_stacks(capture: Capture, reports: pd.DataFrame) -> list[int | None]:
+    """The stack of each report (rows with the event, source, line, stack and pid columns, as
+    :func:`hung_tasks` gives), in their order; None for a report without a trace.
+
+    The trace the builder tied to the report, or else the first trace that begins within
+    ``_TRACE_REACH`` lines after its header, before the next report of its source that takes a
+    trace, and that no other report owns, nor a task row of another pid: a task line the grammar
+    does not read (a 4.15 line with its extra field) ends the report's block before its trace.
+    """
+    tied = reports["stack"].tolist() if "stack" in reports.columns else [None] * len(reports)
+    out: list[int | None] = [None if stack is None or pd.isna(stack) else int(stack) for stack in tied]
+    missing = [at for at, stack in enumerate(out) if stack is None]
+    traces = capture.traces
+    if not missing or not len(traces):
+        return out
+    free = _free_traces(capture)
+    headers = _trace_headers(capture.events)
+    for at in missing:
+        report = reports.iloc[at]
+        source, line = report["source"], int(report["line"])
+        candidates = free.get(source)
+        if candidates is None:
+            continue
+        lines, stacks, pids = candidates
+        first = bisect_right(lines, line)
+        if first == len(lines) or lines[first] > line + _TRACE_REACH:
+            continue
+        others = headers.get(source, [])
+        following = bisect_right(others, line)
+        if following < len(others) and others[following] < lines[first]:
+            continue  # another report began before it: the trace is that report's
+        pid = report["pid"] if "pid" in reports.columns else None
+        owner = pids[first]
+        if owner is not None and (pid is None or pd.isna(pid) or int(pid) != owner):  # type: ignore[arg-type, call-overload]
+            continue
+        out[at] = stacks[first]
+    return out
+
+
+def _free_traces(capture: Capture) -> dict[object, tuple[list[int], list[int], list[int | None]]]:
+    """Per source: (lines, stacks, owning task's pid or None) of the traces no report owns, in line order."""
+    traces = capture.traces
+    unowned = traces[traces["event"].isna().to_numpy(dtype=bool) & traces["stack"].notna().to_numpy(dtype=bool)]
+    tasks = capture.tasks
+    out: dict[object, tuple[list[int], list[int], list[int | None]]] = {}
+    for source, rows in unowned.sort_values("line", kind="stable").groupby("source", sort=False, observed=True):
+        owners: list[int | None] = []
+        for task in rows["task"].tolist():
+            pid = None if pd.isna(task) or task not in tasks.index else tasks.at[task, "pid"]
+            owners.append(None if pid is None or pd.isna(pid) else int(pid))
+        out[source] = (rows["line"].astype("int64").tolist(), rows["stack"].astype("int64").tolist(), owners)
+    return out
+
+
+def _trace_headers(events: pd.DataFrame) -> dict[object, list[int]]:
+    """Per source, the lines of the report headers that take a trace, in order."""
+    rows = events[events["kind"].isin(EVENT_KINDS_WITH_TRACE).to_numpy(dtype=bool)] if len(events) else events
+    return {source: sorted(part["line"].astype("int64").tolist())
+            for source, part in rows.groupby("source", sort=False, observed=True)} if len(rows) else {}
 
 
 class _Reporters:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
-from stallscope.capture.stacks import RECLAIM_FRAMES, first_meaningful, lock_wait
+from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import (
     functions_of,
@@ -24,6 +24,7 @@ from stallscope.rules.common.task_facts import (
     latest_tasks,
     task_and_trace,
     task_ref,
+    wait_site_of,
 )
 
 RULE = "fs-reclaim-dependency"
@@ -44,17 +45,15 @@ RESTRICTED = ("GFP_NOFS", "GFP_NOIO")
 LOOKAHEAD = 4  # frames past the lock primitive in which the filesystem caller must appear
 
 
-def fs_wait(functions: list[str]) -> str | None:
-    """'lock (from fs_function)' when a trace sleeps on a lock taken by filesystem code."""
-    wait = lock_wait(functions)
-    if wait is None:
+def fs_wait(site: WaitSite, functions: list[str]) -> str | None:
+    """Where a trace waits ("down in xfs_buf_lock (from _xfs_buf_find)"), when it is blocked in
+    filesystem code: the caller, the origin, or a frame just past the caller is the filesystem's."""
+    if not site.blocked or site.depth is None:
         return None
-    name, depth = wait
-    if name.startswith(FS_PREFIXES):
-        caller = first_meaningful(functions[depth + 1 :])
-        return name + (f" (from {caller})" if caller else "")
-    nearby = [f for f in functions[depth + 1 : depth + 1 + LOOKAHEAD] if f.startswith(FS_PREFIXES)]
-    return f"{name} (from {nearby[0]})" if nearby else None
+    if any(name.startswith(FS_PREFIXES) for name in site.chain):
+        return site.describe()
+    nearby = [f for f in functions[site.depth + 1 : site.depth + 1 + LOOKAHEAD] if f.startswith(FS_PREFIXES)]
+    return f"{site.describe()} (under {nearby[0]})" if nearby else None
 
 
 def restricted_flag(names: str) -> str | None:
@@ -78,7 +77,7 @@ def check(view: HostView) -> list[Finding]:
             restricted.append((int(task), flag))
         functions = functions_of(view, int(task))
         in_reclaim = is_kswapd(view.cell("tasks", task, "comm")) or bool(RECLAIM_FRAMES & set(functions))
-        where = fs_wait(functions) if in_reclaim else None
+        where = fs_wait(wait_site_of(view, int(task)), functions) if in_reclaim else None
         if where:
             waiters.append((int(task), where))
     if not restricted or not waiters:
@@ -91,8 +90,8 @@ def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tu
     links = []
     for task, where in waiters:
         role = "kswapd" if is_kswapd(view.cell("tasks", task, "comm")) else "reclaim"
-        links.append(f"{label(view, task)} ({role}) waits in {where}")
-        evidence += task_and_trace(view, task, f"{label(view, task)} waits in {where}")
+        links.append(f"{label(view, task)} ({role}) is waiting in {where}")
+        evidence += task_and_trace(view, task, f"{label(view, task)} is waiting in {where}")
     # NOIO sits below NOFS in the I/O stack: list NOFS first so the chain reads downwards.
     for task, flag in sorted(restricted, key=lambda item: RESTRICTED.index(item[1])):
         caller = guilty_of(view, task)

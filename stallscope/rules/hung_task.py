@@ -8,10 +8,13 @@ victim keeps the victim from exiting, which is why OOM kills before the hang are
 
 from __future__ import annotations
 
-from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, stack_frames
+import pandas as pd
+
+from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, report_stacks
 from stallscope.capture.model import timestamp
-from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait, reliable_functions
+from stallscope.capture.stacks import NO_WAIT_SITE
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.task_facts import stack_wait_site
 
 RULE = "hung-task"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -29,15 +32,21 @@ _KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", 
 _MAX_KILLS_NAMED = 4
 
 
-def _where(view: HostView, stack: object) -> tuple[str | None, str | None]:
-    """(lock or wait primitive, first meaningful caller) of a hung task's trace."""
-    functions = reliable_functions(stack_frames(view.capture, stack))
-    if not functions:
-        return None, None
-    wait = lock_wait(functions)
-    if wait is None:
-        return None, first_meaningful(functions)
-    return lock_display_name(wait[0]), first_meaningful(functions[wait[1] + 1 :])
+def _where(view: HostView, stack: object) -> tuple[str, str]:
+    """Where a hung task waits: the words of its title, and of its explanation.
+
+    "waiting in PRIMITIVE in CALLER (from ORIGIN)" as :meth:`WaitSite.waiting` words it; a
+    report without a trace (or whose trace was not read), or with one whose frames were not
+    understood, says so.
+    """
+    if stack is None:
+        # Either none was printed, or its lines were not understood (counted as unparsed).
+        return "(no call trace read)", "; no call trace of it was read"
+    site = stack_wait_site(view, int(stack))  # type: ignore[call-overload]
+    if site == NO_WAIT_SITE:
+        return "(its call trace was not understood)", "; its call trace was printed but not understood"
+    where = site.waiting()
+    return where, f"; its call trace shows it {where}"
 
 
 def _stalls_overlap(view: HostView, source: str, start: float | None, end: float | None) -> bool:
@@ -50,49 +59,31 @@ def _stalls_overlap(view: HostView, source: str, start: float | None, end: float
     return bool(((stalling["ts"] >= start) & (stalling["ts"] <= end)).any())
 
 
-
-
 def check(view: HostView) -> list[Finding]:
     hung = hung_tasks(view.events)
     if hung.empty:
         return []
+    # Once for all reports: a trace the builder did not tie to its report is claimed by position.
+    hung["stack"] = pd.array(report_stacks(view.capture, hung), dtype="Int64")
     blockers = lock_blockers(view.events)
     kills = oom_kills(view.events)
     findings: list[Finding] = []
     for (comm, pid), reports in hung.groupby(["comm", "pid"], sort=False):
         first, last = reports.iloc[0], reports.iloc[-1]
         seconds = int(reports["seconds"].max())
-        stacks = reports["stack"].dropna()
-        wait, site = _where(view, stacks.iloc[-1] if len(stacks) else None)
+        stacks = reports["stack"].dropna().tolist()
+        where, trace = _where(view, stacks[-1] if stacks else None)
         first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
         # The printed time is a lower bound: the task was already blocked that long at the first report.
         since = None if first_ts is None else first_ts - int(first["seconds"])
         correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
         kswapd = str(comm).startswith("kswapd")
-        if wait and site:
-            where = f"waiting in {wait} called from {site}"
-        elif wait or site:
-            where = f"in {wait or site}"
-        else:
-            where = ""
         repeat = f" ({len(reports)} reports)" if len(reports) > 1 else ""
-        title = f"Hung task: {comm}({pid}) blocked for more than {seconds}s {where}".rstrip() + repeat
-        trace = f"; its call trace shows it {where}" if where else "; no call trace of it was captured"
+        title = f"Hung task: {comm}({pid}) blocked for more than {seconds}s {where}" + repeat
         why = [
             f"khungtaskd found {comm}({pid}) in uninterruptible sleep without being scheduled for "
             f"more than {seconds} seconds{trace}."
         ]
-        if kswapd:
-            why.append(
-                "kswapd is the background reclaimer: while it is blocked nobody frees memory ahead of "
-                "allocations, so every allocating task falls into direct reclaim."
-            )
-        if correlated:
-            why.append(
-                "The memory allocation watchdog reports stalling allocations in the same period: this "
-                "hang is likely part of the same dependency (the lock or I/O it waits for is held by a "
-                "task that needs memory)."
-            )
         evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
         if len(reports) > 1:
             evidence.append(Evidence(str(last["source"]), int(last["line"]), last_ts, str(last["text"])))

@@ -8,12 +8,11 @@ A switches counter that does not move between reports proves it never ran in bet
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from stallscope.capture.stacks import first_meaningful, lock_display_name, lock_wait
+from stallscope.capture.stacks import WaitSite
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.common.task_facts import stack_functions
+from stallscope.rules.common.task_facts import stack_wait_site
 
 RULE = "kswapd-lock-wait"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -29,19 +28,20 @@ NEXT_STEPS: str | None = (
 )
 
 
-def _functions(view: HostView, stack: object) -> list[str]:
-    """The trusted functions of a stack, from the table of every stack of the capture."""
-    if stack is None or pd.isna(stack):  # type: ignore[arg-type]
-        return []
-    return stack_functions(view).get(int(stack), [])  # type: ignore[call-overload]
-
-
-def _wait(functions: list[str]) -> tuple[str, str | None] | None:
-    """The lock or wait a stack sleeps in, and the first meaningful function that called it."""
-    wait = lock_wait(functions)
-    if wait is None:
+def _wait(view: HostView, stack: int) -> WaitSite | None:
+    """Where a stack waits, when it is blocked on a lock, I/O or another task's work (not idle in
+    kswapd_try_to_sleep, not in reclaim's own throttles: reclaim-throttle reads those)."""
+    if stack < 0:
         return None
-    return lock_display_name(wait[0]), first_meaningful(functions[wait[1] + 1 :])  # type: ignore[arg-type]
+    site = stack_wait_site(view, stack)
+    return site if site.blocked else None
+
+
+# What kswapd waits for, by the kind of the primitive it sleeps in (an open-coded wait in a lock
+# wrapper has no primitive: a lock).
+_WAITS = {"lock": "lock wait", "completion": "wait for another task's work", "page": "wait on a page",
+          "bit": "wait on a buffer or inode bit", "io": "wait for I/O", "journal": "wait for a journal commit",
+          "rcu": "wait for an RCU grace period"}
 
 
 # The task columns this rule reads: taking every column (text) of a long table is slow.
@@ -78,30 +78,30 @@ def check(view: HostView) -> list[Finding]:
     findings: list[Finding] = []
     # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
     # thousands of times.
-    wait_of: dict[int, tuple[str, str | None] | None] = {}
+    wait_of: dict[int, WaitSite | None] = {}
     for begin, end in zip(starts.tolist(), ends, strict=True):
         comm, pid = comms[begin], pids[begin]
-        waits: list[tuple[int, str, str | None]] = []
+        waits: list[tuple[int, WaitSite]] = []
         for at in range(begin, end):
             if not blocked[at]:
                 continue
             stack = stacks[at]
             if stack not in wait_of:
-                wait_of[stack] = _wait(_functions(view, stack if stack >= 0 else None))
+                wait_of[stack] = _wait(view, stack)
             found = wait_of[stack]
             if found is not None:
-                waits.append((indexes[at], *found))
+                waits.append((indexes[at], found))
         if not waits:
             continue
         switches = switches_of[begin:end]
         switches = switches[~np.isnan(switches)]
         frozen = len(switches) >= 2 and bool((switches == switches[0]).all())
-        _, function, caller = waits[-1]
-        where = f"{function}" + (f" (called from {caller})" if caller else "")
+        site = waits[-1][1]
+        where = site.waiting()
         evidence: list[Evidence] = []
-        for index, _, _ in (waits[0], waits[-1]) if len(waits) > 1 else waits:
+        for index, _ in (waits[0], waits[-1]) if len(waits) > 1 else waits:
             evidence.append(view.task_evidence(index))
-            trace = view.trace_evidence(index, f"{comm} call trace waits in {where}")
+            trace = view.trace_evidence(index, f"{comm} call trace: {where}")
             if trace is not None:
                 evidence.append(trace)
         if frozen:
@@ -118,11 +118,11 @@ def check(view: HostView) -> list[Finding]:
             Finding(
                 rule=RULE,
                 severity=Severity.CRITICAL if frozen else Severity.WARNING,
-                title=f"{comm}({pid}) is blocked waiting in {where}",
+                title=f"{comm}({pid}) is blocked {where}",
                 explanation=(
-                    f"{comm}, the background reclaim thread, is in uninterruptible sleep inside {function}, "
-                    f"a lock or I/O wait, instead of reclaiming memory. {detail} While kswapd waits, every "
-                    "allocation falls back to direct reclaim; if the lock holder itself needs memory "
+                    f"{comm}, the background reclaim thread, is in uninterruptible sleep {where}, "
+                    f"a {_WAITS[site.kind or 'lock']}, instead of reclaiming memory. {detail} While kswapd "
+                    "waits, every allocation falls back to direct reclaim; if the lock holder itself needs memory "
                     "(writeback, a filesystem transaction), nothing makes progress."
                 ),
                 evidence=evidence,

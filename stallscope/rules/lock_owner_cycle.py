@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records, stack_frames
+from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records, report_stacks
 from stallscope.capture.model import timestamp
-from stallscope.capture.stacks import normalize_function, reliable_functions
+from stallscope.capture.stacks import NO_WAIT_SITE, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.task_facts import stack_wait_site
 
 RULE = "lock-owner-cycle"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -47,7 +48,11 @@ def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Ta
 
 
 def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, set[Task]], dict[Task, str]]:
-    """Hung tasks whose trace sits in the function that took their last held lock.
+    """Hung tasks blocked on a lock taken where they took their last held lock.
+
+    The function lockdep names for the lock is the one that called the lock primitive: the wait
+    site's caller, or a wrapper on the way to its origin (rtnl_lock for the RTNL mutex). A task
+    whose last entry was taken elsewhere holds that lock and waits for something else.
 
     A waiter with no other holder in the dump is kept with an empty owner set.
     """
@@ -66,18 +71,15 @@ def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, 
     for at, (holder, lock) in enumerate(zip(holder_pids, locks, strict=True)):
         by_holder.setdefault(holder, []).append(at)
         by_lock.setdefault(lock, []).append(at)
-    functions_of_stack: dict[object, list[str]] = {}
-    for _, hung in records(hung_tasks(view.events)):
+    hung_reports = hung_tasks(view.events)
+    for (_, hung), stack in zip(records(hung_reports), report_stacks(view.capture, hung_reports), strict=True):
         pid = hung["pid"]
         mine = by_holder.get(pid) if pid is not None and not pd.isna(pid) else None  # type: ignore[arg-type]
         if not mine:
             continue
         acquiring = mine[-1]
-        stack = hung["stack"]
-        key = None if stack is None or pd.isna(stack) else int(stack)  # type: ignore[arg-type, call-overload]
-        if key not in functions_of_stack:
-            functions_of_stack[key] = reliable_functions(stack_frames(view.capture, stack))
-        if normalize_function(str(lock_functions[acquiring])) not in functions_of_stack[key]:
+        site = NO_WAIT_SITE if stack is None else stack_wait_site(view, stack)
+        if site.kind != "lock" or normalize_function(str(lock_functions[acquiring])) not in site.chain:
             continue
         waiter: Task = (str(hung["comm"]), int(pid))  # type: ignore[call-overload]
         owners = edges.setdefault(waiter, set())

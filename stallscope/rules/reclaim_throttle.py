@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.stacks import RECLAIM_FRAMES, THROTTLE_FRAMES
+from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import (
@@ -24,6 +24,7 @@ from stallscope.rules.common.task_facts import (
     task_ref,
     traces_where,
     trajectories_view,
+    wait_site_of,
 )
 
 RULE = "reclaim-throttle"
@@ -63,15 +64,15 @@ LRU_SCAN = ("shrink_inactive_list", "shrink_lruvec", "shrink_folio_list", "shrin
             "shrink_active_list", "shrink_node", "shrink_zone")
 
 
-def throttle_of(functions: list[str]) -> tuple[str, str] | None:
-    """(throttle, its caller) when the trace sleeps in a throttle called from reclaim."""
-    for depth, name in enumerate(functions):
-        if name in THROTTLE_FRAMES:
-            callers = [f for f in functions[depth + 1 :] if f != name]
-            caller = next((f for f in callers if f in RECLAIM_FRAMES), None)
-            if caller is not None and caller in callers[:3]:
-                return name, caller
-    return None
+def throttle_of(site: WaitSite, functions: list[str]) -> tuple[str, str] | None:
+    """(throttle, its caller) when a trace (its wait site and functions) sleeps or loops in a
+    throttle called from reclaim."""
+    if site.kind != "throttle" or site.primitive is None or site.depth is None:
+        return None
+    # The throttle's caller, or reclaim just past it (reclaim_throttle from a helper of shrink_node).
+    callers = [f for f in functions[site.depth : site.depth + 3] if f != site.primitive]
+    caller = next((f for f in callers if f in RECLAIM_FRAMES), None)
+    return (site.primitive, caller) if caller is not None else None
 
 
 def meaning(wait: str, caller: str) -> str:
@@ -86,7 +87,7 @@ def check(view: HostView) -> list[Finding]:
     kswapd: list[tuple[int, str, str]] = []
     for task in tasks.index:
         functions = functions_of(view, int(task))
-        found = throttle_of(functions)
+        found = throttle_of(wait_site_of(view, int(task)), functions)
         if is_kswapd(view.cell("tasks", task, "comm")):
             if found:
                 kswapd.append((int(task), *found))

@@ -12,7 +12,6 @@ from bisect import bisect_left
 
 import pandas as pd
 
-from stallscope.capture.stacks import first_meaningful, lock_wait
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import (
     functions_of,
@@ -20,6 +19,7 @@ from stallscope.rules.common.task_facts import (
     label,
     task_and_trace,
     trajectories_view,
+    wait_site_of,
 )
 
 RULE = "victim-stuck"
@@ -69,12 +69,9 @@ def _reaper_unable(view: HostView) -> dict[int, int]:
 
 
 def _lock_of(view: HostView, task: int) -> str | None:
-    functions = functions_of(view, task)
-    wait = lock_wait(functions)
-    if wait is None:
-        return None
-    caller = first_meaningful(functions[wait[1] + 1 :])
-    return f"{wait[0]}" + (f" (from {caller})" if caller else "")
+    """Where a task is blocked ("down_write in vma_link"), when it waits for another task."""
+    site = wait_site_of(view, task)
+    return site.describe() if site.blocked else None
 
 
 def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | None) -> Finding:
@@ -84,7 +81,7 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
     evidence: list[Evidence] = []
     if first != last:
         evidence.append(view.task_evidence(first))
-    evidence += task_and_trace(view, last, f"{who} call trace" + (f": waits in {lock}" if lock else ""))
+    evidence += task_and_trace(view, last, f"{who} call trace" + (f": waiting in {lock}" if lock else ""))
     parts = [f"{who} is marked {' '.join(words)}"]
     n = t.observations  # type: ignore[attr-defined]
     if n > 1:
@@ -96,7 +93,7 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
                          else f"(switches +{delta})")
     text = " ".join(parts) + "."
     if lock:
-        text += f" It sleeps in {lock}: the lock's holder must finish before the victim can exit."
+        text += f" It is waiting in {lock}: whoever holds or owes it must finish before the victim can exit."
     text += _killed_allocators(view, t, evidence)
     text += _fs_nofs_allocators(view, lock, last, evidence)
     if reaper_event is not None:
@@ -111,7 +108,7 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
     return Finding(
         rule=RULE,
         severity=Severity.CRITICAL if critical else Severity.WARNING,
-        title=f"OOM victim {who} is not exiting" + (f": blocked in {lock}" if lock else ""),
+        title=f"OOM victim {who} is not exiting" + (f": waiting in {lock}" if lock else ""),
         explanation=text,
         evidence=evidence,
         tasks=[TaskRef(str(t.comm), int(t.pid))],  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
 from stallscope.capture.signatures import own_trace_positions, stack_table
-from stallscope.capture.stacks import guilty_frame
+from stallscope.capture.stacks import NO_WAIT_SITE, WaitSite, guilty_frame, wait_site
 from stallscope.capture.trajectories import comm_ranks, trajectories_of
 from stallscope.rules.base import Evidence, HostView, TaskRef, task_position
 
@@ -77,6 +77,24 @@ def guilty_of(view: HostView, task: int) -> str | None:
         functions = _stacks(view).get(stack)
         guilty[stack] = guilty_frame(functions) if functions is not None else None
     return guilty[stack]
+
+
+def wait_site_of(view: HostView, task: int) -> WaitSite:
+    """Where a task row's trace waits (:func:`wait_site`; no site when the task has no trace).
+
+    Worked out once per distinct stack: a task blocked for an hour is reported with the same
+    stack thousands of times.
+    """
+    stack = _stack_of(view, task)
+    return NO_WAIT_SITE if stack is None else stack_wait_site(view, stack)
+
+
+def stack_wait_site(view: HostView, stack: int) -> WaitSite:
+    """:func:`wait_site_of` for a stack of the capture (by its id)."""
+    sites: dict[int, WaitSite] = view.of_capture("wait_sites", lambda _: {})
+    if stack not in sites:
+        sites[stack] = wait_site(_stacks(view).get(stack, []))
+    return sites[stack]
 
 
 def functions_of(view: HostView, task: int) -> list[str]:
