@@ -9,18 +9,13 @@ from stallscope.bulk import read_input, read_lines, read_stream
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.memory import no_cycle_collection
-from stallscope.parse.lines import LineParser
+from stallscope.parse.lines import LineParser, shared_parser
 from stallscope.sources.expand import expand_inputs
-
-_parser: LineParser | None = None
 
 
 def line_parser() -> LineParser:
     """The process-wide parser, so the shape cache is shared by every input."""
-    global _parser
-    if _parser is None:
-        _parser = LineParser()
-    return _parser
+    return shared_parser()
 
 
 def load(*paths: str, keep_unparsed: bool = False) -> Capture:

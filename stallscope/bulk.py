@@ -46,9 +46,9 @@ from stallscope.capture.state_lines import StateOf, compile_state_of
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
 from stallscope.records.prefix import Record
-from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
+from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records, rewrites
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
-from stallscope.sources.reader import open_binary
+from stallscope.sources.reader import open_binary, utf8_stream
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -267,6 +267,8 @@ class BulkReader:
         body = raw[pre.end :]
         if "#0" in body and pre.fmt.startswith("syslog") and _RSYSLOG_ESCAPE.search(body):
             return _INELIGIBLE  # rsyslog escapes: the record layer rewrites the body
+        if rewrites(raw, body):
+            return _INELIGIBLE  # Unicode spaces, a record printed into this one: the record layer's
         template = self.parser.template(body)
         kind = None if template is None else template.kind
         span = None
@@ -347,7 +349,9 @@ class BulkReader:
         new = counts.pop(None, 0)
         if new:
             self._learn_new(lines, keys, infos, counts, new)
-        if _INELIGIBLE in counts:
+        if _INELIGIBLE in counts or (_BLANK in counts and any(info.host_span is not None for info in counts)):
+            # A blank line among lines with a host belongs to the host before it: the line reader
+            # knows which.
             self._slow(_decoded_lines(block))
             return
         self._fast(lines, infos, counts)  # type: ignore[arg-type]
@@ -385,7 +389,7 @@ class BulkReader:
         add = self.builder.add
         parse = self.parser.parse
         formats = self.stats.formats
-        reader = _Reader(self.source)
+        reader = _Reader(self.source, self.parser, self.stats.repaired)
         reader.last_ts = self.last_ts  # shared, so a time going backwards across chunks is seen
         for number, text in enumerate(lines, self.lines_done + 1):
             for record in reader.feed(number, text):
@@ -912,6 +916,10 @@ def read_stream(
     if compression is not None:
         stream = _UpToDamage(stream)  # type: ignore[assignment]
     try:
+        try:
+            stream = utf8_stream(stream)  # a byte-order mark dropped, UTF-16 read as UTF-8
+        except _DAMAGE as error:
+            raise StreamDamage(error) from error
         blocks = ByteChunks(stream, CHUNK_BYTES)
         pieces = iter(blocks)
         first = next(pieces, None)
@@ -1003,6 +1011,6 @@ def read_lines(
     parse = parser.parse
     add = builder.add
     formats = stats.formats
-    for record in records(path, counted(lines, stats)):
+    for record in records(path, counted(lines, stats), parser, stats.repaired):
         formats[record.fmt] = formats.get(record.fmt, 0) + 1
         add(record, parse(record.body), stats)
