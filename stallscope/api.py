@@ -10,20 +10,15 @@ from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Part, merge
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.memory import no_cycle_collection
-from stallscope.parse.lines import LineParser
+from stallscope.parse.lines import LineParser, shared_parser
 from stallscope.sources.archive import archive_kind, read_archive
 from stallscope.sources.expand import expand
 from stallscope.sources.reader import STDIN_NAME, InputError
 
-_parser: LineParser | None = None
-
 
 def line_parser() -> LineParser:
     """The process-wide parser, so the shape cache is shared by every input."""
-    global _parser
-    if _parser is None:
-        _parser = LineParser()
-    return _parser
+    return shared_parser()
 
 
 def load(*paths: str, keep_unparsed: bool = False) -> Capture:

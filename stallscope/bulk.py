@@ -46,9 +46,9 @@ from stallscope.capture.state_lines import StateOf, compile_state_of, state_comm
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
 from stallscope.records.prefix import Record
-from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records
+from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records, rewrites
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
-from stallscope.sources.reader import open_binary
+from stallscope.sources.reader import open_binary, utf8_stream
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -259,7 +259,7 @@ class BulkReader:
         # Whether the input is journalctl's short-monotonic output (decided on its first lines).
         self._journal: bool | None = None
         # The record reader of every line the fast path does not take, for the whole input.
-        self.reader = _Reader(source)
+        self.reader = _Reader(source, parser, stats.repaired)
         # (first line, statistics) of each phase of the input; one phase unless read_window
         # reads the lines around a piece of a file as well.
         self.phases: list[tuple[int, InputStats]] = [(1, stats)]
@@ -284,6 +284,8 @@ class BulkReader:
         body = raw[pre.end :]
         if "#0" in body and pre.fmt.startswith("syslog") and _RSYSLOG_ESCAPE.search(body):
             return _INELIGIBLE  # rsyslog escapes: the record layer rewrites the body
+        if rewrites(raw, body):
+            return _INELIGIBLE  # Unicode spaces, a record printed into this one: the record layer's
         template = self.parser.template(body)
         kind = None if template is None else template.kind
         span = None
@@ -351,6 +353,10 @@ class BulkReader:
             # In journalctl's short-monotonic output a program's /dev/kmsg line reads "[ts] host
             # prog: text", which only the reader, knowing the host, tells from a dmesg line.
             codes = bytes(_SLOW_CODE if info.fmt == "dmesg" else info.code for info in infos)  # type: ignore[union-attr]
+        if _BLANK in infos and any(info.host_span is not None for info in set(infos)):  # type: ignore[union-attr]
+            # A blank line among lines with a host belongs to the host before it: the line reader
+            # knows which.
+            codes = bytes(_SLOW_CODE if info is _BLANK else info.code for info in infos)  # type: ignore[union-attr]
         # The last line is read as if the fast path did not model it (see above).
         marked = codes[:-1] + bytes((_SLOW_CODE,))
         start = 0
@@ -410,6 +416,7 @@ class BulkReader:
     def begin_phase(self, stats: InputStats) -> None:
         """Count the lines from here on into ``stats`` (see :func:`read_window`)."""
         self.stats = stats
+        self.reader.repairs = stats.repaired
         self.phases.append((self.lines_done + 1, stats))
         self.builder.stats_of_line = self.stats_of_line
 
@@ -950,6 +957,10 @@ def read_stream(
     if compression is not None:
         stream = _UpToDamage(stream)  # type: ignore[assignment]
     try:
+        try:
+            stream = utf8_stream(stream)  # a byte-order mark dropped, UTF-16 read as UTF-8
+        except _DAMAGE as error:
+            raise StreamDamage(error) from error
         blocks = ByteChunks(stream, CHUNK_BYTES)
         pieces = iter(blocks)
         first = next(pieces, None)
@@ -1062,6 +1073,6 @@ def read_lines(
     parse = parser.parse
     add = builder.add
     formats = stats.formats
-    for record in records(path, counted(lines, stats)):
+    for record in records(path, counted(lines, stats), parser, stats.repaired):
         formats[record.fmt] = formats.get(record.fmt, 0) + 1
         add(record, parse(record.body), stats)

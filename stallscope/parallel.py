@@ -37,7 +37,7 @@ from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
 from stallscope.sources.journal import is_journal_file
-from stallscope.sources.reader import STDIN_NAME, open_binary
+from stallscope.sources.reader import STDIN_NAME, open_binary, utf16_encoding
 from stallscope.verdict import rank
 
 if TYPE_CHECKING:
@@ -145,9 +145,11 @@ def _plan(paths: tuple[str, ...], jobs: int) -> tuple[list[Piece], list[SkippedF
             pieces.append(Piece(path, location=location))
             continue
         source, stream = open_binary(path)
+        head = stream.read(64)
         stream.close()
         size = Path(path).stat().st_size
-        if source.compression is not None or size < 2 * MIN_PIECE_BYTES:
+        # UTF-16 is read whole: a cut after a newline byte would split one of its characters.
+        if source.compression is not None or size < 2 * MIN_PIECE_BYTES or utf16_encoding(head) is not None:
             pieces.append(Piece(path, location=location))
             continue
         count = max(jobs, min(64, size // PIECE_BYTES))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +21,14 @@ from stallscope.sources.reader import iter_lines
 
 FORMATS = DATA / "qemu" / "formats"
 JOURNAL = DATA / "formats" / "journal"
+# The same incident's raw buffer (formats-busybox-dmesg-r.log) rendered by util-linux dmesg
+# --file with each of its timestamp options (tests/data/formats/dmesg/render.sh).
+DMESG = DATA / "formats" / "dmesg"
 REFERENCE = FORMATS / "formats-dmesg.log"
 JOURNAL_MODES = ("short", "short-full", "short-iso", "short-iso-precise", "short-precise",
-                 "short-monotonic", "short-unix", "cat", "json", "export")
+                 "short-monotonic", "short-unix", "cat", "json", "export", "short-delta", "with-unit",
+                 "verbose", "json-pretty", "json-seq", "json-sse", "short-no-hostname",
+                 "short-monotonic-no-hostname")
 # The console prints only messages above the console loglevel: a subset of dmesg.
 CONSOLE = {"formats-serial.log", "formats-netconsole.log", "formats-netconsole-ext.log"}
 
@@ -44,6 +50,7 @@ def reference(with_ts: bool) -> list[tuple[float | None, str]]:
 def captures() -> list[object]:
     paths = [p for p in sorted(FORMATS.iterdir()) if p.suffix in (".log", ".txt") and p != REFERENCE]
     paths += [JOURNAL / f"journalctl-k-{mode}.txt" for mode in JOURNAL_MODES]
+    paths += sorted(DMESG.glob("dmesg-*.txt"))
     return [pytest.param(p, id=f"{p.parent.name}/{p.stem}") for p in paths]
 
 
@@ -121,16 +128,27 @@ def test_journal_fixtures_are_what_journalctl_renders(tmp_path: Path) -> None:
     for mode in JOURNAL_MODES:
         fresh = (tmp_path / f"journalctl-k-{mode}.txt").read_bytes()
         kept = (JOURNAL / f"journalctl-k-{mode}.txt").read_bytes()
-        if mode == "json":  # key order and the cursor (it names the journal file) vary per render
-            assert _entries(fresh) == _entries(kept), mode
+        if mode.startswith("json"):  # key order and the cursor (it names the journal file) vary per render
+            assert _entries(fresh, mode) == _entries(kept, mode), mode
         elif mode == "export":
             assert _without_cursor(fresh) == _without_cursor(kept), mode
+        elif mode == "verbose":
+            assert _VERBOSE_CURSOR.sub(b"", fresh) == _VERBOSE_CURSOR.sub(b"", kept), mode
         else:
             assert fresh == kept, mode
 
 
-def _entries(data: bytes) -> list[dict[str, object]]:
-    entries = [json.loads(line) for line in data.splitlines()]
+# The journal file's id in the cursor of each verbose entry's head line.
+_VERBOSE_CURSOR = re.compile(rb"\[s=[0-9a-f]+;")
+
+
+def _entries(data: bytes, mode: str) -> list[dict[str, object]]:
+    if mode == "json-pretty":
+        texts = [b"{" + chunk for chunk in data.split(b"\n{")]
+        texts[0] = texts[0][1:]
+    else:  # json, json-seq (a record separator first), json-sse ("data: " first, a blank after)
+        texts = [line.lstrip(b"\x1e").removeprefix(b"data: ") for line in data.splitlines() if line]
+    entries = [json.loads(text) for text in texts]
     for entry in entries:
         entry.pop("__CURSOR", None)
     return entries

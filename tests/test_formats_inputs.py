@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import stallscope
+from capture_views import assert_same_view, findings_of, view
 from conftest import DATA
 from stallscope.api import load_lines
 from stallscope.capture.model import Capture
@@ -71,52 +72,6 @@ def _dmesg(_host: str, ts: float | None, body: str) -> str:
     return body if ts is None else f"[{ts:12.6f}] {body}"
 
 
-def _objects(frame: pd.DataFrame) -> pd.DataFrame:
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(object)
-    return frame
-
-
-def _view(capture: Capture, host: str | None = None) -> dict[str, pd.DataFrame]:
-    """One host's tables with the ids that depend on what else was read replaced by what they name."""
-    stacks = {int(s): tuple(rows.sort_values("depth")["function"].astype(str))
-              for s, rows in capture.frames.groupby("stack")}
-    snapshot_ts = capture.snapshots["ts"]
-
-    def mine(frame: pd.DataFrame) -> pd.DataFrame:
-        rows = frame[frame["host"].isna()] if host is None else frame[frame["host"] == host]
-        return rows.reset_index(drop=True)
-
-    def stack(value: object) -> object:
-        return None if pd.isna(value) else stacks.get(int(value), ())  # type: ignore[call-overload]
-
-    tasks = mine(capture.tasks)
-    tasks["stack"] = tasks["stack"].map(stack).astype(object)
-    tasks["snapshot"] = tasks["snapshot"].map(lambda s: None if pd.isna(s) else snapshot_ts[int(s)]).astype(object)
-    snapshots = mine(capture.snapshots)
-    snapshots["report"] = pd.factorize(snapshots["report"])[0]
-    traces = mine(capture.traces)
-    traces["stack"] = traces["stack"].map(stack).astype(object)
-    dropped = ["host", "source", "line", "state_line", "corrupted", "task", "event"]
-    return {
-        "snapshots": _objects(snapshots.drop(columns=dropped, errors="ignore")),
-        "tasks": _objects(tasks.drop(columns=dropped, errors="ignore")),
-        "traces": _objects(traces.drop(columns=dropped, errors="ignore")),
-    }
-
-
-def assert_same_view(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) -> None:
-    assert len(expected["tasks"]) or len(expected["snapshots"])  # something to compare
-    for name, frame in expected.items():
-        pd.testing.assert_frame_equal(got[name], frame, check_dtype=False, obj=name)
-
-
-def _findings(capture: Capture, host: str | None = None) -> list[tuple[object, ...]]:
-    return [(f.rule, f.severity.value, [(t.comm, t.pid) for t in f.tasks], [(e.ts, e.text) for e in f.evidence])
-            for f in stallscope.diagnose(capture) if f.host == host]
-
-
 Loader = Callable[[Path], Capture]
 LOADERS: dict[str, Loader] = {
     "bulk": lambda p: stallscope.load(str(p)),
@@ -141,8 +96,8 @@ def test_two_host_syslog_interleaved_line_by_line(reader: str, tmp_path: Path) -
     assert both.tasks["host"].notna().all() and both.snapshots["host"].notna().all()
     for host, log in hosts.items():
         plain = stallscope.load(str(log))
-        assert_same_view(_view(both, host), _view(plain))
-        assert _findings(both, host) == _findings(plain)
+        assert_same_view(view(both, host), view(plain))
+        assert findings_of(both, host) == findings_of(plain)
         assert len(both.events[both.events["host"] == host]) == len(plain.events)
 
 
@@ -178,7 +133,7 @@ def test_serial_capture_with_console_noise(tmp_path: Path) -> None:
     path = tmp_path / "serial.txt"
     path.write_bytes("\n".join(noisy).encode() + b"\n")
     got = stallscope.load(str(path))
-    assert_same_view(_view(got), _view(plain))
+    assert_same_view(view(got), view(plain))
     pd.testing.assert_frame_equal(got.frames, plain.frames, check_categorical=False)
     corrupted = got.tasks["corrupted"]
     assert corrupted.dropna().to_dict() == {t: f"{n} messages dropped inside its block" for t, n in hit.items()}
@@ -211,8 +166,8 @@ def test_host_prefixed_formats_mixed_line_by_line(reader: str, tmp_path: Path) -
     path.write_text("".join(f"{styles[i % 3]('h1', ts, body)}\n" for i, (ts, body) in enumerate(_stamped(LIVELOCK))))
     got = LOADERS[reader](path)
     plain = stallscope.load(str(LIVELOCK))
-    assert_same_view(_view(got, "h1"), _view(plain))
-    assert _findings(got, "h1") == _findings(plain)
+    assert_same_view(view(got, "h1"), view(plain))
+    assert findings_of(got, "h1") == findings_of(plain)
     assert set(got.inputs[0].formats) == {"syslog", "syslog-rfc3339", "syslog-rfc5424"}
 
 
@@ -247,13 +202,13 @@ def test_caller_ids_separate_interleaved_printk(log: Path, tmp_path: Path) -> No
     path = tmp_path / "callers.txt"
     path.write_text("\n".join(_with_callers(log, "T38")) + "\n")
     got = stallscope.load(str(path))
-    assert_same_view(_view(got), _view(plain))
+    assert_same_view(view(got), view(plain))
     pd.testing.assert_frame_equal(got.frames, plain.frames, check_categorical=False)
-    assert _findings(got) == _findings(plain)
+    assert findings_of(got) == findings_of(plain)
     # The same interleaving without caller ids does cut the blocks: the comparison above can fail.
     path.write_text("\n".join(_with_callers(log, None)) + "\n")
     blind = stallscope.load(str(path))
-    assert _view(blind)["tasks"]["stack"].tolist() != _view(plain)["tasks"]["stack"].tolist()
+    assert view(blind)["tasks"]["stack"].tolist() != view(plain)["tasks"]["stack"].tolist()
 
 
 # -- corrupted blocks ------------------------------------------------------------------------
@@ -286,7 +241,7 @@ def test_corrupted_blocks_are_flagged_and_kept(tmp_path: Path) -> None:
     }
     assert str(got.tasks["corrupted"].dtype) == "string"
     # Nothing is dropped: every task keeps its state and trace.
-    assert _view(got)["tasks"]["stack"].tolist() == _view(plain)["tasks"]["stack"].tolist()
+    assert view(got)["tasks"]["stack"].tolist() == view(plain)["tasks"]["stack"].tolist()
     assert got.tasks["state"].astype(str).tolist() == plain.tasks["state"].astype(str).tolist()
     assert [u.text for u in got.unparsed if "dropped" in u.text] == ["** 7 printk messages dropped **"]
     slow = load_lines(str(path), iter_lines(str(path)), keep_unparsed=True)

@@ -36,6 +36,7 @@ from stallscope.capture.task_values import to_hex as _hex
 from stallscope.capture.task_values import to_int as _int
 from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
 from stallscope.records.prefix import Record
+from stallscope.records.stream import REPAIR_REASONS
 
 # Register, stack and code dumps of every architecture (grammars/registers.lark and the x86 ones of
 # call_trace.lark) belong to a trace but never open one.
@@ -261,7 +262,7 @@ class CaptureBuilder:
             self.add_parsed(record, parsed.kind, parsed.fields, stats)
             return
         stats.lines += 1
-        if record.corrupted is not None and record.ts is None:
+        if record.corrupted is not None and record.ts is None and record.corrupted.endswith(" messages dropped"):
             # printk's "** N printk messages dropped **": lines are missing here, but what follows
             # still belongs to the blocks that are open; flag them rather than cut them.
             stats.unparsed += 1
@@ -278,9 +279,11 @@ class CaptureBuilder:
                 stats.kernel_line = record.body.strip()
             if self.keep_unparsed:
                 self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
-            if stream.trace_start is not None and record.ts is not None and record.body[:1].isspace():
+            if stream.trace_start is not None and record.fmt is not None and record.body[:1].isspace():
                 # An indented line inside an open trace is one of its frames, damaged (a garbled
                 # digit, a cut): the trace goes on without it rather than losing its callers.
+                # (Any line of the capture's own: dmesg -T, syslog without printk's time and
+                # the like print no [ts] and are no less the kernel's.)
                 if stream.task_row is not None:
                     self._corrupt(stream.task_row, "a line of its trace not understood")
                 return
@@ -564,6 +567,10 @@ class CaptureBuilder:
             if kind in REGISTER_KINDS:
                 return  # a register dump before "Call Trace:" (soft lockups, RCU stalls) opens nothing
             self._start_trace(stream, (record.line, record.ts, record.corrupted))
+        elif record.corrupted is not None and stream.task_row is not None and any(
+                why in record.corrupted for why in REPAIR_REASONS):
+            # A later line of the trace put back together (a wrapped frame, a cut-out record).
+            self._corrupt(stream.task_row, f"a line of its trace: {record.corrupted}")
         if kind == "frame":
             if stream.whole is not None:
                 stream.frames.extend(stream.whole)

@@ -141,6 +141,8 @@ def _inputs(captures: list[Capture]) -> list[InputStats]:
                 total.kinds[kind] = total.kinds.get(kind, 0) + n
             for fmt, n in stats.formats.items():
                 total.formats[fmt] = total.formats.get(fmt, 0) + n
+            for what, n in stats.repaired.items():
+                total.repaired[what] = total.repaired.get(what, 0) + n
     return list(inputs.values())
 
 

@@ -34,6 +34,12 @@ class InputStats:
     # Why reading stopped early (a truncated or corrupt compressed stream): what came before
     # was analyzed, and the command line says so and exits with its own code.
     damaged: str | None = None
+    # What the record layer put back together, by kind: "split-at-timestamp" (a record printed
+    # into the middle of another line), "dropped-marker-cut-off" (printk's "** N printk messages
+    # dropped **" glued to a record), "wrap-joined" (a line a mailer or web page broke),
+    # "tail-joined" (the rest of an interrupted line, printed later). The records concerned say
+    # so in ``corrupted``, and so do the task rows they belong to.
+    repaired: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -46,6 +52,7 @@ class InputStats:
             "compression": self.compression,
             "formats": {name or "unprefixed": n for name, n in self.formats.items()},
             "damaged": self.damaged,
+            "repaired": dict(self.repaired),
         }
 
 

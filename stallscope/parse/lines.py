@@ -377,3 +377,14 @@ class LineParser:
                 continue
             return _template(start, tree, masked)
         return None
+
+
+_shared: LineParser | None = None
+
+
+def shared_parser() -> LineParser:
+    """The process-wide parser, so that the shape cache is shared by every reader."""
+    global _shared
+    if _shared is None:
+        _shared = LineParser()
+    return _shared

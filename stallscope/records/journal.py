@@ -1,4 +1,5 @@
-"""journald entries (``journalctl -o json`` and ``-o export``) as kernel records.
+"""journald entries (``journalctl -o json``, ``json-pretty``, ``json-seq``, ``json-sse``, ``verbose``
+and ``export``) as kernel records.
 
 journald already took printk's prefix apart: the message, the kernel's own monotonic time
 (``_SOURCE_MONOTONIC_TIMESTAMP``; ``__MONOTONIC_TIMESTAMP`` is journald's receive time and is
@@ -57,15 +58,15 @@ def entry(fields: Mapping[str, object], fmt: str) -> JournalEntry | None:
     return JournalEntry(prefix, message)
 
 
-def json_entry(text: str) -> JournalEntry | None:
-    """One line of ``journalctl -o json``; None if it is not a JSON object."""
+def json_entry(text: str, fmt: str = "journal-json") -> JournalEntry | None:
+    """One entry of ``journalctl -o json`` (one line); None if it is not a JSON object."""
     try:
         fields = json.loads(text)
     except ValueError:
         return None
     if not isinstance(fields, dict):
         return None
-    return entry(fields, "journal-json")
+    return entry(fields, fmt)
 
 
 def is_export_field(text: str) -> bool:

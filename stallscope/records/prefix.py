@@ -46,6 +46,9 @@ class Prefix(NamedTuple):
     caller: str | None = None
     level: int | None = None
     inner: bool = False  # printk's own [ts] was present
+    # ``logcat -b kernel``: logd cut the message at its first ": " into a tag and the rest; the
+    # kernel's text is the tag, ": " and the text from ``end``.
+    tag: str | None = None
 
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -54,12 +57,31 @@ MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", 
 LEVEL_NAMES = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3, "warn": 4, "warning": 4,
                "notice": 5, "info": 6, "debug": 7}
 
-# printk's "[%5lu.%06lu]", optionally `dmesg -d`'s " <delta>", then CONFIG_PRINTK_CALLER's
-# "[%6s]" glued on, or a "[T123]" after a blank; then the one blank printk puts before the text.
+# printk's "[%5lu.%06lu]", optionally `dmesg -d`'s " <delta>" (negative where records came out of
+# order), then CONFIG_PRINTK_CALLER's
+# "[%6s]" glued on, or a "[T123]" after a blank; then the one blank printk puts before the text
+# (a tab where a paste turned it into one).
 _INNER = re.compile(
-    r"\[\s*(\d+\.\d+)(?: <\s*\d+\.\d+>)?\]"
-    r"(?:\[\s*([TC]\d+(?:@C\d+)?)\]| \[([TC]\d+(?:@C\d+)?)\])? ?"
+    r"\[\s*(\d+\.\d+)(?: <\s*-?\d+\.\d+>)?\]"
+    r"(?:\[\s*([TC]\d+(?:@C\d+)?)\]| \[\s*([TC]\d+(?:@C\d+)?)\])?[ \t]?"
 )
+# The caller id alone: printk's "[ T123] " when printk.time is off, and util-linux dmesg's
+# "[  T123] " after a clock of its own (-T, -e, --time-format iso).
+_CALLER = re.compile(r"\[\s*([TC]\d+(?:@C\d+)?)\][ \t]?")
+
+# What vendor kernels print after printk's [ts] in place of CONFIG_PRINTK_CALLER: which task
+# printed the line. The pid becomes the caller id ("T<pid>"), so interleaved tasks stay apart.
+# Android (Samsung, Qualcomm): "<4>[ 6207.637280]  [3:  Binder:9343_3:22875] msg"
+# MediaTek: "<4>[  363.812166] (0)[0:swapper/0]msg"
+VENDOR_CALLERS: tuple[tuple[str, str], ...] = (
+    ("android", r" ?\[ *\d{1,4}: *[^\]]*?: *(?P<android>\d+)\] ?"),
+    ("mediatek", r"\(\d{1,4}\)\[(?P<mediatek>\d+):[^\]]*\]"),
+)
+_VENDOR = re.compile("|".join(pattern for _name, pattern in VENDOR_CALLERS))
+# What a vendor caller can start with after printk's prefix: most lines (frames " [<...", text)
+# are told apart by two characters, without a regular expression.
+_VENDOR_START = frozenset({" [", "[0", "[1", "[2", "[3", "[4", "[5", "[6", "[7", "[8", "[9", "[ ",
+                           *(f"({d}" for d in "0123456789")})
 
 
 def split_prefix(text: str) -> tuple[float | None, str]:
@@ -76,7 +98,19 @@ def inner(text: str, start: int) -> tuple[float, str | None, int] | None:
     match = _INNER.match(text, start)
     if match is None:
         return None
-    return float(match.group(1)), match.group(2) or match.group(3), match.end()
+    caller = match.group(2) or match.group(3)
+    end = match.end()
+    if caller is None and text[end : end + 2] in _VENDOR_START:
+        vendor = _VENDOR.match(text, end)
+        if vendor is not None:
+            return float(match.group(1)), f"T{vendor['android'] or vendor['mediatek']}", vendor.end()
+    return float(match.group(1)), caller, end
+
+
+def caller_only(text: str, start: int) -> tuple[str, int] | None:
+    """A caller id without printk's [ts] at ``start``: (caller, end of prefix)."""
+    match = _CALLER.match(text, start)
+    return None if match is None else (match.group(1), match.end())
 
 
 def _level(text: str | None) -> int | None:
@@ -142,13 +176,33 @@ def _dmesg_iso(m: re.Match[str]) -> Prefix:
 
 
 def _relative(m: re.Match[str]) -> Prefix:
-    # A delta to the previous line is not a timestamp: nothing to keep.
+    # A delta to the previous line is not a timestamp, and "[Dec 3 09:12]" has no year and no
+    # seconds: nothing to keep.
     return Prefix("dmesg-relative", m.end())
+
+
+def _delta(m: re.Match[str]) -> Prefix:
+    return Prefix("dmesg-delta", m.end())
 
 
 def _syslog(m: re.Match[str]) -> Prefix:
     wall = f"--{MONTHS[m['mon']]:02d}-{int(m['day']):02d}T{m['clock']}"  # the year is not printed
-    return Prefix("syslog", m.end(), host=m["host"], wall=wall, level=_level(m["t0"] or m["t1"]))
+    # sysklogd writes its own "last message repeated N times" with no host: "Nov 17 19:46:12  udevd..."
+    return Prefix("syslog", m.end(), host=m["host"] or None, wall=wall, level=_level(m["t0"] or m["t1"] or m["t2"]))
+
+
+def _syslog_no_date(m: re.Match[str]) -> Prefix:
+    return Prefix("syslog-no-date", m.end(), host=m["host"], level=_level(m["t1"]))
+
+
+# logcat's priority letters back to the kernel's levels (logd maps emerg..crit to F, notice and
+# info to I).
+_LOGCAT_LEVELS = {"F": 2, "A": 2, "E": 3, "W": 4, "I": 6, "D": 7, "V": 7}
+
+
+def _logcat(m: re.Match[str]) -> Prefix:
+    wall = f"--{m['date']}T{m['clock']}"  # logcat prints no year
+    return Prefix("logcat", m.end(), wall=wall, level=_LOGCAT_LEVELS.get(m["lvl"]), tag=m["tag"].rstrip())
 
 
 def _rfc3339(m: re.Match[str]) -> Prefix:
@@ -175,6 +229,10 @@ def _short_monotonic(m: re.Match[str]) -> Prefix:
     return Prefix("journal-short-monotonic", m.end(), host=m["host"], ts=float(m["ts"]))
 
 
+def _short_delta(m: re.Match[str]) -> Prefix:
+    return Prefix("journal-short-delta", m.end(), host=m["host"], ts=float(m["ts"]))
+
+
 def _short_unix(m: re.Match[str]) -> Prefix:
     return Prefix("journal-short-unix", m.end(), host=m["host"], wall=_epoch(float(m["epoch"])))
 
@@ -195,27 +253,44 @@ _LEVEL_TAG = r"<(?:[a-z]+\.)?[a-z]+>"
 _MONTH = f"(?:{'|'.join(MONTH_NAMES)})"
 _ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
 
+_KERNEL_TAG = r"kernel(?:\[\d+\])?: "
+# A host name as syslog prints it; "kernel:" itself is not one ("Nov 22 06:07:54 kernel: msg" is
+# journalctl --no-hostname).
+_HOST = r"(?!kernel(?:\[\d+\])?: )(?P<host>\S+)"
+
 # Most specific first within a first character: a dmesg body may itself start with anything.
 STYLES: tuple[Style, ...] = (
     Style("kmsg", _DIGITS, re.compile(
         r"(?P<pri>\d+),(?P<seq>\d+),(?P<usec>\d+)(?:,(?P<flag>[-+c]))?(?P<extra>,[^;]*)?;"), _kmsg),
     Style("journal-short-monotonic", "[", re.compile(
-        r"\[\s*(?P<ts>\d+\.\d+)\] (?P<host>\S+) kernel: "), _short_monotonic),
+        rf"\[\s*(?P<ts>\d+\.\d+)\] (?:{_HOST} )?{_KERNEL_TAG}"), _short_monotonic),
+    # journalctl -o short-delta: "[    5.071225 <    0.000011 >] host kernel: ", the first entry
+    # without a delta. A program's /dev/kmsg line keeps its own tag in the text.
+    Style("journal-short-delta", "[", re.compile(
+        r"\[\s*(?P<ts>\d+\.\d+)(?: <\s*-?\d+\.\d+ >|\s+)\] (?P<host>\S+) (?:kernel: )?"), _short_delta),
     Style("dmesg-T", "[", re.compile(
         rf"\[(?P<ctime>[A-Z][a-z]{{2}} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}})\] ?"), _dmesg_t),
+    # dmesg -e / --time-format reltime: "[Dec 3 09:12]" or "[Dec13 09:12]" when the minute changes,
+    # else "[  +0.000707]" (or "[  -0.725484]" after a record printed out of order).
     Style("dmesg-relative", "[", re.compile(
-        r"\[(?:\s*\+\d+\.\d+|[A-Z][a-z]{2}\d\d \d\d:\d\d)\] ?"), _relative),
+        rf"\[(?:\s*[+-]\d+\.\d+|{_MONTH}[ \d]\d \d\d:\d\d)\] ?"), _relative),
+    # dmesg --time-format delta: "[<    0.000707>] ".
+    Style("dmesg-delta", "[", re.compile(r"\[<\s*-?\d+\.\d+>\] ?"), _delta),
     Style("syslog-rfc5424", "<", re.compile(
         r"<(?P<pri>\d{1,3})>1 (?P<iso>\S+) (?P<host>\S+) \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"),
         _rfc5424),
     Style("dmesg-raw", "<", re.compile(r"<(?P<pri>\d{1,3})>(?=\[)"), _raw),
     Style("syslog", _UPPER + "<", re.compile(
-        rf"(?:<(?P<t0>[a-z]+\.[a-z]+)> ?)?(?P<mon>{_MONTH}) (?P<day>[ \d]\d) "
-        rf"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) (?:kernel(?:\[\d+\])?: (?:(?P<t1>{_LEVEL_TAG}) ?)?)?"),
+        rf"(?:<(?P<t0>[a-z]+\.[a-z]+)> ?)?(?P<mon>{_MONTH}) (?P<day>[ \d]\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) "
+        rf"(?:{_KERNEL_TAG}(?:(?P<t1>{_LEVEL_TAG}) ?)?|{_HOST}? (?:{_KERNEL_TAG}(?:(?P<t2>{_LEVEL_TAG}) ?)?)?)"),
         _syslog),
     Style("journal-short-full", _UPPER, re.compile(
         r"[A-Z][a-z]{2} (?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<tz>\S+) "
         r"(?P<host>\S+) (?:kernel: )?"), _short_full),
+    # logcat -b kernel (threadtime, the default): "09-07 21:29:45.700     0     0 E tag     : rest".
+    Style("logcat", _DIGITS, re.compile(
+        r"(?P<date>\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d\.\d+) +\d+ +\d+ (?P<lvl>[VDIWEFA]) (?P<tag>.*?) ?: "),
+        _logcat),
     Style("dmesg-iso", _DIGITS, re.compile(
         r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+[+-]\d\d:\d\d) "), _dmesg_iso),
     # rsyslog's RFC3339 files and journalctl's short-iso: "kernel:" when a program tag is
@@ -226,7 +301,14 @@ STYLES: tuple[Style, ...] = (
     Style("journal-short-unix", _DIGITS, re.compile(
         r"(?P<epoch>\d{9,}\.\d+) (?P<host>\S+) (?:kernel: )?"), _short_unix),
     Style("dmesg-x", _LOWER, re.compile(r"[a-z]+\s*:(?P<lvl>[a-z]+)\s*: "), _dmesg_x),
+    # A syslog file with its date cut off (grep and cut output, pastes): "kernel: [ts] msg",
+    # "host kernel: msg".
+    Style("syslog-no-date", _DIGITS + _UPPER + _LOWER, re.compile(
+        rf"(?:(?P<host>[A-Za-z0-9][\w.-]*) )?{_KERNEL_TAG}(?:(?P<t1>{_LEVEL_TAG}) ?)?"), _syslog_no_date),
 )
+
+# The clocks dmesg can print after -x's facility and level ("kern  :warn  : [Dec 3 09:12] msg").
+DMESG_CLOCKS: tuple[Style, ...] = tuple(s for s in STYLES if s.name in ("dmesg-T", "dmesg-relative", "dmesg-delta"))
 
 BY_FIRST: dict[str, tuple[Style, ...]] = {
     char: tuple(s for s in STYLES if char in s.first) for char in {c for s in STYLES for c in s.first}

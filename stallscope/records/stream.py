@@ -4,17 +4,25 @@ Besides taking each line's prefix apart (:mod:`stallscope.records.prefix`), this
 state that spans lines lives: the format seen last (tried first on the next line), multi-line
 records (util-linux and journalctl indent their continuation lines, ``/dev/kmsg`` and journald
 escape or embed the newline), pieces of one message that the transport split (netconsole
-datagrams logged by rsyslog, ``ncfrag=`` fragments, lines hard-wrapped by a mailer) and journald
-export entries. One record is held back so that a following piece can still be glued to it.
+datagrams logged by rsyslog, ``ncfrag=`` fragments, lines hard-wrapped by a mailer), records
+printed into the middle of another line, and journald entries that span several lines (export,
+verbose, json-pretty). One record is held back so that a following piece can still be glued to it.
+
+Whether two pieces are one line is decided by the grammars: a wrapped line is joined back, and
+a line another record was printed into is split, only when the result is a line they understand
+(:meth:`stallscope.parse.lines.LineParser.template`). What was repaired is counted per input
+(``InputStats.repaired``) and said in the ``corrupted`` field of the records it touched.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 
-from stallscope.records import console, journal
-from stallscope.records.prefix import Prefix, Record, Style, detect, inner, outer
+from stallscope.parse.lines import LineParser, shared_parser
+from stallscope.records import console, journal, paste
+from stallscope.records.prefix import DMESG_CLOCKS, Prefix, Record, Style, caller_only, detect, inner, outer
 
 # Dictionary lines after a /dev/kmsg record: " SUBSYSTEM=acpi", " DEVICE=+acpi:PNP0A03:00".
 _KMSG_DICT = re.compile(r" [A-Z0-9_]+=")
@@ -23,15 +31,46 @@ _RSYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
 _NCFRAG = re.compile(r"ncfrag=(\d+)/")
 # Lines a mail or a grep put between log lines; never glued to the line before.
 _MARKERS = ("(...", "--", "> ")
-# Mailers and bugzilla wrap near this column: an unprefixed line whose first word would not
-# have fit after the previous line is the rest of that line.
-_WRAP_WIDTH = 72
 # Formats whose writer aligns a multi-line record's later lines under the message text.
 _ALIGNED = frozenset({
-    "dmesg", "dmesg-raw", "dmesg-T", "dmesg-x", "dmesg-iso", "dmesg-relative", "syslog",
-    "syslog-rfc3339", "journal-short-full", "journal-short-monotonic", "journal-short-unix",
+    "dmesg", "dmesg-raw", "dmesg-T", "dmesg-x", "dmesg-iso", "dmesg-relative", "dmesg-delta", "syslog",
+    "syslog-no-date", "syslog-rfc3339", "journal-short-full", "journal-short-monotonic", "journal-short-delta",
+    "journal-short-unix",
 })
 _EXPORT_START = ("__CURSOR=", "__REALTIME_TIMESTAMP=")
+# What the first line of a journal entry (export, verbose, json and its variants) can start with;
+# the blank is json-sse's end of an event.
+_JOURNAL_FIRST = frozenset({"", "_", "{", "\x1e", "d", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
+# journalctl -o verbose: an entry starts with its time and cursor, its fields follow indented by
+# four blanks, and a field's later lines are aligned under its value.
+_VERBOSE_HEAD = re.compile(r"[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[s=[0-9a-f]+;i=[0-9a-f]+;")
+_VERBOSE_FIELD = re.compile(r"    ([A-Z0-9_]+)=")
+# journalctl -o json-pretty: one entry is at most a few dozen lines.
+_JSON_PRETTY_LINES = 400
+# A record printed into the middle of a line (no line buffering on the console, two CPUs
+# printing at once): printk's own "[%5lu.%06lu]" (with its caller id) inside the text. And
+# printk's report that the console lost messages, glued to whatever was printed around it.
+_SPLICE = re.compile(r"\[\s*(\d+\.\d{6})\](?:\[\s*([TC]\d+(?:@C\d+)?)\])? ?|" + console.DROPPED.pattern)
+_STAMP_INSIDE = re.compile(r"\[\s*\d+\.\d{6}\]")
+# A head whose rest is missing waits this many physical lines for it.
+_ORPHAN_WINDOW = 32
+# Lines longer than this are not joined to anything (printk caps a record near 1 KiB).
+_MAX_JOINED = 2048
+# Mailers and bug trackers wrap near this column.
+_WRAP_WIDTH = 72
+# A line broken more than this many times is not put back together.
+_MAX_HELD = 3
+
+# What the record layer repaired, said in the ``corrupted`` field of the records it touched (and
+# so of the task rows they belong to). Each repair is counted in InputStats.repaired under the
+# name in brackets.
+CUT_HEAD = "another record was printed into this line"  # [split-at-timestamp]
+CUT_TAIL = "printed into the middle of another line"
+AFTER_MARKER = "printed on one line with a dropped-messages marker"  # [dropped-marker-cut-off]
+WRAP_JOINED = "a wrapped line joined back"  # [wrap-joined]
+ORPHAN_JOINED = "its rest, printed later, joined back"  # [tail-joined]
+_DROPPED = " messages dropped"
+REPAIR_REASONS = (CUT_HEAD, CUT_TAIL, AFTER_MARKER, WRAP_JOINED, ORPHAN_JOINED)
 
 
 def _unescape_kmsg(text: str) -> str:
@@ -45,26 +84,89 @@ def _unescape_rsyslog(text: str) -> str:
     return _RSYSLOG_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text)
 
 
+def _also(record: Record, why: str) -> Record:
+    """``record`` with ``why`` added to what its ``corrupted`` says."""
+    known = record.corrupted
+    return record._replace(corrupted=why if known is None else f"{known}; {why}")
+
+
+def _joins(head: str, pieces: list[str]) -> Iterator[str]:
+    """The ways a line broken into ``head`` and ``pieces`` may have read: broken at a blank (which
+    the break swallowed or kept), or inside a word or a frame ("isolat" / "ed(anon)"); at a blank
+    first, at every break."""
+    joined = [head]
+    for piece in pieces:
+        grown = []
+        for text in joined:
+            grown.append(f"{text.rstrip()} {piece.lstrip()}")
+            if not text[-1:].isspace() and not piece[:1].isspace():
+                grown.append(text + piece)
+        joined = grown
+    yield from joined
+
+
+def rewrites(text: str, body: str) -> bool:
+    """Whether the line reader does more to a prefixed line ``text`` than take its prefix off and
+    hand ``body`` on (Unicode spaces made blanks, a record printed into it cut out): the fast path
+    (:mod:`stallscope.bulk`) leaves such a line to it."""
+    return paste.has_unicode_space(text) or splices_in(body)
+
+
+def splices_in(body: str) -> bool:
+    """Whether the record layer may cut ``body`` (a printk timestamp inside it, a dropped marker)."""
+    return (_STAMP_INSIDE.search(body, 1) is not None) or ("**" in body and console.DROPPED.search(body) is not None)
+
+
 class _Reader:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, parser: LineParser | None = None, repairs: dict[str, int] | None = None) -> None:
         self.source = source
+        self.parser = parser
+        self.repairs: dict[str, int] = {} if repairs is None else repairs
         self.style: Style | None = None
         self.pending: Record | None = None
         self.pad = ""
-        self.prev_len = 0
-        self.prefixed = False
         self.hosts: set[str] = set()
         self.last_ts: dict[str | None, float] = {}
         self.export: dict[str, str] | None = None
         self.export_line = 0
         self.journal_host = ""
+        self.verbose: dict[str, str] | None = None
+        self.verbose_key = ""
+        self.verbose_line = 0
+        self.pretty: list[str] | None = None
+        self.pretty_line = 0
+        self.sse = False
+        self.quoted = False
+        # Physical length of the last line (what a mailer saw) and the pieces of a broken line
+        # that wait for the rest of it.
+        self.prev_len = 0
+        self.held: list[tuple[int, str]] = []
+        self.prefixed = False  # a line with a capture prefix was read
+        # The head of a line another record was printed into, waiting for its rest.
+        self.open_head: Record | None = None
+        self.open_until = 0
+
+    # -- the grammars' word ------------------------------------------------------------------
+    def kind(self, body: str) -> str | None:
+        """The line kind the grammars give ``body``, or None."""
+        if self.parser is None:
+            self.parser = shared_parser()
+        template = self.parser.template(body)
+        return None if template is None else template.kind
+
+    def repaired(self, what: str) -> None:
+        self.repairs[what] = self.repairs.get(what, 0) + 1
 
     # -- emitting ---------------------------------------------------------------------------
     def push(self, record: Record) -> Iterator[Record]:
+        if self.held:
+            yield from self.release()
+        if self.open_head is not None and record.body:
+            record = self.rejoin(record)
         if record.ts is not None:
             last = self.last_ts.get(record.host)
             if last is not None and record.ts < last:
-                record = record._replace(corrupted="timestamp goes backwards")
+                record = _also(record, "timestamp goes backwards")
             self.last_ts[record.host] = record.ts
         if self.pending is not None:
             yield self.pending
@@ -88,14 +190,33 @@ class _Reader:
 
     # -- one physical line ------------------------------------------------------------------
     def feed(self, number: int, text: str) -> Iterator[Record]:
+        if text[:1] not in _JOURNAL_FIRST and self.export is None and self.verbose is None and self.pretty is None:
+            # Not a journal entry's line (most lines): straight to the console cleaner and prefixes.
+            if console.is_clean(text):
+                yield from self.line(number, text)
+                self.prev_len = len(text)
+                return
+            yield from self.console_line(number, text)
+            return
         if self.export is not None or text.startswith(_EXPORT_START):
             yield from self.export_field(number, text)
             return
-        if text[:1] == "{":
-            entry = journal.json_entry(text)
-            if entry is not None:
-                yield from self.emit_lines(number, entry.prefix, entry.message)
+        if self.verbose is not None or (text[:1].isupper() and _VERBOSE_HEAD.match(text)):
+            yield from self.verbose_field(number, text)
+            return
+        if self.pretty is not None or text == "{":
+            yield from self.pretty_line_of(number, text)
+            return
+        if text[:1] in ("{", "\x1e", "d"):
+            found = self.json_line(text)
+            if found is not None:
+                yield from self.emit_lines(number, found.prefix, found.message)
                 return
+        elif not text and self.sse:
+            return  # the blank line that ends an event of journalctl -o json-sse
+        yield from self.console_line(number, text)
+
+    def console_line(self, number: int, text: str) -> Iterator[Record]:
         if console.is_clean(text):
             yield from self.line(number, text)
             self.prev_len = len(text)
@@ -104,11 +225,30 @@ class _Reader:
                 yield from self.line(number, piece)
                 self.prev_len = len(piece)
 
-    def line(self, number: int, text: str) -> Iterator[Record]:
+    def json_line(self, text: str) -> journal.JournalEntry | None:
+        """One entry of ``journalctl -o json``, ``json-seq`` (a record separator before it) or
+        ``json-sse`` ("data: " before it)."""
+        if text[:1] == "{":
+            return journal.json_entry(text)
+        if text[:2] == "\x1e{":
+            return journal.json_entry(text[1:], "journal-json-seq")
+        if text.startswith("data: {"):
+            found = journal.json_entry(text[6:], "journal-json-sse")
+            self.sse = self.sse or found is not None
+            return found
+        return None
+
+    def line(self, number: int, text: str, unwrapped: bool = False) -> Iterator[Record]:
         if not text:
             self.pad = ""
-            yield from self.push(Record(self.source, number, None, None, ""))
+            self.quoted = False
+            # A blank line is taken for part of the output of the machine whose line came before
+            # it (it ends that machine's block), as in a log of one machine without prefixes.
+            host = self.pending.host if self.pending is not None else None
+            yield from self.push(Record(self.source, number, host, None, ""))
             return
+        if not text.isascii():
+            text = paste.normalize(text)
         first = text[0]
         if first == " ":
             if self.style is not None and self.style.name == "kmsg" and _KMSG_DICT.match(text):
@@ -119,10 +259,20 @@ class _Reader:
                 return
         pre = self.prefix(text)
         if pre is None:
+            rest = None if unwrapped else self.unwrap(text)
+            if rest is not None:
+                yield from self.line(number, rest, True)
+                return
             yield from self.unprefixed(number, text)
             return
+        if not unwrapped:
+            self.quoted = False
+        if self.held:
+            yield from self.release()
         self.prefixed = True
         body = text[pre.end :]
+        if pre.tag is not None:
+            body = f"{pre.tag}: {body}" if pre.tag else body
         fmt = pre.fmt
         if fmt in ("kmsg", "netconsole-ext"):
             yield from self.kmsg(number, pre, text, body)
@@ -141,8 +291,11 @@ class _Reader:
         if "#0" in body and fmt.startswith("syslog"):
             yield from self.emit_lines(number, pre, _unescape_rsyslog(body))
             return
-        yield from self.push(Record(self.source, number, pre.host, pre.ts, body, pre.wall, pre.caller,
-                                    pre.level, None, fmt))
+        record = Record(self.source, number, pre.host, pre.ts, body, pre.wall, pre.caller, pre.level, None, fmt)
+        if splices_in(body):
+            yield from self.splice(record)
+            return
+        yield from self.push(record)
 
     def prefix(self, text: str) -> Prefix | None:
         """Outer and inner prefix of a line, trying the style of the previous line first."""
@@ -153,48 +306,193 @@ class _Reader:
                 if found is not None:
                     ts, caller, end = found
                     # A journalctl short-monotonic line also starts with "[ts] ".
-                    if not text.startswith(" kernel: ", text.find(" ", end)):
+                    if not text.startswith("kernel: ", end) and not text.startswith(
+                            " kernel: ", text.find(" ", end)):
                         if self.journal_host and text.startswith(self.journal_host, end):
                             # short-monotonic shows a program's /dev/kmsg line with its own tag
                             host = self.journal_host.rstrip()
                             return Prefix(self.style.name, end + len(host) + 1, host=host, ts=ts)  # type: ignore[union-attr]
                         return Prefix("dmesg", end, ts=ts, caller=caller, inner=True)
+                alone = caller_only(text, 0)
+                if alone is not None:  # printk.time=0 with CONFIG_PRINTK_CALLER
+                    return Prefix("dmesg", alone[1], caller=alone[0])
             hit = detect(text)
             if hit is None:
                 return None
             self.style, pre = hit
-            self.journal_host = f"{pre.host} " if pre.fmt == "journal-short-monotonic" else ""
-        if pre.ts is None and pre.fmt not in ("kmsg", "netconsole-ext"):
+            self.journal_host = (f"{pre.host} " if pre.host and pre.fmt in (
+                "journal-short-monotonic", "journal-short-delta") else "")
+        if pre.ts is None and pre.fmt not in ("kmsg", "netconsole-ext", "logcat"):
             found = inner(text, pre.end)
             if found is not None:
                 ts, caller, end = found
                 return pre._replace(ts=ts, caller=caller, end=end, inner=True)
+            if pre.fmt == "dmesg-x":
+                # dmesg -x with -T, -e or --time-format delta: the clock follows the level.
+                for clock in DMESG_CLOCKS:
+                    match = clock.pattern.match(text, pre.end)
+                    if match is not None:
+                        pre = pre._replace(end=match.end(), wall=clock.convert(match).wall)
+                        break
+            if pre.caller is None and text.startswith("[", pre.end):
+                alone = caller_only(text, pre.end)
+                if alone is not None:
+                    return pre._replace(caller=alone[0], end=alone[1])
         return pre
 
+    def unwrap(self, text: str) -> str | None:
+        """``text`` without what a paste put in front of its capture prefix (:data:`paste.WRAPPERS`),
+        or None when nothing is to be taken off."""
+        rest = text
+        quote = None
+        for _ in range(3):
+            for name, pattern in paste.WRAPPERS:
+                match = pattern.match(rest)
+                if match is not None and match.end():
+                    if name == "quote" and quote is None and rest is text:
+                        quote = text[match.end() :]
+                    rest = rest[match.end() :]
+                    break
+            else:
+                break
+            if rest and self.prefix(rest) is not None:
+                self.quoted = quote is not None
+                return rest
+        if quote is not None and self.quoted:
+            return quote  # a later line of a quoted excerpt (a continuation line, a blank)
+        self.quoted = False
+        return None
+
     def unprefixed(self, number: int, text: str) -> Iterator[Record]:
-        if (
-            self.prefixed
-            and self.pending is not None
-            and not text[0].isspace()  # first: a line of blanks only has no first word
-            and self.prev_len + 1 + len(text.split(None, 1)[0]) > _WRAP_WIDTH
-            and not text.startswith(_MARKERS)
-        ):
-            # A mailer or bugzilla broke the line and swallowed the blank at the break.
-            self.glue(" " + text)
+        if splices_in(text):
+            yield from self.splice(Record(self.source, number, None, None, text))
+            return
+        if self.wrapped(number, text):
             return
         stripped = console.strip_prompt(text)
         if stripped is not text and stripped:
             yield from self.line(number, stripped)
             return
-        dropped = console.DROPPED.search(text)
-        if dropped is not None:
-            if dropped.start():
-                yield from self.push(Record(self.source, number, None, None, text[: dropped.start()]))
-            yield from self.push(Record(self.source, number, None, None, dropped.group(0),
-                                        corrupted=f"{dropped.group(1)} messages dropped"))
-            return
         yield from self.push(Record(self.source, number, None, None, text))
 
+    def wrapped(self, number: int, text: str) -> bool:
+        """Glue ``text`` to the held record if it is the rest of that line, broken off by a mailer
+        or a web page (perhaps more than once: up to :data:`_MAX_HELD` pieces wait for the rest).
+
+        The grammars must understand the joined line. A piece they understand alone is a line of
+        its own (a comm may hold blanks: "<any words> invoked oom-killer: ..." would swallow the
+        line before it), unless it came without a prefix in a prefixed log, after a prefixed line
+        that it would not have fitted on, and the joined line is of that line's kind if it has one
+        (a Mem-Info zone line wrapped into what reads as counters, a task-state line whose flags
+        read as a bare address, a frame broken after its "?").
+        A line they understand already is only taken for a broken one if the piece would not have
+        fitted on it (:data:`_WRAP_WIDTH`): some kinds end in free text ("Call Trace:" and what
+        follows it).
+        """
+        pending = self.pending
+        if (
+            pending is None
+            or not pending.body.strip()
+            or not text.strip()
+            or text.startswith(_MARKERS)
+            or len(pending.body) + sum(len(t) for _, t in self.held) + len(text) > _MAX_JOINED
+            or (pending.corrupted is not None and pending.corrupted.endswith(_DROPPED))
+        ):
+            return False
+        head_kind = self.kind(pending.body)
+        tail_kind = self.kind(text)
+        fits = self.prev_len + 1 + len(text.split(None, 1)[0]) <= _WRAP_WIDTH
+        if tail_kind is not None and (fits or not self.prefixed or pending.fmt is None):
+            return False
+        if head_kind is not None and fits and not self.held:
+            return False
+        for joined in _joins(pending.body, [t for _, t in self.held] + [text]):
+            kind = self.kind(joined)
+            if kind is not None and (tail_kind is None or head_kind in (None, kind)):
+                return self.join_wrapped(pending, joined)
+        if tail_kind is None and len(self.held) < _MAX_HELD:
+            self.held.append((number, text))
+            return True
+        return False
+
+    def join_wrapped(self, pending: Record, joined: str) -> bool:
+        self.held = []
+        self.pending = _also(pending._replace(body=joined), WRAP_JOINED)
+        self.repaired("wrap-joined")
+        return True
+
+    def release(self) -> Iterator[Record]:
+        """The pieces held for a join that did not come: each is a line of its own."""
+        held, self.held = self.held, []
+        for number, text in held:
+            yield from self.push(Record(self.source, number, None, None, text))
+
+    # -- records printed into each other ------------------------------------------------------
+    def splice(self, record: Record) -> Iterator[Record]:
+        """Cut ``record`` where printk's timestamp or a dropped-messages marker sits inside it.
+
+        A marker is never part of a message: it is always cut off (and tells the builder that
+        lines are missing). At a timestamp the line is cut only if the whole is not understood and
+        a piece is; a head that is not understood then waits for its rest (:meth:`rejoin`).
+        """
+        body = record.body
+        cuts = [m for m in _SPLICE.finditer(body) if m.start() or m.group(1) is None]
+        marked = any(m.group(1) is None for m in cuts)
+        if not marked and self.kind(body) is not None:
+            yield from self.push(record)
+            return
+        head = body[: cuts[0].start()]
+        pieces: list[Record] = []
+        if head.strip():
+            pieces.append(_also(record._replace(body=head.rstrip() if marked else head), CUT_HEAD))
+        interrupted = False  # a record was printed into text, not only after a marker
+        for i, cut in enumerate(cuts):
+            text = body[cut.end() : cuts[i + 1].start() if i + 1 < len(cuts) else len(body)]
+            if cut.group(1) is None:
+                count = cut.group(_SPLICE.groups)  # DROPPED's own group: how many
+                pieces.append(Record(self.source, record.line, record.host, None, cut.group(0),
+                                     corrupted=f"{count} messages dropped"))
+                if text.strip():
+                    pieces.append(Record(self.source, record.line, record.host, None, text.strip(), None,
+                                         record.caller, None, AFTER_MARKER, record.fmt))
+                continue
+            after_marker = i > 0 and cuts[i - 1].group(1) is None and not body[cuts[i - 1].end() : cut.start()].strip()
+            interrupted = interrupted or not after_marker
+            pieces.append(Record(self.source, record.line, record.host, float(cut.group(1)), text, None,
+                                 cut.group(2) or record.caller, None, AFTER_MARKER if after_marker else CUT_TAIL,
+                                 record.fmt or "dmesg"))
+        understood = [self.kind(p.body) if not p.corrupted.endswith(_DROPPED) else None for p in pieces]  # type: ignore[union-attr]
+        if not marked and not any(understood):
+            yield from self.push(record)  # nothing gained: the line stays as printed
+            return
+        if head.strip() and interrupted and understood[0] is None:
+            self.open_head, self.open_until = pieces[0], record.line + _ORPHAN_WINDOW
+        self.repaired("split-at-timestamp" if interrupted else "dropped-marker-cut-off")
+        for piece in pieces:
+            if piece.corrupted == CUT_HEAD and not interrupted:
+                piece = piece._replace(corrupted=AFTER_MARKER)
+            yield from self.push(piece)
+
+    def rejoin(self, record: Record) -> Record:
+        """``record`` joined to the open head if it is that line's rest (and understood only so)."""
+        head = self.open_head
+        assert head is not None
+        if record.line > self.open_until:
+            self.open_head = None
+            return record
+        if record is head or record.host != head.host or record.corrupted is not None:
+            return record  # the head itself, another machine's line, a piece of a repair
+        if self.kind(record.body) is not None:
+            return record
+        for joined in _joins(head.body, [record.body]):
+            if self.kind(joined) is not None:
+                self.open_head = None
+                self.repaired("tail-joined")
+                return record._replace(body=joined, ts=record.ts if record.ts is not None else head.ts,
+                                       corrupted=f"{ORPHAN_JOINED} (its head is line {head.line})")
+        return record
+
+    # -- transports -------------------------------------------------------------------------
     def kmsg(self, number: int, pre: Prefix, text: str, body: str) -> Iterator[Record]:
         self.pad = ""
         if "\\x" in body:
@@ -239,17 +537,78 @@ class _Reader:
             name, _, value = text.partition("=")
             self.export[name] = value
 
+    def verbose_field(self, number: int, text: str) -> Iterator[Record]:
+        """One line of ``journalctl -o verbose``: an entry's head line, a field or a field's later line."""
+        if self.verbose is not None:
+            field = _VERBOSE_FIELD.match(text)
+            if field is not None:
+                self.verbose_key = field.group(1)
+                self.verbose[self.verbose_key] = text[field.end() :]
+                if self.verbose_key == "MESSAGE":
+                    self.verbose_line = number
+                return
+            indent = 5 + len(self.verbose_key)
+            if self.verbose_key and text.startswith(" " * indent):
+                self.verbose[self.verbose_key] += "\n" + text[indent:]
+                return
+            yield from self.verbose_entry()
+        if _VERBOSE_HEAD.match(text):
+            self.verbose, self.verbose_key, self.verbose_line = {}, "", number
+        else:
+            yield from self.feed(number, text)
+
+    def verbose_entry(self) -> Iterator[Record]:
+        fields, self.verbose = self.verbose, None
+        found = journal.entry(fields or {}, "journal-verbose")
+        if found is not None:
+            yield from self.emit_lines(self.verbose_line, found.prefix, found.message)
+
+    def pretty_line_of(self, number: int, text: str) -> Iterator[Record]:
+        """One line of ``journalctl -o json-pretty``: an entry is the lines from "{" to "}"."""
+        if self.pretty is None:
+            self.pretty, self.pretty_line = [], number
+        self.pretty.append(text)
+        if text != "}" and len(self.pretty) < _JSON_PRETTY_LINES:
+            return
+        lines, self.pretty = self.pretty, None
+        try:
+            fields = json.loads("\n".join(lines))
+        except ValueError:
+            fields = None
+        found = journal.entry(fields, "journal-json-pretty") if isinstance(fields, dict) else None
+        if found is not None:
+            yield from self.emit_lines(self.pretty_line, found.prefix, found.message)
+            return
+        # Not an entry after all: every line is read as any other line.
+        for offset, piece in enumerate(lines):
+            yield from self.line(self.pretty_line + offset, piece) if piece != "{" else self.push(
+                Record(self.source, self.pretty_line + offset, None, None, piece))
+
     def flush(self) -> Iterator[Record]:
+        if self.held:
+            yield from self.release()
         if self.export:
             yield from self.export_field(self.export_line, "")
+        if self.verbose is not None:
+            yield from self.verbose_entry()
+        if self.pretty:
+            lines, self.pretty = self.pretty, None
+            for offset, piece in enumerate(lines):
+                yield from self.push(Record(self.source, self.pretty_line + offset, None, None, piece))
         if self.pending is not None:
             yield self.pending
             self.pending = None
 
 
-def records(source: str, lines: Iterable[str]) -> Iterator[Record]:
-    """Number the physical lines of ``source`` from 1 and take their prefixes apart."""
-    reader = _Reader(source)
+def records(
+    source: str, lines: Iterable[str], parser: LineParser | None = None, repairs: dict[str, int] | None = None
+) -> Iterator[Record]:
+    """Number the physical lines of ``source`` from 1 and take their prefixes apart.
+
+    ``parser`` decides what is one line (the process-wide one when omitted); ``repairs`` counts
+    what was repaired, by kind (the names in brackets beside :data:`CUT_HEAD` and the others).
+    """
+    reader = _Reader(source, parser, repairs)
     number = 0
     for text in lines:
         number += 1

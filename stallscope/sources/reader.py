@@ -2,12 +2,15 @@
 
 Compression is recognised by magic bytes, not by file name, because rotated and piped logs
 rarely keep an honest suffix. Bytes that are not UTF-8 are replaced, never fatal: a console
-capture of a failing machine often carries line noise.
+capture of a failing machine often carries line noise. A log saved as UTF-16 (Windows editors,
+PowerShell's ``>``) is recognised by its byte-order mark or its NUL bytes and read as the same
+text in UTF-8; a UTF-8 byte-order mark is dropped.
 """
 
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -175,6 +178,124 @@ def _journal(name: str, directory: bool) -> BinaryIO:
         raise InputError(f"{name}: cannot run journalctl ({error.strerror or error})") from None
 
 
+_UTF8_BOM = codecs.BOM_UTF8
+_UTF16_BOMS = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# How much of the start is looked at to tell UTF-16 without a byte-order mark: text in UTF-16 has
+# a NUL in every other byte (ASCII), which a UTF-8 log never has.
+_SNIFF_BYTES = 64
+
+
+def _mostly_ascii_utf16(data: bytes, encoding: str) -> bool:
+    """Whether ``data`` reads as UTF-16 text of mostly ASCII characters (a kernel log): line noise
+    that happens to start with the bytes of a byte-order mark does not."""
+    pairs = len(data) // 2
+    high = data[1 : 2 * pairs : 2] if encoding == "utf-16-le" else data[0 : 2 * pairs : 2]
+    return pairs > 0 and high.count(0) * 2 >= pairs
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    pairs = len(head) // 2
+    if pairs < 8:
+        return None
+    even, odd = head[0 : 2 * pairs : 2], head[1 : 2 * pairs : 2]
+    if odd.count(0) == pairs and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) == pairs and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+class _Transcoded(io.RawIOBase):
+    """A UTF-16 byte stream read as UTF-8 bytes."""
+
+    def __init__(self, head: bytes, rest: BinaryIO, encoding: str) -> None:
+        self._decoder = codecs.getincrementaldecoder(encoding)("replace")
+        self._rest = rest
+        self._head = head
+        self._out = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._out and not self._done:
+            raw = self._head or self._rest.read(1 << 16)
+            self._head = b""
+            if not raw:
+                self._done = True
+                self._out = self._decoder.decode(b"", final=True).encode("utf-8")
+            else:
+                self._out = self._decoder.decode(raw).encode("utf-8")
+        size = min(len(buffer), len(self._out))
+        buffer[:size] = self._out[:size]
+        self._out = self._out[size:]
+        return size
+
+
+def utf16_encoding(head: bytes) -> str | None:
+    """The UTF-16 byte order of a stream starting with ``head`` (its first bytes), or None."""
+    for bom, encoding in _UTF16_BOMS:
+        if head.startswith(bom) and _mostly_ascii_utf16(head[len(bom) : _SNIFF_BYTES], encoding):
+            return encoding
+    return _utf16_without_bom(head[:_SNIFF_BYTES])
+
+
+def utf8_stream(stream: BinaryIO) -> BinaryIO:
+    """``stream`` as UTF-8 bytes: a byte-order mark dropped, UTF-16 transcoded."""
+    head = stream.read(_SNIFF_BYTES)
+    encoding = utf16_encoding(head)
+    if encoding is not None:
+        bom = len(codecs.BOM_UTF16_LE) if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else 0
+        return io.BufferedReader(_Transcoded(head[bom:], stream, encoding))  # type: ignore[return-value]
+    if head.startswith(_UTF8_BOM):
+        head = head[len(_UTF8_BOM) :]
+    return _HeadThen(head, stream)  # type: ignore[return-value]
+
+
+class _HeadThen:
+    """Bytes already read, then the rest of the stream: read(), readinto() and readline() as the
+    stream's own (errors of the stream itself pass through unchanged)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = io.BytesIO(head)
+        self._left = len(head)
+        self._rest = rest
+
+    def readline(self) -> bytes:
+        if not self._left:
+            return self._rest.readline()
+        line = self._head.readline()
+        self._left -= len(line)
+        return line if line.endswith(b"\n") else line + self._rest.readline()
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._left:
+            return self._rest.read(size)
+        data = self._head.read(size)
+        self._left -= len(data)
+        if size < 0:
+            return data + self._rest.read()
+        return data + self._rest.read(size - len(data)) if len(data) < size else data
+
+    def readinto(self, view: memoryview) -> int:
+        if not self._left and hasattr(self._rest, "readinto"):
+            return self._rest.readinto(view)  # type: ignore[no-any-return]
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._left:
+            line = self.readline()
+            while line and self._left:
+                yield line
+                line = self.readline()
+            if line:
+                yield line
+        yield from self._rest  # the stream's own line iteration: most lines never pass through here
+
+
 def _text_lines(stream: BinaryIO) -> Iterator[str]:
     for raw in stream:
         yield raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -189,9 +310,10 @@ def iter_lines(name: str) -> Iterator[str]:
     source, stream = open_binary(name)
     try:
         try:
-            first = stream.readline()
+            text = utf8_stream(stream)
+            first = text.readline()
             lines = export_lines if first.startswith(EXPORT_MAGIC) else _text_lines
-            yield from lines(_Prepended(first, stream))
+            yield from lines(_Prepended(first, text))  # type: ignore[arg-type]
         except (EOFError, OSError, lzma.LZMAError, ValueError) as error:
             what = source.compression or "file"
             raise InputError(f"{name}: {what} data ends early or is corrupt ({error})") from None

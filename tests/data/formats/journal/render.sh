@@ -8,6 +8,11 @@ out=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 /lib/systemd/systemd-journal-remote -o "$work/k.journal" "$export_file" 2>/dev/null
-for mode in short short-full short-iso short-iso-precise short-precise short-monotonic short-unix cat json export; do
+for mode in short short-full short-iso short-iso-precise short-precise short-monotonic short-unix cat json export \
+        short-delta with-unit verbose json-pretty json-seq json-sse; do
     TZ=UTC SYSTEMD_COLORS=0 journalctl --file="$work/k.journal" -k -o "$mode" --no-pager > "$out/journalctl-k-$mode.txt"
+done
+for mode in short short-monotonic; do
+    TZ=UTC SYSTEMD_COLORS=0 journalctl --file="$work/k.journal" -k -o "$mode" --no-hostname --no-pager \
+        > "$out/journalctl-k-$mode-no-hostname.txt"
 done
