@@ -46,7 +46,7 @@ from stallscope.capture.state_lines import StateOf, compile_state_of, state_comm
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
 from stallscope.records.prefix import Record
-from stallscope.records.stream import _RSYSLOG_ESCAPE, _Reader, records, rewrites
+from stallscope.records.stream import RSYSLOG_ESCAPE, RecordReader, records, rewrites
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
 from stallscope.sources.reader import open_binary, utf8_stream
 
@@ -259,7 +259,7 @@ class BulkReader:
         # Whether the input is journalctl's short-monotonic output (decided on its first lines).
         self._journal: bool | None = None
         # The record reader of every line the fast path does not take, for the whole input.
-        self.reader = _Reader(source, parser, stats.repaired)
+        self.reader = RecordReader(source, parser, stats.repaired)
         # (first line, statistics) of each phase of the input; one phase unless read_window
         # reads the lines around a piece of a file as well.
         self.phases: list[tuple[int, InputStats]] = [(1, stats)]
@@ -272,7 +272,7 @@ class BulkReader:
     def _learn(self, raw: str, key: bytes) -> KeyInfo:
         if b"\x00" in key:
             return _INELIGIBLE  # console noise or a byte that is not ASCII: the reader's to clean
-        pre = _Reader(self.source).prefix(raw) if raw else None
+        pre = RecordReader(self.source).prefix(raw) if raw else None
         if pre is None or pre.ts is None or pre.caller is not None or pre.fmt not in FAST_FORMATS:
             return _INELIGIBLE
         if not raw[: pre.end].isascii():
@@ -282,7 +282,7 @@ class BulkReader:
             # knows what to glue it to.
             return _INELIGIBLE
         body = raw[pre.end :]
-        if "#0" in body and pre.fmt.startswith("syslog") and _RSYSLOG_ESCAPE.search(body):
+        if "#0" in body and pre.fmt.startswith("syslog") and RSYSLOG_ESCAPE.search(body):
             return _INELIGIBLE  # rsyslog escapes: the record layer rewrites the body
         if rewrites(raw, body):
             return _INELIGIBLE  # Unicode spaces, a record printed into this one: the record layer's
@@ -603,7 +603,7 @@ class BulkReader:
         """The wall time the record layer makes of a prefix's date text (syslog has no year)."""
         wall = self.walls.get(text)
         if wall is None:
-            pre = _Reader(self.source).prefix(raw)
+            pre = RecordReader(self.source).prefix(raw)
             assert pre is not None
             wall = pre.wall
             if len(self.walls) > 100_000:

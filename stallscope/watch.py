@@ -44,7 +44,7 @@ from stallscope.capture.model import Capture, InputStats
 from stallscope.diagnose import diagnose, host_views
 from stallscope.outputs import write_stdout
 from stallscope.records.prefix import Record
-from stallscope.records.stream import _Reader
+from stallscope.records.stream import RecordReader
 from stallscope.render.layout import Fitted, Wrapped
 from stallscope.render.text import Spark, finding_panel
 from stallscope.rules.base import Finding, HostView
@@ -176,7 +176,7 @@ class LiveCapture:
         self.builder = CaptureBuilder(keep_unparsed=keep_unparsed)
         self.stats = InputStats(name)
         self.builder.start_input(self.stats)
-        self._reader = _Reader(name)
+        self._reader = RecordReader(name)
         self._parser = line_parser()
         self._carry = bytearray()
         self._skipping = False  # inside an overlong line whose head is kept: drop up to its newline

@@ -55,3 +55,15 @@ def test_readme_rule_table_is_the_rules_own_words() -> None:
     assert listed == [rule.RULE for rule in ALL_RULES]
     for rule, row in zip(ALL_RULES, rows, strict=True):
         assert rule.SUMMARY in row and rule.SEVERITY in row
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    """A name starting with ``_`` is its module's own: code elsewhere in the package that needs it
+    needs a public name (tests may reach into a module they test)."""
+    private: list[str] = []
+    for path in sorted((ROOT / "stallscope").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stallscope"):
+                private += [f"{path.relative_to(ROOT)}: {node.module}.{alias.name}" for alias in node.names
+                            if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert private == []

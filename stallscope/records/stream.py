@@ -27,7 +27,7 @@ from stallscope.records.prefix import DMESG_CLOCKS, Prefix, Record, Style, calle
 # Dictionary lines after a /dev/kmsg record: " SUBSYSTEM=acpi", " DEVICE=+acpi:PNP0A03:00".
 _KMSG_DICT = re.compile(r" [A-Z0-9_]+=")
 _KMSG_ESCAPE = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
-_RSYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
+RSYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
 _NCFRAG = re.compile(r"ncfrag=(\d+)/")
 # Lines a mail or a grep put between log lines; never glued to the line before.
 _MARKERS = ("(...", "--", "> ")
@@ -81,7 +81,7 @@ def _unescape_kmsg(text: str) -> str:
 
 
 def _unescape_rsyslog(text: str) -> str:
-    return _RSYSLOG_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text)
+    return RSYSLOG_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text)
 
 
 def _also(record: Record, why: str) -> Record:
@@ -117,7 +117,7 @@ def splices_in(body: str) -> bool:
     return (_STAMP_INSIDE.search(body, 1) is not None) or ("**" in body and console.DROPPED.search(body) is not None)
 
 
-class _Reader:
+class RecordReader:
     def __init__(self, source: str, parser: LineParser | None = None, repairs: dict[str, int] | None = None) -> None:
         self.source = source
         self.parser = parser
@@ -608,7 +608,7 @@ def records(
     ``parser`` decides what is one line (the process-wide one when omitted); ``repairs`` counts
     what was repaired, by kind (the names in brackets beside :data:`CUT_HEAD` and the others).
     """
-    reader = _Reader(source, parser, repairs)
+    reader = RecordReader(source, parser, repairs)
     number = 0
     for text in lines:
         number += 1
