@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.events import NOTABLE_EVENTS
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import TraceCodes, guilty_modes, trace_codes
 from stallscope.capture.trajectories import combine, group_numbers, text_codes
 from stallscope.diagnose import BY_FILE, Machine, machine_keys, machine_reason, source_families
-from stallscope.render.sections import NOTABLE_EVENTS
 from stallscope.rules.base import Finding, Severity
 
 # Kernel reports that mean something stalled (the rest, such as a Mem-Info dump, only add context).

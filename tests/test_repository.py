@@ -67,3 +67,20 @@ def test_no_module_imports_a_private_name_of_another() -> None:
                 private += [f"{path.relative_to(ROOT)}: {node.module}.{alias.name}" for alias in node.names
                             if alias.name.startswith("_") and not alias.name.startswith("__")]
     assert private == []
+
+
+# Modules that present results (they may use the renderers); every other module is the pipeline
+# or the domain under it and must not depend on how results are shown.
+_PRESENTERS = {"cli.py", "entry.py", "manual.py", "clihelp.py", "watch.py", "export.py", "progress.py"}
+
+
+def test_no_domain_module_imports_the_renderers() -> None:
+    offenders = []
+    for path in sorted((ROOT / "stallscope").rglob("*.py")):
+        relative = path.relative_to(ROOT / "stallscope")
+        if relative.parts[0] == "render" or str(relative) in _PRESENTERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stallscope.render"):
+                offenders.append(f"{relative}: {node.module}")
+    assert offenders == []

@@ -15,6 +15,7 @@ from test_fleet import make_fleet
 import stallscope
 from conftest import corpus_logs, loaded
 from stallscope.capture import hz
+from stallscope.capture.events import NOTABLE_EVENTS
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import signatures, trace_codes
 from stallscope.capture.trajectories import _grouped, trajectories_of
@@ -147,7 +148,7 @@ def _reference_ends(view: HostView, inputs: list[str]) -> tuple[Occurrence | Non
     if len(view.tasks):
         parts.append(view.tasks[["source", "line", "ts"]])
     if len(events):
-        stalls = frozenset(sections.NOTABLE_EVENTS) - {"sysrq"}
+        stalls = frozenset(NOTABLE_EVENTS) - {"sysrq"}
         parts.append(events[events["kind"].astype(str).isin(stalls)][["source", "line", "ts"]])
     parts = [p for p in parts if len(p)]
     if not parts:

@@ -516,3 +516,21 @@ def kernel_release(events: pd.DataFrame) -> str | None:
     return None
 
 
+# Kernel reports a reader looks for on the timeline and the fleet table, with the label each is
+# shown under; the rest (Mem-Info, task lists of the OOM report, dump headers) are counted but not
+# listed one by one.
+NOTABLE_EVENTS: dict[str, str] = {
+    "oom_killed_process": "OOM kill",
+    "oom_kill_process": "OOM kill",
+    "oom_reaper_reaped": "OOM reaper",
+    "oom_reaper_unable": "OOM reaper",
+    "hung_task": "hung task",
+    "hung_task_blocker": "hung task",
+    "warn_alloc_stall": "allocation stall",
+    "warn_alloc_failure": "allocation failure",
+    "soft_lockup": "lockup",
+    "hard_lockup": "lockup",
+    "rcu_stall": "lockup",
+    "wq_lockup": "lockup",
+    "sysrq": "SysRq",
+}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.events import NOTABLE_EVENTS
 from stallscope.capture.hz import delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import trace_codes
@@ -298,25 +299,6 @@ def _first_rows(numbers: np.ndarray) -> np.ndarray:
     if not len(numbers):
         return np.zeros(0, dtype="int64")
     return np.flatnonzero(np.r_[True, numbers[1:] > np.maximum.accumulate(numbers)[:-1]])
-
-
-# Kernel reports a reader looks for on the timeline; the rest (Mem-Info, task lists of the OOM
-# report, dump headers) are counted but not listed one by one.
-NOTABLE_EVENTS: dict[str, str] = {
-    "oom_killed_process": "OOM kill",
-    "oom_kill_process": "OOM kill",
-    "oom_reaper_reaped": "OOM reaper",
-    "oom_reaper_unable": "OOM reaper",
-    "hung_task": "hung task",
-    "hung_task_blocker": "hung task",
-    "warn_alloc_stall": "allocation stall",
-    "warn_alloc_failure": "allocation failure",
-    "soft_lockup": "lockup",
-    "hard_lockup": "lockup",
-    "rcu_stall": "lockup",
-    "wq_lockup": "lockup",
-    "sysrq": "SysRq",
-}
 
 
 def event_counts(capture: Capture) -> list[tuple[str, int]]:
