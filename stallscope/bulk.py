@@ -34,8 +34,6 @@ from operator import attrgetter, getitem, itemgetter
 from typing import BinaryIO, TypeVar
 
 from stallscope.capture.builder import (
-    REGISTER_KINDS,
-    TRACE_BODY_KINDS,
     CaptureBuilder,
     Frame,
     LineStream,
@@ -44,7 +42,8 @@ from stallscope.capture.builder import (
 from stallscope.capture.model import InputStats
 from stallscope.capture.state_lines import StateOf, compile_state_of, state_comm
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
-from stallscope.parse.lines import EVENT_KINDS, LineParser, Template
+from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, STATE_KINDS, TRACE_BODY_KINDS
+from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import RSYSLOG_ESCAPE, RecordReader, records, rewrites
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
@@ -75,10 +74,6 @@ _MAX_COMPILED = 20_000
 MAX_LINE_BYTES = 1 << 20
 _STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
 _DIGITS = re.compile(r"[0-9]+")
-# Task-state lines: handed over undecoded when their template folds (capture.state_lines).
-STATE_KINDS = frozenset({"task_state_old", "task_state_new"})
-# Line kinds the builder only counts: they neither end nor start a block.
-NOOP_KINDS = frozenset({"stack_words"})
 # Line kinds handed to the builder a run at a time (see CaptureBuilder.add_trace_run).
 RUN_KINDS = TRACE_BODY_KINDS | {"call_trace"}
 # What the record layer says of a line whose timestamp is below the one before it (same host).

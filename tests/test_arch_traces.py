@@ -12,7 +12,8 @@ import pytest
 from line_helpers import excerpt, functions, parsed
 
 import stallscope
-from stallscope.capture.builder import REGISTER_KINDS, TRACE_BODY_KINDS, frame_of_fields
+from stallscope.capture.builder import frame_of_fields
+from stallscope.parse.kinds import REGISTER_KINDS, TRACE_BODY_KINDS
 
 ARM64_65 = "wild/2025-01-23_real-arm64-rpi5-v3d-irq-null-deref-oops-chromium.log"
 ARM64_58 = "wild/2022-07-11_real-arm64-rockpro64-rockchip-i2s-probe-null-deref-oops.log"

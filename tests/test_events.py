@@ -6,7 +6,8 @@ import pytest
 
 from conftest import loaded
 from stallscope.capture import events as ev
-from stallscope.parse.lines import EVENT_KINDS, LineParser
+from stallscope.parse.kinds import EVENT_KINDS
+from stallscope.parse.lines import LineParser
 
 PARSER = LineParser()
 

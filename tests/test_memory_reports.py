@@ -10,8 +10,7 @@ import pytest
 from line_helpers import excerpt, functions, parsed
 
 from stallscope.capture import events as ev
-from stallscope.capture.builder import REPORT_END_KINDS
-from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE
+from stallscope.parse.kinds import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, REPORT_END_KINDS
 
 ANDROID_OOM = "wild/2023-04-06_real-android-dmabuf-system-heap-oom-panic-no-killable.log"
 KDUMP_OOM = "wild/2019-08-12_real-dell-epyc-crash-kernel-boot-oom-no-killable-processes.log"

@@ -34,21 +34,17 @@ from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
 from stallscope.capture.task_values import to_hex as _hex
 from stallscope.capture.task_values import to_int as _int
-from stallscope.parse.lines import EVENT_KINDS, EVENT_KINDS_WITH_TRACE, ParsedLine
+from stallscope.parse.kinds import (
+    EVENT_KINDS,
+    EVENT_KINDS_WITH_TRACE,
+    REGISTER_KINDS,
+    REPORT_END_KINDS,
+    TASK_PREAMBLE_KINDS,
+    TRACE_BODY_KINDS,
+)
+from stallscope.parse.lines import ParsedLine
 from stallscope.records.prefix import Record
 from stallscope.records.stream import REPAIR_REASONS
-
-# Register, stack and code dumps of every architecture (grammars/registers.lark and the x86 ones of
-# call_trace.lark) belong to a trace but never open one.
-REGISTER_KINDS = frozenset({
-    "rip", "registers", "code_bytes",
-    "arch_registers", "ppc_registers", "fault_location", "memory_dump", "instruction_dump",
-})
-TRACE_BODY_KINDS = frozenset({"frame", "trace_marker", "frame_address"}) | REGISTER_KINDS
-_TASK_PREAMBLE = frozenset({"task_state_old", "task_state_new", "workqueue", "stack_words"})
-# Lines that close a kernel report (its "cut here" and "end trace" markers, what follows a panic):
-# understood, but like a line that is not, they end what is open, a report waiting for its trace too.
-REPORT_END_KINDS = frozenset({"oops_cut", "oops_end", "oops_epilogue"})
 
 # Why a row lost a value: the number printed was beyond what its column holds.
 OUT_OF_RANGE = "a number too large for its column (kept as missing)"
@@ -347,7 +343,7 @@ class CaptureBuilder:
         elif kind == "call_trace":
             self._end_trace(stream)
             self._start_trace(stream, (record.line, record.ts, record.corrupted))
-        elif kind in _TASK_PREAMBLE:
+        elif kind in TASK_PREAMBLE_KINDS:
             self._task_preamble(stream, record, kind, fields)
         elif kind == "memalloc_task":
             # As add_task: the new row takes the open task's place (or the row its state line,

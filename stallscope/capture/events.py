@@ -102,7 +102,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from stallscope.capture.model import Capture, timestamp
-from stallscope.parse.lines import EVENT_KINDS_WITH_TRACE
+from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 
 # A row of an events table: a Series from iterrows, or a dict from records().
 Row = pd.Series | dict[str, object]

@@ -17,166 +17,13 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
 
 from stallscope.parse import grammars
+from stallscope.parse.kinds import GRAMMAR_ORDER
 
 _DIGIT_RUN = re.compile(r"([0-9]+)")
 
 # Longer bodies are not kernel lines (printk caps a record near 1 KiB): they are counted as
 # unparsed without being handed to Lark, which keeps pathological input cheap.
 MAX_BODY_CHARS = 2048
-
-# Kernel reports around the watchdog, each start symbol a ``kind`` of the events table:
-# (grammar file, start symbols).
-# Kind names and fields are documented in stallscope/capture/events.py. Kinds that share a
-# leading literal sit in one grammar; the broad ones (a leading comm, "name:value" counters) come
-# last so that a specific kind is never shadowed.
-EVENT_GRAMMARS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("hung_task", ("hung_task", "hung_task_blocker", "hung_task_hint")),
-    (
-        "warn_alloc",
-        ("warn_alloc_stall", "warn_alloc_failure", "vmalloc_failure", "cma_alloc_failure", "ratelimit_suppressed"),
-    ),
-    ("slab", ("slub_alloc_failure", "slub_cache", "slub_debug_order", "slub_node")),
-    (
-        "oom",
-        (
-            "oom_invoke",
-            "oom_kill_process",
-            "oom_killed_process",
-            "oom_no_killable",
-            "oom_kill_summary",
-            "oom_reaper_reaped",
-            "oom_reaper_unable",
-            "oom_tasks_header",
-            "oom_task_row",
-            "oom_memcg_usage",
-            "oom_memcg_stats",
-            "oom_memcg_task",
-        ),
-    ),
-    (
-        "workqueue",
-        (
-            "wq_lockup",
-            "wq_show_busy",
-            "wq_show_backtraces",
-            "wq_workqueue",
-            "wq_pwq",
-            "wq_in_flight",
-            "wq_pending",
-            "wq_pool",
-        ),
-    ),
-    ("lockdep", ("lockdep_all_header", "lockdep_held_header", "lockdep_held", "lockdep_end")),
-    (
-        "lockup",
-        (
-            "soft_lockup",
-            "hard_lockup",
-            "rcu_stall",
-            "rcu_stall_cpu",
-            "rcu_stall_gp",
-            "rcu_kthread_starved",
-            "rcu_stall_note",
-            "rcu_stall_dump",
-            "nmi_backtrace",
-            "nmi_request",
-            "nmi_handler_slow",
-            "spinlock_lockup",
-        ),
-    ),
-    ("sysrq", ("sysrq",)),
-    (
-        "dump_header",
-        ("dump_cpu", "dump_pid", "dump_taint", "dump_taint_legend", "dump_hardware", "dump_modules", "dump_cpuset"),
-    ),
-    (
-        "meminfo",
-        (
-            "meminfo_header",
-            "meminfo_node",
-            "meminfo_zone",
-            "meminfo_buddy",
-            "meminfo_lowmem_reserve",
-            "meminfo_hugepages",
-            "meminfo_pagecache",
-            "meminfo_pages",
-            "meminfo_swap_cache",
-            "meminfo_swap",
-            "meminfo_pcp_zone",
-            "meminfo_pcp",
-            "meminfo_slab_header",
-            "meminfo_slab",
-            "meminfo_counters",
-        ),
-    ),
-    ("oops", ("oops", "kernel_warning", "kernel_panic", "atomic_bug")),
-    ("page", ("bad_page",)),
-    ("oom", ("oom_memcg_stat",)),
-)
-
-# Event kinds whose report goes on with a call trace (dump_stack / sched_show_task) that
-# belongs to the event. For hung_task_blocker it is the trace of the likely lock owner.
-EVENT_KINDS_WITH_TRACE: frozenset[str] = frozenset(
-    {
-        "hung_task",
-        "hung_task_blocker",
-        "warn_alloc_stall",
-        "warn_alloc_failure",
-        "vmalloc_failure",
-        "oom_invoke",
-        "soft_lockup",
-        "hard_lockup",
-        "rcu_stall",
-        "rcu_stall_dump",
-        "nmi_backtrace",
-        "spinlock_lockup",
-        "oops",
-        "kernel_warning",
-        "kernel_panic",
-        "atomic_bug",
-        "bad_page",
-    }
-)
-
-EVENT_KINDS: frozenset[str] = frozenset(start for _, starts in EVENT_GRAMMARS for start in starts)
-
-# (grammar file, start symbols) in the order a shape is tried; the first grammar that accepts
-# a shape decides its kind.
-LINE_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("memalloc", ("memalloc_info", "memalloc_task", "memalloc_inflight")),
-    ("task_state", ("task_state_new",)),
-    (
-        "call_trace",
-        (
-            "call_trace",
-            "frame",
-            "trace_marker",
-            "frame_address",
-            "workqueue",
-            "rip",
-            "code_bytes",
-            "registers",
-        ),
-    ),
-    # Before the reports: a register line of zeros ("x3 : 0000000000000000 x2 : 0000000000000000")
-    # has the shape of a Mem-Info counter line ("x0 : 0 x0 : 0").
-    ("registers", ("arch_registers", "ppc_registers", "fault_location", "memory_dump", "instruction_dump")),
-    *EVENT_GRAMMARS,
-    (
-        "oops",
-        (
-            "oops_cut",
-            "oops_end",
-            "oops_fault",
-            "oops_task",
-            "oops_epilogue",
-            "oops_context",
-        ),
-    ),
-    ("page", ("page_dump",)),
-    ("task_state", ("task_state_old",)),
-    ("call_trace", ("stack_words",)),
-)
 
 # A segment is literal text (str) or the index of a digit run of the line (int).
 Segments = tuple[str | int, ...]
@@ -319,7 +166,7 @@ class LineParser:
 
     def __init__(self, max_shapes: int = 200_000) -> None:
         self._parsers: list[tuple[Lark, str, re.Pattern[str]]] = []
-        for name, starts in LINE_KINDS:
+        for name, starts in GRAMMAR_ORDER:
             parser = grammars.load(name, starts)
             for start in starts:
                 self._parsers.append((parser, start, _first_tokens(parser, start)))
