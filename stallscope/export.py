@@ -21,19 +21,14 @@ import pandas as pd
 
 from stallscope import __version__
 from stallscope.capture.model import Capture
+from stallscope.capture.schema import TABLES as SCHEMA
 from stallscope.outputs import write_all
 from stallscope.render.provenance import Provenance
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 # Table name -> the name of its row id column (None: the table has no id of its own).
-TABLES: dict[str, str | None] = {
-    "snapshots": "snapshot",
-    "tasks": "task",
-    "events": "event",
-    "frames": None,
-    "traces": "trace",
-}
+TABLES: dict[str, str | None] = {name: table.id for name, table in SCHEMA.items()}
 
 
 class ExportFormat(str, Enum):

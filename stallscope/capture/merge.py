@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture, InputStats, UnparsedLine
+from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +47,9 @@ class Part:
     links: tuple[Link, ...] = ()
 
 
-_CATEGORY_COLUMNS = {
-    "snapshots": ("host", "source"),
-    "tasks": ("host", "source", "comm", "gfp_names", "state", "workqueue", "dump"),
-    "events": ("host", "source", "kind", "comm"),
-    "traces": ("host", "source"),
-    "frames": ("function", "module"),
-}
 _TABLES = ("snapshots", "tasks", "events", "traces")
-_INDEX_NAMES = {"snapshots": "snapshot", "tasks": "task", "events": "event"}
+# The tables whose rows other tables refer to keep their id as a named index.
+_INDEX_NAMES = {name: TABLES[name].id for name in ("snapshots", "tasks", "events")}
 # What makes two stacks the same stack; "depth" orders the frames within one.
 _FRAME_KEY = ("function", "offset", "size", "module", "reliable")
 
@@ -266,7 +261,7 @@ def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str
     joined: dict[str, pd.Series] = {}
     for column in columns:
         arrays = [_values(f[column]) for f in frames]
-        values = _join_column(arrays, [a.get(column) for a in adjust], column in _CATEGORY_COLUMNS[name])
+        values = _join_column(arrays, [a.get(column) for a in adjust], column in CATEGORY_COLUMNS[name])
         # A Series keeps an object column object: the frame constructor would infer strings.
         joined[column] = pd.Series(values, dtype=values.dtype, copy=False)
     return pd.DataFrame(joined, columns=columns, copy=False)
@@ -364,7 +359,7 @@ def _join_slowly(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], na
                 frame[column] = _adjusted(frame[column], how)
         adjusted.append(frame)
     result = pd.concat(adjusted, ignore_index=True)
-    for column in _CATEGORY_COLUMNS[name]:
+    for column in CATEGORY_COLUMNS[name]:
         if column in result.columns and not isinstance(result[column].dtype, pd.CategoricalDtype):
             result[column] = _categorize(result[column])
     return result
@@ -378,14 +373,13 @@ def _categorize(series: pd.Series) -> pd.Series:
 # -- pieces of one file ------------------------------------------------------------------------
 # Row references between the tables: (table, column) -> the table whose row ids it holds.
 _REFERENCES = {("tasks", "snapshot"): "snapshots", ("traces", "task"): "tasks", ("traces", "event"): "events"}
-_LINE_COLUMNS = {"snapshots": ("line",), "tasks": ("line", "state_line"), "events": ("line",), "traces": ("line",)}
 
 
 def shift_lines(capture: Capture, by: int) -> None:
     """Move every line number of ``capture`` by ``by`` (in place)."""
     if not by:
         return
-    for name, columns in _LINE_COLUMNS.items():
+    for name, columns in LINE_COLUMNS.items():
         frame = getattr(capture, name)
         for column in columns:
             if column in frame.columns and len(frame):

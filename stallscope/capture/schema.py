@@ -1,0 +1,155 @@
+"""The tables of a capture: every column with its dtype and meaning, in the order ``load`` gives them.
+
+This is the one schema of the tables. The builder's output is checked against it
+(tests/test_schema.py, on real logs), the merge of pieces and inputs takes its category and
+line-number columns from it, the export writes each table's id column as named here, and the
+tables of ``schema/export.md`` are written from it by ``python -m stallscope.manual``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+INT = "Int64"  # pandas' nullable integer: missing where the kernel did not print the number, never 0
+FLOAT = "float64"  # NaN when the line had none
+CATEGORY = "category"  # strings repeated across rows
+BOOL = "bool"
+TEXT = "object"
+STRING = "string"  # a string column that may be missing
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    dtype: str
+    meaning: str
+    line: bool = False  # holds a line number of the row's input (shifted when inputs are joined)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    row: str  # what one row is
+    id: str | None  # the name of its row id (the index in a Capture; the first column when exported)
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+# Where a row comes from: every table but frames starts with these.
+_PLACE = (
+    Column("host", CATEGORY, "host name from the capture prefix; missing without one"),
+    Column("source", CATEGORY, "input the line is in"),
+    Column("line", INT, "1-based line number in that input", line=True),
+    Column("ts", FLOAT, "kernel time in seconds"),
+)
+
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (
+        Table("snapshots", "One row per `MemAlloc-Info:` line.", "snapshot", (
+            *_PLACE,
+            Column("stalling", INT, "stalling tasks counted by the watchdog"),
+            Column("dying", INT, "dying tasks counted by the watchdog"),
+            Column("exiting", INT, "exiting tasks counted by the watchdog"),
+            Column("victim", INT, "OOM victims counted by the watchdog"),
+            Column("oom_count", INT, "`oom_count=` (the A of `A/B`)"),
+            Column("oom_count_nofs", INT, "the B of `oom_count=A/B`"),
+            Column("report", INT, "the two lines that bracket one report share it"),
+            Column("closing", BOOL, "the line that closes a report"),
+            Column("text", TEXT, "the message"),
+        )),
+        Table("tasks", "One row per `MemAlloc:` task line, and one per task a kernel dump shows (the task-state "
+              "line of SysRq-t/SysRq-w, a hung-task report, a `show_state()`): those have no watchdog fields "
+              "(`flags` to `delay` missing) and `uninterruptible` tells whether the task was in D state.", "task", (
+            *_PLACE,
+            Column("snapshot", INT, "the `snapshots` row it was reported under (missing for a dump's task)"),
+            Column("comm", CATEGORY, "task name"),
+            Column("pid", INT, "process id"),
+            Column("flags", INT, "`flags=` (task flags, PF_*)"),
+            Column("switches", INT, "context switches"),
+            Column("seq", INT, "allocation request sequence number"),
+            Column("gfp", INT, "GFP mask"),
+            Column("gfp_names", CATEGORY, "the mask's names as printed"),
+            Column("order", INT, "allocation order"),
+            Column("delay", INT, "jiffies since the request started"),
+            Column("uninterruptible", BOOL, "marked uninterruptible (D state)"),
+            Column("exiting", BOOL, "marked exiting"),
+            Column("dying", BOOL, "marked dying"),
+            Column("victim", BOOL, "marked as an OOM victim"),
+            Column("state", CATEGORY, "scheduler state letter from the task-state line"),
+            Column("state_line", INT, "line number of that task-state line", line=True),
+            Column("workqueue", CATEGORY, "workqueue named for a kworker"),
+            Column("stack", INT, "the trace printed for it (`frames.stack`)"),
+            Column("dump", CATEGORY, "where the row comes from: `memalloc` (a MemAlloc line), `sysrq-t`, `sysrq-w`, "
+                   "`hung-task`, `watchdog report` (a task-state line in a watchdog report), `task dump` (no header "
+                   "says)"),
+            Column("text", TEXT, "the message"),
+            Column("corrupted", STRING, "why the task's block may be damaged (timestamps going backwards, printk "
+                   "messages dropped inside it, a line repaired), or missing"),
+        )),
+        Table("events", "One row per line of a kernel report around the watchdog (OOM killer, hung task, "
+              "Mem-Info, workqueue dump, ...). The kinds and their fields are listed in "
+              "`stallscope/capture/events.py`.", "event", (
+            *_PLACE,
+            Column("kind", CATEGORY, "which report line this is (`oom_killed_process`, `hung_task`, ...)"),
+            Column("pid", INT, "pid named on the line"),
+            Column("comm", CATEGORY, "task name named on the line"),
+            Column("stack", INT, "the trace that followed the report"),
+            Column("fields", TEXT, "every field of the line (a dict of strings; a JSON object when exported)"),
+            Column("text", TEXT, "the message"),
+        )),
+        Table("frames", "One row per frame of each distinct call trace (identical traces share one `stack`).",
+              None, (
+            Column("stack", INT, "trace id"),
+            Column("depth", INT, "0 is the innermost frame"),
+            Column("function", CATEGORY, "function name"),
+            Column("offset", INT, "the `+0x1f` of the frame"),
+            Column("size", INT, "the `/0x40` of the frame"),
+            Column("module", CATEGORY, "`[module]`, missing for the core kernel"),
+            Column("reliable", BOOL, "False for frames the unwinder marked `?` or `(unreliable)`"),
+        )),
+        Table("traces", "One row per call trace printed.", "trace", (
+            *_PLACE,
+            Column("stack", INT, "its frames (`frames.stack`)"),
+            Column("task", INT, "the `tasks` row it belongs to, if any"),
+            Column("event", INT, "the `events` row it belongs to, if any"),
+        )),
+    )
+}
+
+# Derived views, for the code that handles columns by their nature.
+CATEGORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(c.name for c in table.columns if c.dtype == CATEGORY) for name, table in TABLES.items()
+}
+LINE_COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(c.name for c in table.columns if c.line) for name, table in TABLES.items()
+}
+
+
+def markdown(table: Table) -> str:
+    """A table's section of schema/export.md: its row id first, as the export writes it."""
+    rows = [f"### `{table.name}`", "", textwrap.fill(table.row, 100), ""]
+    rows += ["| column | dtype | meaning |", "|---|---|---|"]
+    if table.id is not None:
+        rows.append(f"| `{table.id}` | int64 | row id |")
+    rows += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in table.columns]
+    return "\n".join(rows) + "\n"
+
+
+EXPORT_DOC = "schema/export.md"
+
+
+def export_doc(current: str) -> str:
+    """``schema/export.md`` with its tables section written from :data:`TABLES`."""
+    head, _, _ = current.partition("\n## Tables\n")
+    return head + "\n## Tables\n\n" + "\n".join(markdown(table) for table in TABLES.values())
+
+
+if __name__ == "__main__":  # python -m stallscope.capture.schema: rewrite the tables of schema/export.md
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / EXPORT_DOC
+    doc.write_text(export_doc(doc.read_text()))
