@@ -12,7 +12,7 @@ A rule module carries everything about its rule:
 - ``NEXT_STEPS``: what to check next when it is the top finding (or None);
 - ``check(view) -> list[Finding]``.
 
-Adding a rule is adding a module here (and its fixtures under tests/data/rules/): nothing else
+Adding a rule is adding a module here and its fixtures under tests/data/rules/RULE/: nothing else
 lists rules. ``common/`` holds what several rules share; it is not a rule.
 """
 
