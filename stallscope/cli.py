@@ -370,7 +370,7 @@ def analyze(
     if show_unparsed:
         errors = console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:
-            errors.print(Text(clean(f"{line.source}:{line.line}: {line.text}")), soft_wrap=True)
+            errors.print(Text(clean(f"{line.source}:{line.line}: [{line.reason}] {line.text}")), soft_wrap=True)
     if show_skipped:
         _list_skipped(capture)
     damaged = _damaged(capture)

@@ -91,6 +91,10 @@ class Outcome:
     failed: list[Check] = field(default_factory=list)
     passed: list[Check] = field(default_factory=list)
     error: str | None = None
+    # The unparsed lines by reason (capture.model.UNPARSED_REASONS), and those of the reports
+    # stallscope reads that it failed to read: (line number, reason, text).
+    reasons: dict[str, int] = field(default_factory=dict)
+    missed_lines: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -110,6 +114,8 @@ class Outcome:
             "rules": self.rules,
             "lines": self.lines,
             "unparsed": self.unparsed,
+            "unparsed_reasons": self.reasons,
+            "unparsed_in_reports": [{"line": n, "reason": why, "text": text} for n, why, text in self.missed_lines],
             "missing": [c.key for c in self.failed],
             "error": self.error,
         }
@@ -134,7 +140,7 @@ def judge(findings: list[Any], check: Check) -> bool:
 
 def read_log(path: Path, expected: dict[str, Any]) -> Outcome:
     try:
-        capture = stallscope.load(str(path))
+        capture = stallscope.load(str(path), keep_unparsed=True)
         findings = list(stallscope.diagnose(capture))
     except Exception as exc:  # the report must go on; the failure is reported as the outcome
         return Outcome(path.name, str(expected.get("diagnosis", "")), "", [], 0, 0,
@@ -146,6 +152,10 @@ def read_log(path: Path, expected: dict[str, Any]) -> Outcome:
     for f in findings:
         seen.setdefault(f"{f.rule}({f.severity.value[0]})", None)
     outcome = Outcome(path.name, str(expected.get("diagnosis", "")), headline, list(seen), unparsed, lines)
+    for stats in capture.inputs:
+        for why, n in stats.unparsed_reasons.items():
+            outcome.reasons[why] = outcome.reasons.get(why, 0) + n
+    outcome.missed_lines = [(u.line, u.reason, u.text.strip()) for u in capture.unparsed if u.reason in MISSED_REASONS]
     for check in checks_of(expected):
         (outcome.passed if judge(findings, check) else outcome.failed).append(check)
     return outcome
@@ -215,6 +225,7 @@ class PeerCheck:
     unparsed: int = 0
     lines: int = 0
     reports: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         hung = len(self.hung_named) + len(self.hung_missed)
@@ -224,7 +235,8 @@ class PeerCheck:
                 f"stalls with a finding {len(self.lockup_found)}/{lock}; other reports with a critical "
                 f"finding {len(self.other_critical)}/{self.other_total}; crashes {len(self.crashes)}, "
                 f"timeouts {len(self.timeouts)}; unparsed lines {self.unparsed}/{self.lines} "
-                f"({_pct(self.unparsed, self.lines)})")
+                f"({_pct(self.unparsed, self.lines)}: "
+                f"{', '.join(f'{name} {n}' for name, n in self.reasons.most_common()) or 'none'})")
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -237,6 +249,7 @@ class PeerCheck:
             "crashes": [{"report": r, "error": e} for r, e in self.crashes],
             "timeouts": self.timeouts,
             "unparsed": self.unparsed,
+            "unparsed_reasons": dict(self.reasons),
             "lines": self.lines,
             "summary": self.summary(),
         }
@@ -293,6 +306,8 @@ def _check_peer(folder: Path, scratch: Path, timeout: int, result: PeerCheck, pr
                 signal.alarm(0)
             result.lines += sum(i.lines for i in capture.inputs)
             result.unparsed += sum(i.unparsed for i in capture.inputs)
+            for stats in capture.inputs:
+                result.reasons.update(stats.unparsed_reasons)
             category = report.category
             if category == "hung":
                 if report.corrupted:
@@ -317,14 +332,23 @@ def _check_peer(folder: Path, scratch: Path, timeout: int, result: PeerCheck, pr
 
 # --- output ---------------------------------------------------------------------------------
 
+# Unparsed lines that belong to the reports stallscope reads (the others are recognised as not its
+# business: see UNPARSED_REASONS).
+MISSED_REASONS = ("in-report", "trace-line")
+
+
 def corpus_summary(outcomes: list[Outcome]) -> str:
     counts = Counter(o.status for o in outcomes)
     total = len(outcomes)
     lines = sum(o.lines for o in outcomes)
     unparsed = sum(o.unparsed for o in outcomes)
     parts = ", ".join(f"{counts[s]} {s.lower()}" for s in STATUSES)
+    reasons: Counter[str] = Counter()
+    for o in outcomes:
+        reasons.update(o.reasons)
+    why = ", ".join(f"{name} {n}" for name, n in reasons.most_common())
     return (f"real-world corpus ({total} logs): {parts}; agreement {_pct(counts[AGREES], total)}; "
-            f"unparsed lines {unparsed}/{lines} ({_pct(unparsed, lines)})")
+            f"unparsed lines {unparsed}/{lines} ({_pct(unparsed, lines)}: {why or 'none'})")
 
 
 def _clip(text: str, width: int) -> str:
@@ -338,7 +362,11 @@ def render_text(outcomes: list[Outcome]) -> str:
         out.append(f"{o.status:<11} {o.name}")
         out.append(f"    author:     {_clip(o.diagnosis, 110)}")
         out.append(f"    stallscope: {_clip(o.headline, 110)}")
-        out.append(f"    rules:      {', '.join(o.rules) or '-'}; unparsed {o.unparsed}/{o.lines}")
+        why = ", ".join(f"{name} {n}" for name, n in sorted(o.reasons.items()))
+        out.append(f"    rules:      {', '.join(o.rules) or '-'}; unparsed {o.unparsed}/{o.lines}"
+                   + (f" ({why})" if why else ""))
+        for number, reason, text in o.missed_lines:
+            out.append(f"    unread {number:>5} [{reason}] {_clip(text, 90)}")
         if o.failed:
             out.append(f"    not met:    {', '.join(c.key for c in o.failed)}")
         if o.error:

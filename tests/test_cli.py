@@ -7,6 +7,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import stallscope
 from conftest import DATA
+from stallscope.capture.model import UNPARSED_REASONS
 from stallscope.cli import app
 
 LOG = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
@@ -130,16 +133,29 @@ def test_invalid_utf8_does_not_crash(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["summary"]["snapshots"] == 6
 
 
-def test_show_unparsed_lists_every_unparsed_line(tmp_path: Path) -> None:
-    log = tmp_path / "mixed.log"
-    log.write_text(
-        "[    1.000000] MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=3\n"
-        "[    1.000001] something the tool does not know about\n"
-    )
+def test_show_unparsed_lists_every_unparsed_line_with_its_reason() -> None:
+    """A real BMC log read through journalctl: driver messages, lines without a prefix (the
+    journal's own), and two lines inside a report; each listed once, with why it was not read."""
+    log = DATA / "wild" / "2019-11-15_real-arm32-aspeed-bmc-ftgmac100-netdev-watchdog-journalctl.log"
     result = CliRunner().invoke(app, ["analyze", "--show-unparsed", "--format", "json", str(log)])
     assert result.exit_code == 0
-    assert "mixed.log:2: something the tool does not know about" in result.stderr
-    assert json.loads(result.stdout)["inputs"][0]["unparsed"] == 1
+    summary = json.loads(result.stdout)["inputs"][0]
+    listed = [line for line in result.stderr.splitlines() if line.startswith(f"{log}:")]
+    assert len(listed) == summary["unparsed"] == sum(summary["unparsed_reasons"].values()) > 0
+    reasons = re.findall(r":\d+: \[([a-z-]+)\] ", "\n".join(listed))
+    assert len(reasons) == len(listed) and set(reasons) <= set(UNPARSED_REASONS)
+    assert {reason: reasons.count(reason) for reason in set(reasons)} == summary["unparsed_reasons"]
+    # The NETDEV WATCHDOG report's own continuation is inside the report: a line stallscope failed
+    # to read, not noise.
+    assert any("[in-report] NETDEV WATCHDOG: eth0 (ftgmac100):" in line for line in listed)
+
+
+def test_a_damaged_frame_is_a_trace_line_not_understood() -> None:
+    """A frame whose hex was cut (a real mutation reproducer): the trace goes on, and the line is
+    listed as a damaged line of it."""
+    capture = stallscope.load(str(DATA / "repro" / "truncation-frame-hex.log"), keep_unparsed=True)
+    assert [(u.line, u.reason) for u in capture.unparsed] == [(5, "trace-line")]
+    assert capture.inputs[0].unparsed_reasons == {"trace-line": 1}
 
 
 def test_no_color_when_piped() -> None:

@@ -253,6 +253,12 @@ class CaptureBuilder:
         below. It stays the same as long as no line with a caller id is added."""
         return self._stream(source, host, None)
 
+    def _unparsed(self, record: Record, stats: InputStats, reason: str) -> None:
+        stats.unparsed += 1
+        stats.unparsed_reasons[reason] = stats.unparsed_reasons.get(reason, 0) + 1
+        if self.keep_unparsed:
+            self.unparsed.append(UnparsedLine(record.source, record.line, record.body, reason))
+
     def add(self, record: Record, parsed: ParsedLine | None, stats: InputStats) -> None:
         if parsed is not None:
             self.add_parsed(record, parsed.kind, parsed.fields, stats)
@@ -261,21 +267,26 @@ class CaptureBuilder:
         if record.corrupted is not None and record.ts is None and record.corrupted.endswith(" messages dropped"):
             # printk's "** N printk messages dropped **": lines are missing here, but what follows
             # still belongs to the blocks that are open; flag them rather than cut them.
-            stats.unparsed += 1
-            if self.keep_unparsed:
-                self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
+            self._unparsed(record, stats, "dropped-marker")
             self._dropped(record)
             return
         stream = self._stream(record.source, record.host, record.caller)
         if record.body.strip():
-            stats.unparsed += 1
             if stats.kernel_line is None and ("Linux version" in record.body or "ainted" in record.body):
                 # The boot banner names the kernel (and so the gfp and flag bit layouts); kept
                 # here so that nothing has to read the input again to find it.
                 stats.kernel_line = record.body.strip()
-            if self.keep_unparsed:
-                self.unparsed.append(UnparsedLine(record.source, record.line, record.body))
-            if stream.trace_start is not None and record.fmt is not None and record.body[:1].isspace():
+            in_trace = stream.trace_start is not None and record.fmt is not None and record.body[:1].isspace()
+            if in_trace:
+                reason = "trace-line"
+            elif record.fmt is None:
+                reason = "no-prefix"
+            elif stream.trace_start is not None or stream.task_row is not None or stream.event_row is not None:
+                reason = "in-report"
+            else:
+                reason = "other-message"
+            self._unparsed(record, stats, reason)
+            if in_trace:
                 # An indented line inside an open trace is one of its frames, damaged (a garbled
                 # digit, a cut): the trace goes on without it rather than losing its callers.
                 # (Any line of the capture's own: dmesg -T, syslog without printk's time and

@@ -112,7 +112,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         traces=merged["traces"],
         inputs=_inputs(captures),
         unparsed=[
-            u if not part.line_offset else UnparsedLine(u.source, u.line + part.line_offset, u.text)
+            u if not part.line_offset else UnparsedLine(u.source, u.line + part.line_offset, u.text, u.reason)
             for part in parts
             for u in part.capture.unparsed
         ],
@@ -138,6 +138,8 @@ def _inputs(captures: list[Capture]) -> list[InputStats]:
                 total.formats[fmt] = total.formats.get(fmt, 0) + n
             for what, n in stats.repaired.items():
                 total.repaired[what] = total.repaired.get(what, 0) + n
+            for why, n in stats.unparsed_reasons.items():
+                total.unparsed_reasons[why] = total.unparsed_reasons.get(why, 0) + n
     return list(inputs.values())
 
 
@@ -384,7 +386,7 @@ def shift_lines(capture: Capture, by: int) -> None:
         for column in columns:
             if column in frame.columns and len(frame):
                 frame[column] = frame[column] + by
-    capture.unparsed = [UnparsedLine(u.source, u.line + by, u.text) for u in capture.unparsed]
+    capture.unparsed = [UnparsedLine(u.source, u.line + by, u.text, u.reason) for u in capture.unparsed]
 
 
 def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:

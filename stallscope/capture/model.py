@@ -40,6 +40,8 @@ class InputStats:
     # "tail-joined" (the rest of an interrupted line, printed later). The records concerned say
     # so in ``corrupted``, and so do the task rows they belong to.
     repaired: dict[str, int] = field(default_factory=dict)
+    # The lines not understood, by why (the keys of UNPARSED_REASONS).
+    unparsed_reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -53,7 +55,20 @@ class InputStats:
             "formats": {name or "unprefixed": n for name, n in self.formats.items()},
             "damaged": self.damaged,
             "repaired": dict(self.repaired),
+            "unparsed_reasons": dict(self.unparsed_reasons),
         }
+
+
+# Why a line was not understood, from where it came: only "in-report" and "trace-line" are lines
+# of the reports stallscope reads that it failed to read; the others are recognised as not its
+# business (a kernel message of another subsystem, text without a kernel prefix, printk's marker).
+UNPARSED_REASONS: dict[str, str] = {
+    "in-report": "inside a watchdog report, a task dump or a kernel report, and not understood",
+    "trace-line": "a damaged line inside a call trace (the trace goes on without it)",
+    "other-message": "a kernel message of no report stallscope reads (boot, drivers, user space via /dev/kmsg)",
+    "no-prefix": "no capture prefix: not a kernel record (a paste's prose, console noise, a shell prompt)",
+    "dropped-marker": "printk's '** N printk messages dropped **': the lines it stands for are lost",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +76,7 @@ class UnparsedLine:
     source: str
     line: int
     text: str
+    reason: str = "other-message"  # a key of UNPARSED_REASONS
 
 
 @dataclass(frozen=True, slots=True)
