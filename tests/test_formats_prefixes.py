@@ -250,9 +250,17 @@ def test_mail_wrap_joined_only_when_the_grammars_understand_it() -> None:
     assert got[0].body == ("python3: page allocation stalls for 10060ms, order:1, mode:0x15080c0(GFP_KERNEL_ACCOUNT"
                            "|__GFP_ZERO), nodemask=(null)")
     assert got[0].corrupted == WRAP_JOINED
-    # ARM unwinder lines broken in the middle are not understood joined either: left as printed.
+    # An ARM unwinder line broken inside a word is understood joined (the 32-bit ARM frame of the
+    # grammars), so it is joined without a blank.
     assert _line(path, 8) == "ow_stack+0x20/0x24)"
-    assert any(r.body == "ow_stack+0x20/0x24)" and r.line == 8 for r in got)
+    frame = next(r for r in got if r.line == 7)
+    assert frame.body == "[<8010ff30>] (unwind_backtrace) from [<8010c174>] (show_stack+0x20/0x24)"
+    assert frame.corrupted == WRAP_JOINED and not any(r.line == 8 for r in got)
+    # A driver message the grammars do not read stays as printed, its piece a line of its own.
+    bmc = _wild("2019-11-15")
+    assert _line(bmc, 22).endswith("kernel: aspeed-smc 1e630000.spi: Using 50 MHz SPI") and _line(bmc, 23) == "frequency"
+    pieces = {r.line: r for r in records(str(bmc), iter_lines(str(bmc)))}
+    assert pieces[22].corrupted is None and pieces[23].body == "frequency"
 
 
 def test_mail_wrap_before_the_flags_of_a_task_line() -> None:
