@@ -222,6 +222,8 @@ def _caches_of(parser: LineParser) -> _Caches:
     return caches
 
 
+# Kept beside the line reader (read_lines, which journal export streams need): 1.97-5.1x on a
+# whole load of every family but journal-json (bench/pairs.py, bench/README.md).
 class BulkReader:
     """Feeds one input's bytes into a builder, chunk by chunk.
 
