@@ -39,13 +39,11 @@ from stallscope import bulk, parallel  # noqa: E402
 from stallscope.api import load_lines  # noqa: E402
 from stallscope.capture.model import Capture  # noqa: E402
 from stallscope.capture.signatures import signatures  # noqa: E402
-from stallscope.capture.state_lines import compile_state_of, state_and_pid  # noqa: E402
 from stallscope.capture.task_values import compile_task_values, task_values  # noqa: E402
 from stallscope.capture.trajectories import _grouped, trajectories_of  # noqa: E402
 from stallscope.diagnose import diagnose, machine_keys  # noqa: E402
 from stallscope.fleet import fleet  # noqa: E402
 from stallscope.parse import lines as line_parsing  # noqa: E402
-from stallscope.parse.kinds import EVENT_KINDS, STATE_KINDS, TRACE_BODY_KINDS  # noqa: E402
 from stallscope.parse.lines import LineParser, Template  # noqa: E402
 from stallscope.records.stream import records  # noqa: E402
 from stallscope.render import json_report, sections  # noqa: E402
@@ -53,7 +51,6 @@ from stallscope.sources.reader import iter_lines  # noqa: E402
 
 KEEP_GAIN = 1.5
 KEEP_SHARE = 0.02
-_RUN_KINDS = TRACE_BODY_KINDS | {"call_trace"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,9 @@ PAIRS = [
 
 # Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
 RETIRED: dict[str, str] = {
-    "merge": "0.90-1.85x on a step of at most 1.9% of analyze (30M, 2026-12-03); merge joins with pd.concat",
+    "state lines": "2.2-5.5x on a step of at most 1.1% of analyze, whole load within noise (30M, 2026-12-03)",
+    "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
+    "merge": "0.90-1.85x on a step of at most 1.9% of analyze (30M, 2026-12-03)",
 }
 
 
@@ -131,35 +130,13 @@ def load_plain(path: str) -> Capture:
     return load_lines(path, iter_lines(path))
 
 
-@dataclass
-class Lines:
-    """(template, digit runs) of the family's lines, by what the pairs' steps read."""
-
-    tasks: list[tuple[Template, list[str]]]
-    states: list[tuple[Template, list[str]]]
-    heads: list[tuple[Template, list[str]]]
-
-
-def lines_of(path: str, parser: LineParser) -> Lines:
-    found = Lines([], [], [])
-    seen: set[str] = set()
+def task_lines(path: str, parser: LineParser) -> list[tuple[Template, list[str]]]:
+    """(template, digit runs) of the family's MemAlloc task lines."""
+    found = []
     for record in records(path, iter_lines(path), parser):
         template = parser.template(record.body)
-        if template is None or template.kind in _RUN_KINDS:
-            continue
-        runs = line_parsing._DIGIT_RUN.split(record.body)[1::2]
-        if template.kind == "memalloc_task":
-            found.tasks.append((template, runs))
-        elif template.kind in STATE_KINDS:
-            found.states.append((template, runs))
-        elif template.kind not in EVENT_KINDS or record.body.strip() not in seen:
-            # An event line printed before is not filled again (CaptureBuilder.add_seen_event).
-            if template.kind in EVENT_KINDS:
-                seen.add(record.body.strip())
-            found.heads.append((template, runs))
-    for template, runs in found.tasks + found.states:
-        for _ in range(line_parsing._COMPILE_AFTER):
-            template.fill(runs)  # what the plain side calls is the compiled filler, as in a long capture
+        if template is not None and template.kind == "memalloc_task":
+            found.append((template, line_parsing._DIGIT_RUN.split(record.body)[1::2]))
     return found
 
 
@@ -175,35 +152,6 @@ def task_values_compiled(items: list[tuple[Template, list[str]]]) -> None:
 def task_values_plain(items: list[tuple[Template, list[str]]]) -> None:
     for template, runs in items:
         task_values(template.fill(runs))
-
-
-def states_compiled(items: list[tuple[Template, list[str]]]) -> None:
-    compiled: dict[int, object] = {}
-    for template, runs in items:
-        state_of = compiled.get(id(template), False)
-        if state_of is False:
-            state_of = compiled[id(template)] = compile_state_of(template)
-        state_of(runs) if state_of is not None else state_and_pid(template.fill(runs))  # type: ignore[operator]
-
-
-def states_plain(items: list[tuple[Template, list[str]]]) -> None:
-    for template, runs in items:
-        state_and_pid(template.fill(runs))
-
-
-def fill_all(items: list[tuple[Template, list[str]]], compile_after: int) -> Callable[[], object]:
-    """Fills of every line, each shape a fresh template (its fills counted from 0), so a run pays
-    the compiling as a worker does."""
-    def run() -> None:
-        copies: dict[int, Template] = {}
-        lines = [(copies.setdefault(id(t), Template(t.kind, t.constants, t.variables, t.zero_runs)), r)
-                 for t, r in items]
-        with patched(line_parsing, "_COMPILE_AFTER", compile_after):
-            started = time.perf_counter()
-            for template, runs in lines:
-                template.fill(runs)
-            run.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
-    return run
 
 
 def _never(template: Template) -> None:
@@ -243,38 +191,25 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
     print(f"  analyze (load + rules + report, in process) {analyze:.3f} s; {len(capture.tasks)} tasks, "
           f"{len(capture.traces)} traces, {machines} machines", flush=True)
 
-    if toggle:
-        # The whole load without the compiled side: what the reader loses besides the step
-        # itself (a Record built, the fields dict, the builder's dispatch on kind).
-        for pair, owner, name, value in (("task values", bulk, "compile_task_values", _never),
-                                         ("state lines", bulk, "compile_state_of", _never),
-                                         ("fillers", line_parsing, "_COMPILE_AFTER", 1 << 62)):
-            if pair in chosen and pair not in RETIRED:
-                def without(owner: object = owner, name: str = name, value: object = value) -> None:
-                    with patched(owner, name, value):
-                        load_fast(path)
-                times = best_times({"fast": lambda: load_fast(path), "plain": without}, repeat)
-                row(f"{pair} (load)", times["fast"], times["plain"], "whole load, the other side patched in")
-    if chosen & {"task values", "state lines", "fillers"}:
+    if toggle and "task values" in chosen and "task values" not in RETIRED:
+        # The whole load without the compiled task values: what the reader loses besides the
+        # step itself (a Record built, the fields dict, the builder's dispatch on kind).
+        def without() -> None:
+            with patched(bulk, "compile_task_values", _never):
+                load_fast(path)
+        # The same load twice: how far its two best times lie apart is this machine's noise on a
+        # whole load; a smaller difference says nothing.
+        times = best_times({"fast": lambda: load_fast(path), "again": lambda: load_fast(path), "plain": without},
+                           repeat)
+        row("task values (load)", min(times["fast"], times["again"]), times["plain"], "whole load, compiled off")
+        rows[-1]["noise_s"] = abs(times["fast"] - times["again"])
+    if "task values" in chosen and "task values" not in RETIRED:
         fresh_parser()
-        found = lines_of(path, stallscope.api.line_parser())
-        if "task values" in chosen and found.tasks and "task values" not in RETIRED:
-            times = best_times({"fast": lambda: task_values_compiled(found.tasks),
-                                "plain": lambda: task_values_plain(found.tasks)}, repeat)
-            row("task values", times["fast"], times["plain"], f"{len(found.tasks)} lines")
-        if "state lines" in chosen and found.states and "state lines" not in RETIRED:
-            times = best_times({"fast": lambda: states_compiled(found.states),
-                                "plain": lambda: states_plain(found.states)}, repeat)
-            row("state lines", times["fast"], times["plain"], f"{len(found.states)} lines")
-        if "fillers" in chosen and found.heads and "fillers" not in RETIRED:
-            compiled, looping = fill_all(found.heads, line_parsing._COMPILE_AFTER), fill_all(found.heads, 1 << 62)
-            best_times({"fast": compiled, "plain": looping}, 1)  # warm
-            fast = plain = float("inf")
-            for _ in range(repeat):
-                compiled()
-                looping()
-                fast, plain = min(fast, compiled.seconds), min(plain, looping.seconds)  # type: ignore[attr-defined]
-            row("fillers", fast, plain, f"{len(found.heads)} lines, {len({id(t) for t, _ in found.heads})} shapes")
+        found = task_lines(path, stallscope.api.line_parser())
+        if found:
+            times = best_times({"fast": lambda: task_values_compiled(found),
+                                "plain": lambda: task_values_plain(found)}, repeat)
+            row("task values", times["fast"], times["plain"], f"{len(found)} lines")
     if "trajectories" in chosen and len(capture.tasks) and "trajectories" not in RETIRED:
         pd.testing.assert_frame_equal(trajectories_of(capture.tasks), _grouped(capture.tasks), check_exact=True)
         times = best_times({"fast": lambda: trajectories_of(capture.tasks), "plain": lambda: _grouped(capture.tasks)},
@@ -296,11 +231,13 @@ def verdicts(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         measured = [r for r in rows if r["pair"] == pair.name and "fast_s" in r]
         for r in measured:
             load = next((x for x in rows if x["pair"] == f"{pair.name} (load)" and x["family"] == r["family"]), None)
-            if load is not None:
-                # The step done the other way costs what it costs alone plus what the whole load
-                # loses around it: the fast step's time plus the whole load's difference.
+            lost = float(load["plain_s"]) - float(load["fast_s"]) if load is not None else 0.0  # type: ignore[arg-type]
+            if load is not None and lost > float(load.get("noise_s", 0.0)) and lost > float(r["plain_s"]):  # type: ignore[arg-type]
+                # The step done the other way costs what the whole load loses without the fast
+                # side (a Record built, the fields dict, the builder's dispatch), when that is
+                # more than the machine's noise on a load: the fast step's time plus that loss.
                 r["plain_step_s"] = r["plain_s"]
-                r["plain_s"] = float(r["fast_s"]) + float(load["plain_s"]) - float(load["fast_s"])  # type: ignore[arg-type]
+                r["plain_s"] = float(r["fast_s"]) + lost  # type: ignore[arg-type]
             r["gain"] = float(r["plain_s"]) / float(r["fast_s"])  # type: ignore[arg-type]
             r["share"] = float(r["plain_s"]) / analyze[r["family"]]  # type: ignore[arg-type,index]
             r["pays"] = r["gain"] >= KEEP_GAIN and r["share"] >= KEEP_SHARE  # type: ignore[operator]
@@ -341,7 +278,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--toggle", action="store_true",
-                        help="also time the whole load with the compiled task values, state lines or fillers off")
+                        help="also time the whole load with the compiled task values off")
     args = parser.parse_args()
     chosen = set(args.pairs.split(","))
     families = args.families.split(",")
