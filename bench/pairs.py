@@ -35,7 +35,7 @@ from families import FAMILIES  # noqa: E402
 from run import ensure_log  # noqa: E402 - the logs bench/run.py makes, from bench/families.py
 
 import stallscope  # noqa: E402
-from stallscope import bulk, parallel  # noqa: E402
+from stallscope import bulk  # noqa: E402
 from stallscope.api import load_lines  # noqa: E402
 from stallscope.capture.model import Capture  # noqa: E402
 from stallscope.capture.signatures import signatures  # noqa: E402
@@ -85,6 +85,7 @@ RETIRED: dict[str, str] = {
     "state lines": "2.2-5.5x on a step of at most 1.1% of analyze, whole load within noise (30M, 2026-12-03)",
     "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
     "merge": "0.90-1.85x on a step of at most 1.9% of analyze (30M, 2026-12-03)",
+    "forked rules": "0.85-1.11x on the rules, 44% of analyze (30M; 0.87-0.97x at 5M; 2026-12-03)",
 }
 
 
@@ -173,15 +174,7 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
         row("fast path", loads["fast"], loads["plain"])
     capture = load_fast(path)
     machines = len(machine_keys(capture))
-    rules = best_times({"in-process": lambda: diagnose(capture), **(
-        {"forked": lambda: parallel.diagnose_forked(capture)} if machines >= 2 and "forked rules" in chosen else {})},
-        repeat if "forked rules" in chosen else 2)
-    if "forked rules" in chosen:
-        if machines >= 2:
-            assert [f.as_dict() for f in parallel.diagnose_forked(capture)] == [f.as_dict() for f in diagnose(capture)]
-            row("forked rules", rules["forked"], rules["in-process"], f"{machines} machines")
-        else:
-            rows.append({"family": family, "pair": "forked rules", "note": "one machine: not forked"})
+    rules = best_times({"in-process": lambda: diagnose(capture)}, 2)
     findings = diagnose(capture)
     report = best_times({"report": lambda: (fleet(capture, findings), json_report.render(capture, findings))},
                         max(2, repeat // 2))
