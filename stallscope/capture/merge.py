@@ -5,9 +5,11 @@ made it; merging shifts them so they stay unique, and interns stacks again so th
 by two workers still has one id. Pieces of one file also get their line numbers shifted by the
 lines that came before them, so evidence cites the line of the whole file.
 
-The tables are joined by ``pd.concat``, each part's ids adjusted first. A column-wise join on
-the arrays was retired: it gained 0.9-1.85x on a step that is at most 1.9% of ``analyze``
-(bench/pairs.py, bench/README.md).
+A 1 GB log comes back from its workers as millions of rows, so the tables are joined column by
+column on their arrays: integer ids are shifted in place in the joined array, stack ids are
+re-mapped through a lookup table, and categorical columns are re-coded rather than expanded to
+Python strings. Where a capture does not have the shape the builder gives (other columns, other
+dtypes), the column or table falls back to plain ``pd.concat``, which is slow but general.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _FRAME_KEY = ("function", "offset", "size", "module", "reliable")
 
 # An integer column is either shifted by a constant or re-mapped (stack ids) per part.
 Adjust = int | Callable[[np.ndarray], np.ndarray] | None
+Values = np.ndarray | pd.api.extensions.ExtensionArray
 
 
 def merge(parts: list[Part], consume: bool = False) -> Capture:
@@ -245,6 +248,97 @@ class _Lookup:
 
 
 # -- tables ---------------------------------------------------------------------------------
+def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str) -> pd.DataFrame:
+    """The rows of ``frames`` one after the other, as ``pd.concat`` joins them, ids adjusted."""
+    # pd.concat leaves empty frames out when choosing a dtype: a categorical column of an empty
+    # part must not turn the joined column into plain strings.
+    keep = [i for i, f in enumerate(frames) if len(f)] or [0]
+    frames = [frames[i] for i in keep]
+    adjust = [adjust[i] for i in keep]
+    columns = list(frames[0].columns)
+    if any(list(f.columns) != columns for f in frames[1:]):
+        return _join_slowly(frames, adjust, name)
+    joined: dict[str, pd.Series] = {}
+    for column in columns:
+        arrays = [_values(f[column]) for f in frames]
+        values = _join_column(arrays, [a.get(column) for a in adjust], column in CATEGORY_COLUMNS[name])
+        # A Series keeps an object column object: the frame constructor would infer strings.
+        joined[column] = pd.Series(values, dtype=values.dtype, copy=False)
+    return pd.DataFrame(joined, columns=columns, copy=False)
+
+
+def _values(series: pd.Series) -> Values:
+    # ``.array`` would wrap a NumPy column in an extension array that the fast paths do not take.
+    return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
+
+
+def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> Values:
+    first = arrays[0]
+    same = all(a.dtype == first.dtype for a in arrays[1:])
+    if same and isinstance(first, pd.arrays.IntegerArray):
+        return _join_integers(arrays, adjust)
+    if all(a is None or a == 0 for a in adjust):
+        if same and isinstance(first, pd.Categorical):
+            # Categories equal up to order: pandas keeps those of the first part.
+            return pd.api.types.union_categoricals(arrays)
+        if category and all(isinstance(a, pd.Categorical) for a in arrays):
+            return _recode(arrays)
+        if same and isinstance(first, np.ndarray):
+            return np.concatenate(arrays)
+    series = [_adjusted(pd.Series(a, copy=False), by) for a, by in zip(arrays, adjust, strict=True)]
+    joined = pd.concat(series, ignore_index=True)
+    if category and not isinstance(joined.dtype, pd.CategoricalDtype):
+        joined = _categorize(joined)
+    return joined.array
+
+
+def _join_integers(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -> pd.arrays.IntegerArray:
+    data = np.empty(sum(len(a) for a in arrays), arrays[0].dtype.numpy_dtype)
+    missing = np.empty(len(data), bool)
+    start = 0
+    for values, by in zip(arrays, adjust, strict=True):
+        stop = start + len(values)
+        missing[start:stop] = values.isna()
+        chunk = data[start:stop]
+        chunk[:] = values.to_numpy(data.dtype, na_value=0)
+        if callable(by):
+            present = ~missing[start:stop]
+            chunk[present] = by(chunk[present])
+        elif by:
+            chunk += by
+        start = stop
+    return pd.arrays.IntegerArray(data, missing)
+
+
+def _recode(arrays: list[pd.Categorical]) -> pd.Categorical:
+    """Categoricals of different categories joined as one over the (sorted) values they use.
+
+    ``pd.concat`` would turn them into an object array of strings and the caller would
+    categorize it again; the result is the same, without a Python object per row. The
+    categories stay object dtype, as the builder makes them.
+    """
+    used: dict[object, None] = {}
+    for values in arrays:
+        codes = values.codes
+        present = np.bincount(codes[codes >= 0], minlength=len(values.categories)) > 0
+        used.update(dict.fromkeys(values.categories[present]))
+    categories = pd.Index(list(used), dtype=object).sort_values()
+    codes = np.empty(sum(len(a) for a in arrays), _code_dtype(len(categories)))
+    start = 0
+    for values in arrays:
+        lookup = np.append(categories.get_indexer(values.categories), -1)
+        codes[start : start + len(values)] = lookup[values.codes]
+        start += len(values)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories, ordered=False), validate=False)
+
+
+def _code_dtype(count: int) -> type[np.signedinteger]:
+    for dtype in (np.int8, np.int16, np.int32):
+        if count < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 def _adjusted(series: pd.Series, by: Adjust) -> pd.Series:
     if callable(by):
         present = series.notna()
@@ -255,12 +349,8 @@ def _adjusted(series: pd.Series, by: Adjust) -> pd.Series:
     return series + by if by else series
 
 
-def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str) -> pd.DataFrame:
-    """The rows of ``frames`` one after the other (``pd.concat`` aligns their columns), ids adjusted."""
-    # pd.concat leaves empty frames out when choosing a dtype: a categorical column of an empty
-    # part must not turn the joined column into plain strings.
-    keep = [i for i, f in enumerate(frames) if len(f)] or [0]
-    frames, adjust = [frames[i] for i in keep], [adjust[i] for i in keep]
+def _join_slowly(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str) -> pd.DataFrame:
+    """Frames of different columns: ``pd.concat`` aligns them, each part adjusted first."""
     adjusted: list[pd.DataFrame] = []
     for frame, by in zip(frames, adjust, strict=True):
         frame = frame.copy()
