@@ -8,8 +8,9 @@ other, alternating, ``--repeat`` times, in this one process; each side's best ti
 a busy machine slows both alike and the ratio (the gain) is what to read.
 
 A pair is kept when, on at least one family, the fast side is at least 1.5x faster on its step
-and the step (done the plain way) is at least 2% of ``analyze`` on that family; otherwise the
-second implementation is retired. ``analyze`` here is the in-process work of ``stallscope
+and the step (done the plain way) is at least 2% of ``analyze`` on that family, or (merge, where
+memory is measured too) its peak memory is at least 1.5x lower; otherwise the second
+implementation is retired. ``analyze`` here is the in-process work of ``stallscope
 analyze --format json -j 1``: load, rules, fleet summary, JSON report, without the imports.
 Pairs already retired are listed with the numbers that retired them (see bench/README.md).
 """
@@ -21,6 +22,7 @@ import gc
 import json
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,8 +37,10 @@ from families import FAMILIES  # noqa: E402
 from run import ensure_log  # noqa: E402 - the logs bench/run.py makes, from bench/families.py
 
 import stallscope  # noqa: E402
-from stallscope import bulk  # noqa: E402
+from stallscope import bulk, parallel  # noqa: E402
 from stallscope.api import load_lines  # noqa: E402
+from stallscope.capture import merge as merging  # noqa: E402
+from stallscope.capture.merge import Part, merge  # noqa: E402
 from stallscope.capture.model import Capture  # noqa: E402
 from stallscope.capture.signatures import signatures  # noqa: E402
 from stallscope.capture.task_values import compile_task_values, task_values  # noqa: E402
@@ -84,7 +88,6 @@ PAIRS = [
 RETIRED: dict[str, str] = {
     "state lines": "2.2-5.5x on a step of at most 1.1% of analyze, whole load within noise (30M, 2026-12-03)",
     "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
-    "merge": "0.90-1.85x on a step of at most 1.9% of analyze (30M, 2026-12-03)",
     "forked rules": "0.85-1.11x on the rules, 44% of analyze (30M; 0.87-0.97x at 5M; 2026-12-03)",
 }
 
@@ -155,6 +158,44 @@ def task_values_plain(items: list[tuple[Template, list[str]]]) -> None:
         task_values(template.fill(runs))
 
 
+def pieces_of(path: str) -> list[Part]:
+    """The file read as the workers of a large file read it, in 4 pieces."""
+    size = Path(path).stat().st_size
+    with patched(parallel, "MIN_PIECE_BYTES", max(1, size // 5)):
+        plan = parallel.plan((path,), jobs=4)
+    parts, before = [], 0
+    for piece in plan:
+        capture, links = parallel._load_piece(piece, False)
+        parts.append(Part(capture, before, links))
+        before += sum(i.physical_lines for i in capture.inputs)
+    return parts
+
+
+def _join_always_slowly(frames: list[pd.DataFrame], adjust: list[dict[str, object]], name: str) -> pd.DataFrame:
+    keep = [i for i, f in enumerate(frames) if len(f)] or [0]
+    return merging._join_slowly([frames[i] for i in keep], [adjust[i] for i in keep], name)  # type: ignore[arg-type]
+
+
+def merge_slowly(parts: list[Part]) -> Capture:
+    with patched(merging, "_join", _join_always_slowly):
+        return merge(parts)
+
+
+def peak_bytes(run: Callable[[], object]) -> int:
+    """The most memory (as tracemalloc sees Python and numpy allocations) held while ``run`` runs."""
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def same_capture(one: Capture, other: Capture) -> None:
+    for name in ("snapshots", "tasks", "events", "frames", "traces"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(other, name), check_categorical=False, obj=name)
+
+
 def _never(template: Template) -> None:
     return None
 
@@ -213,6 +254,14 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
         times = best_times({"fast": lambda: sections.signature_groups(capture),
                             "plain": lambda: sections._groups_of(signatures(capture))}, repeat)
         row("signature groups", times["fast"], times["plain"], f"{len(capture.traces)} traces")
+    if "merge" in chosen and "merge" not in RETIRED:
+        parts = pieces_of(path)
+        same_capture(merge(parts), merge_slowly(parts))
+        times = best_times({"fast": lambda: merge(parts), "plain": lambda: merge_slowly(parts)}, repeat)
+        fast_peak, plain_peak = peak_bytes(lambda: merge(parts)), peak_bytes(lambda: merge_slowly(parts))
+        row("merge", times["fast"], times["plain"],
+            f"{len(parts)} pieces; peak memory {fast_peak / 1e6:.1f} MB / {plain_peak / 1e6:.1f} MB")
+        rows[-1]["fast_peak_MB"], rows[-1]["plain_peak_MB"] = fast_peak / 1e6, plain_peak / 1e6
     return rows
 
 
@@ -234,6 +283,11 @@ def verdicts(rows: list[dict[str, object]]) -> list[dict[str, object]]:
             r["gain"] = float(r["plain_s"]) / float(r["fast_s"])  # type: ignore[arg-type]
             r["share"] = float(r["plain_s"]) / analyze[r["family"]]  # type: ignore[arg-type,index]
             r["pays"] = r["gain"] >= KEEP_GAIN and r["share"] >= KEEP_SHARE  # type: ignore[operator]
+            if "fast_peak_MB" in r:
+                # Memory is the other thing a second implementation may save (merge holds every
+                # worker's rows at once): a peak at least KEEP_GAIN times lower pays too.
+                r["memory_gain"] = float(r["plain_peak_MB"]) / max(float(r["fast_peak_MB"]), 1e-9)  # type: ignore[arg-type]
+                r["pays"] = r["pays"] or r["memory_gain"] >= KEEP_GAIN  # type: ignore[operator]
         if pair.name in RETIRED:
             decision = f"retired: {RETIRED[pair.name]}"
         elif not measured:
@@ -255,8 +309,9 @@ def table(results: list[dict[str, object]], families: list[str]) -> str:
         cells = []
         for family in families:
             r = by_family.get(family)
+            memory = f"; peak {r['fast_peak_MB']:.1f}/{r['plain_peak_MB']:.1f} MB" if r and "fast_peak_MB" in r else ""
             cells.append("-" if r is None else
-                         f"{r['fast_s']:.3f}/{r['plain_s']:.3f} s = {r['gain']:.2f}x, {100 * r['share']:.1f}%")
+                         f"{r['fast_s']:.3f}/{r['plain_s']:.3f} s = {r['gain']:.2f}x, {100 * r['share']:.1f}%{memory}")
         lines.append("| " + " | ".join([pair.name, pair.fast, pair.plain, pair.step, *cells,
                                          str(result["decision"])]) + " |")
     return "\n".join(lines)
