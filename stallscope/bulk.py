@@ -40,9 +40,8 @@ from stallscope.capture.builder import (
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
-from stallscope.capture.state_lines import StateOf, compile_state_of, state_comm
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
-from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, STATE_KINDS, TRACE_BODY_KINDS
+from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, TRACE_BODY_KINDS
 from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import RSYSLOG_ESCAPE, RecordReader, records, rewrites
@@ -126,9 +125,6 @@ class KeyInfo:
     # (cls, cut_id) as one byte (see _LineCodes): one C-level pass over a chunk's infos gives
     # both strings, each then a translate of the codes.
     code: int = 0
-    # A task-state line's state letter and pid from its digit runs (see capture.state_lines):
-    # such lines are handed over without being decoded.
-    state_of: StateOf | None = None
     # A MemAlloc task line's table values from its digit runs (see capture.task_values).
     task_values_of: TaskValuesOf | None = None
 
@@ -205,7 +201,6 @@ class _Caches:
     frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = field(default_factory=dict)
     walls: dict[str, str | None] = field(default_factory=dict)
     # Functions compiled per template (see _compiled), keyed by the template's identity.
-    state_makers: dict[int, tuple[Template, StateOf | None]] = field(default_factory=dict)
     task_makers: dict[int, tuple[Template, TaskValuesOf | None]] = field(default_factory=dict)
     frame_lines: dict[bytes, Frame | None] = field(default_factory=dict)
     codes: _LineCodes = field(default_factory=_LineCodes)
@@ -222,6 +217,8 @@ def _caches_of(parser: LineParser) -> _Caches:
     return caches
 
 
+# Kept beside the line reader (read_lines, which journal export streams need): 1.97-5.1x on a
+# whole load of every family but journal-json (bench/pairs.py, bench/README.md).
 class BulkReader:
     """Feeds one input's bytes into a builder, chunk by chunk.
 
@@ -240,7 +237,6 @@ class BulkReader:
         self.keys = caches.keys
         self.frame_runs = caches.frame_runs
         self.walls = caches.walls
-        self.state_makers = caches.state_makers
         self.task_makers = caches.task_makers
         self.frame_lines = caches.frame_lines
         self.codes = caches.codes
@@ -306,13 +302,10 @@ class BulkReader:
             else:
                 return _INELIGIBLE
         digits = None
-        state_of = None
         task_values_of = None
         if template is not None and kind not in RUN_KINDS and raw.isascii():
             digits = _digit_cutter(raw, pre.end)
-            if kind in STATE_KINDS:
-                state_of = _compiled(self.state_makers, template, compile_state_of)
-            elif kind == "memalloc_task":
+            if kind == "memalloc_task":
                 task_values_of = _compiled(self.task_makers, template, compile_task_values)
         cls = _line_class(kind)
         cut_id = min(pre.end, _FAR_CUT)
@@ -320,7 +313,7 @@ class BulkReader:
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
-                       self.codes.code(cls, cut_id), state_of, task_values_of)
+                       self.codes.code(cls, cut_id), task_values_of)
 
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
@@ -497,10 +490,6 @@ class BulkReader:
             stream = streams.get(host if info.host_span is not None else None)
             if stream is None:
                 stream = self._line_stream(host, info)
-            state_of = info.state_of
-            if state_of is not None:
-                self._state_line(lines[i], info, state_of, stream, base + i + 1)
-                continue
             raw = lines[i].decode("utf-8", "replace")
             ts = float(raw[info.ts_cut])
             last = last_ts.get(stream.host)
@@ -563,24 +552,6 @@ class BulkReader:
                 self._host_names.clear()
             host = self._host_names[host_bytes] = host_bytes.decode("ascii")  # prefixes are ASCII
         return host
-
-    def _state_line(self, raw: bytes, info: KeyInfo, state_of: StateOf, stream: LineStream, number: int) -> None:
-        """A task-state line to the builder, read from its bytes (what _record would say of it)."""
-        host = stream.host
-        ts = float(raw[info.ts_cut])
-        last = self.last_ts.get(host)
-        self.last_ts[host] = ts
-        assert info.digits is not None
-        state, pid = state_of(info.digits(raw))  # type: ignore[arg-type]  # itemgetter cuts bytes alike
-
-        def described() -> tuple[str | None, str]:
-            # Only for a task of a dump (not the state line of a MemAlloc task): decoded then.
-            text = raw.decode("utf-8", "replace")
-            assert info.template is not None and info.digits is not None
-            return state_comm(info.template.fill(info.digits(text))), text[info.body_start :].strip()
-
-        self.builder.add_state_line(
-            stream, (number, ts, BACKWARDS if last is not None and ts < last else None, state, pid, described))
 
     def _record(
         self, raw: str, info: KeyInfo, number: int, host: str | None, ts: float, corrupted: str | None

@@ -14,7 +14,6 @@ machine and each is diagnosed where the engine puts it; locally they run in this
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
-from stallscope.diagnose import diagnose, findings_by_machine, host_views, machine_keys, ranked
+from stallscope.diagnose import diagnose, host_views
 from stallscope.memory import no_cycle_collection
 from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
@@ -41,8 +40,6 @@ from stallscope.sources.reader import STDIN_NAME, open_binary, utf16_encoding
 from stallscope.verdict import rank
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
     from distributed import Client
 
 T = TypeVar("T")
@@ -59,8 +56,6 @@ LEAD_BYTES = 4 << 20
 # How far past a nominal cut to look for the start of a report.
 _REPORT_SEARCH = 4 << 20
 _REPORT_MARK = b"MemAlloc-Info:"
-# Below this many rows the rules take less time than forking a process for half of them.
-FORK_RULES_ROWS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,57 +427,19 @@ def split_machines(capture: Capture) -> list[Capture]:
     return parts
 
 
-def _rows_of(capture: Capture) -> int:
-    return len(capture.tasks) + len(capture.events) + len(capture.snapshots)
-
-
-def diagnose_forked(capture: Capture) -> list[Finding]:
-    """:func:`stallscope.diagnose` with every other machine's rules run in a forked process.
-
-    The same findings in the same order: each side keeps its findings by machine position and
-    the two are ranked together. Without ``fork`` (not Linux), or with one machine, or when the
-    forked process fails, everything runs here.
-    """
-    machines = len(machine_keys(capture))
-    if machines < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return diagnose(capture)
-    theirs = range(1, machines, 2)
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    # With fork nothing is pickled on the way in: the child sees this process's capture.
-    child = context.Process(target=_send_findings, args=(capture, theirs, sender), daemon=True)
-    child.start()
-    sender.close()
-    found = findings_by_machine(capture, range(0, machines, 2))
-    try:
-        found.update(receiver.recv())
-    except (EOFError, OSError):
-        found.update(findings_by_machine(capture, theirs))  # the child died: do its share here
-    finally:
-        receiver.close()
-        child.join()
-    return ranked(found)
-
-
-def _send_findings(capture: Capture, chosen: range, sender: Connection) -> None:
-    sender.send(findings_by_machine(capture, chosen))
-    sender.close()
-
-
 def _diagnose_part(capture: Capture) -> list[Finding]:
     return diagnose(capture)
 
 
 def diagnose_on(capture: Capture, engine: Engine | None = None) -> list[Finding]:
-    """:func:`stallscope.diagnose`, each machine a task of a remote ``engine``; locally, the
-    machines of a large capture shared between this process and a forked one.
+    """:func:`stallscope.diagnose`, each machine a task of a remote ``engine``; locally, in this
+    process.
 
     Sending each machine's tables to a worker process would cost more time and memory than the
-    rules take (about a second on a 1 GB capture); a forked process sees the capture as it is.
+    rules take (about a second on a 1 GB capture). Sharing the machines with a forked process was
+    retired: 0.85-0.97x (bench/pairs.py, bench/README.md).
     """
     if engine is None or not engine.remote:
-        if engine is not None and engine.workers() >= 2 and _rows_of(capture) >= FORK_RULES_ROWS:
-            return diagnose_forked(capture)
         return diagnose(capture)
     parts = split_machines(capture)
     if len(parts) < 2:

@@ -1,4 +1,4 @@
-"""Task and task-state lines: the functions compiled from their templates equal the fields path."""
+"""Task lines: the function compiled from a template equals the fields path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from conftest import DATA
 from stallscope.api import line_parser
-from stallscope.capture.state_lines import compile_state_of, state_and_pid
 from stallscope.capture.task_values import compile_task_values, task_values
 from stallscope.records.stream import records
 
@@ -90,23 +89,3 @@ def test_generated_task_lines(comm: str, pid: int, flags: int, numbers: list[int
     both = _both(body)
     if both is not None:
         assert both[0] == both[1], body
-
-
-def test_every_corpus_task_state_line_gives_the_same_state_and_pid() -> None:
-    bodies = _corpus_bodies(("task_state_old", "task_state_new"))
-    compared = 0
-    for body in bodies:
-        template = line_parser().template(body)
-        assert template is not None
-        state_of = compile_state_of(template)
-        if state_of is None:
-            continue
-        numbers = _DIGIT_RUN.split(body)[1::2]
-        expected = state_and_pid(template.fill(numbers))
-        # The bulk reader hands the digit runs over as bytes, undecoded.
-        assert state_of(numbers) == expected == state_of([n.encode() for n in numbers]), body
-        compared += 1
-    assert compared > 100 and compared >= 0.9 * len(bodies)
-    # Both layouts (labelled fields since 4.14, bare numbers before) are in the corpus.
-    kinds = {line_parser().template(body).kind for body in bodies}  # type: ignore[union-attr]
-    assert kinds == {"task_state_old", "task_state_new"}

@@ -511,11 +511,6 @@ class CaptureBuilder:
 
         self._state_line(stream, (record.line, record.ts, record.corrupted, *state_and_pid(fields), described))
 
-    def add_state_line(self, stream: LineStream, line: StateLine) -> None:
-        """:meth:`add_counted` of a task-state line given only what the tasks table takes from it
-        (the bulk reader reads these from the undecoded line)."""
-        self._state_line(stream, line)
-
     def _state_line(self, stream: LineStream, line: StateLine) -> None:
         # A task-state line: it belongs to the current MemAlloc task if the pid agrees; otherwise
         # it is a task of a dump (SysRq-t/w, a hung-task report, the Nov 2017 watchdog, which

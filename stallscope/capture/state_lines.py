@@ -1,19 +1,16 @@
 """What a task-state line (``sched_show_task()``'s first line) tells the tasks table: its state
-letter and pid, from its fields or, compiled per template, from its digit runs alone.
+letter, pid and command name, from its fields.
 
-The bulk reader reads task-state lines (one per reported task, as many as MemAlloc lines) without
-decoding them: the state letter is part of the line's shape, and the pid is one digit run.
+A version compiled per template from the digit runs alone was retired: 2.2-5.5x on a step of at
+most 1.1% of ``analyze``, 1.02-1.18x on a whole load within the machine's noise (bench/pairs.py,
+bench/README.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from stallscope.capture.task_values import to_int
-from stallscope.parse.lines import Template
 
 StateAndPid = tuple[str | None, int | None]
-StateOf = Callable[[Sequence[str | bytes]], StateAndPid]
 
 
 def state_and_pid(fields: dict[str, str]) -> StateAndPid:
@@ -41,39 +38,3 @@ def state_pid(fields: dict[str, str]) -> int | None:
     # The old layout has no labels: free stack, pid, ppid are the last three numbers.
     numbers = fields.get("num", "").split()
     return int(numbers[-2]) if len(numbers) >= 2 else None
-
-
-def compile_state_of(template: Template) -> StateOf | None:
-    """:func:`state_and_pid` of ``template.fill(numbers)`` as a function of ``numbers`` (str or
-    bytes digit runs), or None when the shape holds something this does not fold."""
-    constants = dict(template.constants)
-    variables = dict(template.variables)
-    if "state" in variables:
-        return None
-    state, _ = state_and_pid(constants)
-    if "state" not in constants and "task_head" in variables:
-        # The old layout's "comm  S": the letter ends the head; a command name with digits
-        # (kswapd0) makes the head variable, not its last letter.
-        last = variables["task_head"][-1]
-        if not isinstance(last, str) or not last.rstrip():
-            return None
-        state = last.rstrip()[-1]
-    if "pid" in variables:
-        segments = variables["pid"]
-        if len(segments) != 1 or not isinstance(segments[0], int):
-            return None
-        at = segments[0]
-        return lambda numbers: (state, int(numbers[at]))
-    if "pid" in constants or "num" not in variables:
-        pid = state_pid(constants)
-        return lambda numbers: (state, pid)
-    if "num" in variables:
-        runs = [part for part in variables["num"] if isinstance(part, int)]
-        # Digit runs joined by blanks only, so that its words are exactly those runs.
-        if any(isinstance(part, str) and part.strip() for part in variables["num"]):
-            return None
-        if len(runs) < 2:
-            return lambda numbers: (state, None)
-        at = runs[-2]
-        return lambda numbers: (state, int(numbers[at]))
-    return None

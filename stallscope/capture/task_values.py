@@ -69,6 +69,9 @@ def task_values(fields: dict[str, str]) -> TaskValues:
             *_state_flags(get("state_word"), get("tag_state")))
 
 
+# Kept beside task_values: 1.43-1.76x on the conversion of the 250,000 task lines of the excerpts
+# family (16-26% of its analyze), whose whole load takes 8.2 s with it and 11.2 s without
+# (bench/pairs.py --toggle, bench/README.md).
 def compile_task_values(template: Template) -> TaskValuesOf | None:
     """:func:`task_values` of ``template.fill(numbers)`` as one compiled function of ``numbers``,
     or None when the shape holds something this does not fold (then use task_values)."""

@@ -129,6 +129,8 @@ def comm_starts_with(tasks: pd.DataFrame, prefix: str) -> np.ndarray:
     return comm_text(tasks).str.startswith(prefix, na=False).to_numpy(dtype=bool)
 
 
+# Kept beside _grouped (the groupby, also the path for other column types): 2.46x on the 250,000
+# task rows of the excerpts family, 2.7% of its analyze (bench/pairs.py, bench/README.md).
 def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
     if not len(tasks):
         return pd.DataFrame(columns=COLUMNS)

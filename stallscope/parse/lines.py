@@ -10,8 +10,8 @@ slotted back into the field spans Lark found. The grammars stay the only definit
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
@@ -29,11 +29,6 @@ MAX_BODY_CHARS = 2048
 Segments = tuple[str | int, ...]
 
 
-Filler = Callable[[Sequence[str]], dict[str, str]]
-# Fills of one shape after which its filler is compiled.
-_COMPILE_AFTER = 3
-
-
 @dataclass(frozen=True, slots=True)
 class Template:
     """What Lark found in one shape: the line kind and where each field sits."""
@@ -44,38 +39,19 @@ class Template:
     # Digit runs that must be exactly "0": the leading zero of a hexadecimal number ("0x3d").
     # The shape cannot tell "0x3d" from a garbled "10x3d" (both mask to "0x0d"); the line can.
     zero_runs: tuple[int, ...] = ()
-    # The fields of one line from its digit runs. A shape filled often (every line that opens a
-    # block) gets a dict display compiled for it, 3x faster than a loop over its segments; most
-    # shapes (frames of traces seen once) are filled once or twice, less than compiling costs.
-    fill: Filler = field(init=False, repr=False, compare=False)
-    _fills: list[int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fill", self._fill_by_loop)
-        object.__setattr__(self, "_fills", [0])
 
     def accepts(self, runs: Sequence[str]) -> bool:
         """Whether a line of this shape with these digit runs is one the grammar accepts: a
         hexadecimal number must start with "0x" (one garbled digit, "10x3d", is not a number)."""
         return all(runs[i] == "0" for i in self.zero_runs)
 
-    def _fill_by_loop(self, runs: Sequence[str]) -> dict[str, str]:
-        self._fills[0] += 1
-        if self._fills[0] >= _COMPILE_AFTER:
-            object.__setattr__(self, "fill", _compile_filler(self.constants, self.variables))
+    def fill(self, runs: Sequence[str]) -> dict[str, str]:
+        """The fields of one line of this shape from its digit runs. (A dict display compiled per
+        shape was retired: 1.2-5.1x on a step of at most 1.8% of ``analyze``, bench/pairs.py.)"""
         fields = dict(self.constants)
         for name, segments in self.variables:
             fields[name] = "".join(runs[part] if isinstance(part, int) else part for part in segments)
         return fields
-
-
-def _compile_filler(constants: tuple[tuple[str, str], ...], variables: tuple[tuple[str, Segments], ...]) -> Filler:
-    items = [f"{name!r}: {value!r}" for name, value in constants]
-    for name, segments in variables:
-        parts = [f"r[{part}]" if isinstance(part, int) else repr(part) for part in segments]
-        items.append(f"{name!r}: {' + '.join(parts)}")
-    # Only reprs of strings and integer indexes reach the source text, never log text as code.
-    return eval(f"lambda r: {{{', '.join(items)}}}", {"__builtins__": {}})
 
 
 @dataclass(frozen=True, slots=True)

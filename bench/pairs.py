@@ -1,0 +1,347 @@
+"""Every pair of implementations stallscope keeps for speed, both sides timed on the same data.
+
+    python bench/pairs.py [--size 30M] [--repeat 5] [--families serial,fleet,...] [--seed 1] [--json OUT]
+
+The inputs are the capture families of bench/families.py (made by bench/run.py's ``ensure_log``
+from the real logs of tests/data). For each family and pair, the two sides run one after the
+other, alternating, ``--repeat`` times, in this one process; each side's best time is kept, so
+a busy machine slows both alike and the ratio (the gain) is what to read.
+
+A pair is kept when, on at least one family, the fast side is at least 1.5x faster on its step
+and the step (done the plain way) is at least 2% of ``analyze`` on that family, or (merge, where
+memory is measured too) its peak memory is at least 1.5x lower; otherwise the second
+implementation is retired. ``analyze`` here is the in-process work of ``stallscope
+analyze --format json -j 1``: load, rules, fleet summary, JSON report, without the imports.
+Pairs already retired are listed with the numbers that retired them (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from families import FAMILIES  # noqa: E402
+from run import ensure_log  # noqa: E402 - the logs bench/run.py makes, from bench/families.py
+
+import stallscope  # noqa: E402
+from stallscope import bulk, parallel  # noqa: E402
+from stallscope.api import load_lines  # noqa: E402
+from stallscope.capture import merge as merging  # noqa: E402
+from stallscope.capture.merge import Part, merge  # noqa: E402
+from stallscope.capture.model import Capture  # noqa: E402
+from stallscope.capture.signatures import signatures  # noqa: E402
+from stallscope.capture.task_values import compile_task_values, task_values  # noqa: E402
+from stallscope.capture.trajectories import _grouped, trajectories_of  # noqa: E402
+from stallscope.diagnose import diagnose, machine_keys  # noqa: E402
+from stallscope.fleet import fleet  # noqa: E402
+from stallscope.parse import lines as line_parsing  # noqa: E402
+from stallscope.parse.lines import LineParser, Template  # noqa: E402
+from stallscope.records.stream import records  # noqa: E402
+from stallscope.render import json_report, sections  # noqa: E402
+from stallscope.sources.reader import iter_lines  # noqa: E402
+
+KEEP_GAIN = 1.5
+KEEP_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    fast: str  # where the fast implementation lives
+    plain: str  # where the other one lives
+    step: str  # what is timed
+
+
+PAIRS = [
+    Pair("fast path", "bulk.py BulkReader", "bulk.read_lines (api.load_lines)",
+         "whole load of the file (fresh parser: shapes learned as a worker learns them)"),
+    Pair("task values", "capture/task_values.py compile_task_values", "task_values(template.fill(runs))",
+         "every MemAlloc task line's row values from its digit runs"),
+    Pair("state lines", "capture/state_lines.py compile_state_of", "state_and_pid(template.fill(runs))",
+         "every task-state line's state letter and pid from its digit runs"),
+    Pair("fillers", "parse/lines.py _compile_filler", "Template._fill_by_loop",
+         "fill of every head line the fast path fills (not trace, task or state lines), fresh templates"),
+    Pair("trajectories", "capture/trajectories.py trajectories_of (numpy)", "trajectories.py _grouped (groupby)",
+         "trajectories of the whole tasks table"),
+    Pair("signature groups", "render/sections.py signature_groups (trace_codes)",
+         "sections._groups_of(signatures(capture))", "the report's signature groups"),
+    Pair("merge", "capture/merge.py _join_column", "merge.py _join_slowly (pd.concat)",
+         "merge of the file read as 4 pieces (what the workers return)"),
+    Pair("forked rules", "parallel.py diagnose_forked", "diagnose.diagnose",
+         "rules on the whole capture (families of 2+ machines)"),
+]
+
+# Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
+RETIRED: dict[str, str] = {
+    "state lines": "2.2-5.5x on a step of at most 1.1% of analyze, whole load within noise (30M, 2026-12-03)",
+    "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
+    "forked rules": "0.85-1.11x on the rules, 44% of analyze (30M; 0.87-0.97x at 5M; 2026-12-03)",
+}
+
+
+def best_times(sides: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Each side's best wall time over ``repeat`` rounds, the sides alternating within a round."""
+    best = dict.fromkeys(sides, float("inf"))
+    for _ in range(repeat):
+        for name, run in sides.items():
+            gc.collect()
+            gc.disable()
+            started = time.perf_counter()
+            try:
+                run()
+            finally:
+                elapsed = time.perf_counter() - started
+                gc.enable()
+            best[name] = min(best[name], elapsed)
+    return best
+
+
+@contextmanager
+def patched(owner: object, name: str, value: object) -> Iterator[None]:
+    old = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, old)
+
+
+def fresh_parser() -> None:
+    """The next load learns its shapes (and the fast path its keys) again, as a worker does."""
+    line_parsing._shared = None
+
+
+def load_fast(path: str) -> Capture:
+    fresh_parser()
+    return stallscope.load(path)
+
+
+def load_plain(path: str) -> Capture:
+    fresh_parser()
+    return load_lines(path, iter_lines(path))
+
+
+def task_lines(path: str, parser: LineParser) -> list[tuple[Template, list[str]]]:
+    """(template, digit runs) of the family's MemAlloc task lines."""
+    found = []
+    for record in records(path, iter_lines(path), parser):
+        template = parser.template(record.body)
+        if template is not None and template.kind == "memalloc_task":
+            found.append((template, line_parsing._DIGIT_RUN.split(record.body)[1::2]))
+    return found
+
+
+def task_values_compiled(items: list[tuple[Template, list[str]]]) -> None:
+    compiled: dict[int, object] = {}
+    for template, runs in items:
+        values_of = compiled.get(id(template), False)
+        if values_of is False:
+            values_of = compiled[id(template)] = compile_task_values(template)
+        values_of(runs) if values_of is not None else task_values(template.fill(runs))  # type: ignore[operator]
+
+
+def task_values_plain(items: list[tuple[Template, list[str]]]) -> None:
+    for template, runs in items:
+        task_values(template.fill(runs))
+
+
+def pieces_of(path: str) -> list[Part]:
+    """The file read as the workers of a large file read it, in 4 pieces."""
+    size = Path(path).stat().st_size
+    with patched(parallel, "MIN_PIECE_BYTES", max(1, size // 5)):
+        plan = parallel.plan((path,), jobs=4)
+    parts, before = [], 0
+    for piece in plan:
+        capture, links = parallel._load_piece(piece, False)
+        parts.append(Part(capture, before, links))
+        before += sum(i.physical_lines for i in capture.inputs)
+    return parts
+
+
+def _join_always_slowly(frames: list[pd.DataFrame], adjust: list[dict[str, object]], name: str) -> pd.DataFrame:
+    keep = [i for i, f in enumerate(frames) if len(f)] or [0]
+    return merging._join_slowly([frames[i] for i in keep], [adjust[i] for i in keep], name)  # type: ignore[arg-type]
+
+
+def merge_slowly(parts: list[Part]) -> Capture:
+    with patched(merging, "_join", _join_always_slowly):
+        return merge(parts)
+
+
+def peak_bytes(run: Callable[[], object]) -> int:
+    """The most memory (as tracemalloc sees Python and numpy allocations) held while ``run`` runs."""
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def same_capture(one: Capture, other: Capture) -> None:
+    for name in ("snapshots", "tasks", "events", "frames", "traces"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(other, name), check_categorical=False, obj=name)
+
+
+def _never(template: Template) -> None:
+    return None
+
+
+def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle: bool) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+
+    def row(pair: str, fast: float, plain: float, note: str = "") -> None:
+        rows.append({"family": family, "pair": pair, "fast_s": fast, "plain_s": plain, "note": note})
+        print(f"  {pair:17} fast {fast:8.4f} s  plain {plain:8.4f} s  gain {plain / fast:6.2f}x {note}", flush=True)
+
+    print(f"{family}: {Path(path).stat().st_size / 1e6:.1f} MB", flush=True)
+    # Without the fast path pair, load is timed once: only analyze's total needs it.
+    loads = best_times({"fast": lambda: load_fast(path), **(
+        {"plain": lambda: load_plain(path)} if "fast path" in chosen else {})}, repeat if "fast path" in chosen else 1)
+    if "fast path" in chosen:
+        row("fast path", loads["fast"], loads["plain"])
+    capture = load_fast(path)
+    machines = len(machine_keys(capture))
+    rules = best_times({"in-process": lambda: diagnose(capture)}, 2)
+    findings = diagnose(capture)
+    report = best_times({"report": lambda: (fleet(capture, findings), json_report.render(capture, findings))},
+                        max(2, repeat // 2))
+    analyze = loads["fast"] + rules["in-process"] + report["report"]
+    rows.append({"family": family, "pair": "analyze", "fast_s": analyze, "machines": machines,
+                 "tasks": len(capture.tasks), "traces": len(capture.traces)})
+    print(f"  analyze (load + rules + report, in process) {analyze:.3f} s; {len(capture.tasks)} tasks, "
+          f"{len(capture.traces)} traces, {machines} machines", flush=True)
+
+    if toggle and "task values" in chosen and "task values" not in RETIRED:
+        # The whole load without the compiled task values: what the reader loses besides the
+        # step itself (a Record built, the fields dict, the builder's dispatch on kind).
+        def without() -> None:
+            with patched(bulk, "compile_task_values", _never):
+                load_fast(path)
+        # The same load twice: how far its two best times lie apart is this machine's noise on a
+        # whole load; a smaller difference says nothing.
+        times = best_times({"fast": lambda: load_fast(path), "again": lambda: load_fast(path), "plain": without},
+                           repeat)
+        row("task values (load)", min(times["fast"], times["again"]), times["plain"], "whole load, compiled off")
+        rows[-1]["noise_s"] = abs(times["fast"] - times["again"])
+    if "task values" in chosen and "task values" not in RETIRED:
+        fresh_parser()
+        found = task_lines(path, stallscope.api.line_parser())
+        if found:
+            times = best_times({"fast": lambda: task_values_compiled(found),
+                                "plain": lambda: task_values_plain(found)}, repeat)
+            row("task values", times["fast"], times["plain"], f"{len(found)} lines")
+    if "trajectories" in chosen and len(capture.tasks) and "trajectories" not in RETIRED:
+        pd.testing.assert_frame_equal(trajectories_of(capture.tasks), _grouped(capture.tasks), check_exact=True)
+        times = best_times({"fast": lambda: trajectories_of(capture.tasks), "plain": lambda: _grouped(capture.tasks)},
+                           repeat)
+        row("trajectories", times["fast"], times["plain"], f"{len(capture.tasks)} task rows")
+    if "signature groups" in chosen and len(capture.traces) and "signature groups" not in RETIRED:
+        assert sections.signature_groups(capture) == sections._groups_of(signatures(capture))
+        times = best_times({"fast": lambda: sections.signature_groups(capture),
+                            "plain": lambda: sections._groups_of(signatures(capture))}, repeat)
+        row("signature groups", times["fast"], times["plain"], f"{len(capture.traces)} traces")
+    if "merge" in chosen and "merge" not in RETIRED:
+        parts = pieces_of(path)
+        same_capture(merge(parts), merge_slowly(parts))
+        times = best_times({"fast": lambda: merge(parts), "plain": lambda: merge_slowly(parts)}, repeat)
+        fast_peak, plain_peak = peak_bytes(lambda: merge(parts)), peak_bytes(lambda: merge_slowly(parts))
+        row("merge", times["fast"], times["plain"],
+            f"{len(parts)} pieces; peak memory {fast_peak / 1e6:.1f} MB / {plain_peak / 1e6:.1f} MB")
+        rows[-1]["fast_peak_MB"], rows[-1]["plain_peak_MB"] = fast_peak / 1e6, plain_peak / 1e6
+    return rows
+
+
+def verdicts(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Per pair: the best family's gain and share, and whether it pays."""
+    analyze = {r["family"]: float(r["fast_s"]) for r in rows if r["pair"] == "analyze"}  # type: ignore[arg-type]
+    out = []
+    for pair in PAIRS:
+        measured = [r for r in rows if r["pair"] == pair.name and "fast_s" in r]
+        for r in measured:
+            load = next((x for x in rows if x["pair"] == f"{pair.name} (load)" and x["family"] == r["family"]), None)
+            lost = float(load["plain_s"]) - float(load["fast_s"]) if load is not None else 0.0  # type: ignore[arg-type]
+            if load is not None and lost > float(load.get("noise_s", 0.0)) and lost > float(r["plain_s"]):  # type: ignore[arg-type]
+                # The step done the other way costs what the whole load loses without the fast
+                # side (a Record built, the fields dict, the builder's dispatch), when that is
+                # more than the machine's noise on a load: the fast step's time plus that loss.
+                r["plain_step_s"] = r["plain_s"]
+                r["plain_s"] = float(r["fast_s"]) + lost  # type: ignore[arg-type]
+            r["gain"] = float(r["plain_s"]) / float(r["fast_s"])  # type: ignore[arg-type]
+            r["share"] = float(r["plain_s"]) / analyze[r["family"]]  # type: ignore[arg-type,index]
+            r["pays"] = r["gain"] >= KEEP_GAIN and r["share"] >= KEEP_SHARE  # type: ignore[operator]
+            if "fast_peak_MB" in r:
+                # Memory is the other thing a second implementation may save (merge holds every
+                # worker's rows at once): a peak at least KEEP_GAIN times lower pays too.
+                r["memory_gain"] = float(r["plain_peak_MB"]) / max(float(r["fast_peak_MB"]), 1e-9)  # type: ignore[arg-type]
+                r["pays"] = r["pays"] or r["memory_gain"] >= KEEP_GAIN  # type: ignore[operator]
+        if pair.name in RETIRED:
+            decision = f"retired: {RETIRED[pair.name]}"
+        elif not measured:
+            decision = "not measured"
+        elif any(r["pays"] for r in measured):
+            decision = "keep"
+        else:
+            decision = "retire"
+        out.append({"pair": pair, "rows": measured, "decision": decision})
+    return out
+
+
+def table(results: list[dict[str, object]], families: list[str]) -> str:
+    head = ["pair", "fast side", "other side", "what is timed", *families, "decision"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for result in results:
+        pair: Pair = result["pair"]  # type: ignore[assignment]
+        by_family = {r["family"]: r for r in result["rows"]}  # type: ignore[attr-defined]
+        cells = []
+        for family in families:
+            r = by_family.get(family)
+            memory = f"; peak {r['fast_peak_MB']:.1f}/{r['plain_peak_MB']:.1f} MB" if r and "fast_peak_MB" in r else ""
+            cells.append("-" if r is None else
+                         f"{r['fast_s']:.3f}/{r['plain_s']:.3f} s = {r['gain']:.2f}x, {100 * r['share']:.1f}%{memory}")
+        lines.append("| " + " | ".join([pair.name, pair.fast, pair.plain, pair.step, *cells,
+                                         str(result["decision"])]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="30M")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--pairs", default=",".join(p.name for p in PAIRS), help="comma-separated pair names")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--toggle", action="store_true",
+                        help="also time the whole load with the compiled task values off")
+    args = parser.parse_args()
+    chosen = set(args.pairs.split(","))
+    families = args.families.split(",")
+    rows: list[dict[str, object]] = []
+    for family in families:
+        rows += measure_family(family, str(ensure_log(family, args.size, args.seed)), args.repeat, chosen, args.toggle)
+    results = verdicts(rows)
+    print()
+    print(f"Each cell: fast/other side's best of {args.repeat} (seconds) = gain, and the step done the other "
+          f"way as a share of analyze on that family. Keep: gain >= {KEEP_GAIN}x and share >= "
+          f"{100 * KEEP_SHARE:.0f}% on some family.")
+    print(table(results, families))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
