@@ -1,6 +1,6 @@
 """Per-rule fixtures: real log lines with a header saying what one rule must find in them.
 
-A fixture is ``tests/data/rules/RULE/NAME.log``, in the style of syzkaller's report corpus: header
+A fixture is ``tests/data/rules/RULE/NAME.fixture``, in the style of syzkaller's report corpus: header
 lines ``KEY: value`` up to the first blank line, then the log lines exactly as in the real log they
 were cut from (``FROM`` says which file and lines)::
 
@@ -68,7 +68,7 @@ def read(path: Path) -> Fixture:
 
 
 def fixtures() -> list[Path]:
-    return sorted(FIXTURES.glob("*/*.log"))
+    return sorted(FIXTURES.glob("*/*.fixture"))
 
 
 def findings_of(fixture: Fixture) -> list[object]:
@@ -94,7 +94,7 @@ def cut(rule: str, log: Path, first: int, last: int, fires: bool, name: str) -> 
     if lines and lines[-1] == "":
         lines.pop()
     last = min(last, len(lines))
-    fixture = Fixture(FIXTURES / rule / f"{name}.log", {"RULE": rule, "FIRES": "yes" if fires else "no"},
+    fixture = Fixture(FIXTURES / rule / f"{name}.fixture", {"RULE": rule, "FIRES": "yes" if fires else "no"},
                       lines[first - 1 : last])
     if fires:
         fixture.header.update(described(findings_of(fixture)))
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("log", type=Path)
     parser.add_argument("--lines", default="1-1000000", help="FIRST-LAST, 1-based and inclusive")
     parser.add_argument("--quiet", action="store_true", help="the rule must NOT fire on these lines")
-    parser.add_argument("--name", help="file name without .log (default: the log's)")
+    parser.add_argument("--name", help="file name without .fixture (default: the log's)")
     args = parser.parse_args()
     first, _, last = args.lines.partition("-")
     name = args.name or ("quiet-" if args.quiet else "") + args.log.stem[:60]
