@@ -59,7 +59,11 @@ class Trend:
     observations: pd.DataFrame
     slash_format: bool
     derived: bool = False  # oom_count counted from the OOM lines (a watchdog without oom_count)
-    recoveries: int = 0  # derived: where the watchdog fell silent or fewer tasks stalled
+    recovered_at: tuple[int, ...] = ()  # derived: reports after the watchdog fell silent or fewer tasks stalled
+
+    @property
+    def recoveries(self) -> int:
+        return len(self.recovered_at)
 
     @property
     def latest(self) -> Phase | None:
@@ -156,31 +160,32 @@ def _trend(view: HostView) -> Trend | None:
             phases.append((current, at - 1))
     slash = bool(obs["oom_count_nofs"].notna().any())
     derived = counts_derived(view)
-    recoveries = 0
+    recovered: tuple[int, ...] = ()
     if derived:
-        phases, recoveries = _derived_phases(phases, obs)
+        phases, recovered = _derived_phases(phases, obs)
     sustained = _Sustained(obs)
-    return Trend([p for p, first in phases if sustained(p, first)], obs, slash, derived, recoveries)
+    return Trend([p for p, first in phases if sustained(p, first)], obs, slash, derived, recovered)
 
 
 # Stalls seen ending this many times make a derived count's phases finite stalls, not a plateau.
 RECURRING = 3
 
 
-def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame) -> tuple[list[tuple[Phase, int]], int]:
-    """The phases a derived count can judge, and how many times the log shows stalls ending."""
+def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame
+                    ) -> tuple[list[tuple[Phase, int]], tuple[int, ...]]:
+    """The phases a derived count can judge, and the reports that show a stall ended before them."""
     ts = obs["ts"].to_numpy(dtype="float64", na_value=np.nan)
     stalls = obs["stalling"].astype("int64").to_numpy()
     waiting = (obs["dying"].fillna(0).astype("int64") + obs["victim"].fillna(0).astype("int64")).to_numpy() > 0
     steps = np.diff(ts)
     usual = float(np.nanmedian(steps[steps > 0])) if np.any(steps > 0) else np.nan
-    recoveries = 0
-    for at in range(1, len(obs)):
-        gap = ts[at] - ts[at - 1]
-        if stalls[at] < stalls[at - 1] or (not np.isnan(usual) and gap > SILENT_GAP * usual):
-            recoveries += 1
-    if recoveries >= RECURRING:
-        return [], recoveries
+    labels = obs.index.tolist()
+    recovered = tuple(
+        int(labels[at]) for at in range(1, len(obs))
+        if stalls[at] < stalls[at - 1] or (not np.isnan(usual) and ts[at] - ts[at - 1] > SILENT_GAP * usual)
+    )
+    if len(recovered) >= RECURRING:
+        return [], recovered
     kept: list[tuple[Phase, int]] = []
     for phase, first in phases:
         last = first + len(phase.rows) - 1
@@ -194,7 +199,7 @@ def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame) -> tuple
         rows = phase.rows[cut - first :]
         if len(rows) >= 2:
             kept.append((Phase(phase.trend, rows), cut))
-    return kept, recoveries
+    return kept, recovered
 
 
 class _Sustained:
@@ -304,12 +309,13 @@ def one_report(view: HostView) -> OneReport | None:
     if snaps.empty or (trend is not None and (trend.phases or trend.recoveries >= RECURRING)):
         return None  # the trend decides, or the log shows stalls ending again and again
     last = snaps.index[-1]
-    if int(snaps.at[last, "stalling"] or 0) == 0:
+    stalling = snaps.at[last, "stalling"]
+    if pd.isna(stalling) or int(stalling) == 0:
         return None
     printed = snaps.at[last, "oom_count"]
     if not pd.isna(printed):
         return OneReport(int(last), True, None, None, [], None) if int(printed) == 0 else None
-    if int(snaps.at[last, "dying"] or 0) or int(snaps.at[last, "victim"] or 0):
+    if any(not pd.isna(snaps.at[last, c]) and int(snaps.at[last, c]) for c in ("dying", "victim")):
         return None  # out_of_memory() waits for the victim without a word: its calls are not seen
     tasks = view.tasks
     report = tasks[(tasks["snapshot"] == last).fillna(False).to_numpy(dtype=bool)
