@@ -71,8 +71,9 @@ def check(view: HostView) -> list[Finding]:
         return []
     hz = view.of_view("hz", lambda v: infer_hz(v.tasks))
     stalled = _stalled_allocators(view)
-    pools = _pools(view, busy)
     latest_dump = max(p.dump for p in busy)
+    # Only the latest dump's pools are read: a long capture holds hundreds of dumps.
+    pools = _pools(view, [p for p in busy if p.dump == latest_dump])
     found: list[Waiting] = []
     for pwq in [p for p in busy if p.dump == latest_dump]:
         for item in pwq.waiting:
@@ -129,17 +130,21 @@ class Pool:
 
 def _pools(view: HostView, busy: list[BusyPwq]) -> dict[int, Pool]:
     """pwq line -> the first pool line of its CPUs after it."""
+    first = min((p.line for p in busy), default=0)
+    events = of_kind(view.events, "wq_pool")
+    events = events[(events["line"] > first).to_numpy(dtype=bool)] if len(events) else events
     pools = [
         (str(row["source"]), int(row["line"]), (row["fields"] or {}).get("cpus"), (row["fields"] or {}).get("nice"),
          Pool(int(index), int_field(row, "hung"), int_field(row, "workers"),  # type: ignore[call-overload]
               len(ints(row, "idle")), int_field(row, "manager")))
-        for index, row in records(of_kind(view.events, "wq_pool"))
+        for index, row in records(events)
     ]
     out: dict[int, Pool] = {}
     for pwq in busy:
-        after = [p for p in pools if p[0] == pwq.source and p[1] > pwq.line and p[2] == pwq.cpus and p[3] == pwq.nice]
-        if after:
-            out[pwq.line] = after[0][4]
+        after = next((p for p in pools if p[0] == pwq.source and p[1] > pwq.line and p[2] == pwq.cpus
+                      and p[3] == pwq.nice), None)
+        if after is not None:
+            out[pwq.line] = after[4]
     return out
 
 
