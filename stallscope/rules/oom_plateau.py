@@ -67,9 +67,11 @@ def check(view: HostView) -> list[Finding]:
     ]
 
 
+# One report shows where the stall stands, not whether it ends: it says what would decide.
 _NOTHING_KILLED = (
-    "The stalled allocations never reach out_of_memory() (or it returns without a kill), so nothing "
-    "will be killed and the machine will not recover by itself."
+    "The stalled allocations have not reached out_of_memory() (or it returned without a kill), so the OOM "
+    "killer is not what will end this stall. One report cannot show whether the stalls end on their own: a "
+    "later watchdog report, or SysRq-m and SysRq-w while it lasts, would."
 )
 
 

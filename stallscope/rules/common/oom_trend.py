@@ -336,11 +336,16 @@ def one_report(view: HostView) -> OneReport | None:
         return None
     window = float(at) - start
     exiting = [int(t) for t in report.index
-               if (bool(report.at[t, "exiting"]) or bool(report.at[t, "dying"]))
+               if (_flag(report.at[t, "exiting"]) or _flag(report.at[t, "dying"]))
                and int(report.at[t, "delay"]) / (hz or FASTEST_HZ) >= MIN_FLAT_SECONDS]
     if window < MIN_FLAT_SECONDS and not exiting:
         return None
     return OneReport(int(last), False, window, longest, exiting, hz)
+
+
+def _flag(value: object) -> bool:
+    """A task-line tag (exiting, dying), False where the line could not say."""
+    return not pd.isna(value) and bool(value)  # type: ignore[arg-type]
 
 
 def _first_ts(view: HostView, source: object) -> float:
