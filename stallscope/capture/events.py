@@ -95,9 +95,11 @@ part of the trace they are printed in), the scaffolding of crash reports (``oops
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import pandas as pd
 
@@ -437,6 +439,18 @@ def workqueue_pools(events: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(slots=True)
+class WorkItem:
+    """One work item of a workqueue dump: pending, or in flight on a worker."""
+
+    function: str
+    event: int  # the event row of its line
+    worker: int | None = None  # in flight: the worker's pid
+    rescuer: bool = False  # in flight on the workqueue's rescuer
+    delay: int | None = None  # jiffies it had waited (a 2016 debug build prints it)
+    flushers: list[int] = dataclass_field(default_factory=list)  # pids in BAR(pid): tasks waiting in flush_work
+
+
+@dataclass(slots=True)
 class BusyPwq:
     """One pool_workqueue of a workqueue dump with what runs and waits on it."""
 
@@ -453,34 +467,85 @@ class BusyPwq:
     rescuers: list[int]
     in_flight: list[str]
     pending: int
+    nice: str | None = None
+    dump: int = 0  # which dump of the events table (from 0, in log order)
+    flags: str | None = None  # the workqueue's flags (0x8: WQ_MEM_RECLAIM)
+    running: list[WorkItem] = dataclass_field(default_factory=list)  # in-flight items with their workers
+    waiting: list[WorkItem] = dataclass_field(default_factory=list)  # pending items
+
+
+_BARRIER_PID = re.compile(r"BAR\((\d+)\)")
 
 
 def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
     """The pwq lines of workqueue dumps, each with its in-flight and pending lines."""
     found: list[BusyPwq] = []
     name: str | None = None
+    flags: str | None = None
     current: BusyPwq | None = None
+    dump = -1
     kinds = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
-    for _, row in records(of_kind(events, *kinds)):
+    for index, row in records(of_kind(events, *kinds)):
         kind = row["kind"]
+        if kind == "wq_show_busy":
+            dump += 1
         if kind in ("wq_show_busy", "wq_pool"):
             name, current = None, None
         elif kind == "wq_workqueue":
-            name, current = field(row, "workqueue"), None
+            name, flags, current = field(row, "workqueue"), field(row, "flags"), None
+            dump = max(dump, 0)  # a dump whose header line was not captured
         elif kind == "wq_pwq" and name is not None:
             current = BusyPwq(
                 name, str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]),
                 field(row, "cpus"), int_field(row, "active"), int_field(row, "max_active"),
-                field(row, "mayday") is not None, [], [], [], 0,
+                field(row, "mayday") is not None, [], [], [], 0, field(row, "nice"), dump, flags,
             )
             found.append(current)
         elif kind == "wq_in_flight" and current is not None:
             current.workers += ints(row, "worker")
             current.rescuers += ints(row, "rescuer")
             current.in_flight += (field(row, "work") or "").split()
+            current.running += _in_flight_items(int(index), row)  # type: ignore[call-overload]
         elif kind == "wq_pending" and current is not None:
-            current.pending += len((field(row, "work") or "").split())
+            works = (field(row, "work") or "").split()
+            current.pending += len(works)
+            current.waiting += _items(int(index), works, row)  # type: ignore[call-overload]
     return found
+
+
+def _items(index: int, works: list[str], row: Row) -> list[WorkItem]:
+    # The delays and barriers are fields of the whole line: they belong to single items only
+    # when every item has one (a debug build's delays) or the line has one item.
+    delays = ints(row, "delay")
+    barriers = [int(p) for p in _BARRIER_PID.findall(field(row, "barrier") or "")]
+    items = [WorkItem(work, index) for work in works]
+    if len(delays) == len(items):
+        for item, delay in zip(items, delays, strict=True):
+            item.delay = delay
+    if barriers and len(items) == 1:
+        items[0].flushers = barriers
+    elif barriers:
+        # "pending: drain_local_pages_wq BAR(9595), e1000_watchdog": the text places them.
+        for item in items:
+            after = str(row["text"]).split(item.function, 1)[-1].split(",", 1)[0]
+            item.flushers = [int(p) for p in _BARRIER_PID.findall(after)]
+    return items
+
+
+def _in_flight_items(index: int, row: Row) -> list[WorkItem]:
+    """In-flight items paired with their workers: "in-flight: 86:disk_events_workfn(delay=11024)"."""
+    text = str(row["text"])
+    body = text.split("in-flight:", 1)[-1]
+    items: list[WorkItem] = []
+    for part in body.split(","):
+        found = re.match(r"\s*(\d+)(\(RESCUER\))?:(\S+)", part)
+        if found is None:
+            continue
+        delay = re.search(r"\(delay=(\d+)\)", part)
+        items.append(WorkItem(found.group(3).split("(")[0], index, int(found.group(1)), found.group(2) is not None,
+                              int(delay.group(1)) if delay else None,
+                              [int(p) for p in _BARRIER_PID.findall(part)]))
+    return items
 
 
 # --- Mem-Info ----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def check(view: HostView) -> list[Finding]:
     if trend is None or trend.latest is None or trend.latest.trend != "rising":
         return []
     latest = trend.latest
-    snaps = view.snapshots.loc[latest.rows]
+    snaps = trend.observations.loc[latest.rows]  # oom_count as printed, or derived
     first, last = snaps.iloc[0], snaps.iloc[-1]
     calls = int(last["oom_count"]) - int(first["oom_count"])
     start = None if pd.isna(first["ts"]) else float(first["ts"])

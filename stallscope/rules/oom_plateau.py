@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity
 from stallscope.rules.common.oom_trend import (
+    FASTEST_HZ,
+    OneReport,
     describe_phase,
+    one_report,
     oom_trend,
     phase_evidence,
     stuck_tasks_sentence,
     with_slash_note,
 )
+from stallscope.rules.common.task_facts import label, task_ref
 
 RULE = "oom-plateau"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -32,10 +36,13 @@ NEXT_STEPS: str | None = (
 
 def check(view: HostView) -> list[Finding]:
     trend = oom_trend(view)
-    if trend is None or trend.latest is None or trend.latest.trend != "flat":
+    if trend is None or trend.latest is None:
+        single = one_report(view)
+        return [] if single is None else [_one_report_finding(view, single)]
+    if trend.latest.trend != "flat":
         return []
     latest = trend.latest
-    snaps = view.snapshots.loc[latest.rows]
+    snaps = trend.observations.loc[latest.rows]  # oom_count as printed, or derived
     stalling = snaps["stalling"].astype(int)
     history = "; ".join(f"oom_count {describe_phase(view, p)}" for p in trend.phases)
     explanation = (
@@ -58,3 +65,63 @@ def check(view: HostView) -> list[Finding]:
             evidence=phase_evidence(view, trend.phases),
         )
     ]
+
+
+# One report shows where the stall stands, not whether it ends: it says what would decide.
+_NOTHING_KILLED = (
+    "The stalled allocations have not reached out_of_memory() (or it returned without a kill), so the OOM "
+    "killer is not what will end this stall. One report cannot show whether the stalls end on their own: a "
+    "later watchdog report, or SysRq-m and SysRq-w while it lasts, would."
+)
+
+
+def _seconds(jiffies: int, hz: float | None) -> str:
+    if hz is None:
+        return f"at least {jiffies / FASTEST_HZ:.0f}s"
+    return f"{jiffies / hz:.0f}s at HZ={hz:.0f}"
+
+
+def _one_report_finding(view: HostView, single: OneReport) -> Finding:
+    """One watchdog report is enough: oom_count=0, or a long stall the log covers without an OOM line."""
+    snap = single.snapshot
+    stalling = int(view.cell("snapshots", snap, "stalling"))
+    evidence = [view.snapshot_evidence(snap)]
+    if single.never_called:
+        return Finding(
+            rule=RULE, severity=Severity.CRITICAL,
+            title=f"Allocations are stuck before the OOM killer: {stalling} tasks stalling, oom_count=0",
+            explanation=(
+                f"The watchdog's only report says {stalling} tasks are stalled in memory allocation (each for at "
+                "least its threshold) and oom_count=0: out_of_memory() has not been called once since boot. "
+                + _NOTHING_KILLED + " Look at what the stalled tasks wait for and whether the memory reserves "
+                "are gone (Mem-Info)."
+            ),
+            evidence=evidence,
+        )
+    why = [
+        f"One report of the 2015-2016 watchdog, which prints no oom_count: {stalling} tasks stalled in memory "
+        f"allocation, the longest for delay={single.longest} jiffies ({_seconds(single.longest or 0, single.hz)})."
+    ]
+    if single.window is not None and single.window > 0:
+        why.append(f"The log covers the last {single.window:.0f}s of that stall and shows no OOM killer invocation "
+                   "in it.")
+    for task in single.exiting[:3]:
+        delay = int(view.cell("tasks", task, "delay"))
+        why.append(f"{label(view, task)} is exiting and has been in the allocator for delay={delay} jiffies "
+                   f"({_seconds(delay, single.hz)}): the OOM killer of this generation gives up choosing a "
+                   "victim while a task is exiting (it expects the exit to free memory), and this exit waits "
+                   "for memory itself.")
+        evidence.append(view.task_evidence(task))
+    why.append(_NOTHING_KILLED)
+    if single.hz is None:
+        why.append(f"HZ is unknown (no request was seen in two reports): delays are read at HZ={FASTEST_HZ:.0f}, "
+                   "the shortest time they can mean.")
+    worst = f", {label(view, single.exiting[0])} exiting" if single.exiting else ""
+    return Finding(
+        rule=RULE, severity=Severity.CRITICAL,
+        title=(f"Allocations are stuck before the OOM killer: {stalling} tasks stalling{worst}, no OOM killer "
+               "invocation logged during the stall"),
+        explanation=" ".join(why),
+        evidence=evidence,
+        tasks=[task_ref(view, t) for t in single.exiting],
+    )

@@ -3,11 +3,15 @@
 Every request eventually completes and the next one stalls again: the system is overloaded
 rather than livelocked, unless the caller retries a failed allocation itself (an open-coded
 __GFP_NOFAIL loop), which the watchdog sees as new requests but is effectively a livelock.
+
+The 2015-2016 watchdog prints no seq; there progress shows as stalls ending: fewer tasks stalling
+than in the report before, or the watchdog falling silent (it prints only while something stalls).
 """
 
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trend
 from stallscope.rules.common.seq_history import advancing_tasks
 
 RULE = "slow-progress"
@@ -15,7 +19,8 @@ RULE = "slow-progress"
 RANK = 130
 SEVERITY = "warning"
 SUMMARY = (
-    "A task keeps being reported as stalling but its seq advances: overloaded rather than livelocked."
+    "A task keeps being reported as stalling but its seq advances (on the 2015-2016 watchdog, without seq: "
+    "stalls keep ending): overloaded rather than livelocked."
 )
 NEXT_STEPS: str | None = None
 _NAMED = 8
@@ -25,6 +30,10 @@ _MAX_EVIDENCE = 8
 def check(view: HostView) -> list[Finding]:
     moving = advancing_tasks(view)
     if moving.empty:
+        trend = oom_trend(view)
+        # The 2015-2016 watchdog prints no seq: there stalls are seen ending in its reports.
+        if trend is not None and trend.derived and trend.recoveries >= RECURRING:
+            return [_stalls_ending(view, trend)]
         return []
     names = ", ".join(
         f"{r.comm}({r.pid}) seq {int(r.seq_first)}->{int(r.seq_last)}" for r in moving.head(_NAMED).itertuples()
@@ -49,3 +58,26 @@ def check(view: HostView) -> list[Finding]:
             tasks=[TaskRef(str(r.comm), int(r.pid)) for r in moving.itertuples()],
         )
     ]
+
+
+def _stalls_ending(view: HostView, trend: Trend) -> Finding:
+    """Reports of a watchdog without seq that show stalls ending again and again."""
+    snaps = view.snapshots
+    stalling = snaps["stalling"].astype("Int64")
+    ts = snaps["ts"].astype("Float64")
+    # An excerpt may hold reports out of time order: the span is from the earliest to the latest.
+    span = "" if ts.isna().all() else f" between {float(ts.min()):.0f}s and {float(ts.max()):.0f}s"
+    return Finding(
+        rule=RULE,
+        severity=Severity.WARNING,
+        title=(f"Stalls keep ending: {trend.recoveries} times the watchdog reported fewer stalling tasks or fell "
+               f"silent over {len(snaps)} reports"),
+        explanation=(
+            f"This watchdog generation prints no seq, but its {len(snaps)} reports{span} show stalls ending "
+            f"{trend.recoveries} times: the number of stalling tasks fell, or no report was printed for more than "
+            f"twice the usual interval (it prints only while something stalls). Between "
+            f"{int(stalling.min())} and {int(stalling.max())} tasks stalled at a time: allocations stall for a "
+            "while and then complete, an overloaded system rather than a livelock."
+        ),
+        evidence=[view.snapshot_evidence(i) for i in trend.recovered_at[:_MAX_EVIDENCE // 2]],
+    )

@@ -7,6 +7,20 @@ on a report is bracketed by two): a count that rises while one report prints is 
 A count that stays flat only means something when it stays flat for a while, so a flat phase
 must span MIN_FLAT_SECONDS (or several reports when the log has no timestamps). The verdict
 follows the latest sustained phase: a log that climbed and then stopped climbing is stuck now.
+
+The 2015-2016 watchdog (``MemAlloc-Info: N stalling task, N dying task, N victim task.``) prints
+no oom_count: there the count is the OOM killer invocations the log shows before each report
+(``invoked oom-killer`` lines, or the kill lines of an excerpt without them). That count is
+weaker evidence (an excerpt may leave OOM lines out), so a phase of such a log also ends where
+the watchdog fell silent (nothing stalled for a while), where time goes backwards (excerpts
+out of order) or where fewer tasks stall than before (a stall ended). Such a count says nothing
+while a victim or dying task exists (out_of_memory() then returns without printing a report, so
+its calls are invisible) nor when the log shows stalls ending again and again (finite stalls,
+see ``recoveries``); and a derived phase must last to the log's last report.
+
+With a single report a trend has no second point, yet the report can be enough:
+``oom_count=0`` means out_of_memory() was never called while tasks stall; on the older watchdog
+the stall's own delay spans a window the log covers without an OOM line (:func:`one_report`).
 """
 
 from __future__ import annotations
@@ -16,9 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.events import of_kind
+from stallscope.capture.hz import infer_hz
 from stallscope.rules.base import Evidence, HostView
 
 MIN_FLAT_SECONDS = 10.0
+# A derived count's phase ends where two reports are further apart than this many times the
+# usual interval between reports: the watchdog prints only while something stalls.
+SILENT_GAP = 2.0
+# What counts as an OOM killer invocation when a watchdog line has no oom_count, in order of
+# preference: the header of each report, else the lines of an excerpt that kept only the kills.
+OOM_CALL_KINDS = (("oom_invoke",), ("oom_kill_process",), ("oom_killed_process",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +58,12 @@ class Trend:
     phases: list[Phase]
     observations: pd.DataFrame
     slash_format: bool
+    derived: bool = False  # oom_count counted from the OOM lines (a watchdog without oom_count)
+    recovered_at: tuple[int, ...] = ()  # derived: reports after the watchdog fell silent or fewer tasks stalled
+
+    @property
+    def recoveries(self) -> int:
+        return len(self.recovered_at)
 
     @property
     def latest(self) -> Phase | None:
@@ -43,14 +71,71 @@ class Trend:
 
 
 def observations(view: HostView) -> pd.DataFrame:
-    """Snapshots with a known oom_count and stalling count, in log order (a count printed beyond
-    what its column holds is missing: that report is no point of the trend)."""
+    """Snapshots with a known oom_count, in log order; the count derived where none is printed."""
     snaps = view.snapshots
     if snaps.empty:
         return snaps
-    known = (snaps["oom_count"].notna() & snaps["stalling"].notna()).to_numpy(dtype=bool)
+    counts = oom_counts(view)
     # The table's row order is the reading order (files in rotation order, then lines).
-    return snaps[known].sort_index(kind="stable")
+    # A count (or stalling count) printed beyond what its column holds is missing: that report is
+    # no point of the trend.
+    known = snaps[(counts.notna() & snaps["stalling"].notna()).to_numpy(dtype=bool)].sort_index(kind="stable")
+    return known.assign(oom_count=counts.loc[known.index].astype("Int64"))
+
+
+def oom_counts(view: HostView) -> pd.Series:
+    """oom_count per snapshot: as printed, or the OOM invocations logged before a line without one."""
+    return view.of_view("oom_counts", _oom_counts)
+
+
+def counts_derived(view: HostView) -> bool:
+    """Whether some watchdog line of this view has no oom_count (the count is then derived)."""
+    return bool(_unprinted(view.snapshots).any())
+
+
+def _unprinted(snaps: pd.DataFrame) -> np.ndarray:
+    """The watchdog lines that print no oom_count at all (a printed one that could not be read,
+    beyond int64, is missing but not derived)."""
+    if not len(snaps):
+        return np.zeros(0, dtype=bool)
+    return (snaps["oom_count"].isna() & ~snaps["text"].astype(str).str.contains("oom_count=", regex=False)).to_numpy(
+        dtype=bool)
+
+
+def _oom_counts(view: HostView) -> pd.Series:
+    snaps = view.snapshots
+    printed = snaps["oom_count"].astype("Float64")
+    missing = _unprinted(snaps)
+    if not missing.any():
+        return printed
+    calls = _oom_calls(view.events)
+    ts = calls["ts"].to_numpy(dtype="float64", na_value=np.nan)
+    sources = calls["source"].astype(object).to_numpy()
+    # Sorted per source and over all sources, to count with bisections (an OOM storm has
+    # thousands of reports and of OOM lines).
+    lines_of = {src: np.sort(calls["line"].to_numpy(dtype="int64")[sources == src]) for src in set(sources.tolist())}
+    ts_of = {src: np.sort(ts[(sources == src) & ~np.isnan(ts)]) for src in lines_of}
+    all_ts = np.sort(ts[~np.isnan(ts)])
+    out = printed.copy()
+    for index, source, line, at in zip(snaps.index[missing], snaps["source"][missing], snaps["line"][missing],
+                                       snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[missing],
+                                       strict=True):
+        # Before the line in its own file; in another file, before it in time.
+        own = lines_of.get(source, np.zeros(0, dtype="int64"))
+        count = int(np.searchsorted(own, int(line), side="left"))
+        if not np.isnan(at):
+            same = ts_of.get(source, np.zeros(0))
+            count += int(np.searchsorted(all_ts, at, side="left")) - int(np.searchsorted(same, at, side="left"))
+        out.at[index] = float(count)
+    return out
+
+
+def _oom_calls(events: pd.DataFrame) -> pd.DataFrame:
+    for kinds in OOM_CALL_KINDS:
+        found = of_kind(events, *kinds)
+        if len(found):
+            return found
+    return events.iloc[:0] if len(events) else pd.DataFrame(columns=["ts", "line", "source"])
 
 
 def oom_trend(view: HostView) -> Trend | None:
@@ -84,8 +169,47 @@ def _trend(view: HostView) -> Trend | None:
             current = Phase(trend, [int(labels[at - 1]), int(labels[at])])
             phases.append((current, at - 1))
     slash = bool(obs["oom_count_nofs"].notna().any())
+    derived = counts_derived(view)
+    recovered: tuple[int, ...] = ()
+    if derived:
+        phases, recovered = _derived_phases(phases, obs)
     sustained = _Sustained(obs)
-    return Trend([p for p, first in phases if sustained(p, first)], obs, slash)
+    return Trend([p for p, first in phases if sustained(p, first)], obs, slash, derived, recovered)
+
+
+# Stalls seen ending this many times make a derived count's phases finite stalls, not a plateau.
+RECURRING = 3
+
+
+def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame
+                    ) -> tuple[list[tuple[Phase, int]], tuple[int, ...]]:
+    """The phases a derived count can judge, and the reports that show a stall ended before them."""
+    ts = obs["ts"].to_numpy(dtype="float64", na_value=np.nan)
+    stalls = obs["stalling"].astype("int64").to_numpy()
+    waiting = (obs["dying"].fillna(0).astype("int64") + obs["victim"].fillna(0).astype("int64")).to_numpy() > 0
+    steps = np.diff(ts)
+    usual = float(np.nanmedian(steps[steps > 0])) if np.any(steps > 0) else np.nan
+    labels = obs.index.tolist()
+    recovered = tuple(
+        int(labels[at]) for at in range(1, len(obs))
+        if stalls[at] < stalls[at - 1] or (not np.isnan(usual) and ts[at] - ts[at - 1] > SILENT_GAP * usual)
+    )
+    if len(recovered) >= RECURRING:
+        return [], recovered
+    kept: list[tuple[Phase, int]] = []
+    for phase, first in phases:
+        last = first + len(phase.rows) - 1
+        if last != len(obs) - 1 or waiting[first : last + 1].any():
+            continue  # ended before the log did, or the OOM killer waits for a victim
+        cut = first
+        for at in range(first + 1, last + 1):
+            gap = ts[at] - ts[at - 1]
+            if gap < 0 or stalls[at] < stalls[at - 1] or (not np.isnan(usual) and gap > SILENT_GAP * usual):
+                cut = at
+        rows = phase.rows[cut - first :]
+        if len(rows) >= 2:
+            kept.append((Phase(phase.trend, rows), cut))
+    return kept, recovered
 
 
 class _Sustained:
@@ -123,7 +247,7 @@ def _ts_and_count(view: HostView) -> tuple[dict[int, float], dict[int, int]]:
     def compute(v: HostView) -> tuple[dict[int, float], dict[int, int]]:
         rows = v.snapshots.index.tolist()
         return (dict(zip(rows, v.snapshots["ts"].tolist(), strict=True)),
-                dict(zip(rows, v.snapshots["oom_count"].tolist(), strict=True)))
+                dict(zip(rows, oom_counts(v).tolist(), strict=True)))
 
     return view.of_view("snapshot_ts_count", compute)
 
@@ -154,10 +278,89 @@ def stuck_tasks_sentence(view: HostView, phase: Phase) -> str:
 
 
 def with_slash_note(trend: Trend, explanation: str) -> str:
+    """The explanation with what the log's oom_count means (A/B, or counted from the OOM lines)."""
+    if trend.derived:
+        explanation = f"{explanation} {DERIVED_NOTE}"
     return f"{explanation} {SLASH_NOTE}" if trend.slash_format else explanation
+
+
+DERIVED_NOTE = (
+    "This watchdog generation prints no oom_count: the count here is the OOM killer invocations the log "
+    "shows before each report (an excerpt that leaves OOM lines out makes it too low)."
+)
 
 
 SLASH_NOTE = (
     "This build prints oom_count=A/B: the rule follows A, the number of out_of_memory() calls; "
     "B counts allocations that skipped the OOM killer because they lacked __GFP_FS."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OneReport:
+    """A single watchdog report that shows the allocations stuck before the OOM killer."""
+
+    snapshot: int  # the report's MemAlloc-Info row
+    never_called: bool  # it prints oom_count=0
+    window: float | None  # seconds the log covers, inside the stall, without an OOM line
+    longest: int | None  # the report's longest delay (jiffies)
+    exiting: list[int]  # task rows of exiting or dying tasks stalled at least MIN_FLAT_SECONDS
+    hz: float | None  # HZ of the log, None when unknown (then delays are read at HZ=1000)
+
+
+# When HZ is unknown a delay is read at the highest common HZ: the shortest time it can mean.
+FASTEST_HZ = 1000.0
+
+
+def one_report(view: HostView) -> OneReport | None:
+    """The latest report, when it alone shows tasks stuck before the OOM killer (no trend to judge)."""
+    snaps = view.snapshots
+    trend = oom_trend(view)
+    if snaps.empty or (trend is not None and (trend.phases or trend.recoveries >= RECURRING)):
+        return None  # the trend decides, or the log shows stalls ending again and again
+    last = snaps.index[-1]
+    stalling = snaps.at[last, "stalling"]
+    if pd.isna(stalling) or int(stalling) == 0:
+        return None
+    printed = snaps.at[last, "oom_count"]
+    if not pd.isna(printed):
+        return OneReport(int(last), True, None, None, [], None) if int(printed) == 0 else None
+    if any(not pd.isna(snaps.at[last, c]) and int(snaps.at[last, c]) for c in ("dying", "victim")):
+        return None  # out_of_memory() waits for the victim without a word: its calls are not seen
+    tasks = view.tasks
+    report = tasks[(tasks["snapshot"] == last).fillna(False).to_numpy(dtype=bool)
+                   & tasks["delay"].notna().to_numpy(dtype=bool)] if len(tasks) else tasks
+    if not len(report):
+        return None
+    estimate = view.of_view("hz", lambda v: infer_hz(v.tasks))
+    hz = estimate.hz if estimate.known else None
+    delays = report["delay"].astype("int64")
+    longest = int(delays.max())
+    at = snaps.at[last, "ts"]
+    if pd.isna(at):
+        return None
+    start = max(_first_ts(view, snaps.at[last, "source"]), float(at) - longest / (hz or FASTEST_HZ))
+    calls = _oom_calls(view.events)
+    seen = calls["ts"].astype("Float64")
+    if bool(((seen >= start) & (seen <= float(at))).fillna(False).any()):
+        return None
+    window = float(at) - start
+    exiting = [int(t) for t in report.index
+               if (_flag(report.at[t, "exiting"]) or _flag(report.at[t, "dying"]))
+               and int(report.at[t, "delay"]) / (hz or FASTEST_HZ) >= MIN_FLAT_SECONDS]
+    if window < MIN_FLAT_SECONDS and not exiting:
+        return None
+    return OneReport(int(last), False, window, longest, exiting, hz)
+
+
+def _flag(value: object) -> bool:
+    """A task-line tag (exiting, dying), False where the line could not say."""
+    return not pd.isna(value) and bool(value)  # type: ignore[arg-type]
+
+
+def _first_ts(view: HostView, source: object) -> float:
+    """The earliest timestamp the log of ``source`` shows: what it covers begins there."""
+    found = [float(frame.loc[(frame["source"] == source).to_numpy(dtype=bool), "ts"].min())
+             for frame in (view.events, view.tasks, view.snapshots) if len(frame)]
+    found = [f for f in found if not np.isnan(f)]
+    return min(found) if found else float("inf")

@@ -1,0 +1,363 @@
+"""reserves-depleted: Mem-Info shows every zone the kernel can allocate from below its min watermark.
+
+Below the min watermark only callers allowed into the reserves allocate: atomic and __GFP_HIGH
+requests (ALLOC_HIGH/ALLOC_HARDER), PF_MEMALLOC reclaimers such as kswapd and OOM victims
+(ALLOC_NO_WATERMARKS). An ordinary GFP_KERNEL request fails the watermark check, reclaims and,
+failing that, calls the OOM killer. So free memory below min in every zone means the reserves
+are being eaten; with nothing left even atomic requests and kswapd fail.
+
+The kernel checks a zone against ``min + lowmem_reserve[class]``: a lower zone keeps memory back
+from requests that could have used a higher zone (``lowmem_reserve[]: 0 125 125 125`` under the
+DMA line), so a DMA zone with free above min can still be closed to a DMA32 request. Free blocks
+all in the high-order atomic reserve (``(H)`` on every buddy list) are closed to order-0
+requests. Only lowmem zones count: kernel allocations cannot use HighMem or Movable.
+
+Mem-Info at the min watermark is what an OOM report normally shows, so the rule speaks only when
+the depletion is more than that: a zone at ``free:0kB``, atomic or __GFP_HIGH requests (or kswapd
+itself) failing, tasks stalling while the OOM killer stays silent, or the OOM killer finding
+nothing to kill.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stallscope.capture.events import Row, counters, int_field, ints, of_kind, records
+from stallscope.capture.events import field as event_field
+from stallscope.capture.model import timestamp
+from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.common.task_facts import is_kswapd, label, latest_tasks, wait_site_of
+
+RULE = "reserves-depleted"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 85
+SEVERITY = "warning"
+SUMMARY = (
+    "Mem-Info shows every zone kernel allocations can use below its min watermark (free:0kB, empty "
+    "free lists), together with atomic failures, a failing kswapd or a silent OOM killer: the memory "
+    "reserves are used up."
+)
+NEXT_STEPS: str | None = (
+    "who allocates below the watermarks (GFP_ATOMIC / __GFP_HIGH callers, PF_MEMALLOC tasks, OOM "
+    "victims) and vm.min_free_kbytes"
+)
+
+# Zones kernel allocations cannot use: their watermarks do not protect the kernel's requests.
+_NOT_LOWMEM = frozenset({"HighMem", "Movable", "Device"})
+# A request allowed below min: atomic (ALLOC_HARDER) or __GFP_HIGH (ALLOC_HIGH). "__GFP_HIGH"
+# must not be read in "__GFP_HIGHMEM".
+_RESERVE_USER = re.compile(r"GFP_ATOMIC|__GFP_ATOMIC|__GFP_HIGH(?![A-Z])")
+_MAX_ZONE_EVIDENCE = 4
+
+
+@dataclass(slots=True)
+class Zone:
+    """One zone line of a Mem-Info dump with what the lines after it say about it."""
+
+    row: int  # event row of the zone line
+    key: tuple[int | None, str]  # (node, zone)
+    free_kb: int
+    min_kb: int
+    populated: bool
+    reserve: list[int] = field(default_factory=list)  # lowmem_reserve[] in pages
+    buddy_row: int | None = None
+    buddy_counts: list[int] = field(default_factory=list)
+    buddy_kb: int = 0
+    highatomic_only: bool = False  # every non-empty free list is (H)
+    page_kb: int = 4
+    closed_by_reserve: int = 0  # kB held back by lowmem_reserve from the class of the dump's top zone
+
+    @property
+    def name(self) -> str:
+        node, zone = self.key
+        return zone if node is None else f"Node {node} {zone}"
+
+    @property
+    def usable_kb(self) -> int:
+        """Free memory an order-0 request outside the high-order atomic reserve can take."""
+        return max(0, self.free_kb - self.buddy_kb) if self.highatomic_only else self.free_kb
+
+    @property
+    def below_min(self) -> bool:
+        return self.usable_kb < self.min_kb
+
+    @property
+    def closed(self) -> bool:
+        """The watermark check fails for an order-0 request: free <= min + lowmem_reserve."""
+        return self.usable_kb <= self.min_kb + self.closed_by_reserve
+
+
+@dataclass(slots=True)
+class Dump:
+    source: str
+    ts: float | None
+    headed: bool  # begun by "Mem-Info:" (not an excerpt of zone lines)
+    zones: list[Zone] = field(default_factory=list)
+
+    def lowmem(self) -> list[Zone]:
+        return [z for z in self.zones if z.key[1] not in _NOT_LOWMEM and z.populated]
+
+    @property
+    def depleted(self) -> bool:
+        zones = self.lowmem()
+        return bool(zones) and all(z.closed for z in zones) and any(z.below_min for z in zones)
+
+    @property
+    def deep(self) -> bool:
+        """Some kernel zone has less than half its min watermark free: more than a dip at the watermark."""
+        return any(z.usable_kb < z.min_kb // 2 for z in self.lowmem())
+
+    @property
+    def empty(self) -> bool:
+        """Some kernel zone is at free:0kB (or has nothing outside the high-order atomic reserve)."""
+        return any(z.usable_kb == 0 for z in self.lowmem())
+
+
+def mem_info_dumps(events: pd.DataFrame) -> list[Dump]:
+    """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines.
+
+    A dump begins at "Mem-Info:" or where a zone line repeats a zone of the current dump (an
+    excerpt of zone lines without their header). Dumps that lack a zone the same source printed
+    elsewhere (an excerpt of one zone) are dropped: they cannot say every zone was short.
+    """
+    kinds = ("meminfo_header", "meminfo_zone", "meminfo_lowmem_reserve", "meminfo_buddy")
+    dumps: list[Dump] = []
+    current: Dump | None = None
+    headed = False
+    for index, row in records(of_kind(events, *kinds)):
+        kind, source = row["kind"], str(row["source"])
+        if current is not None and current.source != source:
+            current, headed = None, False
+        if kind == "meminfo_header":
+            current, headed = None, True
+        elif kind == "meminfo_zone":
+            zone = _zone(int(index), row)  # type: ignore[call-overload]
+            if zone is None:
+                continue
+            if current is None or any(z.key == zone.key for z in current.zones):
+                current = Dump(source, timestamp(row["ts"]), headed)
+                dumps.append(current)
+                headed = False
+            current.zones.append(zone)
+        elif kind == "meminfo_lowmem_reserve" and current is not None and current.zones:
+            last = current.zones[-1]
+            if not last.reserve:
+                last.reserve = ints(row, "reserve")
+        elif kind == "meminfo_buddy" and current is not None:
+            _attach_buddy(current, int(index), row)  # type: ignore[call-overload]
+    for dump in dumps:
+        _close_by_reserve(dump)
+    return _complete(dumps)
+
+
+def _zone(index: int, row: Row) -> Zone | None:
+    free, minimum = int_field(row, "free_kb"), int_field(row, "min_kb")
+    name = event_field(row, "zone")
+    if free is None or minimum is None or name is None:
+        return None
+    sizes = counters(row)
+    # show_free_areas() prints only populated zones; a zone with no managed pages has no
+    # watermarks worth the name (min:0kB).
+    populated = sizes.get("managed", sizes.get("present", 1)) > 0 and minimum > 0
+    return Zone(index, (int_field(row, "node"), name), free, minimum, populated)
+
+
+def _attach_buddy(dump: Dump, index: int, row: Row) -> None:
+    key = (int_field(row, "node"), event_field(row, "zone") or "")
+    zone = next((z for z in dump.zones if z.key == key and z.buddy_row is None), None)
+    if zone is None:
+        return
+    zone.buddy_row = index
+    zone.buddy_counts = ints(row, "count")
+    zone.buddy_kb = int_field(row, "total_kb") or 0
+    sizes = ints(row, "size_kb")
+    zone.page_kb = sizes[0] if sizes else 4
+    types = (event_field(row, "migrate_types") or "").split()
+    zone.highatomic_only = bool(types) and all(t == "(H)" for t in types) and zone.buddy_kb > 0
+
+
+def _close_by_reserve(dump: Dump) -> None:
+    """Set each zone's lowmem_reserve against requests whose highest zone is the dump's top lowmem zone.
+
+    lowmem_reserve[] is indexed by zone type; the printed lowmem zones are taken as types 0, 1, ...
+    in order, which holds when no lower zone is empty (an empty one makes this an underestimate).
+    """
+    lowmem = [z for z in dump.zones if z.key[1] not in _NOT_LOWMEM]
+    top = len(lowmem) - 1
+    for zone in lowmem:
+        if len(zone.reserve) > top >= 0:
+            zone.closed_by_reserve = zone.reserve[top] * zone.page_kb
+
+
+def _complete(dumps: list[Dump]) -> list[Dump]:
+    known: dict[str, set[tuple[int | None, str]]] = {}
+    for dump in dumps:
+        known.setdefault(dump.source, set()).update(z.key for z in dump.lowmem())
+    return [d for d in dumps if {z.key for z in d.lowmem()} >= known[d.source]]
+
+
+@dataclass(slots=True)
+class Context:
+    """What the rest of the log says about the reserves: who failed, what the OOM killer did."""
+
+    reserve_failures: list[int]  # failure reports of requests allowed below min, or of kswapd
+    failures: int
+    oom_invoked: int
+    oom_kills: int
+    no_killable: list[int]
+    zero_oom_count: list[int]  # watchdog lines with stalls and oom_count=0
+    stalls_after_oom: int  # watchdog reports with stalling tasks, warn_alloc stalls, after the last OOM line
+
+    @property
+    def oom_silent(self) -> bool:
+        """Tasks stall and the OOM killer has not spoken since (or ever)."""
+        return self.stalls_after_oom > 0
+
+
+def _context(view: HostView) -> Context:
+    events = view.events
+    failures = of_kind(events, "warn_alloc_failure")
+    reserve_failures = [
+        int(i) for i, names, comm in zip(failures.index, failures["fields"], failures["comm"], strict=True)
+        if _RESERVE_USER.search(str((names or {}).get("gfp_names", ""))) or is_kswapd(comm)
+    ]
+    snaps = view.snapshots
+    stalling = snaps["stalling"].fillna(0).astype(int) > 0 if len(snaps) else pd.Series(dtype=bool)
+    zero = snaps.index[stalling & (snaps["oom_count"] == 0).fillna(False)] if len(snaps) else snaps.index
+    oom = of_kind(events, "oom_invoke", "oom_killed_process", "oom_kill_process")
+    # Reading order is the row order of both tables within a source; across sources, time.
+    last_oom = oom["ts"].max() if len(oom) else None
+    stalls = pd.concat([snaps.loc[stalling[stalling].index, "ts"] if len(snaps) else pd.Series(dtype=float),
+                        of_kind(events, "warn_alloc_stall")["ts"]])
+    if last_oom is not None and not pd.isna(last_oom):
+        stalls = stalls[stalls.astype(float) > float(last_oom)]
+    elif len(oom):
+        stalls = stalls.iloc[:0]  # OOM lines without time: no telling what came after them
+    return Context(
+        reserve_failures=reserve_failures,
+        failures=len(failures),
+        oom_invoked=len(of_kind(events, "oom_invoke")),
+        oom_kills=len(of_kind(events, "oom_killed_process", "oom_kill_process")),
+        no_killable=[int(i) for i in of_kind(events, "oom_no_killable").index],
+        zero_oom_count=[int(i) for i in zero],
+        stalls_after_oom=len(stalls),
+    )
+
+
+def check(view: HostView) -> list[Finding]:
+    if view.events.empty:
+        return []
+    dumps = mem_info_dumps(view.events)
+    depleted = [d for d in dumps if d.depleted]
+    if not depleted:
+        return []
+    context = _context(view)
+    empty = [d for d in depleted if d.empty]
+    deep = any(d.deep for d in depleted)
+    if not (empty or context.reserve_failures or context.no_killable or (context.oom_silent and deep)):
+        # At the watermark while the OOM killer acts (what an OOM report shows), or a dip of a
+        # few pages below min while tasks thrash: the reserves are not what gave out.
+        return []
+    worst = empty[-1] if empty else depleted[-1]
+    return [_finding(view, dumps, depleted, worst, context)]
+
+
+def _zone_text(zone: Zone) -> str:
+    text = f"{zone.name} free:{zone.free_kb}kB min:{zone.min_kb}kB"
+    if zone.highatomic_only:
+        text += f" (all {zone.buddy_kb}kB of its free blocks in the high-order atomic reserve)"
+    elif not zone.below_min and zone.closed_by_reserve:
+        text += f" (+{zone.closed_by_reserve}kB lowmem_reserve)"
+    return text
+
+
+def _finding(view: HostView, dumps: list[Dump], depleted: list[Dump], worst: Dump, context: Context) -> Finding:
+    zones = worst.lowmem()
+    count = f"{len(depleted)} of {len(dumps)} Mem-Info dumps" if len(dumps) > 1 else "the Mem-Info dump"
+    why = [f"In {count} every zone kernel allocations can use fails its min watermark check: "
+           + ", ".join(_zone_text(z) for z in zones) + "."]
+    reserved = [z for z in zones if not z.below_min and z.closed_by_reserve]
+    if reserved:
+        why.append(", ".join(z.name for z in reserved) + " still has free pages above min, but they are held back "
+                   "by lowmem_reserve from requests that may use a higher zone (the kernel checks free against "
+                   "min + lowmem_reserve).")
+    if any(z.highatomic_only for z in zones):
+        why.append("Every free block left is in the high-order atomic reserve (H), which order-0 requests cannot "
+                   "take: the min watermark did not protect them from ordinary allocations.")
+    if not worst.headed and not any(z.buddy_row is not None for z in worst.zones):
+        names = ", ".join(z.name for z in worst.zones)
+        why.append(f"The log holds only the {names} zone line(s) of these dumps, without their Mem-Info header: "
+                   "zones it does not show are not judged.")
+    why.append("Below min only atomic and __GFP_HIGH requests, PF_MEMALLOC reclaimers (kswapd, direct reclaim) "
+               "and OOM victims may allocate: the reserves they rely on are used up.")
+    empty_lists = [z for z in zones if z.buddy_row is not None and not any(z.buddy_counts)]
+    high_empty = [z for z in zones if z.buddy_row is not None and any(z.buddy_counts) and not any(z.buddy_counts[1:])]
+    if empty_lists:
+        why.append("Every free list of " + ", ".join(z.name for z in empty_lists) + " is empty (= 0kB).")
+    if high_empty:
+        why.append("No free block above order 0 in " + ", ".join(z.name for z in high_empty) + ".")
+    why += _correlations(view, context)
+    evidence = [view.event_evidence(z.row) for z in zones[:_MAX_ZONE_EVIDENCE]]
+    evidence += [view.event_evidence(z.buddy_row) for z in empty_lists[:2] if z.buddy_row is not None]
+    evidence += [view.event_evidence(i) for i in context.reserve_failures[:2]]
+    evidence += [view.event_evidence(i) for i in context.no_killable[:1]]
+    evidence += [view.snapshot_evidence(i) for i in context.zero_oom_count[-1:]]
+    title = (f"Memory reserves depleted: {_short(min(zones, key=lambda z: z.usable_kb - z.min_kb))}"
+             + (f", every kernel zone short in {len(depleted)} of {len(dumps)} dumps" if len(dumps) > 1 else ""))
+    return Finding(rule=RULE, severity=Severity.WARNING, title=title, explanation=" ".join(why),
+                   evidence=_unique(evidence))
+
+
+def _short(zone: Zone) -> str:
+    """The shortest zone in a title: its free memory against min, as the zone line prints them."""
+    if zone.highatomic_only:
+        return (f"{zone.name} free:{zone.free_kb}kB, {zone.usable_kb}kB of it outside the high-order atomic "
+                f"reserve, min:{zone.min_kb}kB")
+    return f"{zone.name} free:{zone.free_kb}kB below min:{zone.min_kb}kB"
+
+
+def _correlations(view: HostView, context: Context) -> list[str]:
+    out: list[str] = []
+    if context.reserve_failures:
+        out.append(f"{len(context.reserve_failures)} allocation failure(s) of requests allowed into the reserves "
+                   "(GFP_ATOMIC, __GFP_HIGH or kswapd's own) are logged: even the reserves could not serve them.")
+    elif context.failures:
+        out.append(f"{context.failures} allocation failure(s) are logged.")
+    if context.no_killable:
+        out.append("The OOM killer found no process to kill: nothing can give the memory back.")
+    elif context.zero_oom_count:
+        out.append("The watchdog line says oom_count=0 while tasks stall: out_of_memory() was never called, so "
+                   "the reserves went before the OOM killer was invoked (a caller allocating without watermarks, "
+                   "or requests that may not invoke it).")
+    elif context.oom_silent and not (context.oom_invoked or context.oom_kills):
+        out.append("Tasks stall but no OOM killer invocation is logged: the reserves are used up without the OOM "
+                   "killer being called.")
+    elif context.oom_silent:
+        out.append(f"{context.stalls_after_oom} stall report(s) follow the last OOM killer line and the OOM killer "
+                   "stays silent since.")
+    elif context.oom_invoked or context.oom_kills:
+        out.append(f"The OOM killer was invoked {context.oom_invoked} time(s) and killed {context.oom_kills} "
+                   "task(s) in this log.")
+    kswapd = [int(t) for t in latest_tasks(view).index if is_kswapd(view.cell("tasks", t, "comm"))]
+    for task in kswapd[:2]:
+        state = view.cell("tasks", task, "state")
+        site = wait_site_of(view, task)
+        where = site.waiting() if site.caller or site.primitive else ""
+        parts = [f"in state {state}" if isinstance(state, str) else "", where]
+        said = ", ".join(p for p in parts if p)
+        if said:
+            out.append(f"{label(view, task)} is {said}.")
+    return out
+
+
+def _unique(evidence: list[Evidence]) -> list[Evidence]:
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for item in evidence:
+        if (item.source, item.line) not in seen:
+            seen.add((item.source, item.line))
+            out.append(item)
+    return out
