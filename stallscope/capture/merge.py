@@ -51,12 +51,12 @@ _CATEGORY_COLUMNS = {
     "tasks": ("host", "source", "comm", "gfp_names", "state", "workqueue", "dump"),
     "events": ("host", "source", "kind", "comm"),
     "traces": ("host", "source"),
-    "frames": ("function", "module"),
+    "frames": ("function", "module", "text"),
 }
 _TABLES = ("snapshots", "tasks", "events", "traces")
 _INDEX_NAMES = {"snapshots": "snapshot", "tasks": "task", "events": "event"}
 # What makes two stacks the same stack; "depth" orders the frames within one.
-_FRAME_KEY = ("function", "offset", "size", "module", "reliable")
+_FRAME_KEY = ("function", "offset", "size", "module", "reliable", "text")
 
 # An integer column is either shifted by a constant or re-mapped (stack ids) per part.
 Adjust = int | Callable[[np.ndarray], np.ndarray] | None
@@ -86,7 +86,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         adjust["snapshots"].append({"line": lines, "report": report})
         adjust["tasks"].append({"line": lines, "state_line": lines, "snapshot": snapshot, "stack": remap})
         adjust["events"].append({"line": lines, "stack": remap})
-        adjust["traces"].append({"line": lines, "task": task, "event": event, "stack": remap})
+        adjust["traces"].append({"line": lines, "frame_line": lines, "task": task, "event": event, "stack": remap})
         snapshot += len(capture.snapshots)
         task += len(capture.tasks)
         event += len(capture.events)
@@ -378,7 +378,8 @@ def _categorize(series: pd.Series) -> pd.Series:
 # -- pieces of one file ------------------------------------------------------------------------
 # Row references between the tables: (table, column) -> the table whose row ids it holds.
 _REFERENCES = {("tasks", "snapshot"): "snapshots", ("traces", "task"): "tasks", ("traces", "event"): "events"}
-_LINE_COLUMNS = {"snapshots": ("line",), "tasks": ("line", "state_line"), "events": ("line",), "traces": ("line",)}
+_LINE_COLUMNS = {"snapshots": ("line",), "tasks": ("line", "state_line"), "events": ("line",),
+                 "traces": ("line", "frame_line")}
 
 
 def shift_lines(capture: Capture, by: int) -> None:

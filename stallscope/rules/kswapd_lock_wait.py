@@ -12,7 +12,7 @@ import numpy as np
 from stallscope.capture.stacks import WaitSite
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.common.task_facts import stack_wait_site
+from stallscope.rules.common.task_facts import stack_wait_site, task_and_wait_site
 
 RULE = "kswapd-lock-wait"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -100,10 +100,7 @@ def check(view: HostView) -> list[Finding]:
         where = site.waiting()
         evidence: list[Evidence] = []
         for index, _ in (waits[0], waits[-1]) if len(waits) > 1 else waits:
-            evidence.append(view.task_evidence(index))
-            trace = view.trace_evidence(index, f"{comm} call trace: {where}")
-            if trace is not None:
-                evidence.append(trace)
+            evidence += task_and_wait_site(view, index)
         if frozen:
             detail = (
                 f"Its switches counter stayed at {int(switches[0])} across {len(switches)} reports: "

@@ -17,7 +17,7 @@ from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
     label,
-    task_and_trace,
+    task_and_wait_site,
     trajectories_view,
     wait_site_of,
 )
@@ -81,7 +81,7 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
     evidence: list[Evidence] = []
     if first != last:
         evidence.append(view.task_evidence(first))
-    evidence += task_and_trace(view, last, f"{who} call trace" + (f": waiting in {lock}" if lock else ""))
+    evidence += task_and_wait_site(view, last)
     parts = [f"{who} is marked {' '.join(words)}"]
     n = t.observations  # type: ignore[attr-defined]
     if n > 1:

@@ -43,12 +43,14 @@ class Trend:
 
 
 def observations(view: HostView) -> pd.DataFrame:
-    """Snapshots with a known oom_count, in log order."""
+    """Snapshots with a known oom_count and stalling count, in log order."""
     snaps = view.snapshots
     if snaps.empty:
         return snaps
+    # A count dropped as out of range (a garbled line) says nothing about the trend.
+    known = (snaps["oom_count"].notna() & snaps["stalling"].notna()).to_numpy(dtype=bool)
     # The table's row order is the reading order (files in rotation order, then lines).
-    return snaps[snaps["oom_count"].notna()].sort_index(kind="stable")
+    return snaps[known].sort_index(kind="stable")
 
 
 def oom_trend(view: HostView) -> Trend | None:
