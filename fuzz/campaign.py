@@ -230,8 +230,9 @@ def _quotes(quoted: str, line: str) -> bool:
     or is a record the reader joined (a wrapped or continued line) that starts with the rest of ``line``."""
     if quoted and quoted in line:
         return True
-    start = line.find(quoted[:20])
-    return start >= 0 and bool(line[start:].strip()) and quoted.startswith(line[start:].rstrip())
+    # The line's end (from a word on: its message after whatever prefix) begins the record.
+    starts = [0, *(at + 1 for at, char in enumerate(line) if char == " ")]
+    return any(piece and quoted.startswith(piece) for piece in (line[at:].strip() for at in starts))
 
 
 def _clean(line: str) -> str:
