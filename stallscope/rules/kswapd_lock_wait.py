@@ -76,6 +76,7 @@ def check(view: HostView) -> list[Finding]:
     comms = rows["comm"].tolist()
     pids = rows["pid"].tolist()
     findings: list[Finding] = []
+    sites: list[str] = []  # where each finding's kswapd waits
     # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
     # thousands of times.
     wait_of: dict[int, WaitSite | None] = {}
@@ -111,6 +112,7 @@ def check(view: HostView) -> list[Finding]:
                 "Seen in a single report (or its switches counter moved), so this is a snapshot: "
                 "compare its switches counter across later reports to tell a stuck kswapd from a slow one."
             )
+        sites.append(site.describe())
         findings.append(
             Finding(
                 rule=RULE,
@@ -126,4 +128,31 @@ def check(view: HostView) -> list[Finding]:
                 tasks=[TaskRef(str(comm), int(pid))],  # type: ignore[arg-type]
             )
         )
-    return findings
+    return _one_per_site(findings, sites)
+
+
+def _one_per_site(findings: list[Finding], sites: list[str]) -> list[Finding]:
+    """kswapd threads (one per NUMA node) blocked at one site: one finding naming them all."""
+    groups: dict[str, list[Finding]] = {}
+    for finding, site in zip(findings, sites, strict=True):
+        groups.setdefault(site or finding.title, []).append(finding)
+    out: list[Finding] = []
+    for site, group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        tasks = [t for f in group for t in f.tasks]
+        names = ", ".join(f"{t.comm}({t.pid})" for t in tasks)
+        evidence: list[Evidence] = []
+        for f in group:
+            evidence += [e for e in f.evidence if e not in evidence]
+        out.append(Finding(
+            rule=RULE,
+            severity=max((f.severity for f in group), key=lambda severity: severity.rank),
+            title=f"{len(tasks)} kswapd threads are blocked waiting in {site}: {names}",
+            explanation=f"Every kswapd of the machine listed here ({names}) waits in {site}: one wait stops "
+                        f"background reclaim on all their nodes. The first of them: {group[0].explanation}",
+            evidence=evidence,
+            tasks=tasks,
+        ))
+    return out

@@ -183,11 +183,13 @@ def frame_evidence(view: HostView, task: int, positions: list[int]) -> list[Evid
     lines, or the task has none): a finding then says where the task waits in its words, and
     quotes no line it cannot point at.
     """
-    position = _trace_of(view, task)
-    if position < 0:
-        return []
+    return trace_frame_evidence(view, _trace_of(view, task), positions)
+
+
+def trace_frame_evidence(view: HostView, position: int, positions: list[int]) -> list[Evidence]:
+    """:func:`frame_evidence` of the trace at ``position`` in the capture's traces (-1: none)."""
     traces = view.capture.traces
-    if "frame_line" not in traces.columns:
+    if position < 0 or "frame_line" not in traces.columns:
         return []
     first = traces["frame_line"].iat[position]
     if first is None or pd.isna(first):
@@ -212,6 +214,33 @@ def wait_site_evidence(view: HostView, task: int, site: WaitSite | None = None) 
     if site.cut_after is not None:
         return frame_evidence(view, task, [len(functions_of(view, task)) - 1])
     return []
+
+
+def stack_wait_site_evidence(view: HostView, position: int) -> list[Evidence]:
+    """:func:`wait_site_evidence` of the trace at ``position`` in the capture's traces (-1: none)."""
+    if position < 0:
+        return []
+    stack = view.capture.traces["stack"].iat[position]
+    if stack is None or pd.isna(stack):
+        return []
+    site = stack_wait_site(view, int(stack))
+    if site.depth is not None:
+        return trace_frame_evidence(view, position, [site.depth - 1, site.depth] if site.depth else [site.depth])
+    if site.cut_after is not None:
+        return trace_frame_evidence(view, position, [len(_stacks(view).get(int(stack), [])) - 1])
+    return []
+
+
+def trace_after(view: HostView, source: object, line: int, stack: int) -> int:
+    """The position of the first trace of ``stack`` printed after ``line`` of ``source`` (-1: none):
+    the trace a report (a hung task's) printed."""
+    traces = view.capture.traces
+    if not len(traces):
+        return -1
+    found = ((traces["source"] == source) & (traces["stack"] == stack) & (traces["line"] > line)).to_numpy(
+        dtype=bool, na_value=False)
+    at = np.flatnonzero(found)
+    return int(at[0]) if len(at) else -1
 
 
 def function_evidence(view: HostView, task: int, names: list[str | None]) -> list[Evidence]:
