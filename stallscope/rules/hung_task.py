@@ -14,7 +14,7 @@ import pandas as pd
 
 from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, report_stacks
 from stallscope.capture.model import timestamp
-from stallscope.capture.stacks import NO_WAIT_SITE, WaitSite
+from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
 
@@ -144,9 +144,14 @@ def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: 
 
 def _site_key(site: WaitSite) -> str | None:
     """What makes two hung tasks one cause: the same primitive called from the same function
-    ("percpu_down_read in mnt_want_write", whichever syscall came through it)."""
+    ("percpu_down_read in mnt_want_write", whichever syscall came through it; the lock a wrapper
+    takes is one lock), or past a generic waiting helper, the same origin too."""
     if not site.asleep or site.primitive is None or site.caller is None:
         return None
+    caller = function_class(site.caller)
+    if caller is not None and caller.role is Role.HELPER:
+        # A generic helper (__flush_work, kthread_stop) does not say what it waits for: its origin does.
+        return site.describe()
     return f"{site.primitive} in {site.caller}"
 
 
