@@ -210,9 +210,7 @@ def check(case: Case, scratch: Path, timeout: int, originals: dict[bytes, list[o
     for finding in findings:
         for evidence in finding.evidence:  # type: ignore[attr-defined]
             at = evidence.line - 1
-            # A record the reader joined (a wrapped or continued line) starts on its line.
-            quoted = evidence.text.strip()[:60]
-            if not 0 <= at < len(text_lines) or quoted not in _clean(text_lines[at]):
+            if not 0 <= at < len(text_lines) or not _quotes(evidence.text.strip(), _clean(text_lines[at])):
                 problems.append(f"evidence: line {evidence.line} of {finding.rule} does not say {evidence.text[:80]!r}")
                 break
     mine = {f.rule for f in findings}  # type: ignore[attr-defined]
@@ -225,6 +223,16 @@ def check(case: Case, scratch: Path, timeout: int, originals: dict[bytes, list[o
         if not near and case.mutation not in ("splice", "truncate"):
             problems.append(f"lost: {finding.rule} (evidence lines {lines[:5]}, mutation at {case.touched[:3]})")  # type: ignore[attr-defined]
     return problems
+
+
+def _quotes(quoted: str, line: str) -> bool:
+    """Whether ``quoted`` is in ``line`` verbatim (its message, a record printed into it, all of it),
+    or is a record the reader joined (a wrapped or continued line) that starts with the rest of ``line``."""
+    if quoted and quoted in line:
+        return True
+    # The line's end (from a word on: its message after whatever prefix) begins the record.
+    starts = [0, *(at + 1 for at, char in enumerate(line) if char == " ")]
+    return any(piece and quoted.startswith(piece) for piece in (line[at:].strip() for at in starts))
 
 
 def _clean(line: str) -> str:

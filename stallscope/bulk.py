@@ -635,27 +635,36 @@ class BulkReader:
         first_frame = begin + 1 if restart else begin
         if classes.count(b"F", first_frame, end) == end - first_frame:
             frame_lines: Iterable[bytes] = lines[first_frame:end]  # nothing but frames after "Call Trace:"
+            where: tuple[int | None, int | None, bool] = (base + first_frame + 1, base + end, True)
         else:
             frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
+            first_at, last_at = classes.find(b"F", begin, end), classes.rfind(b"F", begin, end)
+            where = (None, None, False) if first_at < 0 else (
+                base + first_at + 1, base + last_at + 1,
+                classes.count(b"F", first_at, last_at + 1) == last_at + 1 - first_at)
         bodies = tuple(map(getitem, frame_lines, repeat(cut)))
         frames = self.frame_runs.get(bodies)
         if frames is None:
             frames = self._frames(bodies)
+        if len(frames) != len(bodies):  # a frame line that is not a frame after all: lines unknown
+            where = (where[0], where[1], False)
         if restart:  # "Call Trace:" opens the trace (the common case)
-            self._hand_over(lines, infos, base, stream, frames, True, begin, None, end - 1)
+            self._hand_over(lines, infos, base, stream, frames, True, begin, None, end - 1, where)
             return
         found = _OPENER.search(classes, begin, end)
         opener = None if found is None else found.start()
         before = opener - 1 if opener is not None and opener > begin else None
-        self._hand_over(lines, infos, base, stream, frames, False, opener, before, end - 1)
+        self._hand_over(lines, infos, base, stream, frames, False, opener, before, end - 1, where)
 
     def _hand_over(
         self, lines: list[bytes], infos: list[KeyInfo], base: int, stream: LineStream, frames: tuple[Frame, ...],
         restart: bool, opener: int | None, before: int | None, last: int,
+        where: tuple[int | None, int | None, bool],
     ) -> None:
         """A run of trace lines to the builder: of the opener only its line number, time and
         "backwards" flag (decided by the line ``before`` it) are read; the run's ``last`` line sets
-        the host's time."""
+        the host's time. ``where``: the lines of the first and last frames, and whether they are
+        consecutive (see CaptureBuilder.add_trace_run)."""
         start = None
         host = stream.host
         if opener is not None:
@@ -667,7 +676,7 @@ class BulkReader:
             start = (base + opener + 1, ts, BACKWARDS if previous is not None and ts < previous else None)
         if opener != last:
             self.last_ts[host] = float(lines[last][infos[last].ts_cut])
-        self.builder.add_trace_run(stream, start, frames, restart)
+        self.builder.add_trace_run(stream, start, frames, restart, where)
 
     def _frames(self, bodies: tuple[bytes, ...]) -> tuple[Frame, ...]:
         """The frames of a trace's frame lines (bodies only), parsed once per distinct trace."""
@@ -679,8 +688,10 @@ class BulkReader:
                 # Another trace through the same function at the same offset: parsed already.
                 frame = known.get(body, _UNSEEN)
                 if frame is _UNSEEN:
-                    parsed = self.parser.parse(body.decode("utf-8", "replace"))
-                    frame = frame_of_fields(parsed.fields) if parsed is not None and parsed.kind == "frame" else None
+                    parsed_text = body.decode("utf-8", "replace")
+                    parsed = self.parser.parse(parsed_text)
+                    frame = (frame_of_fields(parsed.fields, parsed_text) if parsed is not None
+                             and parsed.kind == "frame" else None)
                     if len(known) >= _MAX_FRAME_LINES:
                         known.clear()
                     known[body] = frame
@@ -702,11 +713,16 @@ class BulkReader:
             return
         # Keyed by the frame lines alone: register dumps differ on every trace and would make
         # every run a new key (and the cache grow with the log).
-        frames = self._frames(tuple([lines[i][infos[i].body_start :] for i in body_lines if infos[i].frame]))
+        frame_at = [i for i in body_lines if infos[i].frame]
+        frames = self._frames(tuple([lines[i][infos[i].body_start :] for i in frame_at]))
+        # Line positions in the chunk are consecutive where line numbers are.
+        where: tuple[int | None, int | None, bool] = (None, None, False) if not frame_at else (
+            base + frame_at[0] + 1, base + frame_at[-1] + 1,
+            len(frames) == len(frame_at) and frame_at[-1] - frame_at[0] == len(frame_at) - 1)
         opener = next((i for i in body_lines if infos[i].kind not in REGISTER_KINDS), None)
         at = run.index(opener) if opener is not None else 0
         self._hand_over(lines, infos, base, stream, frames, infos[body_lines[0]].restart, opener,
-                        run[at - 1] if at else None, run[-1])
+                        run[at - 1] if at else None, run[-1], where)
 
 
 def _compiled(cache: dict[int, tuple[Template, C | None]], template: Template,

@@ -215,6 +215,17 @@ def _line_signatures(capture: Capture) -> dict[tuple[str, int], str]:
     for source, line, signature in zip(table["source"].astype(str), table["line"], table["signature"], strict=True):
         if signature != _NO_TRACE:
             out.setdefault((source, int(line)), str(signature))
+    if "frame_line" in capture.traces.columns and len(capture.frames):
+        # Findings quote the frame lines of a trace (where a task waits): each cites the trace.
+        depths = capture.frames.groupby("stack", observed=True)["depth"].max()
+        firsts = capture.traces["frame_line"]
+        for source, trace, stack, signature in zip(table["source"].astype(str), table["trace"], table["stack"],
+                                                   table["signature"], strict=True):
+            first = firsts.at[trace]
+            if signature == _NO_TRACE or pd.isna(first) or pd.isna(stack) or stack not in depths.index:
+                continue
+            for line in range(int(first), int(first) + int(depths.at[stack]) + 1):
+                out.setdefault((source, line), str(signature))
     events = capture.events
     if len(events):
         owned = table[table["event"].notna()]

@@ -36,7 +36,7 @@ def view(capture: Capture, host: str | None = None) -> dict[str, pd.DataFrame]:
     snapshots["report"] = pd.factorize(snapshots["report"])[0]
     traces = mine(capture.traces)
     traces["stack"] = traces["stack"].map(stack).astype(object)
-    dropped = ["host", "source", "line", "state_line", "corrupted", "task", "event"]
+    dropped = ["host", "source", "line", "state_line", "frame_line", "corrupted", "task", "event"]
     return {
         "snapshots": _objects(snapshots.drop(columns=dropped, errors="ignore")),
         "tasks": _objects(tasks.drop(columns=dropped, errors="ignore")),
@@ -51,5 +51,8 @@ def assert_same_view(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFr
 
 
 def findings_of(capture: Capture, host: str | None = None) -> list[tuple[object, ...]]:
-    return [(f.rule, f.severity.value, [(t.comm, t.pid) for t in f.tasks], [(e.ts, e.text) for e in f.evidence])
+    # Frame lines (quoted without a time) are quoted only from traces whose frames sit on
+    # consecutive lines: a capture that interleaves or wraps them quotes the rest and not those.
+    return [(f.rule, f.severity.value, [(t.comm, t.pid) for t in f.tasks],
+             [(e.ts, e.text) for e in f.evidence if e.ts is not None])
             for f in stallscope.diagnose(capture) if f.host == host]

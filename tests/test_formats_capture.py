@@ -55,7 +55,7 @@ def captures() -> list[object]:
 
 
 def _tables(capture: stallscope.Capture) -> dict[str, pd.DataFrame]:
-    dropped = ["source", "line", "state_line", "ts", "host"]  # where the lines sit differs by format
+    dropped = ["source", "line", "state_line", "frame_line", "ts", "host"]  # where the lines sit differs by format
     return {
         name: getattr(capture, name).drop(columns=dropped, errors="ignore").reset_index(drop=True)
         for name in ("snapshots", "tasks", "events", "traces", "frames")

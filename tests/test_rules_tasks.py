@@ -244,7 +244,7 @@ def test_verdict_names_root_cause_with_lines() -> None:
     findings = list(findings_of(relative))
     text = verdict(capture_of(relative), findings)
     assert text.startswith("Most likely root cause: reclaim waits on the filesystem")
-    assert "(lines 3, 8, 63)" in text and "Next, given line 3" in text
+    assert "(lines 3, 13, 14)" in text and "Next, given line 3" in text
 
 
 def test_verdict_ranks_rescuer_first_and_reports_hz() -> None:

@@ -52,7 +52,10 @@ OUT_OF_RANGE = "a number too large for its column (kept as missing)"
 _MAX_SHARED_BODIES = 20_000
 # Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
 _MAX_RUN_STACKS = 50_000
-Frame = tuple[str, int | None, int | None, str | None, bool]
+# (function, offset, size, module, reliable, the line as printed without its prefix): the text is
+# what a finding quotes as evidence, so it is part of the frame (two traces printed differently,
+# e.g. with other addresses, are two stacks).
+Frame = tuple[str, int | None, int | None, str | None, bool, str]
 StreamKey = tuple[str, str | None]
 # A task-state line as the tasks table takes it: line number, timestamp, what corrupted the line,
 # state letter, pid, and a function giving its command name and text (asked for only when the
@@ -75,8 +78,9 @@ SeenEvent = tuple[str, dict[str, str], int | None, str | None]
 TraceStart = tuple[int, float | None, str | None]
 
 
-def frame_of_fields(fields: dict[str, str]) -> Frame:
-    """(function, offset, size, module, reliable) of one parsed frame line (any architecture)."""
+def frame_of_fields(fields: dict[str, str], body: str) -> Frame:
+    """(function, offset, size, module, reliable, text) of one parsed frame line (any architecture),
+    ``body`` the line without its prefix."""
     module = fields.get("module")
     return (
         fields["function"],
@@ -85,6 +89,7 @@ def frame_of_fields(fields: dict[str, str]) -> Frame:
         # "[amdgpu 9abbe9b6...]": since 5.15 a module may print its build id after its name.
         module[1:-1].partition(" ")[0] if module else None,
         "unreliable" not in fields,
+        body.strip(),
     )
 
 
@@ -111,6 +116,12 @@ class LineStream:
     task_has_state: bool = False
     trace_start: tuple[int, float | None] | None = None
     frames: list[Frame] = field(default_factory=list)
+    # The lines of the open trace's first and last frames, and whether a line that is not one of
+    # its frames (an <IRQ> marker, a damaged frame, two frames on one line) came between them:
+    # only a trace whose frames sit on consecutive lines says the line of each of its frames.
+    frame_first: int | None = None
+    frame_last: int | None = None
+    frame_gap: bool = False
     # The open trace's frames when they came in one run from the bulk reader (``frames`` is then
     # empty): the reader's cached tuple itself, so that its stack is found by identity.
     whole: tuple[Frame, ...] | None = None
@@ -182,6 +193,7 @@ class CaptureBuilder:
             "size": IntColumn(),
             "module": CategoryColumn(),
             "reliable": BoolColumn(),
+            "text": CategoryColumn(),
         }
         self.traces: dict[str, Column] = {
             "host": CategoryColumn(),
@@ -191,6 +203,9 @@ class CaptureBuilder:
             "stack": IntColumn(),
             "task": IntColumn(),
             "event": IntColumn(),
+            # The line of its innermost frame (depth 0) when its frames sit on consecutive lines:
+            # the frame of depth d is then on line frame_line + d. Missing otherwise.
+            "frame_line": IntColumn(),
         }
         # Kernel reports around the watchdog (OOM killer, warn_alloc, hung tasks, ...): one row per
         # header line, its parsed fields kept as a dict, its call trace linked by ``stack``.
@@ -577,10 +592,27 @@ class CaptureBuilder:
             if stream.whole is not None:
                 stream.frames.extend(stream.whole)
                 stream.whole = None
-            stream.frames.append(frame_of_fields(fields))
+            self._frame_lines(stream, record.line, record.line, True)
+            stream.frames.append(frame_of_fields(fields, record.body))
+
+    @staticmethod
+    def _frame_lines(stream: LineStream, first: int | None, last: int | None, consecutive: bool) -> None:
+        """Frames printed on lines ``first`` to ``last`` (``consecutive``: one frame on each) added
+        to the open trace: where its frames are, or that they are not on consecutive lines."""
+        if first is None or last is None:
+            stream.frame_gap = True
+            return
+        if stream.frame_last is None:
+            stream.frame_first = first
+        elif first != stream.frame_last + 1:
+            stream.frame_gap = True
+        stream.frame_last = last
+        if not consecutive:
+            stream.frame_gap = True
 
     def add_trace_run(
-        self, stream: LineStream, opener: TraceStart | None, frames: tuple[Frame, ...], restart: bool = False
+        self, stream: LineStream, opener: TraceStart | None, frames: tuple[Frame, ...], restart: bool = False,
+        frame_lines: tuple[int | None, int | None, bool] = (None, None, False),
     ) -> None:
         """Consecutive trace-body lines (frames, markers, registers) of the stream ``key``.
 
@@ -590,7 +622,8 @@ class CaptureBuilder:
         corruption) of the first line that may open a trace (a frame or marker, not a register
         line), if any; the lines carry no caller id (the bulk reader leaves those to the line
         reader). With ``restart`` the run begins with a "Call Trace:" line, ``opener``: what
-        :meth:`add` does with that line comes first.
+        :meth:`add` does with that line comes first. ``frame_lines``: the lines of the run's first
+        and last frames, and whether every line between them is one of the frames.
         """
         if restart:
             assert opener is not None
@@ -600,6 +633,8 @@ class CaptureBuilder:
             if (stream.task_row is None and stream.event_row is None) or opener is None:
                 return
             self._start_trace(stream, opener)
+        if frames:
+            self._frame_lines(stream, *frame_lines)
         if stream.whole is None and not stream.frames:
             stream.whole = frames
             return
@@ -620,9 +655,12 @@ class CaptureBuilder:
             stack = self._intern(tuple(stream.frames), line)
             stream.frames = []
         stream.trace_start = None
+        frame_line = None if stream.frame_gap else stream.frame_first
+        stream.frame_first = stream.frame_last = None
+        stream.frame_gap = False
         owner = stream.task_row
         # A hung-task report's trace belongs to the report and to the task its state line shows.
-        self._write_trace((stream.host, stream.source, line, ts, stack, owner, stream.event_row))
+        self._write_trace((stream.host, stream.source, line, ts, stack, owner, stream.event_row, frame_line))
         if owner is not None:
             self._task_stack.values[owner] = stack
             stream.task_row = None

@@ -51,7 +51,7 @@ _TABLES = ("snapshots", "tasks", "events", "traces")
 # The tables whose rows other tables refer to keep their id as a named index.
 _INDEX_NAMES = {name: TABLES[name].id for name in ("snapshots", "tasks", "events")}
 # What makes two stacks the same stack; "depth" orders the frames within one.
-_FRAME_KEY = ("function", "offset", "size", "module", "reliable")
+_FRAME_KEY = ("function", "offset", "size", "module", "reliable", "text")
 
 # An integer column is either shifted by a constant or re-mapped (stack ids) per part.
 Adjust = int | Callable[[np.ndarray], np.ndarray] | None
@@ -81,7 +81,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         adjust["snapshots"].append({"line": lines, "report": report})
         adjust["tasks"].append({"line": lines, "state_line": lines, "snapshot": snapshot, "stack": remap})
         adjust["events"].append({"line": lines, "stack": remap})
-        adjust["traces"].append({"line": lines, "task": task, "event": event, "stack": remap})
+        adjust["traces"].append({"line": lines, "frame_line": lines, "task": task, "event": event, "stack": remap})
         snapshot += len(capture.snapshots)
         task += len(capture.tasks)
         event += len(capture.events)

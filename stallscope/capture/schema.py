@@ -110,12 +110,15 @@ TABLES: dict[str, Table] = {
             Column("size", INT, "the `/0x40` of the frame"),
             Column("module", CATEGORY, "`[module]`, missing for the core kernel"),
             Column("reliable", BOOL, "False for frames the unwinder marked `?` or `(unreliable)`"),
+            Column("text", CATEGORY, "the frame line as printed, without its capture prefix (what evidence quotes)"),
         )),
         Table("traces", "One row per call trace printed.", "trace", (
             *_PLACE,
             Column("stack", INT, "its frames (`frames.stack`)"),
             Column("task", INT, "the `tasks` row it belongs to, if any"),
             Column("event", INT, "the `events` row it belongs to, if any"),
+            Column("frame_line", INT, "the line of its first frame when its frames are on consecutive lines (the "
+                   "frame of depth d is on line frame_line + d); missing otherwise", line=True),
         )),
     )
 }

@@ -13,15 +13,16 @@ from stallscope.capture.events import alloc_reports, stack_frames, suppressed_ca
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.noise import noise_reason
 from stallscope.rules.common.task_facts import report_gfp_names, with_reporters
 
 RULE = "allocation-failure"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
 RANK = 120
-SEVERITY = "warning"
+SEVERITY = "warning / info"
 SUMMARY = (
     "The page allocator gave up (page allocation failure): the request, its gfp flags and the frame "
-    "that made it."
+    "that made it; an order-9+ __GFP_NORETRY or khugepaged request is called background noise (info)."
 )
 NEXT_STEPS: str | None = None
 
@@ -63,6 +64,10 @@ def check(view: HostView) -> list[Finding]:
                        "fail while plenty of memory is free.")
         if dropped:
             why.append(f"printk's ratelimit dropped {dropped} warn_alloc() report(s): there were more.")
+        noise = noise_reason(comm, order, names)
+        if noise:
+            title = f"Background noise: {title[0].lower()}{title[1:]}"
+            why.append(f"This is background noise, not a shortage that holds anything up: {noise}.")
         evidence = [
             Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))
             for _, r in rows.head(3).iterrows()
@@ -71,7 +76,7 @@ def check(view: HostView) -> list[Finding]:
         findings.append(
             Finding(
                 rule=RULE,
-                severity=Severity.WARNING,
+                severity=Severity.INFO if noise else Severity.WARNING,
                 title=title,
                 explanation=" ".join(why),
                 evidence=evidence,

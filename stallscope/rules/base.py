@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture, timestamp
-from stallscope.capture.signatures import first_trace_positions
 
 
 class Severity(str, Enum):
@@ -125,18 +124,6 @@ class HostView:
     def _line_evidence(self, table: str, index: int) -> Evidence:
         return Evidence(str(self.cell(table, index, "source")), int(self.cell(table, index, "line")),
                         timestamp(self.cell(table, index, "ts")), str(self.cell(table, index, "text")))
-
-    def trace_evidence(self, task_index: int, summary: str) -> Evidence | None:
-        """The first line of the call trace printed for a task row, described by ``summary``."""
-        row = task_position(self.capture, task_index)
-        position = -1 if row < 0 else int(self.of_capture("first_traces", first_trace_positions)[row])
-        return None if position < 0 else self.printed_trace_evidence(position, summary)
-
-    def printed_trace_evidence(self, position: int, summary: str) -> Evidence:
-        """The first line of the call trace at ``position`` in the capture's traces."""
-        traces = self.capture.traces
-        place = [traces.iat[position, traces.columns.get_loc(c)] for c in ("source", "line", "ts")]
-        return Evidence(str(place[0]), int(place[1]), timestamp(place[2]), summary)
 
     def functions(self, stack: object) -> list[str]:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]

@@ -22,7 +22,8 @@ from stallscope.rules.common.task_facts import (
     is_kswapd,
     label,
     latest_tasks,
-    task_and_trace,
+    task_and_frames,
+    task_and_wait_site,
     task_ref,
     wait_site_of,
 )
@@ -91,7 +92,7 @@ def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tu
     for task, where in waiters:
         role = "kswapd" if is_kswapd(view.cell("tasks", task, "comm")) else "reclaim"
         links.append(f"{label(view, task)} ({role}) is waiting in {where}")
-        evidence += task_and_trace(view, task, f"{label(view, task)} is waiting in {where}")
+        evidence += task_and_wait_site(view, task)
     # NOIO sits below NOFS in the I/O stack: list NOFS first so the chain reads downwards.
     for task, flag in sorted(restricted, key=lambda item: RESTRICTED.index(item[1])):
         caller = guilty_of(view, task)
@@ -99,7 +100,7 @@ def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tu
         work = f", workqueue {queue}" if isinstance(queue, str) else ""
         site = f" for {caller}" if isinstance(caller, str) else ""
         links.append(f"{label(view, task)} needs {flag} memory{site}{work}")
-        evidence += task_and_trace(view, task, f"{label(view, task)} {flag} allocation{site}")
+        evidence += task_and_frames(view, task, [caller if isinstance(caller, str) else None])
     nofs = _nofs_oom_calls(view)
     # The loop is closed when the restricted allocators are the workers (writeback, I/O
     # completion, disk events) whose work reclaim waits for; a user task's NOFS fault is not.

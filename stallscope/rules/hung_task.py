@@ -8,13 +8,15 @@ victim keeps the victim from exiting, which is why OOM kills before the hang are
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, report_stacks
 from stallscope.capture.model import timestamp
-from stallscope.capture.stacks import NO_WAIT_SITE
+from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.common.task_facts import stack_wait_site
+from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
 
 RULE = "hung-task"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -30,6 +32,8 @@ NEXT_STEPS: str | None = None
 _KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "xfs", "khungtaskd")
 
 _MAX_KILLS_NAMED = 4
+# Tasks named in the title of a finding for several hung tasks (all are in its task list).
+_MAX_NAMED = 5
 
 
 def _where(view: HostView, stack: object) -> tuple[str, str]:
@@ -59,6 +63,27 @@ def _stalls_overlap(view: HostView, source: str, start: float | None, end: float
     return bool(((stalling["ts"] >= start) & (stalling["ts"] <= end)).any())
 
 
+@dataclass(slots=True)
+class _Hung:
+    """One hung task (all its reports) as a finding says it."""
+
+    comm: str
+    pid: int
+    seconds: int
+    reports: int
+    where: str
+    trace: str
+    site: str | None  # where it waits, when its trace says (tasks waiting at one site are one finding)
+    critical: bool
+    why: list[str]
+    evidence: list[Evidence]
+    tasks: list[TaskRef]
+
+    @property
+    def label(self) -> str:
+        return f"{self.comm}({self.pid})"
+
+
 def check(view: HostView) -> list[Finding]:
     hung = hung_tasks(view.events)
     if hung.empty:
@@ -67,53 +92,108 @@ def check(view: HostView) -> list[Finding]:
     hung["stack"] = pd.array(report_stacks(view.capture, hung), dtype="Int64")
     blockers = lock_blockers(view.events)
     kills = oom_kills(view.events)
-    findings: list[Finding] = []
+    # One finding per cause: hung tasks waiting at the same site are listed in one finding.
+    groups: dict[object, list[_Hung]] = {}
     for (comm, pid), reports in hung.groupby(["comm", "pid"], sort=False):
-        first, last = reports.iloc[0], reports.iloc[-1]
-        seconds = int(reports["seconds"].max())
-        stacks = reports["stack"].dropna().tolist()
-        where, trace = _where(view, stacks[-1] if stacks else None)
-        first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
-        # The printed time is a lower bound: the task was already blocked that long at the first report.
-        since = None if first_ts is None else first_ts - int(first["seconds"])
-        correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
-        kswapd = str(comm).startswith("kswapd")
-        repeat = f" ({len(reports)} reports)" if len(reports) > 1 else ""
-        title = f"Hung task: {comm}({pid}) blocked for more than {seconds}s {where}" + repeat
-        why = [
-            f"khungtaskd found {comm}({pid}) in uninterruptible sleep without being scheduled for "
-            f"more than {seconds} seconds{trace}."
-        ]
-        evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
-        if len(reports) > 1:
-            evidence.append(Evidence(str(last["source"]), int(last["line"]), last_ts, str(last["text"])))
-        tasks = [TaskRef(str(comm), int(pid))]
-        mine = blockers[blockers["pid"] == pid] if not blockers.empty else blockers
-        for _, block in mine.iterrows():
-            why.append(f"The kernel names the likely owner of its {block['lock_type']}: "
-                       f"{block['owner_comm']}({block['owner_pid']}).")
-            evidence.append(
-                Evidence(str(block["source"]), int(block["line"]), timestamp(block["ts"]), str(block["text"]))
-            )
-            tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
-        earlier = kills[(kills["source"] == first["source"]) & (kills["line"] < last["line"])] if len(kills) else kills
-        if not earlier.empty and not str(comm).startswith(_KERNEL_THREADS):
-            named = ", ".join(f"{k['comm']}({k['pid']})" for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows())
-            why.append(
-                f"The OOM killer killed {named} before this report: if {comm} is a thread of a "
-                "victim, that victim cannot exit (and free its memory) until this wait ends."
-            )
-            for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows():
-                evidence.append(view.event_evidence(int(k["event"])))
-                tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
-        findings.append(
-            Finding(
-                rule=RULE,
-                severity=Severity.CRITICAL if kswapd or correlated else Severity.WARNING,
-                title=title,
-                explanation=" ".join(why),
-                evidence=evidence,
-                tasks=tasks,
-            )
+        found = _hung(view, str(comm), int(pid), reports, blockers, kills)
+        groups.setdefault(found.site or (comm, pid), []).append(found)
+    return [_finding(members) if len(members) > 1 else _single(members[0]) for members in groups.values()]
+
+
+def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: pd.DataFrame,
+          kills: pd.DataFrame) -> _Hung:
+    first, last = reports.iloc[0], reports.iloc[-1]
+    seconds = int(reports["seconds"].max())
+    stacks = reports["stack"].dropna().tolist()
+    stack = int(stacks[-1]) if stacks else None
+    where, trace = _where(view, stack)
+    site = _site_key(stack_wait_site(view, stack)) if stack is not None else None
+    first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
+    # The printed time is a lower bound: the task was already blocked that long at the first report.
+    since = None if first_ts is None else first_ts - int(first["seconds"])
+    correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
+    why: list[str] = []
+    evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
+    if stack is not None:
+        # The frames of the wait site, quoted from the trace the last report printed.
+        evidence += stack_wait_site_evidence(view, trace_after(view, last["source"], int(last["line"]), stack))
+    if len(reports) > 1:
+        evidence.append(Evidence(str(last["source"]), int(last["line"]), last_ts, str(last["text"])))
+    tasks = [TaskRef(comm, pid)]
+    mine = blockers[blockers["pid"] == pid] if not blockers.empty else blockers
+    for _, block in mine.iterrows():
+        why.append(f"The kernel names the likely owner of {comm}({pid})'s {block['lock_type']}: "
+                   f"{block['owner_comm']}({block['owner_pid']}).")
+        evidence.append(
+            Evidence(str(block["source"]), int(block["line"]), timestamp(block["ts"]), str(block["text"]))
         )
-    return findings
+        tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
+    earlier = kills[(kills["source"] == first["source"]) & (kills["line"] < last["line"])] if len(kills) else kills
+    if not earlier.empty and not comm.startswith(_KERNEL_THREADS):
+        named = ", ".join(f"{k['comm']}({k['pid']})" for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows())
+        why.append(
+            f"The OOM killer killed {named} before this report: if {comm} is a thread of a "
+            "victim, that victim cannot exit (and free its memory) until this wait ends."
+        )
+        for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows():
+            evidence.append(view.event_evidence(int(k["event"])))
+            tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
+    return _Hung(comm, pid, seconds, len(reports), where, trace, site,
+                 comm.startswith("kswapd") or correlated, why, evidence, tasks)
+
+
+def _site_key(site: WaitSite) -> str | None:
+    """What makes two hung tasks one cause: the same primitive called from the same function
+    ("percpu_down_read in mnt_want_write", whichever syscall came through it; the lock a wrapper
+    takes is one lock), or past a generic waiting helper, the same origin too."""
+    if not site.asleep or site.primitive is None or site.caller is None:
+        return None
+    caller = function_class(site.caller)
+    if caller is not None and caller.role is Role.HELPER:
+        # A generic helper (__flush_work, kthread_stop) does not say what it waits for: its origin does.
+        return site.describe()
+    return f"{site.primitive} in {site.caller}"
+
+
+def _single(one: _Hung) -> Finding:
+    repeat = f" ({one.reports} reports)" if one.reports > 1 else ""
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL if one.critical else Severity.WARNING,
+        title=f"Hung task: {one.label} blocked for more than {one.seconds}s {one.where}" + repeat,
+        explanation=" ".join([
+            f"khungtaskd found {one.label} in uninterruptible sleep without being scheduled for "
+            f"more than {one.seconds} seconds{one.trace}.", *one.why]),
+        evidence=one.evidence,
+        tasks=one.tasks,
+    )
+
+
+def _finding(members: list[_Hung]) -> Finding:
+    """Tasks hung at one wait site: one finding naming them all."""
+    seconds = max(m.seconds for m in members)
+    least = min(m.seconds for m in members)
+    span = f"{seconds}" if least == seconds else f"{least}-{seconds}"
+    where = f"waiting in {members[0].site}"
+    names = ", ".join(m.label for m in members[:_MAX_NAMED])
+    more = f" and {len(members) - _MAX_NAMED} more" if len(members) > _MAX_NAMED else ""
+    why = [
+        f"khungtaskd found {len(members)} tasks ({names}{more}) in uninterruptible sleep without being "
+        f"scheduled for more than {span} seconds, each of them {where} as its call trace shows ("
+        + "; ".join(f"{m.label} {m.where}" + (f", {m.reports} reports" if m.reports > 1 else "")
+                   for m in members[:_MAX_NAMED]) + "): one wait holds them all."
+    ]
+    evidence: list[Evidence] = []
+    tasks: list[TaskRef] = []
+    for member in members:
+        why += member.why
+        evidence += member.evidence
+        tasks += [t for t in member.tasks if t not in tasks]
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL if any(m.critical for m in members) else Severity.WARNING,
+        title=f"Hung tasks: {len(members)} tasks blocked for more than {seconds}s {where}: {names}{more}",
+        explanation=" ".join(why),
+        evidence=evidence,
+        tasks=tasks,
+    )

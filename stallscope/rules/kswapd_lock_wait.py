@@ -12,7 +12,7 @@ import numpy as np
 from stallscope.capture.stacks import WaitSite
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
-from stallscope.rules.common.task_facts import stack_wait_site
+from stallscope.rules.common.task_facts import stack_wait_site, task_and_wait_site
 
 RULE = "kswapd-lock-wait"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -76,6 +76,7 @@ def check(view: HostView) -> list[Finding]:
     comms = rows["comm"].tolist()
     pids = rows["pid"].tolist()
     findings: list[Finding] = []
+    sites: list[str] = []  # where each finding's kswapd waits
     # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
     # thousands of times.
     wait_of: dict[int, WaitSite | None] = {}
@@ -100,10 +101,7 @@ def check(view: HostView) -> list[Finding]:
         where = site.waiting()
         evidence: list[Evidence] = []
         for index, _ in (waits[0], waits[-1]) if len(waits) > 1 else waits:
-            evidence.append(view.task_evidence(index))
-            trace = view.trace_evidence(index, f"{comm} call trace: {where}")
-            if trace is not None:
-                evidence.append(trace)
+            evidence += task_and_wait_site(view, index)
         if frozen:
             detail = (
                 f"Its switches counter stayed at {int(switches[0])} across {len(switches)} reports: "
@@ -114,6 +112,7 @@ def check(view: HostView) -> list[Finding]:
                 "Seen in a single report (or its switches counter moved), so this is a snapshot: "
                 "compare its switches counter across later reports to tell a stuck kswapd from a slow one."
             )
+        sites.append(site.describe())
         findings.append(
             Finding(
                 rule=RULE,
@@ -129,4 +128,31 @@ def check(view: HostView) -> list[Finding]:
                 tasks=[TaskRef(str(comm), int(pid))],  # type: ignore[arg-type]
             )
         )
-    return findings
+    return _one_per_site(findings, sites)
+
+
+def _one_per_site(findings: list[Finding], sites: list[str]) -> list[Finding]:
+    """kswapd threads (one per NUMA node) blocked at one site: one finding naming them all."""
+    groups: dict[str, list[Finding]] = {}
+    for finding, site in zip(findings, sites, strict=True):
+        groups.setdefault(site or finding.title, []).append(finding)
+    out: list[Finding] = []
+    for site, group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        tasks = [t for f in group for t in f.tasks]
+        names = ", ".join(f"{t.comm}({t.pid})" for t in tasks)
+        evidence: list[Evidence] = []
+        for f in group:
+            evidence += [e for e in f.evidence if e not in evidence]
+        out.append(Finding(
+            rule=RULE,
+            severity=max((f.severity for f in group), key=lambda severity: severity.rank),
+            title=f"{len(tasks)} kswapd threads are blocked waiting in {site}: {names}",
+            explanation=f"Every kswapd of the machine listed here ({names}) waits in {site}: one wait stops "
+                        f"background reclaim on all their nodes. The first of them: {group[0].explanation}",
+            evidence=evidence,
+            tasks=tasks,
+        ))
+    return out

@@ -12,28 +12,38 @@ import pandas as pd
 
 from stallscope.capture.events import field, of_kind, oom_invocations, oom_kills, records
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import with_reporters
 
 RULE = "oom-kill"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
 RANK = 160
-SEVERITY = "warning"
+SEVERITY = "warning / info"
 SUMMARY = (
-    "The OOM killer killed tasks: every victim, its size, oom_score_adj and memory cgroup, and who "
-    "invoked it."
+    "The OOM killer ran: every victim, its size, oom_score_adj and memory cgroup (the cgroup and constraint "
+    "of a memcg OOM), who invoked it, and whether by hand (SysRq-f, order=-1)."
 )
 NEXT_STEPS: str | None = None
 _NAMED = 10
 
 
-def _memcg_of(view: HostView) -> dict[int, str]:
-    """Victim pid -> the memory cgroup whose limit was hit (4.19+ oom-kill summary line)."""
-    found: dict[int, str] = {}
+def _memcg_of(view: HostView) -> dict[int, tuple[str, str | None]]:
+    """Victim pid -> (the memory cgroup whose limit was hit, the constraint), from the 4.19+
+    oom-kill summary line."""
+    found: dict[int, tuple[str, str | None]] = {}
     for _, row in records(of_kind(view.events, "oom_kill_summary")):
         memcg, pid = field(row, "oom_memcg"), field(row, "pid")
         if memcg and pid and pid.isdigit():
-            found[int(pid)] = memcg
+            found[int(pid)] = (memcg, field(row, "constraint"))
     return found
+
+
+def _limited_cgroups(view: HostView) -> list[str]:
+    """The memory cgroups a report says hit their limit, whatever the kernel's era: the summary
+    line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x)."""
+    rows = records(of_kind(view.events, "oom_kill_summary", "oom_memcg_task"))
+    names = [field(row, "oom_memcg") for _, row in rows]
+    return list(dict.fromkeys(str(n) for n in names if n))
 
 
 def _size(kb: int) -> str:
@@ -42,35 +52,49 @@ def _size(kb: int) -> str:
 
 def check(view: HostView) -> list[Finding]:
     kills = oom_kills(view.events)
-    if kills.empty:
-        return []
     invoked = oom_invocations(with_reporters(view.events, "oom_invoke"))
+    if kills.empty:
+        # An OOM that ended without a victim is oom-panic's (no killable process, panic_on_oom).
+        if invoked.empty or not of_kind(view.events, "oom_no_killable", "kernel_panic").empty:
+            return []
+        return [_invoked_only(view, invoked)]
     memcgs = _memcg_of(view)
     victims: list[str] = []
     for row in kills.head(_NAMED).itertuples():
         size = f", anon-rss {_size(int(row.anon_rss_kb))}" if pd.notna(row.anon_rss_kb) else ""
         adj = f", oom_score_adj {int(row.oom_score_adj)}" if pd.notna(row.oom_score_adj) else ""
-        where = f" in memcg {memcgs[int(row.pid)]}" if pd.notna(row.pid) and int(row.pid) in memcgs else ""
+        where = f" in memcg {memcgs[int(row.pid)][0]}" if pd.notna(row.pid) and int(row.pid) in memcgs else ""
         at = f" at {float(row.ts):.2f}s" if pd.notna(row.ts) else ""
         victims.append(f"{row.comm}({row.pid}){at}{size}{adj}{where}")
     more = f" and {len(kills) - _NAMED} more" if len(kills) > _NAMED else ""
-    callers = ", ".join(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
-    scope = "a memory cgroup limit" if kills["memcg"].all() else "the whole machine running out of memory"
+    manual = manual_invocations(invoked)
+    cgroups = _limited_cgroups(view)
+    if kills["memcg"].all() or (cgroups and all(c != "/" for c in cgroups)):
+        constraints = sorted({c for _, c in memcgs.values() if c})
+        scope = ("a memory cgroup limit" + (f" ({', '.join(cgroups)})" if cgroups else "")
+                 + (f", constraint {', '.join(constraints)}" if constraints else "")
+                 + ": the cgroup reached its own limit, not the machine its memory")
+    else:
+        scope = "the whole machine running out of memory"
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]
     evidence += [view.event_evidence(int(i)) for i in kills["event"].head(_NAMED)]
-    summary = of_kind(view.events, "oom_kill_summary")
+    summary = of_kind(view.events, "oom_kill_summary", "oom_memcg_task")
     evidence += [view.event_evidence(int(i)) for i in summary.index[:2]]
+    shown = set(invoked["event"].head(2).tolist())
+    evidence += [view.event_evidence(int(i)) for i in manual["event"].head(1) if int(i) not in shown]
+    cause = _cause(invoked, manual, scope)
+    by_hand = len(manual) == len(invoked) and len(invoked) > 0
+    title = (f"The OOM killer {'was triggered by hand (SysRq-f) and ' if by_hand else ''}killed {len(kills)} task(s)"
+             + (f" in memory cgroup {', '.join(cgroups[:2])}" if cgroups and scope.startswith("a memory") else "")
+             + ": " + _victim_names(kills))
     return [
         Finding(
             rule=RULE,
-            severity=Severity.WARNING,
-            title=f"The OOM killer killed {len(kills)} task(s): " + ", ".join(
-                f"{r.comm}({r.pid})" for r in kills.head(4).itertuples()
-            ) + ("…" if len(kills) > 4 else ""),
+            # A kill asked for by hand is no shortage: information, not a warning.
+            severity=Severity.INFO if by_hand else Severity.WARNING,
+            title=title,
             explanation=(
-                f"The OOM killer was invoked {len(invoked)} time(s)"
-                + (f" by {callers}" if callers else "")
-                + f" because of {scope}, and killed: {'; '.join(victims)}{more}. "
+                f"{cause} It killed: {'; '.join(victims)}{more}. "
                 "Check whether the victim is the task that was growing (a leak or runaway) and whether "
                 "memory came back afterwards: a victim that cannot exit (see victim-stuck and hung-task "
                 "findings) keeps the shortage going."
@@ -79,3 +103,67 @@ def check(view: HostView) -> list[Finding]:
             tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in kills.itertuples() if pd.notna(r.pid))),
         )
     ]
+
+
+def _victim_names(kills: pd.DataFrame) -> str:
+    """The victims of a title, each once ("a.out(9575) 4 times": SysRq-f can kill one exiting task again)."""
+    counts: dict[str, int] = {}
+    for row in kills.itertuples():
+        name = f"{row.comm}({row.pid})"
+        counts[name] = counts.get(name, 0) + 1
+    named = [name + (f" {n} times" if n > 1 else "") for name, n in list(counts.items())[:4]]
+    return ", ".join(named) + ("…" if len(counts) > 4 else "")
+
+
+def _cause(invoked: pd.DataFrame, manual: pd.DataFrame, scope: str) -> str:
+    """Who invoked the OOM killer, and why, in a sentence that holds with what the log shows."""
+    if invoked.empty:
+        if scope.startswith("a memory cgroup"):
+            return f"No \"invoked oom-killer\" line of these kills was captured; the kill lines name {scope}."
+        return ("No \"invoked oom-killer\" line of these kills was captured: who invoked the OOM killer, and "
+                "why, is not in the log.")
+    callers = ", ".join(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
+    text = f"The OOM killer was invoked {len(invoked)} time(s)" + (f" by {callers}" if callers else "")
+    if len(manual) == len(invoked):
+        return text + (" with order=-1: by hand, through SysRq-f (echo f > /proc/sysrq-trigger), not by an "
+                       "allocation that failed.")
+    if len(manual):
+        text += (f"; {len(manual)} of them with order=-1, by hand through SysRq-f rather than by a shortage, "
+                 "the others")
+    return text + (f" because of {scope}." if scope else ".")
+
+
+def _invoked_only(view: HostView, invoked: pd.DataFrame) -> Finding:
+    """The OOM killer ran but the log holds no line naming a victim (a cut report)."""
+    manual = manual_invocations(invoked)
+    by_hand = len(manual) == len(invoked)
+    callers = list(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
+    first = invoked.iloc[0]
+    order = f"order-{int(first['order'])} " if pd.notna(first["order"]) and int(first["order"]) >= 0 else ""
+    request = f"{order}{first['gfp_names'] or first['gfp_mask'] or ''}".strip()
+    cgroups = _limited_cgroups(view)
+    where = f" in memory cgroup {', '.join(cgroups[:2])}" if cgroups else ""
+    evidence = [view.event_evidence(int(i)) for i in invoked["event"].head(3)]
+    memcg = memcg_oom_frame(view, invoked)
+    if memcg is not None:
+        frame, lines = memcg
+        evidence += lines
+        scope = f"a memory cgroup's limit ({frame} in the invoking task's trace), not the machine's memory"
+        where = where or " in a memory cgroup"
+    else:
+        scope = ""  # a cut report: whether a cgroup's limit or the machine's memory is not shown
+    return Finding(
+        rule=RULE,
+        severity=Severity.INFO if by_hand else Severity.WARNING,
+        title=(f"The OOM killer was {'triggered by hand (SysRq-f) by' if by_hand else 'invoked by'} "
+               f"{', '.join(callers[:3]) or 'a task'}{where}" + (f" ({request})" if request and not by_hand else "")
+               + "; no victim is named in the log"),
+        explanation=(
+            _cause(invoked, manual, scope)
+            + " The log holds no \"Killed process\" line after it (the report is cut), so which task was "
+            "killed, if any, is not known: the part of the report after the task table would say."
+        ),
+        evidence=evidence,
+        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in invoked.itertuples()
+                                 if pd.notna(r.pid) and pd.notna(r.comm))),
+    )

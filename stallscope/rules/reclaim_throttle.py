@@ -20,7 +20,7 @@ from stallscope.rules.common.task_facts import (
     is_kswapd,
     label,
     latest_tasks,
-    task_and_trace,
+    task_and_frames,
     task_ref,
     traces_where,
     trajectories_view,
@@ -137,7 +137,7 @@ def _finding(view: HostView, throttled: list[tuple[int, str, str]], scanning: li
         ("", "shrink_inactive_list"), [])
     evidence: list[Evidence] = []
     for task in members[:MAX_CITED]:
-        evidence += task_and_trace(view, task, f"{label(view, task)} sleeps in {caller} <- {wait}")
+        evidence += task_and_frames(view, task, [wait, caller])
     parts = []
     if members:
         names = ", ".join(label(view, t) for t in members[:MAX_CITED])
@@ -153,10 +153,10 @@ def _finding(view: HostView, throttled: list[tuple[int, str, str]], scanning: li
         who = ", ".join(f"{label(view, t)} in {where}" + _gfp_note(gfp, t) for t, where in scanning)
         parts.append(f"Still scanning the LRU lists in direct reclaim: {who}.")
         for task, where in scanning[:MAX_CITED]:
-            evidence += task_and_trace(view, task, f"{label(view, task)} reclaims in {where}")
+            evidence += task_and_frames(view, task, [where])
     for task, w, c in kswapd:
         parts.append(f"kswapd itself, {label(view, task)}, is throttled in {c} <- {w}.")
-        evidence += task_and_trace(view, task, f"{label(view, task)} sleeps in {c} <- {w}")
+        evidence += task_and_frames(view, task, [w, c])
     writeback = [t for t in [*members, *(t for t, _ in scanning)] if _queue(view, t) == "writeback"]
     if writeback:
         who = ", ".join(label(view, t) + _gfp_note(gfp, t) for t in writeback)

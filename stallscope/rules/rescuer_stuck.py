@@ -21,9 +21,10 @@ from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
+    guilty_of,
     label,
     latest_tasks,
-    task_and_trace,
+    task_and_frames,
     task_ref,
 )
 
@@ -108,7 +109,8 @@ def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int
     queue = row["workqueue"] if isinstance(row["workqueue"], str) else str(row["comm"])
     names = gfp.get(task, "")
     request = f"a {names} allocation" if names else "an allocation"
-    evidence: list[Evidence] = task_and_trace(view, task, f"{who} call trace")
+    # The frame that allocates and the rescuer_thread frame that says whose thread this is.
+    evidence: list[Evidence] = task_and_frames(view, task, [guilty_of(view, task), "rescuer_thread"])
     pid = int(row["pid"])
     if pid in dump:
         evidence.append(view.event_evidence(dump[pid]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.common.task_facts import label, latest_tasks, task_and_trace, task_ref
+from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
 
 RULE = "thp-fragmentation"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -61,7 +61,7 @@ def _finding(view: HostView, order: int, members: list[int], buddy: list[tuple[i
              ) -> Finding:
     evidence: list[Evidence] = []
     for task in members[:5]:
-        evidence += task_and_trace(view, task, f"{label(view, task)} order-{order} allocation")
+        evidence += task_and_frames(view, task, [guilty_of(view, task)])
     names = ", ".join(label(view, t) for t in members[:5])
     size_kb = 4 << order
     if not buddy:

@@ -17,7 +17,7 @@ from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
     label,
-    task_and_trace,
+    task_and_wait_site,
     trajectories_view,
     wait_site_of,
 )
@@ -33,12 +33,16 @@ SUMMARY = (
 NEXT_STEPS: str | None = (
     "the held locks for the owner of the lock the victim sleeps on, and the oom_reaper messages"
 )
+# Victims named in the title of a finding for several (all are in its task list).
+_MAX_NAMED = 5
 
 
 def check(view: HostView) -> list[Finding]:
     findings: list[Finding] = []
     unable = _reaper_unable(view)
     seen: set[int] = set()
+    # One finding per cause: victims waiting on the same lock are one finding naming them all.
+    by_lock: dict[str, list[Finding]] = {}
     for t in trajectories_view(view).itertuples(index=False):
         if not (t.dying or t.victim):
             continue
@@ -50,7 +54,16 @@ def check(view: HostView) -> list[Finding]:
         if not (repeated or pid in unable or (blocked and lock)):
             continue
         seen.add(pid)
-        findings.append(_victim(view, t, lock, unable.get(pid)))
+        found = _victim(view, t, lock, unable.get(pid))
+        if lock:
+            if lock not in by_lock:
+                findings.append(found)  # the group's place among the findings
+            by_lock.setdefault(lock, []).append(found)
+        else:
+            findings.append(found)
+    for lock, group in by_lock.items():
+        if len(group) > 1:
+            findings[findings.index(group[0])] = _victims(lock, group)
     for pid, event in unable.items():
         if pid not in seen:
             findings.append(_reaper_only(view, pid, event))
@@ -81,7 +94,7 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
     evidence: list[Evidence] = []
     if first != last:
         evidence.append(view.task_evidence(first))
-    evidence += task_and_trace(view, last, f"{who} call trace" + (f": waiting in {lock}" if lock else ""))
+    evidence += task_and_wait_site(view, last)
     parts = [f"{who} is marked {' '.join(words)}"]
     n = t.observations  # type: ignore[attr-defined]
     if n > 1:
@@ -112,6 +125,25 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
         explanation=text,
         evidence=evidence,
         tasks=[TaskRef(str(t.comm), int(t.pid))],  # type: ignore[attr-defined]
+    )
+
+
+def _victims(lock: str, group: list[Finding]) -> Finding:
+    """Victims waiting in one place: one finding listing them, the first one's account kept."""
+    tasks = [t for finding in group for t in finding.tasks]
+    names = ", ".join(f"{t.comm}({t.pid})" for t in tasks[:_MAX_NAMED])
+    more = f" and {len(tasks) - _MAX_NAMED} more" if len(tasks) > _MAX_NAMED else ""
+    evidence: list[Evidence] = []
+    for finding in group:
+        evidence += [e for e in finding.evidence if e not in evidence]
+    return Finding(
+        rule=RULE,
+        severity=max((f.severity for f in group), key=lambda severity: severity.rank),
+        title=f"{len(tasks)} OOM victims are not exiting: waiting in {lock}: {names}{more}",
+        explanation=(f"{len(tasks)} OOM victims or dying tasks ({names}{more}) all wait in {lock}: one wait holds "
+                     f"them all, and none can exit before it ends. The first of them: {group[0].explanation}"),
+        evidence=evidence,
+        tasks=tasks,
     )
 
 

@@ -15,14 +15,16 @@ from stallscope.capture.events import alloc_reports, stack_frames, suppressed_ca
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.noise import noise_reason
 from stallscope.rules.common.task_facts import with_reporters
 
 RULE = "warn-alloc-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
 RANK = 110
-SEVERITY = "critical / warning"
+SEVERITY = "critical / warning / info"
 SUMMARY = (
-    "The page allocator reported an allocation that took too long (page allocation stalls for N ms)."
+    "The page allocator reported an allocation that took too long (page allocation stalls for N ms); "
+    "khugepaged's huge-page requests are called background noise (info)."
 )
 NEXT_STEPS: str | None = (
     "the Mem-Info printed with the stall (free against the min watermark, file against anonymous "
@@ -73,7 +75,14 @@ def check(view: HostView) -> list[Finding]:
             f"printk's ratelimit dropped {dropped} more warn_alloc() report(s) "
             "(\"callbacks suppressed\"): the real number of stalls is larger than what is shown."
         )
-    if ms >= CRITICAL_STALL_MS:
+    reasons = [noise_reason(c, o, g) for c, o, g in zip(stalls["comm"], stalls["order"], stalls["gfp_names"],
+                                                          strict=True)]
+    noise = all(reasons)
+    if noise:
+        # Every stall reported is of a kind nobody waits for: said, and kept out of the warnings.
+        title = "Background noise: " + title[0].lower() + title[1:]
+        why.append(f"This is background noise, not a stall that holds anything up: {reasons[0]}.")
+    elif ms >= CRITICAL_STALL_MS:
         why.append("A stall of a minute or more means the task made no forward progress at all.")
     evidence = [Evidence(str(longest["source"]), int(longest["line"]), timestamp(longest["ts"]), str(longest["text"]))]
     for _, row in stalls.head(3).iterrows():
@@ -83,7 +92,7 @@ def check(view: HostView) -> list[Finding]:
     return [
         Finding(
             rule=RULE,
-            severity=Severity.CRITICAL if ms >= CRITICAL_STALL_MS else Severity.WARNING,
+            severity=Severity.INFO if noise else Severity.CRITICAL if ms >= CRITICAL_STALL_MS else Severity.WARNING,
             title=title,
             explanation=" ".join(why),
             evidence=evidence,

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import busy_workqueues, of_kind, workqueue_pools
-from stallscope.capture.model import timestamp
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 
 RULE = "workqueue-lockup"
@@ -53,8 +52,8 @@ def check(view: HostView) -> list[Finding]:
         latest = hung.drop_duplicates("pool", keep="last")
         pools_text = [f"pool {int(r['pool'])} (cpus={r['cpus']}) hung={int(r['hung'])}s" for _, r in latest.iterrows()]
         why.append("Pools with work waiting and no progress: " + ", ".join(pools_text) + ".")
-        for (_, r), text in list(zip(latest.iterrows(), pools_text, strict=True))[:3]:
-            evidence.append(Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), text))
+        # The pool lines themselves (verbatim), not the summary above.
+        evidence += [view.event_evidence(int(event)) for event in latest["event"][:3]]
     names = sorted({p.workqueue for p in mayday})
     if names:
         why.append(

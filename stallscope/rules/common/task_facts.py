@@ -151,23 +151,113 @@ def label(view: HostView, task: int) -> str:
     return f"{view.cell('tasks', task, 'comm')}({view.cell('tasks', task, 'pid')})"
 
 
-def trace_evidence(view: HostView, task: int, summary: str) -> Evidence | None:
-    """The first line of the task's trace, even when the builder did not tie it to the task."""
-    found = view.trace_evidence(task, summary)
-    if found is not None:
-        return found
-    if task not in view.tasks.index:
-        return None
-    position = _trace_of(view, task)
-    return None if position < 0 else view.printed_trace_evidence(position, summary)
+# Per stack: the depth in the frames table and the printed text of each frame its functions
+# (stack_functions: the trusted ones, or all when none is) are read from, in the same order.
+StackLines = tuple[list[int], list[str]]
 
 
-def task_and_trace(view: HostView, task: int, summary: str) -> list[Evidence]:
-    out = [view.task_evidence(task)]
-    trace = trace_evidence(view, task, summary)
-    if trace is not None:
-        out.append(trace)
+def _stack_lines(capture: object) -> dict[int, StackLines]:
+    frames = capture.frames  # type: ignore[attr-defined]
+    if not len(frames):
+        return {}
+    frames = frames.loc[frames["stack"].notna(), ["stack", "depth", "reliable", "text"]]
+    ordered = frames.sort_values(["stack", "depth"], kind="stable")
+    stacks = ordered["stack"].to_numpy(dtype="int64")
+    depths = ordered["depth"].to_numpy(dtype="int64").tolist()
+    reliable = ordered["reliable"].astype(bool).tolist()
+    texts = ordered["text"].astype(object).tolist()
+    starts = [0, *(np.flatnonzero(np.diff(stacks)) + 1).tolist()]
+    ends = [*starts[1:], len(stacks)]
+    out: dict[int, StackLines] = {}
+    for start, end in zip(starts, ends, strict=True):
+        kept = [at for at in range(start, end) if reliable[at]] or list(range(start, end))
+        out[int(stacks[start])] = ([depths[at] for at in kept], [str(texts[at]) for at in kept])
     return out
+
+
+def frame_evidence(view: HostView, task: int, positions: list[int]) -> list[Evidence]:
+    """The printed lines of the frames at ``positions`` (indexes into :func:`functions_of`) of a
+    task row's own trace, verbatim, each with its own line number.
+
+    Empty when the lines of the frames are not known (the trace is interleaved with other
+    lines, or the task has none): a finding then says where the task waits in its words, and
+    quotes no line it cannot point at.
+    """
+    return trace_frame_evidence(view, _trace_of(view, task), positions)
+
+
+def trace_frame_evidence(view: HostView, position: int, positions: list[int]) -> list[Evidence]:
+    """:func:`frame_evidence` of the trace at ``position`` in the capture's traces (-1: none)."""
+    traces = view.capture.traces
+    if position < 0 or "frame_line" not in traces.columns:
+        return []
+    first = traces["frame_line"].iat[position]
+    if first is None or pd.isna(first):
+        return []
+    stack = int(traces["stack"].iat[position])
+    depths, texts = view.of_capture("stack_lines", _stack_lines).get(stack, ([], []))
+    source = str(traces["source"].iat[position])
+    out: list[Evidence] = []
+    for at in sorted(set(positions)):
+        if 0 <= at < len(depths):
+            # No timestamp: a frame line's own is not kept, and another line's would misquote it.
+            out.append(Evidence(source, int(first) + depths[at], None, texts[at]))
+    return out
+
+
+def wait_site_evidence(view: HostView, task: int, site: WaitSite | None = None) -> list[Evidence]:
+    """The frames that show where a task waits: the primitive's frame and its caller's (the
+    last frame read when the trace is cut before the caller)."""
+    site = wait_site_of(view, task) if site is None else site
+    if site.depth is not None:
+        return frame_evidence(view, task, [site.depth - 1, site.depth] if site.depth else [site.depth])
+    if site.cut_after is not None:
+        return frame_evidence(view, task, [len(functions_of(view, task)) - 1])
+    return []
+
+
+def stack_wait_site_evidence(view: HostView, position: int) -> list[Evidence]:
+    """:func:`wait_site_evidence` of the trace at ``position`` in the capture's traces (-1: none)."""
+    if position < 0:
+        return []
+    stack = view.capture.traces["stack"].iat[position]
+    if stack is None or pd.isna(stack):
+        return []
+    site = stack_wait_site(view, int(stack))
+    if site.depth is not None:
+        return trace_frame_evidence(view, position, [site.depth - 1, site.depth] if site.depth else [site.depth])
+    if site.cut_after is not None:
+        return trace_frame_evidence(view, position, [len(_stacks(view).get(int(stack), [])) - 1])
+    return []
+
+
+def trace_after(view: HostView, source: object, line: int, stack: int) -> int:
+    """The position of the first trace of ``stack`` printed after ``line`` of ``source`` (-1: none):
+    the trace a report (a hung task's) printed."""
+    traces = view.capture.traces
+    if not len(traces):
+        return -1
+    found = ((traces["source"] == source) & (traces["stack"] == stack) & (traces["line"] > line)).to_numpy(
+        dtype=bool, na_value=False)
+    at = np.flatnonzero(found)
+    return int(at[0]) if len(at) else -1
+
+
+def function_evidence(view: HostView, task: int, names: list[str | None]) -> list[Evidence]:
+    """The frames of a task row's trace whose functions are ``names`` (the innermost of each)."""
+    functions = functions_of(view, task)
+    positions = [functions.index(name) for name in names if name is not None and name in functions]
+    return frame_evidence(view, task, positions)
+
+
+def task_and_wait_site(view: HostView, task: int) -> list[Evidence]:
+    """The task's line, then the frames that show where it waits."""
+    return [view.task_evidence(task), *wait_site_evidence(view, task)]
+
+
+def task_and_frames(view: HostView, task: int, names: list[str | None]) -> list[Evidence]:
+    """The task's line, then the frames of ``names`` in its trace (see :func:`function_evidence`)."""
+    return [view.task_evidence(task), *function_evidence(view, task, names)]
 
 
 def latest_tasks(view: HostView) -> pd.DataFrame:

@@ -1,0 +1,39 @@
+"""What the OOM rules read from the OOM killer's reports beyond the events table's own rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import report_stacks
+from stallscope.capture.stacks import normalize_function
+from stallscope.rules.base import Evidence, HostView
+from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
+
+# Frames of a memory cgroup's own OOM path (the charge that hit the limit), across kernel versions.
+MEMCG_OOM_FRAMES = frozenset({"mem_cgroup_oom_synchronize", "mem_cgroup_out_of_memory", "mem_cgroup_oom",
+                              "try_charge", "try_charge_memcg", "__mem_cgroup_try_charge",
+                              "mem_cgroup_charge_common"})
+
+
+def memcg_oom_frame(view: HostView, invoked: pd.DataFrame) -> tuple[str, list[Evidence]] | None:
+    """The memory cgroup OOM frame in the trace of an "invoked oom-killer" report (rows of
+    oom_invocations), and that frame's line as evidence; None when no such trace shows one."""
+    if invoked.empty:
+        return None
+    stacks = stack_functions(view)
+    # A trace the builder did not tie to its report (a dump_cpu line came between) is claimed by position.
+    claimed = report_stacks(view.capture, invoked)
+    for stack, source, line in zip(claimed, invoked["source"], invoked["line"], strict=True):
+        if stack is None:
+            continue
+        for at, name in enumerate(stacks.get(int(stack), [])):
+            if normalize_function(name) in MEMCG_OOM_FRAMES:
+                return name, trace_frame_evidence(view, trace_after(view, source, int(line), int(stack)), [at])
+    return None
+
+
+def manual_invocations(invoked: pd.DataFrame) -> pd.DataFrame:
+    """The invocations of SysRq-f: order=-1 (moom_callback asks for no allocation)."""
+    if invoked.empty:
+        return invoked
+    return invoked[(invoked["order"] == -1).to_numpy(dtype=bool, na_value=False)]

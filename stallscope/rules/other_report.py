@@ -1,0 +1,152 @@
+"""other-report: the kernel reported something that is not a memory-allocation stall.
+
+An oops, a BUG, a WARNING, a panic that is not the OOM killer's: a reader who runs stallscope on
+such a log should hear what the kernel did report, and where (the function its trace or its
+WARNING line names), rather than nothing, and never a warning or a critical finding about memory.
+When the log also shows memory trouble, the report is named as something else that happened.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import field, of_kind, records, report_stacks
+from stallscope.capture.stacks import function_class, normalize_function
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
+
+RULE = "other-report"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+RANK = 150
+SEVERITY = "info"
+SUMMARY = (
+    "The kernel reported something other than a memory stall (an oops, a BUG, a WARNING outside mm/, a "
+    "panic that is not the OOM killer's): names the report and the function it happened in."
+)
+NEXT_STEPS: str | None = None
+
+_REPORTS = ("oops", "atomic_bug", "bad_page", "kernel_warning", "kernel_panic")
+# Lines between two report headers of one report (an oops' BUG line, its Oops line, the panic).
+_SAME_REPORT = 80
+_MAX_REPORTS = 3
+# Kinds that say the log is about memory: then a report is "also" there, not "instead".
+_MEMORY_KINDS = ("oom_invoke", "oom_killed_process", "oom_no_killable", "warn_alloc_stall", "warn_alloc_failure",
+                 "vmalloc_failure", "slub_alloc_failure", "hung_task")
+# Frames that raise or print a report, above the function it is about.
+_RAISING = frozenset({"__warn", "warn_slowpath_fmt", "warn_slowpath_null", "report_bug", "do_trap", "do_error_trap",
+                      "die", "__die", "oops_end", "panic", "bug_handler", "call_timer_fn", "do_page_fault",
+                      "__do_kernel_fault", "do_translation_fault", "do_mem_abort", "el1_abort", "el1h_64_sync_handler",
+                      "el1h_64_sync", "handle_exception", "no_context", "__bad_area_nosemaphore",
+                      "bad_area_nosemaphore", "page_fault_oops", "kernelmode_fixup_or_oops", "exc_page_fault",
+                      "asm_exc_page_fault", "do_user_addr_fault", "handle_page_fault", "die_kernel_fault"})
+
+
+def check(view: HostView) -> list[Finding]:
+    events = view.events
+    if events.empty:
+        return []
+    reports = of_kind(events, *_REPORTS)
+    reports = reports[[_not_memory(row) for _, row in records(reports)]] if len(reports) else reports
+    if reports.empty:
+        return []
+    memory = len(view.snapshots) > 0 or not of_kind(events, *_MEMORY_KINDS).empty
+    claimed = report_stacks(view.capture, reports.assign(event=reports.index))
+    groups: list[list[tuple[int, object, int | None]]] = []
+    for (index, row), stack in zip(records(reports), claimed, strict=True):
+        line = int(row["line"])  # type: ignore[call-overload]
+        if groups and groups[-1][-1][1] == row["source"] and line - _line(events, groups[-1][-1][0]) <= _SAME_REPORT:
+            groups[-1].append((int(index), row["source"], stack))  # type: ignore[call-overload]
+        else:
+            groups.append([(int(index), row["source"], stack)])  # type: ignore[call-overload]
+    return [_finding(view, group, memory) for group in groups[:_MAX_REPORTS]]
+
+
+def _line(events: pd.DataFrame, index: int) -> int:
+    return int(events.at[index, "line"])
+
+
+def _not_memory(row: dict[str, object]) -> bool:
+    """Reports the memory rules speak for are left to them: the OOM killer's panics, WARNINGs in mm/."""
+    kind = row["kind"]
+    if kind == "kernel_panic":
+        reason = field(row, "reason") or ""  # type: ignore[arg-type]
+        return not ("deadlocked on memory" in reason or "panic_on_oom" in reason or "Out of memory" in reason
+                    or "hung_task" in reason or "softlockup" in reason or "LOCKUP" in reason)
+    if kind == "kernel_warning":
+        srcline = field(row, "srcline") or ""  # type: ignore[arg-type]
+        return not srcline.startswith("mm/")
+    return True
+
+
+def _finding(view: HostView, group: list[tuple[int, object, int | None]], memory: bool) -> Finding:
+    first = group[0][0]
+    header = view.event_evidence(first)
+    evidence = [header]
+    function, frame = _where(view, group)
+    evidence += [e for e in frame if e not in evidence]
+    evidence += [view.event_evidence(index) for index, _, _ in group[1:3]]
+    task = _task(view, first)
+    what = header.text
+    where = f" in {function}" if function and function not in what else ""
+    lead = "Also in this log, " if memory else "Not a memory-allocation stall: "
+    return Finding(
+        rule=RULE,
+        severity=Severity.INFO,
+        title=f"{lead}{what}{where}",
+        explanation=(
+            f"The kernel printed \"{what}\"" + (f", in {function}" if function else "")
+            + (f", while {task.comm}({task.pid}) ran" if task else "") + ". "
+            + ("It is a report of its own, next to the memory findings; it is not a stall of the page allocator."
+               if memory else
+               "Nothing in this log is a memory-allocation stall: this report is what the kernel says happened. "
+               "Its call trace and the lines around it are where to look, not memory management.")
+        ),
+        evidence=evidence,
+        tasks=[task] if task else [],
+    )
+
+
+def _where(view: HostView, group: list[tuple[int, object, int | None]]) -> tuple[str | None, list[Evidence]]:
+    """The function a report is about, and the line that shows it: a WARNING names it; else the
+    first frame of its trace that is not the machinery raising the report, with its caller."""
+    for index, _, _ in group:
+        if str(view.cell("events", index, "kind")) == "kernel_warning":
+            function = view.cell("events", index, "fields").get("function")
+            if function:
+                return str(function), []
+    stacks = stack_functions(view)
+    for index, source, stack in group:
+        if stack is None:
+            continue
+        functions = stacks.get(int(stack), [])
+        own = [at for at, name in enumerate(functions) if _own(name)]
+        if not own:
+            continue
+        names = [functions[at] for at in own[:2]]
+        position = trace_after(view, source, int(view.cell("events", index, "line")) - 1, int(stack))
+        text = names[0] + (f" (called from {names[1]})" if len(names) > 1 else "")
+        return text, trace_frame_evidence(view, position, own[:2])
+    return None, []
+
+
+def _own(name: str) -> bool:
+    """A frame of the code the report is about (not printing, raising or entering it)."""
+    name = normalize_function(name)
+    if name in _RAISING:
+        return False
+    cls = function_class(name)
+    return cls is None or cls.role.value in ("helper", "wrapper", "allocator", "reclaim")
+
+
+def _task(view: HostView, event: int) -> TaskRef | None:
+    """The task the report's CPU line names (its "CPU: N PID: N Comm:" or <= 3.x "Pid: N, comm:" line)."""
+    events = view.events
+    line = int(view.cell("events", event, "line"))
+    source = view.cell("events", event, "source")
+    cpu = events[events["kind"].isin(("dump_cpu", "dump_pid")) & (events["source"] == source)
+                 & (events["line"] >= line) & (events["line"] <= line + 30)]
+    for _, row in records(cpu.head(1)):
+        comm, pid = row.get("comm"), row.get("pid")
+        if isinstance(comm, str) and pid is not None and not pd.isna(pid):  # type: ignore[arg-type]
+            return TaskRef(comm, int(pid))  # type: ignore[call-overload]
+    return None
