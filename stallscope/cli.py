@@ -628,8 +628,8 @@ def check(
     One line per such finding and a last line with the judgement. Exit codes: 0 good, 3 bad, 1
     unreadable, 5 damaged; with --bisect those of git bisect run (see the README's recipe).
     """
+    from stallscope.capture.understood import understood_records
     from stallscope.diagnose import diagnose
-    from stallscope.diff import understood_records
     from stallscope.parallel import default_jobs, load_parallel
     from stallscope.render.mdtext import clean
     from stallscope.rules.base import Severity

@@ -31,7 +31,7 @@ from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
-from stallscope.diagnose import diagnose, findings_by_machine, host_views, machine_keys, ranked
+from stallscope.diagnose import diagnose, findings_by_machine, host_views, ranked, view_keys
 from stallscope.memory import no_cycle_collection
 from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
@@ -443,7 +443,7 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
     the two are ranked together. Without ``fork`` (not Linux), or with one machine, or when the
     forked process fails, everything runs here.
     """
-    machines = len(machine_keys(capture))
+    machines = len(view_keys(capture))
     if machines < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return diagnose(capture)
     theirs = range(1, machines, 2)

@@ -40,6 +40,11 @@ class InputStats:
     # "tail-joined" (the rest of an interrupted line, printed later). The records concerned say
     # so in ``corrupted``, and so do the task rows they belong to.
     repaired: dict[str, int] = field(default_factory=dict)
+    # Rows (watchdog reports, task lines, kernel reports) dropped because an earlier input of the
+    # same machine holds the same message at the same kernel time (see capture.duplicates), and
+    # those inputs.
+    duplicates: int = 0
+    duplicate_of: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -53,6 +58,8 @@ class InputStats:
             "formats": {name or "unprefixed": n for name, n in self.formats.items()},
             "damaged": self.damaged,
             "repaired": dict(self.repaired),
+            "duplicates": self.duplicates,
+            "duplicate_of": list(self.duplicate_of),
         }
 
 
@@ -61,6 +68,16 @@ class UnparsedLine:
     source: str
     line: int
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BootMark:
+    """A line that starts a boot: the kernel's ``Linux version`` banner, or journalctl's
+    ``-- Boot ID --`` separator (``host`` None: every host of the input)."""
+
+    source: str
+    line: int
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +102,7 @@ class Capture:
     ``frames``: one row per frame of each distinct call trace (``stack`` is shared by identical traces).
     ``traces``: one row per call trace printed, with the task row it belongs to (if any).
     ``skipped``: files of bundles and archives that were not read, with the reason.
+    ``boot_marks``: the lines that start a boot (see :mod:`stallscope.capture.boots`).
     """
 
     snapshots: pd.DataFrame
@@ -95,6 +113,7 @@ class Capture:
     inputs: list[InputStats]
     unparsed: list[UnparsedLine]
     skipped: list[SkippedFile] = field(default_factory=list)
+    boot_marks: list[BootMark] = field(default_factory=list)
 
     @property
     def lines(self) -> int:
