@@ -134,11 +134,17 @@ def _read_once(out: Expansion) -> None:
 
 
 def _digest(name: str, known: dict[str, bytes]) -> bytes:
+    """A hash of the file's bytes; a file that cannot be read gets its own name (equal to no
+    other: the reader then says why it cannot be read)."""
     if name not in known:
         digest = hashlib.blake2b(digest_size=16)
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with open(name, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            known[name] = name.encode()
+            return known[name]
         known[name] = digest.digest()
     return known[name]
 
