@@ -299,6 +299,6 @@ def skipped_lines(capture: Capture) -> list[str]:
     others = len(capture.skipped) - len(copies)
     lines = [f"not read: {s.path}: {s.reason}" for s in copies]
     if others:
-        lines.append(f"not read: {others} other file(s) of bundles or archives (not kernel logs, or not regular "
-                     "files); list them with --show-skipped")
+        lines.append(f"not read: {others} other file(s) of directories, bundles or archives (not kernel logs, or not "
+                     "regular files); list them with --show-skipped")
     return lines
