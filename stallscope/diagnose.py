@@ -92,18 +92,21 @@ def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
     return frame[mask]
 
 
-def iter_host_views(capture: Capture, chosen: Container[int] | None = None) -> Iterator[HostView]:
+def iter_host_views(capture: Capture, chosen: Container[int] | None = None,
+                    by_boot: bool = True) -> Iterator[HostView]:
     """One view per machine and boot (with ``chosen``, of those at these positions of
     :func:`view_keys`), each made when asked for: a machine's rows are copied out of the
     tables, so holding one view at a time keeps a fleet capture's memory near its own size."""
-    for _at, view in _numbered_views(capture, chosen):
+    for _at, view in _numbered_views(capture, chosen, by_boot):
         yield view
 
 
-def _numbered_views(capture: Capture, chosen: Container[int] | None) -> Iterator[tuple[int, HostView]]:
+def _numbered_views(capture: Capture, chosen: Container[int] | None,
+                    by_boot: bool = True) -> Iterator[tuple[int, HostView]]:
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
-    for at, (machine, boot) in enumerate(view_keys(capture)):
+    keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
+    for at, (machine, boot) in enumerate(keys):
         if chosen is not None and at not in chosen:
             continue
         tasks = _boot_rows(_rows(capture.tasks, machine), boot)
@@ -122,8 +125,9 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None) -> Iterator
         )
 
 
-def host_views(capture: Capture) -> list[HostView]:
-    return list(iter_host_views(capture))
+def host_views(capture: Capture, by_boot: bool = True) -> list[HostView]:
+    """The views of :func:`iter_host_views`; without ``by_boot`` one per machine, all its boots."""
+    return list(iter_host_views(capture, by_boot=by_boot))
 
 
 def findings_by_machine(capture: Capture, chosen: Container[int] | None = None) -> dict[int, list[Finding]]:
