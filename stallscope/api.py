@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from stallscope.bulk import read_input, read_lines, read_stream
 from stallscope.capture.builder import CaptureBuilder
-from stallscope.capture.merge import Part, merge
+from stallscope.capture.merge import Part, merge, settle
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.memory import no_cycle_collection
 from stallscope.parse.lines import LineParser, shared_parser
@@ -85,7 +85,7 @@ def load_stream(
     with no_cycle_collection():
         read_stream(name, stream, builder, stats, line_parser(), compression)
         builder.finish_input(name)
-        return builder.build(consume=True)
+        return settle(builder.build(consume=True))
 
 
 def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> Capture:
@@ -99,4 +99,4 @@ def load_lines(name: str, lines: Iterable[str], keep_unparsed: bool = False) -> 
     with no_cycle_collection():
         read_lines(name, iter(lines), builder, stats, line_parser())
         builder.finish_input(name)
-        return builder.build(consume=True)
+        return settle(builder.build(consume=True))

@@ -4,7 +4,10 @@ Exit codes: 0 analyzed; 1 an input could not be read; 2 usage error; 3 the ``--f
 threshold was met (``check``: the capture is bad; ``diff --fail-if-worse``: AFTER is worse);
 4 internal error (set STALLSCOPE_DEBUG=1 for the traceback); 5 an input was damaged (a truncated
 or corrupt compressed file or archive): the lines before the damage were analyzed and reported,
-then one line on stderr says which input (3 wins when ``--fail-on`` is also met).
+then one line on stderr says which input (3 wins when ``--fail-on`` is also met); 6 with
+``--fail-on`` (and ``check``): an input holds no kernel line stallscope understands, so no
+verdict could be reached on it (one line on stderr says so for every such input, with or
+without ``--fail-on``; 3 wins, 6 wins over 5).
 
 ``check --bisect`` exits with the codes ``git bisect run`` reads instead: 0 good; 1 bad (a finding
 at the ``--fail-on`` severity or worse); 125 cannot tell (the capture cannot be read, holds no
@@ -56,6 +59,7 @@ EXIT_USAGE = 2
 EXIT_FAIL_ON = 3
 EXIT_INTERNAL = 4
 EXIT_DAMAGED = 5
+EXIT_NOT_UNDERSTOOD = 6
 # check --bisect: the codes git bisect run reads (good is 0; 2..127 would read as bad too).
 EXIT_BISECT_BAD = 1
 EXIT_BISECT_SKIP = 125
@@ -72,6 +76,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INTERNAL, "internal error (STALLSCOPE_DEBUG=1 shows the traceback)"),
     (EXIT_DAMAGED, "an input was damaged (a cut or corrupt compressed file or archive): what came before was "
                    "analyzed"),
+    (EXIT_NOT_UNDERSTOOD, "--fail-on, check: an input holds no kernel line stallscope understands (not a kernel "
+                          "log: no verdict)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
     (EXIT_PIPE, "the output's reader went away (| head)"),
     (EXIT_TERMINATED, "terminated (SIGTERM)"),
@@ -261,6 +267,17 @@ def _damaged(capture: Capture) -> bool:
     return bool(hurt)
 
 
+def _strangers(capture: Capture) -> bool:
+    """Say on stderr which inputs are not kernel logs (0 lines understood): no verdict is reached
+    on them, which must not pass for "no stall"."""
+    from stallscope.capture.understood import not_a_kernel_log, not_understood
+
+    found = not_understood(capture)
+    for stats in found:
+        _say(f"stallscope: {stats.path}: {not_a_kernel_log(stats)}")
+    return bool(found)
+
+
 def _list_skipped(capture: Capture) -> None:
     errors = console(stderr=True, highlight=False, no_color=True)
     for skipped in capture.skipped:
@@ -306,7 +323,8 @@ def analyze(
     ] = OutputFormat.text,
     fail_on: Annotated[
         FailOn | None, typer.Option("--fail-on", metavar="[critical|warning]",
-                                    help="Exit with code 3 if a finding of this severity or worse exists.")
+                                    help="Exit with code 3 if a finding of this severity or worse exists; with 6 "
+                                         "if an input is not a kernel log (no line understood).")
     ] = None,
     show_unparsed: Annotated[
         bool, typer.Option("--show-unparsed", help="List every line that was not understood (on stderr).")
@@ -374,10 +392,13 @@ def analyze(
     if show_skipped:
         _list_skipped(capture)
     damaged = _damaged(capture)
+    strangers = _strangers(capture)
     if fail_on is not None:
         threshold = Severity(fail_on.value).rank
         if any(f.severity.rank >= threshold for f in findings):
             raise typer.Exit(EXIT_FAIL_ON)
+        if strangers:
+            raise typer.Exit(EXIT_NOT_UNDERSTOOD)
     if damaged:
         raise typer.Exit(EXIT_DAMAGED)
 
@@ -434,9 +455,11 @@ def report(
         document = markdown.render(capture, findings, origin, max_chars=max_chars or None)
     if output == "-":
         write_stdout(document)
+        _strangers(capture)
         return
     write_text(output, document)
     _say(f"stallscope: wrote {output} ({len(document):,} characters, {len(findings)} finding(s))")
+    _strangers(capture)
     if _damaged(capture):
         raise typer.Exit(EXIT_DAMAGED)
 
@@ -626,10 +649,11 @@ def check(
     """Judge one capture: bad when a finding of the --fail-on severity (or worse) is found.
 
     One line per such finding and a last line with the judgement. Exit codes: 0 good, 3 bad, 1
-    unreadable, 5 damaged; with --bisect those of git bisect run (see the README's recipe).
+    unreadable, 5 damaged, 6 not a kernel log; with --bisect those of git bisect run (see the
+    README's recipe).
     """
+    from stallscope.capture.understood import understood_records
     from stallscope.diagnose import diagnose
-    from stallscope.diff import understood_records
     from stallscope.parallel import default_jobs, load_parallel
     from stallscope.render.mdtext import clean
     from stallscope.rules.base import Severity
@@ -665,7 +689,7 @@ def check(
     elif not understood or damaged:
         why = "no line of the capture is kernel output stallscope understands" if not understood else \
             "the capture is damaged and the part read shows no such finding"
-        code = EXIT_BISECT_SKIP if bisect else (EXIT_DAMAGED if damaged else 0)
+        code = EXIT_BISECT_SKIP if bisect else (EXIT_NOT_UNDERSTOOD if not understood else EXIT_DAMAGED)
         typer.echo(f"stallscope check: cannot tell (exit {code}): {why} ({capture.lines} line(s) read)")
     else:
         code = 0

@@ -6,11 +6,11 @@ from collections.abc import Container, Iterator
 
 import pandas as pd
 
+from stallscope.capture.machines import source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import combine, text_codes
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
-from stallscope.sources.rotation import rotation_family
 from stallscope.verdict import rank
 
 # A machine: its host name when the capture prefix names one; otherwise the input files without
@@ -21,55 +21,6 @@ Machine = tuple[str | None, tuple[str, ...] | None]
 BY_HOST = "the host name of the log prefix"
 BY_FILE = "one file without host names"
 BY_ROTATION = "rotated generations of one log file, without host names"
-
-
-def source_families(capture: Capture) -> dict[str, tuple[str, ...]]:
-    """For each input, the inputs that are generations of the same rotated log (itself included),
-    in reading order (oldest first): rows of those that name no host are one machine's.
-
-    Files named the way logrotate names generations (``kern.log.1``, ``kern.log``) belong
-    together; files whose names only end in another number (``node-1``, ``node-2``) only when
-    their kernel timestamps continue one another (each starts where the one before ended).
-    """
-    by_family: dict[tuple[str, str], list[tuple[str, bool]]] = {}
-    for stats in capture.inputs:
-        if stats.path != "-":
-            folder, base, rotated = rotation_family(stats.path)
-            by_family.setdefault((folder, base), []).append((stats.path, rotated))
-    spans = _time_spans(capture) if any(len(m) > 1 for m in by_family.values()) else {}
-    out: dict[str, tuple[str, ...]] = {}
-    for members in by_family.values():
-        groups: list[list[str]] = []
-        for path, rotated in members:
-            if groups and (rotated or _continues(spans.get(groups[-1][-1]), spans.get(path))):
-                groups[-1].append(path)
-            else:
-                groups.append([path])
-        for group in groups:
-            for path in group:
-                out[path] = tuple(dict.fromkeys(group))
-    return out
-
-
-def _time_spans(capture: Capture) -> dict[str, tuple[float, float]]:
-    """First and last kernel timestamp of each input's rows that name no host."""
-    spans: dict[str, tuple[float, float]] = {}
-    for frame in (capture.snapshots, capture.tasks, capture.events):
-        if not len(frame):
-            continue
-        rows = frame[frame["host"].isna()]
-        for source, ts in rows.groupby("source", observed=True)["ts"]:
-            low, high = ts.min(), ts.max()
-            if pd.isna(low):
-                continue
-            known = spans.get(str(source))
-            spans[str(source)] = (float(low), float(high)) if known is None else (
-                min(known[0], float(low)), max(known[1], float(high)))
-    return spans
-
-
-def _continues(before: tuple[float, float] | None, after: tuple[float, float] | None) -> bool:
-    return before is not None and after is not None and after[0] >= before[1]
 
 
 def machine_keys(capture: Capture) -> list[Machine]:
@@ -93,11 +44,40 @@ def machine_keys(capture: Capture) -> list[Machine]:
     return list(seen) or [(None, None)]
 
 
+def view_keys(capture: Capture) -> list[tuple[Machine, int | None]]:
+    """What the rules judge on its own: each machine (:func:`machine_keys`) and each boot of it
+    (see :mod:`stallscope.capture.boots`), in that order. The boot is None for a capture whose
+    tables carry no boot column (one boot: ``watch``'s live capture)."""
+    machines = machine_keys(capture)
+    boots: dict[Machine, set[int]] = {}
+    numbered = False
+    for frame in (capture.snapshots, capture.tasks, capture.events):
+        if not len(frame) or "boot" not in frame.columns:
+            continue
+        numbered = True
+        if frame["boot"].max() == 1:
+            continue  # one boot everywhere: the common case, without grouping the rows
+        for machine in machines:
+            rows = _rows(frame, machine)
+            if len(rows):
+                boots.setdefault(machine, set()).update(int(b) for b in rows["boot"].dropna().unique())
+    if not numbered:
+        return [(machine, None) for machine in machines]
+    return [(machine, boot) for machine in machines for boot in sorted(boots.get(machine) or {1})]
+
+
 def machine_reason(machine: Machine) -> str:
     host, sources = machine
     if host is not None:
         return BY_HOST
     return BY_ROTATION if sources is not None and len(sources) > 1 else BY_FILE
+
+
+def _boot_rows(frame: pd.DataFrame, boot: int | None) -> pd.DataFrame:
+    if boot is None or not len(frame) or "boot" not in frame.columns:
+        return frame
+    mask = frame["boot"] == boot
+    return frame if mask.all() else frame[mask.fillna(False).to_numpy(bool)]
 
 
 def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
@@ -112,21 +92,24 @@ def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
     return frame[mask]
 
 
-def iter_host_views(capture: Capture, chosen: Container[int] | None = None) -> Iterator[HostView]:
-    """One view per machine (with ``chosen``, of the machines at those positions of
-    :func:`machine_keys`), each made when asked for: a machine's rows are copied out of the
+def iter_host_views(capture: Capture, chosen: Container[int] | None = None,
+                    by_boot: bool = True) -> Iterator[HostView]:
+    """One view per machine and boot (with ``chosen``, of those at these positions of
+    :func:`view_keys`), each made when asked for: a machine's rows are copied out of the
     tables, so holding one view at a time keeps a fleet capture's memory near its own size."""
-    for _at, view in _numbered_views(capture, chosen):
+    for _at, view in _numbered_views(capture, chosen, by_boot):
         yield view
 
 
-def _numbered_views(capture: Capture, chosen: Container[int] | None) -> Iterator[tuple[int, HostView]]:
+def _numbered_views(capture: Capture, chosen: Container[int] | None,
+                    by_boot: bool = True) -> Iterator[tuple[int, HostView]]:
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
-    for at, machine in enumerate(machine_keys(capture)):
+    keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
+    for at, (machine, boot) in enumerate(keys):
         if chosen is not None and at not in chosen:
             continue
-        tasks = _rows(capture.tasks, machine)
+        tasks = _boot_rows(_rows(capture.tasks, machine), boot)
         if len(tasks) and tasks["pid"].hasnans:
             # A task line whose pid was beyond any pid's range (garbled) names no task the rules
             # can follow; its row stays in the table with ``corrupted`` saying why.
@@ -134,26 +117,29 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None) -> Iterator
         yield at, HostView(
             host=machine[0],
             capture=capture,
-            snapshots=_rows(capture.snapshots, machine),
+            snapshots=_boot_rows(_rows(capture.snapshots, machine), boot),
             tasks=tasks,
-            events=_rows(capture.events, machine),
+            events=_boot_rows(_rows(capture.events, machine), boot),
+            boot=boot,
             capture_memo=shared,
         )
 
 
-def host_views(capture: Capture) -> list[HostView]:
-    return list(iter_host_views(capture))
+def host_views(capture: Capture, by_boot: bool = True) -> list[HostView]:
+    """The views of :func:`iter_host_views`; without ``by_boot`` one per machine, all its boots."""
+    return list(iter_host_views(capture, by_boot=by_boot))
 
 
 def findings_by_machine(capture: Capture, chosen: Container[int] | None = None) -> dict[int, list[Finding]]:
-    """The findings of every machine (or of the ``chosen`` positions of :func:`machine_keys`), by
-    that position, in rule order: not ranked."""
+    """The findings of every machine and boot (or of the ``chosen`` positions of
+    :func:`view_keys`), by that position, in rule order: not ranked."""
     found: dict[int, list[Finding]] = {}
     for at, view in _numbered_views(capture, chosen):
         mine = found[at] = []
         for rule in ALL_RULES:
             for finding in rule.check(view):
                 finding.host = view.host
+                finding.boot = view.boot
                 mine.append(finding)
         # Let go of this machine's rows (and what the rules derived from them) before the
         # next machine's are copied: the loop variable would hold them until then.

@@ -30,9 +30,10 @@ import pandas as pd
 
 from stallscope.capture.events import alloc_reports, hung_tasks, oom_invocations, oom_kills
 from stallscope.capture.hz import delay_seconds, hz_by_host
+from stallscope.capture.machines import source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, signatures
-from stallscope.diagnose import source_families
+from stallscope.capture.understood import understood_records
 from stallscope.fleet import STALL_EVENTS
 from stallscope.parallel import split_machines
 from stallscope.rules.base import Finding, Severity
@@ -93,16 +94,6 @@ class Facts:
             "findings": self.findings,
             "worst_severity": _RANK_NAMES[self.worst],
         }
-
-
-def understood_records(capture: Capture) -> int:
-    """Records that are kernel output to stallscope: in a capture format it recognises (a dmesg,
-    syslog, journal or console prefix), or a watchdog line or kernel report it took apart (a log
-    pasted without prefixes). Not ``parsed``, which counts the blank lines of any text, nor every
-    grammar's match: a line of words can read as a piece of a call trace."""
-    prefixed = sum(n for stats in capture.inputs for fmt, n in stats.formats.items() if fmt is not None)
-    taken_apart = len(capture.snapshots) + len(capture.tasks) + len(capture.events) + len(capture.traces)
-    return max(prefixed, taken_apart)
 
 
 def _int(value: object) -> int | None:

@@ -16,8 +16,9 @@ import pandas as pd
 from stallscope.capture.events import NOTABLE_EVENTS
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import TraceCodes, guilty_modes, trace_codes
+from stallscope.capture.stalled import stalled_rows
 from stallscope.capture.trajectories import combine, group_numbers, text_codes
-from stallscope.diagnose import BY_FILE, Machine, machine_keys, machine_reason, source_families
+from stallscope.diagnose import BY_FILE, Machine, machine_keys, machine_reason, source_families, view_keys
 from stallscope.rules.base import Finding, Severity
 
 # Kernel reports that mean something stalled (the rest, such as a Mem-Info dump, only add context).
@@ -51,6 +52,7 @@ class MachineSummary:
     last: Occurrence | None
     # How these rows were found to be one machine's (see stallscope.diagnose.machine_reason).
     decided_by: str = BY_FILE
+    boots: int = 1  # boots of the machine in the capture (see stallscope.capture.boots)
 
     def as_dict(self) -> dict[str, object]:
         worst = self.worst
@@ -69,6 +71,7 @@ class MachineSummary:
             "first": None if self.first is None else self.first.as_dict(),
             "last": None if self.last is None else self.last.as_dict(),
             "decided_by": self.decided_by,
+            "boots": self.boots,
         }
 
 
@@ -169,7 +172,8 @@ def _stall_ends(snapshots: _Rows, tasks: _Rows, events: _Rows, inputs: list[str]
     picks = (
         (snapshots, (snapshots.frame["stalling"].fillna(0) > 0).to_numpy(dtype=bool) if len(snapshots.frame)
          else None),
-        (tasks, None),
+        # Tasks listed by a SysRq-t dump mostly sleep: only watchdog lines and blocked (D) tasks.
+        (tasks, stalled_rows(tasks.frame) if len(tasks.frame) else None),
         (events, _is_in(events.frame["kind"], STALL_EVENTS) if len(events.frame) else None),
     )
     for number, (rows, picked) in enumerate(picks):
@@ -251,15 +255,20 @@ def _max_stalling(snapshots: _Rows, machines: int) -> list[int | None]:
 
 
 def _task_counts(tasks: _Rows, machines: int) -> list[int]:
-    """Per machine, its distinct (comm, pid) pairs: the tasks the watchdog reported."""
+    """Per machine, its distinct (comm, pid) pairs of stalled task rows (see
+    :func:`stalled_rows`): the tasks the watchdog reported, and blocked tasks of a dump."""
     if not len(tasks.frame):
         return [0] * machines
-    comm, comm_names = text_codes(tasks.frame["comm"])
-    pid = pd.factorize(tasks.frame["pid"], use_na_sentinel=False)[0]
+    picked = stalled_rows(tasks.frame)
+    if not picked.any():
+        return [0] * machines
+    frame = tasks.frame[picked]
+    comm, comm_names = text_codes(frame["comm"])
+    pid = pd.factorize(frame["pid"], use_na_sentinel=False)[0]
     pids = int(pid.max()) + 1
     # A missing comm or pid is a value of its own, as drop_duplicates has it.
     width = (len(comm_names) + 1) * pids
-    distinct = pd.unique(combine(tasks.machine, combine(comm + 1, pid, pids), width))
+    distinct = pd.unique(combine(tasks.machine[picked], combine(comm + 1, pid, pids), width))
     owners = distinct // width  # -1: rows of no machine
     return np.bincount(owners[owners >= 0], minlength=machines).tolist()  # type: ignore[no-any-return]
 
@@ -283,6 +292,9 @@ def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
     # (None, None) stands for "no machine at all" (a capture without rows): the inputs below
     # then each count as one quiet machine, so one piped log is not shown as a fleet of two.
     keys = [key for key in machine_keys(capture) if key != (None, None)]
+    boots: dict[Machine, int] = {}
+    for machine, _boot in view_keys(capture):
+        boots[machine] = boots.get(machine, 0) + 1
     index = {key: i for i, key in enumerate(keys)}
     # Whole columns, each read once: a machine's own copy of a long table costs more than this.
     snapshots, tasks, events = (_Rows(frame, index, families)
@@ -312,6 +324,7 @@ def machines(capture: Capture, findings: list[Finding]) -> list[MachineSummary]:
             first=first,
             last=last,
             decided_by=machine_reason(key),
+            boots=boots.get(key, 1),
         ))
     covered = {s for m in out for s in m.sources}
     for path in inputs:

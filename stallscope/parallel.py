@@ -400,7 +400,8 @@ def split_machines(capture: Capture) -> list[Capture]:
     Row labels stay those of the whole capture, so a trace still points at its task row and the
     findings of each part are the findings of that machine in the whole.
     """
-    views = host_views(capture)
+    # Per machine, all its boots: diagnosing a part splits it into boots itself.
+    views = host_views(capture, by_boot=False)
     if len(views) < 2:
         return [capture]
     parts: list[Capture] = []

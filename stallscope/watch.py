@@ -39,6 +39,7 @@ from rich.text import Text
 
 from stallscope.api import line_parser
 from stallscope.bulk import MAX_LINE_BYTES
+from stallscope.capture.boots import number_boots
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.model import Capture, InputStats
 from stallscope.diagnose import diagnose, host_views
@@ -235,9 +236,10 @@ class LiveCapture:
 
     def capture(self) -> Capture:
         """What was read so far; before :meth:`finish`, the block still being printed is left out."""
+        # Boots numbered as stallscope.load numbers them: a followed machine may reboot.
         if self.finished:
-            return self.builder.build()
-        return peek(self.builder)
+            return number_boots(self.builder.build())
+        return number_boots(peek(self.builder))
 
 
 def peek(builder: CaptureBuilder) -> Capture:

@@ -141,7 +141,8 @@ def test_directory_with_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.M
     from stallscope.cli import app
 
     (tmp_path / "a.log").write_bytes(LOG.read_bytes())
-    (tmp_path / "b.log").write_bytes(LOG.read_bytes())
+    # Not the same bytes as a.log (a copy would be read once, so never opened).
+    (tmp_path / "b.log").write_bytes(LOG.read_bytes() + b"\n")
     real_open = open
 
     def refusing(path: object, *args: object, **kwargs: object) -> object:

@@ -28,7 +28,7 @@ from stallscope.capture.columns import (
     row_writer,
 )
 from stallscope.capture.merge import in_reading_order
-from stallscope.capture.model import Capture, InputStats, UnparsedLine
+from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
 from stallscope.capture.state_lines import state_and_pid, state_comm
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
@@ -141,6 +141,7 @@ class CaptureBuilder:
         # input's.
         self.stats_of_line: Callable[[int], InputStats] | None = None
         self.unparsed: list[UnparsedLine] = []
+        self.boot_marks: list[BootMark] = []
         self.inputs: list[InputStats] = []
         self._streams: dict[tuple[str, str | None, str | None], LineStream] = {}
         self._reports: dict[StreamKey, _Report] = {}
@@ -287,6 +288,8 @@ class CaptureBuilder:
             return
         stream = self._stream(record.source, record.host, record.caller)
         if record.body.strip():
+            if record.line is not None and _starts_boot(record.body):
+                self.boot_marks.append(BootMark(record.source, record.line, record.host))
             if stats.kernel_line is None and ("Linux version" in record.body or "ainted" in record.body):
                 # The boot banner names the kernel (and so the gfp and flag bit layouts); kept
                 # here so that nothing has to read the input again to find it.
@@ -737,7 +740,19 @@ class CaptureBuilder:
             traces=frame_of(self.traces, consume),
             inputs=self.inputs,
             unparsed=self.unparsed,
+            boot_marks=list(self.boot_marks) if not consume else self._take_marks(),
         )
+
+    def _take_marks(self) -> list[BootMark]:
+        marks, self.boot_marks = self.boot_marks, []
+        return marks
+
+
+def _starts_boot(body: str) -> bool:
+    """The kernel's first message (``Linux version 6.1.0 ...``), or journalctl's separator
+    between boots (``-- Boot 5d2c... --``)."""
+    text = body.lstrip()
+    return text.startswith("Linux version ") or (text.startswith("-- Boot ") and text.rstrip().endswith("--"))
 
 
 def _category(column: Column) -> CategoryColumn:

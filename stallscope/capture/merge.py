@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.model import Capture, InputStats, UnparsedLine
+from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 
 
@@ -59,11 +59,12 @@ Values = np.ndarray | pd.api.extensions.ExtensionArray
 
 
 def merge(parts: list[Part], consume: bool = False) -> Capture:
-    """One capture of ``parts``, in their order. With ``consume`` each part's tables are emptied
-    once joined, so that the parts and the result are not all held at once (the caller keeps no
-    use for the parts: worker results)."""
+    """One capture of ``parts``, in their order, settled (see :func:`settle`: records read twice
+    dropped, boots numbered). With ``consume`` each part's tables are emptied once joined, so
+    that the parts and the result are not all held at once (the caller keeps no use for the
+    parts: worker results)."""
     if len(parts) == 1 and parts[0].line_offset == 0:
-        return parts[0].capture
+        return settle(parts[0].capture)
     captures = [part.capture for part in parts]
     if not captures:
         empty = {name: pd.DataFrame() for name in (*_TABLES, "frames")}
@@ -104,7 +105,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         # also counted the reports of the lines around its piece).
         codes, _ = pd.factorize(snapshots["report"], sort=False)
         snapshots["report"] = pd.array(codes, dtype="Int64")
-    return in_reading_order(Capture(
+    return settle(in_reading_order(Capture(
         snapshots=merged["snapshots"],
         tasks=merged["tasks"],
         events=merged["events"],
@@ -117,7 +118,22 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
             for u in part.capture.unparsed
         ],
         skipped=[s for capture in captures for s in capture.skipped],
-    ))
+        boot_marks=[
+            m if not part.line_offset else BootMark(m.source, m.line + part.line_offset, m.host)
+            for part in parts
+            for m in part.capture.boot_marks
+        ],
+    )))
+
+
+def settle(capture: Capture) -> Capture:
+    """What is decided once every input is read and merged: records read twice dropped (see
+    :mod:`stallscope.capture.duplicates`), then boots numbered (:mod:`stallscope.capture.boots`;
+    a record read twice would look like a restart of the timestamps)."""
+    from stallscope.capture.boots import number_boots
+    from stallscope.capture.duplicates import drop_duplicates
+
+    return number_boots(drop_duplicates(capture))
 
 
 def _inputs(captures: list[Capture]) -> list[InputStats]:
@@ -140,6 +156,8 @@ def _inputs(captures: list[Capture]) -> list[InputStats]:
                 total.repaired[what] = total.repaired.get(what, 0) + n
             for why, n in stats.unparsed_reasons.items():
                 total.unparsed_reasons[why] = total.unparsed_reasons.get(why, 0) + n
+            total.duplicates += stats.duplicates
+            total.duplicate_of.extend(p for p in stats.duplicate_of if p not in total.duplicate_of)
     return list(inputs.values())
 
 
@@ -389,6 +407,7 @@ def shift_lines(capture: Capture, by: int) -> None:
             if column in frame.columns and len(frame):
                 frame[column] = frame[column] + by
     capture.unparsed = [UnparsedLine(u.source, u.line + by, u.text, u.reason) for u in capture.unparsed]
+    capture.boot_marks = [BootMark(m.source, m.line + by, m.host) for m in capture.boot_marks]
 
 
 def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:
@@ -453,8 +472,9 @@ def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:
     for name, index in _INDEX_NAMES.items():
         tables[name].index.name = index
     unparsed = [u for u in capture.unparsed if first <= u.line <= last]
+    marks = [m for m in capture.boot_marks if first <= m.line <= last]
     return Capture(tables["snapshots"], tables["tasks"], tables["events"], frames, tables["traces"],
-                   capture.inputs, unparsed), links
+                   capture.inputs, unparsed, boot_marks=marks), links
 
 
 def _stacks_set_later(capture: Capture, kept: dict[str, np.ndarray], last: int) -> dict[str, np.ndarray]:

@@ -42,6 +42,11 @@ class InputStats:
     repaired: dict[str, int] = field(default_factory=dict)
     # The lines not understood, by why (the keys of UNPARSED_REASONS).
     unparsed_reasons: dict[str, int] = field(default_factory=dict)
+    # Rows (watchdog reports, task lines, kernel reports) dropped because an earlier input of the
+    # same machine holds the same message at the same kernel time (see capture.duplicates), and
+    # those inputs.
+    duplicates: int = 0
+    duplicate_of: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -56,6 +61,8 @@ class InputStats:
             "damaged": self.damaged,
             "repaired": dict(self.repaired),
             "unparsed_reasons": dict(self.unparsed_reasons),
+            "duplicates": self.duplicates,
+            "duplicate_of": list(self.duplicate_of),
         }
 
 
@@ -80,6 +87,16 @@ class UnparsedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class BootMark:
+    """A line that starts a boot: the kernel's ``Linux version`` banner, or journalctl's
+    ``-- Boot ID --`` separator (``host`` None: every host of the input)."""
+
+    source: str
+    line: int
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SkippedFile:
     """A file of a bundle or an archive that was not read (not a kernel log, another copy of
     one, not a regular file, ...), and why; ``path`` names it as a source would be named."""
@@ -101,6 +118,7 @@ class Capture:
     ``frames``: one row per frame of each distinct call trace (``stack`` is shared by identical traces).
     ``traces``: one row per call trace printed, with the task row it belongs to (if any).
     ``skipped``: files of bundles and archives that were not read, with the reason.
+    ``boot_marks``: the lines that start a boot (see :mod:`stallscope.capture.boots`).
     """
 
     snapshots: pd.DataFrame
@@ -111,6 +129,7 @@ class Capture:
     inputs: list[InputStats]
     unparsed: list[UnparsedLine]
     skipped: list[SkippedFile] = field(default_factory=list)
+    boot_marks: list[BootMark] = field(default_factory=list)
 
     @property
     def lines(self) -> int:

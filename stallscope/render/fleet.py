@@ -13,7 +13,7 @@ from stallscope.rules.base import Severity
 
 _STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 # Left out first when a table does not fit the line (see stallscope.render.layout).
-MACHINES_DROP = ("last", "first", "tasks", "max stalling", "findings")
+MACHINES_DROP = ("last", "first", "boots", "tasks", "max stalling", "findings")
 # A machine's name and its worst finding are running text: narrower than this, better a column less.
 MACHINES_COMFORTABLE = {"machine": 20, "worst finding": 30}
 SHARED_DROP = ("traces", "blames", "machines")
@@ -34,7 +34,7 @@ def _machine(m: MachineSummary) -> Wrapped:
 def machines_table(summary: Fleet) -> Fitted:
     stalled = len(summary.stalled)
     table = Table(title=f"Fleet: {stalled} of {len(summary.machines)} machine(s) stalled", title_justify="left")
-    for column in ("machine", "worst finding", "findings", "max stalling", "tasks", "first", "last"):
+    for column in ("machine", "boots", "worst finding", "findings", "max stalling", "tasks", "first", "last"):
         table.add_column(column, overflow="fold", justify="right" if column in ("max stalling", "tasks") else "left")
     for m in summary.machines:
         # A machine named by its file shows the file once; one named by a host shows its files too.
@@ -48,6 +48,7 @@ def machines_table(summary: Fleet) -> Fitted:
         counts = ", ".join(f"{n} {severity}" for severity, n in m.findings.items())
         table.add_row(
             _machine(m),
+            str(m.boots),
             Wrapped(worst),
             counts,
             "" if m.max_stalling is None else str(m.max_stalling),

@@ -124,7 +124,12 @@ class _Page:
             self.section("findings", "Findings", "<p>No rule found a stall pattern in this capture.</p>")
             return
         articles = []
-        for number, f in enumerate(self.findings, 1):
+        numbered = []
+        for title, found in self.tables.finding_groups():
+            numbered += [(title if at == 0 else None, f) for at, f in enumerate(found)]
+        for number, (title, f) in enumerate(numbered, 1):
+            if title is not None:
+                articles.append(f'<h3 class="machine">On <code>{_e(title)}</code></h3>')
             host = f" on <code>{_e(f.host)}</code>" if f.host else ""
             tasks = ""
             if f.tasks:

@@ -6,7 +6,9 @@ import json
 
 from stallscope.capture.hz import hz_by_host, pairs_by_host
 from stallscope.capture.model import Capture
+from stallscope.capture.understood import not_understood
 from stallscope.render.summary import headline, summary
+from stallscope.render.views import report_views
 from stallscope.rules.base import Finding
 from stallscope.verdict import verdict
 
@@ -24,6 +26,14 @@ def report(capture: Capture, findings: list[Finding], hz: float | None = None) -
     ]
     # Files of bundles and archives not read (not kernel logs, other copies of the one read).
     facts["skipped"] = [s.as_dict() for s in capture.skipped]
+    # The parts of the report: each machine, and each boot of it, with its own findings.
+    facts["views"] = [
+        {"machine": view.name, "host": view.host, "boot": view.boot, "boots": view.boots, "sources": view.sources,
+         "findings": len(view.findings)}
+        for view in report_views(capture, findings)
+    ]
+    # Inputs that hold no kernel line stallscope understands: no verdict is reached on them.
+    facts["not_understood"] = [stats.path for stats in not_understood(capture)]
     return {
         "schema_version": SCHEMA_VERSION,
         "inputs": [i.as_dict() for i in capture.inputs],

@@ -100,19 +100,28 @@ class _Writer:
             self.add("## Findings", "", "No rule found a stall pattern in this capture.", "")
             return
         self.add(f"## Findings ({len(self.findings)})", "")
-        for number, finding in enumerate(self.findings, 1):
-            where = f" on {code(finding.host)}" if finding.host else ""
-            self.add(f"### {number}. {finding.severity.value.upper()} {code(finding.rule)}{where}: "
-                     f"{inline(finding.title)}", "")
-            self.add(paragraph(finding.explanation), "")
-            if finding.tasks:
-                self.add(f"Tasks: {self.tasks_named([f'{t.comm}({t.pid})' for t in finding.tasks])}", "")
-            evidence, more = _head(finding.evidence, self.limits.evidence)  # type: ignore[arg-type]
-            if evidence:
-                self.add("Evidence (input:line [kernel time] text):", "")
-                self.add(fenced([_evidence_line(e) for e in evidence]), "")
-            if more:
-                self.add(self.cut(f"evidence line(s) of finding {number}", more), "")
+        groups = self.parts.finding_groups()
+        number = 0
+        for title, found in groups:
+            if title is not None:
+                self.add(f"### On {code(title)}", "")
+            for finding in found:
+                number += 1
+                self.finding(number, finding, "####" if title is not None else "###")
+
+    def finding(self, number: int, finding: Finding, level: str) -> None:
+        where = f" on {code(finding.host)}" if finding.host else ""
+        self.add(f"{level} {number}. {finding.severity.value.upper()} {code(finding.rule)}{where}: "
+                 f"{inline(finding.title)}", "")
+        self.add(paragraph(finding.explanation), "")
+        if finding.tasks:
+            self.add(f"Tasks: {self.tasks_named([f'{t.comm}({t.pid})' for t in finding.tasks])}", "")
+        evidence, more = _head(finding.evidence, self.limits.evidence)  # type: ignore[arg-type]
+        if evidence:
+            self.add("Evidence (input:line [kernel time] text):", "")
+            self.add(fenced([_evidence_line(e) for e in evidence]), "")
+        if more:
+            self.add(self.cut(f"evidence line(s) of finding {number}", more), "")
 
     def timeline_part(self) -> None:
         timeline = self.parts.timeline()

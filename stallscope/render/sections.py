@@ -19,6 +19,7 @@ from stallscope.capture.events import NOTABLE_EVENTS
 from stallscope.capture.hz import delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import trace_codes
+from stallscope.capture.stalled import stalled_tasks as stalled_tasks_of
 from stallscope.render.summary import summary
 from stallscope.rules.base import Finding
 from stallscope.verdict import verdict
@@ -105,25 +106,27 @@ def timeline(capture: Capture) -> Table | None:
     snaps = capture.snapshots
     if snaps.empty:
         return None
-    with_host, with_source = _with_host(snaps), _multi(snaps, "source")
-    columns = [*(["host"] if with_host else []), *(["input"] if with_source else []),
+    with_host, with_source, with_boot = _with_host(snaps), _multi(snaps, "source"), _multi(snaps, "boot")
+    columns = [*(["host"] if with_host else []), *(["input"] if with_source else []), *(["boot"] if with_boot else []),
                "line", "ts", "stalling", "Δ stalling", "dying", "exiting", "victim", "oom_count", "Δ oom"]
     rows: list[list[str]] = []
     previous: dict[object, object] = {}
     for row in snaps.itertuples():
-        key = row.host if with_host and not _missing(row.host) else None
+        # A change is one machine's from one report to its next, within one boot: never across.
+        key = (row.host if not _missing(row.host) else row.source, getattr(row, "boot", None))
         before = previous.get(key)
         oom = num(row.oom_count) + ("" if _missing(row.oom_count_nofs) else f"/{num(row.oom_count_nofs)}")
         rows.append([
             *([text_of(row.host)] if with_host else []),
             *([text_of(row.source)] if with_source else []),
+            *([num(row.boot)] if with_boot else []),
             num(row.line), ts(row.ts), num(row.stalling),
             _delta(row.stalling, getattr(before, "stalling", None)),
             num(row.dying), num(row.exiting), num(row.victim), oom,
             _delta(row.oom_count, getattr(before, "oom_count", None)),
         ])
         previous[key] = row
-    numeric = {"line", "ts", "stalling", "Δ stalling", "dying", "exiting", "victim", "oom_count", "Δ oom"}
+    numeric = {"boot", "line", "ts", "stalling", "Δ stalling", "dying", "exiting", "victim", "oom_count", "Δ oom"}
     return Table(columns, rows, numeric)
 
 
@@ -143,11 +146,14 @@ def stalled_tasks(capture: Capture) -> Table | None:
 
 
 def _stalled_tasks(capture: Capture, seconds: pd.Series | None) -> Table | None:
-    """:func:`stalled_tasks` with the capture's :func:`_delay_seconds` given."""
-    tasks = capture.tasks
+    """:func:`stalled_tasks` with the capture's :func:`_delay_seconds` given: the watchdog's task
+    lines and blocked (D) tasks of dumps, not every sleeping task a SysRq-t dump lists."""
+    tasks = stalled_tasks_of(capture.tasks)
     if tasks.empty:
         return None
-    keys = ["host", "comm", "pid"]
+    with_boot = _multi(tasks, "boot")
+    # A pid of one boot is not the same task as that pid of the next.
+    keys = ["host", *(["boot"] if with_boot else []), "comm", "pid"]
     # Found on the columns that order and group the rows, then only the latest rows are taken
     # whole: sorting every column of a long table costs more than the rest of the report.
     ordered = tasks[["source", "line", *keys]].sort_index(kind="stable")  # reading order
@@ -158,8 +164,8 @@ def _stalled_tasks(capture: Capture, seconds: pd.Series | None) -> Table | None:
     latest["sort_delay"] = latest["delay"].astype("Float64").fillna(-1.0)
     latest = latest.sort_values(["sort_delay", "line"], ascending=[False, True], kind="stable")
     with_host = _with_host(latest)
-    columns = [*(["host"] if with_host else []), "task", "reports", "last line", "last ts", "state",
-               "seq", "gfp", "order", "delay", "switches"]
+    columns = [*(["host"] if with_host else []), *(["boot"] if with_boot else []), "task", "reports", "last line",
+               "last ts", "state", "seq", "gfp", "order", "delay", "switches"]
     rows = []
     for row in latest.itertuples():
         words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if bool(getattr(row, w))]
@@ -172,10 +178,11 @@ def _stalled_tasks(capture: Capture, seconds: pd.Series | None) -> Table | None:
             delay += f" ({float(seconds[row.Index]):.1f} s)"
         rows.append([
             *([text_of(row.host)] if with_host else []),
+            *([num(row.boot)] if with_boot else []),
             f"{row.comm}({num(row.pid)})", str(row.n_reports), num(row.line), ts(row.ts), state,
             num(row.seq), gfp, num(row.order), delay, num(row.switches),
         ])
-    return Table(columns, rows, {"reports", "last line", "last ts", "seq", "order", "delay", "switches"})
+    return Table(columns, rows, {"boot", "reports", "last line", "last ts", "seq", "order", "delay", "switches"})
 
 
 def frame_line(function: object, offset: object, size: object, module: object, reliable: bool) -> str:
@@ -326,14 +333,16 @@ def notable_events(capture: Capture, rows: pd.DataFrame | None = None) -> Table 
     rows = notable(capture) if rows is None else rows
     if rows.empty:
         return None
-    with_host = _with_host(rows)
-    columns = [*(["host"] if with_host else []), "line", "ts", "event", "kind", "task", "text"]
+    with_host, with_source, with_boot = _with_host(rows), _multi(rows, "source"), _multi(rows, "boot")
+    columns = [*(["host"] if with_host else []), *(["input"] if with_source else []), *(["boot"] if with_boot else []),
+               "line", "ts", "event", "kind", "task", "text"]
     out = []
     for row in rows.itertuples():
         task = "" if _missing(row.comm) else text_of(row.comm) + ("" if _missing(row.pid) else f"({num(row.pid)})")
-        out.append([*([text_of(row.host)] if with_host else []), num(row.line), ts(row.ts), str(row.label),
+        out.append([*([text_of(row.host)] if with_host else []), *([text_of(row.source)] if with_source else []),
+                    *([num(row.boot)] if with_boot else []), num(row.line), ts(row.ts), str(row.label),
                     text_of(row.kind), task, text_of(row.text)])
-    return Table(columns, out, {"line", "ts"})
+    return Table(columns, out, {"boot", "line", "ts"})
 
 
 class Parts:
@@ -356,6 +365,19 @@ class Parts:
         if name not in self._memo:
             self._memo[name] = compute()
         return self._memo[name]  # type: ignore[return-value]
+
+    def finding_groups(self) -> list[tuple[str | None, list[Finding]]]:
+        """The findings by machine and boot (see :mod:`stallscope.render.views`), each group with
+        its title; one group without a title for a capture of one machine and one boot."""
+        def compute() -> list[tuple[str | None, list[Finding]]]:
+            from stallscope.render.views import report_views
+
+            views = report_views(self.capture, self.findings)
+            if len(views) < 2:
+                return [(None, self.findings)]
+            return [(view.title, view.findings) for view in views if view.findings]
+
+        return self._once("finding_groups", compute)
 
     def pairs(self) -> object:
         """Delay-growth pairs per host, read once for the verdict and the delays in seconds."""

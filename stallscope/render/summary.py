@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from stallscope.capture.model import Capture
+from stallscope.capture.stalled import stalled_tasks
+from stallscope.capture.understood import understood_records
 from stallscope.rules.base import Finding, Severity
 
 
@@ -35,9 +37,14 @@ def headline(capture: Capture, findings: list[Finding]) -> str:
     """What happened, in two sentences: the worst finding, then what else supports it."""
     facts = summary(capture)
     if not findings:
-        if facts["snapshots"] or facts["tasks"]:
+        if capture.inputs and not understood_records(capture):
+            # Not a verdict: nothing was read that could have shown a stall.
+            lines = sum(stats.physical_lines for stats in capture.inputs)
+            return f"This does not look like a kernel log: 0 of {lines} lines understood."
+        stalled = len(stalled_tasks(capture.tasks))
+        if facts["snapshots"] or stalled:
             return (
-                f"The watchdog reported {facts['tasks']} stalled task line(s) in {facts['snapshots']} "
+                f"The watchdog reported {stalled} stalled task line(s) in {facts['snapshots']} "
                 "report(s), but no rule found a stall pattern. Check the task table for long delays."
             )
         return (

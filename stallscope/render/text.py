@@ -24,10 +24,13 @@ from rich.table import Table
 from rich.text import Text
 
 from stallscope.capture.hz import HostPairs, delay_seconds, pairs_by_host
-from stallscope.capture.model import Capture
+from stallscope.capture.model import Capture, InputStats
+from stallscope.capture.stalled import stalled_tasks as stalled_tasks_of
+from stallscope.capture.understood import not_a_kernel_log, not_understood
 from stallscope.render.layout import Fitted, Wrapped
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
+from stallscope.render.views import report_views
 from stallscope.rules.base import Finding, Severity
 from stallscope.sources.bundle import ANOTHER_COPY
 from stallscope.verdict import verdict
@@ -146,8 +149,9 @@ def timeline(capture: Capture) -> Fitted | None:
 
 def stalled_tasks(capture: Capture, hz: float | None = None, pairs: dict[str | None, HostPairs] | None = None
                   ) -> Fitted | None:
-    """``pairs``: :func:`pairs_by_host` of the capture's tasks, when the caller has them."""
-    tasks = capture.tasks
+    """``pairs``: :func:`pairs_by_host` of the capture's tasks, when the caller has them. The
+    watchdog's task lines and blocked (D) tasks of dumps, not every sleeping task of a SysRq-t dump."""
+    tasks = stalled_tasks_of(capture.tasks)
     if tasks.empty:
         return None
     seconds = delay_seconds(capture, hz, pairs)
@@ -230,7 +234,20 @@ def finding_panel(finding: Finding) -> FindingPanel:
 
 
 def render(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
-    facts = summary(capture)
+    """The report: with several machines or boots, one part for each (its verdict, tables and
+    findings under a rule naming it), then what was read, once."""
+    views = report_views(capture, findings)
+    if len(views) < 2:
+        _body(capture, findings, console, hz)
+    else:
+        for view in views:
+            console.print()
+            console.rule(Text(clean(view.title), style="bold"), align="left")
+            _body(view.capture, view.findings, console, hz)
+    _inputs(capture, console)
+
+
+def _body(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
     # Read once for the verdict's sentence on HZ and the delays in seconds.
     pairs = pairs_by_host(capture.tasks)
     console.print(Panel(Wrapped(clean(headline(capture, findings))), title="Verdict", title_align="left"))
@@ -245,19 +262,25 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
     if findings:
         console.print(Text(f"Findings ({len(findings)})", style="bold"))
         console.print(Group(*(finding_panel(f) for f in findings)))
+
+
+def input_line(stats: InputStats, understood: bool = True) -> str:
+    """One input's line of the summary of what was read."""
+    return (f"{stats.path}: {stats.physical_lines} lines ({stats.lines} records), {stats.parsed} "
+            f"records understood, {stats.unparsed} not understood"
+            + (" (list them with --show-unparsed)" if stats.unparsed else "")
+            + ("" if understood else f"; {not_a_kernel_log(stats)}")
+            + (f"; {stats.duplicates} record(s) dropped as read before from {', '.join(stats.duplicate_of)}"
+               if stats.duplicates else "")
+            + (f"; damaged: {stats.damaged}" if stats.damaged else ""))
+
+
+def _inputs(capture: Capture, console: Console) -> None:
+    facts = summary(capture)
+    strangers = {stats.path for stats in not_understood(capture)}
     for stats in capture.inputs:
-        console.print(
-            Wrapped(
-                Text(
-                    clean(f"{stats.path}: {stats.physical_lines} lines ({stats.lines} records), {stats.parsed} "
-                          f"records understood, {stats.unparsed} not understood"
-                          + (" (list them with --show-unparsed)" if stats.unparsed else "")
-                          + (f"; damaged: {stats.damaged}" if stats.damaged else "")),
-                    style="dim",
-                ),
-                after=("/", "-_"),
-            )
-        )
+        console.print(Wrapped(Text(clean(input_line(stats, stats.path not in strangers)), style="dim"),
+                              after=("/", "-_")))
     for line in skipped_lines(capture):
         console.print(Text(clean(line), style="dim"))
     console.print(
@@ -276,6 +299,6 @@ def skipped_lines(capture: Capture) -> list[str]:
     others = len(capture.skipped) - len(copies)
     lines = [f"not read: {s.path}: {s.reason}" for s in copies]
     if others:
-        lines.append(f"not read: {others} other file(s) of bundles or archives (not kernel logs, or not regular "
-                     "files); list them with --show-skipped")
+        lines.append(f"not read: {others} other file(s) of directories, bundles or archives (not kernel logs, or not "
+                     "regular files); list them with --show-skipped")
     return lines

@@ -54,12 +54,15 @@ class Finding:
     evidence: list[Evidence] = field(default_factory=list)
     tasks: list[TaskRef] = field(default_factory=list)
     host: str | None = None
+    # The boot of its machine the finding is about (1 the first; None: not numbered).
+    boot: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             "rule": self.rule,
             "severity": self.severity.value,
             "host": self.host,
+            "boot": self.boot,
             "title": self.title,
             "explanation": self.explanation,
             "evidence": [e.as_dict() for e in self.evidence],
@@ -85,6 +88,8 @@ class HostView:
     snapshots: pd.DataFrame
     tasks: pd.DataFrame
     events: pd.DataFrame
+    # Which boot of the machine these rows are (see stallscope.capture.boots); None: not numbered.
+    boot: int | None = None
     capture_memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
     memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 

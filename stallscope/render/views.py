@@ -1,0 +1,101 @@
+"""The parts a report is organised in: one per machine, and per boot inside a machine.
+
+Each part is the capture cut to that machine's boot (its own tables, so a delta or a count never
+runs across machines or boots) with the findings about it. A capture of one machine and one boot
+is one part: the report is laid out as it always was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stallscope.capture.model import Capture
+from stallscope.diagnose import iter_host_views, view_keys
+from stallscope.rules.base import Finding
+
+
+@dataclass(slots=True)
+class ReportView:
+    name: str  # the host name, or the file of a machine without one
+    host: str | None
+    boot: int | None
+    boots: int  # how many boots its machine has
+    sources: list[str]
+    capture: Capture
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.name + (f" · boot {self.boot} of {self.boots}" if self.boots > 1 else "")
+
+
+def place(finding: Finding, views: int, boots: int) -> str:
+    """Where a finding was found, for a report of ``views`` parts: its machine and boot (the
+    boot only when its machine has several)."""
+    if views < 2:
+        return f"on {finding.host}" if finding.host else ""
+    name = finding.host or (finding.evidence[0].source if finding.evidence else "")
+    boot = f", boot {finding.boot}" if finding.boot is not None and boots > 1 else ""
+    return f"on {name}{boot}" if name else boot.removeprefix(", ")
+
+
+def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
+    """The parts of a report of ``capture``, in machine then boot order; ``findings`` (ranked)
+    each go to the part they are about, in their order."""
+    keys = view_keys(capture)
+    boots: dict[object, int] = {}
+    for machine, _boot in keys:
+        boots[machine] = boots.get(machine, 0) + 1
+    views: list[ReportView] = []
+    for (machine, boot), view in zip(keys, iter_host_views(capture), strict=True):
+        sources: list[str] = list(machine[1] or ())
+        for frame in (view.snapshots, view.tasks, view.events):
+            if len(frame):
+                sources += [str(s) for s in frame["source"].dropna().unique() if str(s) not in sources]
+        host = machine[0]
+        views.append(ReportView(
+            name=host if host is not None else (sources[0] if sources else "(no input)"),
+            host=host,
+            boot=boot,
+            boots=boots[machine],
+            sources=sources,
+            capture=_cut(capture, view.snapshots, view.tasks, view.events, sources),
+        ))
+    for finding in findings:
+        chosen = _view_of(finding, views)
+        if chosen is not None:
+            chosen.findings.append(finding)
+    return views
+
+
+def _view_of(finding: Finding, views: list[ReportView]) -> ReportView | None:
+    source = finding.evidence[0].source if finding.evidence else None
+    for view in views:
+        if view.host != finding.host or (finding.boot is not None and view.boot not in (None, finding.boot)):
+            continue
+        if view.host is None and source is not None and source not in view.sources:
+            continue
+        return view
+    return views[0] if views else None
+
+
+def _cut(capture: Capture, snapshots: pd.DataFrame, tasks: pd.DataFrame, events: pd.DataFrame,
+         sources: list[str]) -> Capture:
+    """``capture`` with only these rows, the traces of its tasks and reports, and its inputs."""
+    traces = capture.traces
+    if len(traces):
+        task = traces["task"].isin(tasks.index)
+        event = traces["event"].isin(events.index)
+        loose = traces["task"].isna() & traces["event"].isna() & traces["source"].isin(sources)
+        traces = traces[(task | event | loose).to_numpy(bool)]
+    return Capture(
+        snapshots=snapshots,
+        tasks=tasks,
+        events=events,
+        frames=capture.frames,
+        traces=traces,
+        inputs=[stats for stats in capture.inputs if stats.path in sources],
+        unparsed=[],
+    )
