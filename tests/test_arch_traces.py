@@ -66,7 +66,8 @@ def test_frame_lines_of_every_architecture(
 ) -> None:
     kind, fields = parsed(log, contains)
     assert kind == "frame"
-    assert frame_of_fields(fields) == (function, offset, size, module, reliable)
+    # The last element is the text a finding quotes: here, a marker to see it carried through.
+    assert frame_of_fields(fields, " the line\n") == (function, offset, size, module, reliable, "the line")
 
 
 @pytest.mark.parametrize(
