@@ -1,6 +1,6 @@
 """atheris fuzz target: any bytes through the reader, the rules and the JSON report.
 
-Checks what the property tests check (tests/test_hostile_properties.py), coverage-guided:
+Checks what the property tests check (tests/e2e/test_hostile_properties.py), coverage-guided:
 nothing raises, and every input's ``parsed + unparsed == lines``.
 
     pip install atheris

@@ -420,7 +420,7 @@ def write_gaps(folder: Path, outcomes: list[Outcome]) -> None:
     """The expectations this build does not meet: the test suite marks each a strict xfail."""
     gaps = {o.name: [c.key for c in o.failed] for o in outcomes if o.failed}
     doc = {"_about": "Expectations of expect.json this build does not meet yet (python -m stallscope.corpus "
-                     "FOLDER --update-gaps); each is a strict xfail in tests/test_wild_corpus.py.", **gaps}
+                     "FOLDER --update-gaps); each is a strict xfail in tests/rules/test_wild_corpus.py.", **gaps}
     (folder / "gaps.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

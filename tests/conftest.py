@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from stallscope.rules.base import Finding
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 SAMPLES = ROOT / "samples"
+# Tests are in one folder per layer (records, parse, capture, rules, render, sources, e2e); a few
+# import a builder of test data from another layer's module (test_fleet.make_fleet, ...), so every
+# layer folder is importable, as this one is.
+LAYERS = sorted(p for p in Path(__file__).parent.iterdir() if p.is_dir() and p.name not in ("data", "__pycache__"))
+sys.path[:0] = [str(p) for p in LAYERS if str(p) not in sys.path]
 
 
 @cache

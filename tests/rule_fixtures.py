@@ -15,7 +15,7 @@ were cut from (``FROM`` says which file and lines)::
 
 ``FIRES: yes`` fixtures must give a finding of ``RULE`` with that severity, those tasks and evidence
 at those lines (numbered from the first log line); ``FIRES: no`` fixtures must give none. ``FIRES``
-is written by a person; ``STALLSCOPE_UPDATE_FIXTURES=1 pytest tests/test_rule_fixtures.py``
+is written by a person; ``STALLSCOPE_UPDATE_FIXTURES=1 pytest tests/rules/test_rule_fixtures.py``
 rewrites the other keys from what the rule finds (read the diff), never ``FIRES``.
 
 Cut a new fixture from a real log (the window is kept verbatim)::

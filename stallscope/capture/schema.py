@@ -1,7 +1,7 @@
 """The tables of a capture: every column with its dtype and meaning, in the order ``load`` gives them.
 
 This is the one schema of the tables. The builder's output is checked against it
-(tests/test_schema.py, on real logs), the merge of pieces and inputs takes its category and
+(tests/capture/test_schema.py, on real logs), the merge of pieces and inputs takes its category and
 line-number columns from it, the export writes each table's id column as named here, and the
 tables of ``schema/export.md`` are written from it by ``python -m stallscope.manual``.
 """

@@ -182,7 +182,7 @@ def test_user_errors_are_one_line(args: list[str], code: int, says: str) -> None
 
 @pytest.mark.parametrize(("magic", "said"), [(b"\x04\x22\x4d\x18", "lz4 compression is not supported"),
                                              (b"7z\xbc\xaf\x27\x1c", "7z compression is not supported"),
-                                             # zip archives are read (tests/test_bundles.py); not this one
+                                             # zip archives are read (tests/sources/test_bundles.py); not this one
                                              (b"PK\x03\x04", "not a zip archive that can be read")])
 def test_unsupported_compression(tmp_path: Path, magic: bytes, said: str) -> None:
     packed = tmp_path / "dmesg.bin"

@@ -21,7 +21,7 @@ from stallscope.capture.decode import decode_flags, decode_gfp, era_span, gfp_er
 from stallscope.capture.layouts import GFP_ERAS, PF_ERAS, UNCERTAIN_GFP, Era, Version
 from stallscope.capture.model import Capture
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 PRINTED = re.compile(r"(?:gfp=|gfp_mask=|mode:)0x([0-9a-f]+)\(([A-Za-z0-9_|]*)\)")
 HEX_ONLY = re.compile(r"(?:gfp=|gfp_mask=|mode:)0x([0-9a-f]+)(?![0-9a-f(])")
 

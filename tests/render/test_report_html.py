@@ -1,6 +1,6 @@
 """The HTML report as a document: self-contained, escaped, with the same content as Markdown.
 
-That it really loads and draws in a browser is tests/test_report_browser.py.
+That it really loads and draws in a browser is tests/render/test_report_browser.py.
 """
 
 from __future__ import annotations

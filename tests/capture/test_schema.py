@@ -12,7 +12,7 @@ import pytest
 import stallscope
 from stallscope.capture.schema import EXPORT_DOC, TABLES, export_doc
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Real logs of different shapes: watchdog reports, a SysRq-t dump, an OOM storm with Mem-Info, a
 # syzkaller report of another architecture, and a log with none of the tables filled.
 LOGS = [

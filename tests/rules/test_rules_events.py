@@ -26,7 +26,7 @@ def test_fsfreeze_hung_tasks_name_the_freeze_protection() -> None:
     found = _of("qemu/hung-task-fsfreeze.log", "hung-task")
     by_task = {(t.comm, t.pid): f for f in found for t in f.tasks}
     assert set(by_task) == {("touch", 120), ("dd", 121), ("cat", 116)}
-    # touch and dd wait at one site: one finding (tests/test_one_finding_per_cause.py).
+    # touch and dd wait at one site: one finding (tests/rules/test_one_finding_per_cause.py).
     assert by_task[("touch", 120)] is by_task[("dd", 121)]
     assert "mnt_want_write" in by_task[("touch", 120)].title
     assert "vfs_write" in by_task[("cat", 116)].title  # cat opened its file before the freeze

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import stallscope
-from conftest import DATA
+from conftest import DATA, ROOT
 from report_helpers import HOSTILE_NAMES, hostile_log
 from stallscope import export
 from stallscope.cli import app
@@ -76,7 +76,7 @@ def test_manifest_describes_every_file(tmp_path: Path) -> None:
 
 def test_export_schema_document_lists_every_column() -> None:
     """schema/export.md is the published schema: it must name every column that is written."""
-    document = (Path(__file__).parent.parent / "schema" / "export.md").read_text()
+    document = (ROOT / "schema" / "export.md").read_text()
     capture = stallscope.load(str(LARGEST))
     for name, frame in export.tables(capture).items():
         section = document.split(f"### `{name}`", 1)

@@ -13,9 +13,9 @@ from conftest import ROOT
 _ABSOLUTE = re.compile(r"""["'](/(?:work|home|root|tmp|srv|mnt)/[^"']*)["']""")
 
 
-@pytest.mark.parametrize("path", sorted(p.name for p in (ROOT / "tests").glob("*.py")))
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT / "tests")) for p in (ROOT / "tests").rglob("*.py")))
 def test_tests_read_no_path_outside_the_repository(path: str) -> None:
-    if path == Path(__file__).name:
+    if Path(path).name == Path(__file__).name:
         return  # this file names what it looks for
     text = (ROOT / "tests" / path).read_text()
     assert not _ABSOLUTE.findall(text), f"{path} names an absolute path"
@@ -25,7 +25,7 @@ def test_tests_read_no_path_outside_the_repository(path: str) -> None:
 def _imported_top_folders() -> set[str]:
     """Folders of the repository that test code reads or imports (bench/, fuzz/, samples/...)."""
     found: set[str] = set()
-    for path in (ROOT / "tests").glob("*.py"):
+    for path in (ROOT / "tests").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in (

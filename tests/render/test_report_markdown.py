@@ -1,7 +1,7 @@
 """The Markdown report: golden files, a real Markdown parser, size limit, hostile task names.
 
 Rewrite the golden files after a deliberate change with
-``STALLSCOPE_UPDATE_GOLDEN=1 pytest tests/test_report_markdown.py`` and read the diff.
+``STALLSCOPE_UPDATE_GOLDEN=1 pytest tests/render/test_report_markdown.py`` and read the diff.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def _titles(relative: str, rule: str) -> list[str]:
 @pytest.mark.parametrize(
     ("relative", "rule", "words"),
     [
-        # Both wait at one site: one finding (tests/test_one_finding_per_cause.py).
+        # Both wait at one site: one finding (tests/rules/test_one_finding_per_cause.py).
         ("wild/2020-12-11_real-devices-4-19-kswapd-khugepaged-hung-rmap-walk-rwsem.log", "hung-task",
          "2 tasks blocked for more than 122s waiting in down_read in rmap_walk_file: khugepaged(66), kswapd0(79)"),
         # The log ends inside the wait: no caller is made up.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stallscope.parse import kinds
 
-GRAMMARS = Path(__file__).resolve().parents[1] / "grammars"
+GRAMMARS = Path(__file__).resolve().parents[2] / "grammars"
 _RULE = re.compile(r"^\??([a-z_][a-z0-9_]*)\s*(?:\.\d+)?\s*:", re.M)
 
 

@@ -1,7 +1,7 @@
 """Golden files: each real log under tests/data (and each sample) with its expected result beside it.
 
 Adding a case is adding two files: ``NAME.log`` and ``NAME.expected.json``. After a deliberate
-change, rewrite the expectations with ``STALLSCOPE_UPDATE_GOLDEN=1 pytest tests/test_golden.py``
+change, rewrite the expectations with ``STALLSCOPE_UPDATE_GOLDEN=1 pytest tests/render/test_golden.py``
 and read the diff before committing it.
 """
 

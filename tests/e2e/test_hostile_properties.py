@@ -7,7 +7,7 @@ unparsed == lines`` per input, every physical line counted, the rules and the te
 renderers run to the end.
 
 ``STALLSCOPE_FUZZ_EXAMPLES=N`` raises every test here to N examples (the suite's defaults keep it
-to well under a minute); ``pytest tests/test_hostile_properties.py --hypothesis-show-statistics``
+to well under a minute); ``pytest tests/e2e/test_hostile_properties.py --hypothesis-show-statistics``
 shows how many were tried.
 """
 

@@ -29,7 +29,7 @@ REAL_LINES: dict[str, tuple[str, int]] = {
     "syslog-no-date": ("formats/syslog-cut/2015-07-09_real-ubuntu-docker-memory-limit-java-oom-machine-freeze.host-kernel.txt",
                        1),
 }
-# Styles read from renderings the tests write themselves (tests/test_formats_inputs.py), for want
+# Styles read from renderings the tests write themselves (tests/sources/test_formats_inputs.py), for want
 # of a real capture in tests/data so far.
 NO_REAL_CAPTURE_YET = frozenset({"syslog-rfc5424"})
 
