@@ -62,7 +62,7 @@ def json_entry(text: str, fmt: str = "journal-json") -> JournalEntry | None:
     """One entry of ``journalctl -o json`` (one line); None if it is not a JSON object."""
     try:
         fields = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets (line noise)
         return None
     if not isinstance(fields, dict):
         return None

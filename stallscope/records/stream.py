@@ -573,7 +573,7 @@ class RecordReader:
         lines, self.pretty = self.pretty, None
         try:
             fields = json.loads("\n".join(lines))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
             fields = None
         found = journal.entry(fields, "journal-json-pretty") if isinstance(fields, dict) else None
         if found is not None:
