@@ -10,7 +10,8 @@ the snapshots, tasks and events tables carries ``boot``: 1 for the first boot of
 A boot starts after a line that starts one (the ``Linux version`` banner, journalctl's ``-- Boot
 ID --``) once the machine has rows before it, or where the kernel's timestamps restart: a row
 more than :data:`RESTART_SECONDS` before the row before it (of the same machine) and to less than
-half the time of the first row of the boot so far (or to its very time: the log again).
+half the time of the first row of the boot so far and into a boot's first minutes
+(:data:`EARLY_BOOT_SECONDS`), or to its very time (the log again).
 Interleaved CPUs put rows out of order by milliseconds; a mail that quotes pieces of one boot's
 log out of order goes back by minutes, not to half its start (``[1116.8]`` then ``[1039.9]`` in
 a quote that starts at ``[1095.6]``); a reboot goes back to the first seconds. Only a banner
@@ -28,8 +29,13 @@ from stallscope.capture.model import Capture
 # A timestamp this far below the one before it is a new boot. Rows of one boot go backwards by
 # the milliseconds between CPUs printing at once; a reboot goes back to the seconds of a boot.
 RESTART_SECONDS = 5.0
-# ... and it goes back to less than this part of the time the boot's rows started at.
+# ... and it goes back to less than this part of the time the boot's rows started at,
 RESTART_FRACTION = 0.5
+# ... and into the first minutes of a boot, where a console that starts after the boot messages
+# (netconsole, a serial logger attached late) prints its first lines. A mail that quotes a later
+# excerpt before an earlier one ([8633] ... [9544], then [1065]) goes back by an hour, not to a
+# boot's first minutes: without a banner, that is one boot quoted out of order.
+EARLY_BOOT_SECONDS = 300.0
 _TABLES = ("snapshots", "tasks", "events")
 
 
@@ -104,8 +110,8 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     for at in candidates.tolist():
         owner = int(machine[at])
         first = boot_first[owner]
-        if marked[at - 1] or (ts[at] < first - RESTART_SECONDS and ts[at] < first * RESTART_FRACTION) \
-                or ts[at] == first:
+        restarted = ts[at] < first - RESTART_SECONDS and ts[at] < min(first * RESTART_FRACTION, EARLY_BOOT_SECONDS)
+        if marked[at - 1] or restarted or ts[at] == first:
             start[at] = True
             boot_first[owner] = coming[at]
     return start
