@@ -210,7 +210,8 @@ def check(case: Case, scratch: Path, timeout: int, originals: dict[bytes, list[o
     for finding in findings:
         for evidence in finding.evidence:  # type: ignore[attr-defined]
             at = evidence.line - 1
-            if not 0 <= at < len(text_lines) or not _quotes(evidence.text.strip(), _clean(text_lines[at])):
+            if not 0 <= at < len(text_lines) or not any(
+                    _quotes(evidence.text.strip(), seen) for seen in _clean(text_lines[at])):
                 problems.append(f"evidence: line {evidence.line} of {finding.rule} does not say {evidence.text[:80]!r}")
                 break
     mine = {f.rule for f in findings}  # type: ignore[attr-defined]
@@ -235,12 +236,17 @@ def _quotes(quoted: str, line: str) -> bool:
     return any(piece and quoted.startswith(piece) for piece in (line[at:].strip() for at in starts))
 
 
-def _clean(line: str) -> str:
-    """A line as stallscope quotes it: console escapes and control bytes gone, blanks as blanks."""
+def _clean(line: str) -> list[str]:
+    """A line as stallscope may quote it: console escapes and control bytes gone, blanks as blanks.
+    A lone CR cuts the line into pieces, which the reader may join back without a blank (a word
+    cut in two, as a wrapped line is joined) or with one: both are the line's own text."""
     from stallscope.records import console
 
     text = line.rstrip("\r")
-    return " ".join(console.clean(text)) if not console.is_clean(text) else text
+    if console.is_clean(text):
+        return [text]
+    pieces = console.clean(text)
+    return [" ".join(pieces), "".join(pieces)]
 
 
 def worker(args: tuple[int, int, int, int, tuple[str, ...]]) -> tuple[Counter[str], list[dict[str, object]], int]:
