@@ -36,6 +36,17 @@ class Evidence:
         return {"source": self.source, "line": self.line, "ts": self.ts, "text": self.text}
 
 
+def distinct_lines(evidence: list[Evidence]) -> list[Evidence]:
+    """``evidence`` with each log line once (the first time it is cited), in order."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for item in evidence:
+        if (item.source, item.line) not in seen:
+            seen.add((item.source, item.line))
+            out.append(item)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class TaskRef:
     comm: str

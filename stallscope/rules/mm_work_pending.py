@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from stallscope.capture.events import BusyPwq, WorkItem, busy_workqueues, int_field, ints, of_kind, records
 from stallscope.capture.hz import infer_hz
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines
 from stallscope.rules.common.task_facts import functions_of, label, latest_tasks, task_ref
 
 RULE = "mm-work-pending"
@@ -217,7 +217,7 @@ def _finding(view: HostView, busy: list[BusyPwq], found: list[Waiting], stalled:
     if stuck:
         title += " stalled in the allocator"
     return Finding(rule=RULE, severity=Severity.CRITICAL if allocating else Severity.WARNING, title=title,
-                   explanation=" ".join(why), evidence=_unique(evidence)[:_MAX_EVIDENCE], tasks=tasks)
+                   explanation=" ".join(why), evidence=distinct_lines(evidence)[:_MAX_EVIDENCE], tasks=tasks)
 
 
 Running = list[tuple[BusyPwq, WorkItem]]
@@ -292,14 +292,4 @@ def _allocators(view: HostView, function: str) -> list[str]:
         return []
     names = ", ".join(label(view, t) for t in found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
     return [f"{len(found)} task(s) {doing}: {names}."]
-
-
-def _unique(evidence: list[Evidence]) -> list[Evidence]:
-    seen: set[tuple[str, int]] = set()
-    out = []
-    for item in evidence:
-        if (item.source, item.line) not in seen:
-            seen.add((item.source, item.line))
-            out.append(item)
-    return out
 

@@ -28,7 +28,7 @@ import pandas as pd
 from stallscope.capture.events import Row, counters, int_field, ints, of_kind, records
 from stallscope.capture.events import field as event_field
 from stallscope.capture.model import timestamp
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.base import Finding, HostView, Severity, distinct_lines
 from stallscope.rules.common.task_facts import is_kswapd, label, latest_tasks, wait_site_of
 
 RULE = "reserves-depleted"
@@ -308,7 +308,7 @@ def _finding(view: HostView, dumps: list[Dump], depleted: list[Dump], worst: Dum
     title = (f"Memory reserves depleted: {_short(min(zones, key=lambda z: z.usable_kb - z.min_kb))}"
              + (f", every kernel zone short in {len(depleted)} of {len(dumps)} dumps" if len(dumps) > 1 else ""))
     return Finding(rule=RULE, severity=Severity.WARNING, title=title, explanation=" ".join(why),
-                   evidence=_unique(evidence))
+                   evidence=distinct_lines(evidence))
 
 
 def _short(zone: Zone) -> str:
@@ -350,14 +350,4 @@ def _correlations(view: HostView, context: Context) -> list[str]:
         said = ", ".join(p for p in parts if p)
         if said:
             out.append(f"{label(view, task)} is {said}.")
-    return out
-
-
-def _unique(evidence: list[Evidence]) -> list[Evidence]:
-    seen: set[tuple[str, int]] = set()
-    out = []
-    for item in evidence:
-        if (item.source, item.line) not in seen:
-            seen.add((item.source, item.line))
-            out.append(item)
     return out
