@@ -46,6 +46,10 @@ _PLACE = (
     Column("ts", FLOAT, "kernel time in seconds"),
 )
 
+# Which boot a row of the tables with time is in (capture/boots.py).
+_BOOT = Column("boot", INT, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the next "
+               "(a `Linux version` banner, journalctl's `-- Boot` line or kernel timestamps that restart start one)")
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
@@ -60,9 +64,7 @@ TABLES: dict[str, Table] = {
             Column("report", INT, "the two lines that bracket one report share it"),
             Column("closing", BOOL, "the line that closes a report"),
             Column("text", TEXT, "the message"),
-            Column("boot", INT, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the "
-                   "next (a `Linux version` banner, journalctl's `-- Boot` line or kernel timestamps that restart "
-                   "start one)"),
+            _BOOT,
         )),
         Table("tasks", "One row per `MemAlloc:` task line, and one per task a kernel dump shows (the task-state "
               "line of SysRq-t/SysRq-w, a hung-task report, a `show_state()`): those have no watchdog fields "
@@ -92,9 +94,7 @@ TABLES: dict[str, Table] = {
             Column("text", TEXT, "the message"),
             Column("corrupted", STRING, "why the task's block may be damaged (timestamps going backwards, printk "
                    "messages dropped inside it, a line repaired), or missing"),
-            Column("boot", INT, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the "
-                   "next (a `Linux version` banner, journalctl's `-- Boot` line or kernel timestamps that restart "
-                   "start one)"),
+            _BOOT,
         )),
         Table("events", "One row per line of a kernel report around the watchdog (OOM killer, hung task, "
               "Mem-Info, workqueue dump, ...). The kinds and their fields are listed in "
@@ -106,9 +106,7 @@ TABLES: dict[str, Table] = {
             Column("stack", INT, "the trace that followed the report"),
             Column("fields", TEXT, "every field of the line (a dict of strings; a JSON object when exported)"),
             Column("text", TEXT, "the message"),
-            Column("boot", INT, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the "
-                   "next (a `Linux version` banner, journalctl's `-- Boot` line or kernel timestamps that restart "
-                   "start one)"),
+            _BOOT,
         )),
         Table("frames", "One row per frame of each distinct call trace (identical traces share one `stack`).",
               None, (
