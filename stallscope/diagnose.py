@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterator
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.machines import source_families
@@ -73,11 +74,29 @@ def machine_reason(machine: Machine) -> str:
     return BY_ROTATION if sources is not None and len(sources) > 1 else BY_FILE
 
 
-def _boot_rows(frame: pd.DataFrame, boot: int | None) -> pd.DataFrame:
-    if boot is None or not len(frame) or "boot" not in frame.columns:
+def _boot_positions(frame: pd.DataFrame) -> dict[int, np.ndarray] | None:
+    """The row positions of each boot in ``frame``, in row order (rows without a boot in none);
+    None for a table without a boot column. Found once per machine: a capture of hundreds of
+    boots would otherwise compare the whole table with each boot."""
+    if not len(frame) or "boot" not in frame.columns:
+        return None
+    values = frame["boot"].to_numpy(dtype="float64", na_value=np.nan)
+    present = np.flatnonzero(~np.isnan(values))
+    order = present[np.argsort(values[present], kind="stable")]
+    if not len(order):
+        return {}
+    cuts = np.flatnonzero(np.diff(values[order])) + 1
+    firsts = values[order[np.r_[0, cuts]]]
+    return {int(boot): rows for boot, rows in zip(firsts, np.split(order, cuts), strict=True)}
+
+
+def _boot_rows(frame: pd.DataFrame, positions: dict[int, np.ndarray] | None, boot: int | None) -> pd.DataFrame:
+    if boot is None or positions is None:
         return frame
-    mask = frame["boot"] == boot
-    return frame if mask.all() else frame[mask.fillna(False).to_numpy(bool)]
+    rows = positions.get(boot)
+    if rows is None:
+        return frame.iloc[:0]
+    return frame if len(rows) == len(frame) else frame.iloc[rows]
 
 
 def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
@@ -106,10 +125,20 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None,
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
     keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
+    # The rows of the machine at hand and where each of its boots is in them: the keys list a
+    # machine's boots one after another.
+    current: Machine | None = None
+    tables: list[pd.DataFrame] = []
+    positions: list[dict[int, np.ndarray] | None] = []
     for at, (machine, boot) in enumerate(keys):
         if chosen is not None and at not in chosen:
             continue
-        tasks = _boot_rows(_rows(capture.tasks, machine), boot)
+        if machine != current or not tables:
+            current = machine
+            tables = [_rows(frame, machine) for frame in (capture.snapshots, capture.tasks, capture.events)]
+            positions = [_boot_positions(frame) if boot is not None else None for frame in tables]
+        snapshots, tasks, events = (_boot_rows(frame, where, boot)
+                                    for frame, where in zip(tables, positions, strict=True))
         if len(tasks) and tasks["pid"].hasnans:
             # A task line whose pid was beyond any pid's range (garbled) names no task the rules
             # can follow; its row stays in the table with ``corrupted`` saying why.
@@ -117,9 +146,9 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None,
         yield at, HostView(
             host=machine[0],
             capture=capture,
-            snapshots=_boot_rows(_rows(capture.snapshots, machine), boot),
+            snapshots=snapshots,
             tasks=tasks,
-            events=_boot_rows(_rows(capture.events, machine), boot),
+            events=events,
             boot=boot,
             capture_memo=shared,
         )

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-import stallscope
-from stallscope.capture.model import Capture
-from stallscope.rules.base import Finding
+# The grammar cache (parse/grammars.py keeps Lark's tables under $XDG_CACHE_HOME/stallscope) lives
+# in a folder of this test session, removed at its end: a run never loads tables another checkout
+# or an older Lark left in the user's cache, never leaves its own there, and the commands the
+# tests start as subprocesses inherit the same folder. Set before stallscope is imported.
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="stallscope-test-cache-"))
+os.environ["XDG_CACHE_HOME"] = str(SESSION_CACHE)
+os.environ.pop("STALLSCOPE_NO_CACHE", None)
+
+import stallscope  # noqa: E402  (after the cache folder is set)
+from stallscope.capture.model import Capture  # noqa: E402
+from stallscope.rules.base import Finding  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -42,3 +53,7 @@ def corpus_logs(folder: str) -> list[str]:
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLES / "doc-too-many-isolated-kswapd-xfs-buf-lock.log"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)

@@ -100,7 +100,9 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture, timestamp
@@ -116,16 +118,36 @@ def of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
     """The rows of the given kinds, in log order."""
     if events.empty:
         return events
+    kind = events["kind"]
+    if isinstance(kind.dtype, pd.CategoricalDtype):
+        # On the codes: the rules ask each boot's small table for a kind many times, and pandas'
+        # isin and boolean indexing cost a millisecond whatever the table's size.
+        place = _category_places(tuple(kind.dtype.categories))
+        wanted = [place[k] for k in kinds if k in place]
+        hits = np.flatnonzero(np.isin(kind.array.codes, wanted)) if wanted else np.empty(0, dtype=np.intp)
+    else:
+        hits = np.flatnonzero(kind.isin(kinds).to_numpy(dtype=bool))
+    rows = events.iloc[hits] if len(hits) else events.iloc[:0]
     # The table's row order is the reading order (files in rotation order, then lines).
-    return events[events["kind"].isin(kinds)].sort_index(kind="stable")
+    return rows if rows.index.is_monotonic_increasing else rows.sort_index(kind="stable")
+
+
+@lru_cache(maxsize=64)
+def _category_places(categories: tuple[object, ...]) -> dict[object, int]:
+    return {category: code for code, category in enumerate(categories)}
 
 
 def records(frame: pd.DataFrame) -> Iterator[tuple[object, dict[str, object]]]:
     """(index, row) of every row, as ``DataFrame.iterrows`` gives them (each cell as a Python
     object, missing values as pandas has them) but with each row a dict: building a Series per
     row costs tens of microseconds, and an OOM or stall storm has tens of thousands of reports."""
+    if not len(frame):
+        return
     names = list(frame.columns)
-    columns = [frame[name].astype(object).tolist() for name in names]
+    # Series.tolist gives each cell as the Python object astype(object) would (ints, pd.NA,
+    # category values, NaN) without building an object column first: on the small frames of one
+    # boot's view that conversion was most of the rules' time.
+    columns = [frame[name].tolist() for name in names]
     for index, values in zip(frame.index.tolist(), zip(*columns, strict=True), strict=True):
         yield index, dict(zip(names, values, strict=True))
 
@@ -169,9 +191,12 @@ def stack_frames(capture: Capture, stack: object) -> list[tuple[str, bool]]:
 # not tie them: the taint line, the hung-task hint, the task line, the stack words of 4.x kernels
 # and a "Workqueue:" line come between.
 _TRACE_REACH = 10
+# Per source: (lines, stacks, owning task's pid or None) of the traces no report owns.
+FreeTraces = dict[object, tuple[list[int], list[int], list[int | None]]]
 
 
-def report_stacks(capture: Capture, reports: pd.DataFrame) -> list[int | None]:
+def report_stacks(capture: Capture, reports: pd.DataFrame,
+                  free: FreeTraces | None = None, headers: dict[object, list[int]] | None = None) -> list[int | None]:
     """The stack of each report (rows with the event, source, line, stack and pid columns, as
     :func:`hung_tasks` gives), in their order; None for a report without a trace.
 
@@ -179,6 +204,10 @@ def report_stacks(capture: Capture, reports: pd.DataFrame) -> list[int | None]:
     ``_TRACE_REACH`` lines after its header, before the next report of its source that takes a
     trace, and that no other report owns, nor a task row of another pid: a task line the grammar
     does not read (a 4.15 line with its extra field) ends the report's block before its trace.
+
+    ``free`` and ``headers`` are :func:`free_traces` and :func:`trace_headers` of the capture when
+    the caller keeps them: they are of the whole capture, and a capture of many boots asks for
+    the stacks of each boot's reports.
     """
     tied = reports["stack"].tolist() if "stack" in reports.columns else [None] * len(reports)
     out: list[int | None] = [None if stack is None or pd.isna(stack) else int(stack) for stack in tied]
@@ -186,8 +215,8 @@ def report_stacks(capture: Capture, reports: pd.DataFrame) -> list[int | None]:
     traces = capture.traces
     if not missing or not len(traces):
         return out
-    free = _free_traces(capture)
-    headers = _trace_headers(capture.events)
+    free = free_traces(capture) if free is None else free
+    headers = trace_headers(capture.events) if headers is None else headers
     for at in missing:
         report = reports.iloc[at]
         source, line = report["source"], int(report["line"])
@@ -210,12 +239,12 @@ def report_stacks(capture: Capture, reports: pd.DataFrame) -> list[int | None]:
     return out
 
 
-def _free_traces(capture: Capture) -> dict[object, tuple[list[int], list[int], list[int | None]]]:
+def free_traces(capture: Capture) -> FreeTraces:
     """Per source: (lines, stacks, owning task's pid or None) of the traces no report owns, in line order."""
     traces = capture.traces
     unowned = traces[traces["event"].isna().to_numpy(dtype=bool) & traces["stack"].notna().to_numpy(dtype=bool)]
     tasks = capture.tasks
-    out: dict[object, tuple[list[int], list[int], list[int | None]]] = {}
+    out: FreeTraces = {}
     for source, rows in unowned.sort_values("line", kind="stable").groupby("source", sort=False, observed=True):
         owners: list[int | None] = []
         for task in rows["task"].tolist():
@@ -225,7 +254,7 @@ def _free_traces(capture: Capture) -> dict[object, tuple[list[int], list[int], l
     return out
 
 
-def _trace_headers(events: pd.DataFrame) -> dict[object, list[int]]:
+def trace_headers(events: pd.DataFrame) -> dict[object, list[int]]:
     """Per source, the lines of the report headers that take a trace, in order."""
     rows = events[events["kind"].isin(EVENT_KINDS_WITH_TRACE).to_numpy(dtype=bool)] if len(events) else events
     return {source: sorted(part["line"].astype("int64").tolist())

@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from stallscope.capture import events as event_tables  # (a view also has an "events" table)
 from stallscope.capture.model import Capture, timestamp
 
 
@@ -140,6 +141,13 @@ class HostView:
     def _line_evidence(self, table: str, index: int) -> Evidence:
         return Evidence(str(self.cell(table, index, "source")), int(self.cell(table, index, "line")),
                         timestamp(self.cell(table, index, "ts")), str(self.cell(table, index, "text")))
+
+    def report_stacks(self, reports: pd.DataFrame) -> list[int | None]:
+        """:func:`stallscope.capture.events.report_stacks` of these reports, with the capture-wide
+        tables it searches derived once for all views (a capture of many boots has many views)."""
+        return event_tables.report_stacks(
+            self.capture, reports, free=self.of_capture("free traces", event_tables.free_traces),
+            headers=self.of_capture("trace headers", lambda capture: event_tables.trace_headers(capture.events)))
 
     def functions(self, stack: object) -> list[str]:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills, report_stacks
+from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
@@ -89,7 +89,7 @@ def check(view: HostView) -> list[Finding]:
     if hung.empty:
         return []
     # Once for all reports: a trace the builder did not tie to its report is claimed by position.
-    hung["stack"] = pd.array(report_stacks(view.capture, hung), dtype="Int64")
+    hung["stack"] = pd.array(view.report_stacks(hung), dtype="Int64")
     blockers = lock_blockers(view.events)
     kills = oom_kills(view.events)
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.

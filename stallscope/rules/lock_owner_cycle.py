@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records, report_stacks
+from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
@@ -72,7 +72,7 @@ def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, 
         by_holder.setdefault(holder, []).append(at)
         by_lock.setdefault(lock, []).append(at)
     hung_reports = hung_tasks(view.events)
-    for (_, hung), stack in zip(records(hung_reports), report_stacks(view.capture, hung_reports), strict=True):
+    for (_, hung), stack in zip(records(hung_reports), view.report_stacks(hung_reports), strict=True):
         pid = hung["pid"]
         mine = by_holder.get(pid) if pid is not None and not pd.isna(pid) else None  # type: ignore[arg-type]
         if not mine:

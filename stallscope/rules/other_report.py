@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, records, report_stacks
+from stallscope.capture.events import field, of_kind, records
 from stallscope.capture.stacks import function_class, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
@@ -50,7 +50,7 @@ def check(view: HostView) -> list[Finding]:
     if reports.empty:
         return []
     memory = len(view.snapshots) > 0 or not of_kind(events, *_MEMORY_KINDS).empty
-    claimed = report_stacks(view.capture, reports.assign(event=reports.index))
+    claimed = view.report_stacks(reports.assign(event=reports.index))
     groups: list[list[tuple[int, object, int | None]]] = []
     for (index, row), stack in zip(records(reports), claimed, strict=True):
         line = int(row["line"])  # type: ignore[call-overload]

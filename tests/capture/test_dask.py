@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 from stallscope.cli import app
 from stallscope.parallel import DaskEngine, diagnose_on, load_parallel
 
+pytestmark = pytest.mark.dask
+
 distributed = pytest.importorskip("distributed")
 
 

@@ -84,3 +84,20 @@ def test_no_domain_module_imports_the_renderers() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stallscope.render"):
                 offenders.append(f"{relative}: {node.module}")
     assert offenders == []
+
+
+_BUILTIN_MARKS = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings"}
+
+
+def test_every_marker_is_registered_and_ci_runs_them_all() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    registered = {line.split(":")[0] for line in options["markers"]}
+    assert "--strict-markers" in options["addopts"]
+    used = {m for p in (ROOT / "tests").rglob("*.py") for m in re.findall(r"pytest\.mark\.(\w+)", p.read_text())}
+    assert {"slow", "browser", "dask"} <= registered
+    assert used - _BUILTIN_MARKS <= registered, used - _BUILTIN_MARKS - registered
+    # .ci/run ends with the README's plain `pytest`: no marker is left out there.
+    runs = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+            if line.strip().startswith("pytest")]
+    assert runs and all(" -m" not in line for line in runs), runs

@@ -61,3 +61,14 @@ def test_no_cache_when_asked_or_when_others_may_write(private_cache: Path, monke
     os.chmod(private_cache, 0o777)  # a folder anyone may write to: its pickles cannot be trusted
     assert grammars.cache_dir() is None
     assert LineParser().parse("MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2") is not None
+
+
+def test_the_test_session_has_a_grammar_cache_of_its_own() -> None:
+    # conftest points the cache at a folder of this session: tables from the user's cache (another
+    # checkout, another Lark) are never what a test parses with, and none are left behind there.
+    from conftest import SESSION_CACHE
+
+    folder = grammars.cache_dir()
+    assert folder is not None
+    assert folder.resolve().is_relative_to(SESSION_CACHE.resolve())
+    assert not folder.resolve().is_relative_to((Path.home() / ".cache").resolve())

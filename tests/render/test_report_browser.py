@@ -23,6 +23,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 LARGEST = "tests/data/memalloc-qemu/oomwrite-1cpu-128M-w3.log"
 
+pytestmark = pytest.mark.browser
+
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
 
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import report_stacks
 from stallscope.capture.stacks import normalize_function
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
@@ -22,7 +21,7 @@ def memcg_oom_frame(view: HostView, invoked: pd.DataFrame) -> tuple[str, list[Ev
         return None
     stacks = stack_functions(view)
     # A trace the builder did not tie to its report (a dump_cpu line came between) is claimed by position.
-    claimed = report_stacks(view.capture, invoked)
+    claimed = view.report_stacks(invoked)
     for stack, source, line in zip(claimed, invoked["source"], invoked["line"], strict=True):
         if stack is None:
             continue
