@@ -109,13 +109,14 @@ def check(view: HostView) -> list[Finding]:
 def _same_seq_in_lru(view: HostView) -> list[str]:
     """Tasks that kept one seq across reports while every trace stayed in shrink_inactive_list."""
     out: list[str] = []
-    traj = trajectories_view(view)
-    if not len(traj):
-        return out
     # Per task (comm, pid), grouped in one pass: whether every row's trace is in
     # shrink_inactive_list (a row without a trace is not).
     rows = view.tasks
-    flags = pd.Series(traces_where(view, lambda fs: "shrink_inactive_list" in fs), index=rows.index)
+    inside = traces_where(view, lambda fs: "shrink_inactive_list" in fs)
+    if not len(rows) or not inside.any():
+        return out  # no trace there: no trajectory to derive (a boot's view pays for it otherwise)
+    traj = trajectories_view(view)
+    flags = pd.Series(inside, index=rows.index)
     # Grouped by the comm's rank, named afterwards: one name per task, not one per row.
     ranks, names = comm_ranks(rows)
     named = pd.Series(ranks, index=rows.index).where(ranks < len(names))  # a missing comm: no task

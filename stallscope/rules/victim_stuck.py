@@ -43,7 +43,10 @@ def check(view: HostView) -> list[Finding]:
     seen: set[int] = set()
     # One finding per cause: victims waiting on the same lock are one finding naming them all.
     by_lock: dict[str, list[Finding]] = {}
-    for t in trajectories_view(view).itertuples(index=False):
+    tasks = view.tasks
+    marked = len(tasks) and (bool(tasks["dying"].any()) or bool(tasks["victim"].any()))
+    # Only a task marked dying or victim is followed: without one, no trajectory is derived.
+    for t in (trajectories_view(view).itertuples(index=False) if marked else ()):
         if not (t.dying or t.victim):
             continue
         pid = int(t.pid)
