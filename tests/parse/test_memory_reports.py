@@ -80,6 +80,9 @@ CASES = [
      {"reason": "hung_task: blocked tasks"}),
     ("syzkaller/295", "syz-executor7   R running task on cpu   0", "task_state_old",
      {"pid": "19712", "ppid": "4019", "on_cpu": "0"}),
+    # The same kernels append the time a sleeping task last ran too (367: a hung task's own line).
+    ("syzkaller/367", "syz-executor.0  D12800  6102   3860 0x30020000 115507005282", "task_state_old",
+     {"last_ran": "115507005282"}),
     ("syzkaller/611", "task:rcu_sched       state:R  running task on cpu   0", "task_state_new",
      {"comm": "rcu_sched", "state": "R", "pid": "11", "on_cpu": "0"}),
     # --- RCU stalls, soft and hard lockups, NMI backtraces -------------------------------------------
