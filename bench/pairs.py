@@ -45,7 +45,7 @@ from stallscope.capture.model import Capture  # noqa: E402
 from stallscope.capture.signatures import signatures  # noqa: E402
 from stallscope.capture.task_values import compile_task_values, task_values  # noqa: E402
 from stallscope.capture.trajectories import _grouped, trajectories_of  # noqa: E402
-from stallscope.diagnose import diagnose, machine_keys  # noqa: E402
+from stallscope.diagnose import diagnose, machine_keys, view_keys  # noqa: E402
 from stallscope.fleet import fleet  # noqa: E402
 from stallscope.parse import lines as line_parsing  # noqa: E402
 from stallscope.parse.lines import LineParser, Template  # noqa: E402
@@ -81,14 +81,13 @@ PAIRS = [
     Pair("merge", "capture/merge.py _join_column", "merge.py _join_slowly (pd.concat)",
          "merge of the file read as 4 pieces (what the workers return)"),
     Pair("forked rules", "parallel.py diagnose_forked", "diagnose.diagnose",
-         "rules on the whole capture (families of 2+ machines)"),
+         "rules on the whole capture, every other view (machine, boot) in a forked process"),
 ]
 
 # Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
 RETIRED: dict[str, str] = {
     "state lines": "2.2-5.5x on a step of at most 1.1% of analyze, whole load within noise (30M, 2026-12-03)",
     "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
-    "forked rules": "0.85-1.11x on the rules, 44% of analyze (30M; 0.87-0.97x at 5M; 2026-12-03)",
 }
 
 
@@ -215,7 +214,17 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
         row("fast path", loads["fast"], loads["plain"])
     capture = load_fast(path)
     machines = len(machine_keys(capture))
-    rules = best_times({"in-process": lambda: diagnose(capture)}, 2)
+    views = len(view_keys(capture))
+    forked = "forked rules" in chosen and "forked rules" not in RETIRED
+    rules = best_times({"in-process": lambda: diagnose(capture), **(
+        {"forked": lambda: parallel.diagnose_forked(capture)} if forked and views >= 2 else {})},
+        repeat if forked else 2)
+    if forked:
+        if views >= 2:
+            assert [f.as_dict() for f in parallel.diagnose_forked(capture)] == [f.as_dict() for f in diagnose(capture)]
+            row("forked rules", rules["forked"], rules["in-process"], f"{views} views ({machines} machines)")
+        else:
+            rows.append({"family": family, "pair": "forked rules", "note": "one view: not forked"})
     findings = diagnose(capture)
     report = best_times({"report": lambda: (fleet(capture, findings), json_report.render(capture, findings))},
                         max(2, repeat // 2))

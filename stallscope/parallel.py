@@ -9,11 +9,13 @@ Where the pieces run is an :class:`Engine`: a local process pool or a ``dask.dis
 client. Both get the same pieces from :func:`plan`, run the same :func:`_load_piece` and the
 client merges the same way, so the two differ only in where the work happens. On a cluster the
 rules run per machine too (:func:`diagnose_on`): the merged capture is cut into one capture per
-machine and each is diagnosed where the engine puts it; locally they run in this process.
+machine and each is diagnosed where the engine puts it; locally, a capture of many machines or
+boots shares its views with a forked process.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -30,7 +32,7 @@ from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
-from stallscope.diagnose import diagnose, host_views
+from stallscope.diagnose import diagnose, findings_by_machine, host_views, ranked, view_keys
 from stallscope.memory import no_cycle_collection
 from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
@@ -40,6 +42,8 @@ from stallscope.sources.reader import STDIN_NAME, open_binary, utf16_encoding
 from stallscope.verdict import rank
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from distributed import Client
 
 T = TypeVar("T")
@@ -428,19 +432,62 @@ def split_machines(capture: Capture) -> list[Capture]:
     return parts
 
 
+# From this many views (machines, and boots of a machine) on, half of them go to a forked
+# process. The rules cost tens of milliseconds per view whatever its size, so a serial capture of
+# a machine rebooted after each incident (the bench's serial family: 268 boots in 30 MB) spends
+# most of its time there; forking costs about as much as one view (bench/README.md).
+FORK_RULES_VIEWS = 8
+
+
+def diagnose_forked(capture: Capture) -> list[Finding]:
+    """:func:`stallscope.diagnose` with every other view (machine and boot) diagnosed in a
+    forked process.
+
+    The same findings in the same order: each side keeps its findings by view position and the
+    two are ranked together. Without ``fork`` (not Linux), with few views, or when the forked
+    process fails, everything runs here.
+    """
+    views = len(view_keys(capture))
+    if views < FORK_RULES_VIEWS or "fork" not in multiprocessing.get_all_start_methods():
+        return diagnose(capture)
+    theirs = range(1, views, 2)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    # With fork nothing is pickled on the way in: the child sees this process's capture.
+    child = context.Process(target=_send_findings, args=(capture, theirs, sender), daemon=True)
+    child.start()
+    sender.close()
+    found = findings_by_machine(capture, range(0, views, 2))
+    try:
+        found.update(receiver.recv())
+    except (EOFError, OSError):
+        found.update(findings_by_machine(capture, theirs))  # the child died: do its share here
+    finally:
+        receiver.close()
+        child.join()
+    return ranked(found)
+
+
+def _send_findings(capture: Capture, chosen: range, sender: Connection) -> None:
+    sender.send(findings_by_machine(capture, chosen))
+    sender.close()
+
+
 def _diagnose_part(capture: Capture) -> list[Finding]:
     return diagnose(capture)
 
 
 def diagnose_on(capture: Capture, engine: Engine | None = None) -> list[Finding]:
-    """:func:`stallscope.diagnose`, each machine a task of a remote ``engine``; locally, in this
-    process.
+    """:func:`stallscope.diagnose`, each machine a task of a remote ``engine``; locally, with
+    two or more workers, the views of a capture of many machines or boots shared with a forked
+    process (:func:`diagnose_forked`).
 
     Sending each machine's tables to a worker process would cost more time and memory than the
-    rules take (about a second on a 1 GB capture). Sharing the machines with a forked process was
-    retired: 0.85-0.97x (bench/pairs.py, bench/README.md).
+    rules take; a forked process sees the capture as it is.
     """
     if engine is None or not engine.remote:
+        if engine is not None and engine.workers() >= 2:
+            return diagnose_forked(capture)
         return diagnose(capture)
     parts = split_machines(capture)
     if len(parts) < 2:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,18 @@ from test_bulk import _make_log_module
 from typer.testing import CliRunner
 
 import stallscope
-from conftest import DATA
+from conftest import DATA, ROOT
 from stallscope.cli import app
+from stallscope.diagnose import view_keys
 from stallscope.fleet import fleet
-from stallscope.parallel import LocalEngine, diagnose_on, load_parallel, split_machines
+from stallscope.parallel import (
+    FORK_RULES_VIEWS,
+    LocalEngine,
+    diagnose_forked,
+    diagnose_on,
+    load_parallel,
+    split_machines,
+)
 
 KSWAPD_BUF_LOCK = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
 KSWAPD_IFLOCK = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
@@ -149,3 +159,20 @@ def test_rules_per_machine_equal_rules_on_the_whole(kind: str, fleet_dir: Path, 
     assert key(diagnose_on(capture)) == whole
     with LocalEngine(2) as engine:
         assert key(diagnose_on(capture, engine)) == whole
+
+
+def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp_path: Path) -> None:
+    """A serial capture of a machine rebooted after each incident (bench's serial family, made of
+    the real logs of tests/data): its views (one per boot) shared between this process and a
+    forked one give the same findings in the same order, and the command the same JSON."""
+    log = tmp_path / "serial.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
+                   check=True, capture_output=True)
+    capture = stallscope.load(str(log))
+    assert len(view_keys(capture)) >= FORK_RULES_VIEWS  # so that diagnose_forked does fork
+    whole = [f.as_dict() for f in stallscope.diagnose(capture)]
+    assert len({f["boot"] for f in whole}) >= FORK_RULES_VIEWS // 2
+    assert [f.as_dict() for f in diagnose_forked(capture)] == whole
+    runs = [CliRunner().invoke(app, ["analyze", "--format", "json", "-j", jobs, str(log)]) for jobs in ("1", "2")]
+    assert runs[0].exit_code == runs[1].exit_code
+    assert runs[0].output == runs[1].output
