@@ -18,7 +18,8 @@ Invariants, checked on every input (a violation is written to ``fuzz/out/``):
 - ``hang``: each input is analysed within ``--timeout`` seconds;
 - ``count``: ``parsed + unparsed == lines``; ``physical_lines`` is the file's line count; the
   input is never reported damaged (only a decompressor's error is damage);
-- ``evidence``: every evidence line quotes the line at its line number verbatim;
+- ``evidence``: every evidence line quotes the line at its line number verbatim (Unicode spaces
+  of a paste read as blanks, as the reader reads them);
 - ``lost``: a finding of the unmutated excerpt whose evidence lies more than ``BLOCK`` lines from
   every mutated line is still found (a mutation may change its own block, not the rest).
 """
@@ -244,9 +245,11 @@ def _clean(line: str) -> list[str]:
     """A line as stallscope may quote it: console escapes and control bytes gone, blanks as blanks.
     A lone CR cuts the line into pieces, which the reader may join back without a blank (a word
     cut in two, as a wrapped line is joined) or with one: both are the line's own text."""
-    from stallscope.records import console
+    from stallscope.records import console, paste
 
-    text = line.rstrip("\r")
+    # Web-page spaces (a no-break space for a blank) are read as the blanks they stand for, and
+    # quoted so (records/paste.py): a paste's U+00A0 is not the kernel's text.
+    text = paste.normalize(line.rstrip("\r"))
     if console.is_clean(text):
         return [text]
     pieces = console.clean(text)
