@@ -37,7 +37,8 @@ class InputStats:
     # What the record layer put back together, by kind: "split-at-timestamp" (a record printed
     # into the middle of another line), "dropped-marker-cut-off" (printk's "** N printk messages
     # dropped **" glued to a record), "wrap-joined" (a line a mailer or web page broke),
-    # "tail-joined" (the rest of an interrupted line, printed later). The records concerned say
+    # "tail-joined" (the rest of an interrupted line, printed later), "newline-joined" (one message
+    # cut by a newline inside a name it prints). The records concerned say
     # so in ``corrupted``, and so do the task rows they belong to.
     repaired: dict[str, int] = field(default_factory=dict)
     # The lines not understood, by why (the keys of UNPARSED_REASONS).

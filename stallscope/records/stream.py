@@ -69,8 +69,12 @@ CUT_TAIL = "printed into the middle of another line"
 AFTER_MARKER = "printed on one line with a dropped-messages marker"  # [dropped-marker-cut-off]
 WRAP_JOINED = "a wrapped line joined back"  # [wrap-joined]
 ORPHAN_JOINED = "its rest, printed later, joined back"  # [tail-joined]
+# A name printed with a newline in it (a task's comm is whatever the program set: syzkaller's
+# executors set bytes of every kind) breaks one message into two records of the same time and
+# caller: "INFO: task \xef\xbf" / "\xbd:18088 blocked for more than 143 seconds."
+NEWLINE_JOINED = "one message printed over two lines (a newline inside a printed name) joined back"  # [newline-joined]
 _DROPPED = " messages dropped"
-REPAIR_REASONS = (CUT_HEAD, CUT_TAIL, AFTER_MARKER, WRAP_JOINED, ORPHAN_JOINED)
+REPAIR_REASONS = (CUT_HEAD, CUT_TAIL, AFTER_MARKER, WRAP_JOINED, ORPHAN_JOINED, NEWLINE_JOINED)
 
 
 def _unescape_kmsg(text: str) -> str:
@@ -169,8 +173,27 @@ class RecordReader:
                 record = _also(record, "timestamp goes backwards")
             self.last_ts[record.host] = record.ts
         if self.pending is not None:
+            if record.ts is not None and self.same_message(self.pending, record):
+                return
             yield self.pending
         self.pending = record
+
+    def same_message(self, pending: Record, record: Record) -> bool:
+        """Whether ``record`` is the rest of ``pending``'s message, cut by a newline printed inside
+        it: the same time, caller and machine, neither understood alone and the two understood as
+        one line. Then ``pending`` becomes that line (True)."""
+        if (pending.ts != record.ts or pending.caller != record.caller or pending.host != record.host
+                or pending.corrupted is not None or record.corrupted is not None
+                or not pending.body.strip() or not record.body.strip()
+                or len(pending.body) + len(record.body) > _MAX_JOINED
+                or self.kind(pending.body) is not None or self.kind(record.body) is not None):
+            return False
+        for joined in _joins(pending.body, [record.body]):
+            if self.kind(joined) is not None:
+                self.pending = pending._replace(body=joined, corrupted=NEWLINE_JOINED)
+                self.repaired("newline-joined")
+                return True
+        return False
 
     def glue(self, piece: str) -> None:
         assert self.pending is not None

@@ -353,3 +353,30 @@ def test_a_line_understood_whole_is_not_cut(tmp_path: Path) -> None:
     path.write_text("[  100.000000] Call Trace: looping inside shrink_inactive_list() [  100.000001]\n")
     assert [(r.ts, r.body) for r in records(str(path), iter_lines(str(path)))] == [
         (100.0, "Call Trace: looping inside shrink_inactive_list() [  100.000001]")]
+
+
+def test_a_message_cut_by_a_newline_in_a_printed_name_is_joined_back() -> None:
+    # syzkaller's report 1001 (title "INFO: task hung in p9_fd_close"): the executor named itself
+    # with bytes that hold a newline, so the hung-task header and the task-state line each came
+    # out as two lines of the same time and caller, none of them understood alone.
+    capture = stallscope.load(str(DATA / "syzkaller" / "1001"), keep_unparsed=True)
+    stats = capture.inputs[0]
+    assert stats.repaired == {"newline-joined": 2}
+    assert stats.physical_lines == 68 and stats.lines == 66
+    hung = capture.events[capture.events["kind"] == "hung_task"]
+    assert hung["pid"].tolist() == [18088]
+    assert "blocked for more than 143 seconds" in hung["text"].iloc[0]
+    findings = stallscope.diagnose(capture)
+    hung_task = [f for f in findings if f.rule == "hung-task"]
+    assert hung_task and "p9_fd_close" in hung_task[0].title  # syzkaller's guilty frame
+    # Its evidence quotes the joined message from the header's line on.
+    assert hung_task[0].evidence[0].line == 6
+
+
+def test_lines_of_one_time_are_joined_only_when_the_join_is_understood() -> None:
+    # Two records of one timestamp and caller that are not one message stay two lines: the
+    # header of 1001's neighbour reports and every other log in tests/data had no such join.
+    for path in sorted((DATA / "syzkaller").iterdir())[:60]:
+        if path.name == "1001" or not path.is_file():
+            continue
+        assert "newline-joined" not in stallscope.load(str(path)).inputs[0].repaired, path.name
