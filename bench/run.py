@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -28,26 +26,39 @@ def stallscope_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "stallscope.cli"]
 
 
+# Each run is measured by a process of its own: RUSAGE_CHILDREN keeps the largest resident set of
+# any child a process ever waited for, so measured from here, the first family's peak would be
+# every later family's too. The wall time is taken there as well, around the command alone.
+_MEASURE = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stderr=subprocess.PIPE)
+elapsed = time.perf_counter() - started
+sys.stderr.buffer.write(done.stderr)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stderr.write(f"\\n@measured {elapsed} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}\\n")
+sys.exit(done.returncode)
+"""
+
+
 def timed(command: list[str], repeat: int) -> tuple[float, int, bytes, float]:
-    """Best wall time over ``repeat`` runs, the peak RSS (KiB) of any one process of the child, its
-    stdout, and the CPU seconds (user + system, workers included) of the best run."""
+    """Best wall time over ``repeat`` runs, the peak RSS (KiB) of any one process of the command
+    (workers included), its stdout, and the CPU seconds (user + system, workers included) of the
+    best run."""
     best = float("inf")
     output = b""
     cpu = 0.0
+    peak = 0
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, check=False)
-        elapsed = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if elapsed < best:
-            cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-        if done.returncode not in (0, 3) and command[0] not in ("grep",):
+        done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, check=False)
+        last = done.stderr.decode(errors="replace").rstrip().rsplit("\n", 1)[-1].split()
+        if (done.returncode not in (0, 3) and command[0] not in ("grep",)) or last[:1] != ["@measured"]:
             sys.exit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
-        best = min(best, elapsed)
+        elapsed, rss, seconds = float(last[1]), int(last[2]), float(last[3])
+        if elapsed < best:
+            best, cpu = elapsed, seconds
         output = done.stdout
-        peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        peak = max(peak, rss)
     return best, peak, output, cpu
 
 
@@ -74,7 +85,6 @@ def measure(log: Path, repeat: int, pattern: str = "MemAlloc") -> dict[str, obje
     megabytes = log.stat().st_size / 1e6
     # grep's output captured: writing to /dev/null, GNU grep stops at the first match.
     grep_s, _, grep_out, _ = timed(["grep", "-c", pattern, str(log)], repeat)
-    # RUSAGE_CHILDREN keeps the maximum over all children so far: measure stallscope last.
     command = [*stallscope_command(), "analyze", "--format", "json", str(log)]
     ours_s, peak_kib, ours_out, ours_cpu = timed(command, repeat)
     report = json.loads(ours_out)

@@ -59,7 +59,7 @@ def view_keys(capture: Capture) -> list[tuple[Machine, int | None]]:
         if frame["boot"].max() == 1:
             continue  # one boot everywhere: the common case, without grouping the rows
         for machine in machines:
-            rows = _rows(frame, machine)
+            rows = rows_at(frame, _machine_positions(frame, machine))
             if len(rows):
                 boots.setdefault(machine, set()).update(int(b) for b in rows["boot"].dropna().unique())
     if not numbered:
@@ -74,41 +74,90 @@ def machine_reason(machine: Machine) -> str:
     return BY_ROTATION if sources is not None and len(sources) > 1 else BY_FILE
 
 
-def _boot_positions(frame: pd.DataFrame) -> dict[int, np.ndarray] | None:
-    """The row positions of each boot in ``frame``, in row order (rows without a boot in none);
-    None for a table without a boot column. Found once per machine: a capture of hundreds of
-    boots would otherwise compare the whole table with each boot."""
+# Where a view's rows are in each of the capture's snapshots, tasks and events tables (None: all
+# of the table's rows).
+Positions = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
+
+
+def _machine_positions(frame: pd.DataFrame, machine: Machine) -> np.ndarray | None:
+    """The positions of ``machine``'s rows in ``frame`` (None: every row is the machine's)."""
+    host, sources = machine
+    if not len(frame):
+        return None
+    if host is not None:
+        mask = frame["host"] == host
+    else:
+        mask = frame["host"].isna()
+        if sources is not None:
+            mask &= frame["source"].isin(sources) if len(sources) > 1 else frame["source"] == sources[0]
+    found = mask.to_numpy(dtype=bool, na_value=False)
+    return None if found.all() else np.flatnonzero(found)
+
+
+def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, np.ndarray] | None:
+    """The positions in ``frame`` of each boot among ``rows`` (None: all rows), in row order (rows
+    without a boot in none); None for a table without a boot column. Found once per machine: a
+    capture of hundreds of boots would otherwise compare the whole table with each boot."""
     if not len(frame) or "boot" not in frame.columns:
         return None
     values = frame["boot"].to_numpy(dtype="float64", na_value=np.nan)
+    if rows is not None:
+        values = values[rows]
     present = np.flatnonzero(~np.isnan(values))
     order = present[np.argsort(values[present], kind="stable")]
     if not len(order):
         return {}
     cuts = np.flatnonzero(np.diff(values[order])) + 1
     firsts = values[order[np.r_[0, cuts]]]
-    return {int(boot): rows for boot, rows in zip(firsts, np.split(order, cuts), strict=True)}
+    if rows is not None:
+        order = rows[order]
+    return {int(boot): at for boot, at in zip(firsts, np.split(order, cuts), strict=True)}
 
 
-def _boot_rows(frame: pd.DataFrame, positions: dict[int, np.ndarray] | None, boot: int | None) -> pd.DataFrame:
-    if boot is None or positions is None:
-        return frame
-    rows = positions.get(boot)
-    if rows is None:
-        return frame.iloc[:0]
-    return frame if len(rows) == len(frame) else frame.iloc[rows]
+def _view_positions(rows: np.ndarray | None, boots: dict[int, np.ndarray] | None, boot: int | None,
+                    size: int) -> np.ndarray | None:
+    if boot is None or boots is None:
+        return rows
+    found = boots.get(boot)
+    if found is None:
+        return np.empty(0, dtype=np.intp)
+    return None if len(found) == size else found
 
 
-def _rows(frame: pd.DataFrame, machine: Machine) -> pd.DataFrame:
-    host, sources = machine
-    if not len(frame):
-        return frame
-    if host is not None:
-        return frame[frame["host"] == host]
-    mask = frame["host"].isna()
-    if sources is not None:
-        mask &= frame["source"].isin(sources) if len(sources) > 1 else frame["source"] == sources[0]
-    return frame[mask]
+def view_positions(capture: Capture, chosen: Container[int] | None = None,
+                   by_boot: bool = True) -> Iterator[tuple[int, Machine, int | None, Positions]]:
+    """(position in :func:`view_keys`, machine, boot, where its rows are) of each view (with
+    ``chosen``, of those at these positions): row positions, not copies of the rows, so that a
+    capture of thousands of boots can list its views without holding them all."""
+    tables = (capture.snapshots, capture.tasks, capture.events)
+    keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
+    # The rows of the machine at hand and where each of its boots is in them: the keys list a
+    # machine's boots one after another.
+    current: Machine | None = None
+    machine_rows: list[np.ndarray | None] = []
+    boots: list[dict[int, np.ndarray] | None] = []
+    for at, (machine, boot) in enumerate(keys):
+        if chosen is not None and at not in chosen:
+            continue
+        if machine != current or not machine_rows:
+            current = machine
+            machine_rows = [_machine_positions(frame, machine) for frame in tables]
+            boots = [_boot_positions(frame, rows) if boot is not None else None
+                     for frame, rows in zip(tables, machine_rows, strict=True)]
+        snapshots, tasks, events = (_view_positions(rows, by, boot, len(frame))
+                                    for frame, rows, by in zip(tables, machine_rows, boots, strict=True))
+        yield at, machine, boot, (snapshots, tasks, events)
+
+
+def rows_at(frame: pd.DataFrame, positions: np.ndarray | None) -> pd.DataFrame:
+    """The rows of ``frame`` at ``positions`` (None: the frame itself)."""
+    return frame if positions is None else frame.iloc[positions]
+
+
+def followed_tasks(tasks: pd.DataFrame) -> pd.DataFrame:
+    """The task rows a view holds: a task line whose pid was beyond any pid's range (garbled)
+    names no task the rules can follow; its row stays in the capture with ``corrupted`` saying why."""
+    return tasks[tasks["pid"].notna()] if len(tasks) and tasks["pid"].hasnans else tasks
 
 
 def iter_host_views(capture: Capture, chosen: Container[int] | None = None,
@@ -124,31 +173,13 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None,
                     by_boot: bool = True) -> Iterator[tuple[int, HostView]]:
     # One memo for all views: what the rules derive from the whole capture is derived once.
     shared: dict[str, object] = {}
-    keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
-    # The rows of the machine at hand and where each of its boots is in them: the keys list a
-    # machine's boots one after another.
-    current: Machine | None = None
-    tables: list[pd.DataFrame] = []
-    positions: list[dict[int, np.ndarray] | None] = []
-    for at, (machine, boot) in enumerate(keys):
-        if chosen is not None and at not in chosen:
-            continue
-        if machine != current or not tables:
-            current = machine
-            tables = [_rows(frame, machine) for frame in (capture.snapshots, capture.tasks, capture.events)]
-            positions = [_boot_positions(frame) if boot is not None else None for frame in tables]
-        snapshots, tasks, events = (_boot_rows(frame, where, boot)
-                                    for frame, where in zip(tables, positions, strict=True))
-        if len(tasks) and tasks["pid"].hasnans:
-            # A task line whose pid was beyond any pid's range (garbled) names no task the rules
-            # can follow; its row stays in the table with ``corrupted`` saying why.
-            tasks = tasks[tasks["pid"].notna()]
+    for at, machine, boot, (snapshots, tasks, events) in view_positions(capture, chosen, by_boot):
         yield at, HostView(
             host=machine[0],
             capture=capture,
-            snapshots=snapshots,
-            tasks=tasks,
-            events=events,
+            snapshots=rows_at(capture.snapshots, snapshots),
+            tasks=followed_tasks(rows_at(capture.tasks, tasks)),
+            events=rows_at(capture.events, events),
             boot=boot,
             capture_memo=shared,
         )

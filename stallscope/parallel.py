@@ -457,11 +457,16 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
     child = context.Process(target=_send_findings, args=(capture, theirs, sender), daemon=True)
     child.start()
     sender.close()
-    found = findings_by_machine(capture, range(0, views, 2))
     try:
-        found.update(receiver.recv())
-    except (EOFError, OSError):
-        found.update(findings_by_machine(capture, theirs))  # the child died: do its share here
+        found = findings_by_machine(capture, range(0, views, 2))
+        try:
+            found.update(receiver.recv())
+        except (EOFError, OSError):
+            found.update(findings_by_machine(capture, theirs))  # the child died: do its share here
+    except BaseException:
+        # Ctrl-C, SIGTERM or an error here: the child's share is not waited for.
+        child.terminate()
+        raise
     finally:
         receiver.close()
         child.join()
@@ -469,6 +474,7 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
 
 
 def _send_findings(capture: Capture, chosen: range, sender: Connection) -> None:
+    _worker_signals()  # the parent stops it (a Ctrl-C reaches the whole process group)
     sender.send(findings_by_machine(capture, chosen))
     sender.close()
 

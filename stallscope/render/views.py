@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stallscope.capture.model import Capture
-from stallscope.diagnose import iter_host_views, view_keys
+from stallscope.diagnose import Positions, followed_tasks, rows_at, view_keys, view_positions
 from stallscope.rules.base import Finding
 
 
@@ -23,12 +23,22 @@ class ReportView:
     boot: int | None
     boots: int  # how many boots its machine has
     sources: list[str]
-    capture: Capture
+    whole: Capture  # the capture the view is part of
+    rows: Positions  # where its snapshots, tasks and events are in the whole capture's tables
     findings: list[Finding] = field(default_factory=list)
 
     @property
     def title(self) -> str:
         return self.name + (f" · boot {self.boot} of {self.boots}" if self.boots > 1 else "")
+
+    @property
+    def capture(self) -> Capture:
+        """The capture cut to this machine's boot, made each time it is asked for (a renderer
+        takes it once per part): a capture of thousands of boots keeps only row positions."""
+        snapshots, tasks, events = (rows_at(frame, at) for frame, at in
+                                    zip((self.whole.snapshots, self.whole.tasks, self.whole.events), self.rows,
+                                        strict=True))
+        return _cut(self.whole, snapshots, followed_tasks(tasks), events, self.sources)
 
 
 def place(finding: Finding, views: int, boots: int) -> str:
@@ -49,11 +59,14 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
     for machine, _boot in keys:
         boots[machine] = boots.get(machine, 0) + 1
     views: list[ReportView] = []
-    for (machine, boot), view in zip(keys, iter_host_views(capture), strict=True):
+    tables = (capture.snapshots, capture.tasks, capture.events)
+    for _at, machine, boot, rows in view_positions(capture):
         sources: list[str] = list(machine[1] or ())
-        for frame in (view.snapshots, view.tasks, view.events):
-            if len(frame):
-                sources += [str(s) for s in frame["source"].dropna().unique() if str(s) not in sources]
+        for frame, at in zip(tables, rows, strict=True):
+            part = rows_at(frame, at)
+            column = (followed_tasks(part) if frame is capture.tasks else part)["source"] if len(part) else None
+            if column is not None and len(column):
+                sources += [str(s) for s in column.dropna().unique() if str(s) not in sources]
         host = machine[0]
         views.append(ReportView(
             name=host if host is not None else (sources[0] if sources else "(no input)"),
@@ -61,7 +74,8 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
             boot=boot,
             boots=boots[machine],
             sources=sources,
-            capture=_cut(capture, view.snapshots, view.tasks, view.events, sources),
+            whole=capture,
+            rows=rows,
         ))
     for finding in findings:
         chosen = _view_of(finding, views)

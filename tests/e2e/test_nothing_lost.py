@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 import stallscope
-from conftest import DATA
+from conftest import DATA, ROOT
 from stallscope import export as exporter
 from stallscope.cli import app
 from stallscope.watch import LiveCapture, Watcher
@@ -268,3 +268,30 @@ def test_watch_says_when_a_finding_is_superseded() -> None:
     gone = [f for f in fired if f.finding.rule == "oom-plateau" and f.event == "superseded"]
     assert gone and gone[0].by is not None
     assert json.loads(gone[0].json_line())["superseded_by"]["rule"] == gone[0].by.rule
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
+                                                   (signal.SIGINT, 130, "interrupted")])
+def test_signal_during_forked_rules_gives_one_line(sig: int, code: int, word: str, tmp_path: Path) -> None:
+    """A capture of many boots (bench's serial family, made of the real logs of tests/data) has its
+    rules shared with a forked process: a Ctrl-C to the process group or a SIGTERM then still gives
+    one line and the shell's code, and leaves no process behind."""
+    log = tmp_path / "serial.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "8M", str(log), "--seed", "5"],
+                   check=True, capture_output=True)
+    # 8 MB is read in this process (no pieces): its only child is the one the rules fork.
+    proc = subprocess.Popen([*STALLSCOPE, "analyze", "-j", "2", "--format", "json", str(log)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    forked = _children(proc.pid)
+    assert forked, "the rules were not shared with a forked process"
+    os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert err.decode().splitlines() == [f"stallscope: {word} (exit {code})"]
+    time.sleep(0.5)
+    assert not [p for p in forked if os.path.exists(f"/proc/{p}")
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]
