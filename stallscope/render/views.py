@@ -59,14 +59,17 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
     for machine, _boot in keys:
         boots[machine] = boots.get(machine, 0) + 1
     views: list[ReportView] = []
-    tables = (capture.snapshots, capture.tasks, capture.events)
+    # Only the columns the sources are read from: a view's rows are not copied here.
+    tables = [frame[["source", "pid"] if frame is capture.tasks else ["source"]] if len(frame) else None
+              for frame in (capture.snapshots, capture.tasks, capture.events)]
     for _at, machine, boot, rows in view_positions(capture):
         sources: list[str] = list(machine[1] or ())
-        for frame, at in zip(tables, rows, strict=True):
-            part = rows_at(frame, at)
-            column = (followed_tasks(part) if frame is capture.tasks else part)["source"] if len(part) else None
-            if column is not None and len(column):
-                sources += [str(s) for s in column.dropna().unique() if str(s) not in sources]
+        for table, at in zip(tables, rows, strict=True):
+            if table is None:
+                continue
+            part = rows_at(table, at)
+            column = (followed_tasks(part) if "pid" in part.columns else part)["source"]
+            sources += [str(s) for s in column.dropna().unique() if str(s) not in sources]
         host = machine[0]
         views.append(ReportView(
             name=host if host is not None else (sources[0] if sources else "(no input)"),
