@@ -211,20 +211,25 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
                                                    (signal.SIGINT, 130, "interrupted")])
 def test_signal_stops_workers_with_one_line(sig: int, code: int, word: str, tmp_path: Path) -> None:
-    log = _big_log(tmp_path)
+    _signal_once_children_run(_big_log(tmp_path), sig, code, word, "no worker processes started")
+
+
+def _signal_once_children_run(log: Path, sig: int, code: int, word: str, no_child: str) -> None:
+    """``analyze -j 2 log``, signalled once it has a child process (SIGINT to its process group, as
+    a terminal's Ctrl-C; SIGTERM to it alone): one line, the shell's code, no child left running."""
     proc = subprocess.Popen([*STALLSCOPE, "analyze", "-j", "2", "--format", "json", str(log)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not _children(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    workers = _children(proc.pid)
-    assert workers, "no worker processes started"
+    deadline = time.monotonic() + 90
+    while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = _children(proc.pid)
+    assert children, no_child
     os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code
     assert err.decode().splitlines() == [f"stallscope: {word} (exit {code})"]
     time.sleep(0.5)
-    alive = [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in Path(f"/proc/{w}/stat").read_text()
+    alive = [c for c in children if os.path.exists(f"/proc/{c}") and "Z" not in Path(f"/proc/{c}/stat").read_text()
              .split()[2]]
     assert alive == []
 
@@ -281,17 +286,4 @@ def test_signal_during_forked_rules_gives_one_line(sig: int, code: int, word: st
     subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "8M", str(log), "--seed", "5"],
                    check=True, capture_output=True)
     # 8 MB is read in this process (no pieces): its only child is the one the rules fork.
-    proc = subprocess.Popen([*STALLSCOPE, "analyze", "-j", "2", "--format", "json", str(log)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    forked = _children(proc.pid)
-    assert forked, "the rules were not shared with a forked process"
-    os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == code
-    assert err.decode().splitlines() == [f"stallscope: {word} (exit {code})"]
-    time.sleep(0.5)
-    assert not [p for p in forked if os.path.exists(f"/proc/{p}")
-                and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]
+    _signal_once_children_run(log, sig, code, word, "the rules were not shared with a forked process")
