@@ -169,10 +169,10 @@ def iter_host_views(capture: Capture, chosen: Container[int] | None = None,
         yield view
 
 
-def _numbered_views(capture: Capture, chosen: Container[int] | None,
-                    by_boot: bool = True) -> Iterator[tuple[int, HostView]]:
+def _numbered_views(capture: Capture, chosen: Container[int] | None, by_boot: bool = True,
+                    shared: dict[str, object] | None = None) -> Iterator[tuple[int, HostView]]:
     # One memo for all views: what the rules derive from the whole capture is derived once.
-    shared: dict[str, object] = {}
+    shared = {} if shared is None else shared
     for at, machine, boot, (snapshots, tasks, events) in view_positions(capture, chosen, by_boot):
         yield at, HostView(
             host=machine[0],
@@ -181,6 +181,7 @@ def _numbered_views(capture: Capture, chosen: Container[int] | None,
             tasks=followed_tasks(rows_at(capture.tasks, tasks)),
             events=rows_at(capture.events, events),
             boot=boot,
+            whole_boot=by_boot,
             capture_memo=shared,
         )
 
@@ -190,11 +191,13 @@ def host_views(capture: Capture, by_boot: bool = True) -> list[HostView]:
     return list(iter_host_views(capture, by_boot=by_boot))
 
 
-def findings_by_machine(capture: Capture, chosen: Container[int] | None = None) -> dict[int, list[Finding]]:
+def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
+                        shared: dict[str, object] | None = None) -> dict[int, list[Finding]]:
     """The findings of every machine and boot (or of the ``chosen`` positions of
-    :func:`view_keys`), by that position, in rule order: not ranked."""
+    :func:`view_keys`), by that position, in rule order: not ranked. ``shared`` holds what the
+    rules derive from the whole capture (see ``HostView.capture_memo``), kept across calls."""
     found: dict[int, list[Finding]] = {}
-    for at, view in _numbered_views(capture, chosen):
+    for at, view in _numbered_views(capture, chosen, shared=shared):
         mine = found[at] = []
         for rule in ALL_RULES:
             for finding in rule.check(view):

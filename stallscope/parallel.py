@@ -451,18 +451,22 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
     if views < FORK_RULES_VIEWS or "fork" not in multiprocessing.get_all_start_methods():
         return diagnose(capture)
     theirs = range(1, views, 2)
+    # The first view before the fork: what the rules derive from the whole capture (stack
+    # tables, gfp names, trajectories of every boot) is then derived once, not in each process.
+    shared: dict[str, object] = {}
+    found = findings_by_machine(capture, (0,), shared)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     # With fork nothing is pickled on the way in: the child sees this process's capture.
-    child = context.Process(target=_send_findings, args=(capture, theirs, sender), daemon=True)
+    child = context.Process(target=_send_findings, args=(capture, theirs, sender, shared), daemon=True)
     child.start()
     sender.close()
     try:
-        found = findings_by_machine(capture, range(0, views, 2))
+        found.update(findings_by_machine(capture, range(2, views, 2), shared))
         try:
             found.update(receiver.recv())
         except (EOFError, OSError):
-            found.update(findings_by_machine(capture, theirs))  # the child died: do its share here
+            found.update(findings_by_machine(capture, theirs, shared))  # the child died: do its share here
     except BaseException:
         # Ctrl-C, SIGTERM or an error here: the child's share is not waited for.
         child.terminate()
@@ -473,9 +477,9 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
     return ranked(found)
 
 
-def _send_findings(capture: Capture, chosen: range, sender: Connection) -> None:
+def _send_findings(capture: Capture, chosen: range, sender: Connection, shared: dict[str, object]) -> None:
     _worker_signals()  # the parent stops it (a Ctrl-C reaches the whole process group)
-    sender.send(findings_by_machine(capture, chosen))
+    sender.send(findings_by_machine(capture, chosen, shared))
     sender.close()
 
 

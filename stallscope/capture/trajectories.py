@@ -131,17 +131,20 @@ def comm_starts_with(tasks: pd.DataFrame, prefix: str) -> np.ndarray:
 
 # Kept beside _grouped (the groupby, also the path for other column types): 2.46x on the 250,000
 # task rows of the excerpts family, 2.7% of its analyze (bench/pairs.py, bench/README.md).
-def trajectories_of(tasks: pd.DataFrame) -> pd.DataFrame:
+def trajectories_of(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per task (host, pid, comm) of ``tasks``, classified; with ``within`` (per row, a
+    number of the part it belongs to, such as its machine and boot), one row per task of each
+    part: the trajectories of every part at once, as if each part's rows were given alone."""
     if not len(tasks):
         return pd.DataFrame(columns=COLUMNS)
     if not _plain(tasks):
-        return _grouped(tasks)
+        return _grouped(tasks, within)
     # The groupby's aggregations, for all groups at once with numpy: on a long capture the
     # pandas machinery for 17 aggregations over three keys costs several times the arithmetic.
-    groups = _Groups(_task_numbers(tasks))
-    out = _keys(tasks, groups.order[groups.starts])
+    groups = _Groups(_task_numbers(tasks, within))
+    out = _keys(tasks, groups.order[groups.starts], within)
     if out is None:
-        return _grouped(tasks)
+        return _grouped(tasks, within)
     index = tasks.index.to_numpy()
     out["observations"] = groups.sizes
     out["first_task"] = index[groups.order[groups.starts]]
@@ -197,14 +200,15 @@ class _Groups:
         return counted[self.stops] - counted[self.starts]  # type: ignore[no-any-return]
 
 
-def _grouped(tasks: pd.DataFrame) -> pd.DataFrame:
+def _grouped(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd.DataFrame:
     """:func:`trajectories_of` by pandas' groupby, for task tables of other column types."""
     rows = tasks[_READ].copy()
     rows["host"] = rows["host"].astype(object).where(rows["host"].notna(), None)
     rows["comm"] = comm_text(rows)
     rows["task"] = rows.index
+    rows["within"] = 0 if within is None else within
     # A pid reused by another program is another task: comm is part of the key.
-    grouped = rows.groupby(["host", "pid", "comm"], sort=False, dropna=False, observed=True)
+    grouped = rows.groupby(["within", "host", "pid", "comm"], sort=False, dropna=False, observed=True)
     out = grouped.agg(
         observations=("task", "size"),
         first_task=("task", "first"),
@@ -223,7 +227,7 @@ def _grouped(tasks: pd.DataFrame) -> pd.DataFrame:
         victim=("victim", "any"),
         exiting=("exiting", "any"),
         uninterruptible=("uninterruptible", "any"),
-    ).reset_index()
+    ).reset_index().drop(columns="within")
     # Group numbers in the order of the aggregation (first appearance): what a Python function
     # per group would compute, computed for all groups at once.
     group = grouped.ngroup().to_numpy(dtype="int64")
@@ -233,6 +237,9 @@ def _grouped(tasks: pd.DataFrame) -> pd.DataFrame:
 
 def _finish(out: pd.DataFrame, changes: np.ndarray, allocating: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
     """The columns computed from the aggregated ones, then the classification."""
+    # One type whatever the hosts (pandas infers float for a key of missing values only): the
+    # trajectories of each boot alike whether derived alone or with the capture's other boots.
+    out["host"] = out["host"].astype(object).where(out["host"].notna(), None)
     out["seq_changes"] = _typed_like(changes, rows["seq"])
     out["allocating"] = _typed_like(allocating, rows["delay"])
     out["switches_delta"] = out["switches_last"] - out["switches_first"]
@@ -254,8 +261,9 @@ def _plain(tasks: pd.DataFrame) -> bool:
     )
 
 
-def _task_numbers(tasks: pd.DataFrame) -> np.ndarray:
-    """Per row, the number of its (host, pid, comm) in order of first appearance (missing is a value)."""
+def _task_numbers(tasks: pd.DataFrame, within: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the number of its (part, host, pid, comm) in order of first appearance (missing
+    is a value; the part is ``within``'s number, or one part for all rows)."""
     host = tasks["host"]
     hosts = host.cat.codes.to_numpy() if isinstance(host.dtype, pd.CategoricalDtype) else pd.factorize(host)[0]
     pid = pd.factorize(tasks["pid"])[0]
@@ -266,20 +274,23 @@ def _task_numbers(tasks: pd.DataFrame) -> np.ndarray:
         codes = np.append(names, -1).astype(np.int32)[comm.cat.codes.to_numpy()]
     else:
         codes = pd.factorize(comm_text(tasks))[0]
-    return group_numbers(hosts, pid, codes)
+    if within is None:
+        return group_numbers(hosts, pid, codes)
+    return group_numbers(pd.factorize(within)[0], hosts, pid, codes)
 
 
-def _keys(tasks: pd.DataFrame, firsts: np.ndarray) -> pd.DataFrame | None:
+def _keys(tasks: pd.DataFrame, firsts: np.ndarray, within: np.ndarray | None = None) -> pd.DataFrame | None:
     """The host, pid and comm columns as the groupby gives them, from each group's first row.
 
     None when those rows do not make one group each (names that read alike).
     """
     rows = tasks[["host", "pid", "comm"]].iloc[firsts]
-    rows = rows.assign(host=rows["host"].astype(object).where(rows["host"].notna(), None), comm=comm_text(rows))
-    keys = rows.groupby(["host", "pid", "comm"], sort=False, dropna=False, observed=True).size()
+    rows = rows.assign(host=rows["host"].astype(object).where(rows["host"].notna(), None), comm=comm_text(rows),
+                       within=0 if within is None else within[firsts])
+    keys = rows.groupby(["within", "host", "pid", "comm"], sort=False, dropna=False, observed=True).size()
     if len(keys) != len(firsts):
         return None
-    return keys.index.to_frame(index=False)
+    return keys.index.to_frame(index=False).drop(columns="within")
 
 
 def _at(column: pd.Series, rows: np.ndarray) -> object:

@@ -102,6 +102,10 @@ class HostView:
     events: pd.DataFrame
     # Which boot of the machine these rows are (see stallscope.capture.boots); None: not numbered.
     boot: int | None = None
+    # Whether the rows are all the rows of one machine's boot (or of one machine, when the
+    # capture numbers no boots), as stallscope.diagnose cuts them: then what is derived per boot
+    # may be derived for every boot of the capture at once (see ``of_capture``) and looked up.
+    whole_boot: bool = False
     capture_memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
     memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 

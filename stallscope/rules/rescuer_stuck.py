@@ -78,18 +78,19 @@ def check(view: HostView) -> list[Finding]:
     tasks = latest_tasks(view)
     if not len(tasks):
         return []
+    # A rescuer with no allocation in progress has nothing to be stuck on: only tasks in the
+    # allocator (a delay, and not idle without seq and gfp) are asked whether they are rescuers.
+    idle = (tasks["state"].astype(object) == "I") & tasks["seq"].isna() & tasks["gfp"].isna()
+    allocating = tasks.index[(tasks["delay"].notna() & ~idle).to_numpy(dtype=bool, na_value=False)]
+    if not len(allocating):
+        return []
     dump = _dump_rescuers(view) if len(view.events) else {}
     gfp = gfp_names_of(view)
     stuck: list[tuple[int, str]] = []
-    for task in tasks.index:
+    for task in allocating:
         how = rescuer_evidence(view, int(task), dump)
-        if how is None:
-            continue
-        row = {c: view.cell("tasks", task, c) for c in ("state", "seq", "gfp", "delay")}
-        idle = str(row["state"]) == "I" and pd.isna(row["seq"]) and pd.isna(row["gfp"])
-        if idle or pd.isna(row["delay"]):
-            continue  # a rescuer with no allocation in progress has nothing to be stuck on
-        stuck.append((int(task), how))
+        if how is not None:
+            stuck.append((int(task), how))
     kthreadd = _stalled_kthreadd(view) if stuck else None
     return [_finding(view, task, how, gfp, dump, kthreadd) for task, how in stuck]
 

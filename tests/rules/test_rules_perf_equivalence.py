@@ -130,3 +130,29 @@ def test_views_of_one_diagnosis_share_what_is_derived_from_the_capture() -> None
     assert all(v.capture_memo is first[0].capture_memo for v in first)
     assert first[0].capture_memo is not again[0].capture_memo
     assert [f.as_dict() for f in diagnose(capture)] == [f.as_dict() for f in diagnose(capture)]
+
+
+def test_trajectories_of_every_boot_at_once_are_each_boots_own(tmp_path: Path) -> None:
+    """The rules read a boot's trajectories from those of every boot of the capture, derived at
+    once (pandas' fixed costs per boot were most of their time on a capture of hundreds of boots):
+    each boot's are those of its own rows alone, as the plain computation gives them."""
+    from stallscope.rules.common.task_facts import trajectories_view
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    # Logs whose tasks are listed in several reports (trajectories of more than one observation).
+    early = (data / "lkml" / "2015-12-05_oom-reaper-trap-oom-write-early-format.log").read_text()
+    first = (data / "lkml" / "2015-10-10_first-watchdog-sync4-grep.log").read_text()
+    # A serial console of a machine that hung and was rebooted twice (timestamps restart), and a
+    # second machine's file: pids and comms recur across boots and machines.
+    (tmp_path / "console.log").write_text(early + first + early)
+    (tmp_path / "other.log").write_text(first)
+    capture = load(str(tmp_path / "console.log"), str(tmp_path / "other.log"))
+    views = host_views(capture)
+    shared_machine = [v for v in views if v.whole_boot and 0 < len(v.tasks) < len(capture.tasks)]
+    assert len(shared_machine) >= 3  # the path under test is taken
+    for view in views:
+        alone = trajectories_of(view.tasks)
+        if not len(alone):
+            continue
+        pd.testing.assert_frame_equal(trajectories_view(view), alone)
+    assert any((trajectories_view(v)["observations"] > 1).any() for v in shared_machine)

@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
+from stallscope.capture.machines import machine_labels, source_families
+from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
 from stallscope.capture.stacks import NO_WAIT_SITE, WaitSite, guilty_frame, wait_site
-from stallscope.capture.trajectories import comm_ranks, trajectories_of
+from stallscope.capture.trajectories import comm_ranks, group_numbers, trajectories_of
 from stallscope.rules.base import Evidence, HostView, TaskRef, task_position
 
 
@@ -136,7 +138,33 @@ def report_gfp_names(view: HostView, source: object, mask: object) -> Decoded | 
 
 
 def trajectories_view(view: HostView) -> pd.DataFrame:
-    return view.of_view("trajectories", lambda v: trajectories_of(v.tasks))
+    return view.of_view("trajectories", _view_trajectories)
+
+
+def _view_trajectories(view: HostView) -> pd.DataFrame:
+    if not view.whole_boot or not len(view.tasks) or len(view.tasks) == len(view.capture.tasks):
+        return trajectories_of(view.tasks)
+    # A capture of hundreds of boots: the trajectories of all of them at once, then this boot's.
+    # Per boot, pandas' fixed costs were most of the time of the rules that read trajectories.
+    parts, part_of_task = view.of_capture("trajectories by boot", trajectories_by_boot)
+    return parts[int(part_of_task[task_position(view.capture, int(view.tasks.index[0]))])]
+
+
+def trajectories_by_boot(capture: Capture) -> tuple[dict[int, pd.DataFrame], np.ndarray]:
+    """The trajectories of each machine's boot (numbered), and each task row's number."""
+    tasks = capture.tasks
+    part = pd.factorize(machine_labels(tasks, source_families(capture)))[0]
+    if "boot" in tasks.columns:
+        part = group_numbers(part, pd.factorize(tasks["boot"])[0])
+    # The task rows a view holds (stallscope.diagnose.followed_tasks): those naming a pid.
+    followed = tasks["pid"].notna().to_numpy(dtype=bool, na_value=False)
+    table = trajectories_of(tasks[followed], within=part[followed])
+    owner = part[tasks.index.get_indexer(table["first_task"].to_numpy(dtype="int64"))]
+    order = np.argsort(owner, kind="stable")  # stable: each boot's rows keep their order
+    cuts = np.flatnonzero(np.diff(owner[order])) + 1
+    parts = {int(owner[rows[0]]): table.iloc[rows].reset_index(drop=True)
+             for rows in np.split(order, cuts) if len(rows)}
+    return parts, part
 
 
 def is_kswapd(comm: object) -> bool:
