@@ -127,6 +127,8 @@ class KeyInfo:
     code: int = 0
     # A MemAlloc task line's table values from its digit runs (see capture.task_values).
     task_values_of: TaskValuesOf | None = None
+    # 1: a line the fast path takes that no grammar understands (see BulkReader.feed).
+    unknown: int = 0
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -156,6 +158,8 @@ def _line_class(kind: str | None) -> int:
 
 
 _CODE_OF = attrgetter("code")
+_UNKNOWN_OF = attrgetter("unknown")
+_UNKNOWN_RUN = re.compile(b"\x01{2,}")
 _HOST_CUT = attrgetter("host_cut")
 # The code byte of a line the fast path does not model (see _LineCodes, which never gives it out).
 _SLOW_CODE = 255
@@ -313,7 +317,7 @@ class BulkReader:
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
-                       self.codes.code(cls, cut_id), task_values_of)
+                       self.codes.code(cls, cut_id), task_values_of, int(template is None))
 
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
@@ -345,6 +349,8 @@ class BulkReader:
             # A blank line among lines with a host belongs to the host before it: the line reader
             # knows which.
             codes = bytes(_SLOW_CODE if info is _BLANK else info.code for info in infos)  # type: ignore[union-attr]
+        if 1 in (unknown := bytes(map(_UNKNOWN_OF, infos))):
+            codes = _newline_cut(lines, infos, codes, unknown)
         # The last line is read as if the fast path did not model it (see above).
         marked = codes[:-1] + bytes((_SLOW_CODE,))
         start = 0
@@ -723,6 +729,23 @@ class BulkReader:
         at = run.index(opener) if opener is not None else 0
         self._hand_over(lines, infos, base, stream, frames, infos[body_lines[0]].restart, opener,
                         run[at - 1] if at else None, run[-1], where)
+
+
+def _newline_cut(lines: list[bytes], infos: list[KeyInfo | None], codes: bytes, unknown: bytes) -> bytes:
+    """``codes`` with the lines the record reader may join marked slow: two lines in a row of the
+    same time and host that no grammar understands may be one message cut by a newline printed
+    inside it (RecordReader.same_message), which only the reader joins. Runs of such lines are
+    found in C; only their neighbours' timestamps are compared here."""
+    marked: bytearray | None = None
+    for run in _UNKNOWN_RUN.finditer(unknown):
+        for at in range(run.start() + 1, run.end()):
+            before, info = infos[at - 1], infos[at]
+            line, previous = lines[at], lines[at - 1]
+            if (previous[before.ts_cut] == line[info.ts_cut]  # type: ignore[union-attr]
+                    and previous[before.host_cut] == line[info.host_cut]):  # type: ignore[union-attr]
+                marked = marked if marked is not None else bytearray(codes)
+                marked[at - 1] = marked[at] = _SLOW_CODE
+    return codes if marked is None else bytes(marked)
 
 
 def _compiled(cache: dict[int, tuple[Template, C | None]], template: Template,

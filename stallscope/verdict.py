@@ -77,11 +77,10 @@ def _paragraph(capture: Capture, tasks: _TaskFacts, host: str | None, ranked: li
         chain = "; ".join(f"{_sentence(f.title)}{_cite(capture, f, 2)}" for f in rest)
         sentences.append(f"Supporting evidence: {chain}.")
     sentences += _trajectory_sentences(tasks, host)
-    step = BY_ID[top.rule].NEXT_STEPS
-    if step is None:
-        sentences.append(f"Next, given {_first_line(top)}, check {GENERIC_NEXT}.")
-    else:
-        sentences.append(f"Next, given {_first_line(top)}, check {step}; then {GENERIC_NEXT}.")
+    rule = BY_ID[top.rule]
+    steps = [s for s in (rule.NEXT_STEPS, GENERIC_NEXT if rule.ABOUT_MEMORY else None) if s]
+    if steps:
+        sentences.append(f"Next, given {_first_line(top)}, check {'; then '.join(steps)}.")
     return " ".join(sentences)
 
 

@@ -75,6 +75,11 @@ Kernel crash reports (grammars/oops.lark, grammars/page.lark)
     detail; ``kernel_warning`` *trace*: cpu, pid, srcline, function; ``kernel_panic`` *trace*:
     reason (e.g. "System is deadlocked on memory", "hung_task: blocked tasks"); ``atomic_bug``
     *trace*: what, detail; ``bad_page`` *trace*: what (state | map), comm, pfn | pte
+Device failures (grammars/device.lark): lines that report one (a failure word, or an error level)
+    ``device_error`` (dev_printk): driver, device, netdev, message; ``ata_error``: ata, message;
+    ``block_error``: block_function, block_error, disk, rest; ``fs_error`` *trace*: fs_name,
+    fs_level, disk, rest | message; ``netdev_watchdog``: netdev, driver, message;
+    ``machine_check``: rest; ``drm_error``: function, module, rest; ``nfs_error``: server, message
 SysRq (grammars/sysrq.lark)
     ``sysrq``: action
 dump_stack header (grammars/dump_header.lark)

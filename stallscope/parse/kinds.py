@@ -87,6 +87,11 @@ KINDS: tuple[LineKind, ...] = (
     *_kinds("oops", REPORT_END, "oops_epilogue"),
     *_kinds("oops", REPORT_DETAIL, "oops_context"),
     *_kinds("page", REPORT_DETAIL, "page_dump"),
+    # Late: a driver's message reads like many things ("DRIVER DEVICE: ..."); the XFS report
+    # prints its trace (xfs_corruption_error) after the line.
+    *_kinds("device", EVENT, "device_error", "ata_error", "block_error"),
+    *_kinds("device", EVENT_WITH_TRACE, "fs_error"),
+    *_kinds("device", EVENT, "netdev_watchdog", "machine_check", "drm_error", "nfs_error"),
     *_kinds("task_state", TASK_STATE, "task_state_old"),
     *_kinds("call_trace", STACK_WORDS, "stack_words"),
 )

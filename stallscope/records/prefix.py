@@ -54,6 +54,26 @@ class Prefix(NamedTuple):
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
                                       "Oct", "Nov", "Dec"), 1)}
+# dmesg -T prints strftime's "%a %b %e %H:%M:%S %Y" in the user's LC_TIME: "[Do Nov 17 11:59:20
+# 2022]" under de_DE. The month abbreviations of glibc's common locales (de, fr, es, it, pt, nl,
+# sv, pl, cs), lower-cased, each read as its month; the weekday is not needed.
+CTIME_MONTHS: dict[str, int] = {
+    **{m.lower(): i for m, i in MONTHS.items()},
+    **{m: i for i, names in enumerate((
+        ("jan", "janv.", "ene", "gen", "sty", "led"),
+        ("feb", "févr.", "fev", "lut", "úno"),
+        ("mär", "mar", "mars", "mrt", "bře"),
+        ("apr", "avr.", "abr", "kwi", "dub"),
+        ("mai", "may", "mag", "mei", "maj", "kvě"),
+        ("jun", "juin", "giu", "cze", "čen"),
+        ("jul", "juil.", "lug", "lip", "čec"),
+        ("aug", "août", "ago", "sie", "srp"),
+        ("sep", "sept.", "set", "wrz", "zář"),
+        ("okt", "oct.", "oct", "ott", "out", "paź", "říj"),
+        ("nov", "nov.", "lis"),
+        ("dez", "déc.", "dic", "dec", "gru", "pro"),
+    ), 1) for m in names},
+}
 LEVEL_NAMES = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3, "warn": 4, "warning": 4,
                "notice": 5, "info": 6, "debug": 7}
 
@@ -167,8 +187,8 @@ def _dmesg_x(m: re.Match[str]) -> Prefix:
 
 
 def _dmesg_t(m: re.Match[str]) -> Prefix:
-    _dow, mon, day, clock, year = m["ctime"].split()
-    return Prefix("dmesg-T", m.end(), wall=f"{year}-{MONTHS[mon]:02d}-{int(day):02d}T{clock}")
+    month = CTIME_MONTHS[m["mon"].lower()]
+    return Prefix("dmesg-T", m.end(), wall=f"{m['year']}-{month:02d}-{int(m['day']):02d}T{m['clock']}")
 
 
 def _dmesg_iso(m: re.Match[str]) -> Prefix:
@@ -251,6 +271,8 @@ _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _LEVEL_TAG = r"<(?:[a-z]+\.)?[a-z]+>"
 # A month as syslog and ctime print it: only real names, so that "Nor 26" is not a date.
 _MONTH = f"(?:{'|'.join(MONTH_NAMES)})"
+# dmesg -T's month in any locale CTIME_MONTHS knows, longest first ("mars" before "mar").
+_CTIME_MONTH = "(?i:" + "|".join(re.escape(m) for m in sorted(CTIME_MONTHS, key=len, reverse=True)) + ")"
 _ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
 
 _KERNEL_TAG = r"kernel(?:\[\d+\])?: "
@@ -269,7 +291,8 @@ STYLES: tuple[Style, ...] = (
     Style("journal-short-delta", "[", re.compile(
         r"\[\s*(?P<ts>\d+\.\d+)(?: <\s*-?\d+\.\d+ >|\s+)\] (?P<host>\S+) (?:kernel: )?"), _short_delta),
     Style("dmesg-T", "[", re.compile(
-        rf"\[(?P<ctime>[A-Z][a-z]{{2}} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}})\] ?"), _dmesg_t),
+        rf"\[(?P<ctime>[^\W\d_]{{2,4}}\.? +(?P<mon>{_CTIME_MONTH}) +(?P<day>\d\d?) (?P<clock>\d\d:\d\d:\d\d) "
+        rf"(?P<year>\d{{4}}))\] ?"), _dmesg_t),
     # dmesg -e / --time-format reltime: "[Dec 3 09:12]" or "[Dec13 09:12]" when the minute changes,
     # else "[  +0.000707]" (or "[  -0.725484]" after a record printed out of order).
     Style("dmesg-relative", "[", re.compile(

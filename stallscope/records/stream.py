@@ -94,6 +94,11 @@ def _also(record: Record, why: str) -> Record:
     return record._replace(corrupted=why if known is None else f"{known}; {why}")
 
 
+# A line that opens as messages do ("usb 1-5: ...", "ACPI: ...", "nvme nvme0: ..."): a message of
+# its own, never the rest of the one before it, however the two would read together.
+_OWN_MESSAGE = re.compile(r"(?:[\w.-]+ )?[\w.:-]+: ")
+
+
 def _joins(head: str, pieces: list[str]) -> Iterator[str]:
     """The ways a line broken into ``head`` and ``pieces`` may have read: broken at a blank (which
     the break swallowed or kept), or inside a word or a frame ("isolat" / "ed(anon)"); at a blank
@@ -186,6 +191,7 @@ class RecordReader:
                 or pending.corrupted is not None or record.corrupted is not None
                 or not pending.body.strip() or not record.body.strip()
                 or len(pending.body) + len(record.body) > _MAX_JOINED
+                or _OWN_MESSAGE.match(record.body.lstrip()) is not None
                 or self.kind(pending.body) is not None or self.kind(record.body) is not None):
             return False
         for joined in _joins(pending.body, [record.body]):

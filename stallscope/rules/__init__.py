@@ -10,6 +10,8 @@ A rule module carries everything about its rule:
 - ``SEVERITY``: the severities it gives (documentation);
 - ``SUMMARY``: one sentence on when it fires (the README's rule table shows it);
 - ``NEXT_STEPS``: what to check next when it is the top finding (or None);
+- ``ABOUT_MEMORY``: whether its findings are about memory (the verdict's next steps then go on to
+  Mem-Info, the workqueue dump and the tasks' seq/switches; a failing disk or an oops they do not);
 - ``check(view) -> list[Finding]``.
 
 Adding a rule is adding a module here and its fixtures under tests/data/rules/RULE/: nothing else
@@ -25,7 +27,7 @@ from types import ModuleType
 from stallscope.rules.base import Rule
 
 _NOT_RULES = frozenset({"base", "common"})
-_REQUIRED = ("RULE", "RANK", "SEVERITY", "SUMMARY", "NEXT_STEPS", "check")
+_REQUIRED = ("RULE", "RANK", "SEVERITY", "SUMMARY", "NEXT_STEPS", "ABOUT_MEMORY", "check")
 
 
 def _discover() -> tuple[Rule, ...]:

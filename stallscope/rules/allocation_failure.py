@@ -25,6 +25,8 @@ SUMMARY = (
     "that made it; an order-9+ __GFP_NORETRY or khugepaged request is called background noise (info)."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 
 def check(view: HostView) -> list[Finding]:

@@ -183,5 +183,6 @@ class Rule(Protocol):
     SEVERITY: str
     SUMMARY: str
     NEXT_STEPS: str | None
+    ABOUT_MEMORY: bool
 
     def check(self, view: HostView) -> list[Finding]: ...

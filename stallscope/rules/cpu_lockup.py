@@ -19,6 +19,8 @@ SUMMARY = (
     "A CPU stopped scheduling: a soft or hard lockup or an RCU stall."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 _KINDS = ("soft_lockup", "hard_lockup", "rcu_stall")
 _LABEL = {"soft_lockup": "soft lockup", "hard_lockup": "hard lockup", "rcu_stall": "RCU stall"}
 

@@ -40,6 +40,8 @@ NEXT_STEPS: str | None = (
     "the held locks (SysRq-d) for the filesystem lock's owner and the workqueue dump for stuck "
     "writeback or I/O-completion work"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 FS_PREFIXES = ("xfs_", "_xfs_", "__xfs_", "ext4_", "jbd2_", "btrfs_", "f2fs_", "nfs_", "ext3_",
                "journal_", "gfs2_", "ocfs2_")
 RESTRICTED = ("GFP_NOFS", "GFP_NOIO")

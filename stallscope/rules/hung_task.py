@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import hung_tasks, lock_blockers, oom_kills
+from stallscope.capture.events import hung_tasks, lock_blockers, of_kind, oom_kills, records
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.reports import DEVICE_KINDS, device_label
 from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
 
 RULE = "hung-task"
@@ -27,11 +29,16 @@ SUMMARY = (
     "where it waits."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # Kernel threads never belong to an OOM victim, so OOM kills are not context for them.
 _KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "xfs", "khungtaskd")
 
 _MAX_KILLS_NAMED = 4
+# How long before a hung task was last scheduled a device failure may have been printed and
+# still be named as what it waits for (a disk's error handling retries for minutes).
+_FAILURE_REACH = 600.0
 # Tasks named in the title of a finding for several hung tasks (all are in its task list).
 _MAX_NAMED = 5
 
@@ -92,16 +99,17 @@ def check(view: HostView) -> list[Finding]:
     hung["stack"] = pd.array(view.report_stacks(hung), dtype="Int64")
     blockers = lock_blockers(view.events)
     kills = oom_kills(view.events)
+    failures = of_kind(view.events, *DEVICE_KINDS)
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.
     groups: dict[object, list[_Hung]] = {}
     for (comm, pid), reports in hung.groupby(["comm", "pid"], sort=False):
-        found = _hung(view, str(comm), int(pid), reports, blockers, kills)
+        found = _hung(view, str(comm), int(pid), reports, blockers, kills, failures)
         groups.setdefault(found.site or (comm, pid), []).append(found)
     return [_finding(members) if len(members) > 1 else _single(members[0]) for members in groups.values()]
 
 
 def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: pd.DataFrame,
-          kills: pd.DataFrame) -> _Hung:
+          kills: pd.DataFrame, failures: pd.DataFrame) -> _Hung:
     first, last = reports.iloc[0], reports.iloc[-1]
     seconds = int(reports["seconds"].max())
     stacks = reports["stack"].dropna().tolist()
@@ -138,8 +146,32 @@ def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: 
         for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows():
             evidence.append(view.event_evidence(int(k["event"])))
             tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
+    failed = _failed_before(failures, first, last, since)
+    if failed:
+        labels = list(dict.fromkeys(device_label(row) for _, row in failed))
+        _, latest = failed[-1]
+        why.insert(0,
+            f"Before this report {' and '.join(labels[:3])} reported failures ({len(failed)} line(s), the last "
+            f"\"{latest['text']}\"): a task waiting for I/O, or for a lock held across I/O, on a device that "
+            "stopped answering hangs like this; check that device before memory (see device-error).")
+        evidence.append(view.event_evidence(int(failed[-1][0])))  # type: ignore[call-overload]
     return _Hung(comm, pid, seconds, len(reports), where, trace, site,
                  comm.startswith("kswapd") or correlated, why, evidence, tasks)
+
+
+def _failed_before(failures: pd.DataFrame, first: pd.Series, last: pd.Series,
+                   since: float | None) -> list[tuple[object, dict[str, object]]]:
+    """The device failures of the hung task's input printed before its last report, and (when the
+    log has kernel timestamps) at most _FAILURE_REACH seconds before it was last scheduled: an
+    I/O error at boot is no reason for a hang an hour later."""
+    if failures.empty:
+        return []
+    mine = failures[((failures["source"] == first["source"])
+                     & (failures["line"] < last["line"])).to_numpy(dtype=bool, na_value=False)]
+    if since is not None:
+        ts = mine["ts"].to_numpy(dtype="float64", na_value=np.nan)
+        mine = mine[np.isnan(ts) | (ts >= since - _FAILURE_REACH)]
+    return list(records(mine))
 
 
 def _site_key(site: WaitSite) -> str | None:

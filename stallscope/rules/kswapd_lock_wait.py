@@ -26,6 +26,8 @@ NEXT_STEPS: str | None = (
     "the held locks (SysRq-d) for the owner of the lock kswapd waits on, and whether that owner is "
     "itself allocating"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 
 def _wait(view: HostView, stack: int) -> WaitSite | None:

@@ -26,6 +26,8 @@ SUMMARY = (
     "Hung tasks and lockdep's held locks show who holds which lock and who waits; a cycle is a deadlock."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 _MAX_HOLDERS = 8
 

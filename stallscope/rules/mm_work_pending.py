@@ -37,6 +37,8 @@ NEXT_STEPS: str | None = (
     "the in-flight worker's trace (why it does not sleep or finish) and whether vmstat_update runs on "
     "its own WQ_MEM_RECLAIM workqueue in this kernel"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # The allocator's own per-CPU work, and what waits when it does not run.
 MM_WORK = {

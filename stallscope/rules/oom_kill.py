@@ -24,6 +24,8 @@ SUMMARY = (
     "of a memcg OOM), who invoked it, and whether by hand (SysRq-f, order=-1)."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 _NAMED = 10
 
 

@@ -27,6 +27,8 @@ SUMMARY = (
     "Tasks keep stalling while oom_count keeps rising: out_of_memory() is called but no memory is freed."
 )
 NEXT_STEPS: str | None = "whether a victim exists and exits (victim= and the dying tasks' traces)"
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # Event kinds (grammars/oom.lark) that mean a process was chosen or killed.
 KILL_KINDS = frozenset({"oom_kill_process", "oom_killed_process"})

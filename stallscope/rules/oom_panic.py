@@ -30,6 +30,8 @@ NEXT_STEPS: str | None = (
     "the task table of the OOM report (oom_score_adj -1000 everywhere means nothing was killable), "
     "vm.panic_on_oom, and what held the memory in Mem-Info"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # The boot thread: an OOM it invokes comes before user space, with no task to kill.
 _BOOT = ("swapper/", "init")

@@ -32,6 +32,8 @@ NEXT_STEPS: str | None = (
     "Mem-Info and the traces of the stalling tasks for where reclaim loops without reaching the OOM "
     "killer"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 
 def check(view: HostView) -> list[Finding]:

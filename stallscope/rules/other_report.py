@@ -13,6 +13,7 @@ import pandas as pd
 from stallscope.capture.events import field, of_kind, records
 from stallscope.capture.stacks import function_class, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.common.reports import DEVICE_KINDS, MEMORY_KINDS
 from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
 
 RULE = "other-report"
@@ -23,15 +24,19 @@ SUMMARY = (
     "The kernel reported something other than a memory stall (an oops, a BUG, a WARNING outside mm/, a "
     "panic that is not the OOM killer's): names the report and the function it happened in."
 )
-NEXT_STEPS: str | None = None
+NEXT_STEPS: str | None = "the report's call trace and the lines printed just before it"
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = False
 
 _REPORTS = ("oops", "atomic_bug", "bad_page", "kernel_warning", "kernel_panic")
 # Lines between two report headers of one report (an oops' BUG line, its Oops line, the panic).
 _SAME_REPORT = 80
 _MAX_REPORTS = 3
-# Kinds that say the log is about memory: then a report is "also" there, not "instead".
-_MEMORY_KINDS = ("oom_invoke", "oom_killed_process", "oom_no_killable", "warn_alloc_stall", "warn_alloc_failure",
-                 "vmalloc_failure", "slub_alloc_failure", "hung_task")
+# A device's failure printed next to a report's header is what the report is about: the message
+# of a WARNING comes before its "WARNING: CPU:" line on x86 ("NETDEV WATCHDOG: eth0 (r8169):
+# transmit queue 0 timed out"), after it where WARN() is no trap (32-bit ARM), and machine-check
+# lines come before the panic they cause. Lines before, lines after.
+_CAUSE_REACH = (3, 2)
 # Frames that raise or print a report, above the function it is about.
 _RAISING = frozenset({"__warn", "warn_slowpath_fmt", "warn_slowpath_null", "report_bug", "do_trap", "do_error_trap",
                       "die", "__die", "oops_end", "panic", "bug_handler", "call_timer_fn", "do_page_fault",
@@ -49,7 +54,7 @@ def check(view: HostView) -> list[Finding]:
     reports = reports[[_not_memory(row) for _, row in records(reports)]] if len(reports) else reports
     if reports.empty:
         return []
-    memory = len(view.snapshots) > 0 or not of_kind(events, *_MEMORY_KINDS).empty
+    memory = len(view.snapshots) > 0 or not of_kind(events, *MEMORY_KINDS).empty
     claimed = view.report_stacks(reports.assign(event=reports.index))
     groups: list[list[tuple[int, object, int | None]]] = []
     for (index, row), stack in zip(records(reports), claimed, strict=True):
@@ -81,21 +86,24 @@ def _not_memory(row: dict[str, object]) -> bool:
 def _finding(view: HostView, group: list[tuple[int, object, int | None]], memory: bool) -> Finding:
     first = group[0][0]
     header = view.event_evidence(first)
-    evidence = [header]
+    cause = _device_cause(view, first)
+    evidence = [header] if cause is None else [cause, header]
     function, frame = _where(view, group)
     evidence += [e for e in frame if e not in evidence]
     evidence += [view.event_evidence(index) for index, _, _ in group[1:3]]
     task = _task(view, first)
     what = header.text
     where = f" in {function}" if function and function not in what else ""
+    beside = f", with \"{cause.text}\"" if cause is not None else ""
     lead = "Also in this log, " if memory else "Not a memory-allocation stall: "
     return Finding(
         rule=RULE,
         severity=Severity.INFO,
-        title=f"{lead}{what}{where}",
+        title=f"{lead}{what}{where}{beside}",
         explanation=(
             f"The kernel printed \"{what}\"" + (f", in {function}" if function else "")
-            + (f", while {task.comm}({task.pid}) ran" if task else "") + ". "
+            + (f", while {task.comm}({task.pid}) ran" if task else "")
+            + (f", next to a device's report of a failure: \"{cause.text}\"" if cause is not None else "") + ". "
             + ("It is a report of its own, next to the memory findings; it is not a stall of the page allocator."
                if memory else
                "Nothing in this log is a memory-allocation stall: this report is what the kernel says happened. "
@@ -104,6 +112,22 @@ def _finding(view: HostView, group: list[tuple[int, object, int | None]], memory
         evidence=evidence,
         tasks=[task] if task else [],
     )
+
+
+def _device_cause(view: HostView, event: int) -> Evidence | None:
+    """The device failure (see device-error) printed within _CAUSE_REACH lines of a report's
+    header, in its input: the nearest one (the one before on a tie)."""
+    events = view.events
+    line = int(view.cell("events", event, "line"))
+    source = view.cell("events", event, "source")
+    near = of_kind(events, *DEVICE_KINDS)
+    before, after = _CAUSE_REACH
+    near = near[((near["source"] == source) & (near["line"] != line) & (near["line"] >= line - before)
+                 & (near["line"] <= line + after)).to_numpy(dtype=bool, na_value=False)]
+    if not len(near):
+        return None
+    distance = [(abs(int(at) - line), int(at) > line) for at in near["line"].tolist()]
+    return view.event_evidence(int(near.index[distance.index(min(distance))]))
 
 
 def _where(view: HostView, group: list[tuple[int, object, int | None]]) -> tuple[str | None, list[Evidence]]:

@@ -38,6 +38,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = (
     "Mem-Info (isolated and writeback pages) and what kswapd and the writeback workers are doing"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 MAX_CITED = 6
 
 # What each throttle means, by (wait, caller); None matches any caller.

@@ -40,6 +40,8 @@ NEXT_STEPS: str | None = (
     "the workqueue dump (MAYDAY, pending work of that workqueue) and whether kthreadd can still "
     "create workers"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 _RESCUER_IN_DUMP = re.compile(r"(\d+)\(RESCUER\)")
 COMM_LEN = 15  # task->comm holds 15 characters, so a long workqueue name is cut
 

@@ -44,6 +44,8 @@ NEXT_STEPS: str | None = (
     "who allocates below the watermarks (GFP_ATOMIC / __GFP_HIGH callers, PF_MEMALLOC tasks, OOM "
     "victims) and vm.min_free_kbytes"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # Zones kernel allocations cannot use: their watermarks do not protect the kernel's requests.
 _NOT_LOWMEM = frozenset({"HighMem", "Movable", "Device"})

@@ -20,6 +20,8 @@ SUMMARY = (
     "no progress between reports."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 _NAMED = 8
 _MAX_EVIDENCE = 12
 

@@ -23,6 +23,8 @@ SUMMARY = (
     "stalls keep ending): overloaded rather than livelocked."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 _NAMED = 8
 _MAX_EVIDENCE = 8
 

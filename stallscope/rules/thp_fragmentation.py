@@ -24,6 +24,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = (
     "the Mem-Info buddy lines and the THP defrag setting"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 COSTLY_ORDER = 3
 PLENTY = 4  # free memory at least this many times the request counts as "plenty"
 

@@ -33,6 +33,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = (
     "the held locks for the owner of the lock the victim sleeps on, and the oom_reaper messages"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 # Victims named in the title of a finding for several (all are in its task list).
 _MAX_NAMED = 5
 

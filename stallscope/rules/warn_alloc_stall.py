@@ -30,6 +30,8 @@ NEXT_STEPS: str | None = (
     "the Mem-Info printed with the stall (free against the min watermark, file against anonymous "
     "pages, swap) and whether kswapd was running"
 )
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # A task that could not allocate for a minute or more is not slow, it is stuck.
 CRITICAL_STALL_MS = 60_000

@@ -24,6 +24,8 @@ SUMMARY = (
     "more)."
 )
 NEXT_STEPS: str | None = None
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
 
 # The workqueue watchdog's default threshold: a pool hung this long is what it reports.
 HUNG_SECONDS = 30

@@ -135,6 +135,9 @@ def test_restyled_log_gives_the_same_capture(log: Path, style: str, tmp_path: Pa
     target = tmp_path / f"{log.stem}.{style}"
     restyle(log, target, render)
     plain = stallscope.load(str(log))
+    if not keeps_ts and plain.inputs[0].repaired.get("newline-joined"):
+        pytest.skip("a multi-line record joined back: restyled, its later lines are records of their own, "
+                    "which without printk's time cannot be told from new messages of the same second")
     other = stallscope.load(str(target))
     for name, frame in _tables(plain, keeps_ts).items():
         pd.testing.assert_frame_equal(_tables(other, keeps_ts)[name], frame, check_dtype=False,

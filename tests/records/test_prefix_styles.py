@@ -44,3 +44,14 @@ def test_real_line_reads_in_its_style(style: str) -> None:
 
 def test_every_style_has_a_real_line() -> None:
     assert {style.name for style in STYLES} == set(REAL_LINES) | NO_REAL_CAPTURE_YET
+
+
+def test_dmesg_t_in_the_users_locale() -> None:
+    """dmesg -T prints its clock with strftime in the user's LC_TIME: a German user's capture
+    ("[Do Nov 17 11:59:20 2022]") is read like an English one, with the same wall clock."""
+    name = "wild/2022-11-17_sata-link-reset-btrfs-transaction-hung.log"
+    line = (DATA / name).read_text(encoding="utf-8").splitlines()[0]
+    found = detect(line)
+    assert found is not None and found[0].name == "dmesg-T", line
+    assert found[1].wall == "2022-11-17T11:59:20"
+    assert line[found[1].end :] == "ata3: EH complete"
