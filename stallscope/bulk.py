@@ -44,7 +44,7 @@ from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, TRACE_BODY_KINDS
 from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
-from stallscope.records.stream import RSYSLOG_ESCAPE, RecordReader, records, rewrites
+from stallscope.records.stream import OWN_MESSAGE, RSYSLOG_ESCAPE, RecordReader, records, rewrites
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
 from stallscope.sources.reader import open_binary, utf8_stream
 
@@ -160,6 +160,9 @@ def _line_class(kind: str | None) -> int:
 _CODE_OF = attrgetter("code")
 _UNKNOWN_OF = attrgetter("unknown")
 _UNKNOWN_RUN = re.compile(b"\x01{2,}")
+# The reader's test of a line that opens as messages do (never the rest of the one before it),
+# on the bytes of an ASCII line's body: such pairs are not handed over.
+_OWN_MESSAGE = re.compile(rb"\s*" + OWN_MESSAGE.encode())
 _HOST_CUT = attrgetter("host_cut")
 # The code byte of a line the fast path does not model (see _LineCodes, which never gives it out).
 _SLOW_CODE = 255
@@ -742,7 +745,8 @@ def _newline_cut(lines: list[bytes], infos: list[KeyInfo | None], codes: bytes, 
             before, info = infos[at - 1], infos[at]
             line, previous = lines[at], lines[at - 1]
             if (previous[before.ts_cut] == line[info.ts_cut]  # type: ignore[union-attr]
-                    and previous[before.host_cut] == line[info.host_cut]):  # type: ignore[union-attr]
+                    and previous[before.host_cut] == line[info.host_cut]  # type: ignore[union-attr]
+                    and _OWN_MESSAGE.match(line, info.body_start) is None):  # type: ignore[union-attr]
                 marked = marked if marked is not None else bytearray(codes)
                 marked[at - 1] = marked[at] = _SLOW_CODE
     return codes if marked is None else bytes(marked)

@@ -96,7 +96,8 @@ def _also(record: Record, why: str) -> Record:
 
 # A line that opens as messages do ("usb 1-5: ...", "ACPI: ...", "nvme nvme0: ..."): a message of
 # its own, never the rest of the one before it, however the two would read together.
-_OWN_MESSAGE = re.compile(r"(?:[\w.-]+ )?[\w.:-]+: ")
+OWN_MESSAGE = r"(?:[\w.-]+ )?[\w.:-]+: "
+_OWN_MESSAGE = re.compile(OWN_MESSAGE)
 
 
 def _joins(head: str, pieces: list[str]) -> Iterator[str]:
