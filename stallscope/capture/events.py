@@ -162,12 +162,18 @@ def field(row: Row, name: str) -> str | None:
     return fields.get(name) if isinstance(fields, dict) else None
 
 
+# The range of the tables' integer columns: a number beyond it (a garbled or inflated field) is
+# unknown, as the capture's own columns keep it (missing, the line counted as corrupted).
+_INT64 = 1 << 63
+
+
 def int_field(row: Row, name: str) -> int | None:
     text = field(row, name)
     try:
-        return None if text is None else int(text)
+        value = None if text is None else int(text)
     except ValueError:
         return None
+    return value if value is None or -_INT64 <= value < _INT64 else None
 
 
 def ints(row: Row, name: str) -> list[int]:

@@ -241,7 +241,8 @@ def mmap_holders(view: HostView) -> tuple[list[MmapHolder], list[int]]:
         lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
         if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
             at = bisect_left(header_rows, index) - 1
-            if at >= 0:
+            # A header whose pid could not be read (beyond any pid's range) names no task.
+            if at >= 0 and not pd.isna(header_pids[at]):
                 holders.append((int(header_rows[at]), f"{header_comms[at]}/{header_pids[at]}", int(header_pids[at])))
     if not holders:
         return holders, []
