@@ -39,6 +39,7 @@ _MAX_KILLS_NAMED = 4
 # How long before a hung task was last scheduled a device failure may have been printed and
 # still be named as what it waits for (a disk's error handling retries for minutes).
 _FAILURE_REACH = 600.0
+_FAILURE_LINES = 500
 # Tasks named in the title of a finding for several hung tasks (all are in its task list).
 _MAX_NAMED = 5
 
@@ -161,17 +162,19 @@ def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: 
 
 def _failed_before(failures: pd.DataFrame, first: pd.Series, last: pd.Series,
                    since: float | None) -> list[tuple[object, dict[str, object]]]:
-    """The device failures of the hung task's input printed before its last report, and (when the
-    log has kernel timestamps) at most _FAILURE_REACH seconds before it was last scheduled: an
-    I/O error at boot is no reason for a hang an hour later."""
+    """The device failures of the hung task's input printed before its last report, and at most
+    _FAILURE_REACH seconds before it was last scheduled (without kernel timestamps, at most
+    _FAILURE_LINES lines before its first report): an I/O error at boot is no reason for a hang
+    an hour later."""
     if failures.empty:
         return []
     mine = failures[((failures["source"] == first["source"])
                      & (failures["line"] < last["line"])).to_numpy(dtype=bool, na_value=False)]
+    ts = mine["ts"].to_numpy(dtype="float64", na_value=np.nan)
+    near = mine["line"].to_numpy(dtype="int64") >= int(first["line"]) - _FAILURE_LINES
     if since is not None:
-        ts = mine["ts"].to_numpy(dtype="float64", na_value=np.nan)
-        mine = mine[np.isnan(ts) | (ts >= since - _FAILURE_REACH)]
-    return list(records(mine))
+        near = np.where(np.isnan(ts), near, ts >= since - _FAILURE_REACH)
+    return list(records(mine[near]))
 
 
 def _site_key(site: WaitSite) -> str | None:
