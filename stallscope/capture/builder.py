@@ -102,6 +102,8 @@ class _Report:
     report_has_tasks: bool = False
     # What the task-state lines printed now belong to (DUMP_*): set by the header of a dump.
     dump: str = DUMP_OTHER
+    # The stack of the last trace of each pid: what "<Same stack as pid N>" stands for.
+    stack_of_pid: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -129,6 +131,8 @@ class LineStream:
     # (the Nov 2017 watchdog prints the state line first) takes that row over.
     dump_row: int | None = None
     event_row: int | None = None
+    # The open trace is another task's, printed before ("<Same stack as pid N>"): its stack.
+    same_as: int | None = None
 
 
 class CaptureBuilder:
@@ -374,6 +378,8 @@ class CaptureBuilder:
             self._start_trace(stream, (record.line, record.ts, record.corrupted))
         elif kind in TASK_PREAMBLE_KINDS:
             self._task_preamble(stream, record, kind, fields)
+        elif kind == "same_stack":
+            self._same_stack(stream, fields)
         elif kind == "memalloc_task":
             # As add_task: the new row takes the open task's place (or the row its state line,
             # printed just before, started).
@@ -598,6 +604,12 @@ class CaptureBuilder:
             self._frame_lines(stream, record.line, record.line, True)
             stream.frames.append(frame_of_fields(fields, record.body))
 
+    def _same_stack(self, stream: LineStream, fields: dict[str, str]) -> None:
+        """"<Same stack as pid N>" right after "Call Trace:": the open trace is that task's last."""
+        if stream.trace_start is None or stream.frames or stream.whole:
+            return  # not the whole of a trace: nothing to stand for
+        stream.same_as = stream.shared.stack_of_pid.get(int(fields["pid"]))
+
     @staticmethod
     def _frame_lines(stream: LineStream, first: int | None, last: int | None, consecutive: bool) -> None:
         """Frames printed on lines ``first`` to ``last`` (``consecutive``: one frame on each) added
@@ -651,12 +663,17 @@ class CaptureBuilder:
         if stream.trace_start is None:
             return
         line, ts = stream.trace_start
-        if stream.whole is not None:
-            stack = self._intern_run(stream.whole, line)
-            stream.whole = None
+        whole, stream.whole = stream.whole, None
+        if stream.same_as is not None and not whole and not stream.frames:
+            stack = stream.same_as
+        elif whole is not None:
+            stack = self._intern_run(whole, line)
         else:
             stack = self._intern(tuple(stream.frames), line)
             stream.frames = []
+        stream.same_as = None
+        if stream.task_pid is not None and stream.task_row is not None:
+            stream.shared.stack_of_pid[stream.task_pid] = stack
         stream.trace_start = None
         frame_line = None if stream.frame_gap else stream.frame_first
         stream.frame_first = stream.frame_last = None

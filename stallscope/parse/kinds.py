@@ -22,6 +22,7 @@ TRACE_HEADER = "trace header"  # "Call Trace:": a trace starts
 FRAME = "frame"  # one function of a trace
 TRACE_BODY = "trace body"  # markers (<IRQ>, <EOI>) and bare addresses inside a trace
 REGISTER = "register"  # register, stack and code dumps: part of a trace, never its start
+TRACE_REFERENCE = "trace reference"  # "<Same stack as pid 30>": the trace is another task's, printed before
 EVENT = "event"  # a row of the events table
 EVENT_WITH_TRACE = "event with trace"  # a row of the events table that owns the trace after it
 REPORT_DETAIL = "report detail"  # lines of a crash report that are not its header (#PF:, page dumps)
@@ -50,6 +51,7 @@ KINDS: tuple[LineKind, ...] = (
     *_kinds("call_trace", TRACE_BODY, "trace_marker", "frame_address"),
     *_kinds("call_trace", WORKER, "workqueue"),
     *_kinds("call_trace", REGISTER, "rip", "code_bytes", "registers"),
+    *_kinds("call_trace", TRACE_REFERENCE, "same_stack"),
     # Before the reports: a register line of zeros ("x3 : 0000000000000000 x2 : 0000000000000000")
     # has the shape of a Mem-Info counter line ("x0 : 0 x0 : 0").
     *_kinds("registers", REGISTER, "arch_registers", "ppc_registers", "fault_location", "memory_dump",
