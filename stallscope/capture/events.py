@@ -91,7 +91,8 @@ dump_stack header (grammars/dump_header.lark)
 
 Not rows of this table, but recognised (counted as parsed in the input statistics): the trace
 lines of every architecture (``frame``, ``frame_address``, ``trace_marker``: frames become rows of
-the frames table; ``same_stack``, "<Same stack as pid N>": the trace of that task, printed before), register, stack and code dumps (``registers``, ``rip``, ``code_bytes``,
+the frames table; ``same_stack``, "<Same stack as pid N>": the trace of that task, printed
+before), register, stack and code dumps (``registers``, ``rip``, ``code_bytes``,
 ``arch_registers``, ``ppc_registers``, ``fault_location``, ``memory_dump``, ``instruction_dump``:
 part of the trace they are printed in), the scaffolding of crash reports (``oops_cut``,
 ``oops_end``, ``oops_epilogue``: they end what is open; ``oops_fault``, ``oops_task``,

@@ -136,6 +136,8 @@ class RecordReader:
         self.pending: Record | None = None
         self.pad = ""
         self.hosts: set[str] = set()
+        # The host of the last netconsole datagram (see datagram).
+        self.datagram_host: str | None = None
         self.last_ts: dict[str | None, float] = {}
         self.export: dict[str, str] | None = None
         self.export_line = 0
@@ -541,10 +543,15 @@ class RecordReader:
             if host:
                 self.hosts.add(host)
         elif host not in self.hosts and self.hosts:
-            # The datagram lost its host field: the word taken for a host is message text.
+            # The datagram lost its host field: the word taken for a host is message text, and
+            # the host is the last datagram's (a blank line between them names none).
             body = text[text.index(" ") + 1 :]
-            host = self.pending.host if self.pending is not None else None
-        if not pre.inner and self.pending is not None and self.pending.host == host:
+            host = self.datagram_host
+        self.datagram_host = host
+        # A datagram without printk's [ts] goes on with the message before it, not with a blank
+        # line between them: that one is a record of its own, and this part starts one too.
+        if (not pre.inner and self.pending is not None and self.pending.host == host
+                and self.pending.fmt is not None):
             self.glue(body)
             return
         yield from self.push(Record(self.source, number, host, pre.ts, body, pre.wall, pre.caller,

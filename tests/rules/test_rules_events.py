@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import stallscope
-from conftest import loaded
+from conftest import DATA, loaded
 from stallscope.rules.base import Finding, Severity
 
 MINE = {"hung-task", "warn-alloc-stall", "allocation-failure", "workqueue-lockup", "lock-owner-cycle"}
@@ -183,3 +183,18 @@ def test_two_task_cycle_and_a_plain_wait(tmp_path: Path) -> None:
     (wait,) = [f for f in stallscope.diagnose(stallscope.load(str(plain))) if f.rule == "lock-owner-cycle"]
     assert wait.severity is Severity.WARNING
     assert "kworker/0:1(11)" in wait.title and "dhcpcd(615)" in wait.title
+
+
+def test_a_blank_line_between_netconsole_datagrams_misplaces_nothing(tmp_path: Path) -> None:
+    # Fuzz campaign seeds 95935 and 99908: a blank line after the first datagram ("rsync: ") of
+    # the pr_cont()-split stall report. The next datagram (no printk time, its host field lost)
+    # starts a record of its own on its own line, of the same host; it is not glued to the blank.
+    lines = (DATA / "lkml/2017-01-17_real-netconsole-rsyslog-2102516ms-stall-backup-server.log").read_text().splitlines()
+    damaged = tmp_path / "blank.log"
+    damaged.write_text("\n".join([lines[0], "", *lines[1:]]) + "\n")
+    capture = stallscope.load(str(damaged))
+    (finding,) = [f for f in stallscope.diagnose(capture) if f.rule == "warn-alloc-stall"]
+    first = finding.evidence[0]
+    assert first.line == 3 and first.text.startswith("page allocation stalls for 2102516ms")
+    assert first.text.split(",")[0].split(" for ")[0] in lines[1]
+    assert capture.events["host"].astype(str).unique().tolist() == ["storage8"]
