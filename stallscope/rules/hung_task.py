@@ -112,14 +112,16 @@ def check(view: HostView) -> list[Finding]:
 def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: pd.DataFrame,
           kills: pd.DataFrame, failures: pd.DataFrame) -> _Hung:
     first, last = reports.iloc[0], reports.iloc[-1]
-    seconds = int(reports["seconds"].max())
+    # A time beyond any number's range (a garbled report) is unknown: the others say how long.
+    known = reports["seconds"].dropna()
+    seconds = int(known.max()) if len(known) else 0
     stacks = reports["stack"].dropna().tolist()
     stack = int(stacks[-1]) if stacks else None
     where, trace = _where(view, stack)
     site = _site_key(stack_wait_site(view, stack)) if stack is not None else None
     first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
     # The printed time is a lower bound: the task was already blocked that long at the first report.
-    since = None if first_ts is None else first_ts - int(first["seconds"])
+    since = None if first_ts is None or pd.isna(first["seconds"]) else first_ts - int(first["seconds"])
     correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
     why: list[str] = []
     evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
