@@ -238,8 +238,9 @@ def _quotes(quoted: str, line: str) -> bool:
     if quoted and quoted in line:
         return True
     # The line's end (from a word on: its message after whatever prefix) begins the record; a
-    # prefix may end without a blank ("<4>" before a timestamp a mutation made unreadable).
-    starts = [0, *(at + 1 for at, char in enumerate(line) if char in " >]")]
+    # prefix may end without a blank ("<4>" before a timestamp a mutation made unreadable, a kmsg
+    # record's "6,383,3346881,-;").
+    starts = [0, *(at + 1 for at, char in enumerate(line) if char in " >];")]
     return any(piece and quoted.startswith(piece) for piece in (line[at:].strip() for at in starts))
 
 

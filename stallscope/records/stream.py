@@ -100,6 +100,26 @@ OWN_MESSAGE = r"(?:[\w.-]+ )?[\w.:-]+: "
 _OWN_MESSAGE = re.compile(OWN_MESSAGE)
 
 
+_DIGITS = re.compile(r"\d+")
+_BLANKS = re.compile(r"\s+")
+
+
+def _shape(text: str) -> str:
+    return _BLANKS.sub(" ", _DIGITS.sub("9", text))
+
+
+def _damaged_prefix(text: str, prefix_shape: str) -> bool:
+    """Whether ``text`` begins as the log's own prefixes do (numbers aside) but breaks off: a record
+    whose prefix a control byte or a cut spoiled ("12,384,4446304," then a CR in a kmsg log), not
+    the rest of a line a mailer wrapped. Short prefixes ("<4>") are too common in text to tell."""
+    if len(prefix_shape) < 5:
+        return False
+    shape = _shape(text[: len(prefix_shape) + 40])
+    common = next((at for at, (mine, theirs) in enumerate(zip(shape, prefix_shape, strict=False)) if mine != theirs),
+                  min(len(shape), len(prefix_shape)))
+    return common >= 5 and prefix_shape[:common].count("9") >= 2
+
+
 def _joins(head: str, pieces: list[str]) -> Iterator[str]:
     """The ways a line broken into ``head`` and ``pieces`` may have read: broken at a blank (which
     the break swallowed or kept), or inside a word or a frame ("isolat" / "ed(anon)"); at a blank
@@ -154,6 +174,7 @@ class RecordReader:
         self.prev_len = 0
         self.held: list[tuple[int, str]] = []
         self.prefixed = False  # a line with a capture prefix was read
+        self.prefix_shape = ""  # the last capture prefix, digit runs and blank runs as one
         # The head of a line another record was printed into, waiting for its rest.
         self.open_head: Record | None = None
         self.open_until = 0
@@ -302,6 +323,7 @@ class RecordReader:
         if self.held:
             yield from self.release()
         self.prefixed = True
+        self.prefix_shape = _shape(text[: pre.end])
         body = text[pre.end :]
         if pre.tag is not None:
             body = f"{pre.tag}: {body}" if pre.tag else body
@@ -429,6 +451,7 @@ class RecordReader:
             or text.startswith(_MARKERS)
             or len(pending.body) + sum(len(t) for _, t in self.held) + len(text) > _MAX_JOINED
             or (pending.corrupted is not None and pending.corrupted.endswith(_DROPPED))
+            or _damaged_prefix(text, self.prefix_shape)
         ):
             return False
         head_kind = self.kind(pending.body)
