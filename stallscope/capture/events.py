@@ -61,7 +61,10 @@ Mem-Info (grammars/meminfo.lark)
     (slab_cache, used_kb, total_kb)
 Lockdep (grammars/lockdep.lark)
     ``lockdep_all_header``; ``lockdep_held_header``: locks, comm, pid; ``lockdep_held``: index,
-    lock_address, lock, lock_usage, function, offset, size, module, srcline; ``lockdep_end``
+    lock_address, lock, lock_usage, function, offset, size, module, srcline; ``lockdep_end``;
+    ``lockdep_report`` *trace* (a locking bug: "WARNING: possible circular locking dependency
+    detected", "[ INFO: inconsistent lock state ]", ...); ``lockdep_lock`` (a lock that report
+    names, without the "#N:" of a held-lock dump): the fields of ``lockdep_held`` but index
 CPU watchdogs (grammars/lockup.lark)
     ``soft_lockup`` *trace*: cpu, seconds, comm, pid; ``hard_lockup`` *trace*: cpu;
     ``rcu_stall`` *trace*: flavor, stall_kind; ``rcu_stall_cpu``: stall_cpu, ticks | behind
@@ -74,7 +77,9 @@ Kernel crash reports (grammars/oops.lark, grammars/page.lark)
     ``oops`` *trace*: what (Oops, general protection fault, kernel BUG at, unable to handle ...),
     detail; ``kernel_warning`` *trace*: cpu, pid, srcline, function; ``kernel_panic`` *trace*:
     reason (e.g. "System is deadlocked on memory", "hung_task: blocked tasks"); ``atomic_bug``
-    *trace*: what, detail; ``bad_page`` *trace*: what (state | map), comm, pfn | pte
+    *trace*: what, detail; ``bad_page`` *trace*: what (state | map), comm, pfn | pte;
+    ``sanitizer_report`` *trace*: what ("BUG: KASAN:", "BUG: KMSAN:", "BUG: KCSAN:", "BUG: KFENCE:",
+    "UBSAN:"), bug (use-after-free, uninit-value, data-race, ...), detail (where)
 Device failures (grammars/device.lark): lines that report one (a failure word, or an error level)
     ``device_error`` (dev_printk): driver, device, netdev, message; ``ata_error``: ata, message;
     ``block_error``: block_function, block_error, disk, rest; ``fs_error`` *trace*: fs_name,
@@ -96,7 +101,8 @@ before), register, stack and code dumps (``registers``, ``rip``, ``code_bytes``,
 ``arch_registers``, ``ppc_registers``, ``fault_location``, ``memory_dump``, ``instruction_dump``:
 part of the trace they are printed in), the scaffolding of crash reports (``oops_cut``,
 ``oops_end``, ``oops_epilogue``: they end what is open; ``oops_fault``, ``oops_task``,
-``oops_context``) and page dumps (``page_dump``).
+``oops_context``), page dumps (``page_dump``), and the accounts after a checker's or lockdep's
+header (``sanitizer_detail``, ``lockdep_detail``).
 """
 
 from __future__ import annotations

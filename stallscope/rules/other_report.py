@@ -8,6 +8,8 @@ When the log also shows memory trouble, the report is named as something else th
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from stallscope.capture.events import field, of_kind, records
@@ -22,13 +24,14 @@ RANK = 150
 SEVERITY = "info"
 SUMMARY = (
     "The kernel reported something other than a memory stall (an oops, a BUG, a WARNING outside mm/, a "
-    "panic that is not the OOM killer's): names the report and the function it happened in."
+    "panic that is not the OOM killer's, a KASAN/KMSAN/KCSAN/UBSAN or lockdep report): names the report and "
+    "the function it happened in."
 )
 NEXT_STEPS: str | None = "the report's call trace and the lines printed just before it"
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = False
 
-_REPORTS = ("oops", "atomic_bug", "bad_page", "kernel_warning", "kernel_panic")
+_REPORTS = ("oops", "atomic_bug", "bad_page", "kernel_warning", "kernel_panic", "sanitizer_report", "lockdep_report")
 # Lines between two report headers of one report (an oops' BUG line, its Oops line, the panic).
 _SAME_REPORT = 80
 _MAX_REPORTS = 3
@@ -44,6 +47,20 @@ _RAISING = frozenset({"__warn", "warn_slowpath_fmt", "warn_slowpath_null", "repo
                       "el1h_64_sync", "handle_exception", "no_context", "__bad_area_nosemaphore",
                       "bad_area_nosemaphore", "page_fault_oops", "kernelmode_fixup_or_oops", "exc_page_fault",
                       "asm_exc_page_fault", "do_user_addr_fault", "handle_page_fault", "die_kernel_fault"})
+
+# The checkers' own reporting machinery (KASAN, KMSAN, KCSAN, UBSAN): above the function checked.
+_CHECKER_PREFIXES = ("kasan_", "__kasan_", "__asan_", "kmsan_", "__msan_", "kcsan_", "__tsan_", "ubsan_",
+                     "__ubsan_handle_", "print_address_description", "print_report", "report_tag_fault",
+                     "do_tag_check_fault", "check_memory_region", "dump_stack", "show_stack")
+# Library routines a checker catches in the act (copying, comparing, checksumming, list and
+# lock primitives): the code that called them with the bad memory is the one the report is about.
+_LIBRARY_PREFIXES = ("mem", "str", "crc", "__crc", "_copy_", "copy_", "__copy_", "__list_", "list_", "hex_dump",
+                     "atomic_", "_atomic_", "__atomic_", "test_and_", "__test_and_", "_raw_spin", "_raw_read",
+                     "_raw_write", "lock_acquire", "lock_release", "__lock_acquire", "do_raw_spin", "queued_spin",
+                     "rhashtable_", "xas_", "stack_trace_", "aes_", "__wake_up", "kvfree", "kfree", "usb_submit_urb")
+# Lines from a lockdep header to the first lock it names (the header, its rule, who tries).
+_LOCK_REACH = 12
+_CHECKED_FUNCTION = re.compile(r"in ([A-Za-z_.$][A-Za-z0-9_.$]*)\+0x")
 
 
 def check(view: HostView) -> list[Finding]:
@@ -133,12 +150,22 @@ def _device_cause(view: HostView, event: int) -> Evidence | None:
 def _where(view: HostView, group: list[tuple[int, object, int | None]]) -> tuple[str | None, list[Evidence]]:
     """The function a report is about, and the line that shows it: a WARNING names it; else the
     first frame of its trace that is not the machinery raising the report, with its caller."""
-    for index, _, _ in group:
-        if str(view.cell("events", index, "kind")) == "kernel_warning":
-            function = view.cell("events", index, "fields").get("function")
-            if function:
-                return str(function), []
     stacks = stack_functions(view)
+    for index, source, stack in group:
+        kind = str(view.cell("events", index, "kind"))
+        fields = view.cell("events", index, "fields")
+        if kind == "kernel_warning" and fields.get("function"):
+            return str(fields["function"]), []
+        if kind == "sanitizer_report":
+            # "BUG: KASAN: use-after-free in snd_seq_queue_alloc+0x670/0x690": the checker names
+            # the function that made the bad access (UBSAN names a source line: its trace then).
+            named = _CHECKED_FUNCTION.match(str(fields.get("detail") or ""))
+            if named:
+                return _with_caller(view, index, source, stack, stacks, normalize_function(named.group(1)))
+        if kind == "lockdep_report":
+            taken = _lock_taken(view, index)
+            if taken is not None:
+                return taken
     for index, source, stack in group:
         if stack is None:
             continue
@@ -153,10 +180,46 @@ def _where(view: HostView, group: list[tuple[int, object, int | None]]) -> tuple
     return None, []
 
 
+def _with_caller(view: HostView, index: int, source: object, stack: int | None, stacks: dict[int, list[str]],
+                 function: str) -> tuple[str, list[Evidence]]:
+    """A checker's function, with the caller its trace shows when it is a library routine caught in
+    the act (a KASAN report "in memcmp" is about the code that passed memcmp the freed buffer)."""
+    functions = stacks.get(int(stack), []) if stack is not None else []
+    if function not in functions or not function.startswith(_LIBRARY_PREFIXES):
+        return function, []
+    at = functions.index(function)
+    caller = next((k for k in range(at + 1, len(functions))
+                   if _own(functions[k]) and not functions[k].startswith(_LIBRARY_PREFIXES)), None)
+    if caller is None:
+        return function, []
+    position = trace_after(view, source, int(view.cell("events", index, "line")) - 1, int(stack))  # type: ignore[arg-type]
+    return f"{function} (called from {functions[caller]})", trace_frame_evidence(view, position, [at, caller])
+
+
+def _lock_taken(view: HostView, report: int) -> tuple[str, list[Evidence]] | None:
+    """The lock a lockdep report is about and where it was taken: the first lock it names ("...
+    is trying to acquire lock:" / "... takes:" then " (sk_lock-AF_INET){+.+.}, at: [<...>]
+    do_ip_setsockopt.isra.12+0x1d9/0x3210"), within _LOCK_REACH lines of its header."""
+    events = view.events
+    line = int(view.cell("events", report, "line"))
+    source = view.cell("events", report, "source")
+    locks = of_kind(events, "lockdep_lock")
+    locks = locks[((locks["source"] == source) & (locks["line"] > line)
+                   & (locks["line"] <= line + _LOCK_REACH)).to_numpy(dtype=bool, na_value=False)]
+    for index, row in records(locks.head(1)):
+        function, lock = field(row, "function"), field(row, "lock")
+        if lock and lock.startswith("(") and lock.endswith(")"):
+            lock = lock[1:-1]  # lockdep prints the class name in parentheses
+        if function:
+            return f"{normalize_function(str(function))} (taking {lock})" if lock else str(function), \
+                [view.event_evidence(int(index))]  # type: ignore[call-overload]
+    return None
+
+
 def _own(name: str) -> bool:
     """A frame of the code the report is about (not printing, raising or entering it)."""
     name = normalize_function(name)
-    if name in _RAISING:
+    if name in _RAISING or name.startswith(_CHECKER_PREFIXES):
         return False
     cls = function_class(name)
     return cls is None or cls.role.value in ("helper", "wrapper", "allocator", "reclaim")
