@@ -37,6 +37,7 @@ from stallscope.capture.task_values import to_int as _int
 from stallscope.parse.kinds import (
     EVENT_KINDS,
     EVENT_KINDS_WITH_TRACE,
+    KINDS,
     REGISTER_KINDS,
     REPORT_END_KINDS,
     TASK_PREAMBLE_KINDS,
@@ -70,6 +71,9 @@ DUMP_SYSRQ_W = "sysrq-w"
 DUMP_HUNG_TASK = "hung-task"
 DUMP_OTHER = "task dump"  # no header says which (an excerpt, a show_state() of a debug build)
 # The SysRq action that announces a dump of tasks.
+# dump_stack()'s header: the line that opens it, and the lines it prints before the trace.
+_DUMP_OPENERS = frozenset({"dump_cpu", "dump_pid"})
+_DUMP_PREAMBLE = frozenset(kind.start for kind in KINDS if kind.grammar == "dump_header")
 _SYSRQ_DUMPS = {"Show State": DUMP_SYSRQ_T, "Show Blocked State": DUMP_SYSRQ_W}
 # An event line's stripped text, its fields, and the pid and command they name: shared by the
 # lines that repeat it.
@@ -131,6 +135,10 @@ class LineStream:
     # (the Nov 2017 watchdog prints the state line first) takes that row over.
     dump_row: int | None = None
     event_row: int | None = None
+    # dump_stack()'s "CPU: N PID: N Comm: ..." line came with no report open: the frames that
+    # follow are its trace (a report whose header line is lost, or that no grammar reads; 32-bit
+    # ARM and arm64 print no "Call Trace:" line to open one).
+    after_dump: bool = False
     # The open trace is another task's, printed before ("<Same stack as pid N>"): its stack.
     same_as: int | None = None
 
@@ -435,6 +443,10 @@ class CaptureBuilder:
         if kind in EVENT_KINDS_WITH_TRACE:
             # The dump_stack() / sched_show_task() output that follows belongs to this report.
             stream.event_row = self._event_count
+        if kind in _DUMP_OPENERS:
+            stream.after_dump = stream.event_row is None and stream.task_row is None
+        elif kind not in _DUMP_PREAMBLE:
+            stream.after_dump = False
         self._event_count += 1
 
     def _snapshot(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
@@ -582,13 +594,14 @@ class CaptureBuilder:
     def _start_trace(self, stream: LineStream, start: TraceStart) -> None:
         line, ts, corrupted = start
         stream.trace_start = (line, ts)
+        stream.after_dump = False
         stream.dump_row = None  # a MemAlloc line after a trace is another task's
         if corrupted is not None and stream.task_row is not None:
             self._corrupt(stream.task_row, f"first trace line: {corrupted}")
 
     def _trace_line(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
         if stream.trace_start is None:
-            if stream.task_row is None and stream.event_row is None:
+            if stream.task_row is None and stream.event_row is None and not stream.after_dump:
                 return  # a frame outside any trace we follow: parsed, nothing to attach
             if kind in REGISTER_KINDS:
                 return  # a register dump before "Call Trace:" (soft lockups, RCU stalls) opens nothing
@@ -645,7 +658,7 @@ class CaptureBuilder:
             self._end_trace(stream)
             self._start_trace(stream, opener)
         elif stream.trace_start is None:
-            if (stream.task_row is None and stream.event_row is None) or opener is None:
+            if (stream.task_row is None and stream.event_row is None and not stream.after_dump) or opener is None:
                 return
             self._start_trace(stream, opener)
         if frames:

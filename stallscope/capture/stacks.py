@@ -260,6 +260,16 @@ _ALLOCATORS = (
     "___slab_alloc", "__slab_alloc", "slab_alloc_node", "__kmalloc", "__kmalloc_node", "kmalloc_order",
     "kmalloc_large", "kmem_cache_alloc", "kmem_cache_alloc_node", "kmem_cache_alloc_trace", "kmem_cache_alloc_lru",
     "mempool_alloc",
+    # kmalloc's large and tracking paths of 4.x-6.x, and 6.10+'s _noprof names (allocation tagging)
+    "kmalloc_order_trace", "__kmalloc_large_node", "kmalloc_trace", "__kmalloc_track_caller",
+    "__kmalloc_node_track_caller", "kvmalloc_node", "__kvmalloc_node", "alloc_pages_exact",
+    "__alloc_pages_noprof", "alloc_pages_noprof", "alloc_pages_mpol_noprof", "__kmalloc_noprof",
+    "__kmalloc_node_noprof", "__kmalloc_cache_noprof", "kmalloc_trace_noprof", "kmalloc_large_noprof",
+    "__kmalloc_large_node_noprof", "kmem_cache_alloc_noprof", "kmem_cache_alloc_node_noprof",
+    "__kvmalloc_node_noprof", "folio_alloc_noprof", "__folio_alloc_noprof",
+    # vmalloc's own page allocation (its warn_alloc report comes from __vmalloc_area_node)
+    "__vmalloc_area_node", "__vmalloc_node_range", "__vmalloc_node_range_noprof", "__vmalloc_node", "vmalloc",
+    "vzalloc", "vm_area_alloc_pages",
     "kmem_alloc", "kmem_zone_alloc", "kmem_alloc_large",  # xfs wrappers
     "warn_alloc", "out_of_memory",
 )

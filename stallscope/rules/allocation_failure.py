@@ -3,18 +3,40 @@
 The caller asked for a mode that may fail (__GFP_NORETRY, __GFP_NOWAIT, atomic, high order) and
 memory could not be found in time. Whether that is harmful depends on the caller's fallback, so
 the finding names the order, the mode and the function that allocated.
+
+Two more reports of the same: SLUB's "Unable to allocate memory on node" (a slab cache could not
+get a page; it asked the page allocator not to warn), and a warn_alloc() trace whose first line is
+not in the capture (a paste that begins at its "CPU:" line, a console that dropped it).
 """
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
+
 import pandas as pd
 
-from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
+from stallscope.capture import events as event_tables
+from stallscope.capture.events import (
+    alloc_reports,
+    field,
+    int_field,
+    of_kind,
+    records,
+    stack_frames,
+    suppressed_callbacks,
+)
 from stallscope.capture.model import timestamp
-from stallscope.capture.stacks import guilty_frame, reliable_functions
+from stallscope.capture.stacks import guilty_frame, normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.noise import noise_reason
-from stallscope.rules.common.task_facts import report_gfp_names, with_reporters
+from stallscope.rules.common.task_facts import (
+    report_gfp_names,
+    stack_functions,
+    trace_after,
+    trace_frame_evidence,
+    with_reporters,
+)
 
 RULE = "allocation-failure"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -30,6 +52,10 @@ ABOUT_MEMORY = True
 
 
 def check(view: HostView) -> list[Finding]:
+    return _page_failures(view) + _slab_failures(view) + _headless_warnings(view)
+
+
+def _page_failures(view: HostView) -> list[Finding]:
     failures = alloc_reports(with_reporters(view.events, "warn_alloc_failure"), "warn_alloc_failure")
     if failures.empty:
         return []
@@ -88,3 +114,127 @@ def check(view: HostView) -> list[Finding]:
     return findings
 
 
+
+
+# A memory cgroup's own copy of a slab cache (kmem accounting, 3.x-4.x): "ip6_dst_cache(0:18479a49f...)",
+# "dentry(4:session-1.scope)" (memcg_create_kmem_cache names it "%s(%d:%s)": cache, id, cgroup).
+_MEMCG_CACHE = re.compile(r"^(?P<cache>[^()\s]+)\((?P<id>\d+):(?P<cgroup>[^()]*)\)$")
+# Lines from SLUB's failure line to its cache line, and from a "CPU:" line to the trace it heads.
+_SLUB_REACH = 3
+# A page allocation failure's report (trace, Mem-Info, swap and page-cache lines) runs to about this
+# many lines: a SLUB failure line within it is the same failure, told by the slab allocator.
+_PAGE_REPORT_REACH = 400
+# The slab allocator growing a cache (SLUB, and SLAB before 6.5).
+_SLAB_PATH = frozenset({"new_slab", "allocate_slab", "___slab_alloc", "__slab_alloc", "cache_grow", "cache_grow_begin",
+                        "cache_alloc_refill", "fallback_alloc", "____cache_alloc_node"})
+_CPU_REACH = 12
+
+
+def _slab_failures(view: HostView) -> list[Finding]:
+    """SLUB's "Unable to allocate memory on node -1 (gfp=0x8020)", grouped by the cache named on
+    the line after it ("cache: ip6_dst_cache(...), object size: 448, ...")."""
+    failures = of_kind(view.events, "slub_alloc_failure")
+    if failures.empty:
+        return []
+    caches = of_kind(view.events, "slub_cache")
+    pages = of_kind(view.events, "warn_alloc_failure")
+    groups: dict[str, list[tuple[dict[str, object], int | None]]] = {}
+    told: set[int] = set()
+    for _, row in records(failures):
+        if _after_page_report(view, pages, row, told):
+            continue
+        near = caches[((caches["source"] == row["source"]) & (caches["line"] > row["line"])
+                       & (caches["line"] <= int(row["line"]) + _SLUB_REACH)).to_numpy(dtype=bool, na_value=False)]
+        cache = str(field(next(records(near.head(1)))[1], "cache") or "") if len(near) else ""
+        groups.setdefault(cache, []).append((row, int(near.index[0]) if len(near) else None))  # type: ignore[call-overload]
+    findings: list[Finding] = []
+    for cache, rows in groups.items():
+        first, _ = rows[0]
+        gfp = field(first, "gfp") or ""
+        names = field(first, "gfp_names") or None
+        decoded = None if names else report_gfp_names(view, first["source"], gfp)
+        names = names or (decoded.text if decoded and " or " not in decoded.text else None)
+        memcg = _MEMCG_CACHE.match(cache)
+        shown = memcg.group("cache") if memcg else (cache or "unknown cache")
+        title = (f"Allocation failure: slab cache {shown} could not grow (gfp={gfp}{' ' + names if names else ''})"
+                 + (f" ({len(rows)} reports)" if len(rows) > 1 else ""))
+        why = [f"SLUB could not get a page for a new slab of {shown} (mode {gfp}"
+               + (f", {names}" if names else "") + "): the allocation from that cache returned NULL. SLUB asks "
+               "the page allocator not to warn, so this line is the only report of the failure."]
+        if memcg:
+            why.append(f"The cache is a memory cgroup's own copy ({cache}: cgroup {memcg.group('cgroup') or '?'}), "
+                       "made when kernel-memory accounting is on for that cgroup: the cgroup's kmem or memory "
+                       "limit, not a shortage of the machine, refused the page.")
+        evidence: list[Evidence] = []
+        for row, at in rows[:2]:
+            evidence.append(Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]),  # type: ignore[call-overload]
+                                     str(row["text"])))
+            if at is not None:
+                evidence.append(view.event_evidence(at))
+        findings.append(Finding(rule=RULE, severity=Severity.WARNING, title=title, explanation=" ".join(why),
+                                evidence=evidence))
+    return findings
+
+
+def _after_page_report(view: HostView, pages: pd.DataFrame, row: dict[str, object], told: set[int]) -> bool:
+    """Whether a SLUB failure line is the slab allocator's account of the page allocation failure
+    reported just before it: the first SLUB line after a report whose trace goes through the slab
+    allocator. Those are one failure, already a finding."""
+    if pages.empty:
+        return False
+    line = int(row["line"])  # type: ignore[call-overload]
+    near = pages[((pages["source"] == row["source"]) & (pages["line"] < line)
+                  & (pages["line"] >= line - _PAGE_REPORT_REACH)).to_numpy(dtype=bool, na_value=False)]
+    if near.empty:
+        return False
+    index = int(near.index[-1])
+    if index in told:
+        return False
+    functions = {normalize_function(name) for name, _ in stack_frames(view.capture, near["stack"].iloc[-1])}
+    if not functions & _SLAB_PATH:
+        return False
+    told.add(index)
+    return True
+
+
+def _headless_warnings(view: HostView) -> list[Finding]:
+    """A warn_alloc() trace no report line heads: the task its "CPU:" line names, and the caller
+    that allocated. Whether it was a failure or a stall is in the line that is missing."""
+    cpus = of_kind(view.events, "dump_cpu")
+    if cpus.empty:
+        return []
+    free = view.of_capture("free traces", event_tables.free_traces)
+    stacks = stack_functions(view)
+    findings: list[Finding] = []
+    seen: set[int] = set()
+    for index, row in records(cpus):
+        lines, traces, _ = free.get(row["source"], ([], [], []))
+        at = bisect_right(lines, int(row["line"]))  # type: ignore[call-overload]
+        if at == len(lines) or lines[at] > int(row["line"]) + _CPU_REACH:  # type: ignore[call-overload]
+            continue
+        stack = traces[at]
+        functions = stacks.get(stack, [])
+        if "warn_alloc" not in functions or stack in seen:
+            continue
+        seen.add(stack)
+        caller = guilty_frame(functions)
+        comm, pid = field(row, "comm"), int_field(row, "pid")
+        who = f"{comm}({pid})" if comm and pid is not None else (comm or "a task")
+        position = trace_after(view, row["source"], int(row["line"]), stack)  # type: ignore[call-overload]
+        frames = [functions.index("warn_alloc")] + ([functions.index(caller)] if caller in functions else [])
+        findings.append(Finding(
+            rule=RULE,
+            severity=Severity.WARNING,
+            title=f"Allocation failure or stall: {who}{' in ' + caller if caller else ''} (a warn_alloc() report "
+                  "whose first line is not in the capture)",
+            explanation=(
+                f"The page allocator's warn_alloc() printed this trace for {who}"
+                + (f", allocating in {caller}" if caller else "") + ". Its first line, which says whether the "
+                "allocation failed (\"page allocation failure: order:N, mode:...\") or stalled (\"page "
+                "allocation stalls for Nms\"), and with which order and mode, is not in this capture: look for "
+                "it just before the \"CPU:\" line in the full log."),
+            evidence=[view.event_evidence(int(index)),  # type: ignore[call-overload]
+                      *trace_frame_evidence(view, position, frames)],
+            tasks=[TaskRef(str(comm), pid)] if comm and pid is not None else [],
+        ))
+    return findings
