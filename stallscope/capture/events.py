@@ -26,7 +26,7 @@ warn_alloc (grammars/warn_alloc.lark)
     ``warn_alloc_failure`` *trace*: comm, order, mode, gfp_names, nodemask, cpuset, mems_allowed
     ``vmalloc_failure`` *trace* (4.9+): comm, size_bytes, mode, gfp_names, nodemask, cpuset,
     mems_allowed (<= 4.8: size_bytes alone, before the page allocation failure line)
-    ``cma_alloc_failure``: pages, ret
+    ``cma_alloc_failure``: pages, ret, cma_area (5.13+)
     ``ratelimit_suppressed``: function, suppressed (reports printk dropped)
 SLUB (grammars/slab.lark)
     ``slub_alloc_failure``: node, gfp, gfp_names; then ``slub_cache``: cache, object_size,

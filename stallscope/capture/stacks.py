@@ -261,7 +261,8 @@ _ALLOCATORS = (
     "kmalloc_large", "kmem_cache_alloc", "kmem_cache_alloc_node", "kmem_cache_alloc_trace", "kmem_cache_alloc_lru",
     "mempool_alloc",
     # kmalloc's large and tracking paths of 4.x-6.x, and 6.10+'s _noprof names (allocation tagging)
-    "kmalloc_order_trace", "__kmalloc_large_node", "kmalloc_trace", "__kmalloc_track_caller",
+    "alloc_kmem_pages", "alloc_kmem_pages_node", "kmalloc_order_trace", "__kmalloc_large_node", "kmalloc_trace",
+    "__kmalloc_track_caller",
     "__kmalloc_node_track_caller", "kvmalloc_node", "__kvmalloc_node", "alloc_pages_exact",
     "__alloc_pages_noprof", "alloc_pages_noprof", "alloc_pages_mpol_noprof", "__kmalloc_noprof",
     "__kmalloc_node_noprof", "__kmalloc_cache_noprof", "kmalloc_trace_noprof", "kmalloc_large_noprof",

@@ -4,9 +4,10 @@ The caller asked for a mode that may fail (__GFP_NORETRY, __GFP_NOWAIT, atomic, 
 memory could not be found in time. Whether that is harmful depends on the caller's fallback, so
 the finding names the order, the mode and the function that allocated.
 
-Two more reports of the same: SLUB's "Unable to allocate memory on node" (a slab cache could not
-get a page; it asked the page allocator not to warn), and a warn_alloc() trace whose first line is
-not in the capture (a paste that begins at its "CPU:" line, a console that dropped it).
+Three more reports of the same: the contiguous memory allocator's "cma_alloc: alloc failed",
+SLUB's "Unable to allocate memory on node" (a slab cache could not get a page; it asked the page
+allocator not to warn), and a warn_alloc() trace whose first line is not in the capture (a paste
+that begins at its "CPU:" line, a console that dropped it).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ ABOUT_MEMORY = True
 
 
 def check(view: HostView) -> list[Finding]:
-    return _page_failures(view) + _slab_failures(view) + _headless_warnings(view)
+    return _page_failures(view) + _slab_failures(view) + _cma_failures(view) + _headless_warnings(view)
 
 
 def _page_failures(view: HostView) -> list[Finding]:
@@ -116,6 +117,9 @@ def _page_failures(view: HostView) -> list[Finding]:
 
 
 
+# cma_alloc's error codes (include/uapi/asm-generic/errno-base.h).
+_ERRNO = {-12: "ENOMEM, no free range of that size", -16: "EBUSY, pages in the range could not be migrated",
+          -4: "EINTR, interrupted by a fatal signal"}
 # A memory cgroup's own copy of a slab cache (kmem accounting, 3.x-4.x): "ip6_dst_cache(0:18479a49f...)",
 # "dentry(4:session-1.scope)" (memcg_create_kmem_cache names it "%s(%d:%s)": cache, id, cgroup).
 _MEMCG_CACHE = re.compile(r"^(?P<cache>[^()\s]+)\((?P<id>\d+):(?P<cgroup>[^()]*)\)$")
@@ -173,6 +177,37 @@ def _slab_failures(view: HostView) -> list[Finding]:
                 evidence.append(view.event_evidence(at))
         findings.append(Finding(rule=RULE, severity=Severity.WARNING, title=title, explanation=" ".join(why),
                                 evidence=evidence))
+    return findings
+
+
+def _cma_failures(view: HostView) -> list[Finding]:
+    """"cma: cma_alloc: alloc failed, req-size: 19200 pages, ret: -12": a driver's request for
+    physically contiguous memory that the CMA area could not meet, grouped by area."""
+    failures = of_kind(view.events, "cma_alloc_failure")
+    groups: dict[str, list[dict[str, object]]] = {}
+    for _, row in records(failures):
+        groups.setdefault(str(field(row, "cma_area") or ""), []).append(row)
+    findings: list[Finding] = []
+    for area, rows in groups.items():
+        first = rows[0]
+        pages, ret = int_field(first, "pages"), int_field(first, "ret")
+        size = f"{pages} pages" + (f" ({pages * 4 / 1024:.0f} MiB of 4 KiB pages)" if pages else "")
+        where = f"CMA area {area}" if area else "the CMA area"
+        why = [f"A driver asked {where} for {size} of physically contiguous memory and got nothing"
+               + (f" (error {ret}: {_ERRNO.get(ret, 'see errno')})" if ret is not None else "") + "."]
+        why.append("CMA memory is reserved at boot (cma= on the command line, or the device tree) and lent to "
+                   "movable pages meanwhile: the request fails when the area is smaller than asked, or when the "
+                   "pages in it could not be migrated away (pinned, busy) in time. The driver (camera, video, "
+                   "GPU) usually fails the operation that needed the buffer.")
+        findings.append(Finding(
+            rule=RULE,
+            severity=Severity.WARNING,
+            title=f"Allocation failure: cma_alloc of {pages} pages failed in {where}"
+                  + (f" ({len(rows)} reports)" if len(rows) > 1 else ""),
+            explanation=" ".join(why),
+            evidence=[Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))  # type: ignore[call-overload]
+                      for r in rows[:3]],
+        ))
     return findings
 
 
