@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import field, of_kind, records
@@ -60,6 +61,8 @@ _LIBRARY_PREFIXES = ("mem", "str", "crc", "__crc", "_copy_", "copy_", "__copy_",
                      "rhashtable_", "xas_", "stack_trace_", "aes_", "__wake_up", "kvfree", "kfree", "usb_submit_urb")
 # Lines from a lockdep header to the first lock it names (the header, its rule, who tries).
 _LOCK_REACH = 12
+# Lines from a lockdep header to the end of its dependency chains and stack backtrace.
+_CHAIN_REACH = 250
 _CHECKED_FUNCTION = re.compile(r"in ([A-Za-z_.$][A-Za-z0-9_.$]*)\+0x")
 
 
@@ -210,9 +213,41 @@ def _lock_taken(view: HostView, report: int) -> tuple[str, list[Evidence]] | Non
         function, lock = field(row, "function"), field(row, "lock")
         if lock and lock.startswith("(") and lock.endswith(")"):
             lock = lock[1:-1]  # lockdep prints the class name in parentheses
-        if function:
-            return f"{normalize_function(str(function))} (taking {lock})" if lock else str(function), \
-                [view.event_evidence(int(index))]  # type: ignore[call-overload]
+        if not function:
+            continue
+        name = normalize_function(str(function))
+        evidence = [view.event_evidence(int(index))]  # type: ignore[call-overload]
+        caller = _caller_in_report(view, source, line, name)
+        if caller is not None:
+            name = f"{name} (called from {caller[0]})"
+            evidence += caller[1]
+        return (f"{name} (taking {lock})" if lock else name), evidence
+    return None
+
+
+def _caller_in_report(view: HostView, source: object, line: int, function: str) -> tuple[str, list[Evidence]] | None:
+    """Who called ``function`` in the first trace of a lockdep report that shows it (the chain
+    "-> #0" of the lock taken, or the stack backtrace): the frame below it that is not a locking
+    or library routine."""
+    traces = view.capture.traces
+    if not len(traces):
+        return None
+    near = ((traces["source"] == source) & (traces["line"] > line)
+            & (traces["line"] <= line + _CHAIN_REACH)).to_numpy(dtype=bool, na_value=False)
+    stacks = stack_functions(view)
+    for position in np.flatnonzero(near).tolist():
+        stack = traces["stack"].iat[position]
+        if stack is None or pd.isna(stack):
+            continue
+        functions = stacks.get(int(stack), [])
+        if function not in functions:
+            continue
+        at = functions.index(function)
+        below = next((k for k in range(at + 1, len(functions))
+                      if _own(functions[k]) and not functions[k].startswith(_LIBRARY_PREFIXES)), None)
+        if below is None:
+            return None
+        return functions[below], trace_frame_evidence(view, position, [at, below])
     return None
 
 

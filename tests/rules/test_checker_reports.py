@@ -106,3 +106,18 @@ def test_a_real_line_gives_its_kind_and_fields(name: str, line: str, kind: str, 
     assert list(events["kind"]) == [kind]
     got = events["fields"].iloc[0]
     assert {key: got.get(key) for key in fields} == fields
+
+
+PERF_FUZZER = DATA / "wild" / "2024-01-05_real-perf-fuzzer-haswell-lockdep-circular-sighand-siglock-rq-lock.log"
+
+
+def test_a_mailed_lockdep_report_is_read_whole() -> None:
+    # Vince Weaver's report as Namhyung Kim quoted it (tests/data/wild/SOURCES.md): lockdep's
+    # release line of a tainted kernel, its messages continued on lines without a timestamp.
+    capture = stallscope.load(str(PERF_FUZZER), keep_unparsed=True)
+    assert capture.unparsed == []
+    taint = capture.events[capture.events["kind"] == "dump_taint"]["fields"].tolist()
+    assert {"release": "6.7.0-rc5+", "build": "#1", "tainted": "G        W"} in taint
+    other = next(f for f in stallscope.diagnose(capture) if f.rule == "other-report")
+    # Namhyung names force_sig_fault(): the caller the chain of the lock taken shows.
+    assert "force_sig_info_to_task (called from force_sig_fault)" in other.title
