@@ -44,8 +44,9 @@ RULE = "allocation-failure"
 RANK = 120
 SEVERITY = "warning / info"
 SUMMARY = (
-    "The page allocator gave up (page allocation failure): the request, its gfp flags and the frame "
-    "that made it; an order-9+ __GFP_NORETRY or khugepaged request is called background noise (info)."
+    "The page allocator gave up (page allocation failure, SLUB's \"Unable to allocate memory\", a failed "
+    "cma_alloc, a warn_alloc trace whose first line is lost): the request, its gfp flags and the frame that "
+    "made it; an order-9+ __GFP_NORETRY or khugepaged request is called background noise (info)."
 )
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
