@@ -1,0 +1,145 @@
+"""oom-printk-stall: the OOM killer is stuck printing its report to the console.
+
+out_of_memory() runs with oom_lock held, and oom_kill_process() prints the OOM report (the
+allocating task's trace, Mem-Info, the task table) with printk(). Before printk could hand its
+output to a thread (6.x consoles), console_unlock() made the task that printed write every
+pending line to every console itself; on a slow console (a serial port, a netconsole, a VGA text
+console) while other CPUs keep adding lines, that task does not leave console_unlock(). The OOM
+killer then holds oom_lock the whole time: no victim is chosen or killed, and every other
+allocation that needs the OOM killer fails to take oom_lock, sleeps and retries. Tetsuo Handa
+named it the "warn_alloc() vs printk() lockup" on linux-mm (2016-2017).
+
+Fires on a task whose trace goes from the OOM killer (oom_kill_process, dump_header, dump_tasks,
+out_of_memory) into the console output (console_unlock and its successors, a console driver's
+write): the watchdog's MemAlloc tasks, the tasks of any dump, and the stack of a report (a soft
+lockup, an RCU stall, a hung task) that caught the CPU there.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stallscope.capture.events import of_kind, records
+from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
+from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.common.task_facts import (
+    functions_of,
+    label,
+    latest_tasks,
+    stack_functions,
+    task_and_frames,
+    task_ref,
+    trace_after,
+    trace_frame_evidence,
+)
+
+RULE = "oom-printk-stall"
+# Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
+# Before oom-livelock and oom-plateau: an OOM killer that cannot finish printing explains both.
+RANK = 45
+SEVERITY = "critical / warning"
+SUMMARY = (
+    "The task holding the OOM killer (oom_kill_process) is stuck writing its report to the console "
+    "(console_unlock): no victim is killed meanwhile, and every allocation that needs the OOM killer waits."
+)
+NEXT_STEPS: str | None = (
+    "the console: its speed (a serial console at 9600-115200 baud), the console log level (dmesg -n, "
+    "loglevel=), and the size of the OOM report (vm.oom_dump_tasks=0 drops its task table)"
+)
+# Whether its findings are about memory: the verdict then goes on to the memory checks.
+ABOUT_MEMORY = True
+
+# The OOM killer's own frames, printing its report (mm/oom_kill.c).
+_OOM = ("oom_kill_process", "__oom_kill_process", "dump_header", "dump_tasks", "out_of_memory")
+# printk writing to the consoles itself: console_unlock (<= 6.x), its 6.0-6.6 loop
+# (console_flush_all, console_emit_next_record), the legacy 6.7+ path, and the drivers' writes.
+_CONSOLE = frozenset({"console_unlock", "console_flush_all", "console_emit_next_record",
+                      "__console_flush_and_unlock", "console_flush_one_record", "call_console_drivers",
+                      "serial8250_console_write", "univ8250_console_write", "vt_console_print",
+                      "pl011_console_write", "write_msg", "hvc_console_print"})
+# A stall shorter than this many jiffies (10 s at HZ=1000) is a slow report, not a stuck one.
+_STUCK_DELAY = 10_000
+
+
+def _printing(functions: list[str]) -> tuple[str, str] | None:
+    """(console frame, OOM frame) when the trace prints from inside the OOM killer."""
+    console = next((f for f in functions if f in _CONSOLE), None)
+    if console is None:
+        return None
+    below = functions[functions.index(console) + 1:]
+    # Named by the OOM killer's entry (oom_kill_process), not the helper that prints for it.
+    oom = next((f for f in _OOM if f in below), None)
+    return (console, oom) if oom is not None else None
+
+
+def check(view: HostView) -> list[Finding]:
+    return _tasks(view) + _reports(view)
+
+
+def _tasks(view: HostView) -> list[Finding]:
+    tasks = latest_tasks(view)
+    findings: list[Finding] = []
+    for task in tasks.index:
+        where = _printing(functions_of(view, int(task)))
+        if where is None:
+            continue
+        console, oom = where
+        who = label(view, int(task))
+        delay = view.cell("tasks", int(task), "delay")
+        stuck = delay is not None and not pd.isna(delay) and int(delay) >= _STUCK_DELAY
+        since = f" (delay={int(delay)})" if delay is not None and not pd.isna(delay) else ""
+        findings.append(Finding(
+            rule=RULE,
+            severity=Severity.CRITICAL if stuck else Severity.WARNING,
+            title=f"The OOM killer is stuck printing its report: {who} in {console} under {oom}{since}",
+            explanation=_why(who, console, oom, since),
+            evidence=task_and_frames(view, int(task), [console, oom]),
+            tasks=[task_ref(view, int(task))],
+        ))
+    return findings
+
+
+def _reports(view: HostView) -> list[Finding]:
+    """A report whose own stack caught the CPU printing for the OOM killer (a soft lockup)."""
+    events = view.events
+    if events.empty:
+        return []
+    reports = of_kind(events, *EVENT_KINDS_WITH_TRACE)
+    reports = reports[reports["stack"].notna().to_numpy(dtype=bool)]
+    stacks = stack_functions(view)
+    findings: list[Finding] = []
+    seen: set[int] = set()
+    for index, row in records(reports):
+        stack = int(row["stack"])  # type: ignore[call-overload]
+        functions = stacks.get(stack, [])
+        where = _printing(functions)
+        if where is None or stack in seen:
+            continue
+        seen.add(stack)
+        console, oom = where
+        who = str(row["comm"]) + (f"({int(row['pid'])})" if not pd.isna(row["pid"]) else "")  # type: ignore[call-overload]
+        position = trace_after(view, row["source"], int(row["line"]) - 1, stack)  # type: ignore[call-overload]
+        evidence = [view.event_evidence(int(index)),  # type: ignore[call-overload]
+                    *trace_frame_evidence(view, position, [functions.index(console), functions.index(oom)])]
+        findings.append(Finding(
+            rule=RULE,
+            severity=Severity.CRITICAL,
+            title=f"The OOM killer is stuck printing its report: {who} in {console} under {oom} "
+                  f"({str(row['kind']).replace('_', ' ')})",
+            explanation=_why(who, console, oom, ""),
+            evidence=evidence,
+        ))
+    return findings
+
+
+def _why(who: str, console: str, oom: str, since: str) -> str:
+    return (
+        f"{who} is inside the OOM killer ({oom}) and printing its report: its trace is in {console}, "
+        f"writing the pending kernel messages to the console itself{since}. The OOM killer holds oom_lock "
+        "all that time, so no victim is chosen or killed, and every other allocation that needs the OOM "
+        "killer fails to take oom_lock and sleeps and retries: the machine looks hung in the allocator "
+        "while the bottleneck is the console. A slow console (serial, netconsole, VGA text) and a large "
+        "report (Mem-Info, a task table of thousands of tasks) make it worse; lowering the console log "
+        "level or setting vm.oom_dump_tasks=0 shortens what the OOM killer must print."
+    )
+
