@@ -54,7 +54,8 @@ ABOUT_MEMORY = True
 
 
 def check(view: HostView) -> list[Finding]:
-    return _page_failures(view) + _slab_failures(view) + _cma_failures(view) + _headless_warnings(view)
+    return (_page_failures(view) + _slab_failures(view) + _cma_failures(view) + _too_large(view)
+            + _headless_warnings(view))
 
 
 def _page_failures(view: HostView) -> list[Finding]:
@@ -118,6 +119,8 @@ def _page_failures(view: HostView) -> list[Finding]:
 
 
 
+# The page allocator's entry points, whose only WARNING is an order above MAX_ORDER.
+_ALLOC_ENTRY = frozenset({"__alloc_pages_nodemask", "__alloc_pages", "__alloc_pages_noprof"})
 # cma_alloc's error codes (include/uapi/asm-generic/errno-base.h).
 _ERRNO = {-12: "ENOMEM, no free range of that size", -16: "EBUSY, pages in the range could not be migrated",
           -4: "EINTR, interrupted by a fatal signal"}
@@ -208,6 +211,35 @@ def _cma_failures(view: HostView) -> list[Finding]:
             explanation=" ".join(why),
             evidence=[Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))  # type: ignore[call-overload]
                       for r in rows[:3]],
+        ))
+    return findings
+
+
+def _too_large(view: HostView) -> list[Finding]:
+    """The page allocator's WARNING on a request above its largest order ("WARNING: CPU: 3 PID: 2599
+    at mm/page_alloc.c:4935 __alloc_pages_nodemask+0x2ec/0x330"): the one WARN in its entry point
+    (__alloc_pages_nodemask <= 5.12, __alloc_pages, __alloc_pages_noprof 6.10+) refuses an order
+    above MAX_ORDER, which no amount of free memory can satisfy."""
+    warnings = of_kind(view.events, "kernel_warning")
+    findings: list[Finding] = []
+    for index, row in records(warnings):
+        srcline, function = field(row, "srcline") or "", field(row, "function") or ""
+        if not srcline.startswith("mm/page_alloc.c") or normalize_function(function) not in _ALLOC_ENTRY:
+            continue
+        functions = reliable_functions(stack_frames(view.capture, row["stack"]))
+        caller = guilty_frame(functions) if functions else None
+        findings.append(Finding(
+            rule=RULE,
+            severity=Severity.WARNING,
+            title=f"Allocation failure: a request above the page allocator's largest order refused ({function} "
+                  f"at {srcline})" + (f" for {caller}" if caller else ""),
+            explanation=(
+                f"The page allocator's entry point {function} warns at {srcline} only when asked for an order "
+                "above the largest it manages (MAX_ORDER: 4 MiB blocks with 4 KiB pages on most kernels) and "
+                "returns NULL: no amount of free memory can satisfy it. The caller"
+                + (f" ({caller})" if caller else "") + " asked for too large a block: a driver's DMA buffer "
+                "falling back from CMA, a kmalloc of a size computed wrong, or a table sized from user input."),
+            evidence=[view.event_evidence(int(index))],  # type: ignore[call-overload]
         ))
     return findings
 
