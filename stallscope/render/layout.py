@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import pairwise
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -118,8 +117,9 @@ class Wrapped:
 def _cut(text: Text, between: Callable[[str, str], bool]) -> list[Text]:
     """``text`` cut between every two characters for which ``between`` is true."""
     plain = text.plain
-    cuts = [0, *(i for i in range(1, len(plain)) if between(plain[i - 1], plain[i])), len(plain)]
-    return [text[start:end] for start, end in pairwise(cuts) if end > start]
+    cuts = [i for i in range(1, len(plain)) if between(plain[i - 1], plain[i])]
+    # One divide walks the styles once; slicing the Text per piece walked them once per piece.
+    return [piece for piece in text.divide(cuts) if piece.plain]
 
 
 def _split_cells(text: Text, cells: int) -> tuple[Text, Text]:
