@@ -93,6 +93,14 @@ def _page_failures(view: HostView) -> list[Finding]:
         if order is not None and not pd.isna(order) and int(order) > 0:
             why.append("A higher-order request needs physically contiguous pages: fragmentation can make it "
                        "fail while plenty of memory is free.")
+        cma = None if "MOVABLE" in str(names) else _free_is_cma(view, first)
+        if cma is not None:
+            title += " (free memory is all CMA)"
+            why.append(f"Nearly all free memory is CMA (free_cma:{cma[0]} of free:{cma[1]} pages in the Mem-Info "
+                       "of the report): CMA pageblocks serve only movable allocations (page cache, user memory), "
+                       "so this request, not movable, found nothing it may use while memory was free: the memory "
+                       "outside the CMA area is used up. A smaller CMA area (cma= on the command line, or the "
+                       "device tree) leaves more to kernel allocations.")
         if dropped:
             why.append(f"printk's ratelimit dropped {dropped} warn_alloc() report(s): there were more.")
         noise = noise_reason(comm, order, names)
@@ -121,6 +129,10 @@ def _page_failures(view: HostView) -> list[Finding]:
 
 # The page allocator's entry points, whose only WARNING is an order above MAX_ORDER.
 _ALLOC_ENTRY = frozenset({"__alloc_pages_nodemask", "__alloc_pages", "__alloc_pages_noprof"})
+# Lines from a failure report to the global counters of its Mem-Info (after its trace), and the
+# share of free pages in CMA pageblocks that makes the free memory useless to a request not movable.
+_MEMINFO_REACH = 120
+_CMA_SHARE = 0.9
 # cma_alloc's error codes (include/uapi/asm-generic/errno-base.h).
 _ERRNO = {-12: "ENOMEM, no free range of that size", -16: "EBUSY, pages in the range could not be migrated",
           -4: "EINTR, interrupted by a fatal signal"}
@@ -182,6 +194,28 @@ def _slab_failures(view: HostView) -> list[Finding]:
         findings.append(Finding(rule=RULE, severity=Severity.WARNING, title=title, explanation=" ".join(why),
                                 evidence=evidence))
     return findings
+
+
+def _free_is_cma(view: HostView, report: pd.Series) -> tuple[int, int] | None:
+    """(free_cma, free) pages of the Mem-Info printed with a failure report when CMA pageblocks
+    hold nearly all the free memory: the global counters after the report's line."""
+    events = view.events
+    line = int(report["line"])
+    counters = of_kind(events, "meminfo_counters")
+    counters = counters[((counters["source"] == report["source"]) & (counters["line"] > line)
+                         & (counters["line"] <= line + _MEMINFO_REACH)).to_numpy(dtype=bool, na_value=False)]
+    seen: dict[str, str] = {}
+    for _, row in records(counters):
+        fields = row["fields"]
+        if not isinstance(fields, dict):
+            continue
+        seen.update(zip(str(fields.get("name", "")).split(), str(fields.get("value", "")).split(), strict=False))
+        seen.update({k: v for k, v in fields.items() if k not in ("name", "value")})
+    try:
+        cma, free = int(seen["free_cma"]), int(seen["free"])
+    except (KeyError, ValueError):
+        return None
+    return (cma, free) if free > 0 and cma >= _CMA_SHARE * free else None
 
 
 def _cma_failures(view: HostView) -> list[Finding]:
