@@ -17,21 +17,8 @@ lockup, an RCU stall, a hung task) that caught the CPU there.
 
 from __future__ import annotations
 
-import pandas as pd
-
-from stallscope.capture.events import of_kind, records
-from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.common.task_facts import (
-    functions_of,
-    label,
-    latest_tasks,
-    stack_functions,
-    task_and_frames,
-    task_ref,
-    trace_after,
-    trace_frame_evidence,
-)
+from stallscope.rules.common.traced import traced
 
 RULE = "oom-printk-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -73,61 +60,22 @@ def _printing(functions: list[str]) -> tuple[str, str] | None:
 
 
 def check(view: HostView) -> list[Finding]:
-    return _tasks(view) + _reports(view)
-
-
-def _tasks(view: HostView) -> list[Finding]:
-    tasks = latest_tasks(view)
     findings: list[Finding] = []
-    for task in tasks.index:
-        where = _printing(functions_of(view, int(task)))
+    for trace in traced(view):
+        where = _printing(trace.functions)
         if where is None:
             continue
         console, oom = where
-        who = label(view, int(task))
-        delay = view.cell("tasks", int(task), "delay")
-        stuck = delay is not None and not pd.isna(delay) and int(delay) >= _STUCK_DELAY
-        since = f" (delay={int(delay)})" if delay is not None and not pd.isna(delay) else ""
+        # A report (a soft lockup) caught the CPU there; a task row is stuck only past a delay.
+        stuck = trace.of_report or (trace.delay is not None and trace.delay >= _STUCK_DELAY)
+        since = f" (delay={trace.delay})" if trace.delay is not None else ""
         findings.append(Finding(
             rule=RULE,
             severity=Severity.CRITICAL if stuck else Severity.WARNING,
-            title=f"The OOM killer is stuck printing its report: {who} in {console} under {oom}{since}",
-            explanation=_why(who, console, oom, since),
-            evidence=task_and_frames(view, int(task), [console, oom]),
-            tasks=[task_ref(view, int(task))],
-        ))
-    return findings
-
-
-def _reports(view: HostView) -> list[Finding]:
-    """A report whose own stack caught the CPU printing for the OOM killer (a soft lockup)."""
-    events = view.events
-    if events.empty:
-        return []
-    reports = of_kind(events, *EVENT_KINDS_WITH_TRACE)
-    reports = reports[reports["stack"].notna().to_numpy(dtype=bool)]
-    stacks = stack_functions(view)
-    findings: list[Finding] = []
-    seen: set[int] = set()
-    for index, row in records(reports):
-        stack = int(row["stack"])  # type: ignore[call-overload]
-        functions = stacks.get(stack, [])
-        where = _printing(functions)
-        if where is None or stack in seen:
-            continue
-        seen.add(stack)
-        console, oom = where
-        who = str(row["comm"]) + (f"({int(row['pid'])})" if not pd.isna(row["pid"]) else "")  # type: ignore[call-overload]
-        position = trace_after(view, row["source"], int(row["line"]) - 1, stack)  # type: ignore[call-overload]
-        evidence = [view.event_evidence(int(index)),  # type: ignore[call-overload]
-                    *trace_frame_evidence(view, position, [functions.index(console), functions.index(oom)])]
-        findings.append(Finding(
-            rule=RULE,
-            severity=Severity.CRITICAL,
-            title=f"The OOM killer is stuck printing its report: {who} in {console} under {oom} "
-                  f"({str(row['kind']).replace('_', ' ')})",
-            explanation=_why(who, console, oom, ""),
-            evidence=evidence,
+            title=f"The OOM killer is stuck printing its report: {trace.who} in {console} under {oom}{since}",
+            explanation=_why(trace.who, console, oom, since),
+            evidence=[trace.line, *trace.frames([trace.functions.index(console), trace.functions.index(oom)])],
+            tasks=[trace.task] if trace.task is not None else [],
         ))
     return findings
 
