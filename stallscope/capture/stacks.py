@@ -268,6 +268,9 @@ _ALLOCATORS = (
     "__kmalloc_node_noprof", "__kmalloc_cache_noprof", "kmalloc_trace_noprof", "kmalloc_large_noprof",
     "__kmalloc_large_node_noprof", "kmem_cache_alloc_noprof", "kmem_cache_alloc_node_noprof",
     "__kvmalloc_node_noprof", "folio_alloc_noprof", "__folio_alloc_noprof",
+    # 6.15+'s frozen pages, and slab's per-CPU sheaves refilling from new slabs (6.18+)
+    "__alloc_frozen_pages_noprof", "alloc_frozen_pages_noprof", "__alloc_frozen_pages", "alloc_slab_page",
+    "refill_objects", "refill_sheaf", "__pcs_replace_empty_main",
     # vmalloc's own page allocation (its warn_alloc report comes from __vmalloc_area_node)
     "__vmalloc_area_node", "__vmalloc_node_range", "__vmalloc_node_range_noprof", "__vmalloc_node", "vmalloc",
     "vzalloc", "vm_area_alloc_pages",

@@ -90,6 +90,11 @@ def _page_failures(view: HostView) -> list[Finding]:
         if "NORETRY" in str(names) or "NOWAIT" in str(names) or "ATOMIC" in str(names):
             why.append("The mode allows failure (no retry / no sleeping), so the caller must handle NULL; "
                        "the OOM killer is not invoked for it.")
+        if "__GFP_NOMEMALLOC" in str(names):
+            why.append("The request forbids the memory reserves (__GFP_NOMEMALLOC): callers pass it on a first "
+                       "try they can fall back from (a mempool before its pool, slab refilling its per-CPU caches "
+                       "before its slow path, the network stack before the pfmemalloc reserves), so the caller may "
+                       "well have gone on; only a failure the caller itself reports is one.")
         if order is not None and not pd.isna(order) and int(order) > 0:
             why.append("A higher-order request needs physically contiguous pages: fragmentation can make it "
                        "fail while plenty of memory is free.")

@@ -50,7 +50,8 @@ ABOUT_MEMORY = True
 # Zones kernel allocations cannot use: their watermarks do not protect the kernel's requests.
 _NOT_LOWMEM = frozenset({"HighMem", "Movable", "Device"})
 # A request allowed below min: atomic (ALLOC_HARDER) or __GFP_HIGH (ALLOC_HIGH). "__GFP_HIGH"
-# must not be read in "__GFP_HIGHMEM".
+# must not be read in "__GFP_HIGHMEM". One that says __GFP_NOMEMALLOC was barred from the
+# reserves (kswapd's own, or a mempool's or slab's first try): its failure says nothing of them.
 _RESERVE_USER = re.compile(r"GFP_ATOMIC|__GFP_ATOMIC|__GFP_HIGH(?![A-Z])")
 _MAX_ZONE_EVIDENCE = 4
 
@@ -224,7 +225,8 @@ def _context(view: HostView) -> Context:
     failures = of_kind(events, "warn_alloc_failure")
     reserve_failures = [
         int(i) for i, names, comm in zip(failures.index, failures["fields"], failures["comm"], strict=True)
-        if _RESERVE_USER.search(str((names or {}).get("gfp_names", ""))) or is_kswapd(comm)
+        if (_RESERVE_USER.search(str((names or {}).get("gfp_names", ""))) or is_kswapd(comm))
+        and "__GFP_NOMEMALLOC" not in str((names or {}).get("gfp_names", ""))
     ]
     snaps = view.snapshots
     stalling = snaps["stalling"].fillna(0).astype(int) > 0 if len(snaps) else pd.Series(dtype=bool)
