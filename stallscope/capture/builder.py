@@ -71,6 +71,25 @@ DUMP_SYSRQ_W = "sysrq-w"
 DUMP_HUNG_TASK = "hung-task"
 DUMP_OTHER = "task dump"  # no header says which (an excerpt, a show_state() of a debug build)
 # The SysRq action that announces a dump of tasks.
+# The kernel keeps a task's name in 16 bytes (TASK_COMM_LEN), 15 characters and a NUL.
+_COMM_MAX = 15
+
+
+def task_comm(comm: str) -> str:
+    """A task name as the kernel keeps it. One longer than a comm can be has another writer's
+    output glued before it on the console ("[Playing  (List Repeated)][Vol=01][00:02:54/00:04:07]
+    swapper/0: page allocation failure" from a media player on the same serial port): the name is
+    what follows the last "]" or blank."""
+    comm = comm.strip()
+    if len(comm) <= _COMM_MAX:
+        return comm
+    for separator in ("]", " "):
+        tail = comm.rpartition(separator)[2]
+        if 0 < len(tail) <= _COMM_MAX:
+            return tail
+    return comm
+
+
 # dump_stack()'s header: the line that opens it, and the lines it prints before the trace.
 _DUMP_OPENERS = frozenset({"dump_cpu", "dump_pid"})
 _DUMP_PREAMBLE = frozenset(kind.start for kind in KINDS if kind.grammar == "dump_header")
@@ -433,8 +452,11 @@ class CaptureBuilder:
                 if len(self._event_bodies) >= _MAX_SHARED_BODIES:
                     self._event_bodies.clear()
                 comm = fields.get("comm")
-                seen = self._event_bodies[text] = (text, fields, _int(fields.get("pid")),
-                                                   comm.strip() if comm else None)
+                if comm:
+                    comm = task_comm(comm)
+                    if comm != fields["comm"]:
+                        fields = {**fields, "comm": comm}
+                seen = self._event_bodies[text] = (text, fields, _int(fields.get("pid")), comm or None)
         text, fields, pid, comm = seen
         if self._write_event((stream.host, stream.source, line, ts, kind, pid, comm, None)):
             self._out_of_range(line)
