@@ -8,7 +8,7 @@ period) cannot progress. The finding names the CPU, the task and the function it
 from __future__ import annotations
 
 from stallscope.capture.events import field, int_field, of_kind, stack_frames
-from stallscope.capture.stacks import first_meaningful, normalize_function
+from stallscope.capture.stacks import first_meaningful, normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 
 RULE = "cpu-lockup"
@@ -39,6 +39,14 @@ def check(view: HostView) -> list[Finding]:
         seen.add((kind, cpu))
         functions = [normalize_function(name) for name, _ in stack_frames(view.capture, row["stack"])]
         where = first_meaningful(functions)
+        if where is not None:
+            # The loop the CPU cannot leave is often its caller's: a soft lockup "in pfn_valid"
+            # spins in __reset_isolation_pfn. The first other function below it says so.
+            trusted = reliable_functions(stack_frames(view.capture, row["stack"]))
+            below = trusted[trusted.index(where) + 1:] if where in trusted else []
+            caller = next((f for f in below if f != where), None)
+            if caller is not None:
+                where = f"{where} (called from {caller})"
         comm, pid = field(row, "comm"), int_field(row, "pid")
         seconds = field(row, "seconds")
         who = f" [{comm}:{pid}]" if comm and pid is not None else ""

@@ -10,9 +10,14 @@ handler should have produced: the I/O stops, and every task that writes to the d
 (mtdswap over UBI); a stacked device (loop, dm, md, nbd) whose handler allocates without
 memalloc_noio_save() does the same.
 
+The same recursion in a filesystem: its writeback (->writepages) allocates with __GFP_FS, and
+reclaim (memory-cgroup reclaim of 3.x-4.x waited on pages under writeback) waits for pages that
+this writeback marked and has not submitted yet (XFS's xfs_map_blocks, 2020).
+
 Fires on a trace that reads, from the inside out: the block layer's submission or writeback
-(submit_bio, __swap_writepage, pageout), then reclaim (shrink_*, try_to_free_pages), then the
-page allocator, then a request handler of a block device (``*_queue_rq`` or blk-mq's dispatch).
+(submit_bio, __swap_writepage, pageout) or a wait for a page's writeback, then reclaim (shrink_*,
+try_to_free_pages), then the page allocator, then a request handler of a block device
+(``*_queue_rq`` or blk-mq's dispatch) or a filesystem's writeback (do_writepages, ->writepages).
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ RULE = "io-reclaim-recursion"
 RANK = 12
 SEVERITY = "critical"
 SUMMARY = (
-    "A task servicing block I/O (a driver's request handler) allocates memory that enters direct reclaim, "
-    "and reclaim writes pages back through the block layer: it waits for I/O only it can complete (the "
-    "allocation needs GFP_NOIO)."
+    "A task servicing block I/O (a driver's request handler) or writing a filesystem's pages back allocates "
+    "memory that enters direct reclaim, and reclaim writes pages back or waits for their writeback: it waits "
+    "for I/O only it can complete (the allocation needs GFP_NOIO or GFP_NOFS)."
 )
 NEXT_STEPS: str | None = (
-    "the driver's allocation in the frames between its request handler and the page allocator (it needs "
-    "GFP_NOIO or memalloc_noio_save()), and whether swap or dirty pages live on that device"
+    "the allocation in the frames between the I/O work and the page allocator (it needs GFP_NOIO or "
+    "GFP_NOFS, or a memalloc_noio/nofs scope), and whether swap or dirty pages live on that device"
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
@@ -41,33 +46,55 @@ ABOUT_MEMORY = True
 # Reclaim writing a page back: the block layer's entry and the writeback that leads to it.
 _WRITEBACK = frozenset({"submit_bio", "submit_bio_noacct", "generic_make_request", "__swap_writepage",
                         "swap_writepage", "swap_writeout", "pageout"})
+# Reclaim waiting for a page's writeback to end (memory-cgroup reclaim did, 3.x-4.x).
+_WRITEBACK_WAIT = frozenset({"wait_on_page_writeback", "wait_on_page_bit", "wait_on_page_bit_common",
+                             "folio_wait_writeback", "folio_wait_bit", "folio_wait_bit_common"})
 # blk-mq running a device's queue: what calls a driver's ->queue_rq (and <= 4.x's request_fn).
 _DISPATCH = frozenset({"blk_mq_dispatch_rq_list", "__blk_mq_run_hw_queue", "blk_mq_run_work_fn",
                        "blk_mq_do_dispatch_sched", "blk_mq_sched_dispatch_requests",
                        "__blk_mq_sched_dispatch_requests", "__blk_mq_do_dispatch_sched", "__blk_run_queue",
                        "__blk_mq_try_issue_directly", "blk_mq_try_issue_directly", "blk_mq_request_issue_directly"})
+# A filesystem writing its dirty pages back: the pages it has marked for writeback are not on disk
+# until it submits them, so its own reclaim must not wait for them (the path needs GFP_NOFS).
+_FS_WRITEBACK = frozenset({"do_writepages", "write_cache_pages", "generic_writepages", "iomap_writepages",
+                           "iomap_do_writepage", "iomap_writepage_map", "__writeback_single_inode",
+                           "writeback_single_inode", "__filemap_fdatawrite_range", "filemap_fdatawrite_wbc"})
 
 
-def _recursion(functions: list[str]) -> tuple[int, int, int] | None:
-    """(writeback, allocator, request handler) positions when the trace recurses from a request
-    handler through the allocator and reclaim into the block layer again."""
-    write = next((at for at, f in enumerate(functions) if f in _WRITEBACK), None)
-    if write is None:
+def _context(name: str) -> str | None:
+    """What an outer frame says the task is doing for I/O: servicing a block device's requests,
+    or writing a filesystem's pages back."""
+    if name.endswith("_queue_rq") or name in _DISPATCH:
+        return "block"
+    if name in _FS_WRITEBACK or name.endswith(("_writepages", "_writepage", "_do_writepage")):
+        return "writeback"
+    return None
+
+
+def _recursion(functions: list[str]) -> tuple[int, int, int, int, str] | None:
+    """(I/O frame, reclaim frame, outermost allocator frame, I/O context frame, context) when the trace recurses
+    from a block request handler or a filesystem's writeback, through the allocator and reclaim,
+    into writing pages back or waiting for their writeback."""
+    inner = next((at for at, f in enumerate(functions) if f in _WRITEBACK or f in _WRITEBACK_WAIT), None)
+    if inner is None:
         return None
-    reclaim = next((at for at in range(write + 1, len(functions)) if functions[at] in RECLAIM_FRAMES), None)
+    reclaim = next((at for at in range(inner + 1, len(functions)) if functions[at] in RECLAIM_FRAMES), None)
     if reclaim is None:
         return None
-    # Named by reclaim's own writeback (__swap_writepage, pageout), not the block layer under it.
-    write = max(at for at in range(reclaim) if functions[at] in _WRITEBACK)
+    # Named by reclaim's own step (__swap_writepage, pageout, wait_on_page_bit), not the block
+    # layer under it.
+    inner = max(at for at in range(reclaim) if functions[at] in _WRITEBACK or functions[at] in _WRITEBACK_WAIT)
     alloc = next((at for at in range(reclaim + 1, len(functions)) if functions[at] in ALLOCATOR_FRAMES), None)
     if alloc is None:
         return None
-    # The outermost allocator frame: the driver's own code starts after it.
+    # The outermost allocator frame: the caller's own code starts after it.
     while alloc + 1 < len(functions) and functions[alloc + 1] in ALLOCATOR_FRAMES:
         alloc += 1
-    handler = next((at for at in range(alloc + 1, len(functions))
-                    if functions[at].endswith("_queue_rq") or functions[at] in _DISPATCH), None)
-    return (write, alloc, handler) if handler is not None else None
+    for at in range(alloc + 1, len(functions)):
+        context = _context(functions[at])
+        if context is not None:
+            return inner, reclaim, alloc, at, context
+    return None
 
 
 def check(view: HostView) -> list[Finding]:
@@ -76,24 +103,37 @@ def check(view: HostView) -> list[Finding]:
         found = _recursion(trace.functions)
         if found is None:
             continue
-        write, alloc, handler = found
+        inner, reclaim, alloc, outer, context = found
         functions = trace.functions
-        # The driver's chain from its request handler to the allocation, outermost first.
-        chain = " -> ".join(reversed(functions[alloc:handler + 1]))
-        allocating = functions[alloc + 1] if alloc + 1 < handler else functions[handler]
+        # The chain from the I/O work to the allocation, outermost first.
+        chain = " -> ".join(reversed(functions[alloc:outer + 1]))
+        allocating = functions[alloc + 1] if alloc + 1 < outer else functions[outer]
+        waits = "waits for writeback" if functions[inner] in _WRITEBACK_WAIT else "writes back"
+        if context == "block":
+            doing, needs = (f"services block I/O in {functions[outer]}",
+                            "GFP_NOIO (or memalloc_noio_save() around the handler): a driver that services "
+                            "swap or writeback must not start I/O to get memory")
+            why = (f"{trace.who} runs a block device's request handler ({chain}). That allocation entered direct "
+                   f"reclaim, and reclaim ({functions[reclaim]}) {waits} through the block layer "
+                   f"({functions[inner]}): the task waits "
+                   "for I/O that needs its own request handler to move. No request of that device completes "
+                   "meanwhile, and every task writing to it or swapping waits too.")
+        else:
+            doing, needs = (f"writes a filesystem's pages back in {functions[outer]}",
+                            "GFP_NOFS (or memalloc_nofs_save() around the writeback): the filesystem's "
+                            "writeback path must not recurse into reclaim that waits on writeback")
+            why = (f"{trace.who} is writing a filesystem's dirty pages back ({chain}). That allocation entered "
+                   f"direct reclaim, and reclaim ({functions[reclaim]}) {waits} ({functions[inner]}): pages "
+                   "this very writeback has "
+                   "marked but not yet submitted never finish, so the task waits for itself, and every task "
+                   "syncing or reclaiming on that filesystem waits behind it.")
         findings.append(Finding(
             rule=RULE,
             severity=Severity.CRITICAL,
-            title=f"Reclaim recursion in the I/O path: {trace.who} services block I/O in {functions[handler]}, "
-                  f"allocates in {allocating} and waits for writeback in {functions[write]}",
-            explanation=(
-                f"{trace.who} runs a block device's request handler ({chain}). That allocation entered direct "
-                f"reclaim, and reclaim is writing a page back through the block layer ({functions[write]}): the "
-                "task waits for I/O that needs its own request handler to move. No request of that device "
-                "completes meanwhile, and every task writing to it or swapping waits too. The allocation in "
-                f"{allocating} needs GFP_NOIO (or memalloc_noio_save() around the handler): a driver that "
-                "services swap or writeback must not start I/O to get memory."),
-            evidence=[trace.line, *trace.frames([write, alloc, handler])],
+            title=f"Reclaim recursion in the I/O path: {trace.who} {doing}, allocates in {allocating} and "
+                  f"{waits} in {functions[inner]}",
+            explanation=f"{why} The allocation in {allocating} needs {needs}.",
+            evidence=[trace.line, *trace.frames([inner, alloc, outer])],
             tasks=[trace.task] if trace.task is not None else [],
         ))
     return findings
