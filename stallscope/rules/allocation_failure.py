@@ -13,7 +13,7 @@ that begins at its "CPU:" line, a console that dropped it).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 import pandas as pd
 
@@ -161,17 +161,20 @@ def _slab_failures(view: HostView) -> list[Finding]:
     failures = of_kind(view.events, "slub_alloc_failure")
     if failures.empty:
         return []
-    caches = of_kind(view.events, "slub_cache")
+    caches = _lines_by_source(of_kind(view.events, "slub_cache"))
     pages = of_kind(view.events, "warn_alloc_failure")
+    page_lines = _lines_by_source(pages)
     groups: dict[str, list[tuple[dict[str, object], int | None]]] = {}
     told: set[int] = set()
     for _, row in records(failures):
-        if _after_page_report(view, pages, row, told):
+        line = int(row["line"])  # type: ignore[call-overload]
+        if _after_page_report(view, pages, page_lines, row, told):
             continue
-        near = caches[((caches["source"] == row["source"]) & (caches["line"] > row["line"])
-                       & (caches["line"] <= int(row["line"]) + _SLUB_REACH)).to_numpy(dtype=bool, na_value=False)]
-        cache = str(field(next(records(near.head(1)))[1], "cache") or "") if len(near) else ""
-        groups.setdefault(cache, []).append((row, int(near.index[0]) if len(near) else None))  # type: ignore[call-overload]
+        lines, indexes = caches.get(row["source"], ([], []))
+        at = bisect_right(lines, line)
+        index = indexes[at] if at < len(lines) and lines[at] <= line + _SLUB_REACH else None
+        cache = str(view.cell("events", index, "fields").get("cache") or "") if index is not None else ""
+        groups.setdefault(cache, []).append((row, index))
     findings: list[Finding] = []
     for cache, rows in groups.items():
         first, _ = rows[0]
@@ -283,21 +286,31 @@ def _too_large(view: HostView) -> list[Finding]:
     return findings
 
 
-def _after_page_report(view: HostView, pages: pd.DataFrame, row: dict[str, object], told: set[int]) -> bool:
+def _lines_by_source(rows: pd.DataFrame) -> dict[object, tuple[list[int], list[int]]]:
+    """Per source, the lines of ``rows`` in order and their row labels: found by bisection, since
+    a storm of SLUB lines would make a scan of the table per line quadratic."""
+    out: dict[object, tuple[list[int], list[int]]] = {}
+    for index, row in records(rows):
+        lines, indexes = out.setdefault(row["source"], ([], []))
+        lines.append(int(row["line"]))  # type: ignore[call-overload]
+        indexes.append(int(index))  # type: ignore[call-overload]
+    return out
+
+
+def _after_page_report(view: HostView, pages: pd.DataFrame, page_lines: dict[object, tuple[list[int], list[int]]],
+                       row: dict[str, object], told: set[int]) -> bool:
     """Whether a SLUB failure line is the slab allocator's account of the page allocation failure
     reported just before it: the first SLUB line after a report whose trace goes through the slab
     allocator. Those are one failure, already a finding."""
-    if pages.empty:
-        return False
+    lines, indexes = page_lines.get(row["source"], ([], []))
     line = int(row["line"])  # type: ignore[call-overload]
-    near = pages[((pages["source"] == row["source"]) & (pages["line"] < line)
-                  & (pages["line"] >= line - _PAGE_REPORT_REACH)).to_numpy(dtype=bool, na_value=False)]
-    if near.empty:
+    at = bisect_left(lines, line) - 1
+    if at < 0 or lines[at] < line - _PAGE_REPORT_REACH:
         return False
-    index = int(near.index[-1])
+    index = indexes[at]
     if index in told:
         return False
-    functions = {normalize_function(name) for name, _ in stack_frames(view.capture, near["stack"].iloc[-1])}
+    functions = {normalize_function(name) for name, _ in stack_frames(view.capture, pages.at[index, "stack"])}
     if not functions & _SLAB_PATH:
         return False
     told.add(index)
