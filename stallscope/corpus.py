@@ -226,6 +226,8 @@ class PeerCheck:
     lines: int = 0
     reports: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # The lines of reports stallscope reads that it failed to read: (report, line, reason, text).
+    missed_lines: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         hung = len(self.hung_named) + len(self.hung_missed)
@@ -251,6 +253,8 @@ class PeerCheck:
             "unparsed": self.unparsed,
             "unparsed_reasons": dict(self.reasons),
             "lines": self.lines,
+            "unparsed_in_reports": [{"report": r, "line": n, "reason": why, "text": text}
+                                    for r, n, why, text in self.missed_lines],
             "summary": self.summary(),
         }
 
@@ -294,7 +298,7 @@ def _check_peer(folder: Path, scratch: Path, timeout: int, result: PeerCheck, pr
                 # Through a file, as a user would give it: the same reading path as any log.
                 path = scratch / f"syzkaller-{report.name}.log"
                 path.write_text(report.body, encoding="utf-8")
-                capture = stallscope.load(str(path))
+                capture = stallscope.load(str(path), keep_unparsed=True)
                 findings = list(stallscope.diagnose(capture))
             except _Timeout:
                 result.timeouts.append(report.name)
@@ -308,6 +312,8 @@ def _check_peer(folder: Path, scratch: Path, timeout: int, result: PeerCheck, pr
             result.unparsed += sum(i.unparsed for i in capture.inputs)
             for stats in capture.inputs:
                 result.reasons.update(stats.unparsed_reasons)
+            result.missed_lines += [(report.name, u.line, u.reason, u.text.strip()) for u in capture.unparsed
+                                    if u.reason in MISSED_REASONS]
             category = report.category
             if category == "hung":
                 if report.corrupted:
@@ -409,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(render_markdown(outcomes) if args.format == "md" else render_text(outcomes))
         if peer is not None:
+            for name, number, reason, text in peer.missed_lines:
+                print(f"syzkaller {name:>5}:{number:<5} unread [{reason}] {_clip(text, 90)}")
             print(peer.summary())
         print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr)
     if args.update_gaps:

@@ -11,6 +11,7 @@ MemAlloc-Info line the tasks belong to) stays per (source, host).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -115,6 +116,17 @@ def frame_of_fields(fields: dict[str, str], body: str) -> Frame:
         body.strip(),
     )
 
+
+# A message of its own printed while a report was open (another CPU's, or a driver's between two
+# reports): a subsystem's or a device's printk prefix ("binder: 3798:3799 ...", "usb 1-1: ...",
+# "XFS (dm-3): ...", "audit: type=1400 ..."), or the stack-depth note of an exiting task. A line of
+# a report stallscope cannot read is counted "in-report"; one of these is no report's line, and
+# counting it so would hide the lines that are. (A report's own "Name: value" lines are read by
+# the grammars before this is asked.)
+# printk_safe's own marker (4.11-5.x): its per-CPU buffer for NMI and recursive printk overflowed,
+# and this many messages of that context are lost (whose, it does not say: no block is flagged).
+_LOST = re.compile(r"\s*Lost \d+ message\(s\)!\s*$")
+_OWN_MESSAGE = re.compile(r"[A-Za-z][\w.\-/]*(?: [\w.:\-]+| \([\w.:\-]+\))?: \S|\S+ \(\d+\) used greatest stack depth:")
 
 @dataclass(slots=True)
 class _Report:
@@ -330,7 +342,10 @@ class CaptureBuilder:
                 reason = "trace-line"
             elif record.fmt is None:
                 reason = "no-prefix"
-            elif stream.trace_start is not None or stream.task_row is not None or stream.event_row is not None:
+            elif _LOST.match(record.body):
+                reason = "dropped-marker"
+            elif (stream.trace_start is not None or stream.task_row is not None or stream.event_row is not None) \
+                    and not _OWN_MESSAGE.match(record.body):
                 reason = "in-report"
             else:
                 reason = "other-message"

@@ -87,6 +87,9 @@ Device failures (grammars/device.lark): lines that report one (a failure word, o
     ``machine_check``: rest; ``drm_error``: function, module, rest; ``nfs_error``: server, message
 SysRq (grammars/sysrq.lark)
     ``sysrq``: action
+Fault injection (grammars/fault_inject.lark)
+    ``fault_injection`` ("FAULT_INJECTION: forcing a failure."); ``fault_injection_name`` *trace*:
+    name (failslab, fail_page_alloc, ...: the fault forced; the stack of the failed call follows)
 dump_stack header (grammars/dump_header.lark)
     ``dump_cpu``: cpu, uid, pid, comm, tainted, release, build, version; ``dump_pid`` (<= 3.x
     "Pid: N, comm: ..."): pid, comm, tainted, release, build, version; ``dump_taint``: tainted,
@@ -101,8 +104,9 @@ before), register, stack and code dumps (``registers``, ``rip``, ``code_bytes``,
 ``arch_registers``, ``ppc_registers``, ``fault_location``, ``memory_dump``, ``instruction_dump``:
 part of the trace they are printed in), the scaffolding of crash reports (``oops_cut``,
 ``oops_end``, ``oops_epilogue``: they end what is open; ``oops_fault``, ``oops_task``,
-``oops_context``), page dumps (``page_dump``), and the accounts after a checker's or lockdep's
-header (``sanitizer_detail``, ``lockdep_detail``).
+``oops_context``, and ``check_message``, the message of a self-check's WARNING or BUG), page
+dumps (``page_dump``), and the accounts after a checker's or lockdep's header
+(``sanitizer_detail``, ``lockdep_detail``).
 """
 
 from __future__ import annotations

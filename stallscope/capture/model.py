@@ -75,7 +75,8 @@ UNPARSED_REASONS: dict[str, str] = {
     "trace-line": "a damaged line inside a call trace (the trace goes on without it)",
     "other-message": "a kernel message of no report stallscope reads (boot, drivers, user space via /dev/kmsg)",
     "no-prefix": "no capture prefix: not a kernel record (a paste's prose, console noise, a shell prompt)",
-    "dropped-marker": "printk's '** N printk messages dropped **': the lines it stands for are lost",
+    "dropped-marker": "printk's '** N printk messages dropped **' (printk_safe's 'Lost N message(s)!'): the lines "
+                      "it stands for are lost",
 }
 
 

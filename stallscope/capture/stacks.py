@@ -178,6 +178,8 @@ _REPORTING = (
     "dump_stack", "dump_stack_lvl", "__dump_stack", "show_stack", "show_stack_log_lvl", "show_trace_log_lvl",
     "dump_backtrace", "sched_show_task", "show_regs", "__show_regs", "unwind_backtrace", "c_backtrace",
     "nmi_cpu_backtrace", "nmi_trigger_cpumask_backtrace", "arch_trigger_cpumask_backtrace",
+    # fault injection printing the stack of the call it makes fail (lib/fault-inject.c)
+    "fail_dump", "should_fail", "should_fail_ex",
 )
 
 # The context switch and the scheduler's entry points: every sleeping task has them on top.
@@ -276,6 +278,9 @@ _ALLOCATORS = (
     "vzalloc", "vm_area_alloc_pages",
     "kmem_alloc", "kmem_zone_alloc", "kmem_alloc_large",  # xfs wrappers
     "warn_alloc", "out_of_memory",
+    # the allocators' fault-injection hooks (failslab, fail_page_alloc)
+    "should_failslab", "__should_failslab", "should_fail_alloc_page", "__should_fail_alloc_page",
+    "slab_pre_alloc_hook", "prepare_alloc_pages",
 )
 
 # Reclaim (names differ across kernel versions).

@@ -79,6 +79,9 @@ KINDS: tuple[LineKind, ...] = (
     *_kinds("lockup", EVENT, "nmi_request", "nmi_handler_slow"),
     *_kinds("lockup", EVENT_WITH_TRACE, "spinlock_lockup"),
     *_kinds("sysrq", EVENT, "sysrq"),
+    # The stack of the allocation fault injection made fail follows its name line.
+    *_kinds("fault_inject", EVENT, "fault_injection"),
+    *_kinds("fault_inject", EVENT_WITH_TRACE, "fault_injection_name"),
     *_kinds("dump_header", EVENT, "dump_cpu", "dump_pid", "dump_taint", "dump_taint_legend", "dump_hardware",
             "dump_modules", "dump_cpuset"),
     *_kinds("meminfo", EVENT, "meminfo_header", "meminfo_node", "meminfo_zone", "meminfo_buddy",
@@ -91,7 +94,7 @@ KINDS: tuple[LineKind, ...] = (
     *_kinds("oops", REPORT_END, "oops_cut", "oops_end"),
     *_kinds("oops", REPORT_DETAIL, "oops_fault", "oops_task"),
     *_kinds("oops", REPORT_END, "oops_epilogue"),
-    *_kinds("oops", REPORT_DETAIL, "oops_context", "sanitizer_detail"),
+    *_kinds("oops", REPORT_DETAIL, "oops_context", "sanitizer_detail", "check_message"),
     *_kinds("page", REPORT_DETAIL, "page_dump"),
     # Late: a driver's message reads like many things ("DRIVER DEVICE: ..."); the XFS report
     # prints its trace (xfs_corruption_error) after the line.

@@ -26,7 +26,7 @@ SEVERITY = "info"
 SUMMARY = (
     "The kernel reported something other than a memory stall (an oops, a BUG, a WARNING outside mm/, a "
     "panic that is not the OOM killer's, a KASAN/KMSAN/KCSAN/UBSAN or lockdep report): names the report and "
-    "the function it happened in."
+    "the function it happened in, and a failure the kernel's fault injection forced on its task just before."
 )
 NEXT_STEPS: str | None = "the report's call trace and the lines printed just before it"
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
@@ -63,6 +63,13 @@ _LIBRARY_PREFIXES = ("mem", "str", "crc", "__crc", "_copy_", "copy_", "__copy_",
 _LOCK_REACH = 12
 # Lines from a lockdep header to the end of its dependency chains and stack backtrace.
 _CHAIN_REACH = 250
+# Lines and seconds from a failure forced by fault injection ("FAULT_INJECTION: forcing a failure." /
+# "name failslab, ...") to a report it may have caused: the error path runs at once, in the task
+# the failure was forced on, and its report follows within a screenful of interleaved output.
+_INJECTED_REACH = 200
+_INJECTED_SECONDS = 5.0
+# The faults that fail a memory allocation (lib/fault-inject.c attributes, mm/failslab.c, mm/page_alloc.c).
+_ALLOCATION_FAULTS = frozenset({"failslab", "fail_page_alloc"})
 _CHECKED_FUNCTION = re.compile(r"in ([A-Za-z_.$][A-Za-z0-9_.$]*)\+0x")
 
 
@@ -112,6 +119,9 @@ def _finding(view: HostView, group: list[tuple[int, object, int | None]], memory
     evidence += [e for e in frame if e not in evidence]
     evidence += [view.event_evidence(index) for index, _, _ in group[1:3]]
     task = _task(view, first)
+    injected = _injected_fault(view, first, task)
+    if injected is not None:
+        evidence = [e for e in injected[1] if e not in evidence] + evidence
     what = header.text
     where = f" in {function}" if function and function not in what else ""
     beside = f", with \"{cause.text}\"" if cause is not None else ""
@@ -128,10 +138,46 @@ def _finding(view: HostView, group: list[tuple[int, object, int | None]], memory
                if memory else
                "Nothing in this log is a memory-allocation stall: this report is what the kernel says happened. "
                "Its call trace and the lines around it are where to look, not memory management.")
+            + (injected[0] if injected is not None else "")
         ),
         evidence=evidence,
         tasks=[task] if task else [],
     )
+
+
+def _injected_fault(view: HostView, event: int, task: TaskRef | None) -> tuple[str, list[Evidence]] | None:
+    """The failure fault injection forced on the report's own task just before it (within
+    _INJECTED_REACH lines and _INJECTED_SECONDS of its header, the nearest): what to say of it, and
+    its lines. A panic is the end of an earlier report, not a report of its own: none."""
+    events = view.events
+    if task is None or view.cell("events", event, "kind") == "kernel_panic":
+        return None
+    line = int(view.cell("events", event, "line"))
+    source = view.cell("events", event, "source")
+    named = of_kind(events, "fault_injection_name")
+    named = named[((named["source"] == source) & (named["line"] < line)
+                   & (named["line"] >= line - _INJECTED_REACH)).to_numpy(dtype=bool, na_value=False)]
+    if not len(named):
+        return None
+    index = int(named.index[-1])
+    at, ts = view.cell("events", event, "ts"), named.at[index, "ts"]
+    if at is not None and ts is not None and not pd.isna(at) and not pd.isna(ts) \
+            and not 0 <= float(at) - float(ts) <= _INJECTED_SECONDS:
+        return None
+    if _task(view, index) != task:
+        return None  # the failure was forced on another task (its "CPU: N PID: N Comm:" line says)
+    name = str(field(dict(named.loc[index]), "name") or "")
+    evidence = [view.event_evidence(index)]
+    header = of_kind(events, "fault_injection")
+    header = header[((header["source"] == source) & (header["line"] == int(named.at[index, "line"]) - 1))
+                    .to_numpy(dtype=bool, na_value=False)]
+    if len(header):
+        evidence.insert(0, view.event_evidence(int(header.index[0])))
+    what = ("a memory allocation" if name in _ALLOCATION_FAULTS else "a call") + f" ({name})"
+    return (f" Just before it, the kernel's fault injection forced {what} to fail "
+            "(CONFIG_FAULT_INJECTION, as syzkaller uses it): a report right after an injected failure is often "
+            "a bug in that failure's error path, in the task the failure was forced on; the failed call's stack "
+            "follows the injection lines."), evidence
 
 
 def _device_cause(view: HostView, event: int) -> Evidence | None:
@@ -267,6 +313,12 @@ def _task(view: HostView, event: int) -> TaskRef | None:
     source = view.cell("events", event, "source")
     cpu = events[events["kind"].isin(("dump_cpu", "dump_pid")) & (events["source"] == source)
                  & (events["line"] >= line) & (events["line"] <= line + 30)]
+    # A WARNING line names its task's pid: where two CPUs' reports interleave, the CPU line of
+    # the other one may come first.
+    fields = view.cell("events", event, "fields")
+    own_pid = str(fields.get("pid") or "") if view.cell("events", event, "kind") == "kernel_warning" else ""
+    if own_pid.isdigit() and len(own_pid) < 10 and len(cpu):
+        cpu = cpu[(cpu["pid"] == int(own_pid)).to_numpy(dtype=bool, na_value=False)]
     for _, row in records(cpu.head(1)):
         comm, pid = row.get("comm"), row.get("pid")
         if isinstance(comm, str) and pid is not None and not pd.isna(pid):  # type: ignore[arg-type]
