@@ -228,6 +228,8 @@ class PeerCheck:
     reasons: Counter[str] = field(default_factory=Counter)
     # The lines of reports stallscope reads that it failed to read: (report, line, reason, text).
     missed_lines: list[tuple[str, int, str, str]] = field(default_factory=list)
+    # Each report's lines not understood, by why (the reports with none left out).
+    unparsed_by_report: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         hung = len(self.hung_named) + len(self.hung_missed)
@@ -255,6 +257,7 @@ class PeerCheck:
             "lines": self.lines,
             "unparsed_in_reports": [{"report": r, "line": n, "reason": why, "text": text}
                                     for r, n, why, text in self.missed_lines],
+            "unparsed_by_report": self.unparsed_by_report,
             "summary": self.summary(),
         }
 
@@ -312,6 +315,8 @@ def _check_peer(folder: Path, scratch: Path, timeout: int, result: PeerCheck, pr
             result.unparsed += sum(i.unparsed for i in capture.inputs)
             for stats in capture.inputs:
                 result.reasons.update(stats.unparsed_reasons)
+                if stats.unparsed_reasons:
+                    result.unparsed_by_report[report.name] = dict(stats.unparsed_reasons)
             result.missed_lines += [(report.name, u.line, u.reason, u.text.strip()) for u in capture.unparsed
                                     if u.reason in MISSED_REASONS]
             category = report.category

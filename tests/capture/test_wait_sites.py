@@ -156,6 +156,14 @@ def test_the_peer_check_over_the_copies() -> None:
     assert {report for report, _, _ in result.hung_missed} <= set(NOT_READ)
     assert len(result.hung_named) >= 40 - len(NOT_READ)
     assert f"hung-task wait site = guilty frame in {len(result.hung_named)}/40" in result.summary()
+    # Every line not understood is counted under its report and its reason, and those inside a
+    # report are listed one by one (report, line, reason, text), as the corpus report prints them.
+    by_report = result.unparsed_by_report
+    assert sum(n for reasons in by_report.values() for n in reasons.values()) == result.unparsed
+    missed = [(report, why) for report, _, why, _ in result.missed_lines]
+    assert len(missed) == result.reasons["in-report"] + result.reasons["trace-line"]
+    assert all(by_report[report][why] >= missed.count((report, why)) for report, why in missed)
+    assert ("206", 25, "in-report", "rcu_read_lock") in result.missed_lines
 
 
 def test_the_rcu_bucket_is_any_rcu_grace_period_wait() -> None:
