@@ -261,7 +261,7 @@ _ALLOCATORS = (
     "grab_cache_page_write_begin", "folio_alloc", "vma_alloc_folio", "__folio_alloc", "new_slab", "allocate_slab",
     "___slab_alloc", "__slab_alloc", "slab_alloc_node", "__kmalloc", "__kmalloc_node", "kmalloc_order",
     "kmalloc_large", "kmem_cache_alloc", "kmem_cache_alloc_node", "kmem_cache_alloc_trace", "kmem_cache_alloc_lru",
-    "mempool_alloc",
+    "mempool_alloc", "mempool_alloc_slab", "mempool_kmalloc", "mempool_alloc_pages",
     # kmalloc's large and tracking paths of 4.x-6.x, and 6.10+'s _noprof names (allocation tagging)
     "alloc_kmem_pages", "alloc_kmem_pages_node", "kmalloc_order_trace", "__kmalloc_large_node", "kmalloc_trace",
     "__kmalloc_track_caller",

@@ -8,7 +8,8 @@ device queued behind it, the task waits for a request tag or a completion that i
 handler should have produced: the I/O stops, and every task that writes to the device or swaps
 (kswapd among them) hangs behind it. The classic case is swap on a device whose driver allocates
 (mtdswap over UBI); a stacked device (loop, dm, md, nbd) whose handler allocates without
-memalloc_noio_save() does the same.
+memalloc_noio_save() does the same, as dm-crypt's kcryptd worker did in 4.7 (its bio allocation
+throttled in throttle_vm_writeout, waiting for the writeback it was itself to encrypt).
 
 The same recursion in a filesystem: its writeback (->writepages) allocates with __GFP_FS, and
 reclaim (memory-cgroup reclaim of 3.x-4.x waited on pages under writeback) waits for pages that
@@ -17,7 +18,8 @@ this writeback marked and has not submitted yet (XFS's xfs_map_blocks, 2020).
 Fires on a trace that reads, from the inside out: the block layer's submission or writeback
 (submit_bio, __swap_writepage, pageout) or a wait for a page's writeback, then reclaim (shrink_*,
 try_to_free_pages), then the page allocator, then a request handler of a block device
-(``*_queue_rq`` or blk-mq's dispatch) or a filesystem's writeback (do_writepages, ->writepages).
+(``*_queue_rq`` or blk-mq's dispatch), a stacked device's I/O worker (dm-crypt's kcryptd_crypt,
+loop's worker, md's RAID threads) or a filesystem's writeback (do_writepages, ->writepages).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ RULE = "io-reclaim-recursion"
 RANK = 12
 SEVERITY = "critical"
 SUMMARY = (
-    "A task servicing block I/O (a driver's request handler) or writing a filesystem's pages back allocates "
-    "memory that enters direct reclaim, and reclaim writes pages back or waits for their writeback: it waits "
-    "for I/O only it can complete (the allocation needs GFP_NOIO or GFP_NOFS)."
+    "A task servicing block I/O (a driver's request handler, a stacked device's worker such as dm-crypt's) "
+    "or writing a filesystem's pages back allocates memory that enters direct reclaim, and reclaim writes "
+    "pages back or waits for their writeback: it waits for I/O only it can complete (the allocation needs "
+    "GFP_NOIO or GFP_NOFS)."
 )
 NEXT_STEPS: str | None = (
     "the allocation in the frames between the I/O work and the page allocator (it needs GFP_NOIO or "
@@ -46,14 +49,25 @@ ABOUT_MEMORY = True
 # Reclaim writing a page back: the block layer's entry and the writeback that leads to it.
 _WRITEBACK = frozenset({"submit_bio", "submit_bio_noacct", "generic_make_request", "__swap_writepage",
                         "swap_writepage", "swap_writeout", "pageout"})
-# Reclaim waiting for a page's writeback to end (memory-cgroup reclaim did, 3.x-4.x).
+# Reclaim throttled while the machine's pages under writeback exceed the dirty limit (<= 4.7).
+_THROTTLE = "throttle_vm_writeout"
+# Reclaim waiting for a page's writeback to end (memory-cgroup reclaim did, 3.x-4.x), or for the
+# pages under writeback to drop below their limit (throttle_vm_writeout, <= 4.7).
 _WRITEBACK_WAIT = frozenset({"wait_on_page_writeback", "wait_on_page_bit", "wait_on_page_bit_common",
-                             "folio_wait_writeback", "folio_wait_bit", "folio_wait_bit_common"})
+                             "folio_wait_writeback", "folio_wait_bit", "folio_wait_bit_common",
+                             _THROTTLE})
 # blk-mq running a device's queue: what calls a driver's ->queue_rq (and <= 4.x's request_fn).
 _DISPATCH = frozenset({"blk_mq_dispatch_rq_list", "__blk_mq_run_hw_queue", "blk_mq_run_work_fn",
                        "blk_mq_do_dispatch_sched", "blk_mq_sched_dispatch_requests",
                        "__blk_mq_sched_dispatch_requests", "__blk_mq_do_dispatch_sched", "__blk_run_queue",
                        "__blk_mq_try_issue_directly", "blk_mq_try_issue_directly", "blk_mq_request_issue_directly"})
+# Stacked block devices that service their bios in a worker of their own, not in ->queue_rq:
+# dm-crypt (drivers/md/dm-crypt.c), loop (drivers/block/loop.c, 4.x-6.x), md's RAID threads.
+# A write to the stacked device is writeback of the device under it: reclaim that waits for
+# writeback waits for this worker.
+_STACKED_IO = frozenset({"kcryptd_crypt", "kcryptd_crypt_write_convert", "kcryptd_crypt_read_convert",
+                         "kcryptd_io_write", "dmcrypt_write", "loop_queue_work", "loop_workfn", "loop_process_work",
+                         "loop_handle_cmd", "raid1d", "raid10d", "raid5d"})
 # A filesystem writing its dirty pages back: the pages it has marked for writeback are not on disk
 # until it submits them, so its own reclaim must not wait for them (the path needs GFP_NOFS).
 _FS_WRITEBACK = frozenset({"do_writepages", "write_cache_pages", "generic_writepages", "iomap_writepages",
@@ -66,6 +80,8 @@ def _context(name: str) -> str | None:
     or writing a filesystem's pages back."""
     if name.endswith("_queue_rq") or name in _DISPATCH:
         return "block"
+    if name in _STACKED_IO:
+        return "stacked"
     if name in _FS_WRITEBACK or name.endswith(("_writepages", "_writepage", "_do_writepage")):
         return "writeback"
     return None
@@ -109,14 +125,18 @@ def check(view: HostView) -> list[Finding]:
         chain = " -> ".join(reversed(functions[alloc:outer + 1]))
         allocating = functions[alloc + 1] if alloc + 1 < outer else functions[outer]
         waits = "waits for writeback" if functions[inner] in _WRITEBACK_WAIT else "writes back"
-        if context == "block":
+        if context in ("block", "stacked"):
             doing, needs = (f"services block I/O in {functions[outer]}",
                             "GFP_NOIO (or memalloc_noio_save() around the handler): a driver that services "
                             "swap or writeback must not start I/O to get memory")
-            why = (f"{trace.who} runs a block device's request handler ({chain}). That allocation entered direct "
-                   f"reclaim, and reclaim ({functions[reclaim]}) {waits} through the block layer "
+            handler = ("a block device's request handler" if context == "block"
+                       else "a stacked block device's I/O worker (dm-crypt, loop, md)")
+            through = "" if functions[inner] in _WRITEBACK_WAIT else " through the block layer"
+            mover = "its own request handler" if context == "block" else "this very worker"
+            why = (f"{trace.who} runs {handler} ({chain}). That allocation entered direct "
+                   f"reclaim, and reclaim ({functions[reclaim]}) {waits}{through} "
                    f"({functions[inner]}): the task waits "
-                   "for I/O that needs its own request handler to move. No request of that device completes "
+                   f"for I/O that needs {mover} to move. No request of that device completes "
                    "meanwhile, and every task writing to it or swapping waits too.")
         else:
             doing, needs = (f"writes a filesystem's pages back in {functions[outer]}",
@@ -127,6 +147,12 @@ def check(view: HostView) -> list[Finding]:
                    "this very writeback has "
                    "marked but not yet submitted never finish, so the task waits for itself, and every task "
                    "syncing or reclaiming on that filesystem waits behind it.")
+        if functions[inner] == _THROTTLE:
+            # GFP_NOIO does not spare it: throttle_vm_writeout sleeps HZ/10 before it looks at the mask.
+            needs = ("to be spared the writeback throttle: throttle_vm_writeout sleeps 100 ms "
+                     "(congestion_wait(HZ/10)) in every reclaim pass while the pages under writeback exceed the "
+                     "dirty limit, a GFP_NOIO or GFP_NOFS caller once per pass, so the task that ends that "
+                     "writeback moves at about ten allocations a second")
         findings.append(Finding(
             rule=RULE,
             severity=Severity.CRITICAL,
