@@ -34,6 +34,7 @@ from operator import attrgetter, getitem, itemgetter
 from typing import BinaryIO, TypeVar
 
 from stallscope.capture.builder import (
+    FAULT_SITE_KINDS,
     CaptureBuilder,
     Frame,
     LineStream,
@@ -596,6 +597,14 @@ class BulkReader:
         stream = self._streams.get(host_bytes if first.host_span is not None else None)
         if stream is None:
             stream = self._line_stream(host_bytes, first)
+        for begin, end in spans:
+            # Register lines that name where the CPU was (one or two per crash report): read
+            # one by one, as the line reader does, before the run's traces are handed over.
+            at = classes.find(b"G", begin, end)
+            while at >= 0:
+                if infos[at].kind in FAULT_SITE_KINDS:
+                    self._fault_site(lines[at], infos[at], base + at + 1, stream)
+                at = classes.find(b"G", at + 1, end)
         cut = None
         if len(spans) == 1:
             begin, end = spans[0]
@@ -629,6 +638,12 @@ class BulkReader:
         starts.append(len(run))
         for begin, end in pairwise(starts):
             self._trace_segment(lines, infos, run[begin:end], base, stream)
+
+    def _fault_site(self, line: bytes, info: KeyInfo, number: int, stream: LineStream) -> None:
+        text = line[info.body_start :].decode("utf-8", "replace")
+        parsed = self.parser.parse(text)
+        if parsed is not None:
+            self.builder.note_fault_site(stream, number, parsed.kind, parsed.fields, text.strip())
 
     def _trace_span(
         self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, begin: int, end: int, base: int,

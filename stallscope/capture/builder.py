@@ -102,6 +102,28 @@ SeenEvent = tuple[str, dict[str, str], int | None, str | None]
 TraceStart = tuple[int, float | None, str | None]
 
 
+# Register lines that may name the function the CPU was at (see fault_function).
+FAULT_SITE_KINDS = frozenset({"rip", "fault_location", "arch_registers"})
+# arm64's and riscv's names of the program counter in a register dump.
+_PC_NAMES = frozenset({"pc", "epc"})
+
+
+def fault_function(kind: str, fields: dict[str, str]) -> str | None:
+    """The function a register line says the CPU was at: x86 "RIP: 0010:f+..." (not user space's
+    "RIP: 0033:0x7f..."), "PC is at f+...", "EIP is at ...", "IP: f+...", "NIP [...] f+...", and a
+    lone "pc : f+..." / "epc : f+..." (never LR, which is the caller)."""
+    function = fields.get("function")
+    if not function:
+        return None
+    if kind == "rip":
+        return function
+    if kind == "fault_location":
+        return function if fields.get("site") else None
+    if kind == "arch_registers":
+        return function if fields.get("reg_name") in _PC_NAMES else None
+    return None
+
+
 def frame_of_fields(fields: dict[str, str], body: str) -> Frame:
     """(function, offset, size, module, reliable, text) of one parsed frame line (any architecture),
     ``body`` the line without its prefix."""
@@ -636,7 +658,28 @@ class CaptureBuilder:
         if corrupted is not None and stream.task_row is not None:
             self._corrupt(stream.task_row, f"first trace line: {corrupted}")
 
+    def note_fault_site(self, stream: LineStream, line: int | None, kind: str, fields: dict[str, str],
+                        text: str) -> None:
+        """A register line that names the function the CPU was at ("RIP: 0010:f+0x1/0x2", "PC is
+        at f+0x1/0x2", "NIP [...] f+0x1/0x2", arm64 "pc : f+0x1/0x2"), inside a report: the report's
+        event row keeps the first one (``fault_function``, ``fault_line``, ``fault_text``: fields
+        the capture format cannot change, like every field). A crash's trace starts at the caller;
+        the report is about this function."""
+        row = stream.event_row
+        if row is None or line is None:
+            return
+        function = fault_function(kind, fields)
+        if function is None:
+            return
+        own = self.event_fields[row]
+        if "fault_function" in own:
+            return
+        # A copy: rows of one text share their fields.
+        self.event_fields[row] = {**own, "fault_function": function, "fault_line": str(line), "fault_text": text}
+
     def _trace_line(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
+        if kind in FAULT_SITE_KINDS:
+            self.note_fault_site(stream, record.line, kind, fields, record.body.strip())
         if stream.trace_start is None:
             if stream.task_row is None and stream.event_row is None and not stream.after_dump:
                 return  # a frame outside any trace we follow: parsed, nothing to attach

@@ -75,8 +75,11 @@ CPU watchdogs (grammars/lockup.lark)
     cpu_list; ``nmi_handler_slow``; ``spinlock_lockup`` *trace* (<= 4.x): cpu, comm, pid
 Kernel crash reports (grammars/oops.lark, grammars/page.lark)
     ``oops`` *trace*: what (Oops, general protection fault, kernel BUG at, unable to handle ...),
-    detail; ``kernel_warning`` *trace*: cpu, pid, srcline, function; ``kernel_panic`` *trace*:
-    reason (e.g. "System is deadlocked on memory", "hung_task: blocked tasks"); ``atomic_bug``
+    detail, and from the register line that names where the CPU was ("RIP: 0010:f+..", "PC is at
+    f+..", "NIP [...] f+..", "pc : f+..", see capture.builder.fault_function): fault_function,
+    fault_line, fault_text (also on an ``atomic_bug`` or ``bad_page`` row that has one);
+    ``kernel_warning`` *trace*: cpu, pid, srcline, function; ``kernel_panic`` *trace*: reason
+    (e.g. "System is deadlocked on memory", "hung_task: blocked tasks"); ``atomic_bug``
     *trace*: what, detail; ``bad_page`` *trace*: what (state | map), comm, pfn | pte;
     ``sanitizer_report`` *trace*: what ("BUG: KASAN:", "BUG: KMSAN:", "BUG: KCSAN:", "BUG: KFENCE:",
     "UBSAN:"), bug (use-after-free, uninit-value, data-race, ...), detail (where)

@@ -47,10 +47,13 @@ _RAISING = frozenset({"__warn", "warn_slowpath_fmt", "warn_slowpath_null", "repo
                       "__do_kernel_fault", "do_translation_fault", "do_mem_abort", "el1_abort", "el1h_64_sync_handler",
                       "el1h_64_sync", "handle_exception", "no_context", "__bad_area_nosemaphore",
                       "bad_area_nosemaphore", "page_fault_oops", "kernelmode_fixup_or_oops", "exc_page_fault",
-                      "asm_exc_page_fault", "do_user_addr_fault", "handle_page_fault", "die_kernel_fault"})
+                      "asm_exc_page_fault", "do_user_addr_fault", "handle_page_fault", "die_kernel_fault",
+                      # helpers whose job is to BUG() on a check another function failed
+                      "skb_panic", "skb_over_panic", "skb_under_panic", "usercopy_abort", "fortify_panic",
+                      "__fortify_panic", "__fortify_report"})
 
 # The checkers' own reporting machinery (KASAN, KMSAN, KCSAN, UBSAN): above the function checked.
-_CHECKER_PREFIXES = ("kasan_", "__kasan_", "__asan_", "kmsan_", "__msan_", "kcsan_", "__tsan_", "ubsan_",
+_CHECKER_PREFIXES = ("kasan_", "__kasan_", "__asan_", "__hwasan_", "kmsan_", "__msan_", "kcsan_", "__tsan_", "ubsan_",
                      "__ubsan_handle_", "print_address_description", "print_report", "report_tag_fault",
                      "do_tag_check_fault", "check_memory_region", "dump_stack", "show_stack")
 # Library routines a checker catches in the act (copying, comparing, checksumming, list and
@@ -70,6 +73,9 @@ _INJECTED_REACH = 200
 _INJECTED_SECONDS = 5.0
 # The faults that fail a memory allocation (lib/fault-inject.c attributes, mm/failslab.c, mm/page_alloc.c).
 _ALLOCATION_FAULTS = frozenset({"failslab", "fail_page_alloc"})
+# The reports that name the instruction they stopped at (a fault, a trap, a BUG): the register
+# line's function is what they are about. (A WARNING names its function on its own line.)
+_FAULTING = frozenset({"oops", "atomic_bug", "bad_page"})
 _CHECKED_FUNCTION = re.compile(r"in ([A-Za-z_.$][A-Za-z0-9_.$]*)\+0x")
 
 
@@ -201,6 +207,11 @@ def _where(view: HostView, group: list[tuple[int, object, int | None]]) -> tuple
     first frame of its trace that is not the machinery raising the report, with its caller."""
     stacks = stack_functions(view)
     for index, source, stack in group:
+        fields = view.cell("events", index, "fields")
+        if fields.get("fault_function") and str(view.cell("events", index, "kind")) in _FAULTING \
+                and _own(fields["fault_function"]):
+            return _fault_site(view, index, source, stack, stacks, fields)
+    for index, source, stack in group:
         kind = str(view.cell("events", index, "kind"))
         fields = view.cell("events", index, "fields")
         if kind == "kernel_warning" and fields.get("function"):
@@ -227,6 +238,26 @@ def _where(view: HostView, group: list[tuple[int, object, int | None]]) -> tuple
         text = names[0] + (f" (called from {names[1]})" if len(names) > 1 else "")
         return text, trace_frame_evidence(view, position, own[:2])
     return None, []
+
+
+def _fault_site(view: HostView, index: int, source: object, stack: int | None, stacks: dict[int, list[str]],
+                fields: dict[str, str]) -> tuple[str, list[Evidence]]:
+    """Where an oops' CPU was, as its register line names it, with the line; a library routine
+    caught in the act (memcpy, strlen) is named with its caller from the trace."""
+    # (The line's own time is not kept: fields hold nothing the capture format changes.)
+    line = Evidence(str(source), int(fields["fault_line"]), None, fields.get("fault_text") or "")
+    function = normalize_function(fields["fault_function"])
+    functions = stacks.get(int(stack), []) if stack is not None else []
+    # arm64 and 32-bit ARM print the faulting function as the trace's first frame; x86 and
+    # powerpc start the trace at its caller. The caller is the next own frame that is not a
+    # library routine.
+    start = functions.index(function) + 1 if function in functions else 0
+    caller = next((at for at in range(start, len(functions)) if _own(functions[at]) and functions[at] != function
+                   and not functions[at].startswith(_LIBRARY_PREFIXES)), None)
+    if caller is None:
+        return function, [line]
+    position = trace_after(view, source, int(view.cell("events", index, "line")) - 1, int(stack))  # type: ignore[arg-type]
+    return f"{function} (called from {functions[caller]})", [line, *trace_frame_evidence(view, position, [caller])]
 
 
 def _with_caller(view: HostView, index: int, source: object, stack: int | None, stacks: dict[int, list[str]],

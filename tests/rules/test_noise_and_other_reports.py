@@ -49,8 +49,10 @@ def test_an_oops_is_named_with_its_function_never_as_a_memory_stall() -> None:
     assert finding.title == ("Not a memory-allocation stall: Unable to handle kernel access to user memory without "
                              "uaccess routines at virtual address 000000000cc6b0d0 in schedule_tail (called from "
                              "ret_from_exception)")
-    # The report's own line and the frame line naming the function, verbatim.
-    assert finding.evidence[0].line == 1 and finding.evidence[1].text == "[<ffffffe00008c762>] schedule_tail+0x72/0xb2"
+    # The report's own line, the register line naming where the CPU was, and the caller's frame
+    # line, verbatim.
+    assert finding.evidence[0].line == 1 and finding.evidence[1].text == "epc : schedule_tail+0x72/0xb2"
+    assert finding.evidence[2].text == "[<ffffffe000005570>] ret_from_exception+0x0/0x14"
     assert [(t.comm, t.pid) for t in finding.tasks] == [("syz-executor.1", 5233)]
 
 
