@@ -26,7 +26,8 @@ warn_alloc (grammars/warn_alloc.lark)
     ``warn_alloc_failure`` *trace*: comm, order, mode, gfp_names, nodemask, cpuset, mems_allowed
     ``vmalloc_failure`` *trace* (4.9+): comm, size_bytes, mode, gfp_names, nodemask, cpuset,
     mems_allowed (<= 4.8: size_bytes alone, before the page allocation failure line)
-    ``cma_alloc_failure``: pages, ret, cma_area (5.13+)
+    ``cma_alloc_failure``: pages, ret, cma_area (5.13+); ``xfs_alloc_retry`` (XFS's "possible
+    memory allocation deadlock" every 100 failed tries): comm, pid, size_bytes, function, mode
     ``ratelimit_suppressed``: function, suppressed (reports printk dropped)
 SLUB (grammars/slab.lark)
     ``slub_alloc_failure``: node, gfp, gfp_names; then ``slub_cache``: cache, object_size,
@@ -37,7 +38,7 @@ Hung tasks (grammars/hung_task.lark)
     wait for more than", "can't die for more than")
     ``hung_task_blocker`` *trace of the owner*: comm, pid, role, lock_type, owner_comm,
     owner_pid, owner_role
-    ``hung_task_hint``: the "echo 0 > ..." line
+    ``hung_task_hint``: the "echo 0 > ..." line, and "Future hung task reports are suppressed"
 Workqueues (grammars/workqueue.lark)
     ``wq_lockup``: cpus, node, flags, nice, stuck (seconds)
     ``wq_show_busy``, ``wq_show_backtraces``: dump headers

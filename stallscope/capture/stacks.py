@@ -276,7 +276,7 @@ _ALLOCATORS = (
     # vmalloc's own page allocation (its warn_alloc report comes from __vmalloc_area_node)
     "__vmalloc_area_node", "__vmalloc_node_range", "__vmalloc_node_range_noprof", "__vmalloc_node", "vmalloc",
     "vzalloc", "vm_area_alloc_pages",
-    "kmem_alloc", "kmem_zone_alloc", "kmem_alloc_large",  # xfs wrappers
+    "kmem_alloc", "kmem_zone_alloc", "kmem_alloc_large", "kmem_realloc", "kmem_zalloc", "kmem_zone_zalloc",  # xfs
     "warn_alloc", "out_of_memory",
     # the allocators' fault-injection hooks (failslab, fail_page_alloc)
     "should_failslab", "__should_failslab", "should_fail_alloc_page", "__should_fail_alloc_page",

@@ -60,7 +60,7 @@ KINDS: tuple[LineKind, ...] = (
     *_kinds("hung_task", EVENT_WITH_TRACE, "hung_task", "hung_task_blocker"),
     *_kinds("hung_task", EVENT, "hung_task_hint"),
     *_kinds("warn_alloc", EVENT_WITH_TRACE, "warn_alloc_stall", "warn_alloc_failure", "vmalloc_failure"),
-    *_kinds("warn_alloc", EVENT, "cma_alloc_failure", "ratelimit_suppressed"),
+    *_kinds("warn_alloc", EVENT, "cma_alloc_failure", "ratelimit_suppressed", "xfs_alloc_retry"),
     *_kinds("warn_alloc", REPORT_DETAIL, "cma_available"),
     *_kinds("slab", EVENT, "slub_alloc_failure", "slub_cache", "slub_debug_order", "slub_node"),
     *_kinds("oom", EVENT_WITH_TRACE, "oom_invoke"),

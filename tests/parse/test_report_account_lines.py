@@ -113,3 +113,11 @@ def test_xfs_shutting_the_filesystem_down_is_a_filesystem_failure() -> None:
 def test_a_debugging_patchs_line_inside_a_watchdog_report_stays_unread_in_the_report() -> None:
     reasons = _reasons("2016-02-11_kswapd-blocked-xfs-buf-lock-dirty-writeback-too-many-isolated.log")
     assert reasons["zone=DMA NR_INACTIVE_FILE=6 NR_ISOLATED_FILE=32"] == "in-report"
+
+
+def test_khungtaskds_last_word_is_read() -> None:
+    # A 6.10 hung-task storm on LUKS over md RAID-6 ends with it (tests/data/wild/SOURCES.md).
+    log = WILD / "2024-08-08_real-luks-on-md-raid6-kcryptd-hung-md-bitmap-startwrite.log"
+    line = "Future hung task reports are suppressed, see sysctl kernel.hung_task_warnings"
+    assert line in log.read_text(encoding="utf-8")
+    assert load_lines("hung.log", [line]).inputs[0].kinds == {"hung_task_hint": 1}
