@@ -243,6 +243,8 @@ _HELPERS = (
     "filemap_fdatawait", "filemap_write_and_wait", "filemap_write_and_wait_range", "file_write_and_wait_range",
     "fdatawait_one_bdev", "wait_on_page_writeback_range", "submit_bio_wait", "blk_execute_rq",
     "blk_mq_freeze_queue_wait", "blk_mq_freeze_queue", "blk_freeze_queue", "call_usermodehelper_exec",
+    # waits for the writeback work its caller queued (sync_inodes_sb, freeing a memory cgroup)
+    "wb_wait_for_completion",
 )
 
 # Where a thread's work comes from: a guilty frame is never one of these or beyond them.

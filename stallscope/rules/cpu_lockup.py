@@ -8,7 +8,14 @@ period) cannot progress. The finding names the CPU, the task and the function it
 from __future__ import annotations
 
 from stallscope.capture.events import field, int_field, of_kind, stack_frames
-from stallscope.capture.stacks import first_meaningful, normalize_function, reliable_functions
+from stallscope.capture.stacks import (
+    ALLOCATOR_FRAMES,
+    ENTRY_FRAMES,
+    RECLAIM_FRAMES,
+    first_meaningful,
+    normalize_function,
+    reliable_functions,
+)
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 
 RULE = "cpu-lockup"
@@ -23,6 +30,16 @@ NEXT_STEPS: str | None = None
 ABOUT_MEMORY = True
 _KINDS = ("soft_lockup", "hard_lockup", "rcu_stall")
 _LABEL = {"soft_lockup": "soft lockup", "hard_lockup": "hard lockup", "rcu_stall": "RCU stall"}
+# Where reclaim is entered, and which reclaim that is: a CPU spinning in reclaim is stuck in the
+# reclaim its caller asked for (a memory cgroup's charge, an allocation, kswapd).
+_RECLAIM_ENTRIES = {
+    "try_to_free_mem_cgroup_pages": "memory cgroup reclaim",
+    "try_to_free_pages": "direct reclaim",
+    "balance_pgdat": "kswapd's reclaim",
+    "mem_cgroup_shrink_node": "memory cgroup soft-limit reclaim",
+    "node_reclaim": "node reclaim",
+    "__node_reclaim": "node reclaim",
+}
 
 
 def check(view: HostView) -> list[Finding]:
@@ -47,12 +64,14 @@ def check(view: HostView) -> list[Finding]:
             caller = next((f for f in below if f != where), None)
             if caller is not None:
                 where = f"{where} (called from {caller})"
+        reclaim = _reclaim_entry(functions)
         comm, pid = field(row, "comm"), int_field(row, "pid")
         seconds = field(row, "seconds")
         who = f" [{comm}:{pid}]" if comm and pid is not None else ""
         label = _LABEL[kind]
         title = label[0].upper() + label[1:] + (f" on CPU#{cpu}" if cpu else "") + (
-            f" for {seconds}s" if seconds else "") + who + (f" in {where}" if where else "")
+            f" for {seconds}s" if seconds else "") + who + (f" in {where}" if where else "") + (
+            f", in {reclaim}" if reclaim else "")
         repeats = reports[(reports["kind"] == kind)]
         evidence: list[Evidence] = [view.event_evidence(int(i)) for i in repeats.index[:3]]
         findings.append(
@@ -64,6 +83,8 @@ def check(view: HostView) -> list[Finding]:
                     f"The kernel's {_LABEL[kind]} detector reported {len(repeats)} time(s)"
                     + (f"; the first report names {comm}({pid})" if comm and pid is not None else "")
                     + (f", whose trace runs in {where}" if where else "")
+                    + (f"; the CPU spins in {reclaim}: a reclaim loop that neither frees memory nor "
+                       "gives up keeps its CPU" if reclaim else "")
                     + ". A CPU that does not schedule delays everything that waits for it: RCU grace "
                     "periods, per-CPU work, and the tasks queued behind it, including reclaim."
                 ),
@@ -72,3 +93,17 @@ def check(view: HostView) -> list[Finding]:
             )
         )
     return findings
+
+
+def _reclaim_entry(functions: list[str]) -> str | None:
+    """Which reclaim a trace runs in, with where it is entered and who asked: "memory cgroup
+    reclaim (try_to_free_mem_cgroup_pages, from try_charge)"; None outside reclaim."""
+    for at, name in enumerate(functions):
+        kind = _RECLAIM_ENTRIES.get(name)
+        if kind is None:
+            continue
+        caller = next((f for f in functions[at + 1:] if f not in RECLAIM_FRAMES and f not in ALLOCATOR_FRAMES), None)
+        if caller in ENTRY_FRAMES:
+            caller = None  # kswapd's thread: nobody asked
+        return f"{kind} ({name}" + (f", from {caller})" if caller else ")")
+    return None
