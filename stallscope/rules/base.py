@@ -122,16 +122,21 @@ class HostView:
         return self.memo[name]  # type: ignore[return-value]
 
     def cell(self, table: str, index: int, column: str) -> Any:
-        """``<table>.at[index, column]`` of this view's "snapshots", "tasks" or "events".
+        """``<table>.at[index, column]`` of this view's "snapshots", "tasks" or "events", as a
+        Python object (an int, str, float, bool, or pandas' missing value).
 
-        For reads in loops: a DataFrame's ``at`` builds the column anew on every call (the
-        larger part of its cost); the column is kept here instead.
+        For reads in loops: a DataFrame's ``at`` builds the column anew on every call, and a
+        Series' ``at`` costs microseconds more than a dict; the rules read cells 500 times a view
+        (bench/README.md). The column is kept here as a dict by row label.
         """
         key = f"column:{table}:{column}"
-        series = self.memo.get(key)
-        if series is None:
-            series = self.memo[key] = getattr(self, table)[column]
-        return series.at[index]  # type: ignore[union-attr]
+        values = self.memo.get(key)
+        if values is None:
+            series = getattr(self, table)[column]
+            if not series.index.is_unique:  # not from the builder: a label may name several rows
+                return series.at[index]
+            values = self.memo[key] = dict(zip(series.index.tolist(), series.tolist(), strict=True))
+        return values[index]  # type: ignore[index]
 
     def snapshot_evidence(self, index: int) -> Evidence:
         return self._line_evidence("snapshots", index)

@@ -39,11 +39,37 @@ def test_parser_from_the_cache_parses_like_a_fresh_one(private_cache: Path) -> N
     assert written, "no grammar was cached"
     grammars.load.cache_clear()
     cached = LineParser()  # every grammar loaded from those files
-    assert [first.pattern for *_, first in cached._parsers] == [first.pattern for *_, first in fresh._parsers]
+    assert cached._first_patterns == fresh._first_patterns
     bodies = _bodies()
     assert len(bodies) > 3000
     for body in bodies:
         assert cached.parse(body) == fresh.parse(body), body
+
+
+def test_grammars_are_loaded_only_when_a_line_may_be_of_their_kinds(private_cache: Path) -> None:
+    LineParser()  # derives every grammar's first tokens once, and keeps them
+    assert len(list(private_cache.glob("first-tokens-*.json"))) == 1
+    grammars.load.cache_clear()
+    parser = LineParser()
+    assert grammars.load.cache_info().currsize == 0
+    parsed = parser.parse("MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2")
+    assert parsed is not None and parsed.kind == "memalloc_info"
+    assert 1 <= grammars.load.cache_info().currsize < 5
+
+
+def test_first_tokens_of_another_grammar_text_are_not_used(private_cache: Path) -> None:
+    LineParser()
+    (stored,) = private_cache.glob("first-tokens-*.json")
+    # Damaged (a crash while another process wrote it is ruled out by the rename, a full disk
+    # or an editor is not): derived again from the grammars, never trusted.
+    stored.write_text("[[]]", encoding="utf-8")
+    grammars.load.cache_clear()
+    assert LineParser().parse("MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2") is not None
+    # A file of another grammar text is another name: edited grammars never meet old patterns.
+    order = (("memalloc", ("memalloc_info",)),)
+    assert grammars.first_tokens(order)
+    names = sorted(path.name for path in private_cache.glob("first-tokens-*.json"))
+    assert len(names) == 1 and names != [stored.name]
 
 
 def test_cache_folder_is_private(private_cache: Path) -> None:

@@ -7,6 +7,8 @@ chunk boundaries, traces out of line order).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +27,7 @@ from stallscope.capture.trajectories import comm_ranks, comm_starts_with, comm_t
 from stallscope.diagnose import host_views
 from stallscope.rules.base import HostView
 from stallscope.rules.common import seq_history
-from stallscope.rules.common.task_facts import latest_per_task
+from stallscope.rules.common.task_facts import latest_per_task, trace_after
 
 LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu") + corpus_logs("qemu")
 
@@ -127,6 +129,61 @@ def test_latest_per_task_keys_on_the_comm_name(relative: str) -> None:
             continue
         keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_text(tasks)})
         pd.testing.assert_frame_equal(latest_per_task(tasks), tasks[~keys.duplicated(keep="last").to_numpy()])
+
+
+# --- a report's trace, and cells ----------------------------------------------------------------
+def _reference_trace_after(traces: pd.DataFrame, source: object, line: int, stack: int) -> int:
+    found = ((traces["source"] == source) & (traces["stack"] == stack) & (traces["line"] > line)).to_numpy(
+        dtype=bool, na_value=False)
+    at = np.flatnonzero(found)
+    return int(at[0]) if len(at) else -1
+
+
+def _trace_queries(capture: object) -> list[tuple[object, int, int]]:
+    traces = capture.traces  # type: ignore[attr-defined]
+    known = traces[traces["stack"].notna() & traces["line"].notna()]
+    stacks = sorted({int(s) for s in known["stack"]})
+    asked = [(str(r.source), int(r.line) + step, int(r.stack)) for r in known.itertuples() for step in (-1, 0, 5)]
+    # A stack of another source, a line past the end, a stack no trace has.
+    asked += [("elsewhere.log", 0, stacks[0])] if stacks else []
+    asked += [(str(known["source"].iloc[0]), 10**9, stacks[0]), (str(known["source"].iloc[0]), 0, max(stacks) + 1)] \
+        if stacks else []
+    return asked
+
+
+@pytest.mark.parametrize("relative", LOGS[::3])
+def test_a_reports_trace_is_the_first_trace_of_its_stack_after_it(relative: str) -> None:
+    capture = loaded(relative)[0]
+    queries = _trace_queries(capture)
+    view = host_views(capture)[0]
+    for source, line, stack in queries:
+        assert trace_after(view, source, line, stack) == _reference_trace_after(capture.traces, source, line, stack)
+
+
+def test_a_reports_trace_in_a_table_out_of_line_order() -> None:
+    # Rows out of line order and rows missing their stack or line (never a report's trace).
+    capture = next(c for c in (loaded(relative)[0] for relative in LOGS) if len(_trace_queries(c)) > 60)
+    traces = capture.traces
+    shuffled = traces.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    shuffled.loc[shuffled.index[::7], "stack"] = pd.NA
+    shuffled.loc[shuffled.index[3::11], "line"] = pd.NA
+    changed = dataclasses.replace(capture, traces=shuffled)
+    view = host_views(changed)[0]
+    queries = _trace_queries(capture)
+    for source, line, stack in queries:
+        assert trace_after(view, source, line, stack) == _reference_trace_after(shuffled, source, line, stack)
+
+
+@pytest.mark.parametrize("relative", LOGS[1::4])
+def test_a_cell_is_what_at_reads(relative: str) -> None:
+    for view in host_views(loaded(relative)[0]):
+        for table in ("snapshots", "tasks", "events"):
+            frame = getattr(view, table)
+            for column in frame.columns:
+                for index in frame.index[:40]:
+                    got, expected = view.cell(table, index, column), frame.at[index, column]
+                    assert (pd.isna(got) and pd.isna(expected)) if not isinstance(expected, dict) and pd.isna(
+                        expected) else got == expected, (table, column, index)
 
 
 # --- traces of task rows -----------------------------------------------------------------------

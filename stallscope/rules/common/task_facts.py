@@ -262,13 +262,49 @@ def stack_wait_site_evidence(view: HostView, position: int) -> list[Evidence]:
 def trace_after(view: HostView, source: object, line: int, stack: int) -> int:
     """The position of the first trace of ``stack`` printed after ``line`` of ``source`` (-1: none):
     the trace a report (a hung task's) printed."""
-    traces = view.capture.traces
-    if not len(traces):
-        return -1
-    found = ((traces["source"] == source) & (traces["stack"] == stack) & (traces["line"] > line)).to_numpy(
-        dtype=bool, na_value=False)
-    at = np.flatnonzero(found)
-    return int(at[0]) if len(at) else -1
+    return view.of_capture("trace places", _TracePlaces).first_after(source, line, stack)
+
+
+class _TracePlaces:
+    """The capture's traces ordered by (source, stack, line), to find a report's trace by bisection.
+
+    Comparing the whole traces table for every report cost 0.6 ms a report on a 30 MB capture and
+    grew with the capture (every report against every trace).
+    """
+
+    def __init__(self, capture: Capture) -> None:
+        traces = capture.traces
+        self._sources: dict[object, int] = {}
+        if not len(traces):
+            self._keys = self._lines = self._positions = np.empty(0, dtype=np.int64)
+            return
+        source = traces["source"]
+        if isinstance(source.dtype, pd.CategoricalDtype):
+            self._sources = {name: code for code, name in enumerate(source.cat.categories)}
+            codes = source.cat.codes.to_numpy(dtype=np.int64)
+        else:
+            names = source.astype(object)
+            self._sources = {name: code for code, name in enumerate(dict.fromkeys(names.dropna()))}
+            codes = names.map(self._sources).fillna(-1).to_numpy(dtype=np.int64)
+        stacks = traces["stack"].to_numpy(dtype=np.float64, na_value=np.nan)
+        lines = traces["line"].to_numpy(dtype=np.float64, na_value=np.nan)
+        # A row missing its source, stack or line is never the trace a report printed.
+        known = np.flatnonzero((codes >= 0) & ~np.isnan(stacks) & ~np.isnan(lines))
+        # One key per (source, stack): stack ids are row numbers of the capture's stack table.
+        keys = codes[known] * (1 << 40) + stacks[known].astype(np.int64)
+        order = np.lexsort((known, lines[known], keys))
+        self._keys, self._lines, self._positions = keys[order], lines[known][order], known[order]
+
+    def first_after(self, source: object, line: int, stack: int) -> int:
+        code = self._sources.get(source)
+        if code is None:
+            return -1
+        key = code * (1 << 40) + int(stack)
+        low, high = np.searchsorted(self._keys, key, "left"), np.searchsorted(self._keys, key, "right")
+        start = low + int(np.searchsorted(self._lines[low:high], line, "right"))
+        # The earliest row of those after the line (the table is in reading order, so nearly
+        # always the first of them).
+        return int(self._positions[start:high].min()) if start < high else -1
 
 
 def function_evidence(view: HostView, task: int, names: list[str | None]) -> list[Evidence]:

@@ -49,9 +49,14 @@ class Traced:
         return trace_frame_evidence(self._view, self._position, positions)
 
 
-def traced(view: HostView) -> Iterator[Traced]:
+def traced(view: HostView) -> list[Traced]:
     """The latest trace of every task, then the trace of every report that has one: each trace
-    once (a hung-task report and the task row of its dump share one)."""
+    once (a hung-task report and the task row of its dump share one). Derived once per view for
+    every rule that reads it (callers must not change them)."""
+    return view.of_view("traced", lambda view: list(_traced(view)))
+
+
+def _traced(view: HostView) -> Iterator[Traced]:
     tasks = latest_tasks(view)
     seen: set[tuple[str, ...]] = set()
     for task in tasks.index:
