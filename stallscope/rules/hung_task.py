@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import hung_tasks, lock_blockers, of_kind, oom_kills, records
+from stallscope.capture.events import hung_tasks, lock_blockers, of_kind, records
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.reports import DEVICE_KINDS, device_label
-from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
+from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after, view_oom_kills
 
 RULE = "hung-task"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -99,7 +99,7 @@ def check(view: HostView) -> list[Finding]:
     # Once for all reports: a trace the builder did not tie to its report is claimed by position.
     hung["stack"] = pd.array(view.report_stacks(hung), dtype="Int64")
     blockers = lock_blockers(view.events)
-    kills = oom_kills(view.events)
+    kills = view_oom_kills(view)
     failures = of_kind(view.events, *DEVICE_KINDS)
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.
     groups: dict[object, list[_Hung]] = {}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, oom_invocations, oom_kills, records
+from stallscope.capture.events import field, of_kind, records
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import with_reporters
+from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
 
 RULE = "oom-kill"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -53,8 +53,8 @@ def _size(kb: int) -> str:
 
 
 def check(view: HostView) -> list[Finding]:
-    kills = oom_kills(view.events)
-    invoked = oom_invocations(with_reporters(view.events, "oom_invoke"))
+    kills = view_oom_kills(view)
+    invoked = view_oom_invocations(view)
     if kills.empty:
         # An OOM that ended without a victim is oom-panic's (no killable process, panic_on_oom).
         if invoked.empty or not of_kind(view.events, "oom_no_killable", "kernel_panic").empty:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, oom_invocations, records
+from stallscope.capture.events import field, of_kind, records
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import with_reporters
+from stallscope.rules.common.task_facts import view_oom_invocations
 
 RULE = "oom-panic"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -47,7 +47,7 @@ def check(view: HostView) -> list[Finding]:
     none_killable = of_kind(events, "oom_no_killable")
     if not oom_panics and none_killable.empty:
         return []
-    invoked = oom_invocations(with_reporters(events, "oom_invoke"))
+    invoked = view_oom_invocations(view)
     if not oom_panics and len(invoked) and len(manual_invocations(invoked)) == len(invoked):
         return []  # SysRq-f found no victim: "OOM request ignored", no panic (oom-kill says so)
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
+from stallscope.capture.events import oom_invocations, oom_kills
 from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
@@ -337,6 +338,17 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     # those: taking every column of a long table (text, arrow-backed strings) costs more.
     keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_ranks(tasks)[0]})
     return tasks[~keys.duplicated(keep="last").to_numpy()]
+
+
+def view_oom_invocations(view: HostView) -> pd.DataFrame:
+    """:func:`~stallscope.capture.events.oom_invocations` of the view, derived once for the rules
+    that read it (callers must not modify it)."""
+    return view.of_view("oom invocations", lambda v: oom_invocations(with_reporters(v.events, "oom_invoke")))
+
+
+def view_oom_kills(view: HostView) -> pd.DataFrame:
+    """:func:`~stallscope.capture.events.oom_kills` of the view, derived once (callers must not modify it)."""
+    return view.of_view("oom kills", lambda v: oom_kills(v.events))
 
 
 def with_reporters(events: pd.DataFrame, kind: str) -> pd.DataFrame:
