@@ -35,8 +35,10 @@ def load(name: str, starts: tuple[str, ...]) -> Lark:
     if folder is not None:
         # Lark keeps the analysed grammar (its LALR tables) there and uses it only while the
         # grammar text, every file it imports, the options and Lark's version are unchanged.
-        # Building the tables costs about 0.3 s of every run; loading them, 0.05 s.
-        tag = hashlib.sha256(f"{name}:{','.join(starts)}".encode()).hexdigest()[:16]
+        # Building the tables costs about 0.3 s of every run; loading them, 0.05 s. The folder
+        # the grammars are in is one of those options: two installs (a checkout and a wheel)
+        # keep a file each, or each run of one would rebuild the file the other wrote.
+        tag = hashlib.sha256(f"{grammar_dir()}:{name}:{','.join(starts)}".encode()).hexdigest()[:16]
         options["cache"] = str(folder / f"lark-{name}-{tag}.cache")
     return Lark(
         path.read_text(encoding="utf-8"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,22 @@ def test_first_tokens_of_another_grammar_text_are_not_used(private_cache: Path) 
     assert grammars.first_tokens(order)
     names = sorted(path.name for path in private_cache.glob("first-tokens-*.json"))
     assert len(names) == 1 and names != [stored.name]
+
+
+def test_two_installs_keep_a_cache_file_each(private_cache: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lark checks the folder of the grammars too: one file for both would be rebuilt on every
+    # run of one after a run of the other (a checkout and a wheel of the same release).
+    grammars.load("memalloc", ("memalloc_info",))
+    first = {path.name: path.stat().st_mtime_ns for path in private_cache.glob("lark-*.cache")}
+    other = tmp_path / "wheel" / "grammars"
+    shutil.copytree(grammars.grammar_dir(), other)
+    monkeypatch.setattr(grammars, "grammar_dir", lambda: other)
+    grammars.load.cache_clear()
+    grammars.load("memalloc", ("memalloc_info",))
+    second = {path.name: path.stat().st_mtime_ns for path in private_cache.glob("lark-*.cache")}
+    assert len(first) == 1 and len(second) == 2
+    assert all(second[name] == stamp for name, stamp in first.items())  # the first one untouched
 
 
 def test_cache_folder_is_private(private_cache: Path) -> None:
