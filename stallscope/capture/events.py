@@ -116,7 +116,6 @@ dumps (``page_dump``), and the accounts after a checker's or lockdep's header
 from __future__ import annotations
 
 import re
-import weakref
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,59 +170,6 @@ def records(frame: pd.DataFrame) -> Iterator[tuple[object, dict[str, object]]]:
     columns = [frame[name].tolist() for name in names]
     for index, values in zip(frame.index.tolist(), zip(*columns, strict=True), strict=True):
         yield index, dict(zip(names, values, strict=True))
-
-
-def kind_records(events: pd.DataFrame, *kinds: str) -> list[tuple[object, dict[str, object]]]:
-    """``list(records(of_kind(events, *kinds)))``, with the rows of a small table (a view's)
-    read once for every caller that asks it for some kinds.
-
-    The rules ask each view's table for one kind or another about thirty times; taking the rows
-    and converting them cost 0.2-0.5 ms a call, whatever the few rows found. The dicts are shared:
-    callers must not change them. A long table (a whole capture's) is read as asked, not kept.
-    """
-    if events.empty:
-        return []
-    if len(events) > _KEPT_ROWS:
-        return list(records(of_kind(events, *kinds)))
-    kept = _ROWS_BY_TABLE.get(id(events))
-    if kept is None or kept[0]() is not events:
-        key = id(events)
-        kept = (weakref.ref(events, lambda _, key=key: _ROWS_BY_TABLE.pop(key, None)), _KindRows(events))  # type: ignore[misc]
-        _ROWS_BY_TABLE[key] = kept
-        # The rules finish one view before the next; a view's tables may outlive it in a
-        # reference cycle until the collector runs, so only the latest few are kept.
-        while len(_ROWS_BY_TABLE) > _KEPT_TABLES:
-            del _ROWS_BY_TABLE[next(iter(_ROWS_BY_TABLE))]
-    return kept[1].of(kinds)
-
-
-# Tables of at most this many rows keep their rows (a boot's view holds hundreds), and at
-# most this many tables at once.
-_KEPT_ROWS = 20_000
-_KEPT_TABLES = 8
-
-
-class _KindRows:
-    """Every row of one events table as (index, dict), and the positions of each kind."""
-
-    def __init__(self, events: pd.DataFrame) -> None:
-        self.rows = list(records(events))
-        self.by_kind: dict[object, list[int]] = {}
-        for position, (_, row) in enumerate(self.rows):
-            self.by_kind.setdefault(row["kind"], []).append(position)
-        # of_kind keeps the table's order when its index rises, else sorts by index.
-        self.in_order = events.index.is_monotonic_increasing
-
-    def of(self, kinds: tuple[str, ...]) -> list[tuple[object, dict[str, object]]]:
-        found = [self.by_kind.get(kind, []) for kind in dict.fromkeys(kinds)]
-        positions = found[0] if len(found) == 1 else sorted(p for group in found for p in group)
-        rows = [self.rows[p] for p in positions]
-        if not self.in_order:
-            rows.sort(key=lambda row: row[0])  # type: ignore[arg-type, return-value]
-        return rows
-
-
-_ROWS_BY_TABLE: dict[int, tuple[weakref.ref[pd.DataFrame], _KindRows]] = {}
 
 
 def field(row: Row, name: str) -> str | None:
@@ -403,7 +349,7 @@ def _place(index: object, row: Row) -> dict[str, object]:
 def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
     """One row per "Killed process" line: the victim, its size, and whether a memcg limit hit."""
     rows = []
-    for index, row in kind_records(events, "oom_killed_process"):
+    for index, row in records(of_kind(events, "oom_killed_process")):
         scope = field(row, "scope") or ""
         rows.append(
             {
@@ -423,7 +369,7 @@ def oom_invocations(events: pd.DataFrame) -> pd.DataFrame:
     """One row per "invoked oom-killer" line: the allocating task and its request."""
     rows = []
     reporters = _Reporters(events)
-    for index, row in kind_records(events, "oom_invoke"):
+    for index, row in records(of_kind(events, "oom_invoke")):
         rows.append(
             {
                 **_place(index, row),
@@ -443,7 +389,7 @@ def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall") -> pd.Da
     """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu."""
     rows = []
     reporters = _Reporters(events)
-    for index, row in kind_records(events, kind):
+    for index, row in records(of_kind(events, kind)):
         rows.append(
             {
                 **_place(index, row),
@@ -463,7 +409,7 @@ def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall") -> pd.Da
 def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd.DataFrame:
     """printk ratelimit notices of functions starting with ``prefix``."""
     rows = []
-    for index, row in kind_records(events, "ratelimit_suppressed"):
+    for index, row in records(of_kind(events, "ratelimit_suppressed")):
         function = field(row, "function") or ""
         if function.startswith(prefix):
             rows.append({**_place(index, row), "function": function, "suppressed": int_field(row, "suppressed")})
@@ -474,7 +420,7 @@ def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd
 def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
     """One row per "INFO: task comm:pid blocked for more than N seconds." report."""
     rows = []
-    for index, row in kind_records(events, "hung_task"):
+    for index, row in records(of_kind(events, "hung_task")):
         rows.append(
             {
                 **_place(index, row),
@@ -491,7 +437,7 @@ def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
 def lock_blockers(events: pd.DataFrame) -> pd.DataFrame:
     """hung_task's "blocked on a <lock> likely owned by task" lines (6.14+): waiter -> owner."""
     rows = []
-    for index, row in kind_records(events, "hung_task_blocker"):
+    for index, row in records(of_kind(events, "hung_task_blocker")):
         rows.append(
             {
                 **_place(index, row),
@@ -510,7 +456,7 @@ def held_locks(events: pd.DataFrame) -> pd.DataFrame:
     """One row per lockdep ``#N:`` line, with the holder named by the header line above it."""
     rows = []
     holder: tuple[str | None, int | None, str | None] = (None, None, None)
-    for index, row in kind_records(events, "lockdep_held_header", "lockdep_held"):
+    for index, row in records(of_kind(events, "lockdep_held_header", "lockdep_held")):
         if row["kind"] == "lockdep_held_header":
             holder = (field(row, "comm"), int_field(row, "pid"), str(row["source"]))
             continue
@@ -534,7 +480,7 @@ def held_locks(events: pd.DataFrame) -> pd.DataFrame:
 def workqueue_pools(events: pd.DataFrame) -> pd.DataFrame:
     """The "pool N: ... hung=Ns workers=N" lines of workqueue dumps."""
     rows = []
-    for index, row in kind_records(events, "wq_pool"):
+    for index, row in records(of_kind(events, "wq_pool")):
         rows.append(
             {
                 **_place(index, row),
@@ -596,7 +542,7 @@ def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
     current: BusyPwq | None = None
     dump = -1
     kinds = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
-    for index, row in kind_records(events, *kinds):
+    for index, row in records(of_kind(events, *kinds)):
         kind = row["kind"]
         if kind == "wq_show_busy":
             dump += 1
@@ -663,7 +609,7 @@ def _in_flight_items(index: int, row: Row) -> list[WorkItem]:
 def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
     """Per-zone free memory against its watermarks, one row per zone line of each Mem-Info."""
     rows = []
-    for index, row in kind_records(events, "meminfo_zone"):
+    for index, row in records(of_kind(events, "meminfo_zone")):
         free, low, high = int_field(row, "free_kb"), int_field(row, "low_kb"), int_field(row, "high_kb")
         minimum = int_field(row, "min_kb")
         rows.append(
@@ -684,7 +630,7 @@ def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
 # --- kernel identity ---------------------------------------------------------------------------
 def kernel_release(events: pd.DataFrame) -> str | None:
     """The kernel release named by the first dump_stack header or hung-task taint line."""
-    for _, row in kind_records(events, "dump_cpu", "dump_pid", "dump_taint"):
+    for _, row in records(of_kind(events, "dump_cpu", "dump_pid", "dump_taint")):
         release = field(row, "release")
         # A syzkaller build's hung-task line names no version ("Tainted: G L syzkaller #0").
         if release and release[0].isdigit():

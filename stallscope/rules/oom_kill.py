@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, kind_records, of_kind
+from stallscope.capture.events import field, of_kind, records
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
@@ -33,7 +33,7 @@ def _memcg_of(view: HostView) -> dict[int, tuple[str, str | None]]:
     """Victim pid -> (the memory cgroup whose limit was hit, the constraint), from the 4.19+
     oom-kill summary line."""
     found: dict[int, tuple[str, str | None]] = {}
-    for _, row in kind_records(view.events, "oom_kill_summary"):
+    for _, row in records(of_kind(view.events, "oom_kill_summary")):
         memcg, pid = field(row, "oom_memcg"), field(row, "pid")
         if memcg and pid and pid.isdigit():
             found[int(pid)] = (memcg, field(row, "constraint"))
@@ -43,7 +43,7 @@ def _memcg_of(view: HostView) -> dict[int, tuple[str, str | None]]:
 def _limited_cgroups(view: HostView) -> list[str]:
     """The memory cgroups a report says hit their limit, whatever the kernel's era: the summary
     line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x)."""
-    rows = kind_records(view.events, "oom_kill_summary", "oom_memcg_task")
+    rows = records(of_kind(view.events, "oom_kill_summary", "oom_memcg_task"))
     names = [field(row, "oom_memcg") for _, row in rows]
     return list(dict.fromkeys(str(n) for n in names if n))
 

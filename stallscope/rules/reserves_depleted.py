@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from stallscope.capture.events import Row, counters, int_field, ints, kind_records, of_kind
+from stallscope.capture.events import Row, counters, int_field, ints, of_kind, records
 from stallscope.capture.events import field as event_field
 from stallscope.capture.model import timestamp
 from stallscope.rules.base import Finding, HostView, Severity, distinct_lines
@@ -130,7 +130,7 @@ def mem_info_dumps(events: pd.DataFrame) -> list[Dump]:
     dumps: list[Dump] = []
     current: Dump | None = None
     headed = False
-    for index, row in kind_records(events, *kinds):
+    for index, row in records(of_kind(events, *kinds)):
         kind, source = row["kind"], str(row["source"])
         if current is not None and current.source != source:
             current, headed = None, False

@@ -14,9 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import corpus_logs, loaded
-from stallscope.capture import events as events_module
 from stallscope.capture.decode import task_gfp_names, task_gfp_texts
-from stallscope.capture.events import kind_records, of_kind, records
 from stallscope.capture.signatures import (
     _all_claims,
     _claims,
@@ -186,34 +184,6 @@ def test_a_cell_is_what_at_reads(relative: str) -> None:
                     got, expected = view.cell(table, index, column), frame.at[index, column]
                     assert (pd.isna(got) and pd.isna(expected)) if not isinstance(expected, dict) and pd.isna(
                         expected) else got == expected, (table, column, index)
-
-
-def _same_rows(got: list[tuple[object, dict[str, object]]], expected: list[tuple[object, dict[str, object]]]) -> bool:
-    def cells(rows: list[tuple[object, dict[str, object]]]) -> list[tuple[object, list[str]]]:
-        return [(index, [repr(value) for value in row.values()]) for index, row in rows]
-    return cells(got) == cells(expected)
-
-
-@pytest.mark.parametrize("relative", LOGS[2::4])
-def test_kind_records_are_the_records_of_of_kind(relative: str) -> None:
-    capture = loaded(relative)[0]
-    kinds = [str(k) for k in pd.unique(capture.events["kind"].astype(object))] if len(capture.events) else []
-    asked = [(k,) for k in kinds] + [tuple(kinds[i:i + 3]) for i in range(0, len(kinds), 2)] + [("no_such_kind",)]
-    for view in host_views(capture):
-        events = view.events
-        # In reading order, backwards (of_kind sorts by index then), and one table of every row.
-        for table in (events, events.iloc[::-1], events.sample(frac=1.0, random_state=2)):
-            for wanted in asked:
-                assert _same_rows(kind_records(table, *wanted), list(records(of_kind(table, *wanted)))), wanted
-
-
-def test_kind_records_of_a_long_table_are_read_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    capture = next(c for c in (loaded(relative)[0] for relative in LOGS) if len(c.events) > 50)
-    monkeypatch.setattr(events_module, "_KEPT_ROWS", 10)
-    monkeypatch.setattr(events_module, "_ROWS_BY_TABLE", {})
-    kind = str(capture.events["kind"].iloc[0])
-    assert _same_rows(kind_records(capture.events, kind), list(records(of_kind(capture.events, kind))))
-    assert id(capture.events) not in events_module._ROWS_BY_TABLE
 
 
 # --- traces of task rows -----------------------------------------------------------------------
