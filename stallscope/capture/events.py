@@ -289,7 +289,7 @@ def trace_headers(events: pd.DataFrame) -> dict[object, list[int]]:
             for source, part in rows.groupby("source", sort=False, observed=True)} if len(rows) else {}
 
 
-class _Reporters:
+class Reporters:
     """The dump_cpu lines of an events table, to name the task a report header names only by comm.
 
     Looked up by (source, line) with a bisection: scanning the table for every header made a
@@ -365,10 +365,11 @@ def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
     return _table(rows, [*_PLACE, "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj", "memcg"])
 
 
-def oom_invocations(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per "invoked oom-killer" line: the allocating task and its request."""
+def oom_invocations(events: pd.DataFrame, reporters: Reporters | None = None) -> pd.DataFrame:
+    """One row per "invoked oom-killer" line: the allocating task and its request (its pid from
+    the dump_cpu line after it: ``reporters`` of ``events``, when the caller keeps one)."""
     rows = []
-    reporters = _Reporters(events)
+    reporters = reporters or Reporters(events)
     for index, row in records(of_kind(events, "oom_invoke")):
         rows.append(
             {
@@ -385,10 +386,12 @@ def oom_invocations(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- warn_alloc --------------------------------------------------------------------------------
-def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall") -> pd.DataFrame:
-    """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu."""
+def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall",
+                  reporters: Reporters | None = None) -> pd.DataFrame:
+    """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu
+    (``reporters`` of ``events``, when the caller keeps one)."""
     rows = []
-    reporters = _Reporters(events)
+    reporters = reporters or Reporters(events)
     for index, row in records(of_kind(events, kind)):
         rows.append(
             {

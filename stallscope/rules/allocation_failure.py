@@ -19,7 +19,6 @@ import pandas as pd
 
 from stallscope.capture import events as event_tables
 from stallscope.capture.events import (
-    alloc_reports,
     field,
     int_field,
     of_kind,
@@ -36,7 +35,7 @@ from stallscope.rules.common.task_facts import (
     stack_functions,
     trace_after,
     trace_frame_evidence,
-    with_reporters,
+    view_alloc_reports,
 )
 
 RULE = "allocation-failure"
@@ -59,7 +58,7 @@ def check(view: HostView) -> list[Finding]:
 
 
 def _page_failures(view: HostView) -> list[Finding]:
-    failures = alloc_reports(with_reporters(view.events, "warn_alloc_failure"), "warn_alloc_failure")
+    failures = view_alloc_reports(view, "warn_alloc_failure")
     if failures.empty:
         return []
     suppressed = suppressed_callbacks(view.events, "warn_alloc")

@@ -11,12 +11,12 @@ from collections import Counter
 
 import pandas as pd
 
-from stallscope.capture.events import alloc_reports, stack_frames, suppressed_callbacks
+from stallscope.capture.events import stack_frames, suppressed_callbacks
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.noise import noise_reason
-from stallscope.rules.common.task_facts import with_reporters
+from stallscope.rules.common.task_facts import view_alloc_reports
 
 RULE = "warn-alloc-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -39,7 +39,7 @@ _MAX_TASKS = 6
 
 
 def check(view: HostView) -> list[Finding]:
-    stalls = alloc_reports(with_reporters(view.events, "warn_alloc_stall"), "warn_alloc_stall")
+    stalls = view_alloc_reports(view, "warn_alloc_stall")
     if stalls.empty:
         return []
     known = stalls[stalls["stall_ms"].notna()]

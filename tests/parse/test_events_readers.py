@@ -55,7 +55,7 @@ def test_records_are_the_rows_iterrows_gives(name: str) -> None:
 def test_reporters_found_by_bisection_are_the_scanned_ones(name: str) -> None:
     events = stallscope.load(str(DATA / name)).events
     reports = ev.of_kind(events, "oom_invoke", "warn_alloc_stall", "warn_alloc_failure")
-    reporters = ev._Reporters(events)
+    reporters = ev.Reporters(events)
     for _, row in reports.iterrows():
         assert reporters.pid(row) == _reference_pid(events, row)
 
@@ -78,7 +78,7 @@ def test_reporter_is_the_first_in_table_order_of_that_comm(tmp_path: Path) -> No
     capture = merge([Part(load_lines(str(log), lines)), Part(load_lines(str(log), lines))])
     events = capture.events
     assert (events["kind"] == "dump_cpu").sum() == 4
-    reporters = ev._Reporters(events)
+    reporters = ev.Reporters(events)
     for _, row in ev.of_kind(events, "oom_invoke").iterrows():
         assert reporters.pid(row) == _reference_pid(events, row) == 78
     unnamed = ev.of_kind(events, "oom_invoke").iloc[0].copy()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
-from stallscope.capture.events import oom_invocations, oom_kills
+from stallscope.capture.events import Reporters, alloc_reports, oom_invocations, oom_kills
 from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
@@ -340,24 +340,23 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     return tasks[~keys.duplicated(keep="last").to_numpy()]
 
 
+def view_reporters(view: HostView) -> Reporters:
+    """The dump_cpu lines of the view, to name the task of a report (see
+    :class:`~stallscope.capture.events.Reporters`), found once for every report reader."""
+    return view.of_view("reporters", lambda v: Reporters(v.events))
+
+
 def view_oom_invocations(view: HostView) -> pd.DataFrame:
     """:func:`~stallscope.capture.events.oom_invocations` of the view, derived once for the rules
     that read it (callers must not modify it)."""
-    return view.of_view("oom invocations", lambda v: oom_invocations(with_reporters(v.events, "oom_invoke")))
+    return view.of_view("oom invocations", lambda v: oom_invocations(v.events, view_reporters(v)))
+
+
+def view_alloc_reports(view: HostView, kind: str) -> pd.DataFrame:
+    """:func:`~stallscope.capture.events.alloc_reports` of the view (callers must not modify it)."""
+    return view.of_view(f"alloc reports {kind}", lambda v: alloc_reports(v.events, kind, view_reporters(v)))
 
 
 def view_oom_kills(view: HostView) -> pd.DataFrame:
     """:func:`~stallscope.capture.events.oom_kills` of the view, derived once (callers must not modify it)."""
     return view.of_view("oom kills", lambda v: oom_kills(v.events))
-
-
-def with_reporters(events: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The events of ``kind`` and the dump_cpu lines that name the task reporting them.
-
-    All that the report readers of capture.events that name a reporter (oom_invocations,
-    alloc_reports) read: each of their reports scans the events it is given for the dump_cpu
-    line after it, which over every event of a long capture costs more than the rule.
-    """
-    if events.empty:
-        return events
-    return events[events["kind"].isin((kind, "dump_cpu")).to_numpy(dtype=bool)]
