@@ -187,7 +187,6 @@ class LineParser:
             return _template(start, tree, masked)
         return None
 
-
     def _first(self, at: int) -> re.Pattern[str]:
         first = self._firsts[at]
         if first is None:
