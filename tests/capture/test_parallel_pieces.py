@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +65,36 @@ def test_pieces_of_an_interleaved_fleet_log(tmp_path: Path, monkeypatch: pytest.
     size = log.stat().st_size
     for piece in (size // 7, size // 3 - 1234):
         assert _document(_in_pieces(log, piece, piece // 2, monkeypatch)) == whole, piece
+
+
+def test_a_signal_waits_while_workers_are_forked() -> None:
+    # Directed at this thread (a process-wide signal may be taken by any other thread): held
+    # inside, raised as soon as the block ends, once the children would exist.
+    reached = False
+    with pytest.raises(KeyboardInterrupt), parallel.signals_held():
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        time.sleep(0.05)
+        reached = True
+    assert reached
+
+
+def test_a_forked_worker_takes_held_signals_once_its_handlers_are_set() -> None:
+    # The child is forked with Ctrl-C held (as the pool forks its workers) and then sent one:
+    # it must not die of it, since _worker_signals ignores it once the mask is lifted.
+    context = multiprocessing.get_context("fork")
+    ready, go = context.Event(), context.Event()
+    child = context.Process(target=_ignores_ctrl_c, args=(ready, go))
+    with parallel.signals_held():
+        child.start()
+        ready.wait(10)
+        os.kill(child.pid, signal.SIGINT)  # pending in the child: it holds the signal too
+        go.set()
+    child.join(10)
+    assert child.exitcode == 0
+
+
+def _ignores_ctrl_c(ready: object, go: object) -> None:
+    ready.set()  # type: ignore[attr-defined]
+    go.wait(10)  # type: ignore[attr-defined]
+    parallel._worker_signals()
+    time.sleep(0.1)  # a Ctrl-C taken with Python's default handler would end the child here
