@@ -19,10 +19,8 @@ import multiprocessing
 import os
 import signal
 import stat
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 import pandas as pd
 
+from stallscope import signals
 from stallscope.api import line_parser, load, load_stream
 from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
@@ -278,7 +277,7 @@ class LocalEngine:
             return [fn(item) for item in items]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_signals)
-        with signals_held():  # the workers are forked at the first submission
+        with signals.held():  # the workers are forked at the first submission (stallscope.signals)
             results = self._pool.map(fn, items)
         return list(results)
 
@@ -306,37 +305,13 @@ class LocalEngine:
         self.close(abort=kind is not None)
 
 
-_HELD = {signal.SIGINT, signal.SIGTERM}
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait (pending) while worker processes are forked.
-
-    A signal that lands while a child is being forked interrupts the at-fork handlers (logging's
-    lock, multiprocessing's bootstrap) before the child has set its own handlers: once, under
-    load, ``analyze -j 2`` hung for a minute after a Ctrl-C, its child reporting an exception in
-    logging's at-fork handler. Held, the parent takes the signal once the children exist, and
-    each child, which inherits the mask, takes it once its handlers are set (_worker_signals).
-    """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
 def _worker_signals() -> None:
     """A worker leaves Ctrl-C and SIGTERM to its parent, which stops it (see LocalEngine.close):
     a terminal's Ctrl-C reaches the whole process group, and a traceback per worker helps nobody.
     The signals the parent held while forking it are taken from here on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+    signals.take_held()
 
 
 class DaskEngine:
@@ -488,7 +463,7 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
     receiver, sender = context.Pipe(duplex=False)
     # With fork nothing is pickled on the way in: the child sees this process's capture.
     child = context.Process(target=_send_findings, args=(capture, theirs, sender, shared), daemon=True)
-    with signals_held():
+    with signals.held():
         child.start()
     sender.close()
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from stallscope import signals
 from stallscope.sources.expand import expand_inputs
 from stallscope.sources.reader import STDIN_NAME, InputError
 
@@ -140,11 +141,15 @@ def reading(names: Sequence[str], console: Console, threshold: int = THRESHOLD) 
             progress.update(task, completed=tracker.update(open_positions(wanted)))
 
     watcher = threading.Thread(target=poll, name="stallscope-progress", daemon=True)
-    with progress:
+    # Started with Ctrl-C held, the bar's threads (rich's refresh, this poll) keep it held: only
+    # the main thread takes it (stallscope.signals).
+    with signals.held():
+        progress.start()
         watcher.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            watcher.join()
-            progress.update(task, completed=total)
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        progress.update(task, completed=total)
+        progress.stop()

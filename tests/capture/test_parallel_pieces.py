@@ -21,7 +21,7 @@ import pytest
 
 import stallscope
 from conftest import DATA, ROOT
-from stallscope import parallel
+from stallscope import parallel, signals
 from stallscope.render import json_report
 
 # Logs big enough to cut, and of enough lines to cut between (a reproducer of one 100 kB line is not).
@@ -71,7 +71,7 @@ def test_a_signal_waits_while_workers_are_forked() -> None:
     # Directed at this thread (a process-wide signal may be taken by any other thread): held
     # inside, raised as soon as the block ends, once the children would exist.
     reached = False
-    with pytest.raises(KeyboardInterrupt), parallel.signals_held():
+    with pytest.raises(KeyboardInterrupt), signals.held():
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)
         time.sleep(0.05)
         reached = True
@@ -84,7 +84,7 @@ def test_a_forked_worker_takes_held_signals_once_its_handlers_are_set() -> None:
     context = multiprocessing.get_context("fork")
     ready, go = context.Event(), context.Event()
     child = context.Process(target=_ignores_ctrl_c, args=(ready, go))
-    with parallel.signals_held():
+    with signals.held():
         child.start()
         ready.wait(10)
         os.kill(child.pid, signal.SIGINT)  # pending in the child: it holds the signal too

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,23 @@ def test_bar_only_on_a_terminal_and_for_large_inputs() -> None:
     assert shown(terminal=True, threshold=1 << 40) == ""  # small input: nothing
     assert "reading 1 input(s)" in shown(terminal=True, threshold=0)
     assert "\x1b[3" not in shown(terminal=True, threshold=0)  # no_color: cursor control only, no colours
+
+
+def _blocked_signals(thread: threading.Thread) -> int:
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread signal masks are read from /proc")
+def test_the_bars_threads_never_take_ctrl_c() -> None:
+    # A Ctrl-C given to a thread of the bar would reach the main thread anywhere; it must wait
+    # for the main thread (and so for the end of a fork, stallscope.signals).
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with progress.reading([str(LOG)], console, threshold=0):
+        bars = [t for t in threading.enumerate() if t is not threading.main_thread() and t.native_id]
+        masks = {t.name: _blocked_signals(t) for t in bars}
+        main = _blocked_signals(threading.main_thread())
+    assert "stallscope-progress" in masks and len(masks) >= 2  # rich's refresh thread too
+    wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    assert all(mask & wanted == wanted for mask in masks.values()), masks
+    assert main & wanted == 0
