@@ -141,8 +141,9 @@ def test_the_bars_threads_never_take_ctrl_c() -> None:
     # A Ctrl-C given to a thread of the bar would reach the main thread anywhere; it must wait
     # for the main thread (and so for the end of a fork, stallscope.signals).
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    before = set(threading.enumerate())  # threads of other tests (Dask's) are not the bar's
     with progress.reading([str(LOG)], console, threshold=0):
-        bars = [t for t in threading.enumerate() if t is not threading.main_thread() and t.native_id]
+        bars = [t for t in threading.enumerate() if t not in before and t.native_id]
         masks = {t.name: _blocked_signals(t) for t in bars}
         main = _blocked_signals(threading.main_thread())
     assert "stallscope-progress" in masks and len(masks) >= 2  # rich's refresh thread too
