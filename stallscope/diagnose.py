@@ -151,7 +151,12 @@ def view_positions(capture: Capture, chosen: Container[int] | None = None,
 
 def rows_at(frame: pd.DataFrame, positions: np.ndarray | None) -> pd.DataFrame:
     """The rows of ``frame`` at ``positions`` (None: the frame itself)."""
-    return frame if positions is None else frame.iloc[positions]
+    if positions is None:
+        return frame
+    if len(positions) and bool((np.diff(positions) == 1).all()):
+        # A run of rows (a boot of one input file): a slice, not a copy of every column.
+        return frame.iloc[int(positions[0]):int(positions[-1]) + 1]
+    return frame.iloc[positions]
 
 
 def followed_tasks(tasks: pd.DataFrame) -> pd.DataFrame:

@@ -117,6 +117,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -134,22 +135,105 @@ Row = pd.Series | dict[str, object]
 _HEADER_REACH = 6
 
 
-def of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
+class EventRows:
+    """The rows of one events table, found by kind.
+
+    The rules ask each boot's small table for a kind about thirty times: pandas' isin and
+    boolean indexing cost tens of microseconds whatever the table's size, and taking rows costs
+    a microsecond or more per column, most of it for nothing when no row is of the kind (two
+    thirds of the asks, bench/README.md). Here each kind's row positions are found once, a kind
+    the table does not hold gives one shared empty table, and :meth:`records` reads the rows'
+    cells from columns converted once, without taking rows at all. The table must not change
+    while this reads it (a view's tables do not; callers must not modify what is returned).
+    """
+
+    __slots__ = ("_codes", "_columns", "_empty", "_hits", "_places", "frame")
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        self.frame = events
+        kind = events["kind"] if len(events) else None
+        self._codes: np.ndarray | None = None
+        self._places: dict[object, int] = {}
+        if kind is not None and isinstance(kind.dtype, pd.CategoricalDtype):
+            self._codes = kind.array.codes
+            self._places = _category_places(tuple(kind.dtype.categories))
+        self._hits: dict[str, np.ndarray] = {}
+        self._empty: pd.DataFrame | None = None
+        self._columns: tuple[list[object], list[str], list[list[object]]] | None = None
+
+    def positions(self, *kinds: str) -> np.ndarray:
+        """Where the rows of these kinds are in the table, in table order."""
+        if not len(self.frame):
+            return np.empty(0, dtype=np.intp)
+        found = [self._of(kind) for kind in dict.fromkeys(kinds)]
+        found = [hits for hits in found if len(hits)]
+        if not found:
+            return np.empty(0, dtype=np.intp)
+        return found[0] if len(found) == 1 else np.sort(np.concatenate(found))
+
+    def _of(self, kind: str) -> np.ndarray:
+        hits = self._hits.get(kind)
+        if hits is None:
+            if self._codes is not None:
+                code = self._places.get(kind)
+                hits = np.flatnonzero(self._codes == code) if code is not None else np.empty(0, dtype=np.intp)
+            else:
+                hits = np.flatnonzero(self.frame["kind"].eq(kind).to_numpy(dtype=bool, na_value=False))
+            self._hits[kind] = hits
+        return hits
+
+    def count(self, *kinds: str) -> int:
+        return len(self.positions(*kinds))
+
+    def column(self, name: str, *kinds: str) -> pd.Series:
+        """``self.of_kind(*kinds)[name]``, without taking the other columns' rows."""
+        hits = self.positions(*kinds)
+        values = self.frame[name].iloc[hits]
+        return values if values.index.is_monotonic_increasing else values.sort_index(kind="stable")
+
+    def of_kind(self, *kinds: str) -> pd.DataFrame:
+        """The rows of these kinds, in log order (the table's index order)."""
+        hits = self.positions(*kinds)
+        if not len(hits):
+            if self._empty is None:
+                self._empty = self.frame.iloc[:0]
+            return self._empty
+        rows = self.frame.iloc[hits]
+        # The table's row order is the reading order (files in rotation order, then lines).
+        return rows if rows.index.is_monotonic_increasing else rows.sort_index(kind="stable")
+
+    def records(self, *kinds: str) -> list[tuple[object, dict[str, object]]]:
+        """``list(records(self.of_kind(*kinds)))``, read from columns converted once."""
+        hits = self.positions(*kinds)
+        if not len(hits):
+            return []
+        if self._columns is None:
+            names = list(self.frame.columns)
+            self._columns = (self.frame.index.tolist(), names, [self.frame[name].tolist() for name in names])
+        labels, names, columns = self._columns
+        found = [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
+                 for at in hits.tolist()]
+        if any(found[at][0] < found[at - 1][0] for at in range(1, len(found))):  # type: ignore[operator]
+            found.sort(key=lambda row: row[0])  # type: ignore[arg-type, return-value]
+        return found
+
+
+# An events table, or its rows found by kind (what a view keeps: see ``HostView.rows``).
+Events = pd.DataFrame | EventRows
+
+
+def event_rows(events: Events) -> EventRows:
+    return events if isinstance(events, EventRows) else EventRows(events)
+
+
+def of_kind(events: Events, *kinds: str) -> pd.DataFrame:
     """The rows of the given kinds, in log order."""
-    if events.empty:
-        return events
-    kind = events["kind"]
-    if isinstance(kind.dtype, pd.CategoricalDtype):
-        # On the codes: the rules ask each boot's small table for a kind many times, and pandas'
-        # isin and boolean indexing cost a millisecond whatever the table's size.
-        place = _category_places(tuple(kind.dtype.categories))
-        wanted = [place[k] for k in kinds if k in place]
-        hits = np.flatnonzero(np.isin(kind.array.codes, wanted)) if wanted else np.empty(0, dtype=np.intp)
-    else:
-        hits = np.flatnonzero(kind.isin(kinds).to_numpy(dtype=bool))
-    rows = events.iloc[hits] if len(hits) else events.iloc[:0]
-    # The table's row order is the reading order (files in rotation order, then lines).
-    return rows if rows.index.is_monotonic_increasing else rows.sort_index(kind="stable")
+    return event_rows(events).of_kind(*kinds)
+
+
+def kind_records(events: Events, *kinds: str) -> list[tuple[object, dict[str, object]]]:
+    """(index, row) of the rows of the given kinds as :func:`records` gives them, in log order."""
+    return event_rows(events).records(*kinds)
 
 
 @lru_cache(maxsize=64)
@@ -170,6 +254,33 @@ def records(frame: pd.DataFrame) -> Iterator[tuple[object, dict[str, object]]]:
     columns = [frame[name].tolist() for name in names]
     for index, values in zip(frame.index.tolist(), zip(*columns, strict=True), strict=True):
         yield index, dict(zip(names, values, strict=True))
+
+
+def tuples(frame: pd.DataFrame, index: bool = True) -> list[tuple[object, ...]]:
+    """``list(frame.itertuples(index))``: the same named tuples of the same values, without
+    pandas building the tuple class anew (a tenth of a millisecond) and selecting each column by
+    position on every call; the rules call it on hundreds of small tables per capture."""
+    names = list(frame.columns)
+    if frame.columns.is_unique:
+        columns = [frame[name] for name in names]
+    else:
+        columns = [frame.iloc[:, at] for at in range(len(names))]
+    fields = ("Index", *names) if index else tuple(names)
+    kind = _tuple_class(tuple(str(name) for name in fields))
+    # A column iterates as itertuples gives it: numpy columns as Python scalars (tolist gives
+    # the same), extension columns (Int64, categories, strings) as their own scalars.
+    values = [column.to_numpy().tolist() if _plain(column.dtype) else list(column) for column in columns]
+    return [kind._make(row) for row in zip(*([frame.index] if index else []), *values, strict=True)]
+
+
+def _plain(dtype: object) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind in "biufcO"
+
+
+@lru_cache(maxsize=256)
+def _tuple_class(fields: tuple[str, ...]) -> type:
+    # As DataFrame.itertuples names it: fields that are not identifiers become _1, _2, ...
+    return namedtuple("Pandas", fields, rename=True)  # type: ignore[misc]
 
 
 def field(row: Row, name: str) -> str | None:
@@ -296,14 +407,14 @@ class Reporters:
     storm of reports quadratic.
     """
 
-    def __init__(self, events: pd.DataFrame) -> None:
+    def __init__(self, events: Events) -> None:
         # source -> (lines, row positions, comms, pids), ordered by line.
         self._by_source: dict[object, tuple[list[int], list[int], list[object], list[object]]] = {}
-        if events.empty:
+        table = event_rows(events)
+        positions = table.positions("dump_cpu").tolist()
+        if not positions:
             return
-        cpus = (events["kind"] == "dump_cpu").to_numpy(dtype=bool)
-        positions = [at for at, is_cpu in enumerate(cpus.tolist()) if is_cpu]
-        rows = events.iloc[positions]
+        rows = table.frame.iloc[positions]
         places: dict[object, list[tuple[int, int, object, object]]] = {}
         for source, line, position, comm, pid in zip(
                 rows["source"].astype(object).tolist(), rows["line"].astype(object).tolist(), positions,
@@ -335,7 +446,17 @@ class Reporters:
 
 
 def _table(rows: list[dict[str, object]], columns: list[str]) -> pd.DataFrame:
+    if not rows:
+        # Most of a boot's tables are empty, and building a DataFrame costs a tenth of a
+        # millisecond whatever its size: a shallow copy of one made once (a caller that adds a
+        # column adds it to its copy).
+        return _empty_table(tuple(columns)).copy(deep=False)
     return pd.DataFrame(rows, columns=columns)
+
+
+@lru_cache(maxsize=64)
+def _empty_table(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame([], columns=list(columns))
 
 
 _PLACE = ["event", "source", "line", "ts"]
@@ -346,10 +467,10 @@ def _place(index: object, row: Row) -> dict[str, object]:
 
 
 # --- OOM killer --------------------------------------------------------------------------------
-def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
+def oom_kills(events: Events) -> pd.DataFrame:
     """One row per "Killed process" line: the victim, its size, and whether a memcg limit hit."""
     rows = []
-    for index, row in records(of_kind(events, "oom_killed_process")):
+    for index, row in kind_records(events, "oom_killed_process"):
         scope = field(row, "scope") or ""
         rows.append(
             {
@@ -365,12 +486,12 @@ def oom_kills(events: pd.DataFrame) -> pd.DataFrame:
     return _table(rows, [*_PLACE, "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj", "memcg"])
 
 
-def oom_invocations(events: pd.DataFrame, reporters: Reporters | None = None) -> pd.DataFrame:
+def oom_invocations(events: Events, reporters: Reporters | None = None) -> pd.DataFrame:
     """One row per "invoked oom-killer" line: the allocating task and its request (its pid from
     the dump_cpu line after it: ``reporters`` of ``events``, when the caller keeps one)."""
     rows = []
     reporters = reporters or Reporters(events)
-    for index, row in records(of_kind(events, "oom_invoke")):
+    for index, row in kind_records(events, "oom_invoke"):
         rows.append(
             {
                 **_place(index, row),
@@ -386,13 +507,13 @@ def oom_invocations(events: pd.DataFrame, reporters: Reporters | None = None) ->
 
 
 # --- warn_alloc --------------------------------------------------------------------------------
-def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall",
+def alloc_reports(events: Events, kind: str = "warn_alloc_stall",
                   reporters: Reporters | None = None) -> pd.DataFrame:
     """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu
     (``reporters`` of ``events``, when the caller keeps one)."""
     rows = []
     reporters = reporters or Reporters(events)
-    for index, row in records(of_kind(events, kind)):
+    for index, row in kind_records(events, kind):
         rows.append(
             {
                 **_place(index, row),
@@ -409,10 +530,10 @@ def alloc_reports(events: pd.DataFrame, kind: str = "warn_alloc_stall",
     return _table(rows, [*_PLACE, "comm", "pid", "stall_ms", "order", "mode", "gfp_names", "stack", "text"])
 
 
-def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd.DataFrame:
+def suppressed_callbacks(events: Events, prefix: str = "warn_alloc") -> pd.DataFrame:
     """printk ratelimit notices of functions starting with ``prefix``."""
     rows = []
-    for index, row in records(of_kind(events, "ratelimit_suppressed")):
+    for index, row in kind_records(events, "ratelimit_suppressed"):
         function = field(row, "function") or ""
         if function.startswith(prefix):
             rows.append({**_place(index, row), "function": function, "suppressed": int_field(row, "suppressed")})
@@ -420,10 +541,10 @@ def suppressed_callbacks(events: pd.DataFrame, prefix: str = "warn_alloc") -> pd
 
 
 # --- hung tasks and lock owners ----------------------------------------------------------------
-def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
+def hung_tasks(events: Events) -> pd.DataFrame:
     """One row per "INFO: task comm:pid blocked for more than N seconds." report."""
     rows = []
-    for index, row in records(of_kind(events, "hung_task")):
+    for index, row in kind_records(events, "hung_task"):
         rows.append(
             {
                 **_place(index, row),
@@ -437,10 +558,10 @@ def hung_tasks(events: pd.DataFrame) -> pd.DataFrame:
     return _table(rows, [*_PLACE, "comm", "pid", "seconds", "stack", "text"])
 
 
-def lock_blockers(events: pd.DataFrame) -> pd.DataFrame:
+def lock_blockers(events: Events) -> pd.DataFrame:
     """hung_task's "blocked on a <lock> likely owned by task" lines (6.14+): waiter -> owner."""
     rows = []
-    for index, row in records(of_kind(events, "hung_task_blocker")):
+    for index, row in kind_records(events, "hung_task_blocker"):
         rows.append(
             {
                 **_place(index, row),
@@ -455,11 +576,11 @@ def lock_blockers(events: pd.DataFrame) -> pd.DataFrame:
     return _table(rows, [*_PLACE, "comm", "pid", "lock_type", "owner_comm", "owner_pid", "text"])
 
 
-def held_locks(events: pd.DataFrame) -> pd.DataFrame:
+def held_locks(events: Events) -> pd.DataFrame:
     """One row per lockdep ``#N:`` line, with the holder named by the header line above it."""
     rows = []
     holder: tuple[str | None, int | None, str | None] = (None, None, None)
-    for index, row in records(of_kind(events, "lockdep_held_header", "lockdep_held")):
+    for index, row in kind_records(events, "lockdep_held_header", "lockdep_held"):
         if row["kind"] == "lockdep_held_header":
             holder = (field(row, "comm"), int_field(row, "pid"), str(row["source"]))
             continue
@@ -480,10 +601,10 @@ def held_locks(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- workqueues --------------------------------------------------------------------------------
-def workqueue_pools(events: pd.DataFrame) -> pd.DataFrame:
+def workqueue_pools(events: Events) -> pd.DataFrame:
     """The "pool N: ... hung=Ns workers=N" lines of workqueue dumps."""
     rows = []
-    for index, row in records(of_kind(events, "wq_pool")):
+    for index, row in kind_records(events, "wq_pool"):
         rows.append(
             {
                 **_place(index, row),
@@ -537,7 +658,7 @@ class BusyPwq:
 _BARRIER_PID = re.compile(r"BAR\((\d+)\)")
 
 
-def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
+def busy_workqueues(events: Events) -> list[BusyPwq]:
     """The pwq lines of workqueue dumps, each with its in-flight and pending lines."""
     found: list[BusyPwq] = []
     name: str | None = None
@@ -545,7 +666,7 @@ def busy_workqueues(events: pd.DataFrame) -> list[BusyPwq]:
     current: BusyPwq | None = None
     dump = -1
     kinds = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
-    for index, row in records(of_kind(events, *kinds)):
+    for index, row in kind_records(events, *kinds):
         kind = row["kind"]
         if kind == "wq_show_busy":
             dump += 1
@@ -609,10 +730,10 @@ def _in_flight_items(index: int, row: Row) -> list[WorkItem]:
 
 
 # --- Mem-Info ----------------------------------------------------------------------------------
-def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
+def zone_watermarks(events: Events) -> pd.DataFrame:
     """Per-zone free memory against its watermarks, one row per zone line of each Mem-Info."""
     rows = []
-    for index, row in records(of_kind(events, "meminfo_zone")):
+    for index, row in kind_records(events, "meminfo_zone"):
         free, low, high = int_field(row, "free_kb"), int_field(row, "low_kb"), int_field(row, "high_kb")
         minimum = int_field(row, "min_kb")
         rows.append(
@@ -631,9 +752,9 @@ def zone_watermarks(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- kernel identity ---------------------------------------------------------------------------
-def kernel_release(events: pd.DataFrame) -> str | None:
+def kernel_release(events: Events) -> str | None:
     """The kernel release named by the first dump_stack header or hung-task taint line."""
-    for _, row in records(of_kind(events, "dump_cpu", "dump_pid", "dump_taint")):
+    for _, row in kind_records(events, "dump_cpu", "dump_pid", "dump_taint"):
         release = field(row, "release")
         # A syzkaller build's hung-task line names no version ("Tainted: G L syzkaller #0").
         if release and release[0].isdigit():

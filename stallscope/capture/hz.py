@@ -53,9 +53,7 @@ def growth_pairs(tasks: pd.DataFrame) -> pd.DataFrame:
     """
     if not len(tasks):
         return pd.DataFrame(columns=PAIR_COLUMNS)
-    # Hosts ranked by name, a missing one read as "": the order a sort on the host column gives.
-    hosts = pd.Categorical(tasks["host"].astype(object).fillna(""), ordered=True).codes.astype("int64")
-    pairs = _Pairs(tasks, hosts)
+    pairs = _Pairs(tasks, _ranked_hosts(tasks))
     listed = pairs.in_sort_order()
     d_delay, d_ts = pairs.d_delay[listed], pairs.d_ts[listed]
     at = pairs.at[pairs.rows[listed]]
@@ -70,6 +68,20 @@ def growth_pairs(tasks: pd.DataFrame) -> pd.DataFrame:
         },
         index=tasks.index.take(at),
     )
+
+
+def growth_ratios(tasks: pd.DataFrame) -> np.ndarray:
+    """The ratio column of :func:`growth_pairs`, in no particular order, without building its
+    table (a millisecond for each of a capture's hundreds of boots)."""
+    if not len(tasks):
+        return np.zeros(0)
+    pairs = _Pairs(tasks, _ranked_hosts(tasks))
+    return pairs.d_delay.astype(float) / pairs.d_ts  # type: ignore[no-any-return]
+
+
+def _ranked_hosts(tasks: pd.DataFrame) -> np.ndarray:
+    # Hosts ranked by name, a missing one read as "": the order a sort on the host column gives.
+    return pd.Categorical(tasks["host"].astype(object).fillna(""), ordered=True).codes.astype("int64")
 
 
 def pairs_by_host(tasks: pd.DataFrame) -> dict[str | None, HostPairs]:
@@ -209,7 +221,7 @@ def infer_hz(tasks: pd.DataFrame, hz: float | None = None) -> HzEstimate:
     """HZ of the kernel that printed ``tasks`` (one host), or ``hz`` when the caller knows it."""
     if hz is not None:
         return _override(hz)
-    return estimate(growth_pairs(tasks))
+    return _estimate(growth_ratios(tasks))
 
 
 def _override(hz: float) -> HzEstimate:

@@ -12,6 +12,7 @@ that begins at its "CPU:" line, a console that dropped it).
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left, bisect_right
 
@@ -21,6 +22,7 @@ from stallscope.capture import events as event_tables
 from stallscope.capture.events import (
     field,
     int_field,
+    kind_records,
     of_kind,
     records,
     stack_frames,
@@ -61,11 +63,11 @@ def _page_failures(view: HostView) -> list[Finding]:
     failures = view_alloc_reports(view, "warn_alloc_failure")
     if failures.empty:
         return []
-    suppressed = suppressed_callbacks(view.events, "warn_alloc")
+    suppressed = suppressed_callbacks(view.rows, "warn_alloc")
     dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
     findings: list[Finding] = []
-    for (comm, order, mode), rows in failures.groupby(["comm", "order", "mode"], sort=False, dropna=False):
-        first = rows.iloc[0]
+    for (comm, order, mode), rows in _by_request(failures):
+        first = rows[0]
         # Before 4.6 the line gives the mask in hex only: name it for the log's kernel. A reading
         # the eras cannot settle (a tie, "A (eras) or B (eras)") stays out of the title.
         decoded = None if first["gfp_names"] else report_gfp_names(view, first["source"], mode)
@@ -111,10 +113,7 @@ def _page_failures(view: HostView) -> list[Finding]:
         if noise:
             title = f"Background noise: {title[0].lower()}{title[1:]}"
             why.append(f"This is background noise, not a shortage that holds anything up: {noise}.")
-        evidence = [
-            Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))
-            for _, r in rows.head(3).iterrows()
-        ]
+        evidence = [Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"])) for r in rows[:3]]
         tasks = [TaskRef(str(comm), int(pid))] if pid is not None and not pd.isna(pid) else []
         findings.append(
             Finding(
@@ -129,6 +128,20 @@ def _page_failures(view: HostView) -> list[Finding]:
     return findings
 
 
+def _by_request(failures: pd.DataFrame) -> list[tuple[tuple[object, object, object], list[dict[str, object]]]]:
+    """The reports grouped by (comm, order, mode) in order of first appearance, a missing value
+    as NaN, as ``groupby(..., sort=False, dropna=False)`` groups them (without pandas' cost per
+    group: a boot's handful of reports cost a millisecond that way)."""
+    groups: dict[tuple[object, ...], tuple[tuple[object, object, object], list[dict[str, object]]]] = {}
+    for _, row in records(failures):
+        shown = tuple(math.nan if _missing(row[c]) else row[c] for c in ("comm", "order", "mode"))
+        key = tuple(None if _missing(value) else value for value in shown)
+        groups.setdefault(key, (shown, []))[1].append(row)  # type: ignore[arg-type]
+    return list(groups.values())
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))  # type: ignore[arg-type]
 
 
 # The page allocator's entry points, whose only WARNING is an order above MAX_ORDER.
@@ -157,11 +170,11 @@ _CPU_REACH = 12
 def _slab_failures(view: HostView) -> list[Finding]:
     """SLUB's "Unable to allocate memory on node -1 (gfp=0x8020)", grouped by the cache named on
     the line after it ("cache: ip6_dst_cache(...), object size: 448, ...")."""
-    failures = of_kind(view.events, "slub_alloc_failure")
+    failures = of_kind(view.rows, "slub_alloc_failure")
     if failures.empty:
         return []
-    caches = _lines_by_source(of_kind(view.events, "slub_cache"))
-    pages = of_kind(view.events, "warn_alloc_failure")
+    caches = _lines_by_source(of_kind(view.rows, "slub_cache"))
+    pages = of_kind(view.rows, "warn_alloc_failure")
     page_lines = _lines_by_source(pages)
     groups: dict[str, list[tuple[dict[str, object], int | None]]] = {}
     told: set[int] = set()
@@ -203,16 +216,16 @@ def _slab_failures(view: HostView) -> list[Finding]:
     return findings
 
 
-def _free_is_cma(view: HostView, report: pd.Series) -> tuple[int, int] | None:
+def _free_is_cma(view: HostView, report: dict[str, object]) -> tuple[int, int] | None:
     """(free_cma, free) pages of the Mem-Info printed with a failure report when CMA pageblocks
     hold nearly all the free memory: the global counters after the report's line."""
-    events = view.events
-    line = int(report["line"])
-    counters = of_kind(events, "meminfo_counters")
-    counters = counters[((counters["source"] == report["source"]) & (counters["line"] > line)
-                         & (counters["line"] <= line + _MEMINFO_REACH)).to_numpy(dtype=bool, na_value=False)]
+    line = int(report["line"])  # type: ignore[call-overload]
     seen: dict[str, str] = {}
-    for _, row in records(counters):
+    for _, row in kind_records(view.rows, "meminfo_counters"):
+        if row["source"] != report["source"] or _missing(row["line"]):
+            continue
+        if not line < row["line"] <= line + _MEMINFO_REACH:  # type: ignore[operator]
+            continue
         fields = row["fields"]
         if not isinstance(fields, dict):
             continue
@@ -228,7 +241,7 @@ def _free_is_cma(view: HostView, report: pd.Series) -> tuple[int, int] | None:
 def _cma_failures(view: HostView) -> list[Finding]:
     """"cma: cma_alloc: alloc failed, req-size: 19200 pages, ret: -12": a driver's request for
     physically contiguous memory that the CMA area could not meet, grouped by area."""
-    failures = of_kind(view.events, "cma_alloc_failure")
+    failures = of_kind(view.rows, "cma_alloc_failure")
     groups: dict[str, list[dict[str, object]]] = {}
     for _, row in records(failures):
         groups.setdefault(str(field(row, "cma_area") or ""), []).append(row)
@@ -261,7 +274,7 @@ def _too_large(view: HostView) -> list[Finding]:
     at mm/page_alloc.c:4935 __alloc_pages_nodemask+0x2ec/0x330"): the one WARN in its entry point
     (__alloc_pages_nodemask <= 5.12, __alloc_pages, __alloc_pages_noprof 6.10+) refuses an order
     above MAX_ORDER, which no amount of free memory can satisfy."""
-    warnings = of_kind(view.events, "kernel_warning")
+    warnings = of_kind(view.rows, "kernel_warning")
     findings: list[Finding] = []
     for index, row in records(warnings):
         srcline, function = field(row, "srcline") or "", field(row, "function") or ""
@@ -319,7 +332,7 @@ def _after_page_report(view: HostView, pages: pd.DataFrame, page_lines: dict[obj
 def _headless_warnings(view: HostView) -> list[Finding]:
     """A warn_alloc() trace no report line heads: the task its "CPU:" line names, and the caller
     that allocated. Whether it was a failure or a stall is in the line that is missing."""
-    cpus = of_kind(view.events, "dump_cpu")
+    cpus = of_kind(view.rows, "dump_cpu")
     if cpus.empty:
         return []
     free = view.of_capture("free traces", event_tables.free_traces)

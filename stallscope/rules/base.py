@@ -121,6 +121,12 @@ class HostView:
             self.memo[name] = compute(self)
         return self.memo[name]  # type: ignore[return-value]
 
+    @property
+    def rows(self) -> event_tables.EventRows:
+        """This view's events found by kind (:class:`~stallscope.capture.events.EventRows`), kept
+        for every rule: pass it where an events table is asked for."""
+        return self.of_view("event rows", lambda view: event_tables.EventRows(view.events))
+
     def cell(self, table: str, index: int, column: str) -> Any:
         """``<table>.at[index, column]`` of this view's "snapshots", "tasks" or "events", as a
         Python object (an int, str, float, bool, or pandas' missing value).

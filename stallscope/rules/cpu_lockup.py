@@ -43,7 +43,7 @@ _RECLAIM_ENTRIES = {
 
 
 def check(view: HostView) -> list[Finding]:
-    reports = of_kind(view.events, *_KINDS)
+    reports = of_kind(view.rows, *_KINDS)
     if reports.empty:
         return []
     findings: list[Finding] = []

@@ -41,14 +41,14 @@ _DIGITS = re.compile(r"\d+")
 
 
 def check(view: HostView) -> list[Finding]:
-    failures = of_kind(view.events, *DEVICE_KINDS)
+    failures = of_kind(view.rows, *DEVICE_KINDS)
     if failures.empty:
         return []
     # Per device, in the order of first appearance: its event rows.
     devices: dict[str, list[int]] = {}
     for index, row in records(failures):
         devices.setdefault(device_label(row), []).append(int(index))  # type: ignore[call-overload]
-    memory = len(view.snapshots) > 0 or not of_kind(view.events, *MEMORY_KINDS).empty
+    memory = len(view.snapshots) > 0 or not of_kind(view.rows, *MEMORY_KINDS).empty
     named = list(devices.items())[:_MAX_DEVICES]
     first = view.event_evidence(named[0][1][0])
     counted = [f"{label} ({len(rows)} line{'s' if len(rows) > 1 else ''})" for label, rows in named]

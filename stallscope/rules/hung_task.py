@@ -93,14 +93,14 @@ class _Hung:
 
 
 def check(view: HostView) -> list[Finding]:
-    hung = hung_tasks(view.events)
+    hung = hung_tasks(view.rows)
     if hung.empty:
         return []
     # Once for all reports: a trace the builder did not tie to its report is claimed by position.
     hung["stack"] = pd.array(view.report_stacks(hung), dtype="Int64")
-    blockers = lock_blockers(view.events)
+    blockers = lock_blockers(view.rows)
     kills = view_oom_kills(view)
-    failures = of_kind(view.events, *DEVICE_KINDS)
+    failures = of_kind(view.rows, *DEVICE_KINDS)
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.
     groups: dict[object, list[_Hung]] = {}
     for (comm, pid), reports in hung.groupby(["comm", "pid"], sort=False):

@@ -38,7 +38,7 @@ def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Ta
     edges: dict[Task, set[Task]] = {}
     what: dict[Task, str] = {}
     evidence: list[Evidence] = []
-    for _, row in records(lock_blockers(view.events)):
+    for _, row in records(lock_blockers(view.rows)):
         if row["owner_pid"] is None or pd.isna(row["owner_pid"]):
             continue
         waiter: Task = (str(row["comm"]), int(row["pid"]))
@@ -73,7 +73,7 @@ def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, 
     for at, (holder, lock) in enumerate(zip(holder_pids, locks, strict=True)):
         by_holder.setdefault(holder, []).append(at)
         by_lock.setdefault(lock, []).append(at)
-    hung_reports = hung_tasks(view.events)
+    hung_reports = hung_tasks(view.rows)
     for (_, hung), stack in zip(records(hung_reports), view.report_stacks(hung_reports), strict=True):
         pid = hung["pid"]
         mine = by_holder.get(pid) if pid is not None and not pd.isna(pid) else None  # type: ignore[arg-type]
@@ -126,7 +126,7 @@ def _name(task: Task) -> str:
 
 
 def check(view: HostView) -> list[Finding]:
-    held = held_locks(view.events)
+    held = held_locks(view.rows)
     edges, what, evidence = _edges_from_blockers(view)
     lockdep_edges, lockdep_what = _edges_from_lockdep(view, held)
     for waiter, owners in lockdep_edges.items():

@@ -68,7 +68,7 @@ class Waiting:
 def check(view: HostView) -> list[Finding]:
     if view.events.empty:
         return []
-    busy = busy_workqueues(view.events)
+    busy = busy_workqueues(view.rows)
     if not busy:
         return []
     hz = view.of_view("hz", lambda v: infer_hz(v.tasks))
@@ -133,7 +133,7 @@ class Pool:
 def _pools(view: HostView, busy: list[BusyPwq]) -> dict[int, Pool]:
     """pwq line -> the first pool line of its CPUs after it."""
     first = min((p.line for p in busy), default=0)
-    events = of_kind(view.events, "wq_pool")
+    events = of_kind(view.rows, "wq_pool")
     events = events[(events["line"] > first).to_numpy(dtype=bool)] if len(events) else events
     pools = [
         (str(row["source"]), int(row["line"]), (row["fields"] or {}).get("cpus"), (row["fields"] or {}).get("nice"),
@@ -256,7 +256,7 @@ def _stalls(view: HostView) -> bool:
     snaps = view.snapshots
     if len(snaps) and bool((snaps["stalling"].fillna(0).astype("int64") > 0).any()):
         return True
-    return bool(len(of_kind(view.events, "warn_alloc_stall")))
+    return bool(len(of_kind(view.rows, "warn_alloc_stall")))
 
 
 def _short(waiting: Waiting) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, records
+from stallscope.capture.events import field, kind_records, of_kind, tuples
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
@@ -33,7 +33,7 @@ def _memcg_of(view: HostView) -> dict[int, tuple[str, str | None]]:
     """Victim pid -> (the memory cgroup whose limit was hit, the constraint), from the 4.19+
     oom-kill summary line."""
     found: dict[int, tuple[str, str | None]] = {}
-    for _, row in records(of_kind(view.events, "oom_kill_summary")):
+    for _, row in kind_records(view.rows, "oom_kill_summary"):
         memcg, pid = field(row, "oom_memcg"), field(row, "pid")
         if memcg and pid and pid.isdigit():
             found[int(pid)] = (memcg, field(row, "constraint"))
@@ -43,7 +43,7 @@ def _memcg_of(view: HostView) -> dict[int, tuple[str, str | None]]:
 def _limited_cgroups(view: HostView) -> list[str]:
     """The memory cgroups a report says hit their limit, whatever the kernel's era: the summary
     line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x)."""
-    rows = records(of_kind(view.events, "oom_kill_summary", "oom_memcg_task"))
+    rows = kind_records(view.rows, "oom_kill_summary", "oom_memcg_task")
     names = [field(row, "oom_memcg") for _, row in rows]
     return list(dict.fromkeys(str(n) for n in names if n))
 
@@ -57,12 +57,12 @@ def check(view: HostView) -> list[Finding]:
     invoked = view_oom_invocations(view)
     if kills.empty:
         # An OOM that ended without a victim is oom-panic's (no killable process, panic_on_oom).
-        if invoked.empty or not of_kind(view.events, "oom_no_killable", "kernel_panic").empty:
+        if invoked.empty or not of_kind(view.rows, "oom_no_killable", "kernel_panic").empty:
             return []
         return [_invoked_only(view, invoked)]
     memcgs = _memcg_of(view)
     victims: list[str] = []
-    for row in kills.head(_NAMED).itertuples():
+    for row in tuples(kills.head(_NAMED)):
         size = f", anon-rss {_size(int(row.anon_rss_kb))}" if pd.notna(row.anon_rss_kb) else ""
         adj = f", oom_score_adj {int(row.oom_score_adj)}" if pd.notna(row.oom_score_adj) else ""
         where = f" in memcg {memcgs[int(row.pid)][0]}" if pd.notna(row.pid) and int(row.pid) in memcgs else ""
@@ -80,7 +80,7 @@ def check(view: HostView) -> list[Finding]:
         scope = "the whole machine running out of memory"
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]
     evidence += [view.event_evidence(int(i)) for i in kills["event"].head(_NAMED)]
-    summary = of_kind(view.events, "oom_kill_summary", "oom_memcg_task")
+    summary = of_kind(view.rows, "oom_kill_summary", "oom_memcg_task")
     evidence += [view.event_evidence(int(i)) for i in summary.index[:2]]
     shown = set(invoked["event"].head(2).tolist())
     evidence += [view.event_evidence(int(i)) for i in manual["event"].head(1) if int(i) not in shown]
@@ -102,7 +102,7 @@ def check(view: HostView) -> list[Finding]:
                 "findings) keeps the shortage going."
             ),
             evidence=evidence,
-            tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in kills.itertuples() if pd.notna(r.pid))),
+            tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in tuples(kills) if pd.notna(r.pid))),
         )
     ]
 
@@ -110,7 +110,7 @@ def check(view: HostView) -> list[Finding]:
 def _victim_names(kills: pd.DataFrame) -> str:
     """The victims of a title, each once ("a.out(9575) 4 times": SysRq-f can kill one exiting task again)."""
     counts: dict[str, int] = {}
-    for row in kills.itertuples():
+    for row in tuples(kills):
         name = f"{row.comm}({row.pid})"
         counts[name] = counts.get(name, 0) + 1
     named = [name + (f" {n} times" if n > 1 else "") for name, n in list(counts.items())[:4]]
@@ -166,6 +166,6 @@ def _invoked_only(view: HostView, invoked: pd.DataFrame) -> Finding:
             "killed, if any, is not known: the part of the report after the task table would say."
         ),
         evidence=evidence,
-        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in invoked.itertuples()
+        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in tuples(invoked)
                                  if pd.notna(r.pid) and pd.notna(r.comm))),
     )

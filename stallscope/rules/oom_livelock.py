@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stallscope.capture.events import of_kind
 from stallscope.rules.base import Finding, HostView, Severity
 from stallscope.rules.common.oom_trend import (
     describe_phase,
@@ -36,12 +37,11 @@ KILL_KINDS = frozenset({"oom_kill_process", "oom_killed_process"})
 
 def _kills_between(view: HostView, start: float | None, end: float | None) -> pd.Index:
     """Event rows of the kills logged between two times."""
-    events = view.events
-    if events.empty or start is None or end is None:
-        return events.index[:0]
-    # Masks on the two columns read: taking whole rows of a long event table is slow.
-    ts = events["ts"]
-    return events.index[(events["kind"].isin(KILL_KINDS) & (ts >= start) & (ts <= end)).to_numpy()]
+    kills = of_kind(view.rows, *KILL_KINDS)
+    if kills.empty or start is None or end is None:
+        return kills.index[:0]
+    ts = kills["ts"]
+    return kills.index[((ts >= start) & (ts <= end)).to_numpy(dtype=bool, na_value=False)]
 
 
 def check(view: HostView) -> list[Finding]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, records
+from stallscope.capture.events import Events, field, kind_records, of_kind, records, tuples
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations
@@ -41,10 +41,10 @@ def check(view: HostView) -> list[Finding]:
     events = view.events
     if events.empty:
         return []
-    panics = of_kind(events, "kernel_panic")
+    panics = of_kind(view.rows, "kernel_panic")
     oom_panics = [(int(i), str(field(r, "reason") or "")) for i, r in records(panics)
                   if _oom_reason(str(field(r, "reason") or ""))]
-    none_killable = of_kind(events, "oom_no_killable")
+    none_killable = of_kind(view.rows, "oom_no_killable")
     if not oom_panics and none_killable.empty:
         return []
     invoked = view_oom_invocations(view)
@@ -87,7 +87,7 @@ def check(view: HostView) -> list[Finding]:
             why.append(f"{boot[0]} invoked it, the boot thread: memory ran out before any user-space task "
                        "existed that could be killed; the memory given to this kernel (a crash kernel's "
                        "crashkernel= reservation, mem=) is too small for what it starts.")
-        unkillable = _unkillable_rows(events)
+        unkillable = _unkillable_rows(view.rows)
         if unkillable is not None:
             listed, protected = unkillable
             if listed and listed == protected:
@@ -101,7 +101,7 @@ def check(view: HostView) -> list[Finding]:
         title=title,
         explanation=" ".join(why),
         evidence=evidence,
-        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in invoked.itertuples()
+        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in tuples(invoked)
                                  if pd.notna(r.pid) and pd.notna(r.comm))),
     )]
 
@@ -111,13 +111,13 @@ def _oom_reason(reason: str) -> bool:
     return "deadlocked on memory" in reason or "panic_on_oom" in reason or reason.startswith("Out of memory")
 
 
-def _unkillable_rows(events: pd.DataFrame) -> tuple[int, int] | None:
+def _unkillable_rows(events: Events) -> tuple[int, int] | None:
     """(rows, rows with oom_score_adj -1000) of the OOM task tables, None when none was printed."""
-    rows = of_kind(events, "oom_task_row")
-    if rows.empty:
+    rows = kind_records(events, "oom_task_row")
+    if not rows:
         return None
     protected = 0
-    for _, row in records(rows):
+    for _, row in rows:
         # The last of the columns after rss is oom_score_adj (see grammars/oom.lark).
         columns = (field(row, "column") or "").split()
         protected += bool(columns) and columns[-1] == "-1000"

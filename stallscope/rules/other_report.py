@@ -83,11 +83,11 @@ def check(view: HostView) -> list[Finding]:
     events = view.events
     if events.empty:
         return []
-    reports = of_kind(events, *_REPORTS)
+    reports = of_kind(view.rows, *_REPORTS)
     reports = reports[[_not_memory(row) for _, row in records(reports)]] if len(reports) else reports
     if reports.empty:
         return []
-    memory = len(view.snapshots) > 0 or not of_kind(events, *MEMORY_KINDS).empty
+    memory = len(view.snapshots) > 0 or not of_kind(view.rows, *MEMORY_KINDS).empty
     claimed = view.report_stacks(reports.assign(event=reports.index))
     groups: list[list[tuple[int, object, int | None]]] = []
     for (index, row), stack in zip(records(reports), claimed, strict=True):
@@ -155,12 +155,11 @@ def _injected_fault(view: HostView, event: int, task: TaskRef | None) -> tuple[s
     """The failure fault injection forced on the report's own task just before it (within
     _INJECTED_REACH lines and _INJECTED_SECONDS of its header, the nearest): what to say of it, and
     its lines. A panic is the end of an earlier report, not a report of its own: none."""
-    events = view.events
     if task is None or view.cell("events", event, "kind") == "kernel_panic":
         return None
     line = int(view.cell("events", event, "line"))
     source = view.cell("events", event, "source")
-    named = of_kind(events, "fault_injection_name")
+    named = of_kind(view.rows, "fault_injection_name")
     named = named[((named["source"] == source) & (named["line"] < line)
                    & (named["line"] >= line - _INJECTED_REACH)).to_numpy(dtype=bool, na_value=False)]
     if not len(named):
@@ -174,7 +173,7 @@ def _injected_fault(view: HostView, event: int, task: TaskRef | None) -> tuple[s
         return None  # the failure was forced on another task (its "CPU: N PID: N Comm:" line says)
     name = str(field(dict(named.loc[index]), "name") or "")
     evidence = [view.event_evidence(index)]
-    header = of_kind(events, "fault_injection")
+    header = of_kind(view.rows, "fault_injection")
     header = header[((header["source"] == source) & (header["line"] == int(named.at[index, "line"]) - 1))
                     .to_numpy(dtype=bool, na_value=False)]
     if len(header):
@@ -189,10 +188,9 @@ def _injected_fault(view: HostView, event: int, task: TaskRef | None) -> tuple[s
 def _device_cause(view: HostView, event: int) -> Evidence | None:
     """The device failure (see device-error) printed within _CAUSE_REACH lines of a report's
     header, in its input: the nearest one (the one before on a tie)."""
-    events = view.events
     line = int(view.cell("events", event, "line"))
     source = view.cell("events", event, "source")
-    near = of_kind(events, *DEVICE_KINDS)
+    near = of_kind(view.rows, *DEVICE_KINDS)
     before, after = _CAUSE_REACH
     near = near[((near["source"] == source) & (near["line"] != line) & (near["line"] >= line - before)
                  & (near["line"] <= line + after)).to_numpy(dtype=bool, na_value=False)]
@@ -280,10 +278,9 @@ def _lock_taken(view: HostView, report: int) -> tuple[str, list[Evidence]] | Non
     """The lock a lockdep report is about and where it was taken: the first lock it names ("...
     is trying to acquire lock:" / "... takes:" then " (sk_lock-AF_INET){+.+.}, at: [<...>]
     do_ip_setsockopt.isra.12+0x1d9/0x3210"), within _LOCK_REACH lines of its header."""
-    events = view.events
     line = int(view.cell("events", report, "line"))
     source = view.cell("events", report, "source")
-    locks = of_kind(events, "lockdep_lock")
+    locks = of_kind(view.rows, "lockdep_lock")
     locks = locks[((locks["source"] == source) & (locks["line"] > line)
                    & (locks["line"] <= line + _LOCK_REACH)).to_numpy(dtype=bool, na_value=False)]
     for index, row in records(locks.head(1)):

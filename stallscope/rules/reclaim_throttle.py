@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stallscope.capture.events import tuples
 from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
@@ -125,7 +126,7 @@ def _same_seq_in_lru(view: HostView) -> list[str]:
     every = flags.groupby([named, rows["pid"]], observed=True).all()
     looping = {(names[int(rank)], pid): value
                for (rank, pid), value in zip(every.index, every.to_numpy().tolist(), strict=True)}
-    for t in traj.itertuples(index=False):
+    for t in tuples(traj, index=False):
         if t.kind in ("livelocked", "blocked") and looping.get((t.comm, t.pid), False):
             out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
     return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from stallscope.capture.events import Row, counters, int_field, ints, of_kind, records
+from stallscope.capture.events import Events, Row, counters, int_field, ints, kind_records, of_kind
 from stallscope.capture.events import field as event_field
 from stallscope.capture.model import timestamp
 from stallscope.rules.base import Finding, HostView, Severity, distinct_lines
@@ -119,7 +119,7 @@ class Dump:
         return any(z.usable_kb == 0 for z in self.lowmem())
 
 
-def mem_info_dumps(events: pd.DataFrame) -> list[Dump]:
+def mem_info_dumps(events: Events) -> list[Dump]:
     """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines.
 
     A dump begins at "Mem-Info:" or where a zone line repeats a zone of the current dump (an
@@ -130,7 +130,7 @@ def mem_info_dumps(events: pd.DataFrame) -> list[Dump]:
     dumps: list[Dump] = []
     current: Dump | None = None
     headed = False
-    for index, row in records(of_kind(events, *kinds)):
+    for index, row in kind_records(events, *kinds):
         kind, source = row["kind"], str(row["source"])
         if current is not None and current.source != source:
             current, headed = None, False
@@ -221,8 +221,7 @@ class Context:
 
 
 def _context(view: HostView) -> Context:
-    events = view.events
-    failures = of_kind(events, "warn_alloc_failure")
+    failures = of_kind(view.rows, "warn_alloc_failure")
     reserve_failures = [
         int(i) for i, names, comm in zip(failures.index, failures["fields"], failures["comm"], strict=True)
         if (_RESERVE_USER.search(str((names or {}).get("gfp_names", ""))) or is_kswapd(comm))
@@ -231,11 +230,11 @@ def _context(view: HostView) -> Context:
     snaps = view.snapshots
     stalling = snaps["stalling"].fillna(0).astype(int) > 0 if len(snaps) else pd.Series(dtype=bool)
     zero = snaps.index[stalling & (snaps["oom_count"] == 0).fillna(False)] if len(snaps) else snaps.index
-    oom = of_kind(events, "oom_invoke", "oom_killed_process", "oom_kill_process")
+    oom = view.rows.column("ts", "oom_invoke", "oom_killed_process", "oom_kill_process")
     # Reading order is the row order of both tables within a source; across sources, time.
-    last_oom = oom["ts"].max() if len(oom) else None
+    last_oom = oom.max() if len(oom) else None
     stalls = pd.concat([snaps.loc[stalling[stalling].index, "ts"] if len(snaps) else pd.Series(dtype=float),
-                        of_kind(events, "warn_alloc_stall")["ts"]])
+                        view.rows.column("ts", "warn_alloc_stall")])
     if last_oom is not None and not pd.isna(last_oom):
         stalls = stalls[stalls.astype(float) > float(last_oom)]
     elif len(oom):
@@ -243,9 +242,9 @@ def _context(view: HostView) -> Context:
     return Context(
         reserve_failures=reserve_failures,
         failures=len(failures),
-        oom_invoked=len(of_kind(events, "oom_invoke")),
-        oom_kills=len(of_kind(events, "oom_killed_process", "oom_kill_process")),
-        no_killable=[int(i) for i in of_kind(events, "oom_no_killable").index],
+        oom_invoked=view.rows.count("oom_invoke"),
+        oom_kills=view.rows.count("oom_killed_process", "oom_kill_process"),
+        no_killable=[int(i) for i in of_kind(view.rows, "oom_no_killable").index],
         zero_oom_count=[int(i) for i in zero],
         stalls_after_oom=len(stalls),
     )
@@ -254,7 +253,7 @@ def _context(view: HostView) -> Context:
 def check(view: HostView) -> list[Finding]:
     if view.events.empty:
         return []
-    dumps = mem_info_dumps(view.events)
+    dumps = mem_info_dumps(view.rows)
     depleted = [d for d in dumps if d.depleted]
     if not depleted:
         return []

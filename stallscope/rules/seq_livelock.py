@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stallscope.capture.events import tuples
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.seq_history import stuck_requests
 
@@ -35,11 +36,11 @@ def check(view: HostView) -> list[Finding]:
     worst = stuck.iloc[0]
     names = ", ".join(
         f"{r.comm}({r.pid}) " + (f"seq={int(r.seq)}" if pd.notna(r.seq) else "no seq printed")
-        for r in stuck.head(_NAMED).itertuples()
+        for r in tuples(stuck.head(_NAMED))
     )
     more = f" and {len(stuck) - _NAMED} more" if len(stuck) > _NAMED else ""
     evidence = []
-    for row in stuck.head(_MAX_EVIDENCE // 2).itertuples():
+    for row in tuples(stuck.head(_MAX_EVIDENCE // 2)):
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
     # Distinct (comm, pid) first: a long capture has tens of thousands of stuck requests.
     comms, pids = stuck["comm"].tolist(), stuck["pid"].tolist()

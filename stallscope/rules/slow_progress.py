@@ -10,6 +10,7 @@ than in the report before, or the watchdog falling silent (it prints only while 
 
 from __future__ import annotations
 
+from stallscope.capture.events import tuples
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trend
 from stallscope.rules.common.seq_history import advancing_tasks
@@ -38,11 +39,11 @@ def check(view: HostView) -> list[Finding]:
             return [_stalls_ending(view, trend)]
         return []
     names = ", ".join(
-        f"{r.comm}({r.pid}) seq {int(r.seq_first)}->{int(r.seq_last)}" for r in moving.head(_NAMED).itertuples()
+        f"{r.comm}({r.pid}) seq {int(r.seq_first)}->{int(r.seq_last)}" for r in tuples(moving.head(_NAMED))
     )
     more = f" and {len(moving) - _NAMED} more" if len(moving) > _NAMED else ""
     evidence = []
-    for row in moving.head(_MAX_EVIDENCE // 2).itertuples():
+    for row in tuples(moving.head(_MAX_EVIDENCE // 2)):
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
     return [
         Finding(
@@ -57,7 +58,7 @@ def check(view: HostView) -> list[Finding]:
                 "never getting anywhere; check whether the traces show such a retry loop."
             ),
             evidence=evidence,
-            tasks=[TaskRef(str(r.comm), int(r.pid)) for r in moving.itertuples()],
+            tasks=[TaskRef(str(r.comm), int(r.pid)) for r in tuples(moving)],
         )
     ]
 

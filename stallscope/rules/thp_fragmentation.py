@@ -8,8 +8,7 @@ even while plenty of order-0 pages are free. The buddy lines of a Mem-Info dump
 
 from __future__ import annotations
 
-import pandas as pd
-
+from stallscope.capture.events import Events, of_kind
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
 
@@ -30,11 +29,9 @@ COSTLY_ORDER = 3
 PLENTY = 4  # free memory at least this many times the request counts as "plenty"
 
 
-def buddy_table(events: pd.DataFrame) -> list[tuple[int, str, list[int]]]:
+def buddy_table(events: Events) -> list[tuple[int, str, list[int]]]:
     """(event row, zone, free blocks per order) of every Mem-Info buddy line."""
-    if not len(events):
-        return []
-    rows = events[events["kind"] == "meminfo_buddy"]
+    rows = of_kind(events, "meminfo_buddy")
     out = []
     for index, fields in zip(rows.index, rows["fields"], strict=True):
         if not isinstance(fields, dict) or "count" not in fields:
@@ -52,7 +49,7 @@ def check(view: HostView) -> list[Finding]:
                    & tasks["delay"].notna()]
     if not len(costly):
         return []
-    buddy = buddy_table(view.events)
+    buddy = buddy_table(view.rows)
     findings = []
     for order, rows in costly.groupby("order", sort=True):
         findings.append(_finding(view, int(order), [int(i) for i in rows.index], buddy))

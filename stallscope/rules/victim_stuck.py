@@ -12,6 +12,7 @@ from bisect import bisect_left
 
 import pandas as pd
 
+from stallscope.capture.events import of_kind, tuples
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import (
     functions_of,
@@ -48,7 +49,7 @@ def check(view: HostView) -> list[Finding]:
     tasks = view.tasks
     marked = len(tasks) and (bool(tasks["dying"].any()) or bool(tasks["victim"].any()))
     # Only a task marked dying or victim is followed: without one, no trajectory is derived.
-    for t in (trajectories_view(view).itertuples(index=False) if marked else ()):
+    for t in (tuples(trajectories_view(view), index=False) if marked else ()):
         if not (t.dying or t.victim):
             continue
         pid = int(t.pid)
@@ -79,10 +80,8 @@ def check(view: HostView) -> list[Finding]:
 
 
 def _reaper_unable(view: HostView) -> dict[int, int]:
-    events = view.events
-    if not len(events):
-        return {}
-    rows = events[(events["kind"] == "oom_reaper_unable") & events["pid"].notna()]
+    rows = of_kind(view.rows, "oom_reaper_unable")
+    rows = rows[rows["pid"].notna()] if len(rows) else rows
     return {int(pid): int(index) for index, pid in zip(rows.index, rows["pid"], strict=True)}
 
 
@@ -156,13 +155,18 @@ def _killed_allocators(view: HostView, t: object, evidence: list[Evidence]) -> s
     """Other killed or exiting tasks still stuck in the allocator: likely holders of its lock."""
     tasks = view.tasks
     pid = int(t.pid)  # type: ignore[attr-defined]
-    others = tasks[(tasks["pid"] != pid) & tasks["delay"].notna()
-                   & (tasks["exiting"] | tasks["dying"] | tasks["victim"])]
-    if not len(others):
+    # On the columns read, not the rows: taking every column of the rows cost most of this rule.
+    others = ((tasks["pid"] != pid) & tasks["delay"].notna()
+              & (tasks["exiting"] | tasks["dying"] | tasks["victim"])).to_numpy(dtype=bool, na_value=False)
+    if not others.any():
         return ""
-    last = others.drop_duplicates("pid", keep="last")
-    evidence.append(view.task_evidence(int(last.index[0])))
-    names = ", ".join(f"{label(view, int(i))} seq={view.cell('tasks', i, 'seq')}" for i in last.index[:5])
+    rows = tasks.index[others].tolist()
+    pids = tasks["pid"].to_numpy(dtype=object)[others].tolist()
+    # Each pid's last row, in row order (drop_duplicates("pid", keep="last")).
+    final = {p: at for at, p in enumerate(pids)}
+    last = [row for at, row in enumerate(rows) if final[pids[at]] == at]
+    evidence.append(view.task_evidence(int(last[0])))
+    names = ", ".join(f"{label(view, int(i))} seq={view.cell('tasks', i, 'seq')}" for i in last[:5])
     return (f" Killed or exiting tasks that are themselves waiting for memory: {names}; a lock "
             "such a task holds cannot be released until its allocation succeeds.")
 
@@ -228,9 +232,8 @@ def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
 def mmap_holders(view: HostView) -> tuple[list[MmapHolder], list[int]]:
     """The holders of an mmap_sem that lockdep lists (one per such held-lock line), and the pids
     among them that are themselves stalled in the allocator."""
-    events = view.events
-    held = events[events["kind"] == "lockdep_held"]
-    headers = events[events["kind"] == "lockdep_held_header"]
+    held = of_kind(view.rows, "lockdep_held")
+    headers = of_kind(view.rows, "lockdep_held_header")
     # Each lock's header is the last one before it in the table: found by bisection over the
     # headers' row ids, since a long capture holds thousands of lockdep dumps.
     header_rows = headers.index.tolist()
@@ -273,11 +276,12 @@ def _dying_without_victim(view: HostView) -> Finding | None:
     snaps = view.snapshots
     if not len(snaps):
         return None
-    rows = snaps[(snaps["dying"].fillna(0) > 0) & (snaps["victim"].fillna(-1) == 0)]
+    chosen = ((snaps["dying"].fillna(0) > 0) & (snaps["victim"].fillna(-1) == 0)).to_numpy(dtype=bool, na_value=False)
+    rows = snaps.index[chosen]
     if len(rows) < 2:
         return None
-    first, last = int(rows.index[0]), int(rows.index[-1])
-    dying = int(rows["dying"].max())
+    first, last = int(rows[0]), int(rows[-1])
+    dying = int(snaps["dying"][chosen].max())
     return Finding(
         rule=RULE,
         severity=Severity.WARNING,

@@ -50,7 +50,7 @@ def check(view: HostView) -> list[Finding]:
     order = int(longest["order"]) if pd.notna(longest["order"]) else "?"
     functions = reliable_functions(stack_frames(view.capture, longest["stack"]))
     caller = guilty_frame(functions) if functions else None
-    suppressed = suppressed_callbacks(view.events, "warn_alloc")
+    suppressed = suppressed_callbacks(view.rows, "warn_alloc")
     dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
     masks = Counter(name for name in stalls["gfp_names"].dropna())
     orders = sorted({int(o) for o in stalls["order"].dropna()})

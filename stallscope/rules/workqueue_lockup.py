@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import busy_workqueues, of_kind, workqueue_pools
+from stallscope.capture.events import Events, busy_workqueues, of_kind, workqueue_pools
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 
 RULE = "workqueue-lockup"
@@ -33,12 +33,12 @@ _MAX_EVIDENCE = 8
 
 
 def check(view: HostView) -> list[Finding]:
-    lockups = of_kind(view.events, "wq_lockup")
-    pools = workqueue_pools(_hung_pool_lines(view.events))
+    lockups = of_kind(view.rows, "wq_lockup")
+    pools = workqueue_pools(_hung_pool_lines(view.rows))
     hung = pools[pools["hung"].fillna(0) >= HUNG_SECONDS] if not pools.empty else pools
     if lockups.empty and hung.empty:
         return []
-    busy = busy_workqueues(view.events)
+    busy = busy_workqueues(view.rows)
     mayday = [p for p in busy if p.mayday]
     rescuing = [p for p in busy if p.rescuers]
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i in lockups.index[:2]]
@@ -86,13 +86,13 @@ def check(view: HostView) -> list[Finding]:
     ]
 
 
-def _hung_pool_lines(events: pd.DataFrame) -> pd.DataFrame:
+def _hung_pool_lines(events: Events) -> pd.DataFrame:
     """The pool lines whose hung= reaches HUNG_SECONDS, the only ones this rule reads."""
     # Every workqueue dump lists every pool: reading all of them row by row would be most of
     # this rule's time on a long capture.
-    if events.empty:
-        return events
-    pools = events[events["kind"] == "wq_pool"]
+    pools = of_kind(events, "wq_pool")
+    if pools.empty:
+        return pools
     return pools[np.array([_seconds(fields) >= HUNG_SECONDS for fields in pools["fields"]], dtype=bool)]
 
 

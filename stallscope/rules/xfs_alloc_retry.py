@@ -46,7 +46,7 @@ _PAGE_SIZE = 4096
 
 
 def check(view: HostView) -> list[Finding]:
-    reports = of_kind(view.events, "xfs_alloc_retry")
+    reports = of_kind(view.rows, "xfs_alloc_retry")
     if reports.empty:
         return []
     groups: dict[tuple[object, ...], list[tuple[int, dict[str, object]]]] = {}

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import of_kind
+from stallscope.capture.events import Events, event_rows, of_kind
 from stallscope.capture.hz import infer_hz
 from stallscope.rules.base import Evidence, HostView
 
@@ -98,8 +98,12 @@ def _unprinted(snaps: pd.DataFrame) -> np.ndarray:
     beyond int64, is missing but not derived)."""
     if not len(snaps):
         return np.zeros(0, dtype=bool)
-    return (snaps["oom_count"].isna() & ~snaps["text"].astype(str).str.contains("oom_count=", regex=False)).to_numpy(
-        dtype=bool)
+    absent = snaps["oom_count"].isna().to_numpy(dtype=bool, copy=True)
+    if absent.any():
+        # The text only of the lines without a count: most views print it on every line.
+        texts = snaps["text"].to_numpy(dtype=object)[absent]
+        absent[absent] = ["oom_count=" not in str(text) for text in texts]
+    return absent
 
 
 def _oom_counts(view: HostView) -> pd.Series:
@@ -108,7 +112,7 @@ def _oom_counts(view: HostView) -> pd.Series:
     missing = _unprinted(snaps)
     if not missing.any():
         return printed
-    calls = _oom_calls(view.events)
+    calls = _oom_calls(view.rows)
     ts = calls["ts"].to_numpy(dtype="float64", na_value=np.nan)
     sources = calls["source"].astype(object).to_numpy()
     # Sorted per source and over all sources, to count with bisections (an OOM storm has
@@ -132,12 +136,13 @@ def _oom_counts(view: HostView) -> pd.Series:
     return pd.Series(pd.array(values, dtype="Float64"), index=printed.index, name=printed.name)
 
 
-def _oom_calls(events: pd.DataFrame) -> pd.DataFrame:
+def _oom_calls(events: Events) -> pd.DataFrame:
     for kinds in OOM_CALL_KINDS:
         found = of_kind(events, *kinds)
         if len(found):
             return found
-    return events.iloc[:0] if len(events) else pd.DataFrame(columns=["ts", "line", "source"])
+    table = event_rows(events).frame
+    return table.iloc[:0] if len(table) else pd.DataFrame(columns=["ts", "line", "source"])
 
 
 def oom_trend(view: HostView) -> Trend | None:
@@ -342,7 +347,7 @@ def one_report(view: HostView) -> OneReport | None:
     if pd.isna(at):
         return None
     start = max(_first_ts(view, snaps.at[last, "source"]), float(at) - longest / (hz or FASTEST_HZ))
-    calls = _oom_calls(view.events)
+    calls = _oom_calls(view.rows)
     seen = calls["ts"].astype("Float64")
     if bool(((seen >= start) & (seen <= float(at))).fillna(False).any()):
         return None

@@ -343,20 +343,20 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
 def view_reporters(view: HostView) -> Reporters:
     """The dump_cpu lines of the view, to name the task of a report (see
     :class:`~stallscope.capture.events.Reporters`), found once for every report reader."""
-    return view.of_view("reporters", lambda v: Reporters(v.events))
+    return view.of_view("reporters", lambda v: Reporters(v.rows))
 
 
 def view_oom_invocations(view: HostView) -> pd.DataFrame:
     """:func:`~stallscope.capture.events.oom_invocations` of the view, derived once for the rules
     that read it (callers must not modify it)."""
-    return view.of_view("oom invocations", lambda v: oom_invocations(v.events, view_reporters(v)))
+    return view.of_view("oom invocations", lambda v: oom_invocations(v.rows, view_reporters(v)))
 
 
 def view_alloc_reports(view: HostView, kind: str) -> pd.DataFrame:
     """:func:`~stallscope.capture.events.alloc_reports` of the view (callers must not modify it)."""
-    return view.of_view(f"alloc reports {kind}", lambda v: alloc_reports(v.events, kind, view_reporters(v)))
+    return view.of_view(f"alloc reports {kind}", lambda v: alloc_reports(v.rows, kind, view_reporters(v)))
 
 
 def view_oom_kills(view: HostView) -> pd.DataFrame:
     """:func:`~stallscope.capture.events.oom_kills` of the view, derived once (callers must not modify it)."""
-    return view.of_view("oom kills", lambda v: oom_kills(v.events))
+    return view.of_view("oom kills", lambda v: oom_kills(v.rows))

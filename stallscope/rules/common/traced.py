@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, records
+from stallscope.capture.events import field, kind_records
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 from stallscope.rules.base import Evidence, HostView, TaskRef
 from stallscope.rules.common.task_facts import (
@@ -68,13 +68,13 @@ def _traced(view: HostView) -> Iterator[Traced]:
         delay = view.cell("tasks", row, "delay")
         yield Traced(label(view, row), task_ref(view, row), functions,
                      None if delay is None or pd.isna(delay) else int(delay), view.task_evidence(row), view, row)
-    events = view.events
-    if events.empty:
+    reports = kind_records(view.rows, *EVENT_KINDS_WITH_TRACE)
+    if not reports:
         return
-    reports = of_kind(events, *EVENT_KINDS_WITH_TRACE)
-    reports = reports[reports["stack"].notna().to_numpy(dtype=bool)]
     stacks = stack_functions(view)
-    for index, row in records(reports):
+    for index, row in reports:
+        if row["stack"] is None or pd.isna(row["stack"]):  # type: ignore[arg-type]
+            continue
         stack = int(row["stack"])  # type: ignore[call-overload]
         functions = stacks.get(stack, [])
         if not functions or tuple(functions) in seen:

@@ -1,0 +1,194 @@
+"""How the rules read a view's tables (bench/README.md, "What the rules derive once per view")
+gives what the plain pandas reads they replaced give.
+
+Each shortcut is compared with the plain computation, kept here as the reference, on the views
+of real logs, on their rows shuffled (an index out of order), and on a kind column that is not
+categorical.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import corpus_logs, loaded
+from stallscope.capture import events as event_tables
+from stallscope.capture.events import EventRows, kind_records, of_kind, records, tuples
+from stallscope.capture.hz import estimate, growth_pairs, growth_ratios, infer_hz
+from stallscope.diagnose import host_views, rows_at
+from stallscope.rules import allocation_failure
+from stallscope.rules.common import oom_trend
+from stallscope.rules.common.task_facts import view_alloc_reports, view_oom_kills
+
+LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu") + corpus_logs("qemu") + corpus_logs("oom")
+# Logs with page allocation failure reports (some of several tasks, orders and modes).
+FAILURES = ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "qemu/warn-alloc-failure.log",
+            "noise/2021-01-28_ttm-order9-noretry-huge-page-failure-falls-back.log",
+            "wild/2012-09-28_real-48gb-multicast-kswapd1-order2-atomic-mlx4-failure.log",
+            "wild/2013-04-05_real-raspberry-pi-ksoftirqd-gfp-atomic-page-allocation-failure-smsc95xx.log"]
+
+
+def _reference_of_kind(events: pd.DataFrame, *kinds: str) -> pd.DataFrame:
+    return events[events["kind"].isin(kinds).to_numpy(dtype=bool)].sort_index(kind="stable")
+
+
+def _variants(events: pd.DataFrame) -> list[pd.DataFrame]:
+    """The table, its rows shuffled (the index out of order), its kinds as plain strings."""
+    shuffled = events.iloc[np.random.default_rng(7).permutation(len(events))]
+    plain = events.assign(kind=events["kind"].astype(object))
+    return [events, shuffled, plain]
+
+
+def _kind_sets(events: pd.DataFrame) -> list[tuple[str, ...]]:
+    present = [str(k) for k in pd.unique(events["kind"].dropna())]
+    # Each kind, pairs of kinds (their rows interleave), a kind the table lacks beside one it has.
+    return ([(k,) for k in present] + list(pairwise(present))
+            + [("no_such_kind",), (present[0], "no_such_kind", present[0])] if present else [("no_such_kind",)])
+
+
+def _same_records(got: list[tuple[object, dict[str, object]]], want: list[tuple[object, dict[str, object]]]) -> None:
+    assert [index for index, _ in got] == [index for index, _ in want]
+    for (_, a), (_, b) in zip(got, want, strict=True):
+        assert a.keys() == b.keys()
+        for name in a:
+            x, y = a[name], b[name]
+            assert type(x) is type(y) and (x is y or x == y or (pd.isna(x) and pd.isna(y))), (name, x, y)
+
+
+@pytest.mark.parametrize("log", LOGS)
+def test_event_rows_select_what_a_mask_selects(log: str) -> None:
+    capture, _ = loaded(log)
+    for view in host_views(capture):
+        for events in _variants(view.events):
+            if not len(events):
+                continue
+            rows = EventRows(events)
+            for kinds in _kind_sets(events):
+                want = _reference_of_kind(events, *kinds)
+                pd.testing.assert_frame_equal(rows.of_kind(*kinds), want)
+                pd.testing.assert_frame_equal(of_kind(events, *kinds), want)
+                _same_records(rows.records(*kinds), list(records(want)))
+                _same_records(kind_records(events, *kinds), list(records(want)))
+                pd.testing.assert_series_equal(rows.column("ts", *kinds), want["ts"])
+                assert rows.count(*kinds) == len(want)
+
+
+def test_an_absent_kind_is_one_empty_table_and_a_table_without_rows_has_none() -> None:
+    capture, _ = loaded(LOGS[0])
+    rows = EventRows(capture.events)
+    assert rows.of_kind("no_such_kind") is rows.of_kind("other_absent_kind")
+    assert list(rows.of_kind("no_such_kind").columns) == list(capture.events.columns)
+    empty = EventRows(capture.events.iloc[:0])
+    assert empty.of_kind("oom_invoke").empty and empty.records("oom_invoke") == [] and empty.count("x") == 0
+
+
+@pytest.mark.parametrize("log", LOGS)
+def test_derived_tables_are_the_same_from_a_view_and_from_its_table(log: str) -> None:
+    capture, _ = loaded(log)
+    for view in host_views(capture):
+        for derive in (event_tables.oom_kills, event_tables.oom_invocations, event_tables.hung_tasks,
+                       event_tables.held_locks, event_tables.workqueue_pools, event_tables.zone_watermarks):
+            pd.testing.assert_frame_equal(derive(view.rows), derive(view.events))
+        assert event_tables.busy_workqueues(view.rows) == event_tables.busy_workqueues(view.events)
+
+
+def test_an_empty_derived_table_is_a_copy_of_its_own() -> None:
+    capture, _ = loaded(LOGS[0])
+    first = event_tables.lock_blockers(capture.events.iloc[:0])
+    first["added"] = 1
+    second = event_tables.lock_blockers(capture.events.iloc[:0])
+    assert "added" not in second.columns
+    pd.testing.assert_frame_equal(second, pd.DataFrame([], columns=list(second.columns)))
+
+
+def _same_tuples(frame: pd.DataFrame) -> None:
+    for index in (True, False):
+        want = list(frame.itertuples(index=index))
+        got = tuples(frame, index=index)
+        assert [w._fields for w in want] == [g._fields for g in got]
+        for w, g in zip(want, got, strict=True):
+            for x, y in zip(w, g, strict=True):
+                assert type(x) is type(y) and (x is y or x == y or (pd.isna(x) and pd.isna(y))), (x, y)
+
+
+@pytest.mark.parametrize("log", LOGS)
+def test_tuples_are_itertuples(log: str) -> None:
+    capture, _ = loaded(log)
+    for view in host_views(capture):
+        for frame in (view.tasks, view.snapshots, view.events, view_oom_kills(view),
+                      view_alloc_reports(view, "warn_alloc_stall")):
+            _same_tuples(frame)
+    _same_tuples(pd.DataFrame({"not an identifier": [1, 2], "class": pd.array([None, 3], dtype="Int64")}))
+
+
+@pytest.mark.parametrize("log", LOGS[:6])
+def test_rows_at_a_run_of_positions_is_the_take(log: str) -> None:
+    capture, _ = loaded(log)
+    table = capture.events
+    if len(table) < 4:
+        pytest.skip("too few rows")
+    for positions in (np.arange(1, len(table) - 1), np.array([0]), np.arange(len(table)),
+                      np.array([2, 1, 3]), np.array([0, 2, 3]), np.empty(0, dtype=np.intp)):
+        pd.testing.assert_frame_equal(rows_at(table, positions), table.iloc[positions])
+
+
+@pytest.mark.parametrize("log", LOGS)
+def test_growth_ratios_are_the_pairs_ratios(log: str) -> None:
+    capture, _ = loaded(log)
+    for view in host_views(capture):
+        pairs = growth_pairs(view.tasks)
+        want = np.sort(pairs["ratio"].to_numpy(dtype=float)) if len(pairs) else np.zeros(0)
+        np.testing.assert_array_equal(np.sort(growth_ratios(view.tasks)), want)
+        assert infer_hz(view.tasks) == estimate(pairs)
+
+
+def _reference_groups(failures: pd.DataFrame) -> list[tuple[tuple[object, ...], list[object]]]:
+    return [(key, rows["event"].tolist())
+            for key, rows in failures.groupby(["comm", "order", "mode"], sort=False, dropna=False)]
+
+
+@pytest.mark.parametrize("log", FAILURES)
+def test_failures_are_grouped_as_groupby_groups_them(log: str) -> None:
+    capture, _ = loaded(log)
+    found = 0
+    for view in host_views(capture):
+        failures = view_alloc_reports(view, "warn_alloc_failure")
+        if failures.empty:
+            continue
+        # The rows as the reports table has them, then with missing orders and modes, then twice.
+        damaged = failures.assign(order=[None if i % 2 else o for i, o in enumerate(failures["order"])],
+                                  mode=[None if i % 3 == 1 else m for i, m in enumerate(failures["mode"])])
+        for table in (failures, damaged, pd.concat([failures, damaged])):
+            groups = allocation_failure._by_request(table)
+            want = _reference_groups(table)
+            # The keys as a title prints them, a missing value as NaN ("nan"), and each group's rows.
+            assert [tuple(str(v) for v in key) for key, _ in groups] == \
+                   [tuple(str(v) for v in key) for key, _ in want]
+            assert [[row["event"] for row in rows] for _, rows in groups] == [events for _, events in want]
+            for (key, _), (ref, _) in zip(groups, want, strict=True):
+                for value, expected in zip(key, ref, strict=True):
+                    assert (isinstance(value, float) and math.isnan(value)) == bool(pd.isna(expected))
+        found += 1
+    assert found
+
+
+def _reference_unprinted(snaps: pd.DataFrame) -> np.ndarray:
+    if not len(snaps):
+        return np.zeros(0, dtype=bool)
+    return (snaps["oom_count"].isna() & ~snaps["text"].astype(str).str.contains("oom_count=", regex=False)).to_numpy(
+        dtype=bool)
+
+
+@pytest.mark.parametrize("log", LOGS)
+def test_lines_without_oom_count_are_those_the_text_lacks_it(log: str) -> None:
+    capture, _ = loaded(log)
+    for view in host_views(capture):
+        snaps = view.snapshots
+        # The lines as printed, then with every count read as missing (half of them printed).
+        blanked = snaps.assign(oom_count=pd.array([None] * len(snaps), dtype="Int64"))
+        for table in (snaps, blanked):
+            np.testing.assert_array_equal(oom_trend._unprinted(table), _reference_unprinted(table))
