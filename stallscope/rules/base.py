@@ -133,16 +133,13 @@ class HostView:
 
         For reads in loops: a DataFrame's ``at`` builds the column anew on every call, and a
         Series' ``at`` costs microseconds more than a dict; the rules read cells 500 times a view
-        (bench/README.md). The column is kept here as a dict by row label.
+        (bench/README.md). Each column keeps the cells read (see :class:`_Cells`).
         """
         key = f"column:{table}:{column}"
-        values = self.memo.get(key)
-        if values is None:
-            series = getattr(self, table)[column]
-            if not series.index.is_unique:  # not from the builder: a label may name several rows
-                return series.at[index]
-            values = self.memo[key] = dict(zip(series.index.tolist(), series.tolist(), strict=True))
-        return values[index]  # type: ignore[index]
+        cells = self.memo.get(key)
+        if cells is None:
+            cells = self.memo[key] = _Cells(getattr(self, table)[column])
+        return cells.get(index)  # type: ignore[attr-defined]
 
     def snapshot_evidence(self, index: int) -> Evidence:
         return self._line_evidence("snapshots", index)
@@ -168,6 +165,48 @@ class HostView:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]
             return []
         return self.capture.stack_functions(int(stack))  # type: ignore[arg-type]
+
+
+class _Cells:
+    """The cells of one column of a view read so far, by row label, as Python objects (what
+    ``Series.tolist`` gives: an int, not numpy's int64).
+
+    A cell is read with ``Series.at`` the first time (a few microseconds), and once a column
+    has been read at one row in _WHOLE_COLUMN of its length, the whole column is converted to a
+    dict at once (about a tenth of that per row): a boot's small table is converted after a few
+    reads, while a view of a million task rows that the rules read at a few hundred is never
+    converted (it cost a second and hundreds of megabytes per column, bench/README.md).
+    """
+
+    __slots__ = ("cells", "reads", "series", "whole")
+
+    _WHOLE_COLUMN = 16
+
+    def __init__(self, series: pd.Series) -> None:
+        self.series = series
+        self.cells: dict[object, Any] = {}
+        self.whole = False
+        self.reads = 0
+
+    def get(self, label: object) -> Any:
+        try:
+            return self.cells[label]
+        except KeyError:
+            if self.whole:
+                raise
+        series = self.series
+        if not series.index.is_unique:  # not from the builder: a label may name several rows
+            return series.at[label]
+        self.reads += 1
+        if self.reads * self._WHOLE_COLUMN >= len(series):
+            self.cells = dict(zip(series.index.tolist(), series.tolist(), strict=True))
+            self.whole = True
+            return self.cells[label]
+        value = series.at[label]
+        if isinstance(value, np.generic) and series.dtype != object:
+            value = value.item()
+        self.cells[label] = value
+        return value
 
 
 def task_position(capture: Capture, task: int) -> int:

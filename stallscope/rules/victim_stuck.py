@@ -153,22 +153,30 @@ def _victims(lock: str, group: list[Finding]) -> Finding:
 
 def _killed_allocators(view: HostView, t: object, evidence: list[Evidence]) -> str:
     """Other killed or exiting tasks still stuck in the allocator: likely holders of its lock."""
-    tasks = view.tasks
     pid = int(t.pid)  # type: ignore[attr-defined]
-    # On the columns read, not the rows: taking every column of the rows cost most of this rule.
-    others = ((tasks["pid"] != pid) & tasks["delay"].notna()
-              & (tasks["exiting"] | tasks["dying"] | tasks["victim"])).to_numpy(dtype=bool, na_value=False)
-    if not others.any():
+    rows, pids = view.of_view("killed allocators", _killed_in_allocator)
+    others = [(row, p) for row, p in zip(rows, pids, strict=True) if p is not pd.NA and p != pid]
+    if not others:
         return ""
-    rows = tasks.index[others].tolist()
-    pids = tasks["pid"].to_numpy(dtype=object)[others].tolist()
     # Each pid's last row, in row order (drop_duplicates("pid", keep="last")).
-    final = {p: at for at, p in enumerate(pids)}
-    last = [row for at, row in enumerate(rows) if final[pids[at]] == at]
+    final = {p: at for at, (_, p) in enumerate(others)}
+    last = [row for at, (row, p) in enumerate(others) if final[p] == at]
     evidence.append(view.task_evidence(int(last[0])))
     names = ", ".join(f"{label(view, int(i))} seq={view.cell('tasks', i, 'seq')}" for i in last[:5])
     return (f" Killed or exiting tasks that are themselves waiting for memory: {names}; a lock "
             "such a task holds cannot be released until its allocation succeeds.")
+
+
+def _killed_in_allocator(view: HostView) -> tuple[list[int], list[object]]:
+    """The task rows (and their pids) of killed or exiting tasks waiting for memory, once per
+    view: on the columns read, not the rows (taking every column cost most of this rule, and a
+    view of a million task rows has it asked for each victim)."""
+    tasks = view.tasks
+    if not len(tasks):
+        return [], []
+    chosen = (tasks["delay"].notna() & (tasks["exiting"] | tasks["dying"] | tasks["victim"])).to_numpy(
+        dtype=bool, na_value=False)
+    return tasks.index[chosen].tolist(), tasks["pid"].array[chosen].tolist()
 
 
 def _fs_nofs_allocators(view: HostView, lock: str | None, victim: int, evidence: list[Evidence]) -> str:

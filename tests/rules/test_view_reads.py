@@ -8,8 +8,10 @@ categorical.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from itertools import pairwise
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,8 @@ from stallscope.capture import events as event_tables
 from stallscope.capture.events import EventRows, kind_records, of_kind, records, tuples
 from stallscope.capture.hz import estimate, growth_pairs, growth_ratios, infer_hz
 from stallscope.diagnose import host_views, rows_at
-from stallscope.rules import allocation_failure
+from stallscope.rules import allocation_failure, base, victim_stuck
+from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
 from stallscope.rules.common.task_facts import view_alloc_reports, view_oom_kills
 
@@ -192,3 +195,57 @@ def test_lines_without_oom_count_are_those_the_text_lacks_it(log: str) -> None:
         blanked = snaps.assign(oom_count=pd.array([None] * len(snaps), dtype="Int64"))
         for table in (snaps, blanked):
             np.testing.assert_array_equal(oom_trend._unprinted(table), _reference_unprinted(table))
+
+
+# --- cells and per-view candidates ---------------------------------------------------------------
+@pytest.mark.parametrize("log", LOGS[:12])
+@pytest.mark.parametrize("factor", [1, 10**9])
+def test_cells_are_the_columns_values(log: str, factor: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10**9: the whole column converted at the first read; 1: each cell read on its own (until
+    # as many reads as rows).
+    monkeypatch.setattr(base._Cells, "_WHOLE_COLUMN", factor)
+    capture, _ = loaded(log)
+    for view in host_views(capture):
+        for table in ("snapshots", "tasks", "events"):
+            frame = getattr(view, table)
+            for column in frame.columns:
+                want = frame[column].tolist()
+                for label, expected in zip(frame.index.tolist()[::7], want[::7], strict=True):
+                    got = view.cell(table, label, column)
+                    assert type(got) is type(expected), (table, column, got, expected)
+                    assert got is expected or got == expected or (pd.isna(got) and pd.isna(expected))
+
+
+def test_a_cell_of_a_label_held_twice_is_read_as_pandas_reads_it() -> None:
+    capture, _ = loaded(LOGS[0])
+    view = host_views(capture)[0]
+    tasks = pd.concat([view.tasks.head(2), view.tasks.head(2)])
+    doubled = dataclasses.replace(view, tasks=tasks, memo={})
+    pd.testing.assert_series_equal(doubled.cell("tasks", tasks.index[0], "pid"), tasks["pid"].at[tasks.index[0]])
+    with pytest.raises(KeyError):
+        view.cell("tasks", -12345, "pid")
+
+
+def _reference_killed(view: HostView, pid: int) -> list[int]:
+    tasks = view.tasks
+    others = tasks[(tasks["pid"] != pid) & tasks["delay"].notna() & (tasks["exiting"] | tasks["dying"] | tasks["victim"])]
+    return others.drop_duplicates("pid", keep="last").index.tolist()
+
+
+@pytest.mark.parametrize("log", ["lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log",
+                                 "wild/2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"])
+def test_killed_allocators_are_those_a_mask_finds(log: str) -> None:
+    capture, _ = loaded(log)
+    named = 0
+    for view in host_views(capture):
+        for pid in pd.unique(view.tasks["pid"].dropna()).tolist():
+            evidence: list[Evidence] = []
+            text = victim_stuck._killed_allocators(view, SimpleNamespace(pid=pid), evidence)
+            want = _reference_killed(view, int(pid))
+            assert bool(text) == bool(want)
+            if want:
+                named += 1
+                assert evidence == [view.task_evidence(want[0])]
+                for row in want[:5]:
+                    assert f"{view.cell('tasks', row, 'comm')}({view.cell('tasks', row, 'pid')})" in text
+    assert named
