@@ -8,6 +8,7 @@ every task a finding cites is quadratic on a long capture.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -217,21 +218,40 @@ def frame_evidence(view: HostView, task: int, positions: list[int]) -> list[Evid
 
 def trace_frame_evidence(view: HostView, position: int, positions: list[int]) -> list[Evidence]:
     """:func:`frame_evidence` of the trace at ``position`` in the capture's traces (-1: none)."""
-    traces = view.capture.traces
-    if position < 0 or "frame_line" not in traces.columns:
+    columns = _trace_columns(view)
+    if position < 0 or columns is None:
         return []
-    first = traces["frame_line"].iat[position]
+    first = columns.frame_line[position]
     if first is None or pd.isna(first):
         return []
-    stack = int(traces["stack"].iat[position])
+    stack = int(columns.stack[position])  # type: ignore[call-overload]
     depths, texts = view.of_capture("stack_lines", _stack_lines).get(stack, ([], []))
-    source = str(traces["source"].iat[position])
+    source = str(columns.source[position])
     out: list[Evidence] = []
     for at in sorted(set(positions)):
         if 0 <= at < len(depths):
             # No timestamp: a frame line's own is not kept, and another line's would misquote it.
             out.append(Evidence(source, int(first) + depths[at], None, texts[at]))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _TraceColumns:
+    frame_line: list[object]
+    stack: list[object]
+    source: list[object]
+
+
+def _trace_columns(view: HostView) -> _TraceColumns | None:
+    """The capture's traces' columns that evidence reads, as lists (None: no frame lines kept):
+    a finding quotes a dozen frames, and a column read through pandas costs ten microseconds."""
+    def compute(capture: Capture) -> _TraceColumns | None:
+        traces = capture.traces
+        if "frame_line" not in traces.columns:
+            return None
+        return _TraceColumns(traces["frame_line"].tolist(), traces["stack"].tolist(), traces["source"].tolist())
+
+    return view.of_capture("trace columns", compute)
 
 
 def wait_site_evidence(view: HostView, task: int, site: WaitSite | None = None) -> list[Evidence]:
@@ -247,10 +267,11 @@ def wait_site_evidence(view: HostView, task: int, site: WaitSite | None = None) 
 
 def stack_wait_site_evidence(view: HostView, position: int) -> list[Evidence]:
     """:func:`wait_site_evidence` of the trace at ``position`` in the capture's traces (-1: none)."""
-    if position < 0:
+    columns = _trace_columns(view)
+    if position < 0 or columns is None:
         return []
-    stack = view.capture.traces["stack"].iat[position]
-    if stack is None or pd.isna(stack):
+    stack = columns.stack[position]
+    if stack is None or pd.isna(stack):  # type: ignore[arg-type]
         return []
     site = stack_wait_site(view, int(stack))
     if site.depth is not None:
