@@ -10,6 +10,7 @@ import pandas as pd
 from stallscope.capture.machines import source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import combine, text_codes
+from stallscope.memory import old_objects_left_alone
 from stallscope.rules import ALL_RULES
 from stallscope.rules.base import Finding, HostView
 from stallscope.verdict import rank
@@ -223,4 +224,5 @@ def ranked(by_machine: dict[int, list[Finding]]) -> list[Finding]:
 
 def diagnose(capture: Capture) -> list[Finding]:
     """All findings, most severe first, then closest to a root cause, then in log order."""
-    return ranked(findings_by_machine(capture))
+    with old_objects_left_alone():
+        return ranked(findings_by_machine(capture))

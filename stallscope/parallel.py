@@ -35,7 +35,7 @@ from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import diagnose, findings_by_machine, host_views, ranked, view_keys
-from stallscope.memory import no_cycle_collection
+from stallscope.memory import no_cycle_collection, old_objects_left_alone
 from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
@@ -454,6 +454,12 @@ def diagnose_forked(capture: Capture) -> list[Finding]:
     views = len(view_keys(capture))
     if views < FORK_RULES_VIEWS or "fork" not in multiprocessing.get_all_start_methods():
         return diagnose(capture)
+    # Frozen before the fork: the forked process's collector leaves the capture alone too.
+    with old_objects_left_alone():
+        return _shared_with_child(capture, views)
+
+
+def _shared_with_child(capture: Capture, views: int) -> list[Finding]:
     theirs = range(1, views, 2)
     # The first view before the fork: what the rules derive from the whole capture (stack
     # tables, gfp names, trajectories of every boot) is then derived once, not in each process.

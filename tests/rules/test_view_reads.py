@@ -9,6 +9,8 @@ categorical.
 from __future__ import annotations
 
 import dataclasses
+import gc
+import importlib
 import math
 from itertools import pairwise
 from types import SimpleNamespace
@@ -27,6 +29,8 @@ from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
 from stallscope.rules.common.task_facts import view_alloc_reports, view_oom_kills
 
+# The module (the package's "diagnose" is the function).
+diagnose_module = importlib.import_module("stallscope.diagnose")
 LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu") + corpus_logs("qemu") + corpus_logs("oom")
 # Logs with page allocation failure reports (some of several tasks, orders and modes).
 FAILURES = ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "qemu/warn-alloc-failure.log",
@@ -249,3 +253,23 @@ def test_killed_allocators_are_those_a_mask_finds(log: str) -> None:
                 for row in want[:5]:
                     assert f"{view.cell('tasks', row, 'comm')}({view.cell('tasks', row, 'pid')})" in text
     assert named
+
+
+# --- the cyclic collector ------------------------------------------------------------------------
+def test_the_collector_leaves_the_capture_alone_while_the_rules_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = "qemu/warn-alloc-failure.log"
+    capture, findings = loaded(log)
+    seen: list[int] = []
+    first = diagnose_module.ALL_RULES[0]
+
+    def check(view: HostView) -> list[object]:
+        seen.append(gc.get_freeze_count())
+        return first.check(view)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(diagnose_module, "ALL_RULES", [SimpleNamespace(check=check), *diagnose_module.ALL_RULES[1:]])
+    before = gc.get_freeze_count()
+    found = diagnose_module.diagnose(capture)
+    # Every object of the capture is in the collector's permanent generation while rules run.
+    assert seen and all(frozen >= len(capture.events) + before for frozen in seen)
+    assert gc.get_freeze_count() == before  # given back to the collector afterwards
+    assert [f.as_dict() for f in found] == [f.as_dict() for f in findings]
