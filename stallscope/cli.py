@@ -358,7 +358,7 @@ def analyze(
     With several machines (hosts named in the log, or one per file) a fleet summary comes first.
     """
     from stallscope.fleet import fleet
-    from stallscope.memory import release_free_memory
+    from stallscope.memory import old_objects_left_alone, release_free_memory
     from stallscope.parallel import diagnose_on
     from stallscope.render import json_report, text
     from stallscope.rules.base import Severity
@@ -369,22 +369,24 @@ def analyze(
         release_free_memory()
         findings = diagnose_on(capture, engine)
     release_free_memory()
-    machines = fleet(capture, findings)
-    if output_format is OutputFormat.json:
-        if machines is None:
-            write_stdout(json_report.render(capture, findings, hz) + "\n")
+    # As for the rules: the report's many small objects need not make the collector walk the capture.
+    with old_objects_left_alone():
+        machines = fleet(capture, findings)
+        if output_format is OutputFormat.json:
+            if machines is None:
+                write_stdout(json_report.render(capture, findings, hz) + "\n")
+            else:
+                # The schema lets `summary` gain keys; a one-machine document stays as it was.
+                document = json_report.report(capture, findings, hz)
+                document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
+                write_stdout(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
         else:
-            # The schema lets `summary` gain keys; a one-machine document stays as it was.
-            document = json_report.report(capture, findings, hz)
-            document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
-            write_stdout(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
-    else:
-        out = _stdout(color, width)
-        if machines is not None:
-            from stallscope.render import fleet as fleet_render
+            out = _stdout(color, width)
+            if machines is not None:
+                from stallscope.render import fleet as fleet_render
 
-            fleet_render.render(machines, out)
-        text.render(capture, findings, out, hz)
+                fleet_render.render(machines, out)
+            text.render(capture, findings, out, hz)
     if show_unparsed:
         errors = console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:
