@@ -20,10 +20,12 @@ from stallscope.rules.base import Finding
 GENERIC_NEXT = "Mem-Info (SysRq-m), the workqueue dump, held locks, and each task's seq/switches across reports"
 
 
-def verdict(capture: Capture, findings: list[Finding], pairs: dict[str | None, HostPairs] | None = None) -> str:
+def verdict(capture: Capture, findings: list[Finding], pairs: dict[str | None, HostPairs] | None = None,
+            trajectories: pd.DataFrame | None = None) -> str:
     """A paragraph per host naming the most likely root cause and its chain of evidence.
 
-    ``pairs``: :func:`stallscope.capture.hz.pairs_by_host` of the capture's tasks, when the
+    ``pairs``: :func:`stallscope.capture.hz.pairs_by_host` of the capture's tasks, and
+    ``trajectories``: :func:`~stallscope.capture.trajectories.trajectories_of` of them, when the
     caller has them already.
     """
     if not findings:
@@ -33,7 +35,7 @@ def verdict(capture: Capture, findings: list[Finding], pairs: dict[str | None, H
         if f.host not in hosts:
             hosts.append(f.host)
     paragraphs = []
-    tasks = _TaskFacts(capture.tasks, pairs)
+    tasks = _TaskFacts(capture.tasks, pairs, trajectories)
     for host in hosts:
         mine = [f for f in findings if f.host == host]
         text = _paragraph(capture, tasks, host, rank(mine))
@@ -95,9 +97,10 @@ class _TaskFacts:
     deriving them host by host costs several times one pass over the whole table.
     """
 
-    def __init__(self, tasks: pd.DataFrame, pairs: dict[str | None, HostPairs] | None) -> None:
+    def __init__(self, tasks: pd.DataFrame, pairs: dict[str | None, HostPairs] | None,
+                 trajectories: pd.DataFrame | None = None) -> None:
         self.tasks = tasks
-        self._trajectories: pd.DataFrame | None = None
+        self._trajectories = None if trajectories is None else trajectories[trajectories["observations"] > 1]
         self._pairs = pairs
 
     def repeated(self, host: str | None) -> pd.DataFrame:

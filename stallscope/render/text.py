@@ -243,16 +243,18 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
         for view in views:
             console.print()
             console.rule(Text(clean(view.title), style="bold"), align="left")
-            _body(view.capture, view.findings, console, hz)
+            part = view.capture
+            _body(part, view.findings, console, hz, view.trajectories(part))
     _inputs(capture, console)
 
 
-def _body(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
+def _body(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None,
+          trajectories: pd.DataFrame | None = None) -> None:
     # Read once for the verdict's sentence on HZ and the delays in seconds.
     pairs = pairs_by_host(capture.tasks)
     console.print(Panel(Wrapped(clean(headline(capture, findings))), title="Verdict", title_align="left"))
     if findings:
-        console.print(Wrapped(clean(verdict(capture, findings, pairs))))
+        console.print(Wrapped(clean(verdict(capture, findings, pairs, trajectories))))
     stalling = [int(v) for v in capture.snapshots["stalling"].dropna()]
     if stalling:
         console.print(StallingLine(stalling))

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
 from stallscope.diagnose import Positions, followed_tasks, rows_at, view_keys, view_positions
-from stallscope.rules.base import Finding
+from stallscope.rules.base import Finding, task_position
+from stallscope.rules.common.task_facts import trajectories_by_boot
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What the parts of one report derive from the whole capture once for all of them."""
+
+    # stallscope.rules.common.task_facts.trajectories_by_boot of the whole capture.
+    trajectories: tuple[dict[int, pd.DataFrame], np.ndarray] | None = None
 
 
 @dataclass(slots=True)
@@ -26,6 +36,7 @@ class ReportView:
     whole: Capture  # the capture the view is part of
     rows: Positions  # where its snapshots, tasks and events are in the whole capture's tables
     findings: list[Finding] = field(default_factory=list)
+    shared: _Shared = field(default_factory=_Shared)
 
     @property
     def title(self) -> str:
@@ -39,6 +50,17 @@ class ReportView:
                                     zip((self.whole.snapshots, self.whole.tasks, self.whole.events), self.rows,
                                         strict=True))
         return _cut(self.whole, snapshots, followed_tasks(tasks), events, self.sources)
+
+    def trajectories(self, capture: Capture) -> pd.DataFrame | None:
+        """``trajectories_of(capture.tasks)`` of this part's ``capture``, taken from those of every
+        boot of the whole capture derived at once (per part it cost milliseconds of pandas'
+        fixed costs, seconds for a capture of hundreds of boots); None when it has no tasks."""
+        if not len(capture.tasks):
+            return None
+        if self.shared.trajectories is None:
+            self.shared.trajectories = trajectories_by_boot(self.whole)
+        parts, part_of_task = self.shared.trajectories
+        return parts.get(int(part_of_task[task_position(self.whole, int(capture.tasks.index[0]))]))
 
 
 def place(finding: Finding, views: int, boots: int) -> str:
@@ -59,6 +81,7 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
     for machine, _boot in keys:
         boots[machine] = boots.get(machine, 0) + 1
     views: list[ReportView] = []
+    shared = _Shared()
     # Only the columns the sources are read from: a view's rows are not copied here.
     tables = [frame[["source", "pid"] if frame is capture.tasks else ["source"]] if len(frame) else None
               for frame in (capture.snapshots, capture.tasks, capture.events)]
@@ -79,6 +102,7 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
             sources=sources,
             whole=capture,
             rows=rows,
+            shared=shared,
         ))
     for finding in findings:
         chosen = _view_of(finding, views)
