@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.model import Capture
+from stallscope.capture.trajectories import text_codes
 from stallscope.diagnose import Positions, followed_tasks, rows_at, view_keys, view_positions
 from stallscope.rules.base import Finding, task_position
 from stallscope.rules.common.task_facts import trajectories_by_boot
@@ -82,17 +83,29 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
         boots[machine] = boots.get(machine, 0) + 1
     views: list[ReportView] = []
     shared = _Shared()
-    # Only the columns the sources are read from: a view's rows are not copied here.
-    tables = [frame[["source", "pid"] if frame is capture.tasks else ["source"]] if len(frame) else None
-              for frame in (capture.snapshots, capture.tasks, capture.events)]
+    # Each table's sources as numbers (and which task rows a view holds, see followed_tasks):
+    # a view's sources are read from its rows' numbers, without a table per view and table (a
+    # capture of hundreds of boots spent most of its JSON report's time on those).
+    tables: list[tuple[np.ndarray, list[str], np.ndarray | None] | None] = []
+    for frame in (capture.snapshots, capture.tasks, capture.events):
+        if not len(frame):
+            tables.append(None)
+            continue
+        codes, names = text_codes(frame["source"])
+        held = frame["pid"].notna().to_numpy(dtype=bool, na_value=False) if frame is capture.tasks else None
+        tables.append((codes, names, held))
     for _at, machine, boot, rows in view_positions(capture):
         sources: list[str] = list(machine[1] or ())
         for table, at in zip(tables, rows, strict=True):
             if table is None:
                 continue
-            part = rows_at(table, at)
-            column = (followed_tasks(part) if "pid" in part.columns else part)["source"]
-            sources += [str(s) for s in column.dropna().unique() if str(s) not in sources]
+            codes, names, held = table
+            mine = codes if at is None else codes[at]
+            if held is not None:
+                mine = mine[held if at is None else held[at]]
+            for code in pd.unique(mine[mine >= 0]).tolist():
+                if names[code] not in sources:
+                    sources.append(names[code])
         host = machine[0]
         views.append(ReportView(
             name=host if host is not None else (sources[0] if sources else "(no input)"),
