@@ -61,9 +61,19 @@ def old_objects_left_alone() -> Iterator[None]:
     it walked, copying the pages it shares with its parent): 10-17% of the rules' time on the
     serial family (bench/README.md). Unlike switching the collector off, the rules' own cycles
     (a view and the memo that refers back to it) are still collected; the objects go back to
-    the collector's care afterwards."""
+    the collector's care afterwards. Nested uses (a library caller around ``diagnose``) freeze
+    and give back once, at the outermost: ``gc.unfreeze`` gives back every frozen object."""
+    global _frozen
+    if _frozen:
+        yield
+        return
     gc.freeze()
+    _frozen = True
     try:
         yield
     finally:
+        _frozen = False
         gc.unfreeze()
+
+
+_frozen = False

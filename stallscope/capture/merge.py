@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
+from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, missing
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 
 
@@ -223,7 +223,7 @@ class _Stacks:
                 # Missing is a column of its own: no integer can stand for it.
                 columns += [values.to_numpy(np.int64, na_value=0), np.asarray(values.isna(), np.int64)]
             else:
-                found = [-1 if _missing(v) else codes.setdefault(v, len(codes)) for v in values]
+                found = [-1 if missing(v) else codes.setdefault(v, len(codes)) for v in values]
                 columns.append(np.array(found, np.int64))
         return np.ascontiguousarray(np.column_stack(columns))
 
@@ -237,10 +237,6 @@ class _Stacks:
         if not pieces:
             return captures[0].frames.iloc[:0].reset_index(drop=True)
         return _join(pieces, [{} for _ in pieces], "frames")
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _ints(series: pd.Series) -> np.ndarray:

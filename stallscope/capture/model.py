@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
+def missing(value: object) -> bool:
+    """Whether a cell read as a Python object (``Series.tolist``, a row dict) is a missing value:
+    None, pandas' NA or NaN (of a float or a category column)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
 def timestamp(value: object) -> float | None:
     """A table's timestamp as a float, or None where the line had none (NaN / NA)."""
     return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from stallscope.capture.events import (
     stack_frames,
     suppressed_callbacks,
 )
-from stallscope.capture.model import timestamp
+from stallscope.capture.model import missing, timestamp
 from stallscope.capture.stacks import guilty_frame, normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.noise import noise_reason
@@ -134,14 +134,10 @@ def _by_request(failures: pd.DataFrame) -> list[tuple[tuple[object, object, obje
     group: a boot's handful of reports cost a millisecond that way)."""
     groups: dict[tuple[object, ...], tuple[tuple[object, object, object], list[dict[str, object]]]] = {}
     for _, row in records(failures):
-        shown = tuple(math.nan if _missing(row[c]) else row[c] for c in ("comm", "order", "mode"))
-        key = tuple(None if _missing(value) else value for value in shown)
+        shown = tuple(math.nan if missing(row[c]) else row[c] for c in ("comm", "order", "mode"))
+        key = tuple(None if missing(value) else value for value in shown)
         groups.setdefault(key, (shown, []))[1].append(row)  # type: ignore[arg-type]
     return list(groups.values())
-
-
-def _missing(value: object) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))  # type: ignore[arg-type]
 
 
 # The page allocator's entry points, whose only WARNING is an order above MAX_ORDER.
@@ -222,7 +218,7 @@ def _free_is_cma(view: HostView, report: dict[str, object]) -> tuple[int, int] |
     line = int(report["line"])  # type: ignore[call-overload]
     seen: dict[str, str] = {}
     for _, row in kind_records(view.rows, "meminfo_counters"):
-        if row["source"] != report["source"] or _missing(row["line"]):
+        if row["source"] != report["source"] or missing(row["line"]):
             continue
         if not line < row["line"] <= line + _MEMINFO_REACH:  # type: ignore[operator]
             continue

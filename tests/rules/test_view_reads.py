@@ -24,6 +24,7 @@ from stallscope.capture import events as event_tables
 from stallscope.capture.events import EventRows, kind_records, of_kind, records, tuples
 from stallscope.capture.hz import estimate, growth_pairs, growth_ratios, infer_hz
 from stallscope.diagnose import host_views, rows_at
+from stallscope.memory import old_objects_left_alone
 from stallscope.rules import allocation_failure, base, victim_stuck
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
@@ -273,3 +274,13 @@ def test_the_collector_leaves_the_capture_alone_while_the_rules_run(monkeypatch:
     assert seen and all(frozen >= len(capture.events) + before for frozen in seen)
     assert gc.get_freeze_count() == before  # given back to the collector afterwards
     assert [f.as_dict() for f in found] == [f.as_dict() for f in findings]
+
+
+def test_nested_freezes_give_the_objects_back_once_at_the_outermost() -> None:
+    before = gc.get_freeze_count()
+    with old_objects_left_alone():
+        frozen = gc.get_freeze_count()
+        with old_objects_left_alone():
+            pass
+        assert gc.get_freeze_count() == frozen > before  # the inner one did not unfreeze
+    assert gc.get_freeze_count() == before

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from stallscope.capture.events import field, kind_records
+from stallscope.capture.model import missing
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 from stallscope.rules.base import Evidence, HostView, TaskRef
 from stallscope.rules.common.task_facts import (
@@ -73,7 +74,7 @@ def _traced(view: HostView) -> Iterator[Traced]:
         return
     stacks = stack_functions(view)
     for index, row in reports:
-        if row["stack"] is None or pd.isna(row["stack"]):  # type: ignore[arg-type]
+        if missing(row["stack"]):
             continue
         stack = int(row["stack"])  # type: ignore[call-overload]
         functions = stacks.get(stack, [])
