@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.machines import machine_labels, source_families
+from stallscope.capture.machines import input_positions, machine_codes, source_families
 from stallscope.capture.model import Capture
 
 # A timestamp this far below the one before it is a new boot. Rows of one boot go backwards by
@@ -40,7 +40,10 @@ _TABLES = ("snapshots", "tasks", "events")
 
 
 def number_boots(capture: Capture) -> Capture:
-    """Set the ``boot`` column of the snapshots, tasks and events tables (in place)."""
+    """Set the ``boot`` column of the snapshots, tasks and events tables (in place).
+
+    Works on a few arrays of a number per row, each dropped as soon as it is used: on a capture
+    of millions of rows every such array is tens of MB, and they would all be held at the peak."""
     frames = [(name, getattr(capture, name)) for name in _TABLES]
     frames = [(name, frame) for name, frame in frames if len(frame)]
     for name in _TABLES:
@@ -50,32 +53,46 @@ def number_boots(capture: Capture) -> Capture:
     if not frames:
         return capture
     position = {stats.path: at for at, stats in enumerate(capture.inputs)}
-    families = source_families(capture)
-    labels = [machine_labels(frame, families) for _, frame in frames]
-    inputs = [frame["source"].astype(object).map(position).fillna(len(position)).to_numpy(np.int64)
-              for _, frame in frames]
-    names, codes = np.unique(np.concatenate(labels), return_inverse=True)
-    machine = codes.astype(np.int64)
-    source = np.concatenate(inputs)
-    line = np.concatenate([frame["line"].to_numpy(np.int64, na_value=0) for _, frame in frames])
-    ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames])
+    names, codes = machine_codes([frame for _, frame in frames], source_families(capture))
+    machine = np.concatenate(codes)
+    del codes
+    source = np.concatenate([input_positions(frame, position) for _, frame in frames])
     mark_machine, mark_source, mark_line = _marks(capture, position, names, machine, source)
     rows = len(machine)
-    # Rows and marks in reading order per machine; a mark before the rows of its line.
-    all_machine = np.concatenate([machine, mark_machine])
-    all_source = np.concatenate([source, mark_source])
-    all_line = np.concatenate([line, mark_line])
-    is_row = np.concatenate([np.ones(rows, bool), np.zeros(len(mark_machine), bool)])
-    order = np.lexsort((is_row, all_line, all_source, all_machine))
-    marks_so_far = np.cumsum(~is_row[order])
-    row_order = order[is_row[order]]  # row ids in reading order per machine
-    marks_at = marks_so_far[is_row[order]]
+    # Rows and marks in reading order per machine; a mark before the rows of its line. A key
+    # that is the same for every row (one machine, one input: the usual capture) is left out.
+    keys = [np.concatenate([frame["line"].to_numpy(np.int64, na_value=0) for _, frame in frames])]
+    if len(mark_machine):
+        keys[0] = np.concatenate([keys[0], mark_line])
+        keys.insert(0, np.concatenate([np.ones(rows, bool), np.zeros(len(mark_machine), bool)]))
+    for values, marks in ((source, mark_source), (machine, mark_machine)):
+        if (values != values[0]).any() or (len(marks) and (marks != values[0]).any()):
+            keys.append(np.concatenate([values, marks]) if len(marks) else values)
+    del source
+    order = np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+    del keys
+    if len(mark_machine):
+        is_row = order < rows
+        marks_at = np.cumsum(~is_row)[is_row]
+        row_order = order[is_row]  # row ids in reading order per machine
+        del is_row
+    else:
+        marks_at = np.zeros(rows, np.int64)
+        row_order = order
+    del order
     ordered_machine = machine[row_order]
-    ordered_ts = ts[row_order]
-    start = _starts(ordered_machine, ordered_ts, marks_at)
-    boot = pd.Series(start.astype(np.int64)).groupby(ordered_machine).cumsum().to_numpy() + 1
+    del machine
+    ordered_ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames])[row_order]
+    start = _starts(ordered_machine, ordered_ts, marks_at, len(names))
+    del ordered_ts, marks_at
+    if len(names) == 1:
+        boot = np.cumsum(start, dtype=np.int64) + 1
+    else:
+        boot = pd.Series(start.astype(np.int64)).groupby(ordered_machine).cumsum().to_numpy() + 1
+    del start, ordered_machine
     numbered = np.empty(rows, np.int64)
     numbered[row_order] = boot
+    del boot, row_order
     at = 0
     for _name, frame in frames:
         frame["boot"] = pd.array(numbered[at : at + len(frame)], dtype="Int64")
@@ -83,22 +100,28 @@ def number_boots(capture: Capture) -> Capture:
     return capture
 
 
-def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.ndarray:
+def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray, machines: int) -> np.ndarray:
     """Which rows (in reading order per machine) start a boot: the first row after a boot mark,
     and a row more than RESTART_SECONDS before the row before it that also goes back to less
     than RESTART_FRACTION of the time of the first row of the boot it would end (or to its very
-    time: the same log again)."""
+    time: the same log again). ``machines``: how many machines the rows are of."""
     rows = len(machine)
     start = np.zeros(rows, bool)
     if rows < 2:
         return start
     series = pd.Series(ts)
-    carried = series.groupby(machine).ffill().to_numpy()  # the last timestamp so far
-    coming = series.groupby(machine).bfill().to_numpy()  # the next timestamp from here
+    if machines == 1:
+        carried = series.ffill().to_numpy()  # the last timestamp so far
+        coming = series.bfill().to_numpy()  # the next timestamp from here
+    else:
+        carried = series.groupby(machine).ffill().to_numpy()
+        coming = series.groupby(machine).bfill().to_numpy()
+    del series
     same = machine[1:] == machine[:-1]
     marked = same & (marks_at[1:] > marks_at[:-1])
     with np.errstate(invalid="ignore"):
         dropped = same & (carried[:-1] - ts[1:] > RESTART_SECONDS)
+    del carried
     candidates = np.flatnonzero(marked | dropped) + 1
     if not len(candidates):
         return start
@@ -117,17 +140,19 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     return start
 
 
-def _marks(capture: Capture, position: dict[str, int], names: np.ndarray, machine: np.ndarray,
+def _marks(capture: Capture, position: dict[str, int], names: list[str], machine: np.ndarray,
            source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The boot marks as (machine code, input position, line) arrays: a mark that names no
     host applies to every machine with rows in its input."""
     if not capture.boot_marks:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
-    code_of = {str(name): at for at, name in enumerate(names.tolist())}
+    code_of = {name: at for at, name in enumerate(names)}
     in_input: dict[int, list[int]] = {}
-    for pair in pd.unique(pd.Series(list(zip(source.tolist(), machine.tolist(), strict=True)))):
-        in_input.setdefault(int(pair[0]), []).append(int(pair[1]))
+    # The (input, machine) pairs as one number each: a tuple per row would cost ~100 bytes a row.
+    machines = int(machine.max()) + 1 if len(machine) else 1
+    for pair in np.unique(source * machines + machine).tolist():
+        in_input.setdefault(pair // machines, []).append(pair % machines)
     out: list[tuple[int, int, int]] = []
     for mark in capture.boot_marks:
         at = position.get(mark.source)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.machines import machine_labels, source_families
+from stallscope.capture.machines import input_positions, machine_labels, source_families
 from stallscope.capture.model import Capture
 
 # The tables whose rows are messages of the log, and the columns that make two rows the same message.
@@ -42,7 +42,7 @@ def drop_duplicates(capture: Capture) -> Capture:
             continue
         frames[name] = pd.DataFrame({
             "machine": machine_labels(frame, families),
-            "input": frame["source"].astype(object).map(position).fillna(len(position)).to_numpy(np.int64),
+            "input": input_positions(frame, position),
             "key": pd.util.hash_pandas_object(frame[list(_IDENTITY)], index=False).to_numpy(),
             "timed": frame["ts"].notna().to_numpy(),
         })

@@ -66,16 +66,68 @@ def machine_labels(frame: pd.DataFrame, families: dict[str, tuple[str, ...]]) ->
     inputs of its rotated log (see :func:`source_families`)."""
     if not len(frame):
         return np.empty(0, dtype=object)
-    pairs = frame.groupby(["host", "source"], observed=True, dropna=False, sort=False).ngroup().to_numpy()
-    groups, first = np.unique(pairs, return_index=True)
-    hosts = frame["host"].astype(object).to_numpy()[first]
-    sources = frame["source"].astype(object).to_numpy()[first]
-    labels: dict[int, str] = {}
-    for group, host, source in zip(groups.tolist(), hosts, sources, strict=True):
+    pairs, hosts, sources = _host_source_pairs(frame)
+    return np.array(_pair_labels(hosts, sources, families), dtype=object)[pairs]
+
+
+def machine_codes(frames: list[pd.DataFrame],
+                  families: dict[str, tuple[str, ...]]) -> tuple[list[str], list[np.ndarray]]:
+    """The machines of the rows of ``frames`` (tables as :func:`machine_labels` takes): their
+    labels, sorted, and per frame each row's position in them, as the labels would give it,
+    without a label per row."""
+    pair_labels: list[tuple[np.ndarray, list[str]]] = []
+    for frame in frames:
+        if not len(frame):
+            pair_labels.append((np.empty(0, np.int64), []))
+            continue
+        pairs, hosts, sources = _host_source_pairs(frame)
+        pair_labels.append((pairs, _pair_labels(hosts, sources, families)))
+    names = sorted({label for _, labels in pair_labels for label in labels})
+    code_of = {name: at for at, name in enumerate(names)}
+    codes = [np.array([code_of[label] for label in labels], np.int64)[pairs] if len(pairs) else np.empty(0, np.int64)
+             for pairs, labels in pair_labels]
+    return names, codes
+
+
+def _pair_labels(hosts: list[object], sources: list[object], families: dict[str, tuple[str, ...]]) -> list[str]:
+    labels: list[str] = []
+    for host, source in zip(hosts, sources, strict=True):
         if host is not None and not pd.isna(host):
-            labels[group] = f"host:{host}"
+            labels.append(f"host:{host}")
         else:
             name = str(source)
-            labels[group] = "file:" + "\0".join(families.get(name, (name,)))
-    table = np.array([labels.get(g, "") for g in range(int(pairs.max()) + 1)], dtype=object)
-    return table[pairs]
+            labels.append("file:" + "\0".join(families.get(name, (name,))))
+    return labels
+
+
+def _host_source_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, list[object], list[object]]:
+    """Per row, the number of its (host, source) pair; and each pair's host and source.
+
+    Read from the columns' category codes where they are categories (as the builder makes them):
+    grouping by the values would hold a Python object per row for a moment, tens of MB on a
+    capture of a million task rows, and leave the heap that much larger."""
+    host, source = frame["host"], frame["source"]
+    if isinstance(host.dtype, pd.CategoricalDtype) and isinstance(source.dtype, pd.CategoricalDtype):
+        host_codes = host.cat.codes.to_numpy().astype(np.int64) + 1  # 0: no host
+        source_codes = source.cat.codes.to_numpy().astype(np.int64) + 1
+        combined = host_codes * (len(source.cat.categories) + 1) + source_codes
+        found, pairs = np.unique(combined, return_inverse=True)
+        host_names = [None, *host.cat.categories.tolist()]
+        source_names = [None, *source.cat.categories.tolist()]
+        return (pairs.reshape(-1), [host_names[code] for code in (found // (len(source_names))).tolist()],
+                [source_names[code] for code in (found % len(source_names)).tolist()])
+    pairs = frame.groupby(["host", "source"], observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    _, first = np.unique(pairs, return_index=True)  # ngroup numbers the groups 0, 1, ... without gaps
+    return pairs, host.astype(object).to_numpy()[first].tolist(), source.astype(object).to_numpy()[first].tolist()
+
+
+def input_positions(frame: pd.DataFrame, position: dict[str, int]) -> np.ndarray:
+    """Per row, the reading position of its input (``position``: path -> position); a row of
+    an input not in ``position``, or of none, comes after every input. From the category codes
+    where the column is categorical, for the reason given in :func:`_host_source_pairs`."""
+    unknown = len(position)
+    source = frame["source"]
+    if isinstance(source.dtype, pd.CategoricalDtype):
+        table = np.array([position.get(name, unknown) for name in source.cat.categories.tolist()] + [unknown], np.int64)
+        return table[source.cat.codes.to_numpy()]  # code -1 (no input) reads the last entry
+    return source.astype(object).map(lambda name: position.get(name, unknown)).to_numpy(np.int64)

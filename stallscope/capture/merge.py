@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, missing
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 
@@ -91,10 +92,13 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
             report = int((capture.snapshots["report"] + report).max()) + 1
     merged = {"frames": stacks.frames(captures)}
     for name in _TABLES:
-        merged[name] = _join([getattr(c, name) for c in captures], adjust[name], name)
+        frames = [getattr(c, name) for c in captures]
         if consume:
             for capture in captures:
-                setattr(capture, name, getattr(capture, name).iloc[:0])
+                # A copy: ``iloc[:0]`` is a view that would keep the part's columns alive.
+                setattr(capture, name, getattr(capture, name).iloc[:0].copy())
+        merged[name] = _join(frames, adjust[name], name, consume)
+        del frames
     for name, index in _INDEX_NAMES.items():
         merged[name].index.name = index
     if any(part.links for part in parts):
@@ -264,8 +268,11 @@ class _Lookup:
 
 
 # -- tables ---------------------------------------------------------------------------------
-def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str) -> pd.DataFrame:
-    """The rows of ``frames`` one after the other, as ``pd.concat`` joins them, ids adjusted."""
+def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str,
+          consume: bool = False) -> pd.DataFrame:
+    """The rows of ``frames`` one after the other, as ``pd.concat`` joins them, ids adjusted.
+    With ``consume`` each column of ``frames`` is deleted once joined: the parts and the result
+    are then held at once one column at a time, not whole tables (1 GB of tasks at 1 GB of log)."""
     # pd.concat leaves empty frames out when choosing a dtype: a categorical column of an empty
     # part must not turn the joined column into plain strings.
     keep = [i for i, f in enumerate(frames) if len(f)] or [0]
@@ -280,6 +287,10 @@ def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str
         values = _join_column(arrays, [a.get(column) for a in adjust], column in CATEGORY_COLUMNS[name])
         # A Series keeps an object column object: the frame constructor would infer strings.
         joined[column] = pd.Series(values, dtype=values.dtype, copy=False)
+        del arrays, values
+        if consume:
+            for frame in frames:
+                del frame[column]
     return pd.DataFrame(joined, columns=columns, copy=False)
 
 
@@ -553,7 +564,7 @@ def in_reading_order(capture: Capture) -> Capture:
     if not len(traces):
         return capture
     position = {stats.path: at for at, stats in enumerate(capture.inputs)}
-    sources = traces["source"].astype(object).map(lambda s: position.get(s, len(position))).to_numpy(np.int64)
+    sources = input_positions(traces, position)
     lines = traces["line"].to_numpy(np.int64, na_value=-1)
     order = np.lexsort((lines, sources))
     if not (order[1:] > order[:-1]).all():

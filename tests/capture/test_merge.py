@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_bulk import _make_log_module
@@ -124,3 +125,67 @@ def test_parts_of_other_columns_are_still_joined() -> None:
     pd.testing.assert_frame_equal(slow.tasks.drop(columns="workqueue"), fast.tasks.drop(columns="workqueue"))
     assert slow.tasks["workqueue"].iloc[len(a.tasks) :].isna().all()
     assert isinstance(slow.tasks["workqueue"].dtype, pd.CategoricalDtype)
+
+
+def _two_real_parts() -> list[Part]:
+    a = stallscope.load(str(DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"))
+    b = stallscope.load(str(DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"))
+    return [Part(a), Part(b)]
+
+
+def test_consuming_parts_gives_the_same_capture() -> None:
+    kept = merge(_two_real_parts())
+    consumed = merge(_two_real_parts(), consume=True)
+    for name in ("snapshots", "tasks", "events", "traces", "frames"):
+        pd.testing.assert_frame_equal(getattr(consumed, name), getattr(kept, name), obj=name)
+
+
+def _buffer_bytes(values: object) -> int:
+    """The size of the buffer that a column's array keeps alive (a view keeps its base's)."""
+    array = getattr(values, "_data", getattr(values, "codes", values))
+    if not isinstance(array, np.ndarray):
+        return 0
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array.nbytes if array.base is None else memoryview(array.base).nbytes
+
+
+def test_consuming_parts_frees_each_column_once_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``consume`` a part's column is gone once its joined column exists: the parts and the
+    result are held at once one column at a time (at 1 GB of log the tasks table alone is 1 GB).
+    An emptied part must not be a view of its rows either (``iloc[:0]`` keeps them alive)."""
+    from stallscope.capture import merge as merging
+
+    parts = _two_real_parts()
+    joining: list[pd.DataFrame] = []
+    columns: list[str] = []
+    joined = [0]
+    join, join_column = merging._join, merging._join_column
+
+    def watching_join(frames: list[pd.DataFrame], adjust: object, name: str, *rest: object) -> pd.DataFrame:
+        if name == "tasks":
+            joining.extend(frames)
+            columns.extend(frames[0].columns)
+        try:
+            return join(frames, adjust, name, *rest)
+        finally:
+            joining.clear()
+
+    def watching_column(arrays: list[object], *rest: object) -> object:
+        if joining:
+            # Joining column n (columns are joined in order): columns 0 .. n-1 are gone from every part.
+            assert all(list(frame.columns) == columns[joined[0]:] for frame in joining), joined
+            joined[0] += 1
+        return join_column(arrays, *rest)
+
+    monkeypatch.setattr(merging, "_join", watching_join)
+    monkeypatch.setattr(merging, "_join_column", watching_column)
+    held = [sum(_buffer_bytes(p.capture.tasks[c].array) for c in p.capture.tasks.columns) for p in parts]
+    merged = merge(parts, consume=True)
+    assert len(columns) > 10 and joined == [len(columns)] and all(held)
+    assert len(merged.tasks) > 0 and all(len(p.capture.tasks) == 0 for p in parts)
+    assert list(parts[0].capture.tasks.columns) == list(merged.tasks.columns)
+    for part in parts:
+        for name in ("snapshots", "tasks", "events", "traces"):
+            frame = getattr(part.capture, name)
+            assert sum(_buffer_bytes(frame[c].array) for c in frame.columns) == 0, name

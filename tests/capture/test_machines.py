@@ -1,0 +1,94 @@
+"""Machines, inputs and boots read from the category codes of a capture, not a value per row:
+each equals the plain computation on real logs, one machine or several in one file."""
+
+from __future__ import annotations
+
+from itertools import zip_longest
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import stallscope
+from conftest import DATA
+from stallscope.capture.machines import input_positions, machine_codes, machine_labels, source_families
+from stallscope.capture.model import Capture
+
+KSWAPD_BUF_LOCK = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
+KSWAPD_IFLOCK = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
+NOFS_LIVELOCK = DATA / "lkml" / "2016-04-05_oom-livelock-xfs-nofs-noio.log"
+VICTIM_BLOCKED = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"
+TABLES = ("snapshots", "tasks", "events")
+
+
+@pytest.fixture(scope="module")
+def two_boots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two dmesg files of one machine concatenated: [1160.1] ... [1289.8], then [98.7] ...."""
+    log = tmp_path_factory.mktemp("boots") / "two-boots.log"
+    log.write_text(KSWAPD_BUF_LOCK.read_text(encoding="utf-8") + NOFS_LIVELOCK.read_text(encoding="utf-8"),
+                   encoding="utf-8")
+    return log
+
+
+def _receiver(out: Path, two_boots: Path) -> Path:
+    """A syslog receiver's file: two hosts' kernel lines interleaved, and bare lines of a third
+    machine (the file names it)."""
+    logs = [("db1", two_boots), ("web1", KSWAPD_IFLOCK), (None, VICTIM_BLOCKED)]
+    texts = [path.read_text(encoding="utf-8").splitlines() for _, path in logs]
+    with out.open("w", encoding="utf-8") as sink:
+        for row in zip_longest(*texts):
+            for (host, _), line in zip(logs, row, strict=True):
+                if line is not None:
+                    sink.write(f"Feb 21 10:00:00 {host} kernel: {line}\n" if host else f"{line}\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory: pytest.TempPathFactory, two_boots: Path) -> Capture:
+    folder = tmp_path_factory.mktemp("receiver")
+    log = _receiver(folder / "receiver.log", two_boots)
+    (folder / "kern.log").write_text(two_boots.read_text(encoding="utf-8"), encoding="utf-8")
+    return stallscope.load(str(log), str(folder / "kern.log"))
+
+
+def test_machine_codes_number_the_labels(receiver: Capture) -> None:
+    families = source_families(receiver)
+    frames = [getattr(receiver, name) for name in TABLES]
+    names, codes = machine_codes(frames, families)
+    labels = [machine_labels(frame, families) for frame in frames]
+    expected_names, expected = np.unique(np.concatenate(labels), return_inverse=True)
+    assert names == expected_names.tolist() and len(names) == 4
+    assert np.concatenate(codes).tolist() == expected.reshape(-1).tolist()
+    # The same from plain string columns (no category codes to read).
+    plain = [frame.astype({"host": object, "source": object}) for frame in frames]
+    assert [c.tolist() for c in machine_codes(plain, families)[1]] == [c.tolist() for c in codes]
+
+
+def test_input_positions_follow_the_inputs(receiver: Capture) -> None:
+    position = {stats.path: at for at, stats in enumerate(receiver.inputs)}
+    tasks = receiver.tasks.copy()
+    # A row of an input that is not one of the capture's, and a row of none.
+    tasks["source"] = tasks["source"].cat.add_categories(["elsewhere.log"])
+    tasks.loc[0, "source"] = "elsewhere.log"
+    tasks.loc[1, "source"] = np.nan
+    expected = tasks["source"].astype(object).map(position).fillna(len(position)).to_numpy(np.int64)
+    found = input_positions(tasks, position)
+    assert found.tolist() == expected.tolist()
+    assert set(found.tolist()) == {0, 1, 2}
+    assert input_positions(tasks.astype({"source": object}), position).tolist() == expected.tolist()
+
+
+def test_boots_of_machines_in_one_file_are_those_of_each_alone(receiver: Capture, two_boots: Path) -> None:
+    """One machine per file takes the short way (no machine key); several in one file the long
+    one: each host's rows get the boots its log gets read alone."""
+    for host, path in (("db1", two_boots), ("web1", KSWAPD_IFLOCK)):
+        alone = stallscope.load(str(path))
+        for name in ("snapshots", "tasks"):
+            frame = getattr(receiver, name)
+            rows = frame[frame["host"].astype(object) == host]
+            assert len(rows) and rows["boot"].tolist() == getattr(alone, name)["boot"].tolist(), (host, name)
+    assert sorted(set(receiver.tasks["boot"].tolist())) == [1, 2]
+    kern = receiver.tasks[receiver.tasks["source"].astype(object).str.endswith("kern.log")]
+    assert kern["boot"].tolist() == stallscope.load(str(two_boots)).tasks["boot"].tolist()
+    assert isinstance(receiver.tasks["boot"].dtype, pd.Int64Dtype)
