@@ -11,13 +11,18 @@ have to be cut.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.measure import Measurement
 from rich.table import Column, Table
 from rich.text import Text
+
+# Runs of spaces and runs of anything else: the words of a line and the spaces between them
+# (``\s`` is exactly str.isspace's set).
+_RUNS = re.compile(r"\s+|\S+")
 
 
 class Wrapped:
@@ -38,25 +43,22 @@ class Wrapped:
         self.levels = ["".join(levels[: i + 1]) for i in range(len(levels))] or [""]
         self.before = before
 
-    @staticmethod
-    def words(line: Text) -> list[Text]:
-        """``line`` as words and the runs of spaces between them."""
-        return _cut(line, lambda left, right: left.isspace() != right.isspace())
-
-    def parts(self, word: Text, width: int = 0) -> list[Text]:
-        """``word`` cut at the first level of breaks that makes every piece fit ``width`` (at
-        every place it may break when none does, or with no width)."""
+    def parts(self, word: str, width: int = 0) -> list[tuple[int, int]]:
+        """Where ``word`` is cut, as (start, end) offsets: at the first level of breaks that
+        makes every piece fit ``width`` (at every place it may break when none does, or with no
+        width)."""
         for after in self.levels:
-            pieces = _cut(word, lambda left, right, after=after: left in after or right in self.before)
-            if width and max(cell_len(p.plain) for p in pieces) <= width:
+            cuts = [i for i in range(1, len(word)) if word[i - 1] in after or word[i] in self.before]
+            pieces = list(zip([0, *cuts], [*cuts, len(word)], strict=True))
+            if width and max(cell_len(word[s:e]) for s, e in pieces) <= width:
                 break
         return pieces
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        lines = self.text.split("\n")
-        widest = max((cell_len(line.plain) for line in lines), default=0)
-        part = max((cell_len(p.plain) for line in lines for w in self.words(line) if not w.plain.isspace()
-                    for p in self.parts(w)), default=0)
+        lines = self.text.plain.split("\n")
+        widest = max((cell_len(line) for line in lines), default=0)
+        part = max((cell_len(word[s:e]) for line in lines for word in line.split() for s, e in self.parts(word)),
+                   default=0)
         return Measurement(min(part, widest), widest).with_maximum(options.max_width)
 
     def lines(self, width: int) -> list[Text]:
@@ -66,46 +68,65 @@ class Wrapped:
         return out
 
     def _wrap(self, line: Text, width: int) -> list[Text]:
-        done: list[Text] = []
-        current: list[Text] = []
-        used = 0
+        plain = line.plain
+        if cell_len(plain) <= width:
+            # The whole line fits (most lines of a report do).
+            kept = line.copy()
+            kept.rstrip()
+            return [kept]
+        # Each line out is a run of ``plain`` (a space where a line ends is dropped): found on the
+        # string, then the styled text cut once at their ends. Cutting it into styled words and
+        # joining them again took a third of the report of a capture of many boots.
+        ranges: list[tuple[int, int]] = []
+        start = -1  # where the line being filled starts; -1: nothing on it yet
+        end = used = 0
+
+        def put(first: int, last: int, size: int) -> None:
+            nonlocal start, end, used
+            start = first if start < 0 else start
+            end = last
+            used += size
 
         def flush() -> None:
-            nonlocal current, used
-            joined = Text("").join(current)
-            joined.rstrip()
-            done.append(joined)
-            current, used = [], 0
+            nonlocal start, used
+            ranges.append((start, end) if start >= 0 else (end, end))
+            start, used = -1, 0
 
-        for word in self.words(line):
-            size = cell_len(word.plain)
-            if word.plain.isspace():
-                if used + size <= width and (current or not done):
-                    current.append(word)  # a space between words, or the line's own indent
-                    used += size
-                elif current:
+        for run in _RUNS.finditer(plain):
+            first, last = run.span()
+            word = run.group()
+            size = cell_len(word)
+            if word.isspace():
+                if used + size <= width and (start >= 0 or not ranges):
+                    put(first, last, size)  # a space between words, or the line's own indent
+                elif start >= 0:
                     flush()  # the line ends here; the space is not carried to the next one
                 continue
             if size <= width:
-                if current and used + size > width:
+                if start >= 0 and used + size > width:
                     flush()
-                current.append(word)
-                used += size
+                put(first, last, size)
                 continue
-            for part in self.parts(word, width):  # too wide for any line: its pieces fill this one and the next
-                size = cell_len(part.plain)
-                if current and used + size > width:
+            # Too wide for any line: its pieces fill this one and the next.
+            for piece_start, piece_end in self.parts(word, width):
+                at, stop = first + piece_start, first + piece_end
+                size = cell_len(plain[at:stop])
+                if start >= 0 and used + size > width:
                     flush()
                 while size > width:  # the only place a piece is cut anywhere
-                    head, part = _split_cells(part, width - used)
-                    current.append(head)
+                    cut = _cell_cut(plain, at, stop, width - used)
+                    put(at, cut, 0)
                     flush()
-                    size = cell_len(part.plain)
-                current.append(part)
-                used += size
-        if current or not done:
+                    at = cut
+                    size = cell_len(plain[at:stop])
+                put(at, stop, size)
+        if start >= 0 or not ranges:
             flush()
-        return done
+        pieces = line.divide([offset for span in ranges for offset in span])
+        out = [pieces[2 * i + 1] for i in range(len(ranges))]
+        for piece in out:
+            piece.rstrip()
+        return out
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
         result = Text("\n").join(self.lines(options.max_width))
@@ -114,23 +135,14 @@ class Wrapped:
         yield result
 
 
-def _cut(text: Text, between: Callable[[str, str], bool]) -> list[Text]:
-    """``text`` cut between every two characters for which ``between`` is true."""
-    plain = text.plain
-    cuts = [i for i in range(1, len(plain)) if between(plain[i - 1], plain[i])]
-    # One divide walks the styles once; slicing the Text per piece walked them once per piece.
-    return [piece for piece in text.divide(cuts) if piece.plain]
-
-
-def _split_cells(text: Text, cells: int) -> tuple[Text, Text]:
-    """``text`` cut after ``cells`` terminal cells (at least one character)."""
+def _cell_cut(plain: str, start: int, stop: int, cells: int) -> int:
+    """Where ``plain[start:stop]`` is cut after ``cells`` terminal cells (at least one character)."""
     used = 0
-    for i, char in enumerate(text.plain):
-        used += cell_len(char)
+    for at in range(start, stop):
+        used += cell_len(plain[at])
         if used > cells:
-            cut = max(1, i)
-            return text[:cut], text[cut:]
-    return text, Text("")
+            return max(start + 1, at)
+    return stop
 
 
 class Fitted:
