@@ -60,8 +60,10 @@ def main() -> None:
     merge.in_reading_order = _reporting("traces in order", merge.in_reading_order)  # type: ignore[assignment]
     merge.settle = _reporting("duplicates, boots", merge.settle)  # type: ignore[assignment]
     print(f"{'start':28s} {_status()}", flush=True)
-    parallel.load_parallel(args.file, jobs=args.jobs)
-    print(f"{'read':28s} {_status()}", flush=True)
+    capture = parallel.load_parallel(args.file, jobs=args.jobs)
+    print(f"{'read (capture held)':28s} {_status()}", flush=True)
+    rows = sum(len(getattr(capture, name)) for name in ("snapshots", "tasks", "events", "traces", "frames"))
+    print(f"{rows} rows")
 
 
 if __name__ == "__main__":
