@@ -101,9 +101,10 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         merged[name] = _join(frames, adjust[name], name, consume)
         del frames
         if consume:
-            # The parts were unpickled by the pool's result thread, in that thread's heap: their
-            # memory, once freed, serves no allocation of this thread until it is handed back
-            # (1 GB excerpts: the peak while reading 3.8 -> 3.2 GB, bench/README.md).
+            # Workers' parts were unpickled by the process pool's result thread, in that thread's
+            # heap: their memory, once freed, serves no allocation of this thread until it is
+            # handed back (1 GB excerpts: the peak while reading 3.8 -> 3.2 GB, bench/README.md).
+            # Parts read in this thread (api.load) lose nothing by it.
             release_free_memory()
     for name, index in _INDEX_NAMES.items():
         merged[name].index.name = index
