@@ -64,6 +64,14 @@ FAST_FORMATS = frozenset({"dmesg", "syslog", "syslog-rfc3339", "netconsole-rsysl
 # Distinct traces of one capture number in the thousands; the bound only stops a pathological
 # log (every trace different) from holding all of them.
 _MAX_FRAME_RUNS = 20_000
+# The keys of a process's lines are forgotten past either bound (a reset only costs learning the
+# shapes again). A kernel log has thousands of distinct keys of a hundred bytes or so; lines that
+# never repeat (journalctl -o json, every line with its cursor) would otherwise fill the cache,
+# which lives as long as the process: 74 MB per 64 MB of JSON read by a worker, and the workers
+# of a 1 GB journal's read held 450 MB each (bench/README.md).
+_MAX_KEYS = 500_000
+_MAX_KEY_BYTES = 32 << 20
+_KEY_OVERHEAD = 100  # a bytes object and its place in the dict, beside the key's own bytes
 # Distinct frame lines (function and offset) number in the tens of thousands at most.
 _MAX_FRAME_LINES = 200_000
 _UNSEEN = object()
@@ -206,6 +214,8 @@ class _Caches:
     worker reads, and the files of a fleet, share their layouts."""
 
     keys: dict[bytes, KeyInfo] = field(default_factory=lambda: {b"": _BLANK})
+    # About how much memory ``keys`` holds (see _MAX_KEY_BYTES).
+    key_bytes: int = 0
     frame_runs: dict[tuple[bytes, ...], tuple[Frame, ...]] = field(default_factory=dict)
     walls: dict[str, str | None] = field(default_factory=dict)
     # Functions compiled per template (see _compiled), keyed by the template's identity.
@@ -241,7 +251,7 @@ class BulkReader:
         self.builder = builder
         self.stats = stats
         self.parser = parser
-        caches = _caches_of(parser)
+        caches = self._caches = _caches_of(parser)
         self.keys = caches.keys
         self.frame_runs = caches.frame_runs
         self.walls = caches.walls
@@ -369,16 +379,20 @@ class BulkReader:
         """Learn the keys of the lines of a chunk not known yet (None in ``infos``). Most chunks
         have a few such lines: they are found in C, not by a loop."""
         known = self.keys
+        caches = self._caches
         at = -1
         for _ in range(infos.count(None)):
             at = infos.index(None, at + 1)
-            info = known.get(keys[at])
+            key = keys[at]
+            info = known.get(key)
             if info is None:
-                info = known[keys[at]] = self._learn(lines[at].decode("utf-8", "replace"), keys[at])
+                info = known[key] = self._learn(lines[at].decode("utf-8", "replace"), key)
+                caches.key_bytes += len(key) + _KEY_OVERHEAD
             infos[at] = info
-        if len(known) > 500_000:
+        if len(known) > _MAX_KEYS or caches.key_bytes > _MAX_KEY_BYTES:
             known.clear()
             known[b""] = _BLANK
+            caches.key_bytes = 0
 
     def _slow(self, lines: list[bytes]) -> None:
         """Lines through the record reader, the grammars and the builder, one by one."""

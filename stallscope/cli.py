@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 from enum import Enum
@@ -43,6 +42,7 @@ from stallscope.outputs import (
     ReaderGone,
     console,
     write_stdout,
+    write_stdout_pieces,
     write_text,
 )
 from stallscope.render.mdtext import clean
@@ -373,13 +373,11 @@ def analyze(
     with old_objects_left_alone():
         machines = fleet(capture, findings)
         if output_format is OutputFormat.json:
-            if machines is None:
-                write_stdout(json_report.render(capture, findings, hz) + "\n")
-            else:
+            document = json_report.report(capture, findings, hz)
+            if machines is not None:
                 # The schema lets `summary` gain keys; a one-machine document stays as it was.
-                document = json_report.report(capture, findings, hz)
                 document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]
-                write_stdout(json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
+            write_stdout_pieces(json_report.pieces(document), "\n")
         else:
             out = _stdout(color, width)
             if machines is not None:

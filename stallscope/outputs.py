@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,17 @@ def write_stdout(text: str) -> None:
     otherwise turn the broken pipe into exit code 1)."""
     try:
         sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
+
+
+def write_stdout_pieces(pieces: Iterable[str], end: str = "") -> None:
+    """:func:`write_stdout` of the pieces, each written as it comes, then ``end``."""
+    try:
+        for piece in pieces:
+            sys.stdout.write(piece)
+        sys.stdout.write(end)
         sys.stdout.flush()
     except BrokenPipeError:
         raise ReaderGone from None

@@ -328,8 +328,11 @@ def stack_frames(capture: Capture, stack: object) -> list[tuple[str, bool]]:
 # not tie them: the taint line, the hung-task hint, the task line, the stack words of 4.x kernels
 # and a "Workqueue:" line come between.
 _TRACE_REACH = 10
-# Per source: (lines, stacks, owning task's pid or None) of the traces no report owns.
-FreeTraces = dict[object, tuple[list[int], list[int], list[int | None]]]
+# Per source: (lines, stacks, owning task's pid or -1 for none) of the traces no report owns, as
+# int64 arrays: a capture of a million task traces held them as Python lists, 71 MB for the whole
+# run of the rules where the arrays take 24 MB (bench/README.md).
+FreeTraces = dict[object, tuple[np.ndarray, np.ndarray, np.ndarray]]
+_NO_OWNER = -1
 
 
 def report_stacks(capture: Capture, reports: pd.DataFrame,
@@ -361,7 +364,7 @@ def report_stacks(capture: Capture, reports: pd.DataFrame,
         if candidates is None:
             continue
         lines, stacks, pids = candidates
-        first = bisect_right(lines, line)
+        first = int(lines.searchsorted(line, side="right"))  # bisect_right
         if first == len(lines) or lines[first] > line + _TRACE_REACH:
             continue
         others = headers.get(source, [])
@@ -369,15 +372,15 @@ def report_stacks(capture: Capture, reports: pd.DataFrame,
         if following < len(others) and others[following] < lines[first]:
             continue  # another report began before it: the trace is that report's
         pid = report["pid"] if "pid" in reports.columns else None
-        owner = pids[first]
-        if owner is not None and (pid is None or pd.isna(pid) or int(pid) != owner):  # type: ignore[arg-type, call-overload]
+        owner = int(pids[first])
+        if owner != _NO_OWNER and (pid is None or pd.isna(pid) or int(pid) != owner):  # type: ignore[arg-type, call-overload]
             continue
-        out[at] = stacks[first]
+        out[at] = int(stacks[first])
     return out
 
 
 def free_traces(capture: Capture) -> FreeTraces:
-    """Per source: (lines, stacks, owning task's pid or None) of the traces no report owns, in line order."""
+    """Per source: (lines, stacks, owning task's pid or -1) of the traces no report owns, in line order."""
     traces = capture.traces
     unowned = traces[traces["event"].isna().to_numpy(dtype=bool) & traces["stack"].notna().to_numpy(dtype=bool)]
     tasks = capture.tasks
@@ -388,8 +391,8 @@ def free_traces(capture: Capture) -> FreeTraces:
         # in the table): a storm of traces made the row-by-row lookup most of the rules' time.
         at = tasks.index.get_indexer(rows["task"].fillna(-1).to_numpy(dtype="int64")) if len(tasks) else (
             np.full(len(rows), -1))
-        owners = [None if pd.isna(pid) else int(pid) for pid in pids.take(at, allow_fill=True).tolist()]
-        out[source] = (rows["line"].astype("int64").tolist(), rows["stack"].astype("int64").tolist(), owners)
+        owners = pids.take(at, allow_fill=True).to_numpy(dtype="int64", na_value=_NO_OWNER)
+        out[source] = (rows["line"].to_numpy(dtype="int64"), rows["stack"].to_numpy(dtype="int64"), owners)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from stallscope.capture.hz import hz_by_host, pairs_by_host
 from stallscope.capture.model import Capture
@@ -44,6 +45,31 @@ def report(capture: Capture, findings: list[Finding], hz: float | None = None) -
     }
 
 
+# ensure_ascii keeps the document inert in any terminal or pipe, whatever bytes the log held.
+_ENCODER = json.JSONEncoder(indent=2, ensure_ascii=True, allow_nan=False)
+# Pieces of about this many characters go to the stream: the encoder yields a piece per key,
+# bracket and value, and a write apiece would cost more than the encoding.
+_WRITE_CHARS = 1 << 16
+
+
 def render(capture: Capture, findings: list[Finding], hz: float | None = None) -> str:
-    # ensure_ascii keeps the document inert in any terminal or pipe, whatever bytes the log held.
-    return json.dumps(report(capture, findings, hz), indent=2, ensure_ascii=True, allow_nan=False)
+    return _ENCODER.encode(report(capture, findings, hz))
+
+
+def pieces(document: object) -> Iterator[str]:
+    """``json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False)`` in pieces of about
+    64 KiB: written as they come, a report of thousands of findings is never held whole as text
+    (encoded at once, the encoder's millions of small strings and their join were the largest
+    memory of a 1 GB journal capture's run; bench/README.md)."""
+    held: list[str] = []
+    size = 0
+    for chunk in _ENCODER.iterencode(document):
+        held.append(chunk)
+        size += len(chunk)
+        if size >= _WRITE_CHARS:
+            yield "".join(held)
+            held.clear()
+            size = 0
+    if held:
+        yield "".join(held)
+

@@ -19,8 +19,8 @@ def test_the_trace_after_a_lone_cpu_line_is_read() -> None:
     capture = stallscope.load(str(LOG))
     free = free_traces(capture)
     (lines, stacks, _), = free.values()
-    assert lines == [4]  # "unwind_backtrace from show_stack+0x18/0x1c", after CPU, Hardware name, Workqueue
-    functions = [name for name, _ in stack_frames(capture, stacks[0])]
+    assert lines.tolist() == [4]  # "unwind_backtrace from show_stack+0x18/0x1c", after CPU, Hardware name, Workqueue
+    functions = [name for name, _ in stack_frames(capture, int(stacks[0]))]
     assert functions[:3] == ["unwind_backtrace", "show_stack", "dump_stack_lvl"]
     # ARM names a frame "callee from caller+off/size": the last line's frame is worker_thread.
     assert "brcmf_fws_attach" in functions and functions[-1] == "worker_thread"

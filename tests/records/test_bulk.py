@@ -147,3 +147,24 @@ def test_fast_path_when_printk_time_grows_a_digit_inside_traces(tmp_path: Path) 
     slow = load_lines(str(log), iter_lines(str(log)), keep_unparsed=True)
     assert_same(fast, slow)
     assert (fast.traces["ts"] < 100_000).any() and (fast.traces["ts"] >= 100_000).any()
+
+
+def test_keys_of_lines_that_never_repeat_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """journalctl -o json prints each line with its own cursor, so no key repeats: the process's
+    cache of keys stays within its budget (it grew with the input, 450 MB in each worker reading
+    a 1 GB journal), and forgetting keys changes nothing read."""
+    path = str(DATA / "formats" / "journal" / "journalctl-k-json.txt")
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(bulk.ByteChunks.__init__, "__defaults__", (4096,))
+    monkeypatch.setattr(bulk, "_CACHES", type(bulk._CACHES)())  # this test's own caches
+    remembered = stallscope.load(path, keep_unparsed=True)
+    keys = next(iter(bulk._CACHES.values())).keys
+    assert sum(map(len, keys)) > 100_000  # every line a key of its own: the case at hand
+    budget = 20_000
+    monkeypatch.setattr(bulk, "_MAX_KEY_BYTES", budget)
+    monkeypatch.setattr(bulk, "_CACHES", type(bulk._CACHES)())
+    forgetting = stallscope.load(path, keep_unparsed=True)
+    keys = next(iter(bulk._CACHES.values())).keys
+    # At most the budget and one chunk's new keys (each counted with its overhead).
+    assert sum(len(key) + bulk._KEY_OVERHEAD for key in keys) <= budget + 4096 + 64 * bulk._KEY_OVERHEAD
+    assert_same(forgetting, remembered)

@@ -63,3 +63,20 @@ def test_schema_rejects_what_breaks_the_contract() -> None:
         broken.append((what, document))
     for what, document in broken:
         assert _errors(document), what
+
+
+@pytest.mark.parametrize("relative", [
+    "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log",
+    "wild/2015-11-12_real-rsnapshot-xfs-md-server-4-1-2-free-below-min-finite-stalls-vmstat-pending.log",
+])
+def test_json_written_in_pieces_is_the_document_dumped_at_once(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`analyze --format json` writes the report as it is encoded: the pieces joined are the
+    document json.dumps would give, whatever the size of a piece."""
+    capture, findings = loaded(relative)
+    document = json_report.report(capture, list(findings))
+    whole = json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False)
+    assert json_report.render(capture, list(findings)) == whole
+    monkeypatch.setattr(json_report, "_WRITE_CHARS", 100)
+    pieces = list(json_report.pieces(document))
+    assert len(pieces) > len(whole) // 1000  # written as it goes, not held whole
+    assert "".join(pieces) == whole

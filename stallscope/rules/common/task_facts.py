@@ -221,12 +221,12 @@ def trace_frame_evidence(view: HostView, position: int, positions: list[int]) ->
     columns = _trace_columns(view)
     if position < 0 or columns is None:
         return []
-    first = columns.frame_line[position]
-    if first is None or pd.isna(first):
+    first = int(columns.frame_line[position])
+    stack = int(columns.stack[position])
+    if first == _MISSING or stack == _MISSING:
         return []
-    stack = int(columns.stack[position])  # type: ignore[call-overload]
     depths, texts = view.of_capture("stack_lines", _stack_lines).get(stack, ([], []))
-    source = str(columns.source[position])
+    source = str(columns.sources[columns.source[position]])
     out: list[Evidence] = []
     for at in sorted(set(positions)):
         if 0 <= at < len(depths):
@@ -235,21 +235,29 @@ def trace_frame_evidence(view: HostView, position: int, positions: list[int]) ->
     return out
 
 
+_MISSING = -1  # a missing line or stack in _TraceColumns
+
+
 @dataclass(frozen=True, slots=True)
 class _TraceColumns:
-    frame_line: list[object]
-    stack: list[object]
-    source: list[object]
+    frame_line: np.ndarray  # int64, _MISSING where not known
+    stack: np.ndarray  # int64, _MISSING where not known
+    source: np.ndarray  # codes into ``sources``
+    sources: list[object]
 
 
 def _trace_columns(view: HostView) -> _TraceColumns | None:
-    """The capture's traces' columns that evidence reads, as lists (None: no frame lines kept):
-    a finding quotes a dozen frames, and a column read through pandas costs ten microseconds."""
+    """The capture's traces' columns that evidence reads, as arrays (None: no frame lines kept):
+    a finding quotes a dozen frames, and a column read through pandas costs ten microseconds.
+    Arrays, not lists: a capture of a million traces held 23 MB of lists for the whole run of
+    the rules (bench/README.md)."""
     def compute(capture: Capture) -> _TraceColumns | None:
         traces = capture.traces
         if "frame_line" not in traces.columns:
             return None
-        return _TraceColumns(traces["frame_line"].tolist(), traces["stack"].tolist(), traces["source"].tolist())
+        codes, sources = pd.factorize(traces["source"], use_na_sentinel=False)
+        return _TraceColumns(traces["frame_line"].to_numpy(dtype="int64", na_value=_MISSING),
+                             traces["stack"].to_numpy(dtype="int64", na_value=_MISSING), codes, list(sources))
 
     return view.of_capture("trace columns", compute)
 
@@ -270,10 +278,10 @@ def stack_wait_site_evidence(view: HostView, position: int) -> list[Evidence]:
     columns = _trace_columns(view)
     if position < 0 or columns is None:
         return []
-    stack = columns.stack[position]
-    if stack is None or pd.isna(stack):  # type: ignore[arg-type]
+    stack = int(columns.stack[position])
+    if stack == _MISSING:
         return []
-    site = stack_wait_site(view, int(stack))
+    site = stack_wait_site(view, stack)
     if site.depth is not None:
         return trace_frame_evidence(view, position, [site.depth - 1, site.depth] if site.depth else [site.depth])
     if site.cut_after is not None:
