@@ -41,15 +41,12 @@ class PipeConsole(Console):
 def write_stdout(text: str) -> None:
     """``text`` to standard output; a reader that went away is :class:`ReaderGone` (click would
     otherwise turn the broken pipe into exit code 1)."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise ReaderGone from None
+    write_stdout_pieces((text,))
 
 
 def write_stdout_pieces(pieces: Iterable[str], end: str = "") -> None:
-    """:func:`write_stdout` of the pieces, each written as it comes, then ``end``."""
+    """:func:`write_stdout` of the pieces, each written as it comes (a long report need not be
+    held whole), then ``end``."""
     try:
         for piece in pieces:
             sys.stdout.write(piece)
