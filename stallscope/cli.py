@@ -373,7 +373,7 @@ def analyze(
     with old_objects_left_alone():
         machines = fleet(capture, findings)
         if output_format is OutputFormat.json:
-            document = json_report.report(capture, findings, hz)
+            document = json_report.report(capture, findings, hz, streamed=True)
             if machines is not None:
                 # The schema lets `summary` gain keys; a one-machine document stays as it was.
                 document["summary"]["fleet"] = machines.as_dict()  # type: ignore[index]

@@ -211,7 +211,9 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
                 finding.boot = view.boot
                 mine.append(finding)
         # Let go of this machine's rows (and what the rules derived from them) before the
-        # next machine's are copied: the loop variable would hold them until then.
+        # next machine's are copied: the loop variable would hold them until then, and what
+        # the memo holds refers back to the view (cycles that wait for a full collection).
+        view.memo.clear()
         del view
     return found
 

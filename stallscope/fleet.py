@@ -262,9 +262,10 @@ def _task_counts(tasks: _Rows, machines: int) -> list[int]:
     picked = stalled_rows(tasks.frame)
     if not picked.any():
         return [0] * machines
-    frame = tasks.frame[picked]
-    comm, comm_names = text_codes(frame["comm"])
-    pid = pd.factorize(frame["pid"], use_na_sentinel=False)[0]
+    # The two columns' picked rows, not the table's: a copy of every column (the lines' text
+    # too) was +60 MB at the end of a 1 GB log's run.
+    comm, comm_names = text_codes(tasks.frame["comm"][picked])
+    pid = pd.factorize(tasks.frame["pid"][picked], use_na_sentinel=False)[0]
     pids = int(pid.max()) + 1
     # A missing comm or pid is a value of its own, as drop_duplicates has it.
     width = (len(comm_names) + 1) * pids
@@ -417,6 +418,10 @@ def _is_in(column: pd.Series, names: frozenset[str]) -> np.ndarray:
 
 def fleet(capture: Capture, findings: list[Finding]) -> Fleet | None:
     """The fleet summary, or None for a capture of one machine (nothing to compare)."""
+    if len(capture.inputs) < 2 and sum(key != (None, None) for key in machine_keys(capture)) < 2:
+        # One input holding one machine at most: known without the summaries, which read every
+        # row of the capture once more (+11 MB at the end of the 100 MB serial family's run).
+        return None
     summaries = machines(capture, findings)
     if len(summaries) < 2:
         return None

@@ -16,6 +16,7 @@ boots shares its views with a forked process.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import stat
@@ -35,7 +36,7 @@ from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import diagnose, findings_by_machine, host_views, ranked, view_keys
-from stallscope.memory import no_cycle_collection, old_objects_left_alone
+from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
 from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
@@ -436,61 +437,91 @@ def split_machines(capture: Capture) -> list[Capture]:
     return parts
 
 
-# From this many views (machines, and boots of a machine) on, half of them go to a forked
-# process. The rules cost tens of milliseconds per view whatever its size, so a serial capture of
-# a machine rebooted after each incident (the bench's serial family: 268 boots in 30 MB) spends
-# most of its time there; forking costs about as much as one view (bench/README.md).
+# From this many views (machines, and boots of a machine) on, they go to forked processes. The
+# rules cost tens of milliseconds per view whatever its size, so a serial capture of a machine
+# rebooted after each incident (the bench's serial family: 268 boots in 30 MB) spends most of its
+# time there; forking costs about as much as one view (bench/README.md).
 FORK_RULES_VIEWS = 8
 
 
-def diagnose_forked(capture: Capture) -> list[Finding]:
-    """:func:`stallscope.diagnose` with every other view (machine and boot) diagnosed in a
-    forked process.
+def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
+    """:func:`stallscope.diagnose` with the views (machines and boots) shared among ``processes``
+    forked processes while this one gathers their findings.
 
-    The same findings in the same order: each side keeps its findings by view position and the
-    two are ranked together. Without ``fork`` (not Linux), with few views, or when the forked
-    process fails, everything runs here.
+    The same findings in the same order: the findings are kept by view position and ranked
+    together. Without ``fork`` (not Linux), with few views, or when a forked process fails, the
+    views left run here.
     """
     views = len(view_keys(capture))
     if views < FORK_RULES_VIEWS or "fork" not in multiprocessing.get_all_start_methods():
         return diagnose(capture)
-    # Frozen before the fork: the forked process's collector leaves the capture alone too.
+    # Frozen before the fork: the forked processes' collectors leave the capture alone too.
     with old_objects_left_alone():
-        return _shared_with_child(capture, views)
+        return _shared_with_children(capture, views, max(2, processes))
 
 
-def _shared_with_child(capture: Capture, views: int) -> list[Finding]:
-    theirs = range(1, views, 2)
+def _shared_with_children(capture: Capture, views: int, processes: int) -> list[Finding]:
     # The first view before the fork: what the rules derive from the whole capture (stack
     # tables, gfp names, trajectories of every boot) is then derived once, not in each process.
     shared: dict[str, object] = {}
     found = findings_by_machine(capture, (0,), shared)
+    # Deriving those leaves tens of MB freed but resident in the heap (70 MB for a 1 GB log),
+    # and a forked process starts with every resident page of this one: handed back first.
+    release_free_memory()
     context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    # With fork nothing is pickled on the way in: the child sees this process's capture.
-    child = context.Process(target=_send_findings, args=(capture, theirs, sender, shared), daemon=True)
-    with signals.held():
-        child.start()
-    sender.close()
+    shares: dict[Connection, range] = {}
+    receivers = []
+    children = []
     try:
-        found.update(findings_by_machine(capture, range(2, views, 2), shared))
-        try:
-            found.update(receiver.recv())
-        except (EOFError, OSError):
-            found.update(findings_by_machine(capture, theirs, shared))  # the child died: do its share here
+        for first in range(1, 1 + processes):
+            receiver, sender = context.Pipe(duplex=False)
+            # With fork nothing is pickled on the way in: the child sees this process's capture.
+            share = range(first, views, processes)
+            child = context.Process(target=_send_findings, args=(capture, share, sender, shared), daemon=True)
+            with signals.held():
+                child.start()
+            sender.close()
+            shares[receiver] = share
+            receivers.append(receiver)
+            children.append(child)
+        # This process only gathers and then reports: without the rules' derivations and the
+        # garbage of views of its own, the report's peak stays near the capture's size (a process
+        # that ran views held 60 MB more of a 1 GB log, scattered among its findings).
+        shared.clear()
+        release_free_memory()
+        while shares:
+            for receiver in multiprocessing.connection.wait(list(shares)):
+                try:
+                    sent = receiver.recv()
+                except (EOFError, OSError):
+                    # The child died: its views not received are done here.
+                    left = [at for at in shares.pop(receiver) if at not in found]
+                    found.update(findings_by_machine(capture, left, shared))
+                    continue
+                if sent is None:
+                    del shares[receiver]
+                else:
+                    found.update(sent)
     except BaseException:
-        # Ctrl-C, SIGTERM or an error here: the child's share is not waited for.
-        child.terminate()
+        # Ctrl-C, SIGTERM or an error here: the children's shares are not waited for.
+        for child in children:
+            child.terminate()
         raise
     finally:
-        receiver.close()
-        child.join()
+        for receiver in receivers:
+            receiver.close()
+        for child in children:
+            child.join()
     return ranked(found)
 
 
 def _send_findings(capture: Capture, chosen: range, sender: Connection, shared: dict[str, object]) -> None:
     _worker_signals()  # the parent stops it (a Ctrl-C reaches the whole process group)
-    sender.send(findings_by_machine(capture, chosen, shared))
+    # A message per view, then None: one message of all views' findings took three times its
+    # size to receive (the parent's peak at 1 GB, bench/README.md).
+    for at, found in findings_by_machine(capture, chosen, shared).items():
+        sender.send({at: found})
+    sender.send(None)
     sender.close()
 
 
@@ -508,7 +539,7 @@ def diagnose_on(capture: Capture, engine: Engine | None = None) -> list[Finding]
     """
     if engine is None or not engine.remote:
         if engine is not None and engine.workers() >= 2:
-            return diagnose_forked(capture)
+            return diagnose_forked(capture, engine.workers())
         return diagnose(capture)
     parts = split_machines(capture)
     if len(parts) < 2:

@@ -30,8 +30,8 @@ def trajectories(capture: Capture) -> pd.DataFrame:
 
 
 # The task columns a trajectory reads: copying the others (text) of a long capture is slow.
-_READ = ["host", "pid", "comm", "line", "ts", "seq", "switches", "delay", "dying", "victim", "exiting",
-         "uninterruptible"]
+TASK_COLUMNS_READ = ["host", "pid", "comm", "line", "ts", "seq", "switches", "delay", "dying", "victim",
+                     "exiting", "uninterruptible"]
 
 
 def group_numbers(*codes: np.ndarray) -> np.ndarray:
@@ -202,7 +202,7 @@ class _Groups:
 
 def _grouped(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd.DataFrame:
     """:func:`trajectories_of` by pandas' groupby, for task tables of other column types."""
-    rows = tasks[_READ].copy()
+    rows = tasks[TASK_COLUMNS_READ].copy()
     rows["host"] = rows["host"].astype(object).where(rows["host"].notna(), None)
     rows["comm"] = comm_text(rows)
     rows["task"] = rows.index

@@ -16,7 +16,11 @@ from stallscope.verdict import verdict
 SCHEMA_VERSION = 1
 
 
-def report(capture: Capture, findings: list[Finding], hz: float | None = None) -> dict[str, object]:
+def report(capture: Capture, findings: list[Finding], hz: float | None = None, *,
+           streamed: bool = False) -> dict[str, object]:
+    """The document. ``streamed``: for :func:`pieces` only, its findings left as they are and
+    each made a dict as it is encoded (a capture's thousands of findings as dicts at once were
+    tens of MB at the run's peak, bench/README.md)."""
     facts = summary(capture)
     # Read once for the hz estimates and the verdict's sentence on them.
     pairs = pairs_by_host(capture.tasks)
@@ -41,12 +45,19 @@ def report(capture: Capture, findings: list[Finding], hz: float | None = None) -
         "summary": facts,
         "headline": headline(capture, findings),
         "verdict": verdict(capture, findings, pairs),
-        "findings": [f.as_dict() for f in findings],
+        "findings": list(findings) if streamed else [f.as_dict() for f in findings],
     }
 
 
+def _as_dict(item: object) -> dict[str, object]:
+    if isinstance(item, Finding):
+        return item.as_dict()
+    raise TypeError(f"{type(item).__name__} is not JSON serializable")
+
+
 # ensure_ascii keeps the document inert in any terminal or pipe, whatever bytes the log held.
-_ENCODER = json.JSONEncoder(indent=2, ensure_ascii=True, allow_nan=False)
+# A finding it meets (a streamed document's) is encoded as its dict would be, in its place.
+_ENCODER = json.JSONEncoder(indent=2, ensure_ascii=True, allow_nan=False, default=_as_dict)
 # Pieces of about this many characters go to the stream: the encoder yields a piece per key,
 # bracket and value, and a write apiece would cost more than the encoding.
 _WRITE_CHARS = 1 << 16

@@ -12,6 +12,7 @@ import pandas as pd
 
 from stallscope.capture import events as event_tables  # (a view also has an "events" table)
 from stallscope.capture.model import Capture, timestamp
+from stallscope.memory import release_free_memory
 
 
 class Severity(str, Enum):
@@ -113,6 +114,10 @@ class HostView:
         """``compute(capture)``, computed once for every view sharing this view's capture memo."""
         if name not in self.capture_memo:
             self.capture_memo[name] = compute(self.capture)
+            # A derivation from the whole capture leaves its temporaries freed but resident (tens
+            # of MB each at 1 GB, bench/README.md), and the next one would add its own on top:
+            # handed back once per derivation (a dozen per capture), they never pile up.
+            release_free_memory()
         return self.capture_memo[name]  # type: ignore[return-value]
 
     def of_view(self, name: str, compute: Callable[[HostView], T]) -> T:

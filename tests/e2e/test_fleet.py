@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,10 @@ from typer.testing import CliRunner
 
 import stallscope
 from conftest import DATA, ROOT
+from stallscope import parallel
+from stallscope.capture.model import Capture
 from stallscope.cli import app
-from stallscope.diagnose import view_keys
+from stallscope.diagnose import findings_by_machine, view_keys
 from stallscope.fleet import fleet
 from stallscope.parallel import (
     FORK_RULES_VIEWS,
@@ -163,8 +167,8 @@ def test_rules_per_machine_equal_rules_on_the_whole(kind: str, fleet_dir: Path, 
 
 def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp_path: Path) -> None:
     """A serial capture of a machine rebooted after each incident (bench's serial family, made of
-    the real logs of tests/data): its views (one per boot) shared between this process and a
-    forked one give the same findings in the same order, and the command the same JSON."""
+    the real logs of tests/data): its views (one per boot) shared among forked processes give
+    the same findings in the same order, and the command the same JSON."""
     log = tmp_path / "serial.log"
     subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
                    check=True, capture_output=True)
@@ -173,6 +177,25 @@ def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
     assert len({f["boot"] for f in whole}) >= FORK_RULES_VIEWS // 2
     assert [f.as_dict() for f in diagnose_forked(capture)] == whole
+    assert [f.as_dict() for f in diagnose_forked(capture, 3)] == whole
     runs = [CliRunner().invoke(app, ["analyze", "--format", "json", "-j", jobs, str(log)]) for jobs in ("1", "2")]
     assert runs[0].exit_code == runs[1].exit_code
     assert runs[0].output == runs[1].output
+
+
+def test_views_of_a_forked_process_that_dies_are_diagnosed_by_its_parent(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked process that dies after sending its first view's findings: the parent diagnoses
+    the views it did not receive, and the findings are those of one process."""
+    log = tmp_path / "serial.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
+                   check=True, capture_output=True)
+    capture = stallscope.load(str(log))
+    whole = [f.as_dict() for f in stallscope.diagnose(capture)]
+
+    def dies_after_one_view(capture: Capture, chosen: range, sender: Connection, shared: dict[str, object]) -> None:
+        sender.send(findings_by_machine(capture, chosen[:1], shared))
+        os._exit(1)
+
+    monkeypatch.setattr(parallel, "_send_findings", dies_after_one_view)
+    assert [f.as_dict() for f in diagnose_forked(capture)] == whole

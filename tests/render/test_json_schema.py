@@ -80,3 +80,7 @@ def test_json_written_in_pieces_is_the_document_dumped_at_once(relative: str, mo
     pieces = list(json_report.pieces(document))
     assert len(pieces) > len(whole) // 1000  # written as it goes, not held whole
     assert "".join(pieces) == whole
+    # The command's document leaves its findings to the encoder, each a dict as it is written.
+    streamed = json_report.report(capture, list(findings), streamed=True)
+    assert streamed["findings"] and not isinstance(streamed["findings"][0], dict)
+    assert "".join(json_report.pieces(streamed)) == whole

@@ -19,7 +19,7 @@ from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
 from stallscope.capture.stacks import NO_WAIT_SITE, WaitSite, guilty_frame, wait_site
-from stallscope.capture.trajectories import comm_ranks, group_numbers, trajectories_of
+from stallscope.capture.trajectories import TASK_COLUMNS_READ, comm_ranks, group_numbers, trajectories_of
 from stallscope.rules.base import Evidence, HostView, TaskRef, task_position
 
 
@@ -160,7 +160,9 @@ def trajectories_by_boot(capture: Capture) -> tuple[dict[int, pd.DataFrame], np.
         part = group_numbers(part, pd.factorize(tasks["boot"])[0])
     # The task rows a view holds (stallscope.diagnose.followed_tasks): those naming a pid.
     followed = tasks["pid"].notna().to_numpy(dtype=bool, na_value=False)
-    table = trajectories_of(tasks[followed], within=part[followed])
+    # Only the columns read: a copy of every column (the lines' text too) of a long capture's
+    # task rows was most of this memo's peak (bench/README.md).
+    table = trajectories_of(tasks.loc[followed, TASK_COLUMNS_READ], within=part[followed])
     owner = part[tasks.index.get_indexer(table["first_task"].to_numpy(dtype="int64"))]
     order = np.argsort(owner, kind="stable")  # stable: each boot's rows keep their order
     cuts = np.flatnonzero(np.diff(owner[order])) + 1
