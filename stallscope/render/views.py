@@ -117,22 +117,42 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
             rows=rows,
             shared=shared,
         ))
+    places = _Places(views)
     for finding in findings:
-        chosen = _view_of(finding, views)
+        chosen = places.view_of(finding)
         if chosen is not None:
             chosen.findings.append(finding)
     return views
 
 
-def _view_of(finding: Finding, views: list[ReportView]) -> ReportView | None:
-    source = finding.evidence[0].source if finding.evidence else None
-    for view in views:
-        if view.host != finding.host or (finding.boot is not None and view.boot not in (None, finding.boot)):
-            continue
-        if view.host is None and source is not None and source not in view.sources:
-            continue
-        return view
-    return views[0] if views else None
+class _Places:
+    """The views of a report by host and boot, to find a finding's view among its host's: a
+    search of every view for each finding was quadratic (a serial capture of 8,000 boots and
+    56,000 findings, 20 s)."""
+
+    def __init__(self, views: list[ReportView]) -> None:
+        self.views = views
+        self.by_host: dict[str | None, list[int]] = {}
+        self.by_boot: dict[tuple[str | None, int | None], list[int]] = {}
+        for at, view in enumerate(views):
+            self.by_host.setdefault(view.host, []).append(at)
+            self.by_boot.setdefault((view.host, view.boot), []).append(at)
+
+    def view_of(self, finding: Finding) -> ReportView | None:
+        """The first view of the finding's host and boot (a view of no boot number takes any)
+        that holds the finding's input when it names no host; else the first view."""
+        if finding.boot is None:
+            candidates = self.by_host.get(finding.host, [])
+        else:
+            candidates = sorted(self.by_boot.get((finding.host, None), [])
+                                + self.by_boot.get((finding.host, finding.boot), []))
+        source = finding.evidence[0].source if finding.evidence else None
+        for at in candidates:
+            view = self.views[at]
+            if view.host is None and source is not None and source not in view.sources:
+                continue
+            return view
+        return self.views[0] if self.views else None
 
 
 def _cut(capture: Capture, snapshots: pd.DataFrame, tasks: pd.DataFrame, events: pd.DataFrame,
