@@ -81,7 +81,7 @@ PAIRS = [
     Pair("merge", "capture/merge.py _join_column", "merge.py _join_slowly (pd.concat)",
          "merge of the file read as 4 pieces (what the workers return)"),
     Pair("forked rules", "parallel.py diagnose_forked", "diagnose.diagnose",
-         "rules on the whole capture, every other view (machine, boot) in a forked process"),
+         "rules on the whole capture, the views shared among two forked processes while this one gathers"),
 ]
 
 # Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
