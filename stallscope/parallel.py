@@ -10,7 +10,7 @@ client. Both get the same pieces from :func:`plan`, run the same :func:`_load_pi
 client merges the same way, so the two differ only in where the work happens. On a cluster the
 rules run per machine too (:func:`diagnose_on`): the merged capture is cut into one capture per
 machine and each is diagnosed where the engine puts it; locally, a capture of many machines or
-boots shares its views with a forked process.
+boots shares its views among forked processes.
 """
 
 from __future__ import annotations
@@ -457,7 +457,8 @@ def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
         return diagnose(capture)
     # Frozen before the fork: the forked processes' collectors leave the capture alone too.
     with old_objects_left_alone():
-        return _shared_with_children(capture, views, max(2, processes))
+        # Not more processes than views to share: a process with none would only be forked.
+        return _shared_with_children(capture, views, max(2, min(processes, views - 1)))
 
 
 def _shared_with_children(capture: Capture, views: int, processes: int) -> list[Finding]:

@@ -52,7 +52,7 @@ def report(capture: Capture, findings: list[Finding], hz: float | None = None, *
 def _as_dict(item: object) -> dict[str, object]:
     if isinstance(item, Finding):
         return item.as_dict()
-    raise TypeError(f"{type(item).__name__} is not JSON serializable")
+    raise TypeError(f"Object of type {type(item).__name__} is not JSON serializable")  # as json's own
 
 
 # ensure_ascii keeps the document inert in any terminal or pipe, whatever bytes the log held.
