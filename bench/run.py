@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,7 +42,14 @@ sys.exit(done.returncode)
 """
 
 
-def timed(command: list[str], repeat: int) -> tuple[float, int, bytes, float]:
+def forget_shapes() -> None:
+    """Remove the line shapes stallscope stored (stallscope/parse/lines.py, ``shape_store``)."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stallscope"
+    for stored in folder.glob("shapes-*.txt"):
+        stored.unlink(missing_ok=True)
+
+
+def timed(command: list[str], repeat: int, cold_shapes: bool = False) -> tuple[float, int, bytes, float]:
     """Best wall time over ``repeat`` runs, the peak RSS (KiB) of any one process of the command
     (workers included), its stdout, and the CPU seconds (user + system, workers included) of the
     best run."""
@@ -50,6 +58,8 @@ def timed(command: list[str], repeat: int) -> tuple[float, int, bytes, float]:
     cpu = 0.0
     peak = 0
     for _ in range(repeat):
+        if cold_shapes:
+            forget_shapes()
         done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, check=False)
         last = done.stderr.decode(errors="replace").rstrip().rsplit("\n", 1)[-1].split()
         if (done.returncode not in (0, 3) and command[0] not in ("grep",)) or last[:1] != ["@measured"]:
@@ -81,14 +91,14 @@ def ensure_cliff(clean: Path) -> Path:
     return path
 
 
-def measure(log: Path, repeat: int, pattern: str = "MemAlloc") -> dict[str, object]:
+def measure(log: Path, repeat: int, pattern: str = "MemAlloc", cold_shapes: bool = False) -> dict[str, object]:
     megabytes = log.stat().st_size / 1e6
     # grep's output captured: writing to /dev/null, GNU grep stops at the first match. Best of
     # three at least: a first run that reads the file from disk (eight 1 GB files do not all stay
     # in the page cache) took 1.4-2.0 s where a second takes 0.4 s, and every ratio is over it.
     grep_s, _, grep_out, _ = timed(["grep", "-c", pattern, str(log)], max(3, repeat))
     command = [*stallscope_command(), "analyze", "--format", "json", str(log)]
-    ours_s, peak_kib, ours_out, ours_cpu = timed(command, repeat)
+    ours_s, peak_kib, ours_out, ours_cpu = timed(command, repeat, cold_shapes)
     report = json.loads(ours_out)
     return {
         "file": log.name,
@@ -119,11 +129,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--cold-shapes", action="store_true", help="no line shapes stored by earlier runs")
     args = parser.parse_args()
     rows = []
     for size in args.sizes.split(","):
         for family in args.families.split(","):
-            row = {"family": family, **measure(ensure_log(family, size, args.seed), args.repeat)}
+            row = {"family": family,
+                   **measure(ensure_log(family, size, args.seed), args.repeat, cold_shapes=args.cold_shapes)}
             if size.upper().endswith("G"):
                 row["target_x_grep"] = TARGETS.get(family)
                 row["met"] = (row["x_grep"] <= TARGETS.get(family, 25)  # type: ignore[operator]
@@ -132,7 +144,7 @@ def main() -> None:
             print(" | ".join(f"{k}={v}" for k, v in row.items()), flush=True)
         # The cliff test: one odd line every 10,000 lines costs at most 1.1x the clean file.
         clean = ensure_log("synthetic", size, args.seed)
-        odd = measure(ensure_cliff(clean), args.repeat)
+        odd = measure(ensure_cliff(clean), args.repeat, cold_shapes=args.cold_shapes)
         base = next(r for r in rows if r["file"] == clean.name)
         odd["family"] = "synthetic+odd lines"
         odd["x_clean"] = round(odd["stallscope_s"] / base["stallscope_s"], 2)  # type: ignore[operator]

@@ -55,6 +55,7 @@ def load(*paths: str, keep_unparsed: bool = False) -> Capture:
         capture = merge(parts, consume=True)
     capture.inputs.extend(damaged)
     capture.skipped = skipped
+    parser.remember()  # the shapes this read learned, for the next run
     return capture
 
 

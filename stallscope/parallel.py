@@ -200,6 +200,12 @@ class _Range:
 
 def _load_piece(piece: Piece, keep_unparsed: bool) -> tuple[Capture, tuple[Link, ...]]:
     """One piece (or whole file) read into its own capture: what every worker runs."""
+    loaded = _read_piece(piece, keep_unparsed)
+    line_parser().remember()  # the shapes this worker learned, for the next run
+    return loaded
+
+
+def _read_piece(piece: Piece, keep_unparsed: bool) -> tuple[Capture, tuple[Link, ...]]:
     if piece.stream:
         return load(piece.path, keep_unparsed=keep_unparsed), ()
     if piece.end is None:

@@ -85,7 +85,7 @@ def first_tokens(order: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[s
     folder = cache_dir()
     path = None
     if folder is not None:
-        path = folder / f"first-tokens-{_grammars_digest(order)}.json"
+        path = folder / f"first-tokens-{grammars_digest(order)}.json"
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
             if len(stored) == len(order) and all(
@@ -96,25 +96,29 @@ def first_tokens(order: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[s
             pass  # not written yet, or damaged: derived again below
     found = [tuple(first_token_pattern(load(name, starts), start) for start in starts) for name, starts in order]
     if path is not None:
-        _write_quietly(path, json.dumps(found))
+        write_quietly(path, json.dumps(found), "first-tokens-*.json")
     return found
 
 
-def _grammars_digest(order: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+@cache
+def grammars_digest(order: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """A digest of every grammar's text, Lark's version and the kinds' ``order``: what a file
+    derived from the grammars is named by, so that an edited grammar never meets a stale one."""
     digest = hashlib.sha256(f"{_FIRST_TOKENS_FORMAT}:{lark.__version__}:{order!r}".encode())
     for path in sorted(grammar_dir().glob("*.lark")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
 
 
-def _write_quietly(path: Path, text: str) -> None:
-    """``text`` into ``path`` whole or not at all (another process may be reading it); the
-    files of older grammar texts are removed. A cache that cannot be written is no error."""
+def write_quietly(path: Path, text: str, stale: str) -> None:
+    """``text`` into ``path`` whole or not at all (another process may be reading it); the other
+    files of its folder matching ``stale`` (the same file for older grammar texts) are removed.
+    A cache that cannot be written is no error."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)
-        for old in path.parent.glob("first-tokens-*.json"):
+        for old in path.parent.glob(stale):
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:

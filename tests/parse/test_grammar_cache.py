@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from stallscope.parse import grammars
+from stallscope.parse import grammars, lines
 from stallscope.parse.lines import LineParser
 from stallscope.records.stream import records
 
@@ -115,3 +115,91 @@ def test_the_test_session_has_a_grammar_cache_of_its_own() -> None:
     assert folder is not None
     assert folder.resolve().is_relative_to(SESSION_CACHE.resolve())
     assert not folder.resolve().is_relative_to((Path.home() / ".cache").resolve())
+
+
+# -- the shape store: what earlier runs learned ------------------------------------------------
+
+def _stored_run(bodies: list[str]) -> Path:
+    """One run of a stored-shape parser over ``bodies``, remembered: the store's file."""
+    writer = LineParser(stored=True)
+    for body in bodies:
+        writer.parse(body)
+    assert writer.lark_calls > 0
+    writer.remember()
+    return lines.shape_store()  # type: ignore[return-value]
+
+
+def test_shapes_one_run_learned_parse_the_next_run_without_lark(private_cache: Path) -> None:
+    bodies = _bodies()
+    expected = [LineParser().parse(body) for body in bodies]
+    store = _stored_run(bodies)
+    assert store.is_file() and store.parent == private_cache
+    written = store.read_bytes()
+    reader = LineParser(stored=True)
+    assert [reader.parse(body) for body in bodies] == expected
+    assert reader.lark_calls == 0
+    reader.remember()  # nothing learned: nothing written
+    assert store.read_bytes() == written
+
+
+def _damaged_templates(text: str) -> str:
+    """Every stored template replaced by something that is not one, in turn."""
+    broken = ['{"kind"', "[1, 2]", '["memalloc_info", [[1, "x"]], [], []]', '"text"',
+              '["memalloc_info", [], [["f", [true]]], []]', '["memalloc_info", [], [["f", [99]]], []]',
+              '["memalloc_info", [], [], [-1]]', '["no_such_kind", [], [], []]']
+    out = []
+    for at, line in enumerate(text.splitlines()):
+        shape, _template = line.split("\t", 1)
+        out.append(f"{shape}\t{broken[at % len(broken)]}\n")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "templates", "no-tab", "cut"])
+def test_a_damaged_shape_store_costs_only_learning_again(private_cache: Path, damage: str) -> None:
+    bodies = _bodies()[:1500]
+    expected = [LineParser().parse(body) for body in bodies]
+    store = _stored_run(bodies)
+    text = store.read_text(encoding="utf-8")
+    if damage == "garbage":
+        store.write_bytes(b"\xff\xfe\x00garbage\n\t\x80\x81")
+    elif damage == "templates":
+        store.write_text(_damaged_templates(text), encoding="utf-8")
+    elif damage == "no-tab":
+        store.write_text("a line without its template\n" + text, encoding="utf-8")
+    else:
+        store.write_text(text[: len(text) // 2], encoding="utf-8")
+    again = LineParser(stored=True)
+    assert [again.parse(body) for body in bodies] == expected
+    assert again.lark_calls > 0
+    again.remember()  # what was learned again replaces what was damaged
+    last = LineParser(stored=True)
+    assert [last.parse(body) for body in bodies] == expected
+    assert last.lark_calls == 0
+
+
+def test_the_shape_store_keeps_the_newest_shapes(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lines, "STORED_SHAPES", 5)
+    store = _stored_run(_bodies()[:400])
+    kept = store.read_text(encoding="utf-8").splitlines()
+    assert len(kept) == 5
+    newer = LineParser(stored=True)
+    assert newer.parse("MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2") is not None
+    newer.remember()
+    after = store.read_text(encoding="utf-8").splitlines()
+    assert len(after) == 5 and after[:4] == kept[1:]
+
+
+def test_no_shape_store_without_a_cache_folder(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STALLSCOPE_NO_CACHE", "1")
+    grammars.cache_dir.cache_clear()
+    assert lines.shape_store() is None
+    parser = LineParser(stored=True)
+    assert parser.parse("MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2") is not None
+    parser.remember()
+    assert not list(private_cache.glob("shapes-*"))
+
+
+def test_the_shape_store_is_named_by_the_grammars(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    named = lines.shape_store()
+    monkeypatch.setattr(grammars, "grammars_digest", lambda order: "another grammar text")
+    assert lines.shape_store() not in (None, named)
