@@ -119,6 +119,13 @@ class _Page:
         if found:
             self.section("charts", "Over time", "".join(_figure(c) for c in found))
 
+    def boots_part(self) -> None:
+        boots = self.tables.boots()
+        if boots is not None:
+            self.section("boots", f"Boots ({len(boots.rows)})",
+                         "<p>Each boot of a machine is diagnosed on its own; its findings are under its name.</p>"
+                         + _table(boots, frozenset({"machine"})))
+
     def findings_part(self) -> None:
         if not self.findings:
             self.section("findings", "Findings", "<p>No rule found a stall pattern in this capture.</p>")
@@ -212,7 +219,7 @@ class _Page:
         self.section("provenance", "How this report was made", body)
 
     def render(self) -> str:
-        for part in (self.charts_part, self.findings_part, self.timeline_part, self.events_part,
+        for part in (self.charts_part, self.boots_part, self.findings_part, self.timeline_part, self.events_part,
                      self.tasks_part, self.signatures_part, self.provenance_part):
             part()
         names = [i.name for i in self.origin.inputs]

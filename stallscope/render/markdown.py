@@ -34,16 +34,17 @@ class Limits:
     events: int | None = None
     signatures: int | None = None
     frames: int | None = None  # frames per representative trace
+    boots: int | None = None  # rows of the boots table (its first and last)
 
 
 # From everything to the least that still answers what happened; the first that fits is used.
 LEVELS = (
     Limits(),
-    Limits(evidence=40, timeline=200, tasks=200, events=100, signatures=30, frames=60),
-    Limits(evidence=20, timeline=60, tasks=60, events=40, signatures=15, frames=40),
-    Limits(evidence=10, tasks_named=20, timeline=30, tasks=30, events=20, signatures=8, frames=30),
-    Limits(evidence=5, tasks_named=10, timeline=12, tasks=15, events=10, signatures=4, frames=20),
-    Limits(evidence=3, tasks_named=5, timeline=8, tasks=8, events=5, signatures=2, frames=12),
+    Limits(evidence=40, timeline=200, tasks=200, events=100, signatures=30, frames=60, boots=200),
+    Limits(evidence=20, timeline=60, tasks=60, events=40, signatures=15, frames=40, boots=60),
+    Limits(evidence=10, tasks_named=20, timeline=30, tasks=30, events=20, signatures=8, frames=30, boots=30),
+    Limits(evidence=5, tasks_named=10, timeline=12, tasks=15, events=10, signatures=4, frames=20, boots=12),
+    Limits(evidence=3, tasks_named=5, timeline=8, tasks=8, events=5, signatures=2, frames=12, boots=8),
 )
 
 
@@ -94,6 +95,20 @@ class _Writer:
         self.add(f"**Verdict.** {inline(self.parts.verdict_text())}", "")
         self.add(*(f"- {inline(label)}: {inline(value)}" for label, value in self.parts.summary_items()))
         self.add("")
+
+    def boots_part(self) -> None:
+        boots = self.parts.boots()
+        if boots is None:
+            return
+        self.add(f"## Boots ({len(boots.rows)})", "")
+        self.add("Each boot of a machine is diagnosed on its own; its findings are under its name below.", "")
+        rows, more, at = _ends(boots.rows, self.limits.boots)
+        cells = [[inline(c) for c in r] for r in rows]
+        if more:
+            cells.insert(at, ["…"] + [""] * (len(boots.columns) - 1))
+        self.add(table(boots.columns, cells, boots.numeric), "")
+        if more:
+            self.add(self.cut("boot row(s) (marked …)", more), "")
 
     def findings_part(self) -> None:
         if not self.findings:
@@ -208,7 +223,7 @@ class _Writer:
     def render(self) -> tuple[str, str]:
         """The report in two pieces: everything up to the provenance, and the provenance."""
         self.header()
-        for part in (self.findings_part, self.timeline_part, self.events_part, self.tasks_part,
+        for part in (self.boots_part, self.findings_part, self.timeline_part, self.events_part, self.tasks_part,
                      self.signatures_part):
             part()
         body = "\n".join(self.out).rstrip() + "\n\n"

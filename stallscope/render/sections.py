@@ -26,6 +26,7 @@ from stallscope.verdict import verdict
 
 if TYPE_CHECKING:
     from stallscope.capture.signatures import TraceCodes
+    from stallscope.render.views import ReportView
 
 T = TypeVar("T")
 
@@ -366,18 +367,28 @@ class Parts:
             self._memo[name] = compute()
         return self._memo[name]  # type: ignore[return-value]
 
-    def finding_groups(self) -> list[tuple[str | None, list[Finding]]]:
-        """The findings by machine and boot (see :mod:`stallscope.render.views`), each group with
-        its title; one group without a title for a capture of one machine and one boot."""
-        def compute() -> list[tuple[str | None, list[Finding]]]:
-            from stallscope.render.views import report_views
+    def views(self) -> list[ReportView]:
+        """The report's parts: each machine, and each boot of it (see :mod:`stallscope.render.views`)."""
+        from stallscope.render.views import report_views  # views builds on this module's tables
 
-            views = report_views(self.capture, self.findings)
+        return self._once("views", lambda: report_views(self.capture, self.findings))
+
+    def finding_groups(self) -> list[tuple[str | None, list[Finding]]]:
+        """The findings by machine and boot, each group with its title; one group without a
+        title for a capture of one machine and one boot."""
+        def compute() -> list[tuple[str | None, list[Finding]]]:
+            views = self.views()
             if len(views) < 2:
                 return [(None, self.findings)]
             return [(view.title, view.findings) for view in views if view.findings]
 
         return self._once("finding_groups", compute)
+
+    def boots(self) -> Table | None:
+        """A row per boot where a machine has several (see ``views.boots_table``), else None."""
+        from stallscope.render.views import boots_table
+
+        return self._once("boots", lambda: boots_table(self.views()))
 
     def pairs(self) -> object:
         """Delay-growth pairs per host, read once for the verdict and the delays in seconds."""

@@ -27,10 +27,11 @@ from stallscope.capture.hz import HostPairs, delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture, InputStats
 from stallscope.capture.stalled import stalled_tasks as stalled_tasks_of
 from stallscope.capture.understood import not_a_kernel_log, not_understood
+from stallscope.render import sections
 from stallscope.render.layout import Fitted, Wrapped
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
-from stallscope.render.views import report_views
+from stallscope.render.views import boots_table, report_views
 from stallscope.rules.base import Finding, Severity
 from stallscope.sources.bundle import ANOTHER_COPY
 from stallscope.verdict import verdict
@@ -43,6 +44,7 @@ SPARK_MIN = 8  # marks a sparkline in a table cell keeps however narrow the tabl
 # Left out first when a table does not fit the line: what the verdict and the findings rely on least.
 TIMELINE_DROP = ("dying", "Δ ", "victim", "Δ", "line")
 TASK_DROP = ("switches", "seq", "flags", "line", "order")
+BOOTS_DROP = ("info", "lines", "warning", "kernel time (s)")
 # Panel borders and the spaces around a title take this many columns of the panel's width.
 _TITLE_MARGIN = 6
 
@@ -240,12 +242,29 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
     if len(views) < 2:
         _body(capture, findings, console, hz)
     else:
+        boots = boots_table(views)
+        if boots is not None:
+            console.print(_boots(boots))
         for view in views:
             console.print()
             console.rule(Text(clean(view.title), style="bold"), align="left")
             part = view.capture
             _body(part, view.findings, console, hz, view.trajectories(part))
     _inputs(capture, console)
+
+
+def _boots(boots: sections.Table) -> Fitted:
+    """The boots table (see ``views.boots_table``), before the parts it lists."""
+    table = Table(title=f"Boots ({len(boots.rows)}): each diagnosed on its own, in the parts below",
+                  title_justify="left")
+    for name in boots.columns:
+        wraps = name in ("machine", "first finding")
+        table.add_column(name, justify="right" if name in boots.numeric else "left", no_wrap=not wraps,
+                         overflow="fold" if wraps else "ellipsis")
+    for row in boots.rows:
+        table.add_row(*(Wrapped(clean(cell)) if name in ("machine", "first finding") else Text(clean(cell))
+                        for name, cell in zip(boots.columns, row, strict=True)))
+    return Fitted(table, BOOTS_DROP, {"first finding": 30})
 
 
 def _body(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None,

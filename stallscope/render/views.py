@@ -15,7 +15,8 @@ import pandas as pd
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import text_codes
 from stallscope.diagnose import Positions, followed_tasks, rows_at, view_keys, view_positions
-from stallscope.rules.base import Finding, task_position
+from stallscope.render.sections import Table
+from stallscope.rules.base import Finding, Severity, task_position
 from stallscope.rules.common.task_facts import trajectories_by_boot
 
 
@@ -123,6 +124,55 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
         if chosen is not None:
             chosen.findings.append(finding)
     return views
+
+
+def boots_table(views: list[ReportView]) -> Table | None:
+    """A row per part of a report where a machine has several boots, for the top of the report:
+    where each boot is in the log, when, and what was found in it, so that a serial capture of
+    hundreds of boots is not read part after part to find the boots that matter. None when no
+    machine has several boots."""
+    if not any(view.boots > 1 for view in views):
+        return None
+    whole = views[0].whole
+    several = len({view.name for view in views}) > 1
+    # Each table's line numbers and kernel times as floats (NaN: missing), read once for every part.
+    columns = [(_floats(frame, "line"), _floats(frame, "ts")) for frame in (whole.snapshots, whole.tasks, whole.events)]
+    rows = []
+    for view in views:
+        lines = np.concatenate([line if at is None else line[at] for (line, _), at in zip(columns, view.rows,
+                                                                                         strict=True)])
+        times = np.concatenate([ts if at is None else ts[at] for (_, ts), at in zip(columns, view.rows, strict=True)])
+        found = {severity: 0 for severity in Severity}
+        for finding in view.findings:
+            found[finding.severity] += 1
+        first = view.findings[0] if view.findings else None
+        rows.append([
+            *([view.name] if several else []),
+            "" if view.boot is None else str(view.boot),
+            # Line numbers are a file's: a boot read from several files has no one range.
+            _span(lines, "{:.0f}") if len(view.sources) == 1 else f"{len(view.sources)} files",
+            _span(times, "{:.1f}"),
+            *(str(found[severity]) for severity in Severity),
+            "" if first is None else f"{first.rule}: {first.title}",
+        ])
+    names = [*(["machine"] if several else []), "boot", "lines", "kernel time (s)",
+             *(severity.value for severity in Severity), "first finding"]
+    return Table(names, rows, {"boot", "lines", "kernel time (s)", *(severity.value for severity in Severity)})
+
+
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if not len(frame):
+        return np.empty(0)
+    return frame[column].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _span(values: np.ndarray, form: str) -> str:
+    """"first-last" of the values that are known ("" when none is)."""
+    known = values[~np.isnan(values)]
+    if not len(known):
+        return ""
+    low, high = form.format(known.min()), form.format(known.max())
+    return low if low == high else f"{low}-{high}"
 
 
 class _Places:
