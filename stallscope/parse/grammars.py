@@ -100,7 +100,6 @@ def first_tokens(order: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[s
     return found
 
 
-@cache
 def grammars_digest(order: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """A digest of every grammar's text, Lark's version and the kinds' ``order``: what a file
     derived from the grammars is named by, so that an edited grammar never meets a stale one."""
