@@ -83,6 +83,17 @@ class _Writer:
         self.cuts.append(f"{count} {what}")
         return _note(f"{count} more {what} not shown; {_ELSEWHERE}.")
 
+    def ends_table(self, source: sections.Table, limit: int | None, what: str) -> None:
+        """A table of which, when long, the first and last rows are shown (the start and the end
+        both matter), the rows left out marked … and said."""
+        rows, more, at = _ends(source.rows, limit)
+        cells = [[inline(c) for c in r] for r in rows]
+        if more:
+            cells.insert(at, ["…"] + [""] * (len(source.columns) - 1))
+        self.add(table(source.columns, cells, source.numeric), "")
+        if more:
+            self.add(self.cut(f"{what} (marked …)", more), "")
+
     def tasks_named(self, names: list[str]) -> str:
         shown, more = _head(names, self.limits.tasks_named)
         text = ", ".join(code(n) for n in shown)
@@ -102,13 +113,7 @@ class _Writer:
             return
         self.add(f"## Boots ({len(boots.rows)})", "")
         self.add("Each boot of a machine is diagnosed on its own; its findings are under its name below.", "")
-        rows, more, at = _ends(boots.rows, self.limits.boots)
-        cells = [[inline(c) for c in r] for r in rows]
-        if more:
-            cells.insert(at, ["…"] + [""] * (len(boots.columns) - 1))
-        self.add(table(boots.columns, cells, boots.numeric), "")
-        if more:
-            self.add(self.cut("boot row(s) (marked …)", more), "")
+        self.ends_table(boots, self.limits.boots, "boot row(s)")
 
     def findings_part(self) -> None:
         if not self.findings:
@@ -150,13 +155,7 @@ class _Writer:
             self.add(f"stalling over time: {code(spark)} (max {max(stalling)}"
                      + (f", {len(stalling)} reports in {len(points)} steps)" if len(points) < len(stalling) else ")"),
                      "")
-        rows, more, at = _ends(timeline.rows, self.limits.timeline)
-        cells = [[inline(c) for c in r] for r in rows]
-        if more:
-            cells.insert(at, ["…"] + [""] * (len(timeline.columns) - 1))
-        self.add(table(timeline.columns, cells, timeline.numeric), "")
-        if more:
-            self.add(self.cut("watchdog report row(s) (marked …)", more), "")
+        self.ends_table(timeline, self.limits.timeline, "watchdog report row(s)")
 
     def events_part(self) -> None:
         counts, notable = self.parts.event_counts(), self.parts.notable_events()
