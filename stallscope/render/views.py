@@ -17,7 +17,7 @@ from stallscope.capture.trajectories import text_codes
 from stallscope.diagnose import Positions, followed_tasks, rows_at, view_keys, view_positions
 from stallscope.render.sections import Table
 from stallscope.rules.base import Finding, Severity, task_position
-from stallscope.rules.common.task_facts import trajectories_by_boot
+from stallscope.rules.common.task_facts import BootParts, trajectories_by_boot
 
 
 @dataclass(slots=True)
@@ -25,7 +25,7 @@ class _Shared:
     """What the parts of one report derive from the whole capture once for all of them."""
 
     # stallscope.rules.common.task_facts.trajectories_by_boot of the whole capture.
-    trajectories: tuple[dict[int, pd.DataFrame], np.ndarray] | None = None
+    trajectories: tuple[BootParts, np.ndarray] | None = None
 
 
 @dataclass(slots=True)

@@ -61,14 +61,25 @@ def _where(view: HostView, stack: object) -> tuple[str, str]:
     return where, f"; its call trace shows it {where}"
 
 
-def _stalls_overlap(view: HostView, source: str, start: float | None, end: float | None) -> bool:
+def _stalling_times(view: HostView) -> dict[str, np.ndarray]:
+    """Per input, the times of the watchdog's reports that count stalling tasks (NaN: no time),
+    found once per view for all its hung tasks."""
     snaps = view.snapshots
     if snaps.empty:
-        return False
-    stalling = snaps[(snaps["source"] == source) & (snaps["stalling"].fillna(0) > 0)]
-    if stalling.empty or start is None or end is None:
-        return not stalling.empty
-    return bool(((stalling["ts"] >= start) & (stalling["ts"] <= end)).any())
+        return {}
+    stalling = (snaps["stalling"].fillna(0) > 0).to_numpy(dtype=bool)
+    if not stalling.any():
+        return {}
+    sources = snaps["source"].to_numpy(dtype=object)[stalling]
+    times = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[stalling]
+    return {str(source): times[sources == source] for source in dict.fromkeys(sources)}
+
+
+def _stalls_overlap(view: HostView, source: str, start: float | None, end: float | None) -> bool:
+    times = view.of_view("hung-task stalling times", _stalling_times).get(source)
+    if times is None or start is None or end is None:
+        return times is not None
+    return bool(((times >= start) & (times <= end)).any())
 
 
 @dataclass(slots=True)

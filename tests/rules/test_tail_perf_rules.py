@@ -131,6 +131,27 @@ def test_latest_per_task_keys_on_the_comm_name(relative: str) -> None:
         pd.testing.assert_frame_equal(latest_per_task(tasks), tasks[~keys.duplicated(keep="last").to_numpy()])
 
 
+@pytest.mark.parametrize("pids", [
+    [7, 7, None, None, 9, 7],  # a missing pid is one key of its own, as duplicated() has it
+    [7, 7, 1 << 41, 1 << 41, 9, 7],  # a pid too large to pack with the comm: pandas finds them
+])
+def test_latest_per_task_of_missing_and_huge_pids(pids: list[int | None]) -> None:
+    tasks = pd.DataFrame({
+        "comm": pd.Categorical(["dd", None, "dd", "dd", "cp", None]),
+        "pid": pd.array(pids, dtype="Int64"),
+        "line": pd.array([1, 2, 3, 4, 5, 6], dtype="Int64"),
+    }, index=pd.Index([10, 11, 12, 13, 14, 15], dtype="int64"))
+    keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_text(tasks)})
+    expected = tasks[~keys.duplicated(keep="last").to_numpy()]
+    assert expected.index.tolist() == [10, 13, 14, 15]
+    pd.testing.assert_frame_equal(latest_per_task(tasks), expected)
+
+
+def test_latest_per_task_of_tasks_seen_once_is_the_table() -> None:
+    tasks = pd.DataFrame({"comm": pd.Categorical(["dd", "dd", "cp"]), "pid": pd.array([1, 2, 1], dtype="Int64")})
+    assert latest_per_task(tasks) is tasks
+
+
 # --- a report's trace, and cells ----------------------------------------------------------------
 def _reference_trace_after(traces: pd.DataFrame, source: object, line: int, stack: int) -> int:
     found = ((traces["source"] == source) & (traces["stack"] == stack) & (traces["line"] > line)).to_numpy(

@@ -7,7 +7,7 @@ every task a finding cites is quadratic on a long capture.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,7 +152,7 @@ def _view_trajectories(view: HostView) -> pd.DataFrame:
     return parts[int(part_of_task[task_position(view.capture, int(view.tasks.index[0]))])]
 
 
-def trajectories_by_boot(capture: Capture) -> tuple[dict[int, pd.DataFrame], np.ndarray]:
+def trajectories_by_boot(capture: Capture) -> tuple[BootParts, np.ndarray]:
     """The trajectories of each machine's boot (numbered), and each task row's number."""
     tasks = capture.tasks
     part = pd.factorize(machine_labels(tasks, source_families(capture)))[0]
@@ -164,11 +164,33 @@ def trajectories_by_boot(capture: Capture) -> tuple[dict[int, pd.DataFrame], np.
     # task rows was most of this memo's peak (bench/README.md).
     table = trajectories_of(tasks.loc[followed, TASK_COLUMNS_READ], within=part[followed])
     owner = part[tasks.index.get_indexer(table["first_task"].to_numpy(dtype="int64"))]
-    order = np.argsort(owner, kind="stable")  # stable: each boot's rows keep their order
-    cuts = np.flatnonzero(np.diff(owner[order])) + 1
-    parts = {int(owner[rows[0]]): table.iloc[rows].reset_index(drop=True)
-             for rows in np.split(order, cuts) if len(rows)}
-    return parts, part
+    return BootParts(table, owner), part
+
+
+class BootParts(Mapping[int, pd.DataFrame]):
+    """The rows of a table of every boot's trajectories, by boot number (as
+    :func:`trajectories_by_boot` numbers them), each boot's table cut when first asked for: the
+    rules read the trajectories of a boot with tasks in the allocator, a fraction of the boots
+    of a long serial capture, and each cut costs pandas' fixed costs."""
+
+    def __init__(self, table: pd.DataFrame, owner: np.ndarray) -> None:
+        order = np.argsort(owner, kind="stable")  # stable: each boot's rows keep their order
+        cuts = np.flatnonzero(np.diff(owner[order])) + 1
+        self._table = table
+        self._rows = {int(owner[rows[0]]): rows for rows in np.split(order, cuts) if len(rows)}
+        self._cut: dict[int, pd.DataFrame] = {}
+
+    def __getitem__(self, boot: int) -> pd.DataFrame:
+        found = self._cut.get(boot)
+        if found is None:
+            found = self._cut[boot] = self._table.iloc[self._rows[boot]].reset_index(drop=True)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def is_kswapd(comm: object) -> bool:
@@ -367,8 +389,24 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
         return tasks
     # Find the rows on the key columns alone (comm as a number per name), then take only
     # those: taking every column of a long table (text, arrow-backed strings) costs more.
-    keys = pd.DataFrame({"pid": tasks["pid"], "_comm": comm_ranks(tasks)[0]})
-    return tasks[~keys.duplicated(keep="last").to_numpy()]
+    ranks, names = comm_ranks(tasks)
+    pid = tasks["pid"]
+    pids = pid.to_numpy(dtype="int64", na_value=-1)
+    if len(pids) and (pids.max() >= _PACKED_PIDS or (pids[~pid.isna().to_numpy()] < 0).any()):
+        keys = pd.DataFrame({"pid": pid, "_comm": ranks})
+        return tasks[~keys.duplicated(keep="last").to_numpy()]
+    # One number per (pid, comm), a missing pid its own value: numpy finds each one's last row
+    # (a DataFrame of the keys and its duplicated() cost half a millisecond a view, on the
+    # hundreds of views of a capture of many boots).
+    packed = (pids + 1) * (len(names) + 1) + ranks
+    _, first_from_end = np.unique(packed[::-1], return_index=True)
+    if len(first_from_end) == len(packed):
+        return tasks  # every task once (callers do not modify it: no copy needed)
+    return tasks.iloc[np.sort(len(packed) - 1 - first_from_end)]
+
+
+# pids below this (the kernel's limit is 2^22) pack with a comm's rank into one int64.
+_PACKED_PIDS = 1 << 40
 
 
 def view_reporters(view: HostView) -> Reporters:
