@@ -8,9 +8,10 @@ A switches counter that does not move between reports proves it never ran in bet
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from stallscope.capture.stacks import WaitSite
-from stallscope.capture.trajectories import comm_starts_with
+from stallscope.capture.trajectories import comm_starts_with, group_numbers
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import stack_wait_site, task_and_wait_site
 
@@ -46,37 +47,41 @@ _WAITS = {"lock": "lock wait", "completion": "wait for another task's work", "pa
           "rcu": "wait for an RCU grace period"}
 
 
-# The task columns this rule reads: taking every column (text) of a long table is slow.
-_READ = ["comm", "pid", "source", "line", "uninterruptible", "state", "stack", "switches"]
-
 
 def check(view: HostView) -> list[Finding]:
     tasks = view.tasks
     if tasks.empty:
         return []
-    tasks = tasks[_READ]
-    # Vectorized: a Python call per task row costs more than the rest of the rule.
-    kswapd = tasks[comm_starts_with(tasks, "kswapd")]
-    if kswapd.empty:
+    # Vectorized on row positions: a Python call per task row costs more than the rest of the
+    # rule, and so did the tables of the kswapd rows pandas made (a millisecond a boot).
+    at = np.flatnonzero(comm_starts_with(tasks, "kswapd"))
+    if not len(at):
         return []
     # Each (comm, pid) in order of first appearance (-1: no pid printed, not a kswapd to follow),
-    # its rows in log order; worked out once for all of them, since pandas costs about a
-    # millisecond per call and a machine can show dozens of kswapd threads.
-    group = kswapd.groupby(["comm", "pid"], observed=True, sort=False).ngroup().to_numpy()
-    lines = kswapd["line"].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).max)
-    order = np.lexsort((lines, kswapd["source"].cat.codes.to_numpy(), group))
+    # its rows in log order; worked out once for all of them: a machine can show dozens of
+    # kswapd threads.
+    comm = tasks["comm"]
+    if isinstance(comm.dtype, pd.CategoricalDtype):
+        comm_codes = comm.cat.codes.to_numpy()[at]
+    else:
+        comm_codes = pd.factorize(comm.iloc[at])[0]
+    pid = tasks["pid"].array[at]
+    pid_codes = pd.factorize(pid)[0]
+    group = group_numbers(comm_codes, pid_codes)
+    group[(comm_codes < 0) | (pid_codes < 0)] = -1
+    lines = tasks["line"].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).max)[at]
+    order = np.lexsort((lines, tasks["source"].cat.codes.to_numpy()[at], group))
     order = order[group[order] >= 0]
-    rows = kswapd.iloc[order]
+    rows = at[order]
     group = group[order]
     starts = np.flatnonzero(np.diff(group, prepend=-1))
     ends = [*starts[1:].tolist(), len(group)]
-    blocked = (rows["uninterruptible"].to_numpy(dtype=bool)
-               | (rows["state"].astype(object) == "D").to_numpy(dtype=bool))
-    stacks = rows["stack"].to_numpy(dtype="int64", na_value=-1).tolist()  # -1: no stack
-    switches_of = rows["switches"].to_numpy(dtype="float64", na_value=np.nan)
-    indexes = rows.index.tolist()
-    comms = rows["comm"].tolist()
-    pids = rows["pid"].tolist()
+    blocked = tasks["uninterruptible"].to_numpy(dtype=bool)[rows] | _in_d_state(tasks["state"], rows)
+    stacks = tasks["stack"].to_numpy(dtype="int64", na_value=-1)[rows].tolist()  # -1: no stack
+    switches_of = tasks["switches"].to_numpy(dtype="float64", na_value=np.nan)[rows]
+    indexes = tasks.index.to_numpy()[rows].tolist()
+    comms = comm.iloc[rows].tolist()
+    pids = tasks["pid"].iloc[rows].tolist()
     findings: list[Finding] = []
     sites: list[str] = []  # where each finding's kswapd waits
     # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
@@ -131,6 +136,16 @@ def check(view: HostView) -> list[Finding]:
             )
         )
     return _one_per_site(findings, sites)
+
+
+def _in_d_state(state: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Whether the task-state line of each of ``rows`` said D."""
+    if isinstance(state.dtype, pd.CategoricalDtype):
+        categories = state.cat.categories.tolist()
+        if "D" not in categories:
+            return np.zeros(len(rows), dtype=bool)
+        return state.cat.codes.to_numpy()[rows] == categories.index("D")  # type: ignore[no-any-return]
+    return (state.iloc[rows].astype(object) == "D").to_numpy(dtype=bool)  # type: ignore[no-any-return]
 
 
 def _one_per_site(findings: list[Finding], sites: list[str]) -> list[Finding]:

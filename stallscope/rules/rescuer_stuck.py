@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
+from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import (
     functions_of,
@@ -24,8 +26,10 @@ from stallscope.rules.common.task_facts import (
     guilty_of,
     label,
     latest_tasks,
+    stack_functions,
     task_and_frames,
     task_ref,
+    task_stacks_of,
 )
 
 RULE = "rescuer-stuck"
@@ -87,14 +91,34 @@ def check(view: HostView) -> list[Finding]:
     if not len(allocating):
         return []
     dump = _dump_rescuers(view) if len(view.events) else {}
-    gfp = gfp_names_of(view)
     stuck: list[tuple[int, str]] = []
-    for task in allocating:
+    for task in _maybe_rescuers(view, tasks, allocating, dump):
         how = rescuer_evidence(view, int(task), dump)
         if how is not None:
             stuck.append((int(task), how))
-    kthreadd = _stalled_kthreadd(view) if stuck else None
+    if not stuck:
+        return []
+    kthreadd = _stalled_kthreadd(view)
+    gfp = gfp_names_of(view)
     return [_finding(view, task, how, gfp, dump, kthreadd) for task, how in stuck]
+
+
+def _maybe_rescuers(view: HostView, tasks: pd.DataFrame, allocating: pd.Index, dump: dict[int, int]) -> list[int]:
+    """The ``allocating`` task rows that any sign of :func:`rescuer_evidence` may hold for, found
+    on arrays (a boot has dozens of allocating tasks, and rescuers are rare): a trace with
+    rescuer_thread, a pid the dump lists, or a workqueue worker not named kworker/."""
+    at = tasks.index.get_indexer(allocating)
+    traced = np.isin(task_stacks_of(view, allocating), _rescuer_stacks(view))
+    listed = np.isin(tasks["pid"].to_numpy(dtype="int64", na_value=-1)[at], list(dump)) if dump else False
+    worker = (tasks["flags"].to_numpy(dtype="int64", na_value=0)[at] & PF_WQ_WORKER) != 0
+    worker &= ~comm_starts_with(tasks, "kworker/")[at]
+    return allocating[traced | listed | worker].tolist()
+
+
+def _rescuer_stacks(view: HostView) -> list[int]:
+    """The stacks of the capture whose trace holds rescuer_thread (found once for all views)."""
+    return view.of_capture("rescuer stacks", lambda _: [
+        stack for stack, functions in stack_functions(view).items() if "rescuer_thread" in functions])
 
 
 def _stalled_kthreadd(view: HostView) -> int | None:

@@ -75,12 +75,15 @@ def observations(view: HostView) -> pd.DataFrame:
     snaps = view.snapshots
     if snaps.empty:
         return snaps
-    counts = oom_counts(view)
+    counts = oom_counts(view).to_numpy(dtype="float64", na_value=np.nan)  # aligned with snaps
     # The table's row order is the reading order (files in rotation order, then lines).
     # A count (or stalling count) printed beyond what its column holds is missing: that report is
-    # no point of the trend.
-    known = snaps[(counts.notna() & snaps["stalling"].notna()).to_numpy(dtype=bool)].sort_index(kind="stable")
-    return known.assign(oom_count=counts.loc[known.index].astype("Int64"))
+    # no point of the trend. Found on arrays: a boot's few rows cost pandas' fixed costs only.
+    known = np.flatnonzero(~np.isnan(counts) & ~snaps["stalling"].isna().to_numpy(dtype=bool))
+    labels = snaps.index
+    if not labels.is_monotonic_increasing:
+        known = known[np.argsort(labels.to_numpy()[known], kind="stable")]
+    return snaps.iloc[known].assign(oom_count=pd.array(counts[known], dtype="Float64").astype("Int64"))
 
 
 def oom_counts(view: HostView) -> pd.Series:

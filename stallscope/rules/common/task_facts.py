@@ -56,6 +56,11 @@ def _task_stacks(view: HostView) -> np.ndarray:
     return view.of_view("task_stacks", compute)
 
 
+def task_stacks_of(view: HostView, tasks: pd.Index) -> np.ndarray:
+    """The stack of the own trace of each of these task rows of the view (-1: none)."""
+    return _task_stacks(view)[view.tasks.index.get_indexer(tasks)]
+
+
 def _trace_of(view: HostView, task: int) -> int:
     """The position of a task row's own trace in the capture's traces (-1 when it has none).
 

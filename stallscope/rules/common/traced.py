@@ -5,7 +5,6 @@ any trace, whoever printed it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -25,18 +24,43 @@ from stallscope.rules.common.task_facts import (
 )
 
 
-@dataclass
 class Traced:
-    """One trace: whose (``who``, ``task``), its functions innermost first, and how to quote it."""
+    """One trace: whose (``who``, ``task``), its functions innermost first, and how to quote it.
 
-    who: str
-    task: TaskRef | None
-    functions: list[str]
-    delay: int | None  # the watchdog's delay of a task row (jiffies), None elsewhere
-    line: Evidence  # the task's or the report's line
-    _view: HostView
-    _task_row: int | None = None
-    _position: int = -1
+    A task row's name and line are read when a rule asks for them: every task of a boot has a
+    trace, and a rule quotes a few of them."""
+
+    __slots__ = ("_line", "_position", "_task", "_task_row", "_view", "_who", "delay", "functions")
+
+    def __init__(self, who: str | None, task: TaskRef | None, functions: list[str], delay: int | None,
+                 line: Evidence | None, view: HostView, task_row: int | None = None, position: int = -1) -> None:
+        self._who = who
+        self._task = task
+        self.functions = functions
+        self.delay = delay  # the watchdog's delay of a task row (jiffies), None elsewhere
+        self._line = line
+        self._view = view
+        self._task_row = task_row
+        self._position = position
+
+    @property
+    def who(self) -> str:
+        if self._who is None:
+            self._who = label(self._view, self._task_row)  # type: ignore[arg-type]
+        return self._who
+
+    @property
+    def task(self) -> TaskRef | None:
+        if self._task is None and self._task_row is not None:
+            self._task = task_ref(self._view, self._task_row)
+        return self._task
+
+    @property
+    def line(self) -> Evidence:
+        """The task's or the report's line."""
+        if self._line is None:
+            self._line = self._view.task_evidence(self._task_row)  # type: ignore[arg-type]
+        return self._line
 
     @property
     def of_report(self) -> bool:
@@ -67,8 +91,7 @@ def _traced(view: HostView) -> Iterator[Traced]:
             continue
         seen.add(tuple(functions))
         delay = view.cell("tasks", row, "delay")
-        yield Traced(label(view, row), task_ref(view, row), functions,
-                     None if delay is None or pd.isna(delay) else int(delay), view.task_evidence(row), view, row)
+        yield Traced(None, None, functions, None if delay is None or pd.isna(delay) else int(delay), None, view, row)
     reports = kind_records(view.rows, *EVENT_KINDS_WITH_TRACE)
     if not reports:
         return
