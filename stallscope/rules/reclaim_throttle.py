@@ -119,6 +119,12 @@ def _same_seq_in_lru(view: HostView) -> list[str]:
     if not len(rows) or not inside.any():
         return out  # no trace there: no trajectory to derive (a boot's view pays for it otherwise)
     traj = trajectories_view(view)
+    # Only a livelocked or blocked task can be one (a tuple of every task's 26 columns cost a
+    # millisecond or two a boot).
+    kinds = traj["kind"].tolist()
+    candidates = [at for at, kind in enumerate(kinds) if kind in ("livelocked", "blocked")]
+    if not candidates:
+        return out
     flags = pd.Series(inside, index=rows.index)
     # Grouped by the comm's rank, named afterwards: one name per task, not one per row.
     ranks, names = comm_ranks(rows)
@@ -126,8 +132,8 @@ def _same_seq_in_lru(view: HostView) -> list[str]:
     every = flags.groupby([named, rows["pid"]], observed=True).all()
     looping = {(names[int(rank)], pid): value
                for (rank, pid), value in zip(every.index, every.to_numpy().tolist(), strict=True)}
-    for t in tuples(traj, index=False):
-        if t.kind in ("livelocked", "blocked") and looping.get((t.comm, t.pid), False):
+    for t in tuples(traj.iloc[candidates], index=False):
+        if looping.get((t.comm, t.pid), False):
             out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.stacks import normalize_function
@@ -35,4 +36,4 @@ def manual_invocations(invoked: pd.DataFrame) -> pd.DataFrame:
     """The invocations of SysRq-f: order=-1 (moom_callback asks for no allocation)."""
     if invoked.empty:
         return invoked
-    return invoked[(invoked["order"] == -1).to_numpy(dtype=bool, na_value=False)]
+    return invoked.iloc[np.flatnonzero(invoked["order"].to_numpy(dtype="float64", na_value=np.nan) == -1)]
