@@ -8,6 +8,8 @@ even while plenty of order-0 pages are free. The buddy lines of a Mem-Info dump
 
 from __future__ import annotations
 
+import numpy as np
+
 from stallscope.capture.events import Events, of_kind
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
@@ -45,10 +47,13 @@ def check(view: HostView) -> list[Finding]:
     tasks = latest_tasks(view)
     if not len(tasks):
         return []
-    costly = tasks[tasks["order"].notna() & (tasks["order"].fillna(0) > COSTLY_ORDER)
-                   & tasks["delay"].notna()]
-    if not len(costly):
+    # On arrays first: most boots have no costly request, and each Series operation costs its
+    # fixed cost (a missing order compares as no order).
+    orders = tasks["order"].to_numpy(dtype="float64", na_value=np.nan)
+    chosen = np.flatnonzero((orders > COSTLY_ORDER) & ~tasks["delay"].isna().to_numpy(dtype=bool))
+    if not len(chosen):
         return []
+    costly = tasks.iloc[chosen]
     buddy = buddy_table(view.rows)
     findings = []
     for order, rows in costly.groupby("order", sort=True):
