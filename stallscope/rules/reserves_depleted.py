@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import Events, Row, counters, int_field, ints, kind_records, of_kind
@@ -227,18 +228,23 @@ def _context(view: HostView) -> Context:
         if (_RESERVE_USER.search(str((names or {}).get("gfp_names", ""))) or is_kswapd(comm))
         and "__GFP_NOMEMALLOC" not in str((names or {}).get("gfp_names", ""))
     ]
+    # On arrays: a boot's few reports, and each Series operation costs its fixed cost.
     snaps = view.snapshots
-    stalling = snaps["stalling"].fillna(0).astype(int) > 0 if len(snaps) else pd.Series(dtype=bool)
-    zero = snaps.index[stalling & (snaps["oom_count"] == 0).fillna(False)] if len(snaps) else snaps.index
+    if len(snaps):
+        stalling = snaps["stalling"].to_numpy(dtype="int64", na_value=0) > 0
+        zero = snaps.index[stalling & (snaps["oom_count"].to_numpy(dtype="float64", na_value=np.nan) == 0)]
+        stalled_at = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[stalling]
+    else:
+        zero, stalled_at = snaps.index, np.zeros(0)
     oom = view.rows.column("ts", "oom_invoke", "oom_killed_process", "oom_kill_process")
     # Reading order is the row order of both tables within a source; across sources, time.
     last_oom = oom.max() if len(oom) else None
-    stalls = pd.concat([snaps.loc[stalling[stalling].index, "ts"] if len(snaps) else pd.Series(dtype=float),
-                        view.rows.column("ts", "warn_alloc_stall")])
+    stalls = np.concatenate([stalled_at,
+                             view.rows.column("ts", "warn_alloc_stall").to_numpy(dtype="float64", na_value=np.nan)])
     if last_oom is not None and not pd.isna(last_oom):
-        stalls = stalls[stalls.astype(float) > float(last_oom)]
+        stalls = stalls[stalls > float(last_oom)]
     elif len(oom):
-        stalls = stalls.iloc[:0]  # OOM lines without time: no telling what came after them
+        stalls = stalls[:0]  # OOM lines without time: no telling what came after them
     return Context(
         reserve_failures=reserve_failures,
         failures=len(failures),
