@@ -9,6 +9,7 @@ victim keeps the victim from exiting, which is why OOM kills before the hang are
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,21 +113,28 @@ def check(view: HostView) -> list[Finding]:
     blockers = lock_blockers(view.rows)
     kills = view_oom_kills(view)
     failures = of_kind(view.rows, *DEVICE_KINDS)
+    # Each task's reports, in order of its first one (as a groupby without missing keys has
+    # them), as dicts: a boot's few reports, and each Series or row cost pandas' fixed costs.
+    by_task: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for _, row in records(hung):
+        if not pd.isna(row["comm"]) and not pd.isna(row["pid"]):  # type: ignore[arg-type]
+            by_task.setdefault((row["comm"], row["pid"]), []).append(row)
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.
     groups: dict[object, list[_Hung]] = {}
-    for (comm, pid), reports in hung.groupby(["comm", "pid"], sort=False):
-        found = _hung(view, str(comm), int(pid), reports, blockers, kills, failures)
+    for (comm, pid), reports in by_task.items():
+        found = _hung(view, str(comm), int(pid), reports, blockers, kills, failures)  # type: ignore[call-overload]
         groups.setdefault(found.site or (comm, pid), []).append(found)
     return [_finding(members) if len(members) > 1 else _single(members[0]) for members in groups.values()]
 
 
-def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: pd.DataFrame,
+def _hung(view: HostView, comm: str, pid: int, reports: list[dict[str, Any]], blockers: pd.DataFrame,
           kills: pd.DataFrame, failures: pd.DataFrame) -> _Hung:
-    first, last = reports.iloc[0], reports.iloc[-1]
+    """One hung task of its ``reports`` (rows of :func:`hung_tasks` as dicts, in log order)."""
+    first, last = reports[0], reports[-1]
     # A time beyond any number's range (a garbled report) is unknown: the others say how long.
-    known = reports["seconds"].dropna()
-    seconds = int(known.max()) if len(known) else 0
-    stacks = reports["stack"].dropna().tolist()
+    known = [r["seconds"] for r in reports if not pd.isna(r["seconds"])]
+    seconds = int(max(known)) if known else 0
+    stacks = [r["stack"] for r in reports if not pd.isna(r["stack"])]
     stack = int(stacks[-1]) if stacks else None
     where, trace = _where(view, stack)
     site = _site_key(stack_wait_site(view, stack)) if stack is not None else None
@@ -173,7 +181,7 @@ def _hung(view: HostView, comm: str, pid: int, reports: pd.DataFrame, blockers: 
                  comm.startswith("kswapd") or correlated, why, evidence, tasks)
 
 
-def _failed_before(failures: pd.DataFrame, first: pd.Series, last: pd.Series,
+def _failed_before(failures: pd.DataFrame, first: dict[str, Any], last: dict[str, Any],
                    since: float | None) -> list[tuple[object, dict[str, object]]]:
     """The device failures of the hung task's input printed before its last report, and at most
     _FAILURE_REACH seconds before it was last scheduled (without kernel timestamps, at most
