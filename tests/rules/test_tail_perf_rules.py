@@ -133,7 +133,7 @@ def test_latest_per_task_keys_on_the_comm_name(relative: str) -> None:
 
 @pytest.mark.parametrize("pids", [
     [7, 7, None, None, 9, 7],  # a missing pid is one key of its own, as duplicated() has it
-    [7, 7, 1 << 41, 1 << 41, 9, 7],  # a pid too large to pack with the comm: pandas finds them
+    [7, 7, 1 << 62, 1 << 62, 9, 7],  # a pid of any size (a garbled one) is a key like another
 ])
 def test_latest_per_task_of_missing_and_huge_pids(pids: list[int | None]) -> None:
     tasks = pd.DataFrame({

@@ -392,26 +392,16 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     """The last report's row of each (pid, comm): what a task was doing when last seen."""
     if not len(tasks):
         return tasks
-    # Find the rows on the key columns alone (comm as a number per name), then take only
-    # those: taking every column of a long table (text, arrow-backed strings) costs more.
-    ranks, names = comm_ranks(tasks)
-    pid = tasks["pid"]
-    pids = pid.to_numpy(dtype="int64", na_value=-1)
-    if len(pids) and (pids.max() >= _PACKED_PIDS or (pids[~pid.isna().to_numpy()] < 0).any()):
-        keys = pd.DataFrame({"pid": pid, "_comm": ranks})
-        return tasks[~keys.duplicated(keep="last").to_numpy()]
-    # One number per (pid, comm), a missing pid its own value: numpy finds each one's last row
-    # (a DataFrame of the keys and its duplicated() cost half a millisecond a view, on the
-    # hundreds of views of a capture of many boots).
-    packed = (pids + 1) * (len(names) + 1) + ranks
-    _, first_from_end = np.unique(packed[::-1], return_index=True)
-    if len(first_from_end) == len(packed):
+    # Found on the key columns alone (comm as a number per name), then only those rows taken:
+    # taking every column of a long table (text, arrow-backed strings) costs more. One number
+    # per (comm, pid), a missing pid a value of its own (as duplicated() has it); numpy finds
+    # each one's last row (a DataFrame of the keys and its duplicated() cost half a millisecond
+    # a view, on the hundreds of views of a capture of many boots).
+    keys = group_numbers(comm_ranks(tasks)[0], pd.factorize(tasks["pid"].array)[0])
+    _, first_from_end = np.unique(keys[::-1], return_index=True)
+    if len(first_from_end) == len(keys):
         return tasks  # every task once (callers do not modify it: no copy needed)
-    return tasks.iloc[np.sort(len(packed) - 1 - first_from_end)]
-
-
-# pids below this (the kernel's limit is 2^22) pack with a comm's rank into one int64.
-_PACKED_PIDS = 1 << 40
+    return tasks.iloc[np.sort(len(keys) - 1 - first_from_end)]
 
 
 def view_reporters(view: HostView) -> Reporters:
