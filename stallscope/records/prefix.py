@@ -152,20 +152,14 @@ def _epoch(seconds: float) -> str | None:
 # The ISO text of each whole second seen last (journald stamps every entry in microseconds, and
 # datetime.fromtimestamp with isoformat took a sixth of a journal-json line's reading).
 _SECOND_TEXTS: dict[int, str | None] = {}
-# Below this many microseconds a float of seconds rounds back to the same microsecond (its error
-# is under half of one), so the whole second and the microseconds give what _epoch gives.
-_EXACT_USEC = 1 << 52
 
 
 def epoch_usec(usec: str) -> str | None:
-    """An ISO wall time from journald's microseconds since the epoch."""
+    """An ISO wall time from journald's microseconds since the epoch (exact: the whole seconds
+    and the microseconds are taken apart as integers)."""
     if not usec.isdigit():
         return None
-    value = int(usec)
-    if value >= _EXACT_USEC:
-        seconds = usec_seconds(usec)
-        return _epoch(seconds) if seconds is not None else None
-    whole, micro = divmod(value, 1_000_000)
+    whole, micro = divmod(int(usec), 1_000_000)
     text = _SECOND_TEXTS.get(whole, "")
     if text == "":
         if len(_SECOND_TEXTS) >= 4096:

@@ -53,12 +53,21 @@ def test_real_journal_entries_have_the_prefixes_a_plain_reading_gives() -> None:
 
 @pytest.mark.parametrize("usec", [
     "0", "1", "999999", "1000000", "1795682020219650", "1795682020000000", "1795682020000001",
-    "4503599627370495",  # the last value read through the whole second and its microseconds
-    "4503599627370496", "253402300799999999", "253402300800000000",  # the year 9999's last microsecond, then none
+    "4503599627370496",  # 2^52 microseconds (2112): a float of seconds still holds it exactly
     "99999999999999999999999",  # a garbled field (tests/data/repro/overflow-journal-json-realtime.log)
 ])
 def test_wall_time_is_the_plain_one(usec: str) -> None:
     assert epoch_usec(usec) == plain_wall(usec)
+
+
+@pytest.mark.parametrize("usec, wall", [
+    # Beyond 2^53 a float of seconds loses the last microsecond; the integers keep it.
+    ("9007199254740993", "2255-06-05T23:47:34.740993+00:00"),
+    ("253402300799999999", "9999-12-31T23:59:59.999999+00:00"),  # a float rounds it into the year 10000
+    ("253402300800000000", None),  # the year 10000: no calendar time
+])
+def test_wall_time_is_exact_where_a_float_is_not(usec: str, wall: str | None) -> None:
+    assert epoch_usec(usec) == wall
 
 
 def test_wall_time_of_many_microseconds_is_the_plain_one() -> None:
