@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from functools import cache
@@ -19,6 +20,14 @@ import pytest
 SESSION_CACHE = Path(tempfile.mkdtemp(prefix="stallscope-test-cache-"))
 os.environ["XDG_CACHE_HOME"] = str(SESSION_CACHE)
 os.environ.pop("STALLSCOPE_NO_CACHE", None)
+
+# Ctrl-C as a terminal gives it, however the session was started: a shell starts a background job
+# (`pytest &`, `nohup ... &`) with SIGINT ignored, Python then never raises KeyboardInterrupt and
+# every process the tests start inherits the ignored signal, so the tests of what a Ctrl-C does
+# failed in such a session only. Python's own handler here; a command started from here gets the
+# default disposition and installs its handler again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import stallscope  # noqa: E402  (after the cache folder is set)
 from stallscope.capture.model import Capture  # noqa: E402
