@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.stacks import WaitSite
-from stallscope.capture.trajectories import comm_starts_with, group_numbers
+from stallscope.capture.trajectories import comm_starts_with, group_numbers, text_codes
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import stack_wait_site, task_and_wait_site
 
@@ -61,12 +61,8 @@ def check(view: HostView) -> list[Finding]:
     # its rows in log order; worked out once for all of them: a machine can show dozens of
     # kswapd threads.
     comm = tasks["comm"]
-    if isinstance(comm.dtype, pd.CategoricalDtype):
-        comm_codes = comm.cat.codes.to_numpy()[at]
-    else:
-        comm_codes = pd.factorize(comm.iloc[at])[0]
-    pid = tasks["pid"].array[at]
-    pid_codes = pd.factorize(pid)[0]
+    comm_codes = text_codes(comm)[0][at]
+    pid_codes = pd.factorize(tasks["pid"].array[at])[0]
     group = group_numbers(comm_codes, pid_codes)
     group[(comm_codes < 0) | (pid_codes < 0)] = -1
     lines = tasks["line"].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).max)[at]
@@ -140,12 +136,8 @@ def check(view: HostView) -> list[Finding]:
 
 def _in_d_state(state: pd.Series, rows: np.ndarray) -> np.ndarray:
     """Whether the task-state line of each of ``rows`` said D."""
-    if isinstance(state.dtype, pd.CategoricalDtype):
-        categories = state.cat.categories.tolist()
-        if "D" not in categories:
-            return np.zeros(len(rows), dtype=bool)
-        return state.cat.codes.to_numpy()[rows] == categories.index("D")  # type: ignore[no-any-return]
-    return (state.iloc[rows].astype(object) == "D").to_numpy(dtype=bool)  # type: ignore[no-any-return]
+    codes, names = text_codes(state)
+    return codes[rows] == names.index("D") if "D" in names else np.zeros(len(rows), dtype=bool)  # type: ignore[no-any-return]
 
 
 def _one_per_site(findings: list[Finding], sites: list[str]) -> list[Finding]:
