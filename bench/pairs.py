@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import sys
 import time
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -50,7 +52,7 @@ from stallscope.fleet import fleet  # noqa: E402
 from stallscope.parse import lines as line_parsing  # noqa: E402
 from stallscope.parse.lines import LineParser, Template  # noqa: E402
 from stallscope.records.stream import records  # noqa: E402
-from stallscope.render import json_report, sections  # noqa: E402
+from stallscope.render import json_report, sections, text  # noqa: E402
 from stallscope.sources.reader import iter_lines  # noqa: E402
 
 KEEP_GAIN = 1.5
@@ -82,6 +84,9 @@ PAIRS = [
          "merge of the file read as 4 pieces (what the workers return)"),
     Pair("forked rules", "parallel.py diagnose_forked", "diagnose.diagnose",
          "rules on the whole capture, the views shared among two forked processes while this one gathers"),
+    Pair("forked report parts", "render/text.py _parts (forked.shared)", "render/text.py _part, each in this process",
+         "the terminal report (text.render, 100 columns), its parts shared among two forked processes "
+         "while this one writes them in order"),
 ]
 
 # Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
@@ -195,6 +200,12 @@ def same_capture(one: Capture, other: Capture) -> None:
         pd.testing.assert_frame_equal(getattr(one, name), getattr(other, name), check_categorical=False, obj=name)
 
 
+def terminal_report(capture: Capture, findings: list, processes: int) -> str:
+    out = io.StringIO()
+    text.render(capture, findings, Console(file=out, width=100, highlight=False, soft_wrap=False), None, processes)
+    return out.getvalue()
+
+
 def _never(template: Template) -> None:
     return None
 
@@ -226,6 +237,16 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
         else:
             rows.append({"family": family, "pair": "forked rules", "note": "one view: not forked"})
     findings = diagnose(capture)
+    if "forked report parts" in chosen and "forked report parts" not in RETIRED:
+        if views >= text.FORK_PARTS:
+            one = terminal_report(capture, findings, 1)
+            assert terminal_report(capture, findings, 2) == one
+            parts = best_times({"in-process": lambda: terminal_report(capture, findings, 1),
+                                "forked": lambda: terminal_report(capture, findings, 2)}, max(2, repeat // 2))
+            row("forked report parts", parts["forked"], parts["in-process"],
+                f"{views} views, {one.count(chr(10))} lines of report")
+        else:
+            rows.append({"family": family, "pair": "forked report parts", "note": f"{views} views: not forked"})
     report = best_times({"report": lambda: (fleet(capture, findings), json_report.render(capture, findings))},
                         max(2, repeat // 2))
     analyze = loads["fast"] + rules["in-process"] + report["report"]

@@ -368,6 +368,8 @@ def analyze(
         capture = _load(paths, keep_unparsed=show_unparsed, color=color, jobs=jobs, engine=engine)
         release_free_memory()
         findings = diagnose_on(capture, engine)
+        # The terminal report's parts are shared among as many processes as the rules were here.
+        processes = 1 if engine.remote else engine.workers()
     release_free_memory()
     # As for the rules: the report's many small objects need not make the collector walk the capture.
     with old_objects_left_alone():
@@ -384,7 +386,7 @@ def analyze(
                 from stallscope.render import fleet as fleet_render
 
                 fleet_render.render(machines, out)
-            text.render(capture, findings, out, hz)
+            text.render(capture, findings, out, hz, processes)
     if show_unparsed:
         errors = console(stderr=True, highlight=False, no_color=True)
         for line in capture.unparsed:

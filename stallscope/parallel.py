@@ -15,12 +15,9 @@ boots shares its views among forked processes.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -29,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 import pandas as pd
 
-from stallscope import signals
+from stallscope import forked, signals
 from stallscope.api import line_parser, load, load_stream
 from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
@@ -45,8 +42,6 @@ from stallscope.sources.reader import STDIN_NAME, open_binary, utf16_encoding
 from stallscope.verdict import rank
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
     from distributed import Client
 
 T = TypeVar("T")
@@ -283,7 +278,7 @@ class LocalEngine:
         if self.jobs < 2 or len(items) < 2:
             return [fn(item) for item in items]
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_signals)
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=signals.as_worker)  # stopped by close()
         with signals.held():  # the workers are forked at the first submission (stallscope.signals)
             results = self._pool.map(fn, items)
         return list(results)
@@ -310,15 +305,6 @@ class LocalEngine:
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.close(abort=kind is not None)
-
-
-def _worker_signals() -> None:
-    """A worker leaves Ctrl-C and SIGTERM to its parent, which stops it (see LocalEngine.close):
-    a terminal's Ctrl-C reaches the whole process group, and a traceback per worker helps nobody.
-    The signals the parent held while forking it are taken from here on."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signals.take_held()
 
 
 class DaskEngine:
@@ -459,7 +445,7 @@ def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
     views left run here.
     """
     views = len(view_keys(capture))
-    if views < FORK_RULES_VIEWS or "fork" not in multiprocessing.get_all_start_methods():
+    if views < FORK_RULES_VIEWS or not forked.available():
         return diagnose(capture)
     # Frozen before the fork: the forked processes' collectors leave the capture alone too.
     with old_objects_left_alone():
@@ -475,61 +461,23 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     # Deriving those leaves tens of MB freed but resident in the heap (70 MB for a 1 GB log),
     # and a forked process starts with every resident page of this one: handed back first.
     release_free_memory()
-    context = multiprocessing.get_context("fork")
-    shares: dict[Connection, range] = {}
-    receivers = []
-    children = []
-    try:
-        for first in range(1, 1 + processes):
-            receiver, sender = context.Pipe(duplex=False)
-            # With fork nothing is pickled on the way in: the child sees this process's capture.
-            share = range(first, views, processes)
-            child = context.Process(target=_send_findings, args=(capture, share, sender, shared), daemon=True)
-            with signals.held():
-                child.start()
-            sender.close()
-            shares[receiver] = share
-            receivers.append(receiver)
-            children.append(child)
+
+    def let_go() -> None:
         # This process only gathers and then reports: without the rules' derivations and the
         # garbage of views of its own, the report's peak stays near the capture's size (a process
         # that ran views held 60 MB more of a 1 GB log, scattered among its findings).
         shared.clear()
         release_free_memory()
-        while shares:
-            for receiver in multiprocessing.connection.wait(list(shares)):
-                try:
-                    sent = receiver.recv()
-                except (EOFError, OSError):
-                    # The child died: its views not received are done here.
-                    left = [at for at in shares.pop(receiver) if at not in found]
-                    found.update(findings_by_machine(capture, left, shared))
-                    continue
-                if sent is None:
-                    del shares[receiver]
-                else:
-                    found.update(sent)
-    except BaseException:
-        # Ctrl-C, SIGTERM or an error here: the children's shares are not waited for.
-        for child in children:
-            child.terminate()
-        raise
-    finally:
-        for receiver in receivers:
-            receiver.close()
-        for child in children:
-            child.join()
+
+    # A view's findings are sent as soon as they are found: one message of all of a process's
+    # views took three times its size to receive (the parent's peak at 1 GB, bench/README.md).
+    found.update(forked.shared(partial(_view_findings, capture, shared), range(1, views), processes, let_go))
     return ranked(found)
 
 
-def _send_findings(capture: Capture, chosen: range, sender: Connection, shared: dict[str, object]) -> None:
-    _worker_signals()  # the parent stops it (a Ctrl-C reaches the whole process group)
-    # A message per view, then None: one message of all views' findings took three times its
-    # size to receive (the parent's peak at 1 GB, bench/README.md).
-    for at, found in findings_by_machine(capture, chosen, shared).items():
-        sender.send({at: found})
-    sender.send(None)
-    sender.close()
+def _view_findings(capture: Capture, shared: dict[str, object],
+                   chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding]]]:
+    return findings_by_machine(capture, chosen, shared).items()
 
 
 def _diagnose_part(capture: Capture) -> list[Finding]:

@@ -37,6 +37,15 @@ def held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
+def as_worker() -> None:
+    """In a worker process or forked child: Ctrl-C and SIGTERM are left to the parent, which stops
+    it (a terminal's Ctrl-C reaches the whole process group, and a traceback per worker helps
+    nobody). The signals the parent held while forking it are taken from here on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    take_held()
+
+
 def take_held() -> None:
     """Take the signals held when this process was forked (call once its handlers are set)."""
     if hasattr(signal, "pthread_sigmask"):

@@ -13,7 +13,8 @@ and a GFP mask, a hex value or a task name is never cut in the middle.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 
 import pandas as pd
 from rich.cells import cell_len
@@ -23,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from stallscope import forked
 from stallscope.capture.hz import HostPairs, delay_seconds, pairs_by_host
 from stallscope.capture.model import Capture, InputStats
 from stallscope.capture.stalled import stalled_tasks as stalled_tasks_of
@@ -31,7 +33,7 @@ from stallscope.render import sections
 from stallscope.render.layout import Fitted, Wrapped
 from stallscope.render.mdtext import clean
 from stallscope.render.summary import headline, summary
-from stallscope.render.views import boots_table, report_views
+from stallscope.render.views import ReportView, boots_table, report_views
 from stallscope.rules.base import Finding, Severity
 from stallscope.sources.bundle import ANOTHER_COPY
 from stallscope.verdict import verdict
@@ -235,9 +237,12 @@ def finding_panel(finding: Finding) -> FindingPanel:
     return FindingPanel(finding)
 
 
-def render(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None) -> None:
+def render(capture: Capture, findings: list[Finding], console: Console, hz: float | None = None,
+           processes: int = 1) -> None:
     """The report: with several machines or boots, one part for each (its verdict, tables and
-    findings under a rule naming it), then what was read, once."""
+    findings under a rule naming it), then what was read, once. With ``processes`` of two or
+    more, a report of many parts has them rendered by that many forked processes (see
+    :func:`_parts`)."""
     views = report_views(capture, findings)
     if len(views) < 2:
         _body(capture, findings, console, hz)
@@ -245,12 +250,65 @@ def render(capture: Capture, findings: list[Finding], console: Console, hz: floa
         boots = boots_table(views)
         if boots is not None:
             console.print(_boots(boots))
-        for view in views:
-            console.print()
-            console.rule(Text(clean(view.title), style="bold"), align="left")
-            part = view.capture
-            _body(part, view.findings, console, hz, view.trajectories(part))
+        _parts(views, console, hz, processes)
     _inputs(capture, console)
+
+
+# From this many parts on, ``processes`` forked processes render them. A part costs tens of
+# milliseconds whatever its size (rich lays out each table and panel; the part's rows are cut
+# from the capture), so a serial capture of a machine rebooted after each incident (the bench's
+# serial family: 268 boots in 30 MB, 47,000 lines of report) spent seconds here on one core.
+FORK_PARTS = 8
+
+
+def _parts(views: list[ReportView], console: Console, hz: float | None, processes: int) -> None:
+    """Each view's part, in order: rendered here, or with many views by forked processes into
+    text that this process writes in order as it comes (the same text: each is rendered by this
+    console, captured; bench/README.md has the gain)."""
+    if processes < 2 or len(views) < FORK_PARTS or not forked.available():
+        for view in views:
+            _part(view, console, hz)
+        return
+    # What is written but still buffered would be written again by each child when it exits.
+    _flush(console)
+    pending: dict[int, str] = {}
+    written = 0
+    for at, part in forked.shared(partial(_rendered, views, console, hz), range(len(views)), processes):
+        pending[at] = part
+        while written in pending:
+            _write(console, pending.pop(written))
+            written += 1
+
+
+def _part(view: ReportView, console: Console, hz: float | None) -> None:
+    console.print()
+    console.rule(Text(clean(view.title), style="bold"), align="left")
+    part = view.capture
+    _body(part, view.findings, console, hz, view.trajectories(part))
+
+
+def _rendered(views: list[ReportView], console: Console, hz: float | None,
+              chosen: Sequence[int]) -> Iterator[tuple[int, str]]:
+    for at in chosen:
+        with console.capture() as captured:
+            _part(views[at], console, hz)
+        yield at, captured.get()
+
+
+def _write(console: Console, rendered: str) -> None:
+    """Text rendered by this console (:meth:`Console.capture`) to its file, as rich writes it."""
+    try:
+        console.file.write(rendered)
+        console.file.flush()
+    except BrokenPipeError:
+        console.on_broken_pipe()
+
+
+def _flush(console: Console) -> None:
+    try:
+        console.file.flush()
+    except BrokenPipeError:
+        console.on_broken_pipe()
 
 
 def _boots(boots: sections.Table) -> Fitted:

@@ -80,7 +80,7 @@ def test_a_signal_waits_while_workers_are_forked() -> None:
 
 def test_a_forked_worker_takes_held_signals_once_its_handlers_are_set() -> None:
     # The child is forked with Ctrl-C held (as the pool forks its workers) and then sent one:
-    # it must not die of it, since _worker_signals ignores it once the mask is lifted.
+    # it must not die of it, since signals.as_worker ignores it once the mask is lifted.
     context = multiprocessing.get_context("fork")
     ready, go = context.Event(), context.Event()
     child = context.Process(target=_ignores_ctrl_c, args=(ready, go))
@@ -96,5 +96,5 @@ def test_a_forked_worker_takes_held_signals_once_its_handlers_are_set() -> None:
 def _ignores_ctrl_c(ready: object, go: object) -> None:
     ready.set()  # type: ignore[attr-defined]
     go.wait(10)  # type: ignore[attr-defined]
-    parallel._worker_signals()
+    signals.as_worker()
     time.sleep(0.1)  # a Ctrl-C taken with Python's default handler would end the child here

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -16,10 +17,9 @@ from typer.testing import CliRunner
 
 import stallscope
 from conftest import DATA, ROOT
-from stallscope import parallel
-from stallscope.capture.model import Capture
+from stallscope import forked
 from stallscope.cli import app
-from stallscope.diagnose import findings_by_machine, view_keys
+from stallscope.diagnose import view_keys
 from stallscope.fleet import fleet
 from stallscope.parallel import (
     FORK_RULES_VIEWS,
@@ -29,6 +29,7 @@ from stallscope.parallel import (
     load_parallel,
     split_machines,
 )
+from stallscope.rules.base import Finding
 
 KSWAPD_BUF_LOCK = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
 KSWAPD_IFLOCK = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
@@ -193,9 +194,9 @@ def test_views_of_a_forked_process_that_dies_are_diagnosed_by_its_parent(tmp_pat
     capture = stallscope.load(str(log))
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
 
-    def dies_after_one_view(capture: Capture, chosen: range, sender: Connection, shared: dict[str, object]) -> None:
-        sender.send(findings_by_machine(capture, chosen[:1], shared))
+    def dies_after_one_view(work: forked.Work[list[Finding]], share: Sequence[int], sender: Connection) -> None:
+        sender.send(next(iter(work(share[:1]))))
         os._exit(1)
 
-    monkeypatch.setattr(parallel, "_send_findings", dies_after_one_view)
+    monkeypatch.setattr(forked, "_send", dies_after_one_view)
     assert [f.as_dict() for f in diagnose_forked(capture)] == whole

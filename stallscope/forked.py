@@ -1,0 +1,90 @@
+"""Work numbered 0..n-1 shared among forked processes, each result sent back as it is made.
+
+A forked process sees this process's memory as it was at the fork: a capture of a gigabyte is
+not pickled on the way in, only each result on the way back. This pays where a piece of work
+costs tens of milliseconds whatever its size and a capture has hundreds of them: the rules of
+each machine and boot (:func:`stallscope.parallel.diagnose_forked`) and the terminal report's
+part of each (:func:`stallscope.render.text.render`); bench/README.md has the measured gains.
+Without ``fork`` (not Linux) the callers do the work here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from typing import TypeVar
+
+from stallscope import signals
+
+T = TypeVar("T")
+
+# What a child is given: the positions it makes, and it gives (position, result) for each.
+Work = Callable[[Sequence[int]], Iterable[tuple[int, T]]]
+
+
+def available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def shared(work: Work[T], positions: Sequence[int], processes: int,
+           after_fork: Callable[[], None] | None = None) -> Iterator[tuple[int, T]]:
+    """(position, result) of every position, in the order they arrive: child ``k`` of
+    ``processes`` makes ``positions[k::processes]`` with ``work`` and sends each result as soon as
+    it is made; this process only gathers. A child that dies: the positions it did not send are
+    made here, with ``work``. Ctrl-C, SIGTERM, an error here or a caller that stops reading stop
+    the children. ``after_fork`` runs here once every child exists (to let go of what only they
+    needed)."""
+    context = multiprocessing.get_context("fork")
+    # What each child has still to send, in its order.
+    waiting: dict[Connection, dict[int, None]] = {}
+    receivers: list[Connection] = []
+    children = []
+    try:
+        for first in range(processes):
+            receiver, sender = context.Pipe(duplex=False)
+            share = positions[first::processes]
+            child = context.Process(target=_send, args=(work, share, sender), daemon=True)
+            with signals.held():  # no signal while the child sets its handlers (stallscope.signals)
+                child.start()
+            sender.close()
+            waiting[receiver] = dict.fromkeys(share)
+            receivers.append(receiver)
+            children.append(child)
+        if after_fork is not None:
+            after_fork()
+        while waiting:
+            for receiver in multiprocessing.connection.wait(list(waiting)):
+                try:
+                    sent = receiver.recv()
+                except (EOFError, OSError):
+                    # The child died: what it did not send is made here.
+                    yield from work(list(waiting.pop(receiver)))
+                    continue
+                if sent is None:
+                    del waiting[receiver]
+                else:
+                    waiting[receiver].pop(sent[0], None)
+                    yield sent
+    except BaseException:
+        # Ctrl-C, SIGTERM, an error, or the caller stopped reading (GeneratorExit): the
+        # children's shares are not waited for.
+        for child in children:
+            child.terminate()
+        raise
+    finally:
+        for receiver in receivers:
+            receiver.close()
+        for child in children:
+            child.join()
+
+
+def _send(work: Work[T], share: Sequence[int], sender: Connection) -> None:
+    signals.as_worker()  # the parent stops it (a Ctrl-C reaches the whole process group)
+    # A message per result, then None: one message of all results took three times its size
+    # to receive (the rules' findings of a 1 GB log, bench/README.md).
+    for item in work(share):
+        sender.send(item)
+    sender.send(None)
+    sender.close()
