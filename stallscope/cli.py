@@ -338,7 +338,8 @@ def analyze(
     no_color: NoColorOption = False,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=0, metavar="N",
-                          help="Worker processes for large inputs (0: one per core).")
+                          help="Worker processes for large inputs, and for the rules and the terminal report of "
+                               "many machines or boots (0: one per core).")
     ] = 0,
     engine_name: Annotated[
         EngineName, typer.Option("--engine", metavar="[local|dask]",
