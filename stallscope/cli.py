@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from stallscope.capture.model import Capture
     from stallscope.parallel import DaskEngine, Engine, LocalEngine
+    from stallscope.rules.base import Finding
 
 EXIT_INPUT = 1
 EXIT_USAGE = 2
@@ -240,6 +241,15 @@ def _load(paths: list[str], keep_unparsed: bool = False, color: ColorChoice = Co
         return load_parallel(*paths, keep_unparsed=keep_unparsed, engine=engine)
     with reading(paths, _stderr(color)):
         return load_parallel(*paths, jobs=jobs or default_jobs(), keep_unparsed=keep_unparsed, engine=engine)
+
+
+def _diagnose(capture: Capture) -> list[Finding]:
+    """The findings, the rules shared among this machine's cores as ``analyze`` shares them (a
+    capture of many machines or boots: forked processes, see ``parallel.diagnose_forked``)."""
+    from stallscope.parallel import LocalEngine, default_jobs, diagnose_on
+
+    with LocalEngine(default_jobs()) as engine:
+        return diagnose_on(capture, engine)
 
 
 def _engine(name: EngineName, scheduler: str | None, jobs: int) -> LocalEngine | DaskEngine:
@@ -430,7 +440,6 @@ def report(
     no_color: NoColorOption = False,
 ) -> None:
     """Write a report to attach to a bug ticket: Markdown, or one self-contained HTML file with charts."""
-    from stallscope.diagnose import diagnose
     from stallscope.memory import release_free_memory
 
     color = _color(color, no_color)
@@ -443,7 +452,7 @@ def report(
         args += ["--max-chars", str(max_chars)]
     capture = _load(paths, color=color)
     release_free_memory()
-    findings = diagnose(capture)
+    findings = _diagnose(capture)
     release_free_memory()
     from stallscope.render.provenance import provenance
 
@@ -613,7 +622,6 @@ def diff_command(
     kills, hung tasks, findings (new, gone, in both), stack signatures and wait sites with their
     task counts, and one sentence saying whether AFTER is better, worse or the same, and why.
     """
-    from stallscope.diagnose import diagnose
     from stallscope.diff import WORSE, compare
     from stallscope.memory import release_free_memory
     from stallscope.render import diff as diff_render
@@ -623,7 +631,7 @@ def diff_command(
     for path in (before, after):
         capture = _load([path], color=color)
         release_free_memory()
-        sides.append((capture, diagnose(capture)))
+        sides.append((capture, _diagnose(capture)))
     comparison = compare(sides[0][0], sides[0][1], sides[1][0], sides[1][1], hz, names=(before, after))
     if output_format is DiffFormat.json:
         write_stdout(diff_render.as_json(comparison) + "\n")
@@ -656,14 +664,13 @@ def check(
     README's recipe).
     """
     from stallscope.capture.understood import understood_records
-    from stallscope.diagnose import diagnose
     from stallscope.parallel import default_jobs, load_parallel
     from stallscope.render.mdtext import clean
     from stallscope.rules.base import Severity
 
     try:
         capture = load_parallel(*paths, jobs=default_jobs())
-        findings = diagnose(capture)
+        findings = _diagnose(capture)
     except InputError as error:
         if not bisect:
             raise

@@ -66,8 +66,12 @@ def _note(text: str) -> str:
     return f"*{text}*"
 
 
+class _TooLong(Exception):
+    """The report being written is already longer than its budget: a shorter layout is needed."""
+
+
 class _Writer:
-    def __init__(self, parts: sections.Parts, origin: Provenance, limits: Limits) -> None:
+    def __init__(self, parts: sections.Parts, origin: Provenance, limits: Limits, budget: int | None = None) -> None:
         self.parts = parts
         self.capture = parts.capture
         self.findings = parts.findings
@@ -75,9 +79,23 @@ class _Writer:
         self.limits = limits
         self.cuts: list[str] = []
         self.out: list[str] = []
+        # With a budget, writing stops (_TooLong) as soon as the body is surely longer: the
+        # layout without limits of a capture of hundreds of boots is megabytes long, and writing
+        # it whole only to find it too long took most of the report's time (bench/README.md).
+        self.budget = budget
+        self.size = 0  # what the blocks so far take joined, at least the body's length so far
 
     def add(self, *blocks: str) -> None:
         self.out.extend(blocks)
+        if self.budget is None:
+            return
+        self.size += sum(map(len, blocks)) + len(blocks)
+        if self.size > self.budget:
+            # The body is the blocks joined by newlines without its trailing whitespace, and what
+            # comes later (more blocks, the "Shortened" notice) only makes it longer.
+            self.size = len("\n".join(self.out).rstrip())
+            if self.size > self.budget:
+                raise _TooLong
 
     def cut(self, what: str, count: int) -> str:
         self.cuts.append(f"{count} {what}")
@@ -226,7 +244,7 @@ class _Writer:
                      self.signatures_part):
             part()
         body = "\n".join(self.out).rstrip() + "\n\n"
-        self.out = []
+        self.out, self.budget = [], None
         self.provenance_part()
         tail = "\n".join(self.out).rstrip() + "\n"
         if not self.cuts:
@@ -269,8 +287,13 @@ def render(
     body = tail = ""
     # Derived once for every layout tried: only the limits differ between them.
     parts = sections.Parts(capture, findings)
-    for limits in levels:
-        body, tail = _Writer(parts, origin, limits).render()
+    for at, limits in enumerate(levels):
+        # The last layout is written whole even when too long: it is then cut below.
+        budget = max_chars if max_chars and at < len(levels) - 1 else None
+        try:
+            body, tail = _Writer(parts, origin, limits, budget).render()
+        except _TooLong:
+            continue
         if not max_chars or len(body) + len(tail) <= max_chars:
             return body + tail
     # Even the shortest form is too long (hundreds of findings): cut the body at a line, say so,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import stallscope
 from conftest import DATA, ROOT
-from stallscope import forked
+from stallscope import forked, parallel
 from stallscope.cli import app
 from stallscope.diagnose import view_keys
 from stallscope.fleet import fleet
@@ -182,6 +182,39 @@ def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp
     runs = [CliRunner().invoke(app, ["analyze", "--format", "json", "-j", jobs, str(log)]) for jobs in ("1", "2")]
     assert runs[0].exit_code == runs[1].exit_code
     assert runs[0].output == runs[1].output
+
+
+def test_report_check_and_diff_share_the_rules_as_analyze_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``report``, ``check`` and ``diff`` of a capture of many boots run the rules in forked
+    processes on a machine of two cores (as ``analyze`` does), and write what one process writes."""
+    log = tmp_path / "serial.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
+                   check=True, capture_output=True)
+    forks: list[int] = []
+    forked_rules = parallel.diagnose_forked
+
+    def counted(*args: object, **kwargs: object) -> object:
+        forks.append(1)
+        return forked_rules(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "diagnose_forked", counted)
+    commands = {
+        "report": ["report", str(log), "-o", str(tmp_path / "out.md")],
+        "check": ["check", "--fail-on", "warning", str(log)],
+        "diff": ["diff", "--format", "json", str(log), str(log)],
+    }
+    outputs: dict[int, dict[str, tuple[int, str]]] = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(parallel, "default_jobs", lambda cores=cores: cores)
+        outputs[cores] = {}
+        for name, args in commands.items():
+            result = CliRunner().invoke(app, args)
+            written = (tmp_path / "out.md").read_text() if name == "report" else result.output
+            outputs[cores][name] = (result.exit_code, written)
+        assert len(forks) == (0 if cores == 1 else 4)  # diff diagnoses both sides
+    assert outputs[1] == outputs[2]
+    assert outputs[1]["check"][0] == 3 and "stallscope check: bad" in outputs[1]["check"][1]
+    assert "## Boots" in outputs[1]["report"][1]
 
 
 def test_views_of_a_forked_process_that_dies_are_diagnosed_by_its_parent(tmp_path: Path,

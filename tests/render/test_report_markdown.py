@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 import stallscope
 from conftest import DATA
 from report_helpers import HOSTILE_NAMES, from_root, hostile_log
-from stallscope.render import markdown
+from stallscope.render import markdown, sections
 from stallscope.render.mdtext import code, fenced, inline, paragraph
 from stallscope.render.provenance import provenance
 
@@ -89,6 +89,38 @@ def test_largest_log_is_shortened_only_when_asked_and_says_so() -> None:
     assert "not shown" in short
     assert "## How this report was made" in short  # the provenance survives shortening
     assert _md().parse(short)
+
+
+def _first_layout_that_fits(capture: object, findings: list, origin: object, max_chars: int) -> str | None:
+    """What the report is by its definition: the first layout of LEVELS, each written whole, that
+    fits (None: none does)."""
+    parts = sections.Parts(capture, findings)  # type: ignore[arg-type]
+    for limits in markdown.LEVELS:
+        body, tail = markdown._Writer(parts, origin, limits).render()  # type: ignore[arg-type]
+        if len(body) + len(tail) <= max_chars:
+            return body + tail
+    return None
+
+
+@pytest.mark.parametrize("relative", [LARGEST, "tests/data/lkml/2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"])
+def test_layouts_stopped_when_too_long_give_the_first_layout_that_fits(relative: str) -> None:
+    """A layout is no longer written to its end once it is surely too long: the report is still
+    the first layout that fits, at every limit between the shortest and the whole layout."""
+    capture, findings, origin = from_root(relative, ["report"])
+    whole = len(markdown.render(capture, findings, origin, max_chars=None))
+    shortest = len(_first_layout_that_fits(capture, findings, origin, 10**9) or "")
+    lengths = sorted({len(body) + len(tail) for limits in markdown.LEVELS
+                      for body, tail in [markdown._Writer(sections.Parts(capture, findings), origin, limits).render()]})
+    # The layouts differ (a shortened one can be longer than the whole: its notes of what is left
+    # out), so the limits below choose among them.
+    assert whole in lengths and len(lengths) > 2
+    for max_chars in sorted({*lengths, *(n - 1 for n in lengths), *(n + 1 for n in lengths), shortest, whole}):
+        expected = _first_layout_that_fits(capture, findings, origin, max_chars)
+        got = markdown.render(capture, findings, origin, max_chars=max_chars)
+        if expected is not None:
+            assert got == expected, max_chars
+        else:
+            assert len(got) <= max_chars and "**Cut** at" in got
 
 
 def test_hard_cut_keeps_fences_closed_and_says_so() -> None:
