@@ -12,7 +12,7 @@ from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import combine, text_codes
 from stallscope.memory import old_objects_left_alone
 from stallscope.rules import ALL_RULES
-from stallscope.rules.base import Finding, HostView
+from stallscope.rules.base import Finding, HostView, Rule
 from stallscope.verdict import rank
 
 # A machine: its host name when the capture prefix names one; otherwise the input files without
@@ -214,15 +214,26 @@ def host_views(capture: Capture, by_boot: bool = True) -> list[HostView]:
     return list(iter_host_views(capture, by_boot=by_boot))
 
 
+# The rules that read every boot of a machine at once (``ALL_BOOTS``, see stallscope.rules): run
+# once per machine, not once per boot. A view per boot costs each rule pandas' fixed costs per
+# step, tens of milliseconds per boot over all rules, and a serial capture has hundreds of boots.
+AT_ONCE: tuple[Rule, ...] = tuple(rule for rule in ALL_RULES if getattr(rule, "ALL_BOOTS", False))
+PER_VIEW: tuple[Rule, ...] = tuple(rule for rule in ALL_RULES if rule not in AT_ONCE)
+_RULE_ORDER = {rule.RULE: at for at, rule in enumerate(ALL_RULES)}
+
+
 def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
-                        shared: dict[str, object] | None = None) -> dict[int, list[Finding]]:
+                        shared: dict[str, object] | None = None, at_once: bool = True) -> dict[int, list[Finding]]:
     """The findings of every machine and boot (or of the ``chosen`` positions of
     :func:`view_keys`), by that position, in rule order: not ranked. ``shared`` holds what the
-    rules derive from the whole capture (see ``HostView.capture_memo``), kept across calls."""
+    rules derive from the whole capture (see ``HostView.capture_memo``), kept across calls.
+    Without ``at_once``, the rules that read all boots at once are left out where boots are
+    numbered (:func:`boots_at_once` gives theirs, :func:`joined` puts them together)."""
     found: dict[int, list[Finding]] = {}
     for at, view in _numbered_views(capture, chosen, shared=shared):
         mine = found[at] = []
-        for rule in ALL_RULES:
+        # A capture without boot numbers (watch's live one) has each machine in one view.
+        for rule in ALL_RULES if view.boot is None else PER_VIEW:
             for finding in rule.check(view):
                 finding.host = view.host
                 finding.boot = view.boot
@@ -232,7 +243,60 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
         # the memo holds refers back to the view (cycles that wait for a full collection).
         view.memo.clear()
         del view
+    return joined(found, boots_at_once(capture, chosen, shared)) if at_once else found
+
+
+def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
+                  shared: dict[str, object] | None = None) -> dict[int, list[Finding]]:
+    """The findings of the rules that read every boot of a machine at once (``AT_ONCE``), by the
+    position in :func:`view_keys` of the boot each names (with ``chosen``, of those positions
+    only); nothing where the capture numbers no boots (:func:`findings_by_machine` runs them per
+    view there)."""
+    keys = view_keys(capture)
+    if not AT_ONCE or keys[0][1] is None:
+        return {}
+    positions = {key: at for at, key in enumerate(keys)}
+    machines = dict.fromkeys(machine for at, (machine, _) in enumerate(keys) if chosen is None or at in chosen)
+    shared = {} if shared is None else shared
+    found: dict[int, list[Finding]] = {}
+    for machine in machines:
+        view = _machine_view(capture, machine, shared)
+        for rule in AT_ONCE:
+            for finding in rule.check(view):
+                at = positions.get((machine, finding.boot))
+                if at is None or (chosen is not None and at not in chosen):
+                    continue
+                finding.host = view.host
+                found.setdefault(at, []).append(finding)
+        view.memo.clear()
+        del view
     return found
+
+
+def joined(found: dict[int, list[Finding]], at_once: dict[int, list[Finding]]) -> dict[int, list[Finding]]:
+    """Each view's findings with those of the rules that read all boots at once, in rule order
+    (a finding's place among a view's findings decides ties in ranking)."""
+    for at, more in at_once.items():
+        found[at] = sorted([*found.get(at, []), *more], key=lambda finding: _RULE_ORDER[finding.rule])
+    return found
+
+
+def _machine_view(capture: Capture, machine: Machine, shared: dict[str, object]) -> HostView:
+    """Every row of ``machine`` that belongs to a boot (the rows of all its boots' views), in
+    table order, as one view."""
+    tables = (capture.snapshots, capture.tasks, capture.events)
+    parts = []
+    for frame in tables:
+        rows = _machine_positions(frame, machine)
+        boots = _boot_positions(frame, rows)
+        if boots is not None:
+            # A boot's own view leaves out the rows without a boot: so does this one.
+            kept = np.concatenate(list(boots.values())) if boots else np.empty(0, dtype=np.intp)
+            rows = np.sort(kept) if len(kept) != len(frame) else None
+        parts.append(rows_at(frame, rows))
+    snapshots, tasks, events = parts
+    return HostView(host=machine[0], capture=capture, snapshots=snapshots, tasks=followed_tasks(tasks),
+                    events=events, boot=None, whole_boot=False, capture_memo=shared)
 
 
 def ranked(by_machine: dict[int, list[Finding]]) -> list[Finding]:

@@ -32,7 +32,7 @@ from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
-from stallscope.diagnose import diagnose, findings_by_machine, host_views, ranked, view_keys
+from stallscope.diagnose import boots_at_once, diagnose, findings_by_machine, host_views, joined, ranked, view_keys
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
 from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
@@ -457,13 +457,17 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     # The first view before the fork: what the rules derive from the whole capture (stack
     # tables, gfp names, trajectories of every boot) is then derived once, not in each process.
     shared: dict[str, object] = {}
-    found = findings_by_machine(capture, (0,), shared)
+    found = findings_by_machine(capture, (0,), shared, at_once=False)
     # Deriving those leaves tens of MB freed but resident in the heap (70 MB for a 1 GB log),
     # and a forked process starts with every resident page of this one: handed back first.
     release_free_memory()
 
+    at_once: dict[int, list[Finding]] = {}
+
     def let_go() -> None:
-        # This process only gathers and then reports: without the rules' derivations and the
+        # While the children run the views: the rules that read every boot of a machine at once.
+        at_once.update(boots_at_once(capture, None, shared))
+        # Then this process only gathers and reports: without the rules' derivations and the
         # garbage of views of its own, the report's peak stays near the capture's size (a process
         # that ran views held 60 MB more of a 1 GB log, scattered among its findings).
         shared.clear()
@@ -472,12 +476,12 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     # A view's findings are sent as soon as they are found: one message of all of a process's
     # views took three times its size to receive (the parent's peak at 1 GB, bench/README.md).
     found.update(forked.shared(partial(_view_findings, capture, shared), range(1, views), processes, let_go))
-    return ranked(found)
+    return ranked(joined(found, at_once))
 
 
 def _view_findings(capture: Capture, shared: dict[str, object],
                    chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding]]]:
-    return findings_by_machine(capture, chosen, shared).items()
+    return findings_by_machine(capture, chosen, shared, at_once=False).items()
 
 
 def _diagnose_part(capture: Capture) -> list[Finding]:

@@ -12,7 +12,11 @@ A rule module carries everything about its rule:
 - ``NEXT_STEPS``: what to check next when it is the top finding (or None);
 - ``ABOUT_MEMORY``: whether its findings are about memory (the verdict's next steps then go on to
   Mem-Info, the workqueue dump and the tasks' seq/switches; a failing disk or an oops they do not);
-- ``check(view) -> list[Finding]``.
+- ``check(view) -> list[Finding]``;
+- optionally ``ALL_BOOTS = True``: ``check`` reads a view of every boot of a machine at once
+  (each task keyed by its boot too) and names each finding's boot (``Finding.boot``), so the
+  diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.AT_ONCE``); on
+  a view of one boot it gives that boot's findings.
 
 Adding a rule is adding a module here and its fixtures under tests/data/rules/RULE/: nothing else
 lists rules. ``common/`` holds what several rules share; it is not a rule.

@@ -28,10 +28,33 @@ _NAMED = 8
 _MAX_EVIDENCE = 12  # evidence of the first _MAX_EVIDENCE // 2 named requests (fewer than _NAMED)
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
     stuck = stuck_requests(view)
     if stuck.empty:
         return []
+    if "boot" not in view.tasks.columns:
+        return [_finding(view, stuck)]
+    # The requests of each boot (a request is of one boot: the boot is part of its task), by boot.
+    boots = view.tasks["boot"].to_numpy(dtype="int64", na_value=0)[
+        view.tasks.index.get_indexer(stuck["first"].to_numpy())]
+    if (boots == boots[0]).all():
+        found = [_finding(view, stuck)]
+        found[0].boot = int(boots[0])
+        return found
+    findings = []
+    for boot in np.unique(boots).tolist():
+        finding = _finding(view, stuck.iloc[np.flatnonzero(boots == boot)])
+        finding.boot = boot
+        findings.append(finding)
+    return findings
+
+
+def _finding(view: HostView, stuck: pd.DataFrame) -> Finding:
     # Worst first (the largest growth of the delay; ties in log order), on plain arrays: a
     # boot's table sorted and cut by pandas cost a millisecond.
     growth = (stuck["delay_last"].astype("int64") - stuck["delay_first"].astype("int64")).to_numpy()
@@ -50,23 +73,21 @@ def check(view: HostView) -> list[Finding]:
     comms, pids = stuck["comm"].tolist(), stuck["pid"].tolist()
     pairs = dict.fromkeys((str(comms[at]), int(pids[at])) for at in order.tolist())
     tasks = [TaskRef(comm, pid) for comm, pid in pairs]
-    return [
-        Finding(
-            rule=RULE,
-            severity=Severity.CRITICAL,
-            title=(
-                f"{len(stuck)} allocation request(s) made no progress: same request while delay grows "
-                f"(worst {worst.comm}({worst.pid}), +{int(growth[order[0]])} jiffies)"
-            ),
-            explanation=(
-                f"These tasks were reported again with the same allocation request and a larger delay "
-                f"(the same seq; where the watchdog printed no seq, a delay that only grew): "
-                f"{names}{more}. The request never completed "
-                "between watchdog scans, so the allocator is not making progress for them (a "
-                "livelock or an indefinite wait inside __alloc_pages_slowpath), not merely slow. "
-                "Their call traces show where each request waits."
-            ),
-            evidence=evidence,
-            tasks=tasks,
-        )
-    ]
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=(
+            f"{len(stuck)} allocation request(s) made no progress: same request while delay grows "
+            f"(worst {worst.comm}({worst.pid}), +{int(growth[order[0]])} jiffies)"
+        ),
+        explanation=(
+            f"These tasks were reported again with the same allocation request and a larger delay "
+            f"(the same seq; where the watchdog printed no seq, a delay that only grew): "
+            f"{names}{more}. The request never completed "
+            "between watchdog scans, so the allocator is not making progress for them (a "
+            "livelock or an indefinite wait inside __alloc_pages_slowpath), not merely slow. "
+            "Their call traces show where each request waits."
+        ),
+        evidence=evidence,
+        tasks=tasks,
+    )

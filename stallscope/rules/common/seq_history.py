@@ -29,6 +29,7 @@ class _History:
     """
 
     rows: np.ndarray  # the task rows (labels), in order
+    boot: np.ndarray  # each row's boot (0: none numbered)
     comm: np.ndarray
     names: list[str]
     pid: pd.api.extensions.ExtensionArray
@@ -52,16 +53,21 @@ def _order(view: HostView) -> _History:
     requested = np.flatnonzero((tasks["seq"].notna() | tasks["delay"].notna()).to_numpy(dtype=bool))
     comm = ranks[requested]
     pid, seq, delay = (tasks[c].array.take(requested) for c in ("pid", "seq", "delay"))
-    # By comm and pid, then in reading order (the table's row order, which is the log's order
-    # across rotated files too): a comm's rank sorts as its name, a pid as a multi-column sort
-    # ranks it (missing last).
-    order = np.lexsort((requested, _sort_codes(pid), comm))
-    comm = comm[order]
+    # A view of all the boots of a machine (seq-livelock reads them at once): a pid of one boot
+    # is another task in the next, so the boot leads the key (a boot's own view has one).
+    boot = (tasks["boot"].to_numpy(dtype="int64", na_value=0)[requested] if "boot" in tasks.columns
+            else np.zeros(len(requested), dtype="int64"))
+    # By boot, comm and pid, then in reading order (the table's row order, which is the log's
+    # order across rotated files too): a comm's rank sorts as its name, a pid as a multi-column
+    # sort ranks it (missing last).
+    order = np.lexsort((requested, _sort_codes(pid), comm, boot))
+    comm, boot = comm[order], boot[order]
     pid, seq, delay = pid.take(order), seq.take(order), delay.take(order)
     rows = tasks.index.to_numpy()[requested[order]]
     pids, has_pid = pid.to_numpy(dtype="int64", na_value=0), ~pid.isna()
     same_task = np.zeros(len(rows), dtype=bool)
-    same_task[1:] = (comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
+    same_task[1:] = ((comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
+                     & (boot[1:] == boot[:-1]))
     same_task[1:] &= has_pid[1:] & has_pid[:-1]
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
     # growing, and a smaller delay means a new request began. Such requests get negative ids.
@@ -70,7 +76,7 @@ def _order(view: HostView) -> _History:
     shrank[1:] = has_delay[1:] & has_delay[:-1] & (delays[1:] < delays[:-1])
     synthetic = -np.cumsum(~same_task | shrank)
     request = np.where(seq.isna(), synthetic, seq.to_numpy(dtype="float64", na_value=0.0)).astype("float64")
-    return _History(rows, comm, names, pid, seq, delay, same_task, request)
+    return _History(rows, boot, comm, names, pid, seq, delay, same_task, request)
 
 
 def _sort_codes(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
@@ -173,10 +179,10 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
     kept = np.flatnonzero(~history.seq.isna() & (history.comm != len(history.names)) & ~history.pid.isna())
     if not len(kept):
         return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
-    comm, pid = history.comm[kept], history.pid.take(kept).to_numpy(dtype="int64")
+    comm, pid, boot = history.comm[kept], history.pid.take(kept).to_numpy(dtype="int64"), history.boot[kept]
     seq = history.seq.take(kept).to_numpy(dtype="int64")
-    # A task's rows are together (sorted by comm, then pid).
-    change = (comm[1:] != comm[:-1]) | (pid[1:] != pid[:-1])
+    # A task's rows are together (sorted by boot, comm, then pid).
+    change = (comm[1:] != comm[:-1]) | (pid[1:] != pid[:-1]) | (boot[1:] != boot[:-1])
     starts = np.flatnonzero(np.r_[True, change])
     stops = np.r_[starts[1:], len(kept)] - 1
     stepped = np.r_[False, ~change & (seq[1:] > seq[:-1])]

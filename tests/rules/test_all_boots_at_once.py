@@ -1,0 +1,92 @@
+"""Rules that read every boot of a machine at once (``ALL_BOOTS``): each boot gets the findings its
+own view gives, in the same place among the other rules' findings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import stallscope
+from conftest import DATA, ROOT
+from stallscope.capture.model import Capture
+from stallscope.diagnose import AT_ONCE, PER_VIEW, boots_at_once, findings_by_machine, view_keys
+from stallscope.diagnose import _numbered_views as numbered_views  # the per-boot views themselves
+from stallscope.rules import ALL_RULES
+
+# Real captures with seq-livelock findings: the same one twice is a machine that ran into the
+# same stall after a reboot (the same tasks with the same pids and seqs in both boots, which a
+# rule reading all boots at once must keep apart), the other a second kind of boot.
+SEQ_FROZEN = DATA / "wild" / "2016-01-19_ltp-oom01-hang-no-oom-kill-seq-frozen-after-last-oom.log"
+OOM_REAPER = DATA / "lkml" / "2015-12-05_oom-reaper-trap-oom-write-early-format.log"
+
+def _per_view(capture: Capture) -> dict[int, list[dict[str, object]]]:
+    """What every rule, run on each boot's own view, finds there: the way before ALL_BOOTS."""
+    found: dict[int, list[dict[str, object]]] = {}
+    for at, view in numbered_views(capture, None, shared={}):
+        found[at] = []
+        for rule in ALL_RULES:
+            for finding in rule.check(view):
+                finding.host, finding.boot = view.host, view.boot
+                found[at].append(finding.as_dict())
+    return found
+
+
+@pytest.fixture(scope="module")
+def many_boots(tmp_path_factory: pytest.TempPathFactory) -> Capture:
+    """bench's serial family (made of the real logs of tests/data): a boot per incident."""
+    log = tmp_path_factory.mktemp("serial") / "serial.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
+                   check=True, capture_output=True)
+    return stallscope.load(str(log))
+
+
+def test_some_rule_reads_all_boots_at_once() -> None:
+    assert AT_ONCE and set(AT_ONCE) | set(PER_VIEW) == set(ALL_RULES)
+    assert not set(AT_ONCE) & set(PER_VIEW)
+
+
+def test_each_boot_gets_what_its_own_view_gives(many_boots: Capture) -> None:
+    keys = view_keys(many_boots)
+    assert len({boot for _, boot in keys}) >= 8
+    expected = _per_view(many_boots)
+    found = findings_by_machine(many_boots, shared={})
+    assert {at: [f.as_dict() for f in fs] for at, fs in found.items()} == expected
+    # The all-boots rules do find something here, in several boots.
+    at_once = boots_at_once(many_boots)
+    rules = {rule.RULE for rule in AT_ONCE}
+    assert len(at_once) >= 4 and all(f.rule in rules for fs in at_once.values() for f in fs)
+    # Only the chosen boots, and each with its own.
+    chosen = {1, 3}
+    assert {at: [f.as_dict() for f in fs] for at, fs in findings_by_machine(many_boots, chosen, {}).items()} == \
+        {at: expected[at] for at in chosen}
+
+
+@pytest.mark.parametrize("second", [SEQ_FROZEN, OOM_REAPER], ids=["same-boot-again", "another-boot"])
+def test_two_real_captures_of_one_machine_read_as_two_boots(second: Path, tmp_path: Path) -> None:
+    log = tmp_path / "kern.log"
+    log.write_bytes(SEQ_FROZEN.read_bytes() + second.read_bytes())
+    capture = stallscope.load(str(log))
+    assert [boot for _, boot in view_keys(capture)] == [1, 2]
+    expected = _per_view(capture)
+    at_once = {rule.RULE for rule in AT_ONCE}
+    assert [sum(f["rule"] in at_once for f in expected[at]) for at in (0, 1)] == [1, 1]
+    assert {at: [f.as_dict() for f in fs] for at, fs in findings_by_machine(capture, shared={}).items()} == expected
+
+
+def test_one_task_that_ends_a_boot_and_starts_the_next_is_two_tasks(tmp_path: Path) -> None:
+    """The watchdog's reports of one task, its request stuck, in two boots: in a view of both boots
+    its last line of the first boot and its first line of the second are next to each other, with
+    the same comm, pid and seq, and must still be two requests (a finding in each boot)."""
+    lines = [line for line in SEQ_FROZEN.read_text().splitlines(keepends=True)
+             if "MemAlloc-Info:" in line or "oom01(22011)" in line]
+    assert sum("oom01(22011)" in line for line in lines) == 2
+    log = tmp_path / "kern.log"
+    log.write_text("".join(lines) * 2)
+    capture = stallscope.load(str(log))
+    assert [boot for _, boot in view_keys(capture)] == [1, 2]
+    expected = _per_view(capture)
+    assert [[f["rule"] for f in expected[at] if f["rule"] == "seq-livelock"] for at in (0, 1)] == [["seq-livelock"]] * 2
+    assert {at: [f.as_dict() for f in fs] for at, fs in findings_by_machine(capture, shared={}).items()} == expected
