@@ -217,9 +217,12 @@ def host_views(capture: Capture, by_boot: bool = True) -> list[HostView]:
 # The rules that read every boot of a machine at once (``ALL_BOOTS``, see stallscope.rules): run
 # once per machine, not once per boot. A view per boot costs each rule pandas' fixed costs per
 # step, tens of milliseconds per boot over all rules, and a serial capture has hundreds of boots.
-AT_ONCE: tuple[Rule, ...] = tuple(rule for rule in ALL_RULES if getattr(rule, "ALL_BOOTS", False))
-PER_VIEW: tuple[Rule, ...] = tuple(rule for rule in ALL_RULES if rule not in AT_ONCE)
-_RULE_ORDER = {rule.RULE: at for at, rule in enumerate(ALL_RULES)}
+def at_once_rules() -> list[Rule]:
+    return [rule for rule in ALL_RULES if getattr(rule, "ALL_BOOTS", False)]
+
+
+def per_view_rules() -> list[Rule]:
+    return [rule for rule in ALL_RULES if not getattr(rule, "ALL_BOOTS", False)]
 
 
 def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
@@ -230,10 +233,11 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
     Without ``at_once``, the rules that read all boots at once are left out where boots are
     numbered (:func:`boots_at_once` gives theirs, :func:`joined` puts them together)."""
     found: dict[int, list[Finding]] = {}
+    per_view = per_view_rules()
     for at, view in _numbered_views(capture, chosen, shared=shared):
         mine = found[at] = []
         # A capture without boot numbers (watch's live one) has each machine in one view.
-        for rule in ALL_RULES if view.boot is None else PER_VIEW:
+        for rule in ALL_RULES if view.boot is None else per_view:
             for finding in rule.check(view):
                 finding.host = view.host
                 finding.boot = view.boot
@@ -248,12 +252,13 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
 
 def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
                   shared: dict[str, object] | None = None) -> dict[int, list[Finding]]:
-    """The findings of the rules that read every boot of a machine at once (``AT_ONCE``), by the
+    """The findings of the rules that read every boot of a machine at once (:func:`at_once_rules`), by the
     position in :func:`view_keys` of the boot each names (with ``chosen``, of those positions
     only); nothing where the capture numbers no boots (:func:`findings_by_machine` runs them per
     view there)."""
     keys = view_keys(capture)
-    if not AT_ONCE or keys[0][1] is None:
+    rules = at_once_rules()
+    if not rules or keys[0][1] is None:
         return {}
     positions = {key: at for at, key in enumerate(keys)}
     machines = dict.fromkeys(machine for at, (machine, _) in enumerate(keys) if chosen is None or at in chosen)
@@ -261,7 +266,7 @@ def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
     found: dict[int, list[Finding]] = {}
     for machine in machines:
         view = _machine_view(capture, machine, shared)
-        for rule in AT_ONCE:
+        for rule in rules:
             for finding in rule.check(view):
                 at = positions.get((machine, finding.boot))
                 if at is None or (chosen is not None and at not in chosen):
@@ -276,8 +281,11 @@ def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
 def joined(found: dict[int, list[Finding]], at_once: dict[int, list[Finding]]) -> dict[int, list[Finding]]:
     """Each view's findings with those of the rules that read all boots at once, in rule order
     (a finding's place among a view's findings decides ties in ranking)."""
+    if not at_once:
+        return found
+    order = {rule.RULE: at for at, rule in enumerate(ALL_RULES)}
     for at, more in at_once.items():
-        found[at] = sorted([*found.get(at, []), *more], key=lambda finding: _RULE_ORDER[finding.rule])
+        found[at] = sorted([*found.get(at, []), *more], key=lambda finding: order[finding.rule])
     return found
 
 

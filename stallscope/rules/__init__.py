@@ -15,7 +15,7 @@ A rule module carries everything about its rule:
 - ``check(view) -> list[Finding]``;
 - optionally ``ALL_BOOTS = True``: ``check`` reads a view of every boot of a machine at once
   (each task keyed by its boot too) and names each finding's boot (``Finding.boot``), so the
-  diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.AT_ONCE``); on
+  diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.at_once_rules``); on
   a view of one boot it gives that boot's findings.
 
 Adding a rule is adding a module here and its fixtures under tests/data/rules/RULE/: nothing else

@@ -12,8 +12,14 @@ import pytest
 import stallscope
 from conftest import DATA, ROOT
 from stallscope.capture.model import Capture
-from stallscope.diagnose import AT_ONCE, PER_VIEW, boots_at_once, findings_by_machine, view_keys
-from stallscope.diagnose import _numbered_views as numbered_views  # the per-boot views themselves
+from stallscope.diagnose import (
+    at_once_rules,
+    boots_at_once,
+    findings_by_machine,
+    iter_host_views,
+    per_view_rules,
+    view_keys,
+)
 from stallscope.rules import ALL_RULES
 
 # Real captures with seq-livelock findings: the same one twice is a machine that ran into the
@@ -25,7 +31,7 @@ OOM_REAPER = DATA / "lkml" / "2015-12-05_oom-reaper-trap-oom-write-early-format.
 def _per_view(capture: Capture) -> dict[int, list[dict[str, object]]]:
     """What every rule, run on each boot's own view, finds there: the way before ALL_BOOTS."""
     found: dict[int, list[dict[str, object]]] = {}
-    for at, view in numbered_views(capture, None, shared={}):
+    for at, view in enumerate(iter_host_views(capture)):  # each boot's own view, in view_keys order
         found[at] = []
         for rule in ALL_RULES:
             for finding in rule.check(view):
@@ -44,8 +50,9 @@ def many_boots(tmp_path_factory: pytest.TempPathFactory) -> Capture:
 
 
 def test_some_rule_reads_all_boots_at_once() -> None:
-    assert AT_ONCE and set(AT_ONCE) | set(PER_VIEW) == set(ALL_RULES)
-    assert not set(AT_ONCE) & set(PER_VIEW)
+    at_once, per_view = at_once_rules(), per_view_rules()
+    assert at_once and set(at_once) | set(per_view) == set(ALL_RULES)
+    assert not set(at_once) & set(per_view)
 
 
 def test_each_boot_gets_what_its_own_view_gives(many_boots: Capture) -> None:
@@ -56,7 +63,7 @@ def test_each_boot_gets_what_its_own_view_gives(many_boots: Capture) -> None:
     assert {at: [f.as_dict() for f in fs] for at, fs in found.items()} == expected
     # The all-boots rules do find something here, in several boots.
     at_once = boots_at_once(many_boots)
-    rules = {rule.RULE for rule in AT_ONCE}
+    rules = {rule.RULE for rule in at_once_rules()}
     assert len(at_once) >= 4 and all(f.rule in rules for fs in at_once.values() for f in fs)
     # Only the chosen boots, and each with its own.
     chosen = {1, 3}
@@ -71,7 +78,7 @@ def test_two_real_captures_of_one_machine_read_as_two_boots(second: Path, tmp_pa
     capture = stallscope.load(str(log))
     assert [boot for _, boot in view_keys(capture)] == [1, 2]
     expected = _per_view(capture)
-    at_once = {rule.RULE for rule in AT_ONCE}
+    at_once = {rule.RULE for rule in at_once_rules()}
     assert [sum(f["rule"] in at_once for f in expected[at]) for at in (0, 1)] == [1, 1]
     assert {at: [f.as_dict() for f in fs] for at, fs in findings_by_machine(capture, shared={}).items()} == expected
 
