@@ -126,6 +126,27 @@ class HostView:
             self.memo[name] = compute(self)
         return self.memo[name]  # type: ignore[return-value]
 
+    def boots(self) -> np.ndarray:
+        """The distinct boots of this view's rows, in order (none where no table numbers boots)."""
+
+        def compute(view: HostView) -> np.ndarray:
+            tables = (view.snapshots, view.tasks, view.events)
+            numbered = [frame["boot"].to_numpy(dtype="int64", na_value=0)
+                        for frame in tables if len(frame) and "boot" in frame.columns]
+            found = np.unique(np.concatenate(numbered)) if numbered else np.zeros(0, dtype="int64")
+            return found[found > 0]
+
+        return self.of_view("boots", compute)
+
+    def boots_of(self, table: str, labels: object) -> np.ndarray:
+        """The boot of each row ``labels`` of this view's "snapshots", "tasks" or "events" (0 in a
+        table without boot numbers): for a rule that reads every boot at once (``ALL_BOOTS``)."""
+        frame = getattr(self, table)
+        positions = frame.index.get_indexer(np.asarray(labels))
+        if "boot" not in frame.columns:
+            return np.zeros(len(positions), dtype="int64")
+        return frame["boot"].to_numpy(dtype="int64", na_value=0)[positions]
+
     @property
     def rows(self) -> event_tables.EventRows:
         """This view's events found by kind (:class:`~stallscope.capture.events.EventRows`), kept

@@ -37,15 +37,14 @@ def check(view: HostView) -> list[Finding]:
     stuck = stuck_requests(view)
     if stuck.empty:
         return []
-    if "boot" not in view.tasks.columns:
-        return [_finding(view, stuck)]
-    # The requests of each boot (a request is of one boot: the boot is part of its task), by boot.
-    boots = view.tasks["boot"].to_numpy(dtype="int64", na_value=0)[
-        view.tasks.index.get_indexer(stuck["first"].to_numpy())]
-    if (boots == boots[0]).all():
-        found = [_finding(view, stuck)]
-        found[0].boot = int(boots[0])
-        return found
+    present = view.boots()
+    if len(present) < 2:
+        found = _finding(view, stuck)
+        if len(present):
+            found.boot = int(present[0])
+        return [found]
+    # The requests of each boot (a request is of one boot: the boot is part of its task).
+    boots = view.boots_of("tasks", stuck["first"].to_numpy())
     findings = []
     for boot in np.unique(boots).tolist():
         finding = _finding(view, stuck.iloc[np.flatnonzero(boots == boot)])
