@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from functools import partial
 
 import pandas as pd
@@ -273,11 +274,13 @@ def _parts(views: list[ReportView], console: Console, hz: float | None, processe
     _flush(console)
     pending: dict[int, str] = {}
     written = 0
-    for at, part in forked.shared(partial(_rendered, views, console, hz), range(len(views)), processes):
-        pending[at] = part
-        while written in pending:
-            _write(console, pending.pop(written))
-            written += 1
+    # Closed at once when writing fails (the reader went away): that stops the children.
+    with closing(forked.shared(partial(_rendered, views, console, hz), range(len(views)), processes)) as parts:
+        for at, part in parts:
+            pending[at] = part
+            while written in pending:
+                _write(console, pending.pop(written))
+                written += 1
 
 
 def _part(view: ReportView, console: Console, hz: float | None) -> None:

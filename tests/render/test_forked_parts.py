@@ -8,7 +8,8 @@ import multiprocessing
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -98,12 +99,25 @@ class _ClosingReader(io.StringIO):
         return super().write(s)
 
 
-def test_a_reader_that_goes_away_stops_the_forked_processes(many_boots: tuple[Capture, list[Finding]]) -> None:
+def test_a_reader_that_goes_away_stops_the_forked_processes(many_boots: tuple[Capture, list[Finding]],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     capture, findings = many_boots
+    parts = len(report_views(capture, findings))
+    rendered = text._rendered
+
+    def slow(*args: object) -> Iterator[tuple[int, str]]:
+        # Each child would take 5 s a part after its first: minutes, were it left to finish.
+        for item in rendered(*args):  # type: ignore[arg-type]
+            yield item
+            time.sleep(5)
+
+    monkeypatch.setattr(text, "_rendered", slow)
     console = PipeConsole(file=_ClosingReader(4), width=100)
+    started = time.monotonic()
     with pytest.raises(ReaderGone):
         text.render(capture, findings, console, None, 2)
     assert multiprocessing.active_children() == []
+    assert time.monotonic() - started < 5 * parts / 2 / 2  # stopped, not waited for
 
 
 def test_the_command_writes_the_same_report_with_one_process_or_two(tmp_path: Path) -> None:
