@@ -270,8 +270,9 @@ def _parts(views: list[ReportView], console: Console, hz: float | None, processe
         for view in views:
             _part(view, console, hz)
         return
-    # What is written but still buffered would be written again by each child when it exits.
-    _flush(console)
+    # What is written but still buffered would be written again by each child when it exits:
+    # flushed first (writing nothing flushes).
+    _write(console, "")
     pending: dict[int, str] = {}
     written = 0
     # Closed at once when writing fails (the reader went away): that stops the children.
@@ -302,13 +303,6 @@ def _write(console: Console, rendered: str) -> None:
     """Text rendered by this console (:meth:`Console.capture`) to its file, as rich writes it."""
     try:
         console.file.write(rendered)
-        console.file.flush()
-    except BrokenPipeError:
-        console.on_broken_pipe()
-
-
-def _flush(console: Console) -> None:
-    try:
         console.file.flush()
     except BrokenPipeError:
         console.on_broken_pipe()
