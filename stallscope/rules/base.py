@@ -141,11 +141,29 @@ class HostView:
     def boots_of(self, table: str, labels: object) -> np.ndarray:
         """The boot of each row ``labels`` of this view's "snapshots", "tasks" or "events" (0 in a
         table without boot numbers): for a rule that reads every boot at once (``ALL_BOOTS``)."""
-        frame = getattr(self, table)
-        positions = frame.index.get_indexer(np.asarray(labels))
-        if "boot" not in frame.columns:
-            return np.zeros(len(positions), dtype="int64")
-        return frame["boot"].to_numpy(dtype="int64", na_value=0)[positions]
+        return self.boot_column(table)[getattr(self, table).index.get_indexer(np.asarray(labels))]
+
+    def boot_column(self, table: str) -> np.ndarray:
+        """The boot of every row of this view's "snapshots", "tasks" or "events", in row order (0
+        in a table without boot numbers)."""
+
+        def compute(view: HostView) -> np.ndarray:
+            frame = getattr(view, table)
+            if "boot" not in frame.columns:
+                return np.zeros(len(frame), dtype="int64")
+            return frame["boot"].to_numpy(dtype="int64", na_value=0)
+
+        return self.of_view(f"boot column {table}", compute)
+
+    def boot_view(self, boot: int) -> HostView:
+        """The rows of one boot of this view as a view of their own: for a rule that reads every
+        boot at once (``ALL_BOOTS``) where a rare case needs the boot's own view (each costs
+        pandas' fixed costs again). Boot 0 of a view without boot numbers is the view itself."""
+        if not boot:
+            return self
+        tables = [getattr(self, name)[self.boot_column(name) == boot] for name in ("snapshots", "tasks", "events")]
+        return HostView(host=self.host, capture=self.capture, snapshots=tables[0], tasks=tables[1],
+                        events=tables[2], boot=boot, capture_memo=self.capture_memo)
 
     @property
     def rows(self) -> event_tables.EventRows:

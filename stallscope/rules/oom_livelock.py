@@ -8,13 +8,14 @@ release memory.
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
-from stallscope.capture.events import of_kind
+from stallscope.capture.model import timestamp
 from stallscope.rules.base import Finding, HostView, Severity
 from stallscope.rules.common.oom_trend import (
+    Trend,
     describe_phase,
-    oom_trend,
+    oom_trends,
     phase_evidence,
     stuck_tasks_sentence,
     with_slash_note,
@@ -35,26 +36,41 @@ ABOUT_MEMORY = True
 KILL_KINDS = frozenset({"oom_kill_process", "oom_killed_process"})
 
 
-def _kills_between(view: HostView, start: float | None, end: float | None) -> pd.Index:
-    """Event rows of the kills logged between two times."""
-    kills = of_kind(view.rows, *KILL_KINDS)
-    if kills.empty or start is None or end is None:
-        return kills.index[:0]
-    ts = kills["ts"]
-    return kills.index[((ts >= start) & (ts <= end)).to_numpy(dtype=bool, na_value=False)]
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
+def _kills_between(view: HostView, boot: int, start: float | None, end: float | None) -> list[int]:
+    """Event rows of the kills logged in ``boot`` between two times (each boot's clock starts again)."""
+    rows = view.rows
+    at = rows.positions(*KILL_KINDS)
+    if not len(at) or start is None or end is None:
+        return []
+    ts = view.events["ts"].to_numpy(dtype="float64", na_value=np.nan)[at]
+    at = at[(view.boot_column("events")[at] == boot) & (ts >= start) & (ts <= end)]
+    # In log order (the table's index order), as the kinds' rows are read.
+    return sorted(view.events.index[at].tolist())
 
 
 def check(view: HostView) -> list[Finding]:
-    trend = oom_trend(view)
-    if trend is None or trend.latest is None or trend.latest.trend != "rising":
-        return []
-    latest = trend.latest
-    snaps = trend.observations.loc[latest.rows]  # oom_count as printed, or derived
-    first, last = snaps.iloc[0], snaps.iloc[-1]
-    calls = int(last["oom_count"]) - int(first["oom_count"])
-    start = None if pd.isna(first["ts"]) else float(first["ts"])
-    end = None if pd.isna(last["ts"]) else float(last["ts"])
-    kills = _kills_between(view, start, end)
+    findings = []
+    for boot, trend in oom_trends(view).items():
+        if trend is None or trend.latest is None or trend.latest.trend != "rising":
+            continue
+        finding = _finding(view, boot, trend)
+        if boot:
+            finding.boot = boot
+        findings.append(finding)
+    return findings
+
+
+def _finding(view: HostView, boot: int, trend: Trend) -> Finding:
+    latest = trend.phases[-1]
+    first, last = latest.rows[0], latest.rows[-1]  # oom_count as printed, or derived
+    calls = trend.counts[last] - trend.counts[first]
+    start, end = (timestamp(view.cell("snapshots", row, "ts")) for row in (first, last))
+    kills = _kills_between(view, boot, start, end)
     history = "; ".join(f"oom_count {describe_phase(view, p)}" for p in trend.phases)
     evidence = phase_evidence(view, trend.phases)
     if not len(kills):
@@ -75,15 +91,13 @@ def check(view: HostView) -> list[Finding]:
         f"{stuck_tasks_sentence(view, latest)} out_of_memory() kept being called ({history}). {why}"
     )
     explanation = with_slash_note(trend, explanation)
-    return [
-        Finding(
-            rule=RULE,
-            severity=Severity.CRITICAL,
-            title=(
-                f"OOM livelock: out_of_memory() called {calls} more times while "
-                f"{int(last['stalling'])} tasks keep stalling"
-            ),
-            explanation=explanation,
-            evidence=evidence,
-        )
-    ]
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=(
+            f"OOM livelock: out_of_memory() called {calls} more times while "
+            f"{int(view.cell('snapshots', last, 'stalling'))} tasks keep stalling"
+        ),
+        explanation=explanation,
+        evidence=evidence,
+    )

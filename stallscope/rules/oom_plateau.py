@@ -7,13 +7,18 @@ OOM killer cannot help and the machine hangs silently.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from stallscope.rules.base import Finding, HostView, Severity
 from stallscope.rules.common.oom_trend import (
     FASTEST_HZ,
+    RECURRING,
     OneReport,
+    Trend,
     describe_phase,
     one_report,
-    oom_trend,
+    oom_trends,
     phase_evidence,
     stuck_tasks_sentence,
     with_slash_note,
@@ -36,16 +41,45 @@ NEXT_STEPS: str | None = (
 ABOUT_MEMORY = True
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    trend = oom_trend(view)
-    if trend is None or trend.latest is None:
-        single = one_report(view)
-        return [] if single is None else [_one_report_finding(view, single)]
-    if trend.latest.trend != "flat":
-        return []
-    latest = trend.latest
-    snaps = trend.observations.loc[latest.rows]  # oom_count as printed, or derived
-    stalling = snaps["stalling"].astype(int)
+    findings = []
+    for boot, trend in oom_trends(view).items():
+        if trend is None or trend.latest is None:
+            found = _one_report(view, boot, trend)
+        else:
+            found = _plateau(view, trend) if trend.latest.trend == "flat" else None
+        if found is not None:
+            if boot:
+                found.boot = boot
+            findings.append(found)
+    return findings
+
+
+def _one_report(view: HostView, boot: int, trend: Trend | None) -> Finding | None:
+    """The finding of :func:`one_report` on the boot's own view, asked for only where its last
+    watchdog line (in table order) reports stalling tasks without a count above zero: elsewhere
+    one_report finds nothing, and a boot's own view costs pandas' fixed costs again."""
+    if trend is not None and trend.recoveries >= RECURRING:
+        return None
+    rows = np.flatnonzero(view.boot_column("snapshots") == boot)
+    if not len(rows):
+        return None
+    last = view.snapshots.index[rows[-1]]
+    stalling, printed = (view.cell("snapshots", last, column) for column in ("stalling", "oom_count"))
+    if pd.isna(stalling) or int(stalling) == 0 or (not pd.isna(printed) and int(printed) != 0):
+        return None
+    single = one_report(view.boot_view(boot))
+    return None if single is None else _one_report_finding(view, single)
+
+
+def _plateau(view: HostView, trend: Trend) -> Finding:
+    latest = trend.phases[-1]
+    last = latest.rows[-1]  # oom_count as printed, or derived
     history = "; ".join(f"oom_count {describe_phase(view, p)}" for p in trend.phases)
     explanation = (
         f"{stuck_tasks_sentence(view, latest)} oom_count did not increase ({history}). "
@@ -55,18 +89,16 @@ def check(view: HostView) -> list[Finding]:
         "Look at where the stalled tasks' traces sit and what kswapd is doing."
     )
     explanation = with_slash_note(trend, explanation)
-    return [
-        Finding(
-            rule=RULE,
-            severity=Severity.CRITICAL,
-            title=(
-                f"Allocations are stuck before the OOM killer: {int(stalling.iloc[-1])} tasks stalling, "
-                f"oom_count frozen at {int(snaps['oom_count'].iloc[-1])}"
-            ),
-            explanation=explanation,
-            evidence=phase_evidence(view, trend.phases),
-        )
-    ]
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=(
+            f"Allocations are stuck before the OOM killer: {int(view.cell('snapshots', last, 'stalling'))} tasks "
+            f"stalling, oom_count frozen at {trend.counts[last]}"
+        ),
+        explanation=explanation,
+        evidence=phase_evidence(view, trend.phases),
+    )
 
 
 # One report shows where the stall stands, not whether it ends: it says what would decide.

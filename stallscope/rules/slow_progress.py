@@ -10,9 +10,12 @@ than in the report before, or the watchdog falling silent (it prints only while 
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from stallscope.capture.events import tuples
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef
-from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trend
+from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trends
 from stallscope.rules.common.seq_history import advancing_tasks
 
 RULE = "slow-progress"
@@ -30,14 +33,33 @@ _NAMED = 8
 _MAX_EVIDENCE = 8
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    moving = advancing_tasks(view)
-    if moving.empty:
-        trend = oom_trend(view)
-        # The 2015-2016 watchdog prints no seq: there stalls are seen ending in its reports.
-        if trend is not None and trend.derived and trend.recoveries >= RECURRING:
-            return [_stalls_ending(view, trend)]
-        return []
+    moving = advancing_tasks(view)  # in log order, each task of one boot
+    boots = view.boots_of("tasks", moving["first"].to_numpy()) if len(moving) else np.zeros(0, dtype="int64")
+    trends = oom_trends(view)
+    findings = []
+    for boot in sorted({*boots.tolist(), *trends}):
+        mine = np.flatnonzero(boots == boot)
+        if len(mine):
+            found: Finding | None = _advancing(view, moving.iloc[mine])
+        else:
+            trend = trends[boot]
+            # The 2015-2016 watchdog prints no seq: there stalls are seen ending in its reports.
+            found = (_stalls_ending(view, boot, trend)
+                     if trend is not None and trend.derived and trend.recoveries >= RECURRING else None)
+        if found is not None:
+            if boot:
+                found.boot = boot
+            findings.append(found)
+    return findings
+
+
+def _advancing(view: HostView, moving: pd.DataFrame) -> Finding:
     rows = tuples(moving)  # once: each call costs pandas' fixed costs per column
     names = ", ".join(
         f"{r.comm}({r.pid}) seq {int(r.seq_first)}->{int(r.seq_last)}" for r in rows[:_NAMED]
@@ -46,27 +68,25 @@ def check(view: HostView) -> list[Finding]:
     evidence = []
     for row in rows[:_MAX_EVIDENCE // 2]:
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
-    return [
-        Finding(
-            rule=RULE,
-            severity=Severity.WARNING,
-            title=f"{len(moving)} task(s) keep stalling but their allocation requests complete (seq advances)",
-            explanation=(
-                f"Reported again with a larger seq: {names}{more}. Each request finished and a new one "
-                "stalled, so memory allocation is progressing, only too slowly: overload rather than "
-                "livelock. Caveat from the watchdog's documentation: a caller that retries failed "
-                "allocations in its own loop (an open-coded __GFP_NOFAIL) also advances seq while "
-                "never getting anywhere; check whether the traces show such a retry loop."
-            ),
-            evidence=evidence,
-            tasks=[TaskRef(str(r.comm), int(r.pid)) for r in rows],
-        )
-    ]
+    return Finding(
+        rule=RULE,
+        severity=Severity.WARNING,
+        title=f"{len(moving)} task(s) keep stalling but their allocation requests complete (seq advances)",
+        explanation=(
+            f"Reported again with a larger seq: {names}{more}. Each request finished and a new one "
+            "stalled, so memory allocation is progressing, only too slowly: overload rather than "
+            "livelock. Caveat from the watchdog's documentation: a caller that retries failed "
+            "allocations in its own loop (an open-coded __GFP_NOFAIL) also advances seq while "
+            "never getting anywhere; check whether the traces show such a retry loop."
+        ),
+        evidence=evidence,
+        tasks=[TaskRef(str(r.comm), int(r.pid)) for r in rows],
+    )
 
 
-def _stalls_ending(view: HostView, trend: Trend) -> Finding:
+def _stalls_ending(view: HostView, boot: int, trend: Trend) -> Finding:
     """Reports of a watchdog without seq that show stalls ending again and again."""
-    snaps = view.snapshots
+    snaps = view.snapshots.iloc[np.flatnonzero(view.boot_column("snapshots") == boot)]
     stalling = snaps["stalling"].astype("Int64")
     ts = snaps["ts"].astype("Float64")
     # An excerpt may hold reports out of time order: the span is from the earliest to the latest.

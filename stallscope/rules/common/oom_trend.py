@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import Events, event_rows, of_kind
 from stallscope.capture.hz import infer_hz
 from stallscope.rules.base import Evidence, HostView
 
@@ -56,7 +55,7 @@ class Phase:
 @dataclass(frozen=True, slots=True)
 class Trend:
     phases: list[Phase]
-    observations: pd.DataFrame
+    counts: dict[int, int]  # oom_count of each observation (snapshot row): as printed, or derived
     slash_format: bool
     derived: bool = False  # oom_count counted from the OOM lines (a watchdog without oom_count)
     recovered_at: tuple[int, ...] = ()  # derived: reports after the watchdog fell silent or fewer tasks stalled
@@ -70,24 +69,9 @@ class Trend:
         return self.phases[-1] if self.phases else None
 
 
-def observations(view: HostView) -> pd.DataFrame:
-    """Snapshots with a known oom_count, in log order; the count derived where none is printed."""
-    snaps = view.snapshots
-    if snaps.empty:
-        return snaps
-    counts = oom_counts(view).to_numpy(dtype="float64", na_value=np.nan)  # aligned with snaps
-    # The table's row order is the reading order (files in rotation order, then lines).
-    # A count (or stalling count) printed beyond what its column holds is missing: that report is
-    # no point of the trend. Found on arrays: a boot's few rows cost pandas' fixed costs only.
-    known = np.flatnonzero(~np.isnan(counts) & ~snaps["stalling"].isna().to_numpy(dtype=bool))
-    labels = snaps.index
-    if not labels.is_monotonic_increasing:
-        known = known[np.argsort(labels.to_numpy()[known], kind="stable")]
-    return snaps.iloc[known].assign(oom_count=pd.array(counts[known], dtype="Float64").astype("Int64"))
-
-
 def oom_counts(view: HostView) -> pd.Series:
-    """oom_count per snapshot: as printed, or the OOM invocations logged before a line without one."""
+    """oom_count per snapshot: as printed, or the OOM invocations logged before a line without one
+    in its boot."""
     return view.of_view("oom_counts", _oom_counts)
 
 
@@ -115,56 +99,153 @@ def _oom_counts(view: HostView) -> pd.Series:
     missing = _unprinted(snaps)
     if not missing.any():
         return printed
-    calls = _oom_calls(view.rows)
-    ts = calls["ts"].to_numpy(dtype="float64", na_value=np.nan)
-    sources = calls["source"].astype(object).to_numpy()
+    # Set at once: pandas' setitem per row cost more than the counting.
+    values = printed.to_numpy(dtype="float64", na_value=np.nan)
+    boots = view.boot_column("snapshots")
+    at = np.flatnonzero(missing)
+    # The columns read, taken once for every boot: of the OOM lines, and of the lines without a count.
+    by_boot = _oom_calls_by_boot(view)
+    calls = np.concatenate(list(by_boot.values())) if by_boot else np.empty(0, dtype=np.intp)
+    events = view.events
+    oom = _Lines(events, calls)
+    place: dict[int, slice] = {}
+    for boot, found in by_boot.items():
+        start = place[next(reversed(place))].stop if place else 0
+        place[boot] = slice(start, start + len(found))
+    reports = _Lines(snaps, at)
+    for boot in np.unique(boots[at]).tolist():
+        mine = np.flatnonzero(boots[at] == boot)
+        values[at[mine]] = _counted(oom.part(place.get(boot, slice(0, 0))), reports.part(mine))
+    return pd.Series(pd.array(values, dtype="Float64"), index=printed.index, name=printed.name)
+
+
+class _Lines:
+    """Where some rows of a table were logged: source, line and ts as arrays."""
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
+        self.source = frame["source"].take(rows).astype(object).to_numpy() if len(rows) else np.empty(0, dtype=object)
+        self.line = frame["line"].to_numpy(dtype="int64")[rows]
+        self.ts = frame["ts"].to_numpy(dtype="float64", na_value=np.nan)[rows]
+
+    def part(self, at: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.source[at], self.line[at], self.ts[at]
+
+
+Where = tuple[np.ndarray, np.ndarray, np.ndarray]  # source, line, ts of some lines
+
+
+def _counted(calls: Where, reports: Where) -> list[float]:
+    """How many OOM invocations (``calls``) were logged before each report line: before the line
+    in its own file; in another file, before it in time."""
+    sources, lines, ts = calls
     # Sorted per source and over all sources, to count with bisections (an OOM storm has
     # thousands of reports and of OOM lines).
-    lines_of = {src: np.sort(calls["line"].to_numpy(dtype="int64")[sources == src]) for src in set(sources.tolist())}
+    lines_of = {src: np.sort(lines[sources == src]) for src in set(sources.tolist())}
     ts_of = {src: np.sort(ts[(sources == src) & ~np.isnan(ts)]) for src in lines_of}
     all_ts = np.sort(ts[~np.isnan(ts)])
     derived = []
-    for source, line, at in zip(snaps["source"][missing], snaps["line"][missing],
-                                snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[missing], strict=True):
-        # Before the line in its own file; in another file, before it in time.
+    for source, line, at in zip(*reports, strict=True):
         own = lines_of.get(source, np.zeros(0, dtype="int64"))
         count = int(np.searchsorted(own, int(line), side="left"))
         if not np.isnan(at):
             same = ts_of.get(source, np.zeros(0))
             count += int(np.searchsorted(all_ts, at, side="left")) - int(np.searchsorted(same, at, side="left"))
         derived.append(float(count))
-    # Set at once: pandas' setitem per row cost more than the counting.
-    values = printed.to_numpy(dtype="float64", na_value=np.nan)
-    values[missing] = derived
-    return pd.Series(pd.array(values, dtype="Float64"), index=printed.index, name=printed.name)
+    return derived
 
 
-def _oom_calls(events: Events) -> pd.DataFrame:
+def _oom_calls_by_boot(view: HostView) -> dict[int, np.ndarray]:
+    """The OOM killer invocations of each boot (positions in ``view.events``): the rows of the first
+    of OOM_CALL_KINDS the boot has."""
+    rows = view.rows
+    boots = view.boot_column("events")
+    found: dict[int, np.ndarray] = {}
     for kinds in OOM_CALL_KINDS:
-        found = of_kind(events, *kinds)
-        if len(found):
-            return found
-    table = event_rows(events).frame
-    return table.iloc[:0] if len(table) else pd.DataFrame(columns=["ts", "line", "source"])
+        at = rows.positions(*kinds)
+        if not len(at):
+            continue
+        of = boots[at]
+        for boot in np.unique(of).tolist():
+            found.setdefault(boot, at[of == boot])
+    return found
+
+
+def oom_trends(view: HostView) -> dict[int, Trend | None]:
+    """The trend of each boot of the view with watchdog reports (0: a view without boot numbers),
+    as its own view would have it: for a rule that reads every boot at once. Derived once per view."""
+    return view.of_view("oom_trends", _trends)
 
 
 def oom_trend(view: HostView) -> Trend | None:
-    """Split the observations into phases of flat or rising oom_count (once per view).
+    """Split the observations of a view of one boot into phases of flat or rising oom_count (once
+    per view).
 
     A drop in oom_count means a new boot (or a new counter): the trend restarts there.
     Observations where nothing stalls end a phase too, since the stall recovered.
     """
-    return view.of_view("oom_trend", _trend)
+    trends = oom_trends(view)
+    if len(trends) > 1:
+        raise ValueError("a view of several boots has a trend per boot: see oom_trends")
+    return next(iter(trends.values()), None)
 
 
-def _trend(view: HostView) -> Trend | None:
-    obs = observations(view)
-    if len(obs) < 2:
-        return None
-    # Plain arrays: a long capture has thousands of observations and phases.
-    labels = obs.index.tolist()
-    counts = obs["oom_count"].astype("int64").tolist()
-    stalls = obs["stalling"].astype("int64").tolist()
+def _trends(view: HostView) -> dict[int, Trend | None]:
+    snaps = view.snapshots
+    if snaps.empty:
+        return {}
+    # Every column read as a plain array once for all boots: a boot's few rows cost pandas'
+    # fixed costs only. A count (or stalling count) printed beyond what its column holds is
+    # missing: that report is no point of the trend.
+    counts = oom_counts(view).to_numpy(dtype="float64", na_value=np.nan)
+    stalling = snaps["stalling"]
+    known = ~np.isnan(counts) & ~stalling.isna().to_numpy(dtype=bool)
+    columns = _Columns(snaps, counts, stalling)
+    unprinted = _unprinted(snaps)
+    boots = view.boot_column("snapshots")
+    labels = snaps.index.to_numpy()
+    trends: dict[int, Trend | None] = {}
+    for boot in pd.unique(boots).tolist():
+        mine = boots == boot
+        obs = np.flatnonzero(known & mine)
+        # The table's row order is the reading order (files in rotation order, then lines).
+        obs = obs[np.argsort(labels[obs], kind="stable")]
+        trends[boot] = _trend(columns.of(obs), bool(unprinted[mine].any())) if len(obs) >= 2 else None
+    return trends
+
+
+class _Columns:
+    """The snapshot columns a trend reads, as arrays of the view's rows."""
+
+    def __init__(self, snaps: pd.DataFrame, counts: np.ndarray, stalling: pd.Series) -> None:
+        self.labels = snaps.index.to_numpy()
+        self.counts = np.nan_to_num(counts).astype("int64")
+        self.stalling = stalling.to_numpy(dtype="int64", na_value=0)
+        self.nofs = snaps["oom_count_nofs"].notna().to_numpy(dtype=bool)
+        self.ts = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)
+        self.report = snaps["report"].to_numpy(dtype="float64", na_value=np.nan)
+        self.waiting = (snaps["dying"].to_numpy(dtype="int64", na_value=0)
+                        + snaps["victim"].to_numpy(dtype="int64", na_value=0)) > 0
+
+    def of(self, rows: np.ndarray) -> _Observations:
+        return _Observations(self.labels[rows].tolist(), self.counts[rows].tolist(), self.stalling[rows].tolist(),
+                             bool(self.nofs[rows].any()), self.ts[rows], self.report[rows], self.waiting[rows])
+
+
+@dataclass(frozen=True, slots=True)
+class _Observations:
+    """The observations of one boot, in log order: snapshots with a known oom_count."""
+
+    labels: list[int]
+    counts: list[int]
+    stalls: list[int]
+    slash: bool
+    ts: np.ndarray
+    report: np.ndarray
+    waiting: np.ndarray  # a victim or dying task exists
+
+
+def _trend(obs: _Observations, derived: bool) -> Trend:
+    labels, counts, stalls = obs.labels, obs.counts, obs.stalls
     phases: list[tuple[Phase, int]] = []  # each phase with the position of its first observation
     current: Phase | None = None
     for at in range(len(labels)):
@@ -178,30 +259,29 @@ def _trend(view: HostView) -> Trend | None:
         else:
             current = Phase(trend, [int(labels[at - 1]), int(labels[at])])
             phases.append((current, at - 1))
-    slash = bool(obs["oom_count_nofs"].notna().any())
-    derived = counts_derived(view)
     recovered: tuple[int, ...] = ()
     if derived:
         phases, recovered = _derived_phases(phases, obs)
     sustained = _Sustained(obs)
-    return Trend([p for p, first in phases if sustained(p, first)], obs, slash, derived, recovered)
+    return Trend([p for p, first in phases if sustained(p, first)], dict(zip(labels, counts, strict=True)),
+                 obs.slash, derived, recovered)
 
 
 # Stalls seen ending this many times make a derived count's phases finite stalls, not a plateau.
 RECURRING = 3
 
 
-def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame
+def _derived_phases(phases: list[tuple[Phase, int]], obs: _Observations
                     ) -> tuple[list[tuple[Phase, int]], tuple[int, ...]]:
     """The phases a derived count can judge, and the reports that show a stall ended before them."""
-    ts = obs["ts"].to_numpy(dtype="float64", na_value=np.nan)
-    stalls = obs["stalling"].astype("int64").to_numpy()
-    waiting = (obs["dying"].fillna(0).astype("int64") + obs["victim"].fillna(0).astype("int64")).to_numpy() > 0
+    ts = obs.ts
+    stalls = obs.stalls
+    waiting = obs.waiting
     steps = np.diff(ts)
     usual = float(np.nanmedian(steps[steps > 0])) if np.any(steps > 0) else np.nan
-    labels = obs.index.tolist()
+    labels = obs.labels
     recovered = tuple(
-        int(labels[at]) for at in range(1, len(obs))
+        int(labels[at]) for at in range(1, len(labels))
         if stalls[at] < stalls[at - 1] or (not np.isnan(usual) and ts[at] - ts[at - 1] > SILENT_GAP * usual)
     )
     if len(recovered) >= RECURRING:
@@ -209,7 +289,7 @@ def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame
     kept: list[tuple[Phase, int]] = []
     for phase, first in phases:
         last = first + len(phase.rows) - 1
-        if last != len(obs) - 1 or waiting[first : last + 1].any():
+        if last != len(labels) - 1 or waiting[first : last + 1].any():
             continue  # ended before the log did, or the OOM killer waits for a victim
         cut = first
         for at in range(first + 1, last + 1):
@@ -225,9 +305,9 @@ def _derived_phases(phases: list[tuple[Phase, int]], obs: pd.DataFrame
 class _Sustained:
     """Whether a phase lasted: rising always counts, flat must span MIN_FLAT_SECONDS."""
 
-    def __init__(self, obs: pd.DataFrame) -> None:
-        self.ts = obs["ts"].to_numpy(dtype="float64", na_value=np.nan)
-        self.report = obs["report"].to_numpy(dtype="float64", na_value=np.nan)
+    def __init__(self, obs: _Observations) -> None:
+        self.ts = obs.ts
+        self.report = obs.report
 
     def __call__(self, phase: Phase, first: int) -> bool:
         # A phase is a run of consecutive observations, from position ``first`` on.
@@ -280,9 +360,9 @@ def phase_evidence(view: HostView, phases: list[Phase], limit: int = 6) -> list[
 
 def stuck_tasks_sentence(view: HostView, phase: Phase) -> str:
     """The opening both OOM-trend rules share: how many reports, how many tasks stayed stuck."""
-    stalling = view.snapshots.loc[phase.rows]["stalling"].astype(int)
+    stalling = [int(view.cell("snapshots", row, "stalling")) for row in phase.rows]
     return (
-        f"Across the last {phase.observations} watchdog reports {int(stalling.min())}-{int(stalling.max())} "
+        f"Across the last {phase.observations} watchdog reports {min(stalling)}-{max(stalling)} "
         "tasks stayed stuck in memory allocation while"
     )
 
@@ -350,9 +430,9 @@ def one_report(view: HostView) -> OneReport | None:
     if pd.isna(at):
         return None
     start = max(_first_ts(view, snaps.at[last, "source"]), float(at) - longest / (hz or FASTEST_HZ))
-    calls = _oom_calls(view.rows)
-    seen = calls["ts"].astype("Float64")
-    if bool(((seen >= start) & (seen <= float(at))).fillna(False).any()):
+    calls = next(iter(_oom_calls_by_boot(view).values()), np.empty(0, dtype=np.intp))
+    seen = view.events["ts"].to_numpy(dtype="float64", na_value=np.nan)[calls]
+    if bool(((seen >= start) & (seen <= float(at))).any()):
         return None
     window = float(at) - start
     exiting = [int(t) for t in report.index
