@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from conftest import DATA, ROOT
 from stallscope import entry
 from stallscope.cli import EXIT_CODES
-from terminal_helpers import environment, piped, stallscope, typed_in
+from terminal_helpers import Run, environment, piped, stallscope, typed_in
 
 XFS = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
 COMMANDS = ("analyze", "report", "export", "watch")
@@ -167,10 +167,22 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
     return done.stdout.split()
 
 
+def _from_bash(*args: str, env: dict[str, str] | None = None) -> Run:
+    """``stallscope args`` typed in bash: typer finds the shell to complete for among the command's
+    parent processes (shellingham), so the test must not depend on what started pytest (a test
+    run in the background, its shell gone, found none: "Shell None is not supported")."""
+    bash = shutil.which("bash")
+    assert bash is not None
+    # Not the one command of `bash -c` (bash would exec it, and be no parent).
+    done = subprocess.run([bash, "-c", '"$0" "$@"; exit $?', *stallscope(), *args], capture_output=True,
+                          env=environment(env), timeout=120, check=False)
+    return Run(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+
+
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("stallscope", path=str(Path(sys.executable).parent))
                     is None, reason="needs bash and the installed command")
 def test_bash_completion_completes_commands_options_and_values() -> None:
-    script = piped("--show-completion", "bash")
+    script = _from_bash("--show-completion", "bash")
     assert script.code == 0 and "_STALLSCOPE_COMPLETE" in script.out
     assert _bash_complete("stallscope an", script.out) == ["analyze"]
     assert set(_bash_complete("stallscope analyze --co", script.out)) == {"--color"}
@@ -178,8 +190,9 @@ def test_bash_completion_completes_commands_options_and_values() -> None:
     assert set(_bash_complete("stallscope report -f ''", script.out)) == {"md", "html"}
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_install_completion_writes_the_script_for_the_shell(tmp_path: Path) -> None:
-    done = piped("--install-completion", "bash", env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
+    done = _from_bash("--install-completion", "bash", env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
     assert done.code == 0, done.err
     installed = list(tmp_path.rglob("stallscope*"))
     assert installed and "_STALLSCOPE_COMPLETE" in installed[0].read_text()
