@@ -9,6 +9,7 @@ printing jitter and are not used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ class HostPairs:
     first_line: int | None  # the line of the first pair of :func:`growth_pairs` of those rows
 
     def estimate(self) -> HzEstimate:
-        return _estimate(self.ratios)
+        return from_ratios(self.ratios)
 
 
 def growth_pairs(tasks: pd.DataFrame) -> pd.DataFrame:
@@ -94,17 +95,32 @@ def pairs_by_host(tasks: pd.DataFrame) -> dict[str | None, HostPairs]:
         return {None: HostPairs(np.zeros(0), None)}
     codes, hosts = _host_codes(tasks)
     pairs = _Pairs(tasks, codes)
-    # A task is one host's: its pairs are that host's.
-    owner = pairs.task_hosts()[pairs.task[pairs.rows]]
-    ratios = pairs.d_delay.astype(float) / pairs.d_ts
-    by_host = stable_order(owner)
-    bounds = np.searchsorted(owner[by_host], np.arange(len(hosts) + 1))
+    ratios, by_host, bounds = _grouped_ratios(pairs, len(hosts))
     first = pairs.first_per_host(len(hosts))
     line = tasks["line"]
     return {
         host: HostPairs(ratios[by_host[start:end]], None if first[i] < 0 else int(line.iat[int(first[i])]))
         for i, (host, start, end) in enumerate(zip(hosts, bounds[:-1], bounds[1:], strict=True))
     }
+
+
+def ratios_by_group(tasks: pd.DataFrame, groups: np.ndarray) -> list[np.ndarray]:
+    """The :func:`growth_ratios` of each group of task rows (``groups``: its number, from 0, per
+    row; a request is one group's), in one pass over the table."""
+    if not len(tasks):
+        return []
+    count = int(groups.max()) + 1
+    ratios, order, bounds = _grouped_ratios(_Pairs(tasks, groups), count)
+    return [ratios[order[start:end]] for start, end in pairwise(bounds.tolist())]
+
+
+def _grouped_ratios(pairs: _Pairs, groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ratio of every pair, the pairs in group order, and where each group's begin."""
+    # A task is one group's: its pairs are that group's.
+    owner = pairs.task_hosts()[pairs.task[pairs.rows]]
+    ratios = pairs.d_delay.astype(float) / pairs.d_ts
+    order = stable_order(owner)
+    return ratios, order, np.searchsorted(owner[order], np.arange(groups + 1))
 
 
 def _host_codes(tasks: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
@@ -221,7 +237,7 @@ def infer_hz(tasks: pd.DataFrame, hz: float | None = None) -> HzEstimate:
     """HZ of the kernel that printed ``tasks`` (one host), or ``hz`` when the caller knows it."""
     if hz is not None:
         return _override(hz)
-    return _estimate(growth_ratios(tasks))
+    return from_ratios(growth_ratios(tasks))
 
 
 def _override(hz: float) -> HzEstimate:
@@ -230,10 +246,11 @@ def _override(hz: float) -> HzEstimate:
 
 def estimate(pairs: pd.DataFrame) -> HzEstimate:
     """HZ from the :func:`growth_pairs` of one host."""
-    return _estimate(pairs["ratio"].to_numpy(dtype=float) if len(pairs) else np.zeros(0))
+    return from_ratios(pairs["ratio"].to_numpy(dtype=float) if len(pairs) else np.zeros(0))
 
 
-def _estimate(ratios: np.ndarray) -> HzEstimate:
+def from_ratios(ratios: np.ndarray) -> HzEstimate:
+    """HZ from growth ratios (:func:`growth_ratios`)."""
     if not len(ratios):
         return HzEstimate(None, None, 0, "unknown",
                           "HZ unknown: no request was seen in two reports a second or more apart")

@@ -21,9 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stallscope.capture.events import BusyPwq, WorkItem, busy_workqueues, int_field, ints, of_kind, records
-from stallscope.capture.hz import infer_hz
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines
-from stallscope.rules.common.task_facts import functions_of, label, latest_tasks, task_ref
+from stallscope.rules.common.task_facts import functions_of, label, latest_tasks, task_ref, view_hz
 
 RULE = "mm-work-pending"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -71,7 +70,7 @@ def check(view: HostView) -> list[Finding]:
     busy = busy_workqueues(view.rows)
     if not busy:
         return []
-    hz = view.of_view("hz", lambda v: infer_hz(v.tasks))
+    hz = view_hz(view)
     stalled = _stalled_allocators(view)
     latest_dump = max(p.dump for p in busy)
     # Only the latest dump's pools are read: a long capture holds hundreds of dumps.

@@ -13,10 +13,12 @@ import pytest
 
 from conftest import corpus_logs, loaded
 from stallscope.api import load
+from stallscope.capture.hz import infer_hz
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import first_trace_rows, own_trace_rows, task_signatures
 from stallscope.capture.trajectories import comm_text, trajectories_of
 from stallscope.diagnose import diagnose, host_views
+from stallscope.rules.base import HostView
 from stallscope.rules.common.task_facts import functions_of, gfp_names_of, traces_where
 
 LOGS = corpus_logs("lkml") + corpus_logs("memalloc-qemu")
@@ -138,6 +140,29 @@ def test_trajectories_of_every_boot_at_once_are_each_boots_own(tmp_path: Path) -
     each boot's are those of its own rows alone, as the plain computation gives them."""
     from stallscope.rules.common.task_facts import trajectories_view
 
+    _, views, shared_machine = _boots_of_two_machines(tmp_path)
+    for view in views:
+        alone = trajectories_of(view.tasks)
+        if not len(alone):
+            continue
+        pd.testing.assert_frame_equal(trajectories_view(view), alone)
+    assert any((trajectories_view(v)["observations"] > 1).any() for v in shared_machine)
+
+
+def test_hz_of_every_boot_at_once_is_each_boots_own(tmp_path: Path) -> None:
+    """HZ of a boot from the growth ratios of every boot of the capture, found at once: each boot's
+    is what its own rows alone give."""
+    from stallscope.rules.common.task_facts import view_hz
+
+    _, views, shared_machine = _boots_of_two_machines(tmp_path)
+    for view in views:
+        assert view_hz(view) == infer_hz(view.tasks)
+    assert sum(view_hz(v).known for v in shared_machine) >= 2
+
+
+def _boots_of_two_machines(tmp_path: Path) -> tuple[Capture, list[HostView], list[HostView]]:
+    """A capture of two machines, one of three boots, its views, and those of its views that read
+    what is derived for every boot of the capture at once."""
     data = Path(__file__).resolve().parents[1] / "data"
     # Logs whose tasks are listed in several reports (trajectories of more than one observation).
     early = (data / "lkml" / "2015-12-05_oom-reaper-trap-oom-write-early-format.log").read_text()
@@ -150,9 +175,4 @@ def test_trajectories_of_every_boot_at_once_are_each_boots_own(tmp_path: Path) -
     views = host_views(capture)
     shared_machine = [v for v in views if v.whole_boot and 0 < len(v.tasks) < len(capture.tasks)]
     assert len(shared_machine) >= 3  # the path under test is taken
-    for view in views:
-        alone = trajectories_of(view.tasks)
-        if not len(alone):
-            continue
-        pd.testing.assert_frame_equal(trajectories_view(view), alone)
-    assert any((trajectories_view(v)["observations"] > 1).any() for v in shared_machine)
+    return capture, views, shared_machine

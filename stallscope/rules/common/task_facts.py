@@ -15,6 +15,7 @@ import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
 from stallscope.capture.events import Reporters, alloc_reports, oom_invocations, oom_kills
+from stallscope.capture.hz import HzEstimate, from_ratios, infer_hz, ratios_by_group
 from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
@@ -153,16 +154,42 @@ def _view_trajectories(view: HostView) -> pd.DataFrame:
         return trajectories_of(view.tasks)
     # A capture of hundreds of boots: the trajectories of all of them at once, then this boot's.
     # Per boot, pandas' fixed costs were most of the time of the rules that read trajectories.
-    parts, part_of_task = view.of_capture("trajectories by boot", trajectories_by_boot)
-    return parts[int(part_of_task[task_position(view.capture, int(view.tasks.index[0]))])]
+    part = view.of_capture("boot parts", boot_parts)
+    parts, _ = view.of_capture("trajectories by boot", lambda capture: trajectories_by_boot(capture, part))
+    return parts[int(part[task_position(view.capture, int(view.tasks.index[0]))])]
 
 
-def trajectories_by_boot(capture: Capture) -> tuple[BootParts, np.ndarray]:
-    """The trajectories of each machine's boot (numbered), and each task row's number."""
+def view_hz(view: HostView) -> HzEstimate:
+    """HZ of the kernel that printed the view's tasks (:func:`~stallscope.capture.hz.infer_hz`),
+    derived once per view; for a boot of a capture of many, looked up among every boot's."""
+    return view.of_view("hz", _view_hz)
+
+
+def _view_hz(view: HostView) -> HzEstimate:
+    tasks = view.tasks
+    if not view.whole_boot or not len(tasks) or len(tasks) == len(view.capture.tasks):
+        return infer_hz(tasks)
+    # A capture of hundreds of boots: the growth ratios of all of them at once, then this boot's.
+    part = view.of_capture("boot parts", boot_parts)
+    ratios = view.of_capture("hz ratios by boot", lambda capture: ratios_by_group(capture.tasks, part))
+    return from_ratios(ratios[int(part[task_position(view.capture, int(tasks.index[0]))])])
+
+
+def boot_parts(capture: Capture) -> np.ndarray:
+    """A number per task row of the capture: its machine's boot (numbered from 0), as the views
+    are cut."""
     tasks = capture.tasks
     part = pd.factorize(machine_labels(tasks, source_families(capture)))[0]
     if "boot" in tasks.columns:
         part = group_numbers(part, pd.factorize(tasks["boot"])[0])
+    return part
+
+
+def trajectories_by_boot(capture: Capture, part: np.ndarray | None = None) -> tuple[BootParts, np.ndarray]:
+    """The trajectories of each machine's boot (numbered), and each task row's number (``part``:
+    :func:`boot_parts`, if at hand)."""
+    tasks = capture.tasks
+    part = boot_parts(capture) if part is None else part
     # The task rows a view holds (stallscope.diagnose.followed_tasks): those naming a pid.
     followed = tasks["pid"].notna().to_numpy(dtype=bool, na_value=False)
     # Only the columns read: a copy of every column (the lines' text too) of a long capture's
@@ -176,13 +203,15 @@ class BootParts(Mapping[int, pd.DataFrame]):
     """The rows of a table of every boot's trajectories, by boot number (as
     :func:`trajectories_by_boot` numbers them), each boot's table cut when first asked for: the
     rules read the trajectories of a boot with tasks in the allocator, a fraction of the boots
-    of a long serial capture, and each cut costs pandas' fixed costs."""
+    of a long serial capture. The table is put in boot order once, so that a boot's rows are a
+    slice of it: a cut of rows by position took every column's rows, half a millisecond a boot."""
 
     def __init__(self, table: pd.DataFrame, owner: np.ndarray) -> None:
         order = np.argsort(owner, kind="stable")  # stable: each boot's rows keep their order
         cuts = np.flatnonzero(np.diff(owner[order])) + 1
-        self._table = table
-        self._rows = {int(owner[rows[0]]): rows for rows in np.split(order, cuts) if len(rows)}
+        self._table = table.iloc[order]
+        self._rows = {int(owner[rows[0]]): slice(int(start), int(start) + len(rows))
+                      for start, rows in zip(np.r_[0, cuts], np.split(order, cuts), strict=True) if len(rows)}
         self._cut: dict[int, pd.DataFrame] = {}
 
     def __getitem__(self, boot: int) -> pd.DataFrame:
