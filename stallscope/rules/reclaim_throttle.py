@@ -9,6 +9,8 @@ too_many_isolated() livelock, which never reaches the OOM killer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pandas as pd
 
 from stallscope.capture.events import tuples
@@ -82,37 +84,56 @@ def meaning(wait: str, caller: str) -> str:
     return MEANING.get((wait, caller)) or MEANING.get((wait, None), "a reclaim throttle")
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
+@dataclass(slots=True)
+class _Boot:
+    """What one boot's latest task rows show, in log order."""
+
+    throttled: list[tuple[int, str, str]] = field(default_factory=list)
+    scanning: list[tuple[int, str]] = field(default_factory=list)
+    kswapd: list[tuple[int, str, str]] = field(default_factory=list)
+    looping: list[str] = field(default_factory=list)
+
+
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_tasks(view)
+    tasks = latest_tasks(view)  # each task of each boot
     gfp = gfp_names_of(view)
-    throttled: list[tuple[int, str, str]] = []
-    scanning: list[tuple[int, str]] = []
-    kswapd: list[tuple[int, str, str]] = []
-    for task in tasks.index:
-        functions = functions_of(view, int(task))
-        found = throttle_of(wait_site_of(view, int(task)), functions)
+    boots: dict[int, _Boot] = {}
+    for task, boot in zip(tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(), strict=True):
+        functions = functions_of(view, task)
+        found = throttle_of(wait_site_of(view, task), functions)
         if is_kswapd(view.cell("tasks", task, "comm")):
             if found:
-                kswapd.append((int(task), *found))
+                boots.setdefault(boot, _Boot()).kswapd.append((task, *found))
             continue
         if not DIRECT_RECLAIM & set(functions):
             continue
         if found:
-            throttled.append((int(task), *found))
+            boots.setdefault(boot, _Boot()).throttled.append((task, *found))
         else:
             where = next((f for f in functions if f in LRU_SCAN), None)
             if where:
-                scanning.append((int(task), where))
-    looping = _same_seq_in_lru(view)
-    if not throttled and not looping:
-        return []
-    return [_finding(view, throttled, scanning, kswapd, looping, gfp)]
+                boots.setdefault(boot, _Boot()).scanning.append((task, where))
+    for boot, looping in _same_seq_in_lru(view).items():
+        boots.setdefault(boot, _Boot()).looping = looping
+    findings = []
+    for boot, seen in sorted(boots.items()):
+        if seen.throttled or seen.looping:
+            finding = _finding(view, seen.throttled, seen.scanning, seen.kswapd, seen.looping, gfp)
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
 
 
-def _same_seq_in_lru(view: HostView) -> list[str]:
-    """Tasks that kept one seq across reports while every trace stayed in shrink_inactive_list."""
-    out: list[str] = []
-    # Per task (comm, pid), grouped in one pass: whether every row's trace is in
+def _same_seq_in_lru(view: HostView) -> dict[int, list[str]]:
+    """Per boot, tasks that kept one seq across reports while every trace stayed in shrink_inactive_list."""
+    out: dict[int, list[str]] = {}
+    # Per task (boot, comm, pid), grouped in one pass: whether every row's trace is in
     # shrink_inactive_list (a row without a trace is not).
     rows = view.tasks
     inside = traces_where(view, lambda fs: "shrink_inactive_list" in fs)
@@ -129,12 +150,15 @@ def _same_seq_in_lru(view: HostView) -> list[str]:
     # Grouped by the comm's rank, named afterwards: one name per task, not one per row.
     ranks, names = comm_ranks(rows)
     named = pd.Series(ranks, index=rows.index).where(ranks < len(names))  # a missing comm: no task
-    every = flags.groupby([named, rows["pid"]], observed=True).all()
-    looping = {(names[int(rank)], pid): value
-               for (rank, pid), value in zip(every.index, every.to_numpy().tolist(), strict=True)}
-    for t in tuples(traj.iloc[candidates], index=False):
-        if looping.get((t.comm, t.pid), False):
-            out.append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
+    boot = pd.Series(view.boot_column("tasks"), index=rows.index)
+    every = flags.groupby([boot, named, rows["pid"]], observed=True).all()
+    looping = {(int(boot), names[int(rank)], pid): value
+               for (boot, rank, pid), value in zip(every.index, every.to_numpy().tolist(), strict=True)}
+    chosen = traj.iloc[candidates]
+    for t, boot in zip(tuples(chosen, index=False),
+                       view.boots_of("tasks", chosen["first_task"].to_numpy(dtype="int64")).tolist(), strict=True):
+        if looping.get((boot, t.comm, t.pid), False):
+            out.setdefault(boot, []).append(f"{t.comm}({t.pid}) kept seq={t.seq_last} over {t.observations} reports")
     return out
 
 

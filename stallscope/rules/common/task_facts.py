@@ -151,7 +151,11 @@ def trajectories_view(view: HostView) -> pd.DataFrame:
 
 def _view_trajectories(view: HostView) -> pd.DataFrame:
     if not view.whole_boot or not len(view.tasks) or len(view.tasks) == len(view.capture.tasks):
-        return trajectories_of(view.tasks)
+        # A view of several boots (a rule reading them at once): a pid of one boot is another
+        # task in the next, so each boot's tasks are its own.
+        boots = view.boot_column("tasks")
+        several = len(boots) and boots.min() != boots.max()
+        return trajectories_of(view.tasks, within=pd.factorize(boots)[0] if several else None)
     # A capture of hundreds of boots: the trajectories of all of them at once, then this boot's.
     # Per boot, pandas' fixed costs were most of the time of the rules that read trajectories.
     part = view.of_capture("boot parts", boot_parts)
@@ -418,15 +422,20 @@ def latest_tasks(view: HostView) -> pd.DataFrame:
 
 
 def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
-    """The last report's row of each (pid, comm): what a task was doing when last seen."""
+    """The last report's row of each (pid, comm) of each boot: what a task was doing when last seen."""
     if not len(tasks):
         return tasks
     # Found on the key columns alone (comm as a number per name), then only those rows taken:
     # taking every column of a long table (text, arrow-backed strings) costs more. One number
-    # per (comm, pid), a missing pid a value of its own (as duplicated() has it); numpy finds
+    # per (boot, comm, pid), a missing pid a value of its own (as duplicated() has it); numpy finds
     # each one's last row (a DataFrame of the keys and its duplicated() cost half a millisecond
-    # a view, on the hundreds of views of a capture of many boots).
+    # a view, on the hundreds of views of a capture of many boots). A pid of one boot is another
+    # task in the next (a rule may read every boot of a machine at once).
     keys = group_numbers(comm_ranks(tasks)[0], pd.factorize(tasks["pid"].array)[0])
+    if "boot" in tasks.columns:
+        boots = tasks["boot"].to_numpy(dtype="int64", na_value=-1)
+        if boots.min() != boots.max():
+            keys = group_numbers(boots, keys)
     _, first_from_end = np.unique(keys[::-1], return_index=True)
     if len(first_from_end) == len(keys):
         return tasks  # every task once (callers do not modify it: no copy needed)
