@@ -66,29 +66,40 @@ def restricted_flag(names: str) -> str | None:
     return next((flag for flag in RESTRICTED if flag in parts), None)
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_tasks(view)
+    tasks = latest_tasks(view)  # each task of each boot
     if not len(tasks):
         return []
     gfp = gfp_names_of(view)
-    restricted: list[tuple[int, str]] = []
-    waiters: list[tuple[int, str]] = []
-    for task in tasks.index:
+    # Per boot, in log order.
+    restricted: dict[int, list[tuple[int, str]]] = {}
+    waiters: dict[int, list[tuple[int, str]]] = {}
+    for task, boot in zip(tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(), strict=True):
         flag = restricted_flag(gfp.get(task, ""))
         # pd.isna: a task line cut before its delay has <NA> there, which has no truth value.
         if flag and not pd.isna(view.cell("tasks", task, "delay")):
-            restricted.append((int(task), flag))
-        functions = functions_of(view, int(task))
+            restricted.setdefault(boot, []).append((task, flag))
+        functions = functions_of(view, task)
         in_reclaim = is_kswapd(view.cell("tasks", task, "comm")) or bool(RECLAIM_FRAMES & set(functions))
-        where = fs_wait(wait_site_of(view, int(task)), functions) if in_reclaim else None
+        where = fs_wait(wait_site_of(view, task), functions) if in_reclaim else None
         if where:
-            waiters.append((int(task), where))
-    if not restricted or not waiters:
-        return []
-    return [_finding(view, waiters, restricted)]
+            waiters.setdefault(boot, []).append((task, where))
+    findings = []
+    for boot in sorted(restricted.keys() & waiters.keys()):
+        finding = _finding(view, boot, waiters[boot], restricted[boot])
+        if boot:
+            finding.boot = boot
+        findings.append(finding)
+    return findings
 
 
-def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tuple[int, str]]) -> Finding:
+def _finding(view: HostView, boot: int, waiters: list[tuple[int, str]], restricted: list[tuple[int, str]]
+             ) -> Finding:
     evidence: list[Evidence] = []
     links = []
     for task, where in waiters:
@@ -103,7 +114,7 @@ def _finding(view: HostView, waiters: list[tuple[int, str]], restricted: list[tu
         site = f" for {caller}" if isinstance(caller, str) else ""
         links.append(f"{label(view, task)} needs {flag} memory{site}{work}")
         evidence += task_and_frames(view, task, [caller if isinstance(caller, str) else None])
-    nofs = _nofs_oom_calls(view)
+    nofs = _nofs_oom_calls(view, boot)
     # The loop is closed when the restricted allocators are the workers (writeback, I/O
     # completion, disk events) whose work reclaim waits for; a user task's NOFS fault is not.
     closed = any(_worker(view, t) for t, _ in restricted)
@@ -142,12 +153,14 @@ def _worker(view: HostView, task: int) -> bool:
     return isinstance(queue, str) or (not pd.isna(flags) and bool(int(flags) & PF_WQ_WORKER))
 
 
-def _nofs_oom_calls(view: HostView) -> str:
+def _nofs_oom_calls(view: HostView, boot: int) -> str:
     """The Feb-Apr 2016 builds count out_of_memory() calls from !__GFP_FS requests separately."""
     snaps = view.snapshots
     if not len(snaps) or not snaps["oom_count_nofs"].notna().any():
         return ""
-    rows = snaps[snaps["oom_count_nofs"].notna()]
+    rows = snaps[snaps["oom_count_nofs"].notna().to_numpy(dtype=bool) & (view.boot_column("snapshots") == boot)]
+    if not len(rows):
+        return ""
     first, last = rows.iloc[0], rows.iloc[-1]
     return (f" oom_count counts {int(last['oom_count_nofs'])} of its {int(last['oom_count'])} "
             f"out_of_memory() calls as coming from !__GFP_FS requests (line {int(last['line'])}; "

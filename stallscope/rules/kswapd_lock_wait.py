@@ -48,6 +48,11 @@ _WAITS = {"lock": "lock wait", "completion": "wait for another task's work", "pa
 
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
     tasks = view.tasks
     if tasks.empty:
@@ -57,19 +62,21 @@ def check(view: HostView) -> list[Finding]:
     at = np.flatnonzero(comm_starts_with(tasks, "kswapd"))
     if not len(at):
         return []
-    # Each (comm, pid) in order of first appearance (-1: no pid printed, not a kswapd to follow),
-    # its rows in log order; worked out once for all of them: a machine can show dozens of
-    # kswapd threads.
+    # Each (boot, comm, pid) in order of first appearance (-1: no pid printed, not a kswapd to
+    # follow), its rows in log order; worked out once for all of them: a machine can show dozens
+    # of kswapd threads in each of hundreds of boots.
     comm = tasks["comm"]
     comm_codes = text_codes(comm)[0][at]
     pid_codes = pd.factorize(tasks["pid"].array[at])[0]
-    group = group_numbers(comm_codes, pid_codes)
+    boot_of = view.boot_column("tasks")[at]
+    group = group_numbers(boot_of, comm_codes, pid_codes)
     group[(comm_codes < 0) | (pid_codes < 0)] = -1
     lines = tasks["line"].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).max)[at]
     order = np.lexsort((lines, tasks["source"].cat.codes.to_numpy()[at], group))
     order = order[group[order] >= 0]
     rows = at[order]
     group = group[order]
+    boot_of = boot_of[order].tolist()
     starts = np.flatnonzero(np.diff(group, prepend=-1))
     ends = [*starts[1:].tolist(), len(group)]
     blocked = tasks["uninterruptible"].to_numpy(dtype=bool)[rows] | _in_d_state(tasks["state"], rows)
@@ -78,8 +85,8 @@ def check(view: HostView) -> list[Finding]:
     indexes = tasks.index.to_numpy()[rows].tolist()
     comms = comm.iloc[rows].tolist()
     pids = tasks["pid"].iloc[rows].tolist()
-    findings: list[Finding] = []
-    sites: list[str] = []  # where each finding's kswapd waits
+    # Per boot, each finding with where its kswapd waits.
+    by_boot: dict[int, list[tuple[Finding, str]]] = {}
     # What each stack waits in: a kswapd blocked for an hour is reported with the same stack
     # thousands of times.
     wait_of: dict[int, WaitSite | None] = {}
@@ -115,8 +122,7 @@ def check(view: HostView) -> list[Finding]:
                 "Seen in a single report (or its switches counter moved), so this is a snapshot: "
                 "compare its switches counter across later reports to tell a stuck kswapd from a slow one."
             )
-        sites.append(site.describe())
-        findings.append(
+        by_boot.setdefault(boot_of[begin], []).append((
             Finding(
                 rule=RULE,
                 severity=Severity.CRITICAL if frozen else Severity.WARNING,
@@ -129,9 +135,16 @@ def check(view: HostView) -> list[Finding]:
                 ),
                 evidence=evidence,
                 tasks=[TaskRef(str(comm), int(pid))],  # type: ignore[arg-type]
-            )
-        )
-    return _one_per_site(findings, sites)
+            ),
+            site.describe(),
+        ))
+    findings = []
+    for boot, pairs in sorted(by_boot.items()):
+        for finding in _one_per_site([finding for finding, _ in pairs], [site for _, site in pairs]):
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
 
 
 def _in_d_state(state: pd.Series, rows: np.ndarray) -> np.ndarray:

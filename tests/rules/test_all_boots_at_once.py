@@ -88,6 +88,11 @@ KILLS = DATA / "wild" / "2016-05-14_oom-reaper-unable-to-reap-victim-blocked-i-m
 # Tasks that kept one seq with every trace in shrink_inactive_list (reclaim-throttle): the same pids
 # in both boots are two tasks each.
 LRU_LOOP = DATA / "wild" / "2017-09-01_sysrq-t-memalloc-line-gfp-nofs-write-stuck-shrink-inactive-list.log"
+# A build that counts the !__GFP_FS out_of_memory() calls apart (oom_count=A/B): each boot's own count.
+NOFS = DATA / "lkml" / "2016-04-05_oom-livelock-xfs-nofs-noio.log"
+# kswapd0(69) blocked in __xfs_iflock, its switches frozen over the boot's reports (kswapd-lock-wait):
+# the next boot's kswapd0(69) is another thread.
+KSWAPD = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
 
 
 @pytest.mark.parametrize(("first", "second", "rule", "said"), [
@@ -99,8 +104,11 @@ LRU_LOOP = DATA / "wild" / "2017-09-01_sysrq-t-memalloc-line-gfp-nofs-write-stuc
     (KILLS, KILLS, "oom-livelock", "2 kill(s) are logged in this window"),
     (LRU_LOOP, LRU_LOOP, "reclaim-throttle", "kept seq="),
     (LRU_LOOP, SEQ_FROZEN, "reclaim-throttle", ""),
+    (NOFS, NOFS, "fs-reclaim-dependency", "as coming from !__GFP_FS requests"),
+    (KSWAPD, KSWAPD, "kswapd-lock-wait", "stayed at 23883 across 2 reports"),
 ], ids=["same-boot-again", "another-boot", "stalls-ending-then-frozen", "derived-counts-twice",
-        "one-report-then-derived", "kills-in-each-window", "lru-loop-twice", "lru-loop-then-frozen"])
+        "one-report-then-derived", "kills-in-each-window", "lru-loop-twice", "lru-loop-then-frozen",
+        "nofs-counts-twice", "kswapd-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"
