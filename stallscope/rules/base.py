@@ -155,6 +155,18 @@ class HostView:
 
         return self.of_view(f"boot column {table}", compute)
 
+    def boot_rows(self, table: str, boot: int) -> np.ndarray:
+        """The positions of ``boot``'s rows in this view's "snapshots", "tasks" or "events", in row
+        order (every row in a table without boot numbers, boot 0): each boot's found once per view."""
+
+        def compute(view: HostView) -> dict[int, np.ndarray]:
+            boots = view.boot_column(table)
+            order = np.argsort(boots, kind="stable")
+            cuts = np.flatnonzero(np.diff(boots[order])) + 1
+            return {int(boots[rows[0]]): rows for rows in np.split(order, cuts) if len(rows)}
+
+        return self.of_view(f"boot rows {table}", compute).get(boot, np.empty(0, dtype=np.intp))
+
     def boot_view(self, boot: int) -> HostView:
         """The rows of one boot of this view as a view of their own: for a rule that reads every
         boot at once (``ALL_BOOTS``) where a rare case needs the boot's own view (each costs

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import of_kind, tuples
@@ -41,16 +42,36 @@ ABOUT_MEMORY = True
 _MAX_NAMED = 5
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    findings: list[Finding] = []
     unable = _reaper_unable(view)
-    seen: set[int] = set()
-    # One finding per cause: victims waiting on the same lock are one finding naming them all.
-    by_lock: dict[str, list[Finding]] = {}
     tasks = view.tasks
     marked = len(tasks) and (bool(tasks["dying"].any()) or bool(tasks["victim"].any()))
     # Only a task marked dying or victim is followed: without one, no trajectory is derived.
-    for t in (_marked_trajectories(view) if marked else ()):
+    followed = _marked_trajectories(view) if marked else []
+    by_boot: dict[int, list[Any]] = {}
+    for t, boot in zip(followed, view.boots_of("tasks", [int(t.first_task) for t in followed]).tolist(), strict=True):
+        by_boot.setdefault(boot, []).append(t)
+    findings = []
+    for boot in sorted({*by_boot, *unable, *_dying_boots(view)}):
+        for finding in _of_boot(view, boot, by_boot.get(boot, []), unable.get(boot, {})):
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, boot: int, followed: list[Any], unable: dict[int, int]) -> list[Finding]:
+    """The findings of one boot: its marked tasks' trajectories, its reaper failures."""
+    findings: list[Finding] = []
+    seen: set[int] = set()
+    # One finding per cause: victims waiting on the same lock are one finding naming them all.
+    by_lock: dict[str, list[Finding]] = {}
+    for t in followed:
         pid = int(t.pid)
         last = int(t.last_task)
         lock = _lock_of(view, last)
@@ -59,7 +80,7 @@ def check(view: HostView) -> list[Finding]:
         if not (repeated or pid in unable or (blocked and lock)):
             continue
         seen.add(pid)
-        found = _victim(view, t, lock, unable.get(pid))
+        found = _victim(view, boot, t, lock, unable.get(pid))
         if lock:
             if lock not in by_lock:
                 findings.append(found)  # the group's place among the findings
@@ -71,8 +92,8 @@ def check(view: HostView) -> list[Finding]:
             findings[findings.index(group[0])] = _victims(lock, group)
     for pid, event in unable.items():
         if pid not in seen:
-            findings.append(_reaper_only(view, pid, event))
-    note = _dying_without_victim(view)
+            findings.append(_reaper_only(view, boot, pid, event))
+    note = _dying_without_victim(view, boot)
     if note is not None:
         findings.append(note)
     return findings
@@ -87,10 +108,14 @@ def _marked_trajectories(view: HostView) -> list[Any]:
     return tuples(traj.iloc[marked], index=False) if marked else []
 
 
-def _reaper_unable(view: HostView) -> dict[int, int]:
+def _reaper_unable(view: HostView) -> dict[int, dict[int, int]]:
+    """Per boot, pid -> event row of the OOM reaper's "unable to reap" lines (the last one of a pid)."""
     rows = of_kind(view.rows, "oom_reaper_unable")
     rows = rows[rows["pid"].notna()] if len(rows) else rows
-    return {int(pid): int(index) for index, pid in zip(rows.index, rows["pid"], strict=True)}
+    found: dict[int, dict[int, int]] = {}
+    for index, pid, boot in zip(rows.index, rows["pid"], view.boots_of("events", rows.index).tolist(), strict=True):
+        found.setdefault(boot, {})[int(pid)] = int(index)
+    return found
 
 
 def _lock_of(view: HostView, task: int) -> str | None:
@@ -99,7 +124,7 @@ def _lock_of(view: HostView, task: int) -> str | None:
     return site.describe() if site.blocked else None
 
 
-def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | None) -> Finding:
+def _victim(view: HostView, boot: int, t: object, lock: str | None, reaper_event: int | None) -> Finding:
     first, last = int(t.first_task), int(t.last_task)  # type: ignore[attr-defined]
     who = label(view, last)
     words = [w for w in ("uninterruptible", "exiting", "dying", "victim") if view.cell("tasks", last, w)]
@@ -119,13 +144,13 @@ def _victim(view: HostView, t: object, lock: str | None, reaper_event: int | Non
     text = " ".join(parts) + "."
     if lock:
         text += f" It is waiting in {lock}: whoever holds or owes it must finish before the victim can exit."
-    text += _killed_allocators(view, t, evidence)
-    text += _fs_nofs_allocators(view, lock, last, evidence)
+    text += _killed_allocators(view, t, evidence, boot)
+    text += _fs_nofs_allocators(view, boot, lock, last, evidence)
     if reaper_event is not None:
         evidence.append(view.event_evidence(reaper_event))
         text += (" The OOM reaper could not reap it either (it could not take the victim's "
                  "mmap_sem), so its memory stays allocated.")
-        text += _mmap_holders(view, evidence)
+        text += _mmap_holders(view, boot, evidence)
     text += (" While a victim is pending the OOM killer does not pick another one. Check the held "
              "locks (SysRq-d / lockdep) for who holds the lock, and whether that holder is "
              "stalled in the allocator.")
@@ -159,11 +184,13 @@ def _victims(lock: str, group: list[Finding]) -> Finding:
     )
 
 
-def _killed_allocators(view: HostView, t: object, evidence: list[Evidence]) -> str:
-    """Other killed or exiting tasks still stuck in the allocator: likely holders of its lock."""
+def _killed_allocators(view: HostView, t: object, evidence: list[Evidence], boot: int | None = None) -> str:
+    """Other killed or exiting tasks still stuck in the allocator (of ``boot``; None: of the whole
+    view): likely holders of its lock."""
     pid = int(t.pid)  # type: ignore[attr-defined]
-    rows, pids = view.of_view("killed allocators", _killed_in_allocator)
-    others = [(row, p) for row, p in zip(rows, pids, strict=True) if p is not pd.NA and p != pid]
+    rows, pids, boots = view.of_view("killed allocators", _killed_in_allocator)
+    others = [(row, p) for row, p, b in zip(rows, pids, boots, strict=True)
+              if p is not pd.NA and p != pid and (boot is None or b == boot)]
     if not others:
         return ""
     # Each pid's last row, in row order (drop_duplicates("pid", keep="last")).
@@ -175,30 +202,32 @@ def _killed_allocators(view: HostView, t: object, evidence: list[Evidence]) -> s
             "such a task holds cannot be released until its allocation succeeds.")
 
 
-def _killed_in_allocator(view: HostView) -> tuple[list[int], list[object]]:
-    """The task rows (and their pids) of killed or exiting tasks waiting for memory, once per
-    view: on the columns read, not the rows (taking every column cost most of this rule, and a
+def _killed_in_allocator(view: HostView) -> tuple[list[int], list[object], list[int]]:
+    """The task rows (and their pids and boots) of killed or exiting tasks waiting for memory, once
+    per view: on the columns read, not the rows (taking every column cost most of this rule, and a
     view of a million task rows has it asked for each victim)."""
     tasks = view.tasks
     if not len(tasks):
-        return [], []
+        return [], [], []
     chosen = (tasks["delay"].notna() & (tasks["exiting"] | tasks["dying"] | tasks["victim"])).to_numpy(
         dtype=bool, na_value=False)
-    return tasks.index[chosen].tolist(), tasks["pid"].array[chosen].tolist()
+    return (tasks.index[chosen].tolist(), tasks["pid"].array[chosen].tolist(),
+            view.boot_column("tasks")[chosen].tolist())
 
 
-def _fs_nofs_allocators(view: HostView, lock: str | None, victim: int, evidence: list[Evidence]) -> str:
-    """GFP_NOFS allocators inside the filesystem whose lock the victim waits for."""
+def _fs_nofs_allocators(view: HostView, boot: int, lock: str | None, victim: int, evidence: list[Evidence]) -> str:
+    """GFP_NOFS allocators of the boot inside the filesystem whose lock the victim waits for."""
     fs = _fs_of(functions_of(view, victim)) if lock else None
     if fs is None:
         return ""
-    gfp = gfp_names_of(view)  # one name string per task row, in row order
+    at = view.boot_rows("tasks", boot)
+    gfp = gfp_names_of(view).to_numpy()[at]  # one name string per task row, in row order
     found = []
-    for task, names in zip(view.tasks.index, gfp.to_numpy(), strict=True):
+    for task, names in zip(view.tasks.index[at].tolist(), gfp, strict=True):
         if task == victim or "GFP_NOFS" not in names.split("|"):
             continue
-        if _fs_of(functions_of(view, int(task))) == fs:
-            found.append(int(task))
+        if _fs_of(functions_of(view, task)) == fs:
+            found.append(task)
     if not found:
         return ""
     evidence.append(view.task_evidence(found[-1]))
@@ -229,9 +258,9 @@ def _span(t: object) -> str:
 MmapHolder = tuple[int, str, int]  # header event row, "comm/pid" as printed, pid
 
 
-def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
-    """Tasks lockdep shows holding an mmap_sem: the reaper needs that lock."""
-    holders, stalled = mmap_holders(view)
+def _mmap_holders(view: HostView, boot: int, evidence: list[Evidence]) -> str:
+    """Tasks lockdep shows holding an mmap_sem in the boot: the reaper needs that lock."""
+    holders, stalled = mmap_holders(view, boot)
     if not holders:
         return ""
     evidence.append(view.event_evidence(holders[0][0]))
@@ -239,17 +268,21 @@ def _mmap_holders(view: HostView, evidence: list[Evidence]) -> str:
     more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
     text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"
     if stalled:
-        row = view.tasks[view.tasks["pid"] == stalled[0]].index[-1]
+        tasks = view.tasks.iloc[view.boot_rows("tasks", boot)]
+        row = tasks[tasks["pid"] == stalled[0]].index[-1]
         evidence.append(view.task_evidence(int(row)))
         text += f", and {label(view, int(row))} among them is itself stalled in the allocator"
     return text + "."
 
 
-def mmap_holders(view: HostView) -> tuple[list[MmapHolder], list[int]]:
-    """The holders of an mmap_sem that lockdep lists (one per such held-lock line), and the pids
-    among them that are themselves stalled in the allocator."""
+def mmap_holders(view: HostView, boot: int | None = None) -> tuple[list[MmapHolder], list[int]]:
+    """The holders of an mmap_sem that lockdep lists (one per such held-lock line) in ``boot`` (None:
+    in the whole view), and the pids among them that are themselves stalled in the allocator."""
     held = of_kind(view.rows, "lockdep_held")
     headers = of_kind(view.rows, "lockdep_held_header")
+    if boot is not None:
+        held = held[view.boots_of("events", held.index) == boot] if len(held) else held
+        headers = headers[view.boots_of("events", headers.index) == boot] if len(headers) else headers
     # Each lock's header is the last one before it in the table: found by bisection over the
     # headers' row ids, since a long capture holds thousands of lockdep dumps.
     header_rows = headers.index.tolist()
@@ -265,18 +298,18 @@ def mmap_holders(view: HostView) -> tuple[list[MmapHolder], list[int]]:
                 holders.append((int(header_rows[at]), f"{header_comms[at]}/{header_pids[at]}", int(header_pids[at])))
     if not holders:
         return holders, []
-    tasks = view.tasks
+    tasks = view.tasks if boot is None else view.tasks.iloc[view.boot_rows("tasks", boot)]
     waiting = set(tasks.loc[tasks["delay"].notna().to_numpy(dtype=bool), "pid"].dropna().astype("int64").tolist())
     return holders, [p for _, _, p in holders if p in waiting]
 
 
-def _reaper_only(view: HostView, pid: int, event: int) -> Finding:
+def _reaper_only(view: HostView, boot: int, pid: int, event: int) -> Finding:
     row = view.events.loc[event]
     who = f"{row['comm']}({pid})"
     evidence = [view.event_evidence(event)]
     text = (f"The OOM reaper gave up on {who}: it could not take the victim's mmap_sem, so the "
             "victim's memory is not freed until the victim itself exits.")
-    text += _mmap_holders(view, evidence)
+    text += _mmap_holders(view, boot, evidence)
     return Finding(
         rule=RULE,
         severity=Severity.CRITICAL,
@@ -287,15 +320,30 @@ def _reaper_only(view: HostView, pid: int, event: int) -> Finding:
     )
 
 
-def _dying_without_victim(view: HostView) -> Finding | None:
-    """Killed tasks piling up while no task holds TIF_MEMDIE, in more than one report."""
+def _dying_boots(view: HostView) -> set[int]:
+    """The boots with a watchdog line of dying tasks and victim=0 (see :func:`_dying_without_victim`)."""
+    snaps = view.snapshots
+    if not len(snaps):
+        return set()
+    chosen = _dying_without_victim_rows(snaps)
+    return set(view.boot_column("snapshots")[chosen].tolist())
+
+
+def _dying_without_victim_rows(snaps: pd.DataFrame) -> np.ndarray:
+    return ((snaps["dying"].to_numpy(dtype="int64", na_value=0) > 0)
+            & (snaps["victim"].to_numpy(dtype="int64", na_value=-1) == 0))
+
+
+def _dying_without_victim(view: HostView, boot: int) -> Finding | None:
+    """Killed tasks piling up while no task holds TIF_MEMDIE, in more than one report of the boot."""
     snaps = view.snapshots
     if not len(snaps):
         return None
     # On arrays: most boots have a few reports, and each Series operation costs its fixed cost.
-    dying_counts = snaps["dying"].to_numpy(dtype="int64", na_value=0)
-    chosen = (dying_counts > 0) & (snaps["victim"].to_numpy(dtype="int64", na_value=-1) == 0)
-    rows = snaps.index[chosen]
+    at = view.boot_rows("snapshots", boot)
+    dying_counts = snaps["dying"].to_numpy(dtype="int64", na_value=0)[at]
+    chosen = _dying_without_victim_rows(snaps)[at]
+    rows = snaps.index[at[chosen]]
     if len(rows) < 2:
         return None
     first, last = int(rows[0]), int(rows[-1])

@@ -93,6 +93,11 @@ NOFS = DATA / "lkml" / "2016-04-05_oom-livelock-xfs-nofs-noio.log"
 # kswapd0(69) blocked in __xfs_iflock, its switches frozen over the boot's reports (kswapd-lock-wait):
 # the next boot's kswapd0(69) is another thread.
 KSWAPD = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
+# OOM victims that do not exit (victim-stuck): one the reaper could not reap while lockdep lists the
+# mmap_sem holders, one behind a killed writer stalled in the allocator (a GFP_NOFS allocation in xfs,
+# which the newer kernel of the banner decodes otherwise).
+REAPER = DATA / "lkml" / "2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log"
+NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"
 
 
 @pytest.mark.parametrize(("first", "second", "rule", "said"), [
@@ -106,9 +111,11 @@ KSWAPD = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
     (LRU_LOOP, SEQ_FROZEN, "reclaim-throttle", ""),
     (NOFS, NOFS, "fs-reclaim-dependency", "as coming from !__GFP_FS requests"),
     (KSWAPD, KSWAPD, "kswapd-lock-wait", "stayed at 23883 across 2 reports"),
+    (REAPER, REAPER, "victim-stuck", "Lockdep shows 10 task(s) holding an mmap_sem"),
+    (NOFS_WRITER, NOFS_WRITER, "victim-stuck", "themselves waiting for memory: write(3787) seq=46308"),
 ], ids=["same-boot-again", "another-boot", "stalls-ending-then-frozen", "derived-counts-twice",
         "one-report-then-derived", "kills-in-each-window", "lru-loop-twice", "lru-loop-then-frozen",
-        "nofs-counts-twice", "kswapd-twice"])
+        "nofs-counts-twice", "kswapd-twice", "reaper-twice", "nofs-writer-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"

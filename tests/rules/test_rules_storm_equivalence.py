@@ -26,7 +26,7 @@ MMAP_HOLDERS = "lkml/2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log"
 LOCKDEP_WAITS = "lkml/2016-03-11_related-no-memalloc-kswapd-xfs-ilock-hung-task.log"
 
 
-def _scanning_mmap_holders(view: HostView) -> tuple[list[tuple[int, str, int]], list[int]]:
+def _scanning_mmap_holders(view: HostView, boot: int | None = None) -> tuple[list[tuple[int, str, int]], list[int]]:
     events = view.events
     held = events[events["kind"] == "lockdep_held"]
     headers = events[events["kind"] == "lockdep_held_header"]
