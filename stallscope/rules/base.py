@@ -148,10 +148,11 @@ class HostView:
         in a table without boot numbers)."""
 
         def compute(view: HostView) -> np.ndarray:
+            # 32 bits: a view of millions of task rows holds this while its rules run.
             frame = getattr(view, table)
             if "boot" not in frame.columns:
-                return np.zeros(len(frame), dtype="int64")
-            return frame["boot"].to_numpy(dtype="int64", na_value=0)
+                return np.zeros(len(frame), dtype=np.int32)
+            return frame["boot"].to_numpy(dtype=np.int32, na_value=0)
 
         return self.of_view(f"boot column {table}", compute)
 
@@ -166,6 +167,19 @@ class HostView:
             return {int(boots[rows[0]]): rows for rows in np.split(order, cuts) if len(rows)}
 
         return self.of_view(f"boot rows {table}", compute).get(boot, np.empty(0, dtype=np.intp))
+
+    def boot_records(self, boot: int, *kinds: str) -> list[tuple[object, dict[str, object]]]:
+        """``kind_records`` of these kinds in one boot (every boot grouped once per view)."""
+
+        def compute(view: HostView) -> dict[int, list[tuple[object, dict[str, object]]]]:
+            rows = event_tables.kind_records(view.rows, *kinds)
+            grouped: dict[int, list[tuple[object, dict[str, object]]]] = {}
+            if rows:
+                for row, of in zip(rows, view.boots_of("events", [index for index, _ in rows]).tolist(), strict=True):
+                    grouped.setdefault(of, []).append(row)
+            return grouped
+
+        return self.of_view(f"records by boot {kinds}", compute).get(boot, [])
 
     def boot_view(self, boot: int) -> HostView:
         """The rows of one boot of this view as a view of their own: for a rule that reads every

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import field, kind_records, of_kind, tuples
+from stallscope.capture.events import field, tuples
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
@@ -31,21 +32,21 @@ ABOUT_MEMORY = True
 _NAMED = 10
 
 
-def _memcg_of(view: HostView) -> dict[int, tuple[str, str | None]]:
+def _memcg_of(view: HostView, boot: int) -> dict[int, tuple[str, str | None]]:
     """Victim pid -> (the memory cgroup whose limit was hit, the constraint), from the 4.19+
-    oom-kill summary line."""
+    oom-kill summary lines of the boot."""
     found: dict[int, tuple[str, str | None]] = {}
-    for _, row in kind_records(view.rows, "oom_kill_summary"):
+    for _, row in view.boot_records(boot, "oom_kill_summary"):
         memcg, pid = field(row, "oom_memcg"), field(row, "pid")
         if memcg and pid and pid.isdigit():
             found[int(pid)] = (memcg, field(row, "constraint"))
     return found
 
 
-def _limited_cgroups(view: HostView) -> list[str]:
-    """The memory cgroups a report says hit their limit, whatever the kernel's era: the summary
-    line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x)."""
-    rows = kind_records(view.rows, "oom_kill_summary", "oom_memcg_task")
+def _limited_cgroups(view: HostView, boot: int) -> list[str]:
+    """The memory cgroups a report of the boot says hit their limit, whatever the kernel's era: the
+    summary line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x)."""
+    rows = view.boot_records(boot, "oom_kill_summary", "oom_memcg_task")
     names = [field(row, "oom_memcg") for _, row in rows]
     return list(dict.fromkeys(str(n) for n in names if n))
 
@@ -54,15 +55,35 @@ def _size(kb: int) -> str:
     return f"{kb // 1024} MB" if kb >= 10 * 1024 else f"{kb} kB"
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
     kills = view_oom_kills(view)
     invoked = view_oom_invocations(view)
+    # The boot of each kill and invocation: the tables are cut by boot only where one has any.
+    kill_boots, invoked_boots = (view.boots_of("events", table["event"].to_numpy(dtype="int64"))
+                                 for table in (kills, invoked))
+    findings = []
+    for boot in sorted({*kill_boots.tolist(), *invoked_boots.tolist()}):
+        found = _of_boot(view, boot, kills.iloc[np.flatnonzero(kill_boots == boot)],
+                         invoked.iloc[np.flatnonzero(invoked_boots == boot)])
+        if found is not None:
+            if boot:
+                found.boot = boot
+            findings.append(found)
+    return findings
+
+
+def _of_boot(view: HostView, boot: int, kills: pd.DataFrame, invoked: pd.DataFrame) -> Finding | None:
     if kills.empty:
         # An OOM that ended without a victim is oom-panic's (no killable process, panic_on_oom).
-        if invoked.empty or not of_kind(view.rows, "oom_no_killable", "kernel_panic").empty:
-            return []
-        return [_invoked_only(view, invoked)]
-    memcgs = _memcg_of(view)
+        if invoked.empty or view.boot_records(boot, "oom_no_killable", "kernel_panic"):
+            return None
+        return _invoked_only(view, boot, invoked)
+    memcgs = _memcg_of(view, boot)
     victims: list[str] = []
     rows = tuples(kills)  # once: a table's rows as tuples cost a few hundred microseconds
     for row in rows[:_NAMED]:
@@ -70,10 +91,10 @@ def check(view: HostView) -> list[Finding]:
         adj = f", oom_score_adj {int(row.oom_score_adj)}" if pd.notna(row.oom_score_adj) else ""
         where = f" in memcg {memcgs[int(row.pid)][0]}" if pd.notna(row.pid) and int(row.pid) in memcgs else ""
         at = f" at {float(row.ts):.2f}s" if pd.notna(row.ts) else ""
-        victims.append(f"{row.comm}({row.pid}){at}{size}{adj}{where}")
+        victims.append(f"{_name(row.comm, row.pid)}{at}{size}{adj}{where}")
     more = f" and {len(kills) - _NAMED} more" if len(kills) > _NAMED else ""
     manual = manual_invocations(invoked)
-    cgroups = _limited_cgroups(view)
+    cgroups = _limited_cgroups(view, boot)
     if kills["memcg"].all() or (cgroups and all(c != "/" for c in cgroups)):
         constraints = sorted({c for _, c in memcgs.values() if c})
         scope = ("a memory cgroup limit" + (f" ({', '.join(cgroups)})" if cgroups else "")
@@ -83,8 +104,8 @@ def check(view: HostView) -> list[Finding]:
         scope = "the whole machine running out of memory"
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]
     evidence += [view.event_evidence(int(i)) for i in kills["event"].head(_NAMED)]
-    summary = of_kind(view.rows, "oom_kill_summary", "oom_memcg_task")
-    evidence += [view.event_evidence(int(i)) for i in summary.index[:2]]
+    summary = view.boot_records(boot, "oom_kill_summary", "oom_memcg_task")
+    evidence += [view.event_evidence(int(i)) for i, _ in summary[:2]]  # type: ignore[call-overload]
     shown = set(invoked["event"].head(2).tolist())
     evidence += [view.event_evidence(int(i)) for i in manual["event"].head(1) if int(i) not in shown]
     cause = _cause(invoked, manual, scope)
@@ -92,22 +113,31 @@ def check(view: HostView) -> list[Finding]:
     title = (f"The OOM killer {'was triggered by hand (SysRq-f) and ' if by_hand else ''}killed {len(kills)} task(s)"
              + (f" in memory cgroup {', '.join(cgroups[:2])}" if cgroups and scope.startswith("a memory") else "")
              + ": " + _victim_names(rows))
-    return [
-        Finding(
-            rule=RULE,
-            # A kill asked for by hand is no shortage: information, not a warning.
-            severity=Severity.INFO if by_hand else Severity.WARNING,
-            title=title,
-            explanation=(
-                f"{cause} It killed: {'; '.join(victims)}{more}. "
-                "Check whether the victim is the task that was growing (a leak or runaway) and whether "
-                "memory came back afterwards: a victim that cannot exit (see victim-stuck and hung-task "
-                "findings) keeps the shortage going."
-            ),
-            evidence=evidence,
-            tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in rows if pd.notna(r.pid))),
-        )
-    ]
+    return Finding(
+        rule=RULE,
+        # A kill asked for by hand is no shortage: information, not a warning.
+        severity=Severity.INFO if by_hand else Severity.WARNING,
+        title=title,
+        explanation=(
+            f"{cause} It killed: {'; '.join(victims)}{more}. "
+            "Check whether the victim is the task that was growing (a leak or runaway) and whether "
+            "memory came back afterwards: a victim that cannot exit (see victim-stuck and hung-task "
+            "findings) keeps the shortage going."
+        ),
+        evidence=evidence,
+        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in rows if pd.notna(r.pid))),
+    )
+
+
+def _name(comm: object, pid: object) -> str:
+    """comm(pid) of a kill, whatever its table's column types ("?" where the line did not say): the
+    table of every boot of a machine has a pid column of floats where one boot lacks a pid."""
+    return f"{_text(comm) or '?'}({int(pid) if pd.notna(pid) else '?'})"  # type: ignore[call-overload]
+
+
+def _text(value: object) -> str:
+    """A text cell, "" where missing (None or NaN, as the column's type has it)."""
+    return value if isinstance(value, str) else ""
 
 
 def _victim_names(kills: list[Any]) -> str:
@@ -115,7 +145,7 @@ def _victim_names(kills: list[Any]) -> str:
     ("a.out(9575) 4 times": SysRq-f can kill one exiting task again)."""
     counts: dict[str, int] = {}
     for row in kills:
-        name = f"{row.comm}({row.pid})"
+        name = _name(row.comm, row.pid)
         counts[name] = counts.get(name, 0) + 1
     named = [name + (f" {n} times" if n > 1 else "") for name, n in list(counts.items())[:4]]
     return ", ".join(named) + ("…" if len(counts) > 4 else "")
@@ -139,15 +169,15 @@ def _cause(invoked: pd.DataFrame, manual: pd.DataFrame, scope: str) -> str:
     return text + (f" because of {scope}." if scope else ".")
 
 
-def _invoked_only(view: HostView, invoked: pd.DataFrame) -> Finding:
+def _invoked_only(view: HostView, boot: int, invoked: pd.DataFrame) -> Finding:
     """The OOM killer ran but the log holds no line naming a victim (a cut report)."""
     manual = manual_invocations(invoked)
     by_hand = len(manual) == len(invoked)
     callers = list(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
     first = invoked.iloc[0]
     order = f"order-{int(first['order'])} " if pd.notna(first["order"]) and int(first["order"]) >= 0 else ""
-    request = f"{order}{first['gfp_names'] or first['gfp_mask'] or ''}".strip()
-    cgroups = _limited_cgroups(view)
+    request = f"{order}{_text(first['gfp_names']) or _text(first['gfp_mask'])}".strip()
+    cgroups = _limited_cgroups(view, boot)
     where = f" in memory cgroup {', '.join(cgroups[:2])}" if cgroups else ""
     evidence = [view.event_evidence(int(i)) for i in invoked["event"].head(3)]
     memcg = memcg_oom_frame(view, invoked)
