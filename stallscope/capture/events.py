@@ -608,8 +608,13 @@ def held_locks(events: Events) -> pd.DataFrame:
 # --- workqueues --------------------------------------------------------------------------------
 def workqueue_pools(events: Events) -> pd.DataFrame:
     """The "pool N: ... hung=Ns workers=N" lines of workqueue dumps."""
+    return pools_of(kind_records(events, "wq_pool"))
+
+
+def pools_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
+    """:func:`workqueue_pools` of these "wq_pool" records (of one boot, say), in their order."""
     rows = []
-    for index, row in kind_records(events, "wq_pool"):
+    for index, row in records:
         rows.append(
             {
                 **_place(index, row),
@@ -663,15 +668,23 @@ class BusyPwq:
 _BARRIER_PID = re.compile(r"BAR\((\d+)\)")
 
 
+# The lines of a workqueue dump (show_workqueue_state) that busy_workqueues reads.
+WORKQUEUE_DUMP_KINDS = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
+
+
 def busy_workqueues(events: Events) -> list[BusyPwq]:
     """The pwq lines of workqueue dumps, each with its in-flight and pending lines."""
+    return busy_of(kind_records(events, *WORKQUEUE_DUMP_KINDS))
+
+
+def busy_of(records: list[tuple[object, dict[str, object]]]) -> list[BusyPwq]:
+    """:func:`busy_workqueues` of these records of WORKQUEUE_DUMP_KINDS (of one boot, say), in log order."""
     found: list[BusyPwq] = []
     name: str | None = None
     flags: str | None = None
     current: BusyPwq | None = None
     dump = -1
-    kinds = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight", "wq_pending", "wq_pool")
-    for index, row in kind_records(events, *kinds):
+    for index, row in records:
         kind = row["kind"]
         if kind == "wq_show_busy":
             dump += 1

@@ -170,6 +170,10 @@ class HostView:
 
     def boot_records(self, boot: int, *kinds: str) -> list[tuple[object, dict[str, object]]]:
         """``kind_records`` of these kinds in one boot (every boot grouped once per view)."""
+        return self.records_by_boot(*kinds).get(boot, [])
+
+    def records_by_boot(self, *kinds: str) -> dict[int, list[tuple[object, dict[str, object]]]]:
+        """``kind_records`` of these kinds, by boot (boots in order, 0 where none is numbered), once per view."""
 
         def compute(view: HostView) -> dict[int, list[tuple[object, dict[str, object]]]]:
             rows = event_tables.kind_records(view.rows, *kinds)
@@ -177,9 +181,9 @@ class HostView:
             if rows:
                 for row, of in zip(rows, view.boots_of("events", [index for index, _ in rows]).tolist(), strict=True):
                     grouped.setdefault(of, []).append(row)
-            return grouped
+            return dict(sorted(grouped.items()))
 
-        return self.of_view(f"records by boot {kinds}", compute).get(boot, [])
+        return self.of_view(f"records by boot {kinds}", compute)
 
     def boot_view(self, boot: int) -> HostView:
         """The rows of one boot of this view as a view of their own: for a rule that reads every

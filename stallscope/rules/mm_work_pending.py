@@ -20,9 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stallscope.capture.events import BusyPwq, WorkItem, busy_workqueues, int_field, ints, of_kind, records
+import pandas as pd
+
+from stallscope.capture.events import BusyPwq, WorkItem, int_field, ints
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines
-from stallscope.rules.common.task_facts import functions_of, label, latest_tasks, task_ref, view_hz
+from stallscope.rules.common.task_facts import (
+    boot_hz,
+    functions_of,
+    label,
+    latest_by_boot,
+    task_ref,
+    view_busy_workqueues,
+)
 
 RULE = "mm-work-pending"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -64,17 +73,30 @@ class Waiting:
     how: str  # how the age is known
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
     if view.events.empty:
         return []
-    busy = busy_workqueues(view.rows)
-    if not busy:
-        return []
-    hz = view_hz(view)
-    stalled = _stalled_allocators(view)
+    findings = []
+    for boot, busy in view_busy_workqueues(view).items():
+        finding = _of_boot(view, boot, busy) if busy else None
+        if finding is not None:
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, boot: int, busy: list[BusyPwq]) -> Finding | None:
+    hz = boot_hz(view, boot)
+    stalled = _stalled_allocators(view, boot)
     latest_dump = max(p.dump for p in busy)
     # Only the latest dump's pools are read: a long capture holds hundreds of dumps.
-    pools = _pools(view, [p for p in busy if p.dump == latest_dump])
+    pools = _pools(view, boot, [p for p in busy if p.dump == latest_dump])
     found: list[Waiting] = []
     for pwq in [p for p in busy if p.dump == latest_dump]:
         for item in pwq.waiting:
@@ -84,10 +106,10 @@ def check(view: HostView) -> list[Finding]:
             if waiting.seconds is not None and waiting.seconds >= MIN_PENDING_SECONDS:
                 found.append(waiting)
     if not found:
-        return []
+        return None
     # One finding for the log: the item behind a worker stalled in the allocator first, then the oldest.
     found.sort(key=lambda w: (not _stuck_workers(busy, w.pwq, stalled), -(w.seconds or 0.0)))
-    return [_finding(view, busy, found, stalled, hz.hz, pools)]
+    return _finding(view, boot, busy, found, stalled, hz.hz, pools)
 
 
 def _stuck_workers(busy: list[BusyPwq], pwq: BusyPwq, stalled: dict[int, int]) -> list[tuple[BusyPwq, WorkItem]]:
@@ -129,16 +151,14 @@ class Pool:
     manager: int | None
 
 
-def _pools(view: HostView, busy: list[BusyPwq]) -> dict[int, Pool]:
+def _pools(view: HostView, boot: int, busy: list[BusyPwq]) -> dict[int, Pool]:
     """pwq line -> the first pool line of its CPUs after it."""
     first = min((p.line for p in busy), default=0)
-    events = of_kind(view.rows, "wq_pool")
-    events = events[(events["line"] > first).to_numpy(dtype=bool)] if len(events) else events
     pools = [
         (str(row["source"]), int(row["line"]), (row["fields"] or {}).get("cpus"), (row["fields"] or {}).get("nice"),
          Pool(int(index), int_field(row, "hung"), int_field(row, "workers"),  # type: ignore[call-overload]
               len(ints(row, "idle")), int_field(row, "manager")))
-        for index, row in records(events)
+        for index, row in view.boot_records(boot, "wq_pool") if int(row["line"]) > first  # type: ignore[call-overload]
     ]
     out: dict[int, Pool] = {}
     for pwq in busy:
@@ -149,13 +169,10 @@ def _pools(view: HostView, busy: list[BusyPwq]) -> dict[int, Pool]:
     return out
 
 
-def _stalled_allocators(view: HostView) -> dict[int, int]:
-    """pid -> latest task row of tasks stalled in the allocator (a watchdog line with a delay)."""
-    tasks = latest_tasks(view)
-    if not len(tasks):
-        return {}
-    rows = tasks.index[tasks["delay"].notna().to_numpy(dtype=bool)]
-    return {int(view.cell("tasks", t, "pid")): int(t) for t in rows}
+def _stalled_allocators(view: HostView, boot: int) -> dict[int, int]:
+    """pid -> latest task row of the boot's tasks stalled in the allocator (a watchdog line with a delay)."""
+    return {int(view.cell("tasks", t, "pid")): t for t in latest_by_boot(view).get(boot, [])
+            if not pd.isna(view.cell("tasks", t, "delay"))}
 
 
 def _same_pool(busy: list[BusyPwq], pwq: BusyPwq) -> list[BusyPwq]:
@@ -163,7 +180,7 @@ def _same_pool(busy: list[BusyPwq], pwq: BusyPwq) -> list[BusyPwq]:
             and p.nice == pwq.nice]
 
 
-def _finding(view: HostView, busy: list[BusyPwq], found: list[Waiting], stalled: dict[int, int],
+def _finding(view: HostView, boot: int, busy: list[BusyPwq], found: list[Waiting], stalled: dict[int, int],
              hz: float | None, pools: dict[int, Pool]) -> Finding:
     waiting = found[0]
     pwq, item = waiting.pwq, waiting.item
@@ -190,10 +207,10 @@ def _finding(view: HostView, busy: list[BusyPwq], found: list[Waiting], stalled:
         if not stuck:
             evidence.append(view.event_evidence(others[0][1].event))
     why += _pool_sentences(view, pools.get(pwq.line), running, stuck, stalled, evidence)
-    flushers = _flushers(view, item)
+    flushers = _flushers(view, boot, item)
     if flushers:
         why.append(f"{', '.join(flushers)} wait{'s' if len(flushers) == 1 else ''} for it in flush_work() (BAR).")
-    why += _allocators(view, item.function)
+    why += _allocators(view, boot, item.function)
     also = [f"{w.item.function} on cpus={w.pwq.cpus} ({_short(w)[4:]})" for w in found[1:]]
     if also:
         why.append("Also pending: " + ", ".join(also[:4]) + ("..." if len(also) > 4 else "") + ".")
@@ -204,7 +221,7 @@ def _finding(view: HostView, busy: list[BusyPwq], found: list[Waiting], stalled:
         why.append("Rescuers at work on that CPU: " + "; ".join(rescuers) + ".")
     if hz is None and any(w.item.delay is not None for w in found):
         why.append(f"HZ is unknown: delays are read at HZ={FASTEST_HZ:.0f}, the shortest time they can mean.")
-    allocating = bool(stalled) or bool(flushers) or _stalls(view)
+    allocating = bool(stalled) or bool(flushers) or _stalls(view, boot)
     if not allocating:
         why.append("No allocation is seen stalling while it waits.")
     behind = ""
@@ -250,12 +267,10 @@ def _pool_sentences(view: HostView, pool: Pool | None, running: Running, stuck: 
     return out
 
 
-def _stalls(view: HostView) -> bool:
-    """Whether the log shows allocations stalling (watchdog reports, warn_alloc stalls)."""
-    snaps = view.snapshots
-    if len(snaps) and bool((snaps["stalling"].fillna(0).astype("int64") > 0).any()):
-        return True
-    return bool(len(of_kind(view.rows, "warn_alloc_stall")))
+def _stalls(view: HostView, boot: int) -> bool:
+    """Whether the boot's log shows allocations stalling (watchdog reports, warn_alloc stalls)."""
+    stalling = view.snapshots["stalling"].to_numpy(dtype="int64", na_value=0)[view.boot_rows("snapshots", boot)]
+    return bool((stalling > 0).any()) or bool(view.boot_records(boot, "warn_alloc_stall"))
 
 
 def _short(waiting: Waiting) -> str:
@@ -264,13 +279,17 @@ def _short(waiting: Waiting) -> str:
     return f"for at least {waiting.seconds:.0f}s"
 
 
-def _flushers(view: HostView, item: WorkItem) -> list[str]:
-    tasks = latest_tasks(view)
+def _flushers(view: HostView, boot: int, item: WorkItem) -> list[str]:
+    tasks = latest_by_boot(view).get(boot, [])
     out = []
     for pid in item.flushers:
-        rows = tasks.index[(tasks["pid"] == pid).to_numpy(dtype=bool, na_value=False)] if len(tasks) else []
-        out.append(label(view, int(rows[-1])) if len(rows) else f"pid {pid}")
+        rows = [t for t in tasks if _is(view.cell("tasks", t, "pid"), pid)]
+        out.append(label(view, rows[-1]) if rows else f"pid {pid}")
     return out
+
+
+def _is(value: object, pid: int) -> bool:
+    return not pd.isna(value) and value == pid  # type: ignore[arg-type]
 
 
 # Where allocators wait when a mm work item does not run.
@@ -282,15 +301,14 @@ _WAITS = {
 }
 
 
-def _allocators(view: HostView, function: str) -> list[str]:
+def _allocators(view: HostView, boot: int, function: str) -> list[str]:
     wait = _WAITS.get(function)
-    tasks = latest_tasks(view)
-    if wait is None or not len(tasks):
+    tasks = latest_by_boot(view).get(boot, [])
+    if wait is None or not tasks:
         return []
     frame, doing = wait
-    found = [int(t) for t in tasks.index if frame in functions_of(view, int(t))]
+    found = [t for t in tasks if frame in functions_of(view, t)]
     if not found:
         return []
     names = ", ".join(label(view, t) for t in found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
     return [f"{len(found)} task(s) {doing}: {names}."]
-

@@ -9,10 +9,11 @@ memory reclaim depends on (writeback, I/O completion) stuck there stalls reclaim
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import pandas as pd
 
-from stallscope.capture.events import Events, busy_workqueues, of_kind, workqueue_pools
+from stallscope.capture.events import WORKQUEUE_DUMP_KINDS, busy_of, pools_of
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 
 RULE = "workqueue-lockup"
@@ -32,19 +33,36 @@ HUNG_SECONDS = 30
 _MAX_EVIDENCE = 8
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    lockups = of_kind(view.rows, "wq_lockup")
-    pools = workqueue_pools(_hung_pool_lines(view.rows))
+    lockups = view.records_by_boot("wq_lockup")
+    hung_pools = _hung_pool_lines(view)
+    findings = []
+    for boot in sorted({*lockups, *hung_pools}):
+        finding = _of_boot(view, boot, lockups.get(boot, []), pools_of(hung_pools.get(boot, [])))
+        if finding is not None:
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, Any]]], pools: pd.DataFrame
+             ) -> Finding | None:
     hung = pools[pools["hung"].fillna(0) >= HUNG_SECONDS] if not pools.empty else pools
-    if lockups.empty and hung.empty:
-        return []
-    busy = busy_workqueues(view.rows)
+    if not lockups and hung.empty:
+        return None
+    busy = busy_of(view.boot_records(boot, *WORKQUEUE_DUMP_KINDS))
     mayday = [p for p in busy if p.mayday]
     rescuing = [p for p in busy if p.rescuers]
-    evidence: list[Evidence] = [view.event_evidence(int(i)) for i in lockups.index[:2]]
+    evidence: list[Evidence] = [view.event_evidence(int(i)) for i, _ in lockups[:2]]  # type: ignore[call-overload]
     why: list[str] = []
-    if not lockups.empty:
-        worst = lockups.iloc[-1]
+    if lockups:
+        worst = lockups[-1][1]
         stuck = int(worst["fields"].get("stuck", 0))
         why.append(f"The workqueue watchdog reported {len(lockups)} lockup(s); the last one, a pool on "
                    f"cpus={worst['fields'].get('cpus')}, had not made progress for {stuck}s.")
@@ -71,29 +89,26 @@ def check(view: HostView) -> list[Finding]:
         ]
         why.append("Rescuers busy: " + "; ".join(dict.fromkeys(parts)) + ". A rescuer that blocks (e.g. in a "
                    "memory allocation) leaves its workqueue with no way forward.")
-    stuck_for = max(longest, max((int(r["fields"].get("stuck", 0)) for _, r in lockups.iterrows()), default=0))
+    stuck_for = max(longest, max((int(r["fields"].get("stuck", 0)) for _, r in lockups), default=0))
     title = f"Workqueue lockup: worker pools stuck for up to {stuck_for}s"
     if names:
         title += f", MAYDAY on {', '.join(names[:3])}" + ("..." if len(names) > 3 else "")
-    return [
-        Finding(
-            rule=RULE,
-            severity=Severity.CRITICAL,
-            title=title,
-            explanation=" ".join(why),
-            evidence=evidence[:_MAX_EVIDENCE],
-        )
-    ]
+    return Finding(
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        title=title,
+        explanation=" ".join(why),
+        evidence=evidence[:_MAX_EVIDENCE],
+    )
 
 
-def _hung_pool_lines(events: Events) -> pd.DataFrame:
-    """The pool lines whose hung= reaches HUNG_SECONDS, the only ones this rule reads."""
+def _hung_pool_lines(view: HostView) -> dict[int, list[tuple[object, dict[str, Any]]]]:
+    """Per boot, the pool lines whose hung= reaches HUNG_SECONDS, the only ones this rule reads."""
     # Every workqueue dump lists every pool: reading all of them row by row would be most of
     # this rule's time on a long capture.
-    pools = of_kind(events, "wq_pool")
-    if pools.empty:
-        return pools
-    return pools[np.array([_seconds(fields) >= HUNG_SECONDS for fields in pools["fields"]], dtype=bool)]
+    found = {boot: [(index, row) for index, row in rows if _seconds(row["fields"]) >= HUNG_SECONDS]
+             for boot, rows in view.records_by_boot("wq_pool").items()}
+    return {boot: rows for boot, rows in found.items() if rows}
 
 
 def _seconds(fields: object) -> int:

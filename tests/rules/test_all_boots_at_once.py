@@ -97,6 +97,9 @@ KSWAPD = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
 # mmap_sem holders, one behind a killed writer stalled in the allocator (a GFP_NOFS allocation in xfs,
 # which the newer kernel of the banner decodes otherwise).
 REAPER = DATA / "lkml" / "2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log"
+# A pending drain_local_pages_wq behind a worker stalled in the allocator, rescuers in MAYDAY: each
+# boot's workqueue dumps and stalled workers are its own.
+RESCUER = DATA / "lkml" / "2017-03-03_wq-mem-reclaim-xfs-rescuer.log"
 NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"
 
 
@@ -111,11 +114,15 @@ NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-
     (LRU_LOOP, SEQ_FROZEN, "reclaim-throttle", ""),
     (NOFS, NOFS, "fs-reclaim-dependency", "as coming from !__GFP_FS requests"),
     (KSWAPD, KSWAPD, "kswapd-lock-wait", "stayed at 23883 across 2 reports"),
+    (KSWAPD, KSWAPD, "mm-work-pending", "for at least 91s"),
+    (RESCUER, RESCUER, "mm-work-pending", "for at least 673s behind disk_events_workfn on kworker"),
+    (RESCUER, KSWAPD, "workqueue-lockup", "MAYDAY on xfs-data/sda1"),
     (REAPER, REAPER, "victim-stuck", "Lockdep shows 10 task(s) holding an mmap_sem"),
     (NOFS_WRITER, NOFS_WRITER, "victim-stuck", "themselves waiting for memory: write(3787) seq=46308"),
 ], ids=["same-boot-again", "another-boot", "stalls-ending-then-frozen", "derived-counts-twice",
         "one-report-then-derived", "kills-in-each-window", "lru-loop-twice", "lru-loop-then-frozen",
-        "nofs-counts-twice", "kswapd-twice", "reaper-twice", "nofs-writer-twice"])
+        "nofs-counts-twice", "kswapd-twice", "pending-in-every-dump", "pending-behind-a-stalled-worker",
+        "mayday-then-mayday", "reaper-twice", "nofs-writer-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"

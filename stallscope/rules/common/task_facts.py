@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
-from stallscope.capture.events import Reporters, alloc_reports, oom_invocations, oom_kills
+from stallscope.capture.events import (
+    WORKQUEUE_DUMP_KINDS,
+    BusyPwq,
+    Reporters,
+    alloc_reports,
+    busy_of,
+    oom_invocations,
+    oom_kills,
+)
 from stallscope.capture.hz import HzEstimate, from_ratios, infer_hz, ratios_by_group
 from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
@@ -462,3 +470,34 @@ def view_alloc_reports(view: HostView, kind: str) -> pd.DataFrame:
 def view_oom_kills(view: HostView) -> pd.DataFrame:
     """:func:`~stallscope.capture.events.oom_kills` of the view, derived once (callers must not modify it)."""
     return view.of_view("oom kills", lambda v: oom_kills(v.rows))
+
+
+def view_busy_workqueues(view: HostView) -> dict[int, list[BusyPwq]]:
+    """:func:`~stallscope.capture.events.busy_workqueues` of each boot of the view (0 where none is
+    numbered), derived once for the rules that read them (callers must not modify them)."""
+    return view.of_view("busy workqueues", lambda v: {
+        boot: busy_of(rows) for boot, rows in v.records_by_boot(*WORKQUEUE_DUMP_KINDS).items()})
+
+
+def latest_by_boot(view: HostView) -> dict[int, list[int]]:
+    """The rows of :func:`latest_tasks` of each boot of the view, in row order (0: no boot numbered)."""
+
+    def compute(v: HostView) -> dict[int, list[int]]:
+        latest = latest_tasks(v)
+        found: dict[int, list[int]] = {}
+        for task, boot in zip(latest.index.tolist(), v.boots_of("tasks", latest.index).tolist(), strict=True):
+            found.setdefault(boot, []).append(task)
+        return found
+
+    return view.of_view("latest by boot", compute)
+
+
+def boot_hz(view: HostView, boot: int) -> HzEstimate:
+    """HZ of the kernel of one boot of the view (:func:`view_hz` of that boot's own view)."""
+
+    def compute(v: HostView) -> dict[int, HzEstimate]:
+        codes, boots = pd.factorize(v.boot_column("tasks"))
+        return {int(b): from_ratios(ratios) for b, ratios in zip(boots.tolist(), ratios_by_group(v.tasks, codes),
+                                                                  strict=True)}
+
+    return view.of_view("hz by boot", compute).get(boot) or from_ratios(np.zeros(0))
