@@ -67,21 +67,28 @@ def rescuer_evidence(view: HostView, task: int, dump_pids: dict[int, int]) -> st
     return None
 
 
-def _dump_rescuers(view: HostView) -> dict[int, int]:
-    """pid -> event row of workqueue dump lines naming it as a rescuer."""
-    out: dict[int, int] = {}
-    for index, text in zip(view.events.index, view.events["text"], strict=True):
+def _dump_rescuers(view: HostView) -> dict[int, dict[int, int]]:
+    """Per boot, pid -> event row of the workqueue dump lines naming it as a rescuer."""
+    out: dict[int, dict[int, int]] = {}
+    events = view.events
+    boots = view.boot_column("events")
+    for at, (index, text) in enumerate(zip(events.index, events["text"], strict=True)):
         text = str(text)
         # The substring test first: a long capture has hundreds of thousands of event lines.
         if "(RESCUER)" not in text:
             continue
         for found in _RESCUER_IN_DUMP.finditer(text):
-            out.setdefault(int(found.group(1)), int(index))
+            out.setdefault(int(boots[at]), {}).setdefault(int(found.group(1)), int(index))
     return out
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_tasks(view)
+    tasks = latest_tasks(view)  # each task of each boot
     if not len(tasks):
         return []
     # A rescuer with no allocation in progress has nothing to be stuck on: only tasks in the
@@ -91,25 +98,38 @@ def check(view: HostView) -> list[Finding]:
     if not len(allocating):
         return []
     dump = _dump_rescuers(view) if len(view.events) else {}
-    stuck: list[tuple[int, str]] = []
-    for task in _maybe_rescuers(view, tasks, allocating, dump):
-        how = rescuer_evidence(view, int(task), dump)
+    stuck: dict[int, list[tuple[int, str]]] = {}
+    candidates = _maybe_rescuers(view, tasks, allocating, dump)
+    for task, boot in zip(candidates, view.boots_of("tasks", candidates).tolist(), strict=True):
+        how = rescuer_evidence(view, task, dump.get(boot, {}))
         if how is not None:
-            stuck.append((int(task), how))
+            stuck.setdefault(boot, []).append((task, how))
     if not stuck:
         return []
-    kthreadd = _stalled_kthreadd(view)
     gfp = gfp_names_of(view)
-    return [_finding(view, task, how, gfp, dump, kthreadd) for task, how in stuck]
+    findings = []
+    for boot, found in sorted(stuck.items()):
+        kthreadd = _stalled_kthreadd(view, boot)
+        for task, how in found:
+            finding = _finding(view, task, how, gfp, dump.get(boot, {}), kthreadd)
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
 
 
-def _maybe_rescuers(view: HostView, tasks: pd.DataFrame, allocating: pd.Index, dump: dict[int, int]) -> list[int]:
+def _maybe_rescuers(view: HostView, tasks: pd.DataFrame, allocating: pd.Index, dump: dict[int, dict[int, int]]
+                    ) -> list[int]:
     """The ``allocating`` task rows that any sign of :func:`rescuer_evidence` may hold for, found
     on arrays (a boot has dozens of allocating tasks, and rescuers are rare): a trace with
-    rescuer_thread, a pid the dump lists, or a workqueue worker not named kworker/."""
+    rescuer_thread, a pid the dump of its boot lists, or a workqueue worker not named kworker/."""
     at = tasks.index.get_indexer(allocating)
     traced = np.isin(task_stacks_of(view, allocating), _rescuer_stacks(view))
-    listed = np.isin(tasks["pid"].to_numpy(dtype="int64", na_value=-1)[at], list(dump)) if dump else False
+    listed: np.ndarray | bool = False
+    if dump:
+        pids = tasks["pid"].to_numpy(dtype="int64", na_value=-1)[at].tolist()
+        boots = view.boots_of("tasks", allocating).tolist()
+        listed = np.array([pid in dump.get(boot, {}) for pid, boot in zip(pids, boots, strict=True)], dtype=bool)
     worker = (tasks["flags"].to_numpy(dtype="int64", na_value=0)[at] & PF_WQ_WORKER) != 0
     worker &= ~comm_starts_with(tasks, "kworker/")[at]
     return allocating[traced | listed | worker].tolist()
@@ -121,11 +141,11 @@ def _rescuer_stacks(view: HostView) -> list[int]:
         stack for stack, functions in stack_functions(view).items() if "rescuer_thread" in functions])
 
 
-def _stalled_kthreadd(view: HostView) -> int | None:
-    """The last task row of kthreadd (pid 2) stalled in the allocator."""
+def _stalled_kthreadd(view: HostView, boot: int) -> int | None:
+    """The last task row of the boot's kthreadd (pid 2) stalled in the allocator."""
     tasks = view.tasks
-    stalled = (tasks["pid"] == 2) & tasks["delay"].notna()
-    rows = tasks.index[stalled.to_numpy(dtype=bool, na_value=False)]
+    stalled = ((tasks["pid"] == 2) & tasks["delay"].notna()).to_numpy(dtype=bool, na_value=False)
+    rows = tasks.index[stalled & (view.boot_column("tasks") == boot)]
     return int(rows[-1]) if len(rows) else None
 
 

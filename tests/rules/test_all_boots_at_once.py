@@ -117,12 +117,13 @@ NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-
     (KSWAPD, KSWAPD, "mm-work-pending", "for at least 91s"),
     (RESCUER, RESCUER, "mm-work-pending", "for at least 673s behind disk_events_workfn on kworker"),
     (RESCUER, KSWAPD, "workqueue-lockup", "MAYDAY on xfs-data/sda1"),
+    (RESCUER, RESCUER, "rescuer-stuck", "xfs-data/sda1(451) is the rescuer of xfs-data/sda1"),
     (REAPER, REAPER, "victim-stuck", "Lockdep shows 10 task(s) holding an mmap_sem"),
     (NOFS_WRITER, NOFS_WRITER, "victim-stuck", "themselves waiting for memory: write(3787) seq=46308"),
 ], ids=["same-boot-again", "another-boot", "stalls-ending-then-frozen", "derived-counts-twice",
         "one-report-then-derived", "kills-in-each-window", "lru-loop-twice", "lru-loop-then-frozen",
         "nofs-counts-twice", "kswapd-twice", "pending-in-every-dump", "pending-behind-a-stalled-worker",
-        "mayday-then-mayday", "reaper-twice", "nofs-writer-twice"])
+        "mayday-then-mayday", "rescuer-twice", "reaper-twice", "nofs-writer-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"
