@@ -474,8 +474,13 @@ def _place(index: object, row: Row) -> dict[str, object]:
 # --- OOM killer --------------------------------------------------------------------------------
 def oom_kills(events: Events) -> pd.DataFrame:
     """One row per "Killed process" line: the victim, its size, and whether a memcg limit hit."""
+    return kills_of(kind_records(events, "oom_killed_process"))
+
+
+def kills_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
+    """:func:`oom_kills` of these "oom_killed_process" records (of one boot, say)."""
     rows = []
-    for index, row in kind_records(events, "oom_killed_process"):
+    for index, row in records:
         scope = field(row, "scope") or ""
         rows.append(
             {
@@ -548,8 +553,13 @@ def suppressed_callbacks(events: Events, prefix: str = "warn_alloc") -> pd.DataF
 # --- hung tasks and lock owners ----------------------------------------------------------------
 def hung_tasks(events: Events) -> pd.DataFrame:
     """One row per "INFO: task comm:pid blocked for more than N seconds." report."""
+    return hung_of(kind_records(events, "hung_task"))
+
+
+def hung_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
+    """:func:`hung_tasks` of these "hung_task" records (of one boot, say)."""
     rows = []
-    for index, row in kind_records(events, "hung_task"):
+    for index, row in records:
         rows.append(
             {
                 **_place(index, row),
@@ -565,8 +575,13 @@ def hung_tasks(events: Events) -> pd.DataFrame:
 
 def lock_blockers(events: Events) -> pd.DataFrame:
     """hung_task's "blocked on a <lock> likely owned by task" lines (6.14+): waiter -> owner."""
+    return blockers_of(kind_records(events, "hung_task_blocker"))
+
+
+def blockers_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
+    """:func:`lock_blockers` of these "hung_task_blocker" records (of one boot, say)."""
     rows = []
-    for index, row in kind_records(events, "hung_task_blocker"):
+    for index, row in records:
         rows.append(
             {
                 **_place(index, row),

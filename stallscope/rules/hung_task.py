@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import hung_tasks, lock_blockers, of_kind, records
+from stallscope.capture.events import blockers_of, hung_of, kills_of, of_kind, records
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.reports import DEVICE_KINDS, device_label
-from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after, view_oom_kills
+from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
 
 RULE = "hung-task"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -62,9 +62,9 @@ def _where(view: HostView, stack: object) -> tuple[str, str]:
     return where, f"; its call trace shows it {where}"
 
 
-def _stalling_times(view: HostView) -> dict[str, np.ndarray]:
-    """Per input, the times of the watchdog's reports that count stalling tasks (NaN: no time),
-    found once per view for all its hung tasks."""
+def _stalling_times(view: HostView) -> dict[tuple[int, str], np.ndarray]:
+    """Per boot and input, the times of the watchdog's reports that count stalling tasks (NaN: no
+    time), found once per view for all its hung tasks."""
     snaps = view.snapshots
     if snaps.empty:
         return {}
@@ -72,12 +72,14 @@ def _stalling_times(view: HostView) -> dict[str, np.ndarray]:
     if not stalling.any():
         return {}
     sources = snaps["source"].to_numpy(dtype=object)[stalling]
+    boots = view.boot_column("snapshots")[stalling]
     times = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[stalling]
-    return {str(source): times[sources == source] for source in dict.fromkeys(sources)}
+    return {(int(boot), str(source)): times[(sources == source) & (boots == boot)]
+            for boot, source in dict.fromkeys(zip(boots.tolist(), sources.tolist(), strict=True))}
 
 
-def _stalls_overlap(view: HostView, source: str, start: float | None, end: float | None) -> bool:
-    times = view.of_view("hung-task stalling times", _stalling_times).get(source)
+def _stalls_overlap(view: HostView, boot: int, source: str, start: float | None, end: float | None) -> bool:
+    times = view.of_view("hung-task stalling times", _stalling_times).get((boot, source))
     if times is None or start is None or end is None:
         return times is not None
     return bool(((times >= start) & (times <= end)).any())
@@ -104,15 +106,28 @@ class _Hung:
         return f"{self.comm}({self.pid})"
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    hung = hung_tasks(view.rows)
-    if hung.empty:
-        return []
+    findings = []
+    for boot, reports in view.records_by_boot("hung_task").items():
+        for finding in _of_boot(view, boot, hung_of(reports)):
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, boot: int, hung: pd.DataFrame) -> list[Finding]:
     # Once for all reports: a trace the builder did not tie to its report is claimed by position.
     hung["stack"] = pd.array(view.report_stacks(hung), dtype="Int64")
-    blockers = lock_blockers(view.rows)
-    kills = view_oom_kills(view)
+    blockers = blockers_of(view.boot_records(boot, "hung_task_blocker"))
+    kills = kills_of(view.boot_records(boot, "oom_killed_process"))
     failures = of_kind(view.rows, *DEVICE_KINDS)
+    failures = failures[view.boots_of("events", failures.index) == boot] if len(failures) else failures
     # Each task's reports, in order of its first one (as a groupby without missing keys has
     # them), as dicts: a boot's few reports, and each Series or row cost pandas' fixed costs.
     by_task: dict[tuple[object, object], list[dict[str, object]]] = {}
@@ -122,12 +137,12 @@ def check(view: HostView) -> list[Finding]:
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.
     groups: dict[object, list[_Hung]] = {}
     for (comm, pid), reports in by_task.items():
-        found = _hung(view, str(comm), int(pid), reports, blockers, kills, failures)  # type: ignore[call-overload]
+        found = _hung(view, boot, str(comm), int(pid), reports, blockers, kills, failures)  # type: ignore[call-overload]
         groups.setdefault(found.site or (comm, pid), []).append(found)
     return [_finding(members) if len(members) > 1 else _single(members[0]) for members in groups.values()]
 
 
-def _hung(view: HostView, comm: str, pid: int, reports: list[dict[str, Any]], blockers: pd.DataFrame,
+def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[dict[str, Any]], blockers: pd.DataFrame,
           kills: pd.DataFrame, failures: pd.DataFrame) -> _Hung:
     """One hung task of its ``reports`` (rows of :func:`hung_tasks` as dicts, in log order)."""
     first, last = reports[0], reports[-1]
@@ -141,7 +156,7 @@ def _hung(view: HostView, comm: str, pid: int, reports: list[dict[str, Any]], bl
     first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
     # The printed time is a lower bound: the task was already blocked that long at the first report.
     since = None if first_ts is None or pd.isna(first["seconds"]) else first_ts - int(first["seconds"])
-    correlated = _stalls_overlap(view, str(first["source"]), since, last_ts)
+    correlated = _stalls_overlap(view, boot, str(first["source"]), since, last_ts)
     why: list[str] = []
     evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
     if stack is not None:

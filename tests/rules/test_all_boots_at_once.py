@@ -100,6 +100,9 @@ REAPER = DATA / "lkml" / "2016-02-25_oom-reaper-unable-mmap-sem-victim-stuck.log
 # A pending drain_local_pages_wq behind a worker stalled in the allocator, rescuers in MAYDAY: each
 # boot's workqueue dumps and stalled workers are its own.
 RESCUER = DATA / "lkml" / "2017-03-03_wq-mem-reclaim-xfs-rescuer.log"
+# A hung task after an NFS server's failures (hung-task names them); kswapd0 hung on an xfs lock.
+NFS_HUNG = DATA / "wild" / "2018-03-30_nfs-server-not-responding-rpi3bplus-hung-objcopy.log"
+KSWAPD_HUNG = DATA / "lkml" / "2016-03-11_related-no-memalloc-kswapd-xfs-ilock-hung-task.log"
 NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"
 
 
@@ -118,12 +121,15 @@ NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-
     (RESCUER, RESCUER, "mm-work-pending", "for at least 673s behind disk_events_workfn on kworker"),
     (RESCUER, KSWAPD, "workqueue-lockup", "MAYDAY on xfs-data/sda1"),
     (RESCUER, RESCUER, "rescuer-stuck", "xfs-data/sda1(451) is the rescuer of xfs-data/sda1"),
+    (NFS_HUNG, NFS_HUNG, "hung-task", "reported failures"),
+    (KSWAPD_HUNG, NFS_HUNG, "hung-task", "kswapd0(52) blocked for more than 120s"),
     (REAPER, REAPER, "victim-stuck", "Lockdep shows 10 task(s) holding an mmap_sem"),
     (NOFS_WRITER, NOFS_WRITER, "victim-stuck", "themselves waiting for memory: write(3787) seq=46308"),
 ], ids=["same-boot-again", "another-boot", "stalls-ending-then-frozen", "derived-counts-twice",
         "one-report-then-derived", "kills-in-each-window", "lru-loop-twice", "lru-loop-then-frozen",
         "nofs-counts-twice", "kswapd-twice", "pending-in-every-dump", "pending-behind-a-stalled-worker",
-        "mayday-then-mayday", "rescuer-twice", "reaper-twice", "nofs-writer-twice"])
+        "mayday-then-mayday", "rescuer-twice", "device-failures-twice",
+        "hung-kswapd-then-nfs", "reaper-twice", "nofs-writer-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"
