@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from stallscope.capture.stacks import ALLOCATOR_FRAMES, RECLAIM_FRAMES
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.common.traced import traced
+from stallscope.rules.common.traced import Traced, traced
 
 RULE = "io-reclaim-recursion"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -113,9 +113,24 @@ def _recursion(functions: list[str]) -> tuple[int, int, int, int, str] | None:
     return None
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
     findings: list[Finding] = []
-    for trace in traced(view):
+    for boot, traces in traced(view).items():
+        for finding in _of_boot(view, traces):
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, traces: list[Traced]) -> list[Finding]:
+    findings: list[Finding] = []
+    for trace in traces:
         found = _recursion(trace.functions)
         if found is None:
             continue

@@ -18,7 +18,7 @@ lockup, an RCU stall, a hung task) that caught the CPU there.
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity
-from stallscope.rules.common.traced import traced
+from stallscope.rules.common.traced import Traced, traced
 
 RULE = "oom-printk-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -59,9 +59,24 @@ def _printing(functions: list[str]) -> tuple[str, str] | None:
     return (console, oom) if oom is not None else None
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
     findings: list[Finding] = []
-    for trace in traced(view):
+    for boot, traces in traced(view).items():
+        for finding in _of_boot(view, traces):
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, traces: list[Traced]) -> list[Finding]:
+    findings: list[Finding] = []
+    for trace in traces:
         where = _printing(trace.functions)
         if where is None:
             continue

@@ -4,11 +4,9 @@ any trace, whoever printed it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pandas as pd
 
-from stallscope.capture.events import field, kind_records
+from stallscope.capture.events import field
 from stallscope.capture.model import missing
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 from stallscope.rules.base import Evidence, HostView, TaskRef
@@ -74,45 +72,55 @@ class Traced:
         return trace_frame_evidence(self._view, self._position, positions)
 
 
-def traced(view: HostView) -> list[Traced]:
-    """The latest trace of every task, then the trace of every report that has one: each trace
-    once (a hung-task report and the task row of its dump share one). Derived once per view for
-    every rule that reads it (callers must not change them)."""
-    return view.of_view("traced", lambda view: list(_traced(view)))
+def traced(view: HostView) -> dict[int, list[Traced]]:
+    """Per boot of the view (0 where none is numbered), the latest trace of every task, then the
+    trace of every report that has one: each trace once in its boot (a hung-task report and the
+    task row of its dump share one). Derived once per view for every rule that reads it (callers
+    must not change them)."""
+    return view.of_view("traced", _traced)
 
 
-def _traced(view: HostView) -> Iterator[Traced]:
+def _traced(view: HostView) -> dict[int, list[Traced]]:
+    found: dict[int, list[Traced]] = {}
+    seen: dict[int, set[tuple[str, ...]]] = {}
     tasks = latest_tasks(view)
-    seen: set[tuple[str, ...]] = set()
-    for task in tasks.index:
-        row = int(task)
+    for row, boot in zip(tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(), strict=True):
         functions = functions_of(view, row)
-        if not functions or tuple(functions) in seen:
+        if not functions or tuple(functions) in seen.setdefault(boot, set()):
             continue
-        seen.add(tuple(functions))
+        seen[boot].add(tuple(functions))
         delay = view.cell("tasks", row, "delay")
-        yield Traced(None, None, functions, None if delay is None or pd.isna(delay) else int(delay), None, view, row)
-    reports = kind_records(view.rows, *EVENT_KINDS_WITH_TRACE)
+        found.setdefault(boot, []).append(
+            Traced(None, None, functions, None if delay is None or pd.isna(delay) else int(delay), None, view, row))
+    reports = view.records_by_boot(*EVENT_KINDS_WITH_TRACE)
     if not reports:
-        return
+        return dict(sorted(found.items()))
     stacks = stack_functions(view)
-    for index, row in reports:
-        if missing(row["stack"]):
-            continue
-        stack = int(row["stack"])  # type: ignore[call-overload]
-        functions = stacks.get(stack, [])
-        if not functions or tuple(functions) in seen:
-            continue
-        seen.add(tuple(functions))
-        pid = row["pid"]
-        comm = row["comm"]
-        known = isinstance(comm, str) and pid is not None and not pd.isna(pid)  # type: ignore[arg-type]
-        if known:
-            who = f"{comm}({int(pid)})"  # type: ignore[call-overload]
-        else:
-            # A CPU's backtrace (an NMI backtrace, an RCU stall's dump) names the CPU, not a task.
-            what, cpu = str(row["kind"]).replace("_", " "), field(row, "cpu")
-            who = str(comm) if isinstance(comm, str) else (f"CPU {cpu} ({what})" if cpu else what)
-        position = trace_after(view, row["source"], int(row["line"]) - 1, stack)  # type: ignore[call-overload]
-        yield Traced(who, TaskRef(str(comm), int(pid)) if known else None, functions, None,  # type: ignore[call-overload]
-                     view.event_evidence(int(index)), view, None, position)  # type: ignore[call-overload]
+    for boot, rows in reports.items():
+        mine = seen.setdefault(boot, set())
+        for index, row in rows:
+            if missing(row["stack"]):
+                continue
+            stack = int(row["stack"])  # type: ignore[call-overload]
+            functions = stacks.get(stack, [])
+            if not functions or tuple(functions) in mine:
+                continue
+            mine.add(tuple(functions))
+            found.setdefault(boot, []).append(_of_report(view, index, row, stack, functions))
+    return dict(sorted(found.items()))
+
+
+def _of_report(view: HostView, index: object, row: dict[str, object], stack: int, functions: list[str]) -> Traced:
+    """The trace of a report (a hung task, a soft lockup, an RCU stall), named as it names its task."""
+    pid = row["pid"]
+    comm = row["comm"]
+    known = isinstance(comm, str) and pid is not None and not pd.isna(pid)  # type: ignore[arg-type]
+    if known:
+        who = f"{comm}({int(pid)})"  # type: ignore[call-overload]
+    else:
+        # A CPU's backtrace (an NMI backtrace, an RCU stall's dump) names the CPU, not a task.
+        what, cpu = str(row["kind"]).replace("_", " "), field(row, "cpu")
+        who = str(comm) if isinstance(comm, str) else (f"CPU {cpu} ({what})" if cpu else what)
+    position = trace_after(view, row["source"], int(row["line"]) - 1, stack)  # type: ignore[call-overload]
+    return Traced(who, TaskRef(str(comm), int(pid)) if known else None, functions, None,  # type: ignore[call-overload]
+                  view.event_evidence(int(index)), view, None, position)  # type: ignore[call-overload]
