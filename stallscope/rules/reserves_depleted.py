@@ -24,13 +24,12 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from stallscope.capture.events import Events, Row, counters, int_field, ints, kind_records, of_kind
+from stallscope.capture.events import Row, counters, int_field, ints
 from stallscope.capture.events import field as event_field
-from stallscope.capture.model import timestamp
+from stallscope.capture.model import missing, timestamp
 from stallscope.rules.base import Finding, HostView, Severity, distinct_lines
-from stallscope.rules.common.task_facts import is_kswapd, label, latest_tasks, wait_site_of
+from stallscope.rules.common.task_facts import is_kswapd, label, latest_by_boot, wait_site_of
 
 RULE = "reserves-depleted"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -120,18 +119,22 @@ class Dump:
         return any(z.usable_kb == 0 for z in self.lowmem())
 
 
-def mem_info_dumps(events: Events) -> list[Dump]:
-    """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines.
+# The Mem-Info lines a dump is read from.
+MEM_INFO_KINDS = ("meminfo_header", "meminfo_zone", "meminfo_lowmem_reserve", "meminfo_buddy")
+
+
+def mem_info_dumps(records: list[tuple[object, dict[str, object]]]) -> list[Dump]:
+    """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines
+    (``records``: those of MEM_INFO_KINDS, of one boot, in log order).
 
     A dump begins at "Mem-Info:" or where a zone line repeats a zone of the current dump (an
     excerpt of zone lines without their header). Dumps that lack a zone the same source printed
     elsewhere (an excerpt of one zone) are dropped: they cannot say every zone was short.
     """
-    kinds = ("meminfo_header", "meminfo_zone", "meminfo_lowmem_reserve", "meminfo_buddy")
     dumps: list[Dump] = []
     current: Dump | None = None
     headed = False
-    for index, row in kind_records(events, *kinds):
+    for index, row in records:
         kind, source = row["kind"], str(row["source"])
         if current is not None and current.source != source:
             current, headed = None, False
@@ -221,57 +224,76 @@ class Context:
         return self.stalls_after_oom > 0
 
 
-def _context(view: HostView) -> Context:
-    failures = of_kind(view.rows, "warn_alloc_failure")
-    reserve_failures = [
-        int(i) for i, names, comm in zip(failures.index, failures["fields"], failures["comm"], strict=True)
-        if (_RESERVE_USER.search(str((names or {}).get("gfp_names", ""))) or is_kswapd(comm))
-        and "__GFP_NOMEMALLOC" not in str((names or {}).get("gfp_names", ""))
-    ]
+def _context(view: HostView, boot: int) -> Context:
+    failures = view.boot_records(boot, "warn_alloc_failure")
+    reserve_failures = []
+    for index, row in failures:
+        names = str((row["fields"] or {}).get("gfp_names", ""))  # type: ignore[attr-defined]
+        if (_RESERVE_USER.search(names) or is_kswapd(row["comm"])) and "__GFP_NOMEMALLOC" not in names:
+            reserve_failures.append(int(index))  # type: ignore[call-overload]
     # On arrays: a boot's few reports, and each Series operation costs its fixed cost.
     snaps = view.snapshots
-    if len(snaps):
-        stalling = snaps["stalling"].to_numpy(dtype="int64", na_value=0) > 0
-        zero = snaps.index[stalling & (snaps["oom_count"].to_numpy(dtype="float64", na_value=np.nan) == 0)]
-        stalled_at = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[stalling]
+    at = view.boot_rows("snapshots", boot)
+    if len(at):
+        stalling = snaps["stalling"].to_numpy(dtype="int64", na_value=0)[at] > 0
+        zero = snaps.index[at[stalling & (snaps["oom_count"].to_numpy(dtype="float64", na_value=np.nan)[at] == 0)]]
+        stalled_at = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[at[stalling]]
     else:
-        zero, stalled_at = snaps.index, np.zeros(0)
-    oom = view.rows.column("ts", "oom_invoke", "oom_killed_process", "oom_kill_process")
+        zero, stalled_at = snaps.index[:0], np.zeros(0)
+    oom = _times(view.boot_records(boot, "oom_invoke", "oom_killed_process", "oom_kill_process"))
     # Reading order is the row order of both tables within a source; across sources, time.
-    last_oom = oom.max() if len(oom) else None
-    stalls = np.concatenate([stalled_at,
-                             view.rows.column("ts", "warn_alloc_stall").to_numpy(dtype="float64", na_value=np.nan)])
-    if last_oom is not None and not pd.isna(last_oom):
-        stalls = stalls[stalls > float(last_oom)]
+    last_oom = float(np.nanmax(oom)) if len(oom) and not np.isnan(oom).all() else None
+    stalls = np.concatenate([stalled_at, _times(view.boot_records(boot, "warn_alloc_stall"))])
+    if last_oom is not None:
+        stalls = stalls[stalls > last_oom]
     elif len(oom):
         stalls = stalls[:0]  # OOM lines without time: no telling what came after them
     return Context(
         reserve_failures=reserve_failures,
         failures=len(failures),
-        oom_invoked=view.rows.count("oom_invoke"),
-        oom_kills=view.rows.count("oom_killed_process", "oom_kill_process"),
-        no_killable=[int(i) for i in of_kind(view.rows, "oom_no_killable").index],
+        oom_invoked=len(view.boot_records(boot, "oom_invoke")),
+        oom_kills=len(view.boot_records(boot, "oom_killed_process", "oom_kill_process")),
+        no_killable=[int(i) for i, _ in view.boot_records(boot, "oom_no_killable")],  # type: ignore[call-overload]
         zero_oom_count=[int(i) for i in zero],
         stalls_after_oom=len(stalls),
     )
 
 
+def _times(records: list[tuple[object, dict[str, object]]]) -> np.ndarray:
+    """The timestamps of these events (NaN where a line had none)."""
+    return np.array([np.nan if missing(row["ts"]) else float(row["ts"]) for _, row in records],  # type: ignore[arg-type]
+                    dtype="float64")
+
+
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    if view.events.empty:
-        return []
-    dumps = mem_info_dumps(view.rows)
+    findings = []
+    for boot, records in view.records_by_boot(*MEM_INFO_KINDS).items():
+        finding = _of_boot(view, boot, mem_info_dumps(records))
+        if finding is not None:
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
+    return findings
+
+
+def _of_boot(view: HostView, boot: int, dumps: list[Dump]) -> Finding | None:
     depleted = [d for d in dumps if d.depleted]
     if not depleted:
-        return []
-    context = _context(view)
+        return None
+    context = _context(view, boot)
     empty = [d for d in depleted if d.empty]
     deep = any(d.deep for d in depleted)
     if not (empty or context.reserve_failures or context.no_killable or (context.oom_silent and deep)):
         # At the watermark while the OOM killer acts (what an OOM report shows), or a dip of a
         # few pages below min while tasks thrash: the reserves are not what gave out.
-        return []
+        return None
     worst = empty[-1] if empty else depleted[-1]
-    return [_finding(view, dumps, depleted, worst, context)]
+    return _finding(view, boot, dumps, depleted, worst, context)
 
 
 def _zone_text(zone: Zone) -> str:
@@ -283,7 +305,8 @@ def _zone_text(zone: Zone) -> str:
     return text
 
 
-def _finding(view: HostView, dumps: list[Dump], depleted: list[Dump], worst: Dump, context: Context) -> Finding:
+def _finding(view: HostView, boot: int, dumps: list[Dump], depleted: list[Dump], worst: Dump, context: Context
+             ) -> Finding:
     zones = worst.lowmem()
     count = f"{len(depleted)} of {len(dumps)} Mem-Info dumps" if len(dumps) > 1 else "the Mem-Info dump"
     why = [f"In {count} every zone kernel allocations can use fails its min watermark check: "
@@ -308,7 +331,7 @@ def _finding(view: HostView, dumps: list[Dump], depleted: list[Dump], worst: Dum
         why.append("Every free list of " + ", ".join(z.name for z in empty_lists) + " is empty (= 0kB).")
     if high_empty:
         why.append("No free block above order 0 in " + ", ".join(z.name for z in high_empty) + ".")
-    why += _correlations(view, context)
+    why += _correlations(view, boot, context)
     evidence = [view.event_evidence(z.row) for z in zones[:_MAX_ZONE_EVIDENCE]]
     evidence += [view.event_evidence(z.buddy_row) for z in empty_lists[:2] if z.buddy_row is not None]
     evidence += [view.event_evidence(i) for i in context.reserve_failures[:2]]
@@ -328,7 +351,7 @@ def _short(zone: Zone) -> str:
     return f"{zone.name} free:{zone.free_kb}kB below min:{zone.min_kb}kB"
 
 
-def _correlations(view: HostView, context: Context) -> list[str]:
+def _correlations(view: HostView, boot: int, context: Context) -> list[str]:
     out: list[str] = []
     if context.reserve_failures:
         out.append(f"{len(context.reserve_failures)} allocation failure(s) of requests allowed into the reserves "
@@ -350,7 +373,7 @@ def _correlations(view: HostView, context: Context) -> list[str]:
     elif context.oom_invoked or context.oom_kills:
         out.append(f"The OOM killer was invoked {context.oom_invoked} time(s) and killed {context.oom_kills} "
                    "task(s) in this log.")
-    kswapd = [int(t) for t in latest_tasks(view).index if is_kswapd(view.cell("tasks", t, "comm"))]
+    kswapd = [t for t in latest_by_boot(view).get(boot, []) if is_kswapd(view.cell("tasks", t, "comm"))]
     for task in kswapd[:2]:
         state = view.cell("tasks", task, "state")
         site = wait_site_of(view, task)

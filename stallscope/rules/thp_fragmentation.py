@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from stallscope.capture.events import Events, of_kind
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
 from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
 
@@ -31,20 +30,25 @@ COSTLY_ORDER = 3
 PLENTY = 4  # free memory at least this many times the request counts as "plenty"
 
 
-def buddy_table(events: Events) -> list[tuple[int, str, list[int]]]:
-    """(event row, zone, free blocks per order) of every Mem-Info buddy line."""
-    rows = of_kind(events, "meminfo_buddy")
+def buddy_table(records: list[tuple[object, dict[str, object]]]) -> list[tuple[int, str, list[int]]]:
+    """(event row, zone, free blocks per order) of each of these Mem-Info buddy lines (records)."""
     out = []
-    for index, fields in zip(rows.index, rows["fields"], strict=True):
+    for index, row in records:
+        fields = row["fields"]
         if not isinstance(fields, dict) or "count" not in fields:
             continue
         zone = f"{fields.get('node', '?')}/{fields.get('zone', '?')}"
-        out.append((int(index), zone, [int(n) for n in str(fields["count"]).split()]))
+        out.append((int(index), zone, [int(n) for n in str(fields["count"]).split()]))  # type: ignore[call-overload]
     return out
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    tasks = latest_tasks(view)
+    tasks = latest_tasks(view)  # each task of each boot
     if not len(tasks):
         return []
     # On arrays first: most boots have no costly request, and each Series operation costs its
@@ -54,10 +58,15 @@ def check(view: HostView) -> list[Finding]:
     if not len(chosen):
         return []
     costly = tasks.iloc[chosen]
-    buddy = buddy_table(view.rows)
+    boots = view.boots_of("tasks", costly.index)
     findings = []
-    for order, rows in costly.groupby("order", sort=True):
-        findings.append(_finding(view, int(order), [int(i) for i in rows.index], buddy))
+    for boot in np.unique(boots).tolist():
+        buddy = buddy_table(view.boot_records(boot, "meminfo_buddy"))
+        for order, rows in costly.iloc[np.flatnonzero(boots == boot)].groupby("order", sort=True):
+            finding = _finding(view, int(order), [int(i) for i in rows.index], buddy)
+            if boot:
+                finding.boot = boot
+            findings.append(finding)
     return findings
 
 

@@ -107,6 +107,10 @@ KSWAPD_HUNG = DATA / "lkml" / "2016-03-11_related-no-memalloc-kswapd-xfs-ilock-h
 # writeback it serves; the OOM killer stuck printing its report to the console.
 KCRYPTD = DATA / "wild" / "2016-06-16_real-dmcrypt-lvm-swap-kcryptd-throttle-vm-writeout-kswapd-mempool.log"
 CONSOLE = DATA / "wild" / "2016-12-14_oom-lock-holder-stuck-in-printk-console-unlock-oom-kill-process.log"
+# Order-9 requests stalling while the last buddy lines of the boot show smaller blocks free.
+THP = DATA / "wild" / "2015-11-20_real-rsnapshot-xfs-md-raid6-server-thp-order9-stall-fragmentation.log"
+# Every kernel zone below min with oom_count=0 in the boot's watchdog line (reserves-depleted).
+RESERVES = DATA / "wild" / "2016-06-26_real-aosp-build-4-6-2-reserves-depleted-before-oom-oom-count-zero.log"
 NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"
 
 
@@ -131,6 +135,8 @@ _TWO_BOOTS = [
     (CONSOLE, KCRYPTD, "oom-printk-stall", "a.out(15607) in console_unlock under oom_kill_process"),
     (REAPER, REAPER, "victim-stuck", "Lockdep shows 10 task(s) holding an mmap_sem"),
     (NOFS_WRITER, NOFS_WRITER, "victim-stuck", "themselves waiting for memory: write(3787) seq=46308"),
+    (THP, THP, "thp-fragmentation", "4 order-9 allocation(s) stalling while smaller pages are free"),
+    (RESERVES, RESERVES, "reserves-depleted", "says oom_count=0 while tasks stall"),
     (SEQ_FROZEN, OOM_REAPER, "oom-kill", "invoked"),
     (KILLS, KILLS, "oom-kill", "killed"),
 ]
@@ -141,7 +147,7 @@ _TWO_BOOTS = [
         "nofs-counts-twice", "kswapd-twice", "pending-in-every-dump", "pending-behind-a-stalled-worker",
         "mayday-then-mayday", "rescuer-twice", "device-failures-twice",
         "hung-kswapd-then-nfs", "recursion-twice", "printk-then-recursion", "reaper-twice", "nofs-writer-twice",
-        "invoked-then-killed", "kills-twice"])
+        "thp-twice", "reserves-twice", "invoked-then-killed", "kills-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"
