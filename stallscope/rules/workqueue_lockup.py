@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from stallscope.capture.events import WORKQUEUE_DUMP_KINDS, busy_of, pools_of
+from stallscope.capture.events import pools_of
 from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.common.task_facts import view_busy_workqueues
 
 RULE = "workqueue-lockup"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -56,7 +57,7 @@ def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, An
     hung = pools[pools["hung"].fillna(0) >= HUNG_SECONDS] if not pools.empty else pools
     if not lockups and hung.empty:
         return None
-    busy = busy_of(view.boot_records(boot, *WORKQUEUE_DUMP_KINDS))
+    busy = view_busy_workqueues(view).get(boot, [])
     mayday = [p for p in busy if p.mayday]
     rescuing = [p for p in busy if p.rescuers]
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i, _ in lockups[:2]]  # type: ignore[call-overload]
