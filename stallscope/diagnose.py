@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -251,13 +251,14 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
 
 
 def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
-                  shared: dict[str, object] | None = None) -> dict[int, list[Finding]]:
-    """The findings of the rules that read every boot of a machine at once (:func:`at_once_rules`), by the
-    position in :func:`view_keys` of the boot each names (with ``chosen``, of those positions
-    only); nothing where the capture numbers no boots (:func:`findings_by_machine` runs them per
-    view there)."""
+                  shared: dict[str, object] | None = None, rules: Sequence[Rule] | None = None
+                  ) -> dict[int, list[Finding]]:
+    """The findings of the rules that read every boot of a machine at once (:func:`at_once_rules`,
+    or those of them in ``rules``), by the position in :func:`view_keys` of the boot each names
+    (with ``chosen``, of those positions only); nothing where the capture numbers no boots
+    (:func:`findings_by_machine` runs them per view there)."""
     keys = view_keys(capture)
-    rules = at_once_rules()
+    rules = at_once_rules() if rules is None else rules
     if not rules or keys[0][1] is None:
         return {}
     positions = {key: at for at, key in enumerate(keys)}

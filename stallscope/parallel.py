@@ -32,9 +32,18 @@ from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
-from stallscope.diagnose import boots_at_once, diagnose, findings_by_machine, host_views, joined, ranked, view_keys
+from stallscope.diagnose import (
+    at_once_rules,
+    boots_at_once,
+    diagnose,
+    findings_by_machine,
+    host_views,
+    joined,
+    ranked,
+    view_keys,
+)
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
-from stallscope.rules.base import Finding
+from stallscope.rules.base import Finding, Rule
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
 from stallscope.sources.journal import is_journal_file
@@ -462,26 +471,42 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     # and a forked process starts with every resident page of this one: handed back first.
     release_free_memory()
 
-    at_once: dict[int, list[Finding]] = {}
-
     def let_go() -> None:
-        # While the children run the views: the rules that read every boot of a machine at once.
-        at_once.update(boots_at_once(capture, None, shared))
-        # Then this process only gathers and reports: without the rules' derivations and the
-        # garbage of views of its own, the report's peak stays near the capture's size (a process
-        # that ran views held 60 MB more of a 1 GB log, scattered among its findings).
+        # This process only gathers and reports: without the rules' derivations and the garbage
+        # of views of its own, the report's peak stays near the capture's size (a process that
+        # ran views held 60 MB more of a 1 GB log, scattered among its findings).
         shared.clear()
         release_free_memory()
 
+    # The rules that read every boot of a machine at once are most of the rules' time on a
+    # capture of many boots: each process takes a share of them first (position -1 - k: the k-th
+    # share), then its share of the views of the other rules (bench/README.md).
+    rules = at_once_rules()
+    shares = min(processes, len(rules))
+    work = partial(_findings_of, capture, shared, rules, shares)
+    at_once: dict[int, list[Finding]] = {}
     # A view's findings are sent as soon as they are found: one message of all of a process's
     # views took three times its size to receive (the parent's peak at 1 GB, bench/README.md).
-    found.update(forked.shared(partial(_view_findings, capture, shared), range(1, views), processes, let_go))
+    for position, result in forked.shared(work, [-1 - k for k in range(shares)] + list(range(1, views)),
+                                          processes, let_go):
+        if position < 0:
+            for at, findings in result.items():  # type: ignore[union-attr]
+                at_once.setdefault(at, []).extend(findings)
+        else:
+            found[position] = result  # type: ignore[assignment]
     return ranked(joined(found, at_once))
 
 
-def _view_findings(capture: Capture, shared: dict[str, object],
-                   chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding]]]:
-    return findings_by_machine(capture, chosen, shared, at_once=False).items()
+def _findings_of(capture: Capture, shared: dict[str, object], rules: Sequence[Rule], shares: int,
+                 chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding] | dict[int, list[Finding]]]]:
+    """For position -1 - k, the findings of the k-th share of the rules that read all boots at
+    once (by view position); for a view's position, the findings of the other rules there."""
+    for position in chosen:
+        if position < 0:
+            yield position, boots_at_once(capture, None, shared, rules[-1 - position::shares])
+    views = [position for position in chosen if position >= 0]
+    if views:
+        yield from findings_by_machine(capture, views, shared, at_once=False).items()
 
 
 def _diagnose_part(capture: Capture) -> list[Finding]:

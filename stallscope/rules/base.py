@@ -160,13 +160,8 @@ class HostView:
         """The positions of ``boot``'s rows in this view's "snapshots", "tasks" or "events", in row
         order (every row in a table without boot numbers, boot 0): each boot's found once per view."""
 
-        def compute(view: HostView) -> dict[int, np.ndarray]:
-            boots = view.boot_column(table)
-            order = np.argsort(boots, kind="stable")
-            cuts = np.flatnonzero(np.diff(boots[order])) + 1
-            return {int(boots[rows[0]]): rows for rows in np.split(order, cuts) if len(rows)}
-
-        return self.of_view(f"boot rows {table}", compute).get(boot, np.empty(0, dtype=np.intp))
+        return self.of_view(f"boot rows {table}", lambda view: by_boot(view.boot_column(table))).get(
+            boot, np.empty(0, dtype=np.intp))
 
     def boot_records(self, boot: int, *kinds: str) -> list[tuple[object, dict[str, object]]]:
         """``kind_records`` of these kinds in one boot (every boot grouped once per view)."""
@@ -191,7 +186,7 @@ class HostView:
         pandas' fixed costs again). Boot 0 of a view without boot numbers is the view itself."""
         if not boot:
             return self
-        tables = [getattr(self, name)[self.boot_column(name) == boot] for name in ("snapshots", "tasks", "events")]
+        tables = [getattr(self, name).iloc[self.boot_rows(name, boot)] for name in ("snapshots", "tasks", "events")]
         return HostView(host=self.host, capture=self.capture, snapshots=tables[0], tasks=tables[1],
                         events=tables[2], boot=boot, capture_memo=self.capture_memo)
 
@@ -239,6 +234,15 @@ class HostView:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]
             return []
         return self.capture.stack_functions(int(stack))  # type: ignore[arg-type]
+
+
+def by_boot(boots: np.ndarray) -> dict[int, np.ndarray]:
+    """The positions of each boot's entries in ``boots`` (a boot number per row), in order, boots
+    in increasing order: one sort, where selecting each boot's rows apart would read the whole
+    array once per boot (thousands of boots in a long serial capture)."""
+    order = np.argsort(boots, kind="stable")
+    cuts = np.flatnonzero(np.diff(boots[order])) + 1
+    return {int(boots[rows[0]]): rows for rows in np.split(order, cuts) if len(rows)}
 
 
 class _Cells:

@@ -158,7 +158,8 @@ def _nofs_oom_calls(view: HostView, boot: int) -> str:
     snaps = view.snapshots
     if not len(snaps) or not snaps["oom_count_nofs"].notna().any():
         return ""
-    rows = snaps[snaps["oom_count_nofs"].notna().to_numpy(dtype=bool) & (view.boot_column("snapshots") == boot)]
+    at = view.boot_rows("snapshots", boot)
+    rows = snaps.iloc[at[snaps["oom_count_nofs"].notna().to_numpy(dtype=bool)[at]]]
     if not len(rows):
         return ""
     first, last = rows.iloc[0], rows.iloc[-1]

@@ -71,11 +71,14 @@ def _stalling_times(view: HostView) -> dict[tuple[int, str], np.ndarray]:
     stalling = (snaps["stalling"].fillna(0) > 0).to_numpy(dtype=bool)
     if not stalling.any():
         return {}
-    sources = snaps["source"].to_numpy(dtype=object)[stalling]
-    boots = view.boot_column("snapshots")[stalling]
-    times = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[stalling]
-    return {(int(boot), str(source)): times[(sources == source) & (boots == boot)]
-            for boot, source in dict.fromkeys(zip(boots.tolist(), sources.tolist(), strict=True))}
+    sources = snaps["source"].to_numpy(dtype=object)[stalling].tolist()
+    boots = view.boot_column("snapshots")[stalling].tolist()
+    times = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[stalling].tolist()
+    # In one pass: a capture of hundreds of boots has as many (boot, input) pairs.
+    found: dict[tuple[int, str], list[float]] = {}
+    for boot, source, at in zip(boots, sources, times, strict=True):
+        found.setdefault((boot, str(source)), []).append(at)
+    return {key: np.array(values, dtype="float64") for key, values in found.items()}
 
 
 def _stalls_overlap(view: HostView, boot: int, source: str, start: float | None, end: float | None) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import field, tuples
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, by_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
 
@@ -66,10 +66,11 @@ def check(view: HostView) -> list[Finding]:
     # The boot of each kill and invocation: the tables are cut by boot only where one has any.
     kill_boots, invoked_boots = (view.boots_of("events", table["event"].to_numpy(dtype="int64"))
                                  for table in (kills, invoked))
+    kills_of, invoked_of = by_boot(kill_boots), by_boot(invoked_boots)
+    none = np.empty(0, dtype=np.intp)
     findings = []
-    for boot in sorted({*kill_boots.tolist(), *invoked_boots.tolist()}):
-        found = _of_boot(view, boot, kills.iloc[np.flatnonzero(kill_boots == boot)],
-                         invoked.iloc[np.flatnonzero(invoked_boots == boot)])
+    for boot in sorted({*kills_of, *invoked_of}):
+        found = _of_boot(view, boot, kills.iloc[kills_of.get(boot, none)], invoked.iloc[invoked_of.get(boot, none)])
         if found is not None:
             if boot:
                 found.boot = boot

@@ -7,7 +7,6 @@ OOM killer cannot help and the machine hangs silently.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from stallscope.rules.base import Finding, HostView, Severity
@@ -66,7 +65,7 @@ def _one_report(view: HostView, boot: int, trend: Trend | None) -> Finding | Non
     one_report finds nothing, and a boot's own view costs pandas' fixed costs again."""
     if trend is not None and trend.recoveries >= RECURRING:
         return None
-    rows = np.flatnonzero(view.boot_column("snapshots") == boot)
+    rows = view.boot_rows("snapshots", boot)
     if not len(rows):
         return None
     last = view.snapshots.index[rows[-1]]

@@ -142,9 +142,10 @@ def _rescuer_stacks(view: HostView) -> list[int]:
 
 def _stalled_kthreadd(view: HostView, boot: int) -> int | None:
     """The last task row of the boot's kthreadd (pid 2) stalled in the allocator."""
-    tasks = view.tasks
+    at = view.boot_rows("tasks", boot)
+    tasks = view.tasks.iloc[at]
     stalled = ((tasks["pid"] == 2) & tasks["delay"].notna()).to_numpy(dtype=bool, na_value=False)
-    rows = tasks.index[stalled & (view.boot_column("tasks") == boot)]
+    rows = tasks.index[stalled]
     return int(rows[-1]) if len(rows) else None
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import tuples
-from stallscope.rules.base import Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot
 from stallscope.rules.common.seq_history import stuck_requests
 
 RULE = "seq-livelock"
@@ -44,10 +44,9 @@ def check(view: HostView) -> list[Finding]:
             found.boot = int(present[0])
         return [found]
     # The requests of each boot (a request is of one boot: the boot is part of its task).
-    boots = view.boots_of("tasks", stuck["first"].to_numpy())
     findings = []
-    for boot in np.unique(boots).tolist():
-        finding = _finding(view, stuck.iloc[np.flatnonzero(boots == boot)])
+    for boot, rows in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items():
+        finding = _finding(view, stuck.iloc[rows])
         finding.boot = boot
         findings.append(finding)
     return findings

@@ -10,11 +10,10 @@ than in the report before, or the watchdog falling silent (it prints only while 
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import tuples
-from stallscope.rules.base import Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot
 from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trends
 from stallscope.rules.common.seq_history import advancing_tasks
 
@@ -40,11 +39,11 @@ ALL_BOOTS = True
 
 def check(view: HostView) -> list[Finding]:
     moving = advancing_tasks(view)  # in log order, each task of one boot
-    boots = view.boots_of("tasks", moving["first"].to_numpy()) if len(moving) else np.zeros(0, dtype="int64")
+    boots = by_boot(view.boots_of("tasks", moving["first"].to_numpy())) if len(moving) else {}
     trends = oom_trends(view)
     findings = []
-    for boot in sorted({*boots.tolist(), *trends}):
-        mine = np.flatnonzero(boots == boot)
+    for boot in sorted({*boots, *trends}):
+        mine = boots.get(boot, ())
         if len(mine):
             found: Finding | None = _advancing(view, moving.iloc[mine])
         else:
@@ -86,7 +85,7 @@ def _advancing(view: HostView, moving: pd.DataFrame) -> Finding:
 
 def _stalls_ending(view: HostView, boot: int, trend: Trend) -> Finding:
     """Reports of a watchdog without seq that show stalls ending again and again."""
-    snaps = view.snapshots.iloc[np.flatnonzero(view.boot_column("snapshots") == boot)]
+    snaps = view.snapshots.iloc[view.boot_rows("snapshots", boot)]
     stalling = snaps["stalling"].astype("Int64")
     ts = snaps["ts"].astype("Float64")
     # An excerpt may hold reports out of time order: the span is from the earliest to the latest.

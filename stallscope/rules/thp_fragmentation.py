@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, by_boot
 from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
 
 RULE = "thp-fragmentation"
@@ -58,11 +58,10 @@ def check(view: HostView) -> list[Finding]:
     if not len(chosen):
         return []
     costly = tasks.iloc[chosen]
-    boots = view.boots_of("tasks", costly.index)
     findings = []
-    for boot in np.unique(boots).tolist():
+    for boot, at in by_boot(view.boots_of("tasks", costly.index)).items():
         buddy = buddy_table(view.boot_records(boot, "meminfo_buddy"))
-        for order, rows in costly.iloc[np.flatnonzero(boots == boot)].groupby("order", sort=True):
+        for order, rows in costly.iloc[at].groupby("order", sort=True):
             finding = _finding(view, int(order), [int(i) for i in rows.index], buddy)
             if boot:
                 finding.boot = boot

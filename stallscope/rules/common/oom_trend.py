@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.rules.base import Evidence, HostView
+from stallscope.rules.base import Evidence, HostView, by_boot
 from stallscope.rules.common.task_facts import view_hz
 
 MIN_FLAT_SECONDS = 10.0
@@ -104,17 +104,16 @@ def _oom_counts(view: HostView) -> pd.Series:
     boots = view.boot_column("snapshots")
     at = np.flatnonzero(missing)
     # The columns read, taken once for every boot: of the OOM lines, and of the lines without a count.
-    by_boot = _oom_calls_by_boot(view)
-    calls = np.concatenate(list(by_boot.values())) if by_boot else np.empty(0, dtype=np.intp)
+    calls_of = _oom_calls_by_boot(view)
+    calls = np.concatenate(list(calls_of.values())) if calls_of else np.empty(0, dtype=np.intp)
     events = view.events
     oom = _Lines(events, calls)
     place: dict[int, slice] = {}
-    for boot, found in by_boot.items():
+    for boot, found in calls_of.items():
         start = place[next(reversed(place))].stop if place else 0
         place[boot] = slice(start, start + len(found))
     reports = _Lines(snaps, at)
-    for boot in np.unique(boots[at]).tolist():
-        mine = np.flatnonzero(boots[at] == boot)
+    for boot, mine in by_boot(boots[at]).items():
         values[at[mine]] = _counted(oom.part(place.get(boot, slice(0, 0))), reports.part(mine))
     return pd.Series(pd.array(values, dtype="Float64"), index=printed.index, name=printed.name)
 
@@ -162,11 +161,8 @@ def _oom_calls_by_boot(view: HostView) -> dict[int, np.ndarray]:
     found: dict[int, np.ndarray] = {}
     for kinds in OOM_CALL_KINDS:
         at = rows.positions(*kinds)
-        if not len(at):
-            continue
-        of = boots[at]
-        for boot in np.unique(of).tolist():
-            found.setdefault(boot, at[of == boot])
+        for boot, mine in by_boot(boots[at]).items() if len(at) else ():
+            found.setdefault(boot, at[mine])
     return found
 
 
@@ -201,12 +197,10 @@ def _trends(view: HostView) -> dict[int, Trend | None]:
     known = ~np.isnan(counts) & ~stalling.isna().to_numpy(dtype=bool)
     columns = _Columns(snaps, counts, stalling)
     unprinted = _unprinted(snaps)
-    boots = view.boot_column("snapshots")
     labels = snaps.index.to_numpy()
     trends: dict[int, Trend | None] = {}
-    for boot in pd.unique(boots).tolist():
-        mine = boots == boot
-        obs = np.flatnonzero(known & mine)
+    for boot, mine in by_boot(view.boot_column("snapshots")).items():
+        obs = mine[known[mine]]
         # The table's row order is the reading order (files in rotation order, then lines).
         obs = obs[np.argsort(labels[obs], kind="stable")]
         trends[boot] = _trend(columns.of(obs), bool(unprinted[mine].any())) if len(obs) >= 2 else None
