@@ -188,9 +188,11 @@ def _killed_allocators(view: HostView, t: object, evidence: list[Evidence], boot
     """Other killed or exiting tasks still stuck in the allocator (of ``boot``; None: of the whole
     view): likely holders of its lock."""
     pid = int(t.pid)  # type: ignore[attr-defined]
-    rows, pids, boots = view.of_view("killed allocators", _killed_in_allocator)
-    others = [(row, p) for row, p, b in zip(rows, pids, boots, strict=True)
-              if p is not pd.NA and p != pid and (boot is None or b == boot)]
+    grouped = view.of_view("killed allocators", _killed_in_allocator)
+    mine = grouped.get(boot, []) if boot is not None else [one for rows in grouped.values() for one in rows]
+    if boot is None and len(grouped) > 1:
+        mine.sort()  # row order, as one view of all boots lists them
+    others = [(row, p) for row, p in mine if p is not pd.NA and p != pid]
     if not others:
         return ""
     # Each pid's last row, in row order (drop_duplicates("pid", keep="last")).
@@ -202,17 +204,20 @@ def _killed_allocators(view: HostView, t: object, evidence: list[Evidence], boot
             "such a task holds cannot be released until its allocation succeeds.")
 
 
-def _killed_in_allocator(view: HostView) -> tuple[list[int], list[object], list[int]]:
-    """The task rows (and their pids and boots) of killed or exiting tasks waiting for memory, once
-    per view: on the columns read, not the rows (taking every column cost most of this rule, and a
-    view of a million task rows has it asked for each victim)."""
+def _killed_in_allocator(view: HostView) -> dict[int, list[tuple[int, object]]]:
+    """Per boot, the task rows (and their pids) of killed or exiting tasks waiting for memory, in
+    row order, once per view: on the columns read, not the rows (taking every column cost most of
+    this rule, and a view of a million task rows has it asked for each victim)."""
     tasks = view.tasks
     if not len(tasks):
-        return [], [], []
+        return {}
     chosen = (tasks["delay"].notna() & (tasks["exiting"] | tasks["dying"] | tasks["victim"])).to_numpy(
         dtype=bool, na_value=False)
-    return (tasks.index[chosen].tolist(), tasks["pid"].array[chosen].tolist(),
-            view.boot_column("tasks")[chosen].tolist())
+    grouped: dict[int, list[tuple[int, object]]] = {}
+    for row, pid, boot in zip(tasks.index[chosen].tolist(), tasks["pid"].array[chosen].tolist(),
+                              view.boot_column("tasks")[chosen].tolist(), strict=True):
+        grouped.setdefault(boot, []).append((row, pid))
+    return grouped
 
 
 def _fs_nofs_allocators(view: HostView, boot: int, lock: str | None, victim: int, evidence: list[Evidence]) -> str:
