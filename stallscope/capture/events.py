@@ -203,20 +203,39 @@ class EventRows:
         return rows if rows.index.is_monotonic_increasing else rows.sort_index(kind="stable")
 
     def records(self, *kinds: str) -> list[tuple[object, dict[str, object]]]:
-        """``list(records(self.of_kind(*kinds)))``, read from columns converted once."""
+        """``list(records(self.of_kind(*kinds)))``, read from columns converted once; where these
+        rows are a small share of a long table (a view of every boot of a machine), from their
+        own rows only: the whole columns of millions of event rows as Python objects took gigabytes."""
         hits = self.positions(*kinds)
         if not len(hits):
             return []
-        if self._columns is None:
-            names = list(self.frame.columns)
-            self._columns = (self.frame.index.tolist(), names, [self.frame[name].tolist() for name in names])
-        labels, names, columns = self._columns
-        found = [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
-                 for at in hits.tolist()]
+        if self._columns is None and len(hits) * _WHOLE_COLUMNS < len(self.frame):
+            labels, names, columns = self.rows_at(hits)
+            found = [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
+                     for at in range(len(hits))]
+        else:
+            if self._columns is None:
+                names = list(self.frame.columns)
+                self._columns = (self.frame.index.tolist(), names, [self.frame[name].tolist() for name in names])
+            labels, names, columns = self._columns
+            found = [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
+                     for at in hits.tolist()]
         if any(found[at][0] < found[at - 1][0] for at in range(1, len(found))):  # type: ignore[operator]
             found.sort(key=lambda row: row[0])  # type: ignore[arg-type, return-value]
         return found
 
+
+    def rows_at(self, positions: np.ndarray) -> tuple[list[object], list[str], list[list[object]]]:
+        """The labels, column names and columns (as lists of the objects ``records`` gives) of the
+        rows at ``positions``."""
+        names = list(self.frame.columns)
+        return (self.frame.index[positions].tolist(), names,
+                [self.frame[name].take(positions).tolist() for name in names])
+
+
+# Rows of a kind in this many of a table's rows or more: its whole columns are converted once (a
+# boot's view, asked for a dozen kinds); fewer: only theirs.
+_WHOLE_COLUMNS = 16
 
 # An events table, or its rows found by kind (what a view keeps: see ``HostView.rows``).
 Events = pd.DataFrame | EventRows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, TypeVar
@@ -167,18 +167,10 @@ class HostView:
         """``kind_records`` of these kinds in one boot (every boot grouped once per view)."""
         return self.records_by_boot(*kinds).get(boot, [])
 
-    def records_by_boot(self, *kinds: str) -> dict[int, list[tuple[object, dict[str, object]]]]:
-        """``kind_records`` of these kinds, by boot (boots in order, 0 where none is numbered), once per view."""
-
-        def compute(view: HostView) -> dict[int, list[tuple[object, dict[str, object]]]]:
-            rows = event_tables.kind_records(view.rows, *kinds)
-            grouped: dict[int, list[tuple[object, dict[str, object]]]] = {}
-            if rows:
-                for row, of in zip(rows, view.boots_of("events", [index for index, _ in rows]).tolist(), strict=True):
-                    grouped.setdefault(of, []).append(row)
-            return dict(sorted(grouped.items()))
-
-        return self.of_view(f"records by boot {kinds}", compute)
+    def records_by_boot(self, *kinds: str) -> BootRecords:
+        """``kind_records`` of these kinds, by boot (boots in order, 0 where none is numbered): the
+        rows found once per view, each boot's records made when asked for."""
+        return self.of_view(f"records by boot {kinds}", lambda view: BootRecords(view, kinds))
 
     def boot_view(self, boot: int) -> HostView:
         """The rows of one boot of this view as a view of their own: for a rule that reads every
@@ -234,6 +226,37 @@ class HostView:
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]
             return []
         return self.capture.stack_functions(int(stack))  # type: ignore[arg-type]
+
+
+Records = list[tuple[object, dict[str, object]]]
+
+
+class BootRecords(Mapping[int, Records]):
+    """``kind_records`` of some kinds of a view, by boot (boots in increasing order), each boot's
+    records (a dict per row) made when asked for and not kept: the Mem-Info lines of every boot of
+    a long serial capture as dicts at once took gigabytes. Their columns are converted once."""
+
+    def __init__(self, view: HostView, kinds: tuple[str, ...]) -> None:
+        rows = view.rows
+        hits = rows.positions(*kinds)
+        labels = view.events.index.to_numpy()[hits]
+        if len(hits) and (labels[1:] < labels[:-1]).any():
+            # In log order (the table's index order), as kind_records gives them.
+            order = np.argsort(labels, kind="stable")
+            hits = hits[order]
+        self._labels, self._names, self._columns = rows.rows_at(hits)
+        self._boots = by_boot(view.boot_column("events")[hits])
+
+    def __getitem__(self, boot: int) -> Records:
+        names, columns, labels = self._names, self._columns, self._labels
+        return [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
+                for at in self._boots[boot].tolist()]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._boots)
+
+    def __len__(self) -> int:
+        return len(self._boots)
 
 
 def by_boot(boots: np.ndarray) -> dict[int, np.ndarray]:
