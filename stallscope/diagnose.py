@@ -262,21 +262,38 @@ def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
     if not rules or keys[0][1] is None:
         return {}
     positions = {key: at for at, key in enumerate(keys)}
-    machines = dict.fromkeys(machine for at, (machine, _) in enumerate(keys) if chosen is None or at in chosen)
+    # Each machine's boots (those chosen), a window of them at a time.
+    windows: dict[Machine, list[int]] = {}
+    for at, (machine, boot) in enumerate(keys):
+        if chosen is None or at in chosen:
+            windows.setdefault(machine, []).append(boot)  # type: ignore[arg-type]
     shared = {} if shared is None else shared
     found: dict[int, list[Finding]] = {}
-    for machine in machines:
-        view = _machine_view(capture, machine, shared)
-        for rule in rules:
-            for finding in rule.check(view):
-                at = positions.get((machine, finding.boot))
-                if at is None or (chosen is not None and at not in chosen):
-                    continue
-                finding.host = view.host
-                found.setdefault(at, []).append(finding)
-        view.memo.clear()
-        del view
+    tables = (capture.snapshots, capture.tasks, capture.events)
+    for machine, boots in windows.items():
+        # Where each boot's rows are, found once for all the machine's windows.
+        rows = []
+        for frame in tables:
+            mine = _machine_positions(frame, machine)
+            rows.append((mine, _boot_positions(frame, mine)))
+        for start in range(0, len(boots), BOOTS_AT_ONCE):
+            view = _machine_view(capture, machine, shared, rows, set(boots[start:start + BOOTS_AT_ONCE]))
+            for rule in rules:
+                for finding in rule.check(view):
+                    at = positions.get((machine, finding.boot))
+                    if at is None or (chosen is not None and at not in chosen):
+                        continue
+                    finding.host = view.host
+                    found.setdefault(at, []).append(finding)
+            view.memo.clear()
+            del view
     return found
+
+
+# The boots of a machine read at once by the rules that read all boots (``ALL_BOOTS``), a window
+# at a time: what they derive for all 8,000 boots of a 1 GB serial capture at once took 2 GB; a
+# window of 64 holds its share, and costs a 64th of its boots' fixed costs (bench/README.md).
+BOOTS_AT_ONCE = 64
 
 
 def joined(found: dict[int, list[Finding]], at_once: dict[int, list[Finding]]) -> dict[int, list[Finding]]:
@@ -290,19 +307,20 @@ def joined(found: dict[int, list[Finding]], at_once: dict[int, list[Finding]]) -
     return found
 
 
-def _machine_view(capture: Capture, machine: Machine, shared: dict[str, object]) -> HostView:
-    """Every row of ``machine`` that belongs to a boot (the rows of all its boots' views), in
-    table order, as one view."""
-    tables = (capture.snapshots, capture.tasks, capture.events)
+def _machine_view(capture: Capture, machine: Machine, shared: dict[str, object],
+                  rows: list[tuple[np.ndarray | None, dict[int, np.ndarray] | None]], boots: set[int]) -> HostView:
+    """The rows of ``boots`` of ``machine`` in table order, as one view. ``rows``: per table
+    (snapshots, tasks, events), the machine's rows and where each boot's are
+    (:func:`_machine_positions`, :func:`_boot_positions`)."""
     parts = []
-    for frame in tables:
-        rows = _machine_positions(frame, machine)
-        boots = _boot_positions(frame, rows)
-        if boots is not None:
-            # A boot's own view leaves out the rows without a boot: so does this one.
-            kept = np.concatenate(list(boots.values())) if boots else np.empty(0, dtype=np.intp)
-            rows = np.sort(kept) if len(kept) != len(frame) else None
-        parts.append(rows_at(frame, rows))
+    for frame, (mine, of_boot) in zip((capture.snapshots, capture.tasks, capture.events), rows, strict=True):
+        if of_boot is None:  # a table without boot numbers: every boot's view has all its rows
+            parts.append(rows_at(frame, mine))
+            continue
+        # A boot's own view leaves out the rows without a boot: so does this one.
+        kept = [at for boot, at in of_boot.items() if boot in boots]
+        joined_rows = np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.intp)
+        parts.append(rows_at(frame, joined_rows if len(joined_rows) != len(frame) else None))
     snapshots, tasks, events = parts
     return HostView(host=machine[0], capture=capture, snapshots=snapshots, tasks=followed_tasks(tasks),
                     events=events, boot=None, whole_boot=False, capture_memo=shared)

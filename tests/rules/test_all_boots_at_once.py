@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import stallscope
+import stallscope.diagnose  # the submodule of the same name as the function: see diagnose_module
 from conftest import DATA, ROOT
 from stallscope.capture.model import Capture
 from stallscope.diagnose import (
@@ -21,6 +22,8 @@ from stallscope.diagnose import (
     view_keys,
 )
 from stallscope.rules import ALL_RULES
+
+diagnose_module = sys.modules["stallscope.diagnose"]
 
 # Real captures with seq-livelock findings: the same one twice is a machine that ran into the
 # same stall after a reboot (the same tasks with the same pids and seqs in both boots, which a
@@ -61,9 +64,13 @@ def test_some_rule_reads_all_boots_at_once() -> None:
     assert not set(at_once) & set(per_view)
 
 
-def test_each_boot_gets_what_its_own_view_gives(many_boots: Capture) -> None:
+@pytest.mark.parametrize("window", [diagnose_module.BOOTS_AT_ONCE, 7, 1])
+def test_each_boot_gets_what_its_own_view_gives(many_boots: Capture, window: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the window of boots the rules read at once (a machine's boots, a few, one)."""
+    monkeypatch.setattr(diagnose_module, "BOOTS_AT_ONCE", window)
     keys = view_keys(many_boots)
-    assert len({boot for _, boot in keys}) >= 8
+    assert len({boot for _, boot in keys}) >= 8 and len(keys) > 2 * 7
     expected = _per_view(many_boots)
     found = findings_by_machine(many_boots, shared={})
     assert {at: [f.as_dict() for f in fs] for at, fs in found.items()} == expected
