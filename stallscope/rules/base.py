@@ -38,6 +38,14 @@ class Evidence:
         return {"source": self.source, "line": self.line, "ts": self.ts, "text": self.text}
 
 
+def in_boot(finding: Finding, boot: int) -> Finding:
+    """``finding`` naming ``boot``, for a rule that reads every boot at once (boot 0, of a view
+    without boot numbers, names none: the diagnosis names the view's)."""
+    if boot:
+        finding.boot = boot
+    return finding
+
+
 def distinct_lines(evidence: list[Evidence]) -> list[Evidence]:
     """``evidence`` with each log line once (the first time it is cited), in order."""
     seen: set[tuple[str, int]] = set()
@@ -125,18 +133,6 @@ class HostView:
         if name not in self.memo:
             self.memo[name] = compute(self)
         return self.memo[name]  # type: ignore[return-value]
-
-    def boots(self) -> np.ndarray:
-        """The distinct boots of this view's rows, in order (none where no table numbers boots)."""
-
-        def compute(view: HostView) -> np.ndarray:
-            tables = (view.snapshots, view.tasks, view.events)
-            numbered = [frame["boot"].to_numpy(dtype="int64", na_value=0)
-                        for frame in tables if len(frame) and "boot" in frame.columns]
-            found = np.unique(np.concatenate(numbered)) if numbered else np.zeros(0, dtype="int64")
-            return found[found > 0]
-
-        return self.of_view("boots", compute)
 
     def boots_of(self, table: str, labels: object) -> np.ndarray:
         """The boot of each row ``labels`` of this view's "snapshots", "tasks" or "events" (0 in a

@@ -14,7 +14,7 @@ import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
@@ -92,9 +92,7 @@ def check(view: HostView) -> list[Finding]:
     findings = []
     for boot in sorted(restricted.keys() & waiters.keys()):
         finding = _finding(view, boot, waiters[boot], restricted[boot])
-        if boot:
-            finding.boot = boot
-        findings.append(finding)
+        findings.append(in_boot(finding, boot))
     return findings
 
 

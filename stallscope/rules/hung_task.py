@@ -17,7 +17,7 @@ import pandas as pd
 from stallscope.capture.events import blockers_of, hung_of, kills_of, of_kind, records
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.reports import DEVICE_KINDS, device_label
 from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
 
@@ -118,9 +118,7 @@ def check(view: HostView) -> list[Finding]:
     findings = []
     for boot, reports in view.records_by_boot("hung_task").items():
         for finding in _of_boot(view, boot, hung_of(reports)):
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

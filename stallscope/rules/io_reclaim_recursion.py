@@ -25,7 +25,7 @@ loop's worker, md's RAID threads) or a filesystem's writeback (do_writepages, ->
 from __future__ import annotations
 
 from stallscope.capture.stacks import ALLOCATOR_FRAMES, RECLAIM_FRAMES
-from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.base import Finding, HostView, Severity, in_boot
 from stallscope.rules.common.traced import Traced, traced
 
 RULE = "io-reclaim-recursion"
@@ -119,13 +119,7 @@ ALL_BOOTS = True
 
 
 def check(view: HostView) -> list[Finding]:
-    findings: list[Finding] = []
-    for boot, traces in traced(view).items():
-        for finding in _of_boot(view, traces):
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
-    return findings
+    return [in_boot(finding, boot) for boot, traces in traced(view).items() for finding in _of_boot(view, traces)]
 
 
 def _of_boot(view: HostView, traces: list[Traced]) -> list[Finding]:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from stallscope.capture.stacks import WaitSite
 from stallscope.capture.trajectories import comm_starts_with, group_numbers, text_codes
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import stack_wait_site, task_and_wait_site
 
 RULE = "kswapd-lock-wait"
@@ -141,9 +141,7 @@ def check(view: HostView) -> list[Finding]:
     findings = []
     for boot, pairs in sorted(by_boot.items()):
         for finding in _one_per_site([finding for finding, _ in pairs], [site for _, site in pairs]):
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from stallscope.capture.events import BusyPwq, WorkItem, int_field, ints
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines, in_boot
 from stallscope.rules.common.task_facts import (
     boot_hz,
     functions_of,
@@ -85,9 +85,7 @@ def check(view: HostView) -> list[Finding]:
     for boot, busy in view_busy_workqueues(view).items():
         finding = _of_boot(view, boot, busy) if busy else None
         if finding is not None:
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

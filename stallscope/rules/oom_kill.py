@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import field, tuples
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, by_boot
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, by_boot, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
 
@@ -72,9 +72,7 @@ def check(view: HostView) -> list[Finding]:
     for boot in sorted({*kills_of, *invoked_of}):
         found = _of_boot(view, boot, kills.iloc[kills_of.get(boot, none)], invoked.iloc[invoked_of.get(boot, none)])
         if found is not None:
-            if boot:
-                found.boot = boot
-            findings.append(found)
+            findings.append(in_boot(found, boot))
     return findings
 
 

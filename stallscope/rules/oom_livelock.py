@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from stallscope.capture.model import timestamp
-from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.base import Finding, HostView, Severity, in_boot
 from stallscope.rules.common.oom_trend import (
     Trend,
     describe_phase,
@@ -59,9 +59,7 @@ def check(view: HostView) -> list[Finding]:
         if trend is None or trend.latest is None or trend.latest.trend != "rising":
             continue
         finding = _finding(view, boot, trend)
-        if boot:
-            finding.boot = boot
-        findings.append(finding)
+        findings.append(in_boot(finding, boot))
     return findings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.base import Finding, HostView, Severity, in_boot
 from stallscope.rules.common.oom_trend import (
     FASTEST_HZ,
     RECURRING,
@@ -53,9 +53,7 @@ def check(view: HostView) -> list[Finding]:
         else:
             found = _plateau(view, trend) if trend.latest.trend == "flat" else None
         if found is not None:
-            if boot:
-                found.boot = boot
-            findings.append(found)
+            findings.append(in_boot(found, boot))
     return findings
 
 

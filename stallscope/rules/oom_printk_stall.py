@@ -17,7 +17,7 @@ lockup, an RCU stall, a hung task) that caught the CPU there.
 
 from __future__ import annotations
 
-from stallscope.rules.base import Finding, HostView, Severity
+from stallscope.rules.base import Finding, HostView, Severity, in_boot
 from stallscope.rules.common.traced import Traced, traced
 
 RULE = "oom-printk-stall"
@@ -65,13 +65,7 @@ ALL_BOOTS = True
 
 
 def check(view: HostView) -> list[Finding]:
-    findings: list[Finding] = []
-    for boot, traces in traced(view).items():
-        for finding in _of_boot(view, traces):
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
-    return findings
+    return [in_boot(finding, boot) for boot, traces in traced(view).items() for finding in _of_boot(view, traces)]
 
 
 def _of_boot(view: HostView, traces: list[Traced]) -> list[Finding]:

@@ -16,7 +16,7 @@ import pandas as pd
 from stallscope.capture.events import tuples
 from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.capture.trajectories import comm_ranks
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
@@ -124,9 +124,7 @@ def check(view: HostView) -> list[Finding]:
     for boot, seen in sorted(boots.items()):
         if seen.throttled or seen.looping:
             finding = _finding(view, seen.throttled, seen.scanning, seen.kswapd, seen.looping, gfp)
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.trajectories import comm_starts_with
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
@@ -111,9 +111,7 @@ def check(view: HostView) -> list[Finding]:
         kthreadd = _stalled_kthreadd(view, boot)
         for task, how in found:
             finding = _finding(view, task, how, gfp, dump.get(boot, {}), kthreadd)
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

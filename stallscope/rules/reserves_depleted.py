@@ -28,7 +28,7 @@ import numpy as np
 from stallscope.capture.events import Row, counters, int_field, ints
 from stallscope.capture.events import field as event_field
 from stallscope.capture.model import missing, timestamp
-from stallscope.rules.base import Finding, HostView, Severity, distinct_lines
+from stallscope.rules.base import Finding, HostView, Severity, distinct_lines, in_boot
 from stallscope.rules.common.task_facts import is_kswapd, label, latest_by_boot, wait_site_of
 
 RULE = "reserves-depleted"
@@ -275,9 +275,7 @@ def check(view: HostView) -> list[Finding]:
     for boot, records in view.records_by_boot(*MEM_INFO_KINDS).items():
         finding = _of_boot(view, boot, mem_info_dumps(records))
         if finding is not None:
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import tuples
-from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot
+from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot, in_boot
 from stallscope.rules.common.seq_history import stuck_requests
 
 RULE = "seq-livelock"
@@ -37,19 +37,9 @@ def check(view: HostView) -> list[Finding]:
     stuck = stuck_requests(view)
     if stuck.empty:
         return []
-    present = view.boots()
-    if len(present) < 2:
-        found = _finding(view, stuck)
-        if len(present):
-            found.boot = int(present[0])
-        return [found]
     # The requests of each boot (a request is of one boot: the boot is part of its task).
-    findings = []
-    for boot, rows in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items():
-        finding = _finding(view, stuck.iloc[rows])
-        finding.boot = boot
-        findings.append(finding)
-    return findings
+    return [in_boot(_finding(view, stuck.iloc[rows]), boot)
+            for boot, rows in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items()]
 
 
 def _finding(view: HostView, stuck: pd.DataFrame) -> Finding:

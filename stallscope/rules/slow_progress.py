@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stallscope.capture.events import tuples
-from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot
+from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot, in_boot
 from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trends
 from stallscope.rules.common.seq_history import advancing_tasks
 
@@ -52,9 +52,7 @@ def check(view: HostView) -> list[Finding]:
             found = (_stalls_ending(view, boot, trend)
                      if trend is not None and trend.derived and trend.recoveries >= RECURRING else None)
         if found is not None:
-            if boot:
-                found.boot = boot
-            findings.append(found)
+            findings.append(in_boot(found, boot))
     return findings
 
 

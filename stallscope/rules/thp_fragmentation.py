@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, by_boot
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, by_boot, in_boot
 from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
 
 RULE = "thp-fragmentation"
@@ -63,9 +63,7 @@ def check(view: HostView) -> list[Finding]:
         buddy = buddy_table(view.boot_records(boot, "meminfo_buddy"))
         for order, rows in costly.iloc[at].groupby("order", sort=True):
             finding = _finding(view, int(order), [int(i) for i in rows.index], buddy)
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import of_kind, tuples
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import (
     functions_of,
     gfp_names_of,
@@ -59,9 +59,7 @@ def check(view: HostView) -> list[Finding]:
     findings = []
     for boot in sorted({*by_boot, *unable, *_dying_boots(view)}):
         for finding in _of_boot(view, boot, by_boot.get(boot, []), unable.get(boot, {})):
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from stallscope.capture.events import pools_of
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import view_busy_workqueues
 
 RULE = "workqueue-lockup"
@@ -46,9 +46,7 @@ def check(view: HostView) -> list[Finding]:
     for boot in sorted({*lockups, *hung_pools}):
         finding = _of_boot(view, boot, lockups.get(boot, []), pools_of(hung_pools.get(boot, [])))
         if finding is not None:
-            if boot:
-                finding.boot = boot
-            findings.append(finding)
+            findings.append(in_boot(finding, boot))
     return findings
 
 
