@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.hz import infer_hz
 from stallscope.rules.base import Evidence, HostView, by_boot
-from stallscope.rules.common.task_facts import view_hz
 
 MIN_FLAT_SECONDS = 10.0
 # A derived count's phase ends where two reports are further apart than this many times the
@@ -416,7 +416,7 @@ def one_report(view: HostView) -> OneReport | None:
                    & tasks["delay"].notna().to_numpy(dtype=bool)] if len(tasks) else tasks
     if not len(report):
         return None
-    estimate = view_hz(view)
+    estimate = view.of_view("hz", lambda v: infer_hz(v.tasks))
     hz = estimate.hz if estimate.known else None
     delays = report["delay"].astype("int64")
     longest = int(delays.max())

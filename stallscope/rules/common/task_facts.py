@@ -23,7 +23,7 @@ from stallscope.capture.events import (
     oom_invocations,
     oom_kills,
 )
-from stallscope.capture.hz import HzEstimate, from_ratios, infer_hz, ratios_by_group
+from stallscope.capture.hz import HzEstimate, from_ratios, ratios_by_group
 from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
@@ -169,22 +169,6 @@ def _view_trajectories(view: HostView) -> pd.DataFrame:
     part = view.of_capture("boot parts", boot_parts)
     parts, _ = view.of_capture("trajectories by boot", lambda capture: trajectories_by_boot(capture, part))
     return parts[int(part[task_position(view.capture, int(view.tasks.index[0]))])]
-
-
-def view_hz(view: HostView) -> HzEstimate:
-    """HZ of the kernel that printed the view's tasks (:func:`~stallscope.capture.hz.infer_hz`),
-    derived once per view; for a boot of a capture of many, looked up among every boot's."""
-    return view.of_view("hz", _view_hz)
-
-
-def _view_hz(view: HostView) -> HzEstimate:
-    tasks = view.tasks
-    if not view.whole_boot or not len(tasks) or len(tasks) == len(view.capture.tasks):
-        return infer_hz(tasks)
-    # A capture of hundreds of boots: the growth ratios of all of them at once, then this boot's.
-    part = view.of_capture("boot parts", boot_parts)
-    ratios = view.of_capture("hz ratios by boot", lambda capture: ratios_by_group(capture.tasks, part))
-    return from_ratios(ratios[int(part[task_position(view.capture, int(tasks.index[0]))])])
 
 
 def boot_parts(capture: Capture) -> np.ndarray:
@@ -493,7 +477,8 @@ def latest_by_boot(view: HostView) -> dict[int, list[int]]:
 
 
 def boot_hz(view: HostView, boot: int) -> HzEstimate:
-    """HZ of the kernel of one boot of the view (:func:`view_hz` of that boot's own view)."""
+    """HZ of the kernel of one boot of the view (:func:`~stallscope.capture.hz.infer_hz` of that
+    boot's tasks), the growth pairs of every boot found in one pass."""
 
     def compute(v: HostView) -> dict[int, HzEstimate]:
         codes, boots = pd.factorize(v.boot_column("tasks"))
