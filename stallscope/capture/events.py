@@ -118,7 +118,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
@@ -210,16 +210,12 @@ class EventRows:
         if not len(hits):
             return []
         if self._columns is None and len(hits) * _WHOLE_COLUMNS < len(self.frame):
-            labels, names, columns = self.rows_at(hits)
-            found = [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
-                     for at in range(len(hits))]
+            found = as_records(*self.rows_at(hits), range(len(hits)))
         else:
             if self._columns is None:
                 names = list(self.frame.columns)
                 self._columns = (self.frame.index.tolist(), names, [self.frame[name].tolist() for name in names])
-            labels, names, columns = self._columns
-            found = [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
-                     for at in hits.tolist()]
+            found = as_records(*self._columns, hits.tolist())
         if any(found[at][0] < found[at - 1][0] for at in range(1, len(found))):  # type: ignore[operator]
             found.sort(key=lambda row: row[0])  # type: ignore[arg-type, return-value]
         return found
@@ -231,6 +227,14 @@ class EventRows:
         names = list(self.frame.columns)
         return (self.frame.index[positions].tolist(), names,
                 [self.frame[name].take(positions).tolist() for name in names])
+
+
+def as_records(labels: list[object], names: list[str], columns: list[list[object]],
+               positions: Iterable[int]) -> list[tuple[object, dict[str, object]]]:
+    """(label, row as a dict) of the rows at ``positions`` of columns converted to lists, as
+    :func:`records` gives them."""
+    return [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
+            for at in positions]
 
 
 # Rows of a kind in this many of a table's rows or more: its whole columns are converted once (a

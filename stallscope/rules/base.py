@@ -244,9 +244,7 @@ class BootRecords(Mapping[int, Records]):
         self._boots = by_boot(view.boot_column("events")[hits])
 
     def __getitem__(self, boot: int) -> Records:
-        names, columns, labels = self._names, self._columns, self._labels
-        return [(labels[at], {name: column[at] for name, column in zip(names, columns, strict=True)})
-                for at in self._boots[boot].tolist()]
+        return event_tables.as_records(self._labels, self._names, self._columns, self._boots[boot].tolist())
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._boots)
