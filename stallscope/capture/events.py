@@ -436,27 +436,31 @@ class Reporters:
     """
 
     def __init__(self, events: Events) -> None:
-        # source -> (lines, row positions, comms, pids), ordered by line.
-        self._by_source: dict[object, tuple[list[int], list[int], list[object], list[object]]] = {}
+        # (source, boot) -> (lines, row positions, comms, pids), ordered by line: keyed by boot too,
+        # so that a view of every boot of a machine names each report's task from its own boot.
+        self._by_source: dict[tuple[object, int], tuple[list[int], list[int], list[object], list[object]]] = {}
         table = event_rows(events)
         positions = table.positions("dump_cpu").tolist()
         if not positions:
             return
         rows = table.frame.iloc[positions]
-        places: dict[object, list[tuple[int, int, object, object]]] = {}
-        for source, line, position, comm, pid in zip(
-                rows["source"].astype(object).tolist(), rows["line"].astype(object).tolist(), positions,
+        boots = (rows["boot"].to_numpy(dtype=np.int64, na_value=0).tolist() if "boot" in rows.columns
+                 else [0] * len(positions))
+        places: dict[tuple[object, int], list[tuple[int, int, object, object]]] = {}
+        for source, boot, line, position, comm, pid in zip(
+                rows["source"].astype(object).tolist(), boots, rows["line"].astype(object).tolist(), positions,
                 rows["comm"].astype(object).tolist(), rows["pid"].astype(object).tolist(), strict=True):
-            places.setdefault(source, []).append((int(line), position, comm, pid))
-        for source, found in places.items():
+            places.setdefault((source, boot), []).append((int(line), position, comm, pid))
+        for key, found in places.items():
             found.sort(key=lambda place: place[0])  # stable: rows of one line keep their order
             lines, where, comms, pids = (list(column) for column in zip(*found, strict=True))
-            self._by_source[source] = (lines, where, comms, pids)  # type: ignore[assignment]
+            self._by_source[key] = (lines, where, comms, pids)  # type: ignore[assignment]
 
     def pid(self, row: Row) -> int | None:
         """The pid on the first dump_cpu line (in table order) within _HEADER_REACH lines after
         ``row``, of the comm ``row`` names when it names one."""
-        found = self._by_source.get(row["source"])
+        boot = row.get("boot")
+        found = self._by_source.get((row["source"], 0 if boot is None or pd.isna(boot) else int(boot)))  # type: ignore[arg-type, call-overload]
         if found is None:
             return None
         lines, where, comms, pids = found
@@ -544,33 +548,45 @@ def alloc_reports(events: Events, kind: str = "warn_alloc_stall",
                   reporters: Reporters | None = None) -> pd.DataFrame:
     """warn_alloc stall (or failure) reports with the reporting task's pid from dump_cpu
     (``reporters`` of ``events``, when the caller keeps one)."""
-    rows = []
-    reporters = reporters or Reporters(events)
-    for index, row in kind_records(events, kind):
-        rows.append(
-            {
-                **_place(index, row),
-                "comm": field(row, "comm"),
-                "pid": reporters.pid(row),
-                "stall_ms": int_field(row, "stall_ms"),
-                "order": int_field(row, "order"),
-                "mode": field(row, "mode"),
-                "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
-                "stack": row["stack"],
-                "text": row["text"],
-            }
-        )
-    return _table(rows, [*_PLACE, "comm", "pid", "stall_ms", "order", "mode", "gfp_names", "stack", "text"])
+    return _table(alloc_reports_of(kind_records(events, kind), reporters or Reporters(events)), ALLOC_REPORT_COLUMNS)
+
+
+ALLOC_REPORT_COLUMNS = [*_PLACE, "comm", "pid", "stall_ms", "order", "mode", "gfp_names", "stack", "text"]
+
+
+def alloc_reports_of(records: list[tuple[object, dict[str, object]]], reporters: Reporters) -> list[dict[str, object]]:
+    """The rows of :func:`alloc_reports` (as dicts) of these warn_alloc records (of one boot, say)."""
+    return [
+        {
+            **_place(index, row),
+            "comm": field(row, "comm"),
+            "pid": reporters.pid(row),
+            "stall_ms": int_field(row, "stall_ms"),
+            "order": int_field(row, "order"),
+            "mode": field(row, "mode"),
+            "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
+            "stack": row["stack"],
+            "text": row["text"],
+        }
+        for index, row in records
+    ]
 
 
 def suppressed_callbacks(events: Events, prefix: str = "warn_alloc") -> pd.DataFrame:
     """printk ratelimit notices of functions starting with ``prefix``."""
+    return _table(suppressed_of(kind_records(events, "ratelimit_suppressed"), prefix),
+                  [*_PLACE, "function", "suppressed"])
+
+
+def suppressed_of(records: list[tuple[object, dict[str, object]]],
+                  prefix: str = "warn_alloc") -> list[dict[str, object]]:
+    """The rows of :func:`suppressed_callbacks` (as dicts) of these "ratelimit_suppressed" records."""
     rows = []
-    for index, row in kind_records(events, "ratelimit_suppressed"):
+    for index, row in records:
         function = field(row, "function") or ""
         if function.startswith(prefix):
             rows.append({**_place(index, row), "function": function, "suppressed": int_field(row, "suppressed")})
-    return _table(rows, [*_PLACE, "function", "suppressed"])
+    return rows
 
 
 # --- hung tasks and lock owners ----------------------------------------------------------------
@@ -621,9 +637,18 @@ def blockers_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame
 
 def held_locks(events: Events) -> pd.DataFrame:
     """One row per lockdep ``#N:`` line, with the holder named by the header line above it."""
+    return held_of(kind_records(events, *HELD_LOCK_KINDS))
+
+
+# The kinds of a lockdep "locks held by" dump: its header and its "#N:" lines.
+HELD_LOCK_KINDS = ("lockdep_held_header", "lockdep_held")
+
+
+def held_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
+    """:func:`held_locks` of these records of ``HELD_LOCK_KINDS`` (of one boot, say), in log order."""
     rows = []
     holder: tuple[str | None, int | None, str | None] = (None, None, None)
-    for index, row in kind_records(events, "lockdep_held_header", "lockdep_held"):
+    for index, row in records:
         if row["kind"] == "lockdep_held_header":
             holder = (field(row, "comm"), int_field(row, "pid"), str(row["source"]))
             continue

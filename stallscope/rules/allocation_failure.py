@@ -19,25 +19,17 @@ from bisect import bisect_left, bisect_right
 import pandas as pd
 
 from stallscope.capture import events as event_tables
-from stallscope.capture.events import (
-    field,
-    int_field,
-    kind_records,
-    of_kind,
-    records,
-    stack_frames,
-    suppressed_callbacks,
-)
+from stallscope.capture.events import field, int_field, stack_frames, suppressed_of
 from stallscope.capture.model import missing, timestamp
 from stallscope.capture.stacks import guilty_frame, normalize_function, reliable_functions
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.noise import noise_reason
 from stallscope.rules.common.task_facts import (
+    alloc_reports_by_boot,
     report_gfp_names,
     stack_functions,
     trace_after,
     trace_frame_evidence,
-    view_alloc_reports,
 )
 
 RULE = "allocation-failure"
@@ -54,17 +46,32 @@ NEXT_STEPS: str | None = None
 ABOUT_MEMORY = True
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+# The kinds each boot's reading starts from: a boot without any has no finding.
+_KINDS = ("warn_alloc_failure", "slub_alloc_failure", "cma_alloc_failure", "kernel_warning", "dump_cpu")
+
+
 def check(view: HostView) -> list[Finding]:
-    return (_page_failures(view) + _slab_failures(view) + _cma_failures(view) + _too_large(view)
-            + _headless_warnings(view))
+    failures = alloc_reports_by_boot(view, "warn_alloc_failure")
+    findings: list[Finding] = []
+    for boot in sorted(set().union(*(view.records_by_boot(kind) for kind in _KINDS))):
+        found = (_page_failures(view, boot, failures.get(boot, [])) + _slab_failures(view, boot)
+                 + _cma_failures(view, boot) + _too_large(view, boot) + _headless_warnings(view, boot))
+        findings += [in_boot(finding, boot) for finding in found]
+    return findings
 
 
-def _page_failures(view: HostView) -> list[Finding]:
-    failures = view_alloc_reports(view, "warn_alloc_failure")
-    if failures.empty:
+def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]]) -> list[Finding]:
+    """One finding per request of a boot's page allocation failures (rows of ``alloc_reports`` as dicts)."""
+    if not failures:
         return []
-    suppressed = suppressed_callbacks(view.rows, "warn_alloc")
-    dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
+    suppressed = suppressed_of(view.boot_records(boot, "ratelimit_suppressed"), "warn_alloc")
+    dropped = sum(int(row["suppressed"]) for row in suppressed  # type: ignore[call-overload]
+                  if row["function"] == "warn_alloc" and not missing(row["suppressed"]))
+    counters: list[tuple[object, dict[str, object]]] | None = None
     findings: list[Finding] = []
     for (comm, order, mode), rows in _by_request(failures):
         first = rows[0]
@@ -99,7 +106,9 @@ def _page_failures(view: HostView) -> list[Finding]:
         if order is not None and not pd.isna(order) and int(order) > 0:
             why.append("A higher-order request needs physically contiguous pages: fragmentation can make it "
                        "fail while plenty of memory is free.")
-        cma = None if "MOVABLE" in str(names) else _free_is_cma(view, first)
+        if counters is None and "MOVABLE" not in str(names):
+            counters = view.boot_records(boot, "meminfo_counters")
+        cma = None if "MOVABLE" in str(names) else _free_is_cma(counters or [], first)
         if cma is not None:
             title += " (free memory is all CMA)"
             why.append(f"Nearly all free memory is CMA (free_cma:{cma[0]} of free:{cma[1]} pages in the Mem-Info "
@@ -128,12 +137,15 @@ def _page_failures(view: HostView) -> list[Finding]:
     return findings
 
 
-def _by_request(failures: pd.DataFrame) -> list[tuple[tuple[object, object, object], list[dict[str, object]]]]:
+Request = tuple[object, object, object]
+
+
+def _by_request(failures: list[dict[str, object]]) -> list[tuple[Request, list[dict[str, object]]]]:
     """The reports grouped by (comm, order, mode) in order of first appearance, a missing value
     as NaN, as ``groupby(..., sort=False, dropna=False)`` groups them (without pandas' cost per
     group: a boot's handful of reports cost a millisecond that way)."""
-    groups: dict[tuple[object, ...], tuple[tuple[object, object, object], list[dict[str, object]]]] = {}
-    for _, row in records(failures):
+    groups: dict[tuple[object, ...], tuple[Request, list[dict[str, object]]]] = {}
+    for row in failures:
         shown = tuple(math.nan if missing(row[c]) else row[c] for c in ("comm", "order", "mode"))
         key = tuple(None if missing(value) else value for value in shown)
         groups.setdefault(key, (shown, []))[1].append(row)  # type: ignore[arg-type]
@@ -163,20 +175,21 @@ _SLAB_PATH = frozenset({"new_slab", "allocate_slab", "___slab_alloc", "__slab_al
 _CPU_REACH = 12
 
 
-def _slab_failures(view: HostView) -> list[Finding]:
+def _slab_failures(view: HostView, boot: int) -> list[Finding]:
     """SLUB's "Unable to allocate memory on node -1 (gfp=0x8020)", grouped by the cache named on
     the line after it ("cache: ip6_dst_cache(...), object size: 448, ...")."""
-    failures = of_kind(view.rows, "slub_alloc_failure")
-    if failures.empty:
+    failures = view.boot_records(boot, "slub_alloc_failure")
+    if not failures:
         return []
-    caches = _lines_by_source(of_kind(view.rows, "slub_cache"))
-    pages = of_kind(view.rows, "warn_alloc_failure")
+    caches = _lines_by_source(view.boot_records(boot, "slub_cache"))
+    pages = view.boot_records(boot, "warn_alloc_failure")
     page_lines = _lines_by_source(pages)
+    page_stacks = {index: row["stack"] for index, row in pages}
     groups: dict[str, list[tuple[dict[str, object], int | None]]] = {}
     told: set[int] = set()
-    for _, row in records(failures):
+    for _, row in failures:
         line = int(row["line"])  # type: ignore[call-overload]
-        if _after_page_report(view, pages, page_lines, row, told):
+        if _after_page_report(view, page_stacks, page_lines, row, told):
             continue
         lines, indexes = caches.get(row["source"], ([], []))
         at = bisect_right(lines, line)
@@ -212,12 +225,13 @@ def _slab_failures(view: HostView) -> list[Finding]:
     return findings
 
 
-def _free_is_cma(view: HostView, report: dict[str, object]) -> tuple[int, int] | None:
+def _free_is_cma(counters: list[tuple[object, dict[str, object]]], report: dict[str, object]) -> tuple[int, int] | None:
     """(free_cma, free) pages of the Mem-Info printed with a failure report when CMA pageblocks
-    hold nearly all the free memory: the global counters after the report's line."""
+    hold nearly all the free memory: the global counters (``counters``: the "meminfo_counters"
+    records of its boot) after the report's line."""
     line = int(report["line"])  # type: ignore[call-overload]
     seen: dict[str, str] = {}
-    for _, row in kind_records(view.rows, "meminfo_counters"):
+    for _, row in counters:
         if row["source"] != report["source"] or missing(row["line"]):
             continue
         if not line < row["line"] <= line + _MEMINFO_REACH:  # type: ignore[operator]
@@ -234,12 +248,11 @@ def _free_is_cma(view: HostView, report: dict[str, object]) -> tuple[int, int] |
     return (cma, free) if free > 0 and cma >= _CMA_SHARE * free else None
 
 
-def _cma_failures(view: HostView) -> list[Finding]:
+def _cma_failures(view: HostView, boot: int) -> list[Finding]:
     """"cma: cma_alloc: alloc failed, req-size: 19200 pages, ret: -12": a driver's request for
     physically contiguous memory that the CMA area could not meet, grouped by area."""
-    failures = of_kind(view.rows, "cma_alloc_failure")
     groups: dict[str, list[dict[str, object]]] = {}
-    for _, row in records(failures):
+    for _, row in view.boot_records(boot, "cma_alloc_failure"):
         groups.setdefault(str(field(row, "cma_area") or ""), []).append(row)
     findings: list[Finding] = []
     for area, rows in groups.items():
@@ -265,14 +278,13 @@ def _cma_failures(view: HostView) -> list[Finding]:
     return findings
 
 
-def _too_large(view: HostView) -> list[Finding]:
+def _too_large(view: HostView, boot: int) -> list[Finding]:
     """The page allocator's WARNING on a request above its largest order ("WARNING: CPU: 3 PID: 2599
     at mm/page_alloc.c:4935 __alloc_pages_nodemask+0x2ec/0x330"): the one WARN in its entry point
     (__alloc_pages_nodemask <= 5.12, __alloc_pages, __alloc_pages_noprof 6.10+) refuses an order
     above MAX_ORDER, which no amount of free memory can satisfy."""
-    warnings = of_kind(view.rows, "kernel_warning")
     findings: list[Finding] = []
-    for index, row in records(warnings):
+    for index, row in view.boot_records(boot, "kernel_warning"):
         srcline, function = field(row, "srcline") or "", field(row, "function") or ""
         if not srcline.startswith("mm/page_alloc.c") or normalize_function(function) not in _ALLOC_ENTRY:
             continue
@@ -294,19 +306,20 @@ def _too_large(view: HostView) -> list[Finding]:
     return findings
 
 
-def _lines_by_source(rows: pd.DataFrame) -> dict[object, tuple[list[int], list[int]]]:
-    """Per source, the lines of ``rows`` in order and their row labels: found by bisection, since
-    a storm of SLUB lines would make a scan of the table per line quadratic."""
+def _lines_by_source(rows: list[tuple[object, dict[str, object]]]) -> dict[object, tuple[list[int], list[int]]]:
+    """Per source, the lines of ``rows`` (records in log order) and their row labels: found by
+    bisection, since a storm of SLUB lines would make a scan of the table per line quadratic."""
     out: dict[object, tuple[list[int], list[int]]] = {}
-    for index, row in records(rows):
+    for index, row in rows:
         lines, indexes = out.setdefault(row["source"], ([], []))
         lines.append(int(row["line"]))  # type: ignore[call-overload]
         indexes.append(int(index))  # type: ignore[call-overload]
     return out
 
 
-def _after_page_report(view: HostView, pages: pd.DataFrame, page_lines: dict[object, tuple[list[int], list[int]]],
-                       row: dict[str, object], told: set[int]) -> bool:
+def _after_page_report(view: HostView, page_stacks: dict[object, object],
+                       page_lines: dict[object, tuple[list[int], list[int]]], row: dict[str, object],
+                       told: set[int]) -> bool:
     """Whether a SLUB failure line is the slab allocator's account of the page allocation failure
     reported just before it: the first SLUB line after a report whose trace goes through the slab
     allocator. Those are one failure, already a finding."""
@@ -318,24 +331,24 @@ def _after_page_report(view: HostView, pages: pd.DataFrame, page_lines: dict[obj
     index = indexes[at]
     if index in told:
         return False
-    functions = {normalize_function(name) for name, _ in stack_frames(view.capture, pages.at[index, "stack"])}
+    functions = {normalize_function(name) for name, _ in stack_frames(view.capture, page_stacks[index])}
     if not functions & _SLAB_PATH:
         return False
     told.add(index)
     return True
 
 
-def _headless_warnings(view: HostView) -> list[Finding]:
+def _headless_warnings(view: HostView, boot: int) -> list[Finding]:
     """A warn_alloc() trace no report line heads: the task its "CPU:" line names, and the caller
     that allocated. Whether it was a failure or a stall is in the line that is missing."""
-    cpus = of_kind(view.rows, "dump_cpu")
-    if cpus.empty:
+    cpus = view.boot_records(boot, "dump_cpu")
+    if not cpus:
         return []
     free = view.of_capture("free traces", event_tables.free_traces)
     stacks = stack_functions(view)
     findings: list[Finding] = []
     seen: set[int] = set()
-    for index, row in records(cpus):
+    for index, row in cpus:
         lines, traces, _ = free.get(row["source"], ([], [], []))
         at = bisect_right(lines, int(row["line"]))  # type: ignore[call-overload]
         if at == len(lines) or lines[at] > int(row["line"]) + _CPU_REACH:  # type: ignore[call-overload]

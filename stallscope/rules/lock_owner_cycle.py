@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import held_locks, hung_tasks, lock_blockers, records
+from stallscope.capture.events import HELD_LOCK_KINDS, blockers_of, held_of, hung_of, records
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, normalize_function
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import stack_wait_site
 
 RULE = "lock-owner-cycle"
@@ -34,11 +34,11 @@ _MAX_HOLDERS = 8
 Task = tuple[str, int]
 
 
-def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Task, str], list[Evidence]]:
+def _edges_from_blockers(blockers: pd.DataFrame) -> tuple[dict[Task, set[Task]], dict[Task, str], list[Evidence]]:
     edges: dict[Task, set[Task]] = {}
     what: dict[Task, str] = {}
     evidence: list[Evidence] = []
-    for _, row in records(lock_blockers(view.rows)):
+    for _, row in records(blockers):
         if row["owner_pid"] is None or pd.isna(row["owner_pid"]):
             continue
         waiter: Task = (str(row["comm"]), int(row["pid"]))
@@ -49,7 +49,9 @@ def _edges_from_blockers(view: HostView) -> tuple[dict[Task, set[Task]], dict[Ta
     return edges, what, evidence
 
 
-def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, set[Task]], dict[Task, str]]:
+def _edges_from_lockdep(view: HostView, held: pd.DataFrame,
+                        hung_records: list[tuple[object, dict[str, object]]]
+                        ) -> tuple[dict[Task, set[Task]], dict[Task, str]]:
     """Hung tasks blocked on a lock taken where they took their last held lock.
 
     The function lockdep names for the lock is the one that called the lock primitive: the wait
@@ -73,7 +75,7 @@ def _edges_from_lockdep(view: HostView, held: pd.DataFrame) -> tuple[dict[Task, 
     for at, (holder, lock) in enumerate(zip(holder_pids, locks, strict=True)):
         by_holder.setdefault(holder, []).append(at)
         by_lock.setdefault(lock, []).append(at)
-    hung_reports = hung_tasks(view.rows)
+    hung_reports = hung_of(hung_records)
     for (_, hung), stack in zip(records(hung_reports), view.report_stacks(hung_reports), strict=True):
         pid = hung["pid"]
         mine = by_holder.get(pid) if pid is not None and not pd.isna(pid) else None  # type: ignore[arg-type]
@@ -125,10 +127,26 @@ def _name(task: Task) -> str:
     return f"{task[0]}({task[1]})"
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    held = held_locks(view.rows)
-    edges, what, evidence = _edges_from_blockers(view)
-    lockdep_edges, lockdep_what = _edges_from_lockdep(view, held)
+    held, blockers = view.records_by_boot(*HELD_LOCK_KINDS), view.records_by_boot("hung_task_blocker")
+    findings: list[Finding] = []
+    for boot in sorted(set(held) | set(blockers)):
+        found = _of_boot(view, held_of(held.get(boot, [])), blockers_of(blockers.get(boot, [])),
+                         view.boot_records(boot, "hung_task"))
+        findings += [in_boot(finding, boot) for finding in found]
+    return findings
+
+
+def _of_boot(view: HostView, held: pd.DataFrame, blockers: pd.DataFrame,
+             hung_records: list[tuple[object, dict[str, object]]]) -> list[Finding]:
+    """The finding of one boot's held locks, hung-task blockers and hung-task reports (records)."""
+    edges, what, evidence = _edges_from_blockers(blockers)
+    lockdep_edges, lockdep_what = _edges_from_lockdep(view, held, hung_records)
     for waiter, owners in lockdep_edges.items():
         edges.setdefault(waiter, set()).update(owners)
         what.setdefault(waiter, lockdep_what[waiter])

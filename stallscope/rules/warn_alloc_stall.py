@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pandas as pd
-
-from stallscope.capture.events import stack_frames, suppressed_callbacks
-from stallscope.capture.model import timestamp
+from stallscope.capture.events import stack_frames, suppressed_of
+from stallscope.capture.model import missing, timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.noise import noise_reason
-from stallscope.rules.common.task_facts import view_alloc_reports
+from stallscope.rules.common.task_facts import alloc_reports_by_boot
 
 RULE = "warn-alloc-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -38,29 +36,39 @@ CRITICAL_STALL_MS = 60_000
 _MAX_TASKS = 6
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    stalls = view_alloc_reports(view, "warn_alloc_stall")
-    if stalls.empty:
-        return []
-    known = stalls[stalls["stall_ms"].notna()]
-    longest = known.loc[known["stall_ms"].astype(int).idxmax()] if not known.empty else stalls.iloc[0]
-    ms = int(longest["stall_ms"]) if pd.notna(longest["stall_ms"]) else 0
+    return [in_boot(finding, boot) for boot, stalls in alloc_reports_by_boot(view, "warn_alloc_stall").items()
+            for finding in _of_boot(view, boot, stalls)]
+
+
+def _of_boot(view: HostView, boot: int, stalls: list[dict[str, object]]) -> list[Finding]:
+    """The finding of one boot's stall reports (rows of ``alloc_reports`` as dicts, in log order)."""
+    known = [row for row in stalls if not missing(row["stall_ms"])]
+    # The first of the longest, as idxmax finds it.
+    longest = max(known, key=lambda row: int(row["stall_ms"])) if known else stalls[0]  # type: ignore[call-overload]
+    ms = int(longest["stall_ms"]) if not missing(longest["stall_ms"]) else 0  # type: ignore[call-overload]
     who = _who(longest)
     gfp = longest["gfp_names"] or longest["mode"] or "unknown mode"
-    order = int(longest["order"]) if pd.notna(longest["order"]) else "?"
+    order = int(longest["order"]) if not missing(longest["order"]) else "?"  # type: ignore[call-overload]
     functions = reliable_functions(stack_frames(view.capture, longest["stack"]))
     caller = guilty_frame(functions) if functions else None
-    suppressed = suppressed_callbacks(view.rows, "warn_alloc")
-    dropped = int(suppressed[suppressed["function"] == "warn_alloc"]["suppressed"].sum()) if not suppressed.empty else 0
-    masks = Counter(name for name in stalls["gfp_names"].dropna())
-    orders = sorted({int(o) for o in stalls["order"].dropna()})
+    suppressed = suppressed_of(view.boot_records(boot, "ratelimit_suppressed"), "warn_alloc")
+    dropped = sum(int(row["suppressed"]) for row in suppressed  # type: ignore[call-overload]
+                  if row["function"] == "warn_alloc" and not missing(row["suppressed"]))
+    masks = Counter(row["gfp_names"] for row in stalls if not missing(row["gfp_names"]))
+    orders = sorted({int(row["order"]) for row in stalls if not missing(row["order"])})  # type: ignore[call-overload]
     # The first tasks named, each once: a stall storm has tens of thousands of reports.
     tasks: dict[TaskRef, None] = {}
-    for comm, pid in zip(stalls["comm"].astype(object).tolist(), stalls["pid"].astype(object).tolist(), strict=True):
+    for row in stalls:
         if len(tasks) == _MAX_TASKS:
             break
-        if pd.notna(pid):
-            tasks.setdefault(TaskRef(str(comm), int(pid)))
+        if not missing(row["pid"]):
+            tasks.setdefault(TaskRef(str(row["comm"]), int(row["pid"])))  # type: ignore[call-overload]
     title = (
         f"Page allocation stalled for {ms} ms ({ms / 1000:.0f}s): {who}, order-{order} {gfp}"
         f" - {len(stalls)} stall report(s)"
@@ -77,8 +85,7 @@ def check(view: HostView) -> list[Finding]:
             f"printk's ratelimit dropped {dropped} more warn_alloc() report(s) "
             "(\"callbacks suppressed\"): the real number of stalls is larger than what is shown."
         )
-    reasons = [noise_reason(c, o, g) for c, o, g in zip(stalls["comm"], stalls["order"], stalls["gfp_names"],
-                                                          strict=True)]
+    reasons = [noise_reason(row["comm"], row["order"], row["gfp_names"]) for row in stalls]
     noise = all(reasons)
     if noise:
         # Every stall reported is of a kind nobody waits for: said, and kept out of the warnings.
@@ -86,11 +93,9 @@ def check(view: HostView) -> list[Finding]:
         why.append(f"This is background noise, not a stall that holds anything up: {reasons[0]}.")
     elif ms >= CRITICAL_STALL_MS:
         why.append("A stall of a minute or more means the task made no forward progress at all.")
-    evidence = [Evidence(str(longest["source"]), int(longest["line"]), timestamp(longest["ts"]), str(longest["text"]))]
-    for _, row in stalls.head(3).iterrows():
-        if int(row["line"]) != int(longest["line"]):
-            evidence.append(Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"])))
-    evidence += [view.event_evidence(int(i)) for i in suppressed["event"].head(3)] if not suppressed.empty else []
+    evidence = [_evidence(longest)]
+    evidence += [_evidence(row) for row in stalls[:3] if int(row["line"]) != int(longest["line"])]  # type: ignore[call-overload]
+    evidence += [view.event_evidence(int(row["event"])) for row in suppressed[:3]]  # type: ignore[call-overload]
     return [
         Finding(
             rule=RULE,
@@ -103,8 +108,12 @@ def check(view: HostView) -> list[Finding]:
     ]
 
 
-def _who(row: pd.Series) -> str:
+def _who(row: dict[str, object]) -> str:
     comm = row["comm"] if row["comm"] else "?"
-    return f"{comm}({int(row['pid'])})" if pd.notna(row["pid"]) else str(comm)
+    return f"{comm}({int(row['pid'])})" if not missing(row["pid"]) else str(comm)  # type: ignore[call-overload]
+
+
+def _evidence(row: dict[str, object]) -> Evidence:
+    return Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]))  # type: ignore[call-overload]
 
 

@@ -119,6 +119,12 @@ THP = DATA / "wild" / "2015-11-20_real-rsnapshot-xfs-md-raid6-server-thp-order9-
 # Every kernel zone below min with oom_count=0 in the boot's watchdog line (reserves-depleted).
 RESERVES = DATA / "wild" / "2016-06-26_real-aosp-build-4-6-2-reserves-depleted-before-oom-oom-count-zero.log"
 NOFS_WRITER = DATA / "wild" / "2015-12-13_oom-victim-blocked-on-i-mutex-held-by-exiting-writer-in-gfp-nofs-xfs-alloc.log"
+# Allocation failures of the page allocator (a 6.1 test module's), of CMA and of a SLUB cache; a
+# 720 s allocation stall (warn_alloc) behind an OOM lock holder that never ran.
+ALLOC_FAIL = DATA / "qemu" / "warn-alloc-failure.log"
+CMA = DATA / "wild" / "2021-09-24_real-rpi-arm64-cma-alloc-failed-page-alloc-warning.log"
+SLUB = DATA / "wild" / "2018-02-20_real-centos7-docker-kmem-accounting-slub-unable-to-allocate.log"
+LOCK_HOLDER = DATA / "lkml" / "2017-07-14_oom-lock-holder-sched-idle-warn-alloc-ratelimit-inflight.log"
 
 
 _TWO_BOOTS = [
@@ -146,6 +152,11 @@ _TWO_BOOTS = [
     (RESERVES, RESERVES, "reserves-depleted", "says oom_count=0 while tasks stall"),
     (SEQ_FROZEN, OOM_REAPER, "oom-kill", "invoked"),
     (KILLS, KILLS, "oom-kill", "killed"),
+    (ALLOC_FAIL, ALLOC_FAIL, "allocation-failure", "order-0 GFP_KERNEL|__GFP_NORETRY in alloc_until_fail"),
+    (CMA, SLUB, "allocation-failure", "cma_alloc"),
+    (SLUB, ALLOC_FAIL, "allocation-failure", "slab cache ip6_dst_cache could not grow"),
+    (LOCK_HOLDER, LOCK_HOLDER, "warn-alloc-stall", "normal-priority(6697) asking for an order-0"),
+    (NOFS_WRITER, NOFS_WRITER, "lock-owner-cycle", "Lockdep lists these locks as held"),
 ]
 
 
@@ -154,7 +165,8 @@ _TWO_BOOTS = [
         "nofs-counts-twice", "kswapd-twice", "pending-in-every-dump", "pending-behind-a-stalled-worker",
         "mayday-then-mayday", "rescuer-twice", "device-failures-twice",
         "hung-kswapd-then-nfs", "recursion-twice", "printk-then-recursion", "reaper-twice", "nofs-writer-twice",
-        "thp-twice", "reserves-twice", "invoked-then-killed", "kills-twice"])
+        "thp-twice", "reserves-twice", "invoked-then-killed", "kills-twice", "page-failure-twice",
+        "cma-then-slub", "slub-then-page", "stall-twice", "held-locks-twice"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"

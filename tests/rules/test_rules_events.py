@@ -113,6 +113,24 @@ def test_hex_only_failure_mode_of_an_unknown_kernel_is_not_guessed_in_the_title(
     assert "GFP_ATOMIC (2.6-4.3) or __GFP_HIGH (4.4+)" in finding.explanation
 
 
+def test_a_hex_only_failure_after_one_with_names_in_one_boot_is_named(tmp_path: Path) -> None:
+    """A boot whose failure reports are of both forms (a 6.1 report with its flags named, then a 4.x
+    report in hex only: two captures of one machine without a boot between). The hex-only one's
+    title once showed "nan": its missing names were read from a table whose column held the other
+    report's names."""
+    log = tmp_path / "kern.log"
+    log.write_bytes((DATA / "qemu" / "warn-alloc-failure.log").read_bytes()
+                    + (DATA / "wild" / "2015-11-20_real-rsnapshot-xfs-md-raid6-server-thp-order9-stall-"
+                       "fragmentation.log").read_bytes())
+    capture = stallscope.load(str(log))
+    failures = [f for f in stallscope.diagnose(capture) if f.rule == "allocation-failure"]
+    assert len({f.boot for f in failures}) == 1
+    named, hex_only = failures
+    assert "order-0 GFP_KERNEL|__GFP_NORETRY" in named.title
+    assert "swapper/3 order-2 " in hex_only.title and "nan" not in hex_only.title.split()
+    assert "mode 0xc020 (" in hex_only.explanation and "printed the mode in hex only" in hex_only.explanation
+
+
 def test_workqueue_lockup_with_mayday_and_rescuers() -> None:
     (finding,) = _of("lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log", "workqueue-lockup")
     assert finding.severity is Severity.CRITICAL

@@ -42,7 +42,7 @@ def _scanning_mmap_holders(view: HostView, boot: int | None = None) -> tuple[lis
     return holders, stalled
 
 
-def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame):  # type: ignore[no-untyped-def]
+def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame, hung_records: object = None):  # type: ignore[no-untyped-def]
     edges: dict[tuple[str, int], set[tuple[str, int]]] = {}
     what: dict[tuple[str, int], str] = {}
     if held.empty:
@@ -77,7 +77,7 @@ def test_lookups_find_what_scanning_found(relative: str, times: int, tmp_path: P
     capture = stallscope.load(str(_repeated(relative, times, tmp_path)))
     for view in host_views(capture):
         fast = (victim_stuck.check(view), victim_stuck.mmap_holders(view), lock_owner_cycle.check(view),
-                lock_owner_cycle._edges_from_lockdep(view, held_locks(view.events)))
+                lock_owner_cycle._edges_from_lockdep(view, held_locks(view.events), view.rows.records("hung_task")))
         with monkeypatch.context() as patched:
             patched.setattr(victim_stuck, "mmap_holders", _scanning_mmap_holders)
             patched.setattr(lock_owner_cycle, "_edges_from_lockdep", _scanning_edges_from_lockdep)

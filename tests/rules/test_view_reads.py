@@ -28,7 +28,7 @@ from stallscope.memory import old_objects_left_alone
 from stallscope.rules import allocation_failure, base, victim_stuck
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
-from stallscope.rules.common.task_facts import view_alloc_reports, view_oom_kills
+from stallscope.rules.common.task_facts import view_oom_kills
 
 # The module (the package's "diagnose" is the function).
 diagnose_module = importlib.import_module("stallscope.diagnose")
@@ -128,7 +128,7 @@ def test_tuples_are_itertuples(log: str) -> None:
     capture, _ = loaded(log)
     for view in host_views(capture):
         for frame in (view.tasks, view.snapshots, view.events, view_oom_kills(view),
-                      view_alloc_reports(view, "warn_alloc_stall")):
+                      event_tables.alloc_reports(view.rows, "warn_alloc_stall")):
             _same_tuples(frame)
     _same_tuples(pd.DataFrame({"not an identifier": [1, 2], "class": pd.array([None, 3], dtype="Int64")}))
 
@@ -164,14 +164,14 @@ def test_failures_are_grouped_as_groupby_groups_them(log: str) -> None:
     capture, _ = loaded(log)
     found = 0
     for view in host_views(capture):
-        failures = view_alloc_reports(view, "warn_alloc_failure")
+        failures = event_tables.alloc_reports(view.rows, "warn_alloc_failure")
         if failures.empty:
             continue
         # The rows as the reports table has them, then with missing orders and modes, then twice.
         damaged = failures.assign(order=[None if i % 2 else o for i, o in enumerate(failures["order"])],
                                   mode=[None if i % 3 == 1 else m for i, m in enumerate(failures["mode"])])
         for table in (failures, damaged, pd.concat([failures, damaged])):
-            groups = allocation_failure._by_request(table)
+            groups = allocation_failure._by_request([row for _, row in event_tables.records(table)])
             want = _reference_groups(table)
             # The keys as a title prints them, a missing value as NaN ("nan"), and each group's rows.
             assert [tuple(str(v) for v in key) for key, _ in groups] == \
@@ -267,7 +267,9 @@ def test_the_collector_leaves_the_capture_alone_while_the_rules_run(monkeypatch:
         seen.append(gc.get_freeze_count())
         return first.check(view)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(diagnose_module, "ALL_RULES", [SimpleNamespace(check=check), *diagnose_module.ALL_RULES[1:]])
+    # The first rule as it is (its id, whether it reads all boots at once, ...), its check watched.
+    watched = SimpleNamespace(**{**vars(first), "check": check})
+    monkeypatch.setattr(diagnose_module, "ALL_RULES", [watched, *diagnose_module.ALL_RULES[1:]])
     before = gc.get_freeze_count()
     found = diagnose_module.diagnose(capture)
     # Every object of the capture is in the collector's permanent generation while rules run.

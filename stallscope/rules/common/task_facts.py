@@ -18,7 +18,7 @@ from stallscope.capture.events import (
     WORKQUEUE_DUMP_KINDS,
     BusyPwq,
     Reporters,
-    alloc_reports,
+    alloc_reports_of,
     busy_of,
     oom_invocations,
     oom_kills,
@@ -446,9 +446,12 @@ def view_oom_invocations(view: HostView) -> pd.DataFrame:
     return view.of_view("oom invocations", lambda v: oom_invocations(v.rows, view_reporters(v)))
 
 
-def view_alloc_reports(view: HostView, kind: str) -> pd.DataFrame:
-    """:func:`~stallscope.capture.events.alloc_reports` of the view (callers must not modify it)."""
-    return view.of_view(f"alloc reports {kind}", lambda v: alloc_reports(v.rows, kind, view_reporters(v)))
+def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str, object]]]:
+    """The rows of :func:`~stallscope.capture.events.alloc_reports` (as dicts, in log order) of
+    each boot of the view that has any (0 where none is numbered), found once for the rules that
+    read them (callers must not modify them)."""
+    return view.of_view(f"alloc reports {kind}", lambda v: {
+        boot: alloc_reports_of(records, view_reporters(v)) for boot, records in v.records_by_boot(kind).items()})
 
 
 def view_oom_kills(view: HostView) -> pd.DataFrame:
