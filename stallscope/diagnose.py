@@ -234,6 +234,11 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
     numbered (:func:`boots_at_once` gives theirs, :func:`joined` puts them together)."""
     found: dict[int, list[Finding]] = {}
     per_view = per_view_rules()
+    keys = view_keys(capture)
+    if not per_view and keys and keys[0][1] is not None:
+        # Every rule reads all boots at once: no boot's own view is needed.
+        found = {at: [] for at in range(len(keys)) if chosen is None or at in chosen}
+        return joined(found, boots_at_once(capture, chosen, shared)) if at_once else found
     for at, view in _numbered_views(capture, chosen, shared=shared):
         mine = found[at] = []
         # A capture without boot numbers (watch's live one) has each machine in one view.

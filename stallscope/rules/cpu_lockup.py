@@ -7,7 +7,7 @@ period) cannot progress. The finding names the CPU, the task and the function it
 
 from __future__ import annotations
 
-from stallscope.capture.events import field, int_field, of_kind, stack_frames
+from stallscope.capture.events import field, int_field, stack_frames
 from stallscope.capture.stacks import (
     ALLOCATOR_FRAMES,
     ENTRY_FRAMES,
@@ -16,7 +16,7 @@ from stallscope.capture.stacks import (
     normalize_function,
     reliable_functions,
 )
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 
 RULE = "cpu-lockup"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -42,13 +42,21 @@ _RECLAIM_ENTRIES = {
 }
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    reports = of_kind(view.rows, *_KINDS)
-    if reports.empty:
-        return []
+    return [in_boot(finding, boot) for boot, reports in view.records_by_boot(*_KINDS).items()
+            for finding in _of_boot(view, reports)]
+
+
+def _of_boot(view: HostView, reports: list[tuple[object, dict[str, object]]]) -> list[Finding]:
+    """The findings of one boot's lockup and RCU stall reports (records, in log order)."""
     findings: list[Finding] = []
     seen: set[tuple[str, str | None]] = set()
-    for _, row in reports.iterrows():
+    for _, row in reports:
         kind = str(row["kind"])
         cpu = field(row, "cpu") or field(row, "stall_cpu")
         if (kind, cpu) in seen:
@@ -72,8 +80,8 @@ def check(view: HostView) -> list[Finding]:
         title = label[0].upper() + label[1:] + (f" on CPU#{cpu}" if cpu else "") + (
             f" for {seconds}s" if seconds else "") + who + (f" in {where}" if where else "") + (
             f", in {reclaim}" if reclaim else "")
-        repeats = reports[(reports["kind"] == kind)]
-        evidence: list[Evidence] = [view.event_evidence(int(i)) for i in repeats.index[:3]]
+        repeats = [index for index, other in reports if other["kind"] == kind]
+        evidence: list[Evidence] = [view.event_evidence(int(i)) for i in repeats[:3]]  # type: ignore[call-overload]
         findings.append(
             Finding(
                 rule=RULE,

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 
-from stallscope.capture.events import of_kind, records
-from stallscope.rules.base import Evidence, Finding, HostView, Severity
-from stallscope.rules.common.reports import DEVICE_KINDS, MEMORY_KINDS, device_label
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
+from stallscope.rules.common.reports import DEVICE_KINDS, device_label, memory_boots
 
 RULE = "device-error"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -40,15 +39,26 @@ _SHAPES_QUOTED = 3
 _DIGITS = re.compile(r"\d+")
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    failures = of_kind(view.rows, *DEVICE_KINDS)
-    if failures.empty:
+    failures = view.records_by_boot(*DEVICE_KINDS)
+    if not failures:
         return []
+    memory = memory_boots(view)
+    return [in_boot(finding, boot) for boot, rows in failures.items()
+            for finding in _of_boot(view, rows, boot in memory)]
+
+
+def _of_boot(view: HostView, failures: list[tuple[object, dict[str, object]]], memory: bool) -> list[Finding]:
+    """The finding of one boot's device failures (records, in log order)."""
     # Per device, in the order of first appearance: its event rows.
     devices: dict[str, list[int]] = {}
-    for index, row in records(failures):
+    for index, row in failures:
         devices.setdefault(device_label(row), []).append(int(index))  # type: ignore[call-overload]
-    memory = len(view.snapshots) > 0 or not of_kind(view.rows, *MEMORY_KINDS).empty
     named = list(devices.items())[:_MAX_DEVICES]
     first = view.event_evidence(named[0][1][0])
     counted = [f"{label} ({len(rows)} line{'s' if len(rows) > 1 else ''})" for label, rows in named]

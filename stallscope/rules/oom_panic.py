@@ -11,10 +11,11 @@ whether a real shortage or one cgroup's limit set it off.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import Events, field, kind_records, of_kind, records, tuples
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.capture.events import field, tuples
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, by_boot, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import view_oom_invocations
 
@@ -37,21 +38,37 @@ ABOUT_MEMORY = True
 _BOOT = ("swapper/", "init")
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    events = view.events
-    if events.empty:
-        return []
-    panics = of_kind(view.rows, "kernel_panic")
-    oom_panics = [(int(i), str(field(r, "reason") or "")) for i, r in records(panics)
-                  if _oom_reason(str(field(r, "reason") or ""))]
-    none_killable = of_kind(view.rows, "oom_no_killable")
-    if not oom_panics and none_killable.empty:
+    # Each boot's OOM panics (label, reason) and "no killable processes" lines.
+    oom_panics: dict[int, list[tuple[int, str]]] = {}
+    for boot, panics in view.records_by_boot("kernel_panic").items():
+        found = [(int(i), reason) for i, r in panics if _oom_reason(reason := str(field(r, "reason") or ""))]  # type: ignore[call-overload]
+        if found:
+            oom_panics[boot] = found
+    none_killable = view.records_by_boot("oom_no_killable")
+    boots = sorted({*oom_panics, *none_killable})
+    if not boots:
         return []
     invoked = view_oom_invocations(view)
+    invoked_of = by_boot(view.boots_of("events", invoked["event"].to_numpy(dtype="int64")))
+    none = np.empty(0, dtype=np.intp)
+    return [in_boot(finding, boot) for boot in boots
+            for finding in _of_boot(view, boot, oom_panics.get(boot, []), none_killable.get(boot, []),
+                                    invoked.iloc[invoked_of.get(boot, none)])]
+
+
+def _of_boot(view: HostView, boot: int, oom_panics: list[tuple[int, str]],
+             none_killable: list[tuple[object, dict[str, object]]], invoked: pd.DataFrame) -> list[Finding]:
+    """The finding of one boot's OOM panics, "no killable processes" lines and OOM invocations."""
     if not oom_panics and len(invoked) and len(manual_invocations(invoked)) == len(invoked):
         return []  # SysRq-f found no victim: "OOM request ignored", no panic (oom-kill says so)
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]
-    evidence += [view.event_evidence(int(i)) for i in none_killable.index[:1]]
+    evidence += [view.event_evidence(int(i)) for i, _ in none_killable[:1]]  # type: ignore[call-overload]
     evidence += [view.event_evidence(i) for i, _ in oom_panics[:1]]
     callers = list(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
     by = f" (invoked by {', '.join(callers[:3])})" if callers else ""
@@ -82,12 +99,12 @@ def check(view: HostView) -> list[Finding]:
                + (", and the kernel panicked (\"System is deadlocked on memory\")." if oom_panics else
                   "; the log ends before the panic that follows (\"System is deadlocked on memory\": "
                   "out_of_memory() panics when neither SysRq nor a memory cgroup's limit asked).")]
-        boot = [c for c in callers if c.startswith(_BOOT)]
-        if boot:
-            why.append(f"{boot[0]} invoked it, the boot thread: memory ran out before any user-space task "
+        boot_thread = [c for c in callers if c.startswith(_BOOT)]
+        if boot_thread:
+            why.append(f"{boot_thread[0]} invoked it, the boot thread: memory ran out before any user-space task "
                        "existed that could be killed; the memory given to this kernel (a crash kernel's "
                        "crashkernel= reservation, mem=) is too small for what it starts.")
-        unkillable = _unkillable_rows(view.rows)
+        unkillable = _unkillable_rows(view.boot_records(boot, "oom_task_row"))
         if unkillable is not None:
             listed, protected = unkillable
             if listed and listed == protected:
@@ -111,9 +128,9 @@ def _oom_reason(reason: str) -> bool:
     return "deadlocked on memory" in reason or "panic_on_oom" in reason or reason.startswith("Out of memory")
 
 
-def _unkillable_rows(events: Events) -> tuple[int, int] | None:
-    """(rows, rows with oom_score_adj -1000) of the OOM task tables, None when none was printed."""
-    rows = kind_records(events, "oom_task_row")
+def _unkillable_rows(rows: list[tuple[object, dict[str, object]]]) -> tuple[int, int] | None:
+    """(rows, rows with oom_score_adj -1000) of the OOM task tables (their "oom_task_row" records),
+    None when none was printed."""
     if not rows:
         return None
     protected = 0

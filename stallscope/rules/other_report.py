@@ -15,7 +15,7 @@ import pandas as pd
 
 from stallscope.capture.events import field, of_kind, records
 from stallscope.capture.stacks import function_class, normalize_function
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.reports import DEVICE_KINDS, MEMORY_KINDS
 from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
 
@@ -79,10 +79,24 @@ _FAULTING = frozenset({"oops", "atomic_bug", "bad_page"})
 _CHECKED_FUNCTION = re.compile(r"in ([A-Za-z_.$][A-Za-z0-9_.$]*)\+0x")
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
+    findings: list[Finding] = []
+    for boot, reports in view.records_by_boot(*_REPORTS).items():
+        if any(_not_memory(row) for _, row in reports):
+            # What a report's lines are near (its CPU line, a device failure, an injected fault)
+            # is looked up in its boot's own rows: the boot's view (a boot with such a report is rare).
+            findings += [in_boot(finding, boot) for finding in _of_boot(view.boot_view(boot))]
+    return findings
+
+
+def _of_boot(view: HostView) -> list[Finding]:
+    """The findings of one boot's view."""
     events = view.events
-    if events.empty:
-        return []
     reports = of_kind(view.rows, *_REPORTS)
     reports = reports[[_not_memory(row) for _, row in records(reports)]] if len(reports) else reports
     if reports.empty:

@@ -16,10 +16,10 @@ import math
 
 import pandas as pd
 
-from stallscope.capture.events import field, of_kind, records
+from stallscope.capture.events import field
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import guilty_frame
-from stallscope.rules.base import Finding, HostView, Severity, TaskRef
+from stallscope.rules.base import Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import report_gfp_names
 
 RULE = "xfs-alloc-retry"
@@ -45,19 +45,27 @@ _COSTLY_ORDER = 3  # PAGE_ALLOC_COSTLY_ORDER
 _PAGE_SIZE = 4096
 
 
+# ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
+# calls it once per machine, not once per boot (see stallscope.rules; bench/README.md).
+ALL_BOOTS = True
+
+
 def check(view: HostView) -> list[Finding]:
-    reports = of_kind(view.rows, "xfs_alloc_retry")
-    if reports.empty:
-        return []
+    return [in_boot(finding, boot) for boot, reports in view.records_by_boot("xfs_alloc_retry").items()
+            for finding in _of_boot(view, boot, reports)]
+
+
+def _of_boot(view: HostView, boot: int, reports: list[tuple[object, dict[str, object]]]) -> list[Finding]:
+    """One finding per task and request of one boot's reports (records, in log order)."""
     groups: dict[tuple[object, ...], list[tuple[int, dict[str, object]]]] = {}
-    for index, row in records(reports):
+    for index, row in reports:
         key = (field(row, "comm"), field(row, "pid"), field(row, "function"), field(row, "size_bytes"),
                field(row, "mode"))
         groups.setdefault(key, []).append((int(index), row))  # type: ignore[call-overload]
-    return [_finding(view, key, rows) for key, rows in groups.items()]
+    return [_finding(view, boot, key, rows) for key, rows in groups.items()]
 
 
-def _finding(view: HostView, key: tuple[object, ...], rows: list[tuple[int, dict[str, object]]]) -> Finding:
+def _finding(view: HostView, boot: int, key: tuple[object, ...], rows: list[tuple[int, dict[str, object]]]) -> Finding:
     comm, pid, function, size, mode = (str(k) if k is not None else None for k in key)
     first, last = rows[0][1], rows[-1][1]
     who = f"{comm}({pid})" if comm and pid else (comm or "a task")
@@ -68,7 +76,7 @@ def _finding(view: HostView, key: tuple[object, ...], rows: list[tuple[int, dict
         f" (order-{order} with 4 KiB pages)" if order is not None else "")
     start, end = timestamp(first["ts"]), timestamp(last["ts"])
     seconds = end - start if start is not None and end is not None else None
-    caller = _caller(view, pid)
+    caller = _caller(view, boot, pid)
     title = (f"XFS retries a failing allocation without end: {who} in {function}"
              + (f" (from {caller})" if caller else "") + f", {what}, mode {mode}"
              + (f" ({names})" if names else "") + (f" - {len(rows)} reports" if len(rows) > 1 else ""))
@@ -111,11 +119,13 @@ def _order(size: str | None) -> int | None:
     return max(0, math.ceil(math.log2(pages)))
 
 
-def _caller(view: HostView, pid: str | None) -> str | None:
-    """Who in XFS asked, from the task's own trace when the log holds one (a SysRq or hung-task dump)."""
+def _caller(view: HostView, boot: int, pid: str | None) -> str | None:
+    """Who in XFS asked, from the task's own trace in its boot when the log holds one (a SysRq or
+    hung-task dump)."""
     if not pid or not pid.isdigit() or len(pid) >= 10 or view.tasks.empty:
         return None
-    rows = view.tasks[(view.tasks["pid"] == int(pid)).to_numpy(dtype=bool, na_value=False)]
+    rows = view.tasks.iloc[view.boot_rows("tasks", boot)]
+    rows = rows[(rows["pid"] == int(pid)).to_numpy(dtype=bool, na_value=False)]
     for stack in rows["stack"].tolist():
         if stack is None or pd.isna(stack):
             continue

@@ -125,6 +125,17 @@ ALLOC_FAIL = DATA / "qemu" / "warn-alloc-failure.log"
 CMA = DATA / "wild" / "2021-09-24_real-rpi-arm64-cma-alloc-failed-page-alloc-warning.log"
 SLUB = DATA / "wild" / "2018-02-20_real-centos7-docker-kmem-accounting-slub-unable-to-allocate.log"
 LOCK_HOLDER = DATA / "lkml" / "2017-07-14_oom-lock-holder-sched-idle-warn-alloc-ratelimit-inflight.log"
+# The reports of the small rules: an Android OOM without a killable process (a panic); a soft lockup in
+# memory cgroup reclaim, then a test module's soft lockup and RCU stall; an NVMe controller's timeouts,
+# then a SATA disk's media errors (or an NFS server's, in a boot with hung tasks: "also in this log"); XFS retrying an order-5 allocation; an oops, then a KASAN report.
+NO_KILLABLE = DATA / "wild" / "2023-04-06_real-android-dmabuf-system-heap-oom-panic-no-killable.log"
+MEMCG_LOCKUP = DATA / "wild" / "2019-08-02_real-memcg-gfp-nofs-charge-soft-lockup-no-oom-kill-xfs.log"
+SOFTLOCKUP = DATA / "qemu" / "softlockup.log"
+NVME = DATA / "wild" / "2019-08-22_real-nvme-timeout-controller-unresponsive-io-errors.log"
+SATA = DATA / "wild" / "2023-07-07_sata-ssd-media-error-unc-sdb-failed.log"
+XFS_RETRY = DATA / "wild" / "2016-03-29_real-loop0-xfs-kmem-alloc-order5-nofs-retry-congestion-wait.log"
+OOPS = DATA / "wild" / "2026-08-17_syzkaller-riscv-oops-user-memory-access-schedule-tail.log"
+KASAN = DATA / "syzkaller" / "5"
 
 
 _TWO_BOOTS = [
@@ -157,6 +168,12 @@ _TWO_BOOTS = [
     (SLUB, ALLOC_FAIL, "allocation-failure", "slab cache ip6_dst_cache could not grow"),
     (LOCK_HOLDER, LOCK_HOLDER, "warn-alloc-stall", "normal-priority(6697) asking for an order-0"),
     (NOFS_WRITER, NOFS_WRITER, "lock-owner-cycle", "Lockdep lists these locks as held"),
+    (NO_KILLABLE, NO_KILLABLE, "oom-panic", "the OOM killer found no killable process"),
+    (MEMCG_LOCKUP, SOFTLOCKUP, "cpu-lockup", "in memory cgroup reclaim"),
+    (NVME, SATA, "device-error", "nvme nvme0: I/O 128 QID 2 timeout"),
+    (NFS_HUNG, NVME, "device-error", "Also in this log, device failures from nfs server ease"),
+    (XFS_RETRY, XFS_RETRY, "xfs-alloc-retry", "(from xfs_iext_realloc_indirect)"),
+    (OOPS, KASAN, "other-report", "in schedule_tail"),
 ]
 
 
@@ -166,7 +183,8 @@ _TWO_BOOTS = [
         "mayday-then-mayday", "rescuer-twice", "device-failures-twice",
         "hung-kswapd-then-nfs", "recursion-twice", "printk-then-recursion", "reaper-twice", "nofs-writer-twice",
         "thp-twice", "reserves-twice", "invoked-then-killed", "kills-twice", "page-failure-twice",
-        "cma-then-slub", "slub-then-page", "stall-twice", "held-locks-twice"])
+        "cma-then-slub", "slub-then-page", "stall-twice", "held-locks-twice", "no-killable-twice",
+        "memcg-lockup-then-module", "nvme-then-sata", "memory-then-not", "xfs-retry-twice", "oops-then-kasan"])
 def test_two_real_captures_of_one_machine_read_as_two_boots(first: Path, second: Path, rule: str, said: str,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "kern.log"

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from stallscope.capture.events import field
+from stallscope.rules.base import HostView
 
 # Event kinds that say a log is about memory: a report of something else found beside them is
 # "also in this log", not "instead of a stall".
 MEMORY_KINDS = ("oom_invoke", "oom_killed_process", "oom_no_killable", "warn_alloc_stall", "warn_alloc_failure",
                 "vmalloc_failure", "slub_alloc_failure", "hung_task")
+
+
+
+def memory_boots(view: HostView) -> set[int]:
+    """The boots of the view (0 where none is numbered) with a memory report: a watchdog line or
+    an event of MEMORY_KINDS. A report of another kind in such a boot is "also in this log"."""
+
+    def compute(v: HostView) -> set[int]:
+        boots = np.concatenate([v.boot_column("snapshots"), v.boot_column("events")[v.rows.positions(*MEMORY_KINDS)]])
+        return set(np.unique(boots).tolist())
+
+    return view.of_view("memory boots", compute)
+
 
 # The event kinds of grammars/device.lark: a device, disk, filesystem, network interface, NFS
 # server or the CPU reported a failure.
