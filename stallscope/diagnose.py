@@ -262,37 +262,68 @@ def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
     or those of them in ``rules``), by the position in :func:`view_keys` of the boot each names
     (with ``chosen``, of those positions only); nothing where the capture numbers no boots
     (:func:`findings_by_machine` runs them per view there)."""
+    found: dict[int, list[Finding]] = {}
+    for _, more in windows_found(capture, at_once_windows(capture, chosen), shared, rules):
+        for at, findings in more.items():
+            found.setdefault(at, []).extend(findings)
+    return found
+
+
+def at_once_windows(capture: Capture, chosen: Container[int] | None = None, size: int | None = None
+                    ) -> list[list[int]]:
+    """The positions in :func:`view_keys` of each window of boots the rules read at once: up to
+    BOOTS_AT_ONCE boots of one machine (those ``chosen``), machine by machine, in order; none
+    where the capture numbers no boots."""
+    keys = view_keys(capture)
+    if keys[0][1] is None:
+        return []
+    machines: dict[Machine, list[int]] = {}
+    for at, (machine, _) in enumerate(keys):
+        if chosen is None or at in chosen:
+            machines.setdefault(machine, []).append(at)
+    # A machine's boots in windows of about equal size (101 boots: 51 and 50, not 64 and 37): the
+    # forked processes share the windows by size.
+    windows = []
+    for boots in machines.values():
+        count = -(-len(boots) // (size or BOOTS_AT_ONCE))
+        windows += [boots[at * len(boots) // count:(at + 1) * len(boots) // count] for at in range(count)]
+    return windows
+
+
+def windows_found(capture: Capture, windows: Sequence[Sequence[int]], shared: dict[str, object] | None = None,
+                  rules: Sequence[Rule] | None = None) -> Iterator[tuple[int, dict[int, list[Finding]]]]:
+    """For each window of :func:`at_once_windows` (by its place in ``windows``), the findings of
+    the rules that read all boots at once (or those of them in ``rules``) on its boots, by view
+    position. Windows of one machine in a row share the finding of where its rows are."""
     keys = view_keys(capture)
     rules = at_once_rules() if rules is None else rules
-    if not rules or keys[0][1] is None:
-        return {}
+    if not rules:
+        return
     positions = {key: at for at, key in enumerate(keys)}
-    # Each machine's boots (those chosen), a window of them at a time.
-    windows: dict[Machine, list[int]] = {}
-    for at, (machine, boot) in enumerate(keys):
-        if chosen is None or at in chosen:
-            windows.setdefault(machine, []).append(boot)  # type: ignore[arg-type]
     shared = {} if shared is None else shared
-    found: dict[int, list[Finding]] = {}
     tables = (capture.snapshots, capture.tasks, capture.events)
-    for machine, boots in windows.items():
-        # Where each boot's rows are, found once for all the machine's windows.
-        rows = []
-        for frame in tables:
-            mine = _machine_positions(frame, machine)
-            rows.append((mine, _boot_positions(frame, mine)))
-        for start in range(0, len(boots), BOOTS_AT_ONCE):
-            view = _machine_view(capture, machine, shared, rows, set(boots[start:start + BOOTS_AT_ONCE]))
-            for rule in rules:
-                for finding in rule.check(view):
-                    at = positions.get((machine, finding.boot))
-                    if at is None or (chosen is not None and at not in chosen):
-                        continue
-                    finding.host = view.host
-                    found.setdefault(at, []).append(finding)
-            view.memo.clear()
-            del view
-    return found
+    machine: Machine | None = None
+    rows: list[tuple[np.ndarray | None, dict[int, np.ndarray] | None]] = []
+    for place, window in enumerate(windows):
+        if keys[window[0]][0] != machine:
+            # Where each boot of the machine's rows are, found once for its windows in a row.
+            machine = keys[window[0]][0]
+            rows = []
+            for frame in tables:
+                mine = _machine_positions(frame, machine)
+                rows.append((mine, _boot_positions(frame, mine)))
+        view = _machine_view(capture, machine, shared, rows, {keys[at][1] for at in window})  # type: ignore[misc]
+        found: dict[int, list[Finding]] = {}
+        for rule in rules:
+            for finding in rule.check(view):
+                at = positions.get((machine, finding.boot))
+                if at is None or at not in window:
+                    continue
+                finding.host = view.host
+                found.setdefault(at, []).append(finding)
+        view.memo.clear()
+        del view
+        yield place, found
 
 
 # The boots of a machine read at once by the rules that read all boots (``ALL_BOOTS``), a window

@@ -29,22 +29,25 @@ def available() -> bool:
 
 
 def shared(work: Work[T], positions: Sequence[int], processes: int,
-           after_fork: Callable[[], None] | None = None) -> Iterator[tuple[int, T]]:
+           after_fork: Callable[[], None] | None = None, costs: Sequence[float] | None = None
+           ) -> Iterator[tuple[int, T]]:
     """(position, result) of every position, in the order they arrive: child ``k`` of
-    ``processes`` makes ``positions[k::processes]`` with ``work`` and sends each result as soon as
+    ``processes`` makes ``positions[k::processes]`` (or, given each position's expected ``costs``,
+    a share of about equal cost: :func:`balanced`) with ``work`` and sends each result as soon as
     it is made; this process only gathers. A child that dies: the positions it did not send are
     made here, with ``work``. Ctrl-C, SIGTERM, an error here or a caller that stops reading stop
     the children. ``after_fork`` runs here once every child exists (to let go of what only they
     needed)."""
+    shares = balanced(positions, costs, processes) if costs is not None else [
+        positions[first::processes] for first in range(processes)]
     context = multiprocessing.get_context("fork")
     # What each child has still to send, in its order.
     waiting: dict[Connection, dict[int, None]] = {}
     receivers: list[Connection] = []
     children = []
     try:
-        for first in range(processes):
+        for share in shares:
             receiver, sender = context.Pipe(duplex=False)
-            share = positions[first::processes]
             child = context.Process(target=_send, args=(work, share, sender), daemon=True)
             with signals.held():  # no signal while the child sets its handlers (stallscope.signals)
                 child.start()
@@ -78,6 +81,20 @@ def shared(work: Work[T], positions: Sequence[int], processes: int,
             receiver.close()
         for child in children:
             child.join()
+
+
+def balanced(positions: Sequence[int], costs: Sequence[float], processes: int) -> list[list[int]]:
+    """``positions`` in ``processes`` shares of about equal total cost (``costs[i]`` is the cost of
+    ``positions[i]``): the costliest first, each to the share with the least so far; each share in
+    the order of ``positions``. Interleaved shares of work of unequal sizes (the windows of boots of
+    machines rebooted unequally often) left one process with twice the other's."""
+    shares: list[list[int]] = [[] for _ in range(processes)]
+    loads = [0.0] * processes
+    for at in sorted(range(len(positions)), key=lambda at: -costs[at]):
+        least = loads.index(min(loads))
+        shares[least].append(at)
+        loads[least] += costs[at]
+    return [[positions[at] for at in sorted(share)] for share in shares]
 
 
 def _send(work: Work[T], share: Sequence[int], sender: Connection) -> None:

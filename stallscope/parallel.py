@@ -33,17 +33,19 @@ from stallscope.capture.builder import CaptureBuilder
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import (
-    at_once_rules,
-    boots_at_once,
+    BOOTS_AT_ONCE,
+    at_once_windows,
     diagnose,
     findings_by_machine,
     host_views,
     joined,
+    per_view_rules,
     ranked,
     view_keys,
+    windows_found,
 )
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
-from stallscope.rules.base import Finding, Rule
+from stallscope.rules.base import Finding
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
 from stallscope.sources.journal import is_journal_file
@@ -463,10 +465,19 @@ def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
 
 
 def _shared_with_children(capture: Capture, views: int, processes: int) -> list[Finding]:
-    # The first view before the fork: what the rules derive from the whole capture (stack
-    # tables, gfp names, trajectories of every boot) is then derived once, not in each process.
+    # The rules that read every boot of a machine at once read a window of its boots at a time
+    # (all the rules do): the processes share the windows, each about the same number of boots
+    # (shared by rule instead, one process had two thirds of the time, bench/README.md), windows
+    # small enough for every process to have two (a capture of a hundred boots). Each process
+    # derives what the rules derive from the whole capture (stack tables, gfp names, trace
+    # places) for itself: deriving it here first, then forking, cost more (bench/README.md).
+    # Views of their own only for a rule that does not read all boots (none today), or for every
+    # rule where the capture numbers no boots; then the first view is read here before the fork.
+    windows = at_once_windows(capture, size=min(BOOTS_AT_ONCE, -(-views // (2 * processes))))
+    by_view = bool(per_view_rules()) or not windows
     shared: dict[str, object] = {}
-    found = findings_by_machine(capture, (0,), shared, at_once=False)
+    at_once: dict[int, list[Finding]] = {}
+    found = findings_by_machine(capture, (0,), shared, at_once=False) if by_view else {at: [] for at in range(views)}
     # Deriving those leaves tens of MB freed but resident in the heap (70 MB for a 1 GB log),
     # and a forked process starts with every resident page of this one: handed back first.
     release_free_memory()
@@ -478,17 +489,14 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
         shared.clear()
         release_free_memory()
 
-    # The rules that read every boot of a machine at once are most of the rules' time on a
-    # capture of many boots: each process takes a share of them first (position -1 - k: the k-th
-    # share), then its share of the views of the other rules (bench/README.md).
-    rules = at_once_rules()
-    shares = min(processes, len(rules))
-    work = partial(_findings_of, capture, shared, rules, shares)
-    at_once: dict[int, list[Finding]] = {}
-    # A view's findings are sent as soon as they are found: one message of all of a process's
-    # views took three times its size to receive (the parent's peak at 1 GB, bench/README.md).
-    for position, result in forked.shared(work, [-1 - k for k in range(shares)] + list(range(1, views)),
-                                          processes, let_go):
+    work = partial(_findings_of, capture, shared, windows)
+    # Position -1 - k: window k; a position from 0: a view. A window's or view's findings are sent
+    # as soon as they are found: one message of all of a process's findings took three times its
+    # size to receive (the parent's peak at 1 GB, bench/README.md).
+    positions = [-1 - place for place in range(len(windows))] + (list(range(1, views)) if by_view else [])
+    # A window costs about the same per boot (its rows and boots' fixed costs), a view alike.
+    costs = [len(window) for window in windows] + [1] * (len(positions) - len(windows))
+    for position, result in forked.shared(work, positions, processes, let_go, costs):
         if position < 0:
             for at, findings in result.items():  # type: ignore[union-attr]
                 at_once.setdefault(at, []).extend(findings)
@@ -497,13 +505,13 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     return ranked(joined(found, at_once))
 
 
-def _findings_of(capture: Capture, shared: dict[str, object], rules: Sequence[Rule], shares: int,
+def _findings_of(capture: Capture, shared: dict[str, object], windows: list[list[int]],
                  chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding] | dict[int, list[Finding]]]]:
-    """For position -1 - k, the findings of the k-th share of the rules that read all boots at
-    once (by view position); for a view's position, the findings of the other rules there."""
-    for position in chosen:
-        if position < 0:
-            yield position, boots_at_once(capture, None, shared, rules[-1 - position::shares])
+    """For position -1 - k, the findings of the rules that read all boots at once on window k
+    (by view position); for a view's position, the findings of the other rules there."""
+    places = [-1 - position for position in chosen if position < 0]
+    for at, found in windows_found(capture, [windows[place] for place in places], shared):
+        yield -1 - places[at], found
     views = [position for position in chosen if position >= 0]
     if views:
         yield from findings_by_machine(capture, views, shared, at_once=False).items()

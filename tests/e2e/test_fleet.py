@@ -233,3 +233,19 @@ def test_views_of_a_forked_process_that_dies_are_diagnosed_by_its_parent(tmp_pat
 
     monkeypatch.setattr(forked, "_send", dies_after_one_view)
     assert [f.as_dict() for f in diagnose_forked(capture)] == whole
+
+
+def test_windows_of_unequal_sizes_are_shared_by_their_sizes() -> None:
+    """The windows of boots of a fleet's machines (their sizes as at_once_windows cut bench's fleet
+    family at 100 MB): interleaved, one process had 2.5 times the other's boots."""
+    sizes = [37, 64, 12, 51, 40, 64, 8, 64, 4, 58, 55]
+    positions = [-1 - place for place in range(len(sizes))]
+    shares = forked.balanced(positions, sizes, 2)
+    assert sorted(p for share in shares for p in share) == sorted(positions)
+    assert all(share == sorted(share, key=positions.index) for share in shares)  # each in the given order
+    loads = [sum(sizes[-1 - p] for p in share) for share in shares]
+    assert max(loads) - min(loads) <= max(sizes)
+    interleaved = [sum(sizes[::2]), sum(sizes[1::2])]
+    assert max(loads) < max(interleaved)
+    assert forked.balanced([5, 6, 7], [1, 1, 1], 3) == [[5], [6], [7]]
+    assert forked.balanced([], [], 2) == [[], []]
