@@ -16,8 +16,9 @@ A rule module carries everything about its rule:
 - optionally ``ALL_BOOTS = True``: ``check`` reads a view of every boot of a machine at once
   (each task keyed by its boot too) and names each finding's boot (``Finding.boot``), so the
   diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.at_once_rules``); on
-  a view of one boot it gives that boot's findings. Most rules do: a serial capture has hundreds
-  of boots, and a rule's fixed cost per view was most of the diagnosis. ``HostView`` gives each
+  a view of one boot it gives that boot's findings. Every rule does today (one without it runs on
+  each boot's own view): a serial capture has hundreds of boots, and a rule's fixed cost per view
+  was most of the diagnosis. ``HostView`` gives each
   boot's rows and records (``boot_rows``, ``records_by_boot``, ``boots_of``, ``boot_view``), and
   ``common/`` keys what it derives by boot (the latest row of each task, traces, oom_count's
   trend, seq histories, workqueue dumps, HZ).
