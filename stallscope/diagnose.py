@@ -19,6 +19,8 @@ from stallscope.verdict import rank
 # host names that are generations of one rotated log (kern.log.1, kern.log), each other file on
 # its own, since unrelated files (one per machine is the common case) must not form one timeline.
 Machine = tuple[str | None, tuple[str, ...] | None]
+# What the rules judge on its own: each machine and boot (see view_keys).
+Keys = Sequence[tuple[Machine, int | None]]
 # Why the rows of a machine were put together, per kind of key (shown in the fleet summary).
 BY_HOST = "the host name of the log prefix"
 BY_FILE = "one file without host names"
@@ -235,10 +237,10 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
     found: dict[int, list[Finding]] = {}
     per_view = per_view_rules()
     keys = view_keys(capture)
-    if not per_view and keys and keys[0][1] is not None:
+    if not per_view and keys[0][1] is not None:
         # Every rule reads all boots at once: no boot's own view is needed.
         found = {at: [] for at in range(len(keys)) if chosen is None or at in chosen}
-        return joined(found, boots_at_once(capture, chosen, shared)) if at_once else found
+        return joined(found, boots_at_once(capture, chosen, shared, keys=keys)) if at_once else found
     for at, view in _numbered_views(capture, chosen, shared=shared):
         mine = found[at] = []
         # A capture without boot numbers (watch's live one) has each machine in one view.
@@ -252,29 +254,31 @@ def findings_by_machine(capture: Capture, chosen: Container[int] | None = None,
         # the memo holds refers back to the view (cycles that wait for a full collection).
         view.memo.clear()
         del view
-    return joined(found, boots_at_once(capture, chosen, shared)) if at_once else found
+    return joined(found, boots_at_once(capture, chosen, shared, keys=keys)) if at_once else found
 
 
 def boots_at_once(capture: Capture, chosen: Container[int] | None = None,
-                  shared: dict[str, object] | None = None, rules: Sequence[Rule] | None = None
-                  ) -> dict[int, list[Finding]]:
+                  shared: dict[str, object] | None = None, rules: Sequence[Rule] | None = None,
+                  keys: Keys | None = None) -> dict[int, list[Finding]]:
     """The findings of the rules that read every boot of a machine at once (:func:`at_once_rules`,
     or those of them in ``rules``), by the position in :func:`view_keys` of the boot each names
     (with ``chosen``, of those positions only); nothing where the capture numbers no boots
-    (:func:`findings_by_machine` runs them per view there)."""
+    (:func:`findings_by_machine` runs them per view there). ``keys``: :func:`view_keys` of the
+    capture when the caller has them (derived again, they cost tens of milliseconds a call)."""
     found: dict[int, list[Finding]] = {}
-    for _, more in windows_found(capture, at_once_windows(capture, chosen), shared, rules):
+    keys = view_keys(capture) if keys is None else keys
+    for _, more in windows_found(capture, at_once_windows(capture, chosen, keys=keys), shared, rules, keys):
         for at, findings in more.items():
             found.setdefault(at, []).extend(findings)
     return found
 
 
-def at_once_windows(capture: Capture, chosen: Container[int] | None = None, size: int | None = None
-                    ) -> list[list[int]]:
-    """The positions in :func:`view_keys` of each window of boots the rules read at once: up to
-    BOOTS_AT_ONCE boots of one machine (those ``chosen``), machine by machine, in order; none
-    where the capture numbers no boots."""
-    keys = view_keys(capture)
+def at_once_windows(capture: Capture, chosen: Container[int] | None = None, size: int | None = None,
+                    keys: Keys | None = None) -> list[list[int]]:
+    """The positions in :func:`view_keys` (``keys``, when the caller has them) of each window of
+    boots the rules read at once: up to ``size`` (BOOTS_AT_ONCE) boots of one machine (those
+    ``chosen``), machine by machine, in order; none where the capture numbers no boots."""
+    keys = view_keys(capture) if keys is None else keys
     if keys[0][1] is None:
         return []
     machines: dict[Machine, list[int]] = {}
@@ -291,11 +295,13 @@ def at_once_windows(capture: Capture, chosen: Container[int] | None = None, size
 
 
 def windows_found(capture: Capture, windows: Sequence[Sequence[int]], shared: dict[str, object] | None = None,
-                  rules: Sequence[Rule] | None = None) -> Iterator[tuple[int, dict[int, list[Finding]]]]:
+                  rules: Sequence[Rule] | None = None, keys: Keys | None = None
+                  ) -> Iterator[tuple[int, dict[int, list[Finding]]]]:
     """For each window of :func:`at_once_windows` (by its place in ``windows``), the findings of
     the rules that read all boots at once (or those of them in ``rules``) on its boots, by view
-    position. Windows of one machine in a row share the finding of where its rows are."""
-    keys = view_keys(capture)
+    position (in ``keys``, :func:`view_keys` of the capture when the caller has them). Windows of
+    one machine in a row share the finding of where its rows are."""
+    keys = view_keys(capture) if keys is None else keys
     rules = at_once_rules() if rules is None else rules
     if not rules:
         return

@@ -34,6 +34,7 @@ from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import (
     BOOTS_AT_ONCE,
+    Keys,
     at_once_windows,
     diagnose,
     findings_by_machine,
@@ -455,16 +456,17 @@ def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
     together. Without ``fork`` (not Linux), with few views, or when a forked process fails, the
     views left run here.
     """
-    views = len(view_keys(capture))
+    keys = view_keys(capture)
+    views = len(keys)
     if views < FORK_RULES_VIEWS or not forked.available():
         return diagnose(capture)
     # Frozen before the fork: the forked processes' collectors leave the capture alone too.
     with old_objects_left_alone():
         # Not more processes than views to share: a process with none would only be forked.
-        return _shared_with_children(capture, views, max(2, min(processes, views - 1)))
+        return _shared_with_children(capture, keys, max(2, min(processes, views - 1)))
 
 
-def _shared_with_children(capture: Capture, views: int, processes: int) -> list[Finding]:
+def _shared_with_children(capture: Capture, keys: Keys, processes: int) -> list[Finding]:
     # The rules that read every boot of a machine at once read a window of its boots at a time
     # (all the rules do): the processes share the windows, each about the same number of boots
     # (shared by rule instead, one process had two thirds of the time, bench/README.md), windows
@@ -473,7 +475,8 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     # places) for itself: deriving it here first, then forking, cost more (bench/README.md).
     # Views of their own only for a rule that does not read all boots (none today), or for every
     # rule where the capture numbers no boots; then the first view is read here before the fork.
-    windows = at_once_windows(capture, size=min(BOOTS_AT_ONCE, -(-views // (2 * processes))))
+    views = len(keys)
+    windows = at_once_windows(capture, size=min(BOOTS_AT_ONCE, -(-views // (2 * processes))), keys=keys)
     by_view = bool(per_view_rules()) or not windows
     shared: dict[str, object] = {}
     at_once: dict[int, list[Finding]] = {}
@@ -489,7 +492,7 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
         shared.clear()
         release_free_memory()
 
-    work = partial(_findings_of, capture, shared, windows)
+    work = partial(_findings_of, capture, shared, windows, keys)
     # Position -1 - k: window k; a position from 0: a view. A window's or view's findings are sent
     # as soon as they are found: one message of all of a process's findings took three times its
     # size to receive (the parent's peak at 1 GB, bench/README.md).
@@ -505,12 +508,12 @@ def _shared_with_children(capture: Capture, views: int, processes: int) -> list[
     return ranked(joined(found, at_once))
 
 
-def _findings_of(capture: Capture, shared: dict[str, object], windows: list[list[int]],
+def _findings_of(capture: Capture, shared: dict[str, object], windows: list[list[int]], keys: Keys,
                  chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding] | dict[int, list[Finding]]]]:
     """For position -1 - k, the findings of the rules that read all boots at once on window k
     (by view position); for a view's position, the findings of the other rules there."""
     places = [-1 - position for position in chosen if position < 0]
-    for at, found in windows_found(capture, [windows[place] for place in places], shared):
+    for at, found in windows_found(capture, [windows[place] for place in places], shared, keys=keys):
         yield -1 - places[at], found
     views = [position for position in chosen if position >= 0]
     if views:
