@@ -16,7 +16,7 @@ import pandas as pd
 from stallscope.capture.events import field, of_kind, records
 from stallscope.capture.stacks import function_class, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
-from stallscope.rules.common.reports import DEVICE_KINDS, MEMORY_KINDS
+from stallscope.rules.common.reports import DEVICE_KINDS, memory_boots
 from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
 
 RULE = "other-report"
@@ -90,18 +90,18 @@ def check(view: HostView) -> list[Finding]:
         if any(_not_memory(row) for _, row in reports):
             # What a report's lines are near (its CPU line, a device failure, an injected fault)
             # is looked up in its boot's own rows: the boot's view (a boot with such a report is rare).
-            findings += [in_boot(finding, boot) for finding in _of_boot(view.boot_view(boot))]
+            memory = boot in memory_boots(view)
+            findings += [in_boot(finding, boot) for finding in _of_boot(view.boot_view(boot), memory)]
     return findings
 
 
-def _of_boot(view: HostView) -> list[Finding]:
-    """The findings of one boot's view."""
+def _of_boot(view: HostView, memory: bool) -> list[Finding]:
+    """The findings of one boot's view (``memory``: whether the boot has a memory report)."""
     events = view.events
     reports = of_kind(view.rows, *_REPORTS)
     reports = reports[[_not_memory(row) for _, row in records(reports)]] if len(reports) else reports
     if reports.empty:
         return []
-    memory = len(view.snapshots) > 0 or not of_kind(view.rows, *MEMORY_KINDS).empty
     claimed = view.report_stacks(reports.assign(event=reports.index))
     groups: list[list[tuple[int, object, int | None]]] = []
     for (index, row), stack in zip(records(reports), claimed, strict=True):
