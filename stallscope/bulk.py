@@ -45,7 +45,7 @@ from stallscope.capture.task_values import TaskValuesOf, compile_task_values
 from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, TRACE_BODY_KINDS
 from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
-from stallscope.records.stream import OWN_MESSAGE, RSYSLOG_ESCAPE, RecordReader, records, rewrites
+from stallscope.records.stream import OWN_MESSAGE, RSYSLOG_ESCAPE, RecordReader, may_join, records, rewrites
 from stallscope.sources.export import EXPORT_MAGIC, export_lines
 from stallscope.sources.reader import open_binary, utf8_stream
 
@@ -71,6 +71,7 @@ _MAX_FRAME_RUNS = 20_000
 # of a 1 GB journal's read held 450 MB each (bench/README.md).
 _MAX_KEYS = 500_000
 _MAX_KEY_BYTES = 32 << 20
+_MAX_JOINABLE = 100_000
 _KEY_OVERHEAD = 100  # a bytes object and its place in the dict, beside the key's own bytes
 # Distinct frame lines (function and offset) number in the tens of thousands at most.
 _MAX_FRAME_LINES = 200_000
@@ -222,6 +223,9 @@ class _Caches:
     task_makers: dict[int, tuple[Template, TaskValuesOf | None]] = field(default_factory=dict)
     frame_lines: dict[bytes, Frame | None] = field(default_factory=dict)
     codes: _LineCodes = field(default_factory=_LineCodes)
+    # (info of a line, info of the next) -> whether the record reader could join the two lines
+    # (see BulkReader._newline_cut): it depends only on their keys.
+    joinable: dict[tuple[KeyInfo, KeyInfo], bool] = field(default_factory=dict)
 
 
 # Per parser, since a key's info holds that parser's template.
@@ -364,7 +368,7 @@ class BulkReader:
             # knows which.
             codes = bytes(_SLOW_CODE if info is _BLANK else info.code for info in infos)  # type: ignore[union-attr]
         if 1 in (unknown := bytes(map(_UNKNOWN_OF, infos))):
-            codes = _newline_cut(lines, infos, codes, unknown)
+            codes = self._newline_cut(lines, infos, codes, unknown)
         # The last line is read as if the fast path did not model it (see above).
         marked = codes[:-1] + bytes((_SLOW_CODE,))
         start = 0
@@ -374,6 +378,35 @@ class BulkReader:
                 self._fast(lines[start:slow], infos[start:slow], codes[start:slow])  # type: ignore[arg-type]
             self._slow(lines[slow : run.end()])
             start = run.end()
+
+    def _newline_cut(self, lines: list[bytes], infos: list[KeyInfo | None], codes: bytes, unknown: bytes) -> bytes:
+        """``codes`` with the lines the record reader would join marked slow: two lines in a row
+        of the same time and host that no grammar understands may be one message cut by a newline
+        printed inside it (RecordReader.same_message), which only the reader joins. Runs of such
+        lines are found in C; only their neighbours' timestamps are compared here, and whether
+        any join of the two could be understood is asked once per pair of keys (a boot's first
+        messages all carry one time: hundreds of such pairs that never join)."""
+        marked: bytearray | None = None
+        joinable = self._caches.joinable
+        for run in _UNKNOWN_RUN.finditer(unknown):
+            for at in range(run.start() + 1, run.end()):
+                before, info = infos[at - 1], infos[at]
+                line, previous = lines[at], lines[at - 1]
+                if (previous[before.ts_cut] == line[info.ts_cut]  # type: ignore[union-attr]
+                        and previous[before.host_cut] == line[info.host_cut]  # type: ignore[union-attr]
+                        and _OWN_MESSAGE.match(line, info.body_start) is None):  # type: ignore[union-attr]
+                    pair = (before, info)
+                    joins = joinable.get(pair)  # type: ignore[arg-type]
+                    if joins is None:
+                        if len(joinable) >= _MAX_JOINABLE:
+                            joinable.clear()
+                        joins = joinable[pair] = may_join(  # type: ignore[index]
+                            self.parser, previous[before.body_start:].decode("utf-8", "replace"),  # type: ignore[union-attr]
+                            line[info.body_start:].decode("utf-8", "replace"))  # type: ignore[union-attr]
+                    if joins:
+                        marked = marked if marked is not None else bytearray(codes)
+                        marked[at - 1] = marked[at] = _SLOW_CODE
+        return codes if marked is None else bytes(marked)
 
     def _learn_new(self, lines: list[bytes], keys: list[bytes], infos: list[KeyInfo | None]) -> None:
         """Learn the keys of the lines of a chunk not known yet (None in ``infos``). Most chunks
@@ -393,6 +426,7 @@ class BulkReader:
             known.clear()
             known[b""] = _BLANK
             caches.key_bytes = 0
+            caches.joinable.clear()  # its pairs hold the keys' infos
 
     def _slow(self, lines: list[bytes]) -> None:
         """Lines through the record reader, the grammars and the builder, one by one."""
@@ -761,24 +795,6 @@ class BulkReader:
         at = run.index(opener) if opener is not None else 0
         self._hand_over(lines, infos, base, stream, frames, infos[body_lines[0]].restart, opener,
                         run[at - 1] if at else None, run[-1], where)
-
-
-def _newline_cut(lines: list[bytes], infos: list[KeyInfo | None], codes: bytes, unknown: bytes) -> bytes:
-    """``codes`` with the lines the record reader may join marked slow: two lines in a row of the
-    same time and host that no grammar understands may be one message cut by a newline printed
-    inside it (RecordReader.same_message), which only the reader joins. Runs of such lines are
-    found in C; only their neighbours' timestamps are compared here."""
-    marked: bytearray | None = None
-    for run in _UNKNOWN_RUN.finditer(unknown):
-        for at in range(run.start() + 1, run.end()):
-            before, info = infos[at - 1], infos[at]
-            line, previous = lines[at], lines[at - 1]
-            if (previous[before.ts_cut] == line[info.ts_cut]  # type: ignore[union-attr]
-                    and previous[before.host_cut] == line[info.host_cut]  # type: ignore[union-attr]
-                    and _OWN_MESSAGE.match(line, info.body_start) is None):  # type: ignore[union-attr]
-                marked = marked if marked is not None else bytearray(codes)
-                marked[at - 1] = marked[at] = _SLOW_CODE
-    return codes if marked is None else bytes(marked)
 
 
 def _compiled(cache: dict[int, tuple[Template, C | None]], template: Template,

@@ -352,22 +352,24 @@ class CaptureBuilder:
             self._dropped(record)
             return
         stream = self._stream(record.source, record.host, record.caller)
-        if record.body.strip():
-            if record.line is not None and _starts_boot(record.body):
+        body = record.body
+        if body.strip():
+            # (Two searches in C first: _starts_boot is a call and a copy, for most lines in vain.)
+            if record.line is not None and ("Linux version " in body or "-- Boot " in body) and _starts_boot(body):
                 self.boot_marks.append(BootMark(record.source, record.line, record.host))
-            if stats.kernel_line is None and ("Linux version" in record.body or "ainted" in record.body):
+            if stats.kernel_line is None and ("Linux version" in body or "ainted" in body):
                 # The boot banner names the kernel (and so the gfp and flag bit layouts); kept
                 # here so that nothing has to read the input again to find it.
-                stats.kernel_line = record.body.strip()
-            in_trace = stream.trace_start is not None and record.fmt is not None and record.body[:1].isspace()
+                stats.kernel_line = body.strip()
+            in_trace = stream.trace_start is not None and record.fmt is not None and body[:1].isspace()
             if in_trace:
                 reason = "trace-line"
             elif record.fmt is None:
                 reason = "no-prefix"
-            elif _LOST.match(record.body):
+            elif _LOST.match(body):
                 reason = "dropped-marker"
             elif (stream.trace_start is not None or stream.task_row is not None or stream.event_row is not None) \
-                    and not _OWN_MESSAGE.match(record.body):
+                    and not _OWN_MESSAGE.match(body):
                 reason = "in-report"
             else:
                 reason = "other-message"

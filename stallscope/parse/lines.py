@@ -262,6 +262,13 @@ class LineParser:
             return None
         return template
 
+    def shape(self, body: str) -> Template | None:
+        """The template of ``body``'s shape, whatever its digits (:meth:`template` also checks
+        that they are ones the grammar accepts)."""
+        if len(body) > MAX_BODY_CHARS:
+            return None
+        return self._shape(body, _DIGIT_RUN.split(body))
+
     def _shape(self, body: str, parts: list[str]) -> Template | None:
         masked = "0".join(parts[0::2]) if len(parts) > 1 else body
         try:

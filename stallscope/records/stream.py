@@ -135,6 +135,14 @@ def _joins(head: str, pieces: list[str]) -> Iterator[str]:
     yield from joined
 
 
+def may_join(parser: LineParser, head: str, piece: str) -> bool:
+    """Whether some way of joining ``head`` and ``piece`` (as :meth:`RecordReader.same_message`
+    tries them) has the shape of a line a grammar knows, its digits aside. False means the reader
+    never joins two such lines; it depends only on where their digits are, which lets the fast
+    path (:mod:`stallscope.bulk`) ask once per pair of line keys."""
+    return any(parser.shape(joined) is not None for joined in _joins(head, [piece]))
+
+
 def rewrites(text: str, body: str) -> bool:
     """Whether the line reader does more to a prefixed line ``text`` than take its prefix off and
     hand ``body`` on (Unicode spaces made blanks, a record printed into it cut out): the fast path
