@@ -78,9 +78,31 @@ def test_json_written_in_pieces_is_the_document_dumped_at_once(relative: str, mo
     assert json_report.render(capture, list(findings)) == whole
     monkeypatch.setattr(json_report, "_WRITE_CHARS", 100)
     pieces = list(json_report.pieces(document))
-    assert len(pieces) > len(whole) // 1000  # written as it goes, not held whole
+    # Written as it goes, not held whole: a piece at least per finding.
+    assert len(pieces) > len(document["findings"]) > 1
     assert "".join(pieces) == whole
     # The command's document leaves its findings to the encoder, each a dict as it is written.
     streamed = json_report.report(capture, list(findings), streamed=True)
     assert streamed["findings"] and not isinstance(streamed["findings"][0], dict)
     assert "".join(json_report.pieces(streamed)) == whole
+
+
+def test_the_encoder_writes_what_json_dumps_writes() -> None:
+    """Every kind of value a report can hold, written as json.dumps(indent=2, ensure_ascii=True,
+    allow_nan=False) writes it; what it refuses, refused the same way."""
+    document = {
+        "text": "caf\u00e9 \"quoted\"\n\ttab \x00 \u2028", "empty_list": [], "empty_dict": {}, "none": None,
+        "flags": [True, False, None], "numbers": [0, -7, 2**70, 1.5, -0.0, 1e300, 123456789.125],
+        "tuple": (1, "two", (3.0, [])), "nested": [{"a": [{}], "b": {"c": [[], [1]]}}, []],
+        "keys": {1: "int", 2.5: "float", True: "true", None: "null", "s": "str"},
+        "big": [{"line": n, "text": f"[{n}.000000] line"} for n in range(3)],
+    }
+    assert "".join(json_report.pieces(document)) == json.dumps(document, indent=2, ensure_ascii=True,
+                                                               allow_nan=False)
+    assert "".join(json_report.pieces({})) == json.dumps({}, indent=2)
+    for bad in (float("nan"), float("inf"), {"k": -float("inf")}, object(), {(1, 2): 3}):
+        with pytest.raises((ValueError, TypeError)) as ours:
+            "".join(json_report.pieces({"bad": bad}))
+        with pytest.raises((ValueError, TypeError)) as theirs:
+            json.dumps({"bad": bad}, indent=2, allow_nan=False)
+        assert ours.type is theirs.type
