@@ -118,7 +118,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import namedtuple
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
@@ -358,10 +358,10 @@ FreeTraces = dict[object, tuple[np.ndarray, np.ndarray, np.ndarray]]
 _NO_OWNER = -1
 
 
-def report_stacks(capture: Capture, reports: pd.DataFrame,
+def report_stacks(capture: Capture, reports: pd.DataFrame | Sequence[Mapping[str, object]],
                   free: FreeTraces | None = None, headers: dict[object, list[int]] | None = None) -> list[int | None]:
     """The stack of each report (rows with the event, source, line, stack and pid columns, as
-    :func:`hung_tasks` gives), in their order; None for a report without a trace.
+    :func:`hung_tasks` gives, or such rows as dicts), in their order; None for a report without a trace.
 
     The trace the builder tied to the report, or else the first trace that begins within
     ``_TRACE_REACH`` lines after its header, before the next report of its source that takes a
@@ -372,8 +372,9 @@ def report_stacks(capture: Capture, reports: pd.DataFrame,
     the caller keeps them: they are of the whole capture, and a capture of many boots asks for
     the stacks of each boot's reports.
     """
-    tied = reports["stack"].tolist() if "stack" in reports.columns else [None] * len(reports)
-    out: list[int | None] = [None if stack is None or pd.isna(stack) else int(stack) for stack in tied]
+    rows = [row for _, row in records(reports)] if isinstance(reports, pd.DataFrame) else reports
+    tied = [row.get("stack") for row in rows]
+    out: list[int | None] = [None if stack is None or pd.isna(stack) else int(stack) for stack in tied]  # type: ignore[call-overload]
     missing = [at for at, stack in enumerate(out) if stack is None]
     traces = capture.traces
     if not missing or not len(traces):
@@ -381,8 +382,8 @@ def report_stacks(capture: Capture, reports: pd.DataFrame,
     free = free_traces(capture) if free is None else free
     headers = trace_headers(capture.events) if headers is None else headers
     for at in missing:
-        report = reports.iloc[at]
-        source, line = report["source"], int(report["line"])
+        report = rows[at]
+        source, line = report["source"], int(report["line"])  # type: ignore[call-overload]
         candidates = free.get(source)
         if candidates is None:
             continue
@@ -394,7 +395,7 @@ def report_stacks(capture: Capture, reports: pd.DataFrame,
         following = bisect_right(others, line)
         if following < len(others) and others[following] < lines[first]:
             continue  # another report began before it: the trace is that report's
-        pid = report["pid"] if "pid" in reports.columns else None
+        pid = report.get("pid")
         owner = int(pids[first])
         if owner != _NO_OWNER and (pid is None or pd.isna(pid) or int(pid) != owner):  # type: ignore[arg-type, call-overload]
             continue
@@ -506,6 +507,14 @@ def oom_kills(events: Events) -> pd.DataFrame:
 
 def kills_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
     """:func:`oom_kills` of these "oom_killed_process" records (of one boot, say)."""
+    return _table(kill_rows_of(records), KILL_COLUMNS)
+
+
+KILL_COLUMNS = [*_PLACE, "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj", "memcg"]
+
+
+def kill_rows_of(records: list[tuple[object, dict[str, object]]]) -> list[dict[str, object]]:
+    """The rows of :func:`kills_of` (as dicts, None where a line did not say) of these records."""
     rows = []
     for index, row in records:
         scope = field(row, "scope") or ""
@@ -520,27 +529,34 @@ def kills_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
                 "memcg": scope.startswith("Memory cgroup"),
             }
         )
-    return _table(rows, [*_PLACE, "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj", "memcg"])
+    return rows
 
 
 def oom_invocations(events: Events, reporters: Reporters | None = None) -> pd.DataFrame:
     """One row per "invoked oom-killer" line: the allocating task and its request (its pid from
     the dump_cpu line after it: ``reporters`` of ``events``, when the caller keeps one)."""
-    rows = []
-    reporters = reporters or Reporters(events)
-    for index, row in kind_records(events, "oom_invoke"):
-        rows.append(
-            {
-                **_place(index, row),
-                "comm": field(row, "comm"),
-                "pid": reporters.pid(row),
-                "gfp_mask": field(row, "gfp_mask"),
-                "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
-                "order": int_field(row, "order"),
-                "stack": row["stack"],
-            }
-        )
-    return _table(rows, [*_PLACE, "comm", "pid", "gfp_mask", "gfp_names", "order", "stack"])
+    return _table(invocation_rows_of(kind_records(events, "oom_invoke"), reporters or Reporters(events)),
+                  INVOCATION_COLUMNS)
+
+
+INVOCATION_COLUMNS = [*_PLACE, "comm", "pid", "gfp_mask", "gfp_names", "order", "stack"]
+
+
+def invocation_rows_of(records: list[tuple[object, dict[str, object]]],
+                       reporters: Reporters) -> list[dict[str, object]]:
+    """The rows of :func:`oom_invocations` (as dicts) of these "oom_invoke" records (of one boot, say)."""
+    return [
+        {
+            **_place(index, row),
+            "comm": field(row, "comm"),
+            "pid": reporters.pid(row),
+            "gfp_mask": field(row, "gfp_mask"),
+            "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
+            "order": int_field(row, "order"),
+            "stack": row["stack"],
+        }
+        for index, row in records
+    ]
 
 
 # --- warn_alloc --------------------------------------------------------------------------------

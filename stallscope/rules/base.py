@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, TypeVar
@@ -211,8 +211,9 @@ class HostView:
         return Evidence(str(self.cell(table, index, "source")), int(self.cell(table, index, "line")),
                         timestamp(self.cell(table, index, "ts")), str(self.cell(table, index, "text")))
 
-    def report_stacks(self, reports: pd.DataFrame) -> list[int | None]:
-        """:func:`stallscope.capture.events.report_stacks` of these reports, with the capture-wide
+    def report_stacks(self, reports: pd.DataFrame | Sequence[Mapping[str, object]]) -> list[int | None]:
+        """:func:`stallscope.capture.events.report_stacks` of these reports (a table, or its rows as
+        dicts), with the capture-wide
         tables it searches derived once for all views (a capture of many boots has many views)."""
         return event_tables.report_stacks(
             self.capture, reports, free=self.of_capture("free traces", event_tables.free_traces),

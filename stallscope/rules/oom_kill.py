@@ -8,15 +8,12 @@ the kills helped.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import field, tuples
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, by_boot, in_boot
+from stallscope.capture.events import field, kill_rows_of
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import view_oom_invocations, view_oom_kills
+from stallscope.rules.common.task_facts import oom_invocations_by_boot
 
 RULE = "oom-kill"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -60,58 +57,58 @@ def _size(kb: int) -> str:
 ALL_BOOTS = True
 
 
+# A kill's or an invocation's row, as events.kill_rows_of and invocation_rows_of give it.
+Row = dict[str, object]
+
+
 def check(view: HostView) -> list[Finding]:
-    kills = view_oom_kills(view)
-    invoked = view_oom_invocations(view)
-    # The boot of each kill and invocation: the tables are cut by boot only where one has any.
-    kill_boots, invoked_boots = (view.boots_of("events", table["event"].to_numpy(dtype="int64"))
-                                 for table in (kills, invoked))
-    kills_of, invoked_of = by_boot(kill_boots), by_boot(invoked_boots)
-    none = np.empty(0, dtype=np.intp)
+    # Each boot's reports as rows: a boot has a few, and a table per boot cost more than its rules.
+    kills = view.records_by_boot("oom_killed_process")
+    invoked = oom_invocations_by_boot(view)
     findings = []
-    for boot in sorted({*kills_of, *invoked_of}):
-        found = _of_boot(view, boot, kills.iloc[kills_of.get(boot, none)], invoked.iloc[invoked_of.get(boot, none)])
+    for boot in sorted({*kills, *invoked}):
+        found = _of_boot(view, boot, kill_rows_of(kills.get(boot, [])), invoked.get(boot, []))
         if found is not None:
             findings.append(in_boot(found, boot))
     return findings
 
 
-def _of_boot(view: HostView, boot: int, kills: pd.DataFrame, invoked: pd.DataFrame) -> Finding | None:
-    if kills.empty:
+def _of_boot(view: HostView, boot: int, kills: list[Row], invoked: list[Row]) -> Finding | None:
+    if not kills:
         # An OOM that ended without a victim is oom-panic's (no killable process, panic_on_oom).
-        if invoked.empty or view.boot_records(boot, "oom_no_killable", "kernel_panic"):
+        if not invoked or view.boot_records(boot, "oom_no_killable", "kernel_panic"):
             return None
         return _invoked_only(view, boot, invoked)
     memcgs = _memcg_of(view, boot)
     victims: list[str] = []
-    rows = tuples(kills)  # once: a table's rows as tuples cost a few hundred microseconds
-    for row in rows[:_NAMED]:
-        size = f", anon-rss {_size(int(row.anon_rss_kb))}" if pd.notna(row.anon_rss_kb) else ""
-        adj = f", oom_score_adj {int(row.oom_score_adj)}" if pd.notna(row.oom_score_adj) else ""
-        where = f" in memcg {memcgs[int(row.pid)][0]}" if pd.notna(row.pid) and int(row.pid) in memcgs else ""
-        at = f" at {float(row.ts):.2f}s" if pd.notna(row.ts) else ""
-        victims.append(f"{_name(row.comm, row.pid)}{at}{size}{adj}{where}")
+    for row in kills[:_NAMED]:
+        pid = row["pid"]
+        size = f", anon-rss {_size(row['anon_rss_kb'])}" if row["anon_rss_kb"] is not None else ""  # type: ignore[arg-type]
+        adj = f", oom_score_adj {row['oom_score_adj']}" if row["oom_score_adj"] is not None else ""
+        where = f" in memcg {memcgs[pid][0]}" if pid is not None and pid in memcgs else ""
+        at = f" at {float(row['ts']):.2f}s" if pd.notna(row["ts"]) else ""  # type: ignore[arg-type]
+        victims.append(f"{_name(row['comm'], pid)}{at}{size}{adj}{where}")
     more = f" and {len(kills) - _NAMED} more" if len(kills) > _NAMED else ""
     manual = manual_invocations(invoked)
     cgroups = _limited_cgroups(view, boot)
-    if kills["memcg"].all() or (cgroups and all(c != "/" for c in cgroups)):
+    if all(row["memcg"] for row in kills) or (cgroups and all(c != "/" for c in cgroups)):
         constraints = sorted({c for _, c in memcgs.values() if c})
         scope = ("a memory cgroup limit" + (f" ({', '.join(cgroups)})" if cgroups else "")
                  + (f", constraint {', '.join(constraints)}" if constraints else "")
                  + ": the cgroup reached its own limit, not the machine its memory")
     else:
         scope = "the whole machine running out of memory"
-    evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]
-    evidence += [view.event_evidence(int(i)) for i in kills["event"].head(_NAMED)]
+    evidence: list[Evidence] = [view.event_evidence(int(row["event"])) for row in invoked[:2]]  # type: ignore[call-overload]
+    evidence += [view.event_evidence(int(row["event"])) for row in kills[:_NAMED]]  # type: ignore[call-overload]
     summary = view.boot_records(boot, "oom_kill_summary", "oom_memcg_task")
     evidence += [view.event_evidence(int(i)) for i, _ in summary[:2]]  # type: ignore[call-overload]
-    shown = set(invoked["event"].head(2).tolist())
-    evidence += [view.event_evidence(int(i)) for i in manual["event"].head(1) if int(i) not in shown]
+    shown = {row["event"] for row in invoked[:2]}
+    evidence += [view.event_evidence(int(row["event"])) for row in manual[:1] if row["event"] not in shown]  # type: ignore[call-overload]
     cause = _cause(invoked, manual, scope)
     by_hand = len(manual) == len(invoked) and len(invoked) > 0
     title = (f"The OOM killer {'was triggered by hand (SysRq-f) and ' if by_hand else ''}killed {len(kills)} task(s)"
              + (f" in memory cgroup {', '.join(cgroups[:2])}" if cgroups and scope.startswith("a memory") else "")
-             + ": " + _victim_names(rows))
+             + ": " + _victim_names(kills))
     return Finding(
         rule=RULE,
         # A kill asked for by hand is no shortage: information, not a warning.
@@ -124,7 +121,7 @@ def _of_boot(view: HostView, boot: int, kills: pd.DataFrame, invoked: pd.DataFra
             "findings) keeps the shortage going."
         ),
         evidence=evidence,
-        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in rows if pd.notna(r.pid))),
+        tasks=list(dict.fromkeys(TaskRef(str(r["comm"]), r["pid"]) for r in kills if r["pid"] is not None)),  # type: ignore[arg-type]
     )
 
 
@@ -139,25 +136,25 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _victim_names(kills: list[Any]) -> str:
-    """The victims of a title (the kills' rows as :func:`tuples` gives them), each once
-    ("a.out(9575) 4 times": SysRq-f can kill one exiting task again)."""
+def _victim_names(kills: list[Row]) -> str:
+    """The victims of a title, each once ("a.out(9575) 4 times": SysRq-f can kill one exiting task
+    again)."""
     counts: dict[str, int] = {}
     for row in kills:
-        name = _name(row.comm, row.pid)
+        name = _name(row["comm"], row["pid"])
         counts[name] = counts.get(name, 0) + 1
     named = [name + (f" {n} times" if n > 1 else "") for name, n in list(counts.items())[:4]]
     return ", ".join(named) + ("…" if len(counts) > 4 else "")
 
 
-def _cause(invoked: pd.DataFrame, manual: pd.DataFrame, scope: str) -> str:
+def _cause(invoked: list[Row], manual: list[Row], scope: str) -> str:
     """Who invoked the OOM killer, and why, in a sentence that holds with what the log shows."""
-    if invoked.empty:
+    if not invoked:
         if scope.startswith("a memory cgroup"):
             return f"No \"invoked oom-killer\" line of these kills was captured; the kill lines name {scope}."
         return ("No \"invoked oom-killer\" line of these kills was captured: who invoked the OOM killer, and "
                 "why, is not in the log.")
-    callers = ", ".join(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
+    callers = ", ".join(dict.fromkeys(str(row["comm"]) for row in invoked if row["comm"] is not None))
     text = f"The OOM killer was invoked {len(invoked)} time(s)" + (f" by {callers}" if callers else "")
     if len(manual) == len(invoked):
         return text + (" with order=-1: by hand, through SysRq-f (echo f > /proc/sysrq-trigger), not by an "
@@ -168,17 +165,17 @@ def _cause(invoked: pd.DataFrame, manual: pd.DataFrame, scope: str) -> str:
     return text + (f" because of {scope}." if scope else ".")
 
 
-def _invoked_only(view: HostView, boot: int, invoked: pd.DataFrame) -> Finding:
+def _invoked_only(view: HostView, boot: int, invoked: list[Row]) -> Finding:
     """The OOM killer ran but the log holds no line naming a victim (a cut report)."""
     manual = manual_invocations(invoked)
     by_hand = len(manual) == len(invoked)
-    callers = list(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
-    first = invoked.iloc[0]
-    order = f"order-{int(first['order'])} " if pd.notna(first["order"]) and int(first["order"]) >= 0 else ""
+    callers = list(dict.fromkeys(str(row["comm"]) for row in invoked if row["comm"] is not None))
+    first = invoked[0]
+    order = f"order-{first['order']} " if first["order"] is not None and first["order"] >= 0 else ""  # type: ignore[operator]
     request = f"{order}{_text(first['gfp_names']) or _text(first['gfp_mask'])}".strip()
     cgroups = _limited_cgroups(view, boot)
     where = f" in memory cgroup {', '.join(cgroups[:2])}" if cgroups else ""
-    evidence = [view.event_evidence(int(i)) for i in invoked["event"].head(3)]
+    evidence = [view.event_evidence(int(row["event"])) for row in invoked[:3]]  # type: ignore[call-overload]
     memcg = memcg_oom_frame(view, invoked)
     if memcg is not None:
         frame, lines = memcg
@@ -199,6 +196,6 @@ def _invoked_only(view: HostView, boot: int, invoked: pd.DataFrame) -> Finding:
             "killed, if any, is not known: the part of the report after the task table would say."
         ),
         evidence=evidence,
-        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in tuples(invoked)
-                                 if pd.notna(r.pid) and pd.notna(r.comm))),
+        tasks=list(dict.fromkeys(TaskRef(str(r["comm"]), r["pid"]) for r in invoked  # type: ignore[arg-type]
+                                 if r["pid"] is not None and r["comm"] is not None)),
     )

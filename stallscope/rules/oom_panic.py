@@ -11,13 +11,10 @@ whether a real shortage or one cgroup's limit set it off.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
-from stallscope.capture.events import field, tuples
-from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, by_boot, in_boot
+from stallscope.capture.events import field
+from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import view_oom_invocations
+from stallscope.rules.common.task_facts import oom_invocations_by_boot
 
 RULE = "oom-panic"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -54,23 +51,22 @@ def check(view: HostView) -> list[Finding]:
     boots = sorted({*oom_panics, *none_killable})
     if not boots:
         return []
-    invoked = view_oom_invocations(view)
-    invoked_of = by_boot(view.boots_of("events", invoked["event"].to_numpy(dtype="int64")))
-    none = np.empty(0, dtype=np.intp)
+    invoked = oom_invocations_by_boot(view)
     return [in_boot(finding, boot) for boot in boots
             for finding in _of_boot(view, boot, oom_panics.get(boot, []), none_killable.get(boot, []),
-                                    invoked.iloc[invoked_of.get(boot, none)])]
+                                    invoked.get(boot, []))]
 
 
 def _of_boot(view: HostView, boot: int, oom_panics: list[tuple[int, str]],
-             none_killable: list[tuple[object, dict[str, object]]], invoked: pd.DataFrame) -> list[Finding]:
+             none_killable: list[tuple[object, dict[str, object]]], invoked: list[dict[str, object]]
+             ) -> list[Finding]:
     """The finding of one boot's OOM panics, "no killable processes" lines and OOM invocations."""
     if not oom_panics and len(invoked) and len(manual_invocations(invoked)) == len(invoked):
         return []  # SysRq-f found no victim: "OOM request ignored", no panic (oom-kill says so)
-    evidence: list[Evidence] = [view.event_evidence(int(i)) for i in invoked["event"].head(2)]
+    evidence: list[Evidence] = [view.event_evidence(int(row["event"])) for row in invoked[:2]]  # type: ignore[call-overload]
     evidence += [view.event_evidence(int(i)) for i, _ in none_killable[:1]]  # type: ignore[call-overload]
     evidence += [view.event_evidence(i) for i, _ in oom_panics[:1]]
-    callers = list(dict.fromkeys(str(c) for c in invoked["comm"].dropna()))
+    callers = list(dict.fromkeys(str(row["comm"]) for row in invoked if row["comm"] is not None))
     by = f" (invoked by {', '.join(callers[:3])})" if callers else ""
     memcg = memcg_oom_frame(view, invoked)
     reason = oom_panics[0][1] if oom_panics else ""
@@ -118,8 +114,8 @@ def _of_boot(view: HostView, boot: int, oom_panics: list[tuple[int, str]],
         title=title,
         explanation=" ".join(why),
         evidence=evidence,
-        tasks=list(dict.fromkeys(TaskRef(str(r.comm), int(r.pid)) for r in tuples(invoked)
-                                 if pd.notna(r.pid) and pd.notna(r.comm))),
+        tasks=list(dict.fromkeys(TaskRef(str(r["comm"]), r["pid"]) for r in invoked  # type: ignore[arg-type]
+                                 if r["pid"] is not None and r["comm"] is not None)),
     )]
 
 

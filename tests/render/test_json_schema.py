@@ -94,7 +94,7 @@ def test_the_encoder_writes_what_json_dumps_writes() -> None:
         "text": "caf\u00e9 \"quoted\"\n\ttab \x00 \u2028", "empty_list": [], "empty_dict": {}, "none": None,
         "flags": [True, False, None], "numbers": [0, -7, 2**70, 1.5, -0.0, 1e300, 123456789.125],
         "tuple": (1, "two", (3.0, [])), "nested": [{"a": [{}], "b": {"c": [[], [1]]}}, []],
-        "keys": {1: "int", 2.5: "float", True: "true", None: "null", "s": "str"},
+        "keys": {1: "int", 2.5: "float", False: "false", None: "null", "s": "str"},
         "big": [{"line": n, "text": f"[{n}.000000] line"} for n in range(3)],
     }
     assert "".join(json_report.pieces(document)) == json.dumps(document, indent=2, ensure_ascii=True,

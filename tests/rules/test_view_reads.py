@@ -28,7 +28,6 @@ from stallscope.memory import old_objects_left_alone
 from stallscope.rules import allocation_failure, base, victim_stuck
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
-from stallscope.rules.common.task_facts import view_oom_kills
 
 # The module (the package's "diagnose" is the function).
 diagnose_module = importlib.import_module("stallscope.diagnose")
@@ -127,7 +126,7 @@ def _same_tuples(frame: pd.DataFrame) -> None:
 def test_tuples_are_itertuples(log: str) -> None:
     capture, _ = loaded(log)
     for view in host_views(capture):
-        for frame in (view.tasks, view.snapshots, view.events, view_oom_kills(view),
+        for frame in (view.tasks, view.snapshots, view.events, event_tables.oom_kills(view.rows),
                       event_tables.alloc_reports(view.rows, "warn_alloc_stall")):
             _same_tuples(frame)
     _same_tuples(pd.DataFrame({"not an identifier": [1, 2], "class": pd.array([None, 3], dtype="Int64")}))

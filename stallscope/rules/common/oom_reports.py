@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from stallscope.capture.stacks import normalize_function
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common.task_facts import stack_functions, trace_after, trace_frame_evidence
@@ -15,25 +12,25 @@ MEMCG_OOM_FRAMES = frozenset({"mem_cgroup_oom_synchronize", "mem_cgroup_out_of_m
                               "mem_cgroup_charge_common"})
 
 
-def memcg_oom_frame(view: HostView, invoked: pd.DataFrame) -> tuple[str, list[Evidence]] | None:
+def memcg_oom_frame(view: HostView, invoked: list[dict[str, object]]) -> tuple[str, list[Evidence]] | None:
     """The memory cgroup OOM frame in the trace of an "invoked oom-killer" report (rows of
-    oom_invocations), and that frame's line as evidence; None when no such trace shows one."""
-    if invoked.empty:
+    oom_invocations, as dicts), and that frame's line as evidence; None when no such trace shows one."""
+    if not invoked:
         return None
     stacks = stack_functions(view)
     # A trace the builder did not tie to its report (a dump_cpu line came between) is claimed by position.
     claimed = view.report_stacks(invoked)
-    for stack, source, line in zip(claimed, invoked["source"], invoked["line"], strict=True):
+    for stack, row in zip(claimed, invoked, strict=True):
         if stack is None:
             continue
         for at, name in enumerate(stacks.get(int(stack), [])):
             if normalize_function(name) in MEMCG_OOM_FRAMES:
-                return name, trace_frame_evidence(view, trace_after(view, source, int(line), int(stack)), [at])
+                return name, trace_frame_evidence(view, trace_after(view, row["source"], int(row["line"]), int(stack)),  # type: ignore[call-overload]
+                                                  [at])
     return None
 
 
-def manual_invocations(invoked: pd.DataFrame) -> pd.DataFrame:
-    """The invocations of SysRq-f: order=-1 (moom_callback asks for no allocation)."""
-    if invoked.empty:
-        return invoked
-    return invoked.iloc[np.flatnonzero(invoked["order"].to_numpy(dtype="float64", na_value=np.nan) == -1)]
+def manual_invocations(invoked: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The invocations of SysRq-f (rows of oom_invocations, as dicts): order=-1 (moom_callback
+    asks for no allocation)."""
+    return [row for row in invoked if row["order"] == -1]

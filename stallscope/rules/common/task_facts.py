@@ -20,8 +20,7 @@ from stallscope.capture.events import (
     Reporters,
     alloc_reports_of,
     busy_of,
-    oom_invocations,
-    oom_kills,
+    invocation_rows_of,
 )
 from stallscope.capture.hz import HzEstimate, from_ratios, ratios_by_group
 from stallscope.capture.machines import machine_labels, source_families
@@ -440,10 +439,13 @@ def view_reporters(view: HostView) -> Reporters:
     return view.of_view("reporters", lambda v: Reporters(v.rows))
 
 
-def view_oom_invocations(view: HostView) -> pd.DataFrame:
-    """:func:`~stallscope.capture.events.oom_invocations` of the view, derived once for the rules
-    that read it (callers must not modify it)."""
-    return view.of_view("oom invocations", lambda v: oom_invocations(v.rows, view_reporters(v)))
+def oom_invocations_by_boot(view: HostView) -> dict[int, list[dict[str, object]]]:
+    """The rows of :func:`~stallscope.capture.events.oom_invocations` (as dicts, in log order) of
+    each boot of the view that has any (0 where none is numbered), found once for the rules that
+    read them (callers must not modify them)."""
+    return view.of_view("oom invocations", lambda v: {
+        boot: invocation_rows_of(records, view_reporters(v))
+        for boot, records in v.records_by_boot("oom_invoke").items()})
 
 
 def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str, object]]]:
@@ -452,11 +454,6 @@ def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str,
     read them (callers must not modify them)."""
     return view.of_view(f"alloc reports {kind}", lambda v: {
         boot: alloc_reports_of(records, view_reporters(v)) for boot, records in v.records_by_boot(kind).items()})
-
-
-def view_oom_kills(view: HostView) -> pd.DataFrame:
-    """:func:`~stallscope.capture.events.oom_kills` of the view, derived once (callers must not modify it)."""
-    return view.of_view("oom kills", lambda v: oom_kills(v.rows))
 
 
 def view_busy_workqueues(view: HostView) -> dict[int, list[BusyPwq]]:
