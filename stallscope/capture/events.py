@@ -613,19 +613,22 @@ def hung_tasks(events: Events) -> pd.DataFrame:
 
 def hung_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
     """:func:`hung_tasks` of these "hung_task" records (of one boot, say)."""
-    rows = []
-    for index, row in records:
-        rows.append(
-            {
-                **_place(index, row),
-                "comm": field(row, "comm"),
-                "pid": int_field(row, "pid"),
-                "seconds": int_field(row, "seconds"),
-                "stack": row["stack"],
-                "text": row["text"],
-            }
-        )
-    return _table(rows, [*_PLACE, "comm", "pid", "seconds", "stack", "text"])
+    return _table(hung_rows_of(records), [*_PLACE, "comm", "pid", "seconds", "stack", "text"])
+
+
+def hung_rows_of(records: list[tuple[object, dict[str, object]]]) -> list[dict[str, object]]:
+    """The rows of :func:`hung_of` (as dicts, None where a line did not say) of these records."""
+    return [
+        {
+            **_place(index, row),
+            "comm": field(row, "comm"),
+            "pid": int_field(row, "pid"),
+            "seconds": int_field(row, "seconds"),
+            "stack": row["stack"],
+            "text": row["text"],
+        }
+        for index, row in records
+    ]
 
 
 def lock_blockers(events: Events) -> pd.DataFrame:
@@ -635,20 +638,23 @@ def lock_blockers(events: Events) -> pd.DataFrame:
 
 def blockers_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
     """:func:`lock_blockers` of these "hung_task_blocker" records (of one boot, say)."""
-    rows = []
-    for index, row in records:
-        rows.append(
-            {
-                **_place(index, row),
-                "comm": field(row, "comm"),
-                "pid": int_field(row, "pid"),
-                "lock_type": field(row, "lock_type"),
-                "owner_comm": field(row, "owner_comm"),
-                "owner_pid": int_field(row, "owner_pid"),
-                "text": row["text"],
-            }
-        )
-    return _table(rows, [*_PLACE, "comm", "pid", "lock_type", "owner_comm", "owner_pid", "text"])
+    return _table(blocker_rows_of(records), [*_PLACE, "comm", "pid", "lock_type", "owner_comm", "owner_pid", "text"])
+
+
+def blocker_rows_of(records: list[tuple[object, dict[str, object]]]) -> list[dict[str, object]]:
+    """The rows of :func:`blockers_of` (as dicts, None where a line did not say) of these records."""
+    return [
+        {
+            **_place(index, row),
+            "comm": field(row, "comm"),
+            "pid": int_field(row, "pid"),
+            "lock_type": field(row, "lock_type"),
+            "owner_comm": field(row, "owner_comm"),
+            "owner_pid": int_field(row, "owner_pid"),
+            "text": row["text"],
+        }
+        for index, row in records
+    ]
 
 
 def held_locks(events: Events) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import blockers_of, hung_of, kills_of, of_kind, records
+from stallscope.capture.events import blocker_rows_of, hung_rows_of, kill_rows_of
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
@@ -117,23 +117,27 @@ ALL_BOOTS = True
 def check(view: HostView) -> list[Finding]:
     findings = []
     for boot, reports in view.records_by_boot("hung_task").items():
-        for finding in _of_boot(view, boot, hung_of(reports)):
+        for finding in _of_boot(view, boot, hung_rows_of(reports)):
             findings.append(in_boot(finding, boot))
     return findings
 
 
-def _of_boot(view: HostView, boot: int, hung: pd.DataFrame) -> list[Finding]:
+# A row of a boot's hung-task reports, blockers, kills (events.hung_rows_of, ...), as a dict.
+Row = dict[str, Any]
+
+
+def _of_boot(view: HostView, boot: int, hung: list[Row]) -> list[Finding]:
+    # A boot's few reports as rows: a table per boot and its pandas calls cost more than the rule.
     # Once for all reports: a trace the builder did not tie to its report is claimed by position.
-    hung["stack"] = pd.array(view.report_stacks(hung), dtype="Int64")
-    blockers = blockers_of(view.boot_records(boot, "hung_task_blocker"))
-    kills = kills_of(view.boot_records(boot, "oom_killed_process"))
-    failures = of_kind(view.rows, *DEVICE_KINDS)
-    failures = failures[view.boots_of("events", failures.index) == boot] if len(failures) else failures
-    # Each task's reports, in order of its first one (as a groupby without missing keys has
-    # them), as dicts: a boot's few reports, and each Series or row cost pandas' fixed costs.
-    by_task: dict[tuple[object, object], list[dict[str, object]]] = {}
-    for _, row in records(hung):
-        if not pd.isna(row["comm"]) and not pd.isna(row["pid"]):  # type: ignore[arg-type]
+    for row, stack in zip(hung, view.report_stacks(hung), strict=True):
+        row["stack"] = stack
+    blockers = blocker_rows_of(view.boot_records(boot, "hung_task_blocker"))
+    kills = kill_rows_of(view.boot_records(boot, "oom_killed_process"))
+    failures = view.boot_records(boot, *DEVICE_KINDS)
+    # Each task's reports, in order of its first one.
+    by_task: dict[tuple[object, object], list[Row]] = {}
+    for row in hung:
+        if row["comm"] is not None and row["pid"] is not None:
             by_task.setdefault((row["comm"], row["pid"]), []).append(row)
     # One finding per cause: hung tasks waiting at the same site are listed in one finding.
     groups: dict[object, list[_Hung]] = {}
@@ -143,20 +147,20 @@ def _of_boot(view: HostView, boot: int, hung: pd.DataFrame) -> list[Finding]:
     return [_finding(members) if len(members) > 1 else _single(members[0]) for members in groups.values()]
 
 
-def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[dict[str, Any]], blockers: pd.DataFrame,
-          kills: pd.DataFrame, failures: pd.DataFrame) -> _Hung:
+def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[Row], blockers: list[Row],
+          kills: list[Row], failures: list[tuple[object, dict[str, object]]]) -> _Hung:
     """One hung task of its ``reports`` (rows of :func:`hung_tasks` as dicts, in log order)."""
     first, last = reports[0], reports[-1]
     # A time beyond any number's range (a garbled report) is unknown: the others say how long.
-    known = [r["seconds"] for r in reports if not pd.isna(r["seconds"])]
+    known = [r["seconds"] for r in reports if r["seconds"] is not None]
     seconds = int(max(known)) if known else 0
-    stacks = [r["stack"] for r in reports if not pd.isna(r["stack"])]
+    stacks = [r["stack"] for r in reports if r["stack"] is not None]
     stack = int(stacks[-1]) if stacks else None
     where, trace = _where(view, stack)
     site = _site_key(stack_wait_site(view, stack)) if stack is not None else None
     first_ts, last_ts = timestamp(first["ts"]), timestamp(last["ts"])
     # The printed time is a lower bound: the task was already blocked that long at the first report.
-    since = None if first_ts is None or pd.isna(first["seconds"]) else first_ts - int(first["seconds"])
+    since = None if first_ts is None or first["seconds"] is None else first_ts - int(first["seconds"])
     correlated = _stalls_overlap(view, boot, str(first["source"]), since, last_ts)
     why: list[str] = []
     evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
@@ -166,22 +170,23 @@ def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[dict[str
     if len(reports) > 1:
         evidence.append(Evidence(str(last["source"]), int(last["line"]), last_ts, str(last["text"])))
     tasks = [TaskRef(comm, pid)]
-    mine = blockers[blockers["pid"] == pid] if not blockers.empty else blockers
-    for _, block in mine.iterrows():
+    for block in blockers:
+        if block["pid"] != pid:
+            continue
         why.append(f"The kernel names the likely owner of {comm}({pid})'s {block['lock_type']}: "
                    f"{block['owner_comm']}({block['owner_pid']}).")
         evidence.append(
             Evidence(str(block["source"]), int(block["line"]), timestamp(block["ts"]), str(block["text"]))
         )
         tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
-    earlier = kills[(kills["source"] == first["source"]) & (kills["line"] < last["line"])] if len(kills) else kills
-    if not earlier.empty and not comm.startswith(_KERNEL_THREADS):
-        named = ", ".join(f"{k['comm']}({k['pid']})" for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows())
+    earlier = [k for k in kills if k["source"] == first["source"] and k["line"] < last["line"]]
+    if earlier and not comm.startswith(_KERNEL_THREADS):
+        named = ", ".join(f"{k['comm']}({k['pid']})" for k in earlier[:_MAX_KILLS_NAMED])
         why.append(
             f"The OOM killer killed {named} before this report: if {comm} is a thread of a "
             "victim, that victim cannot exit (and free its memory) until this wait ends."
         )
-        for _, k in earlier.head(_MAX_KILLS_NAMED).iterrows():
+        for k in earlier[:_MAX_KILLS_NAMED]:
             evidence.append(view.event_evidence(int(k["event"])))
             tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
     failed = _failed_before(failures, first, last, since)
@@ -197,21 +202,25 @@ def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[dict[str
                  comm.startswith("kswapd") or correlated, why, evidence, tasks)
 
 
-def _failed_before(failures: pd.DataFrame, first: dict[str, Any], last: dict[str, Any],
+def _failed_before(failures: list[tuple[object, dict[str, object]]], first: Row, last: Row,
                    since: float | None) -> list[tuple[object, dict[str, object]]]:
     """The device failures of the hung task's input printed before its last report, and at most
     _FAILURE_REACH seconds before it was last scheduled (without kernel timestamps, at most
     _FAILURE_LINES lines before its first report): an I/O error at boot is no reason for a hang
     an hour later."""
-    if failures.empty:
-        return []
-    mine = failures[((failures["source"] == first["source"])
-                     & (failures["line"] < last["line"])).to_numpy(dtype=bool, na_value=False)]
-    ts = mine["ts"].to_numpy(dtype="float64", na_value=np.nan)
-    near = mine["line"].to_numpy(dtype="int64") >= int(first["line"]) - _FAILURE_LINES
-    if since is not None:
-        near = np.where(np.isnan(ts), near, ts >= since - _FAILURE_REACH)
-    return list(records(mine[near]))
+    found = []
+    for index, row in failures:
+        line = row["line"]
+        if row["source"] != first["source"] or line is None or pd.isna(line) or not line < last["line"]:  # type: ignore[arg-type, operator]
+            continue
+        ts = row["ts"]
+        if since is not None and ts is not None and not pd.isna(ts):  # type: ignore[arg-type]
+            near = ts >= since - _FAILURE_REACH  # type: ignore[operator]
+        else:
+            near = line >= int(first["line"]) - _FAILURE_LINES  # type: ignore[operator]
+        if near:
+            found.append((index, row))
+    return found
 
 
 def _site_key(site: WaitSite) -> str | None:
