@@ -107,14 +107,19 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[t
     events = capture.events
     if len(events):
         rows = events if source is None else events[events["source"] == source]
-        for text in rows["text"]:
-            # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair.
-            for found in _PRINTED_MASK.finditer(str(text)):
+        texts = rows["text"].tolist()
+        # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair. Searched in
+        # blocks of lines joined (no match can cross a newline): a search per line was 0.3 s of
+        # the 100 MB fleet file's rules.
+        for start in range(0, len(texts), _TEXT_BLOCK):
+            block = "\n".join(map(str, texts[start : start + _TEXT_BLOCK]))
+            for found in _PRINTED_MASK.finditer(block):
                 pairs.add((int(found.group(1), 16), found.group(2)))
     return pairs
 
 
 _PRINTED_MASK = re.compile(r"(?:gfp_mask=|mode:)0x([0-9a-f]+)\(([A-Za-z0-9_|]+)\)")
+_TEXT_BLOCK = 4096
 
 
 def pf_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:

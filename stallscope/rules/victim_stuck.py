@@ -8,7 +8,6 @@ another victim, so the whole system waits with it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any
 
 import numpy as np
@@ -271,39 +270,56 @@ def _mmap_holders(view: HostView, boot: int, evidence: list[Evidence]) -> str:
     more = f" and {len(holders) - 5} more" if len(holders) > 5 else ""
     text = f" Lockdep shows {len(holders)} task(s) holding an mmap_sem ({names}{more})"
     if stalled:
-        tasks = view.tasks.iloc[view.boot_rows("tasks", boot)]
-        row = tasks[tasks["pid"] == stalled[0]].index[-1]
-        evidence.append(view.task_evidence(int(row)))
-        text += f", and {label(view, int(row))} among them is itself stalled in the allocator"
+        row = _waiting_tasks(view).get(boot, {})[stalled[0]]
+        evidence.append(view.task_evidence(row))
+        text += f", and {label(view, row)} among them is itself stalled in the allocator"
     return text + "."
 
 
 def mmap_holders(view: HostView, boot: int | None = None) -> tuple[list[MmapHolder], list[int]]:
     """The holders of an mmap_sem that lockdep lists (one per such held-lock line) in ``boot`` (None:
     in the whole view), and the pids among them that are themselves stalled in the allocator."""
-    held = of_kind(view.rows, "lockdep_held")
-    headers = of_kind(view.rows, "lockdep_held_header")
-    if boot is not None:
-        held = held[view.boots_of("events", held.index) == boot] if len(held) else held
-        headers = headers[view.boots_of("events", headers.index) == boot] if len(headers) else headers
-    # Each lock's header is the last one before it in the table: found by bisection over the
-    # headers' row ids, since a long capture holds thousands of lockdep dumps.
-    header_rows = headers.index.tolist()
-    header_comms = headers["comm"].astype(object).tolist()
-    header_pids = headers["pid"].astype(object).tolist()
     holders: list[MmapHolder] = []
-    for index, fields in zip(held.index.tolist(), held["fields"], strict=True):
+    kinds = ("lockdep_held_header", "lockdep_held")
+    # Each lock's header is the last one before it, in log order.
+    header: tuple[int, object, object] | None = None
+    for index, row in view.rows.records(*kinds) if boot is None else view.boot_records(boot, *kinds):
+        if row["kind"] == "lockdep_held_header":
+            header = (int(index), row["comm"], row["pid"])  # type: ignore[call-overload]
+            continue
+        fields = row["fields"]
         lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
-        if "mmap_sem" in lock or "mmap_lock" in lock:  # renamed mmap_lock in 5.8
-            at = bisect_left(header_rows, index) - 1
-            # A header whose pid could not be read (beyond any pid's range) names no task.
-            if at >= 0 and not pd.isna(header_pids[at]):
-                holders.append((int(header_rows[at]), f"{header_comms[at]}/{header_pids[at]}", int(header_pids[at])))
+        # renamed mmap_lock in 5.8; a header whose pid could not be read (beyond any pid's
+        # range) names no task.
+        if ("mmap_sem" in lock or "mmap_lock" in lock) and header is not None and not pd.isna(header[2]):  # type: ignore[arg-type]
+            holders.append((header[0], f"{header[1]}/{header[2]}", int(header[2])))  # type: ignore[call-overload]
     if not holders:
         return holders, []
-    tasks = view.tasks if boot is None else view.tasks.iloc[view.boot_rows("tasks", boot)]
-    waiting = set(tasks.loc[tasks["delay"].notna().to_numpy(dtype=bool), "pid"].dropna().astype("int64").tolist())
+    by_boot = _waiting_tasks(view)
+    waiting = by_boot.get(boot, {}) if boot is not None else {p for pids in by_boot.values() for p in pids}
     return holders, [p for _, _, p in holders if p in waiting]
+
+
+def _waiting_tasks(view: HostView) -> dict[int, dict[int, int]]:
+    """Per boot, pid -> the last task row (label) of each task of the boot that waited for memory
+    (printed with a delay) in any of its rows."""
+
+    def compute(view: HostView) -> dict[int, dict[int, int]]:
+        tasks = view.tasks
+        last: dict[int, dict[int, int]] = {}
+        waited: set[tuple[int, int]] = set()
+        if not len(tasks):
+            return last
+        named = tasks["pid"].notna().to_numpy(dtype=bool)
+        delays = tasks["delay"].notna().to_numpy(dtype=bool)[named].tolist()
+        for row, pid, boot, delay in zip(tasks.index[named].tolist(), tasks["pid"].array[named].tolist(),
+                                         view.boot_column("tasks")[named].tolist(), delays, strict=True):
+            last.setdefault(boot, {})[int(pid)] = int(row)
+            if delay:
+                waited.add((boot, int(pid)))
+        return {boot: {pid: row for pid, row in rows.items() if (boot, pid) in waited} for boot, rows in last.items()}
+
+    return view.of_view("victim-stuck waiting tasks", compute)
 
 
 def _reaper_only(view: HostView, boot: int, pid: int, event: int) -> Finding:
