@@ -247,6 +247,19 @@ class BootRecords(Mapping[int, Records]):
     def __getitem__(self, boot: int) -> Records:
         return event_tables.as_records(self._labels, self._names, self._columns, self._boots[boot].tolist())
 
+    def count(self, boot: int) -> int:
+        """How many records ``boot`` has, without making them."""
+        rows = self._boots.get(boot)
+        return 0 if rows is None else len(rows)
+
+    def values(self, boot: int, name: str | None) -> list[object]:
+        """One column of ``boot``'s records (None: their row labels), without making the records."""
+        rows = self._boots.get(boot)
+        if rows is None:
+            return []
+        column = self._labels if name is None else self._columns[self._names.index(name)]
+        return [column[at] for at in rows.tolist()]
+
     def __iter__(self) -> Iterator[int]:
         return iter(self._boots)
 

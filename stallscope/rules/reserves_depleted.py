@@ -21,6 +21,7 @@ nothing to kill.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,9 +66,9 @@ class Zone:
     free_kb: int
     min_kb: int
     populated: bool
-    reserve: list[int] = field(default_factory=list)  # lowmem_reserve[] in pages
+    reserve: tuple[int, ...] = ()  # lowmem_reserve[] in pages
     buddy_row: int | None = None
-    buddy_counts: list[int] = field(default_factory=list)
+    buddy_counts: tuple[int, ...] = ()
     buddy_kb: int = 0
     highatomic_only: bool = False  # every non-empty free list is (H)
     page_kb: int = 4
@@ -123,7 +124,8 @@ class Dump:
 MEM_INFO_KINDS = ("meminfo_header", "meminfo_zone", "meminfo_lowmem_reserve", "meminfo_buddy")
 
 
-def mem_info_dumps(records: list[tuple[object, dict[str, object]]]) -> list[Dump]:
+def mem_info_dumps(records: list[tuple[object, dict[str, object]]],
+                   said: dict[int, tuple[object, object]] | None = None) -> list[Dump]:
     """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines
     (``records``: those of MEM_INFO_KINDS, of one boot, in log order).
 
@@ -134,6 +136,10 @@ def mem_info_dumps(records: list[tuple[object, dict[str, object]]]) -> list[Dump
     dumps: list[Dump] = []
     current: Dump | None = None
     headed = False
+    # What a line's fields say, by the fields' dict (``said``: the caller's, for every boot):
+    # identical lines share one (see CaptureBuilder), and many lines of a Mem-Info dump repeat an
+    # earlier dump's.
+    said = {} if said is None else said
     for index, row in records:
         kind, source = row["kind"], str(row["source"])
         if current is not None and current.source != source:
@@ -141,9 +147,10 @@ def mem_info_dumps(records: list[tuple[object, dict[str, object]]]) -> list[Dump
         if kind == "meminfo_header":
             current, headed = None, True
         elif kind == "meminfo_zone":
-            zone = _zone(int(index), row)  # type: ignore[call-overload]
-            if zone is None:
+            zone_line = _said(said, row, _zone_line)
+            if zone_line is None:
                 continue
+            zone = Zone(int(index), *zone_line)  # type: ignore[call-overload, misc]
             if current is None or any(z.key == zone.key for z in current.zones):
                 current = Dump(source, timestamp(row["ts"]), headed)
                 dumps.append(current)
@@ -152,15 +159,25 @@ def mem_info_dumps(records: list[tuple[object, dict[str, object]]]) -> list[Dump
         elif kind == "meminfo_lowmem_reserve" and current is not None and current.zones:
             last = current.zones[-1]
             if not last.reserve:
-                last.reserve = ints(row, "reserve")
+                last.reserve = _said(said, row, _reserve_line)  # type: ignore[assignment]
         elif kind == "meminfo_buddy" and current is not None:
-            _attach_buddy(current, int(index), row)  # type: ignore[call-overload]
+            _attach_buddy(current, int(index), _said(said, row, _buddy_line))  # type: ignore[call-overload, arg-type]
     for dump in dumps:
         _close_by_reserve(dump)
     return _complete(dumps)
 
 
-def _zone(index: int, row: Row) -> Zone | None:
+def _said(said: dict[int, tuple[object, object]], row: Row, read: Callable[[Row], object]) -> object:
+    """``read(row)``, once per fields dict (kept with it, so that its id is not reused)."""
+    fields = row["fields"]
+    known = said.get(id(fields))
+    if known is None or known[0] is not fields:
+        known = said[id(fields)] = (fields, read(row))
+    return known[1]
+
+
+def _zone_line(row: Row) -> tuple[tuple[int | None, str], int, int, bool] | None:
+    """A zone line's (node, zone), free and min kB and whether it is populated."""
     free, minimum = int_field(row, "free_kb"), int_field(row, "min_kb")
     name = event_field(row, "zone")
     if free is None or minimum is None or name is None:
@@ -169,21 +186,37 @@ def _zone(index: int, row: Row) -> Zone | None:
     # show_free_areas() prints only populated zones; a zone with no managed pages has no
     # watermarks worth the name (min:0kB).
     populated = sizes.get("managed", sizes.get("present", 1)) > 0 and minimum > 0
-    return Zone(index, (int_field(row, "node"), name), free, minimum, populated)
+    return (int_field(row, "node"), name), free, minimum, populated
 
 
-def _attach_buddy(dump: Dump, index: int, row: Row) -> None:
-    key = (int_field(row, "node"), event_field(row, "zone") or "")
+def _reserve_line(row: Row) -> tuple[int, ...]:
+    return tuple(ints(row, "reserve"))
+
+
+# A buddy line's (node, zone), free block counts, total kB, page kB and whether every free
+# block is in the high-order atomic reserve.
+_Buddy = tuple[tuple[int | None, str], tuple[int, ...], int, int, bool]
+
+
+def _buddy_line(row: Row) -> _Buddy:
+    counts = tuple(ints(row, "count"))
+    total_kb = int_field(row, "total_kb") or 0
+    sizes = ints(row, "size_kb")
+    types = (event_field(row, "migrate_types") or "").split()
+    return ((int_field(row, "node"), event_field(row, "zone") or ""), counts, total_kb, sizes[0] if sizes else 4,
+            bool(types) and all(t == "(H)" for t in types) and total_kb > 0)
+
+
+def _attach_buddy(dump: Dump, index: int, buddy: _Buddy) -> None:
+    key, counts, total_kb, page_kb, highatomic_only = buddy
     zone = next((z for z in dump.zones if z.key == key and z.buddy_row is None), None)
     if zone is None:
         return
     zone.buddy_row = index
-    zone.buddy_counts = ints(row, "count")
-    zone.buddy_kb = int_field(row, "total_kb") or 0
-    sizes = ints(row, "size_kb")
-    zone.page_kb = sizes[0] if sizes else 4
-    types = (event_field(row, "migrate_types") or "").split()
-    zone.highatomic_only = bool(types) and all(t == "(H)" for t in types) and zone.buddy_kb > 0
+    zone.buddy_counts = counts
+    zone.buddy_kb = total_kb
+    zone.page_kb = page_kb
+    zone.highatomic_only = highatomic_only
 
 
 def _close_by_reserve(dump: Dump) -> None:
@@ -240,10 +273,11 @@ def _context(view: HostView, boot: int) -> Context:
         stalled_at = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[at[stalling]]
     else:
         zero, stalled_at = snaps.index[:0], np.zeros(0)
-    oom = _times(view.boot_records(boot, "oom_invoke", "oom_killed_process", "oom_kill_process"))
+    # Only counts and times of these: read without making each line's record.
+    oom = _times(view.records_by_boot("oom_invoke", "oom_killed_process", "oom_kill_process").values(boot, "ts"))
     # Reading order is the row order of both tables within a source; across sources, time.
     last_oom = float(np.nanmax(oom)) if len(oom) and not np.isnan(oom).all() else None
-    stalls = np.concatenate([stalled_at, _times(view.boot_records(boot, "warn_alloc_stall"))])
+    stalls = np.concatenate([stalled_at, _times(view.records_by_boot("warn_alloc_stall").values(boot, "ts"))])
     if last_oom is not None:
         stalls = stalls[stalls > last_oom]
     elif len(oom):
@@ -251,18 +285,17 @@ def _context(view: HostView, boot: int) -> Context:
     return Context(
         reserve_failures=reserve_failures,
         failures=len(failures),
-        oom_invoked=len(view.boot_records(boot, "oom_invoke")),
-        oom_kills=len(view.boot_records(boot, "oom_killed_process", "oom_kill_process")),
-        no_killable=[int(i) for i, _ in view.boot_records(boot, "oom_no_killable")],  # type: ignore[call-overload]
+        oom_invoked=view.records_by_boot("oom_invoke").count(boot),
+        oom_kills=view.records_by_boot("oom_killed_process", "oom_kill_process").count(boot),
+        no_killable=[int(i) for i in view.records_by_boot("oom_no_killable").values(boot, None)],  # type: ignore[call-overload]
         zero_oom_count=[int(i) for i in zero],
         stalls_after_oom=len(stalls),
     )
 
 
-def _times(records: list[tuple[object, dict[str, object]]]) -> np.ndarray:
-    """The timestamps of these events (NaN where a line had none)."""
-    return np.array([np.nan if missing(row["ts"]) else float(row["ts"]) for _, row in records],  # type: ignore[arg-type]
-                    dtype="float64")
+def _times(stamps: list[object]) -> np.ndarray:
+    """These timestamps as an array (NaN where a line had none)."""
+    return np.array([np.nan if missing(ts) else float(ts) for ts in stamps], dtype="float64")  # type: ignore[arg-type]
 
 
 # ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
@@ -272,8 +305,9 @@ ALL_BOOTS = True
 
 def check(view: HostView) -> list[Finding]:
     findings = []
+    said: dict[int, tuple[object, object]] = {}
     for boot, records in view.records_by_boot(*MEM_INFO_KINDS).items():
-        finding = _of_boot(view, boot, mem_info_dumps(records))
+        finding = _of_boot(view, boot, mem_info_dumps(records, said))
         if finding is not None:
             findings.append(in_boot(finding, boot))
     return findings
