@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right
 import pandas as pd
 
 from stallscope.capture import events as event_tables
-from stallscope.capture.events import field, int_field, stack_frames, suppressed_of
+from stallscope.capture.events import field, int_field, suppressed_of
 from stallscope.capture.model import missing, timestamp
 from stallscope.capture.stacks import guilty_frame, normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
@@ -80,7 +80,7 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
         decoded = None if first["gfp_names"] else report_gfp_names(view, first["source"], mode)
         settled = decoded.text if decoded and " or " not in decoded.text else None
         names = first["gfp_names"] or settled or mode or "unknown mode"
-        functions = reliable_functions(stack_frames(view.capture, first["stack"]))
+        functions = reliable_functions(view.stack_frames(first["stack"]))
         caller = guilty_frame(functions) if functions else None
         pid = first["pid"]
         who = f"{comm}" + (f"({int(pid)})" if pid is not None and not pd.isna(pid) else "")
@@ -288,7 +288,7 @@ def _too_large(view: HostView, boot: int) -> list[Finding]:
         srcline, function = field(row, "srcline") or "", field(row, "function") or ""
         if not srcline.startswith("mm/page_alloc.c") or normalize_function(function) not in _ALLOC_ENTRY:
             continue
-        functions = reliable_functions(stack_frames(view.capture, row["stack"]))
+        functions = reliable_functions(view.stack_frames(row["stack"]))
         caller = guilty_frame(functions) if functions else None
         findings.append(Finding(
             rule=RULE,
@@ -331,7 +331,7 @@ def _after_page_report(view: HostView, page_stacks: dict[object, object],
     index = indexes[at]
     if index in told:
         return False
-    functions = {normalize_function(name) for name, _ in stack_frames(view.capture, page_stacks[index])}
+    functions = {normalize_function(name) for name, _ in view.stack_frames(page_stacks[index])}
     if not functions & _SLAB_PATH:
         return False
     told.add(index)

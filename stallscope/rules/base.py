@@ -219,10 +219,16 @@ class HostView:
             self.capture, reports, free=self.of_capture("free traces", event_tables.free_traces),
             headers=self.of_capture("trace headers", lambda capture: event_tables.trace_headers(capture.events)))
 
-    def functions(self, stack: object) -> list[str]:
+    def stack_frames(self, stack: object) -> list[tuple[str, bool]]:
+        """:func:`stallscope.capture.events.stack_frames` of the capture, every stack's found once."""
         if stack is None or pd.isna(stack):  # type: ignore[arg-type]
             return []
-        return self.capture.stack_functions(int(stack))  # type: ignore[arg-type]
+        return self.of_capture("frames by stack", lambda capture: event_tables.frames_by_stack(capture.frames)).get(
+            int(stack), [])  # type: ignore[call-overload]
+
+    def functions(self, stack: object) -> list[str]:
+        """The function names of one stack, innermost first ([] for none)."""
+        return [function for function, _ in self.stack_frames(stack)]
 
 
 Records = list[tuple[object, dict[str, object]]]

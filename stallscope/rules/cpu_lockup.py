@@ -7,7 +7,7 @@ period) cannot progress. The finding names the CPU, the task and the function it
 
 from __future__ import annotations
 
-from stallscope.capture.events import field, int_field, stack_frames
+from stallscope.capture.events import field, int_field
 from stallscope.capture.stacks import (
     ALLOCATOR_FRAMES,
     ENTRY_FRAMES,
@@ -62,12 +62,12 @@ def _of_boot(view: HostView, reports: list[tuple[object, dict[str, object]]]) ->
         if (kind, cpu) in seen:
             continue  # the watchdog repeats itself while the lockup lasts; the first says it
         seen.add((kind, cpu))
-        functions = [normalize_function(name) for name, _ in stack_frames(view.capture, row["stack"])]
+        functions = [normalize_function(name) for name, _ in view.stack_frames(row["stack"])]
         where = first_meaningful(functions)
         if where is not None:
             # The loop the CPU cannot leave is often its caller's: a soft lockup "in pfn_valid"
             # spins in __reset_isolation_pfn. The first other function below it says so.
-            trusted = reliable_functions(stack_frames(view.capture, row["stack"]))
+            trusted = reliable_functions(view.stack_frames(row["stack"]))
             below = trusted[trusted.index(where) + 1:] if where in trusted else []
             caller = next((f for f in below if f != where), None)
             if caller is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from stallscope.capture.events import stack_frames, suppressed_of
+from stallscope.capture.events import suppressed_of
 from stallscope.capture.model import missing, timestamp
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
@@ -55,7 +55,7 @@ def _of_boot(view: HostView, boot: int, stalls: list[dict[str, object]]) -> list
     who = _who(longest)
     gfp = longest["gfp_names"] or longest["mode"] or "unknown mode"
     order = int(longest["order"]) if not missing(longest["order"]) else "?"  # type: ignore[call-overload]
-    functions = reliable_functions(stack_frames(view.capture, longest["stack"]))
+    functions = reliable_functions(view.stack_frames(longest["stack"]))
     caller = guilty_frame(functions) if functions else None
     suppressed = suppressed_of(view.boot_records(boot, "ratelimit_suppressed"), "warn_alloc")
     dropped = sum(int(row["suppressed"]) for row in suppressed  # type: ignore[call-overload]
