@@ -6,6 +6,8 @@ still inside the page allocator's slow path, report after report.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -37,17 +39,21 @@ def check(view: HostView) -> list[Finding]:
     stuck = stuck_requests(view)
     if stuck.empty:
         return []
-    # The requests of each boot (a request is of one boot: the boot is part of its task).
-    return [in_boot(_finding(view, stuck.iloc[rows]), boot)
-            for boot, rows in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items()]
-
-
-def _finding(view: HostView, stuck: pd.DataFrame) -> Finding:
-    # Worst first (the largest growth of the delay; ties in log order), on plain arrays: a
-    # boot's table sorted and cut by pandas cost a millisecond.
+    # Rows and growths once for every boot: a boot's table cut, sorted and made tuples by pandas
+    # cost a millisecond or two.
+    rows = tuples(stuck)
     growth = (stuck["delay_last"].astype("int64") - stuck["delay_first"].astype("int64")).to_numpy()
+    # The requests of each boot (a request is of one boot: the boot is part of its task).
+    return [in_boot(_finding(view, [rows[at] for at in positions.tolist()], growth[positions]), boot)
+            for boot, positions in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items()]
+
+
+def _finding(view: HostView, stuck: list[Any], growth: np.ndarray) -> Finding:
+    """The finding of one boot's ``stuck`` requests (rows of stuck_requests as tuples) and the
+    growth of each one's delay."""
+    # Worst first (the largest growth of the delay; ties in log order).
     order = np.argsort(-growth, kind="stable")
-    named = tuples(stuck.iloc[order[:_NAMED]])
+    named = [stuck[at] for at in order[:_NAMED].tolist()]
     worst = named[0]
     names = ", ".join(
         f"{r.comm}({r.pid}) " + (f"seq={int(r.seq)}" if pd.notna(r.seq) else "no seq printed")
@@ -58,8 +64,7 @@ def _finding(view: HostView, stuck: pd.DataFrame) -> Finding:
     for row in named[:_MAX_EVIDENCE // 2]:
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
     # Distinct (comm, pid) first: a long capture has tens of thousands of stuck requests.
-    comms, pids = stuck["comm"].tolist(), stuck["pid"].tolist()
-    pairs = dict.fromkeys((str(comms[at]), int(pids[at])) for at in order.tolist())
+    pairs = dict.fromkeys((str(stuck[at].comm), int(stuck[at].pid)) for at in order.tolist())
     tasks = [TaskRef(comm, pid) for comm, pid in pairs]
     return Finding(
         rule=RULE,
