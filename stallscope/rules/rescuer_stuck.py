@@ -140,11 +140,16 @@ def _rescuer_stacks(view: HostView) -> list[int]:
 
 def _stalled_kthreadd(view: HostView, boot: int) -> int | None:
     """The last task row of the boot's kthreadd (pid 2) stalled in the allocator."""
-    at = view.boot_rows("tasks", boot)
-    tasks = view.tasks.iloc[at]
-    stalled = ((tasks["pid"] == 2) & tasks["delay"].notna()).to_numpy(dtype=bool, na_value=False)
-    rows = tasks.index[stalled]
-    return int(rows[-1]) if len(rows) else None
+
+    def compute(view: HostView) -> dict[int, int]:
+        # Every boot's at once: a boot's rows cut from the table cost pandas' fixed costs each.
+        tasks = view.tasks
+        if not len(tasks):
+            return {}
+        stalled = ((tasks["pid"] == 2) & tasks["delay"].notna()).to_numpy(dtype=bool, na_value=False)
+        return dict(zip(view.boot_column("tasks")[stalled].tolist(), tasks.index[stalled].tolist(), strict=True))
+
+    return view.of_view("rescuer-stuck stalled kthreadd", compute).get(boot)
 
 
 def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int, int],
