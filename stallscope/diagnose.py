@@ -144,13 +144,15 @@ def _view_positions(rows: np.ndarray | None, boots: dict[int, np.ndarray] | None
     return None if len(found) == size else found
 
 
-def view_positions(capture: Capture, chosen: Container[int] | None = None,
-                   by_boot: bool = True) -> Iterator[tuple[int, Machine, int | None, Positions]]:
+def view_positions(capture: Capture, chosen: Container[int] | None = None, by_boot: bool = True,
+                   keys: Keys | None = None) -> Iterator[tuple[int, Machine, int | None, Positions]]:
     """(position in :func:`view_keys`, machine, boot, where its rows are) of each view (with
     ``chosen``, of those at these positions): row positions, not copies of the rows, so that a
-    capture of thousands of boots can list its views without holding them all."""
+    capture of thousands of boots can list its views without holding them all. ``keys``: the
+    caller's :func:`view_keys` of the capture, when it has them."""
     tables = (capture.snapshots, capture.tasks, capture.events)
-    keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
+    if keys is None:
+        keys = view_keys(capture) if by_boot else [(machine, None) for machine in machine_keys(capture)]
     # The rows of the machine at hand and where each of its boots is in them: the keys list a
     # machine's boots one after another.
     current: Machine | None = None

@@ -95,7 +95,7 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
         codes, names = text_codes(frame["source"])
         held = frame["pid"].notna().to_numpy(dtype=bool, na_value=False) if frame is capture.tasks else None
         tables.append((codes, names, held))
-    for _at, machine, boot, rows in view_positions(capture):
+    for _at, machine, boot, rows in view_positions(capture, keys=keys):
         sources: list[str] = list(machine[1] or ())
         for table, at in zip(tables, rows, strict=True):
             if table is None:
