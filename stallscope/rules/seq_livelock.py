@@ -6,12 +6,12 @@ still inside the page allocator's slow path, report after report.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import tuples
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot, in_boot
 from stallscope.rules.common.seq_history import stuck_requests
 
@@ -35,42 +35,49 @@ _MAX_EVIDENCE = 12  # evidence of the first _MAX_EVIDENCE // 2 named requests (f
 ALL_BOOTS = True
 
 
+# What a finding reads of a stuck request (a row of stuck_requests).
+_Request = namedtuple("_Request", "first last comm pid seq")
+
+
 def check(view: HostView) -> list[Finding]:
     stuck = stuck_requests(view)
     if stuck.empty:
         return []
-    # Rows and growths once for every boot: a boot's table cut, sorted and made tuples by pandas
-    # cost a millisecond or two.
-    rows = tuples(stuck)
+    # The columns read and the growths once for every boot (a boot's table cut, sorted and made
+    # tuples by pandas cost a millisecond or two); a request made a tuple only where named.
+    columns = [stuck[name].tolist() for name in _Request._fields]
     growth = (stuck["delay_last"].astype("int64") - stuck["delay_first"].astype("int64")).to_numpy()
     # The requests of each boot (a request is of one boot: the boot is part of its task).
-    return [in_boot(_finding(view, [rows[at] for at in positions.tolist()], growth[positions]), boot)
+    return [in_boot(_finding(view, columns, positions, growth[positions]), boot)
             for boot, positions in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items()]
 
 
-def _finding(view: HostView, stuck: list[Any], growth: np.ndarray) -> Finding:
-    """The finding of one boot's ``stuck`` requests (rows of stuck_requests as tuples) and the
-    growth of each one's delay."""
+def _finding(view: HostView, columns: list[list[Any]], positions: np.ndarray, growth: np.ndarray) -> Finding:
+    """The finding of one boot's stuck requests (``positions`` in ``columns``, the _Request
+    columns of stuck_requests) and the growth of each one's delay."""
     # Worst first (the largest growth of the delay; ties in log order).
     order = np.argsort(-growth, kind="stable")
-    named = [stuck[at] for at in order[:_NAMED].tolist()]
+    ranked = positions[order].tolist()
+    named = [_Request(*(column[at] for column in columns)) for at in ranked[:_NAMED]]
     worst = named[0]
+    count = len(ranked)
     names = ", ".join(
         f"{r.comm}({r.pid}) " + (f"seq={int(r.seq)}" if pd.notna(r.seq) else "no seq printed")
         for r in named
     )
-    more = f" and {len(stuck) - _NAMED} more" if len(stuck) > _NAMED else ""
+    more = f" and {count - _NAMED} more" if count > _NAMED else ""
     evidence = []
     for row in named[:_MAX_EVIDENCE // 2]:
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
     # Distinct (comm, pid) first: a long capture has tens of thousands of stuck requests.
-    pairs = dict.fromkeys((str(stuck[at].comm), int(stuck[at].pid)) for at in order.tolist())
+    comms, pids = columns[2], columns[3]
+    pairs = dict.fromkeys((str(comms[at]), int(pids[at])) for at in ranked)
     tasks = [TaskRef(comm, pid) for comm, pid in pairs]
     return Finding(
         rule=RULE,
         severity=Severity.CRITICAL,
         title=(
-            f"{len(stuck)} allocation request(s) made no progress: same request while delay grows "
+            f"{count} allocation request(s) made no progress: same request while delay grows "
             f"(worst {worst.comm}({worst.pid}), +{int(growth[order[0]])} jiffies)"
         ),
         explanation=(
