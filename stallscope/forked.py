@@ -80,7 +80,16 @@ def shared(work: Work[T], positions: Sequence[int], processes: int,
         for receiver in receivers:
             receiver.close()
         for child in children:
-            child.join()
+            child.join(_STOP_SECONDS)
+            if child.exitcode is None:
+                # Still there after SIGTERM: stopped before its handlers were set (SIGTERM waits
+                # while a child is forked, stallscope.signals) and not getting that far.
+                child.kill()
+                child.join()
+
+
+# How long a child may take to stop before it is killed.
+_STOP_SECONDS = 5.0
 
 
 def balanced(positions: Sequence[int], costs: Sequence[float], processes: int) -> list[list[int]]:

@@ -19,6 +19,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -499,12 +500,15 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int) -> list[
     positions = [-1 - place for place in range(len(windows))] + (list(range(1, views)) if by_view else [])
     # A window costs about the same per boot (its rows and boots' fixed costs), a view alike.
     costs = [len(window) for window in windows] + [1] * (len(positions) - len(windows))
-    for position, result in forked.shared(work, positions, processes, let_go, costs):
-        if position < 0:
-            for at, findings in result.items():  # type: ignore[union-attr]
-                at_once.setdefault(at, []).extend(findings)
-        else:
-            found[position] = result  # type: ignore[assignment]
+    # Closed on the way out, whatever stops this loop: the children are stopped then and there
+    # (as render.text closes its own), not whenever the generator is let go of.
+    with closing(forked.shared(work, positions, processes, let_go, costs)) as results:
+        for position, result in results:
+            if position < 0:
+                for at, findings in result.items():  # type: ignore[union-attr]
+                    at_once.setdefault(at, []).extend(findings)
+            else:
+                found[position] = result  # type: ignore[assignment]
     return ranked(joined(found, at_once))
 
 

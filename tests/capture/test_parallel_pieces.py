@@ -15,13 +15,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import stallscope
 from conftest import DATA, ROOT
-from stallscope import parallel, signals
+from stallscope import forked, parallel, signals
 from stallscope.render import json_report
 
 # Logs big enough to cut, and of enough lines to cut between (a reproducer of one 100 kB line is not).
@@ -91,6 +92,30 @@ def test_a_forked_worker_takes_held_signals_once_its_handlers_are_set() -> None:
         go.set()
     child.join(10)
     assert child.exitcode == 0
+
+
+def test_a_forked_child_that_cannot_take_sigterm_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that stops reading stops forked.shared's children with SIGTERM; a child that
+    cannot take it (SIGTERM held, as while a child is forked) is killed once it has had its time,
+    not waited for: the caller's Ctrl-C would otherwise wait as long as the child's work."""
+    monkeypatch.setattr(forked, "_STOP_SECONDS", 0.5, raising=False)
+
+    def work(share: list[int]) -> Iterator[tuple[int, int]]:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        for position in share:
+            yield position, position
+            time.sleep(60)
+
+    results = forked.shared(work, [0, 1], 2)
+    next(results)
+    # Closed in a thread of its own: without the kill, close() would wait for a minute.
+    closing = threading.Thread(target=results.close, daemon=True)
+    started = time.monotonic()
+    closing.start()
+    closing.join(20)
+    assert not closing.is_alive()
+    assert time.monotonic() - started < 10
+    assert multiprocessing.active_children() == []
 
 
 def _ignores_ctrl_c(ready: object, go: object) -> None:
