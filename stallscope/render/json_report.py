@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import repeat
 from json.encoder import encode_basestring_ascii as _string
 
 from stallscope.capture.hz import hz_by_host, pairs_by_host
@@ -125,38 +126,33 @@ def _encode(value: object, indent: str, out: list[str]) -> None:
     elif isinstance(value, float):
         out.append(_float(value))
     elif isinstance(value, list | tuple):
-        if not value:
-            out.append("[]")
-            return
-        inner = indent + _INDENT
-        separator = "," + inner
-        out.append("[" + inner)
-        for at, item in enumerate(value):
-            if at:
-                out.append(separator)
-            if isinstance(item, str):  # most items: evidence lines, names
-                out.append(_string(item))
-            else:
-                _encode(item, inner, out)
-        out.append(indent + "]")
+        _members(zip(repeat(_NO_KEY), value), "[]", indent, out)
     elif isinstance(value, dict):
-        if not value:
-            out.append("{}")
-            return
-        inner = indent + _INDENT
-        separator = "," + inner
-        out.append("{" + inner)
-        for at, (key, item) in enumerate(value.items()):
-            if at:
-                out.append(separator)
-            out.append(_key(key) + ": ")
-            if isinstance(item, str):
-                out.append(_string(item))
-            else:
-                _encode(item, inner, out)
-        out.append(indent + "}")
+        _members(value.items(), "{}", indent, out)
     else:
         _encode(_as_dict(value), indent, out)
+
+
+# The key of a list's items (a dict's key may be None: "null").
+_NO_KEY = object()
+
+
+def _members(items: Iterable[tuple[object, object]], brackets: str, indent: str, out: list[str]) -> None:
+    """The (key, value) members of a list (keys _NO_KEY) or a dict, one per line a level in."""
+    inner = indent + _INDENT
+    opening = brackets[0] + inner
+    separator = "," + inner
+    empty = True
+    for key, item in items:
+        out.append(opening if empty else separator)
+        empty = False
+        if key is not _NO_KEY:
+            out.append(_key(key) + ": ")
+        if isinstance(item, str):  # most members: evidence lines, names
+            out.append(_string(item))
+        else:
+            _encode(item, inner, out)
+    out.append(brackets if empty else indent + brackets[1])
 
 
 def _key(key: object) -> str:
