@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.layouts import GFP_ERAS, PF_ERAS, UNCERTAIN_GFP, Era, Version
-from stallscope.capture.model import Capture
+from stallscope.capture.model import Capture, text_blocks
 
 # --- the kernel version a log names ----------------------------------------------------------
 _VERSION_PATTERNS = (
@@ -111,8 +111,7 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[t
         # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair. Searched in
         # blocks of lines joined (no match can cross a newline): a search per line was 0.3 s of
         # the 100 MB fleet file's rules.
-        for start in range(0, len(texts), _TEXT_BLOCK):
-            block = "\n".join(map(str, texts[start : start + _TEXT_BLOCK]))
+        for _, block in text_blocks(texts):
             for pattern in _PRINTED_MASKS:
                 for found in pattern.finditer(block):
                     pairs.add((int(found.group(1), 16), found.group(2)))
@@ -122,7 +121,6 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[t
 # One pattern per prefix: a pattern that begins with a literal is searched for that literal
 # first (3.7x faster than one pattern of two prefixes on the 30 MB fleet file's lines).
 _PRINTED_MASKS = tuple(re.compile(prefix + r"0x([0-9a-f]+)\(([A-Za-z0-9_|]+)\)") for prefix in ("gfp_mask=", "mode:"))
-_TEXT_BLOCK = 4096
 
 
 def pf_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -16,6 +17,15 @@ def missing(value: object) -> bool:
 def timestamp(value: object) -> float | None:
     """A table's timestamp as a float, or None where the line had none (NaN / NA)."""
     return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+def text_blocks(texts: Sequence[object], size: int = 4096) -> Iterator[tuple[int, str]]:
+    """(position of its first text, the texts joined by newlines) of each run of ``size`` texts (a
+    table's ``text`` column as a list): a substring or a pattern without a newline searched in a
+    block is one C call, where a search per line costs a Python step each and most lines hold
+    nothing sought."""
+    for start in range(0, len(texts), size):
+        yield start, "\n".join(map(str, texts[start : start + size]))
 
 
 @dataclass(slots=True)

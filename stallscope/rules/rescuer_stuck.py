@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
+from stallscope.capture.model import text_blocks
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
@@ -78,8 +79,7 @@ def _dump_rescuers(view: HostView) -> dict[int, dict[int, int]]:
     # it: a long capture has hundreds of thousands of event lines, and a test per line (in
     # Python or by pandas' str.contains) was most of this rule's time.
     texts = events["text"].tolist()
-    named = [at for start in range(0, len(texts), _TEXT_BLOCK)
-             if "(RESCUER)" in "\n".join(map(str, texts[start : start + _TEXT_BLOCK]))
+    named = [at for start, block in text_blocks(texts, _TEXT_BLOCK) if "(RESCUER)" in block
              for at in range(start, min(start + _TEXT_BLOCK, len(texts))) if "(RESCUER)" in str(texts[at])]
     boots = view.boot_column("events")[named].tolist()
     for index, text, boot in zip(events.index[named].tolist(), [texts[at] for at in named], boots, strict=True):
