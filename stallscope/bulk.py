@@ -71,6 +71,8 @@ _MAX_FRAME_RUNS = 20_000
 # of a 1 GB journal's read held 450 MB each (bench/README.md).
 _MAX_KEYS = 500_000
 _MAX_KEY_BYTES = 32 << 20
+# Pairs of keys asked whether they may be one message (see BulkReader._newline_cut): a boot has
+# a few hundred; the bound only stops a log of lines that never repeat.
 _MAX_JOINABLE = 100_000
 # How the keys of journalctl's JSON outputs begin (json-seq's record separator is a noise byte).
 _JSON_ENTRY = (b"{", b"\x00{", b"data: {")
