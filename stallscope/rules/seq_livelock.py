@@ -45,14 +45,14 @@ def check(view: HostView) -> list[Finding]:
         return []
     # The columns read and the growths once for every boot (a boot's table cut, sorted and made
     # tuples by pandas cost a millisecond or two); a request made a tuple only where named.
-    columns = [stuck[name].tolist() for name in _Request._fields]
+    columns = _Request(*(stuck[name].tolist() for name in _Request._fields))  # a list per field
     growth = (stuck["delay_last"].astype("int64") - stuck["delay_first"].astype("int64")).to_numpy()
     # The requests of each boot (a request is of one boot: the boot is part of its task).
     return [in_boot(_finding(view, columns, positions, growth[positions]), boot)
             for boot, positions in by_boot(view.boots_of("tasks", stuck["first"].to_numpy())).items()]
 
 
-def _finding(view: HostView, columns: list[list[Any]], positions: np.ndarray, growth: np.ndarray) -> Finding:
+def _finding(view: HostView, columns: Any, positions: np.ndarray, growth: np.ndarray) -> Finding:
     """The finding of one boot's stuck requests (``positions`` in ``columns``, the _Request
     columns of stuck_requests) and the growth of each one's delay."""
     # Worst first (the largest growth of the delay; ties in log order).
@@ -70,8 +70,7 @@ def _finding(view: HostView, columns: list[list[Any]], positions: np.ndarray, gr
     for row in named[:_MAX_EVIDENCE // 2]:
         evidence += [view.task_evidence(int(row.first)), view.task_evidence(int(row.last))]
     # Distinct (comm, pid) first: a long capture has tens of thousands of stuck requests.
-    comms, pids = columns[2], columns[3]
-    pairs = dict.fromkeys((str(comms[at]), int(pids[at])) for at in ranked)
+    pairs = dict.fromkeys((str(columns.comm[at]), int(columns.pid[at])) for at in ranked)
     tasks = [TaskRef(comm, pid) for comm, pid in pairs]
     return Finding(
         rule=RULE,
