@@ -682,6 +682,11 @@ HELD_LOCK_KINDS = ("lockdep_held_header", "lockdep_held")
 
 def held_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
     """:func:`held_locks` of these records of ``HELD_LOCK_KINDS`` (of one boot, say), in log order."""
+    return _table(held_rows_of(records), [*_PLACE, "holder_comm", "holder_pid", "index", "lock", "function", "text"])
+
+
+def held_rows_of(records: list[tuple[object, dict[str, object]]]) -> list[dict[str, object]]:
+    """The rows of :func:`held_of` (as dicts, None where a line did not say) of these records."""
     rows = []
     holder: tuple[str | None, int | None, str | None] = (None, None, None)
     for index, row in records:
@@ -701,7 +706,7 @@ def held_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
                 "text": row["text"],
             }
         )
-    return _table(rows, [*_PLACE, "holder_comm", "holder_pid", "index", "lock", "function", "text"])
+    return rows
 
 
 # --- workqueues --------------------------------------------------------------------------------

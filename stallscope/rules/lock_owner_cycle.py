@@ -10,9 +10,7 @@ by" is a deadlock: nothing will make progress without outside help.
 
 from __future__ import annotations
 
-import pandas as pd
-
-from stallscope.capture.events import HELD_LOCK_KINDS, blockers_of, held_of, hung_of, records
+from stallscope.capture.events import HELD_LOCK_KINDS, blocker_rows_of, held_rows_of, hung_rows_of
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
@@ -34,22 +32,27 @@ _MAX_HOLDERS = 8
 Task = tuple[str, int]
 
 
-def _edges_from_blockers(blockers: pd.DataFrame) -> tuple[dict[Task, set[Task]], dict[Task, str], list[Evidence]]:
+def _edges_from_blockers(blockers: list[dict[str, object]]
+                         ) -> tuple[dict[Task, set[Task]], dict[Task, str], list[Evidence]]:
     edges: dict[Task, set[Task]] = {}
     what: dict[Task, str] = {}
     evidence: list[Evidence] = []
-    for _, row in records(blockers):
-        if row["owner_pid"] is None or pd.isna(row["owner_pid"]):
+    for row in blockers:
+        if row["owner_pid"] is None:
             continue
-        waiter: Task = (str(row["comm"]), int(row["pid"]))
-        owner: Task = (str(row["owner_comm"]), int(row["owner_pid"]))
+        waiter: Task = (str(row["comm"]), int(row["pid"]))  # type: ignore[call-overload]
+        owner: Task = (str(row["owner_comm"]), int(row["owner_pid"]))  # type: ignore[call-overload]
         edges.setdefault(waiter, set()).add(owner)
         what[waiter] = str(row["lock_type"])
-        evidence.append(Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"])))
+        evidence.append(_evidence(row))
     return edges, what, evidence
 
 
-def _edges_from_lockdep(view: HostView, held: pd.DataFrame,
+def _evidence(row: dict[str, object]) -> Evidence:
+    return Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]))  # type: ignore[call-overload]
+
+
+def _edges_from_lockdep(view: HostView, held: list[dict[str, object]],
                         hung_records: list[tuple[object, dict[str, object]]]
                         ) -> tuple[dict[Task, set[Task]], dict[Task, str]]:
     """Hung tasks blocked on a lock taken where they took their last held lock.
@@ -62,37 +65,33 @@ def _edges_from_lockdep(view: HostView, held: pd.DataFrame,
     """
     edges: dict[Task, set[Task]] = {}
     what: dict[Task, str] = {}
-    if held.empty:
+    if not held:
         return edges, what
-    # The held locks by holder and by lock, in table order, found once: a long capture has
+    # The held locks by holder and by lock, in log order, found once: a long capture has
     # thousands of hung-task reports and lockdep lines.
-    holder_pids = held["holder_pid"].astype(object).tolist()
-    holder_comms = held["holder_comm"].astype(object).tolist()
-    locks = held["lock"].astype(object).tolist()
-    lock_functions = held["function"].astype(object).tolist()
-    by_holder: dict[object, list[int]] = {}
-    by_lock: dict[object, list[int]] = {}
-    for at, (holder, lock) in enumerate(zip(holder_pids, locks, strict=True)):
-        by_holder.setdefault(holder, []).append(at)
-        by_lock.setdefault(lock, []).append(at)
-    hung_reports = hung_of(hung_records)
-    for (_, hung), stack in zip(records(hung_reports), view.report_stacks(hung_reports), strict=True):
+    by_holder: dict[object, list[dict[str, object]]] = {}
+    by_lock: dict[object, list[dict[str, object]]] = {}
+    for row in held:
+        by_holder.setdefault(row["holder_pid"], []).append(row)
+        by_lock.setdefault(row["lock"], []).append(row)
+    hung_reports = hung_rows_of(hung_records)
+    for hung, stack in zip(hung_reports, view.report_stacks(hung_reports), strict=True):
         pid = hung["pid"]
-        mine = by_holder.get(pid) if pid is not None and not pd.isna(pid) else None  # type: ignore[arg-type]
+        mine = by_holder.get(pid) if pid is not None else None
         if not mine:
             continue
         acquiring = mine[-1]
         site = NO_WAIT_SITE if stack is None else stack_wait_site(view, stack)
-        if site.kind != "lock" or normalize_function(str(lock_functions[acquiring])) not in site.chain:
+        if site.kind != "lock" or normalize_function(str(acquiring["function"])) not in site.chain:
             continue
         waiter: Task = (str(hung["comm"]), int(pid))  # type: ignore[call-overload]
         owners = edges.setdefault(waiter, set())
-        for other in by_lock[locks[acquiring]]:
-            holder = holder_pids[other]
+        for other in by_lock[acquiring["lock"]]:
+            holder = other["holder_pid"]
             # A held-lock line without its "locks held by" header (cut from the capture) has no holder.
-            if holder != pid and holder is not None and not pd.isna(holder):  # type: ignore[arg-type]
-                owners.add((str(holder_comms[other]), int(holder)))  # type: ignore[call-overload]
-        what[waiter] = f"{locks[acquiring]} (taken in {lock_functions[acquiring]})"
+            if holder != pid and holder is not None:
+                owners.add((str(other["holder_comm"]), int(holder)))  # type: ignore[call-overload]
+        what[waiter] = f"{acquiring['lock']} (taken in {acquiring['function']})"
     return edges, what
 
 
@@ -123,6 +122,11 @@ def _cycle(edges: dict[Task, set[Task]]) -> list[Task] | None:
     return None
 
 
+def _holder(value: object) -> str:
+    # A held-lock line without its "locks held by" header (cut from the capture) names no holder.
+    return "?" if value is None else str(value)
+
+
 def _name(task: Task) -> str:
     return f"{task[0]}({task[1]})"
 
@@ -136,21 +140,22 @@ def check(view: HostView) -> list[Finding]:
     held, blockers = view.records_by_boot(*HELD_LOCK_KINDS), view.records_by_boot("hung_task_blocker")
     findings: list[Finding] = []
     for boot in sorted(set(held) | set(blockers)):
-        found = _of_boot(view, held_of(held.get(boot, [])), blockers_of(blockers.get(boot, [])),
+        found = _of_boot(view, held_rows_of(held.get(boot, [])), blocker_rows_of(blockers.get(boot, [])),
                          view.boot_records(boot, "hung_task"))
         findings += [in_boot(finding, boot) for finding in found]
     return findings
 
 
-def _of_boot(view: HostView, held: pd.DataFrame, blockers: pd.DataFrame,
+def _of_boot(view: HostView, held: list[dict[str, object]], blockers: list[dict[str, object]],
              hung_records: list[tuple[object, dict[str, object]]]) -> list[Finding]:
-    """The finding of one boot's held locks, hung-task blockers and hung-task reports (records)."""
+    """The finding of one boot's held locks and hung-task blockers (rows: ``held_rows_of``,
+    ``blocker_rows_of``) and hung-task reports (records)."""
     edges, what, evidence = _edges_from_blockers(blockers)
     lockdep_edges, lockdep_what = _edges_from_lockdep(view, held, hung_records)
     for waiter, owners in lockdep_edges.items():
         edges.setdefault(waiter, set()).update(owners)
         what.setdefault(waiter, lockdep_what[waiter])
-    if not edges and held.empty:
+    if not edges and not held:
         return []
     why: list[str] = []
     tasks: dict[TaskRef, None] = {}  # in order of mention, each once
@@ -164,23 +169,29 @@ def _of_boot(view: HostView, held: pd.DataFrame, blockers: pd.DataFrame,
                        "does not track).")
         for task in (waiter, *sorted(owners)):
             tasks.setdefault(TaskRef(*task))
-    if not held.empty:
-        last = held.drop_duplicates(["holder_pid", "index"], keep="last")
-        by_lock = last.groupby("lock", sort=False)
+    if held:
+        # Each holder's entry of each index once (the last printed: a task's locks are listed
+        # again in a later dump), in log order.
+        last_of: dict[tuple[object, object], int] = {}
+        for at, row in enumerate(held):
+            last_of[(row["holder_pid"], row["index"])] = at
+        last = [held[at] for at in sorted(last_of.values())]
+        by_lock: dict[object, list[dict[str, object]]] = {}
+        for row in last:
+            by_lock.setdefault(row["lock"], []).append(row)
         parts = []
-        for lock, rows in by_lock:
-            holders = [f"{r['holder_comm']}/{r['holder_pid']}" for _, r in rows.head(_MAX_HOLDERS).iterrows()]
+        for lock, rows in by_lock.items():
+            holders = [f"{_holder(r['holder_comm'])}/{_holder(r['holder_pid'])}" for r in rows[:_MAX_HOLDERS]]
             more = f" and {len(rows) - _MAX_HOLDERS} more" if len(rows) > _MAX_HOLDERS else ""
-            parts.append(f"{lock} (taken in {rows.iloc[0]['function']}) by {', '.join(holders)}{more}")
+            parts.append(f"{lock} (taken in {rows[0]['function']}) by {', '.join(holders)}{more}")
         why.append("Lockdep lists these locks as held (a blocked task's last entry is the lock it is "
                    "acquiring): " + "; ".join(parts) + ".")
-        evidence += [Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))
-                     for _, r in last.head(3).iterrows()]
-        for _, r in last.iterrows():
+        evidence += [_evidence(r) for r in last[:3]]
+        for r in last:
             # A held-lock line without its "locks held by" header (cut from the capture) has no holder.
-            if pd.isna(r["holder_pid"]):
+            if r["holder_pid"] is None:
                 continue
-            ref = TaskRef(str(r["holder_comm"]), int(r["holder_pid"]))
+            ref = TaskRef(str(r["holder_comm"]), int(r["holder_pid"]))  # type: ignore[call-overload]
             if ref not in tasks and len(tasks) < _MAX_HOLDERS:
                 tasks[ref] = None
     cycle = _cycle(edges)
@@ -200,8 +211,13 @@ def _of_boot(view: HostView, held: pd.DataFrame, blockers: pd.DataFrame,
         title = f"Lock wait: {_name(waiter)} waits for {what.get(waiter, 'a lock')}, owner not in the dump"
         severity = Severity.INFO
     else:
-        top = held.groupby("lock", sort=False)["holder_pid"].nunique().sort_values(ascending=False)
-        title = f"Held locks: {top.index[0]} held by {int(top.iloc[0])} task(s)"
+        holders: dict[object, set[object]] = {}
+        for row in held:
+            holders.setdefault(row["lock"], set()).add(row["holder_pid"])
+        counts = {lock: len(pids - {None}) for lock, pids in holders.items()}
+        # The lock most tasks hold; of those, the first printed.
+        most = max(counts, key=counts.__getitem__)
+        title = f"Held locks: {most} held by {counts[most]} task(s)"
         severity = Severity.INFO
     return [
         Finding(rule=RULE, severity=severity, title=title, explanation=" ".join(why),

@@ -158,6 +158,15 @@ def test_lockdep_holders_of_mmap_sem() -> None:
     assert "SyS_mremap" in finding.explanation
 
 
+def test_held_lock_holders_are_named_as_the_log_prints_them() -> None:
+    """A boot where one "locks held by" header names a pid no number holds (a 40-digit one): the
+    other holders were written as floats ("a.out/2269.0") and the unnamed one as "nan"."""
+    (finding,) = _of("repro/overflow-lockdep-holder-pid.log", "lock-owner-cycle")
+    assert "by a.out/2269, a.out/2371, a.out/2600," in finding.explanation
+    assert "a.out/?," in finding.explanation
+    assert ".0," not in finding.explanation and "nan" not in finding.explanation
+
+
 @pytest.mark.parametrize("name", ["qemu/thrash-nooom-sysrq-m.log", "qemu/sysrq-m.log", "qemu/sysrq-t.log"])
 def test_quiet_logs_get_nothing_from_these_rules(name: str) -> None:
     _, findings = loaded(name)

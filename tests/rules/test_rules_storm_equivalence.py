@@ -14,7 +14,7 @@ import pytest
 
 import stallscope
 from conftest import DATA
-from stallscope.capture.events import held_locks, hung_tasks, stack_frames
+from stallscope.capture.events import HELD_LOCK_KINDS, held_locks, held_rows_of, hung_tasks, stack_frames
 from stallscope.capture.stacks import normalize_function, reliable_functions, wait_site
 from stallscope.diagnose import host_views
 from stallscope.rules import lock_owner_cycle, victim_stuck
@@ -42,9 +42,12 @@ def _scanning_mmap_holders(view: HostView, boot: int | None = None) -> tuple[lis
     return holders, stalled
 
 
-def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame, hung_records: object = None):  # type: ignore[no-untyped-def]
+def _scanning_edges_from_lockdep(view: HostView, held: pd.DataFrame | list[dict[str, object]],  # type: ignore[no-untyped-def]
+                                 hung_records: object = None):
     edges: dict[tuple[str, int], set[tuple[str, int]]] = {}
     what: dict[tuple[str, int], str] = {}
+    if isinstance(held, list):  # the rule's rows of one boot (held_rows_of)
+        held = pd.DataFrame(held, columns=held_locks(view.events.iloc[:0]).columns)
     if held.empty:
         return edges, what
     for _, hung in hung_tasks(view.events).iterrows():
@@ -77,7 +80,8 @@ def test_lookups_find_what_scanning_found(relative: str, times: int, tmp_path: P
     capture = stallscope.load(str(_repeated(relative, times, tmp_path)))
     for view in host_views(capture):
         fast = (victim_stuck.check(view), victim_stuck.mmap_holders(view), lock_owner_cycle.check(view),
-                lock_owner_cycle._edges_from_lockdep(view, held_locks(view.events), view.rows.records("hung_task")))
+                lock_owner_cycle._edges_from_lockdep(view, held_rows_of(view.rows.records(*HELD_LOCK_KINDS)),
+                                                     view.rows.records("hung_task")))
         with monkeypatch.context() as patched:
             patched.setattr(victim_stuck, "mmap_holders", _scanning_mmap_holders)
             patched.setattr(lock_owner_cycle, "_edges_from_lockdep", _scanning_edges_from_lockdep)
