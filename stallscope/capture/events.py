@@ -225,8 +225,14 @@ class EventRows:
         """The labels, column names and columns (as lists of the objects ``records`` gives) of the
         rows at ``positions``."""
         names = list(self.frame.columns)
-        return (self.frame.index[positions].tolist(), names,
-                [self.frame[name].take(positions).tolist() for name in names])
+        return self.labels_at(positions), names, [self.column_at(positions, name) for name in names]
+
+    def labels_at(self, positions: np.ndarray) -> list[object]:
+        return self.frame.index[positions].tolist()  # type: ignore[no-any-return]
+
+    def column_at(self, positions: np.ndarray, name: str) -> list[object]:
+        """One column of the rows at ``positions``, as ``rows_at`` gives it."""
+        return self.frame[name].take(positions).tolist()  # type: ignore[no-any-return]
 
 
 def as_records(labels: list[object], names: list[str], columns: list[list[object]],

@@ -237,7 +237,8 @@ Records = list[tuple[object, dict[str, object]]]
 class BootRecords(Mapping[int, Records]):
     """``kind_records`` of some kinds of a view, by boot (boots in increasing order), each boot's
     records (a dict per row) made when asked for and not kept: the Mem-Info lines of every boot of
-    a long serial capture as dicts at once took gigabytes. Their columns are converted once."""
+    a long serial capture as dicts at once took gigabytes. Each column is converted once, when
+    first read (a rule that reads a few columns by ``values`` converts only those)."""
 
     def __init__(self, view: HostView, kinds: tuple[str, ...]) -> None:
         rows = view.rows
@@ -247,11 +248,22 @@ class BootRecords(Mapping[int, Records]):
             # In log order (the table's index order), as kind_records gives them.
             order = np.argsort(labels, kind="stable")
             hits = hits[order]
-        self._labels, self._names, self._columns = rows.rows_at(hits)
+        self._rows, self._hits = rows, hits
+        self._names = list(view.events.columns)
+        self._columns: dict[str | None, list[object]] = {}
         self._boots = by_boot(view.boot_column("events")[hits])
 
+    def _column(self, name: str | None) -> list[object]:
+        """One column of these rows as a list (None: their row labels)."""
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = (self._rows.labels_at(self._hits) if name is None
+                                            else self._rows.column_at(self._hits, name))
+        return column
+
     def __getitem__(self, boot: int) -> Records:
-        return event_tables.as_records(self._labels, self._names, self._columns, self._boots[boot].tolist())
+        return event_tables.as_records(self._column(None), self._names, [self._column(name) for name in self._names],
+                                       self._boots[boot].tolist())
 
     def count(self, boot: int) -> int:
         """How many records ``boot`` has, without making them."""
@@ -263,7 +275,7 @@ class BootRecords(Mapping[int, Records]):
         rows = self._boots.get(boot)
         if rows is None:
             return []
-        column = self._labels if name is None else self._columns[self._names.index(name)]
+        column = self._column(name)
         return [column[at] for at in rows.tolist()]
 
     def __iter__(self) -> Iterator[int]:

@@ -21,7 +21,7 @@ nothing to kill.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,10 +124,11 @@ class Dump:
 MEM_INFO_KINDS = ("meminfo_header", "meminfo_zone", "meminfo_lowmem_reserve", "meminfo_buddy")
 
 
-def mem_info_dumps(records: list[tuple[object, dict[str, object]]],
+def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]],
                    said: dict[int, tuple[object, object]] | None = None) -> list[Dump]:
     """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines
-    (``records``: those of MEM_INFO_KINDS, of one boot, in log order).
+    (``lines``: the (row label, kind, source, fields, ts) of the lines of MEM_INFO_KINDS of one
+    boot, in log order: read from the columns, not made into a record each).
 
     A dump begins at "Mem-Info:" or where a zone line repeats a zone of the current dump (an
     excerpt of zone lines without their header). Dumps that lack a zone the same source printed
@@ -140,39 +141,39 @@ def mem_info_dumps(records: list[tuple[object, dict[str, object]]],
     # identical lines share one (see CaptureBuilder), and many lines of a Mem-Info dump repeat an
     # earlier dump's.
     said = {} if said is None else said
-    for index, row in records:
-        kind, source = row["kind"], str(row["source"])
+    for index, kind, source_name, fields, ts in lines:
+        source = str(source_name)
         if current is not None and current.source != source:
             current, headed = None, False
         if kind == "meminfo_header":
             current, headed = None, True
         elif kind == "meminfo_zone":
-            zone_line = _said(said, row, _zone_line)
+            zone_line = _said(said, fields, _zone_line)
             if zone_line is None:
                 continue
             zone = Zone(int(index), *zone_line)  # type: ignore[call-overload, misc]
             if current is None or any(z.key == zone.key for z in current.zones):
-                current = Dump(source, timestamp(row["ts"]), headed)
+                current = Dump(source, timestamp(ts), headed)
                 dumps.append(current)
                 headed = False
             current.zones.append(zone)
         elif kind == "meminfo_lowmem_reserve" and current is not None and current.zones:
             last = current.zones[-1]
             if not last.reserve:
-                last.reserve = _said(said, row, _reserve_line)  # type: ignore[assignment]
+                last.reserve = _said(said, fields, _reserve_line)  # type: ignore[assignment]
         elif kind == "meminfo_buddy" and current is not None:
-            _attach_buddy(current, int(index), _said(said, row, _buddy_line))  # type: ignore[call-overload, arg-type]
+            _attach_buddy(current, int(index), _said(said, fields, _buddy_line))  # type: ignore[call-overload, arg-type]
     for dump in dumps:
         _close_by_reserve(dump)
     return _complete(dumps)
 
 
-def _said(said: dict[int, tuple[object, object]], row: Row, read: Callable[[Row], object]) -> object:
-    """``read(row)``, once per fields dict (kept with it, so that its id is not reused)."""
-    fields = row["fields"]
+def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable[[Row], object]) -> object:
+    """``read`` of a line whose fields are ``fields``, once per fields dict (kept with it, so
+    that its id is not reused)."""
     known = said.get(id(fields))
     if known is None or known[0] is not fields:
-        known = said[id(fields)] = (fields, read(row))
+        known = said[id(fields)] = (fields, read({"fields": fields}))
     return known[1]
 
 
@@ -265,14 +266,14 @@ def _context(view: HostView, boot: int) -> Context:
         if (_RESERVE_USER.search(names) or is_kswapd(row["comm"])) and "__GFP_NOMEMALLOC" not in names:
             reserve_failures.append(int(index))  # type: ignore[call-overload]
     # On arrays: a boot's few reports, and each Series operation costs its fixed cost.
-    snaps = view.snapshots
     at = view.boot_rows("snapshots", boot)
     if len(at):
-        stalling = snaps["stalling"].to_numpy(dtype="int64", na_value=0)[at] > 0
-        zero = snaps.index[at[stalling & (snaps["oom_count"].to_numpy(dtype="float64", na_value=np.nan)[at] == 0)]]
-        stalled_at = snaps["ts"].to_numpy(dtype="float64", na_value=np.nan)[at[stalling]]
+        labels, stalling_all, oom_counts, stamps = view.of_view("reserves-depleted snapshot columns", _snapshot_columns)
+        stalling = stalling_all[at]
+        zero = labels[at[stalling & (oom_counts[at] == 0)]]
+        stalled_at = stamps[at[stalling]]
     else:
-        zero, stalled_at = snaps.index[:0], np.zeros(0)
+        zero, stalled_at = view.snapshots.index[:0], np.zeros(0)
     # Only counts and times of these: read without making each line's record.
     oom = _times(view.records_by_boot("oom_invoke", "oom_killed_process", "oom_kill_process").values(boot, "ts"))
     # Reading order is the row order of both tables within a source; across sources, time.
@@ -293,6 +294,15 @@ def _context(view: HostView, boot: int) -> Context:
     )
 
 
+def _snapshot_columns(view: HostView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The watchdog lines' labels, whether tasks were stalling, oom_count and time, as arrays
+    once per view (converted per boot, each boot read the whole window's columns)."""
+    snaps = view.snapshots
+    return (snaps.index.to_numpy(), snaps["stalling"].to_numpy(dtype="int64", na_value=0) > 0,
+            snaps["oom_count"].to_numpy(dtype="float64", na_value=np.nan),
+            snaps["ts"].to_numpy(dtype="float64", na_value=np.nan))
+
+
 def _times(stamps: list[object]) -> np.ndarray:
     """These timestamps as an array (NaN where a line had none)."""
     return np.array([np.nan if missing(ts) else float(ts) for ts in stamps], dtype="float64")  # type: ignore[arg-type]
@@ -306,8 +316,10 @@ ALL_BOOTS = True
 def check(view: HostView) -> list[Finding]:
     findings = []
     said: dict[int, tuple[object, object]] = {}
-    for boot, records in view.records_by_boot(*MEM_INFO_KINDS).items():
-        finding = _of_boot(view, boot, mem_info_dumps(records, said))
+    lines = view.records_by_boot(*MEM_INFO_KINDS)
+    for boot in lines:
+        columns = [lines.values(boot, name) for name in (None, "kind", "source", "fields", "ts")]
+        finding = _of_boot(view, boot, mem_info_dumps(zip(*columns, strict=True), said))
         if finding is not None:
             findings.append(in_boot(finding, boot))
     return findings
