@@ -146,8 +146,10 @@ class KeyInfo:
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
-# counted), R "Call Trace:", F a frame, G a register line (never opens a trace), M any other
-# trace line (markers, bare addresses).
+# counted), R "Call Trace:", F a frame, G a register line (never opens a trace), S a register
+# line that names where the CPU was (read on its own too: a crash report's fault site), M any
+# other trace line (markers, bare addresses).
+_CLASSES = b"HNRFGSM"
 _HEAD = re.compile(b"H")
 _MATCH_START = re.Match.start
 _HEAD_CLASS = ord("H")
@@ -156,7 +158,7 @@ _FAR_CUT = 255
 _BODY_CUTS = [slice(at, None) for at in range(_FAR_CUT)]
 _RESTART = re.compile(b"R")
 _OPENER = re.compile(b"[RFM]")
-_FRAMES_ONLY = bytes.maketrans(b"HNRFGM", b"\x00\x00\x00\x01\x00\x00")
+_FRAMES_ONLY = bytes.maketrans(_CLASSES, bytes(c == ord("F") for c in _CLASSES))
 
 
 def _line_class(kind: str | None) -> int:
@@ -166,6 +168,8 @@ def _line_class(kind: str | None) -> int:
         return ord("R")
     if kind == "frame":
         return ord("F")
+    if kind in FAULT_SITE_KINDS:
+        return ord("S")
     if kind in REGISTER_KINDS:
         return ord("G")
     return ord("M") if kind in TRACE_BODY_KINDS else ord("H")
@@ -199,7 +203,7 @@ class _LineCodes:
         self.classes = bytearray(256)
         self.cuts = bytearray(256)
         # _BLANK's pair first, so that its code (0, the default) means the same in every table.
-        for pair in [(_BLANK.cls, _BLANK.cut_id), *((ord(c), _FAR_CUT) for c in "HNRFGM")]:
+        for pair in [(_BLANK.cls, _BLANK.cut_id), *((c, _FAR_CUT) for c in _CLASSES)]:
             self.code(*pair)
 
     def code(self, cls: int, cut_id: int) -> int:
@@ -657,11 +661,10 @@ class BulkReader:
         for begin, end in spans:
             # Register lines that name where the CPU was (one or two per crash report): read
             # one by one, as the line reader does, before the run's traces are handed over.
-            at = classes.find(b"G", begin, end)
+            at = classes.find(b"S", begin, end)
             while at >= 0:
-                if infos[at].kind in FAULT_SITE_KINDS:
-                    self._fault_site(lines[at], infos[at], base + at + 1, stream)
-                at = classes.find(b"G", at + 1, end)
+                self._fault_site(lines[at], infos[at], base + at + 1, stream)
+                at = classes.find(b"S", at + 1, end)
         cut = None
         if len(spans) == 1:
             begin, end = spans[0]

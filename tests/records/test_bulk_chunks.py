@@ -63,7 +63,7 @@ def test_reading_into_one_buffer_keeps_what_follows_the_first_chunk() -> None:
 
 def test_line_codes_fall_back_to_far_cuts_when_full() -> None:
     codes = bulk._LineCodes()
-    classes = [ord(c) for c in "HNRFGM"]
+    classes = list(bulk._CLASSES)
     given = {}
     for cut in range(100):
         for cls in classes:
