@@ -67,11 +67,14 @@ def view_keys(capture: Capture) -> list[tuple[Machine, int | None]]:
         numbered = True
         if frame["boot"].max() == 1:
             continue  # one boot everywhere: the common case, without grouping the rows
+        # The boot column alone, cut per machine (cutting the machine's whole rows copied every
+        # column); boots count from 1, -1 where a row has none.
+        numbers = frame["boot"].to_numpy(dtype="int64", na_value=-1)
         for machine in machines:
-            rows = rows_at(frame, _machine_positions(frame, machine))
-            if len(rows):
-                # unique() with the missing value, not dropna() first: a copy of the column.
-                boots.setdefault(machine, set()).update(int(b) for b in rows["boot"].unique() if not pd.isna(b))
+            at = _machine_positions(frame, machine)
+            mine = numbers if at is None else numbers[at]
+            if len(mine):
+                boots.setdefault(machine, set()).update(int(b) for b in pd.unique(mine).tolist() if b >= 0)
     if not numbered:
         return [(machine, None) for machine in machines]
     return [(machine, boot) for machine in machines for boot in sorted(boots.get(machine) or {1})]
