@@ -37,6 +37,11 @@ class Evidence:
     def as_dict(self) -> dict[str, object]:
         return {"source": self.source, "line": self.line, "ts": self.ts, "text": self.text}
 
+    def __reduce__(self) -> tuple[type[Evidence], tuple[str, int, float | None, str]]:
+        # Pickled as its constructor's arguments (forked processes send their findings): the
+        # dataclass' own state restore for frozen slots runs Python code per field.
+        return Evidence, (self.source, self.line, self.ts, self.text)
+
 
 def in_boot(finding: Finding, boot: int) -> Finding:
     """``finding`` naming ``boot``, for a rule that reads every boot at once (boot 0, of a view
@@ -64,6 +69,9 @@ class TaskRef:
 
     def as_dict(self) -> dict[str, object]:
         return {"comm": self.comm, "pid": self.pid}
+
+    def __reduce__(self) -> tuple[type[TaskRef], tuple[str, int]]:
+        return TaskRef, (self.comm, self.pid)  # as Evidence's
 
 
 @dataclass(slots=True)
