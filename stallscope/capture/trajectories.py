@@ -9,6 +9,8 @@ than one report has been killed but is not exiting.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 import pandas as pd
 
@@ -142,22 +144,25 @@ def trajectories_of(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd
     # The groupby's aggregations, for all groups at once with numpy: on a long capture the
     # pandas machinery for 17 aggregations over three keys costs several times the arithmetic.
     groups = _Groups(_task_numbers(tasks, within))
-    out = _keys(tasks, groups.order[groups.starts], within)
-    if out is None:
+    keys = _keys(tasks, groups.order[groups.starts], within)
+    if keys is None:
         return _grouped(tasks, within)
     index = tasks.index.to_numpy()
-    out["observations"] = groups.sizes
-    out["first_task"] = index[groups.order[groups.starts]]
-    out["last_task"] = index[groups.order[groups.stops]]
+    # Each column made apart and the table made once (set one by one, the 26 columns cost
+    # pandas' fixed costs 26 times: a quarter of a window of boots' fixed cost, bench/README.md).
+    columns: dict[str, object] = dict(keys)
+    columns["observations"] = groups.sizes
+    columns["first_task"] = index[groups.order[groups.starts]]
+    columns["last_task"] = index[groups.order[groups.stops]]
     for column in ("line", "ts", "seq", "switches", "delay"):
         first, last = groups.first_last(tasks[column])
-        out[f"first_{column}" if column in ("line", "ts") else f"{column}_first"] = _at(tasks[column], first)
-        out[f"last_{column}" if column in ("line", "ts") else f"{column}_last"] = _at(tasks[column], last)
+        columns[f"first_{column}" if column in ("line", "ts") else f"{column}_first"] = _at(tasks[column], first)
+        columns[f"last_{column}" if column in ("line", "ts") else f"{column}_last"] = _at(tasks[column], last)
     for column in ("dying", "victim", "exiting", "uninterruptible"):
-        out[column] = groups.any(tasks[column].to_numpy(dtype=bool))
+        columns[column] = groups.any(tasks[column].to_numpy(dtype=bool))
     seq = tasks["seq"]
-    changes = groups.changes(seq) if not seq.hasnans else _changes(groups.numbers, seq, len(out))
-    return _finish(out, changes, groups.any(tasks["delay"].notna().to_numpy(dtype=bool)), tasks)
+    changes = groups.changes(seq) if not seq.hasnans else _changes(groups.numbers, seq, len(groups.sizes))
+    return _finish(columns, changes, groups.any(tasks["delay"].notna().to_numpy(dtype=bool)), tasks)
 
 
 class _Groups:
@@ -232,22 +237,48 @@ def _grouped(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd.DataFr
     # per group would compute, computed for all groups at once.
     group = grouped.ngroup().to_numpy(dtype="int64")
     present = np.bincount(group[rows["delay"].notna().to_numpy()], minlength=len(out)) > 0
-    return _finish(out, _changes(group, rows["seq"], len(out)), present, rows)
+    return _finish({name: out[name] for name in out.columns}, _changes(group, rows["seq"], len(out)), present, rows)
 
 
-def _finish(out: pd.DataFrame, changes: np.ndarray, allocating: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
-    """The columns computed from the aggregated ones, then the classification."""
+# What _classify reads of a trajectory.
+_Judged = namedtuple("_Judged", ["observations", "dying", "victim", "switches_delta", "seq_changes", "seq_first",
+                                 "seq_last", "allocating", "switches_last", "delay_growth"])
+
+
+def _finish(columns: dict[str, object], changes: np.ndarray, allocating: np.ndarray, rows: pd.DataFrame
+            ) -> pd.DataFrame:
+    """The table of the aggregated columns (each a Series or an array, by name) and those
+    computed from them, then the classification."""
+    out = {name: _values(column) for name, column in columns.items()}
     # One type whatever the hosts (pandas infers float for a key of missing values only): the
     # trajectories of each boot alike whether derived alone or with the capture's other boots.
-    out["host"] = out["host"].astype(object).where(out["host"].notna(), None)
+    host = pd.Series(out["host"]).astype(object)
+    out["host"] = host.where(host.notna(), None)  # a Series: the table keeps its object type
     out["seq_changes"] = _typed_like(changes, rows["seq"])
     out["allocating"] = _typed_like(allocating, rows["delay"])
-    out["switches_delta"] = out["switches_last"] - out["switches_first"]
-    out["delay_growth"] = out["delay_last"] - out["delay_first"]
-    kinds = [_classify(row) for row in out.itertuples(index=False)]
+    out["switches_delta"] = out["switches_last"] - out["switches_first"]  # type: ignore[operator]
+    out["delay_growth"] = out["delay_last"] - out["delay_first"]  # type: ignore[operator]
+    judged = zip(*(_listed(out[name]) for name in _Judged._fields), strict=True)
+    kinds = [_classify(_Judged._make(values)) for values in judged]
     out["kind"] = [k for k, _ in kinds]
     out["reason"] = [r for _, r in kinds]
-    return out[COLUMNS].sort_values("first_task", kind="stable").reset_index(drop=True)
+    table = pd.DataFrame({name: out[name] for name in COLUMNS})
+    first = np.asarray(out["first_task"])
+    if len(first) > 1 and (first[1:] < first[:-1]).any():
+        table = table.sort_values("first_task", kind="stable").reset_index(drop=True)
+    return table
+
+
+def _values(column: object) -> object:
+    """A Series' values (its extension array, or numpy's), an array as it is."""
+    if isinstance(column, pd.Series):
+        return column.array if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) else column.to_numpy()
+    return column
+
+
+def _listed(values: object) -> list[object]:
+    """The values as ``itertuples`` gives them (Python scalars, pd.NA where missing)."""
+    return values.tolist()  # type: ignore[attr-defined, no-any-return]
 
 
 def _plain(tasks: pd.DataFrame) -> bool:
@@ -279,18 +310,20 @@ def _task_numbers(tasks: pd.DataFrame, within: np.ndarray | None = None) -> np.n
     return group_numbers(pd.factorize(within)[0], hosts, pid, codes)
 
 
-def _keys(tasks: pd.DataFrame, firsts: np.ndarray, within: np.ndarray | None = None) -> pd.DataFrame | None:
-    """The host, pid and comm columns as the groupby gives them, from each group's first row.
+def _keys(tasks: pd.DataFrame, firsts: np.ndarray, within: np.ndarray | None = None) -> dict[str, pd.Series] | None:
+    """The host, pid and comm columns of each group, from its first row.
 
-    None when those rows do not make one group each (names that read alike).
+    None when those rows do not make one group each (names that read alike: the groupby path
+    then makes one group of them). Found with a set of the keys: a groupby per window of boots
+    cost a millisecond of pandas' fixed costs.
     """
     rows = tasks[["host", "pid", "comm"]].iloc[firsts]
-    rows = rows.assign(host=rows["host"].astype(object).where(rows["host"].notna(), None), comm=comm_text(rows),
-                       within=0 if within is None else within[firsts])
-    keys = rows.groupby(["within", "host", "pid", "comm"], sort=False, dropna=False, observed=True).size()
-    if len(keys) != len(firsts):
+    host = rows["host"].astype(object).where(rows["host"].notna(), None)
+    comm = comm_text(rows)
+    parts = [0] * len(firsts) if within is None else within[firsts].tolist()
+    if len(set(zip(parts, host.tolist(), rows["pid"].tolist(), comm.tolist(), strict=True))) != len(firsts):
         return None
-    return keys.index.to_frame(index=False).drop(columns="within")
+    return {"host": host, "pid": rows["pid"], "comm": comm}
 
 
 def _at(column: pd.Series, rows: np.ndarray) -> object:
