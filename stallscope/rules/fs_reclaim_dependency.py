@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
+from stallscope.capture.model import missing
 from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
@@ -162,23 +163,24 @@ def _nofs_oom_calls(view: HostView, boot: int) -> str:
     if counted is None:
         return ""
     (first_nofs, _, first_line), (nofs, count, line) = counted
-    return (f" oom_count counts {nofs} of its {count} out_of_memory() calls as coming from !__GFP_FS "
-            f"requests (line {line}; {first_nofs} at line {first_line}), which the OOM killer declines.")
+    if missing(count):
+        return ""  # a count beyond what its column holds (a garbled digit): nothing to compare
+    return (f" oom_count counts {int(nofs)} of its {int(count)} out_of_memory() calls as coming from "  # type: ignore[call-overload]
+            f"!__GFP_FS requests (line {int(line)}; {int(first_nofs)} at line {int(first_line)}), "  # type: ignore[call-overload]
+            "which the OOM killer declines.")
 
 
-def _nofs_counts(view: HostView) -> dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]]:
-    """(oom_count_nofs, oom_count, line) of each boot's first and last snapshot that counts them,
-    found once per view (a pandas selection per boot cost a millisecond each)."""
+def _nofs_counts(view: HostView) -> dict[int, tuple[tuple[object, object, object], tuple[object, object, object]]]:
+    """(oom_count_nofs, oom_count, line) of each boot's first and last watchdog line that counts
+    !__GFP_FS calls, found once per view (a pandas selection per boot cost a millisecond each)."""
     snaps = view.snapshots
     if not len(snaps):
         return {}
     counted = np.flatnonzero(snaps["oom_count_nofs"].notna().to_numpy(dtype=bool))
     if not len(counted):
         return {}
-    columns = [snaps[name].to_numpy()[counted].tolist() for name in ("oom_count_nofs", "oom_count", "line")]
-    rows = list(zip(*columns, strict=True))
-    found: dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]] = {}
-    for boot, row in zip(view.boot_column("snapshots")[counted].tolist(), rows, strict=True):
-        row = (int(row[0]), int(row[1]), int(row[2]))
+    columns = [snaps[name].take(counted).tolist() for name in ("oom_count_nofs", "oom_count", "line")]
+    found: dict[int, tuple[tuple[object, object, object], tuple[object, object, object]]] = {}
+    for boot, row in zip(view.boot_column("snapshots")[counted].tolist(), zip(*columns, strict=True), strict=True):
         found[boot] = (found[boot][0] if boot in found else row, row)
     return found

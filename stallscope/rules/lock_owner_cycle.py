@@ -38,8 +38,8 @@ def _edges_from_blockers(blockers: list[dict[str, object]]
     what: dict[Task, str] = {}
     evidence: list[Evidence] = []
     for row in blockers:
-        if row["owner_pid"] is None:
-            continue
+        if row["owner_pid"] is None or row["pid"] is None:
+            continue  # no owner named, or a pid no number holds (a garbled digit): no edge
         waiter: Task = (str(row["comm"]), int(row["pid"]))  # type: ignore[call-overload]
         owner: Task = (str(row["owner_comm"]), int(row["owner_pid"]))  # type: ignore[call-overload]
         edges.setdefault(waiter, set()).add(owner)

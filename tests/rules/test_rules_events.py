@@ -212,6 +212,16 @@ def test_two_task_cycle_and_a_plain_wait(tmp_path: Path) -> None:
     assert "kworker/0:1(11)" in wait.title and "dhcpcd(615)" in wait.title
 
 
+def test_a_blocker_line_with_a_pid_no_number_holds_is_left_out(tmp_path: Path) -> None:
+    """_BLOCKERS' line with its waiter's pid garbled beyond int64, beside a plain one: the plain
+    wait is still found (the garbled line stopped the analysis with a TypeError)."""
+    log = tmp_path / "garbled.log"
+    log.write_text(_BLOCKERS.splitlines(keepends=True)[0].replace("zsh:470 is", "zsh:99999999999999999999999 is")
+                   + "[  125.362400] INFO: task a:1 is blocked on a mutex likely owned by task b:2.\n")
+    (wait,) = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "lock-owner-cycle"]
+    assert "a(1)" in wait.title and "b(2)" in wait.title and "99999" not in wait.explanation
+
+
 def test_a_blank_line_between_netconsole_datagrams_misplaces_nothing(tmp_path: Path) -> None:
     # Fuzz campaign seeds 95935 and 99908: a blank line after the first datagram ("rsync: ") of
     # the pr_cont()-split stall report. The next datagram (no printk time, its host field lost)

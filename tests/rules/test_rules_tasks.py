@@ -200,6 +200,27 @@ def test_fs_reclaim_dependency_chain() -> None:
     assert "430759" in text  # oom_count=.../430759: the !__GFP_FS calls
 
 
+@pytest.mark.parametrize("garbled", [0, 1], ids=["first-report", "last-report"])
+def test_fs_reclaim_dependency_with_a_count_no_column_holds(tmp_path: Path, garbled: int) -> None:
+    """The log with one oom_count garbled beyond int64 (its !__GFP_FS count kept): the sentence
+    cites the counts of its first and last reports, and leaves it out when the last is the one
+    no number holds (reading every count at once, one garbled count stopped the analysis)."""
+    lines = (CORPUS / log("2016-04-05")).read_text().splitlines(keepends=True)
+    reports = [at for at, line in enumerate(lines) if "oom_count=" in line and "/" in line.split("oom_count=")[1]]
+    at = reports[0] if garbled == 0 else reports[-1]
+    head, tail = lines[at].split("oom_count=")
+    lines[at] = head + "oom_count=99999999999999999999999/" + tail.split("/", 1)[1]
+    path = tmp_path / "garbled.log"
+    path.write_text("".join(lines))
+    capture = load(str(path))
+    (finding,) = [f for view in host_views(capture) for f in fs_reclaim_dependency.check(view)]
+    if garbled == 0:
+        assert "counts 430759 of its 3071760 out_of_memory() calls" in finding.explanation
+        assert "335679 at line 2)" in finding.explanation  # the first report's !__GFP_FS count
+    else:
+        assert "oom_count counts" not in finding.explanation
+
+
 def test_fs_reclaim_dependency_open_when_no_worker_allocates() -> None:
     # 2017-02-21: kswapd waits in xfs_buf_lock, but the only GFP_NOFS request is auditd's page fault.
     (finding,) = [f for f in findings_of(log("2017-02-21")) if f.rule == "fs-reclaim-dependency"]
