@@ -20,7 +20,7 @@ import pandas as pd
 
 from stallscope.capture import events as event_tables
 from stallscope.capture.events import field, int_field, suppressed_of
-from stallscope.capture.model import missing, timestamp
+from stallscope.capture.model import missing
 from stallscope.capture.stacks import guilty_frame, normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.noise import noise_reason
@@ -122,7 +122,7 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
         if noise:
             title = f"Background noise: {title[0].lower()}{title[1:]}"
             why.append(f"This is background noise, not a shortage that holds anything up: {noise}.")
-        evidence = [Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"])) for r in rows[:3]]
+        evidence = [Evidence.of_row(r) for r in rows[:3]]
         tasks = [TaskRef(str(comm), int(pid))] if pid is not None and not pd.isna(pid) else []
         findings.append(
             Finding(
@@ -216,8 +216,7 @@ def _slab_failures(view: HostView, boot: int) -> list[Finding]:
                        "limit, not a shortage of the machine, refused the page.")
         evidence: list[Evidence] = []
         for row, at in rows[:2]:
-            evidence.append(Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]),  # type: ignore[call-overload]
-                                     str(row["text"])))
+            evidence.append(Evidence.of_row(row))
             if at is not None:
                 evidence.append(view.event_evidence(at))
         findings.append(Finding(rule=RULE, severity=Severity.WARNING, title=title, explanation=" ".join(why),
@@ -272,8 +271,7 @@ def _cma_failures(view: HostView, boot: int) -> list[Finding]:
             title=f"Allocation failure: cma_alloc of {pages} pages failed in {where}"
                   + (f" ({len(rows)} reports)" if len(rows) > 1 else ""),
             explanation=" ".join(why),
-            evidence=[Evidence(str(r["source"]), int(r["line"]), timestamp(r["ts"]), str(r["text"]))  # type: ignore[call-overload]
-                      for r in rows[:3]],
+            evidence=[Evidence.of_row(r) for r in rows[:3]],
         ))
     return findings
 

@@ -38,6 +38,11 @@ class Evidence:
     def as_dict(self) -> dict[str, object]:
         return {"source": self.source, "line": self.line, "ts": self.ts, "text": self.text}
 
+    @classmethod
+    def of_row(cls, row: Mapping[str, object]) -> Evidence:
+        """The line of a table's row or a record as a dict (its source, line, time and text)."""
+        return cls(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]))  # type: ignore[call-overload]
+
     def __reduce__(self) -> tuple[type[Evidence], tuple[str, int, float | None, str]]:
         # Pickled as its constructor's arguments (forked processes send their findings): the
         # dataclass' own state restore for frozen slots runs Python code per field.

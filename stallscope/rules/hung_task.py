@@ -163,21 +163,19 @@ def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[Row], bl
     since = None if first_ts is None or first["seconds"] is None else first_ts - int(first["seconds"])
     correlated = _stalls_overlap(view, boot, str(first["source"]), since, last_ts)
     why: list[str] = []
-    evidence = [Evidence(str(first["source"]), int(first["line"]), first_ts, str(first["text"]))]
+    evidence = [Evidence.of_row(first)]
     if stack is not None:
         # The frames of the wait site, quoted from the trace the last report printed.
         evidence += stack_wait_site_evidence(view, trace_after(view, last["source"], int(last["line"]), stack))
     if len(reports) > 1:
-        evidence.append(Evidence(str(last["source"]), int(last["line"]), last_ts, str(last["text"])))
+        evidence.append(Evidence.of_row(last))
     tasks = [TaskRef(comm, pid)]
     for block in blockers:
-        if block["pid"] != pid:
-            continue
+        if block["pid"] != pid or block["owner_pid"] is None:
+            continue  # another task's, or an owner whose pid no number holds (a garbled digit)
         why.append(f"The kernel names the likely owner of {comm}({pid})'s {block['lock_type']}: "
                    f"{block['owner_comm']}({block['owner_pid']}).")
-        evidence.append(
-            Evidence(str(block["source"]), int(block["line"]), timestamp(block["ts"]), str(block["text"]))
-        )
+        evidence.append(Evidence.of_row(block))
         tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
     earlier = [k for k in kills if k["source"] == first["source"] and k["line"] < last["line"]]
     if earlier and not comm.startswith(_KERNEL_THREADS):

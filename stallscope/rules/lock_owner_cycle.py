@@ -11,7 +11,6 @@ by" is a deadlock: nothing will make progress without outside help.
 from __future__ import annotations
 
 from stallscope.capture.events import HELD_LOCK_KINDS, blocker_rows_of, held_rows_of, hung_rows_of
-from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, normalize_function
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import stack_wait_site
@@ -44,12 +43,8 @@ def _edges_from_blockers(blockers: list[dict[str, object]]
         owner: Task = (str(row["owner_comm"]), int(row["owner_pid"]))  # type: ignore[call-overload]
         edges.setdefault(waiter, set()).add(owner)
         what[waiter] = str(row["lock_type"])
-        evidence.append(_evidence(row))
+        evidence.append(Evidence.of_row(row))
     return edges, what, evidence
-
-
-def _evidence(row: dict[str, object]) -> Evidence:
-    return Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]))  # type: ignore[call-overload]
 
 
 def _edges_from_lockdep(view: HostView, held: list[dict[str, object]],
@@ -186,7 +181,7 @@ def _of_boot(view: HostView, held: list[dict[str, object]], blockers: list[dict[
             parts.append(f"{lock} (taken in {rows[0]['function']}) by {', '.join(holders)}{more}")
         why.append("Lockdep lists these locks as held (a blocked task's last entry is the lock it is "
                    "acquiring): " + "; ".join(parts) + ".")
-        evidence += [_evidence(r) for r in last[:3]]
+        evidence += [Evidence.of_row(r) for r in last[:3]]
         for r in last:
             # A held-lock line without its "locks held by" header (cut from the capture) has no holder.
             if r["holder_pid"] is None:

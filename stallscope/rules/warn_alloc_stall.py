@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from stallscope.capture.events import suppressed_of
-from stallscope.capture.model import missing, timestamp
+from stallscope.capture.model import missing
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.noise import noise_reason
@@ -93,8 +93,8 @@ def _of_boot(view: HostView, boot: int, stalls: list[dict[str, object]]) -> list
         why.append(f"This is background noise, not a stall that holds anything up: {reasons[0]}.")
     elif ms >= CRITICAL_STALL_MS:
         why.append("A stall of a minute or more means the task made no forward progress at all.")
-    evidence = [_evidence(longest)]
-    evidence += [_evidence(row) for row in stalls[:3] if int(row["line"]) != int(longest["line"])]  # type: ignore[call-overload]
+    evidence = [Evidence.of_row(longest)]
+    evidence += [Evidence.of_row(row) for row in stalls[:3] if int(row["line"]) != int(longest["line"])]  # type: ignore[call-overload]
     evidence += [view.event_evidence(int(row["event"])) for row in suppressed[:3]]  # type: ignore[call-overload]
     return [
         Finding(
@@ -113,7 +113,5 @@ def _who(row: dict[str, object]) -> str:
     return f"{comm}({int(row['pid'])})" if not missing(row["pid"]) else str(comm)  # type: ignore[call-overload]
 
 
-def _evidence(row: dict[str, object]) -> Evidence:
-    return Evidence(str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]))  # type: ignore[call-overload]
 
 

@@ -222,6 +222,18 @@ def test_a_blocker_line_with_a_pid_no_number_holds_is_left_out(tmp_path: Path) -
     assert "a(1)" in wait.title and "b(2)" in wait.title and "99999" not in wait.explanation
 
 
+def test_a_hung_task_whose_blocker_names_an_owner_pid_no_number_holds(tmp_path: Path) -> None:
+    """A hung-task report of _BLOCKERS' task, its blocker line's owner pid garbled beyond int64:
+    the report is still a finding, without that owner (a TypeError stopped the analysis)."""
+    lines = _BLOCKERS.splitlines(keepends=True)
+    log = tmp_path / "garbled-owner.log"
+    log.write_text("[  125.360000] INFO: task zsh:470 blocked for more than 122 seconds.\n"
+                   + lines[0].replace("owned by task zsh:470.", "owned by task zsh:99999999999999999999999.")
+                   + "".join(lines[1:]))
+    (hung,) = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "hung-task"]
+    assert "zsh(470)" in hung.title and "99999" not in hung.explanation
+
+
 def test_a_blank_line_between_netconsole_datagrams_misplaces_nothing(tmp_path: Path) -> None:
     # Fuzz campaign seeds 95935 and 99908: a blank line after the first datagram ("rsync: ") of
     # the pr_cont()-split stall report. The next datagram (no printk time, its host field lost)
