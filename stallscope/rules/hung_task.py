@@ -179,14 +179,15 @@ def _hung(view: HostView, boot: int, comm: str, pid: int, reports: list[Row], bl
         tasks.append(TaskRef(str(block["owner_comm"]), int(block["owner_pid"])))
     earlier = [k for k in kills if k["source"] == first["source"] and k["line"] < last["line"]]
     if earlier and not comm.startswith(_KERNEL_THREADS):
-        named = ", ".join(f"{k['comm']}({k['pid']})" for k in earlier[:_MAX_KILLS_NAMED])
+        named = ", ".join(f"{k['comm']}({'?' if k['pid'] is None else k['pid']})" for k in earlier[:_MAX_KILLS_NAMED])
         why.append(
             f"The OOM killer killed {named} before this report: if {comm} is a thread of a "
             "victim, that victim cannot exit (and free its memory) until this wait ends."
         )
         for k in earlier[:_MAX_KILLS_NAMED]:
             evidence.append(view.event_evidence(int(k["event"])))
-            tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
+            if k["pid"] is not None:  # None: a pid no number holds (a garbled digit)
+                tasks.append(TaskRef(str(k["comm"]), int(k["pid"])))
     failed = _failed_before(failures, first, last, since)
     if failed:
         labels = list(dict.fromkeys(device_label(row) for _, row in failed))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
-from stallscope.capture.model import text_blocks
+from stallscope.capture.model import missing, text_blocks
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
@@ -168,9 +168,9 @@ def _finding(view: HostView, task: int, how: str, gfp: pd.Series, dump: dict[int
     request = f"a {names} allocation" if names else "an allocation"
     # The frame that allocates and the rescuer_thread frame that says whose thread this is.
     evidence: list[Evidence] = task_and_frames(view, task, [guilty_of(view, task), "rescuer_thread"])
-    pid = int(row["pid"])
-    if pid in dump:
-        evidence.append(view.event_evidence(dump[pid]))
+    pid = row["pid"]
+    if not missing(pid) and int(pid) in dump:  # (a pid no number holds is missing)
+        evidence.append(view.event_evidence(dump[int(pid)]))
     extra = ""
     if kthreadd is not None:
         evidence.append(view.task_evidence(kthreadd))

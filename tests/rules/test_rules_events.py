@@ -50,6 +50,18 @@ def test_hung_thread_of_oom_victim_mentions_the_kills() -> None:
     assert "victim(118)" in finding.explanation
 
 
+def test_a_kill_whose_pid_no_number_holds_is_cited_without_its_task(tmp_path: Path) -> None:
+    """The same log with the victim's pid in "Killed process" garbled beyond int64: the hung
+    writer's finding still cites the kill line, and names no task for it (a TypeError before)."""
+    text = (DATA / "qemu" / "oom-stuck-victim.log").read_text()
+    log = tmp_path / "garbled-kill.log"
+    log.write_text(text.replace("Killed process 118 (victim)", "Killed process 99999999999999999999999 (victim)"))
+    (finding,) = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "hung-task"]
+    assert (finding.tasks[0].comm, finding.tasks[0].pid) == ("writer", 120)
+    assert "victim" not in {t.comm for t in finding.tasks}
+    assert any("Killed process 99999999999999999999999 (victim)" in e.text for e in finding.evidence)
+
+
 def test_longest_warn_alloc_stall_is_named() -> None:
     (finding,) = _of("lkml/2017-07-14_oom-lock-holder-sched-idle-warn-alloc-ratelimit-inflight.log", "warn-alloc-stall")
     assert "720370" in finding.title and "normal-priority(6697)" in finding.title
