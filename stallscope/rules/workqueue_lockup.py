@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from stallscope.capture.events import pools_of
+from stallscope.capture.model import missing
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import view_busy_workqueues
 
@@ -69,7 +70,9 @@ def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, An
     if not hung.empty:
         # Each dump lists every pool again: the last listing of a pool is its latest state.
         latest = hung.drop_duplicates("pool", keep="last")
-        pools_text = [f"pool {int(r['pool'])} (cpus={r['cpus']}) hung={int(r['hung'])}s" for _, r in latest.iterrows()]
+        # A pool number no number holds (a garbled digit) is missing: "pool ?".
+        pools_text = [f"pool {'?' if missing(r['pool']) else int(r['pool'])} (cpus={r['cpus']}) hung={int(r['hung'])}s"
+                      for _, r in latest.iterrows()]
         why.append("Pools with work waiting and no progress: " + ", ".join(pools_text) + ".")
         # The pool lines themselves (verbatim), not the summary above.
         evidence += [view.event_evidence(int(event)) for event in latest["event"][:3]]

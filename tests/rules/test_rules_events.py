@@ -151,6 +151,19 @@ def test_workqueue_lockup_with_mayday_and_rescuers() -> None:
     assert finding.evidence[0].text.startswith("BUG: workqueue lockup")
 
 
+def test_a_hung_pool_whose_number_no_number_holds_is_pool_question_mark(tmp_path: Path) -> None:
+    """A workqueue dump's hung pool with its pool number garbled beyond int64 (the inflate
+    mutation of a real log): named "pool ?", where the analysis stopped with a ValueError."""
+    lines = (DATA / "repro" / "overflow-stalling-in-a-trend.log").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "] pool " in line and " hung=" in line and "hung=0s" not in line)
+    number = lines[at].split("] pool ")[1].split(":")[0]
+    lines[at] = lines[at].replace(f"] pool {number}:", "] pool 99999999999999999999999:", 1)
+    log = tmp_path / "garbled-pool.log"
+    log.write_text("".join(lines))
+    (finding,) = [f for f in stallscope.diagnose(stallscope.load(str(log))) if f.rule == "workqueue-lockup"]
+    assert "pool ? (cpus=" in finding.explanation
+
+
 def test_hung_pools_without_watchdog_line() -> None:
     (finding,) = _of("lkml/2017-03-03_wq-mem-reclaim-xfs-rescuer.log", "workqueue-lockup")
     assert "673s" in finding.title
