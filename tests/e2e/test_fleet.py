@@ -227,7 +227,8 @@ def test_views_of_a_forked_process_that_dies_are_diagnosed_by_its_parent(tmp_pat
     capture = stallscope.load(str(log))
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
 
-    def dies_after_one_view(work: forked.Work[list[Finding]], share: Sequence[int], sender: Connection) -> None:
+    def dies_after_one_view(work: forked.Work[list[Finding]], share: Sequence[int], sender: Connection,
+                            parent_ends: Sequence[Connection]) -> None:
         sender.send(next(iter(work(share[:1]))))
         os._exit(1)
 

@@ -77,7 +77,8 @@ def test_parts_of_a_child_that_dies_are_rendered_by_its_parent(many_boots: tuple
     capture, findings = many_boots
     one = _report(capture, findings, 1, False)
 
-    def dies_after_one_part(work: forked.Work[str], share: Sequence[int], sender: Connection) -> None:
+    def dies_after_one_part(work: forked.Work[str], share: Sequence[int], sender: Connection,
+                            parent_ends: Sequence[Connection]) -> None:
         sender.send(next(iter(work(share[:1]))))
         os._exit(1)
 
