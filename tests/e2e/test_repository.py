@@ -101,3 +101,19 @@ def test_every_marker_is_registered_and_ci_runs_them_all() -> None:
     runs = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
             if line.strip().startswith("pytest")]
     assert runs and all(" -m" not in line for line in runs), runs
+
+
+def test_the_campaign_runs_one_mutation_when_asked(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fuzz/campaign.py --mutation inflate``: every input gets that mutation (a run of all 13
+    gives each a 13th, and numbers grown beyond int64 found fatal lines such runs had not)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("campaign", ROOT / "fuzz" / "campaign.py")
+    assert spec is not None and spec.loader is not None
+    campaign = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "campaign", campaign)  # its dataclasses look their module up
+    spec.loader.exec_module(campaign)
+    assert campaign.main(["--inputs", "3", "--seed", "11", "--mutation", "inflate"]) == 0
+    assert "3 inputs (inflate 3)" in capsys.readouterr().out
