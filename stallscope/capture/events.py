@@ -126,7 +126,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.model import Capture, timestamp
+from stallscope.capture.model import Capture, column_values, timestamp
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 
 # A row of an events table: a Series from iterrows, or a dict from records().
@@ -242,9 +242,7 @@ class EventRows:
         the rules ask for a few rows of a column hundreds of times a window of boots)."""
         values = self._arrays.get(name)
         if values is None:
-            column = self.frame[name]
-            values = self._arrays[name] = (column.array if isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
-                                           else column.to_numpy())
+            values = self._arrays[name] = column_values(self.frame[name])
         return values.take(positions).tolist()  # type: ignore[attr-defined, no-any-return]
 
 

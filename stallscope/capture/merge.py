@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.machines import input_positions
-from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, missing
+from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 from stallscope.memory import release_free_memory
 
@@ -290,7 +290,7 @@ def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str
         return _join_slowly(frames, adjust, name)
     joined: dict[str, pd.Series] = {}
     for column in columns:
-        arrays = [_values(f[column]) for f in frames]
+        arrays: list[Values] = [column_values(f[column]) for f in frames]  # type: ignore[misc]
         values = _join_column(arrays, [a.get(column) for a in adjust], column in CATEGORY_COLUMNS[name])
         # A Series keeps an object column object: the frame constructor would infer strings.
         joined[column] = pd.Series(values, dtype=values.dtype, copy=False)
@@ -299,11 +299,6 @@ def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str
             for frame in frames:
                 del frame[column]
     return pd.DataFrame(joined, columns=columns, copy=False)
-
-
-def _values(series: pd.Series) -> Values:
-    # ``.array`` would wrap a NumPy column in an extension array that the fast paths do not take.
-    return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
 
 
 # Kept beside _join_slowly (pd.concat) for memory more than time: the 30M fleet family's 4 pieces

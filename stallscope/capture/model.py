@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
+def column_values(series: pd.Series) -> object:
+    """A column's values as pandas holds them: its extension array (Int64, categorical, arrow
+    strings), or NumPy's array (``.array`` would wrap a NumPy column in an extension array,
+    slower to index and to take from)."""
+    return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
+
+
 def missing(value: object) -> bool:
     """Whether a cell read as a Python object (``Series.tolist``, a row dict) is a missing value:
     None, pandas' NA or NaN (of a float or a category column)."""

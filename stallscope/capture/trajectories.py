@@ -14,7 +14,7 @@ from collections import namedtuple
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.model import Capture
+from stallscope.capture.model import Capture, column_values
 
 CLASSES = ("progressing", "livelocked", "blocked", "victim-not-exiting", "single-observation")
 
@@ -249,7 +249,7 @@ def _finish(columns: dict[str, object], changes: np.ndarray, allocating: np.ndar
             ) -> pd.DataFrame:
     """The table of the aggregated columns (each a Series or an array, by name) and those
     computed from them, then the classification."""
-    out = {name: _values(column) for name, column in columns.items()}
+    out = {name: column_values(column) if isinstance(column, pd.Series) else column for name, column in columns.items()}
     # One type whatever the hosts (pandas infers float for a key of missing values only): the
     # trajectories of each boot alike whether derived alone or with the capture's other boots.
     host = pd.Series(out["host"]).astype(object)
@@ -258,7 +258,8 @@ def _finish(columns: dict[str, object], changes: np.ndarray, allocating: np.ndar
     out["allocating"] = _typed_like(allocating, rows["delay"])
     out["switches_delta"] = out["switches_last"] - out["switches_first"]  # type: ignore[operator]
     out["delay_growth"] = out["delay_last"] - out["delay_first"]  # type: ignore[operator]
-    judged = zip(*(_listed(out[name]) for name in _Judged._fields), strict=True)
+    # As itertuples gives them: Python scalars, pd.NA where missing.
+    judged = zip(*(out[name].tolist() for name in _Judged._fields), strict=True)  # type: ignore[attr-defined]
     kinds = [_classify(_Judged._make(values)) for values in judged]
     out["kind"] = [k for k, _ in kinds]
     out["reason"] = [r for _, r in kinds]
@@ -269,16 +270,6 @@ def _finish(columns: dict[str, object], changes: np.ndarray, allocating: np.ndar
     return table
 
 
-def _values(column: object) -> object:
-    """A Series' values (its extension array, or numpy's), an array as it is."""
-    if isinstance(column, pd.Series):
-        return column.array if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) else column.to_numpy()
-    return column
-
-
-def _listed(values: object) -> list[object]:
-    """The values as ``itertuples`` gives them (Python scalars, pd.NA where missing)."""
-    return values.tolist()  # type: ignore[attr-defined, no-any-return]
 
 
 def _plain(tasks: pd.DataFrame) -> bool:

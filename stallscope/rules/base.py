@@ -9,10 +9,9 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionDtype
 
 from stallscope.capture import events as event_tables  # (a view also has an "events" table)
-from stallscope.capture.model import Capture, timestamp
+from stallscope.capture.model import Capture, column_values, timestamp
 from stallscope.memory import release_free_memory
 
 
@@ -347,7 +346,7 @@ class _Cells:
             self.whole = True
             return self.cells[label]
         if self.values is None:
-            self.values = series.array if isinstance(series.dtype, ExtensionDtype) else series.to_numpy()
+            self.values = column_values(series)
         value = self.values[series.index.get_loc(label)]
         if isinstance(value, np.generic) and series.dtype != object:
             value = value.item()
