@@ -59,6 +59,16 @@ def corpus_logs(folder: str) -> list[str]:
     return sorted(str(p.relative_to(DATA)) for p in (DATA / folder).glob("*.log"))
 
 
+def rebooted_serial_capture(rounds: int = 2) -> bytes:
+    """A serial console of a machine rebooted after each incident, of real logs only: the full
+    boots of tests/data (QEMU guests, each from its [0.000000] banner to its power-down) one
+    after another, ``rounds`` times (24 boots, 10 with task rows, at 2)."""
+    boots = [data for data in (path.read_bytes() for path in
+                               sorted(DATA.glob("qemu/*.log")) + sorted(DATA.glob("memalloc-qemu/*.log")))
+             if data.startswith(b"[    0.000000] Linux version ")]
+    return b"".join(boots) * rounds
+
+
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLES / "doc-too-many-isolated-kswapd-xfs-buf-lock.log"

@@ -7,8 +7,9 @@ that shrinks, a timestamp that goes back to zero are a new boot, not a trend. So
 the snapshots, tasks and events tables carries ``boot``: 1 for the first boot of its machine
 (see :mod:`stallscope.capture.machines`), 2 for the next, ... (numbered from 1, in reading order).
 
-A boot starts after a line that starts one (the ``Linux version`` banner, journalctl's ``-- Boot
-ID --``) once the machine has rows before it, or where the kernel's timestamps restart: a row
+A boot starts after a line that starts one (the ``Linux version`` banner stamped in a boot's
+first minutes, journalctl's ``-- Boot ID --``: see ``capture.builder``) once the machine has rows
+before it, or where the kernel's timestamps restart: a row
 more than :data:`RESTART_SECONDS` before the row before it (of the same machine) and to less than
 half the time of the first row of the boot so far and into a boot's first minutes
 (:data:`EARLY_BOOT_SECONDS`), or to its very time (the log again).

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from stallscope.capture.boots import EARLY_BOOT_SECONDS
 from stallscope.capture.columns import (
     INT_RANGE,
     MISSING,
@@ -355,7 +356,8 @@ class CaptureBuilder:
         body = record.body
         if body.strip():
             # (Two searches in C first: _starts_boot is a call and a copy, for most lines in vain.)
-            if record.line is not None and ("Linux version " in body or "-- Boot " in body) and _starts_boot(body):
+            starts = ("Linux version " in body or "-- Boot " in body) and _starts_boot(body, record.ts)
+            if starts and record.line is not None:
                 self.boot_marks.append(BootMark(record.source, record.line, record.host))
             if stats.kernel_line is None and ("Linux version" in body or "ainted" in body):
                 # The boot banner names the kernel (and so the gfp and flag bit layouts); kept
@@ -860,11 +862,19 @@ class CaptureBuilder:
         return marks
 
 
-def _starts_boot(body: str) -> bool:
-    """The kernel's first message (``Linux version 6.1.0 ...``), or journalctl's separator
-    between boots (``-- Boot 5d2c... --``)."""
+def _starts_boot(body: str, ts: float | None) -> bool:
+    """The kernel's first message (``Linux version 6.1.0 ...``) at a boot's time (``ts``, the
+    kernel's, None where the line has none), or journalctl's separator between boots
+    (``-- Boot 5d2c... --``).
+
+    start_kernel prints the banner before setup_arch starts any clock, so a booting kernel
+    stamps it [0.000000] on every architecture; a banner stamped hours into a boot is that boot's
+    old line printed again or quoted (a log tool, a paste), and what follows it is the same boot.
+    """
     text = body.lstrip()
-    return text.startswith("Linux version ") or (text.startswith("-- Boot ") and text.rstrip().endswith("--"))
+    if text.startswith("Linux version "):
+        return ts is None or ts <= EARLY_BOOT_SECONDS
+    return text.startswith("-- Boot ") and text.rstrip().endswith("--")
 
 
 def _category(column: Column) -> CategoryColumn:

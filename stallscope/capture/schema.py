@@ -3,7 +3,7 @@
 This is the one schema of the tables. The builder's output is checked against it
 (tests/capture/test_schema.py, on real logs), the merge of pieces and inputs takes its category and
 line-number columns from it, the export writes each table's id column as named here, and the
-tables of ``schema/export.md`` are written from it by ``python -m stallscope.manual``.
+tables of ``schema/export.md`` are written from it by ``python -m stallscope.capture.schema``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ _PLACE = (
 
 # Which boot a row of the tables with time is in (capture/boots.py).
 _BOOT = Column("boot", INT, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the next "
-               "(a `Linux version` banner, journalctl's `-- Boot` line or kernel timestamps that restart start one)")
+               "(a `Linux version` banner of a boot's first minutes, journalctl's `-- Boot` line or kernel timestamps "
+               "that restart start one)")
 
 TABLES: dict[str, Table] = {
     table.name: table

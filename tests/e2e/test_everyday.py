@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,24 @@ def test_timestamps_that_restart_start_a_boot_without_a_banner(tmp_path: Path) -
     assert once  # the watchdog log has findings to compare
     for boot, offset in ((1, 0), (2, len(lines_of(WATCHDOG)))):
         assert gist([f for f in got["findings"] if f["boot"] == boot], offset) == once  # type: ignore[union-attr,index]
+
+
+def test_a_banner_stamped_an_hour_into_a_boot_starts_no_boot(tmp_path: Path) -> None:
+    """start_kernel prints the banner before any clock runs: a booting kernel stamps it
+    [0.000000]. The same boot's log printed again with its times an hour on (a log replayed or
+    pasted into a running machine's console) is that boot's, not a reboot."""
+    later = re.compile(rb"^\[\s*(\d+\.\d+)\]")
+    replayed = b"".join(later.sub(lambda m: b"[%12.6f]" % (float(m.group(1)) + 3600), line)
+                        for line in lines_of(BOOT))
+    assert replayed.startswith(b"[ 3600.000000] Linux version ")
+    capture = tmp_path / "ttyS0.log"
+    capture.write_bytes(BOOT.read_bytes() + replayed)
+    got = analyzed(capture)
+    assert [v["boot"] for v in got["summary"]["views"]] == [1]  # type: ignore[index]
+    # The same lines stamped from [0.000000] again are a reboot (the test above).
+    again = tmp_path / "rebooted.log"
+    again.write_bytes(BOOT.read_bytes() * 2)
+    assert [v["boot"] for v in analyzed(again)["summary"]["views"]] == [1, 2]  # type: ignore[index]
 
 
 def test_a_quote_out_of_order_is_one_boot() -> None:

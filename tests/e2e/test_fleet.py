@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -16,7 +14,7 @@ from test_bulk import _make_log_module
 from typer.testing import CliRunner
 
 import stallscope
-from conftest import DATA, ROOT
+from conftest import DATA, rebooted_serial_capture
 from stallscope import forked, parallel
 from stallscope.cli import app
 from stallscope.diagnose import view_keys
@@ -167,12 +165,11 @@ def test_rules_per_machine_equal_rules_on_the_whole(kind: str, fleet_dir: Path, 
 
 
 def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp_path: Path) -> None:
-    """A serial capture of a machine rebooted after each incident (bench's serial family, made of
-    the real logs of tests/data): its views (one per boot) shared among forked processes give
-    the same findings in the same order, and the command the same JSON."""
+    """A serial capture of a machine rebooted after each incident: its views (one per boot)
+    shared among forked processes give the same findings in the same order, and the command the
+    same JSON."""
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     capture = stallscope.load(str(log))
     assert len(view_keys(capture)) >= FORK_RULES_VIEWS  # so that diagnose_forked does fork
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
@@ -188,8 +185,7 @@ def test_report_check_and_diff_share_the_rules_as_analyze_does(tmp_path: Path, m
     """``report``, ``check`` and ``diff`` of a capture of many boots run the rules in forked
     processes on a machine of two cores (as ``analyze`` does), and write what one process writes."""
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     forks: list[int] = []
     forked_rules = parallel.diagnose_forked
 
@@ -222,8 +218,7 @@ def test_views_of_a_forked_process_that_dies_are_diagnosed_by_its_parent(tmp_pat
     """A forked process that dies after sending its first view's findings: the parent diagnoses
     the views it did not receive, and the findings are those of one process."""
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     capture = stallscope.load(str(log))
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
 

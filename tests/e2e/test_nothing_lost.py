@@ -286,8 +286,9 @@ def test_signal_during_forked_rules_gives_one_line(sig: int, code: int, word: st
     rules shared with a forked process: a Ctrl-C to the process group or a SIGTERM then still gives
     one line and the shell's code, and leaves no process behind."""
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "24M", str(log), "--seed", "5"],
+    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "46M", str(log), "--seed", "5"],
                    check=True, capture_output=True)
-    # 24 MB is read in this process (no pieces): its only children are those the rules fork, for
-    # about a second and a half (8 MB gave them half a second: a busy machine missed them once).
+    # 46 MB is read in this process (no pieces below 2 * MIN_PIECE_BYTES): its only children are
+    # those the rules fork, for about three quarters of a second (~40 boots; half a second was
+    # missed once on a busy machine).
     _signal_once_children_run(log, sig, code, word, "the rules were not shared with a forked process")

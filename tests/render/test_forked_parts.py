@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 import stallscope
-from conftest import ROOT
+from conftest import rebooted_serial_capture
 from stallscope import forked
 from stallscope.capture.model import Capture
 from stallscope.outputs import PipeConsole, ReaderGone
@@ -30,11 +30,9 @@ pytestmark = pytest.mark.skipif(not forked.available(), reason="forked processes
 
 @pytest.fixture(scope="module")
 def many_boots(tmp_path_factory: pytest.TempPathFactory) -> tuple[Capture, list[Finding]]:
-    """A serial capture of a machine rebooted after each incident (bench's serial family, made of
-    the real logs of tests/data)."""
+    """A serial capture of a machine rebooted after each incident (real boots of tests/data)."""
     log = tmp_path_factory.mktemp("serial") / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     capture = stallscope.load(str(log))
     return capture, stallscope.diagnose(capture)
 
@@ -123,8 +121,7 @@ def test_a_reader_that_goes_away_stops_the_forked_processes(many_boots: tuple[Ca
 
 def test_the_command_writes_the_same_report_with_one_process_or_two(tmp_path: Path) -> None:
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "4"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     runs = [subprocess.run([sys.executable, "-m", "stallscope", "analyze", "-j", jobs, "--width", "100", str(log)],
                            capture_output=True, cwd=tmp_path) for jobs in ("1", "2")]
     assert runs[0].returncode == runs[1].returncode

@@ -3,14 +3,12 @@ would derive it alone."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 import stallscope
-from conftest import ROOT
+from conftest import ROOT, rebooted_serial_capture
 from stallscope.capture.trajectories import trajectories_of
 from stallscope.diagnose import followed_tasks, rows_at, view_positions
 from stallscope.render.views import report_views
@@ -18,11 +16,10 @@ from stallscope.verdict import verdict
 
 
 def test_each_part_has_the_trajectories_of_its_own_tasks(tmp_path: Path) -> None:
-    # bench's serial family (a machine rebooted after each incident), made of the real logs of
-    # tests/data, read beside a second file (a second machine).
+    # A serial console of a machine rebooted after each incident (real boots of tests/data),
+    # read beside a second file (a second machine).
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     other = ROOT / "tests" / "data" / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log"
     capture = stallscope.load(str(log), str(other))
     findings = stallscope.diagnose(capture)
@@ -57,11 +54,10 @@ def _reference_sources(capture: stallscope.Capture) -> list[list[str]]:
 
 
 def test_each_part_names_the_files_its_rows_come_from(tmp_path: Path) -> None:
-    # bench's serial family (many boots) beside another file (a second machine), and two files
+    # A serial console of many boots beside another file (a second machine), and two files
     # without host names (a machine each).
     log = tmp_path / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "4"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     data = ROOT / "tests" / "data"
     for paths in ([log, data / "qemu" / "oom-global.log"],
                   [data / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log", data / "qemu" / "warn-alloc-failure.log"]):

@@ -3,7 +3,6 @@ own view gives, in the same place among the other rules' findings."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 import stallscope
 import stallscope.diagnose  # the submodule of the same name as the function: see diagnose_module
-from conftest import DATA, ROOT
+from conftest import DATA, rebooted_serial_capture
 from stallscope.capture.model import Capture
 from stallscope.diagnose import (
     at_once_rules,
@@ -51,10 +50,9 @@ def _per_view(capture: Capture) -> dict[int, list[dict[str, object]]]:
 
 @pytest.fixture(scope="module")
 def many_boots(tmp_path_factory: pytest.TempPathFactory) -> Capture:
-    """bench's serial family (made of the real logs of tests/data): a boot per incident."""
+    """A serial console of a machine rebooted after each incident (real boots of tests/data)."""
     log = tmp_path_factory.mktemp("serial") / "serial.log"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "families.py"), "serial", "2M", str(log), "--seed", "3"],
-                   check=True, capture_output=True)
+    log.write_bytes(rebooted_serial_capture())
     return stallscope.load(str(log))
 
 
@@ -217,7 +215,7 @@ def test_one_task_that_ends_a_boot_and_starts_the_next_is_two_tasks(tmp_path: Pa
 
 
 def test_every_rule_reading_all_boots_at_once_is_checked_on_a_capture_where_it_finds() -> None:
-    """Each ALL_BOOTS rule fires on one of the two-boot captures above (or the serial family):
+    """Each ALL_BOOTS rule fires on one of the two-boot captures above (or the serial capture):
     the comparison with each boot's own view is not vacuous for any of them."""
     checked = {rule for *_, rule, _ in _TWO_BOOTS}
     assert {rule.RULE for rule in at_once_rules()} <= checked
