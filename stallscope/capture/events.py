@@ -798,8 +798,13 @@ def busy_workqueues(events: Events) -> list[BusyPwq]:
     return busy_of(kind_records(events, *WORKQUEUE_DUMP_KINDS))
 
 
+# The columns busy_of reads of a record.
+BUSY_COLUMNS = ("kind", "fields", "source", "line", "ts", "text")
+
+
 def busy_of(records: list[tuple[object, dict[str, object]]]) -> list[BusyPwq]:
-    """:func:`busy_workqueues` of these records of WORKQUEUE_DUMP_KINDS (of one boot, say), in log order."""
+    """:func:`busy_workqueues` of these records of WORKQUEUE_DUMP_KINDS (of one boot, say), in log
+    order (each record with at least the BUSY_COLUMNS)."""
     found: list[BusyPwq] = []
     name: str | None = None
     flags: str | None = None

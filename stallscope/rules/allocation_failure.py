@@ -71,7 +71,7 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
     suppressed = suppressed_of(view.boot_records(boot, "ratelimit_suppressed"), "warn_alloc")
     dropped = sum(int(row["suppressed"]) for row in suppressed  # type: ignore[call-overload]
                   if row["function"] == "warn_alloc" and not missing(row["suppressed"]))
-    counters: list[tuple[object, dict[str, object]]] | None = None
+    counters: dict[object, tuple[list[int], list[object]]] | None = None
     findings: list[Finding] = []
     for (comm, order, mode), rows in _by_request(failures):
         first = rows[0]
@@ -107,8 +107,8 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
             why.append("A higher-order request needs physically contiguous pages: fragmentation can make it "
                        "fail while plenty of memory is free.")
         if counters is None and "MOVABLE" not in str(names):
-            counters = view.boot_records(boot, "meminfo_counters")
-        cma = None if "MOVABLE" in str(names) else _free_is_cma(counters or [], first)
+            counters = _counter_lines(view, boot)
+        cma = None if "MOVABLE" in str(names) else _free_is_cma(counters or {}, first)
         if cma is not None:
             title += " (free memory is all CMA)"
             why.append(f"Nearly all free memory is CMA (free_cma:{cma[0]} of free:{cma[1]} pages in the Mem-Info "
@@ -224,18 +224,30 @@ def _slab_failures(view: HostView, boot: int) -> list[Finding]:
     return findings
 
 
-def _free_is_cma(counters: list[tuple[object, dict[str, object]]], report: dict[str, object]) -> tuple[int, int] | None:
+def _counter_lines(view: HostView, boot: int) -> dict[object, tuple[list[int], list[object]]]:
+    """The "meminfo_counters" lines of a boot per source: their line numbers and fields, in log
+    order. Read from the columns: a long boot's hundreds of thousands of Mem-Info lines as a dict
+    each held hundreds of MB (a 1 GB journal of one boot, bench/README.md)."""
+    records = view.records_by_boot("meminfo_counters")
+    out: dict[object, tuple[list[int], list[object]]] = {}
+    for source, line, fields in zip(records.values(boot, "source"), records.values(boot, "line"),
+                                    records.values(boot, "fields"), strict=True):
+        if not missing(line):
+            lines, found = out.setdefault(source, ([], []))
+            lines.append(int(line))  # type: ignore[call-overload]
+            found.append(fields)
+    return out
+
+
+def _free_is_cma(counters: dict[object, tuple[list[int], list[object]]],
+                 report: dict[str, object]) -> tuple[int, int] | None:
     """(free_cma, free) pages of the Mem-Info printed with a failure report when CMA pageblocks
     hold nearly all the free memory: the global counters (``counters``: the "meminfo_counters"
-    records of its boot) after the report's line."""
+    lines of its boot, :func:`_counter_lines`) after the report's line, found by bisection."""
     line = int(report["line"])  # type: ignore[call-overload]
     seen: dict[str, str] = {}
-    for _, row in counters:
-        if row["source"] != report["source"] or missing(row["line"]):
-            continue
-        if not line < row["line"] <= line + _MEMINFO_REACH:  # type: ignore[operator]
-            continue
-        fields = row["fields"]
+    lines, found = counters.get(report["source"], ([], []))
+    for fields in found[bisect_right(lines, line) : bisect_right(lines, line + _MEMINFO_REACH)]:
         if not isinstance(fields, dict):
             continue
         seen.update(zip(str(fields.get("name", "")).split(), str(fields.get("value", "")).split(), strict=False))
@@ -339,17 +351,21 @@ def _after_page_report(view: HostView, page_stacks: dict[object, object],
 def _headless_warnings(view: HostView, boot: int) -> list[Finding]:
     """A warn_alloc() trace no report line heads: the task its "CPU:" line names, and the caller
     that allocated. Whether it was a failure or a stall is in the line that is missing."""
-    cpus = view.boot_records(boot, "dump_cpu")
-    if not cpus:
+    cpus = view.records_by_boot("dump_cpu")
+    if not cpus.count(boot):
         return []
     free = view.of_capture("free traces", event_tables.free_traces)
     stacks = stack_functions(view)
     findings: list[Finding] = []
     seen: set[int] = set()
-    for index, row in cpus:
-        lines, traces, _ = free.get(row["source"], ([], [], []))
-        at = bisect_right(lines, int(row["line"]))  # type: ignore[call-overload]
-        if at == len(lines) or lines[at] > int(row["line"]) + _CPU_REACH:  # type: ignore[call-overload]
+    fields: list[object] | None = None
+    # Read from the columns, a record made only for a line a trace follows: every trace's "CPU:"
+    # line is one, hundreds of thousands in a long boot (a dict each held hundreds of MB).
+    for at_row, (index, source, number) in enumerate(zip(cpus.values(boot, None), cpus.values(boot, "source"),
+                                                         cpus.values(boot, "line"), strict=True)):
+        lines, traces, _ = free.get(source, ([], [], []))
+        at = bisect_right(lines, int(number))  # type: ignore[call-overload]
+        if at == len(lines) or lines[at] > int(number) + _CPU_REACH:  # type: ignore[call-overload]
             continue
         stack = traces[at]
         functions = stacks.get(stack, [])
@@ -357,9 +373,12 @@ def _headless_warnings(view: HostView, boot: int) -> list[Finding]:
             continue
         seen.add(stack)
         caller = guilty_frame(functions)
+        if fields is None:
+            fields = cpus.values(boot, "fields")
+        row = {"fields": fields[at_row]}
         comm, pid = field(row, "comm"), int_field(row, "pid")
         who = f"{comm}({pid})" if comm and pid is not None else (comm or "a task")
-        position = trace_after(view, row["source"], int(row["line"]), stack)  # type: ignore[call-overload]
+        position = trace_after(view, source, int(number), stack)  # type: ignore[call-overload]
         frames = [functions.index("warn_alloc")] + ([functions.index(caller)] if caller in functions else [])
         findings.append(Finding(
             rule=RULE,

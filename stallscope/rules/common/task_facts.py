@@ -15,6 +15,7 @@ import pandas as pd
 
 from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, task_gfp_texts
 from stallscope.capture.events import (
+    BUSY_COLUMNS,
     WORKQUEUE_DUMP_KINDS,
     BusyPwq,
     Reporters,
@@ -459,8 +460,11 @@ def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str,
 def view_busy_workqueues(view: HostView) -> dict[int, list[BusyPwq]]:
     """:func:`~stallscope.capture.events.busy_workqueues` of each boot of the view (0 where none is
     numbered), derived once for the rules that read them (callers must not modify them)."""
-    return view.of_view("busy workqueues", lambda v: {
-        boot: busy_of(rows) for boot, rows in v.records_by_boot(*WORKQUEUE_DUMP_KINDS).items()})
+    def compute(v: HostView) -> dict[int, list[BusyPwq]]:
+        records = v.records_by_boot(*WORKQUEUE_DUMP_KINDS)
+        return {boot: busy_of(records.narrow(boot, BUSY_COLUMNS)) for boot in records}
+
+    return view.of_view("busy workqueues", compute)
 
 
 def latest_by_boot(view: HostView) -> dict[int, list[int]]:
