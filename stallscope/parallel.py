@@ -22,6 +22,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
@@ -36,6 +37,7 @@ from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import (
     BOOTS_AT_ONCE,
     Keys,
+    at_once_rules,
     at_once_windows,
     diagnose,
     findings_by_machine,
@@ -47,7 +49,7 @@ from stallscope.diagnose import (
     windows_found,
 )
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
-from stallscope.rules.base import Finding
+from stallscope.rules.base import Finding, Rule
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
 from stallscope.sources.journal import is_journal_file
@@ -447,6 +449,11 @@ def split_machines(capture: Capture) -> list[Capture]:
 # rebooted after each incident (the bench's serial family: 268 boots in 30 MB) spends most of its
 # time there; forking costs about as much as one view (bench/README.md).
 FORK_RULES_VIEWS = 8
+# Fewer views than processes but this many rows (one long boot: a journal of 11 million kernel
+# lines) and the rules are shared instead: each process runs every view with its share of them.
+# The rules of one 1 GB boot held 1.45 GB in one process; below this, forking costs more than
+# half the rules save (bench/README.md).
+SPLIT_RULES_ROWS = 300_000
 
 
 def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
@@ -459,15 +466,19 @@ def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
     """
     keys = view_keys(capture)
     views = len(keys)
-    if views < FORK_RULES_VIEWS or not forked.available():
+    rows = len(capture.snapshots) + len(capture.tasks) + len(capture.events)
+    split = views < processes and rows >= SPLIT_RULES_ROWS and keys[0][1] is not None and not per_view_rules()
+    if (views < FORK_RULES_VIEWS and not split) or processes < 2 or not forked.available():
         return diagnose(capture)
     # Frozen before the fork: the forked processes' collectors leave the capture alone too.
     with old_objects_left_alone():
+        if split:
+            return _shared_with_children(capture, keys, processes, rule_groups=processes)
         # Not more processes than views to share: a process with none would only be forked.
         return _shared_with_children(capture, keys, max(2, min(processes, views - 1)))
 
 
-def _shared_with_children(capture: Capture, keys: Keys, processes: int) -> list[Finding]:
+def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_groups: int = 1) -> list[Finding]:
     # The rules that read every boot of a machine at once read a window of its boots at a time
     # (all the rules do): the processes share the windows, each about the same number of boots
     # (shared by rule instead, one process had two thirds of the time, bench/README.md), windows
@@ -493,13 +504,19 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int) -> list[
         shared.clear()
         release_free_memory()
 
-    work = partial(_findings_of, capture, shared, windows, keys)
-    # Position -1 - k: window k; a position from 0: a view. A window's or view's findings are sent
-    # as soon as they are found: one message of all of a process's findings took three times its
+    # Each window with every rule, or (``rule_groups``) with each group of the rules in turn: the
+    # rules taken alternately in their order, which puts those that read the same derivations
+    # (the OOM counts, the trajectories) in different groups as seldom as any fixed split does.
+    rules = at_once_rules()
+    groups = [tuple(rules[first::rule_groups]) for first in range(rule_groups)]
+    tasks = [(window, group) for window in windows for group in groups]
+    work = partial(_findings_of, capture, shared, tasks, keys)
+    # Position -1 - k: task k; a position from 0: a view. A task's or view's findings are sent as
+    # soon as they are found: one message of all of a process's findings took three times its
     # size to receive (the parent's peak at 1 GB, bench/README.md).
-    positions = [-1 - place for place in range(len(windows))] + (list(range(1, views)) if by_view else [])
+    positions = [-1 - place for place in range(len(tasks))] + (list(range(1, views)) if by_view else [])
     # A window costs about the same per boot (its rows and boots' fixed costs), a view alike.
-    costs = [len(window) for window in windows] + [1] * (len(positions) - len(windows))
+    costs = [len(window) / rule_groups for window, _ in tasks] + [1] * (len(positions) - len(tasks))
     # Closed on the way out, whatever stops this loop: the children are stopped then and there
     # (as render.text closes its own), not whenever the generator is let go of.
     with closing(forked.shared(work, positions, processes, let_go, costs)) as results:
@@ -512,13 +529,17 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int) -> list[
     return ranked(joined(found, at_once))
 
 
-def _findings_of(capture: Capture, shared: dict[str, object], windows: list[list[int]], keys: Keys,
-                 chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding] | dict[int, list[Finding]]]]:
-    """For position -1 - k, the findings of the rules that read all boots at once on window k
-    (by view position); for a view's position, the findings of the other rules there."""
+def _findings_of(capture: Capture, shared: dict[str, object], tasks: list[tuple[list[int], tuple[Rule, ...]]],
+                 keys: Keys, chosen: Sequence[int]) -> Iterable[tuple[int, list[Finding] | dict[int, list[Finding]]]]:
+    """For position -1 - k, the findings of task k's rules on its window of boots (by view
+    position); for a view's position, the findings of the rules that do not read all boots."""
     places = [-1 - position for position in chosen if position < 0]
-    for at, found in windows_found(capture, [windows[place] for place in places], shared, keys=keys):
-        yield -1 - places[at], found
+    # Tasks of one group of rules in a row are read as one run of windows (windows of one machine
+    # in a row share the finding of where its rows are).
+    for group, run in groupby(places, key=lambda place: tasks[place][1]):
+        run_places = list(run)
+        for at, found in windows_found(capture, [tasks[place][0] for place in run_places], shared, group, keys):
+            yield -1 - run_places[at], found
     views = [position for position in chosen if position >= 0]
     if views:
         yield from findings_by_machine(capture, views, shared, at_once=False).items()

@@ -181,6 +181,33 @@ def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp
     assert runs[0].output == runs[1].output
 
 
+@pytest.mark.parametrize("log", ["lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log", "memalloc-qemu/oomwrite-1cpu-128M-w3.log",
+                                 "lkml/2017-03-03_wq-mem-reclaim-xfs-rescuer.log"])
+def test_the_rules_of_one_long_boot_shared_among_forked_processes_give_the_findings_of_one_process(
+        log: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One boot of many rows (here: the threshold lowered to a real boot's rows) has its rules,
+    not its views, shared among forked processes: the same findings in the same order."""
+    capture = stallscope.load(str(DATA / log))
+    assert len(view_keys(capture)) == 1
+    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", len(capture.snapshots) + len(capture.tasks) + len(capture.events))
+    tasks: list[int] = []
+    share = forked.shared
+
+    def counted(work: object, positions: list[int], *args: object, **kwargs: object) -> object:
+        tasks.append(len(positions))
+        return share(work, positions, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forked, "shared", counted)
+    whole = [f.as_dict() for f in stallscope.diagnose(capture)]
+    assert len({f["rule"] for f in whole}) >= 2  # rules of both groups
+    assert [f.as_dict() for f in diagnose_forked(capture)] == whole
+    assert [f.as_dict() for f in diagnose_forked(capture, 3)] == whole
+    assert tasks == [2, 3]  # one task per group of rules
+    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", len(capture.snapshots) + len(capture.tasks) + len(capture.events) + 1)
+    assert [f.as_dict() for f in diagnose_forked(capture)] == whole
+    assert tasks == [2, 3]  # fewer rows: run here
+
+
 def test_report_check_and_diff_share_the_rules_as_analyze_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``report``, ``check`` and ``diff`` of a capture of many boots run the rules in forked
     processes on a machine of two cores (as ``analyze`` does), and write what one process writes."""
