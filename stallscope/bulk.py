@@ -700,6 +700,8 @@ class BulkReader:
             self._trace_segment(lines, infos, run[begin:end], base, stream)
 
     def _fault_site(self, line: bytes, info: KeyInfo, number: int, stream: LineStream) -> None:
+        if not self.builder.wants_fault_site(stream):
+            return  # a register line of a watchdog's task block, or after a report's first: kept by none
         text = line[info.body_start :].decode("utf-8", "replace")
         parsed = self.parser.parse(text)
         if parsed is not None:

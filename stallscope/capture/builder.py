@@ -662,6 +662,12 @@ class CaptureBuilder:
         if corrupted is not None and stream.task_row is not None:
             self._corrupt(stream.task_row, f"first trace line: {corrupted}")
 
+    def wants_fault_site(self, stream: LineStream) -> bool:
+        """Whether :meth:`note_fault_site` would keep a fault site of this stream now: a report's
+        event row is open and has none yet (a reader may then skip parsing the line)."""
+        row = stream.event_row
+        return row is not None and "fault_function" not in self.event_fields[row]
+
     def note_fault_site(self, stream: LineStream, line: int | None, kind: str, fields: dict[str, str],
                         text: str) -> None:
         """A register line that names the function the CPU was at ("RIP: 0010:f+0x1/0x2", "PC is
