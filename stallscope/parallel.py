@@ -449,10 +449,11 @@ def split_machines(capture: Capture) -> list[Capture]:
 # rebooted after each incident (the bench's serial family: 268 boots in 30 MB) spends most of its
 # time there; forking costs about as much as one view (bench/README.md).
 FORK_RULES_VIEWS = 8
-# Fewer views than processes but this many rows (one long boot: a journal of 11 million kernel
-# lines) and the rules are shared instead: each process runs every view with its share of them.
-# The rules of one 1 GB boot held 1.45 GB in one process; below this, forking costs more than
-# half the rules save (bench/README.md).
+# From this many rows on, the rules go to forked processes whatever the number of views: shared
+# by views where there are as many as processes, else by rules (one long boot: a journal of 11
+# million kernel lines), each process reading every view with its share of them. The rules of a
+# 1 GB capture's views held ~90 MB more in the main process, where its report then runs, and one
+# 1 GB boot's 1.45 GB; below this, forking costs more than half the rules save (bench/README.md).
 SPLIT_RULES_ROWS = 300_000
 
 
@@ -467,8 +468,9 @@ def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
     keys = view_keys(capture)
     views = len(keys)
     rows = len(capture.snapshots) + len(capture.tasks) + len(capture.events)
-    split = views < processes and rows >= SPLIT_RULES_ROWS and keys[0][1] is not None and not per_view_rules()
-    if (views < FORK_RULES_VIEWS and not split) or processes < 2 or not forked.available():
+    many_rows = rows >= SPLIT_RULES_ROWS and keys[0][1] is not None and not per_view_rules()
+    split = many_rows and views < processes
+    if (views < FORK_RULES_VIEWS and not many_rows) or processes < 2 or not forked.available():
         return diagnose(capture)
     # Frozen before the fork: the forked processes' collectors leave the capture alone too.
     with old_objects_left_alone():

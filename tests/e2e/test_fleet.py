@@ -208,6 +208,32 @@ def test_the_rules_of_one_long_boot_shared_among_forked_processes_give_the_findi
     assert tasks == [2, 3]  # fewer rows: run here
 
 
+def test_few_machines_of_many_rows_are_shared_among_forked_processes_by_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three machines (fewer views than FORK_RULES_VIEWS) of many rows (here: the threshold
+    lowered to theirs) have their views shared among forked processes, not read here: the same
+    findings in the same order."""
+    capture = stallscope.load(*(str(DATA / log) for log in ("lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log",
+                                                             "memalloc-qemu/oomwrite-1cpu-128M-w3.log",
+                                                             "lkml/2017-03-03_wq-mem-reclaim-xfs-rescuer.log")))
+    assert 2 <= len(view_keys(capture)) < FORK_RULES_VIEWS
+    rows = len(capture.snapshots) + len(capture.tasks) + len(capture.events)
+    shares: list[int] = []
+    share = forked.shared
+
+    def counted(work: object, positions: list[int], *args: object, **kwargs: object) -> object:
+        shares.append(len(positions))
+        return share(work, positions, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forked, "shared", counted)
+    whole = [f.as_dict() for f in stallscope.diagnose(capture)]
+    assert len({f["host"] or f["evidence"][0]["source"] for f in whole}) == 3  # findings on every machine
+    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", rows + 1)
+    assert [f.as_dict() for f in diagnose_forked(capture)] == whole and shares == []  # run here
+    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", rows)
+    assert [f.as_dict() for f in diagnose_forked(capture)] == whole
+    assert shares == [len(view_keys(capture))]  # a window per machine, every rule in each
+
+
 def test_report_check_and_diff_share_the_rules_as_analyze_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``report``, ``check`` and ``diff`` of a capture of many boots run the rules in forked
     processes on a machine of two cores (as ``analyze`` does), and write what one process writes."""
