@@ -181,6 +181,23 @@ def test_boots_shared_with_a_forked_process_give_the_findings_of_one_process(tmp
     assert runs[0].output == runs[1].output
 
 
+def _rows(capture: stallscope.Capture) -> int:
+    return len(capture.snapshots) + len(capture.tasks) + len(capture.events)
+
+
+def _shares_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many positions (views, windows, tasks) each call of forked.shared is given, from now on."""
+    counts: list[int] = []
+    share = forked.shared
+
+    def counted(work: object, positions: list[int], *args: object, **kwargs: object) -> object:
+        counts.append(len(positions))
+        return share(work, positions, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forked, "shared", counted)
+    return counts
+
+
 @pytest.mark.parametrize("log", ["lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log", "memalloc-qemu/oomwrite-1cpu-128M-w3.log",
                                  "lkml/2017-03-03_wq-mem-reclaim-xfs-rescuer.log"])
 def test_the_rules_of_one_long_boot_shared_among_forked_processes_give_the_findings_of_one_process(
@@ -189,21 +206,14 @@ def test_the_rules_of_one_long_boot_shared_among_forked_processes_give_the_findi
     not its views, shared among forked processes: the same findings in the same order."""
     capture = stallscope.load(str(DATA / log))
     assert len(view_keys(capture)) == 1
-    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", len(capture.snapshots) + len(capture.tasks) + len(capture.events))
-    tasks: list[int] = []
-    share = forked.shared
-
-    def counted(work: object, positions: list[int], *args: object, **kwargs: object) -> object:
-        tasks.append(len(positions))
-        return share(work, positions, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(forked, "shared", counted)
+    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", _rows(capture))
+    tasks = _shares_counted(monkeypatch)
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
     assert len({f["rule"] for f in whole}) >= 2  # rules of both groups
     assert [f.as_dict() for f in diagnose_forked(capture)] == whole
     assert [f.as_dict() for f in diagnose_forked(capture, 3)] == whole
     assert tasks == [2, 3]  # one task per group of rules
-    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", len(capture.snapshots) + len(capture.tasks) + len(capture.events) + 1)
+    monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", _rows(capture) + 1)
     assert [f.as_dict() for f in diagnose_forked(capture)] == whole
     assert tasks == [2, 3]  # fewer rows: run here
 
@@ -216,15 +226,8 @@ def test_few_machines_of_many_rows_are_shared_among_forked_processes_by_view(mon
                                                              "memalloc-qemu/oomwrite-1cpu-128M-w3.log",
                                                              "lkml/2017-03-03_wq-mem-reclaim-xfs-rescuer.log")))
     assert 2 <= len(view_keys(capture)) < FORK_RULES_VIEWS
-    rows = len(capture.snapshots) + len(capture.tasks) + len(capture.events)
-    shares: list[int] = []
-    share = forked.shared
-
-    def counted(work: object, positions: list[int], *args: object, **kwargs: object) -> object:
-        shares.append(len(positions))
-        return share(work, positions, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(forked, "shared", counted)
+    rows = _rows(capture)
+    shares = _shares_counted(monkeypatch)
     whole = [f.as_dict() for f in stallscope.diagnose(capture)]
     assert len({f["host"] or f["evidence"][0]["source"] for f in whole}) == 3  # findings on every machine
     monkeypatch.setattr(parallel, "SPLIT_RULES_ROWS", rows + 1)
