@@ -42,7 +42,7 @@ from stallscope.capture.builder import (
 )
 from stallscope.capture.model import InputStats
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
-from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, TRACE_BODY_KINDS
+from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, TASK_PREAMBLE_KINDS, TRACE_BODY_KINDS
 from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import OWN_MESSAGE, RSYSLOG_ESCAPE, RecordReader, may_join, records, rewrites
@@ -579,6 +579,9 @@ class BulkReader:
             if info.task_values_of is not None:
                 builder.add_task(stream, base + i + 1, ts, corrupted, raw[info.body_start :].strip(),
                                  info.task_values_of(numbers))
+            elif kind in TASK_PREAMBLE_KINDS:
+                builder.add_preamble(stream, base + i + 1, ts, corrupted, raw[info.body_start :], kind,
+                                     template.fill(numbers))
             else:
                 record = self._record(raw, info, base + i + 1, stream.host, ts, corrupted)
                 builder.add_counted(record, kind, template.fill(numbers))

@@ -445,7 +445,7 @@ class CaptureBuilder:
             self._end_trace(stream)
             self._start_trace(stream, (record.line, record.ts, record.corrupted))
         elif kind in TASK_PREAMBLE_KINDS:
-            self._task_preamble(stream, record, kind, fields)
+            self.add_preamble(stream, record.line, record.ts, record.corrupted, record.body, kind, fields)
         elif kind == "same_stack":
             self._same_stack(stream, fields)
         elif kind == "memalloc_task":
@@ -596,19 +596,23 @@ class CaptureBuilder:
         stream.task_pid = values[1]
         stream.dump_row = None
 
-    def _task_preamble(self, stream: LineStream, record: Record, kind: str, fields: dict[str, str]) -> None:
+    def add_preamble(self, stream: LineStream, line: int | None, ts: float | None, corrupted: str | None,
+                     body: str, kind: str, fields: dict[str, str]) -> None:
+        """A line of TASK_PREAMBLE_KINDS (a task's state line, its workqueue, raw stack words) of
+        ``stream``, counted by the caller: what :meth:`add_counted` does with its record, for a
+        reader that has the stream and the line's parts at hand (the bulk reader: a capture's
+        task-state lines are as many as its tasks, and a record each cost a tenth of a reading)."""
         if kind == "stack_words":
             return
         if kind == "workqueue":
             if stream.task_row is not None and stream.trace_start is None:
                 self._task_workqueue.set(stream.task_row, fields.get("wq_name"))
             return
-        body = record.body
 
         def described() -> tuple[str | None, str]:
             return state_comm(fields), body.strip()
 
-        self._state_line(stream, (record.line, record.ts, record.corrupted, *state_and_pid(fields), described))
+        self._state_line(stream, (line, ts, corrupted, *state_and_pid(fields), described))
 
     def _state_line(self, stream: LineStream, line: StateLine) -> None:
         # A task-state line: it belongs to the current MemAlloc task if the pid agrees; otherwise
