@@ -459,11 +459,12 @@ SPLIT_RULES_ROWS = 300_000
 
 def diagnose_forked(capture: Capture, processes: int = 2) -> list[Finding]:
     """:func:`stallscope.diagnose` with the views (machines and boots) shared among ``processes``
-    forked processes while this one gathers their findings.
+    forked processes while this one gathers their findings; with fewer views than processes but
+    many rows (one long boot), the rules shared instead (:data:`SPLIT_RULES_ROWS`).
 
     The same findings in the same order: the findings are kept by view position and ranked
-    together. Without ``fork`` (not Linux), with few views, or when a forked process fails, the
-    views left run here.
+    together. Without ``fork`` (not Linux), with few views and rows, or when a forked process
+    fails, the views left run here.
     """
     keys = view_keys(capture)
     views = len(keys)

@@ -107,7 +107,7 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
             why.append("A higher-order request needs physically contiguous pages: fragmentation can make it "
                        "fail while plenty of memory is free.")
         if counters is None and "MOVABLE" not in str(names):
-            counters = _counter_lines(view, boot)
+            counters = _lines_by_source(view, boot, "meminfo_counters", "fields")
         cma = None if "MOVABLE" in str(names) else _free_is_cma(counters or {}, first)
         if cma is not None:
             title += " (free memory is all CMA)"
@@ -181,10 +181,10 @@ def _slab_failures(view: HostView, boot: int) -> list[Finding]:
     failures = view.boot_records(boot, "slub_alloc_failure")
     if not failures:
         return []
-    caches = _lines_by_source(view.boot_records(boot, "slub_cache"))
-    pages = view.boot_records(boot, "warn_alloc_failure")
-    page_lines = _lines_by_source(pages)
-    page_stacks = {index: row["stack"] for index, row in pages}
+    caches = _lines_by_source(view, boot, "slub_cache", None)
+    page_lines = _lines_by_source(view, boot, "warn_alloc_failure", None)
+    pages = view.records_by_boot("warn_alloc_failure")
+    page_stacks = dict(zip(pages.values(boot, None), pages.values(boot, "stack"), strict=True))
     groups: dict[str, list[tuple[dict[str, object], int | None]]] = {}
     told: set[int] = set()
     for _, row in failures:
@@ -224,26 +224,11 @@ def _slab_failures(view: HostView, boot: int) -> list[Finding]:
     return findings
 
 
-def _counter_lines(view: HostView, boot: int) -> dict[object, tuple[list[int], list[object]]]:
-    """The "meminfo_counters" lines of a boot per source: their line numbers and fields, in log
-    order. Read from the columns: a long boot's hundreds of thousands of Mem-Info lines as a dict
-    each held hundreds of MB (a 1 GB journal of one boot, bench/README.md)."""
-    records = view.records_by_boot("meminfo_counters")
-    out: dict[object, tuple[list[int], list[object]]] = {}
-    for source, line, fields in zip(records.values(boot, "source"), records.values(boot, "line"),
-                                    records.values(boot, "fields"), strict=True):
-        if not missing(line):
-            lines, found = out.setdefault(source, ([], []))
-            lines.append(int(line))  # type: ignore[call-overload]
-            found.append(fields)
-    return out
-
-
 def _free_is_cma(counters: dict[object, tuple[list[int], list[object]]],
                  report: dict[str, object]) -> tuple[int, int] | None:
     """(free_cma, free) pages of the Mem-Info printed with a failure report when CMA pageblocks
     hold nearly all the free memory: the global counters (``counters``: the "meminfo_counters"
-    lines of its boot, :func:`_counter_lines`) after the report's line, found by bisection."""
+    lines of its boot and their fields, :func:`_lines_by_source`) after the report's line."""
     line = int(report["line"])  # type: ignore[call-overload]
     seen: dict[str, str] = {}
     lines, found = counters.get(report["source"], ([], []))
@@ -316,19 +301,25 @@ def _too_large(view: HostView, boot: int) -> list[Finding]:
     return findings
 
 
-def _lines_by_source(rows: list[tuple[object, dict[str, object]]]) -> dict[object, tuple[list[int], list[int]]]:
-    """Per source, the lines of ``rows`` (records in log order) and their row labels: found by
-    bisection, since a storm of SLUB lines would make a scan of the table per line quadratic."""
-    out: dict[object, tuple[list[int], list[int]]] = {}
-    for index, row in rows:
-        lines, indexes = out.setdefault(row["source"], ([], []))
-        lines.append(int(row["line"]))  # type: ignore[call-overload]
-        indexes.append(int(index))  # type: ignore[call-overload]
+def _lines_by_source(view: HostView, boot: int, kind: str,
+                     column: str | None) -> dict[object, tuple[list[int], list[object]]]:
+    """Per source, the lines of a boot's rows of ``kind`` (in log order) and each row's value of
+    ``column`` (None: its label), read from the columns and found by bisection: a storm of SLUB
+    lines made a scan per line quadratic, and a long boot's hundreds of thousands of Mem-Info
+    lines as a dict each held hundreds of MB (a 1 GB journal of one boot, bench/README.md)."""
+    records = view.records_by_boot(kind)
+    out: dict[object, tuple[list[int], list[object]]] = {}
+    for source, line, value in zip(records.values(boot, "source"), records.values(boot, "line"),
+                                   records.values(boot, column), strict=True):
+        if not missing(line):
+            lines, values = out.setdefault(source, ([], []))
+            lines.append(int(line))  # type: ignore[call-overload]
+            values.append(value)
     return out
 
 
 def _after_page_report(view: HostView, page_stacks: dict[object, object],
-                       page_lines: dict[object, tuple[list[int], list[int]]], row: dict[str, object],
+                       page_lines: dict[object, tuple[list[int], list[object]]], row: dict[str, object],
                        told: set[int]) -> bool:
     """Whether a SLUB failure line is the slab allocator's account of the page allocation failure
     reported just before it: the first SLUB line after a report whose trace goes through the slab

@@ -275,18 +275,17 @@ class BootRecords(Mapping[int, Records]):
         return column
 
     def __getitem__(self, boot: int) -> Records:
-        return event_tables.as_records(self._column(None), self._names, [self._column(name) for name in self._names],
-                                       self._boots[boot].tolist())
+        return self._records(self._boots[boot], self._names)
 
     def narrow(self, boot: int, names: Sequence[str]) -> Records:
         """``self[boot]`` with only the columns ``names`` in each record: a reader of a few
         columns of many rows (a workqueue dump's lines: 200,000 a GB) need not have every
         column made a dict entry and converted."""
         rows = self._boots.get(boot)
-        if rows is None:
-            return []
-        return event_tables.as_records(self._column(None), list(names), [self._column(name) for name in names],
-                                       rows.tolist())
+        return [] if rows is None else self._records(rows, list(names))
+
+    def _records(self, rows: np.ndarray, names: list[str]) -> Records:
+        return event_tables.as_records(self._column(None), names, [self._column(name) for name in names], rows.tolist())
 
     def count(self, boot: int) -> int:
         """How many records ``boot`` has, without making them."""
