@@ -334,7 +334,11 @@ _INT64 = 1 << 63
 
 
 def int_field(row: Row, name: str) -> int | None:
-    text = field(row, name)
+    return _number(field(row, name))
+
+
+def _number(text: str | None) -> int | None:
+    """A field's text as a number of the tables' range, None when absent or not one."""
     try:
         value = None if text is None else int(text)
     except ValueError:
@@ -344,7 +348,10 @@ def int_field(row: Row, name: str) -> int | None:
 
 def ints(row: Row, name: str) -> list[int]:
     """A repeated numeric field as its list of values."""
-    text = field(row, name)
+    return _numbers(field(row, name))
+
+
+def _numbers(text: str | None) -> list[int]:
     return [int(part) for part in text.split()] if text else []
 
 
@@ -795,54 +802,65 @@ WORKQUEUE_DUMP_KINDS = ("wq_show_busy", "wq_workqueue", "wq_pwq", "wq_in_flight"
 
 def busy_workqueues(events: Events) -> list[BusyPwq]:
     """The pwq lines of workqueue dumps, each with its in-flight and pending lines."""
-    return busy_of(kind_records(events, *WORKQUEUE_DUMP_KINDS))
+    return busy_of([(index, *(row[name] for name in BUSY_COLUMNS))
+                    for index, row in kind_records(events, *WORKQUEUE_DUMP_KINDS)])
 
 
-# The columns busy_of reads of a record.
+# The columns busy_of reads of a line, in the order of its tuples (after the row label).
 BUSY_COLUMNS = ("kind", "fields", "source", "line", "ts", "text")
 
 
-def busy_of(records: list[tuple[object, dict[str, object]]]) -> list[BusyPwq]:
-    """:func:`busy_workqueues` of these records of WORKQUEUE_DUMP_KINDS (of one boot, say), in log
-    order (each record with at least the BUSY_COLUMNS)."""
+def busy_of(lines: Iterable[tuple[object, ...]]) -> list[BusyPwq]:
+    """:func:`busy_workqueues` of these lines of WORKQUEUE_DUMP_KINDS (of one boot, say), in log
+    order, each a tuple (row label, *BUSY_COLUMNS): tuples of the columns, not a dict per line,
+    because a long capture's dumps hold 200,000 lines a GB (bench/README.md)."""
     found: list[BusyPwq] = []
     name: str | None = None
     flags: str | None = None
     current: BusyPwq | None = None
     dump = -1
-    for index, row in records:
-        kind = row["kind"]
-        if kind == "wq_show_busy":
-            dump += 1
-        if kind in ("wq_show_busy", "wq_pool"):
-            name, current = None, None
+    for index, kind, fields, source, line, ts, text in lines:
+        if not isinstance(fields, dict):
+            fields = {}
+        if kind == "wq_in_flight":
+            if current is not None:
+                current.workers += _numbers(fields.get("worker"))
+                current.rescuers += _numbers(fields.get("rescuer"))
+                current.in_flight += (fields.get("work") or "").split()
+                current.running += _in_flight_items(int(index), str(text))  # type: ignore[call-overload]
+        elif kind == "wq_pending":
+            if current is not None:
+                works = (fields.get("work") or "").split()
+                current.pending += len(works)
+                current.waiting += _items(int(index), works, fields, str(text))  # type: ignore[call-overload]
+        elif kind == "wq_pwq":
+            if name is not None:
+                current = BusyPwq(
+                    name, str(source), int(line), timestamp(ts), str(text),  # type: ignore[call-overload]
+                    fields.get("cpus"), _number(fields.get("active")), _number(fields.get("max_active")),
+                    fields.get("mayday") is not None, [], [], [], 0, fields.get("nice"), dump, flags,
+                )
+                found.append(current)
         elif kind == "wq_workqueue":
-            name, flags, current = field(row, "workqueue"), field(row, "flags"), None
+            name, flags, current = fields.get("workqueue"), fields.get("flags"), None
             dump = max(dump, 0)  # a dump whose header line was not captured
-        elif kind == "wq_pwq" and name is not None:
-            current = BusyPwq(
-                name, str(row["source"]), int(row["line"]), timestamp(row["ts"]), str(row["text"]),
-                field(row, "cpus"), int_field(row, "active"), int_field(row, "max_active"),
-                field(row, "mayday") is not None, [], [], [], 0, field(row, "nice"), dump, flags,
-            )
-            found.append(current)
-        elif kind == "wq_in_flight" and current is not None:
-            current.workers += ints(row, "worker")
-            current.rescuers += ints(row, "rescuer")
-            current.in_flight += (field(row, "work") or "").split()
-            current.running += _in_flight_items(int(index), row)  # type: ignore[call-overload]
-        elif kind == "wq_pending" and current is not None:
-            works = (field(row, "work") or "").split()
-            current.pending += len(works)
-            current.waiting += _items(int(index), works, row)  # type: ignore[call-overload]
+        else:  # a dump's first line (wq_show_busy) or a pool line ends the pool_workqueue before
+            if kind == "wq_show_busy":
+                dump += 1
+            name, current = None, None
     return found
 
 
-def _items(index: int, works: list[str], row: Row) -> list[WorkItem]:
+_DELAY = re.compile(r"\(delay=(\d+)\)")
+_IN_FLIGHT = re.compile(r"\s*(\d+)(\(RESCUER\))?:(\S+)")
+
+
+def _items(index: int, works: list[str], fields: dict[str, str], text: str) -> list[WorkItem]:
     # The delays and barriers are fields of the whole line: they belong to single items only
     # when every item has one (a debug build's delays) or the line has one item.
-    delays = ints(row, "delay")
-    barriers = [int(p) for p in _BARRIER_PID.findall(field(row, "barrier") or "")]
+    delays = _numbers(fields.get("delay"))
+    barrier = fields.get("barrier")
+    barriers = [int(p) for p in _BARRIER_PID.findall(barrier)] if barrier else []
     items = [WorkItem(work, index) for work in works]
     if len(delays) == len(items):
         for item, delay in zip(items, delays, strict=True):
@@ -852,24 +870,22 @@ def _items(index: int, works: list[str], row: Row) -> list[WorkItem]:
     elif barriers:
         # "pending: drain_local_pages_wq BAR(9595), e1000_watchdog": the text places them.
         for item in items:
-            after = str(row["text"]).split(item.function, 1)[-1].split(",", 1)[0]
+            after = text.split(item.function, 1)[-1].split(",", 1)[0]
             item.flushers = [int(p) for p in _BARRIER_PID.findall(after)]
     return items
 
 
-def _in_flight_items(index: int, row: Row) -> list[WorkItem]:
+def _in_flight_items(index: int, text: str) -> list[WorkItem]:
     """In-flight items paired with their workers: "in-flight: 86:disk_events_workfn(delay=11024)"."""
-    text = str(row["text"])
-    body = text.split("in-flight:", 1)[-1]
     items: list[WorkItem] = []
-    for part in body.split(","):
-        found = re.match(r"\s*(\d+)(\(RESCUER\))?:(\S+)", part)
+    for part in text.split("in-flight:", 1)[-1].split(","):
+        found = _IN_FLIGHT.match(part)
         if found is None:
             continue
-        delay = re.search(r"\(delay=(\d+)\)", part)
+        delay = _DELAY.search(part) if "delay=" in part else None
         items.append(WorkItem(found.group(3).split("(")[0], index, int(found.group(1)), found.group(2) is not None,
                               int(delay.group(1)) if delay else None,
-                              [int(p) for p in _BARRIER_PID.findall(part)]))
+                              [int(p) for p in _BARRIER_PID.findall(part)] if "BAR(" in part else []))
     return items
 
 

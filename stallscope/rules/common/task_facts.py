@@ -462,7 +462,7 @@ def view_busy_workqueues(view: HostView) -> dict[int, list[BusyPwq]]:
     numbered), derived once for the rules that read them (callers must not modify them)."""
     def compute(v: HostView) -> dict[int, list[BusyPwq]]:
         records = v.records_by_boot(*WORKQUEUE_DUMP_KINDS)
-        return {boot: busy_of(records.narrow(boot, BUSY_COLUMNS)) for boot in records}
+        return {boot: busy_of(records.tuples(boot, BUSY_COLUMNS)) for boot in records}
 
     return view.of_view("busy workqueues", compute)
 
