@@ -176,7 +176,6 @@ def _line_class(kind: str | None) -> int:
 
 
 _CODE_OF = attrgetter("code")
-_UNKNOWN_OF = attrgetter("unknown")
 _UNKNOWN_RUN = re.compile(b"\x01{2,}")
 # The reader's test of a line that opens as messages do (never the rest of the one before it),
 # on the bytes of an ASCII line's body: such pairs are not handed over.
@@ -187,33 +186,38 @@ _SLOW_CODE = 255
 _SLOW_RUN = re.compile(b"\xff+")
 _INELIGIBLE = KeyInfo(eligible=False, code=_SLOW_CODE)
 _BLANK = KeyInfo(eligible=True, kind="blank")
+# The code of a blank line: every _LineCodes gives _BLANK's triple the code 0 first, and no
+# other line has its cut (0: a line the fast path takes has a timestamp before its body).
+_BLANK_CODE = 0
 
 
 class _LineCodes:
-    """One byte per (line class, cut id) pair, and the tables that turn a chunk's codes into its
-    class letters and cut ids.
+    """One byte per (line class, cut id, unknown) triple, and the tables that turn a chunk's codes
+    into its class letters, cut ids and which lines no grammar understands.
 
-    Pairs are few (a handful of classes times the prefix widths of a capture); once 256 are
-    taken, a new pair gets its class's "too far to say" code, which only sends its trace runs
+    Triples are few (a handful of classes times the prefix widths of a capture); once 256 are
+    taken, a new triple gets its class's "too far to say" code, which only sends its trace runs
     down the line-by-line path.
     """
 
     def __init__(self) -> None:
-        self.pairs: dict[tuple[int, int], int] = {}
+        self.triples: dict[tuple[int, int, int], int] = {}
         self.classes = bytearray(256)
         self.cuts = bytearray(256)
-        # _BLANK's pair first, so that its code (0, the default) means the same in every table.
-        for pair in [(_BLANK.cls, _BLANK.cut_id), *((c, _FAR_CUT) for c in _CLASSES)]:
-            self.code(*pair)
+        self.unknown = bytearray(256)
+        # _BLANK's triple first, so that its code (0, the default) means the same in every table.
+        for triple in [(_BLANK.cls, _BLANK.cut_id, 0), *((c, _FAR_CUT, u) for c in _CLASSES for u in (0, 1))]:
+            self.code(*triple)
 
-    def code(self, cls: int, cut_id: int) -> int:
-        found = self.pairs.get((cls, cut_id))
+    def code(self, cls: int, cut_id: int, unknown: int) -> int:
+        found = self.triples.get((cls, cut_id, unknown))
         if found is None:
-            if len(self.pairs) >= _SLOW_CODE:  # the last code stands for "not the fast path's"
-                return self.pairs[(cls, _FAR_CUT)]
-            found = self.pairs[(cls, cut_id)] = len(self.pairs)
+            if len(self.triples) >= _SLOW_CODE:  # the last code stands for "not the fast path's"
+                return self.triples[(cls, _FAR_CUT, unknown)]
+            found = self.triples[(cls, cut_id, unknown)] = len(self.triples)
             self.classes[found] = cls
             self.cuts[found] = cut_id
+            self.unknown[found] = unknown
         return found
 
 
@@ -343,7 +347,7 @@ class BulkReader:
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
-                       self.codes.code(cls, cut_id), task_values_of, int(template is None))
+                       self.codes.code(cls, cut_id, int(template is None)), task_values_of, int(template is None))
 
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
@@ -362,20 +366,24 @@ class BulkReader:
         lines = block.split(b"\n")
         keys = block.translate(_KEY_TABLE).split(b"\n")
         infos: list[KeyInfo | None] = list(map(self.keys.get, keys))
-        if None in infos:
+        try:
+            codes = bytes(map(_CODE_OF, infos))
+        except AttributeError:  # None: a key not learned yet
             self._learn_new(lines, keys, infos)
-        codes = bytes(map(_CODE_OF, infos))
+            codes = bytes(map(_CODE_OF, infos))
+        # Taken from the codes as the keys gave them, before any line is marked slow below.
+        unknown = codes.translate(self.codes.unknown)
         if self._journal is None:
             self._journal = any(info.fmt == _SHORT_MONOTONIC for info in infos[:2000])  # type: ignore[union-attr]
         if self._journal:
             # In journalctl's short-monotonic output a program's /dev/kmsg line reads "[ts] host
             # prog: text", which only the reader, knowing the host, tells from a dmesg line.
             codes = bytes(_SLOW_CODE if info.fmt == "dmesg" else info.code for info in infos)  # type: ignore[union-attr]
-        if _BLANK in infos and any(info.host_span is not None for info in set(infos)):  # type: ignore[union-attr]
+        if _BLANK_CODE in codes and any(info.host_span is not None for info in set(infos)):  # type: ignore[union-attr]
             # A blank line among lines with a host belongs to the host before it: the line reader
             # knows which.
             codes = bytes(_SLOW_CODE if info is _BLANK else info.code for info in infos)  # type: ignore[union-attr]
-        if 1 in (unknown := bytes(map(_UNKNOWN_OF, infos))):
+        if 1 in unknown:
             codes = self._newline_cut(lines, infos, codes, unknown)
         # The last line is read as if the fast path did not model it (see above).
         marked = codes[:-1] + bytes((_SLOW_CODE,))

@@ -67,15 +67,20 @@ def test_line_codes_fall_back_to_far_cuts_when_full() -> None:
     given = {}
     for cut in range(100):
         for cls in classes:
-            given[(cls, cut)] = codes.code(cls, cut)
-    for (cls, cut), code in given.items():
+            for unknown in (0, 1):
+                given[(cls, cut, unknown)] = codes.code(cls, cut, unknown)
+    for (cls, cut, unknown), code in given.items():
         assert codes.classes[code] == cls
-        # A pair that found no free code gets its class's code for "too far to say".
+        # Whether a grammar understood the line survives the fallback: it cuts out the newline joins.
+        assert codes.unknown[code] == unknown
+        # A triple that found no free code gets its class's code for "too far to say".
         assert codes.cuts[code] in (cut, bulk._FAR_CUT)
     # Every code is given out but the last, which stands for a line the fast path does not take.
     assert len(set(given.values())) == bulk._SLOW_CODE
     assert bulk._SLOW_CODE not in given.values()
-    assert codes.code(ord("F"), 99) == codes.code(ord("F"), bulk._FAR_CUT)
+    assert codes.code(ord("F"), 99, 1) == codes.code(ord("F"), bulk._FAR_CUT, 1)
+    # A blank line's code is the first one, and no line with a prefix shares it.
+    assert codes.code(bulk._BLANK.cls, bulk._BLANK.cut_id, 0) == bulk._BLANK_CODE == bulk._BLANK.code
 
 
 @pytest.mark.parametrize("name", ["lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log", "memalloc-qemu/oomwrite-1cpu-128M-w3.log"])
