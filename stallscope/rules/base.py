@@ -284,8 +284,10 @@ class BootRecords(Mapping[int, Records]):
         rows = self._boots.get(boot)
         if rows is None:
             return []
-        at = rows.tolist()
         columns = [self._column(None), *(self._column(name) for name in names)]
+        if len(rows) == len(self._hits):  # one boot (most views): its rows are all, in order
+            return list(zip(*columns, strict=True))
+        at = rows.tolist()
         return list(zip(*([column[i] for i in at] for column in columns), strict=True))
 
     def _records(self, rows: np.ndarray, names: list[str]) -> Records:

@@ -13,13 +13,15 @@ import gc
 import importlib
 import math
 from itertools import pairwise
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import corpus_logs, loaded
+import stallscope
+from conftest import DATA, corpus_logs, loaded
 from stallscope.capture import events as event_tables
 from stallscope.capture.events import EventRows, kind_records, of_kind, records, tuples
 from stallscope.capture.hz import estimate, growth_pairs, growth_ratios, infer_hz
@@ -28,6 +30,7 @@ from stallscope.memory import old_objects_left_alone
 from stallscope.rules import allocation_failure, base, victim_stuck
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
+from stallscope.rules.common.task_facts import view_busy_workqueues
 
 # The module (the package's "diagnose" is the function).
 diagnose_module = importlib.import_module("stallscope.diagnose")
@@ -285,3 +288,22 @@ def test_nested_freezes_give_the_objects_back_once_at_the_outermost() -> None:
             pass
         assert gc.get_freeze_count() == frozen > before  # the inner one did not unfreeze
     assert gc.get_freeze_count() == before
+
+
+@pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"])
+def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path: Path) -> None:
+    # The same capture twice, rebooted between (its banner at [0.000000] again): a view of every
+    # boot, whose busy workqueues are read from tuples of its columns, one boot's rows or all.
+    data = (DATA / log).read_bytes()
+    twice = tmp_path / "twice.log"
+    banner = b"[    0.000000] Linux version "
+    twice.write_bytes(data + (data if data.startswith(banner) else banner + b"4.10.0 (rebooted)\n" + data))
+    for path in (DATA / log, twice):
+        capture = stallscope.load(str(path))
+        for view in host_views(capture, by_boot=False):
+            busy = view_busy_workqueues(view)
+            boots = view.boot_column("events")
+            assert busy, "the log has workqueue dumps"
+            for boot, found in busy.items():
+                assert found == event_tables.busy_workqueues(view.events[boots == boot])
+            assert len(busy) == len(set(boots.tolist())) == (1 if path == DATA / log else 2)
