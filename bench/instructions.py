@@ -1,0 +1,103 @@
+"""The instructions and cache misses of reading one file, counted by valgrind, for one or more builds.
+
+    python bench/instructions.py FILE [--build PATH ...] [--jobs 2]
+
+Wall-clock time on a shared virtual machine varies by a third from one run to the next (the same
+build read the same 100 MB in 2.6 to 4.2 s in one minute here, bench/README.md), which hides a
+difference of a few per cent between two builds however often each is timed. valgrind's
+cachegrind counts what a run executes, which does not depend on what else the machine does: each
+build reads FILE with ``stallscope.api.load`` in one process, and a one-line file the same way;
+the difference is the reading (the imports, grammars and start-up cancel out). The builds run at
+once (``--jobs``): the counts do not change with the load. About 60 times slower than a plain run:
+a 30 MB file takes about 2.5 minutes. Needs valgrind (Debian: ``apt-get install valgrind``).
+
+Instructions stand for the interpreter's work; D1 misses for the memory a run touches beyond the
+first-level cache, last-level misses for what goes to memory. A build that executes fewer
+instructions but misses the caches more can still be slower: read both. Each build reads with a
+cache folder of its own, warmed by one plain run of FILE (see ``warmed``).
+
+``--build``: a checkout (its ``stallscope`` package is imported from it through PYTHONPATH; byte-
+compile it first, ``python -m compileall -q stallscope``, or every module is compiled in each run
+when PYTHONDONTWRITEBYTECODE is set). Default: this checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_LOAD = ("import sys, stallscope.api as api; assert api.__file__.startswith(sys.argv[2]), api.__file__; "
+         "api.load(sys.argv[1])")
+_COUNTS = {
+    "instructions": re.compile(r"I\s+refs:\s+([\d,]+)"),
+    "D1 misses": re.compile(r"D1\s+misses:\s+([\d,]+)"),
+    "LL misses": re.compile(r"LL misses:\s+([\d,]+)"),
+}
+
+
+def counted(build: Path, path: Path, cache: Path, scratch: str) -> dict[str, int]:
+    """cachegrind's totals of one process of ``build`` that loads ``path``, with the grammars and
+    line shapes cached in ``cache`` (see :func:`warmed`)."""
+    # Run in an empty folder: ``python -c`` puts its working directory first on sys.path, before
+    # PYTHONPATH, and a checkout's own folder would import that checkout (the assertion checks).
+    done = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=yes", "--cachegrind-out-file=/dev/null",
+         sys.executable, "-c", _LOAD, str(path.resolve()), str(build)],
+        env=_environment(build, cache), cwd=scratch, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"{build}: valgrind failed ({done.returncode}): {done.stderr[-500:]}")
+    found = {name: pattern.search(done.stderr) for name, pattern in _COUNTS.items()}
+    return {name: int(match.group(1).replace(",", "")) for name, match in found.items() if match}
+
+
+def warmed(build: Path, path: Path, scratch: str) -> Path:
+    """A cache folder of ``build``'s own in which one plain run has read ``path``: its grammars
+    compiled and the file's line shapes stored, as after any earlier run. The user's cache is not
+    used: other runs (the tests, other files) replace its stored shapes, 10,000 at most, and a
+    file whose shapes were dropped costs a sixth more to read (the 100 MB synthetic file)."""
+    cache = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
+    subprocess.run([sys.executable, "-c", _LOAD, str(path.resolve()), str(build)],
+                   env=_environment(build, cache), cwd=scratch, check=True)
+    return cache
+
+
+def _environment(build: Path, cache: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(build), "XDG_CACHE_HOME": str(cache)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--build", type=Path, action="append", help="a checkout (repeatable); default: this one")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    builds = [b.resolve() for b in args.build or [HERE.parent]]
+    with tempfile.TemporaryDirectory() as scratch:
+        one_line = Path(scratch) / "one-line.log"
+        with args.file.open("rb") as source:
+            one_line.write_bytes(source.readline())
+        caches = {build: warmed(build, args.file, scratch) for build in builds}
+        runs = [(build, path) for build in builds for path in (args.file, one_line)]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            totals = dict(zip(runs, pool.map(lambda run: counted(*run, caches[run[0]], scratch), runs), strict=True))
+    megabytes = args.file.stat().st_size / 1e6
+    first: dict[str, int] | None = None
+    for build in builds:
+        reading = {name: totals[(build, args.file)][name] - totals[(build, one_line)][name]
+                   for name in _COUNTS}
+        against = "" if first is None else "  (" + ", ".join(
+            f"{name} {reading[name] / first[name]:.3f}x" for name in _COUNTS if first[name]) + " the first build)"
+        print(f"{build}: " + ", ".join(f"{name} {value / 1e3:,.0f} k ({value / megabytes / 1e3:,.1f} k/MB)"
+                                       for name, value in reading.items()) + against)
+        first = first or reading
+
+
+if __name__ == "__main__":
+    main()
