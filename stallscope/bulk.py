@@ -576,7 +576,8 @@ class BulkReader:
             corrupted = BACKWARDS if last is not None and ts < last else None
             template = info.template
             if template is None:
-                builder.add(self._record(raw, info, base + i + 1, stream.host, ts, corrupted), None, stats)
+                stats.lines += 1
+                builder.add_unknown(stream, base + i + 1, ts, raw[info.body_start :], info.fmt, stats)
                 continue
             kind = template.kind
             if kind in EVENT_KINDS and builder.add_seen_event(

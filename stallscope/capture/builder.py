@@ -335,11 +335,11 @@ class CaptureBuilder:
         below. It stays the same as long as no line with a caller id is added."""
         return self._stream(source, host, None)
 
-    def _unparsed(self, record: Record, stats: InputStats, reason: str) -> None:
+    def _unparsed(self, source: str, line: int, body: str, stats: InputStats, reason: str) -> None:
         stats.unparsed += 1
         stats.unparsed_reasons[reason] = stats.unparsed_reasons.get(reason, 0) + 1
         if self.keep_unparsed:
-            self.unparsed.append(UnparsedLine(record.source, record.line, record.body, reason))
+            self.unparsed.append(UnparsedLine(source, line, body, reason))
 
     def add(self, record: Record, parsed: ParsedLine | None, stats: InputStats) -> None:
         if parsed is not None:
@@ -349,24 +349,30 @@ class CaptureBuilder:
         if record.corrupted is not None and record.ts is None and record.corrupted.endswith(" messages dropped"):
             # printk's "** N printk messages dropped **": lines are missing here, but what follows
             # still belongs to the blocks that are open; flag them rather than cut them.
-            self._unparsed(record, stats, "dropped-marker")
+            self._unparsed(record.source, record.line, record.body, stats, "dropped-marker")
             self._dropped(record)
             return
-        stream = self._stream(record.source, record.host, record.caller)
-        body = record.body
+        self.add_unknown(self._stream(record.source, record.host, record.caller), record.line, record.ts,
+                         record.body, record.fmt, stats)
+
+    def add_unknown(self, stream: LineStream, line: int, ts: float | None, body: str, fmt: str | None,
+                    stats: InputStats) -> None:
+        """What :meth:`add` does with a line no grammar understands (or a blank one), counted in
+        ``stats.lines`` already, given its stream: the bulk reader knows the stream and builds no
+        Record for the boot messages and user-space lines of a serial capture (a quarter of its lines)."""
         if body.strip():
             # (Two searches in C first: _starts_boot is a call and a copy, for most lines in vain.)
-            starts = ("Linux version " in body or "-- Boot " in body) and _starts_boot(body, record.ts)
-            if starts and record.line is not None:
-                self.boot_marks.append(BootMark(record.source, record.line, record.host))
+            starts = ("Linux version " in body or "-- Boot " in body) and _starts_boot(body, ts)
+            if starts and line is not None:
+                self.boot_marks.append(BootMark(stream.source, line, stream.host))
             if stats.kernel_line is None and ("Linux version" in body or "ainted" in body):
                 # The boot banner names the kernel (and so the gfp and flag bit layouts); kept
                 # here so that nothing has to read the input again to find it.
                 stats.kernel_line = body.strip()
-            in_trace = stream.trace_start is not None and record.fmt is not None and body[:1].isspace()
+            in_trace = stream.trace_start is not None and fmt is not None and body[:1].isspace()
             if in_trace:
                 reason = "trace-line"
-            elif record.fmt is None:
+            elif fmt is None:
                 reason = "no-prefix"
             elif _LOST.match(body):
                 reason = "dropped-marker"
@@ -375,7 +381,7 @@ class CaptureBuilder:
                 reason = "in-report"
             else:
                 reason = "other-message"
-            self._unparsed(record, stats, reason)
+            self._unparsed(stream.source, line, body, stats, reason)
             if in_trace:
                 # An indented line inside an open trace is one of its frames, damaged (a garbled
                 # digit, a cut): the trace goes on without it rather than losing its callers.
@@ -384,13 +390,13 @@ class CaptureBuilder:
                 if stream.task_row is not None:
                     self._corrupt(stream.task_row, "a line of its trace not understood")
                 return
-            if record.fmt is None:
+            if fmt is None:
                 # No prefix at all ("(...snipped...)" in a mail, console garbage): nothing says
                 # whose output it cut, and in a one-host log it ends what is open. So it ends
                 # every block of its input. (Blank lines do not: the bulk reader cannot place
                 # them between other hosts' lines.)
                 for (name, _host, _caller), other in self._streams.items():
-                    if name == record.source:
+                    if name == stream.source:
                         self._end_block(other)
                         other.event_row = None
         else:
