@@ -51,6 +51,9 @@ from stallscope.records.stream import REPAIR_REASONS
 
 # Why a row lost a value: the number printed was beyond what its column holds.
 OUT_OF_RANGE = "a number too large for its column (kept as missing)"
+# What an int64 column holds (MISSING itself included: it reads as missing).
+_INT64 = range(MISSING, 2**63)
+_NAN = float("nan")
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
 # Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
@@ -96,9 +99,28 @@ def task_comm(comm: str) -> str:
 _DUMP_OPENERS = frozenset({"dump_cpu", "dump_pid"})
 _DUMP_PREAMBLE = frozenset(kind.start for kind in KINDS if kind.grammar == "dump_header")
 _SYSRQ_DUMPS = {"Show State": DUMP_SYSRQ_T, "Show Blocked State": DUMP_SYSRQ_W}
-# An event line's stripped text, its fields, and the pid and command they name: shared by the
-# lines that repeat it.
-SeenEvent = tuple[str, dict[str, str], int | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SeenEvent:
+    """An event line's stripped text and what its row takes from it, worked out once and shared
+    by the lines that repeat it (most of a Mem-Info dump, identical reports)."""
+
+    text: str
+    fields: dict[str, str]
+    pid: int  # as the pid column holds it: MISSING when none was printed or it is beyond the column
+    pid_dropped: bool  # the pid printed was beyond the column's range (the line counts as corrupted)
+    comm_code: int  # its command's code in the events' comm column (-1: none)
+
+
+@dataclass(frozen=True, slots=True)
+class _EventKind:
+    """What an event row's kind means for its stream, worked out once per kind."""
+
+    code: int  # its code in the events' kind column
+    with_trace: bool  # the trace that follows belongs to it
+    opens_dump: bool  # dump_stack()'s first line
+    in_dump: bool  # one of dump_stack()'s first lines (the opener or its preamble)
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
 
@@ -195,6 +217,8 @@ class LineStream:
     after_dump: bool = False
     # The open trace is another task's, printed before ("<Same stack as pid N>"): its stack.
     same_as: int | None = None
+    # The codes of its host and source in the events table, once it has an event row.
+    event_place: tuple[int, int] | None = None
 
 
 class CaptureBuilder:
@@ -298,7 +322,10 @@ class CaptureBuilder:
         self._write_task = row_writer(self.tasks)
         self._write_frame = row_writer(self.frames)
         self._write_trace = row_writer(self.traces)
-        self._write_event = row_writer(self.events)
+        # An event row is appended column by column (see _event): its codes are known in advance.
+        self._event_columns = [column.codes if isinstance(column, CategoryColumn) else column.values
+                               for column in self.events.values()]
+        self._event_kinds: dict[str, _EventKind] = {}
         self.event_fields: list[dict[str, str]] = []
         self.snapshot_text: list[str] = []
         self.task_text: list[str] = []
@@ -480,8 +507,10 @@ class CaptureBuilder:
             return False
         if stream.trace_start is not None:
             self._end_trace(stream)
-        self._close_task(stream)
-        self._event(stream, line, ts, kind, seen[1], text, seen)
+        # (_close_task, inlined: a serial capture has hundreds of thousands of these lines.)
+        stream.dump_row = stream.task_row = stream.task_pid = None
+        stream.task_has_state = False
+        self._event(stream, line, ts, kind, seen.fields, text, seen)
         return True
 
     def _event(
@@ -496,27 +525,59 @@ class CaptureBuilder:
         if seen is None:
             seen = self._event_bodies.get(text)
             if seen is None:
-                if len(self._event_bodies) >= _MAX_SHARED_BODIES:
-                    self._event_bodies.clear()
-                comm = fields.get("comm")
-                if comm:
-                    comm = task_comm(comm)
-                    if comm != fields["comm"]:
-                        fields = {**fields, "comm": comm}
-                seen = self._event_bodies[text] = (text, fields, _int(fields.get("pid")), comm or None)
-        text, fields, pid, comm = seen
-        if self._write_event((stream.host, stream.source, line, ts, kind, pid, comm, None)):
+                seen = self._seen_event(text, fields)
+        how = self._event_kinds.get(kind)
+        if how is None:
+            how = self._event_kind(kind)
+        place = stream.event_place
+        if place is None:
+            place = stream.event_place = (_category(self.events["host"]).code(stream.host),
+                                          _category(self.events["source"]).code(stream.source))
+        # The columns of self.events, in their order: host, source, line, ts, kind, pid, comm, stack.
+        hosts, sources, lines, times, kinds, pids, comms, stacks = self._event_columns
+        hosts.append(place[0])
+        sources.append(place[1])
+        lines.append(MISSING if line is None else line)
+        times.append(_NAN if ts is None else ts)
+        kinds.append(how.code)
+        pids.append(seen.pid)
+        comms.append(seen.comm_code)
+        stacks.append(MISSING)
+        if seen.pid_dropped:
             self._out_of_range(line)
-        self.event_fields.append(fields)
-        self.event_text.append(text)
-        if kind in EVENT_KINDS_WITH_TRACE:
+        self.event_fields.append(seen.fields)
+        self.event_text.append(seen.text)
+        if how.with_trace:
             # The dump_stack() / sched_show_task() output that follows belongs to this report.
             stream.event_row = self._event_count
-        if kind in _DUMP_OPENERS:
+        if how.opens_dump:
             stream.after_dump = stream.event_row is None and stream.task_row is None
-        elif kind not in _DUMP_PREAMBLE:
+        elif not how.in_dump:
             stream.after_dump = False
         self._event_count += 1
+
+    def _seen_event(self, text: str, fields: dict[str, str]) -> SeenEvent:
+        """The shared row values of an event line not seen before, remembered for its repeats."""
+        if len(self._event_bodies) >= _MAX_SHARED_BODIES:
+            self._event_bodies.clear()
+        comm = fields.get("comm")
+        if comm:
+            comm = task_comm(comm)
+            if comm != fields["comm"]:
+                fields = {**fields, "comm": comm}
+        pid = _int(fields.get("pid"))
+        # What the int64 pid column can hold (a garbled pid of twenty digits is dropped).
+        dropped = pid is not None and pid not in _INT64
+        seen = self._event_bodies[text] = SeenEvent(
+            text, fields, MISSING if pid is None or dropped else pid, dropped,
+            _category(self.events["comm"]).code(comm or None))
+        return seen
+
+    def _event_kind(self, kind: str) -> _EventKind:
+        how = self._event_kinds[kind] = _EventKind(
+            _category(self.events["kind"]).code(kind), kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS,
+            kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE)
+        return how
 
     def _snapshot(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
         counts = [_int(fields.get(name)) for name in ("stalling", "dying", "exiting", "victim", "oom_count",
