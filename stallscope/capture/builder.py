@@ -401,7 +401,7 @@ class CaptureBuilder:
                 reason = "trace-line"
             elif fmt is None:
                 reason = "no-prefix"
-            elif _LOST.match(body):
+            elif "Lost " in body and _LOST.match(body):
                 reason = "dropped-marker"
             elif (stream.trace_start is not None or stream.task_row is not None or stream.event_row is not None) \
                     and not _OWN_MESSAGE.match(body):
@@ -872,7 +872,8 @@ class CaptureBuilder:
         stream.task_has_state = False
 
     def _end_block(self, stream: LineStream) -> None:
-        self._end_trace(stream)
+        if stream.trace_start is not None:  # (a call saved on most lines: no trace is open)
+            self._end_trace(stream)
         self._close_task(stream)
 
     def _intern_run(self, frames: tuple[Frame, ...], line: int | None = None) -> int:
