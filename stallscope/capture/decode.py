@@ -44,11 +44,17 @@ def kernel_version(capture: Capture, source: str | None = None) -> Version | Non
     return None
 
 
+def of_source(frame: pd.DataFrame, source: str | None, *columns: str) -> pd.DataFrame:
+    """These columns of the rows of ``source`` (of every row when None). Only they are copied: a
+    1 GB capture's tables filtered whole by source took hundreds of MB to read a column or two."""
+    part = frame[list(columns)]
+    return part if source is None else part[(frame["source"] == source).to_numpy(dtype=bool)]
+
+
 def _texts(capture: Capture, source: str | None) -> Iterator[str]:
     events = capture.events
     if len(events):
-        rows = events if source is None else events[events["source"] == source]
-        yield from (str(t) for t in rows["text"])
+        yield from (str(t) for t in of_source(events, source, "text")["text"])
     # The boot banner is no event of any kind: the reader kept the first such line per input.
     for stats in capture.inputs:
         if stats.kernel_line is not None and (source is None or stats.path == source):
@@ -95,19 +101,22 @@ def gfp_era(capture: Capture, source: str | None = None, version: Version | None
     return EraChoice(GFP_ERAS, "no kernel version and no gfp names in the log")
 
 
+_PAIR_ROWS = 1 << 20
+
+
 def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[tuple[int, str]]:
     """Every gfp mask the log prints both in hex and with names, as (mask, names)."""
     pairs: set[tuple[int, str]] = set()
     tasks = capture.tasks
-    if len(tasks):
-        rows = tasks if source is None else tasks[tasks["source"] == source]
-        rows = rows[rows["gfp"].notna() & rows["gfp_names"].notna()]
-        pairs = {(int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True)}
+    # Each distinct pair once, a block of rows at a time: a watchdog log prints a few masks on
+    # millions of lines, and a table of all of them at once took hundreds of MB at 1 GB.
+    for start in range(0, len(tasks), _PAIR_ROWS):
+        rows = of_source(tasks.iloc[start : start + _PAIR_ROWS], source, "gfp", "gfp_names").dropna().drop_duplicates()
+        pairs.update((int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True))
     # A log without watchdog lines still names its era in OOM headers and warn_alloc lines.
     events = capture.events
     if len(events):
-        rows = events if source is None else events[events["source"] == source]
-        texts = rows["text"].tolist()
+        texts = of_source(events, source, "text")["text"].tolist()
         # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair. Searched in
         # blocks of lines joined (no match can cross a newline): a search per line was 0.3 s of
         # the 100 MB fleet file's rules.
@@ -140,8 +149,10 @@ def pf_era(capture: Capture, source: str | None = None, version: Version | None 
     tasks = capture.tasks
     if not len(tasks):
         return EraChoice(eras, "no kernel version; no kswapd line")
-    rows = tasks if source is None else tasks[tasks["source"] == source]
-    kswapd = rows[rows["comm"].astype(str).str.startswith("kswapd") & rows["flags"].notna()]
+    rows = of_source(tasks, source, "comm", "flags")
+    # The names that are kswapd's, found among the distinct names (not each row's turned to str).
+    names = [name for name in rows["comm"].dropna().unique() if str(name).startswith("kswapd")]
+    kswapd = rows[rows["comm"].isin(names).to_numpy(dtype=bool) & rows["flags"].notna().to_numpy(dtype=bool)]
     flags = {int(f) for f in kswapd["flags"]}
     # kswapd always carries PF_KSWAPD, which 4.12 moved from 0x40000 to 0x20000: a kswapd line
     # with only one of the two bits says which side of 4.12 the kernel was.

@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import DATA
 from stallscope.api import load
+from stallscope.capture import decode
 from stallscope.capture.decode import (
     decode_flags,
     decode_gfp,
@@ -230,6 +232,26 @@ def test_era_from_version_and_from_names() -> None:
     assert [e.name for e in gfp_era(corpus("qemu")).eras] == ["5.18-6.2"]
     from_names = gfp_era(corpus("2016-04-05"))
     assert era_span(from_names.eras) == "4.4-4.9" and "names" in from_names.reason
+
+
+def test_printed_gfp_pairs_of_each_source_read_a_block_of_rows_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two real logs that print their masks with names, read as one capture of two sources.
+    named = next(LKML.glob("2016-04-05*.log"))
+    capture = load(str(named), str(QEMU))
+    tasks = capture.tasks
+    by_rows = {
+        source: {(int(m), str(n)) for s, m, n in zip(tasks["source"], tasks["gfp"], tasks["gfp_names"], strict=True)
+                 if s == source and not pd.isna(m) and not pd.isna(n)}
+        for source in (str(named), str(QEMU))
+    }
+    assert all(by_rows.values())
+    whole = {source: set(printed_gfp_pairs(capture, source)) for source in (*by_rows, None)}
+    monkeypatch.setattr(decode, "_PAIR_ROWS", 7)  # blocks of 7 rows: many blocks, pairs across them
+    assert {source: set(printed_gfp_pairs(capture, source)) for source in whole} == whole
+    for source, pairs in by_rows.items():
+        # Each source's own pairs (its OOM headers may add more), and none of the other's alone.
+        assert pairs <= whole[source] <= whole[None]
+    assert whole[str(named)] | whole[str(QEMU)] == whole[None]
 
 
 def test_hex_only_log_decodes_with_ambiguity_said() -> None:
