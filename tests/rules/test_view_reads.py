@@ -23,14 +23,16 @@ import pytest
 import stallscope
 from conftest import DATA, corpus_logs, loaded
 from stallscope.capture import events as event_tables
+from stallscope.capture.decode import task_gfp_texts
 from stallscope.capture.events import EventRows, kind_records, of_kind, records, tuples
 from stallscope.capture.hz import estimate, growth_pairs, growth_ratios, infer_hz
+from stallscope.capture.signatures import own_trace_positions
 from stallscope.diagnose import host_views, rows_at
 from stallscope.memory import old_objects_left_alone
 from stallscope.rules import allocation_failure, base, victim_stuck
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
-from stallscope.rules.common.task_facts import view_busy_workqueues
+from stallscope.rules.common.task_facts import gfp_names_of, task_stacks_of, view_busy_workqueues
 
 # The module (the package's "diagnose" is the function).
 diagnose_module = importlib.import_module("stallscope.diagnose")
@@ -307,3 +309,29 @@ def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path
             for boot, found in busy.items():
                 assert found == event_tables.busy_workqueues(view.events[boots == boot])
             assert len(busy) == len(set(boots.tolist())) == (1 if path == DATA / log else 2)
+
+
+@pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log"])
+def test_task_arrays_of_a_view_are_the_capture_rows_of_its_tasks(log: str, tmp_path: Path) -> None:
+    # A view of the whole capture takes the capture-wide arrays themselves; a view of one boot of
+    # the same capture rebooted, the rows of its own tasks.
+    data = (DATA / log).read_bytes()
+    twice = tmp_path / "twice.log"
+    banner = b"[    0.000000] Linux version "
+    twice.write_bytes(data + (data if data.startswith(banner) else banner + b"4.10.0 (rebooted)\n" + data))
+    for path, boots in ((DATA / log, 1), (twice, 2)):
+        capture = stallscope.load(str(path))
+        views = host_views(capture)
+        assert len(views) == boots
+        own = own_trace_positions(capture)
+        for view in views:
+            names = view.of_capture("gfp", task_gfp_texts)  # the capture-wide array the view reads
+            rows = capture.tasks.index.get_indexer(view.tasks.index)
+            gfp = gfp_names_of(view)
+            assert gfp.index.equals(view.tasks.index) and gfp.tolist() == names[rows].tolist()
+            stacks = capture.traces["stack"].to_numpy(dtype="int64")
+            expected = np.where(own[rows] >= 0, stacks[np.maximum(own[rows], 0)], -1)
+            assert task_stacks_of(view, view.tasks.index).tolist() == expected.tolist()
+            assert any(gfp.tolist()) and (own[rows] >= 0).any(), "the log prints gfp names and traces"
+            whole = len(view.tasks) == len(capture.tasks)
+            assert np.shares_memory(gfp.to_numpy(), names) == whole
