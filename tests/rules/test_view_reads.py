@@ -292,14 +292,20 @@ def test_nested_freezes_give_the_objects_back_once_at_the_outermost() -> None:
     assert gc.get_freeze_count() == before
 
 
+def rebooted(log: Path, folder: Path) -> Path:
+    """The same capture twice, rebooted between (its banner at [0.000000] again, or one added)."""
+    data = log.read_bytes()
+    twice = folder / "twice.log"
+    banner = b"[    0.000000] Linux version "
+    twice.write_bytes(data + (data if data.startswith(banner) else banner + b"4.10.0 (rebooted)\n" + data))
+    return twice
+
+
 @pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"])
 def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path: Path) -> None:
     # The same capture twice, rebooted between (its banner at [0.000000] again): a view of every
     # boot, whose busy workqueues are read from tuples of its columns, one boot's rows or all.
-    data = (DATA / log).read_bytes()
-    twice = tmp_path / "twice.log"
-    banner = b"[    0.000000] Linux version "
-    twice.write_bytes(data + (data if data.startswith(banner) else banner + b"4.10.0 (rebooted)\n" + data))
+    twice = rebooted(DATA / log, tmp_path)
     for path in (DATA / log, twice):
         capture = stallscope.load(str(path))
         for view in host_views(capture, by_boot=False):
@@ -315,10 +321,7 @@ def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path
 def test_task_arrays_of_a_view_are_the_capture_rows_of_its_tasks(log: str, tmp_path: Path) -> None:
     # A view of the whole capture takes the capture-wide arrays themselves; a view of one boot of
     # the same capture rebooted, the rows of its own tasks.
-    data = (DATA / log).read_bytes()
-    twice = tmp_path / "twice.log"
-    banner = b"[    0.000000] Linux version "
-    twice.write_bytes(data + (data if data.startswith(banner) else banner + b"4.10.0 (rebooted)\n" + data))
+    twice = rebooted(DATA / log, tmp_path)
     for path, boots in ((DATA / log, 1), (twice, 2)):
         capture = stallscope.load(str(path))
         views = host_views(capture)
