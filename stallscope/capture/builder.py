@@ -507,9 +507,7 @@ class CaptureBuilder:
             return False
         if stream.trace_start is not None:
             self._end_trace(stream)
-        # (_close_task, inlined: a serial capture has hundreds of thousands of these lines.)
-        stream.dump_row = stream.task_row = stream.task_pid = None
-        stream.task_has_state = False
+        self._close_task(stream)
         self._event(stream, line, ts, kind, seen.fields, text, seen)
         return True
 
