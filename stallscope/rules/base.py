@@ -285,10 +285,7 @@ class BootRecords(Mapping[int, Records]):
         if rows is None:
             return []
         columns = [self._column(None), *(self._column(name) for name in names)]
-        if len(rows) == len(self._hits):  # one boot (most views): its rows are all, in order
-            return list(zip(*columns, strict=True))
-        at = rows.tolist()
-        return list(zip(*([column[i] for i in at] for column in columns), strict=True))
+        return list(zip(*(self._at(column, rows) for column in columns), strict=True))
 
     def _records(self, rows: np.ndarray, names: list[str]) -> Records:
         return event_tables.as_records(self._column(None), names, [self._column(name) for name in names], rows.tolist())
@@ -303,8 +300,12 @@ class BootRecords(Mapping[int, Records]):
         rows = self._boots.get(boot)
         if rows is None:
             return []
-        column = self._column(name)
-        return [column[at] for at in rows.tolist()]
+        return list(self._at(self._column(name), rows))
+
+    def _at(self, column: list[object], rows: np.ndarray) -> Sequence[object]:
+        """The entries of ``column`` at a boot's ``rows``: the column itself (not to be modified)
+        when they are all its rows, in order (one boot: most views)."""
+        return column if len(rows) == len(self._hits) else [column[at] for at in rows.tolist()]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._boots)
