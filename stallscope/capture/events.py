@@ -118,7 +118,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import namedtuple
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
@@ -810,15 +810,16 @@ def busy_workqueues(events: Events) -> list[BusyPwq]:
 BUSY_COLUMNS = ("kind", "fields", "source", "line", "ts", "text")
 
 
-def busy_of(lines: Iterable[tuple[object, ...]]) -> list[BusyPwq]:
+def busy_of(lines: Iterable[tuple[object, ...]], first_dump: int = 0) -> list[BusyPwq]:
     """:func:`busy_workqueues` of these lines of WORKQUEUE_DUMP_KINDS (of one boot, say), in log
     order, each a tuple (row label, *BUSY_COLUMNS): tuples of the columns, not a dict per line,
-    because a long capture's dumps hold 200,000 lines a GB (bench/README.md)."""
+    because a long capture's dumps hold 200,000 lines a GB (bench/README.md). ``first_dump``: the
+    number of the lines' first dump (:class:`WorkqueueDumps` reads one dump at a time)."""
     found: list[BusyPwq] = []
     name: str | None = None
     flags: str | None = None
     current: BusyPwq | None = None
-    dump = -1
+    dump = first_dump - 1
     for index, kind, fields, source, line, ts, text in lines:
         if not isinstance(fields, dict):
             fields = {}
@@ -849,6 +850,49 @@ def busy_of(lines: Iterable[tuple[object, ...]]) -> list[BusyPwq]:
                 dump += 1
             name, current = None, None
     return found
+
+
+class WorkqueueDumps:
+    """The workqueue dumps of one boot, each read (:func:`busy_of`) when first asked for: a long
+    capture holds hundreds of dumps, and a rule that reads the latest one and looks back only
+    while an item stays pending (mm-work-pending) then reads a few of them, not all (bench/README.md).
+
+    ``kinds``: the kind of each of the boot's lines of WORKQUEUE_DUMP_KINDS, in log order;
+    ``lines``: the tuples busy_of reads of a slice of those lines. A dump starts at its header
+    line (wq_show_busy); lines naming a workqueue before the first header are a dump whose header
+    was not captured, dump 0, as busy_of numbers it.
+    """
+
+    def __init__(self, kinds: Sequence[object], lines: Callable[[slice], list[tuple[object, ...]]]) -> None:
+        starts = [at for at, kind in enumerate(kinds) if kind == "wq_show_busy"]
+        head = starts[0] if starts else len(kinds)
+        if any(kind == "wq_workqueue" for kind in kinds[:head]):
+            starts.insert(0, 0)
+        self._parts = [slice(start, stop) for start, stop in zip(starts, [*starts[1:], len(kinds)], strict=True)]
+        self._lines = lines
+        self._read: dict[int, list[BusyPwq]] = {}
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def dump(self, number: int) -> list[BusyPwq]:
+        """The pool_workqueues of dump ``number`` (from 0, in log order); callers must not modify them."""
+        found = self._read.get(number)
+        if found is None:
+            found = self._read[number] = busy_of(self._lines(self._parts[number]), first_dump=number)
+        return found
+
+    def all(self) -> list[BusyPwq]:
+        """The pool_workqueues of every dump, as :func:`busy_of` reads the boot's lines at once."""
+        return [pwq for number in range(len(self)) for pwq in self.dump(number)]
+
+    def latest(self) -> list[BusyPwq]:
+        """The pool_workqueues of the latest dump that lists any ([] when none does)."""
+        for number in range(len(self) - 1, -1, -1):
+            found = self.dump(number)
+            if found:
+                return found
+        return []
 
 
 _DELAY = re.compile(r"\(delay=(\d+)\)")

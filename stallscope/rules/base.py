@@ -277,13 +277,18 @@ class BootRecords(Mapping[int, Records]):
     def __getitem__(self, boot: int) -> Records:
         return self._records(self._boots[boot], self._names)
 
-    def tuples(self, boot: int, names: Sequence[str]) -> list[tuple[object, ...]]:
+    def tuples(self, boot: int, names: Sequence[str], part: slice | None = None) -> list[tuple[object, ...]]:
         """``boot``'s rows as tuples (row label, *the columns ``names``): its records without a
         dict per row and with only the columns read, for a reader of every line of a kind that a
-        long capture holds by the hundred thousand (workqueue dumps: 200,000 lines a GB)."""
+        long capture holds by the hundred thousand (workqueue dumps: 200,000 lines a GB).
+        ``part``: only those of the boot's rows (its columns then not converted whole)."""
         rows = self._boots.get(boot)
         if rows is None:
             return []
+        if part is not None:
+            hits = self._hits[rows[part]]
+            return list(zip(self._rows.labels_at(hits), *(self._rows.column_at(hits, name) for name in names),
+                            strict=True))
         columns = [self._column(None), *(self._column(name) for name in names)]
         return list(zip(*(self._at(column, rows) for column in columns), strict=True))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from stallscope.capture.events import BusyPwq, WorkItem, int_field, ints
+from stallscope.capture.events import BusyPwq, WorkItem, WorkqueueDumps, field, int_field, ints
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines, in_boot
 from stallscope.rules.common.task_facts import (
     boot_hz,
@@ -30,7 +30,7 @@ from stallscope.rules.common.task_facts import (
     label,
     latest_by_boot,
     task_ref,
-    view_busy_workqueues,
+    view_workqueue_dumps,
 )
 
 RULE = "mm-work-pending"
@@ -82,25 +82,28 @@ def check(view: HostView) -> list[Finding]:
     if view.events.empty:
         return []
     findings = []
-    for boot, busy in view_busy_workqueues(view).items():
-        finding = _of_boot(view, boot, busy) if busy else None
+    for boot, dumps in view_workqueue_dumps(view).items():
+        finding = _of_boot(view, boot, dumps)
         if finding is not None:
             findings.append(in_boot(finding, boot))
     return findings
 
 
-def _of_boot(view: HostView, boot: int, busy: list[BusyPwq]) -> Finding | None:
+def _of_boot(view: HostView, boot: int, dumps: WorkqueueDumps) -> Finding | None:
+    # Only the latest dump is read, and earlier ones while an item stays pending in them: a long
+    # capture holds hundreds of dumps.
+    busy = dumps.latest()
+    if not busy:
+        return None
     hz = boot_hz(view, boot)
     stalled = _stalled_allocators(view, boot)
-    latest_dump = max(p.dump for p in busy)
-    # Only the latest dump's pools are read: a long capture holds hundreds of dumps.
-    pools = _pools(view, boot, [p for p in busy if p.dump == latest_dump])
+    pools = _pools(view, boot, busy)
     found: list[Waiting] = []
-    for pwq in [p for p in busy if p.dump == latest_dump]:
+    for pwq in busy:
         for item in pwq.waiting:
             if item.function not in MM_WORK or any(w.item.function == item.function and w.pwq is pwq for w in found):
                 continue
-            waiting = _age(busy, pwq, item, hz.hz, pools)
+            waiting = _age(dumps, pwq, item, hz.hz, pools)
             if waiting.seconds is not None and waiting.seconds >= MIN_PENDING_SECONDS:
                 found.append(waiting)
     if not found:
@@ -115,16 +118,16 @@ def _stuck_workers(busy: list[BusyPwq], pwq: BusyPwq, stalled: dict[int, int]) -
             if not r.rescuer and r.worker is not None and r.worker in stalled]
 
 
-def _age(busy: list[BusyPwq], pwq: BusyPwq, item: WorkItem, hz: float | None, pools: dict[int, Pool]) -> Waiting:
+def _age(dumps: WorkqueueDumps, pwq: BusyPwq, item: WorkItem, hz: float | None, pools: dict[int, Pool]) -> Waiting:
     if item.delay is not None:
         seconds = item.delay / (hz or FASTEST_HZ)
         read = f"{seconds:.0f}s at HZ={hz:.0f}" if hz else f"at least {seconds:.0f}s"
         return Waiting(pwq, item, seconds, f"for delay={item.delay} jiffies ({read})")
     # The same item pending on the same CPU in every dump back to the first one that shows it.
-    earlier = [p for p in busy if p.workqueue == pwq.workqueue and p.cpus == pwq.cpus and p.source == pwq.source]
     first = pwq
     for dump in range(pwq.dump - 1, -1, -1):
-        found = next((p for p in earlier if p.dump == dump), None)
+        found = next((p for p in dumps.dump(dump)
+                      if p.workqueue == pwq.workqueue and p.cpus == pwq.cpus and p.source == pwq.source), None)
         if found is None or not any(w.function == item.function for w in found.waiting):
             break
         first = found
@@ -152,11 +155,16 @@ class Pool:
 def _pools(view: HostView, boot: int, busy: list[BusyPwq]) -> dict[int, Pool]:
     """pwq line -> the first pool line of its CPUs after it."""
     first = min((p.line for p in busy), default=0)
+    # Tuples of the columns read, a row (a dict) made only for the pool lines after the dump's
+    # first pwq line: every dump of a long capture lists every pool again.
+    lines = view.records_by_boot("wq_pool").tuples(boot, ("source", "line", "fields"))
+    rows = [(index, str(source), int(line), {"fields": fields if isinstance(fields, dict) else {}})  # type: ignore[call-overload]
+            for index, source, line, fields in lines if int(line) > first]  # type: ignore[call-overload]
     pools = [
-        (str(row["source"]), int(row["line"]), (row["fields"] or {}).get("cpus"), (row["fields"] or {}).get("nice"),
+        (source, line, field(row, "cpus"), field(row, "nice"),
          Pool(int(index), int_field(row, "hung"), int_field(row, "workers"),  # type: ignore[call-overload]
               len(ints(row, "idle")), int_field(row, "manager")))
-        for index, row in view.boot_records(boot, "wq_pool") if int(row["line"]) > first  # type: ignore[call-overload]
+        for index, source, line, row in rows
     ]
     out: dict[int, Pool] = {}
     for pwq in busy:

@@ -16,7 +16,7 @@ import pandas as pd
 from stallscope.capture.events import pools_of
 from stallscope.capture.model import missing
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
-from stallscope.rules.common.task_facts import view_busy_workqueues
+from stallscope.rules.common.task_facts import view_workqueue_dumps
 
 RULE = "workqueue-lockup"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -56,7 +56,8 @@ def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, An
     hung = pools[pools["hung"].fillna(0) >= HUNG_SECONDS] if not pools.empty else pools
     if not lockups and hung.empty:
         return None
-    busy = view_busy_workqueues(view).get(boot, [])
+    dumps = view_workqueue_dumps(view).get(boot)
+    busy = dumps.all() if dumps is not None else []
     mayday = [p for p in busy if p.mayday]
     rescuing = [p for p in busy if p.rescuers]
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i, _ in lockups[:2]]  # type: ignore[call-overload]

@@ -32,7 +32,7 @@ from stallscope.memory import old_objects_left_alone
 from stallscope.rules import allocation_failure, base, victim_stuck
 from stallscope.rules.base import Evidence, HostView
 from stallscope.rules.common import oom_trend
-from stallscope.rules.common.task_facts import gfp_names_of, task_stacks_of, view_busy_workqueues
+from stallscope.rules.common.task_facts import gfp_names_of, task_stacks_of, view_workqueue_dumps
 
 # The module (the package's "diagnose" is the function).
 diagnose_module = importlib.import_module("stallscope.diagnose")
@@ -301,20 +301,48 @@ def rebooted(log: Path, folder: Path) -> Path:
     return twice
 
 
-@pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"])
+# One dump; two dumps; dumps whose "Showing busy workqueues" header was not captured.
+@pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log",
+                                 "repro/overflow-stalling-in-a-trend.log"])
 def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path: Path) -> None:
     # The same capture twice, rebooted between (its banner at [0.000000] again): a view of every
-    # boot, whose busy workqueues are read from tuples of its columns, one boot's rows or all.
+    # boot, whose busy workqueues are read from tuples of its columns, one dump at a time.
     twice = rebooted(DATA / log, tmp_path)
     for path in (DATA / log, twice):
         capture = stallscope.load(str(path))
         for view in host_views(capture, by_boot=False):
-            busy = view_busy_workqueues(view)
+            dumps = view_workqueue_dumps(view)
             boots = view.boot_column("events")
-            assert busy, "the log has workqueue dumps"
-            for boot, found in busy.items():
-                assert found == event_tables.busy_workqueues(view.events[boots == boot])
-            assert len(busy) == len(set(boots.tolist())) == (1 if path == DATA / log else 2)
+            assert dumps, "the log has workqueue dumps"
+            for boot, found in dumps.items():
+                every = event_tables.busy_workqueues(view.events[boots == boot])
+                assert every and found.all() == every
+                assert [found.dump(n) for n in range(len(found))] == [
+                    [p for p in every if p.dump == n] for n in range(len(found))]
+                assert found.latest() == [p for p in every if p.dump == max(p.dump for p in every)]
+            assert len(dumps) == len(set(boots.tolist())) == (1 if path == DATA / log else 2)
+
+
+def test_the_latest_workqueue_dump_is_read_without_the_earlier_ones() -> None:
+    # A log of two dumps: the latest one's lines only are read for it, an earlier one when asked.
+    capture = stallscope.load(str(DATA / "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"))
+    view = next(iter(host_views(capture, by_boot=False)))
+    records = view.records_by_boot(*event_tables.WORKQUEUE_DUMP_KINDS)
+    (boot,) = records
+    asked: list[slice] = []
+
+    def lines(part: slice) -> list[tuple[object, ...]]:
+        asked.append(part)
+        return records.tuples(boot, event_tables.BUSY_COLUMNS, part)
+
+    kinds = records.values(boot, "kind")
+    dumps = event_tables.WorkqueueDumps(kinds, lines)
+    assert len(dumps) == 2
+    latest = dumps.latest()
+    assert latest and {p.dump for p in latest} == {1}
+    assert asked == [slice(kinds.index("wq_show_busy", kinds.index("wq_show_busy") + 1), len(kinds))]
+    assert dumps.dump(0) and asked[1:] == [slice(kinds.index("wq_show_busy"), asked[0].start)]
+    assert dumps.all() == event_tables.busy_workqueues(view.events) and len(asked) == 2
 
 
 @pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log"])

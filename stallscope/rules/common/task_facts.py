@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,10 +18,9 @@ from stallscope.capture.decode import Decoded, EraChoice, gfp_era, report_gfp, t
 from stallscope.capture.events import (
     BUSY_COLUMNS,
     WORKQUEUE_DUMP_KINDS,
-    BusyPwq,
     Reporters,
+    WorkqueueDumps,
     alloc_reports_of,
-    busy_of,
     invocation_rows_of,
 )
 from stallscope.capture.hz import HzEstimate, from_ratios, ratios_by_group
@@ -472,14 +472,15 @@ def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str,
         boot: alloc_reports_of(records, view_reporters(v)) for boot, records in v.records_by_boot(kind).items()})
 
 
-def view_busy_workqueues(view: HostView) -> dict[int, list[BusyPwq]]:
-    """:func:`~stallscope.capture.events.busy_workqueues` of each boot of the view (0 where none is
-    numbered), derived once for the rules that read them (callers must not modify them)."""
-    def compute(v: HostView) -> dict[int, list[BusyPwq]]:
+def view_workqueue_dumps(view: HostView) -> dict[int, WorkqueueDumps]:
+    """The workqueue dumps of each boot of the view (0 where none is numbered), each dump read
+    when a rule first asks for it and kept for the others (callers must not modify them)."""
+    def compute(v: HostView) -> dict[int, WorkqueueDumps]:
         records = v.records_by_boot(*WORKQUEUE_DUMP_KINDS)
-        return {boot: busy_of(records.tuples(boot, BUSY_COLUMNS)) for boot in records}
+        return {boot: WorkqueueDumps(records.values(boot, "kind"), partial(records.tuples, boot, BUSY_COLUMNS))
+                for boot in records}
 
-    return view.of_view("busy workqueues", compute)
+    return view.of_view("workqueue dumps", compute)
 
 
 def latest_by_boot(view: HostView) -> dict[int, list[int]]:
