@@ -35,26 +35,74 @@ def version_in(text: str) -> Version | None:
     return None
 
 
-def kernel_version(capture: Capture, source: str | None = None) -> Version | None:
-    """The first kernel version the log prints (boot banner, ``CPU: ...``, ``Not tainted ...``)."""
-    for text in _texts(capture, source):
+def kernel_version(capture: Capture, source: str | None = None, part: Part | None = None) -> Version | None:
+    """The first kernel version the log prints (boot banner, ``CPU: ...``, ``Not tainted ...``);
+    with ``part``, that host's boot of ``source`` prints in its reports."""
+    for text in _texts(capture, source, part):
         found = version_in(text)
         if found:
             return found
     return None
 
 
-def of_source(frame: pd.DataFrame, source: str | None, *columns: str) -> pd.DataFrame:
-    """These columns of the rows of ``source`` (of every row when None). Only they are copied: a
-    1 GB capture's tables filtered whole by source took hundreds of MB to read a column or two."""
-    part = frame[list(columns)]
-    return part if source is None else part[(frame["source"] == source).to_numpy(dtype=bool)]
+def of_source(frame: pd.DataFrame, source: str | None, *columns: str, part: Part | None = None) -> pd.DataFrame:
+    """These columns of the rows of ``source`` (of every row when None), with ``part`` of that
+    host's boot only. Only they are copied: a 1 GB capture's tables filtered whole by source took
+    hundreds of MB to read a column or two."""
+    chosen = frame[list(columns)]
+    if source is None:
+        return chosen
+    keep = (frame["source"] == source).to_numpy(dtype=bool)
+    if part is not None:
+        host, boot = part
+        hosts = frame["host"]
+        same_host = hosts.isna().to_numpy() if host is None else (hosts == host).to_numpy(dtype=bool, na_value=False)
+        keep = keep & same_host & (frame["boot"] == boot).to_numpy(dtype=bool, na_value=False)
+    return chosen[keep]
 
 
-def _texts(capture: Capture, source: str | None) -> Iterator[str]:
+# One host's boot of an input, (host or None, boot): what one kernel wrote. A serial console
+# across a kernel update, a syslog server's file of hosts of several releases or a kern.log of
+# weeks hold several kernels in one input, and the bit layouts moved between releases.
+Part = tuple[str | None, int]
+
+
+def input_parts(capture: Capture, source: str) -> list[Part]:
+    """The hosts' boots ``source`` holds rows of (of its task and event rows: what names a
+    kernel or a mask), in order."""
+    found: set[Part] = set()
+    for frame in (capture.tasks, capture.events):
+        if len(frame) and "boot" in frame.columns:
+            rows = of_source(frame, source, "host", "boot").drop_duplicates()
+            found.update((None if pd.isna(host) else str(host), int(boot))
+                         for host, boot in zip(rows["host"], rows["boot"], strict=True) if not pd.isna(boot))
+    return sorted(found, key=lambda part: (part[0] or "", part[1]))
+
+
+def era_parts(capture: Capture, rows: pd.DataFrame) -> Iterator[tuple[str, Part | None, np.ndarray]]:
+    """The positions among ``rows`` (of a table: "source", "host" and "boot" columns) that one
+    era decodes, with their input and part: an input's rows at once, or each of its hosts'
+    boots apart when it holds several."""
+    for source, at in rows.groupby("source", sort=False, observed=True).indices.items():
+        if len(input_parts(capture, str(source))) < 2:
+            yield str(source), None, at
+            continue
+        part_rows = rows.iloc[at]
+        hosts = part_rows["host"].astype(object).where(part_rows["host"].notna(), None).tolist()
+        for (host, boot), same in pd.Series(range(len(at))).groupby(
+                [hosts, part_rows["boot"].tolist()], sort=False, dropna=False).indices.items():
+            if pd.isna(boot):
+                yield str(source), None, at[same]
+            else:
+                yield str(source), (None if host is None or pd.isna(host) else str(host), int(boot)), at[same]
+
+
+def _texts(capture: Capture, source: str | None, part: Part | None = None) -> Iterator[str]:
     events = capture.events
     if len(events):
-        yield from (str(t) for t in of_source(events, source, "text")["text"])
+        yield from (str(t) for t in of_source(events, source, "text", part=part)["text"])
+    if part is not None:
+        return  # the banner kept is the input's, of no known boot
     # The boot banner is no event of any kind: the reader kept the first such line per input.
     for stats in capture.inputs:
         if stats.kernel_line is not None and (source is None or stats.path == source):
@@ -86,11 +134,16 @@ def _canon(names: str) -> str:
     return "|".join(sorted(part.lstrip("_") for part in names.split("|") if part))
 
 
-def gfp_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:
-    """The gfp layout of a log: from its kernel version, checked against the names it prints."""
-    pairs = list(printed_gfp_pairs(capture, source))
+def gfp_era(capture: Capture, source: str | None = None, version: Version | None = None,
+            part: Part | None = None) -> EraChoice:
+    """The gfp layout of a log: from its kernel version, checked against the names it prints.
+    With ``part``, of that host's boot of ``source`` (:func:`input_parts`); a boot that prints
+    neither a version nor names is read as the input is, and the reason says so."""
+    pairs = list(printed_gfp_pairs(capture, source, part))
+    version = version or kernel_version(capture, source, part)
+    if part is not None and not pairs and version is None:
+        return _elsewhere(gfp_era(capture, source), GFP_ERAS)
     agree = tuple(e for e in GFP_ERAS if all(_canon(e.decode(m)) == _canon(n) for m, n in pairs))
-    version = version or kernel_version(capture, source)
     if version is not None:
         by_version = _by_version(GFP_ERAS, version, UNCERTAIN_GFP)
         both = tuple(e for e in by_version if not pairs or e in agree)
@@ -98,25 +151,42 @@ def gfp_era(capture: Capture, source: str | None = None, version: Version | None
             return EraChoice(both, f"kernel {version[0]}.{version[1]} printed in the log")
     if pairs and agree:
         return EraChoice(agree, f"{len(pairs)} gfp value(s) the log prints with names")
+    # Every layout, said as it is: names no one layout decodes (logs of kernels of different
+    # eras glued into one file), a release no layout covers, or nothing to tell by.
+    if pairs:
+        return EraChoice(GFP_ERAS, f"no one gfp layout decodes all {len(pairs)} gfp value(s) the log prints with "
+                                   "names (kernels of different eras?)")
+    if version is not None:
+        return EraChoice(GFP_ERAS, f"no gfp layout known for kernel {version[0]}.{version[1]}")
     return EraChoice(GFP_ERAS, "no kernel version and no gfp names in the log")
 
 
 _PAIR_ROWS = 1 << 20
 
 
-def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[tuple[int, str]]:
-    """Every gfp mask the log prints both in hex and with names, as (mask, names)."""
+def _elsewhere(whole: EraChoice, every: tuple[Era, ...]) -> EraChoice:
+    """The input's era for a boot of it that names none: said to be read elsewhere."""
+    if whole.eras == every:
+        return whole
+    return EraChoice(whole.eras, f"{whole.reason}, in another boot or host of the input")
+
+
+def printed_gfp_pairs(capture: Capture, source: str | None = None, part: Part | None = None
+                      ) -> Iterable[tuple[int, str]]:
+    """Every gfp mask the log prints both in hex and with names, as (mask, names) (with ``part``:
+    in that host's boot of ``source``)."""
     pairs: set[tuple[int, str]] = set()
     tasks = capture.tasks
     # Each distinct pair once, a block of rows at a time: a watchdog log prints a few masks on
     # millions of lines, and a table of all of them at once took hundreds of MB at 1 GB.
     for start in range(0, len(tasks), _PAIR_ROWS):
-        rows = of_source(tasks.iloc[start : start + _PAIR_ROWS], source, "gfp", "gfp_names").dropna().drop_duplicates()
+        rows = of_source(tasks.iloc[start : start + _PAIR_ROWS], source, "gfp", "gfp_names",
+                         part=part).dropna().drop_duplicates()
         pairs.update((int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True))
     # A log without watchdog lines still names its era in OOM headers and warn_alloc lines.
     events = capture.events
     if len(events):
-        texts = of_source(events, source, "text")["text"].tolist()
+        texts = of_source(events, source, "text", part=part)["text"].tolist()
         # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair. Searched in
         # blocks of lines joined (no match can cross a newline): a search per line was 0.3 s of
         # the 100 MB fleet file's rules.
@@ -132,12 +202,14 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> Iterable[t
 _PRINTED_MASKS = tuple(re.compile(prefix + r"0x([0-9a-f]+)\(([A-Za-z0-9_|]+)\)") for prefix in ("gfp_mask=", "mode:"))
 
 
-def pf_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:
-    """The task-flags layout: from the kernel version, else from where kswapd's PF_KSWAPD sits."""
-    version = version or kernel_version(capture, source)
+def pf_era(capture: Capture, source: str | None = None, version: Version | None = None,
+           part: Part | None = None) -> EraChoice:
+    """The task-flags layout: from the kernel version, else from where kswapd's PF_KSWAPD sits
+    (with ``part``: of that host's boot of ``source``, else as the input is read, said so)."""
+    version = version or kernel_version(capture, source, part)
     if version is not None:
         return EraChoice(_by_version(PF_ERAS, version, {}), f"kernel {version[0]}.{version[1]}")
-    gfp = gfp_era(capture, source)
+    gfp = gfp_era(capture, source, part=part)
     eras = PF_ERAS
     if not gfp.ambiguous or len(gfp.eras) < len(GFP_ERAS):
         # The gfp layout narrows the release range, and so the flags layouts that can apply.
@@ -149,7 +221,7 @@ def pf_era(capture: Capture, source: str | None = None, version: Version | None 
     tasks = capture.tasks
     if not len(tasks):
         return EraChoice(eras, "no kernel version; no kswapd line")
-    rows = of_source(tasks, source, "comm", "flags")
+    rows = of_source(tasks, source, "comm", "flags", part=part)
     # The names that are kswapd's, found among the distinct names (not each row's turned to str).
     names = [name for name in rows["comm"].dropna().unique() if str(name).startswith("kswapd")]
     kswapd = rows[rows["comm"].isin(names).to_numpy(dtype=bool) & rows["flags"].notna().to_numpy(dtype=bool)]
@@ -160,6 +232,8 @@ def pf_era(capture: Capture, source: str | None = None, version: Version | None 
         if flags and all(f & bit and not f & other for f in flags):
             fits = tuple(e for e in PF_ERAS if dict(e.names).get("PF_KSWAPD") == bit)
             return EraChoice(tuple(e for e in eras if e in fits) or fits, f"PF_KSWAPD at {bit:#x} in kswapd's flags")
+    if part is not None:
+        return _elsewhere(pf_era(capture, source), PF_ERAS)
     return EraChoice(eras, "no kernel version; kswapd's flags do not tell")
 
 
@@ -258,9 +332,9 @@ def task_gfp_names(capture: Capture) -> pd.DataFrame:
     out = pd.DataFrame({"gfp_names": names, "ambiguous": ambiguous, "how": how}, index=tasks.index,
                        dtype=object)
     hex_only = tasks[~printed & tasks["gfp"].notna()]
-    for source, rows in hex_only.groupby("source", sort=False, observed=True):
-        choice = gfp_era(capture, str(source))
-        _fill(out, rows["gfp"], choice, "gfp_names")  # one decoding per distinct mask
+    for source, part, at in era_parts(capture, hex_only):
+        choice = gfp_era(capture, source, part=part)
+        _fill(out, hex_only["gfp"].iloc[at], choice, "gfp_names")  # one decoding per distinct mask
     return out
 
 
@@ -277,11 +351,12 @@ def task_gfp_texts(capture: Capture) -> np.ndarray:
     names[printed] = _texts_of(tasks["gfp_names"], printed)
     hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
     if len(hex_only):
-        rows = tasks[["source", "gfp"]].iloc[hex_only].assign(_at=hex_only)
-        for source, part in rows.groupby("source", sort=False, observed=True):
-            choice = gfp_era(capture, str(source))
-            for value, same in part.groupby("gfp", sort=False):  # one decoding per distinct mask
-                names[same["_at"].to_numpy()] = decode_with(choice, int(value)).text
+        rows = tasks[["source", "host", "boot", "gfp"]].iloc[hex_only]
+        for source, part, at in era_parts(capture, rows):
+            choice = gfp_era(capture, source, part=part)
+            masks = rows["gfp"].iloc[at]
+            for value, same in masks.groupby(masks, sort=False).indices.items():  # one decoding per distinct mask
+                names[hex_only[at[same]]] = decode_with(choice, int(value)).text
     return names
 
 
@@ -301,8 +376,8 @@ def task_flag_names(capture: Capture) -> pd.DataFrame:
     if not len(tasks):
         return out
     with_flags = tasks[tasks["flags"].notna()]
-    for source, rows in with_flags.groupby("source", sort=False, observed=True):
-        _fill(out, rows["flags"], pf_era(capture, str(source)), "flag_names")
+    for source, part, at in era_parts(capture, with_flags):
+        _fill(out, with_flags["flags"].iloc[at], pf_era(capture, source, part=part), "flag_names")
     return out
 
 

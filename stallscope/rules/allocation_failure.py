@@ -77,7 +77,7 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
         first = rows[0]
         # Before 4.6 the line gives the mask in hex only: name it for the log's kernel. A reading
         # the eras cannot settle (a tie, "A (eras) or B (eras)") stays out of the title.
-        decoded = None if first["gfp_names"] else report_gfp_names(view, first["source"], mode)
+        decoded = None if first["gfp_names"] else report_gfp_names(view, first["source"], mode, boot)
         settled = decoded.text if decoded and " or " not in decoded.text else None
         names = first["gfp_names"] or settled or mode or "unknown mode"
         functions = reliable_functions(view.stack_frames(first["stack"]))
@@ -201,7 +201,7 @@ def _slab_failures(view: HostView, boot: int) -> list[Finding]:
         first, _ = rows[0]
         gfp = field(first, "gfp") or ""
         names = field(first, "gfp_names") or None
-        decoded = None if names else report_gfp_names(view, first["source"], gfp)
+        decoded = None if names else report_gfp_names(view, first["source"], gfp, boot)
         names = names or (decoded.text if decoded and " or " not in decoded.text else None)
         memcg = _MEMCG_CACHE.match(cache)
         shown = memcg.group("cache") if memcg else (cache or "unknown cache")

@@ -69,7 +69,7 @@ def _finding(view: HostView, boot: int, key: tuple[object, ...], rows: list[tupl
     comm, pid, function, size, mode = (str(k) if k is not None else None for k in key)
     first, last = rows[0][1], rows[-1][1]
     who = f"{comm}({pid})" if comm and pid else (comm or "a task")
-    decoded = report_gfp_names(view, first["source"], mode) if mode else None
+    decoded = report_gfp_names(view, first["source"], mode, boot) if mode else None
     names = decoded.text if decoded is not None and not decoded.ambiguous else None
     order = _order(size)
     what = (f"{size} bytes" if size and size.isdigit() else "an allocation") + (

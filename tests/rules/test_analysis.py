@@ -27,6 +27,7 @@ from stallscope.capture.model import Capture
 from stallscope.capture.signatures import signature_groups, signatures, task_signatures
 from stallscope.capture.stacks import guilty_frame, reliable_functions, stuck_in
 from stallscope.capture.trajectories import trajectories
+from stallscope.diagnose import diagnose
 
 CORPUS = DATA  # the shared corpus logs, copied into tests/data with their names
 LKML = CORPUS / "lkml"
@@ -232,6 +233,47 @@ def test_era_from_version_and_from_names() -> None:
     assert [e.name for e in gfp_era(corpus("qemu")).eras] == ["5.18-6.2"]
     from_names = gfp_era(corpus("2016-04-05"))
     assert era_span(from_names.eras) == "4.4-4.9" and "names" in from_names.reason
+
+
+def test_names_of_two_eras_in_one_file_are_said_to_fit_no_one_layout(tmp_path: Path) -> None:
+    # Two real logs whose names decode under different layouts (4.4-4.9, 4.10-4.14), pasted into
+    # one file as a thread quoting both would: every layout stays, and the reason says why (not
+    # that the log names nothing, as it did).
+    older, newer = corpus("2016-04-05"), corpus("2017-03-03")
+    assert not set(gfp_era(older).eras) & set(gfp_era(newer).eras)
+    both = tmp_path / "both.log"
+    both.write_bytes(next(LKML.glob("2016-04-05*.log")).read_bytes() + next(LKML.glob("2017-03-03*.log")).read_bytes())
+    choice = gfp_era(load(str(both)))
+    pairs = len(printed_gfp_pairs(older) | printed_gfp_pairs(newer))
+    assert choice.eras == decode.GFP_ERAS
+    assert choice.reason.startswith(f"no one gfp layout decodes all {pairs} gfp value(s) the log prints with names")
+
+
+# A kernel update between two boots of one console log: a 3.4 machine's hex-only warn_alloc
+# report, then a boot of 6.1, whose banner starts it and whose watchdog lines print names.
+FEDORA_3_4 = DATA / "wild" / "2012-09-28_real-48gb-multicast-kswapd1-order2-atomic-mlx4-failure.log"
+
+
+def test_each_boot_of_an_input_is_read_with_its_own_kernels_layout(tmp_path: Path) -> None:
+    updated = tmp_path / "console.log"
+    updated.write_bytes(FEDORA_3_4.read_bytes() + QEMU.read_bytes())
+    capture = load(str(updated))
+    assert sorted(set(capture.events["boot"].tolist())) == [1, 2]
+    assert decode.input_parts(capture, str(updated)) == [(None, 1), (None, 2)]
+    first, second = (gfp_era(capture, str(updated), part=(None, boot)) for boot in (1, 2))
+    assert [e.name for e in first.eras] == ["2.6-3.18"] and first.reason == "kernel 3.4 printed in the log"
+    assert [e.name for e in second.eras] == ["5.18-6.2"]
+    # The author's "order-2 atomic": mode:0x4020 is GFP_ATOMIC|__GFP_COMP on 3.4. Read with the
+    # 6.1 names of the next boot (as the whole input was), it was __GFP_HIGH|__GFP_RETRY_MAYFAIL.
+    titles = [f.title for f in diagnose(capture) if f.rule == "allocation-failure" and "kswapd1" in f.title]
+    alone = [f.title for f in diagnose(load(str(FEDORA_3_4))) if f.rule == "allocation-failure"]
+    assert titles == alone == ["Allocation failure: kswapd1 order-2 GFP_ATOMIC|__GFP_COMP in mlx4_en_alloc_frag"]
+    # A boot that names no kernel and prints no names is read as its input is, and said so.
+    whole = gfp_era(capture, str(updated))
+    nameless = gfp_era(capture, str(updated), part=(None, 3))
+    assert nameless.eras == whole.eras and nameless.reason == f"{whole.reason}, in another boot or host of the input"
+    # An input of one boot is read whole, as before.
+    assert decode.input_parts(corpus("qemu"), str(QEMU)) == [(None, 1)]
 
 
 def test_printed_gfp_pairs_of_each_source_read_a_block_of_rows_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
