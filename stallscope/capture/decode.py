@@ -10,8 +10,10 @@ The tables themselves are in :mod:`stallscope.capture.layouts`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -35,78 +37,231 @@ def version_in(text: str) -> Version | None:
     return None
 
 
-def kernel_version(capture: Capture, source: str | None = None, part: Part | None = None) -> Version | None:
-    """The first kernel version the log prints (boot banner, ``CPU: ...``, ``Not tainted ...``);
-    with ``part``, that host's boot of ``source`` prints in its reports."""
-    for text in _texts(capture, source, part):
-        found = version_in(text)
-        if found:
-            return found
+def kernel_version(capture: Capture, source: str | None = None) -> Version | None:
+    """The first kernel version the log prints (boot banner, ``CPU: ...``, ``Not tainted ...``)."""
+    return _first_version(_texts(capture, source))
+
+
+def _first_version(texts: Iterable[str]) -> Version | None:
+    """The version of the first text that names one (as :func:`version_in` reads it): searched
+    in blocks of texts joined, each match's own line then read (a log that names no version
+    had each of its lines searched three times)."""
+    texts = iter(texts)
+    while block := "\n".join(islice(texts, 4096)):
+        after = 0
+        while True:
+            starts = [found.start() for pattern in _VERSION_PATTERNS if (found := pattern.search(block, after))]
+            if not starts:
+                break
+            first = min(starts)
+            end = block.find("\n", first)
+            end = len(block) if end < 0 else end
+            version = version_in(block[block.rfind("\n", 0, first) + 1 : end])
+            if version is not None:
+                return version
+            after = end + 1  # a match across a line's end: no version of that line
     return None
 
 
-def of_source(frame: pd.DataFrame, source: str | None, *columns: str, part: Part | None = None) -> pd.DataFrame:
-    """These columns of the rows of ``source`` (of every row when None), with ``part`` of that
-    host's boot only. Only they are copied: a 1 GB capture's tables filtered whole by source took
-    hundreds of MB to read a column or two."""
-    chosen = frame[list(columns)]
-    if source is None:
-        return chosen
-    keep = (frame["source"] == source).to_numpy(dtype=bool)
-    if part is not None:
-        host, boot = part
-        hosts = frame["host"]
-        same_host = hosts.isna().to_numpy() if host is None else (hosts == host).to_numpy(dtype=bool, na_value=False)
-        keep = keep & same_host & (frame["boot"] == boot).to_numpy(dtype=bool, na_value=False)
-    return chosen[keep]
+def of_source(frame: pd.DataFrame, source: str | None, *columns: str) -> pd.DataFrame:
+    """These columns of the rows of ``source`` (of every row when None). Only they are copied: a
+    1 GB capture's tables filtered whole by source took hundreds of MB to read a column or two."""
+    part = frame[list(columns)]
+    return part if source is None else part[(frame["source"] == source).to_numpy(dtype=bool)]
 
 
+def _texts(capture: Capture, source: str | None) -> Iterator[str]:
+    events = capture.events
+    if len(events):
+        yield from (str(t) for t in of_source(events, source, "text")["text"])
+    # The boot banner is no event of any kind: the reader kept the first such line per input.
+    for stats in capture.inputs:
+        if stats.kernel_line is not None and (source is None or stats.path == source):
+            yield stats.kernel_line
+
+
+# --- the parts of an input that different kernels wrote ----------------------------------------
 # One host's boot of an input, (host or None, boot): what one kernel wrote. A serial console
 # across a kernel update, a syslog server's file of hosts of several releases or a kern.log of
 # weeks hold several kernels in one input, and the bit layouts moved between releases.
 Part = tuple[str | None, int]
 
 
+class _PartRows:
+    """The rows of one input in one table with a number per row for its host's boot (host code
+    and boot): the parts and their rows found from the numbers, not by a scan of the table per
+    part (a serial capture holds hundreds of boots)."""
+
+    def __init__(self, frame: pd.DataFrame, source: str, kinds: tuple[str, ...] = ()) -> None:
+        self.rows = np.zeros(0, dtype=np.int64)  # positions of the input's rows with a boot
+        self.keys = np.zeros(0, dtype=np.int64)  # their part numbers
+        self.names: dict[int, Part] = {}  # part number -> part
+        self._frame_length = len(frame)
+        if not len(frame) or "boot" not in frame.columns:
+            return
+        chosen = (frame["source"] == source).to_numpy(dtype=bool)
+        if kinds:
+            chosen = chosen & frame["kind"].isin(kinds).to_numpy(dtype=bool)
+        rows = np.flatnonzero(chosen)
+        hosts = frame["host"].astype("category")
+        codes = hosts.cat.codes.to_numpy()[rows].astype(np.int64) + 1  # 0: no host
+        boots = frame["boot"].to_numpy(dtype=np.int64, na_value=-1)[rows]
+        known = boots >= 0
+        self.rows, codes, boots = rows[known], codes[known], boots[known]
+        if not len(self.rows):
+            return
+        self.keys = codes * (int(boots.max()) + 1) + boots
+        first = (np.unique(self.keys, return_index=True)[1] if self.keys.min() != self.keys.max()
+                 else np.zeros(1, dtype=np.int64))
+        names = hosts.cat.categories
+        for at in first.tolist():
+            code = int(codes[at])
+            self.names[int(self.keys[at])] = (None if code == 0 else str(names[code - 1])), int(boots[at])
+
+    def by_part(self, positions: np.ndarray) -> Iterator[tuple[Part | None, np.ndarray]]:
+        """The rows at ``positions`` of the table by part (None: rows of no numbered boot)."""
+        keys = np.full(self._frame_length, -1, dtype=np.int64)
+        keys[self.rows] = self.keys
+        keys = keys[positions]
+        order = np.argsort(keys, kind="stable")
+        for at in np.split(order, np.flatnonzero(np.diff(keys[order])) + 1):
+            if len(at):
+                yield self.names.get(int(keys[at[0]])), positions[at]
+
+
+# The events whose lines name the kernel ("CPU: 1 PID: 80 Comm: kswapd1 Not tainted 4.9.0 #1",
+# the hung-task report's taint line, 3.x's "Pid: 80, comm: ...") or print a gfp mask with names
+# (OOM headers, warn_alloc lines): in every real log of tests/data, no other kind's line does. A
+# boot's layouts are read from these alone, a few lines a report; the whole input's from every
+# line, as always.
+_PRINTING_KINDS = ("dump_cpu", "dump_taint", "dump_pid", "oom_invoke", "warn_alloc_stall", "warn_alloc_failure",
+                   "vmalloc_failure")
+
+
 def input_parts(capture: Capture, source: str) -> list[Part]:
-    """The hosts' boots ``source`` holds rows of (of its task and event rows: what names a
-    kernel or a mask), in order."""
-    found: set[Part] = set()
-    for frame in (capture.tasks, capture.events):
-        if len(frame) and "boot" in frame.columns:
-            rows = of_source(frame, source, "host", "boot").drop_duplicates()
-            found.update((None if pd.isna(host) else str(host), int(boot))
-                         for host, boot in zip(rows["host"], rows["boot"], strict=True) if not pd.isna(boot))
-    return sorted(found, key=lambda part: (part[0] or "", part[1]))
+    """The hosts' boots of ``source`` with task lines or lines that name a kernel or print a gfp
+    mask, in order."""
+    return InputEras(capture, source).parts
 
 
-def era_parts(capture: Capture, rows: pd.DataFrame) -> Iterator[tuple[str, Part | None, np.ndarray]]:
-    """The positions among ``rows`` (of a table: "source", "host" and "boot" columns) that one
-    era decodes, with their input and part: an input's rows at once, or each of its hosts'
-    boots apart when it holds several."""
-    for source, at in rows.groupby("source", sort=False, observed=True).indices.items():
-        if len(input_parts(capture, str(source))) < 2:
-            yield str(source), None, at
-            continue
-        part_rows = rows.iloc[at]
-        hosts = part_rows["host"].astype(object).where(part_rows["host"].notna(), None).tolist()
-        for (host, boot), same in pd.Series(range(len(at))).groupby(
-                [hosts, part_rows["boot"].tolist()], sort=False, dropna=False).indices.items():
-            if pd.isna(boot):
-                yield str(source), None, at[same]
-            else:
-                yield str(source), (None if host is None or pd.isna(host) else str(host), int(boot)), at[same]
+@dataclass(frozen=True, slots=True)
+class Printed:
+    """What one part of an input prints of its kernel."""
+
+    version: Version | None  # the first its reports print ("CPU: ... Not tainted 4.9.0 #1")
+    pairs: frozenset[tuple[int, str]]  # gfp masks printed in hex and with names
+    kswapd_flags: frozenset[int]  # flags= of its kswapd lines
 
 
-def _texts(capture: Capture, source: str | None, part: Part | None = None) -> Iterator[str]:
-    events = capture.events
-    if len(events):
-        yield from (str(t) for t in of_source(events, source, "text", part=part)["text"])
-    if part is not None:
-        return  # the banner kept is the input's, of no known boot
-    # The boot banner is no event of any kind: the reader kept the first such line per input.
-    for stats in capture.inputs:
-        if stats.kernel_line is not None and (source is None or stats.path == source):
-            yield stats.kernel_line
+class InputEras:
+    """The gfp and task-flag layouts of one input: the whole input's, or each host's boot's where
+    it holds several (:func:`input_parts`), each found when first asked for from that boot's
+    rows. A boot that prints nothing of its kernel is read as its input is, and the reason says
+    so. The banner the reader kept (``InputStats.kernel_line``) is of no known boot: it counts
+    for the whole input only."""
+
+    def __init__(self, capture: Capture, source: str) -> None:
+        self._capture, self._source = capture, source
+        self._tasks = _PartRows(capture.tasks, source)
+        self._events = _PartRows(capture.events, source, _PRINTING_KINDS)
+        self.parts = sorted({*self._tasks.names.values(), *self._events.names.values()},
+                            key=lambda part: (part[0] or "", part[1]))
+        self._printed: dict[Part, Printed] | None = None
+        self._found: dict[tuple[str, Part | None], EraChoice] = {}
+
+    def part(self, part: Part | None) -> Part | None:
+        """The part whose layouts rows of ``part`` take: None (the whole input) unless it holds several."""
+        return part if len(self.parts) > 1 and part in self.parts else None
+
+    def printed(self, part: Part) -> Printed:
+        """What the rows of ``part`` print of its kernel."""
+        if self._printed is None:
+            self._printed = self._read()
+        return self._printed.get(part, Printed(None, frozenset(), frozenset()))
+
+    def _read(self) -> dict[Part, Printed]:
+        """What every part prints, in a few passes over the input's rows (not a pass per part)."""
+        pairs: dict[Part, set[tuple[int, str]]] = {}
+        flags: dict[Part, set[int]] = {}
+        tasks, rows = self._capture.tasks, self._tasks
+        if len(rows.rows):
+            named = pd.DataFrame({"key": rows.keys, "gfp": tasks["gfp"].take(rows.rows).array,
+                                  "names": tasks["gfp_names"].take(rows.rows).array}).dropna().drop_duplicates()
+            for key, mask, names in zip(named["key"].tolist(), named["gfp"].tolist(), named["names"].tolist(),
+                                        strict=True):
+                pairs.setdefault(rows.names[key], set()).add((int(mask), str(names)))
+            comm = tasks["comm"].take(rows.rows)
+            kswapd = [name for name in comm.dropna().unique() if str(name).startswith("kswapd")]
+            value = tasks["flags"].take(rows.rows)
+            chosen = comm.isin(kswapd).to_numpy(dtype=bool) & value.notna().to_numpy(dtype=bool)
+            found = pd.DataFrame({"key": rows.keys[chosen], "flags": value.array[chosen]}).drop_duplicates()
+            for key, flag in zip(found["key"].tolist(), found["flags"].tolist(), strict=True):
+                flags.setdefault(rows.names[key], set()).add(int(flag))
+        versions: dict[Part, Version] = {}
+        events = self._events
+        # The lines that print a kernel or a named mask, a few per report: one by one, in log order.
+        for key, text in zip(events.keys.tolist(), self._capture.events["text"].take(events.rows).tolist(),
+                             strict=True):
+            part, line = events.names[key], str(text)
+            if part not in versions:
+                version = version_in(line)
+                if version is not None:
+                    versions[part] = version
+            if "gfp_mask=" in line or "mode:" in line:  # (two searches in C before two patterns)
+                for pattern in _PRINTED_MASKS:
+                    for found_mask in pattern.finditer(line):
+                        pairs.setdefault(part, set()).add((int(found_mask.group(1), 16), found_mask.group(2)))
+        return {part: Printed(versions.get(part), frozenset(pairs.get(part, ())), frozenset(flags.get(part, ())))
+                for part in self.parts}
+
+    def gfp(self, part: Part | None = None) -> EraChoice:
+        """The gfp layout of the rows of ``part`` (a host's boot) of this input."""
+        return self._once("gfp", part, self._gfp)
+
+    def _gfp(self, part: Part | None) -> EraChoice:
+        if part is None:
+            return gfp_era(self._capture, self._source)
+        printed = self.printed(part)
+        if not printed.pairs and printed.version is None:
+            return _elsewhere(self.gfp(), GFP_ERAS)
+        return _gfp_choice(sorted(printed.pairs), printed.version)
+
+    def pf(self, part: Part | None = None) -> EraChoice:
+        """The task-flags layout of the rows of ``part`` (a host's boot) of this input."""
+        return self._once("pf", part, self._pf)
+
+    def _once(self, table: str, part: Part | None, find: Callable[[Part | None], EraChoice]) -> EraChoice:
+        key = (table, self.part(part))
+        if key not in self._found:
+            self._found[key] = find(key[1])
+        return self._found[key]
+
+    def _pf(self, part: Part | None) -> EraChoice:
+        if part is None:
+            return pf_era(self._capture, self._source)
+        printed = self.printed(part)
+        choice, told = _pf_choice(printed.version, lambda: self.gfp(part), lambda: set(printed.kswapd_flags))
+        return choice if told else _elsewhere(self.pf(), PF_ERAS)
+
+    def task_parts(self, positions: np.ndarray) -> Iterator[tuple[Part | None, np.ndarray]]:
+        """The task rows at ``positions`` (of this input) by the part whose layouts they take
+        (all at once for an input of one part)."""
+        if len(self.parts) < 2:
+            yield None, positions
+            return
+        yield from self._tasks.by_part(positions)
+
+
+def era_parts(capture: Capture, positions: np.ndarray) -> Iterator[tuple[InputEras, Part | None, np.ndarray]]:
+    """The task rows at ``positions`` (sorted) that one layout decodes, with their input's
+    layouts and their part: an input's rows at once, or each of its hosts' boots apart when it
+    holds several."""
+    tasks = capture.tasks
+    sources = tasks["source"].iloc[positions]
+    for source, at in sources.groupby(sources, sort=False, observed=True).indices.items():
+        eras = InputEras(capture, str(source))
+        for part, rows in eras.task_parts(positions[at]):
+            yield eras, part, rows
 
 
 # --- era inference ---------------------------------------------------------------------------
@@ -134,15 +289,13 @@ def _canon(names: str) -> str:
     return "|".join(sorted(part.lstrip("_") for part in names.split("|") if part))
 
 
-def gfp_era(capture: Capture, source: str | None = None, version: Version | None = None,
-            part: Part | None = None) -> EraChoice:
-    """The gfp layout of a log: from its kernel version, checked against the names it prints.
-    With ``part``, of that host's boot of ``source`` (:func:`input_parts`); a boot that prints
-    neither a version nor names is read as the input is, and the reason says so."""
-    pairs = list(printed_gfp_pairs(capture, source, part))
-    version = version or kernel_version(capture, source, part)
-    if part is not None and not pairs and version is None:
-        return _elsewhere(gfp_era(capture, source), GFP_ERAS)
+def gfp_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:
+    """The gfp layout of a log: from its kernel version, checked against the names it prints
+    (of one host's boot of an input that holds several: :class:`InputEras`)."""
+    return _gfp_choice(sorted(printed_gfp_pairs(capture, source)), version or kernel_version(capture, source))
+
+
+def _gfp_choice(pairs: list[tuple[int, str]], version: Version | None) -> EraChoice:
     agree = tuple(e for e in GFP_ERAS if all(_canon(e.decode(m)) == _canon(n) for m, n in pairs))
     if version is not None:
         by_version = _by_version(GFP_ERAS, version, UNCERTAIN_GFP)
@@ -165,35 +318,37 @@ _PAIR_ROWS = 1 << 20
 
 
 def _elsewhere(whole: EraChoice, every: tuple[Era, ...]) -> EraChoice:
-    """The input's era for a boot of it that names none: said to be read elsewhere."""
+    """The input's layout for a boot of it that prints nothing of its kernel: said to be read elsewhere."""
     if whole.eras == every:
         return whole
     return EraChoice(whole.eras, f"{whole.reason}, in another boot or host of the input")
 
 
-def printed_gfp_pairs(capture: Capture, source: str | None = None, part: Part | None = None
-                      ) -> Iterable[tuple[int, str]]:
-    """Every gfp mask the log prints both in hex and with names, as (mask, names) (with ``part``:
-    in that host's boot of ``source``)."""
+def printed_gfp_pairs(capture: Capture, source: str | None = None) -> set[tuple[int, str]]:
+    """Every gfp mask the log prints both in hex and with names, as (mask, names)."""
     pairs: set[tuple[int, str]] = set()
     tasks = capture.tasks
     # Each distinct pair once, a block of rows at a time: a watchdog log prints a few masks on
     # millions of lines, and a table of all of them at once took hundreds of MB at 1 GB.
     for start in range(0, len(tasks), _PAIR_ROWS):
-        rows = of_source(tasks.iloc[start : start + _PAIR_ROWS], source, "gfp", "gfp_names",
-                         part=part).dropna().drop_duplicates()
+        rows = of_source(tasks.iloc[start : start + _PAIR_ROWS], source, "gfp", "gfp_names").dropna().drop_duplicates()
         pairs.update((int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True))
     # A log without watchdog lines still names its era in OOM headers and warn_alloc lines.
     events = capture.events
     if len(events):
-        texts = of_source(events, source, "text", part=part)["text"].tolist()
-        # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair. Searched in
-        # blocks of lines joined (no match can cross a newline): a search per line was 0.3 s of
-        # the 100 MB fleet file's rules.
-        for _, block in text_blocks(texts):
-            for pattern in _PRINTED_MASKS:
-                for found in pattern.finditer(block):
-                    pairs.add((int(found.group(1), 16), found.group(2)))
+        pairs |= _printed_in_texts(of_source(events, source, "text")["text"].tolist())
+    return pairs
+
+
+def _printed_in_texts(texts: list[object]) -> set[tuple[int, str]]:
+    # OOM headers (gfp_mask=) and warn_alloc lines (mode:) print the same pair. Searched in
+    # blocks of lines joined (no match can cross a newline): a search per line was 0.3 s of
+    # the 100 MB fleet file's rules.
+    pairs: set[tuple[int, str]] = set()
+    for _, block in text_blocks(texts):
+        for pattern in _PRINTED_MASKS:
+            for found in pattern.finditer(block):
+                pairs.add((int(found.group(1), 16), found.group(2)))
     return pairs
 
 
@@ -202,39 +357,58 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None, part: Part | 
 _PRINTED_MASKS = tuple(re.compile(prefix + r"0x([0-9a-f]+)\(([A-Za-z0-9_|]+)\)") for prefix in ("gfp_mask=", "mode:"))
 
 
-def pf_era(capture: Capture, source: str | None = None, version: Version | None = None,
-           part: Part | None = None) -> EraChoice:
+def pf_era(capture: Capture, source: str | None = None, version: Version | None = None) -> EraChoice:
     """The task-flags layout: from the kernel version, else from where kswapd's PF_KSWAPD sits
-    (with ``part``: of that host's boot of ``source``, else as the input is read, said so)."""
-    version = version or kernel_version(capture, source, part)
-    if version is not None:
-        return EraChoice(_by_version(PF_ERAS, version, {}), f"kernel {version[0]}.{version[1]}")
-    gfp = gfp_era(capture, source, part=part)
-    eras = PF_ERAS
-    if not gfp.ambiguous or len(gfp.eras) < len(GFP_ERAS):
-        # The gfp layout narrows the release range, and so the flags layouts that can apply.
-        first = min(e.first for e in gfp.eras)
-        last = max(e.last for e in gfp.eras)
-        eras = tuple(e for e in PF_ERAS if e.first <= last and first <= e.last)
-        if len(eras) == 1:
-            return EraChoice(eras, f"release range of the gfp layout ({gfp.reason})")
+    (of one host's boot of an input that holds several: :class:`InputEras`)."""
     tasks = capture.tasks
-    if not len(tasks):
-        return EraChoice(eras, "no kernel version; no kswapd line")
-    rows = of_source(tasks, source, "comm", "flags", part=part)
-    # The names that are kswapd's, found among the distinct names (not each row's turned to str).
+
+    def kswapd_flags() -> set[int] | None:
+        if not len(tasks):
+            return None
+        return {int(f) for f in _kswapd_rows(of_source(tasks, source, "comm", "flags"))["flags"]}
+
+    choice, _ = _pf_choice(version or kernel_version(capture, source), lambda: gfp_era(capture, source), kswapd_flags)
+    return choice
+
+
+def _kswapd_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of kswapd's task lines with flags (the names that are kswapd's found among the
+    distinct names, not each row's turned to str)."""
     names = [name for name in rows["comm"].dropna().unique() if str(name).startswith("kswapd")]
-    kswapd = rows[rows["comm"].isin(names).to_numpy(dtype=bool) & rows["flags"].notna().to_numpy(dtype=bool)]
-    flags = {int(f) for f in kswapd["flags"]}
+    return rows[rows["comm"].isin(names).to_numpy(dtype=bool) & rows["flags"].notna().to_numpy(dtype=bool)]
+
+
+def _narrowed(gfp: EraChoice) -> tuple[Era, ...]:
+    """The flags layouts of the release range the gfp layout leaves."""
+    if gfp.ambiguous and len(gfp.eras) == len(GFP_ERAS):
+        return PF_ERAS
+    first = min(e.first for e in gfp.eras)
+    last = max(e.last for e in gfp.eras)
+    return tuple(e for e in PF_ERAS if e.first <= last and first <= e.last)
+
+
+def _pf_choice(version: Version | None, gfp: Callable[[], EraChoice], flags: Callable[[], set[int] | None]
+               ) -> tuple[EraChoice, bool]:
+    """The flags layout from a kernel version, else the gfp layout's release range, else kswapd's
+    flags (None: no task lines), and whether one of them told."""
+    if version is not None:
+        return EraChoice(_by_version(PF_ERAS, version, {}), f"kernel {version[0]}.{version[1]}"), True
+    gfp_choice = gfp()
+    # The gfp layout narrows the release range, and so the flags layouts that can apply.
+    eras = _narrowed(gfp_choice)
+    if len(eras) == 1:
+        return EraChoice(eras, f"release range of the gfp layout ({gfp_choice.reason})"), True
+    found = flags()
+    if found is None:
+        return EraChoice(eras, "no kernel version; no kswapd line"), False
     # kswapd always carries PF_KSWAPD, which 4.12 moved from 0x40000 to 0x20000: a kswapd line
     # with only one of the two bits says which side of 4.12 the kernel was.
     for bit, other in ((0x40000, 0x20000), (0x20000, 0x40000)):
-        if flags and all(f & bit and not f & other for f in flags):
+        if found and all(f & bit and not f & other for f in found):
             fits = tuple(e for e in PF_ERAS if dict(e.names).get("PF_KSWAPD") == bit)
-            return EraChoice(tuple(e for e in eras if e in fits) or fits, f"PF_KSWAPD at {bit:#x} in kswapd's flags")
-    if part is not None:
-        return _elsewhere(pf_era(capture, source), PF_ERAS)
-    return EraChoice(eras, "no kernel version; kswapd's flags do not tell")
+            told = EraChoice(tuple(e for e in eras if e in fits) or fits, f"PF_KSWAPD at {bit:#x} in kswapd's flags")
+            return told, True
+    return EraChoice(eras, "no kernel version; kswapd's flags do not tell"), False
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -245,6 +419,8 @@ class Decoded:
     how: str  # "printed", or the reason the era was chosen
 
 
+# A capture of hundreds of boots decodes the same few masks under the same few choices in each.
+@lru_cache(maxsize=4096)
 def decode_with(choice: EraChoice, mask: int) -> Decoded:
     readings: dict[str, list[Era]] = {}
     same_names: dict[frozenset[str], str] = {}
@@ -274,13 +450,19 @@ def decode_with(choice: EraChoice, mask: int) -> Decoded:
     return Decoded(text, True, f"ambiguous: {choice.reason}")
 
 
+# Each era's table and place in it, by identity: comparing eras field by field (their bit
+# tables) was most of the time of naming a mask.
+_PLACES = {id(era): (table, at) for table in (GFP_ERAS, PF_ERAS) for at, era in enumerate(table)}
+
+
 def era_span(eras: Iterable[Era]) -> str:
     """Era names for people: neighbouring eras of one table run together ("4.4-4.9")."""
     spans: list[list[Era]] = []
     for era in sorted(eras, key=lambda e: e.first):
-        table = GFP_ERAS if era in GFP_ERAS else PF_ERAS
+        table, at = _PLACES.get(id(era)) or (PF_ERAS if era in PF_ERAS else GFP_ERAS, -2)
         last = spans[-1][-1] if spans else None
-        if last is not None and last in table and table.index(era) == table.index(last) + 1:
+        place = _PLACES.get(id(last)) if last is not None else None
+        if place is not None and place[0] is table and at == place[1] + 1:
             spans[-1].append(era)
         else:
             spans.append([era])
@@ -331,10 +513,9 @@ def task_gfp_names(capture: Capture) -> pd.DataFrame:
     how[printed] = "printed"
     out = pd.DataFrame({"gfp_names": names, "ambiguous": ambiguous, "how": how}, index=tasks.index,
                        dtype=object)
-    hex_only = tasks[~printed & tasks["gfp"].notna()]
-    for source, part, at in era_parts(capture, hex_only):
-        choice = gfp_era(capture, source, part=part)
-        _fill(out, hex_only["gfp"].iloc[at], choice, "gfp_names")  # one decoding per distinct mask
+    hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
+    for eras, part, at in era_parts(capture, hex_only):
+        _fill(out, tasks["gfp"].iloc[at], eras.gfp(part), "gfp_names")  # one decoding per distinct mask
     return out
 
 
@@ -351,12 +532,11 @@ def task_gfp_texts(capture: Capture) -> np.ndarray:
     names[printed] = _texts_of(tasks["gfp_names"], printed)
     hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
     if len(hex_only):
-        rows = tasks[["source", "host", "boot", "gfp"]].iloc[hex_only]
-        for source, part, at in era_parts(capture, rows):
-            choice = gfp_era(capture, source, part=part)
-            masks = rows["gfp"].iloc[at]
+        for eras, part, at in era_parts(capture, hex_only):
+            choice = eras.gfp(part)
+            masks = tasks["gfp"].iloc[at]
             for value, same in masks.groupby(masks, sort=False).indices.items():  # one decoding per distinct mask
-                names[hex_only[at[same]]] = decode_with(choice, int(value)).text
+                names[at[same]] = decode_with(choice, int(value)).text
     return names
 
 
@@ -375,9 +555,8 @@ def task_flag_names(capture: Capture) -> pd.DataFrame:
     out = pd.DataFrame(index=tasks.index, columns=["flag_names", "ambiguous", "how"], dtype=object)
     if not len(tasks):
         return out
-    with_flags = tasks[tasks["flags"].notna()]
-    for source, part, at in era_parts(capture, with_flags):
-        _fill(out, with_flags["flags"].iloc[at], pf_era(capture, source, part=part), "flag_names")
+    for eras, part, at in era_parts(capture, np.flatnonzero(tasks["flags"].notna().to_numpy())):
+        _fill(out, tasks["flags"].iloc[at], eras.pf(part), "flag_names")
     return out
 
 

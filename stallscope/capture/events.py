@@ -122,6 +122,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -868,7 +869,8 @@ class WorkqueueDumps:
         head = starts[0] if starts else len(kinds)
         if any(kind == "wq_workqueue" for kind in kinds[:head]):
             starts.insert(0, 0)
-        self._parts = [slice(start, stop) for start, stop in zip(starts, [*starts[1:], len(kinds)], strict=True)]
+        # (No header and no workqueue line, a pwq line alone: no dump.)
+        self._parts = [slice(start, stop) for start, stop in pairwise([*starts, len(kinds)])]
         self._lines = lines
         self._read: dict[int, list[BusyPwq]] = {}
 
@@ -884,6 +886,13 @@ class WorkqueueDumps:
 
     def all(self) -> list[BusyPwq]:
         """The pool_workqueues of every dump, as :func:`busy_of` reads the boot's lines at once."""
+        unread = {number: [] for number in range(len(self)) if number not in self._read}
+        if len(unread) > 1:
+            # The dumps not read yet at once (one read of the columns, not one per dump).
+            for pwq in busy_of(self._lines(slice(self._parts[0].start, None))):
+                if pwq.dump in unread:
+                    unread[pwq.dump].append(pwq)
+            self._read.update(unread)
         return [pwq for number in range(len(self)) for pwq in self.dump(number)]
 
     def latest(self) -> list[BusyPwq]:

@@ -259,8 +259,9 @@ def test_each_boot_of_an_input_is_read_with_its_own_kernels_layout(tmp_path: Pat
     updated.write_bytes(FEDORA_3_4.read_bytes() + QEMU.read_bytes())
     capture = load(str(updated))
     assert sorted(set(capture.events["boot"].tolist())) == [1, 2]
-    assert decode.input_parts(capture, str(updated)) == [(None, 1), (None, 2)]
-    first, second = (gfp_era(capture, str(updated), part=(None, boot)) for boot in (1, 2))
+    eras = decode.InputEras(capture, str(updated))
+    assert eras.parts == [(None, 1), (None, 2)]
+    first, second = eras.gfp((None, 1)), eras.gfp((None, 2))
     assert [e.name for e in first.eras] == ["2.6-3.18"] and first.reason == "kernel 3.4 printed in the log"
     assert [e.name for e in second.eras] == ["5.18-6.2"]
     # The author's "order-2 atomic": mode:0x4020 is GFP_ATOMIC|__GFP_COMP on 3.4. Read with the
@@ -268,12 +269,27 @@ def test_each_boot_of_an_input_is_read_with_its_own_kernels_layout(tmp_path: Pat
     titles = [f.title for f in diagnose(capture) if f.rule == "allocation-failure" and "kswapd1" in f.title]
     alone = [f.title for f in diagnose(load(str(FEDORA_3_4))) if f.rule == "allocation-failure"]
     assert titles == alone == ["Allocation failure: kswapd1 order-2 GFP_ATOMIC|__GFP_COMP in mlx4_en_alloc_frag"]
-    # A boot that names no kernel and prints no names is read as its input is, and said so.
-    whole = gfp_era(capture, str(updated))
-    nameless = gfp_era(capture, str(updated), part=(None, 3))
-    assert nameless.eras == whole.eras and nameless.reason == f"{whole.reason}, in another boot or host of the input"
     # An input of one boot is read whole, as before.
-    assert decode.input_parts(corpus("qemu"), str(QEMU)) == [(None, 1)]
+    assert decode.InputEras(corpus("qemu"), str(QEMU)).parts == [(None, 1)]
+
+
+def test_a_boot_that_prints_nothing_of_its_kernel_is_read_as_its_input_and_says_so(tmp_path: Path) -> None:
+    # A 2015 watchdog log that prints neither a version nor names (hex-only gfp=), then a 6.1
+    # boot: the first boot's masks take the input's layout, and the reason says where it is from.
+    nameless = next(LKML.glob("2015-10-10*.log"))
+    console = tmp_path / "console.log"
+    console.write_bytes(nameless.read_bytes() + QEMU.read_bytes())
+    capture = load(str(console))
+    eras = decode.InputEras(capture, str(console))
+    assert eras.parts == [(None, 1), (None, 2)]
+    assert eras.printed((None, 1)) == decode.Printed(None, frozenset(), frozenset())
+    whole, first = gfp_era(capture, str(console)), eras.gfp((None, 1))
+    assert first.eras == whole.eras and first.reason == f"{whole.reason}, in another boot or host of the input"
+    names = task_gfp_names(capture)
+    boot_one = (capture.tasks["boot"] == 1).to_numpy() & capture.tasks["gfp_names"].isna().to_numpy()
+    assert boot_one.any() and set(names["how"][boot_one]) == {first.reason}
+    # Alone, the same log's masks are read under every layout, as before.
+    assert gfp_era(load(str(nameless))).reason == "no kernel version and no gfp names in the log"
 
 
 def test_printed_gfp_pairs_of_each_source_read_a_block_of_rows_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:

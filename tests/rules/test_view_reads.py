@@ -323,6 +323,18 @@ def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path
             assert len(dumps) == len(set(boots.tolist())) == (1 if path == DATA / log else 2)
 
 
+def test_a_pwq_line_without_its_dump_is_no_dump(tmp_path: Path) -> None:
+    # A real pool_workqueue line alone (a quote, a capture cut before it): no dump to read.
+    log = (DATA / "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log").read_text()
+    pwq = next(line for line in log.splitlines() if " pwq " in line and "active=" in line)
+    alone = tmp_path / "pwq.log"
+    alone.write_text(pwq + "\n")
+    view = next(iter(host_views(stallscope.load(str(alone)), by_boot=False)))
+    (dumps,) = view_workqueue_dumps(view).values()
+    assert (len(dumps), dumps.latest(), dumps.all()) == (0, [], [])
+    assert event_tables.busy_workqueues(view.events) == []
+
+
 def test_the_latest_workqueue_dump_is_read_without_the_earlier_ones() -> None:
     # A log of two dumps: the latest one's lines only are read for it, an earlier one when asked.
     capture = stallscope.load(str(DATA / "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"))

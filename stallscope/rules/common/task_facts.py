@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.decode import Decoded, EraChoice, Part, gfp_era, input_parts, report_gfp, task_gfp_texts
+from stallscope.capture.decode import Decoded, InputEras, report_gfp, task_gfp_texts
 from stallscope.capture.events import (
     BUSY_COLUMNS,
     WORKQUEUE_DUMP_KINDS,
@@ -164,13 +164,11 @@ def gfp_names_of(view: HostView) -> pd.Series:
 
 def report_gfp_names(view: HostView, source: object, mask: object, boot: int) -> Decoded | None:
     """A report's hex-only gfp mask named for the era of its input, or of its boot of this view's
-    host where the input holds several (:func:`~stallscope.capture.decode.input_parts`); each
-    era found once."""
+    host where the input holds several (:class:`~stallscope.capture.decode.InputEras`, once per
+    input)."""
     name = str(source)
-    parts: list[Part] = view.of_capture(f"input parts:{name}", lambda capture: input_parts(capture, name))
-    part = (view.host, boot) if len(parts) > 1 else None
-    choice: EraChoice = view.of_capture(f"gfp_era:{name}:{part}", lambda capture: gfp_era(capture, name, part=part))
-    return report_gfp(choice, mask)
+    eras: InputEras = view.of_capture(f"eras:{name}", lambda capture: InputEras(capture, name))
+    return report_gfp(eras.gfp((view.host, boot)), mask)
 
 
 def trajectories_view(view: HostView) -> pd.DataFrame:
