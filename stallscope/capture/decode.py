@@ -84,7 +84,7 @@ def _texts(capture: Capture, source: str | None) -> Iterator[str]:
 # One host's boot of an input, (host or None, boot): what one kernel wrote. A serial console
 # across a kernel update, a syslog server's file of hosts of several releases or a kern.log of
 # weeks hold several kernels in one input, and the bit layouts moved between releases.
-Part = tuple[str | None, int]
+HostBoot = tuple[str | None, int]
 
 
 class _PartRows:
@@ -95,7 +95,7 @@ class _PartRows:
     def __init__(self, frame: pd.DataFrame, source: str, kinds: tuple[str, ...] = ()) -> None:
         self.rows = np.zeros(0, dtype=np.int64)  # positions of the input's rows with a boot
         self.keys = np.zeros(0, dtype=np.int64)  # their part numbers
-        self.names: dict[int, Part] = {}  # part number -> part
+        self.names: dict[int, HostBoot] = {}  # part number -> part
         self._frame_length = len(frame)
         if not len(frame) or "boot" not in frame.columns:
             return
@@ -118,7 +118,7 @@ class _PartRows:
             code = int(codes[at])
             self.names[int(self.keys[at])] = (None if code == 0 else str(names[code - 1])), int(boots[at])
 
-    def by_part(self, positions: np.ndarray) -> Iterator[tuple[Part | None, np.ndarray]]:
+    def by_part(self, positions: np.ndarray) -> Iterator[tuple[HostBoot | None, np.ndarray]]:
         """The rows at ``positions`` of the table by part (None: rows of no numbered boot)."""
         keys = np.full(self._frame_length, -1, dtype=np.int64)
         keys[self.rows] = self.keys
@@ -138,12 +138,6 @@ _PRINTING_KINDS = ("dump_cpu", "dump_taint", "dump_pid", "oom_invoke", "warn_all
                    "vmalloc_failure")
 
 
-def input_parts(capture: Capture, source: str) -> list[Part]:
-    """The hosts' boots of ``source`` with task lines or lines that name a kernel or print a gfp
-    mask, in order."""
-    return InputEras(capture, source).parts
-
-
 @dataclass(frozen=True, slots=True)
 class Printed:
     """What one part of an input prints of its kernel."""
@@ -155,7 +149,7 @@ class Printed:
 
 class InputEras:
     """The gfp and task-flag layouts of one input: the whole input's, or each host's boot's where
-    it holds several (:func:`input_parts`), each found when first asked for from that boot's
+    it holds several (``parts``), each found when first asked for from that boot's
     rows. A boot that prints nothing of its kernel is read as its input is, and the reason says
     so. The banner the reader kept (``InputStats.kernel_line``) is of no known boot: it counts
     for the whole input only."""
@@ -166,23 +160,23 @@ class InputEras:
         self._events = _PartRows(capture.events, source, _PRINTING_KINDS)
         self.parts = sorted({*self._tasks.names.values(), *self._events.names.values()},
                             key=lambda part: (part[0] or "", part[1]))
-        self._printed: dict[Part, Printed] | None = None
-        self._found: dict[tuple[str, Part | None], EraChoice] = {}
+        self._printed: dict[HostBoot, Printed] | None = None
+        self._found: dict[tuple[str, HostBoot | None], EraChoice] = {}
 
-    def part(self, part: Part | None) -> Part | None:
+    def part(self, part: HostBoot | None) -> HostBoot | None:
         """The part whose layouts rows of ``part`` take: None (the whole input) unless it holds several."""
         return part if len(self.parts) > 1 and part in self.parts else None
 
-    def printed(self, part: Part) -> Printed:
+    def printed(self, part: HostBoot) -> Printed:
         """What the rows of ``part`` print of its kernel."""
         if self._printed is None:
             self._printed = self._read()
         return self._printed.get(part, Printed(None, frozenset(), frozenset()))
 
-    def _read(self) -> dict[Part, Printed]:
+    def _read(self) -> dict[HostBoot, Printed]:
         """What every part prints, in a few passes over the input's rows (not a pass per part)."""
-        pairs: dict[Part, set[tuple[int, str]]] = {}
-        flags: dict[Part, set[int]] = {}
+        pairs: dict[HostBoot, set[tuple[int, str]]] = {}
+        flags: dict[HostBoot, set[int]] = {}
         tasks, rows = self._capture.tasks, self._tasks
         if len(rows.rows):
             named = pd.DataFrame({"key": rows.keys, "gfp": tasks["gfp"].take(rows.rows).array,
@@ -197,7 +191,7 @@ class InputEras:
             found = pd.DataFrame({"key": rows.keys[chosen], "flags": value.array[chosen]}).drop_duplicates()
             for key, flag in zip(found["key"].tolist(), found["flags"].tolist(), strict=True):
                 flags.setdefault(rows.names[key], set()).add(int(flag))
-        versions: dict[Part, Version] = {}
+        versions: dict[HostBoot, Version] = {}
         events = self._events
         # The lines that print a kernel or a named mask, a few per report: one by one, in log order.
         for key, text in zip(events.keys.tolist(), self._capture.events["text"].take(events.rows).tolist(),
@@ -214,11 +208,11 @@ class InputEras:
         return {part: Printed(versions.get(part), frozenset(pairs.get(part, ())), frozenset(flags.get(part, ())))
                 for part in self.parts}
 
-    def gfp(self, part: Part | None = None) -> EraChoice:
+    def gfp(self, part: HostBoot | None = None) -> EraChoice:
         """The gfp layout of the rows of ``part`` (a host's boot) of this input."""
         return self._once("gfp", part, self._gfp)
 
-    def _gfp(self, part: Part | None) -> EraChoice:
+    def _gfp(self, part: HostBoot | None) -> EraChoice:
         if part is None:
             return gfp_era(self._capture, self._source)
         printed = self.printed(part)
@@ -226,24 +220,24 @@ class InputEras:
             return _elsewhere(self.gfp(), GFP_ERAS)
         return _gfp_choice(sorted(printed.pairs), printed.version)
 
-    def pf(self, part: Part | None = None) -> EraChoice:
+    def pf(self, part: HostBoot | None = None) -> EraChoice:
         """The task-flags layout of the rows of ``part`` (a host's boot) of this input."""
         return self._once("pf", part, self._pf)
 
-    def _once(self, table: str, part: Part | None, find: Callable[[Part | None], EraChoice]) -> EraChoice:
+    def _once(self, table: str, part: HostBoot | None, find: Callable[[HostBoot | None], EraChoice]) -> EraChoice:
         key = (table, self.part(part))
         if key not in self._found:
             self._found[key] = find(key[1])
         return self._found[key]
 
-    def _pf(self, part: Part | None) -> EraChoice:
+    def _pf(self, part: HostBoot | None) -> EraChoice:
         if part is None:
             return pf_era(self._capture, self._source)
         printed = self.printed(part)
         choice, told = _pf_choice(printed.version, lambda: self.gfp(part), lambda: set(printed.kswapd_flags))
         return choice if told else _elsewhere(self.pf(), PF_ERAS)
 
-    def task_parts(self, positions: np.ndarray) -> Iterator[tuple[Part | None, np.ndarray]]:
+    def task_parts(self, positions: np.ndarray) -> Iterator[tuple[HostBoot | None, np.ndarray]]:
         """The task rows at ``positions`` (of this input) by the part whose layouts they take
         (all at once for an input of one part)."""
         if len(self.parts) < 2:
@@ -252,7 +246,7 @@ class InputEras:
         yield from self._tasks.by_part(positions)
 
 
-def era_parts(capture: Capture, positions: np.ndarray) -> Iterator[tuple[InputEras, Part | None, np.ndarray]]:
+def era_parts(capture: Capture, positions: np.ndarray) -> Iterator[tuple[InputEras, HostBoot | None, np.ndarray]]:
     """The task rows at ``positions`` (sorted) that one layout decodes, with their input's
     layouts and their part: an input's rows at once, or each of its hosts' boots apart when it
     holds several."""
