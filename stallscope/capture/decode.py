@@ -449,14 +449,20 @@ def decode_with(choice: EraChoice, mask: int) -> Decoded:
 _PLACES = {id(era): (table, at) for table in (GFP_ERAS, PF_ERAS) for at, era in enumerate(table)}
 
 
+def _place(era: Era) -> tuple[tuple[Era, ...], int]:
+    found = _PLACES.get(id(era))
+    if found is None:  # a copy of a table's era (unpickled): found by its fields
+        table = GFP_ERAS if era in GFP_ERAS else PF_ERAS
+        found = table, table.index(era)
+    return found
+
+
 def era_span(eras: Iterable[Era]) -> str:
     """Era names for people: neighbouring eras of one table run together ("4.4-4.9")."""
     spans: list[list[Era]] = []
     for era in sorted(eras, key=lambda e: e.first):
-        table, at = _PLACES.get(id(era)) or (PF_ERAS if era in PF_ERAS else GFP_ERAS, -2)
-        last = spans[-1][-1] if spans else None
-        place = _PLACES.get(id(last)) if last is not None else None
-        if place is not None and place[0] is table and at == place[1] + 1:
+        table, at = _place(era)
+        if spans and _place(spans[-1][-1]) == (table, at - 1):
             spans[-1].append(era)
         else:
             spans.append([era])

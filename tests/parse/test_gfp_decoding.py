@@ -10,6 +10,7 @@ to the same names.
 from __future__ import annotations
 
 import itertools
+import pickle
 import re
 from functools import cache
 from pathlib import Path
@@ -217,3 +218,5 @@ def test_era_span_joins_neighbours() -> None:
     four = [era for era in GFP_ERAS if era.first >= (4, 4) and era.last <= (4, 9)]
     assert era_span(four) == "4.4-4.9"
     assert era_span([GFP_ERAS[0], GFP_ERAS[-1]]) == f"{GFP_ERAS[0].name}, {GFP_ERAS[-1].name}"
+    # Copies of the tables' eras (a choice sent to another process) are placed by their fields.
+    assert era_span(pickle.loads(pickle.dumps(four))) == "4.4-4.9"
