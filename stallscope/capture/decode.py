@@ -202,9 +202,7 @@ class InputEras:
                 if version is not None:
                     versions[part] = version
             if "gfp_mask=" in line or "mode:" in line:  # (two searches in C before two patterns)
-                for pattern in _PRINTED_MASKS:
-                    for found_mask in pattern.finditer(line):
-                        pairs.setdefault(part, set()).add((int(found_mask.group(1), 16), found_mask.group(2)))
+                pairs.setdefault(part, set()).update(_pairs_in(line))
         return {part: Printed(versions.get(part), frozenset(pairs.get(part, ())), frozenset(flags.get(part, ())))
                 for part in self.parts}
 
@@ -340,10 +338,15 @@ def _printed_in_texts(texts: list[object]) -> set[tuple[int, str]]:
     # the 100 MB fleet file's rules.
     pairs: set[tuple[int, str]] = set()
     for _, block in text_blocks(texts):
-        for pattern in _PRINTED_MASKS:
-            for found in pattern.finditer(block):
-                pairs.add((int(found.group(1), 16), found.group(2)))
+        pairs.update(_pairs_in(block))
     return pairs
+
+
+def _pairs_in(text: str) -> Iterator[tuple[int, str]]:
+    """(mask, names) of each gfp mask ``text`` prints in hex and with names."""
+    for pattern in _PRINTED_MASKS:
+        for found in pattern.finditer(text):
+            yield int(found.group(1), 16), found.group(2)
 
 
 # One pattern per prefix: a pattern that begins with a literal is searched for that literal
