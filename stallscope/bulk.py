@@ -281,6 +281,7 @@ class BulkReader:
         self.fast_lines = 0
         self._chunk_cut: slice | None = None
         self._cut_ids = b""
+        self._fault_sites = False  # whether the chunk being walked has a register line naming a function
         # Whether the input is journalctl's short-monotonic output (decided on its first lines).
         self._journal: bool | None = None
         # The record reader of every line the fast path does not take, for the whole input.
@@ -521,6 +522,7 @@ class BulkReader:
         else:
             hosts = None
         classes = codes.translate(self.codes.classes)
+        self._fault_sites = b"S" in classes
         # Where the bodies of trace lines start, if at the same place on every one of the chunk;
         # else each line's place, as one byte, for the runs to check theirs.
         cuts = {info.body_start for info in counts if info.cls != _HEAD_CLASS}
@@ -670,9 +672,10 @@ class BulkReader:
         stream = self._streams.get(host_bytes if first.host_span is not None else None)
         if stream is None:
             stream = self._line_stream(host_bytes, first)
-        for begin, end in spans:
-            # Register lines that name where the CPU was (one or two per crash report): read
-            # one by one, as the line reader does, before the run's traces are handed over.
+        # Register lines that name where the CPU was (one or two per crash report): read one by
+        # one, as the line reader does, before the run's traces are handed over. Most chunks
+        # have none (a search per run less).
+        for begin, end in spans if self._fault_sites else ():
             at = classes.find(b"S", begin, end)
             while at >= 0:
                 self._fault_site(lines[at], infos[at], base + at + 1, stream)

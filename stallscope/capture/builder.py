@@ -64,9 +64,9 @@ _MAX_RUN_STACKS = 50_000
 Frame = tuple[str, int | None, int | None, str | None, bool, str]
 StreamKey = tuple[str, str | None]
 # A task-state line as the tasks table takes it: line number, timestamp, what corrupted the line,
-# state letter, pid, and a function giving its command name and text (asked for only when the
-# line starts a task of its own: the bulk reader then decodes it).
-StateLine = tuple[int, float | None, str | None, str | None, int | None, Callable[[], tuple[str | None, str]]]
+# state letter, pid, its fields and its body (its command name and text are read from those only
+# when the line starts a task of its own).
+StateLine = tuple[int, float | None, str | None, str | None, int | None, dict[str, str], str]
 # Which dump a task row comes from (the tasks table's ``dump``): the watchdog's own MemAlloc
 # line, or the task-state line of a dump printed by the kernel.
 DUMP_MEMALLOC = "memalloc"
@@ -673,11 +673,7 @@ class CaptureBuilder:
             if stream.task_row is not None and stream.trace_start is None:
                 self._task_workqueue.set(stream.task_row, fields.get("wq_name"))
             return
-
-        def described() -> tuple[str | None, str]:
-            return state_comm(fields), body.strip()
-
-        self._state_line(stream, (line, ts, corrupted, *state_and_pid(fields), described))
+        self._state_line(stream, (line, ts, corrupted, *state_and_pid(fields), fields, body))
 
     def _state_line(self, stream: LineStream, line: StateLine) -> None:
         # A task-state line: it belongs to the current MemAlloc task if the pid agrees; otherwise
@@ -694,8 +690,8 @@ class CaptureBuilder:
 
     def _dump_task(self, stream: LineStream, line: StateLine) -> None:
         """A row of the tasks table for a task a kernel dump shows (no watchdog fields)."""
-        number, ts, _corrupted, state, pid, described = line
-        comm, text = described()
+        number, ts, _corrupted, state, pid, fields, body = line
+        comm, text = state_comm(fields), body.strip()
         row = self._task_count
         # (comm, pid, flags, switches, seq, gfp, gfp names, order, delay, uninterruptible, exiting,
         # dying, victim): the dump says only whether the task sleeps uninterruptibly.
@@ -712,7 +708,7 @@ class CaptureBuilder:
         self._set_state(stream, line)
 
     def _set_state(self, stream: LineStream, line: StateLine) -> None:
-        number, _ts, corrupted, state, _pid, _described = line
+        number, _ts, corrupted, state, _pid, _fields, _body = line
         row = stream.task_row
         assert row is not None
         # The row of a task whose block is still open need not be the last one: another host's
