@@ -205,3 +205,13 @@ def test_boot_messages_of_one_time_stay_on_the_fast_path(monkeypatch: pytest.Mon
     # The chunk's last line is always the reader's, and a line before one it must read.
     assert len(set(zero_time) & set(slow)) <= 2
     assert_same(fast, load_lines(path, iter_lines(path), keep_unparsed=True))
+
+
+@pytest.mark.parametrize(("code", "least", "pattern"), [(255, 1, rb"\xff+"), (1, 2, rb"\x01{2,}")])
+def test_runs_of_a_code_are_those_a_regular_expression_finds(code: int, least: int, pattern: bytes) -> None:
+    """The chunk's runs of lines not modelled (and of lines not understood, two or more) are found
+    with bytes.find, not a regular expression that tries every byte: the same runs."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        codes = bytes(rng.choice((0, 1, 1, 7, 255, 255)) for _ in range(rng.randint(0, 40)))
+        assert list(bulk._runs(codes, code, least)) == [m.span() for m in re.finditer(pattern, codes)], codes
