@@ -849,8 +849,8 @@ def _digit_cutter(raw: str, start: int) -> Callable[[str], Sequence[str]]:
 def _runs(codes: bytes, code: int, least: int) -> Iterator[tuple[int, int]]:
     """The (start, end) of every run of at least ``least`` bytes ``code`` in ``codes`` (one byte
     per line of a chunk). Found with bytes.find, which skips to the next such byte in C: a regular
-    expression such as ``\\xff+`` tries a match at every byte (1.8% of reading the synthetic
-    family's lines, counted; bench/README.md)."""
+    expression such as ``\\xff+`` tries a match at every byte (2% of the instructions of reading the
+    synthetic family, counted; bench/README.md)."""
     wanted = bytes((code,)) * least
     other = _OTHER_THAN[code]
     at = codes.find(wanted)
