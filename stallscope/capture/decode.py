@@ -184,11 +184,9 @@ class InputEras:
             for key, mask, names in zip(named["key"].tolist(), named["gfp"].tolist(), named["names"].tolist(),
                                         strict=True):
                 pairs.setdefault(rows.names[key], set()).add((int(mask), str(names)))
-            comm = tasks["comm"].take(rows.rows)
-            kswapd = [name for name in comm.dropna().unique() if str(name).startswith("kswapd")]
-            value = tasks["flags"].take(rows.rows)
-            chosen = comm.isin(kswapd).to_numpy(dtype=bool) & value.notna().to_numpy(dtype=bool)
-            found = pd.DataFrame({"key": rows.keys[chosen], "flags": value.array[chosen]}).drop_duplicates()
+            kswapd = _kswapd_rows(pd.DataFrame({"key": rows.keys, "comm": tasks["comm"].take(rows.rows).array,
+                                                "flags": tasks["flags"].take(rows.rows).array}))
+            found = kswapd[["key", "flags"]].drop_duplicates()
             for key, flag in zip(found["key"].tolist(), found["flags"].tolist(), strict=True):
                 flags.setdefault(rows.names[key], set()).add(int(flag))
         versions: dict[HostBoot, Version] = {}
