@@ -55,9 +55,10 @@ def number_boots(capture: Capture) -> Capture:
         return capture
     position = {stats.path: at for at, stats in enumerate(capture.inputs)}
     names, codes = machine_codes([frame for _, frame in frames], source_families(capture))
-    machine = np.concatenate(codes)
+    # Codes and positions as int32: a copy of each of them per row is held at the peak.
+    machine = np.concatenate(codes, dtype=np.int32)
     del codes
-    source = np.concatenate([input_positions(frame, position) for _, frame in frames])
+    source = np.concatenate([input_positions(frame, position) for _, frame in frames], dtype=np.int32)
     mark_machine, mark_source, mark_line = _marks(capture, position, names, machine, source)
     rows = len(machine)
     # Rows and marks in reading order per machine; a mark before the rows of its line. A key
@@ -74,17 +75,17 @@ def number_boots(capture: Capture) -> Capture:
     del keys
     if len(mark_machine):
         is_row = order < rows
-        marks_at = np.cumsum(~is_row)[is_row]
+        marks_at = np.cumsum(~is_row, dtype=np.int32)[is_row]
         row_order = order[is_row]  # row ids in reading order per machine
         del is_row
     else:
-        marks_at = np.zeros(rows, np.int64)
+        marks_at = np.zeros(rows, np.int32)
         row_order = order
     del order
     ordered_machine = machine[row_order]
     del machine
     ordered_ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames])[row_order]
-    start = _starts(ordered_machine, ordered_ts, marks_at, len(names))
+    start = _starts(ordered_machine, ordered_ts, marks_at)
     del ordered_ts, marks_at
     if len(names) == 1:
         boot = np.cumsum(start, dtype=np.int64) + 1
@@ -101,44 +102,66 @@ def number_boots(capture: Capture) -> Capture:
     return capture
 
 
-def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray, machines: int) -> np.ndarray:
+def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.ndarray:
     """Which rows (in reading order per machine) start a boot: the first row after a boot mark,
     and a row more than RESTART_SECONDS before the row before it that also goes back to less
     than RESTART_FRACTION of the time of the first row of the boot it would end (or to its very
-    time: the same log again). ``machines``: how many machines the rows are of."""
+    time: the same log again). ``machine``: each row's machine, each machine's rows together."""
     rows = len(machine)
     start = np.zeros(rows, bool)
     if rows < 2:
         return start
-    series = pd.Series(ts)
-    if machines == 1:
-        carried = series.ffill().to_numpy()  # the last timestamp so far
-        coming = series.bfill().to_numpy()  # the next timestamp from here
-    else:
-        carried = series.groupby(machine).ffill().to_numpy()
-        coming = series.groupby(machine).bfill().to_numpy()
-    del series
     same = machine[1:] == machine[:-1]
     marked = same & (marks_at[1:] > marks_at[:-1])
     with np.errstate(invalid="ignore"):
-        dropped = same & (carried[:-1] - ts[1:] > RESTART_SECONDS)
-    del carried
+        dropped = same & (_carried(ts, same)[:-1] - ts[1:] > RESTART_SECONDS)
     candidates = np.flatnonzero(marked | dropped) + 1
     if not len(candidates):
         return start
-    # Few rows are candidates: each is judged against the first timestamp of its boot so far.
+    # Few rows are candidates: each is judged against the first timestamp of its boot so far,
+    # the time of the first row from there on that has one (within its machine).
     first_row = np.flatnonzero(np.concatenate(([True], ~same)))
-    boot_first = dict.fromkeys(machine[first_row].tolist(), np.nan)
-    for at in first_row.tolist():
-        boot_first[int(machine[at])] = coming[at]
+    ends = np.append(first_row[1:], rows)
+    timed = ~np.isnan(ts)
+    boot_first: dict[int, float] = {}
+    for at, end in zip(first_row.tolist(), ends.tolist(), strict=True):
+        boot_first[int(machine[at])] = _next_time(ts, timed, at, end)
+    group_end = dict(zip(machine[first_row].tolist(), ends.tolist(), strict=True))
     for at in candidates.tolist():
         owner = int(machine[at])
         first = boot_first[owner]
         restarted = ts[at] < first - RESTART_SECONDS and ts[at] < min(first * RESTART_FRACTION, EARLY_BOOT_SECONDS)
         if marked[at - 1] or restarted or ts[at] == first:
             start[at] = True
-            boot_first[owner] = coming[at]
+            boot_first[owner] = _next_time(ts, timed, at, group_end[owner])
     return start
+
+
+def _carried(ts: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Per row, the last timestamp so far of its machine (NaN before its first): a forward fill
+    that does not cross from one machine's rows into the next (``same``: row i+1 is of row i's
+    machine). In numpy: pandas' grouped fill held three more arrays of a number per row, 150 MB
+    at the peak of a 1 GB serial capture's merge (bench/README.md)."""
+    # Row i as 2i+1 where it has a time; the first row of a machine without one as 2i: the
+    # running maximum then carries each machine's last timed row and no earlier machine's.
+    where = np.arange(1, 2 * len(ts) + 1, 2, dtype=np.int32 if len(ts) < 1 << 30 else np.int64)
+    untimed = np.isnan(ts)
+    where[untimed] = 0
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    starts = starts[untimed[starts]]
+    where[starts] = 2 * starts
+    np.maximum.accumulate(where, out=where)
+    carried = ts[where >> 1]
+    carried[(where & 1) == 0] = np.nan
+    return carried
+
+
+def _next_time(ts: np.ndarray, timed: np.ndarray, at: int, end: int) -> float:
+    """The time of the first row of ``at`` to ``end`` (exclusive) that has one, else NaN."""
+    if at >= end:
+        return float("nan")
+    found = int(np.argmax(timed[at:end]))
+    return float(ts[at + found]) if timed[at + found] else float("nan")
 
 
 def _marks(capture: Capture, position: dict[str, int], names: list[str], machine: np.ndarray,

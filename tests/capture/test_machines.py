@@ -92,3 +92,29 @@ def test_boots_of_machines_in_one_file_are_those_of_each_alone(receiver: Capture
     kern = receiver.tasks[receiver.tasks["source"].astype(object).str.endswith("kern.log")]
     assert kern["boot"].tolist() == stallscope.load(str(two_boots)).tasks["boot"].tolist()
     assert isinstance(receiver.tasks["boot"].dtype, pd.Int64Dtype)
+
+
+def test_each_rows_last_time_so_far_is_its_machines_own(receiver: Capture) -> None:
+    """The boots' forward fill of timestamps (numpy, per machine) gives what pandas' grouped
+    fill gives: on the receiver's rows (four machines, each machine's rows together, as the
+    boots order them), and with every third time and each machine's first taken away."""
+    from stallscope.capture.boots import _carried, _next_time
+
+    frames = [getattr(receiver, name) for name in TABLES]
+    machine = np.concatenate(machine_codes(frames, source_families(receiver))[1])
+    ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for frame in frames])
+    order = np.argsort(machine, kind="stable")
+    machine, ts = machine[order], ts[order]
+    gaps = ts.copy()
+    gaps[::3] = np.nan
+    gaps[np.flatnonzero(np.diff(machine)) + 1] = np.nan  # every machine's first row untimed
+    for times in (ts, gaps):
+        same = machine[1:] == machine[:-1]
+        expected = pd.Series(times).groupby(machine).ffill().to_numpy()
+        np.testing.assert_array_equal(_carried(times, same), expected)
+        coming = pd.Series(times).groupby(machine).bfill().to_numpy()
+        ends = {int(m): int(np.flatnonzero(machine == m)[-1]) + 1 for m in np.unique(machine)}
+        for at in range(0, len(times), 7):
+            found = _next_time(times, ~np.isnan(times), at, ends[int(machine[at])])
+            assert found == coming[at] or (np.isnan(found) and np.isnan(coming[at])), at
+    assert len(np.unique(machine)) == 4 and np.isnan(gaps[0])
