@@ -260,6 +260,10 @@ def _load_window(piece: Piece, handle: BinaryIO, keep_unparsed: bool) -> tuple[C
         read_window(piece.path, phases, builder, line_parser())  # type: ignore[arg-type]
         builder.finish_input(piece.path)
         capture = builder.build(consume=True)
+        # The reader's phases, which the builder asks through this bound method, make a cycle
+        # that would hold the builder's columns until the collector next walks the heap: it
+        # is off while a worker reads its next piece (a 256 MB piece of serial: 130 MB kept).
+        builder.stats_of_line = None
     # Line numbers count from the piece's first line; the lines before it are 0 and below.
     shift_lines(capture, -lead_in.physical_lines)
     return trim(capture, 1, main.physical_lines)
