@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import code_dtype
 from stallscope.capture.machines import input_positions, machine_codes, source_families
 from stallscope.capture.model import Capture
 
@@ -55,10 +56,12 @@ def number_boots(capture: Capture) -> Capture:
         return capture
     position = {stats.path: at for at, stats in enumerate(capture.inputs)}
     names, codes = machine_codes([frame for _, frame in frames], source_families(capture))
-    # Codes and positions as int32: a copy of each of them per row is held at the peak.
-    machine = np.concatenate(codes, dtype=np.int32)
+    # Codes and positions as narrow as their count allows: a copy of each per row (six million
+    # rows at 1 GB of serial log) is held at the peak.
+    machine = np.concatenate(codes, dtype=code_dtype(len(names)))
     del codes
-    source = np.concatenate([input_positions(frame, position) for _, frame in frames], dtype=np.int32)
+    source = np.concatenate([input_positions(frame, position) for _, frame in frames],
+                            dtype=code_dtype(len(position) + 1))
     mark_machine, mark_source, mark_line = _marks(capture, position, names, machine, source)
     rows = len(machine)
     # Rows and marks in reading order per machine; a mark before the rows of its line. A key
@@ -82,6 +85,8 @@ def number_boots(capture: Capture) -> Capture:
         marks_at = np.zeros(rows, np.int32)
         row_order = order
     del order
+    if rows < 1 << 31:
+        row_order = row_order.astype(np.int32)
     ordered_machine = machine[row_order]
     del machine
     ordered_ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames])[row_order]
@@ -175,7 +180,7 @@ def _marks(capture: Capture, position: dict[str, int], names: list[str], machine
     in_input: dict[int, list[int]] = {}
     # The (input, machine) pairs as one number each: a tuple per row would cost ~100 bytes a row.
     machines = int(machine.max()) + 1 if len(machine) else 1
-    for pair in np.unique(source * machines + machine).tolist():
+    for pair in np.unique(source.astype(np.int64) * machines + machine).tolist():  # codes may be int8
         in_input.setdefault(pair // machines, []).append(pair % machines)
     out: list[tuple[int, int, int]] = []
     for mark in capture.boot_marks:

@@ -16,6 +16,14 @@ import pandas as pd
 MISSING = -(2**63)
 
 
+def code_dtype(count: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type that numbers ``count`` things (and -1 for none)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if count < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 class IntColumn:
     def __init__(self) -> None:
         self.values = array("q")

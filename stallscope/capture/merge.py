@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import code_dtype
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
@@ -354,20 +355,13 @@ def _recode(arrays: list[pd.Categorical]) -> pd.Categorical:
         present = np.bincount(codes[codes >= 0], minlength=len(values.categories)) > 0
         used.update(dict.fromkeys(values.categories[present]))
     categories = pd.Index(list(used), dtype=object).sort_values()
-    codes = np.empty(sum(len(a) for a in arrays), _code_dtype(len(categories)))
+    codes = np.empty(sum(len(a) for a in arrays), code_dtype(len(categories)))
     start = 0
     for values in arrays:
         lookup = np.append(categories.get_indexer(values.categories), -1)
         codes[start : start + len(values)] = lookup[values.codes]
         start += len(values)
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories, ordered=False), validate=False)
-
-
-def _code_dtype(count: int) -> type[np.signedinteger]:
-    for dtype in (np.int8, np.int16, np.int32):
-        if count < np.iinfo(dtype).max:
-            return dtype
-    return np.int64
 
 
 def _adjusted(series: pd.Series, by: Adjust) -> pd.Series:

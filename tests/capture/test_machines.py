@@ -118,3 +118,25 @@ def test_each_rows_last_time_so_far_is_its_machines_own(receiver: Capture) -> No
             found = _next_time(times, ~np.isnan(times), at, ends[int(machine[at])])
             assert found == coming[at] or (np.isnan(found) and np.isnan(coming[at])), at
     assert len(np.unique(machine)) == 4 and np.isnan(gaps[0])
+
+
+def test_boot_marks_of_many_inputs_and_machines_with_narrow_codes() -> None:
+    """Machine codes and input positions are as narrow as their counts (int8 for 20 of each):
+    a mark that names no host goes to the machines with rows in its input, whatever the product
+    of the two counts (20 x 20 pairs do not fit in int8)."""
+    from stallscope.capture.boots import _marks
+    from stallscope.capture.columns import code_dtype
+    from stallscope.capture.model import BootMark
+
+    inputs = [f"console-{at}.log" for at in range(20)]
+    position = {name: at for at, name in enumerate(inputs)}
+    names = [f"file:{name}" for name in inputs]
+    # Machine m's rows are in input m, three rows each.
+    machine = np.repeat(np.arange(20), 3).astype(code_dtype(len(names)))
+    source = np.repeat(np.arange(20), 3).astype(code_dtype(len(position) + 1))
+    empty = pd.DataFrame()
+    capture = Capture(empty, empty, empty, empty, empty, [], [],
+                      boot_marks=[BootMark("console-19.log", 7, None), BootMark("console-3.log", 2, None)])
+    found = _marks(capture, position, names, machine, source)
+    assert machine.dtype == np.int8 and source.dtype == np.int8
+    assert [a.tolist() for a in found] == [[19, 3], [19, 3], [7, 2]]
