@@ -117,11 +117,17 @@ def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, n
     # rows are sorted only when their boots are out of order: the float copies and the sort took
     # about 64 bytes per row at once, in each process of the rules and again for the report (an
     # estimate; a 1 GB serial capture has 5 million event rows).
-    values = frame["boot"].to_numpy(dtype="int64", na_value=-1)
+    narrow = len(frame) < 1 << 31  # boots are fewer than rows
+    values = frame["boot"].to_numpy(dtype=np.int32 if narrow else np.int64, na_value=-1)
     if rows is not None:
         values = values[rows]
-    present = np.flatnonzero(values >= 0)
-    boots = values[present].astype(np.int32) if len(present) and values.max() < 1 << 31 else values[present]
+    if len(values) and values.min() >= 0:
+        # Every row has its boot (the usual case): no copy of the boots, positions made narrow.
+        present = np.arange(len(values), dtype=np.int32 if narrow else np.int64)
+        boots = values
+    else:
+        present = np.flatnonzero(values >= 0)
+        boots = values[present]
     del values
     if not len(present):
         return {}
@@ -132,8 +138,8 @@ def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, n
     firsts = boots[np.r_[0, cuts]].tolist()
     if rows is not None:
         present = rows[present]
-    if len(frame) < 1 << 31:
-        present = present.astype(np.int32)
+    if narrow:
+        present = present.astype(np.int32, copy=False)
     return {boot: at for boot, at in zip(firsts, np.split(present, cuts), strict=True)}
 
 
