@@ -8,6 +8,8 @@ even while plenty of order-0 pages are free. The buddy lines of a Mem-Info dump
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, by_boot, in_boot
@@ -30,16 +32,18 @@ COSTLY_ORDER = 3
 PLENTY = 4  # free memory at least this many times the request counts as "plenty"
 
 
-def buddy_table(records: list[tuple[object, dict[str, object]]]) -> list[tuple[int, str, list[int]]]:
-    """(event row, zone, free blocks per order) of each of these Mem-Info buddy lines (records)."""
-    out = []
-    for index, row in records:
-        fields = row["fields"]
-        if not isinstance(fields, dict) or "count" not in fields:
-            continue
-        zone = f"{fields.get('node', '?')}/{fields.get('zone', '?')}"
-        out.append((int(index), zone, [int(n) for n in str(fields["count"]).split()]))  # type: ignore[call-overload]
-    return out
+def buddy_table(labels: Sequence[object], fields: Sequence[object]) -> list[tuple[int, str, list[int]]]:
+    """(event row, zone, free blocks per order) of the last Mem-Info buddy line of each zone among
+    these lines (their row labels and fields), zones in the order they first appear: the last
+    dump of each zone describes the stall best. Only those lines are taken apart: a boot of a
+    long journal holds its buddy lines by the hundred thousand (a dict and a list each were
+    40-60 MB at once for 300 MB of journal-short)."""
+    last: dict[str, int] = {}
+    for at, row in enumerate(fields):
+        if isinstance(row, dict) and "count" in row:
+            last[f"{row.get('node', '?')}/{row.get('zone', '?')}"] = at
+    return [(int(labels[at]), zone, [int(n) for n in str(fields[at]["count"]).split()])  # type: ignore[index,call-overload]
+            for zone, at in last.items()]
 
 
 # ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis
@@ -59,8 +63,9 @@ def check(view: HostView) -> list[Finding]:
         return []
     costly = tasks.iloc[chosen]
     findings = []
+    lines = view.records_by_boot("meminfo_buddy")
     for boot, at in by_boot(view.boots_of("tasks", costly.index)).items():
-        buddy = buddy_table(view.boot_records(boot, "meminfo_buddy"))
+        buddy = buddy_table(lines.values(boot, None), lines.values(boot, "fields"))
         for order, rows in costly.iloc[at].groupby("order", sort=True):
             finding = _finding(view, int(order), [int(i) for i in rows.index], buddy)
             findings.append(in_boot(finding, boot))
@@ -95,12 +100,9 @@ def _finding(view: HostView, order: int, members: list[int], buddy: list[tuple[i
 
 def _with_buddy(order: int, members: list[int], names: str, buddy: list[tuple[int, str, list[int]]],
                 view: HostView, evidence: list[Evidence]) -> tuple[str, Severity]:
-    latest: dict[str, tuple[int, list[int]]] = {}
-    for index, zone, counts in buddy:
-        latest[zone] = (index, counts)  # the last dump of each zone describes the stall best
-    free_pages = sum(sum(c << k for k, c in enumerate(counts)) for _, counts in latest.values())
-    large = sum(sum(counts[order:]) for _, counts in latest.values())
-    for index, _ in latest.values():
+    free_pages = sum(sum(c << k for k, c in enumerate(counts)) for _, _, counts in buddy)
+    large = sum(sum(counts[order:]) for _, _, counts in buddy)
+    for index, _, _ in buddy:
         evidence.append(view.event_evidence(index))
     free_kb = free_pages * 4
     head = f"{len(members)} task(s) ({names}) stall in order-{order} allocations ({4 << order} kB). "
