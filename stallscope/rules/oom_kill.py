@@ -27,13 +27,16 @@ NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
 _NAMED = 10
+# The lines that name the memory cgroup of an OOM kill, by kernel era.
+_SUMMARY_KINDS = ("oom_kill_summary", "oom_memcg_task")
 
 
 def _memcg_of(view: HostView, boot: int) -> dict[int, tuple[str, str | None]]:
     """Victim pid -> (the memory cgroup whose limit was hit, the constraint), from the 4.19+
     oom-kill summary lines of the boot."""
     found: dict[int, tuple[str, str | None]] = {}
-    for _, row in view.boot_records(boot, "oom_kill_summary"):
+    for fields in view.records_by_boot("oom_kill_summary").values(boot, "fields"):
+        row = {"fields": fields}
         memcg, pid = field(row, "oom_memcg"), field(row, "pid")
         if memcg and pid and pid.isdigit():
             found[int(pid)] = (memcg, field(row, "constraint"))
@@ -42,9 +45,11 @@ def _memcg_of(view: HostView, boot: int) -> dict[int, tuple[str, str | None]]:
 
 def _limited_cgroups(view: HostView, boot: int) -> list[str]:
     """The memory cgroups a report of the boot says hit their limit, whatever the kernel's era: the
-    summary line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x)."""
-    rows = view.boot_records(boot, "oom_kill_summary", "oom_memcg_task")
-    names = [field(row, "oom_memcg") for _, row in rows]
+    summary line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x).
+    Read from the lines' fields, not a record each: an OOM storm prints them by the hundred
+    thousand (a record each was 80 MB at once, three times over, for 1 GB of journal)."""
+    names = [field({"fields": fields}, "oom_memcg")
+             for fields in view.records_by_boot(*_SUMMARY_KINDS).values(boot, "fields")]
     return list(dict.fromkeys(str(n) for n in names if n))
 
 
@@ -76,7 +81,7 @@ def check(view: HostView) -> list[Finding]:
 def _of_boot(view: HostView, boot: int, kills: list[Row], invoked: list[Row]) -> Finding | None:
     if not kills:
         # An OOM that ended without a victim is oom-panic's (no killable process, panic_on_oom).
-        if not invoked or view.boot_records(boot, "oom_no_killable", "kernel_panic"):
+        if not invoked or view.records_by_boot("oom_no_killable", "kernel_panic").count(boot):
             return None
         return _invoked_only(view, boot, invoked)
     memcgs = _memcg_of(view, boot)
@@ -100,8 +105,8 @@ def _of_boot(view: HostView, boot: int, kills: list[Row], invoked: list[Row]) ->
         scope = "the whole machine running out of memory"
     evidence: list[Evidence] = [view.event_evidence(int(row["event"])) for row in invoked[:2]]  # type: ignore[call-overload]
     evidence += [view.event_evidence(int(row["event"])) for row in kills[:_NAMED]]  # type: ignore[call-overload]
-    summary = view.boot_records(boot, "oom_kill_summary", "oom_memcg_task")
-    evidence += [view.event_evidence(int(i)) for i, _ in summary[:2]]  # type: ignore[call-overload]
+    summary = view.records_by_boot(*_SUMMARY_KINDS).values(boot, None)
+    evidence += [view.event_evidence(int(i)) for i in summary[:2]]  # type: ignore[call-overload]
     shown = {row["event"] for row in invoked[:2]}
     evidence += [view.event_evidence(int(row["event"])) for row in manual[:1] if row["event"] not in shown]  # type: ignore[call-overload]
     cause = _cause(invoked, manual, scope)
