@@ -117,15 +117,15 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     if rows < 2:
         return start
     same = machine[1:] == machine[:-1]
+    first_row = np.flatnonzero(np.concatenate(([True], ~same)))  # each machine's first row
     marked = same & (marks_at[1:] > marks_at[:-1])
     with np.errstate(invalid="ignore"):
-        dropped = same & (_carried(ts, same)[:-1] - ts[1:] > RESTART_SECONDS)
+        dropped = same & (_carried(ts, first_row)[:-1] - ts[1:] > RESTART_SECONDS)
     candidates = np.flatnonzero(marked | dropped) + 1
     if not len(candidates):
         return start
     # Few rows are candidates: each is judged against the first timestamp of its boot so far,
     # the time of the first row from there on that has one (within its machine).
-    first_row = np.flatnonzero(np.concatenate(([True], ~same)))
     ends = np.append(first_row[1:], rows)
     timed = ~np.isnan(ts)
     boot_first: dict[int, float] = {}
@@ -142,18 +142,17 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     return start
 
 
-def _carried(ts: np.ndarray, same: np.ndarray) -> np.ndarray:
+def _carried(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     """Per row, the last timestamp so far of its machine (NaN before its first): a forward fill
-    that does not cross from one machine's rows into the next (``same``: row i+1 is of row i's
-    machine). In numpy: pandas' grouped fill held three more arrays of a number per row, 150 MB
-    at the peak of a 1 GB serial capture's merge (bench/README.md)."""
+    that does not cross from one machine's rows into the next (``first_row``: where each
+    machine's rows begin). In numpy: pandas' grouped fill held three more arrays of a number per
+    row, 150 MB at the peak of a 1 GB serial capture's merge (bench/README.md)."""
     # Row i as 2i+1 where it has a time; the first row of a machine without one as 2i: the
     # running maximum then carries each machine's last timed row and no earlier machine's.
     where = np.arange(1, 2 * len(ts) + 1, 2, dtype=np.int32 if len(ts) < 1 << 30 else np.int64)
     untimed = np.isnan(ts)
     where[untimed] = 0
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    starts = starts[untimed[starts]]
+    starts = first_row[untimed[first_row]]
     where[starts] = 2 * starts
     np.maximum.accumulate(where, out=where)
     carried = ts[where >> 1]

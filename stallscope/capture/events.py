@@ -325,7 +325,11 @@ def _tuple_class(fields: tuple[str, ...]) -> type:
 
 
 def field(row: Row, name: str) -> str | None:
-    fields = row["fields"]
+    return field_of(row["fields"], name)
+
+
+def field_of(fields: object, name: str) -> str | None:
+    """Field ``name`` of a line's fields (a row's ``fields`` cell; None where it has no dict)."""
     return fields.get(name) if isinstance(fields, dict) else None
 
 

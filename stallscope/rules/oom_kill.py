@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field, kill_rows_of
+from stallscope.capture.events import field_of, kill_rows_of
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import oom_invocations_by_boot
@@ -36,10 +36,9 @@ def _memcg_of(view: HostView, boot: int) -> dict[int, tuple[str, str | None]]:
     oom-kill summary lines of the boot."""
     found: dict[int, tuple[str, str | None]] = {}
     for fields in view.records_by_boot("oom_kill_summary").values(boot, "fields"):
-        row = {"fields": fields}
-        memcg, pid = field(row, "oom_memcg"), field(row, "pid")
+        memcg, pid = field_of(fields, "oom_memcg"), field_of(fields, "pid")
         if memcg and pid and pid.isdigit():
-            found[int(pid)] = (memcg, field(row, "constraint"))
+            found[int(pid)] = (memcg, field_of(fields, "constraint"))
     return found
 
 
@@ -48,8 +47,7 @@ def _limited_cgroups(view: HostView, boot: int) -> list[str]:
     summary line's oom_memcg (4.19+), "Task in X killed as a result of limit of Y" (<= 4.x).
     Read from the lines' fields, not a record each: an OOM storm prints them by the hundred
     thousand (a record each was 80 MB at once, three times over, for 1 GB of journal)."""
-    names = [field({"fields": fields}, "oom_memcg")
-             for fields in view.records_by_boot(*_SUMMARY_KINDS).values(boot, "fields")]
+    names = [field_of(fields, "oom_memcg") for fields in view.records_by_boot(*_SUMMARY_KINDS).values(boot, "fields")]
     return list(dict.fromkeys(str(n) for n in names if n))
 
 

@@ -109,9 +109,9 @@ def test_each_rows_last_time_so_far_is_its_machines_own(receiver: Capture) -> No
     gaps[::3] = np.nan
     gaps[np.flatnonzero(np.diff(machine)) + 1] = np.nan  # every machine's first row untimed
     for times in (ts, gaps):
-        same = machine[1:] == machine[:-1]
+        first_row = np.flatnonzero(np.concatenate(([True], machine[1:] != machine[:-1])))
         expected = pd.Series(times).groupby(machine).ffill().to_numpy()
-        np.testing.assert_array_equal(_carried(times, same), expected)
+        np.testing.assert_array_equal(_carried(times, first_row), expected)
         coming = pd.Series(times).groupby(machine).bfill().to_numpy()
         ends = {int(m): int(np.flatnonzero(machine == m)[-1]) + 1 for m in np.unique(machine)}
         for at in range(0, len(times), 7):
