@@ -129,9 +129,10 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     ends = np.append(first_row[1:], rows)
     timed = ~np.isnan(ts)
     boot_first: dict[int, float] = {}
-    for at, end in zip(first_row.tolist(), ends.tolist(), strict=True):
-        boot_first[int(machine[at])] = _next_time(ts, timed, at, end)
-    group_end = dict(zip(machine[first_row].tolist(), ends.tolist(), strict=True))
+    group_end: dict[int, int] = {}
+    for owner, at, end in zip(machine[first_row].tolist(), first_row.tolist(), ends.tolist(), strict=True):
+        boot_first[owner] = _next_time(ts, timed, at, end)
+        group_end[owner] = end
     for at in candidates.tolist():
         owner = int(machine[at])
         first = boot_first[owner]
