@@ -123,11 +123,12 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.model import Capture, column_values, timestamp
+from stallscope.capture.model import Capture, column_values, labels_at, timestamp
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 
 # A row of an events table: a Series from iterrows, or a dict from records().
@@ -148,7 +149,7 @@ class EventRows:
     while this reads it (a view's tables do not; callers must not modify what is returned).
     """
 
-    __slots__ = ("_arrays", "_codes", "_columns", "_empty", "_hits", "_labels", "_places", "frame")
+    __slots__ = ("_arrays", "_codes", "_columns", "_empty", "_hits", "_places", "frame")
 
     def __init__(self, events: pd.DataFrame) -> None:
         self.frame = events
@@ -161,10 +162,9 @@ class EventRows:
         self._hits: dict[str, np.ndarray] = {}
         self._empty: pd.DataFrame | None = None
         self._columns: tuple[list[object], list[str], list[list[object]]] | None = None
-        # Each column's values (pandas' extension array, or numpy's), and the row labels, as
-        # first asked for by ``column_at``/``labels_at``.
+        # Each column's values (pandas' extension array, or numpy's), as first asked for by
+        # ``column_at``.
         self._arrays: dict[str, object] = {}
-        self._labels: np.ndarray | None = None
 
     def positions(self, *kinds: str) -> np.ndarray:
         """Where the rows of these kinds are in the table, in table order."""
@@ -233,18 +233,25 @@ class EventRows:
         return self.labels_at(positions), names, [self.column_at(positions, name) for name in names]
 
     def labels_at(self, positions: np.ndarray) -> list[object]:
-        if self._labels is None:
-            self._labels = self.frame.index.to_numpy()
-        return self._labels[positions].tolist()  # type: ignore[no-any-return]
+        return self.labels_array_at(positions).tolist()  # type: ignore[no-any-return]
+
+    def labels_array_at(self, positions: np.ndarray) -> np.ndarray:
+        """The row labels at ``positions``, as an array."""
+        return labels_at(self.frame.index, positions)
 
     def column_at(self, positions: np.ndarray, name: str) -> list[object]:
         """One column of the rows at ``positions``, as ``rows_at`` gives it: ``Series.take(...)
         .tolist()``, taken from the column's values (a Series per call cost 8 times as much, and
         the rules ask for a few rows of a column hundreds of times a window of boots)."""
+        return self.values_at(positions, name).tolist()  # type: ignore[attr-defined, no-any-return]
+
+    def values_at(self, positions: np.ndarray, name: str) -> Any:
+        """One column of the rows at ``positions`` as the table holds it (pandas' extension
+        array, or numpy's): ``column_at`` before its values are made Python objects."""
         values = self._arrays.get(name)
         if values is None:
             values = self._arrays[name] = column_values(self.frame[name])
-        return values.take(positions).tolist()  # type: ignore[attr-defined, no-any-return]
+        return values.take(positions)  # type: ignore[attr-defined]
 
 
 def as_records(labels: list[object], names: list[str], columns: list[list[object]],
@@ -554,10 +561,13 @@ def kills_of(records: list[tuple[object, dict[str, object]]]) -> pd.DataFrame:
 
 
 KILL_COLUMNS = [*_PLACE, "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj", "memcg"]
+# The columns of a record kill_rows_of reads.
+KILL_READS = ("source", "line", "ts", "fields")
 
 
-def kill_rows_of(records: list[tuple[object, dict[str, object]]]) -> list[dict[str, object]]:
-    """The rows of :func:`kills_of` (as dicts, None where a line did not say) of these records."""
+def kill_rows_of(records: Iterable[tuple[object, dict[str, object]]]) -> list[dict[str, object]]:
+    """The rows of :func:`kills_of` (as dicts, None where a line did not say) of these records
+    (with the columns KILL_READS at least)."""
     rows = []
     for index, row in records:
         scope = field(row, "scope") or ""

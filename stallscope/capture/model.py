@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 
@@ -13,6 +14,15 @@ def column_values(series: pd.Series) -> object:
     strings), or NumPy's array (``.array`` would wrap a NumPy column in an extension array,
     slower to index and to take from)."""
     return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
+
+
+def labels_at(index: pd.Index, positions: np.ndarray) -> np.ndarray:
+    """The labels of a table's rows at ``positions``. A RangeIndex's are computed: its
+    ``to_numpy()`` makes (and keeps with the table) an array of every label, 8 bytes for each of
+    the millions of rows of a long capture, in every process that asked."""
+    if isinstance(index, pd.RangeIndex):
+        return index.start + np.asarray(positions, dtype=np.int64) * index.step
+    return index.to_numpy()[positions]
 
 
 def missing(value: object) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture import events as event_tables  # (a view also has an "events" table)
-from stallscope.capture.model import Capture, column_values, timestamp
+from stallscope.capture.model import Capture, column_values, labels_at, timestamp
 from stallscope.memory import release_free_memory
 
 
@@ -250,28 +250,32 @@ Records = list[tuple[object, dict[str, object]]]
 class BootRecords(Mapping[int, Records]):
     """``kind_records`` of some kinds of a view, by boot (boots in increasing order), each boot's
     records (a dict per row) made when asked for and not kept: the Mem-Info lines of every boot of
-    a long serial capture as dicts at once took gigabytes. Each column is converted once, when
-    first read (a rule that reads a few columns by ``values`` converts only those)."""
+    a long serial capture as dicts at once took gigabytes. Each column's rows are taken once, when
+    first read (a rule that reads a few columns by ``values`` takes only those), and kept as the
+    table holds them; a boot's Python objects are made when asked for: kept as lists for the
+    whole view, the columns of a boot of millions of Mem-Info lines took hundreds of megabytes
+    for as long as its rules ran (bench/README.md)."""
 
     def __init__(self, view: HostView, kinds: tuple[str, ...]) -> None:
         rows = view.rows
         hits = rows.positions(*kinds)
-        labels = view.events.index.to_numpy()[hits]
+        labels = labels_at(view.events.index, hits)
         if len(hits) and (labels[1:] < labels[:-1]).any():
             # In log order (the table's index order), as kind_records gives them.
             order = np.argsort(labels, kind="stable")
             hits = hits[order]
         self._rows, self._hits = rows, hits
         self._names = list(view.events.columns)
-        self._columns: dict[str | None, list[object]] = {}
+        self._columns: dict[str | None, Any] = {}
         self._boots = by_boot(view.boot_column("events")[hits])
 
-    def _column(self, name: str | None) -> list[object]:
-        """One column of these rows as a list (None: their row labels)."""
+    def _column(self, name: str | None) -> Any:
+        """One column of these rows, as the table holds it (None: their row labels): an array
+        that ``take`` and ``tolist`` read."""
         column = self._columns.get(name)
         if column is None:
-            column = self._columns[name] = (self._rows.labels_at(self._hits) if name is None
-                                            else self._rows.column_at(self._hits, name))
+            column = self._columns[name] = (self._rows.labels_array_at(self._hits) if name is None
+                                            else self._rows.values_at(self._hits, name))
         return column
 
     def __getitem__(self, boot: int) -> Records:
@@ -292,8 +296,23 @@ class BootRecords(Mapping[int, Records]):
         columns = [self._column(None), *(self._column(name) for name in names)]
         return list(zip(*(self._at(column, rows) for column in columns), strict=True))
 
+    def each(self, boot: int, names: Sequence[str], size: int = 1 << 15) -> Iterator[tuple[object, ...]]:
+        """``tuples(boot, names)``, made a part of ``size`` rows at a time: for a reader that goes
+        over a boot's lines once (a boot of a million Mem-Info lines as tuples at once took a
+        hundred megabytes while its dumps were read)."""
+        for start in range(0, self.count(boot), size):
+            yield from self.tuples(boot, names, slice(start, start + size))
+
+    def rows(self, boot: int, names: Sequence[str]) -> Iterator[tuple[object, dict[str, object]]]:
+        """``boot``'s records with only the columns ``names``, made a part at a time (see
+        ``each``): for a reader of a few columns of each line of a kind that a boot may hold by
+        the hundred thousand (an OOM storm's kill lines)."""
+        for label, *values in self.each(boot, names):
+            yield label, dict(zip(names, values, strict=True))
+
     def _records(self, rows: np.ndarray, names: list[str]) -> Records:
-        return event_tables.as_records(self._column(None), names, [self._column(name) for name in names], rows.tolist())
+        return event_tables.as_records(self._at(self._column(None), rows), names,
+                                       [self._at(self._column(name), rows) for name in names], range(len(rows)))
 
     def count(self, boot: int) -> int:
         """How many records ``boot`` has, without making them."""
@@ -307,10 +326,10 @@ class BootRecords(Mapping[int, Records]):
             return []
         return list(self._at(self._column(name), rows))
 
-    def _at(self, column: list[object], rows: np.ndarray) -> Sequence[object]:
-        """The entries of ``column`` at a boot's ``rows``: the column itself (not to be modified)
-        when they are all its rows, in order (one boot: most views)."""
-        return column if len(rows) == len(self._hits) else [column[at] for at in rows.tolist()]
+    def _at(self, column: Any, rows: np.ndarray) -> list[object]:
+        """The entries of ``column`` at a boot's ``rows``, as Python objects (what ``records``
+        gives): all of it when they are all its rows, in order (one boot: most views)."""
+        return column.tolist() if len(rows) == len(self._hits) else column.take(rows).tolist()  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._boots)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.model import labels_at
 from stallscope.capture.stacks import WaitSite
 from stallscope.capture.trajectories import comm_starts_with, group_numbers, text_codes
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
@@ -82,7 +83,7 @@ def check(view: HostView) -> list[Finding]:
     blocked = tasks["uninterruptible"].to_numpy(dtype=bool)[rows] | _in_d_state(tasks["state"], rows)
     stacks = tasks["stack"].to_numpy(dtype="int64", na_value=-1)[rows].tolist()  # -1: no stack
     switches_of = tasks["switches"].to_numpy(dtype="float64", na_value=np.nan)[rows]
-    indexes = tasks.index.to_numpy()[rows].tolist()
+    indexes = labels_at(tasks.index, rows).tolist()
     comms = comm.iloc[rows].tolist()
     pids = tasks["pid"].iloc[rows].tolist()
     # Per boot, each finding with where its kswapd waits.

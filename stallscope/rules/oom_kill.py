@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import field_of, kill_rows_of
+from stallscope.capture.events import KILL_READS, field_of, kill_rows_of
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
 from stallscope.rules.common.task_facts import oom_invocations_by_boot
@@ -70,7 +70,7 @@ def check(view: HostView) -> list[Finding]:
     invoked = oom_invocations_by_boot(view)
     findings = []
     for boot in sorted({*kills, *invoked}):
-        found = _of_boot(view, boot, kill_rows_of(kills.get(boot, [])), invoked.get(boot, []))
+        found = _of_boot(view, boot, kill_rows_of(kills.rows(boot, KILL_READS)), invoked.get(boot, []))
         if found is not None:
             findings.append(in_boot(found, boot))
     return findings

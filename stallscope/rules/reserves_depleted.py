@@ -318,8 +318,7 @@ def check(view: HostView) -> list[Finding]:
     said: dict[int, tuple[object, object]] = {}
     lines = view.records_by_boot(*MEM_INFO_KINDS)
     for boot in lines:
-        columns = [lines.values(boot, name) for name in (None, "kind", "source", "fields", "ts")]
-        finding = _of_boot(view, boot, mem_info_dumps(zip(*columns, strict=True), said))
+        finding = _of_boot(view, boot, mem_info_dumps(lines.each(boot, ("kind", "source", "fields", "ts")), said))
         if finding is not None:
             findings.append(in_boot(finding, boot))
     return findings

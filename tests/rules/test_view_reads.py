@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import importlib
 import math
+import tracemalloc
 from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +27,7 @@ from stallscope.capture import events as event_tables
 from stallscope.capture.decode import task_gfp_texts
 from stallscope.capture.events import EventRows, kind_records, of_kind, records, tuples
 from stallscope.capture.hz import estimate, growth_pairs, growth_ratios, infer_hz
+from stallscope.capture.model import labels_at
 from stallscope.capture.signatures import own_trace_positions
 from stallscope.diagnose import host_views, rows_at
 from stallscope.memory import old_objects_left_alone
@@ -378,3 +380,37 @@ def test_task_arrays_of_a_view_are_the_capture_rows_of_its_tasks(log: str, tmp_p
             assert any(gfp.tolist()) and (own[rows] >= 0).any(), "the log prints gfp names and traces"
             whole = len(view.tasks) == len(capture.tasks)
             assert np.shares_memory(gfp.to_numpy(), names) == whole
+
+
+@pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log"])
+def test_a_boots_rows_made_a_part_at_a_time_are_its_tuples_and_records(log: str, tmp_path: Path) -> None:
+    # Two boots (the capture twice, rebooted between), parts of 7 rows: boots cut inside a part
+    # and parts cut inside a boot.
+    capture = stallscope.load(str(rebooted(DATA / log, tmp_path)))
+    names = ("source", "line", "ts", "fields", "comm")
+    checked = 0
+    for view in host_views(capture, by_boot=False):
+        for kinds in (("oom_killed_process",), ("meminfo_zone", "meminfo_buddy"), ("oom_invoke", "dump_cpu")):
+            records = view.records_by_boot(*kinds)
+            checked += len(records) == 2
+            for boot in records:
+                whole = records.tuples(boot, names)
+                assert whole and list(records.each(boot, names, size=7)) == whole
+                assert list(records.rows(boot, names)) == [
+                    (label, {name: row[name] for name in names}) for label, row in records[boot]]
+    assert checked >= 2, "kinds of two boots each"
+
+
+def test_labels_of_a_range_index_are_computed_not_materialized() -> None:
+    index = pd.RangeIndex(5, 5 + 3 * 4_000_000, 3)
+    positions = np.array([0, 7, 3_999_999, 12])
+    tracemalloc.start()
+    try:
+        got = labels_at(index, positions)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.tolist() == index.to_numpy()[positions].tolist()
+    assert peak < 1 << 20, peak  # every label as an array would be 32 MB
+    other = pd.Index([9, 4, 1])
+    assert labels_at(other, np.array([2, 0])).tolist() == [1, 9]

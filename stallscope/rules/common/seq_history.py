@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.model import labels_at
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import HostView
 
@@ -63,7 +64,7 @@ def _order(view: HostView) -> _History:
     order = np.lexsort((requested, _sort_codes(pid), comm, boot))
     comm, boot = comm[order], boot[order]
     pid, seq, delay = pid.take(order), seq.take(order), delay.take(order)
-    rows = tasks.index.to_numpy()[requested[order]]
+    rows = labels_at(tasks.index, requested[order])
     pids, has_pid = pid.to_numpy(dtype="int64", na_value=0), ~pid.isna()
     same_task = np.zeros(len(rows), dtype=bool)
     same_task[1:] = ((comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
