@@ -526,14 +526,28 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
     costs = [len(window) / rule_groups for window, _ in tasks] + [1] * (len(positions) - len(tasks))
     # Closed on the way out, whatever stops this loop: the children are stopped then and there
     # (as render.text closes its own), not whenever the generator is let go of.
+    known: dict[object, object] = {}
     with closing(forked.shared(work, positions, processes, let_go, costs)) as results:
         for position, result in results:
             if position < 0:
                 for at, findings in result.items():  # type: ignore[union-attr]
-                    at_once.setdefault(at, []).extend(findings)
+                    at_once.setdefault(at, []).extend(_sharing_equal_parts(findings, known))
             else:
-                found[position] = result  # type: ignore[assignment]
+                found[position] = _sharing_equal_parts(result, known)  # type: ignore[arg-type]
     return ranked(joined(found, at_once))
+
+
+def _sharing_equal_parts(findings: list[Finding], known: dict[object, object]) -> list[Finding]:
+    """``findings`` (unpickled here) with each task reference, evidence line and text equal to
+    one received before replaced by that one: the findings of a capture of thousands of boots
+    name the same few hundred tasks and cite the same lines again and again (1 GB serial: 25,000
+    findings, a third of the gathering process's findings memory; bench/README.md)."""
+    for finding in findings:
+        finding.tasks = [known.setdefault(task, task) for task in finding.tasks]  # type: ignore[misc]
+        finding.evidence = [known.setdefault(line, line) for line in finding.evidence]  # type: ignore[misc]
+        finding.title = known.setdefault(finding.title, finding.title)  # type: ignore[assignment]
+        finding.explanation = known.setdefault(finding.explanation, finding.explanation)  # type: ignore[assignment]
+    return findings
 
 
 def _findings_of(capture: Capture, shared: dict[str, object], tasks: list[tuple[list[int], tuple[Rule, ...]]],

@@ -119,8 +119,13 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     same = machine[1:] == machine[:-1]
     first_row = np.flatnonzero(np.concatenate(([True], ~same)))  # each machine's first row
     marked = same & (marks_at[1:] > marks_at[:-1])
+    # How far each row goes back from the last time before it, in place: a second array of a
+    # number per row would be held at the peak of the merge (48 MB at 1 GB of serial log).
+    back = _carried(ts, first_row)[:-1]
     with np.errstate(invalid="ignore"):
-        dropped = same & (_carried(ts, first_row)[:-1] - ts[1:] > RESTART_SECONDS)
+        np.subtract(back, ts[1:], out=back)
+        dropped = same & (back > RESTART_SECONDS)
+    del back
     candidates = np.flatnonzero(marked | dropped) + 1
     if not len(candidates):
         return start
@@ -156,8 +161,11 @@ def _carried(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     starts = first_row[untimed[first_row]]
     where[starts] = 2 * starts
     np.maximum.accumulate(where, out=where)
-    carried = ts[where >> 1]
-    carried[(where & 1) == 0] = np.nan
+    before_first = (where & 1) == 0
+    np.right_shift(where, 1, out=where)  # in place, as the fill: one array of a number per row
+    carried = ts[where]
+    del where
+    carried[before_first] = np.nan
     return carried
 
 
@@ -178,9 +186,11 @@ def _marks(capture: Capture, position: dict[str, int], names: list[str], machine
         return empty, empty, empty
     code_of = {name: at for at, name in enumerate(names)}
     in_input: dict[int, list[int]] = {}
-    # The (input, machine) pairs as one number each: a tuple per row would cost ~100 bytes a row.
+    # The (input, machine) pairs as one number each: a tuple per row would cost ~100 bytes a row,
+    # and a number of 64 bits (sorted by np.unique, a copy) took 100 MB at 1 GB of serial log.
     machines = int(machine.max()) + 1 if len(machine) else 1
-    for pair in np.unique(source.astype(np.int64) * machines + machine).tolist():  # codes may be int8
+    pairs = source.astype(code_dtype(machines * (int(source.max()) + 1 if len(source) else 1)))
+    for pair in np.unique(pairs * machines + machine).tolist():
         in_input.setdefault(pair // machines, []).append(pair % machines)
     out: list[tuple[int, int, int]] = []
     for mark in capture.boot_marks:
