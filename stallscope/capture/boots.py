@@ -119,13 +119,18 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     same = machine[1:] == machine[:-1]
     first_row = np.flatnonzero(np.concatenate(([True], ~same)))  # each machine's first row
     marked = same & (marks_at[1:] > marks_at[:-1])
-    # How far each row goes back from the last time before it, in place: a second array of a
-    # number per row would be held at the peak of the merge (48 MB at 1 GB of serial log).
-    back = _carried(ts, first_row)[:-1]
+    # How far each row goes back from the last time before it, a part of the rows at a time:
+    # each array of a time per row is 48 MB at 1 GB of serial log, held at the merge's peak.
+    where = _last_timed(ts, first_row)
+    dropped = np.empty(rows - 1, bool)
     with np.errstate(invalid="ignore"):
-        np.subtract(back, ts[1:], out=back)
-        dropped = same & (back > RESTART_SECONDS)
-    del back
+        for part in range(0, rows - 1, _PART_ROWS):
+            end = min(part + _PART_ROWS, rows - 1)
+            back = _carried(ts, where[part:end])
+            np.subtract(back, ts[part + 1 : end + 1], out=back)
+            np.greater(back, RESTART_SECONDS, out=dropped[part:end])
+    del where
+    dropped &= same
     candidates = np.flatnonzero(marked | dropped) + 1
     if not len(candidates):
         return start
@@ -148,11 +153,16 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     return start
 
 
-def _carried(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
-    """Per row, the last timestamp so far of its machine (NaN before its first): a forward fill
-    that does not cross from one machine's rows into the next (``first_row``: where each
-    machine's rows begin). In numpy: pandas' grouped fill held three more arrays of a number per
-    row, 150 MB at the peak of a 1 GB serial capture's merge (bench/README.md)."""
+# Rows whose times go back are looked for this many at a time (see _starts).
+_PART_ROWS = 1 << 18
+
+
+def _last_timed(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
+    """Per row, 2j+1 where row j is the last row so far of its machine that has a time, an even
+    number before the first (``first_row``: where each machine's rows begin): what a forward
+    fill that does not cross from one machine's rows into the next carries (see _carried). In
+    numpy: pandas' grouped fill held three more arrays of a number per row, 150 MB at the peak
+    of a 1 GB serial capture's merge (bench/README.md)."""
     # Row i as 2i+1 where it has a time; the first row of a machine without one as 2i: the
     # running maximum then carries each machine's last timed row and no earlier machine's.
     where = np.arange(1, 2 * len(ts) + 1, 2, dtype=np.int32 if len(ts) < 1 << 30 else np.int64)
@@ -161,11 +171,14 @@ def _carried(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     starts = first_row[untimed[first_row]]
     where[starts] = 2 * starts
     np.maximum.accumulate(where, out=where)
-    before_first = (where & 1) == 0
-    np.right_shift(where, 1, out=where)  # in place, as the fill: one array of a number per row
-    carried = ts[where]
-    del where
-    carried[before_first] = np.nan
+    return where
+
+
+def _carried(ts: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The last time so far of each row's machine (NaN before its first), for rows whose
+    :func:`_last_timed` is ``where``."""
+    carried = ts[where >> 1]
+    carried[(where & 1) == 0] = np.nan
     return carried
 
 

@@ -94,11 +94,26 @@ def test_boots_of_machines_in_one_file_are_those_of_each_alone(receiver: Capture
     assert isinstance(receiver.tasks["boot"].dtype, pd.Int64Dtype)
 
 
+def test_boots_found_a_few_rows_at_a_time_are_those_found_at_once(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path, two_boots: Path) -> None:
+    """Rows whose times go back are looked for a part of the rows at a time: parts of 5 rows
+    (boots and machines cut inside a part, and parts inside a boot) number the same boots."""
+    from stallscope.capture import boots
+
+    log = _receiver(tmp_path / "receiver.log", two_boots)
+    whole = stallscope.load(str(log))
+    monkeypatch.setattr(boots, "_PART_ROWS", 5)
+    parts = stallscope.load(str(log))
+    for name in TABLES:
+        assert getattr(parts, name)["boot"].tolist() == getattr(whole, name)["boot"].tolist(), name
+    assert sorted(set(whole.tasks["boot"].tolist())) == [1, 2] and len(whole.events) > 5
+
+
 def test_each_rows_last_time_so_far_is_its_machines_own(receiver: Capture) -> None:
     """The boots' forward fill of timestamps (numpy, per machine) gives what pandas' grouped
     fill gives: on the receiver's rows (four machines, each machine's rows together, as the
     boots order them), and with every third time and each machine's first taken away."""
-    from stallscope.capture.boots import _carried, _next_time
+    from stallscope.capture.boots import _carried, _last_timed, _next_time
 
     frames = [getattr(receiver, name) for name in TABLES]
     machine = np.concatenate(machine_codes(frames, source_families(receiver))[1])
@@ -111,7 +126,9 @@ def test_each_rows_last_time_so_far_is_its_machines_own(receiver: Capture) -> No
     for times in (ts, gaps):
         first_row = np.flatnonzero(np.concatenate(([True], machine[1:] != machine[:-1])))
         expected = pd.Series(times).groupby(machine).ffill().to_numpy()
-        np.testing.assert_array_equal(_carried(times, first_row), expected)
+        where = _last_timed(times, first_row)
+        np.testing.assert_array_equal(_carried(times, where), expected)
+        np.testing.assert_array_equal(_carried(times, where[5:40]), expected[5:40])  # a part of the rows
         coming = pd.Series(times).groupby(machine).bfill().to_numpy()
         ends = {int(m): int(np.flatnonzero(machine == m)[-1]) + 1 for m in np.unique(machine)}
         for at in range(0, len(times), 7):
