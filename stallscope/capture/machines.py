@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import code_dtype
 from stallscope.capture.model import Capture
 from stallscope.sources.rotation import rotation_family
 
@@ -84,7 +85,8 @@ def machine_codes(frames: list[pd.DataFrame],
         pair_labels.append((pairs, _pair_labels(hosts, sources, families)))
     names = sorted({label for _, labels in pair_labels for label in labels})
     code_of = {name: at for at, name in enumerate(names)}
-    codes = [np.array([code_of[label] for label in labels], np.int64)[pairs] if len(pairs) else np.empty(0, np.int64)
+    width = code_dtype(len(names))
+    codes = [np.array([code_of[label] for label in labels], width)[pairs] if len(pairs) else np.empty(0, width)
              for pairs, labels in pair_labels]
     return names, codes
 
@@ -108,10 +110,15 @@ def _host_source_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, list[object], l
     capture of a million task rows, and leave the heap that much larger."""
     host, source = frame["host"], frame["source"]
     if isinstance(host.dtype, pd.CategoricalDtype) and isinstance(source.dtype, pd.CategoricalDtype):
-        host_codes = host.cat.codes.to_numpy().astype(np.int64) + 1  # 0: no host
-        source_codes = source.cat.codes.to_numpy().astype(np.int64) + 1
-        combined = host_codes * (len(source.cat.categories) + 1) + source_codes
-        found, pairs = _dense_unique(combined, (len(host.cat.categories) + 1) * (len(source.cat.categories) + 1))
+        # Numbers as narrow as the pairs' count allows: a copy of 64 bits per row, three at once,
+        # was the peak of the boots' numbering (1 GB serial: 5 million event rows).
+        bound = (len(host.cat.categories) + 1) * (len(source.cat.categories) + 1)
+        combined = host.cat.codes.to_numpy().astype(code_dtype(bound))
+        combined += 1  # 0: no host
+        combined *= len(source.cat.categories) + 1
+        combined += source.cat.codes.to_numpy()
+        combined += 1
+        found, pairs = _dense_unique(combined, bound)
         host_names = [None, *host.cat.categories.tolist()]
         source_names = [None, *source.cat.categories.tolist()]
         return (pairs.reshape(-1), [host_names[code] for code in (found // (len(source_names))).tolist()],
@@ -130,7 +137,7 @@ def _dense_unique(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarra
         return np.unique(values, return_inverse=True)
     present = np.zeros(bound, dtype=bool)
     present[values] = True
-    rank = np.cumsum(present, dtype=np.int64) - 1  # each value's place among those present
+    rank = np.cumsum(present, dtype=code_dtype(bound)) - 1  # each value's place among those present
     return np.flatnonzero(present), rank[values]
 
 
@@ -141,6 +148,7 @@ def input_positions(frame: pd.DataFrame, position: dict[str, int]) -> np.ndarray
     unknown = len(position)
     source = frame["source"]
     if isinstance(source.dtype, pd.CategoricalDtype):
-        table = np.array([position.get(name, unknown) for name in source.cat.categories.tolist()] + [unknown], np.int64)
+        table = np.array([position.get(name, unknown) for name in source.cat.categories.tolist()] + [unknown],
+                         code_dtype(unknown + 1))
         return table[source.cat.codes.to_numpy()]  # code -1 (no input) reads the last entry
     return source.astype(object).map(lambda name: position.get(name, unknown)).to_numpy(np.int64)
