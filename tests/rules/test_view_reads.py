@@ -357,6 +357,10 @@ def test_the_latest_workqueue_dump_is_read_without_the_earlier_ones() -> None:
     assert asked == [slice(kinds.index("wq_show_busy", kinds.index("wq_show_busy") + 1), len(kinds))]
     assert dumps.dump(0) and asked[1:] == [slice(kinds.index("wq_show_busy"), asked[0].start)]
     assert dumps.all() == event_tables.busy_workqueues(view.events) and len(asked) == 2
+    # Every dump read at once for all() is not kept: asked again, they are read again.
+    again = event_tables.WorkqueueDumps(kinds, lines)
+    assert again.all() == again.all() == dumps.all()
+    assert asked[2:] == [slice(kinds.index("wq_show_busy"), None)] * 2
 
 
 @pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log"])
