@@ -83,9 +83,9 @@ def view_keys(capture: Capture) -> list[tuple[Machine, int | None]]:
 
 
 def _distinct(numbers: np.ndarray) -> list[int]:
-    """The values of ``numbers`` (with repeats): those that begin each run of equal values.
-    Boots come in runs of rows: a comparison per row, where a hash table of every row (pd.unique)
-    took four times the array."""
+    """The distinct values of ``numbers`` (not empty), in the order they first appear, read
+    from the first of each run of equal values: boots come in runs of rows, and a comparison per
+    row holds a byte per row where pd.unique's hash table of every row took four times the array."""
     starts = np.flatnonzero(numbers[1:] != numbers[:-1]) + 1
     return list(dict.fromkeys([int(numbers[0]), *numbers[starts].tolist()]))
 

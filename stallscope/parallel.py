@@ -541,7 +541,7 @@ def _sharing_equal_parts(findings: list[Finding], known: dict[object, object]) -
     """``findings`` (unpickled here) with each task reference, evidence line and text equal to
     one received before replaced by that one: the findings of a capture of thousands of boots
     name the same few hundred tasks and cite the same lines again and again (1 GB serial: 25,000
-    findings, a third of the gathering process's findings memory; bench/README.md)."""
+    findings; this process held 30 MB less after the rules, bench/README.md)."""
     for finding in findings:
         finding.tasks = [known.setdefault(task, task) for task in finding.tasks]  # type: ignore[misc]
         finding.evidence = [known.setdefault(line, line) for line in finding.evidence]  # type: ignore[misc]

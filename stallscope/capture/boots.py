@@ -208,8 +208,9 @@ def _marks(capture: Capture, position: dict[str, int], names: list[str], machine
         return empty, empty, empty
     code_of = {name: at for at, name in enumerate(names)}
     in_input: dict[int, list[int]] = {}
-    # The (input, machine) pairs as one number each: a tuple per row would cost ~100 bytes a row,
-    # and a number of 64 bits (sorted by np.unique, a copy) took 100 MB at 1 GB of serial log.
+    # The (input, machine) pairs as one number each, as narrow as their count allows: a tuple
+    # per row would cost ~100 bytes a row, and np.unique sorts a copy (64 bits a row: twice 48 MB
+    # at 1 GB of serial log).
     machines = int(machine.max()) + 1 if len(machine) else 1
     pairs = source.astype(code_dtype(machines * (int(source.max()) + 1 if len(source) else 1)))
     for pair in np.unique(pairs * machines + machine).tolist():
