@@ -324,7 +324,7 @@ class BootRecords(Mapping[int, Records]):
         rows = self._boots.get(boot)
         if rows is None:
             return []
-        return list(self._at(self._column(name), rows))
+        return self._at(self._column(name), rows)
 
     def _at(self, column: Any, rows: np.ndarray) -> list[object]:
         """The entries of ``column`` at a boot's ``rows``, as Python objects (what ``records``
