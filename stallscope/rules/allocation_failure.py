@@ -16,6 +16,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture import events as event_tables
@@ -71,7 +72,7 @@ def _page_failures(view: HostView, boot: int, failures: list[dict[str, object]])
     suppressed = suppressed_of(view.boot_records(boot, "ratelimit_suppressed"), "warn_alloc")
     dropped = sum(int(row["suppressed"]) for row in suppressed  # type: ignore[call-overload]
                   if row["function"] == "warn_alloc" and not missing(row["suppressed"]))
-    counters: dict[object, tuple[list[int], list[object]]] | None = None
+    counters: dict[object, tuple[np.ndarray, list[object]]] | None = None
     findings: list[Finding] = []
     for (comm, order, mode), rows in _by_request(failures):
         first = rows[0]
@@ -224,7 +225,7 @@ def _slab_failures(view: HostView, boot: int) -> list[Finding]:
     return findings
 
 
-def _free_is_cma(counters: dict[object, tuple[list[int], list[object]]],
+def _free_is_cma(counters: dict[object, tuple[np.ndarray, list[object]]],
                  report: dict[str, object]) -> tuple[int, int] | None:
     """(free_cma, free) pages of the Mem-Info printed with a failure report when CMA pageblocks
     hold nearly all the free memory: the global counters (``counters``: the "meminfo_counters"
@@ -302,24 +303,30 @@ def _too_large(view: HostView, boot: int) -> list[Finding]:
 
 
 def _lines_by_source(view: HostView, boot: int, kind: str,
-                     column: str | None) -> dict[object, tuple[list[int], list[object]]]:
-    """Per source, the lines of a boot's rows of ``kind`` (in log order) and each row's value of
-    ``column`` (None: its label), read from the columns and found by bisection: a storm of SLUB
-    lines made a scan per line quadratic, and a long boot's hundreds of thousands of Mem-Info
-    lines as a dict each held hundreds of MB (a 1 GB journal of one boot, bench/README.md)."""
+                     column: str | None) -> dict[object, tuple[np.ndarray, list[object]]]:
+    """Per source, the lines of a boot's rows of ``kind`` (in log order, an array) and each row's
+    value of ``column`` (None: its label), read from the columns and found by bisection: a storm
+    of SLUB lines made a scan per line quadratic, and a long boot's hundreds of thousands of
+    Mem-Info lines as a dict each held hundreds of MB (a 1 GB journal of one boot), as a boxed
+    number each tens of MB (bench/README.md)."""
     records = view.records_by_boot(kind)
-    out: dict[object, tuple[list[int], list[object]]] = {}
-    for source, line, value in zip(records.values(boot, "source"), records.values(boot, "line"),
-                                   records.values(boot, column), strict=True):
-        if not missing(line):
-            lines, values = out.setdefault(source, ([], []))
-            lines.append(int(line))  # type: ignore[call-overload]
-            values.append(value)
+    if not records.count(boot):
+        return {}
+    lines = pd.Series(records.array(boot, "line"), copy=False)
+    timed = lines.notna().to_numpy()
+    numbers = lines.to_numpy(dtype=np.int64, na_value=0)
+    codes, sources = pd.factorize(records.array(boot, "source"), use_na_sentinel=False)
+    values = records.values(boot, column)
+    out: dict[object, tuple[np.ndarray, list[object]]] = {}
+    for code, source in enumerate(sources.tolist()):
+        rows = np.flatnonzero((codes == code) & timed)
+        if len(rows):
+            out[source] = (numbers[rows], [values[at] for at in rows.tolist()])
     return out
 
 
 def _after_page_report(view: HostView, page_stacks: dict[object, object],
-                       page_lines: dict[object, tuple[list[int], list[object]]], row: dict[str, object],
+                       page_lines: dict[object, tuple[np.ndarray, list[object]]], row: dict[str, object],
                        told: set[int]) -> bool:
     """Whether a SLUB failure line is the slab allocator's account of the page allocation failure
     reported just before it: the first SLUB line after a report whose trace goes through the slab

@@ -296,6 +296,15 @@ class BootRecords(Mapping[int, Records]):
         columns = [self._column(None), *(self._column(name) for name in names)]
         return list(zip(*(self._at(column, rows) for column in columns), strict=True))
 
+    def array(self, boot: int, name: str | None) -> Any:
+        """One column of ``boot``'s records (None: their row labels) as the table holds it, no
+        Python object made per row: for a reader that selects or compares them in numpy."""
+        rows = self._boots.get(boot)
+        column = self._column(name)
+        if rows is None:
+            return column[:0]
+        return column if len(rows) == len(self._hits) else column.take(rows)
+
     def each(self, boot: int, names: Sequence[str], size: int = 1 << 15) -> Iterator[tuple[object, ...]]:
         """``tuples(boot, names)``, made a part of ``size`` rows at a time: for a reader that goes
         over a boot's lines once (a boot of a million Mem-Info lines as tuples at once took a

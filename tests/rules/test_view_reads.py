@@ -387,7 +387,7 @@ def test_task_arrays_of_a_view_are_the_capture_rows_of_its_tasks(log: str, tmp_p
 
 
 @pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log"])
-def test_a_boots_rows_made_a_part_at_a_time_are_its_tuples_and_records(log: str, tmp_path: Path) -> None:
+def test_a_boots_rows_made_a_part_at_a_time_are_its_tuples_records_and_arrays(log: str, tmp_path: Path) -> None:
     # Two boots (the capture twice, rebooted between), parts of 7 rows: boots cut inside a part
     # and parts cut inside a boot.
     capture = stallscope.load(str(rebooted(DATA / log, tmp_path)))
@@ -402,6 +402,8 @@ def test_a_boots_rows_made_a_part_at_a_time_are_its_tuples_and_records(log: str,
                 assert whole and list(records.each(boot, names, size=7)) == whole
                 assert list(records.rows(boot, names)) == [
                     (label, {name: row[name] for name in names}) for label, row in records[boot]]
+                for name in (None, "line", "source", "fields"):
+                    assert records.array(boot, name).tolist() == records.values(boot, name)
     assert checked >= 2, "kinds of two boots each"
 
 
