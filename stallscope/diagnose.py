@@ -7,6 +7,7 @@ from collections.abc import Container, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import count_dtype
 from stallscope.capture.machines import source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import combine, text_codes
@@ -69,7 +70,7 @@ def view_keys(capture: Capture) -> list[tuple[Machine, int | None]]:
         # column); boots count from 1, -1 where a row has none; 32 bits, as boots are fewer than
         # rows. Every process that lists the views does this: at 1 GB of serial log, the column
         # as 64 bits, its masked maximum and pd.unique's table held 150 MB at once.
-        numbers = frame["boot"].to_numpy(dtype=np.int32 if len(frame) < 1 << 31 else np.int64, na_value=-1)
+        numbers = frame["boot"].to_numpy(dtype=count_dtype(len(frame)), na_value=-1)
         if numbers.max() == 1:
             continue  # one boot everywhere: the common case, without grouping the rows
         for machine in machines:
@@ -127,13 +128,13 @@ def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, n
     # rows are sorted only when their boots are out of order: the float copies and the sort took
     # about 64 bytes per row at once, in each process of the rules and again for the report (an
     # estimate; a 1 GB serial capture has 5 million event rows).
-    narrow = len(frame) < 1 << 31  # boots are fewer than rows
-    values = frame["boot"].to_numpy(dtype=np.int32 if narrow else np.int64, na_value=-1)
+    width = count_dtype(len(frame))  # boots are fewer than rows
+    values = frame["boot"].to_numpy(dtype=width, na_value=-1)
     if rows is not None:
         values = values[rows]
     if len(values) and values.min() >= 0:
         # Every row has its boot (the usual case): no copy of the boots, positions made narrow.
-        present = np.arange(len(values), dtype=np.int32 if narrow else np.int64)
+        present = np.arange(len(values), dtype=width)
         boots = values
     else:
         present = np.flatnonzero(values >= 0)
@@ -148,8 +149,7 @@ def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, n
     firsts = boots[np.r_[0, cuts]].tolist()
     if rows is not None:
         present = rows[present]
-    if narrow:
-        present = present.astype(np.int32, copy=False)
+    present = present.astype(width, copy=False)
     return {boot: at for boot, at in zip(firsts, np.split(present, cuts), strict=True)}
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import code_dtype
+from stallscope.capture.columns import code_dtype, count_dtype
 from stallscope.capture.machines import input_positions, machine_codes, source_families
 from stallscope.capture.model import Capture
 
@@ -88,8 +88,7 @@ def number_boots(capture: Capture) -> Capture:
         marks_at = np.zeros(rows, np.int32)
         row_order = order
     del order
-    if rows < 1 << 31:
-        row_order = row_order.astype(np.int32)
+    row_order = row_order.astype(count_dtype(rows), copy=False)
     ordered_machine = machine[row_order]
     del machine
     ordered_ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames])[row_order]
@@ -98,7 +97,7 @@ def number_boots(capture: Capture) -> Capture:
     # Each machine's boots counted from its first row: a machine's rows are together, so its
     # count is the running count less the count before its first row (pandas' grouped cumsum
     # held three arrays of 64 bits per row: the merge's peak for a 1 GB fleet capture).
-    width = np.int32 if rows < 1 << 31 else np.int64
+    width = count_dtype(rows)
     boot = np.cumsum(start, dtype=width)
     del start
     firsts = (np.flatnonzero(ordered_machine[1:] != ordered_machine[:-1]) + 1).tolist()
@@ -174,7 +173,7 @@ def _last_timed(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     of a 1 GB serial capture's merge (bench/README.md)."""
     # Row i as 2i+1 where it has a time; the first row of a machine without one as 2i: the
     # running maximum then carries each machine's last timed row and no earlier machine's.
-    where = np.arange(1, 2 * len(ts) + 1, 2, dtype=np.int32 if len(ts) < 1 << 30 else np.int64)
+    where = np.arange(1, 2 * len(ts) + 1, 2, dtype=count_dtype(2 * len(ts) + 1))
     untimed = np.isnan(ts)
     where[untimed] = 0
     starts = first_row[untimed[first_row]]

@@ -24,6 +24,13 @@ def code_dtype(count: int) -> type[np.signedinteger]:
     return np.int64
 
 
+def count_dtype(count: int) -> type[np.signedinteger]:
+    """32 bits for numbers below ``count`` (positions, row or boot numbers) where they fit, else
+    64: half the memory of a number per row, never narrower than 32 bits, so that sums and
+    running counts of them stay in range (see code_dtype for codes)."""
+    return np.int32 if count < 1 << 31 else np.int64
+
+
 class IntColumn:
     def __init__(self) -> None:
         self.values = array("q")

@@ -14,6 +14,7 @@ from collections import namedtuple
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import count_dtype
 from stallscope.capture.model import Capture, column_values
 
 CLASSES = ("progressing", "livelocked", "blocked", "victim-not-exiting", "single-observation")
@@ -65,8 +66,7 @@ def combine(major: np.ndarray, minor: np.ndarray, width: int) -> np.ndarray:
     when freed memory goes back to the system at once: the narrower, the cheaper.
     """
     high = (int(major.max()) + 1) * width if len(major) else 0
-    kind = np.int32 if high < 1 << 31 else np.int64
-    out = major.astype(kind)
+    out = major.astype(count_dtype(high))
     out *= width
     out += minor
     return out
