@@ -1,5 +1,7 @@
 """Capture families for the benchmark, each built from the real logs of tests/data (never from
-typed kernel lines), repeated to size with timestamps and counters advancing.
+typed kernel lines), repeated to size with timestamps and counters advancing: the watchdog's
+oom_count, delay and switches grow, and each later Mem-Info dump and OOM task table prints other
+page counts and rss (a real capture's dumps differ, so their lines cannot all share one parse).
 
     python bench/families.py FAMILY SIZE OUT [--seed 1]
 
@@ -41,6 +43,17 @@ from make_log import generate, parse_size  # noqa: E402 - the synthetic family l
 _DMESG = re.compile(r"^\[\s*(\d+\.\d+)\] ?")
 # Counters that move from one report to the next in a real capture.
 _COUNTERS = re.compile(r"\b(oom_count|delay|switches)=(\d+)")
+# A real capture's Mem-Info dumps differ from one another (free pages, page counters, the free
+# lists); only the zones' watermarks and sizes stay. Repeating one dump verbatim would let the
+# reader share each line's fields among all its copies, which no real capture allows.
+_MEMINFO_LINE = re.compile(r"\dkB\b|^\s*[a-z_]+:\d+\s+[a-z_]+:\d+|\bpagecache pages\b|\bpages in swap cache\b")
+# What moves: "name:123", "name:123kB", the "12*" counts of a free list (not the block size after
+# the star), "= 15908kB", "N total pagecache pages"; never a pid or a size after "=".
+_MEMINFO_VALUE = re.compile(r"(?<![\w*.\[=])(?:([a-z_()]+:)(\d+)|(\d+)(?=kB\b|\*|\s+total pagecache|\s+pages in swap))")
+_FIXED_MEMINFO = frozenset({"min:", "low:", "high:", "present:", "managed:", "reserved_highatomic:", "boost:",
+                            "spanned:", "protection:", "hugepages_size:"})
+# "[  pid]   uid  tgid total_vm      rss ...": a task of an OOM report's table.
+_OOM_TASK_ROW = re.compile(r"(\[\s*\d+\]\s+\d+\s+\d+\s+\d+\s+)(\d+)")
 FAMILIES = ("serial", "excerpts", "fleet", "journal-short", "journal-json", "synthetic")
 BOOT = datetime(2026, 11, 26, 8, 0, 0, tzinfo=timezone.utc)
 
@@ -77,11 +90,32 @@ def _incidents() -> list[list[tuple[float, str]]]:
 
 
 def _advance(body: str, step: int) -> str:
-    """A body as a later report would print it: oom_count, delay and switches grown."""
-    if "=" not in body:
-        return body
-    return _COUNTERS.sub(lambda m: f"{m.group(1)}={int(m.group(2)) + step * (7 if m.group(1) == 'switches' else 997)}",
-                         body)
+    """A body as a later report would print it: oom_count, delay and switches grown; a Mem-Info
+    dump's counters and an OOM task table's rss moved a little (:func:`_moved`)."""
+    if "=" in body:
+        body = _COUNTERS.sub(
+            lambda m: f"{m.group(1)}={int(m.group(2)) + step * (7 if m.group(1) == 'switches' else 997)}", body)
+    if _MEMINFO_LINE.search(body) and not body.startswith("Total swap"):
+        return _MEMINFO_VALUE.sub(lambda m: _moved(m, step), body)
+    row = _OOM_TASK_ROW.match(body)
+    if row is not None:
+        rss = int(row.group(2))
+        return f"{row.group(1)}{rss + _jitter(rss, step, 0):>{len(row.group(2))}}{body[row.end():]}"
+    return body
+
+
+def _jitter(value: int, step: int, place: int) -> int:
+    """Up to about 3% either way, the same for the same value, step and place in the line."""
+    spread = value // 32
+    return (step * 2_654_435_761 + place * 40_503) % (2 * spread + 1) - spread if spread else 0
+
+
+def _moved(match: re.Match[str], step: int) -> str:
+    name, value = match.group(1), match.group(2) or match.group(3)
+    if name in _FIXED_MEMINFO:
+        return match.group(0)
+    number = int(value)
+    return f"{name or ''}{number + _jitter(number, step, match.start())}"
 
 
 def _replay(rng: random.Random, incidents: list[list[tuple[float, str]]], start: float) -> Iterator[tuple[float, str]]:

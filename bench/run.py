@@ -11,6 +11,7 @@ family with one odd line every 10,000 lines and reports its time as a ratio to t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -72,8 +73,17 @@ def timed(command: list[str], repeat: int, cold_shapes: bool = False) -> tuple[f
     return best, peak, output, cpu
 
 
+def generator_version() -> str:
+    """A digest of the code that writes the families: a file written by an older generator (the
+    families gained Mem-Info counters that move in the twentieth round) is never measured again."""
+    digest = hashlib.sha1()
+    for name in ("families.py", "make_log.py"):
+        digest.update((HERE / name).read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def ensure_log(family: str, size: str, seed: int) -> Path:
-    path = OUT / f"{family}-{size}-seed{seed}.log"
+    path = OUT / f"{family}-{size}-seed{seed}-{generator_version()}.log"
     if not path.exists():
         subprocess.run([sys.executable, str(HERE / "families.py"), family, size, str(path), "--seed", str(seed)],
                        check=True)
