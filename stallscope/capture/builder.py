@@ -56,6 +56,8 @@ _INT64 = range(MISSING, 2**63)
 _NAN = float("nan")
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
+# Bounds the table of shared field values (see _seen_event); a reset only loses sharing.
+_MAX_SHARED_VALUES = 100_000
 # Bounds the identity cache of whole traces (see _intern_run); a reset only costs hashing.
 _MAX_RUN_STACKS = 50_000
 # (function, offset, size, module, reliable, the line as printed without its prefix): the text is
@@ -335,6 +337,11 @@ class CaptureBuilder:
         # Event lines repeat verbatim (lowmem_reserve, workqueue and hugepage lines of every
         # Mem-Info dump, identical reports): equal lines share one text and one fields dict.
         self._event_bodies: dict[str, SeenEvent] = {}
+        # Lines that differ still share most values: a Mem-Info dump differs from the last in its
+        # page counts, not in its zones' watermarks, sizes and zero counters; an OOM task table
+        # row from the last one's in its rss. One string per distinct value: a third of the
+        # memory the fields of a serial capture's distinct lines took (bench/README.md).
+        self._field_values: dict[str, str] = {}
         self._task_count = 0
         self._snapshot_count = 0
         self._report_count = 0
@@ -558,11 +565,16 @@ class CaptureBuilder:
         """The shared row values of an event line not seen before, remembered for its repeats."""
         if len(self._event_bodies) >= _MAX_SHARED_BODIES:
             self._event_bodies.clear()
+        values = self._field_values
+        if len(values) >= _MAX_SHARED_VALUES:
+            values.clear()
+        shared = values.setdefault
+        fields = {name: shared(value, value) for name, value in fields.items()}
         comm = fields.get("comm")
         if comm:
             comm = task_comm(comm)
             if comm != fields["comm"]:
-                fields = {**fields, "comm": comm}
+                fields["comm"] = comm
         pid = _int(fields.get("pid"))
         # What the int64 pid column can hold (a garbled pid of twenty digits is dropped).
         dropped = pid is not None and pid not in _INT64
