@@ -100,6 +100,8 @@ class Dump:
     ts: float | None
     headed: bool  # begun by "Mem-Info:" (not an excerpt of zone lines)
     zones: list[Zone] = field(default_factory=list)
+    # The (node, zone) of its populated lowmem zones, kept when the zones are let go (_finish).
+    lowmem_keys: frozenset[tuple[int | None, str]] = frozenset()
 
     def lowmem(self) -> list[Zone]:
         return [z for z in self.zones if z.key[1] not in _NOT_LOWMEM and z.populated]
@@ -153,6 +155,8 @@ def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]
                 continue
             zone = Zone(int(index), *zone_line)  # type: ignore[call-overload, misc]
             if current is None or any(z.key == zone.key for z in current.zones):
+                if dumps:
+                    _finish(dumps[-1])
                 current = Dump(source, timestamp(ts), headed)
                 dumps.append(current)
                 headed = False
@@ -163,9 +167,24 @@ def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]
                 last.reserve = _said(said, fields, _reserve_line)  # type: ignore[assignment]
         elif kind == "meminfo_buddy" and current is not None:
             _attach_buddy(current, int(index), _said(said, fields, _buddy_line))  # type: ignore[call-overload, arg-type]
-    for dump in dumps:
-        _close_by_reserve(dump)
+    if dumps:
+        _finish(dumps[-1])
     return _complete(dumps)
+
+
+def _finish(dump: Dump) -> None:
+    """A dump no later line adds to: its reserves applied; one that is not depleted keeps only
+    which zones it showed (a long boot of a real capture has tens of thousands of dumps, each
+    printing other numbers, and only the depleted ones are reported)."""
+    _close_by_reserve(dump)
+    dump.lowmem_keys = frozenset(z.key for z in dump.lowmem())
+    if not dump.depleted:
+        dump.zones = []
+
+
+# Bounds ``said``: a capture whose dumps differ (a real one) has a new fields dict on nearly every
+# line, and keeping what each said only holds memory; a reset only reads a line again.
+_MAX_SAID = 20_000
 
 
 def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable[[Row], object]) -> object:
@@ -173,6 +192,8 @@ def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable
     that its id is not reused)."""
     known = said.get(id(fields))
     if known is None or known[0] is not fields:
+        if len(said) >= _MAX_SAID:
+            said.clear()
         known = said[id(fields)] = (fields, read({"fields": fields}))
     return known[1]
 
@@ -236,8 +257,8 @@ def _close_by_reserve(dump: Dump) -> None:
 def _complete(dumps: list[Dump]) -> list[Dump]:
     known: dict[str, set[tuple[int | None, str]]] = {}
     for dump in dumps:
-        known.setdefault(dump.source, set()).update(z.key for z in dump.lowmem())
-    return [d for d in dumps if {z.key for z in d.lowmem()} >= known[d.source]]
+        known.setdefault(dump.source, set()).update(dump.lowmem_keys)
+    return [d for d in dumps if d.lowmem_keys >= known[d.source]]
 
 
 @dataclass(slots=True)

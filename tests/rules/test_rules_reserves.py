@@ -6,6 +6,7 @@ import pytest
 
 from conftest import DATA, loaded
 from stallscope.rules.base import Finding, Severity
+from stallscope.rules.reserves_depleted import MEM_INFO_KINDS, mem_info_dumps
 
 AOSP = "wild/2016-06-26_real-aosp-build-4-6-2-reserves-depleted-before-oom-oom-count-zero.log"
 CRASH_KERNEL = "wild/2019-08-12_real-dell-epyc-crash-kernel-boot-oom-no-killable-processes.log"
@@ -89,3 +90,17 @@ def test_zone_line_excerpt_says_what_it_does_not_show() -> None:
 ])
 def test_no_finding_at_the_watermark(name: str) -> None:
     assert _found(name) == []
+
+
+def test_a_dump_that_is_not_depleted_keeps_only_which_zones_it_showed() -> None:
+    """165 real Mem-Info dumps, some depleted and some not: only the depleted ones are reported,
+    so the others keep the keys of their zones (what completes a dump) and let go of the rest."""
+    events = loaded("memalloc-qemu/oomwrite-1cpu-128M-w3.log")[0].events
+    lines = events[events["kind"].isin(MEM_INFO_KINDS)]
+    dumps = mem_info_dumps(zip(lines.index, lines["kind"], lines["source"], lines["fields"], lines["ts"],
+                               strict=True))
+    depleted = [d for d in dumps if d.depleted]
+    assert 0 < len(depleted) < len(dumps)
+    assert all(d.zones and d.lowmem_keys == {z.key for z in d.lowmem()} for d in depleted)
+    assert all(not d.zones and d.lowmem_keys for d in dumps if not d.depleted)
+    assert {key[1] for d in dumps for key in d.lowmem_keys} >= {"DMA", "DMA32"}
