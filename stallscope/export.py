@@ -13,7 +13,7 @@ CSV writes alike, come back as missing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 
@@ -37,8 +37,8 @@ class ExportFormat(str, Enum):
 
 
 def _json_cell(value: object) -> object:
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value.items()), sort_keys=True, ensure_ascii=False)
     return None if value is None or (isinstance(value, float) and value != value) else value
 
 

@@ -12,7 +12,7 @@ MemAlloc-Info line the tasks belong to) stays per (source, host).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -29,6 +29,7 @@ from stallscope.capture.columns import (
     frame_of,
     row_writer,
 )
+from stallscope.capture.fields import NameIndex, compact
 from stallscope.capture.merge import in_reading_order
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
 from stallscope.capture.state_lines import state_and_pid, state_comm
@@ -109,7 +110,7 @@ class SeenEvent:
     by the lines that repeat it (most of a Mem-Info dump, identical reports)."""
 
     text: str
-    fields: dict[str, str]
+    fields: Mapping[str, str]
     pid: int  # as the pid column holds it: MISSING when none was printed or it is beyond the column
     pid_dropped: bool  # the pid printed was beyond the column's range (the line counts as corrupted)
     comm_code: int  # its command's code in the events' comm column (-1: none)
@@ -342,6 +343,7 @@ class CaptureBuilder:
         # row from the last one's in its rss. One string per distinct value: a third of the
         # memory the fields of a serial capture's distinct lines took (bench/README.md).
         self._field_values: dict[str, str] = {}
+        self._field_names: dict[tuple[str, ...], NameIndex] = {}
         self._task_count = 0
         self._snapshot_count = 0
         self._report_count = 0
@@ -569,12 +571,13 @@ class CaptureBuilder:
         if len(values) >= _MAX_SHARED_VALUES:
             values.clear()
         shared = values.setdefault
-        fields = {name: shared(value, value) for name, value in fields.items()}
-        comm = fields.get("comm")
+        values = {name: shared(value, value) for name, value in fields.items()}
+        comm = values.get("comm")
         if comm:
             comm = task_comm(comm)
-            if comm != fields["comm"]:
-                fields["comm"] = comm
+            if comm != values["comm"]:
+                values["comm"] = comm
+        fields = compact(values, self._field_names)
         pid = _int(fields.get("pid"))
         # What the int64 pid column can hold (a garbled pid of twenty digits is dropped).
         dropped = pid is not None and pid not in _INT64

@@ -128,6 +128,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.fields import is_fields
 from stallscope.capture.model import Capture, column_values, labels_at, timestamp
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 
@@ -337,7 +338,7 @@ def field(row: Row, name: str) -> str | None:
 
 def field_of(fields: object, name: str) -> str | None:
     """Field ``name`` of a line's fields (a row's ``fields`` cell; None where it has no dict)."""
-    return fields.get(name) if isinstance(fields, dict) else None
+    return fields.get(name) if is_fields(fields) else None
 
 
 # The range of the tables' integer columns: a number beyond it (a garbled or inflated field) is
@@ -836,7 +837,7 @@ def busy_of(lines: Iterable[tuple[object, ...]], first_dump: int = 0) -> list[Bu
     current: BusyPwq | None = None
     dump = first_dump - 1
     for index, kind, fields, source, line, ts, text in lines:
-        if not isinstance(fields, dict):
+        if not is_fields(fields):
             fields = {}
         if kind == "wq_in_flight":
             if current is not None:

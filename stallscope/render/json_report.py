@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
 from json.encoder import encode_basestring_ascii as _string
 
@@ -127,7 +127,7 @@ def _encode(value: object, indent: str, out: list[str]) -> None:
         out.append(_float(value))
     elif isinstance(value, list | tuple):
         _members(zip(repeat(_NO_KEY), value), "[]", indent, out)
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         _members(value.items(), "{}", indent, out)
     else:
         _encode(_as_dict(value), indent, out)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from stallscope.capture import events as event_tables
 from stallscope.capture.events import field, int_field, suppressed_of
+from stallscope.capture.fields import is_fields
 from stallscope.capture.model import missing
 from stallscope.capture.stacks import guilty_frame, normalize_function, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
@@ -234,7 +235,7 @@ def _free_is_cma(counters: dict[object, tuple[np.ndarray, list[object]]],
     seen: dict[str, str] = {}
     lines, found = counters.get(report["source"], ([], []))
     for fields in found[bisect_right(lines, line) : bisect_right(lines, line + _MEMINFO_REACH)]:
-        if not isinstance(fields, dict):
+        if not is_fields(fields):
             continue
         seen.update(zip(str(fields.get("name", "")).split(), str(fields.get("value", "")).split(), strict=False))
         seen.update({k: v for k, v in fields.items() if k not in ("name", "value")})

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from stallscope.capture.events import BusyPwq, WorkItem, WorkqueueDumps, field, int_field, ints
+from stallscope.capture.fields import is_fields
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, distinct_lines, in_boot
 from stallscope.rules.common.task_facts import (
     boot_hz,
@@ -158,7 +159,7 @@ def _pools(view: HostView, boot: int, busy: list[BusyPwq]) -> dict[int, Pool]:
     # Tuples of the columns read, a row (a dict) made only for the pool lines after the dump's
     # first pwq line: every dump of a long capture lists every pool again.
     lines = view.records_by_boot("wq_pool").tuples(boot, ("source", "line", "fields"))
-    rows = [(index, str(source), int(line), {"fields": fields if isinstance(fields, dict) else {}})  # type: ignore[call-overload]
+    rows = [(index, str(source), int(line), {"fields": fields if is_fields(fields) else {}})  # type: ignore[call-overload]
             for index, source, line, fields in lines if int(line) > first]  # type: ignore[call-overload]
     pools = [
         (source, line, field(row, "cpus"), field(row, "nice"),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from stallscope.capture.fields import is_fields
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, by_boot, in_boot
 from stallscope.rules.common.task_facts import guilty_of, label, latest_tasks, task_and_frames, task_ref
 
@@ -40,7 +41,7 @@ def buddy_table(labels: Sequence[object], fields: Sequence[object]) -> list[tupl
     40-60 MB at once for 300 MB of journal-short)."""
     last: dict[str, int] = {}
     for at, row in enumerate(fields):
-        if isinstance(row, dict) and "count" in row:
+        if is_fields(row) and "count" in row:
             last[f"{row.get('node', '?')}/{row.get('zone', '?')}"] = at
     return [(int(labels[at]), zone, [int(n) for n in str(fields[at]["count"]).split()])  # type: ignore[index,call-overload]
             for zone, at in last.items()]

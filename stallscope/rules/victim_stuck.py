@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.events import of_kind, tuples
+from stallscope.capture.fields import is_fields
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import (
     functions_of,
@@ -288,7 +289,7 @@ def mmap_holders(view: HostView, boot: int | None = None) -> tuple[list[MmapHold
             header = (int(index), row["comm"], row["pid"])  # type: ignore[call-overload]
             continue
         fields = row["fields"]
-        lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
+        lock = str(fields.get("lock", "")) if is_fields(fields) else ""
         # renamed mmap_lock in 5.8; a header whose pid could not be read (beyond any pid's
         # range) names no task.
         if ("mmap_sem" in lock or "mmap_lock" in lock) and header is not None and not pd.isna(header[2]):  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from stallscope.capture.events import pools_of
+from stallscope.capture.fields import is_fields
 from stallscope.capture.model import missing
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import view_workqueue_dumps
@@ -116,7 +117,7 @@ def _hung_pool_lines(view: HostView) -> dict[int, list[tuple[object, dict[str, A
 
 def _seconds(fields: object) -> int:
     """hung= of a pool line's fields as workqueue_pools reads it, 0 when absent or not a number."""
-    text = fields.get("hung") if isinstance(fields, dict) else None
+    text = fields.get("hung") if is_fields(fields) else None
     try:
         return 0 if text is None else int(text)
     except ValueError:

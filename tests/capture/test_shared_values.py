@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
 
 from stallscope import api
+from stallscope.capture.fields import Fields, compact, is_fields
 from stallscope.capture.model import Capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -15,7 +17,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = DATA / "qemu" / "oom-global.log"
 
 
-def _dma32_zone_fields(capture: Capture) -> list[dict[str, str]]:
+def _dma32_zone_fields(capture: Capture) -> list[Fields]:
     events = capture.events
     zones = events.loc[events["kind"] == "meminfo_zone", "fields"]
     return [fields for fields in zones if fields["zone"] == "DMA32"]
@@ -30,3 +32,23 @@ def test_two_dumps_share_the_values_their_zone_lines_have_in_common(how: str) ->
     assert first["min_kb"] == second["min_kb"] == "1544"
     assert first["min_kb"] is second["min_kb"]
     assert first["free_kb"] == "1436" and second["free_kb"] == "1504"
+
+
+def test_fields_read_as_the_dict_they_were_made_from() -> None:
+    line = {"zone": "DMA32", "free_kb": "1436", "min_kb": "1544"}
+    fields = compact(line, {})
+    assert fields == line and line == fields and dict(fields) == line
+    assert list(fields) == list(line) and len(fields) == 3 and list(fields.items()) == list(line.items())
+    assert fields["free_kb"] == "1436" and fields.get("low_kb") is None and fields.get("low_kb", "") == ""
+    assert "min_kb" in fields and "low_kb" not in fields
+    assert is_fields(fields) and is_fields(line) and not is_fields(None) and not is_fields(float("nan"))
+    with pytest.raises(KeyError):
+        fields["low_kb"]
+
+
+def test_lines_with_the_same_names_share_one_index_also_after_pickling() -> None:
+    capture = api.load(str(LOG))
+    first, second = _dma32_zone_fields(capture)
+    assert isinstance(first, Fields) and first._index is second._index
+    first, second = pickle.loads(pickle.dumps([first, second]))
+    assert first._index is second._index and first["free_kb"] == "1436"

@@ -7,6 +7,7 @@ and reaper failure comes back many times (the shape of a long OOM or hung-task s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,7 @@ def _scanning_mmap_holders(view: HostView, boot: int | None = None) -> tuple[lis
     headers = events[events["kind"] == "lockdep_held_header"]
     holders = []
     for index, fields in zip(held.index, held["fields"], strict=True):
-        lock = str(fields.get("lock", "")) if isinstance(fields, dict) else ""
+        lock = str(fields.get("lock", "")) if isinstance(fields, Mapping) else ""
         if "mmap_sem" in lock or "mmap_lock" in lock:
             header = headers[headers.index < index]
             if len(header):
