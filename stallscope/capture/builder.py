@@ -336,7 +336,7 @@ class CaptureBuilder:
         self.task_corrupted: dict[int, str] = {}
         self.event_text: list[str] = []
         # Event lines repeat verbatim (lowmem_reserve, workqueue and hugepage lines of every
-        # Mem-Info dump, identical reports): equal lines share one text and one fields dict.
+        # Mem-Info dump, identical reports): equal lines share one text and one set of fields.
         self._event_bodies: dict[str, SeenEvent] = {}
         # Lines that differ still share most values: a Mem-Info dump differs from the last in its
         # page counts, not in its zones' watermarks, sizes and zero counters; an OOM task table
@@ -567,10 +567,10 @@ class CaptureBuilder:
         """The shared row values of an event line not seen before, remembered for its repeats."""
         if len(self._event_bodies) >= _MAX_SHARED_BODIES:
             self._event_bodies.clear()
-        values = self._field_values
-        if len(values) >= _MAX_SHARED_VALUES:
-            values.clear()
-        shared = values.setdefault
+        known = self._field_values
+        if len(known) >= _MAX_SHARED_VALUES:
+            known.clear()
+        shared = known.setdefault
         values = {name: shared(value, value) for name, value in fields.items()}
         comm = values.get("comm")
         if comm:

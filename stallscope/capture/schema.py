@@ -105,7 +105,8 @@ TABLES: dict[str, Table] = {
             Column("pid", INT, "pid named on the line"),
             Column("comm", CATEGORY, "task name named on the line"),
             Column("stack", INT, "the trace that followed the report"),
-            Column("fields", TEXT, "every field of the line (a read-only mapping of strings, `capture.fields.Fields`; a JSON object when exported)"),
+            Column("fields", TEXT, "every field of the line (a read-only mapping of strings, "
+                   "`capture.fields.Fields`; a JSON object when exported)"),
             Column("text", TEXT, "the message"),
             _BOOT,
         )),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 from json.encoder import encode_basestring_ascii as _string
 
+from stallscope.capture.fields import is_fields
 from stallscope.capture.hz import hz_by_host, pairs_by_host
 from stallscope.capture.model import Capture
 from stallscope.capture.understood import not_understood
@@ -127,7 +128,7 @@ def _encode(value: object, indent: str, out: list[str]) -> None:
         out.append(_float(value))
     elif isinstance(value, list | tuple):
         _members(zip(repeat(_NO_KEY), value), "[]", indent, out)
-    elif isinstance(value, Mapping):
+    elif is_fields(value):  # a dict, or an event line's fields
         _members(value.items(), "{}", indent, out)
     else:
         _encode(_as_dict(value), indent, out)
