@@ -139,7 +139,7 @@ def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]
     dumps: list[Dump] = []
     current: Dump | None = None
     headed = False
-    # What a line's fields say, by the fields' dict (``said``: the caller's, for every boot):
+    # What a line's fields say, by the fields object (``said``: the caller's, for every boot):
     # identical lines share one (see CaptureBuilder), and many lines of a Mem-Info dump repeat an
     # earlier dump's.
     said = {} if said is None else said
@@ -182,13 +182,13 @@ def _finish(dump: Dump) -> None:
         dump.zones = []
 
 
-# Bounds ``said``: a capture whose dumps differ (a real one) has a new fields dict on nearly every
+# Bounds ``said``: a capture whose dumps differ (a real one) has new fields on nearly every
 # line, and keeping what each said only holds memory; a reset only reads a line again.
 _MAX_SAID = 20_000
 
 
 def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable[[Row], object]) -> object:
-    """``read`` of a line whose fields are ``fields``, once per fields dict (kept with it, so
+    """``read`` of a line whose fields are ``fields``, once per fields object (kept with it, so
     that its id is not reused)."""
     known = said.get(id(fields))
     if known is None or known[0] is not fields:
