@@ -570,14 +570,12 @@ class CaptureBuilder:
         known = self._field_values
         if len(known) >= _MAX_SHARED_VALUES:
             known.clear()
-        shared = known.setdefault
-        values = {name: shared(value, value) for name, value in fields.items()}
-        comm = values.get("comm")
+        comm = fields.get("comm")
         if comm:
             comm = task_comm(comm)
-            if comm != values["comm"]:
-                values["comm"] = comm
-        fields = compact(values, self._field_names)
+            if comm != fields["comm"]:
+                fields = {**fields, "comm": comm}
+        fields = compact(fields, self._field_names, known.setdefault)
         pid = _int(fields.get("pid"))
         # What the int64 pid column can hold (a garbled pid of twenty digits is dropped).
         dropped = pid is not None and pid not in _INT64

@@ -11,7 +11,7 @@ dict); it is not one, so a test for "a line's fields" is :func:`is_fields`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 # Field names -> the position of each name's value: one per set of names a line may have.
 NameIndex = dict[str, int]
@@ -48,13 +48,16 @@ class Fields(Mapping[str, str]):
         return (Fields, (self._index, self._values))
 
 
-def compact(fields: Mapping[str, str], indexes: dict[tuple[str, ...], NameIndex]) -> Fields:
-    """``fields`` as a Fields, its index of names taken from (or added to) ``indexes``."""
+def compact(fields: Mapping[str, str], indexes: dict[tuple[str, ...], NameIndex],
+            share: Callable[[str, str], str] | None = None) -> Fields:
+    """``fields`` as a Fields, its index of names taken from (or added to) ``indexes``; each
+    value replaced by ``share(value, value)`` (a table's ``setdefault``: one string per value)."""
     names = tuple(fields)
     index = indexes.get(names)
     if index is None:
         index = indexes[names] = {name: at for at, name in enumerate(names)}
-    return Fields(index, tuple(fields.values()))
+    values = fields.values()
+    return Fields(index, tuple(values) if share is None else tuple(map(share, values, values)))
 
 
 def is_fields(value: object) -> bool:
