@@ -141,6 +141,9 @@ class KeyInfo:
     code: int = 0
     # A MemAlloc task line's table values from its digit runs (see capture.task_values).
     task_values_of: TaskValuesOf | None = None
+    # A line of TASK_PREAMBLE_KINDS: its template filling only the fields the builder reads of
+    # it (a task-state line's state, pid and command name; not its stack, ppid or flags).
+    preamble: Template | None = None
     # 1: a line the fast path takes that no grammar understands (see BulkReader.feed).
     unknown: int = 0
 
@@ -340,13 +343,17 @@ class BulkReader:
             digits = _digit_cutter(raw, pre.end)
             if kind == "memalloc_task":
                 task_values_of = _compiled(self.task_makers, template, compile_task_values)
+        preamble = None
+        if template is not None and kind in TASK_PREAMBLE_KINDS:
+            preamble = template.only(self.builder.preamble_fields(template.kind))
         cls = _line_class(kind)
         cut_id = min(pre.end, _FAR_CUT)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
-                       self.codes.code(cls, cut_id, int(template is None)), task_values_of, int(template is None))
+                       self.codes.code(cls, cut_id, int(template is None)), task_values_of, preamble,
+                       int(template is None))
 
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
@@ -588,9 +595,9 @@ class BulkReader:
             if info.task_values_of is not None:
                 builder.add_task(stream, base + i + 1, ts, corrupted, raw[info.body_start :].strip(),
                                  info.task_values_of(numbers))
-            elif kind in TASK_PREAMBLE_KINDS:
+            elif info.preamble is not None:
                 builder.add_preamble(stream, base + i + 1, ts, corrupted, raw[info.body_start :], kind,
-                                     template.fill(numbers))
+                                     info.preamble.fill(numbers))
             else:
                 record = self._record(raw, info, base + i + 1, stream.host, ts, corrupted)
                 builder.add_counted(record, kind, template.fill(numbers))

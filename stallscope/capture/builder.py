@@ -32,7 +32,7 @@ from stallscope.capture.columns import (
 from stallscope.capture.fields import NameIndex, compact
 from stallscope.capture.merge import in_reading_order
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
-from stallscope.capture.state_lines import state_and_pid, state_comm
+from stallscope.capture.state_lines import STATE_FIELDS, state_and_pid, state_comm
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
 from stallscope.capture.task_values import to_hex as _hex
@@ -43,6 +43,7 @@ from stallscope.parse.kinds import (
     KINDS,
     REGISTER_KINDS,
     REPORT_END_KINDS,
+    STATE_KINDS,
     TASK_PREAMBLE_KINDS,
     TRACE_BODY_KINDS,
 )
@@ -55,6 +56,7 @@ OUT_OF_RANGE = "a number too large for its column (kept as missing)"
 # What an int64 column holds (MISSING itself included: it reads as missing).
 _INT64 = range(MISSING, 2**63)
 _NAN = float("nan")
+_WORKER_FIELDS = frozenset({"wq_name"})
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
 _MAX_SHARED_BODIES = 20_000
 # Bounds the table of shared field values (see _seen_event); a reset only loses sharing.
@@ -673,6 +675,14 @@ class CaptureBuilder:
         stream.task_row = row
         stream.task_pid = values[1]
         stream.dump_row = None
+
+    @staticmethod
+    def preamble_fields(kind: str) -> frozenset[str]:
+        """The fields :meth:`add_preamble` reads of a line of ``kind``: a reader that fills a
+        line's fields from its template may fill only these."""
+        if kind in STATE_KINDS:
+            return STATE_FIELDS
+        return _WORKER_FIELDS if kind == "workqueue" else frozenset()
 
     def add_preamble(self, stream: LineStream, line: int | None, ts: float | None, corrupted: str | None,
                      body: str, kind: str, fields: dict[str, str]) -> None:

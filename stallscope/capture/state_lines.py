@@ -11,6 +11,8 @@ from __future__ import annotations
 from stallscope.capture.task_values import to_int
 
 StateAndPid = tuple[str | None, int | None]
+# Every field the functions below read: a reader that has a line's template fills only these.
+STATE_FIELDS = frozenset({"state", "task_head", "comm", "pid", "num"})
 
 
 def state_and_pid(fields: dict[str, str]) -> StateAndPid:

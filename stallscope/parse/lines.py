@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lark import Token, Tree
@@ -52,6 +52,13 @@ class Template:
         """Whether a line of this shape with these digit runs is one the grammar accepts: a
         hexadecimal number must start with "0x" (one garbled digit, "10x3d", is not a number)."""
         return all(runs[i] == "0" for i in self.zero_runs)
+
+    def only(self, names: Container[str]) -> Template:
+        """This template filling only the fields ``names``: for a reader that uses a few of the
+        fields of a kind (a task-state line's state, pid and command name of its seven)."""
+        return replace(self, constants=tuple(item for item in self.constants if item[0] in names),
+                       variables=tuple(item for item in self.variables if item[0] in names),
+                       formats=tuple(item for item in self.formats if item[0] in names))
 
     def fill(self, runs: Sequence[str]) -> dict[str, str]:
         """The fields of one line of this shape from its digit runs. (A dict display compiled per
