@@ -679,8 +679,8 @@ class BulkReader:
             stream = self._line_stream(host_bytes, first)
         # Register lines that name where the CPU was (one or two per crash report): read one by
         # one, as the line reader does, before the run's traces are handed over. Most chunks
-        # have none (a search per run less).
-        for begin, end in spans if self._fault_sites else ():
+        # have none, and only a report's trace keeps one (a search per run less).
+        for begin, end in spans if self._fault_sites and stream.event_row is not None else ():
             at = classes.find(b"S", begin, end)
             while at >= 0:
                 self._fault_site(lines[at], infos[at], base + at + 1, stream)
