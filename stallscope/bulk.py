@@ -743,11 +743,19 @@ class BulkReader:
             frame_lines: Iterable[bytes] = lines[first_frame:end]  # nothing but frames after "Call Trace:"
             where: tuple[int | None, int | None, bool] = (base + first_frame + 1, base + end, True)
         else:
-            frame_lines = compress(lines[begin:end], classes[begin:end].translate(_FRAMES_ONLY))
-            first_at, last_at = classes.find(b"F", begin, end), classes.rfind(b"F", begin, end)
-            where = (None, None, False) if first_at < 0 else (
-                base + first_at + 1, base + last_at + 1,
-                classes.count(b"F", first_at, last_at + 1) == last_at + 1 - first_at)
+            first_at = classes.find(b"F", first_frame, end)
+            last_at = classes.rfind(b"F", first_frame, end)
+            if first_at < 0:
+                frame_lines = ()
+                where = (None, None, False)
+            elif classes.count(b"F", first_at, last_at + 1) == last_at + 1 - first_at:
+                # Frames on consecutive lines between markers ("<TASK>" ... "</TASK>").
+                frame_lines = lines[first_at : last_at + 1]
+                where = (base + first_at + 1, base + last_at + 1, True)
+            else:
+                frame_lines = compress(lines[first_at : last_at + 1],
+                                       classes[first_at : last_at + 1].translate(_FRAMES_ONLY))
+                where = (base + first_at + 1, base + last_at + 1, False)
         bodies = tuple(map(getitem, frame_lines, repeat(cut)))
         frames = self.frame_runs.get(bodies)
         if frames is None:

@@ -833,14 +833,19 @@ class CaptureBuilder:
         """
         if restart:
             assert opener is not None
-            self._end_trace(stream)
+            if stream.trace_start is not None:
+                self._end_trace(stream)
             self._start_trace(stream, opener)
         elif stream.trace_start is None:
             if (stream.task_row is None and stream.event_row is None and not stream.after_dump) or opener is None:
                 return
             self._start_trace(stream, opener)
         if frames:
-            self._frame_lines(stream, *frame_lines)
+            if stream.frame_last is None and frame_lines[2]:
+                # The trace's first frames, each on the next line: what _frame_lines does with them.
+                stream.frame_first, stream.frame_last = frame_lines[0], frame_lines[1]
+            else:
+                self._frame_lines(stream, *frame_lines)
         if stream.whole is None and not stream.frames:
             stream.whole = frames
             return
