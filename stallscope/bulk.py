@@ -41,8 +41,16 @@ from stallscope.capture.builder import (
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
+from stallscope.capture.state_lines import StatePlan, state_plan
 from stallscope.capture.task_values import TaskValuesOf, compile_task_values
-from stallscope.parse.kinds import EVENT_KINDS, NOOP_KINDS, REGISTER_KINDS, TASK_PREAMBLE_KINDS, TRACE_BODY_KINDS
+from stallscope.parse.kinds import (
+    EVENT_KINDS,
+    NOOP_KINDS,
+    REGISTER_KINDS,
+    STATE_KINDS,
+    TASK_PREAMBLE_KINDS,
+    TRACE_BODY_KINDS,
+)
 from stallscope.parse.lines import LineParser, Template
 from stallscope.records.prefix import Record
 from stallscope.records.stream import OWN_MESSAGE, RSYSLOG_ESCAPE, RecordReader, may_join, records, rewrites
@@ -97,6 +105,7 @@ _NO_HOST = slice(0, 0)
 # A Record from a tuple of all its fields, without the keyword handling of its __new__ (heads
 # are hundreds of thousands).
 _new_record = tuple.__new__
+_NO_FIELDS: dict[str, str] = {}  # what add_own_state is given for a line's fields (it reads none)
 
 
 # eq=False: identity hashing keeps Counter and membership tests in C.
@@ -144,6 +153,8 @@ class KeyInfo:
     # A line of TASK_PREAMBLE_KINDS: its template filling only the fields the builder reads of
     # it (a task-state line's state, pid and command name; not its stack, ppid or flags).
     preamble: Template | None = None
+    # A task-state line: how its state and pid follow from its digit runs (capture.state_lines).
+    state_plan: StatePlan | None = None
     # 1: a line the fast path takes that no grammar understands (see BulkReader.feed).
     unknown: int = 0
 
@@ -344,15 +355,18 @@ class BulkReader:
             if kind == "memalloc_task":
                 task_values_of = _compiled(self.task_makers, template, compile_task_values)
         preamble = None
+        plan = None
         if template is not None and kind in TASK_PREAMBLE_KINDS:
             preamble = template.only(self.builder.preamble_fields(template.kind))
+            if digits is not None and kind in STATE_KINDS:
+                plan = state_plan(preamble, len(_DIGITS.findall(raw, pre.end)))
         cls = _line_class(kind)
         cut_id = min(pre.end, _FAR_CUT)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
                        wall_span, wall_direct, template, kind in NOOP_KINDS, kind == "frame", kind == "call_trace",
                        cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
-                       self.codes.code(cls, cut_id, int(template is None)), task_values_of, preamble,
+                       self.codes.code(cls, cut_id, int(template is None)), task_values_of, preamble, plan,
                        int(template is None))
 
     # -- one chunk ----------------------------------------------------------------------------
@@ -596,6 +610,11 @@ class BulkReader:
                 builder.add_task(stream, base + i + 1, ts, corrupted, raw[info.body_start :].strip(),
                                  info.task_values_of(numbers))
             elif info.preamble is not None:
+                plan = info.state_plan
+                if plan is not None and builder.add_own_state(stream, (
+                        base + i + 1, ts, corrupted, plan[0], None if plan[1] is None else int(numbers[plan[1]]),
+                        _NO_FIELDS, "")):
+                    continue  # the open MemAlloc task's state line: no fields needed
                 builder.add_preamble(stream, base + i + 1, ts, corrupted, raw[info.body_start :], kind,
                                      info.preamble.fill(numbers))
             else:

@@ -704,12 +704,22 @@ class CaptureBuilder:
         # prints it before the MemAlloc line): a row of its own.
         if stream.trace_start is not None:
             self._end_trace(stream)
-        pid = line[4]
-        if stream.task_row is not None and not stream.task_has_state and pid in (None, stream.task_pid):
-            self._set_state(stream, line)
+        if self.add_own_state(stream, line):
             return
         self._close_task(stream)
         self._dump_task(stream, line)
+
+    def add_own_state(self, stream: LineStream, line: StateLine) -> bool:
+        """A task-state line that is the open MemAlloc task's own (no trace open, the task has
+        no state yet, the pid agrees): its state set, True. False, with nothing done, for any
+        other (then :meth:`add_preamble`, which reads its fields). The bulk reader asks this
+        first: the watchdog prints one such line per task, and it needs neither the line's
+        fields nor its text (``line``'s fields and body are not read)."""
+        if stream.trace_start is None and stream.task_row is not None and not stream.task_has_state \
+                and line[4] in (None, stream.task_pid):
+            self._set_state(stream, line)
+            return True
+        return False
 
     def _dump_task(self, stream: LineStream, line: StateLine) -> None:
         """A row of the tasks table for a task a kernel dump shows (no watchdog fields)."""

@@ -1,16 +1,20 @@
 """What a task-state line (``sched_show_task()``'s first line) tells the tasks table: its state
 letter, pid and command name, from its fields.
 
-A version compiled per template from the digit runs alone was retired: 2.2-5.5x on a step of at
-most 1.1% of ``analyze``, 1.02-1.18x on a whole load within the machine's noise (bench/pairs.py,
-bench/README.md).
+:func:`state_and_pid` is the one definition. :func:`state_plan` only records, once per line
+shape, how its answer depends on the line's digits, found by asking :func:`state_and_pid` itself;
+the bulk reader then reads a task's state and pid without filling the line's fields (measured in
+bench/README.md, twenty-first round).
 """
 
 from __future__ import annotations
 
 from stallscope.capture.task_values import to_int
+from stallscope.parse.lines import Template
 
 StateAndPid = tuple[str | None, int | None]
+# (the state letter, the index of the digit run that is the pid, None: no pid) of a line shape.
+StatePlan = tuple[str | None, int | None]
 # Every field the functions below read: a reader that has a line's template fills only these.
 STATE_FIELDS = frozenset({"state", "task_head", "comm", "pid", "num"})
 
@@ -41,3 +45,22 @@ def state_comm(fields: dict[str, str]) -> str | None:
         return comm.strip() or None
     head = fields.get("task_head", "").rstrip()
     return (head[:-1].rstrip() or None) if head else None
+
+
+def state_plan(template: Template, runs: int) -> StatePlan | None:
+    """How :func:`state_and_pid` reads a task-state line of ``template`` (a shape of ``runs``
+    digit runs): the same state letter whatever the digits, and the pid as one digit run (or
+    none); None when it is not that simple (then fill the fields and ask it).
+
+    Found by filling the shape with two sets of digit runs, all different, and asking
+    :func:`state_and_pid` of each: a pid that is the k-th run in both is the k-th run."""
+    first = [str(1000 + at) for at in range(runs)]
+    second = [str(5000 + 7 * at) for at in range(runs)]
+    state, pid = state_and_pid(template.fill(first))
+    other_state, other_pid = state_and_pid(template.fill(second))
+    if state != other_state:
+        return None
+    if pid is None and other_pid is None:
+        return state, None
+    found = [at for at in range(runs) if pid == int(first[at]) and other_pid == int(second[at])]
+    return (state, found[0]) if len(found) == 1 else None
