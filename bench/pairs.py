@@ -45,11 +45,13 @@ from stallscope.capture import merge as merging  # noqa: E402
 from stallscope.capture.merge import Part, merge  # noqa: E402
 from stallscope.capture.model import Capture  # noqa: E402
 from stallscope.capture.signatures import signatures  # noqa: E402
+from stallscope.capture.state_lines import STATE_FIELDS, state_and_pid, state_plan  # noqa: E402
 from stallscope.capture.task_values import compile_task_values, task_values  # noqa: E402
 from stallscope.capture.trajectories import _grouped, trajectories_of  # noqa: E402
 from stallscope.diagnose import diagnose, machine_keys, view_keys  # noqa: E402
 from stallscope.fleet import fleet  # noqa: E402
 from stallscope.parse import lines as line_parsing  # noqa: E402
+from stallscope.parse.kinds import STATE_KINDS  # noqa: E402
 from stallscope.parse.lines import LineParser, Template  # noqa: E402
 from stallscope.records.stream import records  # noqa: E402
 from stallscope.render import json_report, sections, text  # noqa: E402
@@ -72,7 +74,8 @@ PAIRS = [
          "whole load of the file (fresh parser: shapes learned as a worker learns them)"),
     Pair("task values", "capture/task_values.py compile_task_values", "task_values(template.fill(runs))",
          "every MemAlloc task line's row values from its digit runs"),
-    Pair("state lines", "capture/state_lines.py compile_state_of", "state_and_pid(template.fill(runs))",
+    Pair("state lines", "capture/state_lines.py state_plan (bulk.py: the open task's own state line)",
+         "state_and_pid(template.fill(runs)) through CaptureBuilder.add_preamble",
          "every task-state line's state letter and pid from its digit runs"),
     Pair("fillers", "parse/lines.py _compile_filler", "Template._fill_by_loop",
          "fill of every head line the fast path fills (not trace, task or state lines), fresh templates"),
@@ -91,7 +94,6 @@ PAIRS = [
 
 # Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
 RETIRED: dict[str, str] = {
-    "state lines": "2.2-5.5x on a step of at most 1.1% of analyze, whole load within noise (30M, 2026-12-03)",
     "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
 }
 
@@ -162,6 +164,39 @@ def task_values_plain(items: list[tuple[Template, list[str]]]) -> None:
         task_values(template.fill(runs))
 
 
+def state_lines_of(path: str, parser: LineParser) -> list[tuple[Template, list[str]]]:
+    """(template filling only what state_and_pid reads, digit runs) of the family's task-state
+    lines, one template object per shape (as the bulk reader keeps one per key)."""
+    found = []
+    projected: dict[int, Template] = {}
+    for record in records(path, iter_lines(path), parser):
+        template = parser.template(record.body)
+        if template is not None and template.kind in STATE_KINDS:
+            only = projected.get(id(template))
+            if only is None:
+                only = projected[id(template)] = template.only(STATE_FIELDS)
+            found.append((only, line_parsing._DIGIT_RUN.split(record.body)[1::2]))
+    return found
+
+
+def states_planned(items: list[tuple[Template, list[str]]]) -> None:
+    plans: dict[int, object] = {}
+    for template, runs in items:
+        plan = plans.get(id(template), False)
+        if plan is False:
+            plan = plans[id(template)] = state_plan(template, len(runs))
+        if plan is None:
+            state_and_pid(template.fill(runs))
+        else:
+            _state, at = plan  # type: ignore[misc]
+            _pid = None if at is None else int(runs[at])
+
+
+def states_filled(items: list[tuple[Template, list[str]]]) -> None:
+    for template, runs in items:
+        state_and_pid(template.fill(runs))
+
+
 def pieces_of(path: str) -> list[Part]:
     """The file read as the workers of a large file read it, in 4 pieces."""
     size = Path(path).stat().st_size
@@ -207,6 +242,10 @@ def terminal_report(capture: Capture, findings: list, processes: int) -> str:
 
 
 def _never(template: Template) -> None:
+    return None
+
+
+def _no_plan(template: Template, runs: int) -> None:
     return None
 
 
@@ -267,6 +306,23 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
                            repeat)
         row("task values (load)", min(times["fast"], times["again"]), times["plain"], "whole load, compiled off")
         rows[-1]["noise_s"] = abs(times["fast"] - times["again"])
+    if toggle and "state lines" in chosen and "state lines" not in RETIRED:
+        # The whole load with no state plan: every task-state line then fills its fields and
+        # goes through add_preamble, as the line reader's do.
+        def unplanned() -> None:
+            with patched(bulk, "state_plan", _no_plan):
+                load_fast(path)
+        times = best_times({"fast": lambda: load_fast(path), "again": lambda: load_fast(path), "plain": unplanned},
+                           repeat)
+        row("state lines (load)", min(times["fast"], times["again"]), times["plain"], "whole load, plan off")
+        rows[-1]["noise_s"] = abs(times["fast"] - times["again"])
+    if "state lines" in chosen and "state lines" not in RETIRED:
+        fresh_parser()
+        states = state_lines_of(path, stallscope.api.line_parser())
+        if states:
+            times = best_times({"fast": lambda: states_planned(states), "plain": lambda: states_filled(states)},
+                               repeat)
+            row("state lines", times["fast"], times["plain"], f"{len(states)} lines")
     if "task values" in chosen and "task values" not in RETIRED:
         fresh_parser()
         found = task_lines(path, stallscope.api.line_parser())
@@ -356,7 +412,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--toggle", action="store_true",
-                        help="also time the whole load with the compiled task values off")
+                        help="also time the whole load with the compiled task values off, and with the state plan off")
     args = parser.parse_args()
     chosen = set(args.pairs.split(","))
     families = args.families.split(",")
