@@ -1,13 +1,17 @@
 """The instructions and cache misses of reading one file, counted by valgrind, for one or more builds.
 
-    python bench/instructions.py FILE [--build PATH ...] [--jobs 2]
+    python bench/instructions.py FILE [--build PATH ...] [--jobs 2] [--again]
 
 Wall-clock time on a shared virtual machine varies by a third from one run to the next (the same
 build read the same 100 MB in 2.6 to 4.2 s in one minute here, bench/README.md), which hides a
 difference of a few per cent between two builds however often each is timed. valgrind's
 cachegrind counts what a run executes, which does not depend on what else the machine does: each
 build reads FILE with ``stallscope.api.load`` in one process, and a one-line file the same way;
-the difference is the reading (the imports, grammars and start-up cancel out). The builds run at
+the difference is the reading (the imports, grammars and start-up cancel out). With ``--again``
+each build loads FILE twice in one process and once in another: the difference is a second
+load, what a line costs once the process has learned or read its line shapes (8459d58 learns
+them with Lark in every process, later builds read them from the shape store, so one load of a
+small file hides the cost per line). The builds run at
 once (``--jobs``): the counts do not change with the load. About 60 times slower than a plain run:
 a 30 MB file takes about 2.5 minutes. Needs valgrind (Debian: ``apt-get install valgrind``).
 
@@ -34,7 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 _LOAD = ("import sys, stallscope.api as api; assert api.__file__.startswith(sys.argv[2]), api.__file__; "
-         "api.load(sys.argv[1])")
+         "[api.load(sys.argv[1]) for _ in range(int(sys.argv[3]))]")
 _COUNTS = {
     "instructions": re.compile(r"I\s+refs:\s+([\d,]+)"),
     "D1 misses": re.compile(r"D1\s+misses:\s+([\d,]+)"),
@@ -42,14 +46,14 @@ _COUNTS = {
 }
 
 
-def counted(build: Path, path: Path, cache: Path, scratch: str) -> dict[str, int]:
-    """cachegrind's totals of one process of ``build`` that loads ``path``, with the grammars and
-    line shapes cached in ``cache`` (see :func:`warmed`)."""
+def counted(build: Path, path: Path, cache: Path, scratch: str, loads: int = 1) -> dict[str, int]:
+    """cachegrind's totals of one process of ``build`` that loads ``path`` ``loads`` times, with
+    the grammars and line shapes cached in ``cache`` (see :func:`warmed`)."""
     # Run in an empty folder: ``python -c`` puts its working directory first on sys.path, before
     # PYTHONPATH, and a checkout's own folder would import that checkout (the assertion checks).
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=yes", "--cachegrind-out-file=/dev/null",
-         sys.executable, "-c", _LOAD, str(path.resolve()), str(build)],
+         sys.executable, "-c", _LOAD, str(path.resolve()), str(build), str(loads)],
         env=_environment(build, cache), cwd=scratch, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{build}: valgrind failed ({done.returncode}): {done.stderr[-500:]}")
@@ -63,7 +67,7 @@ def warmed(build: Path, path: Path, scratch: str) -> Path:
     used: other runs (the tests, other files) replace its stored shapes, 10,000 at most, and a
     file whose shapes were dropped costs a sixth more to read (the 100 MB synthetic file)."""
     cache = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
-    subprocess.run([sys.executable, "-c", _LOAD, str(path.resolve()), str(build)],
+    subprocess.run([sys.executable, "-c", _LOAD, str(path.resolve()), str(build), "1"],
                    env=_environment(build, cache), cwd=scratch, check=True)
     return cache
 
@@ -77,6 +81,9 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--build", type=Path, action="append", help="a checkout (repeatable); default: this one")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--again", action="store_true",
+                        help="count a second load of FILE in the same process (two loads less one): the "
+                             "cost per line once what a process pays once (its line shapes, keys, caches) is paid")
     args = parser.parse_args()
     builds = [b.resolve() for b in args.build or [HERE.parent]]
     with tempfile.TemporaryDirectory() as scratch:
@@ -84,14 +91,20 @@ def main() -> None:
         with args.file.open("rb") as source:
             one_line.write_bytes(source.readline())
         caches = {build: warmed(build, args.file, scratch) for build in builds}
-        runs = [(build, path) for build in builds for path in (args.file, one_line)]
+        # (build, file, loads): FILE less the one-line file, or with --again two loads less one.
+        runs = [(build, path, loads) for build in builds
+                for path, loads in ((args.file, 2), (args.file, 1)) if args.again or loads == 1]
+        if not args.again:
+            runs += [(build, one_line, 1) for build in builds]
         with ThreadPoolExecutor(args.jobs) as pool:
-            totals = dict(zip(runs, pool.map(lambda run: counted(*run, caches[run[0]], scratch), runs), strict=True))
+            totals = dict(zip(runs, pool.map(lambda run: counted(run[0], run[1], caches[run[0]], scratch, run[2]),
+                                             runs), strict=True))
     megabytes = args.file.stat().st_size / 1e6
     first: dict[str, int] | None = None
     for build in builds:
-        reading = {name: totals[(build, args.file)][name] - totals[(build, one_line)][name]
-                   for name in _COUNTS}
+        more, less = ((build, args.file, 2), (build, args.file, 1)) if args.again else (
+            (build, args.file, 1), (build, one_line, 1))
+        reading = {name: totals[more][name] - totals[less][name] for name in _COUNTS}
         against = "" if first is None else "  (" + ", ".join(
             f"{name} {reading[name] / first[name]:.3f}x" for name in _COUNTS if first[name]) + " the first build)"
         print(f"{build}: " + ", ".join(f"{name} {value / 1e3:,.0f} k ({value / megabytes / 1e3:,.1f} k/MB)"
