@@ -24,7 +24,7 @@ import json
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,12 +140,20 @@ def load_plain(path: str) -> Capture:
     return load_lines(path, iter_lines(path))
 
 
-def task_lines(path: str, parser: LineParser) -> list[tuple[Template, list[str]]]:
-    """(template, digit runs) of the family's MemAlloc task lines."""
+def lines_of(path: str, parser: LineParser, kinds: Container[str], fields: Container[str] | None = None
+             ) -> list[tuple[Template, list[str]]]:
+    """(template, digit runs) of the family's lines of ``kinds``; with ``fields``, each template
+    filling only those (one template object per shape, as the bulk reader keeps one per key)."""
     found = []
+    projected: dict[int, Template] = {}
     for record in records(path, iter_lines(path), parser):
         template = parser.template(record.body)
-        if template is not None and template.kind == "memalloc_task":
+        if template is not None and template.kind in kinds:
+            if fields is not None:
+                only = projected.get(id(template))
+                if only is None:
+                    only = projected[id(template)] = template.only(fields)
+                template = only
             found.append((template, line_parsing._DIGIT_RUN.split(record.body)[1::2]))
     return found
 
@@ -162,21 +170,6 @@ def task_values_compiled(items: list[tuple[Template, list[str]]]) -> None:
 def task_values_plain(items: list[tuple[Template, list[str]]]) -> None:
     for template, runs in items:
         task_values(template.fill(runs))
-
-
-def state_lines_of(path: str, parser: LineParser) -> list[tuple[Template, list[str]]]:
-    """(template filling only what state_and_pid reads, digit runs) of the family's task-state
-    lines, one template object per shape (as the bulk reader keeps one per key)."""
-    found = []
-    projected: dict[int, Template] = {}
-    for record in records(path, iter_lines(path), parser):
-        template = parser.template(record.body)
-        if template is not None and template.kind in STATE_KINDS:
-            only = projected.get(id(template))
-            if only is None:
-                only = projected[id(template)] = template.only(STATE_FIELDS)
-            found.append((only, line_parsing._DIGIT_RUN.split(record.body)[1::2]))
-    return found
 
 
 def states_planned(items: list[tuple[Template, list[str]]]) -> None:
@@ -294,38 +287,36 @@ def measure_family(family: str, path: str, repeat: int, chosen: set[str], toggle
     print(f"  analyze (load + rules + report, in process) {analyze:.3f} s; {len(capture.tasks)} tasks, "
           f"{len(capture.traces)} traces, {machines} machines", flush=True)
 
-    if toggle and "task values" in chosen and "task values" not in RETIRED:
-        # The whole load without the compiled task values: what the reader loses besides the
-        # step itself (a Record built, the fields dict, the builder's dispatch on kind).
+    def toggled(pair: str, owner: object, attribute: str, off: object, note: str) -> None:
+        """The whole load with ``owner.attribute`` replaced by ``off`` (the fast side switched off),
+        against the same load twice: how far those two best times lie apart is this machine's
+        noise on a whole load; a smaller difference says nothing."""
         def without() -> None:
-            with patched(bulk, "compile_task_values", _never):
+            with patched(owner, attribute, off):
                 load_fast(path)
-        # The same load twice: how far its two best times lie apart is this machine's noise on a
-        # whole load; a smaller difference says nothing.
         times = best_times({"fast": lambda: load_fast(path), "again": lambda: load_fast(path), "plain": without},
                            repeat)
-        row("task values (load)", min(times["fast"], times["again"]), times["plain"], "whole load, compiled off")
+        row(f"{pair} (load)", min(times["fast"], times["again"]), times["plain"], note)
         rows[-1]["noise_s"] = abs(times["fast"] - times["again"])
+
+    if toggle and "task values" in chosen and "task values" not in RETIRED:
+        # What the reader loses without the compiled task values besides the step itself (a
+        # Record built, the fields dict, the builder's dispatch on kind).
+        toggled("task values", bulk, "compile_task_values", _never, "whole load, compiled off")
     if toggle and "state lines" in chosen and "state lines" not in RETIRED:
-        # The whole load with no state plan: every task-state line then fills its fields and
-        # goes through add_preamble, as the line reader's do.
-        def unplanned() -> None:
-            with patched(bulk, "state_plan", _no_plan):
-                load_fast(path)
-        times = best_times({"fast": lambda: load_fast(path), "again": lambda: load_fast(path), "plain": unplanned},
-                           repeat)
-        row("state lines (load)", min(times["fast"], times["again"]), times["plain"], "whole load, plan off")
-        rows[-1]["noise_s"] = abs(times["fast"] - times["again"])
+        # With no state plan every task-state line fills its fields and goes through
+        # add_preamble, as the line reader's do.
+        toggled("state lines", bulk, "state_plan", _no_plan, "whole load, plan off")
     if "state lines" in chosen and "state lines" not in RETIRED:
         fresh_parser()
-        states = state_lines_of(path, stallscope.api.line_parser())
+        states = lines_of(path, stallscope.api.line_parser(), STATE_KINDS, STATE_FIELDS)
         if states:
             times = best_times({"fast": lambda: states_planned(states), "plain": lambda: states_filled(states)},
                                repeat)
             row("state lines", times["fast"], times["plain"], f"{len(states)} lines")
     if "task values" in chosen and "task values" not in RETIRED:
         fresh_parser()
-        found = task_lines(path, stallscope.api.line_parser())
+        found = lines_of(path, stallscope.api.line_parser(), {"memalloc_task"})
         if found:
             times = best_times({"fast": lambda: task_values_compiled(found),
                                 "plain": lambda: task_values_plain(found)}, repeat)
