@@ -245,6 +245,8 @@ class _Caches:
     walls: dict[str, str | None] = field(default_factory=dict)
     # Functions compiled per template (see _compiled), keyed by the template's identity.
     task_makers: dict[int, tuple[Template, TaskValuesOf | None]] = field(default_factory=dict)
+    # (the template filling only what the builder reads, its state plan) per preamble template.
+    preambles: dict[int, tuple[Template, tuple[Template, StatePlan | None] | None]] = field(default_factory=dict)
     frame_lines: dict[bytes, Frame | None] = field(default_factory=dict)
     codes: _LineCodes = field(default_factory=_LineCodes)
     # (info of a line, info of the next) -> whether the record reader could join the two lines
@@ -284,6 +286,7 @@ class BulkReader:
         self.frame_runs = caches.frame_runs
         self.walls = caches.walls
         self.task_makers = caches.task_makers
+        self.preambles = caches.preambles
         self.frame_lines = caches.frame_lines
         self.codes = caches.codes
         self._host_names: dict[bytes, str] = {}
@@ -354,12 +357,11 @@ class BulkReader:
             digits = _digit_cutter(raw, pre.end)
             if kind == "memalloc_task":
                 task_values_of = _compiled(self.task_makers, template, compile_task_values)
-        preamble = None
-        plan = None
+        preamble = plan = None
         if template is not None and kind in TASK_PREAMBLE_KINDS:
-            preamble = template.only(self.builder.preamble_fields(template.kind))
-            if digits is not None and kind in STATE_KINDS:
-                plan = state_plan(preamble, len(_DIGITS.findall(raw, pre.end)))
+            # Once per template, not per key: every key of a shape (other hosts, prefix widths) shares it.
+            runs = len(_DIGITS.findall(raw, pre.end))
+            preamble, plan = _compiled(self.preambles, template, lambda shape: self._preamble(shape, runs))  # type: ignore[misc]
         cls = _line_class(kind)
         cut_id = min(pre.end, _FAR_CUT)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
@@ -368,6 +370,12 @@ class BulkReader:
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
                        self.codes.code(cls, cut_id, int(template is None)), task_values_of, preamble, plan,
                        int(template is None))
+
+    def _preamble(self, template: Template, runs: int) -> tuple[Template, StatePlan | None]:
+        """A preamble line's template filling only the fields the builder reads of it, and for a
+        task-state line (a shape of ``runs`` digit runs) its state plan."""
+        preamble = template.only(self.builder.preamble_fields(template.kind))
+        return preamble, state_plan(preamble, runs) if template.kind in STATE_KINDS else None
 
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
