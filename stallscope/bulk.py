@@ -360,8 +360,8 @@ class BulkReader:
         preamble = plan = None
         if template is not None and kind in TASK_PREAMBLE_KINDS:
             # Once per template, not per key: every key of a shape (other hosts, prefix widths) shares it.
-            runs = len(_DIGITS.findall(raw, pre.end))
-            preamble, plan = _compiled(self.preambles, template, lambda shape: self._preamble(shape, runs))  # type: ignore[misc]
+            preamble, plan = _compiled(  # type: ignore[misc]
+                self.preambles, template, lambda shape: self._preamble(shape, len(_DIGITS.findall(raw, pre.end))))
         cls = _line_class(kind)
         cut_id = min(pre.end, _FAR_CUT)
         return KeyInfo(True, kind, kind in RUN_KINDS, pre.end, span, pre.fmt, ts_span, pre.level,
