@@ -609,10 +609,15 @@ class BulkReader:
                 builder.add_unknown(stream, base + i + 1, ts, raw[info.body_start :], info.fmt, stats)
                 continue
             kind = template.kind
-            if kind in EVENT_KINDS and builder.add_seen_event(
-                    stream, base + i + 1, ts, kind, raw[info.body_start :].strip()):
-                continue  # a line printed before (most of a Mem-Info dump): its fields are known
             digits = info.digits
+            if kind in EVENT_KINDS:
+                text = raw[info.body_start :].strip()
+                if not builder.add_seen_event(stream, base + i + 1, ts, kind, text):
+                    # A line not printed before: its fields from its digit runs, its row as the
+                    # builder makes an event's (no record: an event row keeps none of its parts).
+                    numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
+                    builder.add_new_event(stream, base + i + 1, ts, kind, text, template.fill(numbers))
+                continue  # else a line printed before (most of a Mem-Info dump): its fields are known
             numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
             if info.task_values_of is not None:
                 builder.add_task(stream, base + i + 1, ts, corrupted, raw[info.body_start :].strip(),

@@ -331,6 +331,7 @@ class CaptureBuilder:
         self._event_columns = [column.codes if isinstance(column, CategoryColumn) else column.values
                                for column in self.events.values()]
         self._event_kinds: dict[str, _EventKind] = {}
+        self._event_comms = _category(self.events["comm"])
         self.event_fields: list[dict[str, str]] = []
         self.snapshot_text: list[str] = []
         self.task_text: list[str] = []
@@ -522,6 +523,13 @@ class CaptureBuilder:
         self._event(stream, line, ts, kind, seen.fields, text, seen)
         return True
 
+    def add_new_event(self, stream: LineStream, line: int, ts: float | None, kind: str, text: str,
+                      fields: dict[str, str]) -> None:
+        """:meth:`add_counted` of an event line that :meth:`add_seen_event` did not know, whose
+        stripped body is ``text``: the bulk reader's way, without a record."""
+        self._end_block(stream)
+        self._event(stream, line, ts, kind, fields, text, self._seen_event(text, fields))
+
     def _event(
         self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
         seen: SeenEvent | None = None,
@@ -577,13 +585,13 @@ class CaptureBuilder:
             comm = task_comm(comm)
             if comm != fields["comm"]:
                 fields = {**fields, "comm": comm}
+        pid = _int(fields.get("pid"))  # (read before compact: a dict's get is C, a Fields' is not)
         fields = compact(fields, self._field_names, known.setdefault)
-        pid = _int(fields.get("pid"))
         # What the int64 pid column can hold (a garbled pid of twenty digits is dropped).
         dropped = pid is not None and pid not in _INT64
         seen = self._event_bodies[text] = SeenEvent(
             text, fields, MISSING if pid is None or dropped else pid, dropped,
-            _category(self.events["comm"]).code(comm or None))
+            self._event_comms.code(comm or None))
         return seen
 
     def _event_kind(self, kind: str) -> _EventKind:
