@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def write_quietly(path: Path, text: str, stale: str) -> None:
     """``text`` into ``path`` whole or not at all (another process may be reading it); the other
     files of its folder matching ``stale`` (the same file for older grammar texts) are removed.
     A cache that cannot be written is no error."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    # Its own partial file per process and thread (Dask's threaded workers share a process):
+    # two writers of one partial file could rename the other's half-written text into place.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)

@@ -249,10 +249,15 @@ class LineParser:
         next time."""
         if self._store is None or not self._learned:
             return
+        # A copy, in one C call: Dask's threaded workers share this parser, and another thread
+        # may learn a shape while these are written (iterating the dict itself then raised
+        # "dictionary changed size during iteration"); what it adds is kept for the next call.
+        learned = self._learned.copy()
+        for shape in learned:
+            del self._learned[shape]
         stored = _stored(self._store)
-        for shape, template in self._learned.items():
+        for shape, template in learned.items():
             stored[json.dumps(shape)] = json.dumps(_encoded(template), separators=(",", ":"))
-        self._learned.clear()
         lines = [f"{shape}\t{template}\n" for shape, template in stored.items()][-STORED_SHAPES:]
         grammars.write_quietly(self._store, "".join(lines), "shapes-*.txt")
 

@@ -189,6 +189,36 @@ def test_the_shape_store_keeps_the_newest_shapes(private_cache: Path, monkeypatc
     assert len(after) == 5 and after[:4] == kept[1:]
 
 
+def test_a_shape_learned_while_the_store_is_written_is_kept_for_the_next_time(
+        private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dask's threaded workers share one parser: another thread may learn a shape while
+    # remember() writes the ones learned so far (a test of the Dask engine failed that way).
+    parser = LineParser(stored=True)
+    bodies = _bodies()[:50]
+    for body in bodies:
+        parser.parse(body)
+    encoded = lines._encoded
+    late = "MemAlloc-Info: stalling=1 dying=0 exiting=0 victim=0 oom_count=2 and a shape of its own"
+    learned_late = []
+
+    def another_thread_learns(template: lines.Template | None) -> list[object] | None:
+        if not learned_late:
+            calls = parser.lark_calls
+            parser.parse(late)
+            learned_late.append(parser.lark_calls > calls)
+        return encoded(template)
+
+    monkeypatch.setattr(lines, "_encoded", another_thread_learns)
+    parser.remember()
+    monkeypatch.setattr(lines, "_encoded", encoded)
+    assert learned_late == [True]
+    assert len(parser._learned) == 1  # the late shape, not written yet
+    parser.remember()
+    reader = LineParser(stored=True)
+    assert [reader.parse(body) for body in [*bodies, late]] == [LineParser().parse(b) for b in [*bodies, late]]
+    assert reader.lark_calls == 0
+
+
 def test_no_shape_store_without_a_cache_folder(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STALLSCOPE_NO_CACHE", "1")
     grammars.cache_dir.cache_clear()
