@@ -254,7 +254,7 @@ class LineParser:
         # "dictionary changed size during iteration"); what it adds is kept for the next call.
         learned = self._learned.copy()
         for shape in learned:
-            del self._learned[shape]
+            self._learned.pop(shape, None)  # (another thread's remember() may have taken it)
         stored = _stored(self._store)
         for shape, template in learned.items():
             stored[json.dumps(shape)] = json.dumps(_encoded(template), separators=(",", ":"))
