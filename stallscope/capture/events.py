@@ -128,7 +128,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.fields import is_fields
+from stallscope.capture.fields import is_fields, values_of
 from stallscope.capture.model import Capture, column_values, labels_at, timestamp
 from stallscope.parse.kinds import EVENT_KINDS_WITH_TRACE
 
@@ -347,10 +347,10 @@ _INT64 = 1 << 63
 
 
 def int_field(row: Row, name: str) -> int | None:
-    return _number(field(row, name))
+    return number_of(field(row, name))
 
 
-def _number(text: str | None) -> int | None:
+def number_of(text: str | None) -> int | None:
     """A field's text as a number of the tables' range, None when absent or not one."""
     try:
         value = None if text is None else int(text)
@@ -361,10 +361,11 @@ def _number(text: str | None) -> int | None:
 
 def ints(row: Row, name: str) -> list[int]:
     """A repeated numeric field as its list of values."""
-    return _numbers(field(row, name))
+    return numbers_of(field(row, name))
 
 
-def _numbers(text: str | None) -> list[int]:
+def numbers_of(text: str | None) -> list[int]:
+    """A repeated numeric field's text as its list of values."""
     return [int(part) for part in text.split()] if text else []
 
 
@@ -571,19 +572,28 @@ def kill_rows_of(records: Iterable[tuple[object, dict[str, object]]]) -> list[di
     (with the columns KILL_READS at least)."""
     rows = []
     for index, row in records:
-        scope = field(row, "scope") or ""
+        scope, pid, comm, anon_rss_kb, total_vm_kb, oom_score_adj = _values(row, _KILL_FIELDS)
         rows.append(
             {
                 **_place(index, row),
-                "pid": int_field(row, "pid"),
-                "comm": field(row, "comm"),
-                "anon_rss_kb": int_field(row, "anon_rss_kb"),
-                "total_vm_kb": int_field(row, "total_vm_kb"),
-                "oom_score_adj": int_field(row, "oom_score_adj"),
-                "memcg": scope.startswith("Memory cgroup"),
+                "pid": number_of(pid),
+                "comm": comm,
+                "anon_rss_kb": number_of(anon_rss_kb),
+                "total_vm_kb": number_of(total_vm_kb),
+                "oom_score_adj": number_of(oom_score_adj),
+                "memcg": (scope or "").startswith("Memory cgroup"),
             }
         )
     return rows
+
+
+_KILL_FIELDS = ("scope", "pid", "comm", "anon_rss_kb", "total_vm_kb", "oom_score_adj")
+
+
+def _values(row: Row, names: tuple[str, ...]) -> tuple[str | None, ...]:
+    """The fields ``names`` of a row's line (None for each it lacks), in one call."""
+    fields = row["fields"]
+    return values_of(fields, names) if is_fields(fields) else (None,) * len(names)  # type: ignore[arg-type]
 
 
 def oom_invocations(events: Events, reporters: Reporters | None = None) -> pd.DataFrame:
@@ -599,18 +609,22 @@ INVOCATION_COLUMNS = [*_PLACE, "comm", "pid", "gfp_mask", "gfp_names", "order", 
 def invocation_rows_of(records: list[tuple[object, dict[str, object]]],
                        reporters: Reporters) -> list[dict[str, object]]:
     """The rows of :func:`oom_invocations` (as dicts) of these "oom_invoke" records (of one boot, say)."""
-    return [
-        {
+    rows = []
+    for index, row in records:
+        comm, gfp_mask, gfp_names, order = _values(row, _INVOCATION_FIELDS)
+        rows.append({
             **_place(index, row),
-            "comm": field(row, "comm"),
+            "comm": comm,
             "pid": reporters.pid(row),
-            "gfp_mask": field(row, "gfp_mask"),
-            "gfp_names": (field(row, "gfp_names") or "").strip("()") or None,
-            "order": int_field(row, "order"),
+            "gfp_mask": gfp_mask,
+            "gfp_names": (gfp_names or "").strip("()") or None,
+            "order": number_of(order),
             "stack": row["stack"],
-        }
-        for index, row in records
-    ]
+        })
+    return rows
+
+
+_INVOCATION_FIELDS = ("comm", "gfp_mask", "gfp_names", "order")
 
 
 # --- warn_alloc --------------------------------------------------------------------------------
@@ -841,8 +855,8 @@ def busy_of(lines: Iterable[tuple[object, ...]], first_dump: int = 0) -> list[Bu
             fields = {}
         if kind == "wq_in_flight":
             if current is not None:
-                current.workers += _numbers(fields.get("worker"))
-                current.rescuers += _numbers(fields.get("rescuer"))
+                current.workers += numbers_of(fields.get("worker"))
+                current.rescuers += numbers_of(fields.get("rescuer"))
                 current.in_flight += (fields.get("work") or "").split()
                 current.running += _in_flight_items(int(index), str(text))  # type: ignore[call-overload]
         elif kind == "wq_pending":
@@ -854,7 +868,7 @@ def busy_of(lines: Iterable[tuple[object, ...]], first_dump: int = 0) -> list[Bu
             if name is not None:
                 current = BusyPwq(
                     name, str(source), int(line), timestamp(ts), str(text),  # type: ignore[call-overload]
-                    fields.get("cpus"), _number(fields.get("active")), _number(fields.get("max_active")),
+                    fields.get("cpus"), number_of(fields.get("active")), number_of(fields.get("max_active")),
                     fields.get("mayday") is not None, [], [], [], 0, fields.get("nice"), dump, flags,
                 )
                 found.append(current)
@@ -930,7 +944,7 @@ _IN_FLIGHT = re.compile(r"\s*(\d+)(\(RESCUER\))?:(\S+)")
 def _items(index: int, works: list[str], fields: dict[str, str], text: str) -> list[WorkItem]:
     # The delays and barriers are fields of the whole line: they belong to single items only
     # when every item has one (a debug build's delays) or the line has one item.
-    delays = _numbers(fields.get("delay"))
+    delays = numbers_of(fields.get("delay"))
     barrier = fields.get("barrier")
     barriers = [int(p) for p in _BARRIER_PID.findall(barrier)] if barrier else []
     items = [WorkItem(work, index) for work in works]

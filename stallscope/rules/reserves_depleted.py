@@ -23,11 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from stallscope.capture.events import Row, counters, int_field, ints
-from stallscope.capture.events import field as event_field
+from stallscope.capture.events import number_of, numbers_of
+from stallscope.capture.fields import Fields, is_fields, values_of
 from stallscope.capture.model import missing, timestamp
 from stallscope.rules.base import Finding, HostView, Severity, distinct_lines, in_boot
 from stallscope.rules.common.task_facts import is_kswapd, label, latest_by_boot, wait_site_of
@@ -70,6 +71,8 @@ class Zone:
     buddy_row: int | None = None
     buddy_counts: tuple[int, ...] = ()
     buddy_kb: int = 0
+    # The buddy line's fields until its counts are read (_read_buddy): only a depleted dump's are.
+    buddy_fields: object = None
     highatomic_only: bool = False  # every non-empty free list is (H)
     page_kb: int = 4
     closed_by_reserve: int = 0  # kB held back by lowmem_reserve from the class of the dump's top zone
@@ -108,8 +111,7 @@ class Dump:
 
     @property
     def depleted(self) -> bool:
-        zones = self.lowmem()
-        return bool(zones) and all(z.closed for z in zones) and any(z.below_min for z in zones)
+        return _depleted(self.lowmem())
 
     @property
     def deep(self) -> bool:
@@ -120,6 +122,11 @@ class Dump:
     def empty(self) -> bool:
         """Some kernel zone is at free:0kB (or has nothing outside the high-order atomic reserve)."""
         return any(z.usable_kb == 0 for z in self.lowmem())
+
+
+def _depleted(lowmem: list[Zone]) -> bool:
+    """Every one of a dump's populated lowmem zones fails the watermark check, one below min."""
+    return bool(lowmem) and all(z.closed for z in lowmem) and any(z.below_min for z in lowmem)
 
 
 # The Mem-Info lines a dump is read from.
@@ -143,6 +150,7 @@ def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]
     # identical lines share one (see CaptureBuilder), and many lines of a Mem-Info dump repeat an
     # earlier dump's.
     said = {} if said is None else said
+    shown: set[object] = set()  # the (node, zone) of the current dump's zone lines
     for index, kind, source_name, fields, ts in lines:
         source = str(source_name)
         if current is not None and current.source != source:
@@ -153,20 +161,22 @@ def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]
             zone_line = _said(said, fields, _zone_line)
             if zone_line is None:
                 continue
-            zone = Zone(int(index), *zone_line)  # type: ignore[call-overload, misc]
-            if current is None or any(z.key == zone.key for z in current.zones):
+            key = zone_line[0]  # type: ignore[index]
+            if current is None or key in shown:
                 if dumps:
                     _finish(dumps[-1])
                 current = Dump(source, timestamp(ts), headed)
                 dumps.append(current)
                 headed = False
-            current.zones.append(zone)
+                shown = set()
+            shown.add(key)
+            current.zones.append(Zone(int(index), *zone_line))  # type: ignore[call-overload, misc]
         elif kind == "meminfo_lowmem_reserve" and current is not None and current.zones:
             last = current.zones[-1]
             if not last.reserve:
                 last.reserve = _said(said, fields, _reserve_line)  # type: ignore[assignment]
-        elif kind == "meminfo_buddy" and current is not None:
-            _attach_buddy(current, int(index), _said(said, fields, _buddy_line))  # type: ignore[call-overload, arg-type]
+        elif kind == "meminfo_buddy" and current is not None and is_fields(fields):
+            _attach_buddy(current, int(index), fields)  # type: ignore[call-overload]
     if dumps:
         _finish(dumps[-1])
     return _complete(dumps)
@@ -177,8 +187,12 @@ def _finish(dump: Dump) -> None:
     which zones it showed (a long boot of a real capture has tens of thousands of dumps, each
     printing other numbers, and only the depleted ones are reported)."""
     _close_by_reserve(dump)
-    dump.lowmem_keys = frozenset(z.key for z in dump.lowmem())
-    if not dump.depleted:
+    lowmem = dump.lowmem()
+    dump.lowmem_keys = frozenset([z.key for z in lowmem])
+    if _depleted(lowmem):
+        for zone in dump.zones:
+            _read_buddy(zone)
+    else:
         dump.zones = []
 
 
@@ -187,58 +201,96 @@ def _finish(dump: Dump) -> None:
 _MAX_SAID = 20_000
 
 
-def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable[[Row], object]) -> object:
+def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable[[Any], object]) -> object:
     """``read`` of a line whose fields are ``fields``, once per fields object (kept with it, so
     that its id is not reused)."""
     known = said.get(id(fields))
     if known is None or known[0] is not fields:
         if len(said) >= _MAX_SAID:
             said.clear()
-        known = said[id(fields)] = (fields, read({"fields": fields}))
+        known = said[id(fields)] = (fields, read(fields) if is_fields(fields) else None)
     return known[1]
 
 
-def _zone_line(row: Row) -> tuple[tuple[int | None, str], int, int, bool] | None:
+def _zone_line(fields: Fields) -> tuple[tuple[int | None, str], int, int, bool] | None:
     """A zone line's (node, zone), free and min kB and whether it is populated."""
-    free, minimum = int_field(row, "free_kb"), int_field(row, "min_kb")
-    name = event_field(row, "zone")
+    free_text, min_text, name, node, names, values = values_of(fields, _ZONE_FIELDS)
+    free, minimum = number_of(free_text), number_of(min_text)
     if free is None or minimum is None or name is None:
         return None
-    sizes = counters(row)
     # show_free_areas() prints only populated zones; a zone with no managed pages has no
     # watermarks worth the name (min:0kB).
-    populated = sizes.get("managed", sizes.get("present", 1)) > 0 and minimum > 0
-    return (int_field(row, "node"), name), free, minimum, populated
+    populated = minimum > 0 and _managed_pages(names, values) > 0
+    return (number_of(node), name), free, minimum, populated
 
 
-def _reserve_line(row: Row) -> tuple[int, ...]:
-    return tuple(ints(row, "reserve"))
+_ZONE_FIELDS = ("free_kb", "min_kb", "zone", "node", "name", "value")
 
 
-# A buddy line's (node, zone), free block counts, total kB, page kB and whether every free
-# block is in the high-order atomic reserve.
-_Buddy = tuple[tuple[int | None, str], tuple[int, ...], int, int, bool]
+def _managed_pages(names: str | None, values: str | None) -> int:
+    """The zone line's ``managed:`` (else ``present:``) counter; 1 when it printed neither."""
+    where = _COUNTER_AT.get(names, _UNKNOWN)  # type: ignore[arg-type]
+    if where is _UNKNOWN:
+        if len(_COUNTER_AT) >= _MAX_SAID:
+            _COUNTER_AT.clear()
+        where = _COUNTER_AT[names] = _counter_at(names)  # type: ignore[index]
+    if not where:
+        return 1
+    numbers = values.split() if values else []
+    # As a dict of the counters has it: the last of a repeated name, none past the values.
+    for at in where:  # type: ignore[union-attr]
+        if at < len(numbers):
+            return int(numbers[at])
+    return 1
 
 
-def _buddy_line(row: Row) -> _Buddy:
-    counts = tuple(ints(row, "count"))
-    total_kb = int_field(row, "total_kb") or 0
-    sizes = ints(row, "size_kb")
-    types = (event_field(row, "migrate_types") or "").split()
-    return ((int_field(row, "node"), event_field(row, "zone") or ""), counts, total_kb, sizes[0] if sizes else 4,
-            bool(types) and all(t == "(H)" for t in types) and total_kb > 0)
+def _counter_at(names: str | None) -> tuple[int, ...]:
+    """Where ``managed`` and ``present`` stand among a zone line's counter names (the last of
+    each, managed first), by the names' string: a boot prints one set of names."""
+    parts = (names or "").split()
+    return tuple(len(parts) - 1 - parts[::-1].index(name) for name in ("managed", "present") if name in parts)
 
 
-def _attach_buddy(dump: Dump, index: int, buddy: _Buddy) -> None:
-    key, counts, total_kb, page_kb, highatomic_only = buddy
-    zone = next((z for z in dump.zones if z.key == key and z.buddy_row is None), None)
-    if zone is None:
+# Counter names -> where managed and present stand: a capture prints few sets of names.
+_COUNTER_AT: dict[str | None, tuple[int, ...]] = {}
+_UNKNOWN = ()
+
+
+def _reserve_line(fields: Fields) -> tuple[int, ...]:
+    return tuple(numbers_of(fields.get("reserve")))
+
+
+def _attach_buddy(dump: Dump, index: int, fields: Fields) -> None:
+    """The buddy line (``Node 0 DMA32: 12*4kB (UM) ... = 48kB``) to its zone of ``dump``: what
+    the watermark check needs of it now (its page size, whether every free block is in the
+    high-order atomic reserve), its counts once the dump is known to be depleted."""
+    node, name, sizes, types = values_of(fields, _BUDDY_FIELDS)
+    key = (number_of(node), name or "")
+    for zone in dump.zones:
+        if zone.key == key and zone.buddy_row is None:
+            break
+    else:
         return
     zone.buddy_row = index
-    zone.buddy_counts = counts
-    zone.buddy_kb = total_kb
-    zone.page_kb = page_kb
-    zone.highatomic_only = highatomic_only
+    zone.buddy_fields = fields
+    first = sizes.split(None, 1) if sizes else None
+    zone.page_kb = int(first[0]) if first else 4
+    if types and all(t == "(H)" for t in types.split()):
+        _read_buddy(zone)
+        zone.highatomic_only = zone.buddy_kb > 0
+
+
+_BUDDY_FIELDS = ("node", "zone", "size_kb", "migrate_types")
+
+
+def _read_buddy(zone: Zone) -> None:
+    """The free block counts and total of the zone's buddy line, read once."""
+    fields = zone.buddy_fields
+    if fields is None:
+        return
+    zone.buddy_fields = None
+    zone.buddy_counts = tuple(numbers_of(fields.get("count")))  # type: ignore[attr-defined]
+    zone.buddy_kb = number_of(fields.get("total_kb")) or 0  # type: ignore[attr-defined]
 
 
 def _close_by_reserve(dump: Dump) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stallscope import api
-from stallscope.capture.fields import Fields, compact, is_fields
+from stallscope.capture.fields import Fields, compact, is_fields, values_of
 from stallscope.capture.model import Capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -52,3 +52,14 @@ def test_lines_with_the_same_names_share_one_index_also_after_pickling() -> None
     assert isinstance(first, Fields) and first._index is second._index
     first, second = pickle.loads(pickle.dumps([first, second]))
     assert first._index is second._index and first["free_kb"] == "1436"
+
+
+def test_several_fields_read_at_once_are_what_each_get_reads() -> None:
+    """values_of, which the rules use on every Mem-Info zone line, reads as ``get`` does, on a
+    real line's fields and on the dict a test or an older capture has."""
+    capture = api.load(str(LOG))
+    names = ("free_kb", "min_kb", "zone", "node", "no_such_field", "value")
+    for fields in _dma32_zone_fields(capture):
+        assert values_of(fields, names) == tuple(fields.get(name) for name in names)
+        assert values_of(dict(fields), names) == values_of(fields, names)
+    assert values_of(_dma32_zone_fields(capture)[0], ("zone", "no_such_field")) == ("DMA32", None)

@@ -89,3 +89,24 @@ def test_no_plateau_where_the_count_cannot_tell(name: str) -> None:
 def test_finite_stalls_are_counted_as_recoveries() -> None:
     trend = oom_trend(_view(FINITE))
     assert trend is not None and trend.derived and trend.phases == [] and trend.recoveries > 40
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0)])
+def test_the_count_takes_oom_lines_of_other_files_by_time(order: tuple[int, ...], tmp_path) -> None:
+    """The 2015-12-05 report cut in three files: the first OOM line alone, the second with the
+    first report, the three last reports. Before each report are both OOM lines (the count of the
+    whole log), counted by line in a report's own file and by time in the others, in whatever
+    order the files are given."""
+    name = "lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log"
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    assert oom_counts(_view(name)).tolist() == [2, 2, 2, 2]
+    paths = []
+    for part, (start, end) in enumerate([(0, 15), (15, 33), (33, len(lines))]):
+        path = tmp_path / f"part{part}.log"
+        path.write_text("".join(lines[start:end]), encoding="utf-8")
+        paths.append(str(path))
+    capture = stallscope.load(*(paths[at] for at in order))
+    counts = oom_counts(HostView(None, capture, capture.snapshots, capture.tasks, capture.events))
+    by_line = dict(zip(capture.snapshots["source"].astype(str) + ":" + capture.snapshots["line"].astype(str),
+                       counts.tolist(), strict=True))
+    assert by_line == {f"{paths[1]}:15": 2, f"{paths[2]}:1": 2, f"{paths[2]}:12": 2, f"{paths[2]}:24": 2}

@@ -102,5 +102,8 @@ def test_a_dump_that_is_not_depleted_keeps_only_which_zones_it_showed() -> None:
     depleted = [d for d in dumps if d.depleted]
     assert 0 < len(depleted) < len(dumps)
     assert all(d.zones and d.lowmem_keys == {z.key for z in d.lowmem()} for d in depleted)
+    # Only a depleted dump's buddy lines are read in full (its counts are cited): all of them.
+    buddies = [z for d in depleted for z in d.zones if z.buddy_row is not None]
+    assert buddies and all(z.buddy_counts and z.buddy_fields is None for z in buddies)
     assert all(not d.zones and d.lowmem_keys for d in dumps if not d.depleted)
     assert {key[1] for d in dumps for key in d.lowmem_keys} >= {"DMA", "DMA32"}

@@ -133,24 +133,24 @@ class _Lines:
 Where = tuple[np.ndarray, np.ndarray, np.ndarray]  # source, line, ts of some lines
 
 
-def _counted(calls: Where, reports: Where) -> list[float]:
+def _counted(calls: Where, reports: Where) -> np.ndarray:
     """How many OOM invocations (``calls``) were logged before each report line: before the line
     in its own file; in another file, before it in time."""
     sources, lines, ts = calls
-    # Sorted per source and over all sources, to count with bisections (an OOM storm has
-    # thousands of reports and of OOM lines).
-    lines_of = {src: np.sort(lines[sources == src]) for src in set(sources.tolist())}
-    ts_of = {src: np.sort(ts[(sources == src) & ~np.isnan(ts)]) for src in lines_of}
-    all_ts = np.sort(ts[~np.isnan(ts)])
-    derived = []
-    for source, line, at in zip(*reports, strict=True):
-        own = lines_of.get(source, np.zeros(0, dtype="int64"))
-        count = int(np.searchsorted(own, int(line), side="left"))
-        if not np.isnan(at):
-            same = ts_of.get(source, np.zeros(0))
-            count += int(np.searchsorted(all_ts, at, side="left")) - int(np.searchsorted(same, at, side="left"))
-        derived.append(float(count))
-    return derived
+    report_sources, report_lines, report_ts = reports
+    # Counted by bisections, a source's reports at once (an OOM storm has thousands of reports
+    # and of OOM lines).
+    timed = ~np.isnan(report_ts)
+    counts = np.zeros(len(report_lines), dtype="int64")
+    counts[timed] = np.searchsorted(np.sort(ts[~np.isnan(ts)]), report_ts[timed], side="left")
+    for source in set(report_sources.tolist()):
+        mine = report_sources == source
+        own = sources == source
+        counts[mine] += np.searchsorted(np.sort(lines[own]), report_lines[mine], side="left")
+        # Those of its own file before it in time were counted by line instead.
+        mine &= timed
+        counts[mine] -= np.searchsorted(np.sort(ts[own & ~np.isnan(ts)]), report_ts[mine], side="left")
+    return counts.astype("float64")
 
 
 def _oom_calls_by_boot(view: HostView) -> dict[int, np.ndarray]:
