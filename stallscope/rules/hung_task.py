@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.events import KILL_READS, blocker_rows_of, hung_rows_of, kill_rows_of
+from stallscope.capture.events import blocker_rows_of, hung_rows_of
 from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.reports import DEVICE_KINDS, device_label
-from stallscope.rules.common.task_facts import stack_wait_site, stack_wait_site_evidence, trace_after
+from stallscope.rules.common.task_facts import oom_kills_by_boot, stack_wait_site, stack_wait_site_evidence, trace_after
 
 RULE = "hung-task"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -132,7 +132,7 @@ def _of_boot(view: HostView, boot: int, hung: list[Row]) -> list[Finding]:
     for row, stack in zip(hung, view.report_stacks(hung), strict=True):
         row["stack"] = stack
     blockers = blocker_rows_of(view.boot_records(boot, "hung_task_blocker"))
-    kills = kill_rows_of(view.records_by_boot("oom_killed_process").rows(boot, KILL_READS))
+    kills = oom_kills_by_boot(view).get(boot, [])
     failures = view.boot_records(boot, *DEVICE_KINDS)
     # Each task's reports, in order of its first one.
     by_task: dict[tuple[object, object], list[Row]] = {}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stallscope.capture.events import KILL_READS, field_of, kill_rows_of
+from stallscope.capture.events import field_of
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import oom_invocations_by_boot
+from stallscope.rules.common.task_facts import oom_invocations_by_boot, oom_kills_by_boot
 
 RULE = "oom-kill"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -66,11 +66,11 @@ Row = dict[str, object]
 
 def check(view: HostView) -> list[Finding]:
     # Each boot's reports as rows: a boot has a few, and a table per boot cost more than its rules.
-    kills = view.records_by_boot("oom_killed_process")
+    kills = oom_kills_by_boot(view)
     invoked = oom_invocations_by_boot(view)
     findings = []
     for boot in sorted({*kills, *invoked}):
-        found = _of_boot(view, boot, kill_rows_of(kills.rows(boot, KILL_READS)), invoked.get(boot, []))
+        found = _of_boot(view, boot, kills.get(boot, []), invoked.get(boot, []))
         if found is not None:
             findings.append(in_boot(found, boot))
     return findings

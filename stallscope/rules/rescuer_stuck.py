@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.events import WORKQUEUE_DUMP_KINDS
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.model import missing, text_blocks
 from stallscope.capture.trajectories import comm_starts_with
@@ -75,14 +76,16 @@ def _dump_rescuers(view: HostView) -> dict[int, dict[int, int]]:
     """Per boot, pid -> event row of the workqueue dump lines naming it as a rescuer."""
     out: dict[int, dict[int, int]] = {}
     events = view.events
-    # The substring test first, on blocks of lines joined, then on the lines of a block that has
-    # it: a long capture has hundreds of thousands of event lines, and a test per line (in
-    # Python or by pandas' str.contains) was most of this rule's time.
-    texts = events["text"].tolist()
+    # Only a workqueue dump prints "(RESCUER)" (show_pwq(), kernel/workqueue.c): its lines are
+    # read, not the hundreds of thousands of other event lines of a long capture.
+    dump = view.rows.positions(*WORKQUEUE_DUMP_KINDS)
+    texts = events["text"].to_numpy(dtype=object)[dump].tolist()
+    # The substring test first, on blocks of lines joined, then on the lines of a block that has it.
     named = [at for start, block in text_blocks(texts, _TEXT_BLOCK) if "(RESCUER)" in block
              for at in range(start, min(start + _TEXT_BLOCK, len(texts))) if "(RESCUER)" in str(texts[at])]
-    boots = view.boot_column("events")[named].tolist()
-    for index, text, boot in zip(events.index[named].tolist(), [texts[at] for at in named], boots, strict=True):
+    rows = dump[named]
+    boots = view.boot_column("events")[rows].tolist()
+    for index, text, boot in zip(events.index[rows].tolist(), [texts[at] for at in named], boots, strict=True):
         for found in _RESCUER_IN_DUMP.finditer(str(text)):
             out.setdefault(boot, {}).setdefault(int(found.group(1)), int(index))
     return out

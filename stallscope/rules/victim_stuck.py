@@ -223,14 +223,8 @@ def _fs_nofs_allocators(view: HostView, boot: int, lock: str | None, victim: int
     fs = _fs_of(functions_of(view, victim)) if lock else None
     if fs is None:
         return ""
-    at = view.boot_rows("tasks", boot)
-    gfp = gfp_names_of(view).to_numpy()[at]  # one name string per task row, in row order
-    found = []
-    for task, names in zip(view.tasks.index[at].tolist(), gfp, strict=True):
-        if task == victim or "GFP_NOFS" not in names.split("|"):
-            continue
-        if _fs_of(functions_of(view, task)) == fs:
-            found.append(task)
+    found = [task for task, inside in view.of_view("victim-stuck nofs", _nofs_allocators).get(boot, ())
+             if inside == fs and task != victim]
     if not found:
         return ""
     evidence.append(view.task_evidence(found[-1]))
@@ -238,6 +232,21 @@ def _fs_nofs_allocators(view: HostView, boot: int, lock: str | None, victim: int
     return (f" GFP_NOFS allocations inside the same filesystem ({fs}) are stalled too: {names}. A "
             "filesystem lock holder that allocates with GFP_NOFS is the usual owner of such a lock; "
             "lockdep's held-locks list would confirm it.")
+
+
+def _nofs_allocators(view: HostView) -> dict[int, list[tuple[int, str]]]:
+    """Per boot, the task rows that allocate with GFP_NOFS inside a filesystem, with its name, in
+    row order: found once per view, not once per victim (an OOM storm has hundreds of victims)."""
+    gfp = gfp_names_of(view).to_numpy()  # one name string per task row, in row order
+    codes, names = pd.factorize(gfp)
+    nofs = np.flatnonzero(np.array([("GFP_NOFS" in str(n).split("|")) for n in names] + [False])[codes])
+    boots = view.boot_column("tasks")[nofs].tolist()
+    found: dict[int, list[tuple[int, str]]] = {}
+    for task, boot in zip(view.tasks.index[nofs].tolist(), boots, strict=True):
+        fs = _fs_of(functions_of(view, task))
+        if fs is not None:
+            found.setdefault(boot, []).append((task, fs))
+    return found
 
 
 def _fs_of(functions: list[str]) -> str | None:

@@ -17,11 +17,13 @@ import pandas as pd
 from stallscope.capture.decode import Decoded, InputEras, report_gfp, task_gfp_texts
 from stallscope.capture.events import (
     BUSY_COLUMNS,
+    KILL_READS,
     WORKQUEUE_DUMP_KINDS,
     Reporters,
     WorkqueueDumps,
     alloc_reports_of,
     invocation_rows_of,
+    kill_rows_of,
 )
 from stallscope.capture.hz import HzEstimate, from_ratios, ratios_by_group
 from stallscope.capture.machines import machine_labels, source_families
@@ -465,6 +467,17 @@ def oom_invocations_by_boot(view: HostView) -> dict[int, list[dict[str, object]]
     return view.of_view("oom invocations", lambda v: {
         boot: invocation_rows_of(records, view_reporters(v))
         for boot, records in v.records_by_boot("oom_invoke").items()})
+
+
+def oom_kills_by_boot(view: HostView) -> dict[int, list[dict[str, object]]]:
+    """The rows of :func:`~stallscope.capture.events.oom_kills` (as dicts, in log order) of each
+    boot of the view that has any (0 where none is numbered), found once for the rules that read
+    them (callers must not modify them)."""
+    def compute(v: HostView) -> dict[int, list[dict[str, object]]]:
+        kills = v.records_by_boot("oom_killed_process")
+        return {boot: kill_rows_of(kills.rows(boot, KILL_READS)) for boot in kills}
+
+    return view.of_view("oom kills", compute)
 
 
 def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str, object]]]:
