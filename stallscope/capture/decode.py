@@ -191,6 +191,9 @@ class InputEras:
                 flags.setdefault(rows.names[key], set()).add(int(flag))
         versions: dict[HostBoot, Version] = {}
         events = self._events
+        # The masks each line names, searched once per line text: an OOM storm prints the same
+        # header line (task, mask, order) tens of thousands of times.
+        named_in: dict[str, tuple[tuple[int, str], ...]] = {}
         # The lines that print a kernel or a named mask, a few per report: one by one, in log order.
         for key, text in zip(events.keys.tolist(), self._capture.events["text"].take(events.rows).tolist(),
                              strict=True):
@@ -200,7 +203,10 @@ class InputEras:
                 if version is not None:
                     versions[part] = version
             if "gfp_mask=" in line or "mode:" in line:  # (two searches in C before two patterns)
-                pairs.setdefault(part, set()).update(_pairs_in(line))
+                found = named_in.get(line)
+                if found is None:
+                    found = named_in[line] = tuple(_pairs_in(line))
+                pairs.setdefault(part, set()).update(found)
         return {part: Printed(versions.get(part), frozenset(pairs.get(part, ())), frozenset(flags.get(part, ())))
                 for part in self.parts}
 
@@ -323,10 +329,13 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> set[tuple[
     for start in range(0, len(tasks), _PAIR_ROWS):
         rows = of_source(tasks.iloc[start : start + _PAIR_ROWS], source, "gfp", "gfp_names").dropna().drop_duplicates()
         pairs.update((int(m), str(n)) for m, n in zip(rows["gfp"], rows["gfp_names"], strict=True))
-    # A log without watchdog lines still names its era in OOM headers and warn_alloc lines.
+    # A log without watchdog lines still names its era in OOM headers and warn_alloc lines: only
+    # lines of the kinds that print a named mask are searched (not the millions of Mem-Info and
+    # trace lines of a long capture).
     events = capture.events
     if len(events):
-        pairs |= _printed_in_texts(of_source(events, source, "text")["text"].tolist())
+        printing = events["kind"].isin(_PRINTING_KINDS).to_numpy(dtype=bool)
+        pairs |= _printed_in_texts(of_source(events[printing], source, "text")["text"].tolist())
     return pairs
 
 

@@ -130,6 +130,9 @@ class HostView:
     whole_boot: bool = False
     capture_memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
     memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    # The cells ``cell`` read, by (table, column): millions of reads on a long capture, each
+    # found by a key of its own, not a name made per call.
+    columns_read: dict[tuple[str, str], _Cells] = field(default_factory=dict, compare=False, repr=False)
 
     def of_capture(self, name: str, compute: Callable[[Capture], T]) -> T:
         """``compute(capture)``, computed once for every view sharing this view's capture memo."""
@@ -205,11 +208,10 @@ class HostView:
         Series' ``at`` costs microseconds more than a dict; the rules read cells 500 times a view
         (bench/README.md). Each column keeps the cells read (see :class:`_Cells`).
         """
-        key = f"column:{table}:{column}"
-        cells = self.memo.get(key)
+        cells = self.columns_read.get((table, column))
         if cells is None:
-            cells = self.memo[key] = _Cells(getattr(self, table)[column])
-        return cells.get(index)  # type: ignore[attr-defined]
+            cells = self.columns_read[(table, column)] = _Cells(getattr(self, table)[column])
+        return cells.get(index)
 
     def snapshot_evidence(self, index: int) -> Evidence:
         return self._line_evidence("snapshots", index)
@@ -367,7 +369,7 @@ class _Cells:
     converted (it cost a second and hundreds of megabytes per column, bench/README.md).
     """
 
-    __slots__ = ("cells", "reads", "series", "values", "whole")
+    __slots__ = ("cells", "index", "numbers", "reads", "series", "unique", "values", "whole")
 
     _WHOLE_COLUMN = 16
 
@@ -376,6 +378,10 @@ class _Cells:
         self.cells: dict[object, Any] = {}
         self.whole = False
         self.reads = 0
+        self.index = series.index
+        self.unique: bool | None = None  # whether a label names one row (asked at the first miss)
+        # Whether a cell read by position is numpy's scalar, to be made a Python one.
+        self.numbers = series.dtype != object
         # The column's values (pandas' extension array, or numpy's), read by position: what
         # ``Series.at`` reads, without its indexer's machinery (half its cost a call).
         self.values: Any = None
@@ -386,18 +392,19 @@ class _Cells:
         except KeyError:
             if self.whole:
                 raise
-        series = self.series
-        if not series.index.is_unique:  # not from the builder: a label may name several rows
-            return series.at[label]
+        if self.unique is None:
+            self.unique = self.index.is_unique
+        if not self.unique:  # not from the builder: a label may name several rows
+            return self.series.at[label]
         self.reads += 1
-        if self.reads * self._WHOLE_COLUMN >= len(series):
-            self.cells = dict(zip(series.index.tolist(), series.tolist(), strict=True))
+        if self.reads * self._WHOLE_COLUMN >= len(self.index):
+            self.cells = dict(zip(self.index.tolist(), self.series.tolist(), strict=True))
             self.whole = True
             return self.cells[label]
         if self.values is None:
-            self.values = column_values(series)
-        value = self.values[series.index.get_loc(label)]
-        if isinstance(value, np.generic) and series.dtype != object:
+            self.values = column_values(self.series)
+        value = self.values[self.index.get_loc(label)]
+        if self.numbers and isinstance(value, np.generic):
             value = value.item()
         self.cells[label] = value
         return value

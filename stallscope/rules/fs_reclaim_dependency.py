@@ -15,19 +15,20 @@ import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.model import missing
-from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
+from stallscope.capture.stacks import NO_WAIT_SITE, RECLAIM_FRAMES, WaitSite
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
-    functions_of,
     gfp_names_of,
     guilty_of,
     is_kswapd,
     label,
     latest_tasks,
+    stack_functions,
+    stack_wait_site,
     task_and_frames,
     task_and_wait_site,
     task_ref,
-    wait_site_of,
+    task_stacks_of,
 )
 
 RULE = "fs-reclaim-dependency"
@@ -84,15 +85,22 @@ def check(view: HostView) -> list[Finding]:
     # Per boot, in log order.
     restricted: dict[int, list[tuple[int, str]]] = {}
     waiters: dict[int, list[tuple[int, str]]] = {}
-    for task, boot, gfp_names in zip(tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(), names,
-                                     strict=True):
+    # A task line cut before its delay has <NA> there.
+    timed = tasks["delay"].notna().to_numpy(dtype=bool)
+    kswapd = [is_kswapd(comm) for comm in tasks["comm"].astype(object).tolist()]
+    # Where each stack's trace waits in the filesystem from reclaim (None: it does not), and
+    # where it does when its task is kswapd: once per stack, which many task rows share.
+    waits: dict[tuple[int, bool], str | None] = {}
+    for task, boot, gfp_names, stack, on_time, is_kswapd_task in zip(
+            tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(), names,
+            task_stacks_of(view, tasks.index).tolist(), timed.tolist(), kswapd, strict=True):
         flag = restricted_flag(gfp_names)
-        # pd.isna: a task line cut before its delay has <NA> there, which has no truth value.
-        if flag and not pd.isna(view.cell("tasks", task, "delay")):
+        if flag and on_time:
             restricted.setdefault(boot, []).append((task, flag))
-        functions = functions_of(view, task)
-        in_reclaim = is_kswapd(view.cell("tasks", task, "comm")) or bool(RECLAIM_FRAMES & set(functions))
-        where = fs_wait(wait_site_of(view, task), functions) if in_reclaim else None
+        key = (stack, is_kswapd_task)
+        where = waits.get(key, _UNKNOWN)
+        if where is _UNKNOWN:
+            where = waits[key] = _reclaim_fs_wait(view, stack, is_kswapd_task)
         if where:
             waiters.setdefault(boot, []).append((task, where))
     findings = []
@@ -100,6 +108,18 @@ def check(view: HostView) -> list[Finding]:
         finding = _finding(view, boot, waiters[boot], restricted[boot])
         findings.append(in_boot(finding, boot))
     return findings
+
+
+_UNKNOWN = ""  # not yet worked out (None: worked out, no such wait)
+
+
+def _reclaim_fs_wait(view: HostView, stack: int, kswapd: bool) -> str | None:
+    """Where a trace (its stack, -1 for none) waits in the filesystem, when its task reclaims:
+    kswapd, or a trace with a reclaim frame."""
+    functions = [] if stack < 0 else stack_functions(view).get(stack, [])
+    if not (kswapd or RECLAIM_FRAMES & set(functions)):
+        return None
+    return fs_wait(NO_WAIT_SITE if stack < 0 else stack_wait_site(view, stack), functions)
 
 
 def _finding(view: HostView, boot: int, waiters: list[tuple[int, str]], restricted: list[tuple[int, str]]
