@@ -3,6 +3,7 @@ one view per machine, the work a build without boots did.
 
     python bench/phases.py FILE [--repeat 2] [--jobs 2]
     PYTHONPATH=/path/to/other/checkout python bench/phases.py FILE   # another build, same phases
+    python bench/phases.py FILE --rules   # and each rule's seconds (a rule's COST, stallscope.rules)
 
 Written against the API every build since 8459d58 shares (``parallel.load_parallel``,
 ``parallel.diagnose_on``, ``diagnose.iter_host_views``), so that two builds' phases are compared
@@ -53,8 +54,11 @@ def main() -> None:
     parser.add_argument("file")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--rules", action="store_true",
+                        help="also each rule's seconds in rules-per-machine (its COST, on one long boot)")
     args = parser.parse_args()
     best: dict[str, float] = {}
+    per_rule: dict[str, float] = {}
     counts: dict[str, int] = {}
 
     def keep(name: str, seconds: float) -> None:
@@ -74,14 +78,24 @@ def main() -> None:
         keep("report", time.perf_counter() - t)
         t = time.perf_counter()
         machine_findings = 0
+        spent: dict[str, float] = {}
         for view in per_machine_views(capture):
             for rule in ALL_RULES:
+                started_rule = time.perf_counter()
                 machine_findings += len(list(rule.check(view)))
+                spent[rule.RULE] = spent.get(rule.RULE, 0.0) + time.perf_counter() - started_rule
         keep("rules-per-machine", time.perf_counter() - t)
+        for name, seconds in spent.items():
+            per_rule[name] = min(per_rule.get(name, seconds), seconds)
         counts["findings-per-machine"] = machine_findings
         del capture, findings
     print(f"import {imported:.2f}  " + "  ".join(f"{name} {seconds:.2f}" for name, seconds in best.items())
           + "  " + "  ".join(f"{name} {count}" for name, count in counts.items()))
+    if args.rules:
+        # A rule that derives what others read too (the views' OOM reports, gfp names) is
+        # charged for it when it runs first.
+        for name, seconds in sorted(per_rule.items(), key=lambda item: -item[1]):
+            print(f"  {name:28s} {seconds:.2f}")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from stallscope.diagnose import (
     windows_found,
 )
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
+from stallscope.rules import rule_cost
 from stallscope.rules.base import Finding, Rule
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
@@ -511,19 +512,23 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
         shared.clear()
         release_free_memory()
 
-    # Each window with every rule, or (``rule_groups``) with each group of the rules in turn: the
-    # rules taken alternately in their order, which puts those that read the same derivations
-    # (the OOM counts, the trajectories) in different groups as seldom as any fixed split does.
+    # Each window with every rule, or (``rule_groups``) with each group of the rules in turn:
+    # groups of about equal cost (each rule's COST, measured on one long boot). Taken alternately
+    # in their order, the costliest rules of a 1 GB journal fell into one group: 6.9 s against
+    # 0.5 s (bench/README.md).
     rules = at_once_rules()
-    groups = [tuple(rules[first::rule_groups]) for first in range(rule_groups)]
+    groups = rules_in_groups(rules, rule_groups)
     tasks = [(window, group) for window in windows for group in groups]
     work = partial(_findings_of, capture, shared, tasks, keys)
     # Position -1 - k: task k; a position from 0: a view. A task's or view's findings are sent as
     # soon as they are found: one message of all of a process's findings took three times its
     # size to receive (the parent's peak at 1 GB, bench/README.md).
     positions = [-1 - place for place in range(len(tasks))] + (list(range(1, views)) if by_view else [])
-    # A window costs about the same per boot (its rows and boots' fixed costs), a view alike.
-    costs = [len(window) / rule_groups for window, _ in tasks] + [1] * (len(positions) - len(tasks))
+    # A window costs about the same per boot (its rows and boots' fixed costs), times its rules'
+    # share of the rules' cost; a view alike.
+    whole = sum(rule_cost(rule) for rule in rules) or 1.0
+    costs = ([len(window) * sum(rule_cost(rule) for rule in group) / whole for window, group in tasks]
+             + [1] * (len(positions) - len(tasks)))
     # Closed on the way out, whatever stops this loop: the children are stopped then and there
     # (as render.text closes its own), not whenever the generator is let go of.
     known: dict[object, object] = {}
@@ -535,6 +540,13 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
             else:
                 found[position] = _sharing_equal_parts(result, known)  # type: ignore[arg-type]
     return ranked(joined(found, at_once))
+
+
+def rules_in_groups(rules: Sequence[Rule], count: int) -> list[tuple[Rule, ...]]:
+    """``rules`` in ``count`` groups of about equal cost (each rule's COST; the costliest first,
+    each to the group with the least so far), each group in rule order; none empty."""
+    shares = forked.balanced(range(len(rules)), [rule_cost(rule) for rule in rules], count)
+    return [tuple(rules[at] for at in share) for share in shares if share]
 
 
 def _sharing_equal_parts(findings: list[Finding], known: dict[object, object]) -> list[Finding]:

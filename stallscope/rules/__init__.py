@@ -13,6 +13,11 @@ A rule module carries everything about its rule:
 - ``ABOUT_MEMORY``: whether its findings are about memory (the verdict's next steps then go on to
   Mem-Info, the workqueue dump and the tasks' seq/switches; a failing disk or an oops they do not);
 - ``check(view) -> list[Finding]``;
+- optionally ``COST``: the seconds its ``check`` took on one boot of millions of lines (the 1 GB
+  journal-short capture of bench/, in one process; bench/README.md), :data:`DEFAULT_COST` when
+  it is not measured. The rules of one long boot are shared among forked processes by it
+  (``stallscope.parallel``): the findings do not depend on it, only how evenly the processes
+  are loaded;
 - optionally ``ALL_BOOTS = True``: ``check`` reads a view of every boot of a machine at once
   (each task keyed by its boot too) and names each finding's boot (``Finding.boot``), so the
   diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.at_once_rules``); on
@@ -37,6 +42,14 @@ from stallscope.rules.base import Rule
 
 _NOT_RULES = frozenset({"base", "common"})
 _REQUIRED = ("RULE", "RANK", "SEVERITY", "SUMMARY", "NEXT_STEPS", "ABOUT_MEMORY", "check")
+
+
+# What a rule costs that does not say (COST): the rules without it took 0.1 s or less each.
+DEFAULT_COST = 0.05
+
+
+def rule_cost(rule: Rule) -> float:
+    return float(getattr(rule, "COST", DEFAULT_COST))
 
 
 def _discover() -> tuple[Rule, ...]:

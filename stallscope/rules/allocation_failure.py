@@ -46,6 +46,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.5
 
 
 # ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis

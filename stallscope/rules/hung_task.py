@@ -32,6 +32,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.55
 
 # Kernel threads never belong to an OOM victim, so OOM kills are not context for them.
 _KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "xfs", "khungtaskd")

@@ -45,6 +45,8 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.3
 
 # Reclaim writing a page back: the block layer's entry and the writeback that leads to it.
 _WRITEBACK = frozenset({"submit_bio", "submit_bio_noacct", "generic_make_request", "__swap_writepage",

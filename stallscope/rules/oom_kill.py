@@ -26,6 +26,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.85
 _NAMED = 10
 # The lines that name the memory cgroup of an OOM kill, by kernel era.
 _SUMMARY_KINDS = ("oom_kill_summary", "oom_memcg_task")

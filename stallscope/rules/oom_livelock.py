@@ -31,6 +31,8 @@ SUMMARY = (
 NEXT_STEPS: str | None = "whether a victim exists and exits (victim= and the dying tasks' traces)"
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.25
 
 # Event kinds (grammars/oom.lark) that mean a process was chosen or killed.
 KILL_KINDS = frozenset({"oom_kill_process", "oom_killed_process"})

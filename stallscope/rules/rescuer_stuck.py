@@ -48,6 +48,8 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.25
 _RESCUER_IN_DUMP = re.compile(r"(\d+)\(RESCUER\)")
 COMM_LEN = 15  # task->comm holds 15 characters, so a long workqueue name is cut
 

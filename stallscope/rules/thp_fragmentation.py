@@ -29,6 +29,8 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.1
 COSTLY_ORDER = 3
 PLENTY = 4  # free memory at least this many times the request counts as "plenty"
 

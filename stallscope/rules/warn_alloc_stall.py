@@ -30,6 +30,8 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
+COST = 0.15
 
 # A task that could not allocate for a minute or more is not slow, it is stuck.
 CRITICAL_STALL_MS = 60_000

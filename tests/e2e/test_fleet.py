@@ -17,7 +17,7 @@ import stallscope
 from conftest import DATA, rebooted_serial_capture
 from stallscope import forked, parallel
 from stallscope.cli import app
-from stallscope.diagnose import view_keys
+from stallscope.diagnose import at_once_rules, view_keys
 from stallscope.fleet import fleet
 from stallscope.parallel import (
     FORK_RULES_VIEWS,
@@ -27,6 +27,7 @@ from stallscope.parallel import (
     load_parallel,
     split_machines,
 )
+from stallscope.rules import rule_cost
 from stallscope.rules.base import Finding
 
 KSWAPD_BUF_LOCK = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
@@ -306,3 +307,15 @@ def test_windows_of_unequal_sizes_are_shared_by_their_sizes() -> None:
     assert max(loads) < max(interleaved)
     assert forked.balanced([5, 6, 7], [1, 1, 1], 3) == [[5], [6], [7]]
     assert forked.balanced([], [], 2) == [[], []]
+
+
+def test_the_rules_of_one_long_boot_are_split_into_groups_of_about_equal_cost() -> None:
+    """Each group's cost is within one rule's cost of every other's, every rule in one group, in
+    rule order (taken alternately, the costliest rules of a 1 GB journal fell into one group)."""
+    rules = at_once_rules()
+    for count in (2, 3):
+        groups = parallel.rules_in_groups(rules, count)
+        assert sorted(rule.RULE for group in groups for rule in group) == sorted(rule.RULE for rule in rules)
+        assert all(list(group) == sorted(group, key=rules.index) for group in groups)
+        loads = [sum(rule_cost(rule) for rule in group) for group in groups]
+        assert max(loads) - min(loads) <= max(rule_cost(rule) for rule in rules)
