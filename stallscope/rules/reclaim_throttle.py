@@ -14,20 +14,21 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stallscope.capture.events import tuples
-from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
+from stallscope.capture.stacks import NO_WAIT_SITE, RECLAIM_FRAMES, WaitSite
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
-    functions_of,
     gfp_names_of,
     is_kswapd,
     label,
     latest_tasks,
+    stack_functions,
+    stack_wait_site,
     task_and_frames,
     task_ref,
+    task_stacks_of,
     traces_where,
     trajectories_view,
-    wait_site_of,
 )
 
 RULE = "reclaim-throttle"
@@ -103,21 +104,22 @@ def check(view: HostView) -> list[Finding]:
     tasks = latest_tasks(view)  # each task of each boot
     gfp = gfp_names_of(view)
     boots: dict[int, _Boot] = {}
-    for task, boot in zip(tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(), strict=True):
-        functions = functions_of(view, task)
-        found = throttle_of(wait_site_of(view, task), functions)
-        if is_kswapd(view.cell("tasks", task, "comm")):
-            if found:
-                boots.setdefault(boot, _Boot()).kswapd.append((task, *found))
+    kswapd = [is_kswapd(comm) for comm in tasks["comm"].astype(object).tolist()]
+    # What a trace says (its stack; -1: none), for kswapd or another task: once per stack, which
+    # many task rows of a long capture share.
+    said: dict[tuple[int, bool], tuple[str, tuple[str, ...]] | None] = {}
+    for task, boot, stack, of_kswapd in zip(tasks.index.tolist(), view.boots_of("tasks", tasks.index).tolist(),
+                                            task_stacks_of(view, tasks.index).tolist(), kswapd, strict=True):
+        key = (stack, of_kswapd)
+        if key not in said:
+            said[key] = _reclaim_of(view, stack, of_kswapd)
+        found = said[key]
+        if found is None:
             continue
-        if not DIRECT_RECLAIM & set(functions):
-            continue
-        if found:
-            boots.setdefault(boot, _Boot()).throttled.append((task, *found))
-        else:
-            where = next((f for f in functions if f in LRU_SCAN), None)
-            if where:
-                boots.setdefault(boot, _Boot()).scanning.append((task, where))
+        role, values = found
+        seen = boots.setdefault(boot, _Boot())
+        (seen.kswapd if role == "kswapd" else seen.throttled if role == "throttled" else seen.scanning).append(
+            (task, *values))  # type: ignore[arg-type]
     for boot, looping in _same_seq_in_lru(view).items():
         boots.setdefault(boot, _Boot()).looping = looping
     findings = []
@@ -126,6 +128,21 @@ def check(view: HostView) -> list[Finding]:
             finding = _finding(view, seen.throttled, seen.scanning, seen.kswapd, seen.looping, gfp)
             findings.append(in_boot(finding, boot))
     return findings
+
+
+def _reclaim_of(view: HostView, stack: int, kswapd: bool) -> tuple[str, tuple[str, ...]] | None:
+    """What a task's trace (its stack; -1: none) says of reclaim: kswapd in a throttle, a direct
+    reclaimer throttled (throttle, caller) or scanning the LRU (where), else None."""
+    functions = [] if stack < 0 else stack_functions(view).get(stack, [])
+    found = throttle_of(NO_WAIT_SITE if stack < 0 else stack_wait_site(view, stack), functions)
+    if kswapd:
+        return ("kswapd", found) if found else None
+    if not DIRECT_RECLAIM & set(functions):
+        return None
+    if found:
+        return "throttled", found
+    where = next((f for f in functions if f in LRU_SCAN), None)
+    return ("scanning", (where,)) if where else None
 
 
 def _same_seq_in_lru(view: HostView) -> dict[int, list[str]]:
