@@ -98,9 +98,9 @@ def check(view: HostView) -> list[Finding]:
         if flag and on_time:
             restricted.setdefault(boot, []).append((task, flag))
         key = (stack, is_kswapd_task)
-        where = waits.get(key, _UNKNOWN)
-        if where is _UNKNOWN:
-            where = waits[key] = _reclaim_fs_wait(view, stack, is_kswapd_task)
+        if key not in waits:
+            waits[key] = _reclaim_fs_wait(view, stack, is_kswapd_task)
+        where = waits[key]
         if where:
             waiters.setdefault(boot, []).append((task, where))
     findings = []
@@ -108,9 +108,6 @@ def check(view: HostView) -> list[Finding]:
         finding = _finding(view, boot, waiters[boot], restricted[boot])
         findings.append(in_boot(finding, boot))
     return findings
-
-
-_UNKNOWN = ""  # not yet worked out (None: worked out, no such wait)
 
 
 def _reclaim_fs_wait(view: HostView, stack: int, kswapd: bool) -> str | None:

@@ -210,7 +210,8 @@ def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable
     if known is None or known[0] is not fields:
         if len(said) >= _MAX_SAID:
             said.clear()
-        known = said[id(fields)] = (fields, read(fields) if is_fields(fields) else None)
+        # A line without fields (a missing cell) reads as one with none.
+        known = said[id(fields)] = (fields, read(fields if is_fields(fields) else {}))
     return known[1]
 
 
@@ -231,31 +232,32 @@ _ZONE_FIELDS = ("free_kb", "min_kb", "zone", "node", "name", "value")
 
 def _managed_pages(names: str | None, values: str | None) -> int:
     """The zone line's ``managed:`` (else ``present:``) counter; 1 when it printed neither."""
-    where = _COUNTER_AT.get(names, _UNKNOWN)  # type: ignore[arg-type]
-    if where is _UNKNOWN:
+    where = _COUNTER_AT.get(names)
+    if where is None:
         if len(_COUNTER_AT) >= _MAX_SAID:
             _COUNTER_AT.clear()
         where = _COUNTER_AT[names] = _counter_at(names)  # type: ignore[index]
     if not where:
         return 1
     numbers = values.split() if values else []
-    # As a dict of the counters has it: the last of a repeated name, none past the values.
-    for at in where:  # type: ignore[union-attr]
-        if at < len(numbers):
-            return int(numbers[at])
+    # As a dict of the counters has it: of a repeated name the last one with a value.
+    for places in where:
+        for at in places:
+            if at < len(numbers):
+                return int(numbers[at])
     return 1
 
 
-def _counter_at(names: str | None) -> tuple[int, ...]:
-    """Where ``managed`` and ``present`` stand among a zone line's counter names (the last of
-    each, managed first), by the names' string: a boot prints one set of names."""
+def _counter_at(names: str | None) -> tuple[tuple[int, ...], ...]:
+    """Where ``managed`` and ``present`` stand among a zone line's counter names (each name's
+    places, the last first; managed first), by the names' string: a boot prints one set of names."""
     parts = (names or "").split()
-    return tuple(len(parts) - 1 - parts[::-1].index(name) for name in ("managed", "present") if name in parts)
+    return tuple(places for name in ("managed", "present")
+                 if (places := tuple(at for at in range(len(parts) - 1, -1, -1) if parts[at] == name)))
 
 
 # Counter names -> where managed and present stand: a capture prints few sets of names.
-_COUNTER_AT: dict[str | None, tuple[int, ...]] = {}
-_UNKNOWN = ()
+_COUNTER_AT: dict[str | None, tuple[tuple[int, ...], ...]] = {}
 
 
 def _reserve_line(fields: Fields) -> tuple[int, ...]:
@@ -277,7 +279,8 @@ def _attach_buddy(dump: Dump, index: int, fields: Fields) -> None:
     zone.buddy_fields = fields
     first = sizes.split(None, 1) if sizes else None
     zone.page_kb = int(first[0]) if first else 4
-    if types and all(t == "(H)" for t in types.split()):
+    parts = types.split() if types else []
+    if parts and all(t == "(H)" for t in parts):
         _read_buddy(zone)
         zone.highatomic_only = zone.buddy_kb > 0
 
