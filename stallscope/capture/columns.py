@@ -50,7 +50,7 @@ class IntColumn:
             self.values = array("q")  # the series keeps the old buffer: no copy of it
         else:
             data = data.copy()
-        return pd.Series(pd.arrays.IntegerArray(data, data == MISSING))
+        return pd.Series(pd.arrays.IntegerArray(data, data == MISSING), copy=False)
 
 
 class FloatColumn:
@@ -67,8 +67,8 @@ class FloatColumn:
         data = np.frombuffer(self.values, dtype=np.float64) if self.values else np.empty(0)
         if consume:
             self.values = array("d")
-            return pd.Series(data)
-        return pd.Series(data.copy())
+            return pd.Series(data, copy=False)
+        return pd.Series(data.copy(), copy=False)
 
 
 class BoolColumn:
@@ -83,7 +83,7 @@ class BoolColumn:
 
     def series(self, consume: bool = False) -> pd.Series:
         data = np.frombuffer(self.values, dtype=np.int8) if self.values else np.empty(0, np.int8)
-        series = pd.Series(data.astype(bool))
+        series = pd.Series(data.astype(bool), copy=False)
         if consume:
             self.values = array("b")
         return series
@@ -119,7 +119,7 @@ class CategoryColumn:
     def series(self, consume: bool = False) -> pd.Series:
         codes = np.frombuffer(self.codes, dtype=np.int64 if self.codes.itemsize == 8 else np.int32)
         categories = pd.Index(self._categories, dtype=object)
-        series = pd.Series(pd.Categorical.from_codes(codes.astype(np.int64), categories=categories))
+        series = pd.Series(pd.Categorical.from_codes(codes, categories=categories), copy=False)
         if consume:
             self.codes = array("l")
         return series
@@ -130,8 +130,10 @@ Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn
 
 def frame_of(columns: dict[str, Column], consume: bool = False) -> pd.DataFrame:
     """The columns as a DataFrame; with ``consume`` each buffer is handed over (not copied) and
-    the column starts empty, so a large capture is not held twice while it is built."""
-    return pd.DataFrame({name: column.series(consume) for name, column in columns.items()})
+    the column starts empty, so a large capture is not held twice while it is built. (pandas 3
+    copies an array given to a Series and a dict of columns given to a DataFrame unless told
+    not to: a 256 MB piece of excerpts held 390 MB more while its capture was built.)"""
+    return pd.DataFrame({name: column.series(consume) for name, column in columns.items()}, copy=False)
 
 
 RowWriter = Callable[[Sequence[object]], bool]

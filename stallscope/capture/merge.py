@@ -446,7 +446,13 @@ def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:
     later = _stacks_set_later(capture, kept, last)
     for name in _TABLES:
         frame = getattr(capture, name)
-        out = frame[kept[name]].reset_index(drop=True)
+        rows = np.flatnonzero(kept[name])
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+            # One run of rows (those of the lines before and after the piece around it): taken
+            # as a slice, which shares the columns' memory rather than copying every one.
+            out = frame.iloc[rows[0] : rows[-1] + 1].reset_index(drop=True)
+        else:
+            out = frame[kept[name]].reset_index(drop=True)
         if name in later and len(out):
             # The stack of a task or report whose trace starts after the piece comes from the
             # piece after, which reads that trace whole (see _resolve).

@@ -176,3 +176,24 @@ def test_a_read_piece_leaves_no_builder_for_the_cycle_collector() -> None:
         if was_enabled:
             gc.enable()
     assert len(capture.tasks) and not left
+
+
+def _owner(values: object) -> object:
+    """What finally holds an array's memory (its base's base ...)."""
+    while getattr(values, "base", None) is not None:
+        values = values.base  # type: ignore[attr-defined]
+    return values
+
+
+def test_a_read_piece_keeps_its_columns_where_the_builder_wrote_them() -> None:
+    """A worker's piece is built and trimmed without a copy of each column: pandas 3 copies an
+    array handed to a Series or a DataFrame unless told not to, and a boolean mask copies every
+    column, which held 390 + 360 MB more in a worker reading 256 MB of excerpts. The columns the
+    trim leaves alone are still the buffers the builder appended to."""
+    log = DATA / "lkml" / "2016-02-09_too-many-isolated-no-oom-livelock.log"
+    size = log.stat().st_size
+    capture, _ = parallel._load_piece(parallel.Piece(str(log), size // 3, 2 * size // 3), False)
+    assert len(capture.tasks) >= 50
+    for column in ("pid", "flags", "delay"):
+        assert isinstance(_owner(capture.tasks[column].array._data), memoryview), column  # type: ignore[attr-defined]
+    assert isinstance(_owner(capture.tasks["ts"].to_numpy()), memoryview)
