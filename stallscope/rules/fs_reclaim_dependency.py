@@ -15,7 +15,7 @@ import pandas as pd
 
 from stallscope.capture.layouts import PF_WQ_WORKER
 from stallscope.capture.model import missing
-from stallscope.capture.stacks import NO_WAIT_SITE, RECLAIM_FRAMES, WaitSite
+from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
     gfp_names_of,
@@ -23,8 +23,7 @@ from stallscope.rules.common.task_facts import (
     is_kswapd,
     label,
     latest_tasks,
-    stack_functions,
-    stack_wait_site,
+    stack_trace,
     task_and_frames,
     task_and_wait_site,
     task_ref,
@@ -113,10 +112,10 @@ def check(view: HostView) -> list[Finding]:
 def _reclaim_fs_wait(view: HostView, stack: int, kswapd: bool) -> str | None:
     """Where a trace (its stack, -1 for none) waits in the filesystem, when its task reclaims:
     kswapd, or a trace with a reclaim frame."""
-    functions = [] if stack < 0 else stack_functions(view).get(stack, [])
+    functions, site = stack_trace(view, stack)
     if not (kswapd or RECLAIM_FRAMES & set(functions)):
         return None
-    return fs_wait(NO_WAIT_SITE if stack < 0 else stack_wait_site(view, stack), functions)
+    return fs_wait(site, functions)
 
 
 def _finding(view: HostView, boot: int, waiters: list[tuple[int, str]], restricted: list[tuple[int, str]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stallscope.capture.events import tuples
-from stallscope.capture.stacks import NO_WAIT_SITE, RECLAIM_FRAMES, WaitSite
+from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
@@ -22,8 +22,7 @@ from stallscope.rules.common.task_facts import (
     is_kswapd,
     label,
     latest_tasks,
-    stack_functions,
-    stack_wait_site,
+    stack_trace,
     task_and_frames,
     task_ref,
     task_stacks_of,
@@ -133,8 +132,8 @@ def check(view: HostView) -> list[Finding]:
 def _reclaim_of(view: HostView, stack: int, kswapd: bool) -> tuple[str, tuple[str, ...]] | None:
     """What a task's trace (its stack; -1: none) says of reclaim: kswapd in a throttle, a direct
     reclaimer throttled (throttle, caller) or scanning the LRU (where), else None."""
-    functions = [] if stack < 0 else stack_functions(view).get(stack, [])
-    found = throttle_of(NO_WAIT_SITE if stack < 0 else stack_wait_site(view, stack), functions)
+    functions, site = stack_trace(view, stack)
+    found = throttle_of(site, functions)
     if kswapd:
         return ("kswapd", found) if found else None
     if not DIRECT_RECLAIM & set(functions):

@@ -132,6 +132,15 @@ def stack_wait_site(view: HostView, stack: int) -> WaitSite:
     return sites[stack]
 
 
+def stack_trace(view: HostView, stack: int) -> tuple[list[str], WaitSite]:
+    """The trusted functions of a stack of the capture and where it waits (stack -1, a task row
+    without a trace: none and no site): what functions_of and wait_site_of give a task row, for a
+    rule that reads the task rows' stacks at once (task_stacks_of) and works out each once."""
+    if stack < 0:
+        return [], NO_WAIT_SITE
+    return _stacks(view).get(stack, []), stack_wait_site(view, stack)
+
+
 def functions_of(view: HostView, task: int) -> list[str]:
     """Trusted, normalized functions of a task row's trace (claimed orphans included)."""
     stack = _stack_of(view, task)
