@@ -60,6 +60,9 @@ from stallscope.sources.reader import open_binary, utf8_stream
 T = TypeVar("T")
 C = TypeVar("C")
 CHUNK_BYTES = 8 << 20
+# The step in which the lines after a piece are read (read_window's ``settle``): a block or
+# record open at a piece's end closes within a few lines, most often in the first step.
+SETTLE_BYTES = 64 << 10
 # Anything the console-noise cleaner would touch (CR is handled separately) becomes NUL in the
 # keys, so one ``in`` test on the translated chunk tells whether the line reader must take it.
 # Anything the console-noise cleaner would touch (control bytes, a CR left after CRLF ends were
@@ -508,6 +511,11 @@ class BulkReader:
             add(record, parse(record.body), stats)
 
     # -- phases -------------------------------------------------------------------------------
+    def holds_lines_from(self, line: int) -> bool:
+        """Whether a line still to come may change what the lines up to ``line`` made: a record
+        held back, or a row left open (see read_window)."""
+        return self.reader.holds_lines_from(line) or self.builder.holds_rows_from(line)
+
     def begin_phase(self, stats: InputStats) -> None:
         """Count the lines from here on into ``stats`` (see :func:`read_window`)."""
         self.stats = stats
@@ -1134,19 +1142,30 @@ def read_stream(
 
 
 def read_window(name: str, phases: list[tuple[BinaryIO, InputStats]], builder: CaptureBuilder,
-                parser: LineParser) -> None:
+                parser: LineParser, settle: bool = False) -> None:
     """Feed consecutive byte ranges of one file (each ending at a line end) into ``builder``, the
     lines of each counted into its own statistics: a piece of a large file with the lines before
     and after it, read so that the blocks and records that cross the piece's edges are seen
-    whole (stallscope.parallel keeps only the rows that start inside the piece)."""
+    whole (stallscope.parallel keeps only the rows that start inside the piece).
+
+    With ``settle``, the last range (the lines after the piece) is read only as far as it must
+    be: SETTLE_BYTES at a time, until no record or row begun before it is still open. Its
+    lines can change nothing else the piece keeps."""
     reader: BulkReader | None = None
     try:
-        for stream, stats in phases:
+        for number, (stream, stats) in enumerate(phases):
             if reader is None:
                 reader = BulkReader(name, builder, stats, parser)
                 builder.stats_of_line = reader.stats_of_line
             else:
                 reader.begin_phase(stats)
+            if settle and number == len(phases) - 1:
+                last = reader.lines_done
+                for block in ByteChunks(stream, SETTLE_BYTES):
+                    reader.feed(block)
+                    if not reader.holds_lines_from(last):
+                        break
+                continue
             for block in ByteChunks(stream, CHUNK_BYTES):
                 reader.feed(block)
     finally:

@@ -72,7 +72,7 @@ PIECE_BYTES = 256 << 20
 # than any block or report that may cross a cut.
 LEAD_BYTES = 4 << 20
 # How far past a nominal cut to look for the start of a report.
-_REPORT_SEARCH = 4 << 20
+REPORT_SEARCH_BYTES = 4 << 20
 _REPORT_MARK = b"MemAlloc-Info:"
 
 
@@ -103,7 +103,7 @@ def _cut_after(handle: object, offset: int, size: int) -> int:
     a report is followed by other output, so it is not a good place to cut.
     """
     handle.seek(offset)  # type: ignore[attr-defined]
-    window = handle.read(_REPORT_SEARCH)  # type: ignore[attr-defined]
+    window = handle.read(REPORT_SEARCH_BYTES)  # type: ignore[attr-defined]
     first_newline = window.find(b"\n")
     if first_newline < 0:
         return size
@@ -246,7 +246,9 @@ def _line_start(handle: BinaryIO, offset: int) -> int:
 def _load_window(piece: Piece, handle: BinaryIO, keep_unparsed: bool) -> tuple[Capture, tuple[Link, ...]]:
     """A piece read with up to LEAD_BYTES of the file before and after it (whole lines), so that
     a block or record that crosses either edge is read whole, as one reader of the whole file
-    reads it. Only the rows that start inside the piece are kept; the piece before keeps the
+    reads it: before it, to be in the state that reader is in where the piece starts; after
+    it, only as far as a block or record begun inside it reaches (bulk.read_window's
+    ``settle``). Only the rows that start inside the piece are kept; the piece before keeps the
     others, and links say which of its rows the kept rows refer to (see capture.merge.trim)."""
     assert piece.end is not None
     size = os.fstat(handle.fileno()).st_size
@@ -258,7 +260,8 @@ def _load_window(piece: Piece, handle: BinaryIO, keep_unparsed: bool) -> tuple[C
     ranges = [(before, piece.start, lead_in), (piece.start, piece.end, main), (piece.end, after, lead_out)]
     phases = [(_Range(handle, a, b), stats) for a, b, stats in ranges if b > a or stats is main]
     with no_cycle_collection():
-        read_window(piece.path, phases, builder, line_parser())  # type: ignore[arg-type]
+        # The lines after the piece only as far as a block or record of the piece reaches.
+        read_window(piece.path, phases, builder, line_parser(), settle=after > piece.end)  # type: ignore[arg-type]
         builder.finish_input(piece.path)
         capture = builder.build(consume=True)
         # The reader's phases, which the builder asks through this bound method, make a cycle

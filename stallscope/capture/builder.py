@@ -905,6 +905,26 @@ class CaptureBuilder:
                 events_stack.values[stream.event_row] = stack
             stream.event_row = None
 
+    def holds_rows_from(self, line: int) -> bool:
+        """Whether a line still to come may change a row begun on or before ``line``: a stream's
+        open task row, the row a task-state line started, a report's event row (its trace's
+        stack, its fault site) or an open trace (its row is written as it ends, with the line it
+        began on). A piece of a large file is read on past its end until none is open (see
+        parallel._load_window). A row of no line, or a dump_stack() whose trace may follow,
+        counts as open."""
+        task_lines = _integer(self.tasks["line"]).values
+        event_lines = _integer(self.events["line"]).values
+        for stream in self._streams.values():
+            if stream.after_dump:
+                return True
+            if stream.trace_start is not None and (stream.trace_start[0] is None or stream.trace_start[0] <= line):
+                return True
+            for row, lines in ((stream.task_row, task_lines), (stream.dump_row, task_lines),
+                               (stream.event_row, event_lines)):
+                if row is not None and lines[row] <= line:  # MISSING (no line) is below any
+                    return True
+        return False
+
     def _close_task(self, stream: LineStream) -> None:
         stream.dump_row = None
         stream.task_row = None

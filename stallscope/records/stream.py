@@ -652,6 +652,20 @@ class RecordReader:
             yield from self.line(self.pretty_line + offset, piece) if piece != "{" else self.push(
                 Record(self.source, self.pretty_line + offset, None, None, piece))
 
+    def holds_lines_from(self, line: int) -> bool:
+        """Whether a record begun on or before ``line`` is still held back, its rest possibly to
+        come: the record held until the next line shows it complete, the pieces of a broken
+        line, a head another record was printed into, a journal entry of several lines."""
+        def begun(number: int | None) -> bool:
+            return number is None or number <= line
+
+        return ((self.pending is not None and begun(self.pending.line))
+                or (bool(self.held) and begun(self.held[0][0]))
+                or (self.open_head is not None and begun(self.open_head.line))
+                or (self.export is not None and begun(self.export_line))
+                or (self.verbose is not None and begun(self.verbose_line))
+                or (self.pretty is not None and begun(self.pretty_line)))
+
     def flush(self) -> Iterator[Record]:
         if self.held:
             yield from self.release()

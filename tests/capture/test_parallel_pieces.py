@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import multiprocessing
 import os
@@ -23,7 +24,11 @@ import pytest
 
 import stallscope
 from conftest import DATA, ROOT
-from stallscope import forked, parallel, signals
+from stallscope import bulk, forked, parallel, signals
+from stallscope.api import line_parser
+from stallscope.bulk import read_window
+from stallscope.capture.builder import CaptureBuilder
+from stallscope.capture.model import InputStats
 from stallscope.render import json_report
 
 # Logs big enough to cut, and of enough lines to cut between (a reproducer of one 100 kB line is not).
@@ -39,8 +44,10 @@ def _in_pieces(path: Path, piece: int, lead: int, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", max(1024, piece // 2))
     monkeypatch.setattr(parallel, "PIECE_BYTES", piece)
     monkeypatch.setattr(parallel, "LEAD_BYTES", lead)
+    # The lines after a piece read a few at a time: each cut stops them where its blocks end.
+    monkeypatch.setattr(bulk, "SETTLE_BYTES", 256)
     # Cut near the nominal offsets, not at the next watchdog report: anywhere in a block.
-    monkeypatch.setattr(parallel, "_REPORT_SEARCH", 4096)
+    monkeypatch.setattr(parallel, "REPORT_SEARCH_BYTES", 4096)
     pieces = parallel.plan((str(path),), 2)
     assert len(pieces) >= 2, "the log must really be cut"
     return parallel.load_parallel(str(path), engine=parallel.LocalEngine(2))
@@ -67,6 +74,50 @@ def test_pieces_of_an_interleaved_fleet_log(tmp_path: Path, monkeypatch: pytest.
     size = log.stat().st_size
     for piece in (size // 7, size // 3 - 1234):
         assert _document(_in_pieces(log, piece, piece // 2, monkeypatch)) == whole, piece
+
+
+def _read_cut(data: bytes, cut: int, settle: bool) -> tuple[stallscope.Capture, InputStats]:
+    """The lines of ``data`` before byte ``cut`` as a piece, those after it as the lines read
+    after the piece (parallel._load_window's last range)."""
+    main, after = InputStats("piece.log"), InputStats("piece.log")
+    builder = CaptureBuilder()
+    builder.start_input(main)
+    read_window("piece.log", [(io.BytesIO(data[:cut]), main), (io.BytesIO(data[cut:]), after)],  # type: ignore[list-item]
+                builder, line_parser(), settle=settle)
+    builder.finish_input("piece.log")
+    return builder.build(), after
+
+
+def _rows_up_to(capture: stallscope.Capture, line: int) -> list[str]:
+    return [table[table["line"] <= line].astype(str).to_csv() for table in
+            (capture.tasks, capture.events, capture.traces, capture.snapshots)]
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_the_lines_after_a_piece_are_read_as_far_as_its_open_blocks_reach(inside: bool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker reads past its piece only until no record or row begun in the piece is still
+    open (a trace crossing the cut: to its end), not the whole LEAD_BYTES after it; the rows it
+    keeps are those of reading on to the end."""
+    monkeypatch.setattr(bulk, "SETTLE_BYTES", 512)
+    data = (DATA / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log").read_bytes()
+    lines = data.split(b"\n")
+    # A trace in the middle of the log (a serial capture: CRLF): cut after its second frame, or
+    # before its "Call Trace:" line.
+    opening = [at for at, line in enumerate(lines) if line.rstrip(b"\r").endswith(b"] Call Trace:")][80]
+    kept = opening + 2 if inside else opening - 1  # lines of the piece
+    cut = sum(len(line) + 1 for line in lines[:kept])
+    settled, after = _read_cut(data, cut, settle=True)
+    whole, after_whole = _read_cut(data, cut, settle=False)
+    assert after_whole.physical_lines == data.count(b"\n") - kept
+    assert 0 < after.physical_lines < after_whole.physical_lines // 10
+    if inside:
+        trace = settled.traces[settled.traces["line"] == opening + 1]
+        assert len(trace) == 1 and trace["stack"].notna().all()
+        # Read on at least to the end of the trace: every one of its frames.
+        frames = settled.frames[settled.frames["stack"] == trace["stack"].iloc[0]]
+        assert after.physical_lines >= len(frames) - 1
+    assert _rows_up_to(settled, kept) == _rows_up_to(whole, kept)
 
 
 def test_a_signal_waits_while_workers_are_forked() -> None:
