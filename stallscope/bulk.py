@@ -38,6 +38,7 @@ from stallscope.capture.builder import (
     CaptureBuilder,
     Frame,
     LineStream,
+    SeenEvent,
     frame_of_fields,
 )
 from stallscope.capture.model import InputStats
@@ -160,6 +161,9 @@ class KeyInfo:
     state_plan: StatePlan | None = None
     # 1: a line the fast path takes that no grammar understands (see BulkReader.feed).
     unknown: int = 0
+    # A line of EVENT_KINDS: it goes to the builder in a run with the event lines right after
+    # it (BulkReader._event_run).
+    event: bool = False
 
 
 # Line classes: H a head (goes through the builder on its own), N raw stack words (only
@@ -372,7 +376,7 @@ class BulkReader:
                        cls, slice(*span) if span is not None else _NO_HOST, slice(*ts_span),
                        slice(*wall_span) if wall_span is not None else None, digits, cut_id,
                        self.codes.code(cls, cut_id, int(template is None)), task_values_of, preamble, plan,
-                       int(template is None))
+                       int(template is None), kind in EVENT_KINDS)
 
     def _preamble(self, template: Template, runs: int) -> tuple[Template, StatePlan | None]:
         """A preamble line's template filling only the fields the builder reads of it, and for a
@@ -583,9 +587,12 @@ class BulkReader:
         last_ts = self.last_ts
         pending: dict[bytes, list[tuple[int, int]]] = {}
         previous = -1
+        taken = 0  # the heads before this one went to the builder in a run of event lines
         # Each head is handled in this loop, not in a method of its own: a large capture has
         # hundreds of thousands of them, and a call apiece shows in the total.
         for i in map(_MATCH_START, _HEAD.finditer(classes)):
+            if i < taken:
+                continue
             host = hosts[i] if hosts is not None else b""
             if i > previous + 1:
                 gap = hosts[previous + 1 : i] if hosts is not None else None
@@ -616,16 +623,13 @@ class BulkReader:
                 stats.lines += 1
                 builder.add_unknown(stream, base + i + 1, ts, raw[info.body_start :], info.fmt, stats)
                 continue
+            if info.event:
+                # With the event lines right after it (a Mem-Info dump), as one run.
+                taken = self._event_run(lines, infos, classes, hosts, i, raw, ts, base, stream)
+                previous = taken - 1
+                continue
             kind = template.kind
             digits = info.digits
-            if kind in EVENT_KINDS:
-                text = raw[info.body_start :].strip()
-                if not builder.add_seen_event(stream, base + i + 1, ts, kind, text):
-                    # A line not printed before: its fields from its digit runs, its row as the
-                    # builder makes an event's (no record: an event row keeps none of its parts).
-                    numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
-                    builder.add_new_event(stream, base + i + 1, ts, kind, text, template.fill(numbers))
-                continue  # else a line printed before (most of a Mem-Info dump): its fields are known
             numbers = digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)
             if info.task_values_of is not None:
                 builder.add_task(stream, base + i + 1, ts, corrupted, raw[info.body_start :].strip(),
@@ -645,6 +649,48 @@ class BulkReader:
             self._hold(pending, hosts, previous + 1, len(lines))
         for host, spans in pending.items():
             self._trace_run(lines, infos, classes, spans, base, host)
+
+    def _event_run(self, lines: list[bytes], infos: list[KeyInfo], classes: bytes, hosts: list[bytes] | None,
+                   first: int, raw: str, ts: float, base: int, stream: LineStream) -> int:
+        """The event lines from ``first`` (decoded: ``raw``, at ``ts``) on that follow one another
+        with nothing between them, of one stream, handed to the builder as one run; where the run
+        ends. A line printed before shares that line's fields; a new one has them read from its
+        digit runs (an event row keeps no record)."""
+        known = self.builder.seen_events
+        numbers: list[int] = []
+        times: list[float] = []
+        kinds: list[str] = []
+        seen: list[SeenEvent] = []
+        host = hosts[first] if hosts is not None else b""
+        has_host = infos[first].host_span is not None
+        at = first
+        end = len(lines)
+        while True:
+            info = infos[at]
+            template = info.template
+            assert template is not None
+            text = raw[info.body_start :].strip()
+            one = known.get(text)
+            if one is None:
+                digits = info.digits
+                one = self.builder.remember_event(
+                    text, template.fill(digits(raw) if digits is not None else _DIGITS.findall(raw, info.body_start)))
+            numbers.append(base + at + 1)
+            times.append(ts)
+            kinds.append(template.kind)  # type: ignore[arg-type]
+            seen.append(one)
+            at += 1
+            if at == end or classes[at] != _HEAD_CLASS:
+                break
+            info = infos[at]
+            if not info.event or (info.host_span is not None) != has_host or (
+                    hosts is not None and hosts[at] != host):
+                break
+            raw = lines[at].decode("utf-8", "replace")
+            ts = float(raw[info.ts_cut])
+        self.builder.add_event_run(stream, numbers, times, kinds, seen)
+        self.last_ts[stream.host] = ts
+        return at
 
     @staticmethod
     def _hold(

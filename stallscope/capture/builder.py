@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import pandas as pd
 
@@ -104,6 +105,8 @@ def task_comm(comm: str) -> str:
 _DUMP_OPENERS = frozenset({"dump_cpu", "dump_pid"})
 _DUMP_PREAMBLE = frozenset(kind.start for kind in KINDS if kind.grammar == "dump_header")
 _SYSRQ_DUMPS = {"Show State": DUMP_SYSRQ_T, "Show Blocked State": DUMP_SYSRQ_W}
+# Event lines that say what the task-state lines after them belong to (see _dump_header).
+DUMP_HEADER_KINDS = frozenset({"sysrq", "hung_task"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,7 @@ class _EventKind:
     with_trace: bool  # the trace that follows belongs to it
     opens_dump: bool  # dump_stack()'s first line
     in_dump: bool  # one of dump_stack()'s first lines (the opener or its preamble)
+    dump_header: bool  # says what the task-state lines after it belong to (DUMP_HEADER_KINDS)
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
 
@@ -510,68 +514,83 @@ class CaptureBuilder:
             if kind in REPORT_END_KINDS:
                 stream.event_row = None
 
-    def add_seen_event(self, stream: LineStream, line: int, ts: float | None, kind: str, text: str) -> bool:
-        """:meth:`add_counted` of an event line whose stripped body ``text`` was seen before (its
-        fields are then those of that line: same text, same shape, same fields); False, with
-        nothing done, for a text not seen (or no longer remembered)."""
-        seen = self._event_bodies.get(text)
-        if seen is None:
-            return False
-        if stream.trace_start is not None:
-            self._end_trace(stream)
-        self._close_task(stream)
-        self._event(stream, line, ts, kind, seen.fields, text, seen)
-        return True
-
-    def add_new_event(self, stream: LineStream, line: int, ts: float | None, kind: str, text: str,
-                      fields: dict[str, str]) -> None:
-        """:meth:`add_counted` of an event line that :meth:`add_seen_event` did not know, whose
-        stripped body is ``text``: the bulk reader's way, without a record."""
-        self._end_block(stream)
-        self._event(stream, line, ts, kind, fields, text, self._seen_event(text, fields))
-
     def _event(
         self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
         seen: SeenEvent | None = None,
     ) -> None:
-        if kind == "sysrq":
-            action = fields.get("action", "").strip()
-            stream.shared.dump = _SYSRQ_DUMPS.get(action, DUMP_OTHER)
-        elif kind == "hung_task":
-            stream.shared.dump = DUMP_HUNG_TASK
         if seen is None:
             seen = self._event_bodies.get(text)
             if seen is None:
                 seen = self._seen_event(text, fields)
-        how = self._event_kinds.get(kind)
-        if how is None:
-            how = self._event_kind(kind)
+        self._event_rows(stream, [MISSING if line is None else line], [_NAN if ts is None else ts], [kind], [seen])
+
+    @property
+    def seen_events(self) -> dict[str, SeenEvent]:
+        """The event lines remembered, by stripped text: equal lines share one text and one set
+        of fields (a reader that knows a line's text need not read its fields again)."""
+        return self._event_bodies
+
+    def remember_event(self, text: str, fields: dict[str, str]) -> SeenEvent:
+        """What the row of an event line not seen before takes from it (``fields``: its fields),
+        remembered for the lines that repeat it."""
+        return self._seen_event(text, fields)
+
+    def add_event_run(self, stream: LineStream, lines: list[int], times: list[float], kinds: list[str],
+                      seen: list[SeenEvent]) -> None:
+        """Consecutive event lines of ``stream`` (each line's :attr:`seen_events` or
+        :meth:`remember_event` in ``seen``), as :meth:`add_counted` takes each in turn: the bulk
+        reader's way, without records. It hands over each run of event lines (a Mem-Info dump:
+        tens of lines, most printed before) at once, their rows then written a column at a time."""
+        if stream.trace_start is not None:
+            self._end_trace(stream)
+        self._close_task(stream)
+        self._event_rows(stream, lines, times, kinds, seen)
+
+    def _event_rows(self, stream: LineStream, lines: list[int], times: list[float], kinds: list[str],
+                    seen: list[SeenEvent]) -> None:
+        """Rows of the events table for consecutive event lines of ``stream`` (lines and times
+        as their columns hold them), and the stream's state as the lines leave it in turn."""
+        known = self._event_kinds
+        hows = [known.get(kind) or self._event_kind(kind) for kind in kinds]
         place = stream.event_place
         if place is None:
             place = stream.event_place = (_category(self.events["host"]).code(stream.host),
                                           _category(self.events["source"]).code(stream.source))
+        count = len(seen)
         # The columns of self.events, in their order: host, source, line, ts, kind, pid, comm, stack.
-        hosts, sources, lines, times, kinds, pids, comms, stacks = self._event_columns
-        hosts.append(place[0])
-        sources.append(place[1])
-        lines.append(MISSING if line is None else line)
-        times.append(_NAN if ts is None else ts)
-        kinds.append(how.code)
-        pids.append(seen.pid)
-        comms.append(seen.comm_code)
-        stacks.append(MISSING)
-        if seen.pid_dropped:
-            self._out_of_range(line)
-        self.event_fields.append(seen.fields)
-        self.event_text.append(seen.text)
-        if how.with_trace:
-            # The dump_stack() / sched_show_task() output that follows belongs to this report.
-            stream.event_row = self._event_count
-        if how.opens_dump:
-            stream.after_dump = stream.event_row is None and stream.task_row is None
-        elif not how.in_dump:
-            stream.after_dump = False
-        self._event_count += 1
+        hosts, sources, line_column, time_column, kind_column, pids, comms, stacks = self._event_columns
+        hosts.extend(repeat(place[0], count))
+        sources.extend(repeat(place[1], count))
+        line_column.extend(lines)
+        time_column.extend(times)
+        kind_column.extend([how.code for how in hows])
+        pids.extend([one.pid for one in seen])
+        comms.extend([one.comm_code for one in seen])
+        stacks.extend(repeat(MISSING, count))
+        self.event_fields.extend([one.fields for one in seen])
+        self.event_text.extend([one.text for one in seen])
+        row = self._event_count
+        for at, how in enumerate(hows):
+            if how.dump_header:
+                self._dump_header(stream, kinds[at], seen[at].fields)
+            if seen[at].pid_dropped:
+                self._out_of_range(None if lines[at] == MISSING else lines[at])
+            if how.with_trace:
+                # The dump_stack() / sched_show_task() output that follows belongs to this report.
+                stream.event_row = row + at
+            if how.opens_dump:
+                stream.after_dump = stream.event_row is None and stream.task_row is None
+            elif not how.in_dump:
+                stream.after_dump = False
+        self._event_count = row + count
+
+    @staticmethod
+    def _dump_header(stream: LineStream, kind: str, fields: Mapping[str, str]) -> None:
+        """What the task-state lines after this line belong to (a SysRq dump, a hung task)."""
+        if kind == "sysrq":
+            stream.shared.dump = _SYSRQ_DUMPS.get((fields.get("action") or "").strip(), DUMP_OTHER)
+        else:
+            stream.shared.dump = DUMP_HUNG_TASK
 
     def _seen_event(self, text: str, fields: dict[str, str]) -> SeenEvent:
         """The shared row values of an event line not seen before, remembered for its repeats."""
@@ -597,7 +616,7 @@ class CaptureBuilder:
     def _event_kind(self, kind: str) -> _EventKind:
         how = self._event_kinds[kind] = _EventKind(
             _category(self.events["kind"]).code(kind), kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS,
-            kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE)
+            kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE, kind in DUMP_HEADER_KINDS)
         return how
 
     def _snapshot(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
