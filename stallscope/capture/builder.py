@@ -12,9 +12,8 @@ MemAlloc-Info line the tasks belong to) stays per (source, host).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
 
 import pandas as pd
 
@@ -125,7 +124,6 @@ class SeenEvent:
 class _EventKind:
     """What an event row's kind means for its stream, worked out once per kind."""
 
-    kind: str
     code: int  # its code in the events' kind column
     with_trace: bool  # the trace that follows belongs to it
     opens_dump: bool  # dump_stack()'s first line
@@ -519,8 +517,6 @@ class CaptureBuilder:
         self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
         seen: SeenEvent | None = None,
     ) -> None:
-        """One event line's row, appended column by column (its codes are known in advance): the
-        line reader's way, a line at a time (for runs of them, see _event_rows)."""
         if seen is None:
             seen = self._event_bodies.get(text)
             if seen is None:
@@ -528,9 +524,12 @@ class CaptureBuilder:
         how = self._event_kinds.get(kind)
         if how is None:
             how = self._event_kind(kind)
+        if how.dump_header:
+            self._dump_header(stream, kind, seen.fields)
         place = stream.event_place
         if place is None:
-            place = self._event_place(stream)
+            place = stream.event_place = (_category(self.events["host"]).code(stream.host),
+                                          _category(self.events["source"]).code(stream.source))
         # The columns of self.events, in their order: host, source, line, ts, kind, pid, comm, stack.
         hosts, sources, lines, times, kinds, pids, comms, stacks = self._event_columns
         hosts.append(place[0])
@@ -541,9 +540,18 @@ class CaptureBuilder:
         pids.append(seen.pid)
         comms.append(seen.comm_code)
         stacks.append(MISSING)
+        if seen.pid_dropped:
+            self._out_of_range(line)
         self.event_fields.append(seen.fields)
         self.event_text.append(seen.text)
-        self._after_events(stream, (how,), (seen,), (line,))
+        if how.with_trace:
+            # The dump_stack() / sched_show_task() output that follows belongs to this report.
+            stream.event_row = self._event_count
+        if how.opens_dump:
+            stream.after_dump = stream.event_row is None and stream.task_row is None
+        elif not how.in_dump:
+            stream.after_dump = False
+        self._event_count += 1
 
     @property
     def seen_events(self) -> dict[str, SeenEvent]:
@@ -560,61 +568,15 @@ class CaptureBuilder:
                       seen: list[SeenEvent]) -> None:
         """Consecutive event lines of ``stream`` (each line's :attr:`seen_events` or
         :meth:`remember_event` in ``seen``), as :meth:`add_counted` takes each in turn: the bulk
-        reader's way, without records. It hands over each run of event lines (a Mem-Info dump:
-        tens of lines, most printed before) at once, their rows then written a column at a time."""
+        reader's way, without records, a run of event lines (a Mem-Info dump) at once. (Their
+        rows written a column at a time were 1.4x faster, short of what a second way of writing
+        them must gain: bench/README.md.)"""
         if stream.trace_start is not None:
             self._end_trace(stream)
         self._close_task(stream)
-        self._event_rows(stream, lines, times, kinds, seen)
-
-    def _event_rows(self, stream: LineStream, lines: list[int], times: list[float], kinds: list[str],
-                    seen: list[SeenEvent]) -> None:
-        """The rows of consecutive event lines of ``stream`` (:meth:`_event`'s of each), written
-        a column at a time: a Mem-Info dump's tens of lines cost 8% less to read so than a line
-        at a time (bench/README.md); a lone line costs more (a list per column)."""
-        known = self._event_kinds
-        hows = [known.get(kind) or self._event_kind(kind) for kind in kinds]
-        place = stream.event_place
-        if place is None:
-            place = self._event_place(stream)
-        count = len(seen)
-        hosts, sources, line_column, time_column, kind_column, pids, comms, stacks = self._event_columns
-        hosts.extend(repeat(place[0], count))
-        sources.extend(repeat(place[1], count))
-        line_column.extend(lines)
-        time_column.extend(times)
-        kind_column.extend([how.code for how in hows])
-        pids.extend([one.pid for one in seen])
-        comms.extend([one.comm_code for one in seen])
-        stacks.extend(repeat(MISSING, count))
-        self.event_fields.extend([one.fields for one in seen])
-        self.event_text.extend([one.text for one in seen])
-        self._after_events(stream, hows, seen, lines)
-
-    def _event_place(self, stream: LineStream) -> tuple[int, int]:
-        """The codes of the stream's host and source in the events table, found once."""
-        place = stream.event_place = (_category(self.events["host"]).code(stream.host),
-                                      _category(self.events["source"]).code(stream.source))
-        return place
-
-    def _after_events(self, stream: LineStream, hows: Sequence[_EventKind], seen: Sequence[SeenEvent],
-                      lines: Sequence[int | None]) -> None:
-        """The stream's state as event lines just written leave it, one after the other."""
-        row = self._event_count
-        for at, how in enumerate(hows):
-            if how.dump_header:
-                self._dump_header(stream, how.kind, seen[at].fields)
-            if seen[at].pid_dropped:
-                line = lines[at]
-                self._out_of_range(None if line == MISSING else line)
-            if how.with_trace:
-                # The dump_stack() / sched_show_task() output that follows belongs to this report.
-                stream.event_row = row + at
-            if how.opens_dump:
-                stream.after_dump = stream.event_row is None and stream.task_row is None
-            elif not how.in_dump:
-                stream.after_dump = False
-        self._event_count = row + len(hows)
+        event = self._event
+        for line, ts, kind, one in zip(lines, times, kinds, seen, strict=True):
+            event(stream, line, ts, kind, one.fields, one.text, one)  # type: ignore[arg-type]
 
     @staticmethod
     def _dump_header(stream: LineStream, kind: str, fields: Mapping[str, str]) -> None:
@@ -647,7 +609,7 @@ class CaptureBuilder:
 
     def _event_kind(self, kind: str) -> _EventKind:
         how = self._event_kinds[kind] = _EventKind(
-            kind, _category(self.events["kind"]).code(kind), kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS,
+            _category(self.events["kind"]).code(kind), kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS,
             kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE, kind in DUMP_HEADER_KINDS)
         return how
 
