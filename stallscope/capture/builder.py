@@ -105,7 +105,7 @@ _DUMP_OPENERS = frozenset({"dump_cpu", "dump_pid"})
 _DUMP_PREAMBLE = frozenset(kind.start for kind in KINDS if kind.grammar == "dump_header")
 _SYSRQ_DUMPS = {"Show State": DUMP_SYSRQ_T, "Show Blocked State": DUMP_SYSRQ_W}
 # Event lines that say what the task-state lines after them belong to (see _dump_header).
-DUMP_HEADER_KINDS = frozenset({"sysrq", "hung_task"})
+_DUMP_HEADER_KINDS = frozenset({"sysrq", "hung_task"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,7 @@ class _EventKind:
     with_trace: bool  # the trace that follows belongs to it
     opens_dump: bool  # dump_stack()'s first line
     in_dump: bool  # one of dump_stack()'s first lines (the opener or its preamble)
-    dump_header: bool  # says what the task-state lines after it belong to (DUMP_HEADER_KINDS)
+    dump_header: bool  # says what the task-state lines after it belong to (_DUMP_HEADER_KINDS)
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
 
@@ -571,9 +571,7 @@ class CaptureBuilder:
         reader's way, without records, a run of event lines (a Mem-Info dump) at once. (Their
         rows written a column at a time were 1.4x faster, short of what a second way of writing
         them must gain: bench/README.md.)"""
-        if stream.trace_start is not None:
-            self._end_trace(stream)
-        self._close_task(stream)
+        self._end_block(stream)
         event = self._event
         for line, ts, kind, one in zip(lines, times, kinds, seen, strict=True):
             event(stream, line, ts, kind, one.fields, one.text, one)  # type: ignore[arg-type]
@@ -610,7 +608,7 @@ class CaptureBuilder:
     def _event_kind(self, kind: str) -> _EventKind:
         how = self._event_kinds[kind] = _EventKind(
             _category(self.events["kind"]).code(kind), kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS,
-            kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE, kind in DUMP_HEADER_KINDS)
+            kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE, kind in _DUMP_HEADER_KINDS)
         return how
 
     def _snapshot(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:
