@@ -26,6 +26,7 @@ from stallscope.capture.columns import (
     Column,
     FloatColumn,
     IntColumn,
+    TextColumn,
     frame_of,
     row_writer,
 )
@@ -336,8 +337,8 @@ class CaptureBuilder:
         self._event_kinds: dict[str, _EventKind] = {}
         self._event_comms = _category(self.events["comm"])
         self.event_fields: list[dict[str, str]] = []
-        self.snapshot_text: list[str] = []
-        self.task_text: list[str] = []
+        self.snapshot_text = TextColumn()
+        self.task_text = TextColumn()
         # Sparse: few tasks are hit by a backwards timestamp or dropped messages.
         self.task_corrupted: dict[int, str] = {}
         self.event_text: list[str] = []
@@ -689,7 +690,7 @@ class CaptureBuilder:
                 self._corrupt(row, OUT_OF_RANGE)
             column.set(row, value)  # type: ignore[arg-type]
         columns[-1].set(row, DUMP_MEMALLOC)  # type: ignore[arg-type]
-        self.task_text[row] = text
+        self.task_text.set(row, text)
         stream.shared.report_has_tasks = stream.shared.report is not None
         stream.task_row = row
         stream.task_pid = values[1]
@@ -981,12 +982,10 @@ class CaptureBuilder:
         """The rows so far, leaving open blocks open (``watch`` looks while a trace is printed)."""
         snapshots = frame_of(self.snapshots, consume)
         snapshots.index.name = "snapshot"
-        snapshots["text"] = pd.Series(self.snapshot_text, dtype=object)
+        snapshots["text"] = self.snapshot_text.series(consume)
         tasks = frame_of(self.tasks, consume)
         tasks.index.name = "task"
-        tasks["text"] = pd.Series(self.task_text, dtype=object)
-        if consume:
-            self.task_text = []
+        tasks["text"] = self.task_text.series(consume)
         corrupted = pd.Series(pd.NA, index=tasks.index, dtype="string")
         if self.task_corrupted:
             corrupted[list(self.task_corrupted)] = list(self.task_corrupted.values())

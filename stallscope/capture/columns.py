@@ -2,7 +2,8 @@
 
 A capture of hundreds of MB holds millions of task rows; Python ints and strings per cell would
 cost tens of bytes each. Integers go into ``array('q')`` with a sentinel for "not printed",
-repeated strings into a dictionary of codes, and both become pandas columns at the end.
+repeated strings into a dictionary of codes, a text of its own per row into Arrow chunks, and all
+become pandas columns at the end.
 """
 
 from __future__ import annotations
@@ -12,8 +13,22 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 MISSING = -(2**63)
+
+# A text of its own per row (a MemAlloc or MemAlloc-Info line) costs a Python string of 49 bytes
+# more than its characters and a pointer in an object column; held in one Arrow buffer with
+# 8-byte offsets, the 1 GB excerpts family's 8.4 M task lines take a third less, and a worker
+# pickles them as one buffer, not as millions of objects (bench/README.md, twenty-fifth round).
+LINE_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def line_texts(texts: Sequence[str] | pa.Array) -> pd.Series:
+    """The ``str`` column of ``texts`` (schema.LINE_TEXT) in one Arrow buffer. Built by Arrow:
+    pandas' own constructor checks each string again and took 15 times as long."""
+    chunk = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.large_string())
+    return pd.Series(pd.array(chunk, dtype=LINE_TEXT_DTYPE), copy=False)
 
 
 def code_dtype(count: int) -> type[np.signedinteger]:
@@ -51,6 +66,54 @@ class IntColumn:
         else:
             data = data.copy()
         return pd.Series(pd.arrays.IntegerArray(data, data == MISSING), copy=False)
+
+
+class TextColumn:
+    """A text of its own per row (schema.LINE_TEXT). Only the last rows are held as Python
+    strings: every ``FLUSH_ROWS`` rows the older ones move into an Arrow chunk, so a reader of a
+    256 MB piece does not hold a string object per line until the end (and then the column
+    beside them). Rows still held as strings can be written again (a task-state line's row
+    taken over by the MemAlloc line after it); an older row so written is rare and is set when
+    the column is built."""
+
+    FLUSH_ROWS = 1 << 16
+
+    def __init__(self) -> None:
+        self.chunks: list[pa.Array] = []
+        self.recent: list[str] = []
+        self.flushed = 0  # rows in chunks
+        self.late: dict[int, str] = {}  # rows in chunks written again
+
+    def __len__(self) -> int:
+        return self.flushed + len(self.recent)
+
+    def append(self, text: str) -> None:
+        recent = self.recent
+        recent.append(text)
+        if len(recent) >= 2 * self.FLUSH_ROWS:
+            # The newest FLUSH_ROWS stay strings: a row taken over is one just written.
+            self.chunks.append(pa.array(recent[: self.FLUSH_ROWS], type=pa.large_string()))
+            del recent[: self.FLUSH_ROWS]
+            self.flushed += self.FLUSH_ROWS
+
+    def set(self, row: int, text: str) -> None:
+        if row >= self.flushed:
+            self.recent[row - self.flushed] = text
+        else:
+            self.late[row] = text
+
+    def series(self, consume: bool = False) -> pd.Series:
+        chunks = [*self.chunks, pa.array(self.recent, type=pa.large_string())]
+        late = self.late
+        if consume:
+            self.chunks, self.recent, self.flushed, self.late = [], [], 0, {}
+        # One chunk: Arrow takes rows from several by copying them all into one first.
+        column = line_texts(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks))
+        del chunks
+        if late:
+            rows = sorted(late)
+            column.iloc[rows] = [late[row] for row in rows]
+        return column
 
 
 class FloatColumn:

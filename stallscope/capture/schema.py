@@ -15,7 +15,8 @@ INT = "Int64"  # pandas' nullable integer: missing where the kernel did not prin
 FLOAT = "float64"  # NaN when the line had none
 CATEGORY = "category"  # strings repeated across rows
 BOOL = "bool"
-TEXT = "object"
+TEXT = "object"  # Python objects: a field mapping, or a text many rows share
+LINE_TEXT = "str"  # a text of its own per row, all in one Arrow buffer (columns.line_texts)
 STRING = "string"  # a string column that may be missing
 
 
@@ -64,7 +65,7 @@ TABLES: dict[str, Table] = {
             Column("oom_count_nofs", INT, "the B of `oom_count=A/B`"),
             Column("report", INT, "the two lines that bracket one report share it"),
             Column("closing", BOOL, "the line that closes a report"),
-            Column("text", TEXT, "the message"),
+            Column("text", LINE_TEXT, "the message"),
             _BOOT,
         )),
         Table("tasks", "One row per `MemAlloc:` task line, and one per task a kernel dump shows (the task-state "
@@ -92,7 +93,7 @@ TABLES: dict[str, Table] = {
             Column("dump", CATEGORY, "where the row comes from: `memalloc` (a MemAlloc line), `sysrq-t`, `sysrq-w`, "
                    "`hung-task`, `watchdog report` (a task-state line in a watchdog report), `task dump` (no header "
                    "says)"),
-            Column("text", TEXT, "the message"),
+            Column("text", LINE_TEXT, "the message"),
             Column("corrupted", STRING, "why the task's block may be damaged (timestamps going backwards, printk "
                    "messages dropped inside it, a line repaired), or missing"),
             _BOOT,

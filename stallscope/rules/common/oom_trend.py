@@ -88,7 +88,7 @@ def _unprinted(snaps: pd.DataFrame) -> np.ndarray:
     absent = snaps["oom_count"].isna().to_numpy(dtype=bool, copy=True)
     if absent.any():
         # The text only of the lines without a count: most views print it on every line.
-        texts = snaps["text"].to_numpy(dtype=object)[absent]
+        texts = snaps["text"].array[absent]
         absent[absent] = ["oom_count=" not in str(text) for text in texts]
     return absent
 
