@@ -19,16 +19,21 @@ MISSING = -(2**63)
 
 # A text of its own per row (a MemAlloc or MemAlloc-Info line) costs a Python string of 49 bytes
 # more than its characters and a pointer in an object column; held in one Arrow buffer with
-# 8-byte offsets, the 1 GB excerpts family's 8.4 M task lines take a third less, and a worker
-# pickles them as one buffer, not as millions of objects (bench/README.md, twenty-fifth round).
+# 8-byte offsets, the 1 GB excerpts family's 8.4 M task lines take a third less
+# (bench/README.md, twenty-fifth round).
 LINE_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def line_texts(texts: Sequence[str] | pa.Array) -> pd.Series:
-    """The ``str`` column of ``texts`` (schema.LINE_TEXT) in one Arrow buffer. Built by Arrow:
-    pandas' own constructor checks each string again and took 15 times as long."""
-    chunk = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.large_string())
-    return pd.Series(pd.array(chunk, dtype=LINE_TEXT_DTYPE), copy=False)
+def line_text_array(chunks: Sequence[pa.Array]) -> pd.api.extensions.ExtensionArray:
+    """The ``str`` values (schema.LINE_TEXT) of Arrow ``chunks`` of strings, as one chunk: Arrow
+    takes rows from an array of several by first copying them all into one, so every selection
+    of rows (a rule's latest row per task, a boot's view) would copy the whole column (889 MB of
+    a 1 GB excerpts capture in each rules process)."""
+    if len(chunks) == 1:
+        joined = chunks[0]
+    else:
+        joined = pa.concat_arrays(list(chunks)) if chunks else pa.array([], pa.large_string())
+    return pd.array(joined, dtype=LINE_TEXT_DTYPE)
 
 
 def code_dtype(count: int) -> type[np.signedinteger]:
@@ -103,13 +108,13 @@ class TextColumn:
             self.late[row] = text
 
     def series(self, consume: bool = False) -> pd.Series:
+        # (Built by Arrow: pandas' own constructor checks each string again, 15 times as long.)
         chunks = [*self.chunks, pa.array(self.recent, type=pa.large_string())]
         late = self.late
         if consume:
             self.chunks, self.recent, self.flushed, self.late = [], [], 0, {}
-        # One chunk: Arrow takes rows from several by copying them all into one first.
-        column = line_texts(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks))
-        del chunks
+        column = pd.Series(line_text_array(chunks), copy=False)
+        del chunks  # with ``consume``, the chunks are freed now that they are joined
         if late:
             rows = sorted(late)
             column.iloc[rows] = [late[row] for row in rows]

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from stallscope.capture.columns import LINE_TEXT_DTYPE, code_dtype
+from stallscope.capture.columns import LINE_TEXT_DTYPE, code_dtype, line_text_array
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
@@ -324,7 +323,7 @@ def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> 
         return _join_integers(arrays, adjust)
     if all(a is None or a == 0 for a in adjust):
         if same and first.dtype == LINE_TEXT_DTYPE:
-            return _join_texts(arrays)
+            return line_text_array([chunk for values in arrays for chunk in values.__arrow_array__().chunks])
         if same and isinstance(first, pd.Categorical):
             # Categories equal up to order: pandas keeps those of the first part.
             return pd.api.types.union_categoricals(arrays)
@@ -337,15 +336,6 @@ def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> 
     if category and not isinstance(joined.dtype, pd.CategoricalDtype):
         joined = _categorize(joined)
     return joined.array
-
-
-def _join_texts(arrays: list[Values]) -> Values:
-    """Line texts (schema.LINE_TEXT) in one Arrow buffer, not one per part: Arrow takes rows
-    from an array of several chunks by first copying the chunks into one, so every selection
-    of rows (a rule's latest row per task, a boot's view) copied the whole column (889 MB of a
-    1 GB excerpts capture in each rules process, bench/README.md)."""
-    chunks = [chunk for values in arrays for chunk in values.__arrow_array__().chunks]
-    return pd.array(pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string()), dtype=LINE_TEXT_DTYPE)
 
 
 def _join_integers(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -> pd.arrays.IntegerArray:

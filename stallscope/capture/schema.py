@@ -16,7 +16,7 @@ FLOAT = "float64"  # NaN when the line had none
 CATEGORY = "category"  # strings repeated across rows
 BOOL = "bool"
 TEXT = "object"  # Python objects: a field mapping, or a text many rows share
-LINE_TEXT = "str"  # a text of its own per row, all in one Arrow buffer (columns.line_texts)
+LINE_TEXT = "str"  # a text of its own per row, all in one Arrow buffer (columns.TextColumn)
 STRING = "string"  # a string column that may be missing
 
 
