@@ -22,6 +22,7 @@ import pandas as pd
 from stallscope import __version__
 from stallscope.capture.fields import is_fields
 from stallscope.capture.model import Capture
+from stallscope.capture.packed_text import PackedTextDtype
 from stallscope.capture.schema import TABLES as SCHEMA
 from stallscope.outputs import write_all
 from stallscope.render.provenance import Provenance
@@ -59,6 +60,9 @@ def _portable(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = _category(frame[column])
+        elif isinstance(frame[column].dtype, PackedTextDtype):
+            # Packed in memory only: written and read back as pandas' string dtype.
+            frame[column] = frame[column].astype("str")
     return frame
 
 
@@ -160,7 +164,7 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(values.dtype, pd.CategoricalDtype):
             out[column] = values.cat.rename_categories(
                 [f"'{c}" if _escaped(str(c)) else c for c in values.cat.categories])
-        elif values.dtype == object:
+        elif values.dtype == object or isinstance(values.dtype, pd.StringDtype):
             out[column] = values.map(lambda v: f"'{v}" if isinstance(v, str) and _escaped(v) else v)
     return out
 

@@ -341,7 +341,7 @@ class CaptureBuilder:
         self.task_text = TextColumn()
         # Sparse: few tasks are hit by a backwards timestamp or dropped messages.
         self.task_corrupted: dict[int, str] = {}
-        self.event_text: list[str] = []
+        self.event_text = TextColumn(grouped=True)  # by kind
         # Event lines repeat verbatim (lowmem_reserve, workqueue and hugepage lines of every
         # Mem-Info dump, identical reports): equal lines share one text and one set of fields.
         self._event_bodies: dict[str, SeenEvent] = {}
@@ -544,7 +544,7 @@ class CaptureBuilder:
         if seen.pid_dropped:
             self._out_of_range(line)
         self.event_fields.append(seen.fields)
-        self.event_text.append(seen.text)
+        self.event_text.append(seen.text, how.code)
         if how.with_trace:
             # The dump_stack() / sched_show_task() output that follows belongs to this report.
             stream.event_row = self._event_count
@@ -993,7 +993,7 @@ class CaptureBuilder:
         events = frame_of(self.events, consume)
         events.index.name = "event"
         events["fields"] = pd.Series(self.event_fields, dtype=object)
-        events["text"] = pd.Series(self.event_text, dtype=object)
+        events["text"] = self.event_text.series(consume)
         return Capture(
             snapshots=snapshots,
             tasks=tasks,

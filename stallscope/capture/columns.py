@@ -2,7 +2,7 @@
 
 A capture of hundreds of MB holds millions of task rows; Python ints and strings per cell would
 cost tens of bytes each. Integers go into ``array('q')`` with a sentinel for "not printed",
-repeated strings into a dictionary of codes, a text of its own per row into Arrow chunks, and all
+repeated strings into a dictionary of codes, a text of its own per row into compressed blocks, and all
 become pandas columns at the end.
 """
 
@@ -13,28 +13,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+
+from stallscope.capture.packed_text import BLOCK_ROWS, PackedTextArray, TextBlock, pack, text_numbers
 
 MISSING = -(2**63)
-
-# A text of its own per row (a MemAlloc or MemAlloc-Info line) costs a Python string of 49 bytes
-# more than its characters and a pointer in an object column; held in one Arrow buffer with
-# 8-byte offsets, the 1 GB excerpts family's 8.4 M task lines take a third less
-# (bench/README.md, twenty-fifth round).
-LINE_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
-
-
-def line_text_array(chunks: Sequence[pa.Array]) -> pd.api.extensions.ExtensionArray:
-    """The ``str`` values (schema.LINE_TEXT) of Arrow ``chunks`` of strings, as one chunk: Arrow
-    takes rows from an array of several by first copying them all into one, so every selection
-    of rows (a rule's latest row per task, a boot's view) would copy the whole column (889 MB of
-    a 1 GB excerpts capture in each rules process)."""
-    if len(chunks) == 1:
-        joined = chunks[0]
-    else:
-        joined = pa.concat_arrays(list(chunks)) if chunks else pa.array([], pa.large_string())
-    return pd.array(joined, dtype=LINE_TEXT_DTYPE)
-
 
 def code_dtype(count: int) -> type[np.signedinteger]:
     """The narrowest signed integer type that numbers ``count`` things (and -1 for none)."""
@@ -73,52 +55,88 @@ class IntColumn:
         return pd.Series(pd.arrays.IntegerArray(data, data == MISSING), copy=False)
 
 
-class TextColumn:
-    """A text of its own per row (schema.LINE_TEXT). Only the last rows are held as Python
-    strings: every ``FLUSH_ROWS`` rows the older ones move into an Arrow chunk, so a reader of a
-    256 MB piece does not hold a string object per line until the end (and then the column
-    beside them). Rows still held as strings can be written again (a task-state line's row
-    taken over by the MemAlloc line after it); an older row so written is rare and is set when
-    the column is built."""
+class _TextGroup:
+    """The texts of one group of a TextColumn: packed blocks, then the newest as strings."""
 
-    FLUSH_ROWS = 1 << 16
+    __slots__ = ("blocks", "flushed", "late", "recent")
 
     def __init__(self) -> None:
-        self.chunks: list[pa.Array] = []
+        self.blocks: list[TextBlock] = []
         self.recent: list[str] = []
-        self.flushed = 0  # rows in chunks
-        self.late: dict[int, str] = {}  # rows in chunks written again
+        self.flushed = 0  # texts packed
+        self.late: dict[int, str] = {}  # packed texts written again
+
+    def packed(self) -> PackedTextArray:
+        return PackedTextArray([*self.blocks, *pack(self.recent)]).with_texts(self.late)
+
+
+class TextColumn:
+    """A text of its own per row (schema.LINE_TEXT), packed as it is read
+    (:mod:`stallscope.capture.packed_text`). Only the last rows are held as Python strings: every
+    ``FLUSH_ROWS`` rows the older ones are packed, so a reader of a 256 MB piece does not hold a
+    string object per line until the end. Rows still held as strings can be written again (a
+    task-state line's row taken over by the MemAlloc line after it); an older row so written is
+    rare and is set when the column is built.
+
+    ``grouped``: each row's text is packed with the texts of its group (an event line's kind), so
+    that reading the texts of one kind (every OOM header of a capture) unpacks the blocks of that
+    kind, not nearly every block of a capture that is mostly Mem-Info lines. The column then
+    holds each row's number among the texts (4 bytes a row)."""
+
+    FLUSH_ROWS = 64 * BLOCK_ROWS  # whole blocks
+
+    def __init__(self, grouped: bool = False) -> None:
+        self.groups: dict[int, _TextGroup] = {0: _TextGroup()}
+        self.group_of: array | None = array("h") if grouped else None  # per row, when grouped
+        self.place: array | None = array("q") if grouped else None  # per row: its number in its group
 
     def __len__(self) -> int:
-        return self.flushed + len(self.recent)
+        if self.group_of is not None:
+            return len(self.group_of)
+        only = self.groups[0]
+        return only.flushed + len(only.recent)
 
-    def append(self, text: str) -> None:
-        recent = self.recent
+    @property
+    def flushed(self) -> int:
+        return sum(group.flushed for group in self.groups.values())
+
+    def append(self, text: str, group: int = 0) -> None:
+        texts = self.groups.get(group)
+        if texts is None:
+            texts = self.groups[group] = _TextGroup()
+        recent = texts.recent
+        if self.group_of is not None:
+            self.group_of.append(group)
+            self.place.append(texts.flushed + len(recent))  # type: ignore[union-attr]
         recent.append(text)
         if len(recent) >= 2 * self.FLUSH_ROWS:
             # The newest FLUSH_ROWS stay strings: a row taken over is one just written.
-            self.chunks.append(pa.array(recent[: self.FLUSH_ROWS], type=pa.large_string()))
+            texts.blocks += pack(recent[: self.FLUSH_ROWS])
             del recent[: self.FLUSH_ROWS]
-            self.flushed += self.FLUSH_ROWS
+            texts.flushed += self.FLUSH_ROWS
 
     def set(self, row: int, text: str) -> None:
-        if row >= self.flushed:
-            self.recent[row - self.flushed] = text
+        """Write row ``row`` again (a column without groups)."""
+        only = self.groups[0]
+        if row >= only.flushed:
+            only.recent[row - only.flushed] = text
         else:
-            self.late[row] = text
+            only.late[row] = text
 
     def series(self, consume: bool = False) -> pd.Series:
-        # (Built by Arrow: pandas' own constructor checks each string again, 15 times as long.)
-        chunks = [*self.chunks, pa.array(self.recent, type=pa.large_string())]
-        late = self.late
+        if self.group_of is None:
+            texts = self.groups[0].packed()
+        else:
+            parts = {group: self.groups[group].packed() for group in sorted(self.groups)}
+            first = np.zeros(max(parts) + 1, dtype=np.int64)  # each group's first text
+            counted = np.cumsum([len(part) for part in parts.values()])
+            first[list(parts)] = np.concatenate([[0], counted[:-1]])
+            rows = first[np.frombuffer(self.group_of, dtype=np.int16)] + np.frombuffer(self.place, dtype=np.int64)
+            texts = PackedTextArray([block for part in parts.values() for block in part.blocks],
+                                    text_numbers(rows, int(counted[-1])))
         if consume:
-            self.chunks, self.recent, self.flushed, self.late = [], [], 0, {}
-        column = pd.Series(line_text_array(chunks), copy=False)
-        del chunks  # with ``consume``, the chunks are freed now that they are joined
-        if late:
-            rows = sorted(late)
-            column.iloc[rows] = [late[row] for row in rows]
-        return column
+            self.__init__(self.group_of is not None)  # type: ignore[misc]
+        return pd.Series(texts, copy=False)
 
 
 class FloatColumn:

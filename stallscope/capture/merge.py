@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import LINE_TEXT_DTYPE, code_dtype, line_text_array
+from stallscope.capture.columns import code_dtype
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
+from stallscope.capture.packed_text import PackedTextArray
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 from stallscope.memory import release_free_memory
 
@@ -322,8 +323,8 @@ def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> 
     if same and isinstance(first, pd.arrays.IntegerArray):
         return _join_integers(arrays, adjust)
     if all(a is None or a == 0 for a in adjust):
-        if same and first.dtype == LINE_TEXT_DTYPE:
-            return line_text_array([chunk for values in arrays for chunk in values.__arrow_array__().chunks])
+        if same and isinstance(first, PackedTextArray):
+            return PackedTextArray._concat_same_type(arrays)
         if same and isinstance(first, pd.Categorical):
             # Categories equal up to order: pandas keeps those of the first part.
             return pd.api.types.union_categoricals(arrays)

@@ -10,7 +10,7 @@ import pandas as pd
 
 
 def column_values(series: pd.Series) -> object:
-    """A column's values as pandas holds them: its extension array (Int64, categorical, arrow
+    """A column's values as pandas holds them: its extension array (Int64, categorical, packed
     strings), or NumPy's array (``.array`` would wrap a NumPy column in an extension array,
     slower to index and to take from)."""
     return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()

@@ -15,8 +15,8 @@ INT = "Int64"  # pandas' nullable integer: missing where the kernel did not prin
 FLOAT = "float64"  # NaN when the line had none
 CATEGORY = "category"  # strings repeated across rows
 BOOL = "bool"
-TEXT = "object"  # Python objects: a field mapping, or a text many rows share
-LINE_TEXT = "str"  # a text of its own per row, all in one Arrow buffer (columns.TextColumn)
+TEXT = "object"  # Python objects: a line's field mapping
+LINE_TEXT = "packed_text"  # a line's message per row, in compressed blocks (capture/packed_text.py)
 STRING = "string"  # a string column that may be missing
 
 
@@ -108,7 +108,7 @@ TABLES: dict[str, Table] = {
             Column("stack", INT, "the trace that followed the report"),
             Column("fields", TEXT, "every field of the line (a read-only mapping of strings, "
                    "`capture.fields.Fields`; a JSON object when exported)"),
-            Column("text", TEXT, "the message"),
+            Column("text", LINE_TEXT, "the message"),
             _BOOT,
         )),
         Table("frames", "One row per frame of each distinct call trace (identical traces share one `stack`).",

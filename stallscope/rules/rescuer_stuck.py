@@ -81,7 +81,7 @@ def _dump_rescuers(view: HostView) -> dict[int, dict[int, int]]:
     # Only a workqueue dump prints "(RESCUER)" (show_pwq(), kernel/workqueue.c): its lines are
     # read, not the hundreds of thousands of other event lines of a long capture.
     dump = view.rows.positions(*WORKQUEUE_DUMP_KINDS)
-    texts = events["text"].to_numpy(dtype=object)[dump].tolist()
+    texts = events["text"].array[dump].tolist()  # (only the dump's texts unpacked)
     # The substring test first, on blocks of lines joined, then on the lines of a block that has it.
     named = [at for start, block in text_blocks(texts, _TEXT_BLOCK) if "(RESCUER)" in block
              for at in range(start, min(start + _TEXT_BLOCK, len(texts))) if "(RESCUER)" in str(texts[at])]
