@@ -135,7 +135,9 @@ class TextColumn:
             texts = PackedTextArray([block for part in parts.values() for block in part.blocks],
                                     text_numbers(rows, int(counted[-1])))
         if consume:
-            self.__init__(self.group_of is not None)  # type: ignore[misc]
+            self.groups = {0: _TextGroup()}
+            if self.group_of is not None:
+                self.group_of, self.place = array("h"), array("q")
         return pd.Series(texts, copy=False)
 
 

@@ -244,7 +244,8 @@ class PackedTextArray(ObjectStringArrayMixin, ExtensionArray):
         return np.asarray(self.to_numpy(dtype=object) == theirs, dtype=bool)
 
     def astype(self, dtype: Any, copy: bool = True) -> Any:
-        if isinstance(dtype, PackedTextDtype) or dtype == self._dtype.name:
+        dtype = pd.api.types.pandas_dtype(dtype)  # "str" is pandas' string dtype, as for a Series
+        if isinstance(dtype, PackedTextDtype):
             return self.copy() if copy else self
         if isinstance(dtype, ExtensionDtype):
             return dtype.construct_array_type()._from_sequence(self.to_numpy(na_value=None), dtype=dtype)

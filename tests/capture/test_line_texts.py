@@ -106,6 +106,8 @@ def test_a_packed_column_survives_pickling_and_export_as_text() -> None:
     assert tasks["text"].tolist() == capture.tasks["text"].tolist()[::3]
     assert tasks["text"].array.__arrow_array__().to_pylist() == tasks["text"].tolist()
     assert tasks["text"].astype(object).tolist() == tasks["text"].tolist()
+    as_str = tasks["text"].array.astype("str")  # pandas' string dtype, as Series.astype("str") gives
+    assert isinstance(as_str.dtype, pd.StringDtype) and as_str.tolist() == tasks["text"].tolist()
 
 
 def test_pieces_joined_give_the_single_readers_texts(monkeypatch: pytest.MonkeyPatch) -> None:
