@@ -27,6 +27,9 @@ import pandas as pd
 from stallscope.capture.columns import code_dtype, count_dtype
 from stallscope.capture.machines import input_positions, machine_codes, source_families
 from stallscope.capture.model import Capture
+from stallscope.capture.schema import TABLES
+
+_BOOT_DTYPE = TABLES["tasks"].column("boot").dtype
 
 # A timestamp this far below the one before it is a new boot. Rows of one boot go backwards by
 # the milliseconds between CPUs printing at once; a reboot goes back to the seconds of a boot.
@@ -51,7 +54,7 @@ def number_boots(capture: Capture) -> Capture:
     for name in _TABLES:
         frame = getattr(capture, name)
         if not len(frame):
-            frame["boot"] = pd.Series(dtype="Int64")
+            frame["boot"] = pd.Series(dtype=_BOOT_DTYPE)
     if not frames:
         return capture
     position = {stats.path: at for at, stats in enumerate(capture.inputs)}
@@ -110,7 +113,7 @@ def number_boots(capture: Capture) -> Capture:
     del boot, row_order
     at = 0
     for _name, frame in frames:
-        frame["boot"] = pd.array(numbered[at : at + len(frame)], dtype="Int64")
+        frame["boot"] = pd.array(numbered[at : at + len(frame)], dtype=_BOOT_DTYPE)
         at += len(frame)
     return capture
 

@@ -15,11 +15,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from stallscope.capture.boots import EARLY_BOOT_SECONDS
 from stallscope.capture.columns import (
-    INT_RANGE,
     MISSING,
     BoolColumn,
     CategoryColumn,
@@ -27,12 +27,14 @@ from stallscope.capture.columns import (
     FloatColumn,
     IntColumn,
     TextColumn,
+    code_dtype,
     frame_of,
     row_writer,
 )
 from stallscope.capture.fields import NameIndex, compact
 from stallscope.capture.merge import in_reading_order
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
+from stallscope.capture.schema import TABLES
 from stallscope.capture.state_lines import STATE_FIELDS, state_and_pid, state_comm
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
 from stallscope.capture.task_values import split_comm_pid as split_comm_pid
@@ -54,8 +56,6 @@ from stallscope.records.stream import REPAIR_REASONS
 
 # Why a row lost a value: the number printed was beyond what its column holds.
 OUT_OF_RANGE = "a number too large for its column (kept as missing)"
-# What an int64 column holds (MISSING itself included: it reads as missing).
-_INT64 = range(MISSING, 2**63)
 _NAN = float("nan")
 _WORKER_FIELDS = frozenset({"wq_name"})
 # Bounds the table of shared event lines; only sharing, never a row, is lost when it is reset.
@@ -116,7 +116,7 @@ class SeenEvent:
 
     text: str
     fields: Mapping[str, str]
-    pid: int  # as the pid column holds it: MISSING when none was printed or it is beyond the column
+    pid: int  # as the pid column holds it: its ``missing`` when none was printed or it is beyond the column
     pid_dropped: bool  # the pid printed was beyond the column's range (the line counts as corrupted)
     comm_code: int  # its command's code in the events' comm column (-1: none)
 
@@ -252,45 +252,45 @@ class CaptureBuilder:
         self.snapshots: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
-            "line": IntColumn(),
+            "line": _int_column("snapshots", "line"),
             "ts": FloatColumn(),
-            "stalling": IntColumn(),
-            "dying": IntColumn(),
-            "exiting": IntColumn(),
-            "victim": IntColumn(),
-            "oom_count": IntColumn(),
-            "oom_count_nofs": IntColumn(),
-            "report": IntColumn(),
+            "stalling": _int_column("snapshots", "stalling"),
+            "dying": _int_column("snapshots", "dying"),
+            "exiting": _int_column("snapshots", "exiting"),
+            "victim": _int_column("snapshots", "victim"),
+            "oom_count": _int_column("snapshots", "oom_count"),
+            "oom_count_nofs": _int_column("snapshots", "oom_count_nofs"),
+            "report": _int_column("snapshots", "report"),
             "closing": BoolColumn(),
         }
         self.tasks: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
-            "line": IntColumn(),
+            "line": _int_column("tasks", "line"),
             "ts": FloatColumn(),
-            "snapshot": IntColumn(),
+            "snapshot": _int_column("tasks", "snapshot"),
             "comm": CategoryColumn(),
-            "pid": IntColumn(),
-            "flags": IntColumn(),
-            "switches": IntColumn(),
-            "seq": IntColumn(),
-            "gfp": IntColumn(),
+            "pid": _int_column("tasks", "pid"),
+            "flags": _int_column("tasks", "flags"),
+            "switches": _int_column("tasks", "switches"),
+            "seq": _int_column("tasks", "seq"),
+            "gfp": _int_column("tasks", "gfp"),
             "gfp_names": CategoryColumn(),
-            "order": IntColumn(),
-            "delay": IntColumn(),
+            "order": _int_column("tasks", "order"),
+            "delay": _int_column("tasks", "delay"),
             **{word: BoolColumn() for word in STATE_WORDS},
             "state": CategoryColumn(),
-            "state_line": IntColumn(),
+            "state_line": _int_column("tasks", "state_line"),
             "workqueue": CategoryColumn(),
-            "stack": IntColumn(),
+            "stack": _int_column("tasks", "stack"),
             "dump": CategoryColumn(),
         }
         self.frames: dict[str, Column] = {
-            "stack": IntColumn(),
-            "depth": IntColumn(),
+            "stack": _int_column("frames", "stack"),
+            "depth": _int_column("frames", "depth"),
             "function": CategoryColumn(),
-            "offset": IntColumn(),
-            "size": IntColumn(),
+            "offset": _int_column("frames", "offset"),
+            "size": _int_column("frames", "size"),
             "module": CategoryColumn(),
             "reliable": BoolColumn(),
             "text": CategoryColumn(),
@@ -298,26 +298,26 @@ class CaptureBuilder:
         self.traces: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
-            "line": IntColumn(),
+            "line": _int_column("traces", "line"),
             "ts": FloatColumn(),
-            "stack": IntColumn(),
-            "task": IntColumn(),
-            "event": IntColumn(),
+            "stack": _int_column("traces", "stack"),
+            "task": _int_column("traces", "task"),
+            "event": _int_column("traces", "event"),
             # The line of its innermost frame (depth 0) when its frames sit on consecutive lines:
             # the frame of depth d is then on line frame_line + d. Missing otherwise.
-            "frame_line": IntColumn(),
+            "frame_line": _int_column("traces", "frame_line"),
         }
         # Kernel reports around the watchdog (OOM killer, warn_alloc, hung tasks, ...): one row per
         # header line, its parsed fields kept as a dict, its call trace linked by ``stack``.
         self.events: dict[str, Column] = {
             "host": CategoryColumn(),
             "source": CategoryColumn(),
-            "line": IntColumn(),
+            "line": _int_column("events", "line"),
             "ts": FloatColumn(),
             "kind": CategoryColumn(),
-            "pid": IntColumn(),
+            "pid": _int_column("events", "pid"),
             "comm": CategoryColumn(),
-            "stack": IntColumn(),
+            "stack": _int_column("events", "stack"),
         }
         # The task columns set after their row was written (by the lines that follow a MemAlloc line).
         self._task_state = _category(self.tasks["state"])
@@ -334,6 +334,7 @@ class CaptureBuilder:
         # An event row is appended column by column (see _event): its codes are known in advance.
         self._event_columns = [column.codes if isinstance(column, CategoryColumn) else column.values
                                for column in self.events.values()]
+        self._no_event_stack = _integer(self.events["stack"]).missing
         self._event_kinds: dict[str, _EventKind] = {}
         self._event_comms = _category(self.events["comm"])
         self.event_fields: list[dict[str, str]] = []
@@ -540,7 +541,7 @@ class CaptureBuilder:
         kinds.append(how.code)
         pids.append(seen.pid)
         comms.append(seen.comm_code)
-        stacks.append(MISSING)
+        stacks.append(self._no_event_stack)
         if seen.pid_dropped:
             self._out_of_range(line)
         self.event_fields.append(seen.fields)
@@ -599,10 +600,11 @@ class CaptureBuilder:
                 fields = {**fields, "comm": comm}
         pid = _int(fields.get("pid"))  # (read before compact: a dict's get is C, a Fields' is not)
         fields = compact(fields, self._field_names, known.setdefault)
-        # What the int64 pid column can hold (a garbled pid of twenty digits is dropped).
-        dropped = pid is not None and pid not in _INT64
+        # What the pid column can hold (a garbled pid of twenty digits is dropped).
+        pids = _integer(self.events["pid"])
+        dropped = pid is not None and pid not in pids.range
         seen = self._event_bodies[text] = SeenEvent(
-            text, fields, MISSING if pid is None or dropped else pid, dropped,
+            text, fields, pids.missing if pid is None or dropped else pid, dropped,
             self._event_comms.code(comm or None))
         return seen
 
@@ -684,7 +686,7 @@ class CaptureBuilder:
         columns = self._task_columns
         new = (stream.host, stream.source, line, ts, stream.shared.snapshot, *values)
         for column, value in zip(columns, new, strict=False):
-            if isinstance(column, IntColumn) and value is not None and value not in INT_RANGE:
+            if isinstance(column, IntColumn) and value is not None and value not in column.range:
                 value = None
                 self._out_of_range(line)
                 self._corrupt(row, OUT_OF_RANGE)
@@ -913,7 +915,7 @@ class CaptureBuilder:
         if stream.event_row is not None:
             events_stack = self.events["stack"]
             assert isinstance(events_stack, IntColumn)
-            if events_stack.values[stream.event_row] == MISSING:
+            if events_stack.values[stream.event_row] == events_stack.missing:
                 events_stack.values[stream.event_row] = stack
             stream.event_row = None
 
@@ -986,10 +988,7 @@ class CaptureBuilder:
         tasks = frame_of(self.tasks, consume)
         tasks.index.name = "task"
         tasks["text"] = self.task_text.series(consume)
-        corrupted = pd.Series(pd.NA, index=tasks.index, dtype="string")
-        if self.task_corrupted:
-            corrupted[list(self.task_corrupted)] = list(self.task_corrupted.values())
-        tasks["corrupted"] = corrupted
+        tasks["corrupted"] = _sparse_category(self.task_corrupted, len(tasks), tasks.index)
         events = frame_of(self.events, consume)
         events.index.name = "event"
         events["fields"] = pd.Series(self.event_fields, dtype=object)
@@ -1028,6 +1027,22 @@ def _starts_boot(body: str, ts: float | None) -> bool:
 def _category(column: Column) -> CategoryColumn:
     assert isinstance(column, CategoryColumn)
     return column
+
+
+def _int_column(table: str, name: str) -> IntColumn:
+    """An integer column as wide as the schema's dtype for it."""
+    return IntColumn(TABLES[table].column(name).dtype)
+
+
+def _sparse_category(values: dict[int, str], rows: int, index: pd.Index) -> pd.Series:
+    """A category column of ``rows`` rows, missing but for the rows ``values`` names (few: the
+    tasks a backwards timestamp or dropped messages hit): a code per row, not a pointer."""
+    categories = pd.Index(sorted(set(values.values())), dtype=object)
+    codes = np.full(rows, -1, code_dtype(len(categories)))
+    if values:
+        codes[list(values)] = categories.get_indexer(list(values.values()))
+    dtype = pd.CategoricalDtype(categories, ordered=False)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index, copy=False)
 
 
 def _integer(column: Column) -> IntColumn:

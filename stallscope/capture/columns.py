@@ -33,26 +33,40 @@ def count_dtype(count: int) -> type[np.signedinteger]:
     return np.int32 if count < 1 << 31 else np.int64
 
 
+# A nullable integer dtype of the schema -> its buffer's typecode and numpy type.
+_WIDTHS: dict[str, tuple[str, type[np.signedinteger]]] = {
+    "Int64": ("q", np.int64), "Int32": ("i", np.int32), "Int16": ("h", np.int16), "Int8": ("b", np.int8),
+}
+
+
 class IntColumn:
-    def __init__(self) -> None:
-        self.values = array("q")
+    """Numbers of one nullable integer dtype (schema.INT, ID, PID, ORDER): the buffer is as wide
+    as the dtype, its lowest value (``missing``) stands for "not printed", and a number beyond
+    ``range`` does not fit (the buffer's append raises OverflowError; see row_writer)."""
+
+    def __init__(self, dtype: str = "Int64") -> None:
+        self.typecode, self.numpy = _WIDTHS[dtype]
+        limits = np.iinfo(self.numpy)
+        self.missing = int(limits.min)
+        self.range = range(self.missing + 1, int(limits.max) + 1)
+        self.values = array(self.typecode)
 
     def append(self, value: int | None) -> None:
-        self.values.append(MISSING if value is None else value)
+        self.values.append(self.missing if value is None else value)
 
     def set_last(self, value: int | None) -> None:
-        self.values[-1] = MISSING if value is None else value
+        self.values[-1] = self.missing if value is None else value
 
     def set(self, row: int, value: int | None) -> None:
-        self.values[row] = MISSING if value is None else value
+        self.values[row] = self.missing if value is None else value
 
     def series(self, consume: bool = False) -> pd.Series:
-        data = np.frombuffer(self.values, dtype=np.int64) if self.values else np.empty(0, np.int64)
+        data = np.frombuffer(self.values, dtype=self.numpy) if self.values else np.empty(0, self.numpy)
         if consume:
-            self.values = array("q")  # the series keeps the old buffer: no copy of it
+            self.values = array(self.typecode)  # the series keeps the old buffer: no copy of it
         else:
             data = data.copy()
-        return pd.Series(pd.arrays.IntegerArray(data, data == MISSING), copy=False)
+        return pd.Series(pd.arrays.IntegerArray(data, data == self.missing), copy=False)
 
 
 class _TextGroup:
@@ -216,6 +230,14 @@ class CategoryColumn:
 Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn
 
 
+def integer_array(values: np.ndarray, missing: np.ndarray, like: pd.Series) -> pd.arrays.IntegerArray:
+    """Numbers worked out on int64 (row ids renumbered, references resolved) as a nullable
+    integer array of ``like``'s dtype (the column they replace: its schema width kept)."""
+    masked = isinstance(like.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(like.dtype)
+    dtype = like.dtype.numpy_dtype if masked else np.int64
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(dtype, copy=False), missing)
+
+
 def frame_of(columns: dict[str, Column], consume: bool = False) -> pd.DataFrame:
     """The columns as a DataFrame; with ``consume`` each buffer is handed over (not copied) and
     the column starts empty, so a large capture is not held twice while it is built. (pandas 3
@@ -235,11 +257,11 @@ def row_writer(columns: dict[str, Column]) -> RowWriter:
     Compiled once per table: a row is a handful of C-level appends instead of one Python method
     call per cell, which matters for the hundreds of thousands of rows of a large capture.
 
-    A number too large for its int64 column (a garbled or inflated counter) does not stop the
-    row: the columns already appended are cut back and the row is written again with every such
+    A number too large for its integer column (a garbled or inflated counter, a pid beyond a C
+    int) does not stop the row: the columns already appended are cut back and the row is written again with every such
     number missing. The writer returns True when it had to, so the caller can flag the row.
     """
-    scope: dict[str, object] = {"MISSING": MISSING, "NAN": float("nan"), "INT_RANGE": INT_RANGE}
+    scope: dict[str, object] = {"NAN": float("nan")}
     names = ", ".join(f"v{i}" for i in range(len(columns)))
     appends: list[str] = []
     undo: list[str] = []
@@ -251,8 +273,9 @@ def row_writer(columns: dict[str, Column]) -> RowWriter:
         undo.append(f"        del b{i}[n:]")
         kept.append(f"v{i}")
         if isinstance(column, IntColumn):
-            appends.append(f"        a{i}(MISSING if v{i} is None else v{i})")
-            kept[-1] = f"(v{i} if v{i} is None or v{i} in INT_RANGE else None)"
+            scope[f"m{i}"], scope[f"r{i}"] = column.missing, column.range
+            appends.append(f"        a{i}(m{i} if v{i} is None else v{i})")
+            kept[-1] = f"(v{i} if v{i} is None or v{i} in r{i} else None)"
         elif isinstance(column, FloatColumn):
             appends.append(f"        a{i}(NAN if v{i} is None else v{i})")
         elif isinstance(column, BoolColumn):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import code_dtype
+from stallscope.capture.columns import code_dtype, integer_array
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
 from stallscope.capture.packed_text import PackedTextArray
@@ -117,7 +117,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         # Reports numbered in order of appearance, as one reader numbers them (a piece's reader
         # also counted the reports of the lines around its piece).
         codes, _ = pd.factorize(snapshots["report"], sort=False)
-        snapshots["report"] = pd.array(codes, dtype="Int64")
+        snapshots["report"] = pd.array(codes, dtype=snapshots["report"].dtype)
     return settle(in_reading_order(Capture(
         snapshots=merged["snapshots"],
         tasks=merged["tasks"],
@@ -245,7 +245,7 @@ class _Stacks:
         for capture, (rows, ids) in zip(captures, self._rows, strict=True):
             if len(rows):
                 piece = capture.frames.take(rows)
-                piece["stack"] = pd.array(ids, dtype="Int64")
+                piece["stack"] = pd.array(ids, dtype=piece["stack"].dtype)
                 pieces.append(piece)
         if not pieces:
             return captures[0].frames.iloc[:0].reset_index(drop=True)
@@ -382,7 +382,7 @@ def _recode(arrays: list[pd.Categorical]) -> pd.Categorical:
 def _adjusted(series: pd.Series, by: Adjust) -> pd.Series:
     if callable(by):
         present = series.notna()
-        values = series.astype("Int64")
+        values = series.astype(series.dtype if pd.api.types.is_integer_dtype(series.dtype) else "Int64")
         if present.any():
             values[present] = by(values[present].to_numpy(np.int64))
         return values
@@ -477,7 +477,7 @@ def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:
             # Few rows refer to a row before the piece (a block that crosses its start).
             for row in np.flatnonzero(present & ~inside).tolist():
                 links.append(_link(capture, name, column, row, target, int(values[row])))
-            out[column] = pd.arrays.IntegerArray(fixed.astype(np.int64), ~inside)
+            out[column] = integer_array(fixed, ~inside, out[column])
         if name == "snapshots" and len(out) and not kept[name].all():
             # A report opened before the piece is the report of the line that opened it.
             dropped = frame[~kept[name]]
@@ -617,7 +617,7 @@ def in_reading_order(capture: Capture) -> Capture:
         if len(frame) and "stack" in frame.columns:
             values = frame["stack"].to_numpy(np.int64, na_value=-1)
             missing = values < 0
-            frame["stack"] = pd.arrays.IntegerArray(np.where(missing, 0, table[np.where(missing, 0, values)]), missing)
+            frame["stack"] = integer_array(table[np.where(missing, 0, values)], missing, frame["stack"])
     frames = capture.frames
     if len(frames):
         capture.frames = frames.take(np.lexsort((frames["depth"].to_numpy(np.int64),

@@ -12,12 +12,19 @@ import textwrap
 from dataclasses import dataclass
 
 INT = "Int64"  # pandas' nullable integer: missing where the kernel did not print the number, never 0
+# Narrower where the values are bounded: the ids the builder numbers (rows, traces, boots; 2**31 of
+# them would not fit in any memory), a pid (pid_t is a C int; PID_MAX_LIMIT is 2**22) and an
+# allocation order (below MAX_PAGE_ORDER, at most a few tens). A garbled number beyond the column is
+# missing, the line counted as corrupted, as a number beyond Int64 is. Half or an eighth of the
+# memory of a row's number: a 1 GB capture has millions of task rows (bench/README.md).
+ID = "Int32"
+PID = "Int32"
+ORDER = "Int8"
 FLOAT = "float64"  # NaN when the line had none
 CATEGORY = "category"  # strings repeated across rows
 BOOL = "bool"
 TEXT = "object"  # Python objects: a line's field mapping
 LINE_TEXT = "packed_text"  # a line's message per row, in compressed blocks (capture/packed_text.py)
-STRING = "string"  # a string column that may be missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +55,7 @@ _PLACE = (
 )
 
 # Which boot a row of the tables with time is in (capture/boots.py).
-_BOOT = Column("boot", INT, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the next "
+_BOOT = Column("boot", ID, "which boot of its machine the row is in: 1 for the first in the capture, 2 for the next "
                "(a `Linux version` banner of a boot's first minutes, journalctl's `-- Boot` line or kernel timestamps "
                "that restart start one)")
 
@@ -63,7 +70,7 @@ TABLES: dict[str, Table] = {
             Column("victim", INT, "OOM victims counted by the watchdog"),
             Column("oom_count", INT, "`oom_count=` (the A of `A/B`)"),
             Column("oom_count_nofs", INT, "the B of `oom_count=A/B`"),
-            Column("report", INT, "the two lines that bracket one report share it"),
+            Column("report", ID, "the two lines that bracket one report share it"),
             Column("closing", BOOL, "the line that closes a report"),
             Column("text", LINE_TEXT, "the message"),
             _BOOT,
@@ -72,15 +79,15 @@ TABLES: dict[str, Table] = {
               "line of SysRq-t/SysRq-w, a hung-task report, a `show_state()`): those have no watchdog fields "
               "(`flags` to `delay` missing) and `uninterruptible` tells whether the task was in D state.", "task", (
             *_PLACE,
-            Column("snapshot", INT, "the `snapshots` row it was reported under (missing for a dump's task)"),
+            Column("snapshot", ID, "the `snapshots` row it was reported under (missing for a dump's task)"),
             Column("comm", CATEGORY, "task name"),
-            Column("pid", INT, "process id"),
+            Column("pid", PID, "process id"),
             Column("flags", INT, "`flags=` (task flags, PF_*)"),
             Column("switches", INT, "context switches"),
             Column("seq", INT, "allocation request sequence number"),
             Column("gfp", INT, "GFP mask"),
             Column("gfp_names", CATEGORY, "the mask's names as printed"),
-            Column("order", INT, "allocation order"),
+            Column("order", ORDER, "allocation order"),
             Column("delay", INT, "jiffies since the request started"),
             Column("uninterruptible", BOOL, "marked uninterruptible (D state)"),
             Column("exiting", BOOL, "marked exiting"),
@@ -89,12 +96,12 @@ TABLES: dict[str, Table] = {
             Column("state", CATEGORY, "scheduler state letter from the task-state line"),
             Column("state_line", INT, "line number of that task-state line", line=True),
             Column("workqueue", CATEGORY, "workqueue named for a kworker"),
-            Column("stack", INT, "the trace printed for it (`frames.stack`)"),
+            Column("stack", ID, "the trace printed for it (`frames.stack`)"),
             Column("dump", CATEGORY, "where the row comes from: `memalloc` (a MemAlloc line), `sysrq-t`, `sysrq-w`, "
                    "`hung-task`, `watchdog report` (a task-state line in a watchdog report), `task dump` (no header "
                    "says)"),
             Column("text", LINE_TEXT, "the message"),
-            Column("corrupted", STRING, "why the task's block may be damaged (timestamps going backwards, printk "
+            Column("corrupted", CATEGORY, "why the task's block may be damaged (timestamps going backwards, printk "
                    "messages dropped inside it, a line repaired), or missing"),
             _BOOT,
         )),
@@ -103,9 +110,9 @@ TABLES: dict[str, Table] = {
               "`stallscope/capture/events.py`.", "event", (
             *_PLACE,
             Column("kind", CATEGORY, "which report line this is (`oom_killed_process`, `hung_task`, ...)"),
-            Column("pid", INT, "pid named on the line"),
+            Column("pid", PID, "pid named on the line"),
             Column("comm", CATEGORY, "task name named on the line"),
-            Column("stack", INT, "the trace that followed the report"),
+            Column("stack", ID, "the trace that followed the report"),
             Column("fields", TEXT, "every field of the line (a read-only mapping of strings, "
                    "`capture.fields.Fields`; a JSON object when exported)"),
             Column("text", LINE_TEXT, "the message"),
@@ -113,7 +120,7 @@ TABLES: dict[str, Table] = {
         )),
         Table("frames", "One row per frame of each distinct call trace (identical traces share one `stack`).",
               None, (
-            Column("stack", INT, "trace id"),
+            Column("stack", ID, "trace id"),
             Column("depth", INT, "0 is the innermost frame"),
             Column("function", CATEGORY, "function name"),
             Column("offset", INT, "the `+0x1f` of the frame"),
@@ -124,9 +131,9 @@ TABLES: dict[str, Table] = {
         )),
         Table("traces", "One row per call trace printed.", "trace", (
             *_PLACE,
-            Column("stack", INT, "its frames (`frames.stack`)"),
-            Column("task", INT, "the `tasks` row it belongs to, if any"),
-            Column("event", INT, "the `events` row it belongs to, if any"),
+            Column("stack", ID, "its frames (`frames.stack`)"),
+            Column("task", ID, "the `tasks` row it belongs to, if any"),
+            Column("event", ID, "the `events` row it belongs to, if any"),
             Column("frame_line", INT, "the line of its first frame when its frames are on consecutive lines (the "
                    "frame of depth d is on line frame_line + d); missing otherwise", line=True),
         )),

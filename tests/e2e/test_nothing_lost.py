@@ -81,6 +81,35 @@ def test_numbers_beyond_a_column_are_kept_missing_and_counted() -> None:
     assert capture.snapshots["oom_count"].notna().all()
 
 
+def test_numbers_beyond_a_narrow_column_are_kept_missing_and_counted(tmp_path: Path) -> None:
+    """pid is an Int32 column and order an Int8 one (schema.PID, schema.ORDER): a garbled pid of
+    ten digits or an order of 300 fits Int64 but not them. The row stays, the number is missing,
+    the line counts as corrupted; every other number reads as before."""
+    real = DATA / "lkml" / "2015-12-05_oom-reaper-trap-oom-write-early-format.log"
+    garbled = (real.read_text()
+               .replace("MemAlloc: kthreadd(2) seq=12 gfp=0x27000c0 order=2 ", "MemAlloc: kthreadd(2) seq=12 gfp=0x27000c0 order=300 ", 1)
+               .replace("MemAlloc: irqbalance(1710) ", "MemAlloc: irqbalance(3000001710) ", 1)
+               .replace("Killed process 3806 (write)", "Killed process 3000003806 (write)", 1))
+    log = tmp_path / real.name
+    log.write_text(garbled)
+    right, wrong = stallscope.load(str(real)), stallscope.load(str(log))
+    assert str(wrong.tasks["pid"].dtype) == "Int32" and str(wrong.tasks["order"].dtype) == "Int8"
+    assert str(wrong.events["pid"].dtype) == "Int32"
+    assert len(wrong.tasks) == len(right.tasks) and len(wrong.events) == len(right.events)
+    assert wrong.inputs[0].corrupted == right.inputs[0].corrupted + 3
+    changed = (wrong.tasks["text"] != right.tasks["text"]).to_numpy()
+    assert changed.sum() == 2
+    order, pid = wrong.tasks[changed].sort_values("line").to_dict("records")
+    assert order["comm"] == "kthreadd" and pd.isna(order["order"]) and order["delay"] == 14885
+    assert pid["comm"] == "irqbalance" and pd.isna(pid["pid"]) and pid["seq"] == 3
+    assert "too large" in order["corrupted"] and "too large" in pid["corrupted"]
+    columns = [c for c in right.tasks.columns if c not in ("source", "text", "corrupted")]
+    pd.testing.assert_frame_equal(wrong.tasks.loc[~changed, columns], right.tasks.loc[~changed, columns])
+    killed = (wrong.events["text"] != right.events["text"]).to_numpy()
+    assert killed.sum() == 1 and wrong.events["pid"][killed].isna().all() and right.events["pid"][killed].tolist() == [3806]
+    assert wrong.events["pid"][~killed].tolist() == right.events["pid"][~killed].tolist()
+
+
 def test_unknown_month_is_not_a_date() -> None:
     capture = stallscope.load(str(REPRO / "keyerror-syslog-month.log"), keep_unparsed=True)
     assert capture.inputs[0].unparsed == capture.inputs[0].lines  # not a syslog line at all: listed
