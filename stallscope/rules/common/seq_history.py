@@ -56,8 +56,8 @@ def _order(view: HostView) -> _History:
     pid, seq, delay = (tasks[c].array.take(requested) for c in ("pid", "seq", "delay"))
     # A view of all the boots of a machine (seq-livelock reads them at once): a pid of one boot
     # is another task in the next, so the boot leads the key (a boot's own view has one).
-    boot = (tasks["boot"].to_numpy(dtype="int64", na_value=0)[requested] if "boot" in tasks.columns
-            else np.zeros(len(requested), dtype="int64"))
+    boot = (tasks["boot"].to_numpy(dtype="int32", na_value=0)[requested] if "boot" in tasks.columns
+            else np.zeros(len(requested), dtype="int32"))  # (schema.ID: boots are Int32)
     # By boot, comm and pid, then in reading order (the table's row order, which is the log's
     # order across rotated files too): a comm's rank sorts as its name, a pid as a multi-column
     # sort ranks it (missing last).

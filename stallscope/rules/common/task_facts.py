@@ -45,7 +45,13 @@ def _own_traces(view: HostView) -> np.ndarray:
 
 def _trace_stacks(view: HostView) -> np.ndarray:
     """The stack of each trace of the capture, by position."""
-    return view.of_capture("trace_stacks", lambda capture: capture.traces["stack"].to_numpy(dtype="int64"))
+    return view.of_capture("trace_stacks", lambda capture: _numbers(capture.traces["stack"]))
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column of numbers none of which is missing, in its own width (an Int32 column: int32)."""
+    width = column.dtype.numpy_dtype if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) else column.dtype
+    return column.to_numpy(dtype=width)
 
 
 def _capture_rows(view: HostView) -> np.ndarray | slice:
@@ -73,10 +79,10 @@ def _task_stacks(view: HostView) -> np.ndarray:
     """The stack of each of this host's task rows' own trace, in their order (-1: none)."""
 
     def compute(v: HostView) -> np.ndarray:
-        traces = _view_traces(v)
-        out = np.full(len(traces), -1, dtype="int64")
+        traces, stacks = _view_traces(v), _trace_stacks(v)
+        out = np.full(len(traces), -1, dtype=stacks.dtype)  # as wide as the stack column
         has = traces >= 0
-        out[has] = _trace_stacks(v)[traces[has]]
+        out[has] = stacks[traces[has]]
         return out
 
     return view.of_view("task_stacks", compute)
