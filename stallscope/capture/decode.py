@@ -18,6 +18,7 @@ from itertools import islice
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import count_dtype
 from stallscope.capture.layouts import GFP_ERAS, PF_ERAS, UNCERTAIN_GFP, Era, Version
 from stallscope.capture.model import Capture, text_blocks
 
@@ -99,24 +100,35 @@ class _PartRows:
         self._frame_length = len(frame)
         if not len(frame) or "boot" not in frame.columns:
             return
-        chosen = (frame["source"] == source).to_numpy(dtype=bool)
+        # Arrays of a number per row, each as narrow as it can be and each let go when used: a
+        # 1 GB capture has millions of task rows, and a rules process held 450 MB here at its
+        # peak with every one of them int64 (bench/README.md, twenty-seventh round).
+        chosen = (frame["source"] == source).to_numpy(dtype=bool) & frame["boot"].notna().to_numpy(dtype=bool)
         if kinds:
-            chosen = chosen & frame["kind"].isin(kinds).to_numpy(dtype=bool)
-        rows = np.flatnonzero(chosen)
-        hosts = frame["host"].astype("category")
-        codes = hosts.cat.codes.to_numpy()[rows].astype(np.int64) + 1  # 0: no host
-        boots = frame["boot"].to_numpy(dtype=np.int64, na_value=-1)[rows]
-        known = boots >= 0
-        self.rows, codes, boots = rows[known], codes[known], boots[known]
-        if not len(self.rows):
+            chosen &= frame["kind"].isin(kinds).to_numpy(dtype=bool)
+        rows = np.flatnonzero(chosen).astype(count_dtype(len(frame)), copy=False)
+        del chosen
+        if not len(rows):
             return
-        self.keys = codes * (int(boots.max()) + 1) + boots
-        first = (np.unique(self.keys, return_index=True)[1] if self.keys.min() != self.keys.max()
-                 else np.zeros(1, dtype=np.int64))
+        hosts = frame["host"].astype("category")
+        codes = hosts.cat.codes.to_numpy()[rows]  # -1: no host
+        boots = frame["boot"].array[rows].to_numpy(dtype=np.int64)
+        span = int(boots.max()) + 1
+        width = np.int32 if (len(hosts.cat.categories) + 1) * span < 1 << 31 else np.int64
+        keys = codes.astype(width)
+        keys += 1
+        keys *= span
+        keys += boots.astype(width, copy=False)
+        self.rows, self.keys = rows, keys
+        # The first row of each part: parts come in runs (a boot's rows follow each other, a
+        # host's are interleaved with others'), so each run's first row is a candidate.
+        starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
         names = hosts.cat.categories
-        for at in first.tolist():
-            code = int(codes[at])
-            self.names[int(self.keys[at])] = (None if code == 0 else str(names[code - 1])), int(boots[at])
+        for at in [0, *starts.tolist()]:
+            key = int(keys[at])
+            if key not in self.names:
+                code = int(codes[at])
+                self.names[key] = (None if code < 0 else str(names[code])), int(boots[at])
 
     def by_part(self, positions: np.ndarray) -> Iterator[tuple[HostBoot | None, np.ndarray]]:
         """The rows at ``positions`` of the table by part (None: rows of no numbered boot)."""
@@ -178,12 +190,16 @@ class InputEras:
         pairs: dict[HostBoot, set[tuple[int, str]]] = {}
         flags: dict[HostBoot, set[int]] = {}
         tasks, rows = self._capture.tasks, self._tasks
-        if len(rows.rows):
-            named = pd.DataFrame({"key": rows.keys, "gfp": tasks["gfp"].take(rows.rows).array,
-                                  "names": tasks["gfp_names"].take(rows.rows).array}).dropna().drop_duplicates()
+        # A block of rows at a time (as printed_gfp_pairs): a table of every row's key, mask and
+        # names at once was hundreds of MB for a 1 GB capture.
+        for start in range(0, len(rows.rows), _PAIR_ROWS):
+            at = rows.rows[start : start + _PAIR_ROWS]
+            named = pd.DataFrame({"key": rows.keys[start : start + _PAIR_ROWS], "gfp": tasks["gfp"].take(at).array,
+                                  "names": tasks["gfp_names"].take(at).array}).dropna().drop_duplicates()
             for key, mask, names in zip(named["key"].tolist(), named["gfp"].tolist(), named["names"].tolist(),
                                         strict=True):
                 pairs.setdefault(rows.names[key], set()).add((int(mask), str(names)))
+        if len(rows.rows):
             kswapd = _kswapd_rows(pd.DataFrame({"key": rows.keys, "comm": tasks["comm"].take(rows.rows).array,
                                                 "flags": tasks["flags"].take(rows.rows).array}))
             found = kswapd[["key", "flags"]].drop_duplicates()
@@ -542,12 +558,21 @@ def task_gfp_texts(capture: Capture) -> np.ndarray:
     names[printed] = _texts_of(tasks["gfp_names"], printed)
     hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
     if len(hex_only):
+        masks = tasks["gfp"].array
         for eras, part, at in era_parts(capture, hex_only):
             choice = eras.gfp(part)
-            masks = tasks["gfp"].iloc[at]
-            for value, same in masks.groupby(masks, sort=False).indices.items():  # one decoding per distinct mask
-                names[at[same]] = decode_with(choice, int(value)).text
+            # A few hundred thousand rows at a time: grouping millions of masks at once (the
+            # 1 GB excerpts family: 8.4 M, none with names) held several arrays of a number
+            # per row at the peak of a rules process (bench/README.md, twenty-seventh round).
+            for start in range(0, len(at), _DECODE_ROWS):
+                rows = at[start : start + _DECODE_ROWS]
+                distinct, which = np.unique(masks[rows].to_numpy(dtype="int64"), return_inverse=True)
+                decoded = [decode_with(choice, mask).text for mask in distinct.tolist()]  # once per distinct mask
+                names[rows] = np.array(decoded, dtype=object)[which]
     return names
+
+
+_DECODE_ROWS = 1 << 18
 
 
 def _texts_of(column: pd.Series, rows: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import count_dtype
 from stallscope.capture.model import labels_at
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import HostView
@@ -37,7 +38,10 @@ class _History:
     seq: pd.api.extensions.ExtensionArray
     delay: pd.api.extensions.ExtensionArray
     same_task: np.ndarray  # whether a row is of the task of the row before it
-    request: np.ndarray  # seq, or (first watchdog version) a negative id per request
+    # Whether a row begins a run of one task's one request (its seq or, before the watchdog
+    # printed one, a delay that kept growing): a flag a row, not the request's number (8 bytes
+    # a row kept for the whole view: 67 MB of the 1 GB excerpts family's 8.4 M task rows).
+    new_run: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -49,42 +53,55 @@ def _ordered(view: HostView) -> _History:
 
 
 def _order(view: HostView) -> _History:
+    # Each column is taken once, already in the history's order, and each array of a number per
+    # row is as narrow as it can be and let go when used: the 1 GB excerpts family has 8.4 M
+    # task rows, and a rules process held 600 MB here at its peak (bench/README.md, twenty-seventh
+    # round). Both rules processes compute it (seq-livelock and slow-progress are in different
+    # groups).
     tasks = view.tasks
     ranks, names = comm_ranks(tasks)
     requested = np.flatnonzero((tasks["seq"].notna() | tasks["delay"].notna()).to_numpy(dtype=bool))
-    comm = ranks[requested]
-    pid, seq, delay = (tasks[c].array.take(requested) for c in ("pid", "seq", "delay"))
+    requested = requested.astype(count_dtype(len(tasks)), copy=False)
     # A view of all the boots of a machine (seq-livelock reads them at once): a pid of one boot
     # is another task in the next, so the boot leads the key (a boot's own view has one).
-    boot = (tasks["boot"].to_numpy(dtype="int32", na_value=0)[requested] if "boot" in tasks.columns
-            else np.zeros(len(requested), dtype="int32"))  # (schema.ID: boots are Int32)
+    boots = (tasks["boot"].to_numpy(dtype="int32", na_value=0) if "boot" in tasks.columns  # (schema.ID)
+             else np.zeros(len(tasks), dtype="int32"))
     # By boot, comm and pid, then in reading order (the table's row order, which is the log's
     # order across rotated files too): a comm's rank sorts as its name, a pid as a multi-column
     # sort ranks it (missing last).
-    order = np.lexsort((requested, _sort_codes(pid), comm, boot))
-    comm, boot = comm[order], boot[order]
-    pid, seq, delay = pid.take(order), seq.take(order), delay.take(order)
-    rows = labels_at(tasks.index, requested[order])
+    at = requested[np.lexsort((requested, _sort_codes(tasks["pid"].array.take(requested)), ranks[requested],
+                               boots[requested]))]
+    del requested
+    comm, boot = ranks[at], boots[at]
+    del ranks, boots
+    pid, seq, delay = (tasks[c].array.take(at) for c in ("pid", "seq", "delay"))
+    rows = labels_at(tasks.index, at)
+    del at
     pids, has_pid = pid.to_numpy(dtype="int64", na_value=0), ~pid.isna()
     same_task = np.zeros(len(rows), dtype=bool)
     same_task[1:] = ((comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
                      & (boot[1:] == boot[:-1]))
     same_task[1:] &= has_pid[1:] & has_pid[:-1]
+    del pids, has_pid
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
     # growing, and a smaller delay means a new request began. Such requests get negative ids.
     delays, has_delay = delay.to_numpy(dtype="int64", na_value=0), ~delay.isna()
     shrank = np.zeros(len(rows), dtype=bool)
     shrank[1:] = has_delay[1:] & has_delay[:-1] & (delays[1:] < delays[:-1])
+    del delays, has_delay
     synthetic = -np.cumsum(~same_task | shrank)
+    del shrank
     request = np.where(seq.isna(), synthetic, seq.to_numpy(dtype="float64", na_value=0.0)).astype("float64")
-    return _History(rows, boot, comm, names, pid, seq, delay, same_task, request)
+    del synthetic
+    new_run = ~(same_task & np.r_[False, request[1:] == request[:-1]])
+    return _History(rows, boot, comm, names, pid, seq, delay, same_task, new_run)
 
 
 def _sort_codes(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
     """How a multi-column ``sort_values`` ranks a column: its categories' order (sorted values for
     another type), missing values last."""
     categorical = pd.Categorical(values, ordered=True)
-    codes = categorical.codes.astype("int64")
+    codes = categorical.codes.astype(count_dtype(len(categorical.categories) + 1))
     codes[codes < 0] = len(categorical.categories)
     return codes
 
@@ -140,10 +157,8 @@ class _Runs:
 
 def _runs(view: HostView) -> _Runs:
     history = _ordered(view)
-    request = history.request
-    new_run = ~(history.same_task & np.r_[False, request[1:] == request[:-1]])
-    starts = np.flatnonzero(new_run)
-    stops = np.r_[starts[1:], len(request)] - 1
+    starts = np.flatnonzero(history.new_run)
+    stops = np.r_[starts[1:], len(history)] - 1
     seq_first = _first_last(~history.seq.isna(), starts, stops)[0]
     delay_first, delay_last = _first_last(~history.delay.isna(), starts, stops)
     return _Runs(history, starts, stops, seq_first, delay_first, delay_last)

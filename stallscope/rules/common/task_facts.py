@@ -14,6 +14,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import count_dtype
 from stallscope.capture.decode import Decoded, InputEras, report_gfp, task_gfp_texts
 from stallscope.capture.events import (
     BUSY_COLUMNS,
@@ -460,13 +461,19 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     # task in the next (a rule may read every boot of a machine at once).
     keys = group_numbers(comm_ranks(tasks)[0], pd.factorize(tasks["pid"].array)[0])
     if "boot" in tasks.columns:
-        boots = tasks["boot"].to_numpy(dtype="int64", na_value=-1)
+        boots = tasks["boot"].to_numpy(dtype="int32", na_value=-1)  # (schema.ID)
         if boots.min() != boots.max():
             keys = group_numbers(boots, keys)
-    _, first_from_end = np.unique(keys[::-1], return_index=True)
-    if len(first_from_end) == len(keys):
+        del boots
+    groups = int(keys.max()) + 1  # numbered from 0 in order of appearance
+    if groups == len(keys):
         return tasks  # every task once (callers do not modify it: no copy needed)
-    return tasks.iloc[np.sort(len(keys) - 1 - first_from_end)]
+    # Each group's greatest row position: no sort of the keys (np.unique of the 1 GB excerpts
+    # family's 8.4 M rows took 1.9 s and a few arrays of a number per row; this 0.2 s).
+    last = np.full(groups, -1, dtype=count_dtype(len(keys)))
+    np.maximum.at(last, keys, np.arange(len(keys), dtype=last.dtype))
+    last.sort()
+    return tasks.iloc[last]
 
 
 def view_reporters(view: HostView) -> Reporters:
