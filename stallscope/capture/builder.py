@@ -335,6 +335,7 @@ class CaptureBuilder:
         self._event_columns = [column.codes if isinstance(column, CategoryColumn) else column.values
                                for column in self.events.values()]
         self._no_event_stack = _integer(self.events["stack"]).missing
+        self._event_pids = _integer(self.events["pid"])  # its range and its "missing"
         self._event_kinds: dict[str, _EventKind] = {}
         self._event_comms = _category(self.events["comm"])
         self.event_fields: list[dict[str, str]] = []
@@ -600,8 +601,8 @@ class CaptureBuilder:
                 fields = {**fields, "comm": comm}
         pid = _int(fields.get("pid"))  # (read before compact: a dict's get is C, a Fields' is not)
         fields = compact(fields, self._field_names, known.setdefault)
-        # What the pid column can hold (a garbled pid of twenty digits is dropped).
-        pids = _integer(self.events["pid"])
+        # What the pid column can hold (a garbled pid of ten digits is dropped).
+        pids = self._event_pids
         dropped = pid is not None and pid not in pids.range
         seen = self._event_bodies[text] = SeenEvent(
             text, fields, pids.missing if pid is None or dropped else pid, dropped,

@@ -121,14 +121,13 @@ class _PartRows:
         keys += boots.astype(width, copy=False)
         self.rows, self.keys = rows, keys
         # The first row of each part: parts come in runs (a boot's rows follow each other, a
-        # host's are interleaved with others'), so each run's first row is a candidate.
-        starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        # host's are interleaved with others'), so it is the first of the runs of its key.
+        runs = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1]
+        firsts = runs[np.unique(keys[runs], return_index=True)[1]]
         names = hosts.cat.categories
-        for at in [0, *starts.tolist()]:
-            key = int(keys[at])
-            if key not in self.names:
-                code = int(codes[at])
-                self.names[key] = (None if code < 0 else str(names[code])), int(boots[at])
+        for at in firsts.tolist():
+            code = int(codes[at])
+            self.names[int(keys[at])] = (None if code < 0 else str(names[code])), int(boots[at])
 
     def by_part(self, positions: np.ndarray) -> Iterator[tuple[HostBoot | None, np.ndarray]]:
         """The rows at ``positions`` of the table by part (None: rows of no numbered boot)."""
