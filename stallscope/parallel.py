@@ -49,7 +49,7 @@ from stallscope.diagnose import (
     windows_found,
 )
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
-from stallscope.rules import rule_cost
+from stallscope.rules import rule_cost, shared_derivation
 from stallscope.rules.base import Finding, Rule
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
@@ -547,9 +547,18 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
 
 def rules_in_groups(rules: Sequence[Rule], count: int) -> list[tuple[Rule, ...]]:
     """``rules`` in ``count`` groups of about equal cost (each rule's COST; the costliest first,
-    each to the group with the least so far), each group in rule order; none empty."""
-    shares = forked.balanced(range(len(rules)), [rule_cost(rule) for rule in rules], count)
-    return [tuple(rules[at] for at in share) for share in shares if share]
+    each to the group with the least so far), each group in rule order; none empty. Rules that
+    name one SHARED_DERIVATION are in one group: the 1 GB excerpts capture's seq history, derived
+    in both processes, was each one's largest derivation (bench/README.md)."""
+    units: dict[object, list[int]] = {}
+    for at, rule in enumerate(rules):
+        # A rule sharing nothing is a unit of its own (its position as key: no name is an int).
+        units.setdefault(shared_derivation(rule) or at, []).append(at)
+    members = list(units.values())
+    shares = forked.balanced(range(len(members)), [sum(rule_cost(rules[at]) for at in unit) for unit in members],
+                             count)
+    groups = [sorted(at for unit in share for at in members[unit]) for share in shares]
+    return [tuple(rules[at] for at in group) for group in groups if group]
 
 
 def _sharing_equal_parts(findings: list[Finding], known: dict[object, object]) -> list[Finding]:

@@ -14,6 +14,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from stallscope.capture.columns import count_dtype
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import group_numbers, stable_order, text_codes
 
@@ -76,8 +77,7 @@ def growth_ratios(tasks: pd.DataFrame) -> np.ndarray:
     table (a millisecond for each of a capture's hundreds of boots)."""
     if not len(tasks):
         return np.zeros(0)
-    pairs = _Pairs(tasks, _ranked_hosts(tasks))
-    return pairs.d_delay.astype(float) / pairs.d_ts  # type: ignore[no-any-return]
+    return _Pairs(tasks, _ranked_hosts(tasks)).ratios()
 
 
 def _ranked_hosts(tasks: pd.DataFrame) -> np.ndarray:
@@ -95,12 +95,19 @@ def pairs_by_host(tasks: pd.DataFrame) -> dict[str | None, HostPairs]:
         return {None: HostPairs(np.zeros(0), None)}
     codes, hosts = _host_codes(tasks)
     pairs = _Pairs(tasks, codes)
-    ratios, by_host, bounds = _grouped_ratios(pairs, len(hosts))
     first = pairs.first_per_host(len(hosts))
+    if len(hosts) == 1:
+        # One host's pairs are all the pairs (their order does not matter: a median is taken).
+        found = [pairs.ratios()]
+        del pairs
+    else:
+        ratios, by_host, bounds = _grouped_ratios(pairs, len(hosts))
+        del pairs
+        found = [ratios[by_host[start:end]] for start, end in pairwise(bounds.tolist())]
     line = tasks["line"]
     return {
-        host: HostPairs(ratios[by_host[start:end]], None if first[i] < 0 else int(line.iat[int(first[i])]))
-        for i, (host, start, end) in enumerate(zip(hosts, bounds[:-1], bounds[1:], strict=True))
+        host: HostPairs(ratios_of_host, None if first[i] < 0 else int(line.iat[int(first[i])]))
+        for i, (host, ratios_of_host) in enumerate(zip(hosts, found, strict=True))
     }
 
 
@@ -118,8 +125,8 @@ def _grouped_ratios(pairs: _Pairs, groups: int) -> tuple[np.ndarray, np.ndarray,
     """The ratio of every pair, the pairs in group order, and where each group's begin."""
     # A task is one group's: its pairs are that group's.
     owner = pairs.task_hosts()[pairs.task[pairs.rows]]
-    ratios = pairs.d_delay.astype(float) / pairs.d_ts
-    order = stable_order(owner)
+    ratios = pairs.ratios()
+    order = stable_order(owner).astype(count_dtype(len(owner) + 1))
     return ratios, order, np.searchsorted(owner[order], np.arange(groups + 1))
 
 
@@ -144,41 +151,58 @@ class _Pairs:
     """
 
     def __init__(self, tasks: pd.DataFrame, hosts: np.ndarray) -> None:
+        # Positions are 32 bits where they fit and each array of a number per row is let go as
+        # soon as it is used: the 1 GB excerpts capture has 8.4 M task rows, and the process
+        # writing its report held 67 bytes a row here at its peak (bench/README.md,
+        # twenty-eighth round).
         delay, ts, pid = tasks["delay"], tasks["ts"], tasks["pid"]
+        position = count_dtype(len(tasks) + 1)
         # Categories in their own order, other values sorted: how a multi-column sort ranks them.
         comm = pd.Categorical(tasks["comm"], ordered=True).codes
         usable = delay.notna().to_numpy(dtype=bool) & ts.notna().to_numpy(dtype=bool)
         usable &= pid.notna().to_numpy(dtype=bool) & (comm >= 0)
         # Whole columns need no selection when every row is usable (the common case).
-        at = np.flatnonzero(usable) if not usable.all() else None
+        at = np.flatnonzero(usable).astype(position) if not usable.all() else None
+        del usable
         self.pids = pid.array if at is None else pid.array.take(at)
         self.hosts, self.comms = (hosts, comm) if at is None else (hosts[at], comm[at])
         task = group_numbers(self.hosts, pd.factorize(self.pids)[0], self.comms).astype(np.int32)
-        order = stable_order(task)
+        order = stable_order(task).astype(position)
         self.at = order if at is None else at[order]  # table positions, in the listing
+        del at
         self.task = task[order]
         del task
-        seqs = tasks["seq"].to_numpy(dtype="int64", na_value=-1)[self.at]
-        times = ts.to_numpy(dtype="float64")[self.at]
+        seqs = _taken(tasks["seq"], "int64", -1, self.at)
+        times = _taken(ts, "float64", np.nan, self.at)
         # A task's rows in log order are usually in (seq, ts) order already: then grouping the
         # tasks is all the sorting there is to do, and it is cheap.
         if not _ascending(self.task, seqs, times):
             resorted = np.lexsort((times, seqs, self.task))
             self.at, self.task, seqs, times = self.at[resorted], self.task[resorted], seqs[resorted], times[resorted]
             order = order[resorted]
+            del resorted
         self.order = order  # listing -> position among the usable rows
         same = (self.task[1:] == self.task[:-1]) & (seqs[1:] == seqs[:-1])
         del seqs
         d_ts = times[1:] - times[:-1]
         del times
         same &= d_ts >= MIN_SECONDS
-        delays = delay.to_numpy(dtype="int64", na_value=0)[self.at]
+        delays = _taken(delay, "int64", 0, self.at)
         d_delay = delays[1:] - delays[:-1]
         del delays
         same &= d_delay > 0
-        kept = np.flatnonzero(same)
-        self.rows = kept + 1
-        self.d_delay, self.d_ts = d_delay[kept], d_ts[kept]
+        kept = np.flatnonzero(same).astype(position)
+        del same
+        self.d_delay = d_delay[kept]
+        del d_delay
+        self.d_ts = d_ts[kept]
+        del d_ts
+        kept += 1
+        self.rows = kept
+
+    def ratios(self) -> np.ndarray:
+        """d_delay / d_ts of every pair."""
+        return np.divide(self.d_delay, self.d_ts)  # type: ignore[no-any-return]
 
     def _task_starts(self) -> np.ndarray:
         """Where each task's rows begin in the listing (tasks in their numbers' order)."""
@@ -224,6 +248,12 @@ class _Pairs:
             if first[host[at]] < 0:
                 first[host[at]] = self.at[self.rows[heads[at]]]
         return first
+
+
+def _taken(column: pd.Series, dtype: str, missing: object, at: np.ndarray) -> np.ndarray:
+    """``column`` at the positions ``at`` as numpy numbers (``missing`` for a missing value),
+    without a whole column's array first."""
+    return column.array.take(at).to_numpy(dtype=dtype, na_value=missing)  # type: ignore[no-any-return]
 
 
 def _ascending(task: np.ndarray, seq: np.ndarray, ts: np.ndarray) -> bool:

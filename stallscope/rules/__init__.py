@@ -18,6 +18,10 @@ A rule module carries everything about its rule:
   it is not measured. The rules of one long boot are shared among forked processes by it
   (``stallscope.parallel``): the findings do not depend on it, only how evenly the processes
   are loaded;
+- optionally ``SHARED_DERIVATION``: the name of a large derivation (a view memo) it reads that
+  another rule reads too: forked, the rules naming one derivation run in one process, which
+  derives it once (``stallscope.parallel.rules_in_groups``; in two processes, each derived it
+  and held it);
 - optionally ``ALL_BOOTS = True``: ``check`` reads a view of every boot of a machine at once
   (each task keyed by its boot too) and names each finding's boot (``Finding.boot``), so the
   diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.at_once_rules``); on
@@ -50,6 +54,11 @@ DEFAULT_COST = 0.05
 
 def rule_cost(rule: Rule) -> float:
     return float(getattr(rule, "COST", DEFAULT_COST))
+
+
+def shared_derivation(rule: Rule) -> str | None:
+    """The large derivation the rule shares with other rules (its SHARED_DERIVATION), if any."""
+    return getattr(rule, "SHARED_DERIVATION", None)
 
 
 def _discover() -> tuple[Rule, ...]:

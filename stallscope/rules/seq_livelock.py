@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot, in_boot
-from stallscope.rules.common.seq_history import stuck_requests
+from stallscope.rules.common.seq_history import SEQ_HISTORY, stuck_requests
 
 RULE = "seq-livelock"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -26,6 +26,9 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Derived for this rule and another, and large (a long boot's seq history: 250 MB of the 1 GB
+# excerpts capture): forked, the rules that share it run in one process (see stallscope.rules).
+SHARED_DERIVATION = SEQ_HISTORY
 _NAMED = 8
 _MAX_EVIDENCE = 12  # evidence of the first _MAX_EVIDENCE // 2 named requests (fewer than _NAMED)
 

@@ -15,7 +15,7 @@ import pandas as pd
 from stallscope.capture.events import tuples
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot, in_boot
 from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trends
-from stallscope.rules.common.seq_history import advancing_tasks
+from stallscope.rules.common.seq_history import SEQ_HISTORY, advancing_tasks
 
 RULE = "slow-progress"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -28,6 +28,9 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Derived for this rule and another, and large (a long boot's seq history: 250 MB of the 1 GB
+# excerpts capture): forked, the rules that share it run in one process (see stallscope.rules).
+SHARED_DERIVATION = SEQ_HISTORY
 _NAMED = 8
 _MAX_EVIDENCE = 8
 

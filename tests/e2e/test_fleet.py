@@ -27,8 +27,9 @@ from stallscope.parallel import (
     load_parallel,
     split_machines,
 )
-from stallscope.rules import rule_cost
+from stallscope.rules import rule_cost, shared_derivation
 from stallscope.rules.base import Finding
+from stallscope.rules.common.seq_history import SEQ_HISTORY
 
 KSWAPD_BUF_LOCK = DATA / "lkml" / "2017-02-21_too-many-isolated-kswapd-xfs-buf-lock.log"
 KSWAPD_IFLOCK = DATA / "lkml" / "2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"
@@ -310,12 +311,41 @@ def test_windows_of_unequal_sizes_are_shared_by_their_sizes() -> None:
 
 
 def test_the_rules_of_one_long_boot_are_split_into_groups_of_about_equal_cost() -> None:
-    """Each group's cost is within one rule's cost of every other's, every rule in one group, in
-    rule order (taken alternately, the costliest rules of a 1 GB journal fell into one group)."""
+    """Each group's cost is within one rule's cost of every other's (or of the rules that share a
+    derivation, together), every rule in one group, in rule order (taken alternately, the
+    costliest rules of a 1 GB journal fell into one group)."""
     rules = at_once_rules()
+    units: dict[object, float] = {}
+    for at, rule in enumerate(rules):
+        key = shared_derivation(rule) or at
+        units[key] = units.get(key, 0.0) + rule_cost(rule)
     for count in (2, 3):
         groups = parallel.rules_in_groups(rules, count)
         assert sorted(rule.RULE for group in groups for rule in group) == sorted(rule.RULE for rule in rules)
         assert all(list(group) == sorted(group, key=rules.index) for group in groups)
         loads = [sum(rule_cost(rule) for rule in group) for group in groups]
-        assert max(loads) - min(loads) <= max(rule_cost(rule) for rule in rules)
+        assert max(loads) - min(loads) <= max(units.values())
+
+
+def test_the_rules_that_share_a_derivation_run_in_one_group() -> None:
+    """seq-livelock and slow-progress read one seq history (250 MB of the 1 GB excerpts capture):
+    in two groups, both forked processes derived it and held it."""
+    rules = at_once_rules()
+    sharing = [rule.RULE for rule in rules if shared_derivation(rule) == SEQ_HISTORY]
+    assert sorted(sharing) == ["seq-livelock", "slow-progress"]
+    for count in (2, 3, 4):
+        holding = [group for group in parallel.rules_in_groups(rules, count)
+                   if any(rule.RULE in sharing for rule in group)]
+        assert len(holding) == 1, [[rule.RULE for rule in group] for group in holding]
+        assert sorted(rule.RULE for rule in holding[0] if rule.RULE in sharing) == sharing
+    # Made-up rules: the costliest and the cheapest name one derivation and go together, the others
+    # fill the other group.
+
+    class Named:
+        def __init__(self, rule: object, cost: float, derivation: str | None) -> None:
+            self.RULE, self.COST, self.SHARED_DERIVATION = rule, cost, derivation
+
+    made = [Named("a", 3.0, "x"), Named("b", 1.0, None), Named("c", 1.0, None), Named("d", 0.5, "x"),
+            Named("e", 1.0, None), Named("f", 1.0, None)]
+    groups = parallel.rules_in_groups(made, 2)  # type: ignore[arg-type]
+    assert [[rule.RULE for rule in group] for group in groups] == [["a", "d"], ["b", "c", "e", "f"]]
