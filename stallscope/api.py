@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -21,7 +22,7 @@ def line_parser() -> LineParser:
     return shared_parser()
 
 
-def load(*paths: str, keep_unparsed: bool = False) -> Capture:
+def load(*paths: str | os.PathLike[str], keep_unparsed: bool = False) -> Capture:
     """Read kernel-log captures (files, directories, archives, or ``-`` for stdin) into a :class:`Capture`.
 
     A directory or archive that is a support bundle (sosreport, supportconfig) is read for its

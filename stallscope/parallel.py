@@ -49,7 +49,7 @@ from stallscope.diagnose import (
     windows_found,
 )
 from stallscope.memory import no_cycle_collection, old_objects_left_alone, release_free_memory
-from stallscope.rules import rule_cost, shared_derivation
+from stallscope.rules import rule_cost, shared_derivations
 from stallscope.rules.base import Finding, Rule
 from stallscope.sources.archive import archive_kind
 from stallscope.sources.expand import expand
@@ -516,11 +516,12 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
         release_free_memory()
 
     # Each window with every rule, or (``rule_groups``) with each group of the rules in turn:
-    # groups of about equal cost (each rule's COST, measured on one long boot). Taken alternately
-    # in their order, the costliest rules of a 1 GB journal fell into one group: 6.9 s against
-    # 0.5 s (bench/README.md).
+    # groups of about equal cost (each rule's COST for the capture's rows). Taken alternately in
+    # their order, the costliest rules of a 1 GB journal fell into one group: 6.9 s against 0.5 s
+    # (bench/README.md).
     rules = at_once_rules()
-    groups = rules_in_groups(rules, rule_groups)
+    rows = (len(capture.tasks), len(capture.events))
+    groups = rules_in_groups(rules, rule_groups, rows)
     tasks = [(window, group) for window in windows for group in groups]
     work = partial(_findings_of, capture, shared, tasks, keys)
     # Position -1 - k: task k; a position from 0: a view. A task's or view's findings are sent as
@@ -529,8 +530,8 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
     positions = [-1 - place for place in range(len(tasks))] + (list(range(1, views)) if by_view else [])
     # A window costs about the same per boot (its rows and boots' fixed costs), times its rules'
     # share of the rules' cost; a view alike.
-    whole = sum(rule_cost(rule) for rule in rules) or 1.0
-    costs = ([len(window) * sum(rule_cost(rule) for rule in group) / whole for window, group in tasks]
+    whole = sum(rule_cost(rule, rows) for rule in rules) or 1.0
+    costs = ([len(window) * sum(rule_cost(rule, rows) for rule in group) / whole for window, group in tasks]
              + [1] * (len(positions) - len(tasks)))
     # Closed on the way out, whatever stops this loop: the children are stopped then and there
     # (as render.text closes its own), not whenever the generator is let go of.
@@ -545,20 +546,32 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
     return ranked(joined(found, at_once))
 
 
-def rules_in_groups(rules: Sequence[Rule], count: int) -> list[tuple[Rule, ...]]:
-    """``rules`` in ``count`` groups of about equal cost (each rule's COST; the costliest first,
-    each to the group with the least so far), each group in rule order; none empty. Rules that
-    name one SHARED_DERIVATION are in one group: the 1 GB excerpts capture's seq history, derived
-    in both processes, was each one's largest derivation (bench/README.md)."""
-    units: dict[object, list[int]] = {}
-    for at, rule in enumerate(rules):
-        # A rule sharing nothing is a unit of its own (its position as key: no name is an int).
-        units.setdefault(shared_derivation(rule) or at, []).append(at)
-    members = list(units.values())
-    shares = forked.balanced(range(len(members)), [sum(rule_cost(rules[at]) for at in unit) for unit in members],
-                             count)
+def rules_in_groups(rules: Sequence[Rule], count: int, rows: tuple[int, int]) -> list[tuple[Rule, ...]]:
+    """``rules`` in ``count`` groups of about equal cost on a boot of ``rows`` (task rows, event
+    rows; each rule's COST), the costliest first, each to the group with the least so far, each
+    group in rule order; none empty. Rules that
+    share a derivation (SHARED_DERIVATIONS) are in one group: in two, the 1 GB excerpts capture's
+    seq history was each process's largest derivation, and a 1 GB journal's OOM invocations took
+    0.75 s in each (bench/README.md)."""
+    members = _sharing(rules)
+    costs = [sum(rule_cost(rules[at], rows) for at in unit) for unit in members]
+    shares = forked.balanced(range(len(members)), costs, count)
     groups = [sorted(at for unit in share for at in members[unit]) for share in shares]
     return [tuple(rules[at] for at in group) for group in groups if group]
+
+
+def _sharing(rules: Sequence[Rule]) -> list[list[int]]:
+    """The positions of ``rules`` in sets that share no derivation with one another: a rule is in
+    the set of every rule it shares one with, directly or through others."""
+    sets: list[tuple[set[str], list[int]]] = []
+    for at, rule in enumerate(rules):
+        names, members = set(shared_derivations(rule)), [at]
+        for other in [each for each in sets if each[0] & names]:
+            sets.remove(other)
+            names |= other[0]
+            members += other[1]
+        sets.append((names, sorted(members)))
+    return sorted((members for _, members in sets), key=lambda members: members[0])
 
 
 def _sharing_equal_parts(findings: list[Finding], known: dict[object, object]) -> list[Finding]:

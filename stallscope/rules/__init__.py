@@ -13,15 +13,19 @@ A rule module carries everything about its rule:
 - ``ABOUT_MEMORY``: whether its findings are about memory (the verdict's next steps then go on to
   Mem-Info, the workqueue dump and the tasks' seq/switches; a failing disk or an oops they do not);
 - ``check(view) -> list[Finding]``;
-- optionally ``COST``: the seconds its ``check`` took on one boot of millions of lines (the 1 GB
-  journal-short capture of bench/, in one process; bench/README.md), :data:`DEFAULT_COST` when
-  it is not measured. The rules of one long boot are shared among forked processes by it
-  (``stallscope.parallel``): the findings do not depend on it, only how evenly the processes
-  are loaded;
-- optionally ``SHARED_DERIVATION``: the name of a large derivation (a view memo) it reads that
-  another rule reads too: forked, the rules naming one derivation run in one process, which
-  derives it once (``stallscope.parallel.rules_in_groups``; in two processes, each derived it
-  and held it);
+- optionally ``COST``: the seconds its ``check`` takes per million task rows and per million
+  event rows of one long boot, :data:`DEFAULT_COST` when it is not measured. Fitted to what
+  ``python bench/phases.py FILE --rules`` gives on two 1 GB captures of bench/: excerpts (8.4 M
+  task rows, no events) and journal-short (0.3 M task rows, 4.7 M event rows); bench/README.md.
+  The rules of one long boot are shared among forked processes by it (``stallscope.parallel``):
+  the findings do not depend on it, only how evenly the processes are loaded. (One number of
+  seconds, measured on the journal, put every costly rule of the excerpts in one process: the
+  rules that read task rows cost little there and much on the excerpts);
+- optionally ``SHARED_DERIVATIONS``: the names of the costly derivations it reads that other
+  rules read too (the view memos of ``common/`` whose names it exports: seconds or hundreds of MB
+  on a long boot). Forked, the rules that share one run in one process, which derives it once
+  (``stallscope.parallel.rules_in_groups``); in two, each derived it and held it. A test checks
+  each rule names those it reads (tests/rules/test_shared_derivations.py);
 - optionally ``ALL_BOOTS = True``: ``check`` reads a view of every boot of a machine at once
   (each task keyed by its boot too) and names each finding's boot (``Finding.boot``), so the
   diagnosis calls it once per machine, not once per boot (``stallscope.diagnose.at_once_rules``); on
@@ -48,17 +52,21 @@ _NOT_RULES = frozenset({"base", "common"})
 _REQUIRED = ("RULE", "RANK", "SEVERITY", "SUMMARY", "NEXT_STEPS", "ABOUT_MEMORY", "check")
 
 
-# What a rule costs that does not say (COST): the rules without it took 0.1 s or less each.
-DEFAULT_COST = 0.05
+# What a rule costs that does not say (COST): the rules without it took 0.01 s or less on both
+# captures.
+DEFAULT_COST = (0.001, 0.002)
 
 
-def rule_cost(rule: Rule) -> float:
-    return float(getattr(rule, "COST", DEFAULT_COST))
+def rule_cost(rule: Rule, rows: tuple[int, int]) -> float:
+    """The seconds the rule's ``check`` is expected to take on a boot of ``rows`` (task rows, event
+    rows): its COST."""
+    per_task, per_event = getattr(rule, "COST", DEFAULT_COST)
+    return (per_task * rows[0] + per_event * rows[1]) / 1e6
 
 
-def shared_derivation(rule: Rule) -> str | None:
-    """The large derivation the rule shares with other rules (its SHARED_DERIVATION), if any."""
-    return getattr(rule, "SHARED_DERIVATION", None)
+def shared_derivations(rule: Rule) -> tuple[str, ...]:
+    """The costly derivations the rule shares with other rules (its SHARED_DERIVATIONS)."""
+    return tuple(getattr(rule, "SHARED_DERIVATIONS", ()))
 
 
 def _discover() -> tuple[Rule, ...]:

@@ -27,6 +27,7 @@ from stallscope.capture.stacks import guilty_frame, normalize_function, reliable
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.noise import noise_reason
 from stallscope.rules.common.task_facts import (
+    REPORTERS,
     alloc_reports_by_boot,
     report_gfp_names,
     stack_functions,
@@ -46,8 +47,12 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.5
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (REPORTERS,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.0, 0.194)
 
 
 # ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis

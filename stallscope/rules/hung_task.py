@@ -19,7 +19,13 @@ from stallscope.capture.model import timestamp
 from stallscope.capture.stacks import NO_WAIT_SITE, Role, WaitSite, function_class
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.reports import DEVICE_KINDS, device_label
-from stallscope.rules.common.task_facts import oom_kills_by_boot, stack_wait_site, stack_wait_site_evidence, trace_after
+from stallscope.rules.common.task_facts import (
+    OOM_KILLS,
+    oom_kills_by_boot,
+    stack_wait_site,
+    stack_wait_site_evidence,
+    trace_after,
+)
 
 RULE = "hung-task"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -32,8 +38,12 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.55
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (OOM_KILLS,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.0, 0.223)
 
 # Kernel threads never belong to an OOM victim, so OOM kills are not context for them.
 _KERNEL_THREADS = ("kswapd", "kworker/", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "xfs", "khungtaskd")

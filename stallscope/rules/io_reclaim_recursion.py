@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from stallscope.capture.stacks import ALLOCATOR_FRAMES, RECLAIM_FRAMES
 from stallscope.rules.base import Finding, HostView, Severity, in_boot
-from stallscope.rules.common.traced import Traced, traced
+from stallscope.rules.common.traced import TRACED, Traced, traced
 
 RULE = "io-reclaim-recursion"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -45,8 +45,12 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.3
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (TRACED,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.0, 0.177)
 
 # Reclaim writing a page back: the block layer's entry and the writeback that leads to it.
 _WRITEBACK = frozenset({"submit_bio", "submit_bio_noacct", "generic_make_request", "__swap_writepage",

@@ -48,6 +48,9 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.0, 0.017)
 
 # The allocator's own per-CPU work, and what waits when it does not run.
 MM_WORK = {

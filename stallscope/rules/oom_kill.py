@@ -13,7 +13,13 @@ import pandas as pd
 from stallscope.capture.events import field_of
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import oom_invocations_by_boot, oom_kills_by_boot
+from stallscope.rules.common.task_facts import (
+    OOM_INVOCATIONS,
+    OOM_KILLS,
+    REPORTERS,
+    oom_invocations_by_boot,
+    oom_kills_by_boot,
+)
 
 RULE = "oom-kill"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -26,8 +32,12 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.85
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (OOM_INVOCATIONS, OOM_KILLS, REPORTERS)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.0, 0.225)
 _NAMED = 10
 # The lines that name the memory cgroup of an OOM kill, by kernel era.
 _SUMMARY_KINDS = ("oom_kill_summary", "oom_memcg_task")

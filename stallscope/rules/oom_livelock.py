@@ -13,6 +13,7 @@ import numpy as np
 from stallscope.capture.model import timestamp
 from stallscope.rules.base import Finding, HostView, Severity, in_boot
 from stallscope.rules.common.oom_trend import (
+    OOM_TRENDS,
     Trend,
     describe_phase,
     oom_trends,
@@ -31,8 +32,12 @@ SUMMARY = (
 NEXT_STEPS: str | None = "whether a victim exists and exits (victim= and the dying tasks' traces)"
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.25
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (OOM_TRENDS,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.172, 0.088)
 
 # Event kinds (grammars/oom.lark) that mean a process was chosen or killed.
 KILL_KINDS = frozenset({"oom_kill_process", "oom_killed_process"})

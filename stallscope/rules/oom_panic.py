@@ -14,7 +14,7 @@ from __future__ import annotations
 from stallscope.capture.events import field
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.oom_reports import manual_invocations, memcg_oom_frame
-from stallscope.rules.common.task_facts import oom_invocations_by_boot
+from stallscope.rules.common.task_facts import OOM_INVOCATIONS, REPORTERS, oom_invocations_by_boot
 
 RULE = "oom-panic"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -30,6 +30,9 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (OOM_INVOCATIONS, REPORTERS)
 
 # The boot thread: an OOM it invokes comes before user space, with no task to kill.
 _BOOT = ("swapper/", "init")

@@ -12,6 +12,7 @@ import pandas as pd
 from stallscope.rules.base import Finding, HostView, Severity, in_boot
 from stallscope.rules.common.oom_trend import (
     FASTEST_HZ,
+    OOM_TRENDS,
     RECURRING,
     OneReport,
     Trend,
@@ -38,6 +39,9 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (OOM_TRENDS,)
 
 
 # ``check`` reads every boot of a machine at once and names each finding's boot: the diagnosis

@@ -18,7 +18,7 @@ lockup, an RCU stall, a hung task) that caught the CPU there.
 from __future__ import annotations
 
 from stallscope.rules.base import Finding, HostView, Severity, in_boot
-from stallscope.rules.common.traced import Traced, traced
+from stallscope.rules.common.traced import TRACED, Traced, traced
 
 RULE = "oom-printk-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -35,6 +35,9 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (TRACED,)
 
 # The OOM killer's own frames, printing its report (mm/oom_kill.c).
 _OOM = ("oom_kill_process", "__oom_kill_process", "dump_header", "dump_tasks", "out_of_memory")

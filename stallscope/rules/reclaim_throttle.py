@@ -18,6 +18,7 @@ from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
+    GFP_NAMES,
     gfp_names_of,
     is_kswapd,
     label,
@@ -43,6 +44,12 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (GFP_NAMES,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.038, 0.004)
 MAX_CITED = 6
 
 # What each throttle means, by (wait, caller); None matches any caller.

@@ -23,6 +23,7 @@ from stallscope.capture.model import missing, text_blocks
 from stallscope.capture.trajectories import comm_starts_with
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
+    GFP_NAMES,
     functions_of,
     gfp_names_of,
     guilty_of,
@@ -48,8 +49,12 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.25
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (GFP_NAMES,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.018, 0.095)
 _RESCUER_IN_DUMP = re.compile(r"(\d+)\(RESCUER\)")
 COMM_LEN = 15  # task->comm holds 15 characters, so a long workqueue name is cut
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from stallscope.capture.events import tuples
 from stallscope.rules.base import Finding, HostView, Severity, TaskRef, by_boot, in_boot
-from stallscope.rules.common.oom_trend import RECURRING, Trend, oom_trends
+from stallscope.rules.common.oom_trend import OOM_TRENDS, RECURRING, Trend, oom_trends
 from stallscope.rules.common.seq_history import SEQ_HISTORY, advancing_tasks
 
 RULE = "slow-progress"
@@ -28,9 +28,12 @@ SUMMARY = (
 NEXT_STEPS: str | None = None
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Derived for this rule and another, and large (a long boot's seq history: 250 MB of the 1 GB
-# excerpts capture): forked, the rules that share it run in one process (see stallscope.rules).
-SHARED_DERIVATION = SEQ_HISTORY
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (OOM_TRENDS, SEQ_HISTORY)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.054, 0.0)
 _NAMED = 8
 _MAX_EVIDENCE = 8
 

@@ -17,6 +17,7 @@ from stallscope.capture.events import of_kind, tuples
 from stallscope.capture.fields import is_fields
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.task_facts import (
+    GFP_NAMES,
     functions_of,
     gfp_names_of,
     label,
@@ -38,8 +39,12 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.35
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (GFP_NAMES,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.2, 0.101)
 # Victims named in the title of a finding for several (all are in its task list).
 _MAX_NAMED = 5
 

@@ -14,7 +14,7 @@ from stallscope.capture.model import missing
 from stallscope.capture.stacks import guilty_frame, reliable_functions
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef, in_boot
 from stallscope.rules.common.noise import noise_reason
-from stallscope.rules.common.task_facts import alloc_reports_by_boot
+from stallscope.rules.common.task_facts import REPORTERS, alloc_reports_by_boot
 
 RULE = "warn-alloc-stall"
 # Findings of one severity are ranked by RANK, the root cause first (see stallscope.rules).
@@ -30,8 +30,12 @@ NEXT_STEPS: str | None = (
 )
 # Whether its findings are about memory: the verdict then goes on to the memory checks.
 ABOUT_MEMORY = True
-# Seconds its check took on one long boot (bench/README.md): how the rules of one are shared.
-COST = 0.15
+# What it derives that other rules derive too, at a cost on a long boot (seconds, or hundreds of
+# MB): forked, rules that share one run in one process, which derives it once (stallscope.rules).
+SHARED_DERIVATIONS = (REPORTERS,)
+# Seconds its check takes per million task rows and per million event rows of one long boot
+# (bench/README.md): how the rules of one are shared among forked processes.
+COST = (0.0, 0.085)
 
 # A task that could not allocate for a minute or more is not slow, it is stuck.
 CRITICAL_STALL_MS = 60_000

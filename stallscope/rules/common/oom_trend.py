@@ -166,10 +166,14 @@ def _oom_calls_by_boot(view: HostView) -> dict[int, np.ndarray]:
     return found
 
 
+# The view memo of oom_trends(): several rules read it (see SHARED_DERIVATIONS in stallscope.rules).
+OOM_TRENDS = "oom_trends"
+
+
 def oom_trends(view: HostView) -> dict[int, Trend | None]:
     """The trend of each boot of the view with watchdog reports (0: a view without boot numbers),
     as its own view would have it: for a rule that reads every boot at once. Derived once per view."""
-    return view.of_view("oom_trends", _trends)
+    return view.of_view(OOM_TRENDS, _trends)
 
 
 def oom_trend(view: HostView) -> Trend | None:

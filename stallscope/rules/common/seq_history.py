@@ -47,8 +47,8 @@ class _History:
         return len(self.rows)
 
 
-# The view memo that holds it. The rules that read it name it as their SHARED_DERIVATION: forked,
-# they run in one process, which derives it once (see stallscope.rules).
+# The view memo that holds it: the rules that read it name it in their SHARED_DERIVATIONS (see
+# stallscope.rules).
 SEQ_HISTORY = "seq_history"
 
 
@@ -61,7 +61,7 @@ def _order(view: HostView) -> _History:
     # Each column is taken once, already in the history's order, and each array of a number per
     # row is as narrow as it can be and let go when used: the 1 GB excerpts family has 8.4 M
     # task rows, and a rules process held 600 MB here at its peak (bench/README.md, twenty-seventh
-    # round). The rules that read it run in one process (SHARED_DERIVATION).
+    # round). Forked, the rules that read it run in one process (SHARED_DERIVATIONS).
     tasks = view.tasks
     ranks, names = comm_ranks(tasks)
     requested = np.flatnonzero((tasks["seq"].notna() | tasks["delay"].notna()).to_numpy(dtype=bool))

@@ -174,7 +174,7 @@ def traces_where(view: HostView, test: Callable[[list[str]], bool]) -> np.ndarra
 
 def gfp_names_of(view: HostView) -> pd.Series:
     """gfp names per task row, printed or decoded for the log's kernel era ("" when none)."""
-    names: np.ndarray = view.of_capture("gfp", task_gfp_texts)
+    names: np.ndarray = view.of_capture(GFP_NAMES, task_gfp_texts)
     # The names are str already (printed, or decoded): an object column, not converted.
     return view.of_view("gfp", lambda v: pd.Series(names[_capture_rows(v)], index=v.tasks.index, dtype=object,
                                                    copy=False))
@@ -476,17 +476,25 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     return tasks.iloc[last]
 
 
+# The names of the view memos below that several rules read and that cost seconds or tens of MB
+# on a long boot: a rule that reads one names it in its SHARED_DERIVATIONS (see stallscope.rules).
+REPORTERS = "reporters"
+OOM_INVOCATIONS = "oom invocations"
+OOM_KILLS = "oom kills"
+GFP_NAMES = "gfp"
+
+
 def view_reporters(view: HostView) -> Reporters:
     """The dump_cpu lines of the view, to name the task of a report (see
     :class:`~stallscope.capture.events.Reporters`), found once for every report reader."""
-    return view.of_view("reporters", lambda v: Reporters(v.rows))
+    return view.of_view(REPORTERS, lambda v: Reporters(v.rows))
 
 
 def oom_invocations_by_boot(view: HostView) -> dict[int, list[dict[str, object]]]:
     """The rows of :func:`~stallscope.capture.events.oom_invocations` (as dicts, in log order) of
     each boot of the view that has any (0 where none is numbered), found once for the rules that
     read them (callers must not modify them)."""
-    return view.of_view("oom invocations", lambda v: {
+    return view.of_view(OOM_INVOCATIONS, lambda v: {
         boot: invocation_rows_of(records, view_reporters(v))
         for boot, records in v.records_by_boot("oom_invoke").items()})
 
@@ -499,7 +507,7 @@ def oom_kills_by_boot(view: HostView) -> dict[int, list[dict[str, object]]]:
         kills = v.records_by_boot("oom_killed_process")
         return {boot: kill_rows_of(kills.rows(boot, KILL_READS)) for boot in kills}
 
-    return view.of_view("oom kills", compute)
+    return view.of_view(OOM_KILLS, compute)
 
 
 def alloc_reports_by_boot(view: HostView, kind: str) -> dict[int, list[dict[str, object]]]:

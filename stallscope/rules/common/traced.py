@@ -21,6 +21,9 @@ from stallscope.rules.common.task_facts import (
     trace_frame_evidence,
 )
 
+# The view memo of traced(): several rules read it (see SHARED_DERIVATIONS in stallscope.rules).
+TRACED = "traced"
+
 
 class Traced:
     """One trace: whose (``who``, ``task``), its functions innermost first, and how to quote it.
@@ -77,7 +80,7 @@ def traced(view: HostView) -> dict[int, list[Traced]]:
     trace of every report that has one: each trace once in its boot (a hung-task report and the
     task row of its dump share one). Derived once per view for every rule that reads it (callers
     must not change them)."""
-    return view.of_view("traced", _traced)
+    return view.of_view(TRACED, _traced)
 
 
 def _traced(view: HostView) -> dict[int, list[Traced]]:
