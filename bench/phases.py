@@ -3,7 +3,7 @@ one view per machine, the work a build without boots did.
 
     python bench/phases.py FILE [--repeat 2] [--jobs 2]
     PYTHONPATH=/path/to/other/checkout python bench/phases.py FILE   # another build, same phases
-    python bench/phases.py FILE --rules   # and each rule's seconds (a rule's COST, stallscope.rules)
+    python bench/phases.py FILE --rules   # and each rule's seconds (its COST: stallscope.rules)
 
 Written against the API every build since 8459d58 shares (``parallel.load_parallel``,
 ``parallel.diagnose_on``, ``diagnose.iter_host_views``), so that two builds' phases are compared
@@ -55,7 +55,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rules", action="store_true",
-                        help="also each rule's seconds in rules-per-machine (its COST, on one long boot)")
+                        help="also each rule's seconds in rules-per-machine (on the 1 GB excerpts and journal-short "
+                             "captures, what a rule's COST is fitted to)")
     args = parser.parse_args()
     best: dict[str, float] = {}
     per_rule: dict[str, float] = {}
