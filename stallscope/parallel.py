@@ -549,10 +549,9 @@ def _shared_with_children(capture: Capture, keys: Keys, processes: int, rule_gro
 def rules_in_groups(rules: Sequence[Rule], count: int, rows: tuple[int, int]) -> list[tuple[Rule, ...]]:
     """``rules`` in ``count`` groups of about equal cost on a boot of ``rows`` (task rows, event
     rows; each rule's COST), the costliest first, each to the group with the least so far, each
-    group in rule order; none empty. Rules that
-    share a derivation (SHARED_DERIVATIONS) are in one group: in two, the 1 GB excerpts capture's
-    seq history was each process's largest derivation, and a 1 GB journal's OOM invocations took
-    0.75 s in each (bench/README.md)."""
+    group in rule order; none empty. Rules that share a derivation (SHARED_DERIVATIONS) are in
+    one group: in two, the 1 GB excerpts capture's seq history was each process's largest
+    derivation, and a 1 GB journal's OOM invocations took 0.75 s in each (bench/README.md)."""
     members = _sharing(rules)
     costs = [sum(rule_cost(rules[at], rows) for at in unit) for unit in members]
     shares = forked.balanced(range(len(members)), costs, count)

@@ -92,8 +92,8 @@ def expand(names: Iterable[str | os.PathLike[str]]) -> Expansion:
     """
     out = Expansion()
     # Each input by its name as text: a Path from a caller of the API became the rows' source
-    # as it was, and a rule that compares sources as text found no rescuer in a real log that
-    # has two (tests/sources/test_expand.py).
+    # as it was, a machine's views (found by the sources' names) held none of the rows, and
+    # diagnose() gave no finding at all (tests/sources/test_expand.py).
     for name in map(os.fspath, names):
         if name == STDIN_NAME:
             out.inputs.append(name)

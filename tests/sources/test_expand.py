@@ -21,8 +21,8 @@ def test_a_path_is_read_as_its_name() -> None:
         assert sources.tolist() == getattr(by_name, table)["source"].astype(object).tolist(), table
     findings = stallscope.diagnose(by_path)
     assert [(f.rule, f.title) for f in findings] == [(f.rule, f.title) for f in stallscope.diagnose(by_name)]
-    # The tasks' own traces are found by source and line: with a Path's rows they were not, and
-    # neither rescuer was seen.
+    # A machine's views are found by the sources' names: with a Path's rows they held no row, and
+    # no rule found anything.
     titles = [f.title for f in findings if f.rule == "rescuer-stuck"]
     assert len(titles) == 2
     assert any("xfs-data/sda1(451)" in title for title in titles)
