@@ -23,6 +23,7 @@ from stallscope import __version__
 from stallscope.capture.fields import is_fields
 from stallscope.capture.model import Capture
 from stallscope.capture.packed_text import PackedTextDtype
+from stallscope.capture.schema import INT
 from stallscope.capture.schema import TABLES as SCHEMA
 from stallscope.outputs import write_all
 from stallscope.render.provenance import Provenance
@@ -56,9 +57,14 @@ def _category(values: pd.Series) -> pd.Series:
                      index=values.index, name=values.name)
 
 
-def _portable(frame: pd.DataFrame) -> pd.DataFrame:
+def _portable(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    wide = {c.name for c in SCHEMA[table].columns if c.dtype == INT}
     for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+        if column in wide and str(frame[column].dtype) != INT:
+            # Held as Int32 where every number fits (schema.INT); written as the schema's dtype,
+            # so that a file's column types do not depend on the numbers in it.
+            frame[column] = frame[column].astype(INT)
+        elif isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = _category(frame[column])
         elif isinstance(frame[column].dtype, PackedTextDtype):
             # Packed in memory only: written and read back as pandas' string dtype.
@@ -82,7 +88,7 @@ def tables(capture: Capture) -> dict[str, pd.DataFrame]:
         if "fields" in frame.columns:
             # A dict per row has no portable column type; its JSON text reads back anywhere.
             frame["fields"] = pd.Series([_json_cell(v) for v in frame["fields"]], dtype=object, index=frame.index)
-        out[name] = _portable(frame)
+        out[name] = _portable(frame, name)
     return out
 
 

@@ -320,7 +320,7 @@ def _join(frames: list[pd.DataFrame], adjust: list[dict[str, Adjust]], name: str
 def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> Values:
     first = arrays[0]
     same = all(a.dtype == first.dtype for a in arrays[1:])
-    if same and isinstance(first, pd.arrays.IntegerArray):
+    if all(isinstance(a, pd.arrays.IntegerArray) for a in arrays):
         return _join_integers(arrays, adjust)
     if all(a is None or a == 0 for a in adjust):
         if same and isinstance(first, PackedTextArray):
@@ -340,7 +340,7 @@ def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> 
 
 
 def _join_integers(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -> pd.arrays.IntegerArray:
-    data = np.empty(sum(len(a) for a in arrays), arrays[0].dtype.numpy_dtype)
+    data = np.empty(sum(len(a) for a in arrays), _joined_width(arrays, adjust))
     missing = np.empty(len(data), bool)
     start = 0
     for values, by in zip(arrays, adjust, strict=True):
@@ -355,6 +355,21 @@ def _join_integers(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -
             chunk += by
         start = stop
     return pd.arrays.IntegerArray(data, missing)
+
+
+def _joined_width(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -> np.dtype:
+    """The widest of the parts' types, and int64 where a part's numbers shifted by its offset
+    (the lines of the pieces before it) leave a narrower type."""
+    width = np.result_type(*(a.dtype.numpy_dtype for a in arrays))
+    if width == np.int64:
+        return width
+    limits = np.iinfo(width)
+    for values, by in zip(arrays, adjust, strict=True):
+        if not (isinstance(by, int) and by and len(values)) or values.isna().all():
+            continue
+        if int(values.min()) + by < limits.min or int(values.max()) + by > limits.max:
+            return np.dtype(np.int64)
+    return width
 
 
 def _recode(arrays: list[pd.Categorical]) -> pd.Categorical:

@@ -12,6 +12,11 @@ import textwrap
 from dataclasses import dataclass
 
 INT = "Int64"  # pandas' nullable integer: missing where the kernel did not print the number, never 0
+# An INT column is held as NARROW_INT when every number of it fits (capture/columns.py): the
+# kernel's counters and masks and the line numbers of a capture almost always do, and a 1 GB
+# capture of watchdog reports has 8 million task rows of seven such columns (bench/README.md).
+# Exported as INT, so that a file's column types do not depend on its numbers.
+NARROW_INT = "Int32"
 # Narrower where the values are bounded: the ids the builder numbers (rows, traces, boots; 2**31 of
 # them would not fit in any memory), a pid (pid_t is a C int; PID_MAX_LIMIT is 2**22) and an
 # allocation order (below MAX_PAGE_ORDER, at most a few tens). A garbled number beyond the column is
@@ -33,6 +38,11 @@ class Column:
     dtype: str
     meaning: str
     line: bool = False  # holds a line number of the row's input (shifted when inputs are joined)
+
+
+def held_as(column: Column, dtype: str) -> bool:
+    """Whether a table may hold ``column`` with ``dtype``: its own, or NARROW_INT for an INT."""
+    return dtype == column.dtype or (column.dtype == INT and dtype == NARROW_INT)
 
 
 @dataclass(frozen=True, slots=True)

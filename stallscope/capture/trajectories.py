@@ -276,7 +276,7 @@ def _plain(tasks: pd.DataFrame) -> bool:
     """Whether the columns have the types the builder gives them (what the numpy path reads)."""
     dtypes = tasks.dtypes
     return (
-        all(isinstance(dtypes[c], pd.Int64Dtype) for c in ("line", "seq", "switches", "delay"))
+        all(isinstance(dtypes[c], pd.Int64Dtype | pd.Int32Dtype) for c in ("line", "seq", "switches", "delay"))
         and dtypes["ts"] == np.dtype("float64")
         and all(dtypes[c] == np.dtype(bool) for c in ("dying", "victim", "exiting", "uninterruptible"))
         and tasks.index.dtype == np.dtype("int64")

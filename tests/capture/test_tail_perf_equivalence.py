@@ -52,7 +52,7 @@ def _reference_growth_pairs(tasks: pd.DataFrame) -> pd.DataFrame:
     keys = ["host", "pid", "comm", "seq"]
     rows = rows.sort_values([*keys, "ts"], kind="stable")
     grouped = rows.groupby(keys, sort=False, observed=True)
-    rows["d_delay"] = grouped["delay"].diff()
+    rows["d_delay"] = grouped["delay"].diff().astype("Int64")  # the column may be held as Int32 (schema.INT)
     rows["d_ts"] = grouped["ts"].diff()
     pairs = rows[(rows["d_ts"] >= hz.MIN_SECONDS) & (rows["d_delay"] > 0)].copy()
     pairs["ratio"] = pairs["d_delay"].astype(float) / pairs["d_ts"].astype(float)
