@@ -213,7 +213,9 @@ class CategoryColumn:
     """Strings that repeat (comm names, hosts, functions) stored once, referenced by code."""
 
     def __init__(self) -> None:
-        self.codes = array("l")
+        # 32-bit codes (more strings than that could not be held): "l" is 64 bits on Linux, and a
+        # reader of 256 MB of excerpts appends two million rows to eight category columns.
+        self.codes = array("i")
         # None maps to the missing code here too, so a row writer's one dict lookup covers it.
         self._index: dict[str | None, int] = {None: -1}
         self._categories: list[str] = []
@@ -237,11 +239,11 @@ class CategoryColumn:
         self.codes[row] = self.code(value)
 
     def series(self, consume: bool = False) -> pd.Series:
-        codes = np.frombuffer(self.codes, dtype=np.int64 if self.codes.itemsize == 8 else np.int32)
+        codes = np.frombuffer(self.codes, dtype=np.int32)
         categories = pd.Index(self._categories, dtype=object)
         series = pd.Series(pd.Categorical.from_codes(codes, categories=categories), copy=False)
         if consume:
-            self.codes = array("l")
+            self.codes = array("i")
         return series
 
 
