@@ -172,7 +172,7 @@ class _Pairs:
         del at
         self.task = task[order]
         del task
-        seqs = _taken(tasks["seq"], "int64", -1, self.at)
+        seqs = _taken(tasks["seq"], _width(tasks["seq"]), -1, self.at)
         times = _taken(ts, "float64", np.nan, self.at)
         # A task's rows in log order are usually in (seq, ts) order already: then grouping the
         # tasks is all the sorting there is to do, and it is cheap.
@@ -187,7 +187,8 @@ class _Pairs:
         d_ts = times[1:] - times[:-1]
         del times
         same &= d_ts >= MIN_SECONDS
-        delays = _taken(delay, "int64", 0, self.at)
+        # Delays are never negative: their differences fit the column's width.
+        delays = _taken(delay, _width(delay), 0, self.at)
         d_delay = delays[1:] - delays[:-1]
         del delays
         same &= d_delay > 0
@@ -250,7 +251,14 @@ class _Pairs:
         return first
 
 
-def _taken(column: pd.Series, dtype: str, missing: object, at: np.ndarray) -> np.ndarray:
+def _width(column: pd.Series) -> np.dtype:
+    """The numbers' own type: an Int64 column may be held as Int32 (schema.NARROW_INT)."""
+    dtype = column.dtype
+    masked = isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype)
+    return dtype.numpy_dtype if masked else np.dtype(np.int64)  # type: ignore[union-attr]
+
+
+def _taken(column: pd.Series, dtype: str | np.dtype, missing: object, at: np.ndarray) -> np.ndarray:
     """``column`` at the positions ``at`` as numpy numbers (``missing`` for a missing value),
     without a whole column's array first."""
     return column.array.take(at).to_numpy(dtype=dtype, na_value=missing)  # type: ignore[no-any-return]

@@ -21,6 +21,9 @@ def labels_at(index: pd.Index, positions: np.ndarray) -> np.ndarray:
     ``to_numpy()`` makes (and keeps with the table) an array of every label, 8 bytes for each of
     the millions of rows of a long capture, in every process that asked."""
     if isinstance(index, pd.RangeIndex):
+        if index.step == 1 and index.start >= 0 and index.stop < 1 << 31:
+            # 32 bits where the labels fit (a task's row of a long capture, kept per row).
+            return np.asarray(positions, dtype=np.int32) + np.int32(index.start)
         return index.start + np.asarray(positions, dtype=np.int64) * index.step
     return index.to_numpy()[positions]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from stallscope.capture.columns import count_dtype
-from stallscope.capture.model import Capture, column_values
+from stallscope.capture.model import Capture, column_values, labels_at
 
 CLASSES = ("progressing", "livelocked", "blocked", "victim-not-exiting", "single-observation")
 
@@ -147,33 +147,40 @@ def trajectories_of(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd
     keys = _keys(tasks, groups.order[groups.starts], within)
     if keys is None:
         return _grouped(tasks, within)
-    index = tasks.index.to_numpy()
     # Each column made apart and the table made once (set one by one, the 26 columns cost
     # pandas' fixed costs 26 times: a quarter of a window of boots' fixed cost, bench/README.md).
     columns: dict[str, object] = dict(keys)
     columns["observations"] = groups.sizes
-    columns["first_task"] = index[groups.order[groups.starts]]
-    columns["last_task"] = index[groups.order[groups.stops]]
+    # Labels of the groups' rows only: a RangeIndex's to_numpy() makes and keeps an array of every
+    # label (8 bytes a row of a long capture).
+    columns["first_task"] = labels_at(tasks.index, groups.order[groups.starts]).astype(np.int64)
+    columns["last_task"] = labels_at(tasks.index, groups.order[groups.stops]).astype(np.int64)
     for column in ("line", "ts", "seq", "switches", "delay"):
         first, last = groups.first_last(tasks[column])
         columns[f"first_{column}" if column in ("line", "ts") else f"{column}_first"] = _at(tasks[column], first)
         columns[f"last_{column}" if column in ("line", "ts") else f"{column}_last"] = _at(tasks[column], last)
     for column in ("dying", "victim", "exiting", "uninterruptible"):
         columns[column] = groups.any(tasks[column].to_numpy(dtype=bool))
-    seq = tasks["seq"]
-    changes = groups.changes(seq) if not seq.hasnans else _changes(groups.numbers, seq, len(groups.sizes))
-    return _finish(columns, changes, groups.any(tasks["delay"].notna().to_numpy(dtype=bool)), tasks)
+    allocating = groups.any(tasks["delay"].notna().to_numpy(dtype=bool))
+    return _finish(columns, groups.changes(tasks["seq"]), allocating, tasks)
 
 
 class _Groups:
-    """Rows numbered by group (in order of first appearance), listed group by group."""
+    """Rows numbered by group (in order of first appearance), listed group by group.
+
+    The numbers and the listing are a number per row each, 32 bits where the rows' count allows:
+    the 1 GB excerpts capture has 8.4 M task rows, and the trajectories of its one boot (the
+    verdict's, victim-stuck's) were the largest part of two processes' peaks (bench/README.md,
+    twenty-ninth round).
+    """
 
     def __init__(self, numbers: np.ndarray) -> None:
-        self.numbers = numbers
-        self.sizes = np.bincount(numbers)
+        position = count_dtype(len(numbers) + 1)
+        self.numbers = numbers.astype(position, copy=False)
+        self.sizes = np.bincount(self.numbers)
         # Numbered by first appearance and listed stably: group g's rows are a block of the
         # listing, the blocks in group order.
-        self.order = stable_order(numbers)
+        self.order = stable_order(self.numbers).astype(position, copy=False)
         self.stops = np.cumsum(self.sizes) - 1
         self.starts = self.stops - self.sizes + 1
 
@@ -181,28 +188,35 @@ class _Groups:
         """Per group, whether any of its rows' ``values`` is true."""
         return np.logical_or.reduceat(values[self.order], self.starts)
 
+    def listed(self, column: pd.Series) -> np.ndarray:
+        """The rows where ``column`` has a value, group by group (each group's in row order)."""
+        if not column.hasnans:
+            return self.order
+        return self.order[column.notna().to_numpy(dtype=bool)[self.order]]  # type: ignore[no-any-return]
+
     def first_last(self, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Per group, the row position of its first and last value that is not missing (-1: none)."""
         if not column.hasnans:
             return self.order[self.starts], self.order[self.stops]
-        present = np.flatnonzero(column.notna().to_numpy(dtype=bool)[self.order])
+        listed = self.listed(column)
         first = np.full(len(self.sizes), -1, dtype="int64")
         last = np.full(len(self.sizes), -1, dtype="int64")
-        if len(present):
-            owner = np.searchsorted(self.stops, present)  # the block each listed row is in
+        if len(listed):
+            owner = self.numbers[listed]
             change = owner[1:] != owner[:-1]
             heads, tails = np.r_[True, change], np.r_[change, True]
-            first[owner[heads]] = self.order[present[heads]]
-            last[owner[tails]] = self.order[present[tails]]
+            first[owner[heads]] = listed[heads]
+            last[owner[tails]] = listed[tails]
         return first, last
 
     def changes(self, seq: pd.Series) -> np.ndarray:
-        """Per group, how often its seq differs from the row before it (no seq missing)."""
-        values = seq.to_numpy(dtype="int64")[self.order]
-        differs = np.r_[False, values[1:] != values[:-1]]
-        differs[self.starts] = False  # a block's first row has no row before it in the group
-        counted = np.cumsum(differs)
-        return counted[self.stops] - counted[self.starts]  # type: ignore[no-any-return]
+        """Per group, how often a printed seq differs from the group's previous printed seq."""
+        listed = self.listed(seq)
+        values = seq.to_numpy(dtype=seq.array.dtype.numpy_dtype, na_value=0)[listed]
+        owner = self.numbers[listed]
+        del listed
+        changed = (owner[1:] == owner[:-1]) & (values[1:] != values[:-1])
+        return np.bincount(owner[1:][changed], minlength=len(self.sizes))
 
 
 def _grouped(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd.DataFrame:
@@ -237,7 +251,8 @@ def _grouped(tasks: pd.DataFrame, within: np.ndarray | None = None) -> pd.DataFr
     # per group would compute, computed for all groups at once.
     group = grouped.ngroup().to_numpy(dtype="int64")
     present = np.bincount(group[rows["delay"].notna().to_numpy()], minlength=len(out)) > 0
-    return _finish({name: out[name] for name in out.columns}, _changes(group, rows["seq"], len(out)), present, rows)
+    changes = _Groups(group).changes(rows["seq"])
+    return _finish({name: out[name] for name in out.columns}, changes, present, rows)
 
 
 # What _classify reads of a trajectory.
@@ -320,16 +335,6 @@ def _keys(tasks: pd.DataFrame, firsts: np.ndarray, within: np.ndarray | None = N
 def _at(column: pd.Series, rows: np.ndarray) -> object:
     """``column`` at ``rows`` (-1: missing), keeping its type."""
     return column.array.take(rows, allow_fill=True)
-
-
-def _changes(group: np.ndarray, seq: pd.Series, groups: int) -> np.ndarray:
-    """Per group: how often a printed seq differs from the group's previous printed seq."""
-    present = seq.notna().to_numpy()
-    order = stable_order(group[present])  # each group's rows, in log order
-    owner = group[present][order]
-    values = seq[present].to_numpy(dtype="int64")[order]
-    changed = (owner[1:] == owner[:-1]) & (values[1:] != values[:-1])
-    return np.bincount(owner[1:][changed], minlength=groups)
 
 
 def _typed_like(values: np.ndarray, column: pd.Series) -> object:

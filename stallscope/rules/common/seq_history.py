@@ -81,7 +81,7 @@ def _order(view: HostView) -> _History:
     pid, seq, delay = (tasks[c].array.take(at) for c in ("pid", "seq", "delay"))
     rows = labels_at(tasks.index, at)
     del at
-    pids, has_pid = pid.to_numpy(dtype="int64", na_value=0), ~pid.isna()
+    pids, has_pid = pid.to_numpy(dtype=pid.dtype.numpy_dtype, na_value=0), ~pid.isna()
     same_task = np.zeros(len(rows), dtype=bool)
     same_task[1:] = ((comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
                      & (boot[1:] == boot[:-1]))
@@ -89,15 +89,21 @@ def _order(view: HostView) -> _History:
     del pids, has_pid
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
     # growing, and a smaller delay means a new request began. Such requests get negative ids.
-    delays, has_delay = delay.to_numpy(dtype="int64", na_value=0), ~delay.isna()
+    delays, has_delay = delay.to_numpy(dtype=delay.dtype.numpy_dtype, na_value=0), ~delay.isna()
     shrank = np.zeros(len(rows), dtype=bool)
     shrank[1:] = has_delay[1:] & has_delay[:-1] & (delays[1:] < delays[:-1])
     del delays, has_delay
-    synthetic = -np.cumsum(~same_task | shrank)
+    # The number of such a request, counted down from -1 (a seq is never negative).
+    synthetic = np.cumsum(~same_task | shrank, dtype=count_dtype(len(rows) + 1))
     del shrank
-    request = np.where(seq.isna(), synthetic, seq.to_numpy(dtype="float64", na_value=0.0)).astype("float64")
-    del synthetic
-    new_run = ~(same_task & np.r_[False, request[1:] == request[:-1]])
+    # Two rows are of one request when both print the same seq or neither prints one and they
+    # are of the same synthetic request (compared apart: no array of both kinds of number).
+    has_seq = ~seq.isna()
+    seqs = seq.to_numpy(dtype=seq.dtype.numpy_dtype, na_value=0)
+    same_request = np.where(has_seq[1:] & has_seq[:-1], seqs[1:] == seqs[:-1],
+                            ~has_seq[1:] & ~has_seq[:-1] & (synthetic[1:] == synthetic[:-1]))
+    del has_seq, seqs, synthetic
+    new_run = ~(same_task & np.r_[False, same_request])
     return _History(rows, boot, comm, names, pid, seq, delay, same_task, new_run)
 
 
@@ -150,8 +156,8 @@ class _Runs:
                 "pid": history.pid.take(starts).to_numpy(dtype="int64"),
                 "seq": history.seq.take(pick(self.seq_first), allow_fill=True),
                 "observations": stops - starts + 1,
-                "first": history.rows[starts],
-                "last": history.rows[stops],
+                "first": history.rows[starts].astype(np.int64),  # labels (the history's are 32 bits)
+                "last": history.rows[stops].astype(np.int64),
                 "delay_first": history.delay.take(pick(self.delay_first), allow_fill=True),
                 "delay_last": history.delay.take(pick(self.delay_last), allow_fill=True),
             },
@@ -199,8 +205,11 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
     kept = np.flatnonzero(~history.seq.isna() & (history.comm != len(history.names)) & ~history.pid.isna())
     if not len(kept):
         return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
-    comm, pid, boot = history.comm[kept], history.pid.take(kept).to_numpy(dtype="int64"), history.boot[kept]
-    seq = history.seq.take(kept).to_numpy(dtype="int64")
+    # Numbers of a row each as narrow as their columns (millions of rows on a long capture).
+    kept = kept.astype(count_dtype(len(history)), copy=False)
+    comm, boot = history.comm[kept], history.boot[kept]
+    pid = history.pid.take(kept).to_numpy(dtype=history.pid.dtype.numpy_dtype)
+    seq = history.seq.take(kept).to_numpy(dtype=history.seq.dtype.numpy_dtype)
     # A task's rows are together (sorted by boot, comm, then pid).
     change = (comm[1:] != comm[:-1]) | (pid[1:] != pid[:-1]) | (boot[1:] != boot[:-1])
     starts = np.flatnonzero(np.r_[True, change])
@@ -214,8 +223,8 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
             "pid": history.pid.take(kept[starts]),
             "seq_first": history.seq.take(kept[starts]),
             "seq_last": history.seq.take(kept[stops]),
-            "first": history.rows[kept[starts]],
-            "last": history.rows[kept[stops]],
+            "first": history.rows[kept[starts]].astype(np.int64),
+            "last": history.rows[kept[stops]].astype(np.int64),
         }
     )
     return summary.sort_values("first", kind="stable").reset_index(drop=True)
