@@ -74,7 +74,8 @@ class Zone:
     buddy_row: int | None = None
     buddy_counts: tuple[int, ...] = ()
     buddy_kb: int = 0
-    # The buddy line's fields until its counts are read (_read_buddy): only a depleted dump's are.
+    # The buddy line's fields until its counts are read (_read_buddy): only the zones a finding
+    # cites are.
     buddy_fields: object = None
     highatomic_only: bool = False  # every non-empty free list is (H)
     page_kb: int = 4
@@ -108,13 +109,10 @@ class Dump:
     zones: list[Zone] = field(default_factory=list)
     # The (node, zone) of its populated lowmem zones, kept when the zones are let go (_finish).
     lowmem_keys: frozenset[tuple[int | None, str]] = frozenset()
+    depleted: bool = False  # every lowmem zone fails the watermark check (_depleted), once finished
 
     def lowmem(self) -> list[Zone]:
         return [z for z in self.zones if z.key[1] not in _NOT_LOWMEM and z.populated]
-
-    @property
-    def depleted(self) -> bool:
-        return _depleted(self.lowmem())
 
     @property
     def deep(self) -> bool:
@@ -188,14 +186,14 @@ def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]
 def _finish(dump: Dump) -> None:
     """A dump no later line adds to: its reserves applied; one that is not depleted keeps only
     which zones it showed (a long boot of a real capture has tens of thousands of dumps, each
-    printing other numbers, and only the depleted ones are reported)."""
+    printing other numbers, and only the depleted ones are reported). The buddy counts are read
+    for the one dump a finding cites (in a capture of one OOM storm nearly every dump is
+    depleted: the bench's synthetic family has 11,000)."""
     _close_by_reserve(dump)
     lowmem = dump.lowmem()
     dump.lowmem_keys = frozenset([z.key for z in lowmem])
-    if _depleted(lowmem):
-        for zone in dump.zones:
-            _read_buddy(zone)
-    else:
+    dump.depleted = _depleted(lowmem)
+    if not dump.depleted:
         dump.zones = []
 
 
@@ -447,6 +445,8 @@ def _finding(view: HostView, boot: int, dumps: list[Dump], depleted: list[Dump],
                    "zones it does not show are not judged.")
     why.append("Below min only atomic and __GFP_HIGH requests, PF_MEMALLOC reclaimers (kswapd, direct reclaim) "
                "and OOM victims may allocate: the reserves they rely on are used up.")
+    for zone in zones:
+        _read_buddy(zone)
     empty_lists = [z for z in zones if z.buddy_row is not None and not any(z.buddy_counts)]
     high_empty = [z for z in zones if z.buddy_row is not None and any(z.buddy_counts) and not any(z.buddy_counts[1:])]
     if empty_lists:

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import DATA, loaded
 from stallscope.rules.base import Finding, Severity
-from stallscope.rules.reserves_depleted import MEM_INFO_KINDS, mem_info_dumps
+from stallscope.rules.reserves_depleted import MEM_INFO_KINDS, _read_buddy, mem_info_dumps
 
 AOSP = "wild/2016-06-26_real-aosp-build-4-6-2-reserves-depleted-before-oom-oom-count-zero.log"
 CRASH_KERNEL = "wild/2019-08-12_real-dell-epyc-crash-kernel-boot-oom-no-killable-processes.log"
@@ -102,8 +102,13 @@ def test_a_dump_that_is_not_depleted_keeps_only_which_zones_it_showed() -> None:
     depleted = [d for d in dumps if d.depleted]
     assert 0 < len(depleted) < len(dumps)
     assert all(d.zones and d.lowmem_keys == {z.key for z in d.lowmem()} for d in depleted)
-    # Only a depleted dump's buddy lines are read in full (its counts are cited): all of them.
+    # A depleted dump's buddy lines are read in full when a finding cites their counts: until
+    # then each zone holds its line's fields, and reading them gives the counts and the total.
     buddies = [z for d in depleted for z in d.zones if z.buddy_row is not None]
-    assert buddies and all(z.buddy_counts and z.buddy_fields is None for z in buddies)
+    assert buddies and all(z.buddy_fields is not None and not z.buddy_counts for z in buddies)
+    for zone in buddies:
+        _read_buddy(zone)
+    assert all(z.buddy_counts and z.buddy_fields is None for z in buddies)
+    assert sum(z.buddy_kb for z in buddies) > 0
     assert all(not d.zones and d.lowmem_keys for d in dumps if not d.depleted)
     assert {key[1] for d in dumps for key in d.lowmem_keys} >= {"DMA", "DMA32"}

@@ -207,11 +207,13 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
         return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
     # Numbers of a row each as narrow as their columns (millions of rows on a long capture).
     kept = kept.astype(count_dtype(len(history)), copy=False)
-    comm, boot = history.comm[kept], history.boot[kept]
-    pid = history.pid.take(kept).to_numpy(dtype=history.pid.dtype.numpy_dtype)
-    seq = history.seq.take(kept).to_numpy(dtype=history.seq.dtype.numpy_dtype)
-    # A task's rows are together (sorted by boot, comm, then pid).
-    change = (comm[1:] != comm[:-1]) | (pid[1:] != pid[:-1]) | (boot[1:] != boot[:-1])
+    # A task's rows are together (sorted by boot, comm, then pid): two kept rows are of one task
+    # when no row from one to the other begins another (a task number per row from same_task,
+    # not its comm, pid and boot compared).
+    task = np.cumsum(~history.same_task, dtype=count_dtype(len(history) + 1))[kept]
+    change = task[1:] != task[:-1]
+    del task
+    seq = history.seq.to_numpy(dtype=history.seq.dtype.numpy_dtype, na_value=0)[kept]
     starts = np.flatnonzero(np.r_[True, change])
     stops = np.r_[starts[1:], len(kept)] - 1
     stepped = np.r_[False, ~change & (seq[1:] > seq[:-1])]
@@ -219,7 +221,7 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
     starts, stops = starts[moved], stops[moved]
     summary = pd.DataFrame(
         {
-            "comm": _names(history.names, comm[starts]),
+            "comm": _names(history.names, history.comm[kept[starts]]),
             "pid": history.pid.take(kept[starts]),
             "seq_first": history.seq.take(kept[starts]),
             "seq_last": history.seq.take(kept[stops]),
