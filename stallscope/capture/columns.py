@@ -80,11 +80,11 @@ _INT32 = np.iinfo(np.int32)
 
 
 def _fits_int32(data: np.ndarray, missing: np.ndarray) -> bool:
-    """Whether every number printed (not ``missing``) is within int32."""
-    if not len(data):
-        return True
-    present = data[~missing] if missing.any() else data
-    return not len(present) or (int(present.min()) >= _INT32.min and int(present.max()) <= _INT32.max)
+    """Whether every number printed (not ``missing``) is within int32: the printed ones' least
+    and greatest, with 0 (within it) for none, found without a copy of them."""
+    present = ~missing
+    low, high = np.min(data, where=present, initial=0), np.max(data, where=present, initial=0)
+    return int(low) >= _INT32.min and int(high) <= _INT32.max
 
 
 class _TextGroup:
