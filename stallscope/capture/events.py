@@ -606,9 +606,10 @@ def oom_invocations(events: Events, reporters: Reporters | None = None) -> pd.Da
 INVOCATION_COLUMNS = [*_PLACE, "comm", "pid", "gfp_mask", "gfp_names", "order", "stack"]
 
 
-def invocation_rows_of(records: list[tuple[object, dict[str, object]]],
+def invocation_rows_of(records: Iterable[tuple[object, dict[str, object]]],
                        reporters: Reporters) -> list[dict[str, object]]:
-    """The rows of :func:`oom_invocations` (as dicts) of these "oom_invoke" records (of one boot, say)."""
+    """The rows of :func:`oom_invocations` (as dicts) of these "oom_invoke" records (of one boot,
+    say; with the columns INVOCATION_READS at least)."""
     rows = []
     for index, row in records:
         comm, gfp_mask, gfp_names, order = _values(row, _INVOCATION_FIELDS)
@@ -625,6 +626,8 @@ def invocation_rows_of(records: list[tuple[object, dict[str, object]]],
 
 
 _INVOCATION_FIELDS = ("comm", "gfp_mask", "gfp_names", "order")
+# The columns of a record invocation_rows_of reads (with Reporters.pid's).
+INVOCATION_READS = ("source", "line", "ts", "fields", "stack", "comm", "boot")
 
 
 # --- warn_alloc --------------------------------------------------------------------------------
@@ -882,6 +885,10 @@ def busy_of(lines: Iterable[tuple[object, ...]], first_dump: int = 0) -> list[Bu
     return found
 
 
+# How many lines of unread dumps WorkqueueDumps.each reads in one go.
+_LINES_AT_ONCE = 4096
+
+
 class WorkqueueDumps:
     """The workqueue dumps of one boot, each read (:func:`busy_of`) when first asked for: a long
     capture holds hundreds of dumps, and a rule that reads the latest one and looks back only
@@ -913,20 +920,26 @@ class WorkqueueDumps:
             found = self._read[number] = busy_of(self._lines(self._parts[number]), first_dump=number)
         return found
 
-    def all(self) -> list[BusyPwq]:
-        """The pool_workqueues of every dump, as :func:`busy_of` reads the boot's lines at once."""
-        unread = {number: [] for number in range(len(self)) if number not in self._read}
-        if len(unread) > 1:
-            # The dumps not read yet at once (one read of the columns, not one per dump), and not
-            # kept: the one rule that reads every dump holds them while it runs, and kept they
-            # stayed as long as the view (a boot of 11 million lines: 70 MB, bench/README.md).
-            for pwq in busy_of(self._lines(slice(self._parts[0].start, None))):
-                if pwq.dump in unread:
-                    unread[pwq.dump].append(pwq)
-        else:
-            unread = {}
-        return [pwq for number in range(len(self))
-                for pwq in (unread[number] if number in unread else self.dump(number))]
+    def each(self) -> Iterator[BusyPwq]:
+        """The pool_workqueues of every dump in log order, as :func:`busy_of` reads the boot's
+        lines at once. The dumps not read yet are read some at a time (one read of the columns for
+        up to _LINES_AT_ONCE lines, not one per dump) and not kept: the one rule that reads every
+        dump keeps only the few pool_workqueues it cites. Read at once and held, a boot of 11
+        million lines took 70 MB, and 150 MB more while being read (bench/README.md)."""
+        number = 0
+        while number < len(self):
+            read = self._read.get(number)
+            if read is not None:
+                yield from read
+                number += 1
+                continue
+            stop = number + 1
+            start = self._parts[number].start
+            while (stop < len(self) and stop not in self._read
+                   and self._parts[stop].stop - start <= _LINES_AT_ONCE):
+                stop += 1
+            yield from busy_of(self._lines(slice(start, self._parts[stop - 1].stop)), first_dump=number)
+            number = stop
 
     def latest(self) -> list[BusyPwq]:
         """The pool_workqueues of the latest dump that lists any ([] when none does)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from stallscope.capture.events import pools_of
+from stallscope.capture.events import BusyPwq, pools_of
 from stallscope.capture.fields import is_fields
 from stallscope.capture.model import missing
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
@@ -61,9 +61,13 @@ def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, An
     if not lockups and hung.empty:
         return None
     dumps = view_workqueue_dumps(view).get(boot)
-    busy = dumps.all() if dumps is not None else []
-    mayday = [p for p in busy if p.mayday]
-    rescuing = [p for p in busy if p.rescuers]
+    mayday: list[BusyPwq] = []
+    rescuing: list[BusyPwq] = []
+    for pwq in dumps.each() if dumps is not None else ():
+        if pwq.mayday:
+            mayday.append(pwq)
+        if pwq.rescuers:
+            rescuing.append(pwq)
     evidence: list[Evidence] = [view.event_evidence(int(i)) for i, _ in lockups[:2]]  # type: ignore[call-overload]
     why: list[str] = []
     if lockups:

@@ -318,7 +318,7 @@ def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path
             assert dumps, "the log has workqueue dumps"
             for boot, found in dumps.items():
                 every = event_tables.busy_workqueues(view.events[boots == boot])
-                assert every and found.all() == every
+                assert every and list(found.each()) == every
                 assert [found.dump(n) for n in range(len(found))] == [
                     [p for p in every if p.dump == n] for n in range(len(found))]
                 assert found.latest() == [p for p in every if p.dump == max(p.dump for p in every)]
@@ -333,7 +333,7 @@ def test_a_pwq_line_without_its_dump_is_no_dump(tmp_path: Path) -> None:
     alone.write_text(pwq + "\n")
     view = next(iter(host_views(stallscope.load(str(alone)), by_boot=False)))
     (dumps,) = view_workqueue_dumps(view).values()
-    assert (len(dumps), dumps.latest(), dumps.all()) == (0, [], [])
+    assert (len(dumps), dumps.latest(), list(dumps.each())) == (0, [], [])
     assert event_tables.busy_workqueues(view.events) == []
 
 
@@ -356,11 +356,32 @@ def test_the_latest_workqueue_dump_is_read_without_the_earlier_ones() -> None:
     assert latest and {p.dump for p in latest} == {1}
     assert asked == [slice(kinds.index("wq_show_busy", kinds.index("wq_show_busy") + 1), len(kinds))]
     assert dumps.dump(0) and asked[1:] == [slice(kinds.index("wq_show_busy"), asked[0].start)]
-    assert dumps.all() == event_tables.busy_workqueues(view.events) and len(asked) == 2
-    # Every dump read at once for all() is not kept: asked again, they are read again.
+    assert list(dumps.each()) == event_tables.busy_workqueues(view.events) and len(asked) == 2
+    # Dumps not read yet are read together for each() and not kept: asked again, they are read again.
     again = event_tables.WorkqueueDumps(kinds, lines)
-    assert again.all() == again.all() == dumps.all()
-    assert asked[2:] == [slice(kinds.index("wq_show_busy"), None)] * 2
+    assert list(again.each()) == list(again.each()) == list(dumps.each())
+    assert asked[2:] == [slice(kinds.index("wq_show_busy"), len(kinds))] * 2
+
+
+def test_every_workqueue_dump_is_read_some_lines_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # each() of a boot's dumps reads no more than _LINES_AT_ONCE lines in one go (a dump larger
+    # than that alone), and gives what one read of every line gives.
+    capture = stallscope.load(str(DATA / "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"))
+    view = next(iter(host_views(capture, by_boot=False)))
+    records = view.records_by_boot(*event_tables.WORKQUEUE_DUMP_KINDS)
+    (boot,) = records
+    kinds = records.values(boot, "kind")
+    asked: list[slice] = []
+
+    def lines(part: slice) -> list[tuple[object, ...]]:
+        asked.append(part)
+        return records.tuples(boot, event_tables.BUSY_COLUMNS, part)
+
+    first = kinds.index("wq_show_busy", kinds.index("wq_show_busy") + 1)
+    monkeypatch.setattr(event_tables, "_LINES_AT_ONCE", first - kinds.index("wq_show_busy"))
+    every = list(event_tables.WorkqueueDumps(kinds, lines).each())
+    assert every == event_tables.busy_workqueues(view.events) and {p.dump for p in every} == {0, 1}
+    assert asked == [slice(kinds.index("wq_show_busy"), first), slice(first, len(kinds))]
 
 
 @pytest.mark.parametrize("log", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "lkml/2016-04-05_oom-livelock-xfs-nofs-noio.log"])

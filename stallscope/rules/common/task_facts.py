@@ -18,6 +18,7 @@ from stallscope.capture.columns import count_dtype
 from stallscope.capture.decode import Decoded, InputEras, report_gfp, task_gfp_texts
 from stallscope.capture.events import (
     BUSY_COLUMNS,
+    INVOCATION_READS,
     KILL_READS,
     WORKQUEUE_DUMP_KINDS,
     Reporters,
@@ -494,9 +495,14 @@ def oom_invocations_by_boot(view: HostView) -> dict[int, list[dict[str, object]]
     """The rows of :func:`~stallscope.capture.events.oom_invocations` (as dicts, in log order) of
     each boot of the view that has any (0 where none is numbered), found once for the rules that
     read them (callers must not modify them)."""
-    return view.of_view(OOM_INVOCATIONS, lambda v: {
-        boot: invocation_rows_of(records, view_reporters(v))
-        for boot, records in v.records_by_boot("oom_invoke").items()})
+    def compute(v: HostView) -> dict[int, list[dict[str, object]]]:
+        # Only the columns read, a part at a time: an OOM storm's 100,000 invocations a GB as
+        # records of every column took 110 MB while read (bench/README.md).
+        invocations = v.records_by_boot("oom_invoke")
+        names = [name for name in INVOCATION_READS if name in v.events.columns]
+        return {boot: invocation_rows_of(invocations.rows(boot, names), view_reporters(v)) for boot in invocations}
+
+    return view.of_view(OOM_INVOCATIONS, compute)
 
 
 def oom_kills_by_boot(view: HostView) -> dict[int, list[dict[str, object]]]:
