@@ -74,11 +74,26 @@ def of_source(frame: pd.DataFrame, source: str | None, *columns: str) -> pd.Data
 def _texts(capture: Capture, source: str | None) -> Iterator[str]:
     events = capture.events
     if len(events):
-        yield from (str(t) for t in of_source(events, source, "text")["text"])
+        # In log order, a few thousand lines first and more at a time after: the version is
+        # mostly in a capture's first report, and every block of packed texts the lines read
+        # is unpacked (tens of MB for the first 65,536 lines of a 1 GB journal, bench/README.md).
+        texts = events["text"].array
+        rows = None if source is None else _positions((events["source"] == source).to_numpy(dtype=bool))
+        count = len(events) if rows is None else len(rows)
+        start, size = 0, _FIRST_TEXTS
+        while start < count:
+            part = slice(start, start + size)
+            yield from map(str, texts[part] if rows is None else texts.take(rows[part]))
+            start, size = start + size, min(2 * size, _MOST_TEXTS)
     # The boot banner is no event of any kind: the reader kept the first such line per input.
     for stats in capture.inputs:
         if stats.kernel_line is not None and (source is None or stats.path == source):
             yield stats.kernel_line
+
+
+# How many texts _texts reads first, and at most at a time after.
+_FIRST_TEXTS = 4096
+_MOST_TEXTS = 1 << 16
 
 
 # --- the parts of an input that different kernels wrote ----------------------------------------
@@ -86,6 +101,19 @@ def _texts(capture: Capture, source: str | None) -> Iterator[str]:
 # across a kernel update, a syslog server's file of hosts of several releases or a kern.log of
 # weeks hold several kernels in one input, and the bit layouts moved between releases.
 HostBoot = tuple[str | None, int]
+
+
+# Rows of a mask turned into positions at once by _positions.
+_MASK_ROWS = 1 << 20
+
+
+def _positions(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero(mask)``, 32 bits wide where that fits, found a part of the mask at a time
+    (np.flatnonzero makes 64-bit positions: of a mask of millions of rows, 8 bytes a row)."""
+    dtype = count_dtype(len(mask))
+    parts = [(np.flatnonzero(mask[start : start + _MASK_ROWS]) + start).astype(dtype, copy=False)
+             for start in range(0, len(mask), _MASK_ROWS)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 class _PartRows:
@@ -106,19 +134,19 @@ class _PartRows:
         chosen = (frame["source"] == source).to_numpy(dtype=bool) & frame["boot"].notna().to_numpy(dtype=bool)
         if kinds:
             chosen &= frame["kind"].isin(kinds).to_numpy(dtype=bool)
-        rows = np.flatnonzero(chosen).astype(count_dtype(len(frame)), copy=False)
+        rows = _positions(chosen)
         del chosen
         if not len(rows):
             return
         hosts = frame["host"].astype("category")
         codes = hosts.cat.codes.to_numpy()[rows]  # -1: no host
-        boots = frame["boot"].array[rows].to_numpy(dtype=np.int64)
+        boots = frame["boot"].array[rows].to_numpy(dtype=np.int32)  # (schema.ID: 32 bits)
         span = int(boots.max()) + 1
         width = np.int32 if (len(hosts.cat.categories) + 1) * span < 1 << 31 else np.int64
         keys = codes.astype(width)
         keys += 1
         keys *= span
-        keys += boots.astype(width, copy=False)
+        keys += boots
         self.rows, self.keys = rows, keys
         # The first row of each part: parts come in runs (a boot's rows follow each other, a
         # host's are interleaved with others'), so it is the first of the runs of its key.
@@ -128,6 +156,10 @@ class _PartRows:
         for at in firsts.tolist():
             code = int(codes[at])
             self.names[int(keys[at])] = (None if code < 0 else str(names[code])), int(boots[at])
+
+    def let_go(self) -> None:
+        """Drop the rows and their part numbers: an input of one part never reads them again."""
+        self.rows, self.keys = self.rows[:0], self.keys[:0]
 
     def by_part(self, positions: np.ndarray) -> Iterator[tuple[HostBoot | None, np.ndarray]]:
         """The rows at ``positions`` of the table by part (None: rows of no numbered boot)."""
@@ -171,6 +203,11 @@ class InputEras:
         self._events = _PartRows(capture.events, source, _PRINTING_KINDS)
         self.parts = sorted({*self._tasks.names.values(), *self._events.names.values()},
                             key=lambda part: (part[0] or "", part[1]))
+        if len(self.parts) < 2:
+            # Its layouts are the whole input's (see part()): the rows by part are not read. Kept
+            # with the layouts, they held 8 bytes a task row of the 1 GB excerpts capture.
+            self._tasks.let_go()
+            self._events.let_go()
         self._printed: dict[HostBoot, Printed] | None = None
         self._found: dict[tuple[str, HostBoot | None], EraChoice] = {}
 
@@ -267,12 +304,47 @@ def era_parts(capture: Capture, positions: np.ndarray) -> Iterator[tuple[InputEr
     """The task rows at ``positions`` (sorted) that one layout decodes, with their input's
     layouts and their part: an input's rows at once, or each of its hosts' boots apart when it
     holds several."""
-    tasks = capture.tasks
-    sources = tasks["source"].iloc[positions]
-    for source, at in sources.groupby(sources, sort=False, observed=True).indices.items():
-        eras = InputEras(capture, str(source))
-        for part, rows in eras.task_parts(positions[at]):
+    source = capture.tasks["source"]
+    for name, at in _by_source(source, positions):
+        eras = InputEras(capture, str(name))
+        for part, rows in eras.task_parts(at):
             yield eras, part, rows
+
+
+def _by_source(source: pd.Series, positions: np.ndarray) -> Iterator[tuple[object, np.ndarray]]:
+    """The ``positions`` of each input (``source``: the column), inputs in order of first
+    appearance, rows without one left out: as ``groupby(observed=True)`` finds them, from the
+    column's codes (a groupby of millions of rows made several arrays of 8 bytes a row, at the
+    peak of a rules process on the 1 GB excerpts capture: bench/README.md)."""
+    if not isinstance(source.dtype, pd.CategoricalDtype):
+        rows = source.iloc[positions]
+        for name, at in rows.groupby(rows, sort=False, observed=True).indices.items():
+            yield name, positions[at]
+        return
+    codes = source.cat.codes.to_numpy()[positions]
+    present, first = np.unique(codes, return_index=True)
+    inputs = [(int(code), at) for code, at in sorted(zip(present.tolist(), first.tolist(), strict=True),
+                                                       key=lambda pair: pair[1]) if code >= 0]
+    names = source.cat.categories
+    if len(inputs) == 1 and len(present) == 1:
+        yield names[inputs[0][0]], positions  # one input: every row, no selection
+        return
+    if len(inputs) <= _INPUTS_BY_MASK:
+        for code, _ in inputs:
+            yield names[code], positions[codes == code]
+        return
+    # Many inputs (an archive of rotated files): one sort, not a pass over the rows per input.
+    order = np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes[order], present)
+    bounds = dict(zip(present.tolist(), zip(cuts.tolist(), [*cuts[1:].tolist(), len(order)], strict=True),
+                      strict=True))
+    for code, _ in inputs:
+        start, stop = bounds[code]
+        yield names[code], positions[order[start:stop]]
+
+
+# Up to this many inputs, each input's rows are found by a pass over the rows' codes.
+_INPUTS_BY_MASK = 8
 
 
 # --- era inference ---------------------------------------------------------------------------
@@ -350,7 +422,10 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> set[tuple[
     events = capture.events
     if len(events):
         printing = events["kind"].isin(_PRINTING_KINDS).to_numpy(dtype=bool)
-        pairs |= _printed_in_texts(of_source(events[printing], source, "text")["text"].tolist())
+        if source is not None:
+            printing = printing & (events["source"] == source).to_numpy(dtype=bool)
+        # Only those lines' texts, not a copy of every column of their rows.
+        pairs |= _printed_in_texts(events["text"].array.take(_positions(printing)).tolist())
     return pairs
 
 
@@ -538,7 +613,7 @@ def task_gfp_names(capture: Capture) -> pd.DataFrame:
     how[printed] = "printed"
     out = pd.DataFrame({"gfp_names": names, "ambiguous": ambiguous, "how": how}, index=tasks.index,
                        dtype=object)
-    hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
+    hex_only = _positions(~printed & tasks["gfp"].notna().to_numpy())
     for eras, part, at in era_parts(capture, hex_only):
         _fill(out, tasks["gfp"].iloc[at], eras.gfp(part), "gfp_names")  # one decoding per distinct mask
     return out
@@ -555,7 +630,7 @@ def task_gfp_texts(capture: Capture) -> np.ndarray:
         return names
     printed = tasks["gfp_names"].notna().to_numpy()
     names[printed] = _texts_of(tasks["gfp_names"], printed)
-    hex_only = np.flatnonzero(~printed & tasks["gfp"].notna().to_numpy())
+    hex_only = _positions(~printed & tasks["gfp"].notna().to_numpy())
     if len(hex_only):
         masks = tasks["gfp"].array
         for eras, part, at in era_parts(capture, hex_only):

@@ -71,6 +71,18 @@ def test_growth_pairs_are_the_sorted_groupby_diffs(relative: str) -> None:
             pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
+@pytest.mark.parametrize("relative", ["lkml/2015-10-10_first-watchdog-sync4-grep.log",
+                                      "lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log"])
+def test_growth_pairs_sorted_a_few_tasks_at_a_time_are_the_same(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rows out of (seq, ts) order are sorted over parts of whole tasks: parts of a few rows
+    # (each ending where its last task does) give what one sort of every row gives.
+    monkeypatch.setattr(hz, "_SORTED_AT_ONCE", 3)
+    for tasks in _variants(loaded(relative)[0].tasks)[1:]:
+        expected = _reference_growth_pairs(tasks)
+        assert len(expected)
+        pd.testing.assert_frame_equal(hz.growth_pairs(tasks), expected, check_exact=True)
+
+
 @pytest.mark.parametrize("relative", LOGS)
 def test_pairs_by_host_are_each_hosts_own_pairs(relative: str) -> None:
     for tasks in _variants(loaded(relative)[0].tasks):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -269,8 +270,20 @@ def test_each_boot_of_an_input_is_read_with_its_own_kernels_layout(tmp_path: Pat
     titles = [f.title for f in diagnose(capture) if f.rule == "allocation-failure" and "kswapd1" in f.title]
     alone = [f.title for f in diagnose(load(str(FEDORA_3_4))) if f.rule == "allocation-failure"]
     assert titles == alone == ["Allocation failure: kswapd1 order-2 GFP_ATOMIC|__GFP_COMP in mlx4_en_alloc_frag"]
-    # An input of one boot is read whole, as before.
-    assert decode.InputEras(corpus("qemu"), str(QEMU)).parts == [(None, 1)]
+    # An input of one boot is read whole, as before (and does not keep its rows by part).
+    whole = decode.InputEras(corpus("qemu"), str(QEMU))
+    (part, rows), = whole.task_parts(np.arange(3))
+    assert whole.parts == [(None, 1)] and part is None and rows.tolist() == [0, 1, 2]
+    assert len(whole._tasks.rows) == 0 and len(eras._tasks.rows) == len(capture.tasks)
+
+
+def test_positions_of_a_mask_found_a_part_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rows of the real log's tasks with a gfp mask, the mask read a few rows at a time.
+    mask = corpus("qemu").tasks["gfp"].notna().to_numpy()
+    assert 0 < mask.sum() < len(mask) > 7
+    monkeypatch.setattr(decode, "_MASK_ROWS", 7)
+    found = decode._positions(mask)
+    assert found.dtype == np.int32 and found.tolist() == np.flatnonzero(mask).tolist()
 
 
 def test_a_boot_that_prints_nothing_of_its_kernel_is_read_as_its_input_and_says_so(tmp_path: Path) -> None:
@@ -342,3 +355,38 @@ def test_pf_era_from_kswapd_flags_or_gfp_layout() -> None:
     names = task_flag_names(capture)
     kswapd = names.loc[capture.tasks["comm"] == "kswapd0", "flag_names"]
     assert len(kswapd) and all("PF_KSWAPD" in str(text).split("|") for text in kswapd)
+
+
+@pytest.mark.parametrize("by_mask", [0, 8])
+def test_task_rows_by_input_are_those_a_groupby_finds(by_mask: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two real logs read as one capture of two inputs, their rows shuffled: each input's rows, in
+    # the order given, inputs in order of first appearance, whether found by one pass per input
+    # or by one sort.
+    named = next(LKML.glob("2016-04-05*.log"))
+    source = load(str(QEMU), str(named)).tasks["source"]
+    assert isinstance(source.dtype, pd.CategoricalDtype) and source.nunique() == 2
+    positions = np.random.default_rng(7).permutation(len(source))
+    rows = source.iloc[positions]
+    expected = [(name, positions[at].tolist())
+                for name, at in rows.groupby(rows, sort=False, observed=True).indices.items()]
+    monkeypatch.setattr(decode, "_INPUTS_BY_MASK", by_mask)
+    assert [(name, at.tolist()) for name, at in decode._by_source(source, positions)] == expected
+    assert [(name, at.tolist()) for name, at in decode._by_source(source.astype(object), positions)] == expected
+
+
+@pytest.mark.parametrize(("source", "expected"), [(None, (6, 1)), ("qemu", (6, 1)), ("named", None)])
+def test_the_texts_searched_for_a_version_are_every_line_in_log_order(
+        source: str | None, expected: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two real logs as one capture: the lines of one input (or of both), read a few at a time
+    # (1, 2, 2, ...), are its event lines in log order, then the banner the reader kept. The
+    # 2016 excerpt prints no kernel version; the 6.1 guest's first report does.
+    named = next(LKML.glob("2016-04-05*.log"))
+    capture = load(str(QEMU), str(named))
+    which = {None: None, "qemu": str(QEMU), "named": str(named)}[source]
+    assert decode.kernel_version(capture, which) == expected
+    events = capture.events if which is None else capture.events[capture.events["source"] == which]
+    banners = [s.kernel_line for s in capture.inputs if s.kernel_line is not None and which in (None, s.path)]
+    monkeypatch.setattr(decode, "_FIRST_TEXTS", 1)
+    monkeypatch.setattr(decode, "_MOST_TEXTS", 2)
+    assert len(events) > 4 and list(decode._texts(capture, which)) == [*map(str, events["text"]), *banners]
+    assert decode.kernel_version(capture, which) == expected

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import count_dtype
+from stallscope.capture.columns import code_dtype, count_dtype
 from stallscope.capture.model import labels_at
 from stallscope.capture.trajectories import comm_ranks
 from stallscope.rules.base import HostView
@@ -25,13 +25,13 @@ _RUN_COLUMNS = ("comm", "pid", "seq", "observations", "first", "last", "delay_fi
 class _History:
     """The view's task rows with a request, by task then log order, as arrays.
 
-    Tasks are (comm, pid): a reused pid with another name is another task. ``comm`` is the
-    rank of the comm's name among ``names`` (see :func:`comm_ranks`), ``len(names)`` where
-    it is missing.
+    Tasks are (boot, comm, pid): a reused pid with another name is another task, and a pid of
+    one boot is another task in the next (told apart in ``same_task``; the boots are not kept).
+    ``comm`` is the rank of the comm's name among ``names`` (see :func:`comm_ranks`),
+    ``len(names)`` where it is missing.
     """
 
     rows: np.ndarray  # the task rows (labels), in order
-    boot: np.ndarray  # each row's boot (0: none numbered)
     comm: np.ndarray
     names: list[str]
     pid: pd.api.extensions.ExtensionArray
@@ -76,7 +76,8 @@ def _order(view: HostView) -> _History:
     at = requested[np.lexsort((requested, _sort_codes(tasks["pid"].array.take(requested)), ranks[requested],
                                boots[requested]))]
     del requested
-    comm, boot = ranks[at], boots[at]
+    # (The ranks as narrow as their count allows: kept for the view, a number per row.)
+    comm, boot = ranks[at].astype(code_dtype(len(names) + 1), copy=False), boots[at]
     del ranks, boots
     pid, seq, delay = (tasks[c].array.take(at) for c in ("pid", "seq", "delay"))
     rows = labels_at(tasks.index, at)
@@ -85,6 +86,7 @@ def _order(view: HostView) -> _History:
     same_task = np.zeros(len(rows), dtype=bool)
     same_task[1:] = ((comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
                      & (boot[1:] == boot[:-1]))
+    del boot
     same_task[1:] &= has_pid[1:] & has_pid[:-1]
     del pids, has_pid
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
@@ -104,7 +106,7 @@ def _order(view: HostView) -> _History:
                             ~has_seq[1:] & ~has_seq[:-1] & (synthetic[1:] == synthetic[:-1]))
     del has_seq, seqs, synthetic
     new_run = ~(same_task & np.r_[False, same_request])
-    return _History(rows, boot, comm, names, pid, seq, delay, same_task, new_run)
+    return _History(rows, comm, names, pid, seq, delay, same_task, new_run)
 
 
 def _sort_codes(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
@@ -122,12 +124,13 @@ def _names(names: list[str], ranks: np.ndarray) -> pd.api.extensions.ExtensionAr
 
 
 def _first_last(present: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per block [starts, stops], the positions of its first and last present value (-1: none)."""
-    first = np.full(len(starts), -1, dtype="int64")
-    last = np.full(len(starts), -1, dtype="int64")
-    at = np.flatnonzero(present)
+    """Per block [starts, stops], the positions of its first and last present value (-1: none),
+    as wide as ``starts``."""
+    first = np.full(len(starts), -1, dtype=starts.dtype)
+    last = np.full(len(starts), -1, dtype=starts.dtype)
+    at = np.flatnonzero(present).astype(starts.dtype, copy=False)
     if len(at):
-        block = np.searchsorted(stops, at)  # the block each present position is in
+        block = np.searchsorted(stops, at).astype(starts.dtype, copy=False)  # the block each present position is in
         change = block[1:] != block[:-1]
         first[block[np.r_[True, change]]] = at[np.r_[True, change]]
         last[block[np.r_[change, True]]] = at[np.r_[change, True]]
@@ -155,7 +158,7 @@ class _Runs:
                 "comm": _names(history.names, history.comm[starts]),
                 "pid": history.pid.take(starts).to_numpy(dtype="int64"),
                 "seq": history.seq.take(pick(self.seq_first), allow_fill=True),
-                "observations": stops - starts + 1,
+                "observations": (stops - starts + 1).astype(np.int64),
                 "first": history.rows[starts].astype(np.int64),  # labels (the history's are 32 bits)
                 "last": history.rows[stops].astype(np.int64),
                 "delay_first": history.delay.take(pick(self.delay_first), allow_fill=True),
@@ -167,8 +170,14 @@ class _Runs:
 
 def _runs(view: HostView) -> _Runs:
     history = _ordered(view)
-    starts = np.flatnonzero(history.new_run)
-    stops = np.r_[starts[1:], len(history)] - 1
+    # Positions 32 bits wide where they fit: a long capture's reports each start a run of every
+    # task (the 1 GB excerpts family: 8.4 M task rows, its five arrays of a number per run were
+    # 330 MB at 64 bits, the peak of the process running seq-livelock; bench/README.md).
+    position = count_dtype(len(history) + 1)
+    starts = np.flatnonzero(history.new_run).astype(position, copy=False)
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:] - 1
+    stops[-1:] = len(history) - 1
     seq_first = _first_last(~history.seq.isna(), starts, stops)[0]
     delay_first, delay_last = _first_last(~history.delay.isna(), starts, stops)
     return _Runs(history, starts, stops, seq_first, delay_first, delay_last)
@@ -192,9 +201,11 @@ def stuck_requests(view: HostView) -> pd.DataFrame:
     runs = _runs(view)
     # The runs are chosen first and only theirs are made a table: a long capture has a run per
     # report of every task.
-    delays = runs.history.delay.to_numpy(dtype="int64", na_value=0)
+    delay = runs.history.delay
+    delays = delay.to_numpy(dtype=delay.dtype.numpy_dtype, na_value=0)
     grew = np.where(runs.delay_last >= 0, delays[runs.delay_last], 0) > np.where(
         runs.delay_first >= 0, delays[runs.delay_first], 0)
+    del delays
     return runs.frame(np.flatnonzero((runs.stops - runs.starts + 1 >= 2) & grew))
 
 
