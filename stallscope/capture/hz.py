@@ -8,6 +8,7 @@ printing jitter and are not used.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -17,6 +18,7 @@ import pandas as pd
 from stallscope.capture.columns import count_dtype
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import group_numbers, stable_order, text_codes
+from stallscope.memory import release_free_memory
 
 COMMON_HZ = (100, 250, 300, 1000)
 SNAP_TOLERANCE = 0.05  # relative distance within which an estimate is taken as a common value
@@ -95,20 +97,28 @@ def pairs_by_host(tasks: pd.DataFrame) -> dict[str | None, HostPairs]:
         return {None: HostPairs(np.zeros(0), None)}
     codes, hosts = _host_codes(tasks)
     pairs = _Pairs(tasks, codes)
-    first = pairs.first_per_host(len(hosts))
     if len(hosts) == 1:
         # One host's pairs are all the pairs (their order does not matter: a median is taken).
-        found = [pairs.ratios()]
-        del pairs
+        found = [pairs.ratios(in_place=True)]
     else:
         ratios, by_host, bounds = _grouped_ratios(pairs, len(hosts))
-        del pairs
         found = [ratios[by_host[start:end]] for start, end in pairwise(bounds.tolist())]
+        del ratios, by_host
+    # The differences are let go before the first pairs are found: 12 bytes a pair less at the
+    # report's peak on the 1 GB excerpts capture (bench/README.md).
+    pairs.d_delay = pairs.d_ts = np.zeros(0)
+    first = pairs.first_per_host(len(hosts))
+    del pairs
     line = tasks["line"]
-    return {
+    found_by_host = {
         host: HostPairs(ratios_of_host, None if first[i] < 0 else int(line.iat[int(first[i])]))
         for i, (host, ratios_of_host) in enumerate(zip(hosts, found, strict=True))
     }
+    # The pairs' arrays of a part of the rows each are freed into the heap, where they stayed
+    # resident under what the report computes next (the verdict's trajectories: 1,210 MB against
+    # 1,144 MB of the 1 GB excerpts capture, bench/README.md): handed back.
+    release_free_memory()
+    return found_by_host
 
 
 def ratios_by_group(tasks: pd.DataFrame, groups: np.ndarray) -> list[np.ndarray]:
@@ -126,7 +136,7 @@ def _grouped_ratios(pairs: _Pairs, groups: int) -> tuple[np.ndarray, np.ndarray,
     # A task is one group's: its pairs are that group's.
     owner = pairs.task_hosts()[pairs.task[pairs.rows]]
     ratios = pairs.ratios()
-    order = stable_order(owner).astype(count_dtype(len(owner) + 1))
+    order = stable_order(owner).astype(count_dtype(len(owner) + 1), copy=False)
     return ratios, order, np.searchsorted(owner[order], np.arange(groups + 1))
 
 
@@ -167,41 +177,64 @@ class _Pairs:
         self.pids = pid.array if at is None else pid.array.take(at)
         self.hosts, self.comms = (hosts, comm) if at is None else (hosts[at], comm[at])
         task = group_numbers(self.hosts, pd.factorize(self.pids)[0], self.comms).astype(np.int32)
-        order = stable_order(task).astype(position)
+        order = stable_order(task).astype(position, copy=False)
         self.at = order if at is None else at[order]  # table positions, in the listing
         del at
         self.task = task[order]
         del task
-        seqs = _taken(tasks["seq"], _width(tasks["seq"]), -1, self.at)
-        times = _taken(ts, "float64", np.nan, self.at)
-        # A task's rows in log order are usually in (seq, ts) order already: then grouping the
-        # tasks is all the sorting there is to do, and it is cheap.
-        if not _ascending(self.task, seqs, times):
-            # (The listing's positions are its order itself when every row is usable: one array.)
-            _sort_within_tasks(self.task, seqs, times, (self.at,) if self.at is order else (self.at, order))
         self.order = order  # listing -> position among the usable rows
-        same = (self.task[1:] == self.task[:-1]) & (seqs[1:] == seqs[:-1])
-        del seqs
-        d_ts = times[1:] - times[:-1]
-        del times
-        same &= d_ts >= MIN_SECONDS
-        # Delays are never negative: their differences fit the column's width.
-        delays = _taken(delay, _width(delay), 0, self.at)
-        d_delay = delays[1:] - delays[:-1]
-        del delays
-        same &= d_delay > 0
-        kept = np.flatnonzero(same).astype(position)
-        del same
-        self.d_delay = d_delay[kept]
-        del d_delay
-        self.d_ts = d_ts[kept]
-        del d_ts
-        kept += 1
-        self.rows = kept
+        # Each part of whole tasks at a time (a pair is two rows of one task): the columns taken
+        # in the listing's order and their differences were 30 bytes a row at once, of the 1 GB
+        # excerpts capture's 8.4 M task rows at the peak of the process writing its report.
+        carried = (self.at,) if self.at is order else (self.at, order)
+        seq, seq_width, delay_width = tasks["seq"], _width(tasks["seq"]), _width(delay)
+        # Written in place, a part after another: parts joined at the end were two copies of
+        # the pairs at once. A pair is two rows, so there are fewer pairs than rows.
+        most = max(len(self.task) - 1, 0)
+        rows = np.empty(most, dtype=position)
+        d_delays = np.empty(most, dtype=delay_width)
+        d_tss = np.empty(most)
+        count = 0
+        for part in _task_parts(self.task):
+            task = self.task[part]
+            seqs = _taken(seq, seq_width, -1, self.at[part])
+            times = _taken(ts, "float64", np.nan, self.at[part])
+            # A task's rows in log order are usually in (seq, ts) order already: then grouping
+            # the tasks is all the sorting there is to do, and it is cheap.
+            if not _ascending(task, seqs, times):
+                # lexsort is stable and the task is its first key: the task numbers stay in place.
+                resorted = np.lexsort((times, seqs, task))
+                seqs, times = seqs[resorted], times[resorted]
+                for values in carried:
+                    values[part] = values[part][resorted]
+                del resorted
+            same = (task[1:] == task[:-1]) & (seqs[1:] == seqs[:-1])
+            del seqs
+            d_ts = times[1:] - times[:-1]
+            del times
+            same &= d_ts >= MIN_SECONDS
+            # Delays are never negative: their differences fit the column's width.
+            delays = _taken(delay, delay_width, 0, self.at[part])
+            d_delay = delays[1:] - delays[:-1]
+            del delays
+            same &= d_delay > 0
+            kept = np.flatnonzero(same)
+            found = slice(count, count + len(kept))
+            d_delays[found] = d_delay[kept]
+            d_tss[found] = d_ts[kept]
+            rows[found] = kept + (part.start + 1)
+            count = found.stop
+        self.d_delay, self.d_ts, self.rows = (_first_of(values, count) for values in (d_delays, d_tss, rows))
 
-    def ratios(self) -> np.ndarray:
-        """d_delay / d_ts of every pair."""
-        return np.divide(self.d_delay, self.d_ts)  # type: ignore[no-any-return]
+    def ratios(self, in_place: bool = False) -> np.ndarray:
+        """d_delay / d_ts of every pair; ``in_place``: written over d_ts, which the pairs then
+        no longer have (a third array of the pairs at once, the report's peak on the 1 GB
+        excerpts capture: bench/README.md)."""
+        if not in_place:
+            return np.divide(self.d_delay, self.d_ts)  # type: ignore[no-any-return]
+        ratios = np.divide(self.d_delay, self.d_ts, out=self.d_ts)
+        self.d_delay = self.d_ts = np.zeros(0)
+        return ratios  # type: ignore[no-any-return]
 
     def _task_starts(self) -> np.ndarray:
         """Where each task's rows begin in the listing (tasks in their numbers' order)."""
@@ -249,6 +282,12 @@ class _Pairs:
         return first
 
 
+def _first_of(values: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` of ``values``: a view while it is most of them, else a copy (a view
+    keeps the whole array)."""
+    return values[:count] if 2 * count >= len(values) else values[:count].copy()
+
+
 def _width(column: pd.Series) -> np.dtype:
     """The numbers' own type: an Int64 column may be held as Int32 (schema.NARROW_INT)."""
     dtype = column.dtype
@@ -262,27 +301,19 @@ def _taken(column: pd.Series, dtype: str | np.dtype, missing: object, at: np.nda
     return column.array.take(at).to_numpy(dtype=dtype, na_value=missing)  # type: ignore[no-any-return]
 
 
-# Rows sorted at once by _sort_within_tasks: about a million, and as many more as the last task needs.
+# About how many rows _Pairs reads at once: parts end where a task does.
 _SORTED_AT_ONCE = 1 << 20
 
 
-def _sort_within_tasks(task: np.ndarray, seq: np.ndarray, ts: np.ndarray, carried: tuple[np.ndarray, ...]) -> None:
-    """Each task's rows in (seq, ts) order, in place, with the arrays ``carried`` moved as they are:
-    ``np.lexsort((ts, seq, task))`` of rows whose tasks are together in ascending numbers, made
-    over parts of whole tasks. The lexsort of the whole listing and the sorted copies of every
-    array were 30 bytes a row at once: the 1 GB excerpts capture's 8.4 M task rows are not in
-    order, and its report peaked there (bench/README.md)."""
+def _task_parts(task: np.ndarray) -> Iterator[slice]:
+    """Parts of the listing of about _SORTED_AT_ONCE rows, each ending where a task does
+    (``task``: the task number of each row, tasks together in ascending numbers)."""
     start, end = 0, len(task)
     while start < end:
         stop = min(end, start + _SORTED_AT_ONCE)
         if stop < end:
-            # To the end of the task of the part's last row (tasks are in ascending numbers).
             stop = int(np.searchsorted(task, task[stop - 1], side="right"))
-        part = slice(start, stop)
-        # lexsort is stable, and the task is the part's first key: its task numbers stay as they are.
-        order = np.lexsort((ts[part], seq[part], task[part]))
-        for values in (seq, ts, *carried):
-            values[part] = values[part][order]
+        yield slice(start, stop)
         start = stop
 
 

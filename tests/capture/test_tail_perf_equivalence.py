@@ -15,10 +15,11 @@ from test_fleet import make_fleet
 import stallscope
 from conftest import corpus_logs, loaded
 from stallscope.capture import hz
+from stallscope.capture import trajectories as trajectory_module
 from stallscope.capture.events import NOTABLE_EVENTS
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import signatures, trace_codes
-from stallscope.capture.trajectories import _grouped, trajectories_of
+from stallscope.capture.trajectories import _grouped, stable_order, trajectories_of
 from stallscope.diagnose import host_views, machine_keys
 from stallscope.fleet import MachineSummary, Occurrence, SharedSignature, machines, shared_signatures
 from stallscope.render import sections
@@ -74,13 +75,29 @@ def test_growth_pairs_are_the_sorted_groupby_diffs(relative: str) -> None:
 @pytest.mark.parametrize("relative", ["lkml/2015-10-10_first-watchdog-sync4-grep.log",
                                       "lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log"])
 def test_growth_pairs_sorted_a_few_tasks_at_a_time_are_the_same(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Rows out of (seq, ts) order are sorted over parts of whole tasks: parts of a few rows
-    # (each ending where its last task does) give what one sort of every row gives.
+    # The pairs are found (and rows out of (seq, ts) order sorted) over parts of whole tasks:
+    # parts of a few rows (each ending where its last task does) give what the whole listing gives.
     monkeypatch.setattr(hz, "_SORTED_AT_ONCE", 3)
     for tasks in _variants(loaded(relative)[0].tasks)[1:]:
         expected = _reference_growth_pairs(tasks)
         assert len(expected)
         pd.testing.assert_frame_equal(hz.growth_pairs(tasks), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("relative", ["lkml/2015-10-10_first-watchdog-sync4-grep.log",
+                                      "lkml/2015-12-05_oom-reaper-trap-oom-write-early-format.log"])
+@pytest.mark.parametrize("offset", [0, 1 << 16])
+def test_a_stable_order_placed_a_part_at_a_time_is_numpys(relative: str, offset: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each task row's task number (its pid's, in order of appearance), rows as loaded, reversed
+    # and shuffled; the numbers beyond 16 bits too (the other sort): ordered 5 rows at a time,
+    # the order numpy's stable argsort gives, in 32 bits.
+    monkeypatch.setattr(trajectory_module, "_ORDERED_AT_ONCE", 5)
+    for tasks in _variants(loaded(relative)[0].tasks):
+        numbers = pd.factorize(tasks["pid"])[0] + offset
+        assert len(numbers) > 10 and len(set(numbers.tolist())) > 1
+        found = stable_order(numbers)
+        assert found.dtype == np.int32 and found.tolist() == np.argsort(numbers, kind="stable").tolist()
 
 
 @pytest.mark.parametrize("relative", LOGS)
