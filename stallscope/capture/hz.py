@@ -186,6 +186,8 @@ class _Pairs:
         # Each part of whole tasks at a time (a pair is two rows of one task): the columns taken
         # in the listing's order and their differences were 30 bytes a row at once, of the 1 GB
         # excerpts capture's 8.4 M task rows at the peak of the process writing its report.
+        # What a part's sort moves with its rows (the listing's positions are its order itself
+        # when every row is usable: one array, moved once).
         carried = (self.at,) if self.at is order else (self.at, order)
         seq, seq_width, delay_width = tasks["seq"], _width(tasks["seq"]), _width(delay)
         # Written in place, a part after another: parts joined at the end were two copies of
