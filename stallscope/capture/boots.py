@@ -24,12 +24,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import code_dtype, count_dtype
+from stallscope.capture.columns import code_dtype, count_dtype, nullable_integers
 from stallscope.capture.machines import input_positions, machine_codes, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.schema import TABLES
 
 _BOOT_DTYPE = TABLES["tasks"].column("boot").dtype
+_BOOT_NUMPY_DTYPE = pd.api.types.pandas_dtype(_BOOT_DTYPE).numpy_dtype
 
 # A timestamp this far below the one before it is a new boot. Rows of one boot go backwards by
 # the milliseconds between CPUs printing at once; a reboot goes back to the seconds of a boot.
@@ -113,7 +114,9 @@ def number_boots(capture: Capture) -> Capture:
     del boot, row_order
     at = 0
     for _name, frame in frames:
-        frame["boot"] = pd.array(numbered[at : at + len(frame)], dtype=_BOOT_DTYPE)
+        boots = numbered[at : at + len(frame)].astype(_BOOT_NUMPY_DTYPE)  # (a copy: ``numbered`` goes)
+        # (A Series on the frame's index: an array set as a column is copied, its mask made whole.)
+        frame["boot"] = pd.Series(nullable_integers(boots, np.zeros(len(boots), bool)), index=frame.index, copy=False)
         at += len(frame)
     return capture
 

@@ -39,6 +39,40 @@ _WIDTHS: dict[str, tuple[str, type[np.signedinteger]]] = {
 }
 
 
+def nullable_integers(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
+    """A nullable integer array of ``values`` (kept, not copied) whose mask is ``missing``, or,
+    where no row is missing or every row is, one flag read as the whole mask: a read-only view of
+    no memory of its own (and, where every row is missing, one 0 read as the numbers).
+
+    pandas keeps a byte of mask per row, and most integer columns of a capture are printed on
+    every line (line numbers, pids, row ids, boots) or on none (the stacks and state lines of
+    watchdog reports without traces): 52 of the 105 MB of masks of the 1 GB excerpts capture, and
+    the numbers of its two columns of none, 67 MB (bench/README.md). pandas reads such an array as
+    any other and makes arrays of its own for every array it derives; writing into it raises (see
+    ``own_mask``), and nothing writes into the columns of a capture once read."""
+    if len(missing):
+        if not missing.any():
+            missing = np.broadcast_to(np.False_, len(missing))
+        elif missing.all():
+            missing = np.broadcast_to(np.True_, len(missing))
+            values = np.broadcast_to(values.dtype.type(0), len(values))
+    return pd.arrays.IntegerArray(values, missing)
+
+
+def own_mask(column: pd.Series) -> pd.Series:
+    """A nullable integer column (on its index) with a flag and a number of its own per row, to
+    write cells of: a shared flag (``nullable_integers``) is read-only. ``shared_mask`` shares it
+    again once they are written."""
+    return pd.Series(pd.arrays.IntegerArray(column.to_numpy(column.dtype.numpy_dtype, na_value=0),
+                                            column.array.isna()), index=column.index, copy=False)
+
+
+def shared_mask(column: pd.Series) -> pd.Series:
+    """A nullable integer column (on its index) whose mask is shared where it can be."""
+    return pd.Series(nullable_integers(column.to_numpy(column.dtype.numpy_dtype, na_value=0), column.array.isna()),
+                     index=column.index, copy=False)
+
+
 class IntColumn:
     """Numbers of one nullable integer dtype (schema.INT, ID, PID, ORDER): the buffer is as wide
     as the dtype, its lowest value (``missing``) stands for "not printed", and a number beyond
@@ -68,12 +102,12 @@ class IntColumn:
             narrow = data.astype(np.int32)
             if consume:
                 self.values = array(self.typecode)
-            return pd.Series(pd.arrays.IntegerArray(narrow, missing), copy=False)
+            return pd.Series(nullable_integers(narrow, missing), copy=False)
         if consume:
             self.values = array(self.typecode)  # the series keeps the old buffer: no copy of it
         else:
             data = data.copy()
-        return pd.Series(pd.arrays.IntegerArray(data, missing), copy=False)
+        return pd.Series(nullable_integers(data, missing), copy=False)
 
 
 _INT32 = np.iinfo(np.int32)
@@ -250,12 +284,14 @@ class CategoryColumn:
 Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn
 
 
-def integer_array(values: np.ndarray, missing: np.ndarray, like: pd.Series) -> pd.arrays.IntegerArray:
+def integer_column(values: np.ndarray, missing: np.ndarray, like: pd.Series) -> pd.Series:
     """Numbers worked out on int64 (row ids renumbered, references resolved) as a nullable
-    integer array of ``like``'s dtype (the column they replace: its schema width kept)."""
+    integer column to replace ``like``: its schema width and its index kept (a Series set as a
+    column keeps its mask; an array set as one is copied, and a shared mask made whole)."""
     masked = isinstance(like.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(like.dtype)
     dtype = like.dtype.numpy_dtype if masked else np.int64
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(dtype, copy=False), missing)
+    return pd.Series(nullable_integers(np.where(missing, 0, values).astype(dtype, copy=False), missing),
+                     index=like.index, copy=False)
 
 
 def frame_of(columns: dict[str, Column], consume: bool = False) -> pd.DataFrame:

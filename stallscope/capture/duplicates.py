@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import integer_array
+from stallscope.capture.columns import integer_column
 from stallscope.capture.machines import input_positions, machine_labels, source_families
 from stallscope.capture.model import Capture
 
@@ -142,9 +142,9 @@ def _remove(capture: Capture, dropped: dict[str, np.ndarray]) -> None:
         present = values >= 0
         fixed = np.full(len(values), -1, np.int64)
         fixed[present] = renumber[target][values[present]]
-        frame[column] = integer_array(fixed, fixed < 0, frame[column])
+        frame[column] = integer_column(fixed, fixed < 0, frame[column])
     snapshots = capture.snapshots
     if len(snapshots) and "report" in snapshots.columns:
         # Reports numbered in order of appearance again, without the ones dropped.
         codes, _ = pd.factorize(snapshots["report"], sort=False)
-        snapshots["report"] = pd.array(codes, dtype=snapshots["report"].dtype)
+        snapshots["report"] = integer_column(codes, np.zeros(len(codes), bool), snapshots["report"])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import code_dtype, integer_array
+from stallscope.capture.columns import code_dtype, integer_column, nullable_integers, own_mask, shared_mask
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
 from stallscope.capture.packed_text import PackedTextArray
@@ -117,7 +117,7 @@ def merge(parts: list[Part], consume: bool = False) -> Capture:
         # Reports numbered in order of appearance, as one reader numbers them (a piece's reader
         # also counted the reports of the lines around its piece).
         codes, _ = pd.factorize(snapshots["report"], sort=False)
-        snapshots["report"] = pd.array(codes, dtype=snapshots["report"].dtype)
+        snapshots["report"] = integer_column(codes, np.zeros(len(codes), bool), snapshots["report"])
     return settle(in_reading_order(Capture(
         snapshots=merged["snapshots"],
         tasks=merged["tasks"],
@@ -354,7 +354,7 @@ def _join_integers(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -
         elif by:
             chunk += by
         start = stop
-    return pd.arrays.IntegerArray(data, missing)
+    return nullable_integers(data, missing)
 
 
 def _joined_width(arrays: list[pd.arrays.IntegerArray], adjust: list[Adjust]) -> np.dtype:
@@ -492,7 +492,7 @@ def trim(capture: Capture, first: int, last: int) -> tuple[Capture, list[Link]]:
             # Few rows refer to a row before the piece (a block that crosses its start).
             for row in np.flatnonzero(present & ~inside).tolist():
                 links.append(_link(capture, name, column, row, target, int(values[row])))
-            out[column] = integer_array(fixed, ~inside, out[column])
+            out[column] = integer_column(fixed, ~inside, out[column])
         if name == "snapshots" and len(out) and not kept[name].all():
             # A report opened before the piece is the report of the line that opened it.
             dropped = frame[~kept[name]]
@@ -551,6 +551,16 @@ def _resolve(parts: list[Part], rows: list[dict[str, int]], merged: dict[str, pd
     line (lines are of the whole file once shifted)."""
     starts = {name: 0 for name in _TABLES}
     firsts = _FirstRows(merged)
+    written: set[tuple[str, str]] = set()
+
+    def writable(name: str, column: str) -> pd.DataFrame:
+        """The merged table, its column given a mask of its own before its first cell is written."""
+        table = merged[name]
+        if (name, column) not in written:
+            written.add((name, column))
+            table[column] = own_mask(table[column])
+        return table
+
     for part, counts in zip(parts, rows, strict=True):
         capture = part.capture
         for link in part.links:
@@ -561,7 +571,7 @@ def _resolve(parts: list[Part], rows: list[dict[str, int]], merged: dict[str, pd
                 continue  # the row referred to is out of reach (a block longer than the lead-in)
             target_row = at + link.nth
             row = starts[link.table] + link.row
-            table = merged[link.table]
+            table = writable(link.table, link.column)
             if link.column == "report":
                 table.iat[row, table.columns.get_loc("report")] = frame["report"].iat[target_row]
                 continue
@@ -572,9 +582,11 @@ def _resolve(parts: list[Part], rows: list[dict[str, int]], merged: dict[str, pd
                 stack = table["stack"].iat[row]
                 at = frame.columns.get_loc("stack")
                 if link.target == "tasks" or pd.isna(frame.iat[target_row, at]):
-                    frame.iat[target_row, at] = stack
+                    writable(link.target, "stack").iat[target_row, at] = stack
         for name in _TABLES:
             starts[name] += counts[name]
+    for name, column in written:
+        merged[name][column] = shared_mask(merged[name][column])
 
 
 class _FirstRows:
@@ -632,7 +644,7 @@ def in_reading_order(capture: Capture) -> Capture:
         if len(frame) and "stack" in frame.columns:
             values = frame["stack"].to_numpy(np.int64, na_value=-1)
             missing = values < 0
-            frame["stack"] = integer_array(table[np.where(missing, 0, values)], missing, frame["stack"])
+            frame["stack"] = integer_column(table[np.where(missing, 0, values)], missing, frame["stack"])
     frames = capture.frames
     if len(frames):
         capture.frames = frames.take(np.lexsort((frames["depth"].to_numpy(np.int64),
