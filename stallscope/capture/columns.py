@@ -42,17 +42,21 @@ _WIDTHS: dict[str, tuple[str, type[np.signedinteger]]] = {
 def nullable_integers(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
     """A nullable integer array of ``values`` (kept, not copied) whose mask is ``missing``, or,
     where no row is missing or every row is, one flag read as the whole mask: a read-only view of
-    no memory of its own (and, where every row is missing, one 0 read as the numbers).
+    no memory of its own; so are the numbers where every row is missing (one 0) or has the same
+    number (one boot).
 
     pandas keeps a byte of mask per row, and most integer columns of a capture are printed on
     every line (line numbers, pids, row ids, boots) or on none (the stacks and state lines of
     watchdog reports without traces): 52 of the 105 MB of masks of the 1 GB excerpts capture, and
-    the numbers of its two columns of none, 67 MB (bench/README.md). pandas reads such an array as
-    any other and makes arrays of its own for every array it derives; writing into it raises (see
-    ``own_mask``), and nothing writes into the columns of a capture once read."""
+    the numbers of its two columns of none and of its one boot, 100 MB (bench/README.md). pandas
+    reads such an array as any other and makes arrays of its own for every array it derives;
+    writing into it raises (see ``own_mask``), and nothing writes into the columns of a capture
+    once read."""
     if len(missing):
         if not missing.any():
             missing = np.broadcast_to(np.False_, len(missing))
+            if values.min() == values.max():
+                values = np.broadcast_to(values[:1].copy(), len(values))  # (a view of one would keep them all)
         elif missing.all():
             missing = np.broadcast_to(np.True_, len(missing))
             values = np.broadcast_to(values.dtype.type(0), len(values))
@@ -63,8 +67,10 @@ def own_mask(column: pd.Series) -> pd.Series:
     """A nullable integer column (on its index) with a flag and a number of its own per row, to
     write cells of: a shared flag (``nullable_integers``) is read-only. ``shared_mask`` shares it
     again once they are written."""
-    return pd.Series(pd.arrays.IntegerArray(column.to_numpy(column.dtype.numpy_dtype, na_value=0),
-                                            column.array.isna()), index=column.index, copy=False)
+    values = column.to_numpy(column.dtype.numpy_dtype, na_value=0)  # (the column's own where none is missing)
+    if not values.flags.writeable:
+        values = values.copy()
+    return pd.Series(pd.arrays.IntegerArray(values, column.array.isna()), index=column.index, copy=False)
 
 
 def shared_mask(column: pd.Series) -> pd.Series:
@@ -282,6 +288,27 @@ class CategoryColumn:
 
 
 Column = IntColumn | FloatColumn | BoolColumn | CategoryColumn
+
+
+def share_one_value(frame: pd.DataFrame) -> None:
+    """Each flag and category column of ``frame`` that holds one value on every row, held as that
+    value read as the column: a read-only view of no memory of its own, as ``nullable_integers``
+    holds the integers. A capture of one machine's watchdog reports has one source, no host, no
+    workqueue and no dying task on millions of rows: the 1 GB excerpts capture, a byte a row
+    each (bench/README.md)."""
+    if not len(frame):
+        return
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == bool:
+            flags = column.to_numpy()
+            if flags.strides != (0,) and (flags.all() or not flags.any()):
+                frame[name] = pd.Series(np.broadcast_to(flags[:1].copy(), len(flags)), index=frame.index, copy=False)
+        elif isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.array.codes
+            if codes.strides != (0,) and codes.min() == codes.max():
+                one = pd.Categorical.from_codes(np.broadcast_to(codes[:1].copy(), len(codes)), dtype=column.dtype)
+                frame[name] = pd.Series(one, index=frame.index, copy=False)
 
 
 def integer_column(values: np.ndarray, missing: np.ndarray, like: pd.Series) -> pd.Series:

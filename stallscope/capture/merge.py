@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import code_dtype, integer_column, nullable_integers, own_mask, shared_mask
+from stallscope.capture.columns import (
+    code_dtype,
+    integer_column,
+    nullable_integers,
+    own_mask,
+    share_one_value,
+    shared_mask,
+)
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
 from stallscope.capture.packed_text import PackedTextArray
@@ -146,7 +153,10 @@ def settle(capture: Capture) -> Capture:
     from stallscope.capture.boots import number_boots
     from stallscope.capture.duplicates import drop_duplicates
 
-    return number_boots(drop_duplicates(capture))
+    settled = number_boots(drop_duplicates(capture))
+    for table in (settled.snapshots, settled.tasks, settled.events, settled.frames, settled.traces):
+        share_one_value(table)
+    return settled
 
 
 def _inputs(captures: list[Capture]) -> list[InputStats]:
