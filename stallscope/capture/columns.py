@@ -74,7 +74,8 @@ def own_mask(column: pd.Series) -> pd.Series:
 
 
 def shared_mask(column: pd.Series) -> pd.Series:
-    """A nullable integer column (on its index) whose mask is shared where it can be."""
+    """A nullable integer column (on its index) whose mask and numbers are shared where they can
+    be (``nullable_integers``)."""
     return pd.Series(nullable_integers(column.to_numpy(column.dtype.numpy_dtype, na_value=0), column.array.isna()),
                      index=column.index, copy=False)
 
@@ -294,7 +295,7 @@ def share_one_value(frame: pd.DataFrame) -> None:
     """Each flag and category column of ``frame`` that holds one value on every row, held as that
     value read as the column: a read-only view of no memory of its own, as ``nullable_integers``
     holds the integers. A capture of one machine's watchdog reports has one source, no host, no
-    workqueue and no dying task on millions of rows: the 1 GB excerpts capture, a byte a row
+    workqueue and no corrupted line on millions of rows: the 1 GB excerpts capture, a byte a row
     each (bench/README.md)."""
     if not len(frame):
         return
