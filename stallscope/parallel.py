@@ -16,6 +16,7 @@ boots shares its views among forked processes.
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -23,15 +24,18 @@ from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from stallscope import forked, signals
 from stallscope.api import line_parser, load, load_stream
 from stallscope.bulk import read_window
 from stallscope.capture.builder import CaptureBuilder
+from stallscope.capture.columns import share_one_value
 from stallscope.capture.merge import Link, Part, merge, shift_lines, trim
 from stallscope.capture.model import Capture, InputStats, SkippedFile
 from stallscope.diagnose import (
@@ -213,6 +217,9 @@ def _load_piece(piece: Piece, keep_unparsed: bool) -> tuple[Capture, tuple[Link,
     """One piece (or whole file) read into its own capture: what every worker runs."""
     loaded = _read_piece(piece, keep_unparsed)
     line_parser().remember()  # the shapes this worker learned, for the next run
+    capture = loaded[0]
+    for table in (capture.snapshots, capture.tasks, capture.events, capture.frames, capture.traces):
+        share_one_value(table)  # sent as one value each (_reduce_array), until the merge joins them
     return loaded
 
 
@@ -283,6 +290,20 @@ class Engine(Protocol):
     def workers(self) -> int: ...
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
+
+
+def _reduce_array(array: np.ndarray) -> tuple[object, ...]:
+    """How the process pool pickles an array: one value read as every row (a column held as
+    ``columns.nullable_integers`` and ``share_one_value`` hold one) as that value and a length,
+    which numpy would write out whole, and any other array as numpy does. The pieces of the 1 GB
+    excerpts capture arrive in the main process with each such column as it left its reader
+    (bench/README.md, thirty-first round)."""
+    if array.ndim == 1 and array.strides == (0,) and len(array) > 1:
+        return np.broadcast_to, (array[:1].copy(), len(array))
+    return array.__reduce_ex__(pickle.DEFAULT_PROTOCOL)  # (the protocol the pool's pickler writes)
+
+
+ForkingPickler.register(np.ndarray, _reduce_array)
 
 
 class LocalEngine:

@@ -6,6 +6,8 @@ one piece or in several, and whatever pandas derives from such a column can be w
 
 from __future__ import annotations
 
+import pickle
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pandas as pd
 import pytest
 
 import stallscope
-from stallscope import parallel
+from stallscope import parallel  # (registers how the process pool pickles an array)
 from stallscope.capture.columns import nullable_integers
 from stallscope.capture.model import Capture
 
@@ -58,6 +60,11 @@ def _one_value_columns(capture: Capture) -> dict[tuple[str, str], np.ndarray]:
             elif isinstance(frame[column].dtype, pd.CategoricalDtype):
                 found[name, column] = frame[column].array.codes
     return found
+
+
+def _integer_columns_of(frame: pd.DataFrame) -> dict[str, pd.arrays.IntegerArray]:
+    return {column: frame[column].array for column in frame.columns
+            if isinstance(frame[column].array, pd.arrays.IntegerArray)}
 
 
 def _cells(values: pd.arrays.IntegerArray) -> list[object]:
@@ -143,3 +150,17 @@ def test_a_flag_or_category_with_one_value_keeps_that_value_alone(log: Path) -> 
     # three states.
     differing = ("tasks", "uninterruptible") if log == REPORTS else ("tasks", "state")
     assert columns[differing].strides != (0,) and len(set(columns[differing].tolist())) > 1
+
+
+def test_the_process_pool_sends_a_column_of_one_value_as_that_value() -> None:
+    tasks = stallscope.load(str(REPORTS)).tasks
+    sent = ForkingPickler.dumps(tasks)  # as a reader's piece goes to the main process (parallel._reduce_array)
+    back = pickle.loads(sent)
+    pd.testing.assert_frame_equal(back, tasks)
+    before, after = _integer_columns_of(tasks), _integer_columns_of(back)
+    assert before.keys() == after.keys()
+    for key, values in before.items():
+        assert _shared(after[key]) == _shared(values) and _one_number(after[key]) == _one_number(values), key
+    assert _shared(after["stack"]) and _one_number(after["stack"]) and _shared(after["line"])
+    # numpy alone writes each such view out whole.
+    assert len(sent) < len(pickle.dumps(tasks))
