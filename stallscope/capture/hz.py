@@ -176,7 +176,9 @@ class _Pairs:
         del usable
         self.pids = pid.array if at is None else pid.array.take(at)
         self.hosts, self.comms = (hosts, comm) if at is None else (hosts[at], comm[at])
-        task = group_numbers(self.hosts, pd.factorize(self.pids)[0], self.comms).astype(np.int32)
+        pids = pd.factorize(self.pids)[0].astype(position)  # (32 bits before the other keys are made)
+        task = group_numbers(self.hosts, pids, self.comms).astype(np.int32)
+        del pids
         order = stable_order(task).astype(position, copy=False)
         self.at = order if at is None else at[order]  # table positions, in the listing
         del at

@@ -338,7 +338,9 @@ def _task_numbers(tasks: pd.DataFrame, within: np.ndarray | None = None) -> np.n
     is a value; the part is ``within``'s number, or one part for all rows)."""
     host = tasks["host"]
     hosts = host.cat.codes.to_numpy() if isinstance(host.dtype, pd.CategoricalDtype) else pd.factorize(host)[0]
+    # (32 bits where they fit, before the other keys are made: factorize gives 64.)
     pid = pd.factorize(tasks["pid"])[0]
+    pid = pid.astype(count_dtype(len(pid) + 1), copy=False)
     comm = tasks["comm"]
     if isinstance(comm.dtype, pd.CategoricalDtype):
         # Categories named alike are one comm: the key is the name.

@@ -23,7 +23,8 @@ _RUN_COLUMNS = ("comm", "pid", "seq", "observations", "first", "last", "delay_fi
 
 @dataclass(frozen=True, slots=True)
 class _History:
-    """The view's task rows with a request, by task then log order, as arrays.
+    """The view's task rows with a request, by task then log order, as positions in its tasks
+    table (``at``); their pids, seqs and delays are read from the table when asked for.
 
     Tasks are (boot, comm, pid): a reused pid with another name is another task, and a pid of
     one boot is another task in the next (told apart in ``same_task``; the boots are not kept).
@@ -31,12 +32,13 @@ class _History:
     ``len(names)`` where it is missing.
     """
 
-    rows: np.ndarray  # the task rows (labels), in order
+    tasks: pd.DataFrame  # the view's (which the view holds anyway)
+    # The rows' positions in ``tasks``, in order: a number a row, where a copy of the rows' pids,
+    # seqs and delays in this order and their labels were 19 bytes a row, kept for the view
+    # (the 1 GB excerpts family: 8.4 M task rows; bench/README.md, thirty-first round).
+    at: np.ndarray
     comm: np.ndarray
     names: list[str]
-    pid: pd.api.extensions.ExtensionArray
-    seq: pd.api.extensions.ExtensionArray
-    delay: pd.api.extensions.ExtensionArray
     same_task: np.ndarray  # whether a row is of the task of the row before it
     # Whether a row begins a run of one task's one request (its seq or, before the watchdog
     # printed one, a delay that kept growing): a flag a row, not the request's number (8 bytes
@@ -44,7 +46,25 @@ class _History:
     new_run: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.at)
+
+    def present(self, column: str) -> np.ndarray:
+        """Per row of the history, whether ``column`` (pid, seq, delay) has a number."""
+        return ~self.tasks[column].array.isna()[self.at]
+
+    def numbers(self, column: str) -> np.ndarray:
+        """Per row of the history, ``column``'s number (0 where missing), as wide as the column."""
+        values = self.tasks[column].array
+        return values.to_numpy(dtype=values.dtype.numpy_dtype, na_value=0)[self.at]
+
+    def take(self, column: str, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """``column``'s cells of the history's rows ``rows`` (-1: a missing cell)."""
+        positions = np.where(rows >= 0, self.at[np.maximum(rows, 0)], -1)
+        return self.tasks[column].array.take(positions, allow_fill=True)
+
+    def labels(self, rows: np.ndarray) -> np.ndarray:
+        """The task rows' labels (the view's index) of the history's rows ``rows``."""
+        return labels_at(self.tasks.index, self.at[rows])
 
 
 # The view memo that holds it: the rules that read it name it in their SHARED_DERIVATIONS (see
@@ -72,18 +92,22 @@ def _order(view: HostView) -> _History:
              else np.zeros(len(tasks), dtype="int32"))
     # By boot, comm and pid, then in reading order (the table's row order, which is the log's
     # order across rotated files too): a comm's rank sorts as its name, a pid as a multi-column
-    # sort ranks it (missing last).
-    at = requested[np.lexsort((requested, _sort_codes(tasks["pid"].array.take(requested)), ranks[requested],
-                               boots[requested]))]
-    del requested
+    # sort ranks it (missing last). lexsort is stable, so rows of one task stay in reading order;
+    # a view of one boot is not sorted by it (8.4 M task rows of one boot in the 1 GB excerpts
+    # capture, where every key is an array of a number a row at the rules' peak).
+    keys = [_sort_codes(tasks["pid"].array.take(requested)), ranks[requested]]
+    if len(boots) and boots.min() != boots.max():
+        keys.append(boots[requested])
+    at = requested[np.lexsort(keys)]
+    del requested, keys
     # (The ranks as narrow as their count allows: kept for the view, a number per row.)
     comm, boot = ranks[at].astype(code_dtype(len(names) + 1), copy=False), boots[at]
     del ranks, boots
-    pid, seq, delay = (tasks[c].array.take(at) for c in ("pid", "seq", "delay"))
-    rows = labels_at(tasks.index, at)
-    del at
+    # Each of pid, delay and seq taken in the history's order when it is used, and let go.
+    pid = tasks["pid"].array.take(at)
     pids, has_pid = pid.to_numpy(dtype=pid.dtype.numpy_dtype, na_value=0), ~pid.isna()
-    same_task = np.zeros(len(rows), dtype=bool)
+    del pid
+    same_task = np.zeros(len(at), dtype=bool)
     same_task[1:] = ((comm[1:] == comm[:-1]) & (comm[1:] != len(names)) & (pids[1:] == pids[:-1])
                      & (boot[1:] == boot[:-1]))
     del boot
@@ -91,22 +115,25 @@ def _order(view: HostView) -> _History:
     del pids, has_pid
     # The first watchdog version printed no seq: there, a request lasts while its delay keeps
     # growing, and a smaller delay means a new request began. Such requests get negative ids.
+    delay = tasks["delay"].array.take(at)
     delays, has_delay = delay.to_numpy(dtype=delay.dtype.numpy_dtype, na_value=0), ~delay.isna()
-    shrank = np.zeros(len(rows), dtype=bool)
+    del delay
+    shrank = np.zeros(len(at), dtype=bool)
     shrank[1:] = has_delay[1:] & has_delay[:-1] & (delays[1:] < delays[:-1])
     del delays, has_delay
     # The number of such a request, counted down from -1 (a seq is never negative).
-    synthetic = np.cumsum(~same_task | shrank, dtype=count_dtype(len(rows) + 1))
+    synthetic = np.cumsum(~same_task | shrank, dtype=count_dtype(len(at) + 1))
     del shrank
     # Two rows are of one request when both print the same seq or neither prints one and they
     # are of the same synthetic request (compared apart: no array of both kinds of number).
+    seq = tasks["seq"].array.take(at)
     has_seq = ~seq.isna()
     seqs = seq.to_numpy(dtype=seq.dtype.numpy_dtype, na_value=0)
     same_request = np.where(has_seq[1:] & has_seq[:-1], seqs[1:] == seqs[:-1],
                             ~has_seq[1:] & ~has_seq[:-1] & (synthetic[1:] == synthetic[:-1]))
-    del has_seq, seqs, synthetic
+    del seq, has_seq, seqs, synthetic
     new_run = ~(same_task & np.r_[False, same_request])
-    return _History(rows, comm, names, pid, seq, delay, same_task, new_run)
+    return _History(tasks, at, comm, names, same_task, new_run)
 
 
 def _sort_codes(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
@@ -156,13 +183,13 @@ class _Runs:
         return pd.DataFrame(
             {
                 "comm": _names(history.names, history.comm[starts]),
-                "pid": history.pid.take(starts).to_numpy(dtype="int64"),
-                "seq": history.seq.take(pick(self.seq_first), allow_fill=True),
+                "pid": history.take("pid", starts).to_numpy(dtype="int64"),
+                "seq": history.take("seq", pick(self.seq_first)),
                 "observations": (stops - starts + 1).astype(np.int64),
-                "first": history.rows[starts].astype(np.int64),  # labels (the history's are 32 bits)
-                "last": history.rows[stops].astype(np.int64),
-                "delay_first": history.delay.take(pick(self.delay_first), allow_fill=True),
-                "delay_last": history.delay.take(pick(self.delay_last), allow_fill=True),
+                "first": history.labels(starts).astype(np.int64),  # (labels may be 32 bits)
+                "last": history.labels(stops).astype(np.int64),
+                "delay_first": history.take("delay", pick(self.delay_first)),
+                "delay_last": history.take("delay", pick(self.delay_last)),
             },
             index=None if runs is None else pd.RangeIndex(len(self.starts))[runs],
         )
@@ -178,8 +205,8 @@ def _runs(view: HostView) -> _Runs:
     stops = np.empty_like(starts)
     stops[:-1] = starts[1:] - 1
     stops[-1:] = len(history) - 1
-    seq_first = _first_last(~history.seq.isna(), starts, stops)[0]
-    delay_first, delay_last = _first_last(~history.delay.isna(), starts, stops)
+    seq_first = _first_last(history.present("seq"), starts, stops)[0]
+    delay_first, delay_last = _first_last(history.present("delay"), starts, stops)
     return _Runs(history, starts, stops, seq_first, delay_first, delay_last)
 
 
@@ -201,8 +228,7 @@ def stuck_requests(view: HostView) -> pd.DataFrame:
     runs = _runs(view)
     # The runs are chosen first and only theirs are made a table: a long capture has a run per
     # report of every task.
-    delay = runs.history.delay
-    delays = delay.to_numpy(dtype=delay.dtype.numpy_dtype, na_value=0)
+    delays = runs.history.numbers("delay")
     grew = np.where(runs.delay_last >= 0, delays[runs.delay_last], 0) > np.where(
         runs.delay_first >= 0, delays[runs.delay_first], 0)
     del delays
@@ -213,7 +239,7 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
     """Tasks whose seq moved forward between observations: comm, pid, seq_first, seq_last, first, last."""
     history = _ordered(view)
     # The rows with a seq, of a task with a name and a pid (a groupby leaves the others out).
-    kept = np.flatnonzero(~history.seq.isna() & (history.comm != len(history.names)) & ~history.pid.isna())
+    kept = np.flatnonzero(history.present("seq") & (history.comm != len(history.names)) & history.present("pid"))
     if not len(kept):
         return pd.DataFrame(columns=["comm", "pid", "seq_first", "seq_last", "first", "last"])
     # Numbers of a row each as narrow as their columns (millions of rows on a long capture).
@@ -224,7 +250,7 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
     task = np.cumsum(~history.same_task, dtype=count_dtype(len(history) + 1))[kept]
     change = task[1:] != task[:-1]
     del task
-    seq = history.seq.to_numpy(dtype=history.seq.dtype.numpy_dtype, na_value=0)[kept]
+    seq = history.numbers("seq")[kept]
     starts = np.flatnonzero(np.r_[True, change])
     stops = np.r_[starts[1:], len(kept)] - 1
     stepped = np.r_[False, ~change & (seq[1:] > seq[:-1])]
@@ -233,11 +259,11 @@ def advancing_tasks(view: HostView) -> pd.DataFrame:
     summary = pd.DataFrame(
         {
             "comm": _names(history.names, history.comm[kept[starts]]),
-            "pid": history.pid.take(kept[starts]),
-            "seq_first": history.seq.take(kept[starts]),
-            "seq_last": history.seq.take(kept[stops]),
-            "first": history.rows[kept[starts]].astype(np.int64),
-            "last": history.rows[kept[stops]].astype(np.int64),
+            "pid": history.take("pid", kept[starts]),
+            "seq_first": history.take("seq", kept[starts]),
+            "seq_last": history.take("seq", kept[stops]),
+            "first": history.labels(kept[starts]).astype(np.int64),
+            "last": history.labels(kept[stops]).astype(np.int64),
         }
     )
     return summary.sort_values("first", kind="stable").reset_index(drop=True)
