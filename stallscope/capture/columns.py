@@ -344,6 +344,13 @@ def row_writer(columns: dict[str, Column]) -> RowWriter:
     A number too large for its integer column (a garbled or inflated counter, a pid beyond a C
     int) does not stop the row: the columns already appended are cut back and the row is written again with every such
     number missing. The writer returns True when it had to, so the caller can flag the row.
+
+    The writer does not name itself (it writes the row again in a second set of appends, not by
+    calling itself): its globals hold the columns' arrays, and a function in its own globals is a
+    reference cycle, which kept every array a builder ever filled alive until the cyclic
+    collector ran. A reader of a 256 MB piece of the excerpts family held 240 MB of them (its
+    columns before the lines around the piece were trimmed) while it pickled the piece
+    (bench/README.md, thirty-second round).
     """
     scope: dict[str, object] = {"NAN": float("nan")}
     names = ", ".join(f"v{i}" for i in range(len(columns)))
@@ -378,9 +385,10 @@ def row_writer(columns: dict[str, Column]) -> RowWriter:
         # Every column held n rows before this one: the first one's length says how many.
         f"        n = len(b0) - 1 if len(b0) > len(b{len(columns) - 1}) else len(b0)",
         *undo,
-        f"        write(({', '.join(kept)},))",
+        f"        ({names},) = ({', '.join(kept)},)",
+        *appends,
         "        return True",
         "    return False",
     ]
     exec("\n".join(source), scope)
-    return scope["write"]  # type: ignore[return-value]
+    return scope.pop("write")  # type: ignore[return-value]
