@@ -15,7 +15,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import count_dtype
+from stallscope.capture.columns import code_dtype, count_dtype
 from stallscope.capture.model import Capture
 from stallscope.capture.trajectories import group_numbers, stable_order, text_codes
 from stallscope.memory import release_free_memory
@@ -141,12 +141,14 @@ def _grouped_ratios(pairs: _Pairs, groups: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def _host_codes(tasks: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
-    """Per task row, its host's number; the hosts (None for no host) in order of first appearance."""
+    """Per task row, its host's number (as narrow as the hosts' count allows: 8 bits for up to
+    127 hosts); the hosts (None for no host) in order of first appearance."""
     codes, names = text_codes(tasks["host"])
     present = pd.unique(codes)  # in order of first appearance, -1 (no host) included
-    lookup = np.zeros(len(names) + 1, dtype=np.int32)
-    lookup[present + 1] = np.arange(len(present), dtype=np.int32)
-    return lookup[codes + 1], [None if code < 0 else names[code] for code in present.tolist()]
+    lookup = np.zeros(len(names) + 1, dtype=code_dtype(len(present)))
+    lookup[present + 1] = np.arange(len(present))
+    codes += 1  # (text_codes' own array: no copy of a number per row)
+    return lookup[codes], [None if code < 0 else names[code] for code in present.tolist()]
 
 
 class _Pairs:
@@ -157,7 +159,8 @@ class _Pairs:
     is two rows of one request (rows without a pid or comm belong to none, as a groupby drops
     them). Only the rows with a delay and a timestamp are listed: ``at`` gives their positions
     in the table, ``rows`` the later row of each pair as a place in the listing, ``task`` the
-    task (host, pid, comm) of each listed row, its tasks' rows together.
+    task (host, pid, comm) of each listed row, its tasks' rows together; ``task_host``,
+    ``task_pid`` and ``task_comm`` each task's (by its number), what ranks the tasks.
     """
 
     def __init__(self, tasks: pd.DataFrame, hosts: np.ndarray) -> None:
@@ -174,23 +177,31 @@ class _Pairs:
         # Whole columns need no selection when every row is usable (the common case).
         at = np.flatnonzero(usable).astype(position) if not usable.all() else None
         del usable
-        self.pids = pid.array if at is None else pid.array.take(at)
-        self.hosts, self.comms = (hosts, comm) if at is None else (hosts[at], comm[at])
-        pids = pd.factorize(self.pids)[0].astype(position)  # (32 bits before the other keys are made)
-        task = group_numbers(self.hosts, pids, self.comms).astype(np.int32)
+        pid_values = pid.array if at is None else pid.array.take(at)
+        if at is not None:
+            hosts, comm = hosts[at], comm[at]
+        pids = pd.factorize(pid_values)[0].astype(position)  # (32 bits before the other keys are made)
+        task = group_numbers(hosts, pids, comm).astype(np.int32)
         del pids
         order = stable_order(task).astype(position, copy=False)
         self.at = order if at is None else at[order]  # table positions, in the listing
         del at
         self.task = task[order]
         del task
-        self.order = order  # listing -> position among the usable rows
+        # Each task's host, pid and comm, from its first row in the listing (its rows all have
+        # them: they make the task; task numbers run from 0, in the listing's order). The
+        # columns of a value per row are let go here, before the pairs are found: held to the
+        # end they were 90 MB of the 1 GB excerpts capture at the peak of the process writing
+        # its report (bench/README.md, thirty-second round).
+        first = order[_task_starts(self.task)]
+        del order
+        self.task_host = hosts[first].astype(np.int32)
+        self.task_pid = pid_values.take(first).to_numpy(dtype="int64")
+        self.task_comm = comm[first]
+        del hosts, comm, pid_values, first
         # Each part of whole tasks at a time (a pair is two rows of one task): the columns taken
         # in the listing's order and their differences were 30 bytes a row at once, of the 1 GB
         # excerpts capture's 8.4 M task rows at the peak of the process writing its report.
-        # What a part's sort moves with its rows (the listing's positions are its order itself
-        # when every row is usable: one array, moved once).
-        carried = (self.at,) if self.at is order else (self.at, order)
         seq, seq_width, delay_width = tasks["seq"], _width(tasks["seq"]), _width(delay)
         # Written in place, a part after another: parts joined at the end were two copies of
         # the pairs at once. A pair is two rows, so there are fewer pairs than rows.
@@ -209,8 +220,7 @@ class _Pairs:
                 # lexsort is stable and the task is its first key: the task numbers stay in place.
                 resorted = np.lexsort((times, seqs, task))
                 seqs, times = seqs[resorted], times[resorted]
-                for values in carried:
-                    values[part] = values[part][resorted]
+                self.at[part] = self.at[part][resorted]
                 del resorted
             same = (task[1:] == task[:-1]) & (seqs[1:] == seqs[:-1])
             del seqs
@@ -240,25 +250,14 @@ class _Pairs:
         self.d_delay = self.d_ts = np.zeros(0)
         return ratios  # type: ignore[no-any-return]
 
-    def _task_starts(self) -> np.ndarray:
-        """Where each task's rows begin in the listing (tasks in their numbers' order)."""
-        task = self.task
-        return np.flatnonzero(np.r_[True, task[1:] != task[:-1]]) if len(task) else np.zeros(0, dtype="int64")
-
     def task_hosts(self) -> np.ndarray:
         """Per task number, its host."""
-        starts = self._task_starts()
-        out = np.empty(len(starts), dtype=np.int32)
-        out[self.task[starts]] = self.hosts[self.order[starts]]
-        return out
+        return self.task_host
 
     def _task_ranks(self) -> np.ndarray:
         """Per task number, its place when tasks are sorted by host, pid and comm."""
-        starts = self._task_starts()
-        first = self.order[starts]
-        pids = self.pids.take(first).to_numpy(dtype="int64")
-        ranks = np.empty(len(starts), dtype="int64")
-        ranks[self.task[starts][np.lexsort((self.comms[first], pids, self.hosts[first]))]] = np.arange(len(starts))
+        ranks = np.empty(len(self.task_host), dtype="int64")
+        ranks[np.lexsort((self.task_comm, self.task_pid, self.task_host))] = np.arange(len(ranks))
         return ranks
 
     def in_sort_order(self) -> np.ndarray:
@@ -284,6 +283,12 @@ class _Pairs:
             if first[host[at]] < 0:
                 first[host[at]] = self.at[self.rows[heads[at]]]
         return first
+
+
+def _task_starts(task: np.ndarray) -> np.ndarray:
+    """Where each task's rows begin in a listing of them (``task``: each row's task number,
+    tasks together in ascending numbers)."""
+    return np.flatnonzero(np.r_[True, task[1:] != task[:-1]]) if len(task) else np.zeros(0, dtype="int64")
 
 
 def _first_of(values: np.ndarray, count: int) -> np.ndarray:
