@@ -18,7 +18,7 @@ from itertools import islice
 import numpy as np
 import pandas as pd
 
-from stallscope.capture.columns import count_dtype
+from stallscope.capture.columns import code_dtype, count_dtype
 from stallscope.capture.layouts import GFP_ERAS, PF_ERAS, UNCERTAIN_GFP, Era, Version
 from stallscope.capture.model import Capture, text_blocks
 
@@ -619,31 +619,43 @@ def task_gfp_names(capture: Capture) -> pd.DataFrame:
     return out
 
 
-def task_gfp_texts(capture: Capture) -> np.ndarray:
+def task_gfp_texts(capture: Capture) -> pd.Categorical:
     """:func:`task_gfp_names`' names alone, by task row position ("" where none).
 
-    For the rules, which read the names only: one object array, not three columns.
+    For the rules, which read the names only: one column of codes as narrow as the names'
+    count, not three columns, nor a text object per row (an object array of the 1 GB excerpts
+    capture's 8.4 M task rows was 67 MB, and the largest thing a rules process derived before
+    the trajectories: bench/README.md, thirty-second round).
     """
     tasks = capture.tasks
-    names = np.full(len(tasks), "", dtype=object)
-    if not len(tasks):
-        return names
-    printed = tasks["gfp_names"].notna().to_numpy()
-    names[printed] = _texts_of(tasks["gfp_names"], printed)
-    hex_only = _positions(~printed & tasks["gfp"].notna().to_numpy())
-    if len(hex_only):
-        masks = tasks["gfp"].array
-        for eras, part, at in era_parts(capture, hex_only):
-            choice = eras.gfp(part)
-            # A few hundred thousand rows at a time: grouping millions of masks at once (the
-            # 1 GB excerpts family: 8.4 M, none with names) held several arrays of a number
-            # per row at the peak of a rules process (bench/README.md, twenty-seventh round).
-            for start in range(0, len(at), _DECODE_ROWS):
-                rows = at[start : start + _DECODE_ROWS]
-                distinct, which = np.unique(masks[rows].to_numpy(dtype="int64"), return_inverse=True)
-                decoded = [decode_with(choice, mask).text for mask in distinct.tolist()]  # once per distinct mask
-                names[rows] = np.array(decoded, dtype=object)[which]
-    return names
+    code_of: dict[str, int] = {"": 0}  # each name's code, in the order first met
+    codes = np.zeros(len(tasks), dtype=np.int32)
+    if len(tasks):
+        column = tasks["gfp_names"]
+        printed = column.notna().to_numpy()
+        if printed.any():
+            if isinstance(column.dtype, pd.CategoricalDtype):  # once per category
+                categories, printed_codes = column.cat.categories.astype(str), column.array.codes[printed]
+            else:
+                printed_codes, categories = pd.factorize(column[printed].astype(str).to_numpy(dtype=object))
+            lookup = np.array([code_of.setdefault(name, len(code_of)) for name in categories], dtype=np.int32)
+            codes[printed] = lookup[printed_codes]
+        hex_only = _positions(~printed & tasks["gfp"].notna().to_numpy())
+        if len(hex_only):
+            masks = tasks["gfp"].array
+            for eras, part, at in era_parts(capture, hex_only):
+                choice = eras.gfp(part)
+                # A few hundred thousand rows at a time: grouping millions of masks at once (the
+                # 1 GB excerpts family: 8.4 M, none with names) held several arrays of a number
+                # per row at the peak of a rules process (bench/README.md, twenty-seventh round).
+                for start in range(0, len(at), _DECODE_ROWS):
+                    rows = at[start : start + _DECODE_ROWS]
+                    distinct, which = np.unique(masks[rows].to_numpy(dtype="int64"), return_inverse=True)
+                    decoded = [code_of.setdefault(decode_with(choice, mask).text, len(code_of))
+                               for mask in distinct.tolist()]  # once per distinct mask
+                    codes[rows] = np.array(decoded, dtype=np.int32)[which]
+    return pd.Categorical.from_codes(codes.astype(code_dtype(len(code_of)), copy=False),
+                                     categories=pd.Index(list(code_of), dtype=object))
 
 
 _DECODE_ROWS = 1 << 18

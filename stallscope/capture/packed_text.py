@@ -87,10 +87,19 @@ def pack(texts: Sequence[str] | pa.Array) -> list[TextBlock]:
     return [TextBlock.of(array.slice(at, BLOCK_ROWS)) for at in range(0, len(array), BLOCK_ROWS)]
 
 
+# Rows renumbered at once when arrays of texts are joined (see _concat_same_type).
+_JOINED_AT_ONCE = 1 << 20
+
+
 def text_numbers(rows: np.ndarray, count: int) -> np.ndarray:
     """``rows`` (numbers of ``count`` texts, -1 for none) in 32 bits where they fit: a column
     of texts taken apart from its rows' order (events grouped by kind) holds one per row."""
-    return rows.astype(np.int32) if count < 1 << 31 else rows.astype(np.int64)
+    return rows.astype(text_number_dtype(count))
+
+
+def text_number_dtype(count: int) -> type[np.signedinteger]:
+    """What :func:`text_numbers` holds the numbers of ``count`` texts in."""
+    return np.int32 if count < 1 << 31 else np.int64
 
 
 @register_extension_dtype
@@ -203,15 +212,25 @@ class PackedTextArray(ObjectStringArrayMixin, ExtensionArray):
         if all(array.rows is None for array in to_concat) and len(blocks) == sum(len(a.blocks) for a in to_concat):
             return cls(blocks)  # the arrays' blocks in order: row i is text i still
         joined = cls(blocks)
-        parts = []
+        # The joined rows' numbers written into one array of their own width, a part of the rows
+        # at a time: the pieces of a 1 GB capture joined with four arrays of 64 bits a row at
+        # once were the merge's peak (the excerpts capture's 8.4 M task texts: bench/README.md,
+        # thirty-second round).
+        joined.rows = np.empty(sum(len(array) for array in to_concat), dtype=text_number_dtype(int(joined.starts[-1])))
+        at = 0
         for array in to_concat:
-            rows = array._positions()
-            which = np.searchsorted(array.starts, rows, side="right") - 1
+            # How far each of the array's blocks moves in the joined numbering.
             moved = np.array([place[id(block)] for block in array.blocks], dtype=np.int64)
-            renumbered = joined.starts[moved[which.clip(0)]] + rows - array.starts[which.clip(0)]
-            parts.append(np.where(rows < 0, -1, renumbered))
-        joined.rows = text_numbers(np.concatenate(parts), int(joined.starts[-1])) if parts \
-            else np.zeros(0, dtype=np.int32)
+            shift = joined.starts[moved] - array.starts[:-1]
+            if array.rows is None:  # text i is row i: each block's rows are a run of numbers
+                for block, (start, end) in enumerate(pairwise(array.starts.tolist())):
+                    joined.rows[at + start : at + end] = np.arange(start + shift[block], end + shift[block])
+            else:
+                for start in range(0, len(array.rows), _JOINED_AT_ONCE):
+                    rows = array.rows[start : start + _JOINED_AT_ONCE]
+                    which = (np.searchsorted(array.starts, rows, side="right") - 1).clip(0)
+                    joined.rows[at + start : at + start + len(rows)] = np.where(rows < 0, -1, rows + shift[which])
+            at += len(array)
         return joined
 
     def _values_for_factorize(self) -> tuple[np.ndarray, Any]:

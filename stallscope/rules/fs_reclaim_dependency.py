@@ -19,6 +19,7 @@ from stallscope.capture.stacks import RECLAIM_FRAMES, WaitSite
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
 from stallscope.rules.common.task_facts import (
     GFP_NAMES,
+    gfp_name_codes,
     gfp_names_of,
     guilty_of,
     is_kswapd,
@@ -86,8 +87,9 @@ def check(view: HostView) -> list[Finding]:
         return []
     gfp = gfp_names_of(view)
     # Each task's names by position (Series.get per task cost microseconds a call).
-    values = gfp.to_numpy()
-    names = [values[at] if at >= 0 else "" for at in gfp.index.get_indexer(tasks.index).tolist()]
+    codes, texts = gfp_name_codes(gfp)
+    at = gfp.index.get_indexer(tasks.index)
+    names = [texts[code] if code >= 0 else "" for code in np.where(at >= 0, codes[at.clip(0)], -1).tolist()]
     # Per boot, in log order.
     restricted: dict[int, list[tuple[int, str]]] = {}
     waiters: dict[int, list[tuple[int, str]]] = {}

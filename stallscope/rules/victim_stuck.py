@@ -19,6 +19,7 @@ from stallscope.rules.base import Evidence, Finding, HostView, Severity, TaskRef
 from stallscope.rules.common.task_facts import (
     GFP_NAMES,
     functions_of,
+    gfp_name_codes,
     gfp_names_of,
     label,
     task_and_wait_site,
@@ -244,9 +245,8 @@ def _fs_nofs_allocators(view: HostView, boot: int, lock: str | None, victim: int
 def _nofs_allocators(view: HostView) -> dict[int, list[tuple[int, str]]]:
     """Per boot, the task rows that allocate with GFP_NOFS inside a filesystem, with its name, in
     row order: found once per view, not once per victim (an OOM storm has hundreds of victims)."""
-    gfp = gfp_names_of(view).to_numpy()  # one name string per task row, in row order
-    codes, names = pd.factorize(gfp)
-    nofs = np.flatnonzero(np.array([("GFP_NOFS" in str(n).split("|")) for n in names] + [False])[codes])
+    codes, names = gfp_name_codes(gfp_names_of(view))  # a code per task row, in row order
+    nofs = np.flatnonzero(np.array([("GFP_NOFS" in n.split("|")) for n in names] + [False])[codes])
     boots = view.boot_column("tasks")[nofs].tolist()
     found: dict[int, list[tuple[int, str]]] = {}
     for task, boot in zip(view.tasks.index[nofs].tolist(), boots, strict=True):

@@ -174,11 +174,17 @@ def traces_where(view: HostView, test: Callable[[list[str]], bool]) -> np.ndarra
 
 
 def gfp_names_of(view: HostView) -> pd.Series:
-    """gfp names per task row, printed or decoded for the log's kernel era ("" when none)."""
-    names: np.ndarray = view.of_capture(GFP_NAMES, task_gfp_texts)
-    # The names are str already (printed, or decoded): an object column, not converted.
-    return view.of_view("gfp", lambda v: pd.Series(names[_capture_rows(v)], index=v.tasks.index, dtype=object,
-                                                   copy=False))
+    """gfp names per task row, printed or decoded for the log's kernel era ("" when none): a
+    categorical column (a name is read as ``get(task)``; a reader of every row reads its codes
+    and categories, see :func:`gfp_name_codes`)."""
+    names: pd.Categorical = view.of_capture(GFP_NAMES, task_gfp_texts)
+    return view.of_view("gfp", lambda v: pd.Series(names[_capture_rows(v)], index=v.tasks.index, copy=False))
+
+
+def gfp_name_codes(gfp: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The code of each row of :func:`gfp_names_of` and the names the codes stand for: every
+    row's name without a text object per row."""
+    return gfp.array.codes, gfp.cat.categories.tolist()  # (Series.cat.codes would copy them)
 
 
 def report_gfp_names(view: HostView, source: object, mask: object, boot: int) -> Decoded | None:
