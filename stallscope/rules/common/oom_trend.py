@@ -25,6 +25,7 @@ the stall's own delay spans a window the log covers without an OOM line (:func:`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -264,10 +265,11 @@ def _trend(obs: _Observations, derived: bool) -> Trend:
     if derived:
         phases, recovered = _derived_phases(phases, obs)
     sustained = _Sustained(obs)
-    kept = [p for p, first in phases if sustained(p, first)]
-    at = {label: position for position, label in enumerate(labels)} if kept else {}
-    ends = {row: counts[at[row]] for phase in kept for row in (phase.rows[0], phase.rows[-1])}
-    return Trend(kept, ends, obs.slash, derived, recovered)
+    kept = [(p, first) for p, first in phases if sustained(p, first)]
+    # A phase's rows are observations in a row, from its first.
+    ends = {row: counts[at] for p, first in kept
+            for row, at in ((p.rows[0], first), (p.rows[-1], first + len(p.rows) - 1))}
+    return Trend([p for p, _ in kept], ends, obs.slash, derived, recovered)
 
 
 # Stalls seen ending this many times make a derived count's phases finite stalls, not a plateau.
@@ -325,14 +327,26 @@ class _Sustained:
 
 
 def describe_phase(view: HostView, phase: Phase) -> str:
-    # (Read by label: a dict of every report's time and count held 100 bytes a report.)
-    ts, count = view.snapshots["ts"], oom_counts(view)
+    ts, count = _ts_and_count(view)
     first, last = phase.rows[0], phase.rows[-1]
-    span = _span(ts.at[first], ts.at[last])
+    span = _span(ts(first), ts(last))
     if phase.trend == "flat":
-        return f"stayed at {int(count.at[first])}{span} over {phase.observations} reports"
-    return (f"rose from {int(count.at[first])} to {int(count.at[last])}{span} "
+        return f"stayed at {int(count(first))}{span} over {phase.observations} reports"  # type: ignore[call-overload]
+    return (f"rose from {int(count(first))} to {int(count(last))}{span} "  # type: ignore[call-overload]
             f"over {phase.observations} reports")
+
+
+def _ts_and_count(view: HostView) -> tuple[Callable[[int], object], Callable[[int], object]]:
+    """Readers of a snapshot row's ts and oom_count by label: a log can have thousands of phases
+    to describe. (Dicts of every row's held 100 bytes a report, per view.)"""
+
+    def compute(v: HostView) -> tuple[Callable[[int], object], Callable[[int], object]]:
+        position = v.snapshots.index.get_loc
+        ts = v.snapshots["ts"].to_numpy(dtype="float64", na_value=np.nan)
+        count = oom_counts(v).to_numpy(dtype="float64", na_value=np.nan)
+        return (lambda row: ts[position(row)]), (lambda row: count[position(row)])
+
+    return view.of_view("snapshot_ts_count", compute)
 
 
 def _span(start: object, end: object) -> str:
@@ -343,11 +357,8 @@ def _span(start: object, end: object) -> str:
 
 def phase_evidence(view: HostView, phases: list[Phase], limit: int = 6) -> list[Evidence]:
     """First and last line of each phase, newest phases kept when there are many."""
-    rows: list[int] = []
-    for phase in phases:
-        for index in (phase.rows[0], phase.rows[-1]):
-            if index not in rows:
-                rows.append(index)
+    # Each row once, where it first comes (a dict: a storm has thousands of phases).
+    rows = list(dict.fromkeys(index for phase in phases for index in (phase.rows[0], phase.rows[-1])))
     return [view.snapshot_evidence(i) for i in rows[-limit:]]
 
 
