@@ -275,7 +275,7 @@ class _Pairs:
         # The first pair in sort order: the first pair of the host's lowest-ranked task with
         # pairs (a task's pairs are listed in order).
         owner = self.task[self.rows]
-        heads = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each task's first pair
+        heads = _task_starts(owner)  # each task's first pair
         tasks = owner[heads]
         ranks = self._task_ranks()[tasks]
         host = self.task_hosts()[tasks]

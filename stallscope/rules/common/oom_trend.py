@@ -331,16 +331,16 @@ def describe_phase(view: HostView, phase: Phase) -> str:
     first, last = phase.rows[0], phase.rows[-1]
     span = _span(ts(first), ts(last))
     if phase.trend == "flat":
-        return f"stayed at {int(count(first))}{span} over {phase.observations} reports"  # type: ignore[call-overload]
-    return (f"rose from {int(count(first))} to {int(count(last))}{span} "  # type: ignore[call-overload]
+        return f"stayed at {int(count(first))}{span} over {phase.observations} reports"
+    return (f"rose from {int(count(first))} to {int(count(last))}{span} "
             f"over {phase.observations} reports")
 
 
-def _ts_and_count(view: HostView) -> tuple[Callable[[int], object], Callable[[int], object]]:
+def _ts_and_count(view: HostView) -> tuple[Callable[[int], float], Callable[[int], float]]:
     """Readers of a snapshot row's ts and oom_count by label: a log can have thousands of phases
     to describe. (Dicts of every row's held 100 bytes a report, per view.)"""
 
-    def compute(v: HostView) -> tuple[Callable[[int], object], Callable[[int], object]]:
+    def compute(v: HostView) -> tuple[Callable[[int], float], Callable[[int], float]]:
         position = v.snapshots.index.get_loc
         ts = v.snapshots["ts"].to_numpy(dtype="float64", na_value=np.nan)
         count = oom_counts(v).to_numpy(dtype="float64", na_value=np.nan)
