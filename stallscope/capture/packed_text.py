@@ -91,14 +91,10 @@ def pack(texts: Sequence[str] | pa.Array) -> list[TextBlock]:
 _JOINED_AT_ONCE = 1 << 20
 
 
-def text_numbers(rows: np.ndarray, count: int) -> np.ndarray:
-    """``rows`` (numbers of ``count`` texts, -1 for none) in 32 bits where they fit: a column
-    of texts taken apart from its rows' order (events grouped by kind) holds one per row."""
-    return rows.astype(text_number_dtype(count))
-
-
 def text_number_dtype(count: int) -> type[np.signedinteger]:
-    """What :func:`text_numbers` holds the numbers of ``count`` texts in."""
+    """What the rows' numbers among ``count`` texts (-1 for none) are held in: 32 bits where they
+    fit. A column of texts taken apart from its rows' order (events grouped by kind) holds one
+    per row."""
     return np.int32 if count < 1 << 31 else np.int64
 
 
@@ -188,7 +184,7 @@ class PackedTextArray(ObjectStringArrayMixin, ExtensionArray):
         if allow_fill and fill_value is not None and not pd.isna(fill_value):
             raise ValueError("a text column is filled with missing values only")
         rows = take(self._positions(), np.asarray(indices, dtype=np.int64), allow_fill=allow_fill, fill_value=-1)
-        return self._selected(np.asarray(rows))  # the numbers' own width (see text_numbers)
+        return self._selected(np.asarray(rows))  # the numbers' own width (see text_number_dtype)
 
     def copy(self) -> PackedTextArray:
         return PackedTextArray(self.blocks, None if self.rows is None else self.rows.copy(), self.starts)
