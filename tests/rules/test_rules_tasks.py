@@ -229,6 +229,46 @@ def test_fs_reclaim_dependency_open_when_no_worker_allocates() -> None:
     assert closed[0].severity is Severity.CRITICAL and "xfs-data/sda1(451)" in closed[0].explanation
 
 
+def _fs_reclaim_finding(relative: str) -> Finding:
+    (finding,) = [f for view in host_views(capture_of(relative)) for f in fs_reclaim_dependency.check(view)]
+    return finding
+
+
+def test_fs_reclaim_dependency_names_a_few_tasks_of_a_long_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of GFP_NOFS tasks in a boot (the serial bench family: 207 tasks, 225 cited lines
+    in one finding) are named a few a side, the rest counted; every task stays in the finding's
+    tasks. Here the 2017-03-03 log (kthreadd waiting, three workers in GFP_NOFS and
+    GFP_NOIO requests) with one task named a side."""
+    whole = _fs_reclaim_finding(log("2017-03-03"))
+    monkeypatch.setattr(fs_reclaim_dependency, "_MAX_NAMED", 1)
+    capped = _fs_reclaim_finding(log("2017-03-03"))
+    assert "kthreadd(2) (reclaim) is waiting" in capped.explanation
+    assert ("xfs-data/sda1(451) needs GFP_NOFS memory for xfs_log_commit_cil, workqueue xfs-data/sda1 (and 1 more "
+            "task(s) needing GFP_NOFS memory and 1 more task(s) needing GFP_NOIO memory)") in capped.explanation
+    assert "xfs-eofblocks/s(456)" not in capped.explanation and "kworker/2:0(27)" not in capped.explanation
+    assert capped.tasks == whole.tasks and len(capped.tasks) == 4
+    assert capped.severity is Severity.CRITICAL
+    cited = [e.text for e in capped.evidence]
+    assert set(cited) < {e.text for e in whole.evidence}
+    assert not any("kworker/2:0(27)" in text or "xfs-eofblocks/s(456)" in text for text in cited)
+
+
+def test_fs_reclaim_dependency_names_the_workers_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of more restricted tasks than are named, the workers (which close the loop) are; the loop
+    is closed by any of them, named or not."""
+    only = {"kworker/2:0"}  # as if the two xfs workers were user tasks
+
+    def worker(view: object, task: int) -> bool:
+        return view.cell("tasks", task, "comm") in only  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(fs_reclaim_dependency, "_worker", worker)
+    monkeypatch.setattr(fs_reclaim_dependency, "_MAX_NAMED", 1)
+    finding = _fs_reclaim_finding(log("2017-03-03"))
+    assert "kworker/2:0(27) needs GFP_NOIO memory for bio_copy_kern" in finding.explanation
+    assert "(and 2 more task(s) needing GFP_NOFS memory)" in finding.explanation
+    assert finding.severity is Severity.CRITICAL
+
+
 def test_fs_reclaim_dependency_needs_a_filesystem_wait() -> None:
     # 6.1 run: a GFP_NOFS writeback worker, but kswapd is throttled, not blocked in the filesystem.
     assert "fs-reclaim-dependency" not in rules_of(log("oomwrite"))
