@@ -920,26 +920,40 @@ class WorkqueueDumps:
             found = self._read[number] = busy_of(self._lines(self._parts[number]), first_dump=number)
         return found
 
-    def each(self) -> Iterator[BusyPwq]:
-        """The pool_workqueues of every dump in log order, as :func:`busy_of` reads the boot's
-        lines at once. The dumps not read yet are read some at a time (one read of the columns for
-        up to _LINES_AT_ONCE lines, not one per dump) and not kept: the one rule that reads every
-        dump keeps only the few pool_workqueues it cites. Read at once and held, a boot of 11
-        million lines took 70 MB, and 150 MB more while being read (bench/README.md)."""
-        number = 0
-        while number < len(self):
+    def each(self, only: Iterable[int] | None = None) -> Iterator[BusyPwq]:
+        """The pool_workqueues of every dump in log order (``only``: of these dumps), as
+        :func:`busy_of` reads the boot's lines at once. The dumps not read yet are read some at a
+        time (one read of the columns for up to _LINES_AT_ONCE lines of consecutive dumps, not one
+        per dump) and not kept: the one rule that reads every dump keeps only the few
+        pool_workqueues it cites. Read at once and held, a boot of 11 million lines took 70 MB,
+        and 150 MB more while being read (bench/README.md)."""
+        numbers = range(len(self)) if only is None else sorted(set(only))
+        at = 0
+        while at < len(numbers):
+            number = numbers[at]
             read = self._read.get(number)
             if read is not None:
                 yield from read
-                number += 1
+                at += 1
                 continue
-            stop = number + 1
+            stop = at + 1
             start = self._parts[number].start
-            while (stop < len(self) and stop not in self._read
-                   and self._parts[stop].stop - start <= _LINES_AT_ONCE):
+            while (stop < len(numbers) and numbers[stop] == numbers[stop - 1] + 1 and numbers[stop] not in self._read
+                   and self._parts[numbers[stop]].stop - start <= _LINES_AT_ONCE):
                 stop += 1
-            yield from busy_of(self._lines(slice(start, self._parts[stop - 1].stop)), first_dump=number)
-            number = stop
+            yield from busy_of(self._lines(slice(start, self._parts[numbers[stop - 1]].stop)), first_dump=number)
+            at = stop
+
+    def containing(self, positions: Iterable[int]) -> list[int]:
+        """The dumps (their numbers, in order) that hold the boot's lines at these ``positions``
+        (among its lines of WORKQUEUE_DUMP_KINDS); a line before every dump is in none."""
+        starts = [part.start for part in self._parts]
+        found = set()
+        for position in positions:
+            number = bisect_right(starts, position) - 1
+            if number >= 0 and position < self._parts[number].stop:
+                found.add(number)
+        return sorted(found)
 
     def latest(self) -> list[BusyPwq]:
         """The pool_workqueues of the latest dump that lists any ([] when none does)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from stallscope.capture.events import BusyPwq, pools_of
+from stallscope.capture.events import WORKQUEUE_DUMP_KINDS, BusyPwq, pools_of
 from stallscope.capture.fields import is_fields
 from stallscope.capture.model import missing
 from stallscope.rules.base import Evidence, Finding, HostView, Severity, in_boot
@@ -63,7 +63,7 @@ def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, An
     dumps = view_workqueue_dumps(view).get(boot)
     mayday: list[BusyPwq] = []
     rescuing: list[BusyPwq] = []
-    for pwq in dumps.each() if dumps is not None else ():
+    for pwq in dumps.each(dumps.containing(_rescue_lines(view, boot))) if dumps is not None else ():
         if pwq.mayday:
             mayday.append(pwq)
         if pwq.rescuers:
@@ -111,6 +111,21 @@ def _of_boot(view: HostView, boot: int, lockups: list[tuple[object, dict[str, An
         explanation=" ".join(why),
         evidence=evidence[:_MAX_EVIDENCE],
     )
+
+
+# The field of a workqueue dump's line that says a rescuer is asked for or at work: a pwq line's
+# MAYDAY, an in-flight line's worker marked (RESCUER).
+_RESCUE_FIELDS = {"wq_pwq": "mayday", "wq_in_flight": "rescuer"}
+
+
+def _rescue_lines(view: HostView, boot: int) -> list[int]:
+    """Where the boot's lines of a MAYDAY or a rescuer at work stand among its workqueue dump
+    lines: only the dumps holding them are read (a long capture's dumps hold 200,000 lines a GB,
+    and reading every pool_workqueue of each was most of this rule's time)."""
+    records = view.records_by_boot(*WORKQUEUE_DUMP_KINDS)
+    return [at for at, (kind, fields) in enumerate(zip(records.values(boot, "kind"), records.values(boot, "fields"),
+                                                       strict=True))
+            if kind in _RESCUE_FIELDS and is_fields(fields) and fields.get(_RESCUE_FIELDS[kind]) is not None]
 
 
 def _hung_pool_lines(view: HostView) -> dict[int, list[tuple[object, dict[str, Any]]]]:

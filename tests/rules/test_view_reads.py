@@ -322,7 +322,45 @@ def test_busy_workqueues_of_each_boot_are_those_of_its_events(log: str, tmp_path
                 assert [found.dump(n) for n in range(len(found))] == [
                     [p for p in every if p.dump == n] for n in range(len(found))]
                 assert found.latest() == [p for p in every if p.dump == max(p.dump for p in every)]
+                # Some dumps only: each one's pool_workqueues as reading them all gives them.
+                for only in ([0], [len(found) - 1], list(range(len(found)))[::-1], []):
+                    assert list(found.each(only)) == [p for p in every if p.dump in only]
             assert len(dumps) == len(set(boots.tolist())) == (1 if path == DATA / log else 2)
+
+
+def test_workqueue_lockup_reads_only_the_dumps_with_a_rescuer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The xfs iflock log's two dumps, the first without its MAYDAY and RESCUER marks: the rule
+    reads the second dump only, and cites it as reading both did."""
+    from stallscope.rules import workqueue_lockup
+
+    lines = (DATA / "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log").read_text().splitlines(keepends=True)
+    second = [at for at, line in enumerate(lines) if "Showing busy workqueues" in line][1]
+    path = tmp_path / "first-dump-unmarked.log"
+    path.write_text("".join(line.replace(" MAYDAY", "").replace("(RESCUER)", "") for line in lines[:second])
+                    + "".join(lines[second:]))
+    view = next(iter(host_views(stallscope.load(str(path)), by_boot=False)))
+    (dumps,) = view_workqueue_dumps(view).values()
+    every = list(dumps.each())
+    mayday = [p for p in every if p.mayday]
+    assert len(dumps) == 2 and {p.dump for p in mayday} == {1} and {p.workqueue for p in mayday} == {"xfs-data/sda1"}
+    assert {p.dump for p in every if p.rescuers} == {1}
+    (boot,) = view.records_by_boot(*event_tables.WORKQUEUE_DUMP_KINDS)
+    assert dumps.containing(workqueue_lockup._rescue_lines(view, boot)) == [1]
+    read: list[object] = []
+    real_each = event_tables.WorkqueueDumps.each
+
+    def each(self: event_tables.WorkqueueDumps, only: object = None) -> object:
+        read.append(only)
+        return real_each(self, only)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(event_tables.WorkqueueDumps, "each", each)
+    (finding,) = workqueue_lockup.check(view)
+    assert read == [[1]]
+    assert "MAYDAY on xfs-data/sda1" in finding.title
+    assert "Workqueues in MAYDAY (no worker could be created, so they depend on their rescuer): xfs-data/sda1." in (
+        finding.explanation)
+    assert "xfs-data/sda1 rescuer pid 451 running xfs_end_io" in finding.explanation
+    assert [e.line for e in finding.evidence if "MAYDAY" in e.text] == [p.line for p in mayday[-2:]]
 
 
 def test_a_pwq_line_without_its_dump_is_no_dump(tmp_path: Path) -> None:
