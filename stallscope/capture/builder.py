@@ -130,7 +130,6 @@ class _EventKind:
     opens_dump: bool  # dump_stack()'s first line
     in_dump: bool  # one of dump_stack()'s first lines (the opener or its preamble)
     dump_header: bool  # says what the task-state lines after it belong to (_DUMP_HEADER_KINDS)
-    plain: bool  # none of the above: its line only closes a dump_stack() preamble (after_dump)
 # Where a trace starts: its first line's number, timestamp and what corrupted that line.
 TraceStart = tuple[int, float | None, str | None]
 
@@ -518,69 +517,44 @@ class CaptureBuilder:
                 stream.event_row = None
 
     def _event(
-        self, stream: LineStream, line: int | None, ts: float | None, kind: str, fields: dict[str, str], text: str,
+        self, stream: LineStream, line: int, ts: float | None, kind: str, fields: dict[str, str], text: str,
+        seen: SeenEvent | None = None,
     ) -> None:
-        """One event line read by the line reader: a run of one (see _event_rows)."""
-        seen = self._event_bodies.get(text)
         if seen is None:
-            seen = self._seen_event(text, fields)
-        self._event_rows(stream, [MISSING if line is None else line], [_NAN if ts is None else ts], [kind], [seen])
-
-    def _event_rows(self, stream: LineStream, lines: list[int], times: list[float], kinds: list[str],
-                    seen: list[SeenEvent]) -> None:
-        """The rows of consecutive event lines of ``stream``, written a column at a time: a
-        Mem-Info dump is a run of hundreds of event lines, and a row's values are known when it
-        is read (its place, its kind's code, its shared pid, command and fields). Only what a
-        few kinds do to the stream (a trace that follows, a dump's header) is done a line at a
-        time, in order."""
-        how_of = self._event_kinds.get
-        hows = [how_of(kind) or self._event_kind(kind) for kind in kinds]
+            seen = self._event_bodies.get(text)
+            if seen is None:
+                seen = self._seen_event(text, fields)
+        how = self._event_kinds.get(kind)
+        if how is None:
+            how = self._event_kind(kind)
+        if how.dump_header:
+            self._dump_header(stream, kind, seen.fields)
         place = stream.event_place
         if place is None:
             place = stream.event_place = (_category(self.events["host"]).code(stream.host),
                                           _category(self.events["source"]).code(stream.source))
         # The columns of self.events, in their order: host, source, line, ts, kind, pid, comm, stack.
-        hosts, sources, line_numbers, stamps, kind_codes, pids, comms, stacks = self._event_columns
-        count = len(seen)
-        codes = [how.code for how in hows]
-        hosts.extend([place[0]] * count)
-        sources.extend([place[1]] * count)
-        line_numbers.extend(lines)
-        stamps.extend(times)
-        kind_codes.extend(codes)
-        pids.extend([one.pid for one in seen])
-        comms.extend([one.comm_code for one in seen])
-        stacks.extend([self._no_event_stack] * count)
-        self.event_fields.extend([one.fields for one in seen])
-        self.event_text.extend([one.text for one in seen], codes)
-        first = self._event_count
-        self._event_count += count
-        for at, how in enumerate(hows):
-            if not how.plain or seen[at].pid_dropped:
-                self._event_effects(stream, how, kinds[at], seen[at], lines[at], first + at)
-        if not stream.after_dump:
-            return
-        for how in reversed(hows):
-            # The last line that says whether a dump_stack() preamble is open: a plain one closes it.
-            if how.opens_dump or not how.in_dump:
-                if how.plain:
-                    stream.after_dump = False
-                return
-
-    def _event_effects(self, stream: LineStream, how: _EventKind, kind: str, seen: SeenEvent, line: int,
-                       row: int) -> None:
-        """What an event line does beyond its row, in order: the stream's open report and dump."""
-        if how.dump_header:
-            self._dump_header(stream, kind, seen.fields)
+        hosts, sources, lines, times, kinds, pids, comms, stacks = self._event_columns
+        hosts.append(place[0])
+        sources.append(place[1])
+        lines.append(MISSING if line is None else line)
+        times.append(_NAN if ts is None else ts)
+        kinds.append(how.code)
+        pids.append(seen.pid)
+        comms.append(seen.comm_code)
+        stacks.append(self._no_event_stack)
         if seen.pid_dropped:
-            self._out_of_range(None if line == MISSING else line)
+            self._out_of_range(line)
+        self.event_fields.append(seen.fields)
+        self.event_text.append(seen.text, how.code)
         if how.with_trace:
             # The dump_stack() / sched_show_task() output that follows belongs to this report.
-            stream.event_row = row
+            stream.event_row = self._event_count
         if how.opens_dump:
             stream.after_dump = stream.event_row is None and stream.task_row is None
         elif not how.in_dump:
             stream.after_dump = False
+        self._event_count += 1
 
     @property
     def seen_events(self) -> dict[str, SeenEvent]:
@@ -597,9 +571,13 @@ class CaptureBuilder:
                       seen: list[SeenEvent]) -> None:
         """Consecutive event lines of ``stream`` (each line's :attr:`seen_events` or
         :meth:`remember_event` in ``seen``), as :meth:`add_counted` takes each in turn: the bulk
-        reader's way, without records, a run of event lines (a Mem-Info dump) at once."""
+        reader's way, without records, a run of event lines (a Mem-Info dump) at once. (Their
+        rows written a column at a time were 1.4x faster, short of what a second way of writing
+        them must gain: bench/README.md.)"""
         self._end_block(stream)
-        self._event_rows(stream, lines, times, kinds, seen)
+        event = self._event
+        for line, ts, kind, one in zip(lines, times, kinds, seen, strict=True):
+            event(stream, line, ts, kind, one.fields, one.text, one)  # type: ignore[arg-type]
 
     @staticmethod
     def _dump_header(stream: LineStream, kind: str, fields: Mapping[str, str]) -> None:
@@ -632,10 +610,9 @@ class CaptureBuilder:
         return seen
 
     def _event_kind(self, kind: str) -> _EventKind:
-        flags = (kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS, kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE,
-                 kind in _DUMP_HEADER_KINDS)
-        how = self._event_kinds[kind] = _EventKind(_category(self.events["kind"]).code(kind), *flags,
-                                                   plain=not any(flags))
+        how = self._event_kinds[kind] = _EventKind(
+            _category(self.events["kind"]).code(kind), kind in EVENT_KINDS_WITH_TRACE, kind in _DUMP_OPENERS,
+            kind in _DUMP_OPENERS or kind in _DUMP_PREAMBLE, kind in _DUMP_HEADER_KINDS)
         return how
 
     def _snapshot(self, stream: LineStream, record: Record, fields: dict[str, str]) -> None:

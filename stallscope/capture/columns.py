@@ -156,9 +156,9 @@ class TextColumn:
     that reading the texts of one kind (every OOM header of a capture) unpacks the blocks of that
     kind, not nearly every block of a capture that is mostly Mem-Info lines. The newest texts wait
     in row order and are handed to their groups ``FLUSH_ROWS`` at a time, sorted by group in
-    numpy (a dict lookup and three appends per row were a tenth of reading the serial family's
-    Mem-Info lines); the column keeps each row's group (2 bytes a row), and the rows' numbers
-    among the texts are worked out from those when the column is built."""
+    numpy, not with a dict lookup and three appends per row (loads took 0.97-1.01x the time:
+    bench/README.md); the column keeps each row's group (2 bytes a row, where it kept 10), and the
+    rows' numbers among the texts are worked out when the column is built."""
 
     FLUSH_ROWS = 64 * BLOCK_ROWS  # whole blocks
 
@@ -188,17 +188,6 @@ class TextColumn:
         texts.recent.append(text)
         if len(texts.recent) >= 2 * self.FLUSH_ROWS:
             self._flush(texts)
-
-    def extend(self, texts: list[str], groups: list[int]) -> None:
-        """``append`` of each text with its group, in order (the rows of a run of event lines)."""
-        if self.group_of is None:
-            for text in texts:
-                self.append(text)
-            return
-        self.group_of.extend(groups)
-        self.waiting += texts
-        if len(self.waiting) >= self.FLUSH_ROWS:
-            self._hand_out()
 
     def _hand_out(self) -> None:
         """The waiting texts to their groups (each group's in row order), packed where a group
