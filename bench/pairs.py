@@ -98,7 +98,9 @@ PAIRS = [
 # Pairs whose second implementation was retired: the numbers that retired it (bench/README.md).
 RETIRED: dict[str, str] = {
     "fillers": "1.2-5.1x on a step of at most 1.8% of analyze, whole load within noise (30M, 2026-12-03)",
-    "event runs": "1.41-1.45x on a step of 9.4-12.7% of analyze, whole load 1.01-1.05x (30M, 2026-12-06)",
+    "event runs": "1.41-1.45x on a step of 9.4-12.7% of analyze, whole load 1.01-1.05x (30M, 2026-12-06); "
+                  "as the only way (runs of one for the line reader) serial's load 0.944x, journal-json's 1.066x "
+                  "(30M, 2026-12-07)",
 }
 
 
