@@ -278,7 +278,8 @@ def _attach_buddy(dump: Dump, index: int, fields: Fields) -> None:
     zone.buddy_fields = fields
     first = sizes.split(None, 1) if sizes else None
     zone.page_kb = int(first[0]) if first else 4
-    parts = types.split() if types else []
+    # Most buddy lines have no (H) list at all: only those are taken apart.
+    parts = types.split() if types and "(H)" in types else []
     if parts and all(t == "(H)" for t in parts):
         _read_buddy(zone)
         zone.highatomic_only = zone.buddy_kb > 0
