@@ -10,6 +10,8 @@ reclaim.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
@@ -162,11 +164,10 @@ def _finding(view: HostView, boot: int, waiters: list[tuple[int, str]], restrict
         site = f" for {caller}" if isinstance(caller, str) else ""
         links.append(f"{label(view, task)} needs {flag} memory{site}{work}")
         evidence += task_and_frames(view, task, [caller if isinstance(caller, str) else None])
-    if len(ordered) > len(named):
-        counts = {flag: sum(1 for _, f in ordered if f == flag) - sum(1 for _, f in named if f == flag)
-                  for flag in RESTRICTED}
-        links[-1] += " (and " + " and ".join(f"{count} more task(s) needing {flag} memory"
-                                             for flag, count in counts.items() if count) + ")"
+    left = Counter(flag for _, flag in ordered) - Counter(flag for _, flag in named)
+    if left:
+        links[-1] += " (and " + " and ".join(f"{left[flag]} more task(s) needing {flag} memory"
+                                             for flag in RESTRICTED if left[flag]) + ")"
     nofs = _nofs_oom_calls(view, boot)
     closed = bool(workers)
     chain = (" -> " if closed else "; ").join(links)
