@@ -34,6 +34,7 @@ from stallscope.capture.columns import (
 from stallscope.capture.fields import NameIndex, compact
 from stallscope.capture.merge import in_reading_order
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine
+from stallscope.capture.packed_fields import pack_fields
 from stallscope.capture.schema import TABLES
 from stallscope.capture.state_lines import STATE_FIELDS, state_and_pid, state_comm
 from stallscope.capture.task_values import STATE_WORDS, TaskValues, task_values
@@ -992,7 +993,9 @@ class CaptureBuilder:
         tasks["corrupted"] = _sparse_category(self.task_corrupted, len(tasks), tasks.index)
         events = frame_of(self.events, consume)
         events.index.name = "event"
-        events["fields"] = pd.Series(self.event_fields, dtype=object)
+        events["fields"] = pd.Series(pack_fields(self.event_fields), copy=False)
+        if consume:
+            self.event_fields = []
         events["text"] = self.event_text.series(consume)
         return Capture(
             snapshots=snapshots,

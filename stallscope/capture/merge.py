@@ -30,6 +30,7 @@ from stallscope.capture.columns import (
 )
 from stallscope.capture.machines import input_positions
 from stallscope.capture.model import BootMark, Capture, InputStats, UnparsedLine, column_values, missing
+from stallscope.capture.packed_fields import FieldsArray
 from stallscope.capture.packed_text import PackedTextArray
 from stallscope.capture.schema import CATEGORY_COLUMNS, LINE_COLUMNS, TABLES
 from stallscope.memory import release_free_memory
@@ -333,8 +334,8 @@ def _join_column(arrays: list[Values], adjust: list[Adjust], category: bool) -> 
     if all(isinstance(a, pd.arrays.IntegerArray) for a in arrays):
         return _join_integers(arrays, adjust)
     if all(a is None or a == 0 for a in adjust):
-        if same and isinstance(first, PackedTextArray):
-            return PackedTextArray._concat_same_type(arrays)
+        if same and isinstance(first, PackedTextArray | FieldsArray):
+            return type(first)._concat_same_type(arrays)
         if same and isinstance(first, pd.Categorical):
             # Categories equal up to order: pandas keeps those of the first part.
             return pd.api.types.union_categoricals(arrays)

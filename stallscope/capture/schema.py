@@ -28,7 +28,7 @@ ORDER = "Int8"
 FLOAT = "float64"  # NaN when the line had none
 CATEGORY = "category"  # strings repeated across rows
 BOOL = "bool"
-TEXT = "object"  # Python objects: a line's field mapping
+FIELDS = "packed_fields"  # a line's field mapping per row, each distinct one held once (capture/packed_fields.py)
 LINE_TEXT = "packed_text"  # a line's message per row, in compressed blocks (capture/packed_text.py)
 
 
@@ -123,7 +123,7 @@ TABLES: dict[str, Table] = {
             Column("pid", PID, "pid named on the line"),
             Column("comm", CATEGORY, "task name named on the line"),
             Column("stack", ID, "the trace that followed the report"),
-            Column("fields", TEXT, "every field of the line (a read-only mapping of strings, "
+            Column("fields", FIELDS, "every field of the line (a read-only mapping of strings, "
                    "`capture.fields.Fields`; a JSON object when exported)"),
             Column("text", LINE_TEXT, "the message"),
             _BOOT,

@@ -1,0 +1,327 @@
+"""The events table's ``fields`` column packed: each distinct line's fields once, as numbers.
+
+A real capture prints each Mem-Info dump and OOM task table with other numbers, so nearly every
+such line has fields of its own: the 1 GB serial family has a million distinct ones among 5.3 M
+event rows. As a :class:`~stallscope.capture.fields.Fields` per distinct line and a pointer per
+row they took 167 MB (an object and a tuple, 132 bytes a line, and 8 bytes a row), held by the
+main process and by each process that runs the rules. Here a distinct line's fields are its set
+of names (one of a few hundred) and its values' numbers among the column's distinct strings
+(tens of thousands), 4 bytes a value; a row is the number of its line's fields, 4 bytes
+(bench/README.md, thirty-fourth round). A cell read is made a ``Fields`` again; the values are
+the same string objects whichever rows are read.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.extensions import ExtensionArray, ExtensionDtype, register_extension_dtype, take
+
+from stallscope.capture.fields import Fields, NameIndex
+
+# Rows made Fields at a time when a column is iterated.
+_ITER_ROWS = 65536
+
+
+class FieldsTable:
+    """The distinct fields of a column: entry ``e`` has the names of ``layouts[layout_of[e]]``
+    and the values ``strings[values[starts[e]:starts[e + 1]]]`` in the names' order."""
+
+    __slots__ = ("layout_of", "layouts", "starts", "strings", "values")
+
+    def __init__(self, layouts: Sequence[NameIndex], strings: np.ndarray, layout_of: np.ndarray,
+                 starts: np.ndarray, values: np.ndarray) -> None:
+        self.layouts = tuple(layouts)
+        self.strings = strings  # an object array: a row's values are taken from it at once
+        self.layout_of = layout_of
+        self.starts = starts
+        self.values = values
+
+    @property
+    def entries(self) -> int:
+        return len(self.layout_of)
+
+    @property
+    def nbytes(self) -> int:
+        return self.layout_of.nbytes + self.starts.nbytes + self.values.nbytes + self.strings.nbytes
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return FieldsTable, (self.layouts, self.strings, self.layout_of, self.starts, self.values)
+
+    def fields(self, entries: np.ndarray, na_value: Any = np.nan) -> list[Any]:
+        """The Fields of ``entries`` (-1: ``na_value``), each distinct entry made once."""
+        if not len(entries):
+            return []
+        present = entries >= 0
+        wanted, inverse = np.unique(entries[present], return_inverse=True)
+        starts = self.starts[wanted]
+        counts = self.starts[wanted + 1] - starts
+        # The positions of every wanted entry's values, one run per entry, in one array.
+        runs = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        texts = self.strings[self.values[runs]].tolist()
+        layouts = self.layouts
+        made: list[Fields] = []
+        at = 0
+        for layout, count in zip(self.layout_of[wanted].tolist(), counts.tolist(), strict=True):
+            made.append(Fields(layouts[layout], tuple(texts[at : at + count])))
+            at += count
+        if present.all():
+            return [made[at] for at in inverse.tolist()]
+        out: list[Any] = [na_value] * len(entries)
+        for row, at in zip(np.flatnonzero(present).tolist(), inverse.tolist(), strict=True):
+            out[row] = made[at]
+        return out
+
+
+class _TableWriter:
+    """Builds a FieldsTable from mappings, each distinct set of names and value once."""
+
+    def __init__(self) -> None:
+        self.layouts: list[NameIndex] = []
+        self.layout_numbers: dict[tuple[str, ...], int] = {}
+        self.layout_of_index: dict[int, int] = {}  # a Fields' own index (shared by many) -> its layout
+        self.strings: list[object] = []
+        self.string_numbers: dict[object, int] = {}
+        self.layout_of = array("i")
+        self.starts = array("q", [0])
+        self.values = array("i")
+
+    def layout(self, names: tuple[str, ...]) -> int:
+        number = self.layout_numbers.get(names)
+        if number is None:
+            number = self.layout_numbers[names] = len(self.layouts)
+            self.layouts.append({name: at for at, name in enumerate(names)})
+        return number
+
+    def string(self, value: object) -> int:
+        # A value not a string (a test's table) is kept as it is, told apart by its type too:
+        # 1, 1.0 and True are one key of a dict.
+        key = value if value.__class__ is str else (value.__class__, value)
+        try:
+            number = self.string_numbers.get(key)
+        except TypeError:  # unhashable: kept once per cell
+            self.strings.append(value)
+            return len(self.strings) - 1
+        if number is None:
+            number = self.string_numbers[key] = len(self.strings)
+            self.strings.append(value)
+        return number
+
+    def add(self, fields: Mapping[str, object]) -> int:
+        if fields.__class__ is Fields:
+            index = fields._index  # type: ignore[attr-defined]
+            layout = self.layout_of_index.get(id(index))
+            if layout is None:
+                layout = self.layout_of_index[id(index)] = self.layout(tuple(index))
+            values: Sequence[object] = fields._values  # type: ignore[attr-defined]
+        else:
+            layout = self.layout(tuple(fields))
+            values = list(fields.values())
+        string = self.string
+        self.values.extend([string(value) for value in values])
+        self.layout_of.append(layout)
+        self.starts.append(len(self.values))
+        return len(self.layout_of) - 1
+
+    def table(self) -> FieldsTable:
+        strings = np.empty(len(self.strings), dtype=object)
+        strings[:] = self.strings
+        return FieldsTable(self.layouts, strings, np.frombuffer(self.layout_of, dtype=np.int32),
+                           np.frombuffer(self.starts, dtype=np.int64), np.frombuffer(self.values, dtype=np.int32))
+
+
+def pack_fields(cells: Sequence[object]) -> FieldsArray:
+    """The cells (each a line's fields, or a missing value) as a FieldsArray. A cell that is the
+    same object as an earlier one (the builder's rows of one text share their fields) is that
+    entry again."""
+    writer = _TableWriter()
+    entry_of: dict[int, int] = {}
+    entries = np.empty(len(cells), dtype=np.int32)
+    # The cells are kept alive by ``cells`` while this runs: an id names one object throughout.
+    for row, cell in enumerate(cells):
+        entry = entry_of.get(id(cell))
+        if entry is None:
+            if cell.__class__ is Fields or isinstance(cell, Mapping):
+                entry = writer.add(cell)  # type: ignore[arg-type]
+            elif cell is None or cell is pd.NA or (isinstance(cell, float) and cell != cell):
+                entry = -1
+            else:
+                raise TypeError(f"a fields cell is a mapping of names to texts, not {type(cell).__name__}")
+            entry_of[id(cell)] = entry
+        entries[row] = entry
+    return FieldsArray(writer.table(), entries)
+
+
+@register_extension_dtype
+class FieldsDtype(ExtensionDtype):
+    """A line's fields per row, packed (stallscope.capture.packed_fields)."""
+
+    name = "packed_fields"
+    type = Fields
+    kind = "O"
+    na_value = np.nan
+
+    @classmethod
+    def construct_array_type(cls) -> type[FieldsArray]:
+        return FieldsArray
+
+
+class FieldsArray(ExtensionArray):
+    """Row ``i`` is entry ``entries[i]`` of ``table`` (-1: missing). Selections share the table."""
+
+    _dtype = FieldsDtype()
+
+    def __init__(self, table: FieldsTable, entries: np.ndarray) -> None:
+        self.table = table
+        self.entries = entries
+
+    # -- what pandas asks of an extension array --------------------------------------------
+
+    @property
+    def dtype(self) -> FieldsDtype:
+        return self._dtype
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def nbytes(self) -> int:
+        return self.entries.nbytes + self.table.nbytes
+
+    @classmethod
+    def _from_sequence(cls, scalars: Any, *, dtype: Any = None, copy: bool = False) -> FieldsArray:
+        return pack_fields(list(scalars))
+
+    @classmethod
+    def _from_factorized(cls, values: np.ndarray, original: FieldsArray) -> FieldsArray:
+        return cls(original.table, np.asarray(values, dtype=np.int32))
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, (int, np.integer)):
+            entry = int(self.entries[item])
+            return self.table.fields(np.array([entry], dtype=np.int32))[0]
+        if isinstance(item, slice):
+            return FieldsArray(self.table, self.entries[item])
+        item = pd.api.indexers.check_array_indexer(self, item)
+        return FieldsArray(self.table, np.asarray(self.entries[item]))
+
+    def take(self, indices: Any, *, allow_fill: bool = False, fill_value: Any = None) -> FieldsArray:
+        if allow_fill and fill_value is not None and not pd.isna(fill_value):
+            raise ValueError("a fields column is filled with missing values only")
+        entries = take(self.entries, np.asarray(indices, dtype=np.intp), allow_fill=allow_fill, fill_value=-1)
+        return FieldsArray(self.table, np.asarray(entries, dtype=np.int32))
+
+    def copy(self) -> FieldsArray:
+        return FieldsArray(self.table, self.entries.copy())
+
+    def isna(self) -> np.ndarray:
+        return self.entries < 0
+
+    @classmethod
+    def _concat_same_type(cls, to_concat: Sequence[FieldsArray]) -> FieldsArray:
+        first = to_concat[0]
+        if all(part.table is first.table for part in to_concat[1:]):  # selections of one column
+            return FieldsArray(first.table, np.concatenate([part.entries for part in to_concat]))
+        tables: list[FieldsTable] = []
+        place: dict[int, int] = {}
+        for part in to_concat:
+            if id(part.table) not in place:
+                place[id(part.table)] = len(tables)
+                tables.append(part.table)
+        table, offsets = _joined(tables)
+        entries = np.concatenate([np.where(part.entries < 0, -1, part.entries + offsets[place[id(part.table)]])
+                                  for part in to_concat]).astype(np.int32)
+        return FieldsArray(table, entries)
+
+    def _values_for_factorize(self) -> tuple[np.ndarray, Any]:
+        # A line's fields are told apart by their entry (the builder's rows of one text share one).
+        return self.entries.astype(np.int64), -1
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = self.to_numpy(dtype=object)
+        return values if dtype is None or np.dtype(dtype) == object else values.astype(dtype)
+
+    def to_numpy(self, dtype: Any = None, copy: bool = False, na_value: Any = np.nan) -> np.ndarray:
+        values = np.empty(len(self), dtype=object)
+        values[:] = self.table.fields(self.entries, na_value)
+        return values if dtype is None or np.dtype(dtype) == object else values.astype(dtype)
+
+    def tolist(self) -> list[Any]:
+        return self.table.fields(self.entries)
+
+    def __iter__(self) -> Iterator[Any]:
+        for at in range(0, len(self.entries), _ITER_ROWS):
+            yield from self.table.fields(self.entries[at : at + _ITER_ROWS])
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if isinstance(other, (pd.Series, pd.Index, pd.DataFrame)):
+            return NotImplemented
+        mine = self.to_numpy(dtype=object)
+        if isinstance(other, ExtensionArray):
+            other = other.to_numpy(dtype=object)
+        if isinstance(other, np.ndarray):
+            return np.array([a == b for a, b in zip(mine, other, strict=True)], dtype=bool)
+        return np.array([a == other for a in mine], dtype=bool)
+
+    def astype(self, dtype: Any, copy: bool = True) -> Any:
+        dtype = pd.api.types.pandas_dtype(dtype)
+        if isinstance(dtype, FieldsDtype):
+            return self.copy() if copy else self
+        if isinstance(dtype, ExtensionDtype):
+            return dtype.construct_array_type()._from_sequence(self.to_numpy(na_value=None), dtype=dtype)
+        return self.to_numpy(dtype=object).astype(dtype, copy=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return FieldsArray, (self.table, self.entries)
+
+
+def _joined(tables: list[FieldsTable]) -> tuple[FieldsTable, list[int]]:
+    """One table of the entries of ``tables`` in order (their strings and layouts each once), and
+    where each table's entries start in it: the pieces of a large file read by several workers."""
+    layouts: list[NameIndex] = []
+    layout_numbers: dict[tuple[str, ...], int] = {}
+    strings: list[object] = []
+    string_numbers: dict[object, int] = {}
+    layout_of: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    starts: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+    offsets: list[int] = []
+    entries = values_so_far = 0
+    for table in tables:
+        layout_moves = np.empty(len(table.layouts), dtype=np.int32)
+        for at, index in enumerate(table.layouts):
+            names = tuple(index)
+            number = layout_numbers.get(names)
+            if number is None:
+                number = layout_numbers[names] = len(layouts)
+                layouts.append(index)
+            layout_moves[at] = number
+        string_moves = np.empty(len(table.strings), dtype=np.int32)
+        for at, value in enumerate(table.strings.tolist()):
+            key = value if value.__class__ is str else (value.__class__, value)
+            try:
+                number = string_numbers.get(key)
+            except TypeError:
+                number = None
+                key = None
+            if number is None:
+                number = len(strings)
+                strings.append(value)
+                if key is not None:
+                    string_numbers[key] = number
+            string_moves[at] = number
+        offsets.append(entries)
+        layout_of.append(layout_moves[table.layout_of])
+        values.append(string_moves[table.values])
+        starts.append(table.starts[1:] + values_so_far)
+        entries += table.entries
+        values_so_far += len(table.values)
+    strings_array = np.empty(len(strings), dtype=object)
+    strings_array[:] = strings
+    return FieldsTable(layouts, strings_array, np.concatenate(layout_of), np.concatenate(starts),
+                       np.concatenate(values)), offsets
+

@@ -1,0 +1,127 @@
+"""The events' ``fields`` column holds each distinct line's fields once, as numbers.
+
+Each row is the number of its line's fields; those are a set of names and the numbers of their
+values among the column's distinct strings (`capture/packed_fields.py`, bench/README.md,
+thirty-fourth round). A cell read, a selection, a pickle and pieces joined give the fields the
+lines printed.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import stallscope
+from conftest import DATA
+from stallscope import parallel
+from stallscope.capture.fields import Fields, compact
+from stallscope.capture.packed_fields import FieldsArray, FieldsDtype, pack_fields
+
+# Two OOM reports with their task tables and Mem-Info dumps (lines that differ in their numbers),
+# and a watchdog capture of an OOM storm: 5,821 event lines, 1,911 of them distinct.
+LOGS = ["qemu/oom-global.log", "memalloc-qemu/oomwrite-1cpu-128M-w3.log"]
+
+
+@pytest.mark.parametrize("relative", LOGS)
+def test_a_real_logs_fields_are_held_once_per_distinct_line(relative: str) -> None:
+    events = stallscope.load(str(DATA / relative)).events
+    column = events["fields"]
+    assert isinstance(column.dtype, FieldsDtype)
+    packed: FieldsArray = column.array  # type: ignore[assignment]
+    texts = events["text"].tolist()
+    # Rows of one text share an entry (the storm's 5,821 lines print 1,910 texts; one oom-killer
+    # line is a second entry: its report's register line added where the CPU was).
+    assert packed.table.entries <= len(texts) and (packed.table.entries < len(texts) / 2 or len(texts) < 100)
+    # The table's strings are each value once.
+    strings = packed.table.strings.tolist()
+    assert len(strings) == len(set(strings))
+    cells = column.tolist()
+    assert all(isinstance(cell, Fields) for cell in cells)
+    # Rows of one text have equal fields but for a report's fault site; a cell read alone is the
+    # one tolist gives.
+    by_text: dict[str, dict[str, str]] = {}
+    for at, (text, cell) in enumerate(zip(texts, cells, strict=True)):
+        printed = {name: value for name, value in cell.items() if not name.startswith("fault_")}
+        assert by_text.setdefault(text, printed) == printed
+        if at % 7 == 0:
+            assert packed[at] == cell and column.iloc[at] == cell
+    assert list(packed) == cells
+    # The column packed again from its mappings as plain dicts gives the same fields.
+    again = pack_fields([dict(cell) for cell in cells])
+    assert again.tolist() == cells and again.table.entries == len(cells)
+
+
+def test_values_read_from_any_rows_are_the_same_string_objects() -> None:
+    events = stallscope.load(str(DATA / LOGS[0])).events
+    zones = events.loc[events["kind"] == "meminfo_zone", "fields"]
+    first, second = [fields for fields in zones if fields["zone"] == "DMA32"]
+    assert first["free_kb"] != second["free_kb"] and first["min_kb"] is second["min_kb"]
+    assert first._index is second._index  # one index of names per set of names
+
+
+def test_selections_share_the_table_and_missing_rows_read_as_missing() -> None:
+    column = stallscope.load(str(DATA / LOGS[1])).events["fields"]
+    packed: FieldsArray = column.array  # type: ignore[assignment]
+    every_third = column.iloc[::3]
+    assert every_third.array.table is packed.table  # type: ignore[attr-defined]
+    assert every_third.tolist() == column.tolist()[::3]
+    mask = np.zeros(len(column), dtype=bool)
+    mask[[1, 4]] = True
+    assert column[mask].tolist() == [column.iloc[1], column.iloc[4]]
+    filled = packed.take([0, -1, 2], allow_fill=True)
+    assert filled.isna().tolist() == [False, True, False]
+    first, missing, third = filled.tolist()
+    assert first == column.iloc[0] and math.isnan(missing) and third == column.iloc[2]
+    assert filled.to_numpy(na_value=None)[1] is None
+    assert pd.Series(filled).astype(object).isna().tolist() == [False, True, False]
+    with pytest.raises(ValueError):
+        packed.take([0], allow_fill=True, fill_value={"a": "1"})
+
+
+def test_a_column_is_smaller_than_its_fields_as_objects_and_survives_pickling() -> None:
+    """What the main process and each rules process hold: numbers, not an object and a tuple per
+    distinct line and a pointer per row."""
+    column = stallscope.load(str(DATA / LOGS[1])).events["fields"]
+    cells = column.tolist()
+    distinct = {id(cell): cell for cell in column.array.table.fields(np.arange(column.array.table.entries))}
+    as_objects = 8 * len(cells) + sum(sys.getsizeof(cell) + sys.getsizeof(cell._values) for cell in distinct.values())
+    assert column.array.nbytes * 2 < as_objects
+    back = pickle.loads(pickle.dumps(column.iloc[1::2]))
+    assert isinstance(back.dtype, FieldsDtype) and back.tolist() == cells[1::2]
+
+
+def test_pieces_joined_give_the_single_readers_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = DATA / LOGS[1]
+    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 4096)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", path.stat().st_size // 4)
+    monkeypatch.setattr(parallel, "REPORT_SEARCH_BYTES", 4096)
+    assert len(parallel.plan((str(path),), 2)) >= 3
+    joined = parallel.load_parallel(str(path), engine=parallel.LocalEngine(2)).events["fields"]
+    single = stallscope.load(str(path)).events["fields"]
+    assert joined.tolist() == single.tolist()
+    table = joined.array.table  # type: ignore[attr-defined]
+    strings = table.strings.tolist()
+    assert len(strings) == len(set(strings))  # the pieces' strings joined, each once
+    assert len(table.layouts) == len({tuple(layout) for layout in table.layouts})
+
+
+def test_mappings_of_any_values_and_missing_cells() -> None:
+    shared = compact({"zone": "DMA32", "free_kb": "1436"}, {})
+    cells = [shared, None, {"count": 1}, {"count": True}, {"count": "1"}, float("nan"), shared, {}]
+    packed = pack_fields(cells)
+    assert packed.table.entries == 5  # `shared` twice is one entry; None and NaN are none
+    assert packed.isna().tolist() == [False, True, False, False, False, True, False, False]
+    out = packed.tolist()
+    assert out[0] == shared and out[6] == shared and out[7] == {}
+    # 1, True and "1" are equal keys of a dict, but not one value of a line.
+    assert [type(out[at]["count"]) for at in (2, 3, 4)] == [int, bool, str]
+    joined = FieldsArray._concat_same_type([packed, pack_fields([{"count": True}, shared])])
+    assert joined.tolist()[8:] == [{"count": True}, shared]
+    assert type(joined.tolist()[9]["free_kb"]) is str and type(joined[8]["count"]) is bool
+    with pytest.raises(TypeError):
+        pack_fields(["not a mapping"])
