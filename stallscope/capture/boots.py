@@ -72,32 +72,34 @@ def number_boots(capture: Capture) -> Capture:
     # the line, and one more for a row, is one key (np.lexsort of a key of its own held both
     # and their sorted copies at once: the merge's peak at 1 GB of serial log). A key that is
     # the same for every row (one machine, one input: the usual capture) is left out.
-    keys = [np.concatenate([frame["line"].to_numpy(np.int64, na_value=0) for _, frame in frames])]
-    if len(mark_machine):
-        keys[0] = np.concatenate([keys[0], mark_line])
-        keys[0] *= 2
-        keys[0][:rows] += 1
+    keys = [_line_key(frames, mark_line, rows)]
     for values, marks in ((source, mark_source), (machine, mark_machine)):
         if (values != values[0]).any() or (len(marks) and (marks != values[0]).any()):
             keys.append(np.concatenate([values, marks]) if len(marks) else values)
     del source
     order = np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
     del keys
+    # Numpy sorts into 64 bits; the positions of the rows in that order are taken from a copy
+    # in 32 bits where they fit (the rows' order of 64 bits and its rows' order of 64 bits beside
+    # it were the merge's peak at 1 GB of serial log: bench/README.md, thirty-fourth round).
+    order = order.astype(count_dtype(len(order)), copy=False)
     if len(mark_machine):
         is_row = order < rows
-        marks_at = np.cumsum(~is_row, dtype=np.int32)[is_row]
+        # Whether a mark comes right before each row in that order: a flag, not a count of the
+        # marks so far (32 bits a row), is what _starts reads.
+        after_mark = np.concatenate(([False], ~is_row[:-1]))[is_row]
         row_order = order[is_row]  # row ids in reading order per machine
         del is_row
     else:
-        marks_at = np.zeros(rows, np.int32)
+        after_mark = np.zeros(rows, bool)
         row_order = order
     del order
     row_order = row_order.astype(count_dtype(rows), copy=False)
     ordered_machine = machine[row_order]
     del machine
-    ordered_ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames])[row_order]
-    start = _starts(ordered_machine, ordered_ts, marks_at)
-    del ordered_ts, marks_at
+    ordered_ts = _Ordered([frame["ts"].to_numpy(np.float64, na_value=np.nan) for _, frame in frames], row_order)
+    start = _starts(ordered_machine, ordered_ts, after_mark)
+    del ordered_ts, after_mark
     # Each machine's boots counted from its first row: a machine's rows are together, so its
     # count is the running count less the count before its first row (pandas' grouped cumsum
     # held three arrays of 64 bits per row: the merge's peak for a 1 GB fleet capture).
@@ -121,7 +123,69 @@ def number_boots(capture: Capture) -> Capture:
     return capture
 
 
-def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.ndarray:
+class _Ordered:
+    """The times of the rows in reading order per machine, read from the tables' own columns
+    through the order a part at a time: as one array (and the tables' joined before it) they
+    were 48 MB each at 1 GB of serial log, at the merge's peak (bench/README.md, thirty-fourth
+    round)."""
+
+    def __init__(self, columns: list[np.ndarray], order: np.ndarray) -> None:
+        self.columns = columns
+        self.order = order
+        self.bounds = np.cumsum([0, *(len(column) for column in columns)])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The times at these positions of the order (a new array)."""
+        rows = self.order[positions]
+        out = np.empty(len(rows), np.float64)
+        which = np.searchsorted(self.bounds, rows, side="right") - 1
+        for number, column in enumerate(self.columns):
+            mine = which == number
+            out[mine] = column[rows[mine] - self.bounds[number]]
+        return out
+
+    def between(self, start: int, end: int) -> np.ndarray:
+        return self.take(np.arange(start, end))
+
+    def at(self, position: int) -> float:
+        row = int(self.order[position])
+        number = int(np.searchsorted(self.bounds, row, side="right")) - 1
+        return float(self.columns[number][row - int(self.bounds[number])])
+
+    def timed(self) -> np.ndarray:
+        """Whether each row has a time."""
+        out = np.empty(len(self), bool)
+        for part in range(0, len(self), _PART_ROWS):
+            end = min(part + _PART_ROWS, len(self))
+            np.isnan(self.between(part, end), out=out[part:end])
+        np.logical_not(out, out=out)
+        return out
+
+
+def _line_key(frames: list[tuple[str, pd.DataFrame]], mark_line: np.ndarray, rows: int) -> np.ndarray:
+    """Each row's line, then each mark's; with marks, twice the line and one more for a row.
+    Written into one array as narrow as the largest key allows (32 bits below a file of 2**30
+    lines): 64-bit lines of every table, joined into a copy and that joined with the marks' into
+    another, were the merge's peak at 1 GB of serial log (bench/README.md, thirty-fourth round)."""
+    twice = len(mark_line) > 0
+    highest = max([int(frame["line"].max(skipna=True)) if frame["line"].notna().any() else 0 for _, frame in frames]
+                  + [int(mark_line.max()) if twice else 0])
+    key = np.empty(rows + len(mark_line), count_dtype(2 * highest + 2 if twice else highest + 1))
+    at = 0
+    for _, frame in frames:
+        key[at : at + len(frame)] = frame["line"].to_numpy(key.dtype, na_value=0)
+        at += len(frame)
+    if twice:
+        key[rows:] = mark_line
+        key *= 2
+        key[:rows] += 1
+    return key
+
+
+def _starts(machine: np.ndarray, ts: _Ordered, after_mark: np.ndarray) -> np.ndarray:
     """Which rows (in reading order per machine) start a boot: the first row after a boot mark,
     and a row more than RESTART_SECONDS before the row before it that also goes back to less
     than RESTART_FRACTION of the time of the first row of the boot it would end (or to its very
@@ -132,16 +196,17 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
         return start
     same = machine[1:] == machine[:-1]
     first_row = np.flatnonzero(np.concatenate(([True], ~same)))  # each machine's first row
-    marked = same & (marks_at[1:] > marks_at[:-1])
+    marked = same & after_mark[1:]
     # How far each row goes back from the last time before it, a part of the rows at a time:
     # each array of a time per row is 48 MB at 1 GB of serial log, held at the merge's peak.
-    where = _last_timed(ts, first_row)
+    timed = ts.timed()
+    where = _last_timed(timed, first_row)
     dropped = np.empty(rows - 1, bool)
     with np.errstate(invalid="ignore"):
         for part in range(0, rows - 1, _PART_ROWS):
             end = min(part + _PART_ROWS, rows - 1)
             back = _carried(ts, where[part:end])
-            np.subtract(back, ts[part + 1 : end + 1], out=back)
+            np.subtract(back, ts.between(part + 1, end + 1), out=back)
             np.greater(back, RESTART_SECONDS, out=dropped[part:end])
     del where
     dropped &= same
@@ -151,7 +216,6 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     # Few rows are candidates: each is judged against the first timestamp of its boot so far,
     # the time of the first row from there on that has one (within its machine).
     ends = np.append(first_row[1:], rows)
-    timed = ~np.isnan(ts)
     boot_first: dict[int, float] = {}
     group_end: dict[int, int] = {}
     for owner, at, end in zip(machine[first_row].tolist(), first_row.tolist(), ends.tolist(), strict=True):
@@ -160,8 +224,9 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
     for at in candidates.tolist():
         owner = int(machine[at])
         first = boot_first[owner]
-        restarted = ts[at] < first - RESTART_SECONDS and ts[at] < min(first * RESTART_FRACTION, EARLY_BOOT_SECONDS)
-        if marked[at - 1] or restarted or ts[at] == first:
+        time = ts.at(at)
+        restarted = time < first - RESTART_SECONDS and time < min(first * RESTART_FRACTION, EARLY_BOOT_SECONDS)
+        if marked[at - 1] or restarted or time == first:
             start[at] = True
             boot_first[owner] = _next_time(ts, timed, at, group_end[owner])
     return start
@@ -171,7 +236,7 @@ def _starts(machine: np.ndarray, ts: np.ndarray, marks_at: np.ndarray) -> np.nda
 _PART_ROWS = 1 << 18
 
 
-def _last_timed(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
+def _last_timed(timed: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     """Per row, 2j+1 where row j is the last row so far of its machine that has a time, an even
     number before the first (``first_row``: where each machine's rows begin): what a forward
     fill that does not cross from one machine's rows into the next carries (see _carried). In
@@ -179,29 +244,28 @@ def _last_timed(ts: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     of a 1 GB serial capture's merge (bench/README.md)."""
     # Row i as 2i+1 where it has a time; the first row of a machine without one as 2i: the
     # running maximum then carries each machine's last timed row and no earlier machine's.
-    where = np.arange(1, 2 * len(ts) + 1, 2, dtype=count_dtype(2 * len(ts) + 1))
-    untimed = np.isnan(ts)
-    where[untimed] = 0
-    starts = first_row[untimed[first_row]]
+    where = np.arange(1, 2 * len(timed) + 1, 2, dtype=count_dtype(2 * len(timed) + 1))
+    where[~timed] = 0
+    starts = first_row[~timed[first_row]]
     where[starts] = 2 * starts
     np.maximum.accumulate(where, out=where)
     return where
 
 
-def _carried(ts: np.ndarray, where: np.ndarray) -> np.ndarray:
+def _carried(ts: _Ordered, where: np.ndarray) -> np.ndarray:
     """The last time so far of each row's machine (NaN before its first), for rows whose
     :func:`_last_timed` is ``where``."""
-    carried = ts[where >> 1]
+    carried = ts.take(where >> 1)
     carried[(where & 1) == 0] = np.nan
     return carried
 
 
-def _next_time(ts: np.ndarray, timed: np.ndarray, at: int, end: int) -> float:
+def _next_time(ts: _Ordered, timed: np.ndarray, at: int, end: int) -> float:
     """The time of the first row of ``at`` to ``end`` (exclusive) that has one, else NaN."""
     if at >= end:
         return float("nan")
     found = int(np.argmax(timed[at:end]))
-    return float(ts[at + found]) if timed[at + found] else float("nan")
+    return ts.at(at + found) if timed[at + found] else float("nan")
 
 
 def _marks(capture: Capture, position: dict[str, int], names: list[str], machine: np.ndarray,

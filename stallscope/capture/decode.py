@@ -247,8 +247,11 @@ class InputEras:
         # header line (task, mask, order) tens of thousands of times.
         named_in: dict[str, tuple[tuple[int, str], ...]] = {}
         # The lines that print a kernel or a named mask, a few per report: one by one, in log order.
-        for key, text in zip(events.keys.tolist(), self._capture.events["text"].take(events.rows).tolist(),
-                             strict=True):
+        texts = self._capture.events["text"].array
+        for key, text in ((key, text) for start in range(0, len(events.rows), _TEXT_ROWS)
+                          for key, text in zip(events.keys[start : start + _TEXT_ROWS].tolist(),
+                                               texts.take(events.rows[start : start + _TEXT_ROWS]).tolist(),
+                                               strict=True)):
             part, line = events.names[key], str(text)
             if part not in versions:
                 version = version_in(line)
@@ -424,9 +427,17 @@ def printed_gfp_pairs(capture: Capture, source: str | None = None) -> set[tuple[
         printing = events["kind"].isin(_PRINTING_KINDS).to_numpy(dtype=bool)
         if source is not None:
             printing = printing & (events["source"] == source).to_numpy(dtype=bool)
-        # Only those lines' texts, not a copy of every column of their rows.
-        pairs |= _printed_in_texts(events["text"].array.take(_positions(printing)).tolist())
+        # Only those lines' texts, not a copy of every column of their rows; a block at a time.
+        at, texts = _positions(printing), events["text"].array
+        for start in range(0, len(at), _TEXT_ROWS):
+            pairs |= _printed_in_texts(texts.take(at[start : start + _TEXT_ROWS]).tolist())
     return pairs
+
+
+# Event lines whose texts are made Python strings at once: every OOM header and warn_alloc line
+# of the 1 GB serial family at once took 30 MB, at the peak of each rules process
+# (bench/README.md, thirty-fourth round).
+_TEXT_ROWS = 1 << 16
 
 
 def _printed_in_texts(texts: list[object]) -> set[tuple[int, str]]:

@@ -653,14 +653,26 @@ def in_reading_order(capture: Capture) -> Capture:
     for name in ("traces", "tasks", "events", "frames"):
         frame = getattr(capture, name)
         if len(frame) and "stack" in frame.columns:
-            values = frame["stack"].to_numpy(np.int64, na_value=-1)
-            missing = values < 0
-            frame["stack"] = integer_column(table[np.where(missing, 0, values)], missing, frame["stack"])
+            frame["stack"] = _renumbered(frame["stack"], table)
     frames = capture.frames
     if len(frames):
         capture.frames = frames.take(np.lexsort((frames["depth"].to_numpy(np.int64),
                                                  frames["stack"].to_numpy(np.int64)))).reset_index(drop=True)
     return capture
+
+
+def _renumbered(stacks: pd.Series, table: np.ndarray) -> pd.Series:
+    """A stack column with each stack id ``s`` made ``table[s]``, in the column's own width: as
+    int64 arrays of every row (the ids, where they are missing, the new ids) the events of the 1
+    GB serial family took 150 MB for a moment, the main process's peak (bench/README.md,
+    thirty-fourth round)."""
+    masked = isinstance(stacks.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(stacks.dtype)
+    width = stacks.dtype.numpy_dtype if masked else np.int64
+    ids = stacks.to_numpy(width, na_value=0)  # a missing row reads stack 0, and is masked again
+    missing = stacks.isna().to_numpy()
+    renumbered = table.astype(width).take(ids)
+    renumbered[missing] = 0
+    return pd.Series(nullable_integers(renumbered, missing), index=stacks.index, copy=False)
 
 
 def _max_stack(capture: Capture) -> int:

@@ -114,26 +114,29 @@ def test_each_rows_last_time_so_far_is_its_machines_own(receiver: Capture) -> No
     """The boots' forward fill of timestamps (numpy, per machine) gives what pandas' grouped
     fill gives: on the receiver's rows (four machines, each machine's rows together, as the
     boots order them), and with every third time and each machine's first taken away."""
-    from stallscope.capture.boots import _carried, _last_timed, _next_time
+    from stallscope.capture.boots import _carried, _last_timed, _next_time, _Ordered
 
     frames = [getattr(receiver, name) for name in TABLES]
     machine = np.concatenate(machine_codes(frames, source_families(receiver))[1])
-    ts = np.concatenate([frame["ts"].to_numpy(np.float64, na_value=np.nan) for frame in frames])
+    columns = [frame["ts"].to_numpy(np.float64, na_value=np.nan) for frame in frames]
     order = np.argsort(machine, kind="stable")
-    machine, ts = machine[order], ts[order]
+    machine, ts = machine[order], np.concatenate(columns)[order]
     gaps = ts.copy()
     gaps[::3] = np.nan
     gaps[np.flatnonzero(np.diff(machine)) + 1] = np.nan  # every machine's first row untimed
-    for times in (ts, gaps):
+    # The times as the boots read them: each table's own column, through the order.
+    for times, ordered in ((ts, _Ordered(columns, order)), (gaps, _Ordered([gaps], np.arange(len(gaps))))):
+        np.testing.assert_array_equal(ordered.take(np.arange(len(times))), times)
+        np.testing.assert_array_equal(ordered.timed(), ~np.isnan(times))
         first_row = np.flatnonzero(np.concatenate(([True], machine[1:] != machine[:-1])))
         expected = pd.Series(times).groupby(machine).ffill().to_numpy()
-        where = _last_timed(times, first_row)
-        np.testing.assert_array_equal(_carried(times, where), expected)
-        np.testing.assert_array_equal(_carried(times, where[5:40]), expected[5:40])  # a part of the rows
+        where = _last_timed(ordered.timed(), first_row)
+        np.testing.assert_array_equal(_carried(ordered, where), expected)
+        np.testing.assert_array_equal(_carried(ordered, where[5:40]), expected[5:40])  # a part of the rows
         coming = pd.Series(times).groupby(machine).bfill().to_numpy()
         ends = {int(m): int(np.flatnonzero(machine == m)[-1]) + 1 for m in np.unique(machine)}
         for at in range(0, len(times), 7):
-            found = _next_time(times, ~np.isnan(times), at, ends[int(machine[at])])
+            found = _next_time(ordered, ~np.isnan(times), at, ends[int(machine[at])])
             assert found == coming[at] or (np.isnan(found) and np.isnan(coming[at])), at
     assert len(np.unique(machine)) == 4 and np.isnan(gaps[0])
 
