@@ -178,28 +178,13 @@ class PackedTextArray(ObjectStringArrayMixin, ExtensionArray):
                 return self._selected(np.arange(*item.indices(len(self)), dtype=np.int64))
             return self._selected(self.rows[item].copy())
         item = pd.api.indexers.check_array_indexer(self, item)
-        if self.rows is None:
-            # Row i is text i: the rows asked for are the numbers (not a number of every row of
-            # the column taken from: 42 MB for the 1 GB serial family's events, at once in each
-            # process of the rules; bench/README.md, thirty-fourth round).
-            return self._selected(np.flatnonzero(item) if item.dtype == bool else self._in_range(item))
-        return self._selected(np.asarray(self.rows[item]))
+        return self._selected(np.asarray(self._positions()[item]))
 
     def take(self, indices: Any, *, allow_fill: bool = False, fill_value: Any = None) -> PackedTextArray:
         if allow_fill and fill_value is not None and not pd.isna(fill_value):
             raise ValueError("a text column is filled with missing values only")
-        at = np.asarray(indices, dtype=np.int64)
-        if self.rows is None and not allow_fill:
-            return self._selected(self._in_range(at))  # (as in __getitem__)
-        rows = take(self._positions(), at, allow_fill=allow_fill, fill_value=-1)
+        rows = take(self._positions(), np.asarray(indices, dtype=np.int64), allow_fill=allow_fill, fill_value=-1)
         return self._selected(np.asarray(rows))  # the numbers' own width (see text_number_dtype)
-
-    def _in_range(self, at: np.ndarray) -> np.ndarray:
-        """Positions ``at`` of this column (negative ones from its end), as numpy takes them."""
-        at = np.asarray(at, dtype=np.int64)
-        if len(at) and (int(at.min()) < -len(self) or int(at.max()) >= len(self)):
-            raise IndexError(f"a position is out of bounds for a text column of {len(self)} rows")
-        return np.where(at < 0, at + len(self), at) if len(at) and int(at.min()) < 0 else at
 
     def copy(self) -> PackedTextArray:
         return PackedTextArray(self.blocks, None if self.rows is None else self.rows.copy(), self.starts)

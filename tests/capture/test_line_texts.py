@@ -87,28 +87,6 @@ def test_selections_take_rows_and_share_the_blocks(monkeypatch: pytest.MonkeyPat
         column.take([0, -1], allow_fill=True, fill_value="x")
 
 
-def test_rows_taken_from_a_whole_column_are_its_positions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A column whose row i is text i takes rows without a number of every row (the events of a
-    long capture: 5 million); negative positions count from the end, as numpy's take does."""
-    monkeypatch.setattr(packed_text, "BLOCK_ROWS", 16)
-    texts = _texts(LOGS[0])
-    column = PackedTextArray(packed_text.pack(texts))
-    assert column.rows is None
-    picked = column.take([4, -1, -len(texts), 4])
-    assert picked.rows.tolist() == [4, len(texts) - 1, 0, 4]
-    assert picked.tolist() == [texts[4], texts[-1], texts[0], texts[4]]
-    assert column[np.array([7, -2])].tolist() == [texts[7], texts[-2]]
-    mask = np.zeros(len(texts), dtype=bool)
-    mask[[1, 30]] = True
-    assert column[mask].rows.tolist() == [1, 30] and column[mask].tolist() == [texts[1], texts[30]]
-    assert column.take([]).tolist() == [] and len(column[np.zeros(len(texts), dtype=bool)]) == 0
-    for beyond in ([len(texts)], [-len(texts) - 1]):
-        with pytest.raises(IndexError):
-            column.take(beyond)
-        with pytest.raises(IndexError):
-            column[np.array(beyond)]
-
-
 def test_selections_joined_hold_each_block_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(packed_text, "BLOCK_ROWS", 16)
     texts = _texts(LOGS[0])
