@@ -69,6 +69,18 @@ def rebooted_serial_capture(rounds: int = 2) -> bytes:
     return b"".join(boots) * rounds
 
 
+def read_in_quarters(path: Path, monkeypatch: pytest.MonkeyPatch) -> Capture:
+    """``path`` read as a large file is, by two workers, in pieces of about a quarter of it cut
+    near their nominal offsets (not at the next watchdog report): each piece has task lines."""
+    from stallscope import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 4096)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", path.stat().st_size // 4)
+    monkeypatch.setattr(parallel, "REPORT_SEARCH_BYTES", 4096)
+    assert len(parallel.plan((str(path),), 2)) >= 3, "the log must really be cut"
+    return parallel.load_parallel(str(path), engine=parallel.LocalEngine(2))
+
+
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLES / "doc-too-many-isolated-kswapd-xfs-buf-lock.log"

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 
 import stallscope
-from conftest import DATA
-from stallscope import parallel
+from conftest import DATA, read_in_quarters
 from stallscope.capture import packed_text
 from stallscope.capture.columns import TextColumn
 from stallscope.capture.packed_text import PackedTextArray, PackedTextDtype
@@ -129,12 +128,7 @@ def test_a_packed_column_survives_pickling_and_export_as_text() -> None:
 
 def test_pieces_joined_give_the_single_readers_texts(monkeypatch: pytest.MonkeyPatch) -> None:
     path = DATA / LOGS[0]
-    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 4096)
-    monkeypatch.setattr(parallel, "PIECE_BYTES", path.stat().st_size // 4)
-    # Cut near the nominal offsets, not at the next watchdog report: each piece has task lines.
-    monkeypatch.setattr(parallel, "REPORT_SEARCH_BYTES", 4096)
-    assert len(parallel.plan((str(path),), 2)) >= 3
-    capture = parallel.load_parallel(str(path), engine=parallel.LocalEngine(2))
+    capture = read_in_quarters(path, monkeypatch)
     single = stallscope.load(str(path))
     for name in ("snapshots", "tasks"):
         assert getattr(capture, name)["text"].tolist() == getattr(single, name)["text"].tolist()

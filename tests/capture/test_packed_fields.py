@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 
 import stallscope
-from conftest import DATA
-from stallscope import parallel
+from conftest import DATA, read_in_quarters
 from stallscope.capture.fields import Fields, compact
 from stallscope.capture.packed_fields import FieldsArray, FieldsDtype, pack_fields
 
@@ -97,11 +96,7 @@ def test_a_column_is_smaller_than_its_fields_as_objects_and_survives_pickling() 
 
 def test_pieces_joined_give_the_single_readers_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     path = DATA / LOGS[1]
-    monkeypatch.setattr(parallel, "MIN_PIECE_BYTES", 4096)
-    monkeypatch.setattr(parallel, "PIECE_BYTES", path.stat().st_size // 4)
-    monkeypatch.setattr(parallel, "REPORT_SEARCH_BYTES", 4096)
-    assert len(parallel.plan((str(path),), 2)) >= 3
-    joined = parallel.load_parallel(str(path), engine=parallel.LocalEngine(2)).events["fields"]
+    joined = read_in_quarters(path, monkeypatch).events["fields"]
     single = stallscope.load(str(path)).events["fields"]
     assert joined.tolist() == single.tolist()
     table = joined.array.table  # type: ignore[attr-defined]
