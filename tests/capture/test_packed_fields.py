@@ -76,6 +76,7 @@ def test_selections_share_the_table_and_missing_rows_read_as_missing() -> None:
     assert filled.isna().tolist() == [False, True, False]
     first, missing, third = filled.tolist()
     assert first == column.iloc[0] and math.isnan(missing) and third == column.iloc[2]
+    assert filled[0] == first and math.isnan(filled[1]) and filled[-1] == third  # cells read one by one
     assert filled.to_numpy(na_value=None)[1] is None
     assert pd.Series(filled).astype(object).isna().tolist() == [False, True, False]
     with pytest.raises(ValueError):
