@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Container, Iterator, Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -98,9 +99,11 @@ def machine_reason(machine: Machine) -> str:
     return BY_ROTATION if sources is not None and len(sources) > 1 else BY_FILE
 
 
-# Where a view's rows are in each of the capture's snapshots, tasks and events tables (None: all
-# of the table's rows).
-Positions = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
+# Where a view's rows are in one of the capture's tables: positions, or a range where they are
+# one run of rows (a boot of an input read from its start); None: all of the table's rows.
+Rows = np.ndarray | range
+# Where they are in each of its snapshots, tasks and events tables.
+Positions = tuple[Rows | None, Rows | None, Rows | None]
 
 
 def _machine_positions(frame: pd.DataFrame, machine: Machine) -> np.ndarray | None:
@@ -118,7 +121,7 @@ def _machine_positions(frame: pd.DataFrame, machine: Machine) -> np.ndarray | No
     return None if found.all() else np.flatnonzero(found)
 
 
-def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, np.ndarray] | None:
+def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, Rows] | None:
     """The positions in ``frame`` of each boot among ``rows`` (None: all rows), in row order (rows
     without a boot in none); None for a table without a boot column. Found once per machine: a
     capture of hundreds of boots would otherwise compare the whole table with each boot."""
@@ -132,6 +135,15 @@ def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, n
     values = frame["boot"].to_numpy(dtype=width, na_value=-1)
     if rows is not None:
         values = values[rows]
+    elif len(values) and values.min() >= 0 and not (values[1:] < values[:-1]).any():
+        # Every row has its boot and the boots come in order (an input read from its start):
+        # each boot's rows are one run, a range. Positions were 4 bytes a row of every table,
+        # held by each rules process through all its rules, and made again with a sorted copy
+        # for each view (bench/README.md, thirty-fifth round).
+        cuts = np.flatnonzero(values[1:] != values[:-1]) + 1
+        bounds = [0, *cuts.tolist(), len(values)]
+        return {boot: range(start, stop) for boot, start, stop in
+                zip(values[bounds[:-1]].tolist(), bounds[:-1], bounds[1:], strict=True)}
     if len(values) and values.min() >= 0:
         # Every row has its boot (the usual case): no copy of the boots, positions made narrow.
         present = np.arange(len(values), dtype=width)
@@ -153,8 +165,8 @@ def _boot_positions(frame: pd.DataFrame, rows: np.ndarray | None) -> dict[int, n
     return {boot: at for boot, at in zip(firsts, np.split(present, cuts), strict=True)}
 
 
-def _view_positions(rows: np.ndarray | None, boots: dict[int, np.ndarray] | None, boot: int | None,
-                    size: int) -> np.ndarray | None:
+def _view_positions(rows: np.ndarray | None, boots: dict[int, Rows] | None, boot: int | None,
+                    size: int) -> Rows | None:
     if boot is None or boots is None:
         return rows
     found = boots.get(boot)
@@ -176,7 +188,7 @@ def view_positions(capture: Capture, chosen: Container[int] | None = None, by_bo
     # machine's boots one after another.
     current: Machine | None = None
     machine_rows: list[np.ndarray | None] = []
-    boots: list[dict[int, np.ndarray] | None] = []
+    boots: list[dict[int, Rows] | None] = []
     for at, (machine, boot) in enumerate(keys):
         if chosen is not None and at not in chosen:
             continue
@@ -190,10 +202,12 @@ def view_positions(capture: Capture, chosen: Container[int] | None = None, by_bo
         yield at, machine, boot, (snapshots, tasks, events)
 
 
-def rows_at(frame: pd.DataFrame, positions: np.ndarray | None) -> pd.DataFrame:
+def rows_at(frame: pd.DataFrame, positions: Rows | None) -> pd.DataFrame:
     """The rows of ``frame`` at ``positions`` (None: the frame itself)."""
     if positions is None:
         return frame
+    if isinstance(positions, range):
+        return frame.iloc[positions.start : positions.stop]
     if len(positions) and bool((np.diff(positions) == 1).all()):
         # A run of rows (a boot of one input file): a slice, not a copy of every column.
         return frame.iloc[int(positions[0]):int(positions[-1]) + 1]
@@ -331,7 +345,7 @@ def windows_found(capture: Capture, windows: Sequence[Sequence[int]], shared: di
     done = done_with(rules)
     tables = (capture.snapshots, capture.tasks, capture.events)
     machine: Machine | None = None
-    rows: list[tuple[np.ndarray | None, dict[int, np.ndarray] | None]] = []
+    rows: list[tuple[np.ndarray | None, dict[int, Rows] | None]] = []
     for place, window in enumerate(windows):
         if keys[window[0]][0] != machine:
             # Where each boot of the machine's rows are, found once for its windows in a row.
@@ -385,7 +399,7 @@ def joined(found: dict[int, list[Finding]], at_once: dict[int, list[Finding]]) -
 
 
 def _machine_view(capture: Capture, machine: Machine, shared: dict[str, object],
-                  rows: list[tuple[np.ndarray | None, dict[int, np.ndarray] | None]], boots: set[int]) -> HostView:
+                  rows: list[tuple[np.ndarray | None, dict[int, Rows] | None]], boots: set[int]) -> HostView:
     """The rows of ``boots`` of ``machine`` in table order, as one view. ``rows``: per table
     (snapshots, tasks, events), the machine's rows and where each boot's are
     (:func:`_machine_positions`, :func:`_boot_positions`)."""
@@ -396,11 +410,23 @@ def _machine_view(capture: Capture, machine: Machine, shared: dict[str, object],
             continue
         # A boot's own view leaves out the rows without a boot: so does this one.
         kept = [at for boot, at in of_boot.items() if boot in boots]
-        joined_rows = np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.intp)
-        parts.append(rows_at(frame, joined_rows if len(joined_rows) != len(frame) else None))
+        parts.append(rows_at(frame, _joined(kept, len(frame))))
     snapshots, tasks, events = parts
     return HostView(host=machine[0], capture=capture, snapshots=snapshots, tasks=followed_tasks(tasks),
                     events=events, boot=None, whole_boot=False, capture_memo=shared)
+
+
+def _joined(kept: list[Rows], size: int) -> Rows | None:
+    """The rows of several boots in table order (None: all ``size`` rows of the table): a range
+    where they are runs that follow one another (a window of boots of one input)."""
+    runs = sorted((at for at in kept if isinstance(at, range)), key=lambda run: run.start)
+    if len(runs) == len(kept) and all(a.stop == b.start for a, b in pairwise(runs)):
+        whole = range(runs[0].start, runs[-1].stop) if runs else range(0)
+    else:
+        width = count_dtype(size)
+        whole = np.sort(np.concatenate([np.arange(at.start, at.stop, dtype=width) if isinstance(at, range) else at
+                                        for at in kept]))
+    return None if len(whole) == size else whole
 
 
 def ranked(by_machine: dict[int, list[Finding]]) -> list[Finding]:

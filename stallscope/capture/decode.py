@@ -116,29 +116,64 @@ def _positions(mask: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
+# Rows read at once by _only_part.
+_PART_ROWS = 1 << 20
+
+
+def _only_part(hosts: np.ndarray, boots: pd.api.extensions.ExtensionArray,
+               chosen: np.ndarray) -> tuple[int, int] | None:
+    """(host code, boot) when every chosen row has that host code (-1: none) and boot, else
+    None (also when none is chosen); read a block of rows at a time, without a copy of every row."""
+    found: tuple[int, int] | None = None
+    for start in range(0, len(chosen), _PART_ROWS):
+        part = slice(start, start + _PART_ROWS)
+        mine = chosen[part]
+        if not mine.any():
+            continue
+        codes = hosts[part]
+        numbers = boots[part].to_numpy(dtype=np.int32, na_value=-1)
+        low = (int(np.min(codes, where=mine, initial=np.iinfo(codes.dtype).max)),
+               int(np.min(numbers, where=mine, initial=np.iinfo(np.int32).max)))
+        high = (int(np.max(codes, where=mine, initial=np.iinfo(codes.dtype).min)),
+                int(np.max(numbers, where=mine, initial=np.iinfo(np.int32).min)))
+        if low != high or (found is not None and found != low):
+            return None
+        found = low
+    return found
+
+
 class _PartRows:
     """The rows of one input in one table with a number per row for its host's boot (host code
     and boot): the parts and their rows found from the numbers, not by a scan of the table per
-    part (a serial capture holds hundreds of boots)."""
+    part (a serial capture holds hundreds of boots). Where every row is of one part (an input of
+    one machine's boot), the numbers per row are made only if asked for (``rows``, ``keys``)."""
 
     def __init__(self, frame: pd.DataFrame, source: str, kinds: tuple[str, ...] = ()) -> None:
-        self.rows = np.zeros(0, dtype=np.int64)  # positions of the input's rows with a boot
-        self.keys = np.zeros(0, dtype=np.int64)  # their part numbers
+        self._frame, self._source, self._kinds = frame, source, kinds
+        self._rows: np.ndarray | None = np.zeros(0, dtype=np.int64)  # positions of the input's rows with a boot
+        self._keys: np.ndarray | None = np.zeros(0, dtype=np.int64)  # their part numbers
         self.names: dict[int, HostBoot] = {}  # part number -> part
         self._frame_length = len(frame)
         if not len(frame) or "boot" not in frame.columns:
             return
+        hosts = frame["host"].astype("category")
         # Arrays of a number per row, each as narrow as it can be and each let go when used: a
         # 1 GB capture has millions of task rows, and a rules process held 450 MB here at its
         # peak with every one of them int64 (bench/README.md, twenty-seventh round).
-        chosen = (frame["source"] == source).to_numpy(dtype=bool) & frame["boot"].notna().to_numpy(dtype=bool)
-        if kinds:
-            chosen &= frame["kind"].isin(kinds).to_numpy(dtype=bool)
+        chosen = self._chosen()
+        only = _only_part(hosts.cat.codes.to_numpy(), frame["boot"].array, chosen)
+        if only is not None:
+            # One part: its number is found without a number per row (four arrays of them were
+            # the peak of the rules process reading the 1 GB excerpts capture's gfp names,
+            # bench/README.md, thirty-fifth round).
+            code, boot = only
+            self.names[(code + 1) * (boot + 1) + boot] = (None if code < 0 else str(hosts.cat.categories[code])), boot
+            self._rows = self._keys = None  # made if asked for
+            return
         rows = _positions(chosen)
         del chosen
         if not len(rows):
             return
-        hosts = frame["host"].astype("category")
         codes = hosts.cat.codes.to_numpy()[rows]  # -1: no host
         boots = frame["boot"].array[rows].to_numpy(dtype=np.int32)  # (schema.ID: 32 bits)
         span = int(boots.max()) + 1
@@ -147,7 +182,7 @@ class _PartRows:
         keys += 1
         keys *= span
         keys += boots
-        self.rows, self.keys = rows, keys
+        self._rows, self._keys = rows, keys
         # The first row of each part: parts come in runs (a boot's rows follow each other, a
         # host's are interleaved with others'), so it is the first of the runs of its key.
         runs = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1]
@@ -157,9 +192,32 @@ class _PartRows:
             code = int(codes[at])
             self.names[int(keys[at])] = (None if code < 0 else str(names[code])), int(boots[at])
 
+    def _chosen(self) -> np.ndarray:
+        """Per row of the table, whether it is one of the input's rows with a boot (of the kinds)."""
+        frame = self._frame
+        chosen = (frame["source"] == self._source).to_numpy(dtype=bool) & frame["boot"].notna().to_numpy(dtype=bool)
+        if self._kinds:
+            chosen &= frame["kind"].isin(self._kinds).to_numpy(dtype=bool)
+        return chosen  # type: ignore[no-any-return]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Positions of the input's rows with a boot."""
+        if self._rows is None:
+            self._rows = _positions(self._chosen())
+            self._keys = np.full(len(self._rows), next(iter(self.names)), dtype=np.int64)
+        return self._rows
+
+    @property
+    def keys(self) -> np.ndarray:
+        """The part number of each of ``rows``."""
+        self.rows  # noqa: B018 (made with them)
+        assert self._keys is not None
+        return self._keys
+
     def let_go(self) -> None:
         """Drop the rows and their part numbers: an input of one part never reads them again."""
-        self.rows, self.keys = self.rows[:0], self.keys[:0]
+        self._rows = self._keys = np.zeros(0, dtype=np.int64)
 
     def by_part(self, positions: np.ndarray) -> Iterator[tuple[HostBoot | None, np.ndarray]]:
         """The rows at ``positions`` of the table by part (None: rows of no numbered boot)."""
@@ -325,7 +383,11 @@ def _by_source(source: pd.Series, positions: np.ndarray) -> Iterator[tuple[objec
             yield name, positions[at]
         return
     codes = source.cat.codes.to_numpy()[positions]
-    present, first = np.unique(codes, return_index=True)
+    # Each input's first row is the first of a run of its rows: the runs' first codes are
+    # sorted, not every row's (np.unique's sort of every row held 8 bytes a row).
+    runs = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1] if len(codes) else np.zeros(0, dtype=np.int64)
+    present, first = np.unique(codes[runs], return_index=True)
+    first = runs[first]
     inputs = [(int(code), at) for code, at in sorted(zip(present.tolist(), first.tolist(), strict=True),
                                                        key=lambda pair: pair[1]) if code >= 0]
     names = source.cat.categories

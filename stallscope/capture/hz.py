@@ -17,7 +17,7 @@ import pandas as pd
 
 from stallscope.capture.columns import code_dtype, count_dtype
 from stallscope.capture.model import Capture
-from stallscope.capture.trajectories import group_numbers, stable_order, text_codes
+from stallscope.capture.trajectories import appearance_codes, group_numbers, stable_order, text_codes
 from stallscope.memory import release_free_memory
 
 COMMON_HZ = (100, 250, 300, 1000)
@@ -180,7 +180,7 @@ class _Pairs:
         pid_values = pid.array if at is None else pid.array.take(at)
         if at is not None:
             hosts, comm = hosts[at], comm[at]
-        pids = pd.factorize(pid_values)[0].astype(position)  # (32 bits before the other keys are made)
+        pids = appearance_codes(pid_values).astype(position, copy=False)  # (32 bits before the other keys are made)
         task = group_numbers(hosts, pids, comm).astype(np.int32)
         del pids
         order = stable_order(task).astype(position, copy=False)

@@ -55,7 +55,45 @@ def group_numbers(*codes: np.ndarray) -> np.ndarray:
         out *= width
         out += column
         out += 1
-    return pd.factorize(out)[0]
+    return appearance_codes(out)
+
+
+# Rows factorized at once by appearance_codes.
+_FACTORIZED_AT_ONCE = 1 << 20
+
+
+def appearance_codes(values: np.ndarray | pd.api.extensions.ExtensionArray) -> np.ndarray:
+    """``pd.factorize(values)[0]`` (each distinct value numbered in order of first appearance,
+    -1 where missing) as numbers 32 bits wide where they fit, of a numpy array or a nullable
+    integer array.
+
+    pd.factorize makes a 64-bit number per row and sizes its hash table to the rows, not to the
+    distinct values: 11 bytes a row at once, at the peaks of the processes that group the 8.4 M
+    task rows of the 1 GB excerpts capture by task (the rules' latest rows and trajectories, the
+    report's HZ pairs; bench/README.md, thirty-fifth round). Here each part of
+    _FACTORIZED_AT_ONCE rows is factorized alone, its numbers written narrow, and the parts'
+    distinct values (in order: each part's in order of first appearance) factorized together
+    give each its number over all rows."""
+    width = count_dtype(len(values) + 1)
+    masked = isinstance(values, pd.arrays.IntegerArray)
+    if len(values) <= _FACTORIZED_AT_ONCE or not (masked or isinstance(values, np.ndarray)):
+        return pd.factorize(values)[0].astype(width, copy=False)  # type: ignore[no-any-return]
+    out = np.empty(len(values), dtype=width)
+    distinct = []
+    for start in range(0, len(values), _FACTORIZED_AT_ONCE):
+        part = slice(start, start + _FACTORIZED_AT_ONCE)
+        codes, uniques = pd.factorize(values[part], size_hint=_FACTORIZED_AT_ONCE // 64)
+        out[part] = codes
+        distinct.append(uniques.to_numpy(dtype=uniques.dtype.numpy_dtype) if masked  # (none missing)
+                        else uniques)
+    overall = pd.factorize(np.concatenate(distinct))[0].astype(width, copy=False)
+    first = 0
+    for start, uniques in zip(range(0, len(values), _FACTORIZED_AT_ONCE), distinct, strict=True):
+        part = slice(start, start + _FACTORIZED_AT_ONCE)
+        # Each part's own numbers to the overall ones; -1 (missing) takes the appended -1.
+        out[part] = np.append(overall[first : first + len(uniques)], -1)[out[part]]
+        first += len(uniques)
+    return out
 
 
 def combine(major: np.ndarray, minor: np.ndarray, width: int) -> np.ndarray:
@@ -338,9 +376,7 @@ def _task_numbers(tasks: pd.DataFrame, within: np.ndarray | None = None) -> np.n
     is a value; the part is ``within``'s number, or one part for all rows)."""
     host = tasks["host"]
     hosts = host.cat.codes.to_numpy() if isinstance(host.dtype, pd.CategoricalDtype) else pd.factorize(host)[0]
-    # (32 bits where they fit, before the other keys are made: factorize gives 64.)
-    pid = pd.factorize(tasks["pid"])[0]
-    pid = pid.astype(count_dtype(len(pid) + 1), copy=False)
+    pid = appearance_codes(tasks["pid"].array)  # (32 bits where they fit, before the other keys are made)
     comm = tasks["comm"]
     if isinstance(comm.dtype, pd.CategoricalDtype):
         # Categories named alike are one comm: the key is the name.
@@ -350,7 +386,7 @@ def _task_numbers(tasks: pd.DataFrame, within: np.ndarray | None = None) -> np.n
         codes = pd.factorize(comm_text(tasks))[0]
     if within is None:
         return group_numbers(hosts, pid, codes)
-    return group_numbers(pd.factorize(within)[0], hosts, pid, codes)
+    return group_numbers(appearance_codes(within), hosts, pid, codes)
 
 
 def _keys(tasks: pd.DataFrame, firsts: np.ndarray, within: np.ndarray | None = None) -> dict[str, pd.Series] | None:

@@ -101,9 +101,11 @@ def report_views(capture: Capture, findings: list[Finding]) -> list[ReportView]:
             if table is None:
                 continue
             codes, names, held = table
-            mine = codes if at is None else codes[at]
+            # (A run of rows, a range, as a slice: numpy would make it an array of positions.)
+            taken = None if at is None else slice(at.start, at.stop) if isinstance(at, range) else at
+            mine = codes if taken is None else codes[taken]
             if held is not None:
-                mine = mine[held if at is None else held[at]]
+                mine = mine[held if taken is None else held[taken]]
             for code in pd.unique(mine[mine >= 0]).tolist():
                 if names[code] not in sources:
                     sources.append(names[code])

@@ -32,7 +32,13 @@ from stallscope.capture.machines import machine_labels, source_families
 from stallscope.capture.model import Capture
 from stallscope.capture.signatures import own_trace_positions, stack_table
 from stallscope.capture.stacks import NO_WAIT_SITE, WaitSite, guilty_frame, wait_site
-from stallscope.capture.trajectories import TASK_COLUMNS_READ, comm_ranks, group_numbers, trajectories_of
+from stallscope.capture.trajectories import (
+    TASK_COLUMNS_READ,
+    appearance_codes,
+    comm_ranks,
+    group_numbers,
+    trajectories_of,
+)
 from stallscope.rules.base import Evidence, HostView, TaskRef, task_position
 
 
@@ -220,7 +226,7 @@ def boot_parts(capture: Capture) -> np.ndarray:
     tasks = capture.tasks
     part = pd.factorize(machine_labels(tasks, source_families(capture)))[0]
     if "boot" in tasks.columns:
-        part = group_numbers(part, pd.factorize(tasks["boot"])[0])
+        part = group_numbers(part, appearance_codes(tasks["boot"].array))
     return part
 
 
@@ -466,7 +472,7 @@ def latest_per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     # each one's last row (a DataFrame of the keys and its duplicated() cost half a millisecond
     # a view, on the hundreds of views of a capture of many boots). A pid of one boot is another
     # task in the next (a rule may read every boot of a machine at once).
-    keys = group_numbers(comm_ranks(tasks)[0], pd.factorize(tasks["pid"].array)[0])
+    keys = group_numbers(comm_ranks(tasks)[0], appearance_codes(tasks["pid"].array))
     if "boot" in tasks.columns:
         boots = tasks["boot"].to_numpy(dtype="int32", na_value=-1)  # (schema.ID)
         if boots.min() != boots.max():
