@@ -77,7 +77,7 @@ def number_boots(capture: Capture) -> Capture:
         if (values != values[0]).any() or (len(marks) and (marks != values[0]).any()):
             keys.append(np.concatenate([values, marks]) if len(marks) else values)
     del source
-    order = np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+    order = np.lexsort(keys) if len(keys) > 1 else stable_order_by_range(keys[0])
     del keys
     # Numpy sorts into 64 bits; the positions of the rows in that order are taken from a copy
     # in 32 bits where they fit (the rows' order of 64 bits and its rows' order of 64 bits beside
@@ -163,6 +163,37 @@ class _Ordered:
             np.isnan(self.between(part, end), out=out[part:end])
         np.logical_not(out, out=out)
         return out
+
+
+# About how many rows stable_order_by_range sorts at once (each range is a pass over the keys).
+_RANGE_ROWS = 1 << 20
+
+
+def stable_order_by_range(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` as positions 32 bits wide where they fit, sorted a range
+    of keys at a time (ranges of about _RANGE_ROWS rows, cut at keys of a sample of them).
+
+    numpy's argsort makes a 64-bit position per row, and its copy in 32 bits was made beside it:
+    75 MB at once for the 6.25 M rows and marks of the 1 GB serial capture, the merge's peak
+    (bench/README.md, thirty-fifth round). Here only a range's positions are 64 bits at once."""
+    width = count_dtype(len(key))
+    if len(key) <= _RANGE_ROWS:
+        return np.argsort(key, kind="stable").astype(width, copy=False)
+    # Cut values from every row of a sample, in order: each range has about _RANGE_ROWS rows
+    # (more where one key is on many rows: a range is never cut inside a key).
+    sample = np.sort(key[:: max(1, len(key) // 4096)])
+    cuts = np.unique(sample[:: max(1, len(sample) * _RANGE_ROWS // len(key))][1:])
+    order = np.empty(len(key), dtype=width)
+    done = 0
+    for low, high in zip([None, *cuts.tolist()], [*cuts.tolist(), None], strict=True):
+        chosen = np.ones(len(key), bool) if low is None else key >= low
+        if high is not None:
+            chosen &= key < high
+        at = np.flatnonzero(chosen).astype(width, copy=False)
+        del chosen
+        order[done : done + len(at)] = at[np.argsort(key[at], kind="stable")]
+        done += len(at)
+    return order
 
 
 def _line_key(frames: list[tuple[str, pd.DataFrame]], mark_line: np.ndarray, rows: int) -> np.ndarray:

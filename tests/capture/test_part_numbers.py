@@ -11,7 +11,7 @@ import pytest
 
 import stallscope
 from conftest import DATA, rebooted_serial_capture
-from stallscope.capture import decode, trajectories
+from stallscope.capture import boots, decode, trajectories
 from stallscope.capture.model import Capture
 from stallscope.diagnose import _boot_positions, iter_host_views, rows_at
 
@@ -89,3 +89,17 @@ def test_rows_by_input_in_order_of_first_appearance(tmp_path: Path) -> None:
     expected = [(str(name), positions[at].tolist())
                 for name, at in rows.groupby(rows, sort=False, observed=True).indices.items()]
     assert len(found) == 2 and found == expected
+
+
+def test_rows_put_in_line_order_a_range_of_lines_at_a_time(serial: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The three tables' lines one after another, as the boots are numbered: runs in order, many
+    # lines on several rows (a task's row and its trace's event rows).
+    lines = np.concatenate([frame["line"].to_numpy(dtype="int32") for frame in
+                            (serial.snapshots, serial.tasks, serial.events)])
+    monkeypatch.setattr(boots, "_RANGE_ROWS", 50)
+    order = boots.stable_order_by_range(lines)
+    assert order.dtype == np.int32 and order.tolist() == np.argsort(lines, kind="stable").tolist()
+    # Numbered again that way, every row has the boot it had.
+    numbered = [frame["boot"].tolist() for frame in (serial.snapshots, serial.tasks, serial.events)]
+    boots.number_boots(serial)
+    assert [frame["boot"].tolist() for frame in (serial.snapshots, serial.tasks, serial.events)] == numbered
