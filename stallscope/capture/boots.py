@@ -183,11 +183,13 @@ def stable_order_by_range(key: np.ndarray) -> np.ndarray:
     # (more where one key is on many rows: a range is never cut inside a key).
     sample = np.sort(key[:: max(1, len(key) // 4096)])
     cuts = np.unique(sample[:: max(1, len(sample) * _RANGE_ROWS // len(key))][1:])
+    if not len(cuts):  # (one key on nearly every row)
+        return np.argsort(key, kind="stable").astype(width, copy=False)
     order = np.empty(len(key), dtype=width)
     done = 0
     for low, high in zip([None, *cuts.tolist()], [*cuts.tolist(), None], strict=True):
-        chosen = np.ones(len(key), bool) if low is None else key >= low
-        if high is not None:
+        chosen = key < high if low is None else key >= low
+        if low is not None and high is not None:
             chosen &= key < high
         at = np.flatnonzero(chosen).astype(width, copy=False)
         del chosen
