@@ -21,6 +21,8 @@ tells a reboot whose rows start later than half those of the boot before.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -77,8 +79,18 @@ def number_boots(capture: Capture) -> Capture:
         if (values != values[0]).any() or (len(marks) and (marks != values[0]).any()):
             keys.append(np.concatenate([values, marks]) if len(marks) else values)
     del source
-    order = np.lexsort(keys) if len(keys) > 1 else stable_order_by_range(keys[0])
-    del keys
+    # One key where the keys' ranges fit one 64-bit number (a fleet's machines and inputs): the
+    # keys are let go before it is sorted, and the order is 32 bits wide (np.lexsort held the
+    # keys, a 64-bit order and its own copies at once: the merge's peak at 1 GB of fleet log,
+    # bench/README.md, thirty-fifth round).
+    key = keys[0] if len(keys) == 1 else _one_key(keys)
+    if key is None:
+        order = np.lexsort(keys)
+        del keys
+    else:
+        del keys
+        order = stable_order_by_range(key)
+        del key
     # Numpy sorts into 64 bits; the positions of the rows in that order are taken from a copy
     # in 32 bits where they fit (the rows' order of 64 bits and its rows' order of 64 bits beside
     # it were the merge's peak at 1 GB of serial log: bench/README.md, thirty-fourth round).
@@ -196,6 +208,21 @@ def stable_order_by_range(key: np.ndarray) -> np.ndarray:
         order[done : done + len(at)] = at[np.argsort(key[at], kind="stable")]
         done += len(at)
     return order
+
+
+def _one_key(keys: list[np.ndarray]) -> np.ndarray | None:
+    """``keys`` (integers, the last one sorting first, as np.lexsort takes them) as one 64-bit
+    key that sorts the rows the same way; None when their ranges do not fit one."""
+    lows = [int(values.min()) for values in keys]
+    spans = [int(values.max()) - low + 1 for values, low in zip(keys, lows, strict=True)]
+    if math.prod(spans) >= 1 << 62:
+        return None
+    key = np.zeros(len(keys[0]), dtype=np.int64)
+    for values, low, span in zip(reversed(keys), reversed(lows), reversed(spans), strict=True):
+        key *= span
+        key += values  # (in place, without a 64-bit copy of each key)
+        key -= low
+    return key
 
 
 def _line_key(frames: list[tuple[str, pd.DataFrame]], mark_line: np.ndarray, rows: int) -> np.ndarray:

@@ -103,3 +103,21 @@ def test_rows_put_in_line_order_a_range_of_lines_at_a_time(serial: Capture, monk
     numbered = [frame["boot"].tolist() for frame in (serial.snapshots, serial.tasks, serial.events)]
     boots.number_boots(serial)
     assert [frame["boot"].tolist() for frame in (serial.snapshots, serial.tasks, serial.events)] == numbered
+
+
+def test_rows_of_several_inputs_put_in_order_by_one_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two real inputs: np.lexsort's order of (line, input) is the order of the one 64-bit key.
+    capture = stallscope.load(str(QEMU), str(NAMELESS))
+    frames = (capture.snapshots, capture.tasks, capture.events)
+    lines = np.concatenate([frame["line"].to_numpy(dtype="int32") for frame in frames])
+    sources = np.concatenate([frame["source"].cat.codes.to_numpy() for frame in frames]).astype(np.int8)
+    monkeypatch.setattr(boots, "_RANGE_ROWS", 50)
+    key = boots._one_key([lines, sources])
+    assert key is not None and len(set(sources.tolist())) == 2
+    assert boots.stable_order_by_range(key).tolist() == np.lexsort([lines, sources]).tolist()
+    # Keys too wide for one number are sorted as they are, and number the same boots.
+    assert boots._one_key([np.array([1 << 40, 0]), np.array([0, 1 << 30])]) is None
+    numbered = [frame["boot"].tolist() for frame in frames]
+    monkeypatch.setattr(boots, "_one_key", lambda keys: None)
+    boots.number_boots(capture)
+    assert [frame["boot"].tolist() for frame in frames] == numbered
