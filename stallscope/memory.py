@@ -15,7 +15,7 @@ import ctypes.util
 import gc
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 
 
@@ -23,6 +23,10 @@ from functools import cache
 def _trim() -> object | None:
     if not sys.platform.startswith("linux"):
         return None
+    # The symbols the interpreter is linked with first: ``find_library`` runs ``ldconfig -p`` in a
+    # child process (21 ms here, once in the main process and once in each reading worker).
+    with suppress(OSError, AttributeError):
+        return ctypes.CDLL(None).malloc_trim
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):

@@ -21,6 +21,22 @@ def test_free_memory_is_released_on_glibc() -> None:
     assert memory.release_free_memory() is expected
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux") or "musl" in (ctypes.util.find_library("c") or ""),
+                    reason="glibc only")
+def test_malloc_trim_is_found_without_a_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_library runs ``ldconfig -p`` in a child process: on glibc the interpreter's own
+    symbols hold malloc_trim, and each reading worker would otherwise pay that child."""
+    def no_search(name: str) -> str:
+        raise AssertionError(f"searched for lib{name}")
+
+    monkeypatch.setattr(ctypes.util, "find_library", no_search)
+    memory._trim.cache_clear()
+    try:
+        assert memory.release_free_memory() is True
+    finally:
+        memory._trim.cache_clear()
+
+
 def test_does_nothing_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     memory._trim.cache_clear()
