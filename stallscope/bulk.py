@@ -26,7 +26,7 @@ import io
 import lzma
 import re
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, pairwise, repeat
@@ -204,6 +204,14 @@ _HOST_CUT = attrgetter("host_cut")
 # The code byte of a line the fast path does not model (see _LineCodes, which never gives it out).
 _SLOW_CODE = 255
 _INELIGIBLE = KeyInfo(eligible=False, code=_SLOW_CODE)
+# The code of a line whose key is not learned yet (see BulkReader._learn_new, which replaces it;
+# _LineCodes never gives it out either), and the info that stands for such a key meanwhile.
+_UNLEARNED_CODE = 254
+_UNLEARNED = KeyInfo(eligible=False, code=_UNLEARNED_CODE)
+_UNLEARNED_ONLY = bytes(int(code == _UNLEARNED_CODE) for code in range(256))  # a translate table
+# Below one line in this many not learned, a chunk's new keys are learned line by line (see
+# BulkReader._learn_new): looking every line up again costs about a tenth of a step of that loop.
+_FEW_UNLEARNED = 16
 _BLANK = KeyInfo(eligible=True, kind="blank")
 # The code of a blank line: every _LineCodes gives _BLANK's triple the code 0 first, and no
 # other line has its cut (0: a line the fast path takes has a timestamp before its body).
@@ -214,7 +222,7 @@ class _LineCodes:
     """One byte per (line class, cut id, unknown) triple, and the tables that turn a chunk's codes
     into its class letters, cut ids and which lines no grammar understands.
 
-    Triples are few (a handful of classes times the prefix widths of a capture); once 256 are
+    Triples are few (a handful of classes times the prefix widths of a capture); once 254 are
     taken, a new triple gets its class's "too far to say" code, which only sends its trace runs
     down the line-by-line path.
     """
@@ -231,7 +239,7 @@ class _LineCodes:
     def code(self, cls: int, cut_id: int, unknown: int) -> int:
         found = self.triples.get((cls, cut_id, unknown))
         if found is None:
-            if len(self.triples) >= _SLOW_CODE:  # the last code stands for "not the fast path's"
+            if len(self.triples) >= _UNLEARNED_CODE:  # the last two codes stand for themselves
                 return self.triples[(cls, _FAR_CUT, unknown)]
             found = self.triples[(cls, cut_id, unknown)] = len(self.triples)
             self.classes[found] = cls
@@ -400,24 +408,22 @@ class BulkReader:
             block = block.replace(b"\r\n", b"\n")  # a lone CR is left, as noise, to the reader
         lines = block.split(b"\n")
         keys = block.translate(_KEY_TABLE).split(b"\n")
-        infos: list[KeyInfo | None] = list(map(self.keys.get, keys))
-        try:
-            codes = bytes(map(_CODE_OF, infos))
-        except AttributeError:  # None: a key not learned yet
-            self._learn_new(lines, keys, infos)
-            codes = bytes(map(_CODE_OF, infos))
+        infos = list(map(self.keys.get, keys, repeat(_UNLEARNED)))
+        codes = bytes(map(_CODE_OF, infos))
+        if _UNLEARNED_CODE in codes:
+            infos, codes = self._learn_new(lines, keys, infos, codes)
         # Taken from the codes as the keys gave them, before any line is marked slow below.
         unknown = codes.translate(self.codes.unknown)
         if self._journal is None:
-            self._journal = any(info.fmt == _SHORT_MONOTONIC for info in infos[:2000])  # type: ignore[union-attr]
+            self._journal = any(info.fmt == _SHORT_MONOTONIC for info in infos[:2000])
         if self._journal:
             # In journalctl's short-monotonic output a program's /dev/kmsg line reads "[ts] host
             # prog: text", which only the reader, knowing the host, tells from a dmesg line.
-            codes = bytes(_SLOW_CODE if info.fmt == "dmesg" else info.code for info in infos)  # type: ignore[union-attr]
-        if _BLANK_CODE in codes and any(info.host_span is not None for info in set(infos)):  # type: ignore[union-attr]
+            codes = bytes(_SLOW_CODE if info.fmt == "dmesg" else info.code for info in infos)
+        if _BLANK_CODE in codes and any(info.host_span is not None for info in set(infos)):
             # A blank line among lines with a host belongs to the host before it: the line reader
             # knows which.
-            codes = bytes(_SLOW_CODE if info is _BLANK else info.code for info in infos)  # type: ignore[union-attr]
+            codes = bytes(_SLOW_CODE if info is _BLANK else info.code for info in infos)
         if 1 in unknown:
             codes = self._newline_cut(lines, infos, codes, unknown)
         # The last line is read as if the fast path did not model it (see above).
@@ -426,11 +432,11 @@ class BulkReader:
         for run_start, run_end in _runs(marked, _SLOW_CODE, 1):
             slow = max(run_start - 1, start)
             if slow > start:
-                self._fast(lines[start:slow], infos[start:slow], codes[start:slow])  # type: ignore[arg-type]
+                self._fast(lines[start:slow], infos[start:slow], codes[start:slow])
             self._slow(lines[slow:run_end])
             start = run_end
 
-    def _newline_cut(self, lines: list[bytes], infos: list[KeyInfo | None], codes: bytes, unknown: bytes) -> bytes:
+    def _newline_cut(self, lines: list[bytes], infos: list[KeyInfo], codes: bytes, unknown: bytes) -> bytes:
         """``codes`` with the lines the record reader would join marked slow: two lines in a row
         of the same time and host that no grammar understands may be one message cut by a newline
         printed inside it (RecordReader.same_message), which only the reader joins. Runs of such
@@ -459,30 +465,54 @@ class BulkReader:
                         marked[at - 1] = marked[at] = _SLOW_CODE
         return codes if marked is None else bytes(marked)
 
-    def _learn_new(self, lines: list[bytes], keys: list[bytes], infos: list[KeyInfo | None]) -> None:
-        """Learn the keys of the lines of a chunk not known yet (None in ``infos``). Most chunks
-        have a few such lines: they are found in C, not by a loop."""
+    def _learn_new(
+        self, lines: list[bytes], keys: list[bytes], infos: list[KeyInfo], codes: bytes
+    ) -> tuple[list[KeyInfo], bytes]:
+        """Learn the keys of the lines of a chunk not known yet (_UNLEARNED in ``infos``, their
+        code _UNLEARNED_CODE), and give those lines their infos and codes.
+
+        Most chunks have a few such lines: they are found in C, by their code (a search of
+        ``infos`` for a sentinel compared every line's info with it, half a billion instructions
+        a worker on the 1 GB synthetic file). A process's first chunk has nothing but: there
+        each key is learned once, from its first line, and the chunk's infos looked up again
+        (one pass in C instead of a step of this loop for each of 100,000 lines)."""
         known = self.keys
         caches = self._caches
-        at = -1
-        for _ in range(infos.count(None)):
-            at = infos.index(None, at + 1)
-            key = keys[at]
-            if key.startswith(_JSON_ENTRY):
-                # An entry of journalctl -o json (json-seq, json-sse): never a fast format's
-                # line, and its cursor makes every key new (learning each cost 2 us and a key kept).
-                infos[at] = _INELIGIBLE
-                continue
-            info = known.get(key)
-            if info is None:
-                info = known[key] = self._learn(lines[at].decode("utf-8", "replace"), key)
-                caches.key_bytes += len(key) + _KEY_OVERHEAD
-            infos[at] = info
+        if codes.count(_UNLEARNED_CODE) * _FEW_UNLEARNED > len(keys):
+            chosen = codes.translate(_UNLEARNED_ONLY)
+            first_lines: dict[bytes, bytes] = {}
+            deque(map(first_lines.setdefault, compress(keys, chosen), compress(lines, chosen)), maxlen=0)
+            for key, line in first_lines.items():
+                self._learned(key, line)
+            # A key learned but not kept is a journal entry's (see _learned).
+            infos = list(map(known.get, keys, repeat(_INELIGIBLE)))
+            codes = bytes(map(_CODE_OF, infos))
+        else:
+            learned = bytearray(codes)
+            find = codes.find
+            at = find(_UNLEARNED_CODE)
+            while at >= 0:
+                info = known.get(keys[at]) or self._learned(keys[at], lines[at])
+                infos[at] = info
+                learned[at] = info.code
+                at = find(_UNLEARNED_CODE, at + 1)
+            codes = bytes(learned)
         if len(known) > _MAX_KEYS or caches.key_bytes > _MAX_KEY_BYTES:
             known.clear()
             known[b""] = _BLANK
             caches.key_bytes = 0
             caches.joinable.clear()  # its pairs hold the keys' infos
+        return infos, codes
+
+    def _learned(self, key: bytes, line: bytes) -> KeyInfo:
+        """The info of a key not known yet, learned from one of its lines and kept."""
+        if key.startswith(_JSON_ENTRY):
+            # An entry of journalctl -o json (json-seq, json-sse): never a fast format's line,
+            # and its cursor makes every key new (learning each cost 2 us and a key kept).
+            return _INELIGIBLE
+        info = self.keys[key] = self._learn(line.decode("utf-8", "replace"), key)
+        self._caches.key_bytes += len(key) + _KEY_OVERHEAD
+        return info
 
     def _slow(self, lines: list[bytes]) -> None:
         """Lines through the record reader, the grammars and the builder, one by one."""

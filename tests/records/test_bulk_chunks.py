@@ -75,9 +75,11 @@ def test_line_codes_fall_back_to_far_cuts_when_full() -> None:
         assert codes.unknown[code] == unknown
         # A triple that found no free code gets its class's code for "too far to say".
         assert codes.cuts[code] in (cut, bulk._FAR_CUT)
-    # Every code is given out but the last, which stands for a line the fast path does not take.
-    assert len(set(given.values())) == bulk._SLOW_CODE
+    # Every code is given out but the last two, which stand for a line whose key is not learned
+    # yet and for a line the fast path does not take.
+    assert len(set(given.values())) == bulk._UNLEARNED_CODE
     assert bulk._SLOW_CODE not in given.values()
+    assert bulk._UNLEARNED_CODE not in given.values()
     assert codes.code(ord("F"), 99, 1) == codes.code(ord("F"), bulk._FAR_CUT, 1)
     # A blank line's code is the first one, and no line with a prefix shares it.
     assert codes.code(bulk._BLANK.cls, bulk._BLANK.cut_id, 0) == bulk._BLANK_CODE == bulk._BLANK.code
