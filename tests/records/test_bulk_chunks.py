@@ -8,6 +8,7 @@ import io
 import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import stallscope
@@ -120,3 +121,24 @@ def test_a_new_key_counted_where_the_chunk_shows_it(monkeypatch: pytest.MonkeyPa
     fast = stallscope.load(str(first), str(second)).inputs[1]
     slow = load_lines(str(second), iter_lines(str(second))).inputs[0]
     assert list(fast.kinds) == ["memalloc_info", "oom_kill_process"] == list(slow.kinds)
+
+
+@pytest.mark.parametrize("name", ["memalloc-qemu/oomwrite-1cpu-128M-w3.log", "qemu/formats/formats-journalctl-k-json.log",
+                                  "lkml/2017-02-26_nofs-no-oom-kswapd-xfs-iflock.log"])
+def test_new_keys_learned_line_by_line_or_at_once_read_the_same(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A chunk mostly of new keys learns each key once and looks the chunk up again; one with a
+    # few learns them line by line. Small chunks: some of each, journal entries among them.
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(bulk.ByteChunks.__init__, "__defaults__", (4096,))
+    path = str(DATA / name)
+    captures = []
+    for few in (0, 10**9):  # never at once; at once whenever a key is new
+        monkeypatch.setattr(bulk, "_FEW_UNLEARNED", few)
+        captures.append(stallscope.load(path))
+    line_by_line, at_once = captures
+    assert len(line_by_line.events) > 0
+    for table in ("snapshots", "tasks", "events", "frames", "traces"):
+        pd.testing.assert_frame_equal(getattr(line_by_line, table), getattr(at_once, table))
+    assert line_by_line.inputs[0].kinds == at_once.inputs[0].kinds
+    assert line_by_line.inputs[0].formats == at_once.inputs[0].formats
+    assert line_by_line.inputs[0].unparsed == at_once.inputs[0].unparsed
