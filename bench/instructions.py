@@ -1,6 +1,6 @@
 """The instructions and cache misses of reading one file, counted by valgrind, for one or more builds.
 
-    python bench/instructions.py FILE [--build PATH ...] [--jobs 2] [--again]
+    python bench/instructions.py FILE [--build PATH ...] [--jobs 2] [--again | --analyze]
 
 Wall-clock time on a shared virtual machine varies by a third from one run to the next (the same
 build read the same 100 MB in 2.6 to 4.2 s in one minute here, bench/README.md), which hides a
@@ -19,6 +19,10 @@ Instructions stand for the interpreter's work; D1 misses for the memory a run to
 first-level cache, last-level misses for what goes to memory. A build that executes fewer
 instructions but misses the caches more can still be slower: read both. Each build reads with a
 cache folder of its own, warmed by one plain run of FILE (see ``warmed``).
+
+With ``--analyze`` each build runs the whole ``stallscope analyze --format json FILE`` instead,
+every process it starts counted (valgrind follows the reading workers and the forked rules), with
+callgrind: instructions only, no cache misses. The main process and the others are shown apart.
 
 ``--build``: a checkout (its ``stallscope`` package is imported from it through PYTHONPATH; byte-
 compile it first, ``python -m compileall -q stallscope``, or every module is compiled in each run
@@ -61,6 +65,64 @@ def counted(build: Path, path: Path, cache: Path, scratch: str, loads: int = 1) 
     return {name: int(match.group(1).replace(",", "")) for name, match in found.items() if match}
 
 
+_ANALYZE = "import sys; sys.argv[0] = 'stallscope'; from stallscope.cli import run; run()"
+
+
+def counted_analyze(build: Path, path: Path, cache: Path, scratch: str) -> dict[str, dict[str, int]]:
+    """The instructions of a whole ``analyze --format json`` of ``path`` by ``build``: of its main
+    process, of the other processes of the interpreter (reading workers, forked rules), and of
+    any other program they ran. callgrind, not cachegrind: a forked process starts with its
+    parent's counts, and callgrind sets them to zero where Python's ``os.fork`` enters the child
+    (``PyOS_AfterFork_Child``); cachegrind counted the parent's work again in every child (a
+    forked rules process of the 1 GB synthetic file 7.2 G instructions, most of them the load's)."""
+    out = Path(tempfile.mkdtemp(prefix="analyze-", dir=scratch))
+    with open(os.devnull, "wb") as report:
+        run = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--trace-children=yes", "--zero-before=PyOS_AfterFork_Child",
+             f"--callgrind-out-file={out}/%p", sys.executable, "-P", "-c", _ANALYZE, "analyze", "--format", "json",
+             str(path.resolve())],
+            env=_environment(build, cache), cwd=scratch, stdout=report, stderr=subprocess.PIPE)
+        _, errors = run.communicate()
+    if run.returncode not in (0, 5):  # a report written (README, "Exit codes": 5, an input damaged part way)
+        sys.exit(f"{build}: valgrind or analyze failed ({run.returncode}): {errors[-500:].decode(errors='replace')}")
+    files = {counts.name: counts.read_text() for counts in out.iterdir()}
+    main_command = _command(files.get(str(run.pid), ""))
+    parts: dict[str, dict[str, int]] = {}
+    for name, text in files.items():
+        total = re.search(r"^totals: (\d+)", text, re.MULTILINE) or re.search(r"^summary: (\d+)", text, re.MULTILINE)
+        if total is None:
+            continue
+        # A forked process runs the main process's command; another program (ldconfig) its own.
+        part = "main" if name == str(run.pid) else "others" if _command(text) == main_command else "programs"
+        kept = parts.setdefault(part, {"instructions": 0, "processes": 0})
+        kept["instructions"] += int(total.group(1))
+        kept["processes"] += 1
+    return parts
+
+
+def _command(counts: str) -> str | None:
+    found = re.search(r"^cmd: (.*)$", counts, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def analyze_main(builds: list[Path], path: Path, jobs: int) -> None:
+    """``--analyze``: each build's whole run, counted, against the first build's."""
+    with tempfile.TemporaryDirectory() as scratch:
+        caches = {build: warmed(build, path, scratch) for build in builds}
+        with ThreadPoolExecutor(jobs) as pool:
+            counts = dict(zip(builds, pool.map(lambda build: counted_analyze(build, path, caches[build], scratch),
+                                               builds), strict=True))
+    first: int | None = None
+    for build in builds:
+        parts = counts[build]
+        whole = sum(part["instructions"] for part in parts.values())
+        against = "" if first is None else f" ({whole / first:.3f}x the first build)"
+        print(f"{build}: instructions {whole / 1e6:,.0f} M{against}; " + ", ".join(
+            f"{name} {part['instructions'] / 1e6:,.0f} M ({part['processes']} "
+            f"process{'es' if part['processes'] > 1 else ''})" for name, part in sorted(parts.items())))
+        first = first or whole
+
+
 def warmed(build: Path, path: Path, scratch: str) -> Path:
     """A cache folder of ``build``'s own in which one plain run has read ``path``: its grammars
     compiled and the file's line shapes stored, as after any earlier run. The user's cache is not
@@ -84,8 +146,13 @@ def main() -> None:
     parser.add_argument("--again", action="store_true",
                         help="count a second load of FILE in the same process (two loads less one): the "
                              "cost per line once what a process pays once (its line shapes, keys, caches) is paid")
+    parser.add_argument("--analyze", action="store_true",
+                        help="count each build's whole `analyze --format json` of FILE, every process")
     args = parser.parse_args()
     builds = [b.resolve() for b in args.build or [HERE.parent]]
+    if args.analyze:
+        analyze_main(builds, args.file, args.jobs)
+        return
     with tempfile.TemporaryDirectory() as scratch:
         one_line = Path(scratch) / "one-line.log"
         with args.file.open("rb") as source:
