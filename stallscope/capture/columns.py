@@ -283,20 +283,27 @@ class BoolColumn:
         return series
 
 
+# The code of a missing string in a CategoryColumn's unsigned 32-bit codes: -1 read as signed.
+NO_CATEGORY = 2**32 - 1
+
+
 class CategoryColumn:
     """Strings that repeat (comm names, hosts, functions) stored once, referenced by code."""
 
     def __init__(self) -> None:
         # 32-bit codes (more strings than that could not be held): "l" is 64 bits on Linux, and a
         # reader of 256 MB of excerpts appends two million rows to eight category columns.
-        self.codes = array("i")
+        # Unsigned: an array of signed numbers parses each number appended as a call's argument
+        # (PyArg_Parse), one of unsigned numbers converts it directly: 16 against 40 ns an
+        # append here, ten million appends a worker on the 1 GB synthetic file.
+        self.codes = array("I")
         # None maps to the missing code here too, so a row writer's one dict lookup covers it.
-        self._index: dict[str | None, int] = {None: -1}
+        self._index: dict[str | None, int] = {None: NO_CATEGORY}
         self._categories: list[str] = []
 
     def code(self, value: str | None) -> int:
         if value is None:
-            return -1
+            return NO_CATEGORY
         found = self._index.get(value)
         if found is None:
             found = self._index[value] = len(self._categories)
@@ -313,11 +320,11 @@ class CategoryColumn:
         self.codes[row] = self.code(value)
 
     def series(self, consume: bool = False) -> pd.Series:
-        codes = np.frombuffer(self.codes, dtype=np.int32)
+        codes = np.frombuffer(self.codes, dtype=np.int32)  # NO_CATEGORY read as -1, pandas' missing code
         categories = pd.Index(self._categories, dtype=object)
         series = pd.Series(pd.Categorical.from_codes(codes, categories=categories), copy=False)
         if consume:
-            self.codes = array("i")
+            self.codes = array("I")
         return series
 
 
