@@ -85,3 +85,28 @@ def test_a_number_beyond_its_column_is_written_missing_and_the_row_kept() -> Non
     assert table["ts"].series().tolist() == [170.615421, 263.474967, 263.468994]  # type: ignore[attr-defined]
     assert table["dying"].series().tolist() == [False, True, False]  # type: ignore[attr-defined]
     assert table["comm"].series().tolist() == ["vmtoolsd", "write", "oom-write"]  # type: ignore[attr-defined]
+
+
+def test_names_and_missing_names_read_back_from_unsigned_codes() -> None:
+    """A category column's codes are unsigned (an append converts its number without parsing it
+    as an argument), the missing one 2**32-1: pandas reads it as -1, a missing value. The names
+    are a real log's task names, every third one missing, written by the row writer, by append
+    and set, and read back as written."""
+    capture = stallscope.load(str(DATA / "lkml/2016-02-09_too-many-isolated-no-oom-livelock.log"))
+    names = [None if at % 3 == 0 else comm for at, comm in enumerate(capture.tasks["comm"].tolist())]
+    assert len(names) > 100 and len(set(names)) > 3
+    table = _task_columns()
+    write = columns.row_writer(table)  # type: ignore[arg-type]
+    for name in names:
+        assert write((1, 1.0, False, name)) is False
+    by_hand = columns.CategoryColumn()
+    for name in reversed(names):
+        by_hand.append(name)
+    for row, name in enumerate(names):
+        by_hand.set(row, name)
+    by_hand.set_last(names[-1])
+    for column in (table["comm"], by_hand):
+        assert column.codes.typecode == "I"  # type: ignore[attr-defined]
+        read = column.series()  # type: ignore[attr-defined]
+        assert read.isna().tolist() == [name is None for name in names]
+        assert read.astype(object).where(read.notna(), None).tolist() == names
