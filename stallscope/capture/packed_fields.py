@@ -14,15 +14,16 @@ the same string objects whichever rows are read.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray, ExtensionDtype, register_extension_dtype, take
 
-from stallscope.capture.fields import Fields, NameIndex
+from stallscope.capture.fields import Fields, NameIndex, is_fields
 
+T = TypeVar("T")
 # Rows made Fields at a time when a column is iterated.
 _ITER_ROWS = 65536
 
@@ -332,3 +333,54 @@ def _joined(tables: list[FieldsTable]) -> tuple[FieldsTable, list[int]]:
     return FieldsTable(layouts, strings_array, np.concatenate(layout_of), np.concatenate(starts),
                        np.concatenate(values)), offsets
 
+
+
+def field_texts(column: Any, names: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Of every cell of a fields column: whether it has fields (not a missing cell), and for
+    each of ``names`` where its text stands among the strings returned last (-1: the cell lacks
+    it). For a reader of a few fields of hundreds of thousands of lines (every Mem-Info line of a
+    long capture), which can then work on each distinct text once: a :class:`FieldsArray`'s are
+    read from its table, no Fields made per cell; any other column (a test's dicts) cell by cell."""
+    if isinstance(column, FieldsArray):
+        table, entries = column.table, column.entries
+        present = entries >= 0
+        layouts = np.full(len(entries), len(table.layouts), dtype=np.int64)  # the last place: -1 below
+        layouts[present] = table.layout_of[entries[present]]
+        starts = table.starts[np.where(present, entries, 0)]  # (starts has a 0 even for no entry)
+        codes = []
+        for name in names:
+            places = np.array([layout.get(name, -1) for layout in table.layouts] + [-1], dtype=np.int64)[layouts]
+            found = places >= 0
+            code = np.full(len(entries), -1, dtype=np.int64)
+            code[found] = table.values[starts[found] + places[found]]
+            codes.append(code)
+        return present, codes, table.strings
+    cells = list(column)
+    present = np.fromiter(map(is_fields, cells), dtype=bool, count=len(cells))
+    numbers: dict[tuple[type, object], int] = {}
+    strings: list[object] = []
+    codes = []
+    for name in names:
+        code = np.full(len(cells), -1, dtype=np.int64)
+        for at, cell in enumerate(cells):
+            if present[at] and name in cell:
+                value = cell[name]
+                number = numbers.setdefault((value.__class__, value), len(strings))
+                if number == len(strings):
+                    strings.append(value)
+                code[at] = number
+        codes.append(code)
+    texts = np.empty(len(strings), dtype=object)
+    for at, value in enumerate(strings):
+        texts[at] = value
+    return present, codes, texts
+
+
+def read_each(codes: np.ndarray, strings: np.ndarray, read: Callable[[Any], T]) -> list[T]:
+    """``read`` of each cell's text (of None where it has none: code -1), as :func:`field_texts`
+    gives them: each distinct text read once."""
+    used, inverse = np.unique(codes, return_inverse=True)
+    readings = np.empty(len(used), dtype=object)
+    for at, code in enumerate(used.tolist()):
+        readings[at] = read(None if code < 0 else strings[code])
+    return readings[inverse.reshape(-1)].tolist()  # type: ignore[no-any-return]

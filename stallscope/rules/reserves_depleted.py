@@ -21,15 +21,15 @@ nothing to kill.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from stallscope.capture.events import number_of, numbers_of
-from stallscope.capture.fields import Fields, is_fields, values_of
 from stallscope.capture.model import missing, timestamp
+from stallscope.capture.packed_fields import field_texts, read_each
 from stallscope.rules.base import Finding, HostView, Severity, distinct_lines, in_boot
 from stallscope.rules.common.task_facts import is_kswapd, label, latest_by_boot, wait_site_of
 
@@ -50,7 +50,7 @@ NEXT_STEPS: str | None = (
 ABOUT_MEMORY = True
 # Seconds its check takes per million task rows and per million event rows of one long boot
 # (bench/README.md): how the rules of one are shared among forked processes.
-COST = (0.0, 1.13)
+COST = (0.0, 0.5)
 
 # Zones kernel allocations cannot use: their watermarks do not protect the kernel's requests.
 _NOT_LOWMEM = frozenset({"HighMem", "Movable", "Device"})
@@ -74,9 +74,9 @@ class Zone:
     buddy_row: int | None = None
     buddy_counts: tuple[int, ...] = ()
     buddy_kb: int = 0
-    # The buddy line's fields until its counts are read (_read_buddy): only the zones a finding
-    # cites are.
-    buddy_fields: object = None
+    # Where the buddy line's fields are (its column and row) until its counts are read
+    # (_read_buddy): only the zones a finding cites are.
+    buddy_fields: tuple[Any, int] | None = None
     highatomic_only: bool = False  # every non-empty free list is (H)
     page_kb: int = 4
     closed_by_reserve: int = 0  # kB held back by lowmem_reserve from the class of the dump's top zone
@@ -134,53 +134,117 @@ def _depleted(lowmem: list[Zone]) -> bool:
 MEM_INFO_KINDS = ("meminfo_header", "meminfo_zone", "meminfo_lowmem_reserve", "meminfo_buddy")
 
 
-def mem_info_dumps(lines: Iterable[tuple[object, object, object, object, object]],
-                   said: dict[int, tuple[object, object]] | None = None) -> list[Dump]:
+# The Mem-Info lines of a boot are read this many at a time (each part's fields as arrays and
+# lists): a long boot has millions.
+_PART_ROWS = 1 << 16
+
+
+def mem_info_dumps(labels: Any, kinds: Any, sources: Any, fields: Any, stamps: Any) -> list[Dump]:
     """The zone lines of each Mem-Info dump, in log order, with their reserve and buddy lines
-    (``lines``: the (row label, kind, source, fields, ts) of the lines of MEM_INFO_KINDS of one
-    boot, in log order: read from the columns, not made into a record each).
+    (the row labels, kinds, sources, fields and timestamps of the lines of MEM_INFO_KINDS of one
+    boot, in log order, as arrays or Series: read a part at a time, and each field's distinct
+    texts once, not a Fields made per line: a long serial capture has millions of these lines,
+    each dump with other numbers).
 
     A dump begins at "Mem-Info:" or where a zone line repeats a zone of the current dump (an
     excerpt of zone lines without their header). Dumps that lack a zone the same source printed
     elsewhere (an excerpt of one zone) are dropped: they cannot say every zone was short.
     """
+    kind_codes, kind_names = pd.factorize(kinds, use_na_sentinel=False)
+    kind_of = {str(name): at for at, name in enumerate(kind_names)}
+    header, zone_kind, reserve_kind, buddy_kind = (kind_of.get(kind, -1) for kind in MEM_INFO_KINDS)
+    source_codes, source_names = pd.factorize(sources, use_na_sentinel=False)
+    names = [str(name) for name in source_names]
+    column = fields.array if isinstance(fields, pd.Series) else fields
+    labels, stamps = np.asarray(labels), np.asarray(stamps)
     dumps: list[Dump] = []
     current: Dump | None = None
+    current_source = -1
     headed = False
-    # What a line's fields say, by the fields object (``said``: the caller's, for every boot):
-    # identical lines share one (see CaptureBuilder), and many lines of a Mem-Info dump repeat an
-    # earlier dump's.
-    said = {} if said is None else said
     shown: set[object] = set()  # the (node, zone) of the current dump's zone lines
-    for index, kind, source_name, fields, ts in lines:
-        source = str(source_name)
-        if current is not None and current.source != source:
-            current, headed = None, False
-        if kind == "meminfo_header":
-            current, headed = None, True
-        elif kind == "meminfo_zone":
-            zone_line = _said(said, fields, _zone_line)
-            if zone_line is None:
-                continue
-            key = zone_line[0]  # type: ignore[index]
-            if current is None or key in shown:
-                if dumps:
-                    _finish(dumps[-1])
-                current = Dump(source, timestamp(ts), headed)
-                dumps.append(current)
-                headed = False
-                shown = set()
-            shown.add(key)
-            current.zones.append(Zone(int(index), *zone_line))  # type: ignore[call-overload, misc]
-        elif kind == "meminfo_lowmem_reserve" and current is not None and current.zones:
-            last = current.zones[-1]
-            if not last.reserve:
-                last.reserve = _said(said, fields, _reserve_line)  # type: ignore[assignment]
-        elif kind == "meminfo_buddy" and current is not None and is_fields(fields):
-            _attach_buddy(current, int(index), fields)  # type: ignore[call-overload]
+    for start in range(0, len(kind_codes), _PART_ROWS):
+        part = slice(start, start + _PART_ROWS)
+        kinds_of_part = kind_codes[part]
+        said = _part_lines(column, start, kinds_of_part, zone_kind, reserve_kind, buddy_kind)
+        for index, kind, source, what, ts in zip(labels[part].tolist(), kinds_of_part.tolist(),
+                                                 source_codes[part].tolist(), said, stamps[part].tolist(),
+                                                 strict=True):
+            if current is not None and current_source != source:
+                current, headed = None, False
+            if kind == header:
+                current, headed = None, True
+            elif kind == zone_kind:
+                if what is None:
+                    continue
+                key = what[0]
+                if current is None or key in shown:
+                    if dumps:
+                        _finish(dumps[-1])
+                    current, current_source = Dump(names[source], timestamp(ts), headed), source
+                    dumps.append(current)
+                    headed = False
+                    shown = set()
+                shown.add(key)
+                current.zones.append(Zone(index, *what))
+            elif kind == reserve_kind and current is not None and current.zones:
+                last = current.zones[-1]
+                if not last.reserve:
+                    last.reserve = what
+            elif kind == buddy_kind and current is not None and what is not None:
+                _attach_buddy(current, index, *what)
     if dumps:
         _finish(dumps[-1])
     return _complete(dumps)
+
+
+def _part_lines(column: Any, start: int, kinds: np.ndarray, zone_kind: int, reserve_kind: int,
+                buddy_kind: int) -> list[Any]:
+    """What each line of a part (``kinds``: its lines' kind codes, from row ``start`` of
+    ``column``) says, by kind: a zone line its (node, zone), free and min kB and whether it is
+    populated (None: not a zone line one can read); a lowmem_reserve line its reserves; a buddy
+    line its (node, zone), page size, whether every free list is (H), and where its fields are
+    (None: a missing cell)."""
+    said: list[Any] = [None] * len(kinds)
+    rows = np.flatnonzero(kinds == zone_kind)
+    if len(rows):
+        _, codes, strings = field_texts(column.take(rows + start), _ZONE_FIELDS)
+        free, minimum, zone, node = (read_each(code, strings, number_of if at != 2 else _text)
+                                     for at, code in enumerate(codes[:4]))
+        counter_names, counter_values = (read_each(code, strings, _text) for code in codes[4:])
+        for at, row in enumerate(rows.tolist()):
+            said[row] = _zone_line(free[at], minimum[at], zone[at], node[at], counter_names[at], counter_values[at])
+    rows = np.flatnonzero(kinds == reserve_kind)
+    if len(rows):
+        _, (codes,), strings = field_texts(column.take(rows + start), ("reserve",))
+        for row, reserve in zip(rows.tolist(), read_each(codes, strings, _reserves), strict=True):
+            said[row] = reserve
+    rows = np.flatnonzero(kinds == buddy_kind)
+    if len(rows):
+        present, codes, strings = field_texts(column.take(rows + start), _BUDDY_FIELDS)
+        node, zone = read_each(codes[0], strings, number_of), read_each(codes[1], strings, _text)
+        page_kb, highatomic = read_each(codes[2], strings, _page_kb), read_each(codes[3], strings, _highatomic_only)
+        for at, row in enumerate(rows.tolist()):
+            if present[at]:
+                said[row] = ((node[at], zone[at] or ""), page_kb[at], highatomic[at], (column, row + start))
+    return said
+
+
+def _text(text: object) -> object:
+    return text
+
+
+def _zone_line(free: int | None, minimum: int | None, name: str | None, node: int | None, names: str | None,
+               values: str | None) -> tuple[tuple[int | None, str], int, int, bool] | None:
+    """A zone line's (node, zone), free and min kB and whether it is populated."""
+    if free is None or minimum is None or name is None:
+        return None
+    # show_free_areas() prints only populated zones; a zone with no managed pages has no
+    # watermarks worth the name (min:0kB).
+    populated = minimum > 0 and _managed_pages(names, values) > 0
+    return (node, name), free, minimum, populated
+
+
+_ZONE_FIELDS = ("free_kb", "min_kb", "zone", "node", "name", "value")
 
 
 def _finish(dump: Dump) -> None:
@@ -197,43 +261,15 @@ def _finish(dump: Dump) -> None:
         dump.zones = []
 
 
-# Bounds ``said``: a capture whose dumps differ (a real one) has new fields on nearly every
-# line, and keeping what each said only holds memory; a reset only reads a line again.
-_MAX_SAID = 20_000
-
-
-def _said(said: dict[int, tuple[object, object]], fields: object, read: Callable[[Any], object]) -> object:
-    """``read`` of a line whose fields are ``fields``, once per fields object (kept with it, so
-    that its id is not reused)."""
-    known = said.get(id(fields))
-    if known is None or known[0] is not fields:
-        if len(said) >= _MAX_SAID:
-            said.clear()
-        # A line without fields (a missing cell) reads as one with none.
-        known = said[id(fields)] = (fields, read(fields if is_fields(fields) else {}))
-    return known[1]
-
-
-def _zone_line(fields: Fields) -> tuple[tuple[int | None, str], int, int, bool] | None:
-    """A zone line's (node, zone), free and min kB and whether it is populated."""
-    free_text, min_text, name, node, names, values = values_of(fields, _ZONE_FIELDS)
-    free, minimum = number_of(free_text), number_of(min_text)
-    if free is None or minimum is None or name is None:
-        return None
-    # show_free_areas() prints only populated zones; a zone with no managed pages has no
-    # watermarks worth the name (min:0kB).
-    populated = minimum > 0 and _managed_pages(names, values) > 0
-    return (number_of(node), name), free, minimum, populated
-
-
-_ZONE_FIELDS = ("free_kb", "min_kb", "zone", "node", "name", "value")
+# Bounds _COUNTER_AT: a capture prints few sets of zone counter names.
+_MAX_COUNTER_NAMES = 20_000
 
 
 def _managed_pages(names: str | None, values: str | None) -> int:
     """The zone line's ``managed:`` (else ``present:``) counter; 1 when it printed neither."""
     where = _COUNTER_AT.get(names)
     if where is None:
-        if len(_COUNTER_AT) >= _MAX_SAID:
+        if len(_COUNTER_AT) >= _MAX_COUNTER_NAMES:
             _COUNTER_AT.clear()
         where = _COUNTER_AT[names] = _counter_at(names)  # type: ignore[index]
     if not where:
@@ -259,28 +295,37 @@ def _counter_at(names: str | None) -> tuple[tuple[int, ...], ...]:
 _COUNTER_AT: dict[str | None, tuple[tuple[int, ...], ...]] = {}
 
 
-def _reserve_line(fields: Fields) -> tuple[int, ...]:
-    return tuple(numbers_of(fields.get("reserve")))
+def _reserves(text: str | None) -> tuple[int, ...]:
+    return tuple(numbers_of(text))
 
 
-def _attach_buddy(dump: Dump, index: int, fields: Fields) -> None:
+def _page_kb(sizes: str | None) -> int:
+    """The page size of a buddy line: its first block size (4 where it printed none)."""
+    first = sizes.split(None, 1) if sizes else None
+    return int(first[0]) if first else 4
+
+
+def _highatomic_only(types: str | None) -> bool:
+    """Every free list of a buddy line is of the high-order atomic reserve, ``(H)``."""
+    # Most buddy lines have no (H) list at all: only those are taken apart.
+    parts = types.split() if types and "(H)" in types else []
+    return bool(parts) and all(t == "(H)" for t in parts)
+
+
+def _attach_buddy(dump: Dump, index: int, key: tuple[int | None, str], page_kb: int, highatomic_only: bool,
+                  fields_at: tuple[Any, int]) -> None:
     """The buddy line (``Node 0 DMA32: 12*4kB (UM) ... = 48kB``) to its zone of ``dump``: what
     the watermark check needs of it now (its page size, whether every free block is in the
     high-order atomic reserve), its counts once the dump is known to be depleted."""
-    node, name, sizes, types = values_of(fields, _BUDDY_FIELDS)
-    key = (number_of(node), name or "")
     for zone in dump.zones:
         if zone.key == key and zone.buddy_row is None:
             break
     else:
         return
     zone.buddy_row = index
-    zone.buddy_fields = fields
-    first = sizes.split(None, 1) if sizes else None
-    zone.page_kb = int(first[0]) if first else 4
-    # Most buddy lines have no (H) list at all: only those are taken apart.
-    parts = types.split() if types and "(H)" in types else []
-    if parts and all(t == "(H)" for t in parts):
+    zone.buddy_fields = fields_at
+    zone.page_kb = page_kb
+    if highatomic_only:
         _read_buddy(zone)
         zone.highatomic_only = zone.buddy_kb > 0
 
@@ -290,12 +335,13 @@ _BUDDY_FIELDS = ("node", "zone", "size_kb", "migrate_types")
 
 def _read_buddy(zone: Zone) -> None:
     """The free block counts and total of the zone's buddy line, read once."""
-    fields = zone.buddy_fields
-    if fields is None:
+    if zone.buddy_fields is None:
         return
+    column, at = zone.buddy_fields  # type: ignore[misc]
     zone.buddy_fields = None
-    zone.buddy_counts = tuple(numbers_of(fields.get("count")))  # type: ignore[attr-defined]
-    zone.buddy_kb = number_of(fields.get("total_kb")) or 0  # type: ignore[attr-defined]
+    fields = column[at]
+    zone.buddy_counts = tuple(numbers_of(fields.get("count")))
+    zone.buddy_kb = number_of(fields.get("total_kb")) or 0
 
 
 def _close_by_reserve(dump: Dump) -> None:
@@ -393,10 +439,10 @@ ALL_BOOTS = True
 
 def check(view: HostView) -> list[Finding]:
     findings = []
-    said: dict[int, tuple[object, object]] = {}
     lines = view.records_by_boot(*MEM_INFO_KINDS)
     for boot in lines:
-        finding = _of_boot(view, boot, mem_info_dumps(lines.each(boot, ("kind", "source", "fields", "ts")), said))
+        finding = _of_boot(view, boot, mem_info_dumps(
+            *(lines.array(boot, name) for name in (None, "kind", "source", "fields", "ts"))))
         if finding is not None:
             findings.append(in_boot(finding, boot))
     return findings

@@ -19,7 +19,7 @@ import pytest
 import stallscope
 from conftest import DATA, read_in_quarters
 from stallscope.capture.fields import Fields, compact
-from stallscope.capture.packed_fields import FieldsArray, FieldsDtype, pack_fields
+from stallscope.capture.packed_fields import FieldsArray, FieldsDtype, field_texts, pack_fields, read_each
 
 # Two OOM reports with their task tables and Mem-Info dumps (lines that differ in their numbers),
 # and a watchdog capture of an OOM storm: 5,821 event lines, 1,911 of them distinct.
@@ -53,6 +53,33 @@ def test_a_real_logs_fields_are_held_once_per_distinct_line(relative: str) -> No
     # The column packed again from its mappings as plain dicts gives the same fields.
     again = pack_fields([dict(cell) for cell in cells])
     assert again.tolist() == cells and again.table.entries == len(cells)
+
+
+@pytest.mark.parametrize("relative", LOGS)
+def test_a_few_fields_of_every_row_read_from_the_table_are_each_cells_own(relative: str) -> None:
+    """field_texts reads some fields of every row from the packed table (no Fields per cell), the
+    way the reserves-depleted rule reads a long boot's Mem-Info lines; cell by cell, a column of
+    plain dicts gives the same texts. Missing cells and fields a line lacks read as None."""
+    events = stallscope.load(str(DATA / relative)).events
+    column: FieldsArray = events["fields"].array  # type: ignore[assignment]
+    # Every row backwards, and two missing cells: a selection such as a rule reads.
+    rows = np.arange(len(column))[::-1]
+    picked = column.take(np.concatenate([rows, [-1, -1]]), allow_fill=True)
+    names = ("free_kb", "zone", "comm", "count", "no_such_field")
+    cells = picked.tolist()
+    expected = [[cell.get(name) if isinstance(cell, Fields) else None for cell in cells] for name in names]
+    assert all(any(value is not None for value in values) for values in expected[:4])
+    plain = [dict(cell) if isinstance(cell, Fields) else None for cell in cells]
+    for cells_of_column in (picked, pd.array(plain, dtype=object)):
+        present, codes, strings = field_texts(cells_of_column, names)
+        assert present.tolist() == [isinstance(cell, Fields) for cell in cells]
+        for code, wanted in zip(codes, expected, strict=True):
+            assert [None if at < 0 else strings[at] for at in code.tolist()] == wanted
+            # Each distinct text read once, every row given its reading.
+            seen: list[object] = []
+            read = read_each(code, strings, lambda text: seen.append(text) or (text, len(seen)))  # noqa: B023
+            assert [text for text, _ in read] == wanted
+            assert len(seen) == len(set(wanted))
 
 
 def test_values_read_from_any_rows_are_the_same_string_objects() -> None:

@@ -97,8 +97,7 @@ def test_a_dump_that_is_not_depleted_keeps_only_which_zones_it_showed() -> None:
     so the others keep the keys of their zones (what completes a dump) and let go of the rest."""
     events = loaded("memalloc-qemu/oomwrite-1cpu-128M-w3.log")[0].events
     lines = events[events["kind"].isin(MEM_INFO_KINDS)]
-    dumps = mem_info_dumps(zip(lines.index, lines["kind"], lines["source"], lines["fields"], lines["ts"],
-                               strict=True))
+    dumps = mem_info_dumps(lines.index, lines["kind"], lines["source"], lines["fields"], lines["ts"])
     depleted = [d for d in dumps if d.depleted]
     assert 0 < len(depleted) < len(dumps)
     assert all(d.zones and d.lowmem_keys == {z.key for z in d.lowmem()} for d in depleted)
