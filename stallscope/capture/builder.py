@@ -110,7 +110,10 @@ _SYSRQ_DUMPS = {"Show State": DUMP_SYSRQ_T, "Show Blocked State": DUMP_SYSRQ_W}
 _DUMP_HEADER_KINDS = frozenset({"sysrq", "hung_task"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__ (650-980 against
+# 180 ns to make one here), and the 1 GB serial family makes a million (bench/README.md,
+# thirty-seventh round). Nothing writes one after it is made.
+@dataclass(slots=True, eq=False)
 class SeenEvent:
     """An event line's stripped text and what its row takes from it, worked out once and shared
     by the lines that repeat it (most of a Mem-Info dump, identical reports)."""
