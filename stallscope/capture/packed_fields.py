@@ -346,7 +346,6 @@ def _joined(tables: list[FieldsTable]) -> tuple[FieldsTable, list[int]]:
                        np.concatenate(values)), offsets
 
 
-
 def field_texts(column: Any, names: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Of every cell of a fields column: whether it has fields (not a missing cell), and for
     each of ``names`` where its text stands among the strings returned last (-1: the cell lacks

@@ -208,9 +208,9 @@ def _part_lines(column: Any, start: int, kinds: np.ndarray, zone_kind: int, rese
     rows = np.flatnonzero(kinds == zone_kind)
     if len(rows):
         _, codes, strings = field_texts(column.take(rows + start), _ZONE_FIELDS)
-        free, minimum, zone, node = (read_each(code, strings, number_of if at != 2 else _text)
-                                     for at, code in enumerate(codes[:4]))
-        counter_names, counter_values = (read_each(code, strings, _text) for code in codes[4:])
+        free_at, min_at, zone_at, node_at, names_at, values_at = codes
+        free, minimum, node = (read_each(at, strings, number_of) for at in (free_at, min_at, node_at))
+        zone, counter_names, counter_values = (read_each(at, strings, _text) for at in (zone_at, names_at, values_at))
         for at, row in enumerate(rows.tolist()):
             said[row] = _zone_line(free[at], minimum[at], zone[at], node[at], counter_names[at], counter_values[at])
     rows = np.flatnonzero(kinds == reserve_kind)
