@@ -717,10 +717,11 @@ class BulkReader:
             if one is None:
                 if text is None:
                     text = lines[at].decode("utf-8", "replace")
-                one = known.get(text[info.body_start :].strip())
+                stripped = text[info.body_start :].strip()
+                one = known.get(stripped)
                 if one is None:
                     digits = info.digits
-                    one = self.builder.remember_event(text[info.body_start :].strip(), template.fill(
+                    one = self.builder.remember_event(stripped, template.fill(
                         digits(text) if digits is not None else _DIGITS.findall(text, info.body_start)))
                 if len(by_bytes) >= _MAX_EVENT_BODIES:
                     by_bytes.clear()
