@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from bench_helpers import bench_module
 
 from stallscope import api
 
@@ -15,12 +15,7 @@ LOG = ROOT / "tests" / "data" / "memalloc-qemu" / "oomwrite-1cpu-128M-w3.log"
 
 
 def _bounds() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bounds", ROOT / "bench" / "bounds.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bounds", module)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("bounds")
 
 
 def test_with_the_rows_made_free_no_table_gets_a_row_and_afterwards_every_row_is_back() -> None:

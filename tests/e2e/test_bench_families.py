@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from bench_helpers import bench_module
 
 from stallscope import api
 
@@ -17,12 +17,7 @@ _PIDS = re.compile(r"\bpid:\d+|\(\d+\)|process \d+|^\[\s*\d+\]")
 
 
 def _families() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("families", ROOT / "bench" / "families.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("families", module)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("families")
 
 
 def _replayed(tmp_path: Path, step: int) -> Path:
