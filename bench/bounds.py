@@ -2,7 +2,7 @@
 what reading costs as it is, what it costs with every row the builder writes made free (the
 reader's own work: its line loop, its shapes, the fields of event lines new to it), what a
 reader costs that takes one Python step per line and does the rest in C passes (the floor of
-any reader written in Python), and what each table holds per row.
+a reader in Python that visits each line), and what each table holds per row.
 
     python bench/bounds.py FILE [--repeat 3] [--cores 2] [--target 25]
 
